@@ -1,0 +1,102 @@
+/* posterior — base layer: errors, random numbers, files, logging, matrix products.
+ *
+ * Conventions used by every layer:
+ *  - A function that can fail returns 0 on success and -1 on failure, and fills
+ *    a pst_error with a message naming the file / flag / value and what is wrong.
+ *  - Library code never calls exit() and never prints to stdout.
+ *  - No global mutable state: everything lives in structs the caller owns.
+ */
+#ifndef POSTERIOR_BASE_H
+#define POSTERIOR_BASE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* ---- errors ---------------------------------------------------------- */
+
+typedef struct {
+    char msg[1024];
+} pst_error;
+
+/* Formats the message into err (if err is not NULL) and returns -1. */
+int pst_fail(pst_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prepends "context: " to an existing message; returns -1. */
+int pst_fail_context(pst_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Checked allocation: returns NULL and fills err on failure. Memory is zeroed
+ * (pst_calloc) or 64-byte aligned (pst_aligned_alloc, free with free()). */
+void *pst_calloc(size_t count, size_t size, pst_error *err);
+void *pst_aligned_alloc(size_t bytes, pst_error *err);
+
+/* ---- random numbers -------------------------------------------------- */
+
+/* xoshiro256** seeded by splitmix64. The whole state is these 4 words, so it is
+ * saved in training state and restored exactly on --resume. */
+typedef struct {
+    uint64_t s[4];
+} pst_rng;
+
+void pst_rng_seed(pst_rng *rng, uint64_t seed);
+uint64_t pst_rng_u64(pst_rng *rng);
+double pst_rng_uniform(pst_rng *rng);           /* in [0, 1) */
+double pst_rng_normal(pst_rng *rng);            /* standard normal */
+uint64_t pst_rng_below(pst_rng *rng, uint64_t n); /* uniform in [0, n), unbiased */
+/* An independent stream derived from rng and a label (e.g. thread or purpose). */
+pst_rng pst_rng_split(const pst_rng *rng, uint64_t label);
+
+/* ---- files ----------------------------------------------------------- */
+
+/* Reads a whole file; *out is malloc'd and NUL-terminated (len excludes the NUL). */
+int pst_read_file(const char *path, char **out, size_t *len, pst_error *err);
+/* Writes data to path atomically: path.tmp.<pid>, fsync, rename. An existing
+ * file at path is left intact if anything fails. */
+int pst_write_file_atomic(const char *path, const void *data, size_t len, pst_error *err);
+/* mkdir -p */
+int pst_mkdir_p(const char *path, pst_error *err);
+int pst_file_exists(const char *path);
+/* Joins a directory and a file name into buf; returns -1 if it does not fit. */
+int pst_path_join(char *buf, size_t cap, const char *dir, const char *name, pst_error *err);
+
+/* ---- metrics and progress -------------------------------------------- */
+
+/* Appends one JSON object per line to a metrics file (JSONL). The line is
+ * written and flushed in one call, so a crash never leaves half a line. */
+typedef struct {
+    FILE *file;
+} pst_metrics;
+
+int pst_metrics_open(pst_metrics *m, const char *path, int append, pst_error *err);
+/* fmt is the body of a JSON object without braces, e.g. "\"step\": %d, \"loss\": %.6f". */
+void pst_metrics_write(pst_metrics *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void pst_metrics_close(pst_metrics *m);
+
+/* Progress on stderr, redrawn in place, only when stderr is a terminal:
+ *   "label  step 120/1000  12.0%  3456 tok/s  ETA 1m23s  <extra>" */
+typedef struct {
+    const char *label;
+    long total;
+    double start_time;
+    double last_draw;
+    int enabled;
+} pst_progress;
+
+void pst_progress_start(pst_progress *p, const char *label, long total);
+void pst_progress_update(pst_progress *p, long done, double tokens_per_s, const char *extra);
+void pst_progress_finish(pst_progress *p);
+double pst_now(void); /* monotonic seconds */
+
+/* ---- numerics -------------------------------------------------------- */
+
+/* log(sum(exp(x[i]))) computed stably; -inf for n == 0 or all -inf. */
+double pst_logsumexp(const double *x, size_t n);
+
+/* Row-major single-precision GEMM:
+ *   C[M,N] = alpha * op(A)[M,K] · op(B)[K,N] + beta * C
+ * op(A) = A (lda >= K) or A^T when trans_a (A stored [K,M], lda >= M); same for B.
+ * Dispatches at run time to the fastest kernel available (see base/gemm.c). */
+void pst_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
+               const float *A, int lda, const float *B, int ldb, float beta,
+               float *C, int ldc);
+
+#endif

@@ -1,0 +1,48 @@
+/* Error messages and checked allocation. */
+#include "posterior/base.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+int pst_fail(pst_error *err, const char *fmt, ...) {
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+int pst_fail_context(pst_error *err, const char *fmt, ...) {
+    if (err) {
+        char prefix[512], old[sizeof err->msg];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(prefix, sizeof prefix, fmt, ap);
+        va_end(ap);
+        memcpy(old, err->msg, sizeof old);
+        snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+    }
+    return -1;
+}
+
+void *pst_calloc(size_t count, size_t size, pst_error *err) {
+    if (size && count > SIZE_MAX / size) {
+        pst_fail(err, "allocation of %zu x %zu bytes overflows", count, size);
+        return NULL;
+    }
+    void *p = calloc(count ? count : 1, size ? size : 1);
+    if (!p) pst_fail(err, "out of memory allocating %zu bytes", count * size);
+    return p;
+}
+
+void *pst_aligned_alloc(size_t bytes, pst_error *err) {
+    void *p = NULL;
+    if (posix_memalign(&p, 64, bytes ? bytes : 64) != 0) {
+        pst_fail(err, "out of memory allocating %zu bytes", bytes);
+        return NULL;
+    }
+    return p;
+}

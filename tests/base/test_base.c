@@ -1,0 +1,106 @@
+/* Base layer: RNG determinism and distribution, logsumexp, atomic writes, GEMM. */
+#include "check.h"
+#include "posterior/base.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void test_rng(void) {
+    pst_rng a, b;
+    pst_rng_seed(&a, 42);
+    pst_rng_seed(&b, 42);
+    for (int i = 0; i < 100; i++) CHECK(pst_rng_u64(&a) == pst_rng_u64(&b));
+    /* mean and variance of uniforms and normals */
+    double s = 0, s2 = 0, n1 = 0, n2 = 0;
+    int N = 200000;
+    for (int i = 0; i < N; i++) {
+        double u = pst_rng_uniform(&a);
+        CHECK(u >= 0 && u < 1);
+        s += u;
+        s2 += u * u;
+        double z = pst_rng_normal(&a);
+        n1 += z;
+        n2 += z * z;
+    }
+    CHECK_NEAR(s / N, 0.5, 5 * sqrt(1.0 / 12 / N));
+    CHECK_NEAR(s2 / N - (s / N) * (s / N), 1.0 / 12, 0.002);
+    CHECK_NEAR(n1 / N, 0.0, 5 / sqrt(N));
+    CHECK_NEAR(n2 / N, 1.0, 0.02);
+    /* pst_rng_below is uniform over 3 values: chi-square with 2 dof < 13.8 (p=0.001) */
+    int cnt[3] = {0};
+    for (int i = 0; i < 30000; i++) cnt[pst_rng_below(&a, 3)]++;
+    double chi = 0;
+    for (int k = 0; k < 3; k++) chi += (cnt[k] - 10000.0) * (cnt[k] - 10000.0) / 10000.0;
+    CHECK_MSG(chi < 13.8, "chi2 = %g", chi);
+    pst_rng c = pst_rng_split(&a, 1), d = pst_rng_split(&a, 2);
+    CHECK(pst_rng_u64(&c) != pst_rng_u64(&d));
+}
+
+static void test_logsumexp(void) {
+    double x[3] = {1000.0, 1000.0, -INFINITY};
+    CHECK_NEAR(pst_logsumexp(x, 3), 1000.0 + log(2.0), 1e-12);
+    double y[2] = {-INFINITY, -INFINITY};
+    CHECK(pst_logsumexp(y, 2) == -INFINITY);
+    CHECK(pst_logsumexp(y, 0) == -INFINITY);
+    double z[2] = {log(0.25), log(0.5)};
+    CHECK_NEAR(pst_logsumexp(z, 2), log(0.75), 1e-15);
+}
+
+static void test_files(void) {
+    pst_error err;
+    char dir[] = "/tmp/pst_test_base_XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char path[4200];
+    CHECK(pst_path_join(path, sizeof path, dir, "a/b", &err) == 0);
+    CHECK(pst_mkdir_p(path, &err) == 0);
+    CHECK(pst_path_join(path, sizeof path, dir, "a/b/f.txt", &err) == 0);
+    CHECK(pst_write_file_atomic(path, "hello", 5, &err) == 0);
+    char *data;
+    size_t len;
+    CHECK(pst_read_file(path, &data, &len, &err) == 0);
+    CHECK(len == 5 && memcmp(data, "hello", 5) == 0 && data[5] == 0);
+    free(data);
+    CHECK(pst_read_file("/nonexistent/x", &data, &len, &err) == -1);
+    CHECK(strstr(err.msg, "/nonexistent/x") != NULL);
+    /* a failed atomic write leaves the old file intact */
+    char bad[4300];
+    snprintf(bad, sizeof bad, "%s/missing-dir/f.txt", dir);
+    CHECK(pst_write_file_atomic(bad, "x", 1, &err) == -1);
+    CHECK(pst_read_file(path, &data, &len, &err) == 0 && len == 5);
+    free(data);
+}
+
+static void test_gemm(void) {
+    /* every transpose combination against a naive triple loop */
+    int M = 7, N = 5, K = 9;
+    float A[9 * 9], B[9 * 9], C[7 * 5], R[7 * 5];
+    pst_rng r;
+    pst_rng_seed(&r, 3);
+    for (int i = 0; i < 81; i++) A[i] = (float)pst_rng_normal(&r), B[i] = (float)pst_rng_normal(&r);
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            int lda = ta ? M : K, ldb = tb ? K : N;
+            for (int i = 0; i < M; i++)
+                for (int j = 0; j < N; j++) {
+                    double s = 0;
+                    for (int k = 0; k < K; k++)
+                        s += (double)(ta ? A[k * lda + i] : A[i * lda + k]) *
+                             (tb ? B[j * ldb + k] : B[k * ldb + j]);
+                    R[i * N + j] = (float)(0.5 * s + 2.0);
+                    C[i * N + j] = 1.0f;
+                }
+            pst_sgemm(ta, tb, M, N, K, 0.5f, A, lda, B, ldb, 2.0f, C, N);
+            double maxerr = 0;
+            for (int i = 0; i < M * N; i++) maxerr = fmax(maxerr, fabs(C[i] - R[i]));
+            CHECK_MSG(maxerr < 1e-4, "ta=%d tb=%d maxerr=%g", ta, tb, maxerr);
+        }
+}
+
+int main(void) {
+    test_rng();
+    test_logsumexp();
+    test_files();
+    test_gemm();
+    return check_report();
+}
