@@ -2,4 +2,5 @@
 #ifndef POSTERIOR_H
 #define POSTERIOR_H
 #include "posterior/base.h"
+#include "posterior/prior.h"
 #endif

@@ -1,0 +1,177 @@
+/* posterior — prior layer: a GPT-2-family causal language model a(x) / π_θ(x).
+ *
+ * Train (forward, backward, AdamW), sample (KV cache; temperature / top-k / top-p /
+ * banned ids), score exact log-probs, load and save Hugging Face GPT-2 directories.
+ * This layer knows nothing of tokenizers, scorers or targets: it sees token ids.
+ *
+ * Shapes below: B batch, T time, C = n_embd, L = n_layer, NH = n_head,
+ * V = vocab_size, maxT = n_positions. All tensors fp32, row-major. Linear weights
+ * are stored as Hugging Face's Conv1D stores them: [in, out], so y = x·W + b.
+ */
+#ifndef POSTERIOR_PRIOR_H
+#define POSTERIOR_PRIOR_H
+
+#include "posterior/base.h"
+
+typedef struct {
+    int n_layer, n_head, n_embd, n_positions, vocab_size;
+    float layer_norm_epsilon; /* GPT-2: 1e-5 */
+} pst_gpt2_config;
+
+/* The parameters, in this order, are views into one contiguous buffer.
+ * Hugging Face names (with layer index i) are given for the checkpoint code. */
+#define PST_GPT2_NUM_TENSORS 16
+typedef struct {
+    float *wte;       /* [V, C]        wte.weight (also the tied output embedding) */
+    float *wpe;       /* [maxT, C]     wpe.weight */
+    float *ln1w;      /* [L, C]        h.i.ln_1.weight */
+    float *ln1b;      /* [L, C]        h.i.ln_1.bias */
+    float *qkvw;      /* [L, C, 3C]    h.i.attn.c_attn.weight */
+    float *qkvb;      /* [L, 3C]       h.i.attn.c_attn.bias */
+    float *attprojw;  /* [L, C, C]     h.i.attn.c_proj.weight */
+    float *attprojb;  /* [L, C]        h.i.attn.c_proj.bias */
+    float *ln2w;      /* [L, C]        h.i.ln_2.weight */
+    float *ln2b;      /* [L, C]        h.i.ln_2.bias */
+    float *fcw;       /* [L, C, 4C]    h.i.mlp.c_fc.weight */
+    float *fcb;       /* [L, 4C]       h.i.mlp.c_fc.bias */
+    float *fcprojw;   /* [L, 4C, C]    h.i.mlp.c_proj.weight */
+    float *fcprojb;   /* [L, C]        h.i.mlp.c_proj.bias */
+    float *lnfw;      /* [C]           ln_f.weight */
+    float *lnfb;      /* [C]           ln_f.bias */
+} pst_gpt2_params;
+
+/* Element counts of the 16 tensors above, in order. */
+void pst_gpt2_param_sizes(const pst_gpt2_config *cfg, size_t sizes[PST_GPT2_NUM_TENSORS]);
+/* Validates a config (positive sizes, n_embd divisible by n_head, ...). */
+int pst_gpt2_config_check(const pst_gpt2_config *cfg, pst_error *err);
+
+typedef struct pst_gpt2_acts pst_gpt2_acts; /* activations for backward; private */
+
+typedef struct {
+    pst_gpt2_config config;
+    pst_gpt2_params params;      /* views into param_memory */
+    pst_gpt2_params grads;       /* views into grad_memory, same layout */
+    float *param_memory;         /* [num_params] */
+    float *grad_memory;          /* [num_params], allocated on first backward */
+    size_t num_params;
+    /* Filled by the last pst_gpt2_forward: */
+    int B, T;
+    float *logprobs;             /* [B, T] log π(targets[b,t] | tokens[b, 0..t]) */
+    pst_gpt2_acts *acts;         /* private: activations sized for (B, T) */
+} pst_gpt2;
+
+/* Allocates parameters for cfg (zeroed). */
+int pst_gpt2_create(pst_gpt2 *m, const pst_gpt2_config *cfg, pst_error *err);
+void pst_gpt2_free(pst_gpt2 *m);
+/* GPT-2 initialisation: weights N(0, 0.02), residual projections (attn.c_proj,
+ * mlp.c_proj) N(0, 0.02/sqrt(2L)), biases 0, LayerNorm weight 1 / bias 0. */
+void pst_gpt2_init_random(pst_gpt2 *m, pst_rng *rng);
+
+/* Forward pass over tokens [B, T] (T <= maxT). When targets [B, T] is not NULL,
+ * fills m->logprobs[b,t] = log softmax(logits[b,t])[targets[b,t]]. When
+ * logits_out is not NULL it receives the logits [B, T, V]. Keeps what backward needs. */
+int pst_gpt2_forward(pst_gpt2 *m, const int *tokens, const int *targets, int B, int T,
+                     float *logits_out, pst_error *err);
+
+/* Backward from an arbitrary gradient of the loss w.r.t. the log-probs of the last
+ * forward: dlogprobs [B, T] = ∂loss/∂logprobs[b,t]. Gradients are ACCUMULATED into
+ * m->grads (call pst_gpt2_zero_grad first) so micro-batches accumulate.
+ * Every objective in the project (MLE, weighted token losses, unlikelihood, DPG,
+ * policy gradients) reduces to a choice of dlogprobs. */
+int pst_gpt2_backward(pst_gpt2 *m, const float *dlogprobs, pst_error *err);
+void pst_gpt2_zero_grad(pst_gpt2 *m);
+
+/* Weighted cross-entropy: loss = Σ w[b,t]·(−logprobs[b,t]) / Σ w[b,t]
+ * (w = NULL means all ones; w = 0 ignores a position). Runs forward; when dlogprobs
+ * is not NULL, writes ∂loss/∂logprobs = −w/Σw into it for pst_gpt2_backward. */
+int pst_gpt2_cross_entropy(pst_gpt2 *m, const int *tokens, const int *targets,
+                           const float *weights, int B, int T, float *dlogprobs,
+                           double *loss, pst_error *err);
+
+/* ---- optimisation ---------------------------------------------------- */
+
+typedef struct {
+    float beta1, beta2, eps, weight_decay;
+    float *m, *v;   /* first and second moments [num_params] */
+    long step;      /* number of updates taken */
+} pst_adamw;
+
+int pst_adamw_create(pst_adamw *opt, size_t num_params, float beta1, float beta2, float eps,
+                     float weight_decay, pst_error *err);
+void pst_adamw_free(pst_adamw *opt);
+/* One AdamW update with bias correction and decoupled weight decay; decay applies
+ * only where decay_mask[i] != 0 (NULL: everywhere). */
+void pst_adamw_update(pst_adamw *opt, float *params, const float *grads,
+                      const unsigned char *decay_mask, size_t n, float lr);
+/* GPT-2 convention: decay the 2-D weights (wte, wpe, qkvw, attprojw, fcw, fcprojw),
+ * not biases or LayerNorm. Returns a malloc'd [num_params] mask. */
+unsigned char *pst_gpt2_decay_mask(const pst_gpt2 *m, pst_error *err);
+/* Scales grads so that their global L2 norm is at most max_norm (if max_norm > 0);
+ * returns the norm before clipping. */
+float pst_clip_grad_norm(float *grads, size_t n, float max_norm);
+/* Linear warmup for `warmup` steps, then cosine decay from lr_max to lr_min at total. */
+float pst_lr_schedule(long step, long warmup, long total, float lr_max, float lr_min);
+
+/* ---- sampling and scoring -------------------------------------------- */
+
+typedef struct {
+    float temperature;     /* 1 = the raw model */
+    int top_k;             /* 0 = off */
+    float top_p;           /* 1 = off */
+    const int *banned;     /* token ids never sampled (their probability is set to 0) */
+    int n_banned;
+    int max_new_tokens;
+    int eot_token;         /* -1: none */
+    int stop_at_eot;       /* stop a row when it samples eot_token (which is kept) */
+} pst_sample_options;
+
+void pst_sample_options_default(pst_sample_options *o); /* T=1, no truncation, 64 new tokens, eot 50256 */
+
+typedef struct {
+    int *tokens;             /* the generated continuation only (malloc'd) */
+    int n_tokens;
+    /* Σ_t log a(x_t | prompt, x_<t) under the raw model (temperature 1, nothing cut) */
+    double logprob_model;
+    /* Σ_t log q(x_t | ...) under the distribution the tokens were really drawn from
+     * (after temperature, banned ids, top-k, top-p): what importance weights need. */
+    double logprob_proposal;
+} pst_sample;
+
+/* Draws n samples, sample i continuing prompts[i] (prompt_lens[i] tokens, >= 1;
+ * use the eot token as a prompt for unconditional samples), batching rows with a
+ * KV cache. Deterministic given rng. out[i].tokens is malloc'd. */
+int pst_gpt2_sample(pst_gpt2 *m, const int *const *prompts, const int *prompt_lens, int n,
+                    const pst_sample_options *o, pst_rng *rng, pst_sample *out, pst_error *err);
+void pst_sample_free(pst_sample *s, int n);
+
+/* Exact log-probs of n sequences: seqs[i] has lens[i] tokens, the first
+ * prompt_lens[i] (>= 1) of which are context and are not scored. Writes
+ * logprob[i] = Σ_{t >= prompt_lens[i]} log π(seq[t] | seq[<t]) and, when
+ * token_logprobs is not NULL, token_logprobs[i] (malloc'd, lens[i] - 1 values,
+ * the log-prob of token t+1 given tokens 0..t, for every t). Batched. */
+int pst_gpt2_score(pst_gpt2 *m, const int *const *seqs, const int *lens, const int *prompt_lens,
+                   int n, double *logprob, float **token_logprobs, pst_error *err);
+
+/* ---- checkpoints ----------------------------------------------------- */
+
+/* A model directory in Hugging Face layout: config.json (GPT-2 keys),
+ * model.safetensors (F32, also F16/BF16 on load; names with or without a
+ * "transformer." prefix; attn.bias / attn.masked_bias buffers ignored). */
+int pst_gpt2_load(pst_gpt2 *m, const char *dir, pst_error *err);
+/* Writes config.json and model.safetensors atomically (temporary file + rename);
+ * creates dir. Leaves other files (tokenizer) untouched. */
+int pst_gpt2_save(const pst_gpt2 *m, const char *dir, pst_error *err);
+/* Grows (or keeps) the vocabulary to new_vocab rows; new wte rows ~ N(0, 0.02). */
+int pst_gpt2_resize_vocab(pst_gpt2 *m, int new_vocab, pst_rng *rng, pst_error *err);
+
+/* Training state (separate file; with the model it makes --resume exact):
+ * optimizer moments and step, the RNG, and an opaque blob for the data position. */
+int pst_train_state_save(const char *path, const pst_adamw *opt, size_t num_params,
+                         const pst_rng *rng, const void *data_pos, size_t data_pos_len,
+                         pst_error *err);
+/* opt must be created with num_params; data_pos receives up to data_pos_cap bytes. */
+int pst_train_state_load(const char *path, pst_adamw *opt, size_t num_params, pst_rng *rng,
+                         void *data_pos, size_t data_pos_cap, size_t *data_pos_len,
+                         pst_error *err);
+
+#endif
