@@ -52,6 +52,9 @@ int pst_read_file(const char *path, char **out, size_t *len, pst_error *err);
 /* Writes data to path atomically: path.tmp.<pid>, fsync, rename. An existing
  * file at path is left intact if anything fails. */
 int pst_write_file_atomic(const char *path, const void *data, size_t len, pst_error *err);
+/* Same, writing n_parts buffers one after another (no concatenated copy in memory). */
+int pst_write_file_atomic_parts(const char *path, const void *const *parts, const size_t *lens,
+                                int n_parts, pst_error *err);
 /* mkdir -p */
 int pst_mkdir_p(const char *path, pst_error *err);
 int pst_file_exists(const char *path);

@@ -47,24 +47,31 @@ int pst_read_file(const char *path, char **out, size_t *len, pst_error *err) {
 }
 
 int pst_write_file_atomic(const char *path, const void *data, size_t len, pst_error *err) {
+    return pst_write_file_atomic_parts(path, &data, &len, 1, err);
+}
+
+int pst_write_file_atomic_parts(const char *path, const void *const *parts, const size_t *lens,
+                                int n_parts, pst_error *err) {
     char tmp[4096];
     if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
         return pst_fail(err, "%s: path too long", path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0) return pst_fail(err, "%s: cannot create: %s", tmp, strerror(errno));
-    const char *p = data;
-    size_t left = len;
-    while (left > 0) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            int e = errno;
-            close(fd);
-            unlink(tmp);
-            return pst_fail(err, "%s: write failed: %s", tmp, strerror(e));
+    for (int i = 0; i < n_parts; i++) {
+        const char *p = parts[i];
+        size_t left = lens[i];
+        while (left > 0) {
+            ssize_t w = write(fd, p, left);
+            if (w < 0) {
+                if (errno == EINTR) continue;
+                int e = errno;
+                close(fd);
+                unlink(tmp);
+                return pst_fail(err, "%s: write failed: %s", tmp, strerror(e));
+            }
+            p += w;
+            left -= (size_t)w;
         }
-        p += w;
-        left -= (size_t)w;
     }
     if (fsync(fd) != 0 || close(fd) != 0) {
         int e = errno;
