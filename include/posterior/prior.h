@@ -68,7 +68,8 @@ void pst_gpt2_free(pst_gpt2 *m);
 void pst_gpt2_init_random(pst_gpt2 *m, pst_rng *rng);
 
 /* Forward pass over tokens [B, T] (T <= maxT). When targets [B, T] is not NULL,
- * fills m->logprobs[b,t] = log softmax(logits[b,t])[targets[b,t]]. When
+ * fills m->logprobs[b,t] = log softmax(logits[b,t])[targets[b,t]] (a target of -1
+ * means none: logprob 0, no gradient). When
  * logits_out is not NULL it receives the logits [B, T, V]. Keeps what backward needs. */
 int pst_gpt2_forward(pst_gpt2 *m, const int *tokens, const int *targets, int B, int T,
                      float *logits_out, pst_error *err);
@@ -158,6 +159,8 @@ int pst_gpt2_score(pst_gpt2 *m, const int *const *seqs, const int *lens, const i
  * model.safetensors (F32, also F16/BF16 on load; names with or without a
  * "transformer." prefix; attn.bias / attn.masked_bias buffers ignored). */
 int pst_gpt2_load(pst_gpt2 *m, const char *dir, pst_error *err);
+/* Reads and checks dir/config.json only (GPT-2 keys; n_ctx accepted for n_positions). */
+int pst_gpt2_load_config(pst_gpt2_config *cfg, const char *dir, pst_error *err);
 /* Writes config.json and model.safetensors atomically (temporary file + rename);
  * creates dir. Leaves other files (tokenizer) untouched. */
 int pst_gpt2_save(const pst_gpt2 *m, const char *dir, pst_error *err);
@@ -169,7 +172,8 @@ int pst_gpt2_resize_vocab(pst_gpt2 *m, int new_vocab, pst_rng *rng, pst_error *e
 int pst_train_state_save(const char *path, const pst_adamw *opt, size_t num_params,
                          const pst_rng *rng, const void *data_pos, size_t data_pos_len,
                          pst_error *err);
-/* opt must be created with num_params; data_pos receives up to data_pos_cap bytes. */
+/* opt must be created with num_params; data_pos receives up to data_pos_cap bytes.
+ * The file ends with a checksum; on failure opt's moments may be partly overwritten. */
 int pst_train_state_load(const char *path, pst_adamw *opt, size_t num_params, pst_rng *rng,
                          void *data_pos, size_t data_pos_cap, size_t *data_pos_len,
                          pst_error *err);

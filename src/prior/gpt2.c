@@ -1,0 +1,618 @@
+/* GPT-2 forward and backward on the CPU, fp32.
+ *
+ * Each layer's forward and its backward sit side by side. Matrix products go
+ * through pst_sgemm over all B·T rows at once; everything else is OpenMP with
+ * static schedules and no float atomics, so a run is deterministic for a given
+ * thread count (the reductions over rows below are even independent of it).
+ *
+ * Shapes: B batch, T time, C channels, NH heads, hs = C/NH, L layers, V vocab,
+ * BT = B·T rows. Linear weights are [in, out] (Hugging Face Conv1D): y = x·W + b.
+ */
+#include "posterior/prior.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- activations ------------------------------------------------------ */
+
+/* Everything backward needs, sized for B·T <= cap_bt rows and T <= cap_t. */
+struct pst_gpt2_acts {
+    int cap_b, cap_t;
+    float *encoded;   /* [BT, C]       wte[token] + wpe[t] */
+    float *ln1;       /* [L, BT, C]    ln_1 output */
+    float *ln1_mean;  /* [L, BT] */
+    float *ln1_rstd;  /* [L, BT] */
+    float *qkv;       /* [L, BT, 3C] */
+    float *att;       /* [L, B, NH, T, T] softmax probabilities, 0 above the diagonal */
+    float *atty;      /* [L, BT, C]    attention output before c_proj */
+    float *res2;      /* [L, BT, C]    residual after attention */
+    float *ln2;       /* [L, BT, C] */
+    float *ln2_mean;  /* [L, BT] */
+    float *ln2_rstd;  /* [L, BT] */
+    float *fch;       /* [L, BT, 4C]   c_fc output (pre-GELU) */
+    float *fch_gelu;  /* [L, BT, 4C] */
+    float *res3;      /* [L, BT, C]    residual after the MLP (block output) */
+    float *lnf;       /* [BT, C] */
+    float *lnf_mean;  /* [BT] */
+    float *lnf_rstd;  /* [BT] */
+    float *probs;     /* [BT, V]       softmax(logits), overwritten by dlogits in backward */
+    int *targets;     /* [BT]          copy of the targets of the last forward (-1: none) */
+    int *tokens;      /* [BT] */
+    int probs_valid;  /* 1 after a forward with targets, 0 once backward consumed probs */
+    /* backward scratch, allocated on the first backward */
+    float *dres;      /* [BT, C] */
+    float *dbuf;      /* [BT, C] */
+    float *datty;     /* [BT, C] */
+    float *dqkv;      /* [BT, 3C] */
+    float *dfch;      /* [BT, 4C] */
+    float *datt;      /* [B, NH, T, T] */
+};
+
+static void acts_free(pst_gpt2_acts *a) {
+    if (!a) return;
+    float **f[] = {&a->encoded, &a->ln1, &a->ln1_mean, &a->ln1_rstd, &a->qkv, &a->att,
+                   &a->atty, &a->res2, &a->ln2, &a->ln2_mean, &a->ln2_rstd, &a->fch,
+                   &a->fch_gelu, &a->res3, &a->lnf, &a->lnf_mean, &a->lnf_rstd, &a->probs,
+                   &a->dres, &a->dbuf, &a->datty, &a->dqkv, &a->dfch, &a->datt};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) free(*f[i]);
+    free(a->targets);
+    free(a->tokens);
+    free(a);
+}
+
+static float *alloc_floats(size_t n, pst_error *err) {
+    if (n > SIZE_MAX / sizeof(float)) {
+        pst_fail(err, "activation buffer of %zu floats overflows", n);
+        return NULL;
+    }
+    return pst_aligned_alloc(n * sizeof(float), err);
+}
+
+static pst_gpt2_acts *acts_create(const pst_gpt2_config *c, int B, int T, pst_error *err) {
+    pst_gpt2_acts *a = pst_calloc(1, sizeof *a, err);
+    if (!a) return NULL;
+    a->cap_b = B;
+    a->cap_t = T;
+    size_t BT = (size_t)B * T, C = c->n_embd, L = c->n_layer, NH = c->n_head, V = c->vocab_size;
+    struct { float **p; size_t n; } f[] = {
+        {&a->encoded, BT * C},     {&a->ln1, L * BT * C},      {&a->ln1_mean, L * BT},
+        {&a->ln1_rstd, L * BT},    {&a->qkv, L * BT * 3 * C},  {&a->att, L * B * NH * T * T},
+        {&a->atty, L * BT * C},    {&a->res2, L * BT * C},     {&a->ln2, L * BT * C},
+        {&a->ln2_mean, L * BT},    {&a->ln2_rstd, L * BT},     {&a->fch, L * BT * 4 * C},
+        {&a->fch_gelu, L * BT * 4 * C}, {&a->res3, L * BT * C}, {&a->lnf, BT * C},
+        {&a->lnf_mean, BT},        {&a->lnf_rstd, BT},         {&a->probs, BT * V},
+    };
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+        *f[i].p = alloc_floats(f[i].n, err);
+        if (!*f[i].p) {
+            acts_free(a);
+            return pst_fail_context(err, "GPT-2 activations for B=%d T=%d", B, T), NULL;
+        }
+    }
+    a->targets = pst_calloc(BT, sizeof(int), err);
+    a->tokens = pst_calloc(BT, sizeof(int), err);
+    if (!a->targets || !a->tokens) {
+        acts_free(a);
+        return NULL;
+    }
+    return a;
+}
+
+static int acts_alloc_backward(pst_gpt2_acts *a, const pst_gpt2_config *c, pst_error *err) {
+    if (a->dres) return 0;
+    size_t BT = (size_t)a->cap_b * a->cap_t, C = c->n_embd, T = a->cap_t;
+    struct { float **p; size_t n; } f[] = {
+        {&a->dres, BT * C}, {&a->dbuf, BT * C}, {&a->datty, BT * C},
+        {&a->dqkv, BT * 3 * C}, {&a->dfch, BT * 4 * C},
+        {&a->datt, (size_t)a->cap_b * c->n_head * T * T},
+    };
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+        *f[i].p = alloc_floats(f[i].n, err);
+        if (!*f[i].p) return pst_fail_context(err, "GPT-2 backward buffers");
+    }
+    return 0;
+}
+
+/* ---- config, parameters ---------------------------------------------- */
+
+int pst_gpt2_config_check(const pst_gpt2_config *c, pst_error *err) {
+    if (c->n_layer < 1) return pst_fail(err, "n_layer must be >= 1, got %d", c->n_layer);
+    if (c->n_head < 1) return pst_fail(err, "n_head must be >= 1, got %d", c->n_head);
+    if (c->n_embd < 1) return pst_fail(err, "n_embd must be >= 1, got %d", c->n_embd);
+    if (c->n_positions < 1)
+        return pst_fail(err, "n_positions must be >= 1, got %d", c->n_positions);
+    if (c->vocab_size < 1) return pst_fail(err, "vocab_size must be >= 1, got %d", c->vocab_size);
+    if (c->n_embd % c->n_head != 0)
+        return pst_fail(err, "n_embd (%d) must be divisible by n_head (%d)", c->n_embd,
+                        c->n_head);
+    if (!(c->layer_norm_epsilon > 0) || !isfinite(c->layer_norm_epsilon))
+        return pst_fail(err, "layer_norm_epsilon must be a positive number, got %g",
+                        (double)c->layer_norm_epsilon);
+    /* keep every index below within int for pst_sgemm's dimensions */
+    if (c->n_embd > (1 << 20) || c->vocab_size > (1 << 26) || c->n_positions > (1 << 20) ||
+        c->n_layer > 4096)
+        return pst_fail(err, "GPT-2 config too large (n_layer %d, n_embd %d, n_positions %d, "
+                        "vocab_size %d)", c->n_layer, c->n_embd, c->n_positions, c->vocab_size);
+    return 0;
+}
+
+void pst_gpt2_param_sizes(const pst_gpt2_config *c, size_t s[PST_GPT2_NUM_TENSORS]) {
+    size_t C = c->n_embd, L = c->n_layer;
+    s[0] = (size_t)c->vocab_size * C; /* wte */
+    s[1] = (size_t)c->n_positions * C; /* wpe */
+    s[2] = L * C;                      /* ln1w */
+    s[3] = L * C;                      /* ln1b */
+    s[4] = L * C * 3 * C;              /* qkvw */
+    s[5] = L * 3 * C;                  /* qkvb */
+    s[6] = L * C * C;                  /* attprojw */
+    s[7] = L * C;                      /* attprojb */
+    s[8] = L * C;                      /* ln2w */
+    s[9] = L * C;                      /* ln2b */
+    s[10] = L * C * 4 * C;             /* fcw */
+    s[11] = L * 4 * C;                 /* fcb */
+    s[12] = L * 4 * C * C;             /* fcprojw */
+    s[13] = L * C;                     /* fcprojb */
+    s[14] = C;                         /* lnfw */
+    s[15] = C;                         /* lnfb */
+}
+
+/* Points the 16 views of p into one buffer laid out in the order above. */
+static void point_params(const pst_gpt2_config *c, pst_gpt2_params *p, float *mem) {
+    size_t s[PST_GPT2_NUM_TENSORS];
+    pst_gpt2_param_sizes(c, s);
+    float **v[PST_GPT2_NUM_TENSORS] = {&p->wte, &p->wpe, &p->ln1w, &p->ln1b, &p->qkvw,
+                                       &p->qkvb, &p->attprojw, &p->attprojb, &p->ln2w,
+                                       &p->ln2b, &p->fcw, &p->fcb, &p->fcprojw, &p->fcprojb,
+                                       &p->lnfw, &p->lnfb};
+    for (int i = 0; i < PST_GPT2_NUM_TENSORS; i++) {
+        *v[i] = mem;
+        mem += s[i];
+    }
+}
+
+int pst_gpt2_create(pst_gpt2 *m, const pst_gpt2_config *cfg, pst_error *err) {
+    memset(m, 0, sizeof *m);
+    if (pst_gpt2_config_check(cfg, err)) return -1;
+    m->config = *cfg;
+    size_t s[PST_GPT2_NUM_TENSORS];
+    pst_gpt2_param_sizes(cfg, s);
+    for (int i = 0; i < PST_GPT2_NUM_TENSORS; i++) m->num_params += s[i];
+    m->param_memory = alloc_floats(m->num_params, err);
+    if (!m->param_memory) return pst_fail_context(err, "GPT-2 parameters");
+    memset(m->param_memory, 0, m->num_params * sizeof(float));
+    point_params(cfg, &m->params, m->param_memory);
+    return 0;
+}
+
+void pst_gpt2_free(pst_gpt2 *m) {
+    if (!m) return;
+    free(m->param_memory);
+    free(m->grad_memory);
+    free(m->logprobs);
+    acts_free(m->acts);
+    memset(m, 0, sizeof *m);
+}
+
+void pst_gpt2_init_random(pst_gpt2 *m, pst_rng *rng) {
+    const pst_gpt2_config *c = &m->config;
+    size_t s[PST_GPT2_NUM_TENSORS];
+    pst_gpt2_param_sizes(c, s);
+    pst_gpt2_params *p = &m->params;
+    float std_resid = 0.02f / sqrtf(2.0f * c->n_layer);
+    struct { float *w; size_t n; float std; } normal[] = {
+        {p->wte, s[0], 0.02f},  {p->wpe, s[1], 0.02f},        {p->qkvw, s[4], 0.02f},
+        {p->attprojw, s[6], std_resid}, {p->fcw, s[10], 0.02f}, {p->fcprojw, s[12], std_resid},
+    };
+    memset(m->param_memory, 0, m->num_params * sizeof(float));
+    for (size_t i = 0; i < sizeof normal / sizeof normal[0]; i++)
+        for (size_t j = 0; j < normal[i].n; j++)
+            normal[i].w[j] = normal[i].std * (float)pst_rng_normal(rng);
+    for (size_t j = 0; j < s[2]; j++) p->ln1w[j] = 1.0f;
+    for (size_t j = 0; j < s[8]; j++) p->ln2w[j] = 1.0f;
+    for (size_t j = 0; j < s[14]; j++) p->lnfw[j] = 1.0f;
+}
+
+void pst_gpt2_zero_grad(pst_gpt2 *m) {
+    if (m->grad_memory) memset(m->grad_memory, 0, m->num_params * sizeof(float));
+}
+
+/* ---- encoder: x[b,t] = wte[token] + wpe[t] ---------------------------- */
+
+static void encoder_forward(float *out, const int *tokens, const float *wte, const float *wpe,
+                            int B, int T, int C) {
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < B * T; r++) {
+        const float *we = wte + (size_t)tokens[r] * C, *pe = wpe + (size_t)(r % T) * C;
+        float *o = out + (size_t)r * C;
+        for (int i = 0; i < C; i++) o[i] = we[i] + pe[i];
+    }
+}
+
+/* dwte[token] += dout, dwpe[t] += dout; parallel over channels so that rows with
+ * the same token are summed by one thread in row order (deterministic). */
+static void encoder_backward(float *dwte, float *dwpe, const float *dout, const int *tokens,
+                             int B, int T, int C) {
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < C; i++)
+        for (int r = 0; r < B * T; r++) {
+            float d = dout[(size_t)r * C + i];
+            dwte[(size_t)tokens[r] * C + i] += d;
+            dwpe[(size_t)(r % T) * C + i] += d;
+        }
+}
+
+/* ---- LayerNorm: y = (x − mean)·rstd·w + b, rstd = 1/sqrt(var + eps) ----- */
+
+static void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                              const float *w, const float *b, int N, int C, float eps) {
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < N; r++) {
+        const float *x = inp + (size_t)r * C;
+        float s = 0;
+        for (int i = 0; i < C; i++) s += x[i];
+        float mu = s / C, v = 0;
+        for (int i = 0; i < C; i++) v += (x[i] - mu) * (x[i] - mu);
+        float rs = 1.0f / sqrtf(v / C + eps);
+        float *o = out + (size_t)r * C;
+        for (int i = 0; i < C; i++) o[i] = (x[i] - mu) * rs * w[i] + b[i];
+        mean[r] = mu;
+        rstd[r] = rs;
+    }
+}
+
+/* dx += rstd·(g − mean(g) − x̂·mean(g·x̂)) with g = dy·w, x̂ = (x − mean)·rstd;
+ * dw += Σ_rows dy·x̂; db += Σ_rows dy. */
+static void layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
+                               const float *inp, const float *w, const float *mean,
+                               const float *rstd, int N, int C) {
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < N; r++) {
+        const float *dy = dout + (size_t)r * C, *x = inp + (size_t)r * C;
+        float mu = mean[r], rs = rstd[r], sg = 0, sgx = 0;
+        for (int i = 0; i < C; i++) {
+            float g = dy[i] * w[i];
+            sg += g;
+            sgx += g * (x[i] - mu) * rs;
+        }
+        sg /= C;
+        sgx /= C;
+        float *dx = dinp + (size_t)r * C;
+        for (int i = 0; i < C; i++)
+            dx[i] += rs * (dy[i] * w[i] - sg - (x[i] - mu) * rs * sgx);
+    }
+    /* column sums, parallel over channel blocks of 16 */
+    int nblk = (C + 15) / 16;
+#pragma omp parallel for schedule(static)
+    for (int blk = 0; blk < nblk; blk++) {
+        int i0 = blk * 16, i1 = i0 + 16 < C ? i0 + 16 : C;
+        float aw[16] = {0}, ab[16] = {0};
+        for (int r = 0; r < N; r++) {
+            const float *dy = dout + (size_t)r * C, *x = inp + (size_t)r * C;
+            float mu = mean[r], rs = rstd[r];
+            for (int i = i0; i < i1; i++) {
+                aw[i - i0] += dy[i] * (x[i] - mu) * rs;
+                ab[i - i0] += dy[i];
+            }
+        }
+        for (int i = i0; i < i1; i++) {
+            dw[i] += aw[i - i0];
+            db[i] += ab[i - i0];
+        }
+    }
+}
+
+/* ---- linear (Conv1D): out[N, OC] = inp[N, IC]·W[IC, OC] + b ------------ */
+
+/* With accumulate, out += inp·W + b (used for the residual connections). */
+static void matmul_forward(float *out, const float *inp, const float *W, const float *b, int N,
+                           int IC, int OC, int accumulate) {
+    pst_sgemm(0, 0, N, OC, IC, 1.0f, inp, IC, W, OC, accumulate ? 1.0f : 0.0f, out, OC);
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < N; r++) {
+        float *o = out + (size_t)r * OC;
+        for (int j = 0; j < OC; j++) o[j] += b[j];
+    }
+}
+
+/* dinp = dout·Wᵀ (overwritten when dinp_beta = 0, accumulated when 1);
+ * dW += inpᵀ·dout; db += Σ_rows dout. */
+static void matmul_backward(float *dinp, float dinp_beta, float *dW, float *db,
+                            const float *dout, const float *inp, const float *W, int N, int IC,
+                            int OC) {
+    pst_sgemm(0, 1, N, IC, OC, 1.0f, dout, OC, W, OC, dinp_beta, dinp, IC);
+    pst_sgemm(1, 0, IC, OC, N, 1.0f, inp, IC, dout, OC, 1.0f, dW, OC);
+    int nblk = (OC + 63) / 64;
+#pragma omp parallel for schedule(static)
+    for (int blk = 0; blk < nblk; blk++) {
+        int j0 = blk * 64, j1 = j0 + 64 < OC ? j0 + 64 : OC;
+        float acc[64] = {0};
+        for (int r = 0; r < N; r++) {
+            const float *d = dout + (size_t)r * OC;
+            for (int j = j0; j < j1; j++) acc[j - j0] += d[j];
+        }
+        for (int j = j0; j < j1; j++) db[j] += acc[j - j0];
+    }
+}
+
+/* ---- causal self-attention -------------------------------------------
+ * qkv [BT, 3C] holds q | k | v, head h at columns h·hs. Per (b, h):
+ *   att = softmax(mask(q·kᵀ/√hs)) [T, T],  y = att·v [T, hs] into out[BT, C]. */
+
+static void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C,
+                              int NH) {
+    int hs = C / NH, C3 = 3 * C;
+    float scale = 1.0f / sqrtf((float)hs);
+#pragma omp parallel for schedule(static)
+    for (int bh = 0; bh < B * NH; bh++) {
+        int b = bh / NH, h = bh % NH;
+        const float *q = qkv + (size_t)b * T * C3 + h * hs, *k = q + C, *v = q + 2 * C;
+        float *a = att + (size_t)bh * T * T;
+        pst_sgemm(0, 1, T, T, hs, scale, q, C3, k, C3, 0.0f, a, T);
+        for (int i = 0; i < T; i++) {
+            float *row = a + (size_t)i * T, mx = -INFINITY, s = 0;
+            for (int j = 0; j <= i; j++) mx = row[j] > mx ? row[j] : mx;
+            for (int j = 0; j <= i; j++) {
+                row[j] = expf(row[j] - mx);
+                s += row[j];
+            }
+            float inv = 1.0f / s;
+            for (int j = 0; j <= i; j++) row[j] *= inv;
+            for (int j = i + 1; j < T; j++) row[j] = 0.0f;
+        }
+        pst_sgemm(0, 0, T, hs, T, 1.0f, a, T, v, C3, 0.0f, out + (size_t)b * T * C + h * hs, C);
+    }
+}
+
+/* dv = attᵀ·dy; datt = dy·vᵀ; dpre = att ⊙ (datt − rowsum(att ⊙ datt));
+ * dq = dpre·k/√hs; dk = dpreᵀ·q/√hs. dqkv is overwritten. */
+static void attention_backward(float *dqkv, float *datt, const float *dout, const float *qkv,
+                               const float *att, int B, int T, int C, int NH) {
+    int hs = C / NH, C3 = 3 * C;
+    float scale = 1.0f / sqrtf((float)hs);
+#pragma omp parallel for schedule(static)
+    for (int bh = 0; bh < B * NH; bh++) {
+        int b = bh / NH, h = bh % NH;
+        size_t base = (size_t)b * T * C3 + h * hs;
+        const float *q = qkv + base, *k = q + C, *v = q + 2 * C;
+        float *dq = dqkv + base, *dk = dq + C, *dv = dq + 2 * C;
+        const float *a = att + (size_t)bh * T * T, *dy = dout + (size_t)b * T * C + h * hs;
+        float *da = datt + (size_t)bh * T * T;
+        pst_sgemm(1, 0, T, hs, T, 1.0f, a, T, dy, C, 0.0f, dv, C3);
+        pst_sgemm(0, 1, T, T, hs, 1.0f, dy, C, v, C3, 0.0f, da, T);
+        for (int i = 0; i < T; i++) {
+            const float *ar = a + (size_t)i * T;
+            float *dr = da + (size_t)i * T, s = 0;
+            for (int j = 0; j <= i; j++) s += ar[j] * dr[j];
+            for (int j = 0; j <= i; j++) dr[j] = ar[j] * (dr[j] - s);
+            for (int j = i + 1; j < T; j++) dr[j] = 0.0f;
+        }
+        pst_sgemm(0, 0, T, hs, T, scale, da, T, k, C3, 0.0f, dq, C3);
+        pst_sgemm(1, 0, T, hs, T, scale, da, T, q, C3, 0.0f, dk, C3);
+    }
+}
+
+/* ---- GELU (tanh form): y = ½x(1 + tanh(√(2/π)(x + 0.044715x³))) -------- */
+
+#define GELU_K 0.7978845608028654f /* √(2/π) */
+
+static void gelu_forward(float *out, const float *inp, size_t n) {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i];
+        out[i] = 0.5f * x * (1.0f + tanhf(GELU_K * (x + 0.044715f * x * x * x)));
+    }
+}
+
+/* dinp = dout·y'(x), in place on dout. */
+static void gelu_backward(float *dinout, const float *inp, size_t n) {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i], u = GELU_K * (x + 0.044715f * x * x * x), th = tanhf(u);
+        float du = GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
+        float g = 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du;
+        dinout[i] *= g;
+    }
+}
+
+/* ---- output: logits = lnf·wteᵀ, softmax in place ---------------------- */
+
+/* probs[r] = softmax(logits[r]) in place; logprobs[r] = logits[r][y] − logsumexp. */
+static void softmax_logprob_forward(float *probs, float *logprobs, const int *targets, int N,
+                                    int V, int want_probs) {
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < N; r++) {
+        float *row = probs + (size_t)r * V, mx = -INFINITY;
+        for (int j = 0; j < V; j++) mx = row[j] > mx ? row[j] : mx;
+        float ly = targets[r] >= 0 ? row[targets[r]] : 0.0f;
+        double s = 0;
+        if (want_probs) {
+            float sf = 0;
+            for (int j = 0; j < V; j++) {
+                row[j] = expf(row[j] - mx);
+                sf += row[j];
+            }
+            s = sf;
+            float inv = 1.0f / sf;
+            for (int j = 0; j < V; j++) row[j] *= inv;
+        } else {
+            float sf = 0;
+            for (int j = 0; j < V; j++) sf += expf(row[j] - mx);
+            s = sf;
+        }
+        logprobs[r] = targets[r] >= 0 ? (ly - mx) - logf((float)s) : 0.0f;
+    }
+}
+
+/* dlogits_j = dlogprob·(1[j = y] − p_j), in place on probs. */
+static void softmax_logprob_backward(float *probs, const float *dlogprobs, const int *targets,
+                                     int N, int V) {
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < N; r++) {
+        float *row = probs + (size_t)r * V, d = targets[r] >= 0 ? dlogprobs[r] : 0.0f;
+        for (int j = 0; j < V; j++) row[j] *= -d;
+        if (targets[r] >= 0) row[targets[r]] += d;
+    }
+}
+
+/* ---- the model --------------------------------------------------------- */
+
+int pst_gpt2_forward(pst_gpt2 *m, const int *tokens, const int *targets, int B, int T,
+                     float *logits_out, pst_error *err) {
+    const pst_gpt2_config *c = &m->config;
+    int L = c->n_layer, C = c->n_embd, NH = c->n_head, V = c->vocab_size;
+    if (B < 1 || T < 1) return pst_fail(err, "GPT-2 forward: B and T must be >= 1 (B=%d T=%d)", B, T);
+    if (T > c->n_positions)
+        return pst_fail(err, "GPT-2 forward: sequence length %d exceeds n_positions %d", T,
+                        c->n_positions);
+    if ((size_t)B * T > (size_t)INT32_MAX / (size_t)(4 * C > V ? 4 * C : V))
+        return pst_fail(err, "GPT-2 forward: batch B=%d T=%d too large", B, T);
+    size_t BT = (size_t)B * T;
+    for (size_t i = 0; i < BT; i++) {
+        if (tokens[i] < 0 || tokens[i] >= V)
+            return pst_fail(err, "GPT-2 forward: token id %d at position %zu is outside [0, %d)",
+                            tokens[i], i, V);
+        if (targets && (targets[i] < -1 || targets[i] >= V))
+            return pst_fail(err, "GPT-2 forward: target id %d at position %zu is outside [0, %d)",
+                            targets[i], i, V);
+    }
+    /* (re)allocate activations when B or T grows */
+    pst_gpt2_acts *a = m->acts;
+    if (!a || a->cap_b < B || a->cap_t < T) {
+        int nb = a && a->cap_b > B ? a->cap_b : B, nt = a && a->cap_t > T ? a->cap_t : T;
+        acts_free(a);
+        free(m->logprobs);
+        m->acts = NULL;
+        m->logprobs = NULL;
+        a = acts_create(c, nb, nt, err);
+        if (!a) return -1;
+        m->acts = a;
+        m->logprobs = pst_calloc((size_t)nb * nt, sizeof(float), err);
+        if (!m->logprobs) return -1;
+    }
+    m->B = B;
+    m->T = T;
+    memcpy(a->tokens, tokens, BT * sizeof(int));
+    for (size_t i = 0; i < BT; i++) a->targets[i] = targets ? targets[i] : -1;
+    a->probs_valid = 0;
+
+    const pst_gpt2_params *p = &m->params;
+    float eps = c->layer_norm_epsilon;
+    encoder_forward(a->encoded, tokens, p->wte, p->wpe, B, T, C);
+    for (int l = 0; l < L; l++) {
+        size_t oc = (size_t)l * BT * C, o3 = oc * 3, o4 = oc * 4, ob = (size_t)l * BT;
+        const float *res = l == 0 ? a->encoded : a->res3 + oc - BT * C;
+        float *res2 = a->res2 + oc, *res3 = a->res3 + oc;
+        layernorm_forward(a->ln1 + oc, a->ln1_mean + ob, a->ln1_rstd + ob, res,
+                          p->ln1w + (size_t)l * C, p->ln1b + (size_t)l * C, BT, C, eps);
+        matmul_forward(a->qkv + o3, a->ln1 + oc, p->qkvw + (size_t)l * C * 3 * C,
+                       p->qkvb + (size_t)l * 3 * C, BT, C, 3 * C, 0);
+        attention_forward(a->atty + oc, a->att + (size_t)l * B * NH * T * T, a->qkv + o3, B, T,
+                          C, NH);
+        memcpy(res2, res, BT * C * sizeof(float));
+        matmul_forward(res2, a->atty + oc, p->attprojw + (size_t)l * C * C,
+                       p->attprojb + (size_t)l * C, BT, C, C, 1);
+        layernorm_forward(a->ln2 + oc, a->ln2_mean + ob, a->ln2_rstd + ob, res2,
+                          p->ln2w + (size_t)l * C, p->ln2b + (size_t)l * C, BT, C, eps);
+        matmul_forward(a->fch + o4, a->ln2 + oc, p->fcw + (size_t)l * C * 4 * C,
+                       p->fcb + (size_t)l * 4 * C, BT, C, 4 * C, 0);
+        gelu_forward(a->fch_gelu + o4, a->fch + o4, BT * 4 * C);
+        memcpy(res3, res2, BT * C * sizeof(float));
+        matmul_forward(res3, a->fch_gelu + o4, p->fcprojw + (size_t)l * 4 * C * C,
+                       p->fcprojb + (size_t)l * C, BT, 4 * C, C, 1);
+    }
+    layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, a->res3 + (size_t)(L - 1) * BT * C,
+                      p->lnfw, p->lnfb, BT, C, eps);
+    pst_sgemm(0, 1, BT, V, C, 1.0f, a->lnf, C, p->wte, C, 0.0f, a->probs, V);
+    if (logits_out) memcpy(logits_out, a->probs, BT * V * sizeof(float));
+    if (targets) {
+        softmax_logprob_forward(a->probs, m->logprobs, a->targets, BT, V, 1);
+        a->probs_valid = 1;
+    }
+    return 0;
+}
+
+int pst_gpt2_backward(pst_gpt2 *m, const float *dlogprobs, pst_error *err) {
+    pst_gpt2_acts *a = m->acts;
+    if (!a || !a->probs_valid)
+        return pst_fail(err, "GPT-2 backward: needs a forward with targets first (each forward "
+                        "supports one backward)");
+    const pst_gpt2_config *c = &m->config;
+    int B = m->B, T = m->T, L = c->n_layer, C = c->n_embd, NH = c->n_head, V = c->vocab_size;
+    size_t BT = (size_t)B * T;
+    if (!m->grad_memory) {
+        m->grad_memory = alloc_floats(m->num_params, err);
+        if (!m->grad_memory) return pst_fail_context(err, "GPT-2 gradients");
+        memset(m->grad_memory, 0, m->num_params * sizeof(float));
+        point_params(c, &m->grads, m->grad_memory);
+    }
+    if (acts_alloc_backward(a, c, err)) return -1;
+    a->probs_valid = 0;
+    const pst_gpt2_params *p = &m->params;
+    pst_gpt2_params *g = &m->grads;
+
+    /* output head: dlogits in place of probs; d lnf = dlogits·wte; dwte += dlogitsᵀ·lnf */
+    softmax_logprob_backward(a->probs, dlogprobs, a->targets, BT, V);
+    pst_sgemm(0, 0, BT, C, V, 1.0f, a->probs, V, p->wte, C, 0.0f, a->dbuf, C);
+    pst_sgemm(1, 0, V, C, BT, 1.0f, a->probs, V, a->lnf, C, 1.0f, g->wte, C);
+    memset(a->dres, 0, BT * C * sizeof(float));
+    layernorm_backward(a->dres, g->lnfw, g->lnfb, a->dbuf, a->res3 + (size_t)(L - 1) * BT * C,
+                       p->lnfw, a->lnf_mean, a->lnf_rstd, BT, C);
+
+    /* blocks in reverse; a->dres holds ∂loss/∂(block output) and becomes ∂/∂(block input) */
+    for (int l = L - 1; l >= 0; l--) {
+        size_t oc = (size_t)l * BT * C, o3 = oc * 3, o4 = oc * 4, ob = (size_t)l * BT;
+        size_t lc = (size_t)l * C;
+        const float *res = l == 0 ? a->encoded : a->res3 + oc - BT * C;
+        /* MLP: res3 = res2 + gelu(ln2·fcw + fcb)·fcprojw + fcprojb */
+        matmul_backward(a->dfch, 0.0f, g->fcprojw + lc * 4 * C, g->fcprojb + lc, a->dres,
+                        a->fch_gelu + o4, p->fcprojw + lc * 4 * C, BT, 4 * C, C);
+        gelu_backward(a->dfch, a->fch + o4, BT * 4 * C);
+        matmul_backward(a->dbuf, 0.0f, g->fcw + lc * 4 * C, g->fcb + lc * 4, a->dfch,
+                        a->ln2 + oc, p->fcw + lc * 4 * C, BT, C, 4 * C);
+        layernorm_backward(a->dres, g->ln2w + lc, g->ln2b + lc, a->dbuf, a->res2 + oc,
+                           p->ln2w + lc, a->ln2_mean + ob, a->ln2_rstd + ob, BT, C);
+        /* attention: res2 = res + attn(ln1)·attprojw + attprojb */
+        matmul_backward(a->datty, 0.0f, g->attprojw + lc * C, g->attprojb + lc, a->dres,
+                        a->atty + oc, p->attprojw + lc * C, BT, C, C);
+        attention_backward(a->dqkv, a->datt, a->datty, a->qkv + o3,
+                           a->att + (size_t)l * B * NH * T * T, B, T, C, NH);
+        matmul_backward(a->dbuf, 0.0f, g->qkvw + lc * 3 * C, g->qkvb + lc * 3, a->dqkv,
+                        a->ln1 + oc, p->qkvw + lc * 3 * C, BT, C, 3 * C);
+        layernorm_backward(a->dres, g->ln1w + lc, g->ln1b + lc, a->dbuf, res, p->ln1w + lc,
+                           a->ln1_mean + ob, a->ln1_rstd + ob, BT, C);
+    }
+    encoder_backward(g->wte, g->wpe, a->dres, a->tokens, B, T, C);
+    return 0;
+}
+
+int pst_gpt2_cross_entropy(pst_gpt2 *m, const int *tokens, const int *targets,
+                           const float *weights, int B, int T, float *dlogprobs, double *loss,
+                           pst_error *err) {
+    if (!targets) return pst_fail(err, "GPT-2 cross-entropy: targets are required");
+    size_t BT = (size_t)B * T;
+    double wsum = 0;
+    if (B >= 1 && T >= 1)
+        for (size_t i = 0; i < BT; i++) {
+            double w = weights ? weights[i] : 1.0;
+            if (!(w >= 0) || !isfinite(w))
+                return pst_fail(err, "GPT-2 cross-entropy: weight %g at position %zu must be "
+                                "finite and >= 0", w, i);
+            if (w > 0 && targets[i] < 0)
+                return pst_fail(err, "GPT-2 cross-entropy: position %zu has weight %g but no "
+                                "target (-1)", i, w);
+            wsum += w;
+        }
+    if (B >= 1 && T >= 1 && !(wsum > 0))
+        return pst_fail(err, "GPT-2 cross-entropy: all token weights are zero");
+    if (pst_gpt2_forward(m, tokens, targets, B, T, NULL, err)) return -1;
+    /* loss = Σ w·(−logp) / Σ w */
+    double s = 0;
+    for (size_t i = 0; i < BT; i++) {
+        double w = weights ? weights[i] : 1.0;
+        if (w > 0) s += w * -(double)m->logprobs[i];
+        if (dlogprobs) dlogprobs[i] = (float)(-w / wsum);
+    }
+    if (loss) *loss = s / wsum;
+    return 0;
+}
