@@ -1,0 +1,266 @@
+/* posterior — target layer: the posterior p(x) = P(x)/Z as an energy-based model.
+ *
+ *  - pst_distribution: what estimators, samplers and trainers see of a model —
+ *    sample a batch (with log q, the log-prob under the distribution really drawn
+ *    from, and the raw model log-prob), score log-probs, and, for trainable
+ *    policies, accumulate ∇θ Σ_i c_i·log π_θ(x_i) and take an optimiser step.
+ *    Implemented by an enumerable toy (pst_toy) and by the GPT-2 prior (pst_gpt2).
+ *  - pst_target: log P(x) = log a(x) + evidence term (pointwise Σ log b_i(x),
+ *    distributional λ·φ(x), KL-RL r(x)/β; conditional a(x|c)·b(x,c) through contexts).
+ *  - estimators from samples of any proposal q, with standard errors (DESIGN.md §2);
+ *  - λ fitting (Newton on the convex dual); samplers: rejection, quasi-rejection,
+ *    independent Metropolis–Hastings.
+ */
+#ifndef POSTERIOR_TARGET_H
+#define POSTERIOR_TARGET_H
+
+#include "posterior/base.h"
+#include "posterior/prior.h"
+
+/* A token sequence that is not owned (a context / prompt). */
+typedef struct {
+    const int *tokens;
+    int n;
+} pst_seq;
+
+/* ---- the distribution interface -------------------------------------- */
+
+typedef struct pst_distribution pst_distribution;
+struct pst_distribution {
+    void *self;
+    const char *name;
+    /* Draws n sequences, sample i continuing contexts[i] (contexts NULL or
+     * contexts[i].n == 0: unconditional). out[i].tokens is malloc'd (free with
+     * pst_sample_free); out[i].logprob_proposal = log q, out[i].logprob_model = log π. */
+    int (*sample)(void *self, const pst_seq *contexts, int n, pst_rng *rng, pst_sample *out,
+                  pst_error *err);
+    /* logprob[i] = log π(xs[i] | contexts[i]) under the raw model. */
+    int (*score)(void *self, const pst_seq *contexts, const pst_sample *xs, int n,
+                 double *logprob, pst_error *err);
+    /* Trainable policies only (NULL otherwise). grad += ∇θ Σ_i coef[i]·log π(x_i | c_i);
+     * logprob (may be NULL) receives log π(x_i | c_i) of the same forward pass. */
+    int (*accumulate)(void *self, const pst_seq *contexts, const pst_sample *xs,
+                      const double *coef, int n, double *logprob, pst_error *err);
+    void (*zero_grad)(void *self);
+    /* One optimiser step that INCREASES Σ coef·log π (gradient ascent), learning rate lr. */
+    int (*step)(void *self, double lr, pst_error *err);
+    /* A frozen copy of the current model (e.g. to become a proposal q). */
+    int (*clone)(void *self, pst_distribution *out, pst_error *err);
+    /* Model parameters (and optimiser state) to / from a directory. */
+    int (*save)(void *self, const char *dir, pst_error *err);
+    int (*load)(void *self, const char *dir, pst_error *err);
+    void (*destroy)(void *self);
+};
+
+/* Calls d->destroy (if any) and zeroes d. */
+void pst_distribution_free(pst_distribution *d);
+
+/* ---- the enumerable toy ------------------------------------------------ */
+
+/* A table-driven autoregressive model over `vocab` tokens (3..5; token 0 is the
+ * end token) of at most max_len (1..5) tokens: a sequence stops when it draws the
+ * end token (which is kept) or after max_len tokens. The next-token logits
+ * depend on the position and the previous token:
+ *     π(x_t = v | x_<t) = softmax(logits[t, prev, :])[v],   prev = x_{t-1} or `vocab` at t = 0.
+ * A context is a prefix of tokens that is not scored. Every sequence can be
+ * listed, so P, Z and p are exact. Trainable: analytic gradient, SGD or Adam. */
+#define PST_TOY_MAX_VOCAB 5
+#define PST_TOY_MAX_LEN 5
+typedef struct {
+    int vocab, max_len;
+    double logits[PST_TOY_MAX_LEN][PST_TOY_MAX_VOCAB + 1][PST_TOY_MAX_VOCAB];
+    double grad[PST_TOY_MAX_LEN][PST_TOY_MAX_VOCAB + 1][PST_TOY_MAX_VOCAB];
+    /* optimiser: adam != 0 → Adam(beta1, beta2, eps) with bias correction, else SGD */
+    int adam;
+    double beta1, beta2, eps;
+    double m[PST_TOY_MAX_LEN][PST_TOY_MAX_VOCAB + 1][PST_TOY_MAX_VOCAB];
+    double v[PST_TOY_MAX_LEN][PST_TOY_MAX_VOCAB + 1][PST_TOY_MAX_VOCAB];
+    long steps;
+    double temperature; /* sampling temperature (1 = the model): log q is the warped log-prob */
+} pst_toy;
+
+/* Logits ~ N(0, scale²) from rng; Adam (0.9, 0.999, 1e-8); temperature 1. */
+int pst_toy_init(pst_toy *toy, int vocab, int max_len, double scale, pst_rng *rng, pst_error *err);
+/* log π(x | context) of a continuation x (n tokens) at temperature t (1: the model). */
+double pst_toy_logprob(const pst_toy *toy, const pst_seq *context, const int *x, int n, double temperature);
+/* Every continuation of `context` (NULL: none): seqs[i] = tokens (n_seqs × max_len,
+ * padded with -1), lens[i], logprob[i] = log π (at temperature 1). Arrays malloc'd. */
+int pst_toy_enumerate(const pst_toy *toy, const pst_seq *context, int **seqs, int **lens,
+                      double **logprob, int *n_seqs, pst_error *err);
+/* A pst_distribution view of toy (not owned: destroy does nothing). */
+void pst_toy_distribution(pst_toy *toy, pst_distribution *d);
+
+/* ---- the GPT-2 prior / policy ---------------------------------------- */
+
+typedef struct {
+    pst_sample_options sampling; /* temperature / top-k / top-p: log q is the warped log-prob */
+    float beta1, beta2, eps, weight_decay, grad_clip;
+    int micro_batch;             /* rows per forward/backward (0: all at once) */
+} pst_gpt2_policy_options;
+
+void pst_gpt2_policy_options_default(pst_gpt2_policy_options *o);
+/* Loads the model directory as a distribution (trainable: AdamW, created lazily). */
+int pst_gpt2_distribution_load(const char *dir, const pst_gpt2_policy_options *o,
+                               pst_distribution *d, pst_error *err);
+/* Wraps an existing model (copied) as a distribution. */
+int pst_gpt2_distribution_from(const pst_gpt2 *m, const pst_gpt2_policy_options *o,
+                               pst_distribution *d, pst_error *err);
+
+/* ---- targets ------------------------------------------------------------ */
+
+typedef enum {
+    PST_TARGET_POINTWISE = 0,      /* log P = log a + Σ_j log b_j(x),  b_j ≥ 0 */
+    PST_TARGET_DISTRIBUTIONAL = 1, /* log P = log a + λ·φ(x), E_p[φ] = μ̄ */
+    PST_TARGET_KLRL = 2            /* log P = log a + r(x)/β */
+} pst_target_kind;
+
+#define PST_TARGET_MAX_FEATURES 16
+
+/* Evidence for n samples: out[i*k + j] = b_j(x_i) (pointwise), φ_j(x_i)
+ * (distributional) or r(x_i) (KL-RL, k = 1), each given contexts[i] (may be NULL). */
+typedef int (*pst_evidence_fn)(void *ctx, const pst_seq *contexts, const pst_sample *xs,
+                               int n, double *out, pst_error *err);
+
+typedef struct {
+    pst_target_kind kind;
+    int n_features;                          /* k */
+    pst_evidence_fn evidence;
+    void *evidence_ctx;
+    pst_distribution *prior;                 /* a(x | c) (not owned) */
+    double lambda[PST_TARGET_MAX_FEATURES];  /* distributional */
+    double moments[PST_TARGET_MAX_FEATURES]; /* μ̄, distributional */
+    double beta;                             /* KL-RL */
+} pst_target;
+
+const char *pst_target_kind_name(pst_target_kind kind);
+int pst_target_kind_parse(const char *name, pst_target_kind *kind, pst_error *err);
+/* log P(x) − log a(x) from the k features of one sample. */
+double pst_target_log_evidence(const pst_target *t, const double *features);
+/* For n samples: features [n, k] (may be NULL) and log_target[i] = log P(x_i | c_i).
+ * log_prior[i] = log a(x_i | c_i): when log_prior_known is not NULL it is copied from
+ * there (e.g. samples drawn from the prior), otherwise the prior scores the samples. */
+int pst_target_score(const pst_target *t, const pst_seq *contexts, const pst_sample *xs, int n,
+                     const double *log_prior_known, double *log_prior, double *features,
+                     double *log_target, pst_error *err);
+
+/* ---- estimators ------------------------------------------------------------
+ * Samples x_i ~ q, i < n; log_q[i] = log q(x_i) of the distribution really drawn
+ * from. Importance weights w_i = P(x_i)/q(x_i), handled in log space. Standard
+ * errors by the delta method over the sample means involved. */
+
+typedef struct {
+    double value, se;
+} pst_estimate;
+
+/* Effective sample size (Σw)²/Σw² of log weights. */
+double pst_effective_sample_size(const double *log_w, int n);
+/* log Ẑ = log mean(P/q) (log-sum-exp); se of log Ẑ = sd(w)/(√n·Ẑ). */
+pst_estimate pst_estimate_log_partition(const double *log_target, const double *log_q, int n);
+/* KL(p‖π) = −log Ẑ + mean[w·(log P − log π)]/Ẑ. With log_pi = log_q it is KL(p‖q). */
+pst_estimate pst_estimate_kl_target_policy(const double *log_target, const double *log_q,
+                                           const double *log_pi, int n);
+/* KL(π‖a) = E_π[log π − log a] = mean[(π/q)(log π − log a)]. */
+pst_estimate pst_estimate_kl_policy_prior(const double *log_pi, const double *log_prior,
+                                          const double *log_q, int n);
+/* TVD(p, π) = ½·mean|π/q − P/(Ẑ·q)|. */
+pst_estimate pst_estimate_tvd(const double *log_target, const double *log_q, const double *log_pi,
+                              int n);
+/* E_p[φ_j] by SNIS: Σ w_i φ_ij / Σ w_i, features [n, k], out [k]. */
+void pst_estimate_moments_target(const double *log_target, const double *log_q,
+                                 const double *features, int n, int k, pst_estimate *out);
+/* E_π[φ_j] = mean[(π/q)·φ_ij]; with log_pi == log_q a plain mean. */
+void pst_estimate_moments_policy(const double *log_pi, const double *log_q, const double *features,
+                                 int n, int k, pst_estimate *out);
+
+/* Conditional targets: one Z_c per context. group[i] in [0, n_groups) names the
+ * context of sample i. Fills log_z[g] (per context; may be NULL) and returns the
+ * mean over contexts of KL(p_c‖π_c) (log_pi NULL: returns the mean log Ẑ_c). */
+pst_estimate pst_estimate_conditional(const double *log_target, const double *log_q,
+                                      const double *log_pi, const int *group, int n, int n_groups,
+                                      pst_estimate *log_z);
+
+/* ---- λ fitting -------------------------------------------------------------- */
+
+typedef struct {
+    int iterations, converged;
+    double grad_norm;                          /* |E_p̂[φ] − μ̄| (max norm) at the end */
+    double ess;                                /* of the final SNIS weights */
+    int low_ess;                               /* ess < max(30, 1% of n): do not trust λ */
+    double fitted[PST_TARGET_MAX_FEATURES];    /* E_p̂[φ] under the fitted λ */
+} pst_lambda_fit;
+
+/* Solves E_p[φ] = μ̄ for p ∝ a·exp(λ·φ) by SNIS over samples x_i ~ q: Newton with
+ * backtracking on the convex dual  L(λ) = log Σ_i exp(log a_i − log q_i + λ·φ_i) − λ·μ̄,
+ * ∇L = E_p̂[φ] − μ̄, ∇²L = Cov_p̂[φ]. lambda holds the start on entry and the
+ * solution on return. Fails (message naming the moment) when μ̄ is outside what
+ * the samples can reach. */
+int pst_fit_lambda(const double *log_prior, const double *log_q, const double *features, int n,
+                   int k, const double *moments, double *lambda, int max_iter, double tol,
+                   pst_lambda_fit *report, pst_error *err);
+
+/* ---- samplers from p -------------------------------------------------------- */
+
+/* Rejection sampling: accept x_i ~ q with probability P/(M·q) = exp(log P − log q − log_m).
+ * Exact when P ≤ M·q everywhere (q = a, b ≤ 1, log_m = 0); fails naming the sample
+ * when a ratio exceeds 1. accept[i] ∈ {0,1}; returns 0 / -1. */
+int pst_rejection_select(const double *log_target, const double *log_q, int n, double log_m,
+                         pst_rng *rng, unsigned char *accept, int *n_accepted, pst_error *err);
+
+/* Quasi-rejection sampling: accept with probability min(1, P/(β·q)); accepted
+ * samples follow p_β ∝ min(q, P/β), which tends to p as β → 0. */
+void pst_qrs_select(const double *log_target, const double *log_q, int n, double log_beta,
+                    pst_rng *rng, unsigned char *accept, int *n_accepted);
+
+typedef struct {
+    double log_beta;
+    pst_estimate acceptance;   /* E_q[min(1, P/(βq))] */
+    pst_estimate tvd;          /* TVD(p_β, p) */
+    pst_estimate kl;           /* KL(p‖p_β) */
+} pst_qrs_report;
+
+/* Acceptance rate and estimated divergence of p_β to p for one β, from samples of q. */
+pst_qrs_report pst_qrs_diagnose(const double *log_target, const double *log_q, int n, double log_beta);
+
+typedef struct {
+    int proposed, accepted;
+    double acceptance_rate;
+    int distinct_states;
+} pst_imh_stats;
+
+/* Independent Metropolis–Hastings over proposals x_0..x_{n-1} ~ q: the chain starts
+ * at x_0 and moves to x_i with probability min(1, w_i / w_current). chain[i] is the
+ * index of the state after step i. */
+void pst_imh_chain(const double *log_target, const double *log_q, int n, pst_rng *rng, int *chain,
+                   pst_imh_stats *stats);
+
+/* ---- target specs (JSON) ---------------------------------------------------- */
+
+/* A saved target: {"kind": "pointwise|distributional|klrl", "prior": DIR,
+ *  "scorers": ["contains:...", ...], "lambda": [...], "moments": [...], "beta": B,
+ *  "conditional": false}. Scorers are scorer spec strings (include/posterior/scorer.h):
+ *  pointwise: the b_i (their product); distributional: their features φ, concatenated;
+ *  KL-RL: one scorer whose score is r(x). */
+typedef struct {
+    pst_target_kind kind;
+    char *prior;               /* model directory */
+    int n_scorers;
+    char **scorers;            /* scorer spec strings */
+    int n_features;
+    double lambda[PST_TARGET_MAX_FEATURES];
+    double moments[PST_TARGET_MAX_FEATURES];
+    int has_lambda;
+    double beta;
+    int conditional;
+} pst_target_spec;
+
+/* Parses and validates (kind known, prior given, lambda/moments sizes consistent,
+ * beta > 0 for klrl). check_files: the prior directory must hold config.json. */
+int pst_target_spec_parse(const char *json, const char *origin, int check_files,
+                          pst_target_spec *spec, pst_error *err);
+int pst_target_spec_load(const char *path, pst_target_spec *spec, pst_error *err);
+/* Returns malloc'd JSON text. */
+char *pst_target_spec_to_json(const pst_target_spec *spec, pst_error *err);
+int pst_target_spec_save(const char *path, const pst_target_spec *spec, pst_error *err);
+void pst_target_spec_free(pst_target_spec *spec);
+
+#endif

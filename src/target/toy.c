@@ -1,0 +1,281 @@
+/* The enumerable toy distribution: a table-driven autoregressive model whose every
+ * sequence can be listed, so P(x), Z and p are exact in tests.
+ *   π(x) = Π_t softmax(logits[t, x_{t-1}, :] / T)[x_t],  x_{-1} = start (= vocab).
+ * Token 0 ends a sequence (and is kept); at most max_len tokens per sequence. */
+#include "posterior/target.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TOY_END 0
+
+/* log softmax(logits[t, prev, :] / temperature) into out[vocab] */
+static void toy_log_softmax(const pst_toy *toy, int t, int prev, double temperature, double *out) {
+    double z[PST_TOY_MAX_VOCAB];
+    for (int v = 0; v < toy->vocab; v++) z[v] = toy->logits[t][prev][v] / temperature;
+    double lse = pst_logsumexp(z, (size_t)toy->vocab);
+    for (int v = 0; v < toy->vocab; v++) out[v] = z[v] - lse;
+}
+
+int pst_toy_init(pst_toy *toy, int vocab, int max_len, double scale, pst_rng *rng, pst_error *err) {
+    if (vocab < 2 || vocab > PST_TOY_MAX_VOCAB)
+        return pst_fail(err, "toy: vocab %d out of range [2, %d]", vocab, PST_TOY_MAX_VOCAB);
+    if (max_len < 1 || max_len > PST_TOY_MAX_LEN)
+        return pst_fail(err, "toy: max_len %d out of range [1, %d]", max_len, PST_TOY_MAX_LEN);
+    memset(toy, 0, sizeof *toy);
+    toy->vocab = vocab;
+    toy->max_len = max_len;
+    for (int t = 0; t < max_len; t++)
+        for (int p = 0; p <= vocab; p++)
+            for (int v = 0; v < vocab; v++) toy->logits[t][p][v] = rng ? scale * pst_rng_normal(rng) : 0;
+    toy->adam = 1;
+    toy->beta1 = 0.9;
+    toy->beta2 = 0.999;
+    toy->eps = 1e-8;
+    toy->temperature = 1.0;
+    return 0;
+}
+
+/* Position and previous token of the first continuation token after a context. */
+static int toy_start(const pst_toy *toy, const pst_seq *context, int *t0, int *prev) {
+    *t0 = 0;
+    *prev = toy->vocab;
+    if (context && context->n > 0) {
+        *t0 = context->n;
+        *prev = context->tokens[context->n - 1];
+    }
+    return *t0 < toy->max_len ? 0 : -1;
+}
+
+static int toy_check_context(const pst_toy *toy, const pst_seq *c, pst_error *err) {
+    if (!c || c->n == 0) return 0;
+    if (c->n >= toy->max_len)
+        return pst_fail(err, "toy: context of %d tokens leaves no room (max_len %d)", c->n, toy->max_len);
+    for (int i = 0; i < c->n; i++)
+        if (c->tokens[i] <= TOY_END || c->tokens[i] >= toy->vocab)
+            return pst_fail(err, "toy: context token %d at %d is not a non-end token of vocab %d",
+                            c->tokens[i], i, toy->vocab);
+    return 0;
+}
+
+double pst_toy_logprob(const pst_toy *toy, const pst_seq *context, const int *x, int n, double temperature) {
+    int t, prev;
+    if (toy_start(toy, context, &t, &prev) < 0 || n < 1) return -INFINITY;
+    double lp = 0, ls[PST_TOY_MAX_VOCAB];
+    for (int i = 0; i < n; i++, t++) {
+        if (t >= toy->max_len || x[i] < 0 || x[i] >= toy->vocab) return -INFINITY;
+        if (i < n - 1 && x[i] == TOY_END) return -INFINITY; /* end must be last */
+        toy_log_softmax(toy, t, prev, temperature, ls);
+        lp += ls[x[i]];
+        prev = x[i];
+    }
+    /* A sequence without the end token is complete only at max_len. */
+    if (x[n - 1] != TOY_END && t != toy->max_len) return -INFINITY;
+    return lp;
+}
+
+int pst_toy_enumerate(const pst_toy *toy, const pst_seq *context, int **seqs_out, int **lens_out,
+                      double **logprob_out, int *n_out, pst_error *err) {
+    if (toy_check_context(toy, context, err) < 0) return -1;
+    int t0, prev0;
+    toy_start(toy, context, &t0, &prev0);
+    int room = toy->max_len - t0, L = toy->max_len;
+    /* count: end at length k (k = 1..room) with k−1 non-end before, plus room non-end tokens */
+    long count = 0, pw = 1;
+    for (int k = 1; k <= room; k++) {
+        count += pw;
+        pw *= toy->vocab - 1;
+    }
+    count += pw;
+    int *seqs = malloc(sizeof(int) * (size_t)count * (size_t)L);
+    int *lens = malloc(sizeof(int) * (size_t)count);
+    double *lp = malloc(sizeof(double) * (size_t)count);
+    if (!seqs || !lens || !lp) {
+        free(seqs), free(lens), free(lp);
+        return pst_fail(err, "toy: out of memory enumerating %ld sequences", count);
+    }
+    int n = 0, x[PST_TOY_MAX_LEN];
+    for (int k = 1; k <= room; k++) {
+        /* sequences of exactly k tokens: k−1 non-end (1..vocab−1) then end, or k = room with no end */
+        long combos = 1;
+        for (int i = 0; i < k - 1; i++) combos *= toy->vocab - 1;
+        for (int last_end = 1; last_end >= 0; last_end--) {
+            if (!last_end && k != room) continue;
+            long c_total = last_end ? combos : combos * (toy->vocab - 1);
+            for (long c = 0; c < c_total; c++) {
+                long r = c;
+                int m = last_end ? k - 1 : k;
+                for (int i = m - 1; i >= 0; i--) {
+                    x[i] = 1 + (int)(r % (toy->vocab - 1));
+                    r /= toy->vocab - 1;
+                }
+                if (last_end) x[k - 1] = TOY_END;
+                for (int i = 0; i < L; i++) seqs[(size_t)n * L + i] = i < k ? x[i] : -1;
+                lens[n] = k;
+                lp[n] = pst_toy_logprob(toy, context, x, k, 1.0);
+                n++;
+            }
+        }
+    }
+    *seqs_out = seqs;
+    *lens_out = lens;
+    *logprob_out = lp;
+    *n_out = n;
+    return 0;
+}
+
+/* ---- the distribution interface ---------------------------------------- */
+
+static int toy_sample(void *self, const pst_seq *contexts, int n, pst_rng *rng, pst_sample *out,
+                      pst_error *err) {
+    const pst_toy *toy = self;
+    for (int i = 0; i < n; i++) memset(&out[i], 0, sizeof out[i]);
+    for (int i = 0; i < n; i++) {
+        const pst_seq *c = contexts ? &contexts[i] : NULL;
+        if (toy_check_context(toy, c, err) < 0) return pst_fail_context(err, "sample %d", i);
+        int t, prev;
+        toy_start(toy, c, &t, &prev);
+        int *tok = malloc(sizeof(int) * PST_TOY_MAX_LEN);
+        if (!tok) return pst_fail(err, "toy: out of memory");
+        double lq = 0, la = 0, ls[PST_TOY_MAX_VOCAB], lm[PST_TOY_MAX_VOCAB];
+        int k = 0;
+        for (; t < toy->max_len; t++) {
+            toy_log_softmax(toy, t, prev, toy->temperature, ls);
+            toy_log_softmax(toy, t, prev, 1.0, lm);
+            double u = pst_rng_uniform(rng), acc = 0;
+            int v = toy->vocab - 1;
+            for (int j = 0; j < toy->vocab; j++) {
+                acc += exp(ls[j]);
+                if (u < acc) {
+                    v = j;
+                    break;
+                }
+            }
+            tok[k++] = v;
+            lq += ls[v];
+            la += lm[v];
+            prev = v;
+            if (v == TOY_END) break;
+        }
+        out[i].tokens = tok;
+        out[i].n_tokens = k;
+        out[i].logprob_proposal = lq;
+        out[i].logprob_model = la;
+    }
+    return 0;
+}
+
+static int toy_score(void *self, const pst_seq *contexts, const pst_sample *xs, int n, double *logprob,
+                     pst_error *err) {
+    const pst_toy *toy = self;
+    for (int i = 0; i < n; i++) {
+        const pst_seq *c = contexts ? &contexts[i] : NULL;
+        if (toy_check_context(toy, c, err) < 0) return pst_fail_context(err, "sequence %d", i);
+        logprob[i] = pst_toy_logprob(toy, c, xs[i].tokens, xs[i].n_tokens, 1.0);
+    }
+    return 0;
+}
+
+/* ∂ log π(x) / ∂ logits[t, prev, v] = 1[v = x_t] − π(v | t, prev) at every step t. */
+static int toy_accumulate(void *self, const pst_seq *contexts, const pst_sample *xs, const double *coef,
+                          int n, double *logprob, pst_error *err) {
+    pst_toy *toy = self;
+    for (int i = 0; i < n; i++) {
+        const pst_seq *c = contexts ? &contexts[i] : NULL;
+        if (toy_check_context(toy, c, err) < 0) return pst_fail_context(err, "sequence %d", i);
+        int t, prev;
+        toy_start(toy, c, &t, &prev);
+        double lp = 0, ls[PST_TOY_MAX_VOCAB];
+        for (int j = 0; j < xs[i].n_tokens; j++, t++) {
+            int x = xs[i].tokens[j];
+            if (t >= toy->max_len || x < 0 || x >= toy->vocab)
+                return pst_fail(err, "toy: sequence %d is not a sequence of this toy (token %d at %d)", i, x, j);
+            toy_log_softmax(toy, t, prev, 1.0, ls);
+            lp += ls[x];
+            for (int v = 0; v < toy->vocab; v++)
+                toy->grad[t][prev][v] += coef[i] * ((v == x) - exp(ls[v]));
+            prev = x;
+        }
+        if (logprob) logprob[i] = lp;
+    }
+    return 0;
+}
+
+static void toy_zero_grad(void *self) {
+    pst_toy *toy = self;
+    memset(toy->grad, 0, sizeof toy->grad);
+}
+
+/* SGD: θ += lr·g.  Adam: m = β1 m + (1−β1) g, v = β2 v + (1−β2) g², θ += lr·m̂/(√v̂ + ε). */
+static int toy_step(void *self, double lr, pst_error *err) {
+    pst_toy *toy = self;
+    toy->steps++;
+    double c1 = 1 - pow(toy->beta1, (double)toy->steps), c2 = 1 - pow(toy->beta2, (double)toy->steps);
+    double *th = &toy->logits[0][0][0], *g = &toy->grad[0][0][0];
+    double *m = &toy->m[0][0][0], *v = &toy->v[0][0][0];
+    size_t n = sizeof toy->logits / sizeof(double);
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(g[i])) return pst_fail(err, "toy: non-finite gradient");
+        if (toy->adam) {
+            m[i] = toy->beta1 * m[i] + (1 - toy->beta1) * g[i];
+            v[i] = toy->beta2 * v[i] + (1 - toy->beta2) * g[i] * g[i];
+            th[i] += lr * (m[i] / c1) / (sqrt(v[i] / c2) + toy->eps);
+        } else {
+            th[i] += lr * g[i];
+        }
+    }
+    return 0;
+}
+
+static void toy_destroy_owned(void *self) { free(self); }
+
+static int toy_clone(void *self, pst_distribution *out, pst_error *err) {
+    pst_toy *copy = pst_calloc(1, sizeof *copy, err);
+    if (!copy) return -1;
+    *copy = *(pst_toy *)self;
+    pst_toy_distribution(copy, out);
+    out->destroy = toy_destroy_owned;
+    return 0;
+}
+
+/* The toy's whole state is a flat struct of doubles: saved as one binary file. */
+static int toy_save(void *self, const char *dir, pst_error *err) {
+    char path[4096];
+    if (pst_mkdir_p(dir, err) < 0 || pst_path_join(path, sizeof path, dir, "toy.bin", err) < 0) return -1;
+    return pst_write_file_atomic(path, self, sizeof(pst_toy), err);
+}
+
+static int toy_load(void *self, const char *dir, pst_error *err) {
+    char path[4096], *data;
+    size_t len;
+    if (pst_path_join(path, sizeof path, dir, "toy.bin", err) < 0) return -1;
+    if (pst_read_file(path, &data, &len, err) < 0) return -1;
+    if (len != sizeof(pst_toy)) {
+        free(data);
+        return pst_fail(err, "%s: %zu bytes, expected %zu for a toy model", path, len, sizeof(pst_toy));
+    }
+    memcpy(self, data, sizeof(pst_toy));
+    free(data);
+    return 0;
+}
+
+void pst_toy_distribution(pst_toy *toy, pst_distribution *d) {
+    memset(d, 0, sizeof *d);
+    d->self = toy;
+    d->name = "toy";
+    d->sample = toy_sample;
+    d->score = toy_score;
+    d->accumulate = toy_accumulate;
+    d->zero_grad = toy_zero_grad;
+    d->step = toy_step;
+    d->clone = toy_clone;
+    d->save = toy_save;
+    d->load = toy_load;
+}
+
+void pst_distribution_free(pst_distribution *d) {
+    if (!d) return;
+    if (d->destroy) d->destroy(d->self);
+    memset(d, 0, sizeof *d);
+}
