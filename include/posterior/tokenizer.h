@@ -40,4 +40,44 @@ int pst_tokenizer_encode(pst_tokenizer *t, const char *text, size_t len, int all
 int pst_tokenizer_decode(const pst_tokenizer *t, const int *ids, size_t n_ids, char **text,
                          size_t *len, pst_error *err);
 
+/* ---- additions (text layer) ------------------------------------------- */
+
+/* Raw bytes of token id (not NUL-terminated), or NULL for an id outside the
+ * vocabulary; *len receives the length. */
+const char *pst_tokenizer_token_bytes(const pst_tokenizer *t, int id, size_t *len);
+/* 1 when id is a special token (<|endoftext|>, added tokens), else 0. */
+int pst_tokenizer_is_special(const pst_tokenizer *t, int id);
+int pst_tokenizer_n_merges(const pst_tokenizer *t);
+
+/* Loads from explicit vocab/merges paths when both are given, else from
+ * model_dir (pst_tokenizer_load_dir); names what is missing otherwise. */
+int pst_tokenizer_open(pst_tokenizer **out, const char *model_dir, const char *vocab_json_path,
+                       const char *merges_txt_path, pst_error *err);
+
+/* Builds a tokenizer from merges given as id pairs: ids 0..255 are the byte
+ * tokens in GPT-2's byte order (id 0 is '!'), merge k (rank k) joins
+ * merge_pairs[2k] and merge_pairs[2k+1] (ids < 256 + k) into id 256 + k; then
+ * <|endoftext|> and the given special tokens follow. */
+int pst_tokenizer_from_merges(pst_tokenizer **out, const int32_t *merge_pairs, int n_merges,
+                              const char *const *specials, int n_specials, pst_error *err);
+
+/* Byte-level BPE training (bpe_train.c). Text is split into words exactly as
+ * encoding splits it; words are counted; then the most frequent adjacent pair
+ * is merged, repeatedly, with pair counts updated incrementally. Ties between
+ * equally frequent pairs go to the lexicographically smallest pair of token
+ * byte strings (left token first, then right; bytes compared unsigned, a
+ * prefix before its extensions), so training is deterministic and independent
+ * of the order in which words were first seen. */
+typedef struct pst_bpe_trainer pst_bpe_trainer;
+int pst_bpe_trainer_create(pst_bpe_trainer **out, pst_error *err);
+/* Counts the words of one document (call once per document / file). */
+int pst_bpe_trainer_add_text(pst_bpe_trainer *tr, const char *text, size_t len, pst_error *err);
+/* Learns merges until the vocabulary has vocab_size tokens counting the 256
+ * bytes, the merges, <|endoftext|> and the n_specials extra special tokens
+ * (fewer when no pair occurs twice any more), and returns the tokenizer. */
+int pst_bpe_trainer_finish(pst_bpe_trainer *tr, int vocab_size, const char *const *specials,
+                           int n_specials, pst_tokenizer **out, pst_error *err);
+long pst_bpe_trainer_n_words(const pst_bpe_trainer *tr);  /* distinct words counted */
+void pst_bpe_trainer_free(pst_bpe_trainer *tr);
+
 #endif

@@ -1,0 +1,109 @@
+/* posterior detokenize: GPT-2 token ids on stdin -> text (raw bytes) on stdout. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "posterior/tokenizer.h"
+
+int cmd_detokenize(int argc, char **argv) {
+    const char *model = NULL, *vocab = NULL, *merges = NULL;
+    int lines = 0;
+    const pst_arg spec[] = {
+        {"model", ARG_STRING, &model, "tokenizer folder with vocab.json + merges.txt (+ added_tokens.json)"},
+        {"vocab", ARG_STRING, &vocab, "vocab.json (GPT-2 encoder.json), with --merges instead of --model"},
+        {"merges", ARG_STRING, &merges, "merges.txt (GPT-2 vocab.bpe), with --vocab"},
+        {"lines", ARG_FLAG, &lines, "each input line of ids is one text, written followed by a newline"},
+        {0},
+    };
+    int npos = 0;
+    int rc = pst_args_parse("detokenize",
+                            "Reads whitespace-separated token ids on stdin and writes the text they decode to.",
+                            spec, argc, argv, &npos);
+    if (rc) return rc == 1 ? 0 : 2;
+    if (npos) {
+        fprintf(stderr, "posterior detokenize: unexpected argument '%s' (ids come on stdin)\n", argv[0]);
+        return 2;
+    }
+    pst_error err = {{0}};
+    pst_tokenizer *t = NULL;
+    char *in = NULL, *text = NULL;
+    size_t len = 0, cap = 0, n = 0, tlen;
+    int *ids = NULL;
+    rc = 1;
+    if (pst_tokenizer_open(&t, model, vocab, merges, &err)) goto fail;
+    if (pst_read_file("/dev/stdin", &in, &len, &err)) goto fail;
+    long line = 1;
+    for (size_t pos = 0; pos <= len;) {
+        /* end of a line (in --lines mode) or of the input: decode what we have */
+        int flush = pos == len || (lines && in[pos] == '\n');
+        if (flush) {
+            if (pos < len || n || !lines) {
+                if (pst_tokenizer_decode(t, ids, n, &text, &tlen, &err)) {
+                    pst_fail_context(&err, "line %ld", line);
+                    goto fail;
+                }
+                if (fwrite(text, 1, tlen, stdout) != tlen || (lines && fputc('\n', stdout) == EOF)) goto write_fail;
+                free(text);
+                text = NULL;
+                n = 0;
+            }
+            if (pos == len) break;
+            line++;
+            pos++;
+            continue;
+        }
+        char c = in[pos];
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+            line += c == '\n';
+            pos++;
+            continue;
+        }
+        size_t s = pos;
+        while (pos < len && !strchr(" \t\n\r", in[pos]) && in[pos]) pos++;
+        if (pos == s) pos++; /* a NUL byte */
+        char word[32];
+        size_t wl = pos - s < sizeof word - 1 ? pos - s : sizeof word - 1;
+        memcpy(word, in + s, wl);
+        word[wl] = 0;
+        char *end;
+        errno = 0;
+        long v = strtol(word, &end, 10);
+        if (pos - s >= sizeof word - 1 || end == word || *end || errno || v < 0 || v > 2147483647L) {
+            fprintf(stderr, "posterior detokenize: line %ld: '%s%s' is not a token id\n", line, word,
+                    pos - s >= sizeof word - 1 ? "..." : "");
+            goto done;
+        }
+        if (v >= pst_tokenizer_vocab_size(t)) {
+            fprintf(stderr, "posterior detokenize: line %ld: token id %ld is outside the vocabulary 0..%d\n", line,
+                    v, pst_tokenizer_vocab_size(t) - 1);
+            goto done;
+        }
+        if (n == cap) {
+            cap = cap ? cap * 2 : 4096;
+            int *a = realloc(ids, cap * sizeof *a);
+            if (!a) {
+                pst_fail(&err, "out of memory");
+                goto fail;
+            }
+            ids = a;
+        }
+        ids[n++] = (int)v;
+    }
+    if (fflush(stdout)) goto write_fail;
+    rc = 0;
+    goto done;
+write_fail:
+    fprintf(stderr, "posterior detokenize: cannot write to stdout\n");
+    goto done;
+fail:
+    fprintf(stderr, "posterior detokenize: %s\n", err.msg);
+done:
+    free(ids);
+    free(in);
+    free(text);
+    pst_tokenizer_free(t);
+    return rc;
+}
