@@ -1,12 +1,75 @@
-/* Matrix products. For now every call goes to OpenBLAS (OpenMP build); a
- * packed AVX-512 kernel of our own is selected at run time when measured faster. */
+/* Matrix products: pst_sgemm dispatches each call to OpenBLAS (cblas_sgemm, the
+ * portable kernel) or to our packed AVX-512 kernel (base/gemm_avx512.c), chosen
+ * at run time: env POSTERIOR_GEMM=auto|openblas|avx512 (default auto), the CPU's
+ * AVX-512F support, and in auto mode a rule measured by bench/bench_gemm.c. */
+#include "base/gemm.h"
 #include "posterior/base.h"
 
 #include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
 
-void pst_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
-               const float *A, int lda, const float *B, int ldb, float beta,
-               float *C, int ldc) {
+char *openblas_get_corename(void); /* OpenBLAS extension, not in cblas.h */
+
+int pst_gemm_avx512_available(void) {
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    return __builtin_cpu_supports("avx512f") ? 1 : 0;
+#else
+    return 0;
+#endif
+}
+
+int pst_gemm_requested(void) {
+    const char *s = getenv("POSTERIOR_GEMM");
+    if (!s || !*s || strcmp(s, "auto") == 0) return PST_GEMM_AUTO;
+    if (strcmp(s, "openblas") == 0) return PST_GEMM_OPENBLAS;
+    if (strcmp(s, "avx512") == 0) return PST_GEMM_AVX512;
+    return -1;
+}
+
+const char *pst_gemm_openblas_core(void) {
+    const char *s = openblas_get_corename();
+    return s ? s : "unknown";
+}
+
+/* OpenBLAS runs AVX-512 kernels when its core is one of these (SkylakeX family;
+ * OPENBLAS_CORETYPE may pin it to Haswell / Zen, i.e. AVX2, instead). */
+static int openblas_uses_avx512(void) {
+    const char *core = pst_gemm_openblas_core();
+    return strcasecmp(core, "skylakex") == 0 || strcasecmp(core, "cooperlake") == 0 ||
+           strcasecmp(core, "sapphirerapids") == 0;
+}
+
+/* The measured rule (bench/bench_gemm.c, docs/benchmarks.md): ours wins on the
+ * large products of training when OpenBLAS is confined to AVX2 kernels; for thin
+ * products (M small: sampling, one row at a time) OpenBLAS's gemv-like paths win. */
+pst_gemm_kernel pst_gemm_choose(pst_gemm_kernel requested, int trans_a, int trans_b, int M, int N,
+                                int K) {
+    if (requested == PST_GEMM_OPENBLAS || !pst_gemm_avx512_available()) return PST_GEMM_OPENBLAS;
+    if (requested == PST_GEMM_AVX512) return PST_GEMM_AVX512;
+    if (M < 64 || N < 64 || K < 64) return PST_GEMM_OPENBLAS;
+    return openblas_uses_avx512() ? PST_GEMM_OPENBLAS : PST_GEMM_AVX512;
+}
+
+static void sgemm_openblas(int trans_a, int trans_b, int M, int N, int K, float alpha,
+                           const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                           int ldc) {
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
                 trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void pst_sgemm_kernel(pst_gemm_kernel kernel, int trans_a, int trans_b, int M, int N, int K,
+                      float alpha, const float *A, int lda, const float *B, int ldb, float beta,
+                      float *C, int ldc) {
+    if (pst_gemm_choose(kernel, trans_a, trans_b, M, N, K) == PST_GEMM_AVX512 &&
+        pst_sgemm_avx512(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc) == 0)
+        return;
+    sgemm_openblas(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void pst_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+               const float *B, int ldb, float beta, float *C, int ldc) {
+    int requested = pst_gemm_requested();
+    pst_sgemm_kernel(requested < 0 ? PST_GEMM_AUTO : (pst_gemm_kernel)requested, trans_a, trans_b, M,
+                     N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }

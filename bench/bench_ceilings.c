@@ -1,0 +1,150 @@
+/* This machine's two ceilings, on all OpenMP threads:
+ *   FMA peak  — each thread runs 12 independent chains of AVX-512 FMAs
+ *               (acc_i = acc_i · x + y, 16 lanes, 2 FLOP per lane) in registers;
+ *               GFLOP/s = threads · iterations · 12 · 16 · 2 / seconds.
+ *   bandwidth — each thread sums its share of a 512 MiB array with 512-bit loads;
+ *               GB/s = bytes read / seconds (best of several passes).
+ *
+ *   bench_ceilings [--json]   (--json: one line {"fma_gflops": .., "read_gbs": ..})
+ *
+ * Falls back to 8-lane AVX2 chains (and says so) on a CPU without AVX-512F. */
+#include "posterior/base.h"
+
+#include <immintrin.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHAINS 12
+
+__attribute__((target("avx512f"))) static double fma_chains_avx512(long iters) {
+    __m512 acc[CHAINS];
+    for (int c = 0; c < CHAINS; c++) acc[c] = _mm512_set1_ps(1.0f + 0.01f * c);
+    const __m512 x = _mm512_set1_ps(0.999999f), y = _mm512_set1_ps(1e-7f);
+    for (long i = 0; i < iters; i++) {
+#pragma GCC unroll 12
+        for (int c = 0; c < CHAINS; c++) acc[c] = _mm512_fmadd_ps(acc[c], x, y);
+    }
+    __m512 s = acc[0];
+    for (int c = 1; c < CHAINS; c++) s = _mm512_add_ps(s, acc[c]);
+    return _mm512_reduce_add_ps(s); /* keeps the chains alive */
+}
+
+__attribute__((target("avx2,fma"))) static double fma_chains_avx2(long iters) {
+    __m256 acc[CHAINS];
+    for (int c = 0; c < CHAINS; c++) acc[c] = _mm256_set1_ps(1.0f + 0.01f * c);
+    const __m256 x = _mm256_set1_ps(0.999999f), y = _mm256_set1_ps(1e-7f);
+    for (long i = 0; i < iters; i++) {
+#pragma GCC unroll 12
+        for (int c = 0; c < CHAINS; c++) acc[c] = _mm256_fmadd_ps(acc[c], x, y);
+    }
+    float out[8];
+    __m256 s = acc[0];
+    for (int c = 1; c < CHAINS; c++) s = _mm256_add_ps(s, acc[c]);
+    _mm256_storeu_ps(out, s);
+    return out[0] + out[7];
+}
+
+/* Best GFLOP/s over a few rounds of `iters` iterations per thread. */
+static double fma_peak(int avx512, int *lanes) {
+    *lanes = avx512 ? 16 : 8;
+    const long iters = 50L * 1000 * 1000;
+    double best = 0, sink = 0;
+    for (int round = 0; round < 5; round++) {
+        int nthreads = 1;
+        double t0 = 0, t1 = 0;
+#pragma omp parallel reduction(+ : sink)
+        {
+#pragma omp single
+            nthreads = omp_get_num_threads();
+#pragma omp barrier
+#pragma omp master
+            t0 = pst_now();
+            sink += avx512 ? fma_chains_avx512(iters) : fma_chains_avx2(iters);
+#pragma omp barrier
+#pragma omp master
+            t1 = pst_now();
+        }
+        double gflops = (double)nthreads * iters * CHAINS * (*lanes) * 2 / (t1 - t0) / 1e9;
+        if (gflops > best) best = gflops;
+    }
+    if (sink == 12345.678) printf(" "); /* never true; forces the result to be used */
+    return best;
+}
+
+__attribute__((target("avx512f"))) static double sum_avx512(const float *x, size_t n) {
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    for (size_t i = 0; i + 64 <= n; i += 64) {
+        s0 = _mm512_add_ps(s0, _mm512_load_ps(x + i));
+        s1 = _mm512_add_ps(s1, _mm512_load_ps(x + i + 16));
+        s2 = _mm512_add_ps(s2, _mm512_load_ps(x + i + 32));
+        s3 = _mm512_add_ps(s3, _mm512_load_ps(x + i + 48));
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+}
+
+__attribute__((target("avx2"))) static double sum_avx2(const float *x, size_t n) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    for (size_t i = 0; i + 32 <= n; i += 32) {
+        s0 = _mm256_add_ps(s0, _mm256_load_ps(x + i));
+        s1 = _mm256_add_ps(s1, _mm256_load_ps(x + i + 8));
+        s2 = _mm256_add_ps(s2, _mm256_load_ps(x + i + 16));
+        s3 = _mm256_add_ps(s3, _mm256_load_ps(x + i + 24));
+    }
+    float out[8];
+    _mm256_storeu_ps(out, _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    return out[0] + out[3];
+}
+
+/* Best read bandwidth in GB/s over several passes of a 512 MiB array; -1 on OOM. */
+static double read_bandwidth(int avx512) {
+    const size_t bytes = (size_t)512 << 20, n = bytes / sizeof(float);
+    pst_error err;
+    float *x = pst_aligned_alloc(bytes, &err);
+    if (!x) return -1;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) x[i] = 1.0f; /* first touch by the reading thread */
+    double best = 0, sink = 0;
+    for (int pass = 0; pass < 6; pass++) {
+        double t0 = pst_now();
+#pragma omp parallel reduction(+ : sink)
+        {
+            int t = omp_get_thread_num(), nt = omp_get_num_threads();
+            size_t chunk = (n / nt) & ~(size_t)63;
+            size_t begin = (size_t)t * chunk, len = t == nt - 1 ? n - begin : chunk;
+            sink += avx512 ? sum_avx512(x + begin, len) : sum_avx2(x + begin, len);
+        }
+        double gbs = bytes / (pst_now() - t0) / 1e9;
+        if (gbs > best) best = gbs;
+    }
+    free(x);
+    if (sink == 0.5) printf(" ");
+    return best;
+}
+
+int main(int argc, char **argv) {
+    int json = argc > 1 && strcmp(argv[1], "--json") == 0;
+    if (argc > 1 && !json) {
+        fprintf(stderr, "usage: bench_ceilings [--json] (unknown argument '%s')\n", argv[1]);
+        return 2;
+    }
+    int avx512 = __builtin_cpu_supports("avx512f");
+    int lanes;
+    double peak = fma_peak(avx512, &lanes);
+    double bw = read_bandwidth(avx512);
+    if (bw < 0) {
+        fprintf(stderr, "bench_ceilings: cannot allocate 512 MiB for the bandwidth test\n");
+        return 1;
+    }
+    if (json)
+        printf("{\"threads\": %d, \"isa\": \"%s\", \"fma_gflops\": %.1f, \"read_gbs\": %.1f}\n",
+               omp_get_max_threads(), avx512 ? "avx512" : "avx2", peak, bw);
+    else {
+        printf("threads                %d\n", omp_get_max_threads());
+        printf("FMA peak (%s, %d chains x %d lanes)  %.1f GFLOP/s\n", avx512 ? "AVX-512" : "AVX2",
+               CHAINS, lanes, peak);
+        printf("memory read bandwidth  %.1f GB/s\n", bw);
+    }
+    return 0;
+}

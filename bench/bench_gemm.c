@@ -1,0 +1,117 @@
+/* OpenBLAS vs our packed AVX-512 SGEMM on the products GPT-2 small training runs
+ * (B·T = 1024 rows, C = 768, V = 50257), forward and backward (transposes), plus
+ * what pst_sgemm's auto rule picks for each.
+ *
+ *   bench_gemm [--quick] [--shape M,N,K,ta,tb]
+ *
+ * Prints one line per shape: GFLOP/s of each kernel (best of several runs) and
+ * the choice of the auto rule. --quick skips the vocabulary-sized products. */
+#include "base/gemm.h"
+#include "posterior/base.h"
+
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    const char *name;
+    int M, N, K, ta, tb;
+} shape;
+
+static const shape shapes[] = {
+    {"qkv fwd      x·Wqkv", 1024, 2304, 768, 0, 0},
+    {"fc fwd       x·Wfc", 1024, 3072, 768, 0, 0},
+    {"fcproj fwd   h·Wproj", 1024, 768, 3072, 0, 0},
+    {"attproj fwd  y·Wo", 1024, 768, 768, 0, 0},
+    {"qkv dX       dY·W^T", 1024, 768, 2304, 0, 1},
+    {"qkv dW       X^T·dY", 768, 2304, 1024, 1, 0},
+    {"fc dX        dY·W^T", 1024, 768, 3072, 0, 1},
+    {"fc dW        X^T·dY", 768, 3072, 1024, 1, 0},
+    {"fcproj dX    dY·W^T", 1024, 3072, 768, 0, 1},
+    {"fcproj dW    X^T·dY", 3072, 768, 1024, 1, 0},
+    {"attn T=256   q·k^T", 256, 256, 64, 0, 1},
+    {"lm_head fwd  x·wte^T", 1024, 50257, 768, 0, 1},
+    {"lm_head dX   dL·wte", 1024, 768, 50257, 0, 0},
+    {"lm_head dW   dL^T·x", 50257, 768, 1024, 1, 0},
+    {"sample B=1   x·W", 1, 2304, 768, 0, 0},
+    {"sample B=4   x·wte^T", 4, 50257, 768, 0, 1},
+};
+
+static double time_kernel(pst_gemm_kernel k, const shape *s, const float *A, const float *B,
+                          float *C, double min_seconds) {
+    int lda = s->ta ? s->M : s->K, ldb = s->tb ? s->K : s->N;
+    pst_sgemm_kernel(k, s->ta, s->tb, s->M, s->N, s->K, 1.0f, A, lda, B, ldb, 0.0f, C, s->N);
+    double best = 1e30, total = 0;
+    int runs = 0;
+    while (total < min_seconds || runs < 3) {
+        double t0 = pst_now();
+        pst_sgemm_kernel(k, s->ta, s->tb, s->M, s->N, s->K, 1.0f, A, lda, B, ldb, 0.0f, C, s->N);
+        double dt = pst_now() - t0;
+        if (dt < best) best = dt;
+        total += dt;
+        runs++;
+    }
+    return 2.0 * s->M * s->N * s->K / best / 1e9;
+}
+
+int main(int argc, char **argv) {
+    int quick = 0;
+    shape custom = {"custom", 0, 0, 0, 0, 0};
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quick") == 0) quick = 1;
+        else if (strcmp(argv[i], "--shape") == 0 && i + 1 < argc &&
+                 sscanf(argv[++i], "%d,%d,%d,%d,%d", &custom.M, &custom.N, &custom.K, &custom.ta,
+                        &custom.tb) == 5 && custom.M > 0 && custom.N > 0 && custom.K > 0) {
+        } else {
+            fprintf(stderr, "usage: bench_gemm [--quick] [--shape M,N,K,ta,tb] (bad argument '%s')\n",
+                    argv[i]);
+            return 2;
+        }
+    }
+    const shape *list = custom.M ? &custom : shapes;
+    int n = custom.M ? 1 : (int)(sizeof shapes / sizeof shapes[0]);
+    size_t maxa = 0, maxb = 0, maxc = 0;
+    for (int i = 0; i < n; i++) {
+        size_t a = (size_t)list[i].M * list[i].K, b = (size_t)list[i].K * list[i].N,
+               c = (size_t)list[i].M * list[i].N;
+        if (a > maxa) maxa = a;
+        if (b > maxb) maxb = b;
+        if (c > maxc) maxc = c;
+    }
+    pst_error err;
+    float *A = pst_aligned_alloc(maxa * sizeof(float), &err);
+    float *B = pst_aligned_alloc(maxb * sizeof(float), &err);
+    float *C = pst_aligned_alloc(maxc * sizeof(float), &err);
+    if (!A || !B || !C) {
+        fprintf(stderr, "bench_gemm: %s\n", err.msg);
+        return 1;
+    }
+    pst_rng rng;
+    pst_rng_seed(&rng, 1);
+    for (size_t i = 0; i < maxa; i++) A[i] = (float)pst_rng_normal(&rng);
+    for (size_t i = 0; i < maxb; i++) B[i] = (float)pst_rng_normal(&rng);
+
+    int avx = pst_gemm_avx512_available();
+    printf("# sgemm GFLOP/s, %d threads, OpenBLAS core %s, AVX-512 kernel %s\n",
+           omp_get_max_threads(), pst_gemm_openblas_core(), avx ? "available" : "unavailable");
+    printf("%-22s %20s %9s %9s %7s  %s\n", "product", "M x N x K (ta,tb)", "openblas", "avx512",
+           "ratio", "auto picks");
+    for (int i = 0; i < n; i++) {
+        const shape *s = &list[i];
+        if (quick && (s->M > 10000 || s->N > 10000 || s->K > 10000)) continue;
+        double big = 2.0 * s->M * s->N * s->K > 1e10;
+        double ob = time_kernel(PST_GEMM_OPENBLAS, s, A, B, C, big ? 2.0 : 0.5);
+        double ours = avx ? time_kernel(PST_GEMM_AVX512, s, A, B, C, big ? 2.0 : 0.5) : 0;
+        pst_gemm_kernel pick = pst_gemm_choose(PST_GEMM_AUTO, s->ta, s->tb, s->M, s->N, s->K);
+        char dims[64];
+        snprintf(dims, sizeof dims, "%dx%dx%d (%d,%d)", s->M, s->N, s->K, s->ta, s->tb);
+        printf("%-22s %20s %9.1f %9.1f %7.2f  %s\n", s->name, dims, ob, ours, ours / ob,
+               pick == PST_GEMM_AVX512 ? "avx512" : "openblas");
+        fflush(stdout);
+    }
+    free(A);
+    free(B);
+    free(C);
+    return 0;
+}

@@ -1,0 +1,46 @@
+/* Private to the base layer (and its tests and benchmarks): the matrix-product
+ * kernels behind pst_sgemm and how one is chosen.
+ *
+ * pst_sgemm (include/posterior/base.h) picks a kernel per call:
+ *   env POSTERIOR_GEMM=openblas  always OpenBLAS (cblas_sgemm)
+ *   env POSTERIOR_GEMM=avx512    our packed AVX-512 kernel when the CPU has AVX-512F
+ *                                (OpenBLAS otherwise: the portable fallback)
+ *   unset or auto                the measured rule in pst_gemm_choose (base/gemm.c)
+ */
+#ifndef POSTERIOR_BASE_GEMM_H
+#define POSTERIOR_BASE_GEMM_H
+
+typedef enum {
+    PST_GEMM_AUTO = 0,
+    PST_GEMM_OPENBLAS = 1,
+    PST_GEMM_AVX512 = 2,
+} pst_gemm_kernel;
+
+/* 1 when this CPU (and the compiler) can run the AVX-512 kernel. */
+int pst_gemm_avx512_available(void);
+
+/* The kernel POSTERIOR_GEMM asks for (PST_GEMM_AUTO when unset, empty or "auto");
+ * -1 for an unknown value (pst_sgemm then uses auto). */
+int pst_gemm_requested(void);
+
+/* The kernel pst_sgemm runs for this shape under `requested` (never AUTO). */
+pst_gemm_kernel pst_gemm_choose(pst_gemm_kernel requested, int trans_a, int trans_b, int M, int N,
+                                int K);
+
+/* Same contract as pst_sgemm, run by the named kernel (AUTO: by the rule). A
+ * kernel that is unavailable, or that cannot get its packing memory, falls back
+ * to OpenBLAS, so the result is always computed. */
+void pst_sgemm_kernel(pst_gemm_kernel kernel, int trans_a, int trans_b, int M, int N, int K,
+                      float alpha, const float *A, int lda, const float *B, int ldb, float beta,
+                      float *C, int ldc);
+
+/* The packed AVX-512 kernel itself (base/gemm_avx512.c). Returns 0, or -1 when
+ * it was not compiled in or could not allocate its packing buffers (C untouched). */
+int pst_sgemm_avx512(int trans_a, int trans_b, int M, int N, int K, float alpha,
+                     const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                     int ldc);
+
+/* "Cooperlake", "Haswell", ...: the kernel family OpenBLAS runs on this machine. */
+const char *pst_gemm_openblas_core(void);
+
+#endif

@@ -1,0 +1,162 @@
+/* pst_sgemm and each kernel behind it (OpenBLAS, our packed AVX-512 kernel when the
+ * CPU has AVX-512F, and the auto rule) against a naive double-precision loop:
+ * all four transpose combinations, odd sizes that cut every tile and block edge,
+ * leading dimensions larger than the row, alpha / beta (beta = 0 must ignore NaN
+ * in C), K = 0, and a call from inside an OpenMP parallel region. */
+#include "base/gemm.h"
+#include "check.h"
+#include "posterior/base.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* C_ref[i][j] = alpha · Σ_k op(A)[i][k]·op(B)[k][j] + beta · C0[i][j], in double;
+ * also |alpha|·Σ_k |op(A)[i][k]·op(B)[k][j]| + |beta·C0| as the scale of rounding error. */
+static void naive(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                  const float *B, int ldb, float beta, const float *C0, int ldc, double *ref,
+                  double *scale) {
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double s = 0, a = 0;
+            for (int k = 0; k < K; k++) {
+                double x = ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
+                double y = tb ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j];
+                s += x * y;
+                a += fabs(x * y);
+            }
+            double c = beta == 0.0f ? 0.0 : (double)beta * C0[(size_t)i * ldc + j];
+            ref[(size_t)i * N + j] = alpha * s + c;
+            scale[(size_t)i * N + j] = fabs(alpha) * a + fabs(c);
+        }
+}
+
+static const char *kernel_name(pst_gemm_kernel k) {
+    return k == PST_GEMM_AVX512 ? "avx512" : k == PST_GEMM_OPENBLAS ? "openblas" : "auto";
+}
+
+/* Runs one product with one kernel and checks every element of C, including the
+ * padding columns beyond N (ldc > N), which must be left untouched. Returns the
+ * number of bad elements. */
+static int check_product(pst_gemm_kernel kernel, int ta, int tb, int M, int N, int K, float alpha,
+                         float beta, int pad, int nan_in_c, pst_rng *rng) {
+    int lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
+    if (lda < 1) lda = 1; /* BLAS wants lda >= 1 even when K = 0 */
+    if (ldb < 1) ldb = 1;
+    size_t na = (size_t)(ta ? K : M) * lda, nb = (size_t)(tb ? N : K) * ldb, nc = (size_t)M * ldc;
+    float *A = malloc((na + 1) * sizeof(float)), *B = malloc((nb + 1) * sizeof(float));
+    float *C = malloc((nc + 1) * sizeof(float)), *C0 = malloc((nc + 1) * sizeof(float));
+    double *ref = malloc(((size_t)M * N + 1) * sizeof(double));
+    double *scale = malloc(((size_t)M * N + 1) * sizeof(double));
+    if (!A || !B || !C || !C0 || !ref || !scale) {
+        CHECK_MSG(0, "out of memory");
+        free(A), free(B), free(C), free(C0), free(ref), free(scale);
+        return 1;
+    }
+    for (size_t i = 0; i < na; i++) A[i] = (float)pst_rng_normal(rng);
+    for (size_t i = 0; i < nb; i++) B[i] = (float)pst_rng_normal(rng);
+    for (size_t i = 0; i < nc; i++) C0[i] = nan_in_c ? NAN : (float)pst_rng_normal(rng);
+    memcpy(C, C0, nc * sizeof(float));
+    naive(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C0, ldc, ref, scale);
+    pst_sgemm_kernel(kernel, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    int bad = 0;
+    double worst = 0;
+    for (int i = 0; i < M; i++) {
+        for (int j = 0; j < N; j++) {
+            double got = C[(size_t)i * ldc + j], want = ref[(size_t)i * N + j];
+            /* fp32 accumulation: error grows like sqrt(K)·eps·Σ|terms|; allow K·eps */
+            double tol = 1e-6 + (K + 2) * 6e-8 * scale[(size_t)i * N + j];
+            double e = fabs(got - want);
+            if (!(e <= tol)) bad++;
+            if (e / (tol > 0 ? tol : 1) > worst || isnan(got)) worst = isnan(got) ? INFINITY : e / tol;
+        }
+        for (int j = N; j < ldc; j++) {
+            float want = C0[(size_t)i * ldc + j], got = C[(size_t)i * ldc + j];
+            if (!(got == want || (isnan(got) && isnan(want)))) bad++;
+        }
+    }
+    CHECK_MSG(bad == 0, "%s ta=%d tb=%d M=%d N=%d K=%d alpha=%g beta=%g pad=%d: %d bad elements "
+              "(worst error / tolerance %.3g)", kernel_name(kernel), ta, tb, M, N, K, alpha, beta,
+              pad, bad, worst);
+    free(A), free(B), free(C), free(C0), free(ref), free(scale);
+    return bad;
+}
+
+int main(void) {
+    pst_gemm_kernel kernels[3] = {PST_GEMM_OPENBLAS, PST_GEMM_AVX512, PST_GEMM_AUTO};
+    int n_kernels = pst_gemm_avx512_available() ? 3 : 1;
+    if (n_kernels == 1) printf("this CPU has no AVX-512F: only the OpenBLAS kernel is tested\n");
+    pst_rng rng;
+    pst_rng_seed(&rng, 2024);
+
+    /* Sizes around the tile (14 x 32), the 16-lane masks, and the KC = 384 block. */
+    static const int dims[][3] = {
+        {1, 1, 1},    {1, 37, 5},    {13, 31, 7},   {14, 32, 16},  {15, 33, 17},
+        {29, 17, 1},  {3, 100, 385}, {57, 65, 130}, {100, 50, 769}, {130, 129, 64},
+    };
+    for (int kk = 0; kk < n_kernels; kk++)
+        for (int d = 0; d < (int)(sizeof dims / sizeof dims[0]); d++)
+            for (int ta = 0; ta < 2; ta++)
+                for (int tb = 0; tb < 2; tb++)
+                    check_product(kernels[kk], ta, tb, dims[d][0], dims[d][1], dims[d][2], 1.0f,
+                                  0.0f, (d % 3) * 3, 0, &rng);
+
+    for (int kk = 0; kk < n_kernels; kk++) {
+        /* alpha / beta, accumulation into C */
+        check_product(kernels[kk], 0, 1, 45, 70, 90, 0.5f, 1.0f, 2, 0, &rng);
+        check_product(kernels[kk], 1, 0, 45, 70, 400, -1.5f, 0.25f, 0, 0, &rng);
+        check_product(kernels[kk], 1, 1, 31, 47, 800, 2.0f, -1.0f, 5, 0, &rng);
+        /* beta = 0: C may hold garbage (NaN) and must be overwritten, not scaled */
+        check_product(kernels[kk], 0, 0, 33, 49, 20, 1.0f, 0.0f, 1, 1, &rng);
+        check_product(kernels[kk], 1, 1, 33, 49, 500, 1.0f, 0.0f, 0, 1, &rng);
+        /* K = 0: C = beta·C; alpha = 0 likewise */
+        check_product(kernels[kk], 0, 0, 9, 40, 0, 1.0f, 0.5f, 0, 0, &rng);
+        check_product(kernels[kk], 0, 1, 9, 40, 30, 0.0f, 2.0f, 0, 0, &rng);
+        /* big enough to run on all threads and cross the NC = 3072 column block */
+        check_product(kernels[kk], 0, 0, 150, 3100, 40, 1.0f, 0.0f, 0, 0, &rng);
+        check_product(kernels[kk], 1, 1, 300, 200, 700, 1.0f, 1.0f, 3, 0, &rng);
+    }
+
+    /* From inside a parallel region (each thread its own product): the kernel runs
+     * single-threaded there and the results are still exact. */
+    if (n_kernels > 1) {
+        int bad = 0;
+#pragma omp parallel num_threads(2) reduction(+ : bad)
+        {
+            pst_rng r = pst_rng_split(&rng, (uint64_t)omp_get_thread_num());
+            bad += check_product(PST_GEMM_AVX512, omp_get_thread_num(), 1, 70, 90, 100, 1.0f, 0.0f,
+                                 0, 0, &r);
+        }
+        CHECK(bad == 0);
+    }
+
+    /* The selection: env is read per call; openblas always wins when requested, and
+     * avx512 is only chosen where available. */
+    CHECK(pst_gemm_choose(PST_GEMM_OPENBLAS, 0, 0, 1024, 1024, 1024) == PST_GEMM_OPENBLAS);
+    CHECK(pst_gemm_choose(PST_GEMM_AVX512, 0, 0, 1024, 1024, 1024) ==
+          (pst_gemm_avx512_available() ? PST_GEMM_AVX512 : PST_GEMM_OPENBLAS));
+    CHECK(pst_gemm_choose(PST_GEMM_AUTO, 0, 0, 1, 2304, 768) == PST_GEMM_OPENBLAS);
+    setenv("POSTERIOR_GEMM", "openblas", 1);
+    CHECK(pst_gemm_requested() == PST_GEMM_OPENBLAS);
+    setenv("POSTERIOR_GEMM", "avx512", 1);
+    CHECK(pst_gemm_requested() == PST_GEMM_AVX512);
+    setenv("POSTERIOR_GEMM", "fast", 1);
+    CHECK(pst_gemm_requested() == -1);
+    unsetenv("POSTERIOR_GEMM");
+    CHECK(pst_gemm_requested() == PST_GEMM_AUTO);
+    /* pst_sgemm itself, under each setting */
+    const char *settings[] = {"auto", "openblas", "avx512", "bogus"};
+    for (int s = 0; s < 4; s++) {
+        setenv("POSTERIOR_GEMM", settings[s], 1);
+        float A[6] = {1, 2, 3, 4, 5, 6}, B[6] = {1, 0, -1, 2, 0.5f, 1}, C[4];
+        /* [2x3]·[3x2] = [[1·1+2·(-1)+3·0.5, 0+4+3], [1-5+3, 0+10+6]] */
+        pst_sgemm(0, 0, 2, 2, 3, 1.0f, A, 3, B, 2, 0.0f, C, 2);
+        CHECK_NEAR(C[0], 0.5, 1e-6);
+        CHECK_NEAR(C[1], 7.0, 1e-6);
+        CHECK_NEAR(C[2], 2.0, 1e-6);
+        CHECK_NEAR(C[3], 16.0, 1e-6);
+    }
+    unsetenv("POSTERIOR_GEMM");
+    return check_report();
+}
