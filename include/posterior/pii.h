@@ -1,4 +1,4 @@
-/* posterior — evidence: personal data (PII) detectors and toxicity lexicon.
+/* posterior — evidence: personal data (PII) detectors.
  *
  * PII: e-mail, URL, phone (North American and international), US SSN, credit
  * card (Luhn), IPv4/IPv6, credentials (`user:pass@`, `password: ...`),
@@ -22,8 +22,8 @@ typedef enum {
     PST_PII_EMAIL,
     PST_PII_PHONE,
     PST_PII_ADDRESS,
-    PST_PII_IP,
     PST_PII_URL,
+    PST_PII_IP,
     PST_PII_HANDLE,
     PST_PII_N_TYPES
 } pst_pii_type;
@@ -54,28 +54,5 @@ int pst_pii_redact(const char *text, size_t len, const pst_pii_finding *f, size_
 /* Luhn check over the digits of s[0, len) (other characters skipped);
  * 1 if valid and at least 2 digits. */
 int pst_luhn_valid(const char *s, size_t len);
-
-/* ---- toxicity (lexicon proxy for a neural classifier) ----------------- */
-
-typedef struct pst_toxicity pst_toxicity;
-
-typedef struct {
-    size_t start, end; /* bytes */
-    int rating;        /* cuss rating 0..2 */
-} pst_toxic_match;
-
-/* Loads the cuss lexicon: data_dir/cuss/index.js. data_dir NULL = env
- * POSTERIOR_DATA, else the compile-time POSTERIOR_DATA_DIR. */
-int pst_toxicity_create(const char *data_dir, pst_toxicity **out, pst_error *err);
-void pst_toxicity_free(pst_toxicity *t);
-size_t pst_toxicity_lexicon_size(const pst_toxicity *t);
-
-/* Probability-like score of a match with cuss rating r: p(0) = 0, p(1) = 0.5, p(2) = 0.9. */
-double pst_toxicity_rating_probability(int rating);
-
-/* Matches in text (case-folded, word boundaries, obfuscations, multiword);
- * *out malloc'd (NULL when none). score (may be NULL) = 1 − Π (1 − p(rating)). */
-int pst_toxicity_find(const pst_toxicity *t, const char *text, size_t len, pst_toxic_match **out,
-                      size_t *n, double *score, pst_error *err);
 
 #endif

@@ -49,10 +49,10 @@ typedef enum {
     PST_SCORER_FEATURES = 2   /* φ(x) ∈ R^k; score = Σ φ_i */
 } pst_scorer_kind;
 
-/* A typed span [start, end) in bytes; type is a static string ("EMAIL",
- * "TOXIC", "E225", ...); rating is scorer-specific (toxicity: cuss rating). */
+/* A typed span [start, end) in bytes; type is "EMAIL", "TOXIC", "E225",
+ * "MATCH", ...; rating is scorer-specific (toxicity: the cuss rating). */
 typedef struct {
-    const char *type;
+    char type[16];
     size_t start, end;
     double rating;
 } pst_finding;
@@ -108,5 +108,10 @@ int pst_scorer_features(pst_scorer *s, size_t n, const char *const *texts, const
 
 /* Number of characters (UTF-8 lead bytes; an invalid byte counts as one). */
 size_t pst_utf8_chars(const char *text, size_t len);
+
+/* s[0, n) as a quoted JSON string, always valid UTF-8: control characters
+ * escaped, each byte of an invalid UTF-8 sequence (and NUL) as \ufffd / \u0000.
+ * Returns malloc'd text (NULL when out of memory); *out_len excludes the NUL. */
+char *pst_json_quote(const char *s, size_t n, size_t *out_len);
 
 #endif

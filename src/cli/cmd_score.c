@@ -1,0 +1,269 @@
+/* posterior score --scorer SPEC [--segments sentence|line|document] [--jsonl] FILE...
+ *
+ * One JSON object per document on stdout:
+ *   {"file": F, ["line": N,] "score": s, ["log_b": l|null,] ["features": [...],]
+ *    ["segments": [{"start", "end", "score"}],] "findings": [{"type", "start", "end", "text"}]}
+ * Offsets are bytes. log_b is printed for pointwise scorers only; null means
+ * -inf (b = 0). features are printed for feature scorers (φ ∈ R^k, names on
+ * stderr with --names). Without files, stdin is read. With --jsonl every
+ * input line is a document {"text": ..., "context": ...}. */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "posterior/scorer.h"
+
+static void print_double(double v) {
+    if (isfinite(v)) printf("%.10g", v);
+    else printf("null");
+}
+
+static void print_quoted(const char *s, size_t n) {
+    size_t qn;
+    char *q = pst_json_quote(s, n, &qn);
+    if (q) fwrite(q, 1, qn, stdout);
+    else fputs("\"\"", stdout);
+    free(q);
+}
+
+static void print_result(const pst_scorer *sc, const char *file, long line, const char *text,
+                         const pst_score *r, int segmented) {
+    printf("{\"file\": ");
+    print_quoted(file, strlen(file));
+    if (line > 0) printf(", \"line\": %ld", line);
+    printf(", \"score\": ");
+    print_double(r->score);
+    if (pst_scorer_kind_of(sc) == PST_SCORER_POINTWISE) {
+        printf(", \"log_b\": ");
+        print_double(r->log_b);
+    }
+    if (pst_scorer_kind_of(sc) == PST_SCORER_FEATURES) {
+        printf(", \"features\": [");
+        for (size_t i = 0; i < r->n_features; i++) {
+            if (i) printf(", ");
+            print_double(r->features[i]);
+        }
+        printf("]");
+    }
+    if (segmented) {
+        printf(", \"segments\": [");
+        for (size_t i = 0; i < r->n_segments; i++) {
+            printf("%s{\"start\": %zu, \"end\": %zu, \"score\": ", i ? ", " : "",
+                   r->segments[i].start, r->segments[i].end);
+            print_double(r->segment_scores[i]);
+            printf("}");
+        }
+        printf("]");
+    }
+    printf(", \"findings\": [");
+    for (size_t i = 0; i < r->n_findings; i++) {
+        const pst_finding *f = &r->findings[i];
+        printf("%s{\"type\": ", i ? ", " : "");
+        print_quoted(f->type, strlen(f->type));
+        printf(", \"start\": %zu, \"end\": %zu, \"text\": ", f->start, f->end);
+        size_t n = f->end - f->start;
+        print_quoted(text + f->start, n > 200 ? 200 : n);
+        printf("}");
+    }
+    printf("]}\n");
+}
+
+typedef struct {
+    char **texts;
+    size_t *lens;
+    char **contexts;
+    long *lines;
+    size_t n, cap;
+} doc_batch;
+
+static void batch_reset(doc_batch *b) {
+    for (size_t i = 0; i < b->n; i++) {
+        free(b->texts[i]);
+        free(b->contexts[i]);
+    }
+    b->n = 0;
+}
+
+static int batch_push(doc_batch *b, char *text, size_t len, char *ctx, long line) {
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? 2 * b->cap : 64;
+        char **t = realloc(b->texts, cap * sizeof *t);
+        if (t) b->texts = t;
+        size_t *l = t ? realloc(b->lens, cap * sizeof *l) : NULL;
+        if (l) b->lens = l;
+        char **c = l ? realloc(b->contexts, cap * sizeof *c) : NULL;
+        if (c) b->contexts = c;
+        long *ln = c ? realloc(b->lines, cap * sizeof *ln) : NULL;
+        if (!ln) return -1;
+        b->lines = ln;
+        b->cap = cap;
+    }
+    b->texts[b->n] = text;
+    b->lens[b->n] = len;
+    b->contexts[b->n] = ctx;
+    b->lines[b->n] = line;
+    b->n++;
+    return 0;
+}
+
+static int flush(pst_scorer *sc, doc_batch *b, const char *file, const pst_score_options *opt) {
+    if (b->n == 0) return 0;
+    pst_score *r = calloc(b->n, sizeof *r);
+    pst_error err;
+    int has_ctx = 0;
+    for (size_t i = 0; i < b->n; i++) has_ctx |= b->contexts[i] != NULL;
+    int rc = 0;
+    if (!r) {
+        fprintf(stderr, "posterior score: out of memory\n");
+        rc = -1;
+    } else if (pst_scorer_score(sc, b->n, (const char *const *)b->texts, b->lens,
+                                has_ctx ? (const char *const *)b->contexts : NULL, opt, r,
+                                &err) < 0) {
+        fprintf(stderr, "posterior score: %s: %s\n", file, err.msg);
+        rc = -1;
+    } else {
+        for (size_t i = 0; i < b->n; i++) {
+            print_result(sc, file, b->lines[i], b->texts[i], &r[i], opt->segmented);
+            pst_score_clear(&r[i]);
+        }
+    }
+    free(r);
+    batch_reset(b);
+    fflush(stdout);
+    return rc;
+}
+
+/* --jsonl: each non-empty line is {"text": "...", "context": "..."}. */
+static int score_jsonl(pst_scorer *sc, const char *file, char *data, size_t len,
+                       const pst_score_options *opt, int batch) {
+    doc_batch b = {0};
+    int rc = 0;
+    long line_no = 0;
+    for (size_t pos = 0; pos < len && rc == 0;) {
+        char *nl = memchr(data + pos, '\n', len - pos);
+        size_t end = nl ? (size_t)(nl - data) : len;
+        line_no++;
+        size_t a = pos;
+        pos = end + 1;
+        while (a < end && (data[a] == ' ' || data[a] == '\t' || data[a] == '\r')) a++;
+        if (a == end) continue;
+        cJSON *j = cJSON_ParseWithLength(data + a, end - a);
+        cJSON *t = j ? cJSON_GetObjectItemCaseSensitive(j, "text") : NULL;
+        cJSON *c = j ? cJSON_GetObjectItemCaseSensitive(j, "context") : NULL;
+        if (!cJSON_IsString(t) || (c && !cJSON_IsString(c) && !cJSON_IsNull(c))) {
+            fprintf(stderr, "posterior score: %s:%ld: expected a JSON object with a string "
+                    "\"text\" (and optional string \"context\")\n", file, line_no);
+            cJSON_Delete(j);
+            rc = -1;
+            break;
+        }
+        char *text = strdup(t->valuestring);
+        char *ctx = cJSON_IsString(c) ? strdup(c->valuestring) : NULL;
+        cJSON_Delete(j);
+        if (!text || (cJSON_IsString(c) && !ctx) || batch_push(&b, text, strlen(text), ctx, line_no) < 0) {
+            fprintf(stderr, "posterior score: out of memory\n");
+            free(text);
+            free(ctx);
+            rc = -1;
+            break;
+        }
+        if ((int)b.n >= batch) rc = flush(sc, &b, file, opt);
+    }
+    if (rc == 0) rc = flush(sc, &b, file, opt);
+    batch_reset(&b);
+    free(b.texts);
+    free(b.lens);
+    free(b.contexts);
+    free(b.lines);
+    return rc;
+}
+
+int cmd_score(int argc, char **argv) {
+    const char *spec = NULL, *segments = NULL;
+    int jsonl = 0, no_findings = 0, batch = 64, names = 0;
+    double timeout = 60;
+    const pst_arg args[] = {
+        {"scorer", ARG_STRING, &spec, "scorer spec: pep8, pii, toxicity, contains:W, regex:P, "
+                                      "length:MIN:MAX, features:FILE, external:CMD, not:S, "
+                                      "below:T:S, above:T:S, A&B (docs/evidence.md)"},
+        {"segments", ARG_STRING, &segments, "also score segments: sentence | line | document"},
+        {"jsonl", ARG_FLAG, &jsonl, "input lines are JSON objects {\"text\", \"context\"}"},
+        {"no-findings", ARG_FLAG, &no_findings, "omit findings (faster)"},
+        {"names", ARG_FLAG, &names, "print the feature names on stderr first"},
+        {"batch", ARG_INT, &batch, "documents per scorer call with --jsonl"},
+        {"timeout", ARG_DOUBLE, &timeout, "seconds per batch for external: scorers"},
+        {0},
+    };
+    int npos = 0;
+    int pr = pst_args_parse("score", "Score documents with a scorer; one JSON object per document.\n"
+                            "Reads FILE... (each file one document; - or none: stdin).",
+                            args, argc, argv, &npos);
+    if (pr) return pr == 1 ? 0 : 2;
+    if (!spec) {
+        fprintf(stderr, "posterior score: --scorer is required (e.g. --scorer pii)\n");
+        return 2;
+    }
+    if (batch < 1) {
+        fprintf(stderr, "posterior score: --batch: must be at least 1, got %d\n", batch);
+        return 2;
+    }
+    if (!(timeout > 0)) {
+        fprintf(stderr, "posterior score: --timeout: must be positive, got %g\n", timeout);
+        return 2;
+    }
+    pst_error err;
+    pst_score_options opt = {0, PST_SEGMENT_DOCUMENT, !no_findings};
+    if (segments) {
+        if (pst_segmenter_parse(segments, &opt.segmenter, &err) < 0) {
+            fprintf(stderr, "posterior score: --segments: %s\n", err.msg);
+            return 2;
+        }
+        opt.segmented = 1;
+    }
+    pst_scorer *sc;
+    if (pst_scorer_create(spec, &sc, &err) < 0) {
+        fprintf(stderr, "posterior score: --scorer: %s\n", err.msg);
+        return 2;
+    }
+    pst_scorer_set_timeout(sc, timeout);
+    if (names)
+        for (size_t i = 0; i < pst_scorer_n_features(sc); i++)
+            fprintf(stderr, "feature %zu: %s\n", i, pst_scorer_feature_name(sc, i));
+    int status = 0;
+    const char *stdin_only[] = {"-"};
+    const char *const *files = npos ? (const char *const *)argv : stdin_only;
+    int nfiles = npos ? npos : 1;
+    for (int f = 0; f < nfiles; f++) {
+        const char *path = strcmp(files[f], "-") == 0 ? "/dev/stdin" : files[f];
+        const char *label = strcmp(files[f], "-") == 0 ? "<stdin>" : files[f];
+        char *data;
+        size_t len;
+        if (pst_read_file(path, &data, &len, &err) < 0) {
+            fprintf(stderr, "posterior score: %s\n", err.msg);
+            status = 1;
+            continue;
+        }
+        int rc;
+        if (jsonl) {
+            rc = score_jsonl(sc, label, data, len, &opt, batch);
+        } else {
+            doc_batch b = {0};
+            rc = batch_push(&b, data, len, NULL, 0);
+            if (rc == 0) rc = flush(sc, &b, label, &opt);
+            else free(data);
+            data = NULL;
+            free(b.texts);
+            free(b.lens);
+            free(b.contexts);
+            free(b.lines);
+        }
+        free(data);
+        if (rc < 0) status = 1;
+    }
+    pst_scorer_free(sc);
+    return status;
+}

@@ -1,0 +1,617 @@
+/* The scorer interface: spec parsing, composition (products, not:, below:,
+ * above:), the pep8 wrapper, and the generic parts of scoring (log b, φ for
+ * one-dimensional scorers, per-segment scores, findings order).
+ *
+ * Grammar of a spec:
+ *   spec   := factor ('&' factor)*            b(x) = Π b_i(x), factors pointwise
+ *   factor := 'not:' factor                   b = 1 − b_factor
+ *           | 'below:' T ':' factor           b = [s(x) < T]
+ *           | 'above:' T ':' factor           b = [s(x) > T]
+ *           | 'pep8' | 'pii' | 'toxicity'
+ *           | 'contains:' W(,W)* | 'length:' MIN ':' MAX | 'features:' FILE
+ *           | 'regex:' PATTERN | 'external:' CMD   (these two take the rest of the spec)
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "evidence/scorer_internal.h"
+#include "posterior/pep8.h"
+
+/* TEMPORARY while src/evidence/pep8.c is being written: weak references */
+#pragma weak pst_pep8_check
+#pragma weak pst_pep8_options_default
+#pragma weak pst_pep8_findings_free
+
+/* ---- small helpers ------------------------------------------------------ */
+
+size_t pst_utf8_chars(const char *text, size_t len) {
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) n += ((unsigned char)text[i] & 0xC0) != 0x80;
+    return n;
+}
+
+pst_scorer *pst_scorer_new(const char *spec, size_t spec_len, pst_error *err) {
+    pst_scorer *s = pst_calloc(1, sizeof *s, err);
+    if (!s) return NULL;
+    s->spec = strndup(spec, spec_len);
+    if (!s->spec) {
+        free(s);
+        pst_fail(err, "scorer: out of memory");
+        return NULL;
+    }
+    s->k = 1;
+    s->timeout = 60.0;
+    return s;
+}
+
+void pst_scorer_free(pst_scorer *s) {
+    if (!s) return;
+    if (s->ops && s->ops->destroy) s->ops->destroy(s->impl);
+    if (s->names)
+        for (size_t i = 0; i < s->k; i++) free(s->names[i]);
+    free(s->names);
+    free(s->spec);
+    free(s);
+}
+
+const char *pst_scorer_spec(const pst_scorer *s) { return s->spec; }
+pst_scorer_kind pst_scorer_kind_of(const pst_scorer *s) { return s->kind; }
+size_t pst_scorer_n_features(const pst_scorer *s) { return s->k; }
+const char *pst_scorer_feature_name(const pst_scorer *s, size_t i) {
+    if (i >= s->k) return NULL;
+    return s->names ? s->names[i] : s->spec;
+}
+void pst_scorer_set_timeout(pst_scorer *s, double seconds) {
+    if (seconds > 0) s->timeout = seconds;
+}
+
+int pst_score_add_finding(pst_score *r, const char *type, size_t start, size_t end, double rating,
+                          pst_error *err) {
+    size_t n = r->n_findings;
+    if ((n & (n - 1)) == 0) { /* capacity is the next power of two */
+        pst_finding *v = realloc(r->findings, (n ? 2 * n : 1) * sizeof *v);
+        if (!v) return pst_fail(err, "scorer: out of memory (%zu findings)", n);
+        r->findings = v;
+    }
+    pst_finding *f = &r->findings[n];
+    size_t tl = strlen(type);
+    if (tl > sizeof f->type - 1) tl = sizeof f->type - 1;
+    memcpy(f->type, type, tl);
+    f->type[tl] = 0;
+    f->start = start;
+    f->end = end;
+    f->rating = rating;
+    r->n_findings = n + 1;
+    return 0;
+}
+
+void pst_score_clear(pst_score *r) {
+    if (!r) return;
+    free(r->features);
+    free(r->segments);
+    free(r->segment_scores);
+    free(r->findings);
+    memset(r, 0, sizeof *r);
+    r->log_b = NAN;
+}
+
+static void free_findings(pst_score *r) {
+    free(r->findings);
+    r->findings = NULL;
+    r->n_findings = 0;
+}
+
+/* ---- composition: product, not, below/above ----------------------------- */
+
+typedef struct {
+    pst_scorer **child;
+    size_t n;
+    int op; /* 0 product, 1 not, 2 below, 3 above */
+    double threshold;
+} compose_impl;
+
+static void compose_destroy(void *p) {
+    compose_impl *c = p;
+    if (!c) return;
+    for (size_t i = 0; i < c->n; i++) pst_scorer_free(c->child[i]);
+    free(c->child);
+    free(c);
+}
+
+static int compose_score(pst_scorer *s, size_t n, const char *const *texts, const size_t *lens,
+                         const char *const *contexts, int want_findings, pst_score *out,
+                         pst_error *err) {
+    compose_impl *c = s->impl;
+    pst_score *tmp = pst_calloc(n, sizeof *tmp, err);
+    if (!tmp) return -1;
+    for (size_t i = 0; i < n; i++) out[i].score = c->op == 0 ? 1.0 : 0.0;
+    int rc = 0;
+    for (size_t j = 0; j < c->n && rc == 0; j++) {
+        pst_scorer *ch = c->child[j];
+        memset(tmp, 0, n * sizeof *tmp);
+        if (ch->ops->score(ch, n, texts, lens, contexts, want_findings, tmp, err) < 0) {
+            pst_fail_context(err, "scorer '%s'", s->spec);
+            rc = -1;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (rc == 0) {
+                double v = tmp[i].score;
+                switch (c->op) {
+                case 0: out[i].score *= v; break;
+                case 1: out[i].score = 1.0 - v; break;
+                case 2: out[i].score = v < c->threshold; break;
+                default: out[i].score = v > c->threshold; break;
+                }
+                /* not: the child's findings are what the text lacks; keep them
+                 * only for products and thresholds */
+                for (size_t f = 0; c->op != 1 && f < tmp[i].n_findings && rc == 0; f++)
+                    rc = pst_score_add_finding(&out[i], tmp[i].findings[f].type,
+                                               tmp[i].findings[f].start, tmp[i].findings[f].end,
+                                               tmp[i].findings[f].rating, err);
+            }
+            pst_score_clear(&tmp[i]);
+        }
+    }
+    free(tmp);
+    return rc;
+}
+
+static const pst_scorer_ops compose_ops = {compose_score, compose_destroy};
+
+static int make_compose(const char *spec, size_t len, int op, double threshold, pst_scorer **child,
+                        size_t n_child, pst_scorer **out, pst_error *err) {
+    pst_scorer *s = pst_scorer_new(spec, len, err);
+    compose_impl *c = s ? pst_calloc(1, sizeof *c, err) : NULL;
+    if (!c) {
+        pst_scorer_free(s);
+        for (size_t i = 0; i < n_child; i++) pst_scorer_free(child[i]);
+        free(child);
+        return -1;
+    }
+    c->child = child;
+    c->n = n_child;
+    c->op = op;
+    c->threshold = threshold;
+    s->ops = &compose_ops;
+    s->impl = c;
+    s->kind = PST_SCORER_POINTWISE;
+    *out = s;
+    return 0;
+}
+
+/* ---- pep8 ---------------------------------------------------------------- */
+
+/* score = violations per character; findings typed by code (E225 ...), the
+ * span is the character pycodestyle points at. */
+static int pep8_score(pst_scorer *s, size_t n, const char *const *texts, const size_t *lens,
+                      const char *const *contexts, int want_findings, pst_score *out,
+                      pst_error *err) {
+    if (!pst_pep8_check) return pst_fail(err, "scorer 'pep8': the PEP8 checker is not built");
+    pst_pep8_options o;
+    pst_pep8_options_default(&o);
+    for (size_t i = 0; i < n; i++) {
+        pst_pep8_finding *f = NULL;
+        size_t nf = 0;
+        if (pst_pep8_check(texts[i], lens[i], &o, &f, &nf, err) < 0)
+            return pst_fail_context(err, "scorer 'pep8': text %zu", i);
+        size_t chars = pst_utf8_chars(texts[i], lens[i]);
+        out[i].score = chars ? (double)nf / (double)chars : 0.0;
+        if (want_findings) {
+            /* row/col (1-based, col in characters) -> byte offsets */
+            size_t line_start = 0;
+            int row = 1;
+            for (size_t j = 0; j < nf; j++) {
+                while (row < f[j].row && line_start < lens[i]) {
+                    const char *nl = memchr(texts[i] + line_start, '\n', lens[i] - line_start);
+                    line_start = nl ? (size_t)(nl - texts[i]) + 1 : lens[i];
+                    row++;
+                }
+                if (row > f[j].row) { /* findings out of row order: rescan from the top */
+                    line_start = 0;
+                    row = 1;
+                    j--;
+                    continue;
+                }
+                size_t p = line_start;
+                for (int c = 1; c < f[j].col && p < lens[i] && texts[i][p] != '\n'; c++) {
+                    p++;
+                    while (p < lens[i] && ((unsigned char)texts[i][p] & 0xC0) == 0x80) p++;
+                }
+                size_t e = p < lens[i] ? p + 1 : p;
+                if (pst_score_add_finding(&out[i], f[j].code, p, e, 1.0, err) < 0) {
+                    pst_pep8_findings_free(f, nf);
+                    return -1;
+                }
+            }
+        }
+        pst_pep8_findings_free(f, nf);
+    }
+    return 0;
+}
+
+static const pst_scorer_ops pep8_ops = {pep8_score, NULL};
+
+/* ---- parsing ------------------------------------------------------------- */
+
+static int starts(const char *s, const char *end, const char *prefix) {
+    size_t n = strlen(prefix);
+    return (size_t)(end - s) >= n && memcmp(s, prefix, n) == 0;
+}
+
+static const char *find_amp(const char *s, const char *end) {
+    const char *a = memchr(s, '&', (size_t)(end - s));
+    return a ? a : end;
+}
+
+static int parse_factor(const char *s, const char *end, const char **stop, pst_scorer **out,
+                        pst_error *err);
+
+static int parse_threshold(const char *s, const char *end, const char **stop, int op,
+                           pst_scorer **out, pst_error *err) {
+    const char *name = op == 2 ? "below" : "above";
+    const char *p = s + 6; /* after "below:" / "above:" */
+    const char *colon = memchr(p, ':', (size_t)(end - p));
+    if (!colon)
+        return pst_fail(err, "scorer '%.*s': %s:T:SPEC needs a threshold and a spec",
+                        (int)(end - s), s, name);
+    char num[64];
+    size_t nl = (size_t)(colon - p);
+    if (nl == 0 || nl >= sizeof num)
+        return pst_fail(err, "scorer '%.*s': bad threshold '%.*s'", (int)(end - s), s, (int)nl, p);
+    memcpy(num, p, nl);
+    num[nl] = 0;
+    char *ep;
+    errno = 0;
+    double t = strtod(num, &ep);
+    if (*ep || errno || !isfinite(t))
+        return pst_fail(err, "scorer '%.*s': threshold '%s' is not a finite number",
+                        (int)(end - s), s, num);
+    pst_scorer *inner;
+    if (parse_factor(colon + 1, end, stop, &inner, err) < 0) return -1;
+    pst_scorer **child = malloc(sizeof *child);
+    if (!child) {
+        pst_scorer_free(inner);
+        return pst_fail(err, "scorer: out of memory");
+    }
+    child[0] = inner;
+    return make_compose(s, (size_t)(*stop - s), op, t, child, 1, out, err);
+}
+
+static int parse_factor(const char *s, const char *end, const char **stop, pst_scorer **out,
+                        pst_error *err) {
+    *out = NULL;
+    if (starts(s, end, "not:")) {
+        pst_scorer *inner;
+        if (parse_factor(s + 4, end, stop, &inner, err) < 0) return -1;
+        if (inner->kind != PST_SCORER_POINTWISE) {
+            pst_fail(err, "scorer '%.*s': not: needs a pointwise spec (b in {0,1}); '%s' is not "
+                     "one (wrap it: below:T:%s)", (int)(*stop - s), s, inner->spec, inner->spec);
+            pst_scorer_free(inner);
+            return -1;
+        }
+        pst_scorer **child = malloc(sizeof *child);
+        if (!child) {
+            pst_scorer_free(inner);
+            return pst_fail(err, "scorer: out of memory");
+        }
+        child[0] = inner;
+        return make_compose(s, (size_t)(*stop - s), 1, 0, child, 1, out, err);
+    }
+    if (starts(s, end, "below:")) return parse_threshold(s, end, stop, 2, out, err);
+    if (starts(s, end, "above:")) return parse_threshold(s, end, stop, 3, out, err);
+    if (starts(s, end, "regex:")) {
+        *stop = end;
+        return pst_scorer_create_regex(s, (size_t)(end - s), s + 6, (size_t)(end - s - 6), out, err);
+    }
+    if (starts(s, end, "external:")) {
+        *stop = end;
+        char *cmd = strndup(s + 9, (size_t)(end - s - 9));
+        if (!cmd) return pst_fail(err, "scorer: out of memory");
+        int rc = pst_scorer_create_external(s, (size_t)(end - s), cmd, out, err);
+        free(cmd);
+        return rc;
+    }
+    const char *e = find_amp(s, end);
+    *stop = e;
+    size_t n = (size_t)(e - s);
+    if (n == 4 && memcmp(s, "pep8", 4) == 0) {
+        pst_scorer *sc = pst_scorer_new(s, n, err);
+        if (!sc) return -1;
+        sc->ops = &pep8_ops;
+        sc->kind = PST_SCORER_SCORE;
+        sc->segment_from_findings = 1;
+        *out = sc;
+        return 0;
+    }
+    if (n == 3 && memcmp(s, "pii", 3) == 0) return pst_scorer_create_pii(s, n, out, err);
+    if (n == 8 && memcmp(s, "toxicity", 8) == 0) return pst_scorer_create_toxicity(s, n, out, err);
+    if (starts(s, e, "contains:"))
+        return pst_scorer_create_contains(s, n, s + 9, n - 9, out, err);
+    if (starts(s, e, "length:")) return pst_scorer_create_length(s, n, s + 7, n - 7, out, err);
+    if (starts(s, e, "features:")) {
+        char *path = strndup(s + 9, n - 9);
+        if (!path) return pst_fail(err, "scorer: out of memory");
+        int rc = pst_scorer_create_features(s, n, path, out, err);
+        free(path);
+        return rc;
+    }
+    if (n == 0)
+        return pst_fail(err, "scorer: empty spec (expected pep8, pii, toxicity, contains:W, "
+                             "regex:P, length:MIN:MAX, features:FILE, external:CMD, not:S, "
+                             "below:T:S, above:T:S or A&B)");
+    return pst_fail(err, "scorer '%.*s': unknown spec (expected pep8, pii, toxicity, contains:W, "
+                    "regex:P, length:MIN:MAX, features:FILE, external:CMD, not:S, below:T:S, "
+                    "above:T:S or A&B)", (int)n, s);
+}
+
+int pst_scorer_create_n(const char *spec, size_t len, pst_scorer **out, pst_error *err) {
+    *out = NULL;
+    const char *end = spec + len, *p = spec;
+    pst_scorer **factors = NULL;
+    size_t n = 0;
+    for (;;) {
+        const char *stop;
+        pst_scorer *f;
+        if (parse_factor(p, end, &stop, &f, err) < 0) goto fail;
+        pst_scorer **v = realloc(factors, (n + 1) * sizeof *v);
+        if (!v) {
+            pst_scorer_free(f);
+            pst_fail(err, "scorer: out of memory");
+            goto fail;
+        }
+        factors = v;
+        factors[n++] = f;
+        if (stop >= end) break;
+        p = stop + 1; /* skip '&' */
+        if (p >= end) {
+            pst_fail(err, "scorer '%.*s': '&' at the end; expected another factor", (int)len, spec);
+            goto fail;
+        }
+    }
+    if (n == 1) {
+        *out = factors[0];
+        free(factors);
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (factors[i]->kind != PST_SCORER_POINTWISE) {
+            pst_fail(err, "scorer '%.*s': factor '%s' of a product is not pointwise (b in {0,1}); "
+                     "wrap it, e.g. below:T:%s", (int)len, spec, factors[i]->spec, factors[i]->spec);
+            goto fail;
+        }
+    return make_compose(spec, len, 0, 0, factors, n, out, err);
+fail:
+    for (size_t i = 0; i < n; i++) pst_scorer_free(factors[i]);
+    free(factors);
+    return -1;
+}
+
+int pst_scorer_create(const char *spec, pst_scorer **out, pst_error *err) {
+    *out = NULL;
+    if (!spec) return pst_fail(err, "scorer: no spec given");
+    return pst_scorer_create_n(spec, strlen(spec), out, err);
+}
+
+/* ---- scoring ------------------------------------------------------------- */
+
+static int by_finding_start(const void *a, const void *b) {
+    const pst_finding *x = a, *y = b;
+    if (x->start != y->start) return x->start < y->start ? -1 : 1;
+    return x->end < y->end ? -1 : x->end > y->end;
+}
+
+/* log b, φ for one-dimensional scorers, findings order. */
+static int finalize(const pst_scorer *s, pst_score *r, pst_error *err) {
+    r->log_b = s->kind == PST_SCORER_POINTWISE ? (r->score > 0 ? log(r->score) : -INFINITY) : NAN;
+    if (s->kind != PST_SCORER_FEATURES) {
+        r->features = malloc(sizeof *r->features);
+        if (!r->features) return pst_fail(err, "scorer: out of memory");
+        r->features[0] = r->score;
+        r->n_features = 1;
+    }
+    if (r->n_findings > 1) qsort(r->findings, r->n_findings, sizeof *r->findings, by_finding_start);
+    return 0;
+}
+
+static int score_segments(pst_scorer *s, size_t n, const char *const *texts, const size_t *lens,
+                          const char *const *contexts, pst_segmenter kind, pst_score *out,
+                          pst_error *err) {
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (pst_segment(kind, texts[i], lens[i], &out[i].segments, &out[i].n_segments, err) < 0)
+            return pst_fail_context(err, "scorer '%s': segmenting text %zu", s->spec, i);
+        out[i].segment_scores = pst_calloc(out[i].n_segments, sizeof(double), err);
+        if (!out[i].segment_scores) return -1;
+        total += out[i].n_segments;
+    }
+    if (s->segment_from_findings) {
+        /* findings starting in the segment / characters of the segment */
+        for (size_t i = 0; i < n; i++) {
+            size_t f = 0;
+            for (size_t j = 0; j < out[i].n_segments; j++) {
+                pst_span sp = out[i].segments[j];
+                size_t count = 0;
+                while (f < out[i].n_findings && out[i].findings[f].start < sp.end) {
+                    count += out[i].findings[f].start >= sp.start;
+                    f++;
+                }
+                size_t chars = pst_utf8_chars(texts[i] + sp.start, sp.end - sp.start);
+                out[i].segment_scores[j] = chars ? (double)count / (double)chars : 0.0;
+            }
+        }
+        return 0;
+    }
+    if (total == 0) return 0;
+    /* every segment is a text of its own, scored in one batch */
+    const char **st = pst_calloc(total, sizeof *st, err);
+    size_t *sl = st ? pst_calloc(total, sizeof *sl, err) : NULL;
+    const char **sc = sl && contexts ? pst_calloc(total, sizeof *sc, err) : NULL;
+    pst_score *tmp = sl && (sc || !contexts) ? pst_calloc(total, sizeof *tmp, err) : NULL;
+    int rc = -1;
+    if (tmp) {
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < out[i].n_segments; j++, k++) {
+                st[k] = texts[i] + out[i].segments[j].start;
+                sl[k] = out[i].segments[j].end - out[i].segments[j].start;
+                if (sc) sc[k] = contexts[i];
+            }
+        rc = s->ops->score(s, total, st, sl, sc, 0, tmp, err);
+        k = 0;
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < out[i].n_segments; j++, k++) {
+                out[i].segment_scores[j] = tmp[k].score;
+                pst_score_clear(&tmp[k]);
+            }
+    }
+    free(tmp);
+    free(sc);
+    free(sl);
+    free(st);
+    return rc;
+}
+
+int pst_scorer_score(pst_scorer *s, size_t n, const char *const *texts, const size_t *lens,
+                     const char *const *contexts, const pst_score_options *opt, pst_score *out,
+                     pst_error *err) {
+    for (size_t i = 0; i < n; i++) {
+        memset(&out[i], 0, sizeof out[i]);
+        out[i].log_b = NAN;
+    }
+    if (n == 0) return 0;
+    size_t *own = NULL;
+    if (!lens) {
+        own = pst_calloc(n, sizeof *own, err);
+        if (!own) return -1;
+        for (size_t i = 0; i < n; i++) own[i] = texts[i] ? strlen(texts[i]) : 0;
+        lens = own;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!texts[i]) {
+            free(own);
+            return pst_fail(err, "scorer '%s': text %zu is NULL", s->spec, i);
+        }
+    int segmented = opt && opt->segmented;
+    int want = opt && (opt->findings || (segmented && s->segment_from_findings));
+    int rc = s->ops->score(s, n, texts, lens, contexts, want, out, err);
+    for (size_t i = 0; rc == 0 && i < n; i++) rc = finalize(s, &out[i], err);
+    if (rc == 0 && segmented) rc = score_segments(s, n, texts, lens, contexts, opt->segmenter, out, err);
+    if (rc == 0 && want && !opt->findings)
+        for (size_t i = 0; i < n; i++) free_findings(&out[i]);
+    if (rc < 0)
+        for (size_t i = 0; i < n; i++) pst_score_clear(&out[i]);
+    free(own);
+    return rc;
+}
+
+typedef enum { WANT_SCORES, WANT_LOG_B, WANT_FEATURES } fast_want;
+
+static int fast_path(pst_scorer *s, size_t n, const char *const *texts, const size_t *lens,
+                     const char *const *contexts, double *dst, fast_want want, pst_error *err) {
+    if (want == WANT_LOG_B && s->kind != PST_SCORER_POINTWISE)
+        return pst_fail(err, "scorer '%s' is not pointwise (b in {0,1}), so log b(x) is undefined; "
+                        "use below:T:%s or above:T:%s", s->spec, s->spec, s->spec);
+    size_t k = s->k;
+    pst_score *tmp = pst_calloc(n ? n : 1, sizeof *tmp, err);
+    if (!tmp) return -1;
+    int rc = pst_scorer_score(s, n, texts, lens, contexts, NULL, tmp, err);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (want == WANT_SCORES) dst[i] = tmp[i].score;
+        else if (want == WANT_LOG_B) dst[i] = tmp[i].log_b;
+        else if (tmp[i].n_features != k)
+            rc = pst_fail(err, "scorer '%s': text %zu has %zu features, expected %zu", s->spec, i,
+                          tmp[i].n_features, k);
+        else
+            memcpy(dst + i * k, tmp[i].features, k * sizeof *dst);
+    }
+    for (size_t i = 0; i < n; i++) pst_score_clear(&tmp[i]);
+    free(tmp);
+    return rc;
+}
+
+int pst_scorer_scores(pst_scorer *s, size_t n, const char *const *texts, const size_t *lens,
+                      const char *const *contexts, double *scores, pst_error *err) {
+    return fast_path(s, n, texts, lens, contexts, scores, WANT_SCORES, err);
+}
+
+int pst_scorer_log_b(pst_scorer *s, size_t n, const char *const *texts, const size_t *lens,
+                     const char *const *contexts, double *log_b, pst_error *err) {
+    return fast_path(s, n, texts, lens, contexts, log_b, WANT_LOG_B, err);
+}
+
+int pst_scorer_features(pst_scorer *s, size_t n, const char *const *texts, const size_t *lens,
+                        const char *const *contexts, double *phi, pst_error *err) {
+    return fast_path(s, n, texts, lens, contexts, phi, WANT_FEATURES, err);
+}
+
+/* ---- JSON strings ---------------------------------------------------------- */
+
+/* Length of the valid UTF-8 sequence at s[0, n), 0 when invalid. */
+static size_t utf8_valid_len(const unsigned char *s, size_t n) {
+    unsigned char c = s[0];
+    size_t need;
+    uint32_t cp;
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF) need = 1, cp = c & 0x1F;
+    else if (c >= 0xE0 && c <= 0xEF) need = 2, cp = c & 0x0F;
+    else if (c >= 0xF0 && c <= 0xF4) need = 3, cp = c & 0x07;
+    else return 0;
+    if (n < need + 1) return 0;
+    for (size_t i = 1; i <= need; i++) {
+        if ((s[i] & 0xC0) != 0x80) return 0;
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    if ((need == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+        (need == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
+        return 0;
+    return need + 1;
+}
+
+char *pst_json_quote(const char *s, size_t n, size_t *out_len) {
+    size_t cap = n * 6 + 3; /* worst case: every byte as \uXXXX */
+    if (n > (SIZE_MAX - 3) / 6) return NULL;
+    char *o = malloc(cap);
+    if (!o) return NULL;
+    size_t k = 0;
+    o[k++] = '"';
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = u[i];
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+            o[k++] = (char)c;
+            i++;
+            continue;
+        }
+        switch (c) {
+        case '"': o[k++] = '\\'; o[k++] = '"'; i++; continue;
+        case '\\': o[k++] = '\\'; o[k++] = '\\'; i++; continue;
+        case '\n': o[k++] = '\\'; o[k++] = 'n'; i++; continue;
+        case '\t': o[k++] = '\\'; o[k++] = 't'; i++; continue;
+        case '\r': o[k++] = '\\'; o[k++] = 'r'; i++; continue;
+        default: break;
+        }
+        if (c < 0x20) {
+            k += (size_t)sprintf(o + k, "\\u%04x", c);
+            i++;
+            continue;
+        }
+        size_t m = utf8_valid_len(u + i, n - i);
+        if (m == 0) {
+            memcpy(o + k, "\\ufffd", 6);
+            k += 6;
+            i++;
+        } else {
+            memcpy(o + k, s + i, m);
+            k += m;
+            i += m;
+        }
+    }
+    o[k++] = '"';
+    o[k] = 0;
+    if (out_len) *out_len = k;
+    return o;
+}

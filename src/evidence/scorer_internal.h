@@ -1,0 +1,54 @@
+/* Private to src/evidence: how a scorer implementation plugs into scorer.c. */
+#ifndef POSTERIOR_EVIDENCE_SCORER_INTERNAL_H
+#define POSTERIOR_EVIDENCE_SCORER_INTERNAL_H
+
+#include "posterior/scorer.h"
+
+typedef struct {
+    /* Scores texts[0, n): fills out[i].score for every i; out[i].features
+     * (malloc'd, n_features = k) only for PST_SCORER_FEATURES scorers; out[i]
+     * findings when want_findings. lens is never NULL; contexts may be NULL. */
+    int (*score)(pst_scorer *s, size_t n, const char *const *texts, const size_t *lens,
+                 const char *const *contexts, int want_findings, pst_score *out,
+                 pst_error *err);
+    void (*destroy)(void *impl);
+} pst_scorer_ops;
+
+struct pst_scorer {
+    const pst_scorer_ops *ops;
+    void *impl;
+    char *spec;
+    pst_scorer_kind kind;
+    size_t k;            /* feature dimension */
+    char **names;        /* [k] feature names, NULL for k <= 1 (the spec is the name) */
+    /* segment score = findings starting in the segment / characters of the
+     * segment (PII, PEP8: needs the whole document, e.g. for E3 blank lines) */
+    int segment_from_findings;
+    double timeout;      /* external: seconds per batch */
+};
+
+/* Allocates a scorer shell (spec copied); the caller sets ops/impl/kind/k. */
+pst_scorer *pst_scorer_new(const char *spec, size_t spec_len, pst_error *err);
+
+/* Appends a finding to r (type truncated to 15 bytes). */
+int pst_score_add_finding(pst_score *r, const char *type, size_t start, size_t end, double rating,
+                          pst_error *err);
+
+/* Constructors, one per spec family (spec is the full text of this factor). */
+int pst_scorer_create_contains(const char *spec, size_t len, const char *words, size_t wlen,
+                               pst_scorer **out, pst_error *err);
+int pst_scorer_create_regex(const char *spec, size_t len, const char *pattern, size_t plen,
+                            pst_scorer **out, pst_error *err);
+int pst_scorer_create_length(const char *spec, size_t len, const char *args, size_t alen,
+                             pst_scorer **out, pst_error *err);
+int pst_scorer_create_features(const char *spec, size_t len, const char *path, pst_scorer **out,
+                               pst_error *err);
+int pst_scorer_create_external(const char *spec, size_t len, const char *cmd, pst_scorer **out,
+                               pst_error *err);
+int pst_scorer_create_pii(const char *spec, size_t len, pst_scorer **out, pst_error *err);
+int pst_scorer_create_toxicity(const char *spec, size_t len, pst_scorer **out, pst_error *err);
+
+/* Parses one spec of the given length (used by features files). */
+int pst_scorer_create_n(const char *spec, size_t len, pst_scorer **out, pst_error *err);
+
+#endif
