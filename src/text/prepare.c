@@ -1,0 +1,267 @@
+/* prepare: corpus -> documents -> segments -> tokens (+ segment scores) -> shards.
+ *
+ * Files are read in corpus order in chunks; the documents of a chunk are
+ * segmented, tokenized and scored in parallel (OpenMP), then appended in order,
+ * so the output does not depend on the thread count. Each document is
+ * tokenized whole (ids identical to GPT-2's encoder on the document) and every
+ * token is assigned to the segment holding its last byte. A document goes to
+ * the validation shard iff u < val_fraction, u = uniform(split(pst_rng(seed), i))
+ * for its corpus index i. Empty documents are counted and skipped.
+ */
+#include "posterior/corpus.h"
+#include "posterior/shard.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+int pst_document_is_val(uint64_t seed, uint64_t document_index, double val_fraction) {
+    if (val_fraction <= 0) return 0;
+    pst_rng base;
+    pst_rng_seed(&base, seed);
+    pst_rng r = pst_rng_split(&base, document_index);
+    return pst_rng_uniform(&r) < val_fraction;
+}
+
+typedef struct {
+    const char *text;
+    size_t len;
+    size_t file;        /* corpus file index, for error messages */
+    uint32_t *ids;
+    size_t n_ids;
+    size_t *segment_ends; /* [n_segments] cumulative token counts */
+    float *scores;        /* [n_segments] */
+    size_t n_segments;
+    int rc;
+    pst_error err;
+} doc_work;
+
+static void doc_work_clear(doc_work *w) {
+    free(w->ids);
+    free(w->segment_ends);
+    free(w->scores);
+    w->ids = NULL;
+    w->segment_ends = NULL;
+    w->scores = NULL;
+}
+
+/* Segments, tokenizes and scores one document into w. token_len[id] is the
+ * byte length of each token. */
+static int process_document(pst_tokenizer *tok, const uint32_t *token_len, int vocab,
+                            const pst_prepare_options *opt, doc_work *w) {
+    pst_error *err = &w->err;
+    pst_span *spans = NULL;
+    size_t n_spans = 0;
+    int *ids = NULL;
+    size_t n_ids = 0;
+    int rc = -1;
+    if (w->len == 0) return 0;
+    if (pst_segment(opt->segmenter, w->text, w->len, &spans, &n_spans, err)) goto done;
+    if (pst_tokenizer_encode(tok, w->text, w->len, 0, &ids, &n_ids, err)) goto done;
+    w->ids = malloc((n_ids ? n_ids : 1) * sizeof *w->ids);
+    w->segment_ends = calloc(n_spans ? n_spans : 1, sizeof *w->segment_ends);
+    w->scores = malloc((n_spans ? n_spans : 1) * sizeof *w->scores);
+    if (!w->ids || !w->segment_ends || !w->scores) {
+        pst_fail(err, "prepare: out of memory for a document of %zu bytes", w->len);
+        goto done;
+    }
+    /* token k covers bytes [pos, pos + token_len[id]); its segment holds byte pos + len - 1 */
+    size_t pos = 0, s = 0;
+    for (size_t k = 0; k < n_ids; k++) {
+        if (ids[k] < 0 || ids[k] >= vocab) {
+            pst_fail(err, "prepare: tokenizer produced id %d outside its vocabulary of %d", ids[k], vocab);
+            goto done;
+        }
+        w->ids[k] = (uint32_t)ids[k];
+        pos += token_len[ids[k]];
+        while (s < n_spans && spans[s].end < pos) s++;
+        if (s == n_spans || pos > w->len) {
+            pst_fail(err, "prepare: tokens cover more than the document's %zu bytes", w->len);
+            goto done;
+        }
+        w->segment_ends[s] = k + 1;
+    }
+    if (pos != w->len) {
+        pst_fail(err, "prepare: tokens cover %zu of the document's %zu bytes", pos, w->len);
+        goto done;
+    }
+    for (size_t i = 1; i < n_spans; i++) /* segments without a token of their own */
+        if (w->segment_ends[i] < w->segment_ends[i - 1]) w->segment_ends[i] = w->segment_ends[i - 1];
+    w->n_ids = n_ids;
+    w->n_segments = n_spans;
+    if (opt->score) {
+        if (opt->score(opt->score_ctx, w->text, w->len, spans, n_spans, w->scores, err)) goto done;
+    } else {
+        for (size_t i = 0; i < n_spans; i++) w->scores[i] = NAN;
+    }
+    rc = 0;
+done:
+    free(spans);
+    free(ids);
+    return rc;
+}
+
+/* Byte length of every token (by decoding each id alone). */
+static uint32_t *token_lengths(const pst_tokenizer *tok, int vocab, pst_error *err) {
+    uint32_t *lens = malloc((size_t)vocab * sizeof *lens);
+    if (!lens) {
+        pst_fail(err, "prepare: out of memory");
+        return NULL;
+    }
+    for (int id = 0; id < vocab; id++) {
+        char *text;
+        size_t len;
+        if (pst_tokenizer_decode(tok, &id, 1, &text, &len, err)) {
+            free(lens);
+            return NULL;
+        }
+        lens[id] = (uint32_t)len;
+        free(text);
+    }
+    return lens;
+}
+
+#define CHUNK_BYTES (8u << 20)
+#define CHUNK_FILES 1024u
+
+int pst_prepare(pst_tokenizer *tok, const pst_prepare_options *opt, pst_prepare_stats *stats,
+                pst_error *err) {
+    memset(stats, 0, sizeof *stats);
+    double t0 = pst_now();
+    if (!opt->out_prefix || !*opt->out_prefix) return pst_fail(err, "prepare: no output prefix (--out)");
+    if (!(opt->val_fraction >= 0 && opt->val_fraction < 1))
+        return pst_fail(err, "prepare: --val-fraction %g outside [0, 1)", opt->val_fraction);
+    int vocab = pst_tokenizer_vocab_size(tok);
+    int eot = pst_tokenizer_token_id(tok, "<|endoftext|>");
+    if (vocab <= 0) return pst_fail(err, "prepare: tokenizer has an empty vocabulary");
+    if (eot < 0) return pst_fail(err, "prepare: the tokenizer has no <|endoftext|> token");
+    char train_path[4096], val_path[4096];
+    if (snprintf(train_path, sizeof train_path, "%s.train.bin", opt->out_prefix) >= (int)sizeof train_path ||
+        snprintf(val_path, sizeof val_path, "%s.val.bin", opt->out_prefix) >= (int)sizeof val_path)
+        return pst_fail(err, "prepare: output prefix too long");
+
+    uint64_t tok_hash;
+    if (pst_tokenizer_hash(tok, &tok_hash, err)) return -1;
+    uint32_t *token_len = token_lengths(tok, vocab, err);
+    if (!token_len) return -1;
+    pst_corpus *corpus = NULL;
+    if (pst_corpus_open(&corpus, opt->corpus, opt->format, opt->text_field, err)) {
+        free(token_len);
+        return -1;
+    }
+    const char *spec = opt->score && opt->scorer_spec ? opt->scorer_spec : "";
+    pst_shard_builder train, val;
+    memset(&train, 0, sizeof train);
+    memset(&val, 0, sizeof val);
+    int rc = -1;
+    pst_document_list *lists = NULL;
+    doc_work *work = NULL;
+    size_t n_files = pst_corpus_n_files(corpus), n_lists = 0, cap_work = 0;
+    if (pst_shard_builder_init(&train, (uint32_t)vocab, (uint32_t)eot, tok_hash, spec, err) ||
+        pst_shard_builder_init(&val, (uint32_t)vocab, (uint32_t)eot, tok_hash, spec, err))
+        goto done;
+    lists = calloc(CHUNK_FILES, sizeof *lists);
+    if (!lists) {
+        pst_fail(err, "prepare: out of memory");
+        goto done;
+    }
+    pst_progress progress;
+    pst_progress_start(&progress, "prepare", (long)n_files);
+    if (!opt->progress) progress.enabled = 0;
+    uint64_t index = 0; /* corpus document index */
+    int stop = 0;
+    for (size_t f = 0; f < n_files && !stop;) {
+        /* read a chunk of files */
+        size_t chunk_bytes = 0, n_docs = 0, f0 = f;
+        n_lists = 0;
+        while (f < n_files && n_lists < CHUNK_FILES && chunk_bytes < CHUNK_BYTES) {
+            pst_document_list *l = &lists[n_lists];
+            if (pst_corpus_read(corpus, f, l, err)) goto done;
+            n_lists++;
+            f++;
+            for (size_t d = 0; d < l->n; d++) chunk_bytes += l->docs[d].len;
+            n_docs += l->n;
+        }
+        if (n_docs > cap_work) {
+            doc_work *nw = realloc(work, n_docs * sizeof *nw);
+            if (!nw) {
+                pst_fail(err, "prepare: out of memory for %zu documents", n_docs);
+                goto done;
+            }
+            work = nw;
+            cap_work = n_docs;
+        }
+        size_t k = 0;
+        for (size_t i = 0; i < n_lists; i++)
+            for (size_t d = 0; d < lists[i].n; d++, k++) {
+                memset(&work[k], 0, sizeof work[k]);
+                work[k].text = lists[i].docs[d].text;
+                work[k].len = lists[i].docs[d].len;
+                work[k].file = f0 + i;
+            }
+        if (opt->max_documents && index + n_docs > opt->max_documents) {
+            n_docs = (size_t)(opt->max_documents - index);
+            stop = 1;
+        }
+        int threads = opt->threads > 0 ? opt->threads : 0;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads > 0 ? threads : omp_get_max_threads()) if (n_docs > 1)
+        for (size_t d = 0; d < n_docs; d++)
+            work[d].rc = process_document(tok, token_len, vocab, opt, &work[d]);
+        /* append in corpus order */
+        int failed = 0;
+        for (size_t d = 0; d < n_docs; d++, index++) {
+            doc_work *w = &work[d];
+            if (!failed && w->rc) {
+                pst_fail(err, "%s: document %llu: %s", pst_corpus_file(corpus, w->file),
+                         (unsigned long long)index, w->err.msg);
+                failed = 1;
+            }
+            if (!failed) {
+                stats->documents++;
+                stats->bytes += w->len;
+                if (w->n_ids == 0) {
+                    stats->empty_documents++;
+                } else {
+                    int is_val = pst_document_is_val(opt->seed, index, opt->val_fraction);
+                    pst_shard_builder *b = is_val ? &val : &train;
+                    if (pst_shard_builder_add(b, w->ids, w->n_ids, w->segment_ends, w->scores,
+                                              w->n_segments, index, err)) {
+                        failed = 1;
+                    } else {
+                        stats->segments += w->n_segments;
+                        if (is_val) stats->val_documents++, stats->val_tokens += w->n_ids;
+                        else stats->train_documents++, stats->train_tokens += w->n_ids;
+                    }
+                }
+            }
+            doc_work_clear(w);
+        }
+        for (size_t d = n_docs; d < k; d++) doc_work_clear(&work[d]);
+        for (size_t i = 0; i < n_lists; i++) pst_document_list_free(&lists[i]);
+        n_lists = 0;
+        if (failed) goto done;
+        double el = pst_now() - t0;
+        char extra[128];
+        snprintf(extra, sizeof extra, "%llu docs  %.1f MB/s", (unsigned long long)stats->documents,
+                 el > 0 ? stats->bytes / el / 1e6 : 0.0);
+        pst_progress_update(&progress, (long)f, 0, extra);
+    }
+    pst_progress_finish(&progress);
+    if (pst_shard_builder_write(&train, train_path, PST_SPLIT_TRAIN, opt->seed, opt->val_fraction, err) ||
+        pst_shard_builder_write(&val, val_path, PST_SPLIT_VAL, opt->seed, opt->val_fraction, err))
+        goto done;
+    stats->seconds = pst_now() - t0;
+    rc = 0;
+done:
+    for (size_t i = 0; i < n_lists; i++) pst_document_list_free(&lists[i]);
+    free(lists);
+    free(work);
+    pst_shard_builder_free(&train);
+    pst_shard_builder_free(&val);
+    pst_corpus_free(corpus);
+    free(token_len);
+    return rc;
+}
