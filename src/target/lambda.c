@@ -110,15 +110,21 @@ int pst_fit_lambda(const double *log_prior, const double *log_q, const double *f
         /* backtracking (Armijo) on L along d */
         double slope = 0, t = 1;
         for (int j = 0; j < k; j++) slope += g[j] * d[j];
-        double Lt = L;
-        for (int ls = 0; ls < 60; ls++, t *= 0.5) {
+        /* Near the optimum L is flat to rounding: a step that halves |∇L| is taken too. */
+        double Lt = L, gt[K], Ht[K * K], gt_max = INFINITY;
+        int ok = 0;
+        for (int ls = 0; ls < 60 && !ok; ls++, t *= 0.5) {
             for (int j = 0; j < k; j++) trial[j] = lambda[j] + t * d[j];
-            Lt = dual(log_prior, log_q, features, n, k, moments, trial, lw, NULL, NULL);
-            if (Lt <= L + 1e-4 * t * slope) break;
+            Lt = dual(log_prior, log_q, features, n, k, moments, trial, lw, gt, Ht);
+            gt_max = 0;
+            for (int j = 0; j < k; j++) gt_max = fmax(gt_max, fabs(gt[j]));
+            ok = Lt <= L + 1e-4 * t * slope || (Lt <= L + 1e-12 * fabs(L) && gt_max < 0.5 * gmax);
         }
-        if (!(Lt <= L + 1e-4 * t * slope) && !(Lt <= L)) break; /* no progress possible */
+        if (!ok) break; /* no progress possible */
         memcpy(lambda, trial, sizeof(double) * k);
-        L = dual(log_prior, log_q, features, n, k, moments, lambda, lw, g, H);
+        memcpy(g, gt, sizeof(double) * k);
+        memcpy(H, Ht, sizeof(double) * k * k);
+        L = Lt;
     }
     rep.iterations = it;
     {

@@ -1,6 +1,6 @@
 /* The enumerable toy distribution: a table-driven autoregressive model whose every
  * sequence can be listed, so P(x), Z and p are exact in tests.
- *   π(x) = Π_t softmax(logits[t, x_{t-1}, :] / T)[x_t],  x_{-1} = start (= vocab).
+ *   π(x) = Π_t softmax(logits[prefix_index(x_<t), :] / T)[x_t]
  * Token 0 ends a sequence (and is kept); at most max_len tokens per sequence. */
 #include "posterior/target.h"
 
@@ -10,10 +10,32 @@
 
 #define TOY_END 0
 
-/* log softmax(logits[t, prev, :] / temperature) into out[vocab] */
-static void toy_log_softmax(const pst_toy *toy, int t, int prev, double temperature, double *out) {
+/* Prefixes of length t (tokens 1..vocab−1) are numbered offset(t) + Σ_i (x_i − 1)(vocab−1)^i,
+ * offset(t) = Σ_{s<t} (vocab−1)^s. A walker keeps (t, rel) and steps token by token. */
+typedef struct {
+    int t, rel, offset, power; /* power = (vocab−1)^t */
+} prefix_walker;
+
+static void walker_start(prefix_walker *w) { w->t = 0, w->rel = 0, w->offset = 0, w->power = 1; }
+static int walker_index(const prefix_walker *w) { return w->offset + w->rel; }
+static void walker_push(prefix_walker *w, int token, int vocab) {
+    w->rel += (token - 1) * w->power;
+    w->offset += w->power;
+    w->power *= vocab - 1;
+    w->t++;
+}
+
+int pst_toy_prefix_index(const pst_toy *toy, const int *prefix, int n) {
+    prefix_walker w;
+    walker_start(&w);
+    for (int i = 0; i < n; i++) walker_push(&w, prefix[i], toy->vocab);
+    return walker_index(&w);
+}
+
+/* log softmax(logits[row, :] / temperature) into out[vocab] */
+static void toy_log_softmax(const pst_toy *toy, int row, double temperature, double *out) {
     double z[PST_TOY_MAX_VOCAB];
-    for (int v = 0; v < toy->vocab; v++) z[v] = toy->logits[t][prev][v] / temperature;
+    for (int v = 0; v < toy->vocab; v++) z[v] = toy->logits[row][v] / temperature;
     double lse = pst_logsumexp(z, (size_t)toy->vocab);
     for (int v = 0; v < toy->vocab; v++) out[v] = z[v] - lse;
 }
@@ -26,9 +48,8 @@ int pst_toy_init(pst_toy *toy, int vocab, int max_len, double scale, pst_rng *rn
     memset(toy, 0, sizeof *toy);
     toy->vocab = vocab;
     toy->max_len = max_len;
-    for (int t = 0; t < max_len; t++)
-        for (int p = 0; p <= vocab; p++)
-            for (int v = 0; v < vocab; v++) toy->logits[t][p][v] = rng ? scale * pst_rng_normal(rng) : 0;
+    for (int r = 0; r < PST_TOY_MAX_PREFIXES; r++)
+        for (int v = 0; v < vocab; v++) toy->logits[r][v] = rng ? scale * pst_rng_normal(rng) : 0;
     toy->adam = 1;
     toy->beta1 = 0.9;
     toy->beta2 = 0.999;
@@ -37,15 +58,12 @@ int pst_toy_init(pst_toy *toy, int vocab, int max_len, double scale, pst_rng *rn
     return 0;
 }
 
-/* Position and previous token of the first continuation token after a context. */
-static int toy_start(const pst_toy *toy, const pst_seq *context, int *t0, int *prev) {
-    *t0 = 0;
-    *prev = toy->vocab;
-    if (context && context->n > 0) {
-        *t0 = context->n;
-        *prev = context->tokens[context->n - 1];
-    }
-    return *t0 < toy->max_len ? 0 : -1;
+/* The walker positioned after a context (checked by toy_check_context). */
+static int toy_start(const pst_toy *toy, const pst_seq *context, prefix_walker *w) {
+    walker_start(w);
+    if (context)
+        for (int i = 0; i < context->n; i++) walker_push(w, context->tokens[i], toy->vocab);
+    return w->t < toy->max_len ? 0 : -1;
 }
 
 static int toy_check_context(const pst_toy *toy, const pst_seq *c, pst_error *err) {
@@ -60,27 +78,27 @@ static int toy_check_context(const pst_toy *toy, const pst_seq *c, pst_error *er
 }
 
 double pst_toy_logprob(const pst_toy *toy, const pst_seq *context, const int *x, int n, double temperature) {
-    int t, prev;
-    if (toy_start(toy, context, &t, &prev) < 0 || n < 1) return -INFINITY;
+    prefix_walker w;
+    if (toy_start(toy, context, &w) < 0 || n < 1) return -INFINITY;
     double lp = 0, ls[PST_TOY_MAX_VOCAB];
-    for (int i = 0; i < n; i++, t++) {
-        if (t >= toy->max_len || x[i] < 0 || x[i] >= toy->vocab) return -INFINITY;
+    for (int i = 0; i < n; i++) {
+        if (w.t >= toy->max_len || x[i] < 0 || x[i] >= toy->vocab) return -INFINITY;
         if (i < n - 1 && x[i] == TOY_END) return -INFINITY; /* end must be last */
-        toy_log_softmax(toy, t, prev, temperature, ls);
+        toy_log_softmax(toy, walker_index(&w), temperature, ls);
         lp += ls[x[i]];
-        prev = x[i];
+        if (x[i] != TOY_END) walker_push(&w, x[i], toy->vocab);
     }
     /* A sequence without the end token is complete only at max_len. */
-    if (x[n - 1] != TOY_END && t != toy->max_len) return -INFINITY;
+    if (x[n - 1] != TOY_END && w.t != toy->max_len) return -INFINITY;
     return lp;
 }
 
 int pst_toy_enumerate(const pst_toy *toy, const pst_seq *context, int **seqs_out, int **lens_out,
                       double **logprob_out, int *n_out, pst_error *err) {
     if (toy_check_context(toy, context, err) < 0) return -1;
-    int t0, prev0;
-    toy_start(toy, context, &t0, &prev0);
-    int room = toy->max_len - t0, L = toy->max_len;
+    prefix_walker w0;
+    toy_start(toy, context, &w0);
+    int room = toy->max_len - w0.t, L = toy->max_len;
     /* count: end at length k (k = 1..room) with k−1 non-end before, plus room non-end tokens */
     long count = 0, pw = 1;
     for (int k = 1; k <= room; k++) {
@@ -134,15 +152,15 @@ static int toy_sample(void *self, const pst_seq *contexts, int n, pst_rng *rng, 
     for (int i = 0; i < n; i++) {
         const pst_seq *c = contexts ? &contexts[i] : NULL;
         if (toy_check_context(toy, c, err) < 0) return pst_fail_context(err, "sample %d", i);
-        int t, prev;
-        toy_start(toy, c, &t, &prev);
+        prefix_walker w;
+        toy_start(toy, c, &w);
         int *tok = malloc(sizeof(int) * PST_TOY_MAX_LEN);
         if (!tok) return pst_fail(err, "toy: out of memory");
         double lq = 0, la = 0, ls[PST_TOY_MAX_VOCAB], lm[PST_TOY_MAX_VOCAB];
         int k = 0;
-        for (; t < toy->max_len; t++) {
-            toy_log_softmax(toy, t, prev, toy->temperature, ls);
-            toy_log_softmax(toy, t, prev, 1.0, lm);
+        while (w.t < toy->max_len) {
+            toy_log_softmax(toy, walker_index(&w), toy->temperature, ls);
+            toy_log_softmax(toy, walker_index(&w), 1.0, lm);
             double u = pst_rng_uniform(rng), acc = 0;
             int v = toy->vocab - 1;
             for (int j = 0; j < toy->vocab; j++) {
@@ -155,8 +173,8 @@ static int toy_sample(void *self, const pst_seq *contexts, int n, pst_rng *rng, 
             tok[k++] = v;
             lq += ls[v];
             la += lm[v];
-            prev = v;
             if (v == TOY_END) break;
+            walker_push(&w, v, toy->vocab);
         }
         out[i].tokens = tok;
         out[i].n_tokens = k;
@@ -177,25 +195,24 @@ static int toy_score(void *self, const pst_seq *contexts, const pst_sample *xs, 
     return 0;
 }
 
-/* ∂ log π(x) / ∂ logits[t, prev, v] = 1[v = x_t] − π(v | t, prev) at every step t. */
+/* ∂ log π(x) / ∂ logits[row_t, v] = 1[v = x_t] − π(v | x_<t) at every step t. */
 static int toy_accumulate(void *self, const pst_seq *contexts, const pst_sample *xs, const double *coef,
                           int n, double *logprob, pst_error *err) {
     pst_toy *toy = self;
     for (int i = 0; i < n; i++) {
         const pst_seq *c = contexts ? &contexts[i] : NULL;
         if (toy_check_context(toy, c, err) < 0) return pst_fail_context(err, "sequence %d", i);
-        int t, prev;
-        toy_start(toy, c, &t, &prev);
+        prefix_walker w;
+        toy_start(toy, c, &w);
         double lp = 0, ls[PST_TOY_MAX_VOCAB];
-        for (int j = 0; j < xs[i].n_tokens; j++, t++) {
-            int x = xs[i].tokens[j];
-            if (t >= toy->max_len || x < 0 || x >= toy->vocab)
+        for (int j = 0; j < xs[i].n_tokens; j++) {
+            int x = xs[i].tokens[j], row = walker_index(&w);
+            if (w.t >= toy->max_len || x < 0 || x >= toy->vocab || (x == TOY_END && j < xs[i].n_tokens - 1))
                 return pst_fail(err, "toy: sequence %d is not a sequence of this toy (token %d at %d)", i, x, j);
-            toy_log_softmax(toy, t, prev, 1.0, ls);
+            toy_log_softmax(toy, row, 1.0, ls);
             lp += ls[x];
-            for (int v = 0; v < toy->vocab; v++)
-                toy->grad[t][prev][v] += coef[i] * ((v == x) - exp(ls[v]));
-            prev = x;
+            for (int v = 0; v < toy->vocab; v++) toy->grad[row][v] += coef[i] * ((v == x) - exp(ls[v]));
+            if (x != TOY_END) walker_push(&w, x, toy->vocab);
         }
         if (logprob) logprob[i] = lp;
     }
@@ -212,8 +229,8 @@ static int toy_step(void *self, double lr, pst_error *err) {
     pst_toy *toy = self;
     toy->steps++;
     double c1 = 1 - pow(toy->beta1, (double)toy->steps), c2 = 1 - pow(toy->beta2, (double)toy->steps);
-    double *th = &toy->logits[0][0][0], *g = &toy->grad[0][0][0];
-    double *m = &toy->m[0][0][0], *v = &toy->v[0][0][0];
+    double *th = &toy->logits[0][0], *g = &toy->grad[0][0];
+    double *m = &toy->m[0][0], *v = &toy->v[0][0];
     size_t n = sizeof toy->logits / sizeof(double);
     for (size_t i = 0; i < n; i++) {
         if (!isfinite(g[i])) return pst_fail(err, "toy: non-finite gradient");

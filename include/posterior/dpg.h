@@ -1,0 +1,79 @@
+/* posterior — train layer: the DPG family, one trainer that moves a policy π_θ
+ * toward the posterior p = P/Z of a target (include/posterior/target.h).
+ *
+ * Every variant takes a gradient ascent step on Σ_i c_i·log π_θ(x_i) over a batch
+ * x_i ~ q, with w_i = P(x_i)/q(x_i) and Ẑ the running estimate of Z (per context):
+ *   on-policy DPG     q = π_θ,                 c_i = w_i/(n·Ẑ)                 (∇ = −∇KL(p‖π_θ))
+ *   KL-adaptive DPG   q = a frozen proposal,   c_i = w_i/(n·Ẑ); q ← π_θ only when
+ *                     the estimated KL(p‖π_θ) < KL(p‖q) on a fresh batch of q
+ *   baseline (GDC++)  KL-adaptive q,           c_i = (w_i/Ẑ − π_θ(x_i)/q(x_i))/n
+ *   f-DPG             q = π_θ,                 c_i = −(π/q)·(f'(t_i) − b)/n,  t = π_θ Ẑ/P,
+ *                     b a moving average of f'(t), minimising D_f(π_θ‖p) = E_p[f(π/p)]:
+ *                       fkl f(t) = −log t               (KL(p‖π): DPG)
+ *                       rkl f(t) = t log t               (KL(π‖p): RL with a KL penalty)
+ *                       js  f'(t) = ½ log(2t/(1+t))       (Jensen–Shannon)
+ *                       tv  f(t) = ½|t − 1|              (total variation)
+ */
+#ifndef POSTERIOR_DPG_H
+#define POSTERIOR_DPG_H
+
+#include "posterior/target.h"
+
+typedef enum { PST_DPG_ON_POLICY = 0, PST_DPG_KL_ADAPTIVE, PST_DPG_BASELINE, PST_DPG_F } pst_dpg_variant;
+typedef enum { PST_F_FKL = 0, PST_F_RKL, PST_F_JS, PST_F_TV } pst_f_divergence;
+
+int pst_dpg_variant_parse(const char *name, pst_dpg_variant *v, pst_error *err);
+int pst_f_divergence_parse(const char *name, pst_f_divergence *f, pst_error *err);
+const char *pst_dpg_variant_name(pst_dpg_variant v);
+const char *pst_f_divergence_name(pst_f_divergence f);
+
+typedef struct {
+    pst_dpg_variant variant;
+    pst_f_divergence f;         /* PST_DPG_F only */
+    int batch;                  /* samples per step */
+    long steps;                 /* total steps (a resumed run continues up to it) */
+    double lr;
+    double baseline_decay;      /* f-DPG moving average: b ← d·b + (1 − d)·mean f' (0.9) */
+    double log_t_clip;          /* f-DPG: |log t| clipped here so P = 0 stays finite (20) */
+    uint64_t seed;
+    const pst_seq *contexts;    /* conditional targets (CDPG): sample i of step s continues
+                                   contexts[(s·batch + i) % n_contexts]; NULL: unconditional */
+    int n_contexts;
+    const char *out_dir;        /* checkpoints (NULL: none) */
+    long checkpoint_every;      /* steps (0: only at the end) */
+    const char *metrics_path;   /* JSONL, one line per step (NULL: none) */
+    int resume;                 /* continue from out_dir's latest checkpoint */
+    int quiet;                  /* no progress line */
+} pst_dpg_options;
+
+void pst_dpg_options_default(pst_dpg_options *o);
+
+/* What one step measured (estimates from that step's batch of q; conditional
+ * targets average over contexts). */
+typedef struct {
+    long step;
+    double loss;                 /* estimated D_f(π‖p) before the step (KL(p‖π) for DPG) */
+    double log_z, log_z_se;      /* running log Ẑ (first context) */
+    pst_estimate kl_target_policy;   /* KL(p‖π_θ) */
+    pst_estimate kl_target_proposal; /* KL(p‖q) */
+    pst_estimate kl_policy_prior;    /* KL(π_θ‖a) */
+    pst_estimate tvd;                /* TVD(p, π_θ) */
+    int n_features;
+    pst_estimate moments_policy[PST_TARGET_MAX_FEATURES]; /* E_π[b] or E_π[φ] */
+    double ess;                  /* of the batch's weights P/q */
+    int proposal_updated;        /* this step */
+    long proposal_updates;       /* so far */
+    double samples_per_s;
+} pst_dpg_step;
+
+/* Called after every step; a non-zero return stops training (not an error). */
+typedef int (*pst_dpg_callback)(void *ctx, const pst_dpg_step *s);
+
+/* Trains policy (a trainable distribution) toward target. proposal is the initial
+ * q for the KL-adaptive and baseline variants (usually the prior; NULL: a frozen
+ * copy of the policy); it is not owned. A NaN loss or gradient stops with an error
+ * and leaves the last good checkpoint in place. */
+int pst_dpg_train(pst_distribution *policy, const pst_target *target, pst_distribution *proposal,
+                  const pst_dpg_options *o, pst_dpg_callback cb, void *cb_ctx, pst_error *err);
+
+#endif

@@ -1,0 +1,485 @@
+/* The DPG family (include/posterior/dpg.h): distributional policy gradients toward
+ * p = P/Z, with a KL-adaptive proposal, a baseline, and the f-divergence variants. */
+#include "posterior/dpg.h"
+
+#include <cjson/cJSON.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const variant_names[] = {"on-policy", "kl-adaptive", "baseline", "f"};
+static const char *const f_names[] = {"fkl", "rkl", "js", "tv"};
+
+const char *pst_dpg_variant_name(pst_dpg_variant v) { return v >= 0 && v <= PST_DPG_F ? variant_names[v] : "?"; }
+const char *pst_f_divergence_name(pst_f_divergence f) { return f >= 0 && f <= PST_F_TV ? f_names[f] : "?"; }
+
+int pst_dpg_variant_parse(const char *name, pst_dpg_variant *v, pst_error *err) {
+    for (int i = 0; i <= PST_DPG_F; i++)
+        if (name && strcmp(name, variant_names[i]) == 0) {
+            *v = (pst_dpg_variant)i;
+            return 0;
+        }
+    return pst_fail(err, "--variant: unknown DPG variant '%s' (on-policy, kl-adaptive, baseline or f)",
+                    name ? name : "");
+}
+
+int pst_f_divergence_parse(const char *name, pst_f_divergence *f, pst_error *err) {
+    for (int i = 0; i <= PST_F_TV; i++)
+        if (name && strcmp(name, f_names[i]) == 0) {
+            *f = (pst_f_divergence)i;
+            return 0;
+        }
+    return pst_fail(err, "--f: unknown f-divergence '%s' (fkl, rkl, js or tv)", name ? name : "");
+}
+
+void pst_dpg_options_default(pst_dpg_options *o) {
+    memset(o, 0, sizeof *o);
+    o->variant = PST_DPG_KL_ADAPTIVE;
+    o->f = PST_F_FKL;
+    o->batch = 64;
+    o->steps = 100;
+    o->lr = 1e-3;
+    o->baseline_decay = 0.9;
+    o->log_t_clip = 20;
+    o->seed = 1;
+}
+
+/* f(t) and f'(t) of D_f(π‖p) = E_p[f(π/p)], from log t; and lim_{t→∞} f(t)/t, the
+ * cost of π's mass where p = 0. */
+static double f_value(pst_f_divergence f, double log_t) {
+    double t = exp(log_t);
+    switch (f) {
+    case PST_F_FKL: return -log_t;
+    case PST_F_RKL: return t * log_t;
+    case PST_F_JS: return 0.5 * (t * (log(2.0) + log_t - log1p(t)) + log(2.0) - log1p(t));
+    case PST_F_TV: return 0.5 * fabs(t - 1);
+    }
+    return NAN;
+}
+
+static double f_prime(pst_f_divergence f, double log_t) {
+    switch (f) {
+    case PST_F_FKL: return -exp(-log_t);
+    case PST_F_RKL: return log_t + 1;
+    case PST_F_JS: return 0.5 * (log(2.0) + log_t - log1p(exp(log_t)));
+    case PST_F_TV: return log_t > 0 ? 0.5 : log_t < 0 ? -0.5 : 0;
+    }
+    return NAN;
+}
+
+static double f_outside_support(pst_f_divergence f) {
+    switch (f) {
+    case PST_F_FKL: return 0;
+    case PST_F_RKL: return INFINITY;
+    case PST_F_JS: return 0.5 * log(2.0);
+    case PST_F_TV: return 0.5;
+    }
+    return NAN;
+}
+
+/* ---- training state and checkpoints ---------------------------------------- */
+
+enum { Q_INITIAL = 0, Q_COPY = 1, Q_POLICY = 2 };
+
+typedef struct {
+    long step;
+    pst_rng rng;
+    int n_groups;
+    double *log_w_sum; /* [n_groups] log Σ P/q over every sample seen, per context */
+    double *count;     /* [n_groups] */
+    double baseline;
+    int baseline_set;
+    long proposal_updates;
+    int q_kind;
+} dpg_state;
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    return remove(path);
+}
+
+static int state_save(const dpg_state *st, const char *path, pst_error *err) {
+    cJSON *root = cJSON_CreateObject();
+    if (!root) return pst_fail(err, "out of memory");
+    cJSON_AddNumberToObject(root, "step", (double)st->step);
+    char buf[32];
+    cJSON *rng = cJSON_AddArrayToObject(root, "rng");
+    for (int i = 0; i < 4; i++) {
+        snprintf(buf, sizeof buf, "%016" PRIx64, st->rng.s[i]);
+        cJSON_AddItemToArray(rng, cJSON_CreateString(buf));
+    }
+    cJSON_AddItemToObject(root, "log_w_sum", cJSON_CreateDoubleArray(st->log_w_sum, st->n_groups));
+    cJSON_AddItemToObject(root, "count", cJSON_CreateDoubleArray(st->count, st->n_groups));
+    cJSON_AddNumberToObject(root, "baseline", st->baseline);
+    cJSON_AddBoolToObject(root, "baseline_set", st->baseline_set);
+    cJSON_AddNumberToObject(root, "proposal_updates", (double)st->proposal_updates);
+    cJSON_AddStringToObject(root, "proposal", st->q_kind == Q_COPY ? "copy" : st->q_kind == Q_POLICY ? "policy" : "initial");
+    /* -inf (a context without a satisfying sample yet) is not JSON: store as null */
+    char *text = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    if (!text) return pst_fail(err, "out of memory");
+    int rc = pst_write_file_atomic(path, text, strlen(text), err);
+    free(text);
+    return rc;
+}
+
+static int state_load(dpg_state *st, const char *path, pst_error *err) {
+    char *text;
+    size_t len;
+    if (pst_read_file(path, &text, &len, err) < 0) return -1;
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    if (!root) return pst_fail(err, "%s: not valid JSON", path);
+    int rc = -1;
+    const cJSON *step = cJSON_GetObjectItem(root, "step"), *rng = cJSON_GetObjectItem(root, "rng"),
+                *lw = cJSON_GetObjectItem(root, "log_w_sum"), *cnt = cJSON_GetObjectItem(root, "count"),
+                *q = cJSON_GetObjectItem(root, "proposal");
+    if (!cJSON_IsNumber(step) || !cJSON_IsArray(rng) || cJSON_GetArraySize(rng) != 4 || !cJSON_IsArray(lw) ||
+        !cJSON_IsArray(cnt) || cJSON_GetArraySize(lw) != st->n_groups || cJSON_GetArraySize(cnt) != st->n_groups ||
+        !cJSON_IsString(q)) {
+        pst_fail(err, "%s: not a DPG training state for this run (fields or context count differ)", path);
+        goto done;
+    }
+    st->step = (long)step->valuedouble;
+    for (int i = 0; i < 4; i++) {
+        const cJSON *s = cJSON_GetArrayItem(rng, i);
+        if (!cJSON_IsString(s)) {
+            pst_fail(err, "%s: bad rng state", path);
+            goto done;
+        }
+        st->rng.s[i] = strtoull(s->valuestring, NULL, 16);
+    }
+    for (int g = 0; g < st->n_groups; g++) {
+        const cJSON *a = cJSON_GetArrayItem(lw, g), *c = cJSON_GetArrayItem(cnt, g);
+        st->log_w_sum[g] = cJSON_IsNumber(a) ? a->valuedouble : -INFINITY;
+        st->count[g] = cJSON_IsNumber(c) ? c->valuedouble : 0;
+    }
+    const cJSON *b = cJSON_GetObjectItem(root, "baseline");
+    st->baseline = cJSON_IsNumber(b) ? b->valuedouble : 0;
+    st->baseline_set = cJSON_IsTrue(cJSON_GetObjectItem(root, "baseline_set"));
+    const cJSON *pu = cJSON_GetObjectItem(root, "proposal_updates");
+    st->proposal_updates = cJSON_IsNumber(pu) ? (long)pu->valuedouble : 0;
+    st->q_kind = strcmp(q->valuestring, "copy") == 0 ? Q_COPY : strcmp(q->valuestring, "policy") == 0 ? Q_POLICY : Q_INITIAL;
+    rc = 0;
+done:
+    cJSON_Delete(root);
+    return rc;
+}
+
+/* out_dir/ckpt-STEP/{policy/, proposal/, state.json}; out_dir/latest names the newest
+ * complete one and is replaced atomically, then the previous one is removed. */
+static int checkpoint_save(const char *out_dir, const dpg_state *st, pst_distribution *policy,
+                           pst_distribution *q, pst_error *err) {
+    char name[64], dir[4096], sub[4096], latest[4096], prev[4096] = "";
+    snprintf(name, sizeof name, "ckpt-%ld", st->step);
+    if (pst_path_join(dir, sizeof dir, out_dir, name, err) < 0 ||
+        pst_path_join(latest, sizeof latest, out_dir, "latest", err) < 0)
+        return -1;
+    if (pst_file_exists(latest)) {
+        char *text;
+        size_t len;
+        if (pst_read_file(latest, &text, &len, NULL) == 0) {
+            while (len && (text[len - 1] == '\n' || text[len - 1] == ' ')) text[--len] = 0;
+            if (strcmp(text, name) != 0) pst_path_join(prev, sizeof prev, out_dir, text, NULL);
+            free(text);
+        }
+    }
+    if (pst_mkdir_p(dir, err) < 0) return -1;
+    if (pst_path_join(sub, sizeof sub, dir, "policy", err) < 0 || policy->save(policy->self, sub, err) < 0)
+        return pst_fail_context(err, "checkpoint %s", dir);
+    if (st->q_kind == Q_COPY) {
+        if (pst_path_join(sub, sizeof sub, dir, "proposal", err) < 0 || q->save(q->self, sub, err) < 0)
+            return pst_fail_context(err, "checkpoint %s", dir);
+    }
+    if (pst_path_join(sub, sizeof sub, dir, "state.json", err) < 0 || state_save(st, sub, err) < 0) return -1;
+    if (pst_write_file_atomic(latest, name, strlen(name), err) < 0) return -1;
+    if (prev[0] && pst_file_exists(prev)) nftw(prev, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return 0;
+}
+
+/* ---- metrics over one batch ---------------------------------------------------- */
+
+typedef struct {
+    int n, k, n_groups;
+    const int *group;
+    const double *lt, *lq, *lpi, *la, *f;
+} batch_view;
+
+/* Averages each estimator over contexts (one group when unconditional). */
+static void batch_metrics(const batch_view *b, pst_dpg_step *m, double *sub) {
+    double *lt = sub, *lq = sub + b->n, *lpi = sub + 2 * b->n, *la = sub + 3 * b->n, *f = sub + 4 * b->n;
+    pst_estimate acc[4] = {{0, 0}, {0, 0}, {0, 0}, {0, 0}}, mom[PST_TARGET_MAX_FEATURES];
+    memset(m->moments_policy, 0, sizeof m->moments_policy);
+    int used = 0;
+    for (int g = 0; g < b->n_groups; g++) {
+        int c = 0;
+        for (int i = 0; i < b->n; i++) {
+            if (b->group[i] != g) continue;
+            lt[c] = b->lt[i], lq[c] = b->lq[i], lpi[c] = b->lpi[i], la[c] = b->la[i];
+            memcpy(f + (size_t)c * b->k, b->f + (size_t)i * b->k, sizeof(double) * b->k);
+            c++;
+        }
+        if (!c) continue;
+        pst_estimate e[4] = {pst_estimate_kl_target_policy(lt, lq, lpi, c), pst_estimate_kl_target_policy(lt, lq, lq, c),
+                             pst_estimate_kl_policy_prior(lpi, la, lq, c), pst_estimate_tvd(lt, lq, lpi, c)};
+        for (int j = 0; j < 4; j++) {
+            acc[j].value += e[j].value;
+            acc[j].se += e[j].se * e[j].se;
+        }
+        pst_estimate_moments_policy(lpi, lq, f, c, b->k, mom);
+        for (int j = 0; j < b->k; j++) {
+            m->moments_policy[j].value += mom[j].value;
+            m->moments_policy[j].se += mom[j].se * mom[j].se;
+        }
+        used++;
+    }
+    pst_estimate *out[4] = {&m->kl_target_policy, &m->kl_target_proposal, &m->kl_policy_prior, &m->tvd};
+    for (int j = 0; j < 4; j++) {
+        out[j]->value = acc[j].value / used;
+        out[j]->se = sqrt(acc[j].se) / used;
+    }
+    for (int j = 0; j < b->k; j++) {
+        m->moments_policy[j].value /= used;
+        m->moments_policy[j].se = sqrt(m->moments_policy[j].se) / used;
+    }
+}
+
+static void write_metrics(pst_metrics *mf, const pst_dpg_step *m) {
+    char mom[1024];
+    int off = 0;
+    for (int j = 0; j < m->n_features && off < (int)sizeof mom - 64; j++)
+        off += snprintf(mom + off, sizeof mom - off, "%s%.6g", j ? ", " : "", m->moments_policy[j].value);
+    mom[off] = 0;
+#define J(x) (isfinite(x) ? (x) : 0.0)
+    pst_metrics_write(mf,
+                      "\"step\": %ld, \"loss\": %.6g, \"log_z\": %.6g, \"log_z_se\": %.4g, \"z\": %.6g, "
+                      "\"kl_p_pi\": %.6g, \"kl_p_pi_se\": %.4g, \"kl_p_q\": %.6g, \"kl_pi_a\": %.6g, "
+                      "\"kl_pi_a_se\": %.4g, \"tvd_p_pi\": %.6g, \"moments_pi\": [%s], \"ess\": %.4g, "
+                      "\"proposal_updated\": %d, \"proposal_updates\": %ld, \"samples_per_s\": %.4g, "
+                      "\"finite\": %s",
+                      m->step, J(m->loss), J(m->log_z), J(m->log_z_se), J(exp(m->log_z)), J(m->kl_target_policy.value),
+                      J(m->kl_target_policy.se), J(m->kl_target_proposal.value), J(m->kl_policy_prior.value),
+                      J(m->kl_policy_prior.se), J(m->tvd.value), mom, J(m->ess), m->proposal_updated,
+                      m->proposal_updates, J(m->samples_per_s),
+                      isfinite(m->loss) && isfinite(m->log_z) ? "true" : "false");
+#undef J
+}
+
+/* Frees the samples' tokens and clears them, so freeing twice is harmless. */
+static void release_samples(pst_sample *xs, int n) {
+    for (int i = 0; i < n; i++) {
+        free(xs[i].tokens);
+        xs[i].tokens = NULL;
+        xs[i].n_tokens = 0;
+    }
+}
+
+/* ---- the trainer ------------------------------------------------------------- */
+
+int pst_dpg_train(pst_distribution *policy, const pst_target *target, pst_distribution *proposal,
+                  const pst_dpg_options *o, pst_dpg_callback cb, void *cb_ctx, pst_error *err) {
+    if (!policy->accumulate || !policy->step || !policy->zero_grad)
+        return pst_fail(err, "dpg: the policy '%s' is not trainable", policy->name ? policy->name : "?");
+    if (o->batch < 2) return pst_fail(err, "--batch: %d; DPG needs at least 2 samples per step", o->batch);
+    if (!(o->lr > 0)) return pst_fail(err, "--lr: %g must be positive", o->lr);
+    if ((o->resume || o->checkpoint_every > 0) && !o->out_dir)
+        return pst_fail(err, "dpg: checkpoints and --resume need an output directory");
+    int n = o->batch, k = target->n_features, G = o->contexts && o->n_contexts > 0 ? o->n_contexts : 1;
+    int on_policy = o->variant == PST_DPG_ON_POLICY || o->variant == PST_DPG_F;
+    pst_f_divergence fdiv = o->variant == PST_DPG_F ? o->f : PST_F_FKL;
+
+    dpg_state st = {0};
+    st.n_groups = G;
+    pst_rng_seed(&st.rng, o->seed);
+    st.q_kind = on_policy ? Q_POLICY : proposal ? Q_INITIAL : Q_COPY;
+    pst_distribution q_copy = {0};
+    pst_sample *xs = NULL;
+    pst_seq *ctx = NULL;
+    int *group = NULL;
+    double *buf = NULL;
+    pst_metrics mf = {0};
+    int rc = -1;
+
+    st.log_w_sum = malloc(sizeof(double) * G);
+    st.count = calloc((size_t)G, sizeof(double));
+    xs = calloc((size_t)n, sizeof *xs);
+    ctx = o->contexts ? malloc(sizeof *ctx * n) : NULL;
+    group = calloc((size_t)n, sizeof(int));
+    /* lt lq lpi la coef f[k] | scratch for per-context metrics: 4n + k·n */
+    buf = malloc(sizeof(double) * (size_t)n * (5 + k + 4 + k));
+    if (!st.log_w_sum || !st.count || !xs || (o->contexts && !ctx) || !group || !buf) {
+        pst_fail(err, "dpg: out of memory");
+        goto done;
+    }
+    for (int g = 0; g < G; g++) st.log_w_sum[g] = -INFINITY;
+    double *lt = buf, *lq = buf + n, *lpi = buf + 2 * n, *la = buf + 3 * n, *coef = buf + 4 * n,
+           *f = buf + 5 * n, *scratch = buf + (size_t)(5 + k) * n;
+
+    if (o->resume) {
+        char latest[4096], dir[4096], sub[4096], *name;
+        size_t len;
+        if (pst_path_join(latest, sizeof latest, o->out_dir, "latest", err) < 0) goto done;
+        if (pst_read_file(latest, &name, &len, err) < 0) {
+            pst_fail_context(err, "--resume: no checkpoint in %s", o->out_dir);
+            goto done;
+        }
+        while (len && (name[len - 1] == '\n' || name[len - 1] == ' ')) name[--len] = 0;
+        int jr = pst_path_join(dir, sizeof dir, o->out_dir, name, err);
+        free(name);
+        if (jr < 0) goto done;
+        if (pst_path_join(sub, sizeof sub, dir, "state.json", err) < 0 || state_load(&st, sub, err) < 0) goto done;
+        if (pst_path_join(sub, sizeof sub, dir, "policy", err) < 0 || policy->load(policy->self, sub, err) < 0) {
+            pst_fail_context(err, "--resume");
+            goto done;
+        }
+        if (st.q_kind == Q_COPY) {
+            if (policy->clone(policy->self, &q_copy, err) < 0) goto done;
+            if (pst_path_join(sub, sizeof sub, dir, "proposal", err) < 0 || q_copy.load(q_copy.self, sub, err) < 0) {
+                pst_fail_context(err, "--resume: proposal");
+                goto done;
+            }
+        }
+    } else if (st.q_kind == Q_COPY) {
+        if (policy->clone(policy->self, &q_copy, err) < 0) goto done;
+    }
+    if (o->metrics_path && pst_metrics_open(&mf, o->metrics_path, o->resume, err) < 0) goto done;
+
+    pst_progress prog;
+    if (!o->quiet) pst_progress_start(&prog, "dpg", o->steps);
+    while (st.step < o->steps) {
+        double t0 = pst_now();
+        pst_distribution *q = st.q_kind == Q_POLICY ? policy : st.q_kind == Q_COPY ? &q_copy : proposal;
+        for (int i = 0; i < n; i++) {
+            group[i] = (int)((st.step * n + i) % G);
+            if (ctx) ctx[i] = o->contexts[group[i]];
+        }
+        /* 1. x_i ~ q, with log q the log-prob of the distribution really sampled */
+        if (q->sample(q->self, ctx, n, &st.rng, xs, err) < 0) {
+            pst_fail_context(err, "dpg step %ld: sampling", st.step + 1);
+            goto done;
+        }
+        for (int i = 0; i < n; i++) lq[i] = xs[i].logprob_proposal;
+        /* 2. log a, evidence, log P */
+        /* samples of the prior itself carry log a already */
+        for (int i = 0; i < n; i++) scratch[i] = xs[i].logprob_model;
+        if (pst_target_score(target, ctx, xs, n, target->prior && q->self == target->prior->self ? scratch : NULL, la, f, lt, err) < 0) {
+            pst_fail_context(err, "dpg step %ld", st.step + 1);
+            goto done;
+        }
+        /* 3. log π_θ: the sampler's raw log-prob when q is the policy, else scored */
+        if (q == policy) {
+            for (int i = 0; i < n; i++) lpi[i] = xs[i].logprob_model;
+        } else if (policy->score(policy->self, ctx, xs, n, lpi, err) < 0) {
+            pst_fail_context(err, "dpg step %ld: scoring the policy", st.step + 1);
+            goto done;
+        }
+        /* 4. running Ẑ per context: log Σ P/q over all samples so far */
+        for (int i = 0; i < n; i++) {
+            int g = group[i];
+            double lw = lt[i] - lq[i], a = st.log_w_sum[g];
+            st.log_w_sum[g] = a == -INFINITY ? lw : lw == -INFINITY ? a : fmax(a, lw) + log1p(exp(-fabs(a - lw)));
+            st.count[g] += 1;
+        }
+        pst_dpg_step m;
+        memset(&m, 0, sizeof m);
+        m.step = st.step + 1;
+        m.n_features = k;
+        m.log_z = st.log_w_sum[0] - log(st.count[0]);
+        {
+            pst_estimate lz = pst_estimate_log_partition(lt, lq, n);
+            m.log_z_se = lz.se;
+            double *lw = scratch;
+            for (int i = 0; i < n; i++) lw[i] = lt[i] - lq[i];
+            m.ess = pst_effective_sample_size(lw, n);
+        }
+        int any_target = 0;
+        for (int g = 0; g < G; g++) any_target |= st.log_w_sum[g] > -INFINITY;
+        if (!any_target) {
+            pst_fail(err,
+                     "dpg step %ld: no sample so far has P(x) > 0 (Z estimate is 0): the constraint is never "
+                     "satisfied by the proposal; relax it or sample more",
+                     m.step);
+            goto done;
+        }
+        batch_view bv = {n, k, G, group, lt, lq, lpi, la, f};
+        batch_metrics(&bv, &m, scratch);
+        /* 5. coefficients of Σ c_i log π_θ(x_i) and the loss D_f(π‖p) */
+        double loss = 0, fp_mean = 0;
+        for (int i = 0; i < n; i++) {
+            int g = group[i];
+            double log_zg = st.log_w_sum[g] - log(st.count[g]);
+            double wz = exp(lt[i] - lq[i] - log_zg); /* p/q */
+            double r = exp(lpi[i] - lq[i]);          /* π/q */
+            if (o->variant == PST_DPG_F) {
+                double log_t = lpi[i] - lt[i] + log_zg;
+                if (log_t > o->log_t_clip) log_t = o->log_t_clip;
+                if (log_t < -o->log_t_clip) log_t = -o->log_t_clip;
+                double fp = f_prime(fdiv, log_t);
+                coef[i] = r * fp; /* baseline subtracted below */
+                fp_mean += r * fp / n;
+                loss += lt[i] > -INFINITY ? wz * f_value(fdiv, lpi[i] - lt[i] + log_zg) / n
+                                          : r * (f_outside_support(fdiv) > 0 ? f_outside_support(fdiv) : 0) / n;
+            } else {
+                coef[i] = o->variant == PST_DPG_BASELINE ? (wz - r) / n : wz / n;
+                if (lt[i] > -INFINITY) loss += wz * (lt[i] - log_zg - lpi[i]) / n;
+            }
+        }
+        if (o->variant == PST_DPG_F) {
+            double b = st.baseline_set ? st.baseline : fp_mean;
+            for (int i = 0; i < n; i++) coef[i] = -(coef[i] - b * exp(lpi[i] - lq[i])) / n;
+            st.baseline = st.baseline_set ? o->baseline_decay * st.baseline + (1 - o->baseline_decay) * fp_mean : fp_mean;
+            st.baseline_set = 1;
+        }
+        m.loss = loss;
+        int finite = !isnan(loss);
+        for (int i = 0; i < n && finite; i++) finite = isfinite(coef[i]);
+        if (!finite) {
+            pst_fail(err, "dpg step %ld: the loss or a sample weight is NaN/inf (loss %g); stopping, the last good "
+                          "checkpoint is kept",
+                     m.step, loss);
+            goto done;
+        }
+        /* 6. KL-adaptive proposal: q ← π_θ when KL(p‖π_θ) < KL(p‖q), both estimated on this
+         *    fresh batch of q (the policy has not been trained on it yet). */
+        if (!on_policy && m.kl_target_policy.value < m.kl_target_proposal.value) {
+            pst_distribution fresh;
+            if (policy->clone(policy->self, &fresh, err) < 0) goto done;
+            pst_distribution_free(&q_copy);
+            q_copy = fresh;
+            st.q_kind = Q_COPY;
+            st.proposal_updates++;
+            m.proposal_updated = 1;
+        }
+        m.proposal_updates = st.proposal_updates;
+        /* 7. the gradient step */
+        policy->zero_grad(policy->self);
+        if (policy->accumulate(policy->self, ctx, xs, coef, n, NULL, err) < 0 ||
+            policy->step(policy->self, o->lr, err) < 0) {
+            pst_fail_context(err, "dpg step %ld", m.step);
+            goto done;
+        }
+        release_samples(xs, n);
+        st.step++;
+        m.samples_per_s = n / fmax(pst_now() - t0, 1e-9);
+        if (mf.file) write_metrics(&mf, &m);
+        if (!o->quiet) {
+            char extra[160];
+            snprintf(extra, sizeof extra, "KL(p|pi) %.3f  Z %.3g  updates %ld", m.kl_target_policy.value,
+                     exp(m.log_z), st.proposal_updates);
+            pst_progress_update(&prog, st.step, m.samples_per_s, extra);
+        }
+        int stop = cb ? cb(cb_ctx, &m) : 0;
+        if (o->out_dir && ((o->checkpoint_every > 0 && st.step % o->checkpoint_every == 0) || st.step == o->steps || stop))
+            if (checkpoint_save(o->out_dir, &st, policy, &q_copy, err) < 0) goto done;
+        if (stop) break;
+    }
+    if (!o->quiet) pst_progress_finish(&prog);
+    rc = 0;
+done:
+    if (xs) release_samples(xs, n);
+    if (mf.file) pst_metrics_close(&mf);
+    pst_distribution_free(&q_copy);
+    free(st.log_w_sum), free(st.count), free(xs), free(ctx), free(group), free(buf);
+    return rc;
+}

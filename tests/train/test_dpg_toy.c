@@ -1,0 +1,331 @@
+/* The DPG family on the enumerable toy: each variant drives the EXACT KL(p‖π_θ)
+ * (computed by listing every sequence) toward 0; f-DPG with reverse KL reaches the
+ * optimum of KL-regularised RL, the posterior a·exp(r/β)/Z; CDPG handles one Z per
+ * context; --resume continues bit for bit; NaN and Z = 0 are clear errors. */
+#include "check.h"
+#include "posterior/dpg.h"
+#include "target/toy_exact.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static pst_error err;
+
+typedef struct {
+    pst_toy *policy;
+    const pst_target *target;
+    const pst_seq *contexts;
+    int n_contexts;
+    double first_kl, last_kl; /* exact KL(p‖π), averaged over contexts */
+    long steps;
+    long proposal_updates;
+    double last_estimate;     /* the trainer's own estimate at the last step */
+} watch;
+
+/* exact KL(p_c‖π_c) averaged over contexts (or unconditional) */
+static double exact_kl_target_policy(const pst_toy *policy, const pst_target *t, const pst_seq *ctxs, int nc,
+                                     double *rkl) {
+    double sum = 0, rsum = 0;
+    int G = nc > 0 ? nc : 1;
+    for (int g = 0; g < G; g++) {
+        const pst_seq *c = nc > 0 ? &ctxs[g] : NULL;
+        pst_toy *prior = t->prior->self;
+        toy_space s;
+        toy_space_init(&s, prior, c);
+        double *lP = malloc(sizeof(double) * s.n), *la = malloc(sizeof(double) * s.n),
+               *p = malloc(sizeof(double) * s.n), *lpi = malloc(sizeof(double) * s.n);
+        pst_seq *cs = NULL;
+        if (c) {
+            cs = malloc(sizeof *cs * s.n);
+            for (int i = 0; i < s.n; i++) cs[i] = *c;
+        }
+        pst_target_score(t, cs, s.xs, s.n, s.log_a, la, NULL, lP, &err);
+        exact_normalise(lP, s.n, p);
+        toy_space_logprobs(&s, policy, c, lpi);
+        sum += exact_kl(p, lpi, s.n);
+        double r = 0;
+        for (int i = 0; i < s.n; i++) {
+            double pi = exp(lpi[i]);
+            if (pi > 0) r += pi * (lpi[i] - (p[i] > 0 ? log(p[i]) : -INFINITY));
+        }
+        rsum += r;
+        free(lP), free(la), free(p), free(lpi), free(cs);
+        toy_space_free(&s);
+    }
+    if (rkl) *rkl = rsum / G;
+    return sum / G;
+}
+
+static int on_step(void *ctx, const pst_dpg_step *m) {
+    watch *w = ctx;
+    double kl = exact_kl_target_policy(w->policy, w->target, w->contexts, w->n_contexts, NULL);
+    if (m->step == 1) w->first_kl = kl;
+    w->last_kl = kl;
+    w->steps = m->step;
+    w->proposal_updates = m->proposal_updates;
+    w->last_estimate = m->kl_target_policy.value;
+    return 0;
+}
+
+typedef struct {
+    pst_toy prior, policy;
+    pst_distribution dprior, dpolicy;
+    toy_contains ev;
+    pst_target target;
+} setup;
+
+static void setup_pointwise(setup *s, uint64_t seed) {
+    pst_rng rng;
+    pst_rng_seed(&rng, seed);
+    pst_toy_init(&s->prior, 4, 4, 1.0, &rng, &err);
+    s->policy = s->prior; /* π_θ starts at the prior */
+    pst_toy_distribution(&s->prior, &s->dprior);
+    pst_toy_distribution(&s->policy, &s->dpolicy);
+    s->ev.token = 2;
+    pst_target t = {.kind = PST_TARGET_POINTWISE, .n_features = 1, .evidence = toy_contains_fn,
+                    .evidence_ctx = &s->ev, .prior = &s->dprior};
+    s->target = t;
+}
+
+static void test_variants(void) {
+    struct {
+        pst_dpg_variant v;
+        pst_f_divergence f;
+        double lr;
+    } runs[] = {
+        {PST_DPG_ON_POLICY, PST_F_FKL, 0.05}, {PST_DPG_KL_ADAPTIVE, PST_F_FKL, 0.05},
+        {PST_DPG_BASELINE, PST_F_FKL, 0.05},  {PST_DPG_F, PST_F_FKL, 0.05},
+        {PST_DPG_F, PST_F_JS, 0.05},          {PST_DPG_F, PST_F_TV, 0.05},
+        {PST_DPG_F, PST_F_RKL, 0.05},
+    };
+    for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
+        setup s;
+        setup_pointwise(&s, 11);
+        pst_dpg_options o;
+        pst_dpg_options_default(&o);
+        o.variant = runs[r].v;
+        o.f = runs[r].f;
+        o.batch = 128;
+        o.steps = 400;
+        o.lr = runs[r].lr;
+        o.quiet = 1;
+        o.seed = 100 + r;
+        watch w = {&s.policy, &s.target, NULL, 0, 0, 0, 0, 0, 0};
+        int rc = pst_dpg_train(&s.dpolicy, &s.target, &s.dprior, &o, on_step, &w, &err);
+        CHECK_MSG(rc == 0, "%s: %s", pst_dpg_variant_name(runs[r].v), err.msg);
+        const char *name = runs[r].v == PST_DPG_F ? pst_f_divergence_name(runs[r].f) : pst_dpg_variant_name(runs[r].v);
+        printf("%-12s exact KL(p|pi) %.4f -> %.4f  (estimate %.4f, proposal updates %ld)\n", name, w.first_kl,
+               w.last_kl, w.last_estimate, w.proposal_updates);
+        CHECK(w.steps == 400);
+        CHECK_MSG(w.first_kl > 0.3, "%s starts at KL %g", name, w.first_kl);
+        /* Reverse KL is infinite while π puts any mass where b = 0 (its f' is clipped
+         * there), so it approaches a hard pointwise constraint more slowly: looser. */
+        double goal = runs[r].f == PST_F_RKL ? 0.2 : 0.1;
+        CHECK_MSG(w.last_kl < goal * w.first_kl, "%s: KL %g -> %g", name, w.first_kl, w.last_kl);
+        if (runs[r].v == PST_DPG_KL_ADAPTIVE || runs[r].v == PST_DPG_BASELINE)
+            CHECK_MSG(w.proposal_updates >= 1 && w.proposal_updates < 400, "%s: %ld proposal updates", name,
+                      w.proposal_updates);
+    }
+}
+
+/* f-DPG with reverse KL on P = a·exp(r/β) reaches the optimum of KL-regularised RL:
+ * max_π E_π[r] − β·KL(π‖a) = β·log Z, attained at π = p. */
+static void test_rkl_is_kl_regularised_rl(void) {
+    setup s;
+    setup_pointwise(&s, 12);
+    pst_target t = {.kind = PST_TARGET_KLRL, .n_features = 1, .evidence = toy_reward_fn, .prior = &s.dprior,
+                    .beta = 0.5};
+    pst_dpg_options o;
+    pst_dpg_options_default(&o);
+    o.variant = PST_DPG_F;
+    o.f = PST_F_RKL;
+    o.batch = 128;
+    o.steps = 500;
+    o.lr = 0.05;
+    o.quiet = 1;
+    watch w = {&s.policy, &t, NULL, 0, 0, 0, 0, 0, 0};
+    CHECK(pst_dpg_train(&s.dpolicy, &t, NULL, &o, on_step, &w, &err) == 0);
+    toy_space sp;
+    toy_space_init(&sp, &s.prior, NULL);
+    double *r = malloc(sizeof(double) * sp.n), *lpi = malloc(sizeof(double) * sp.n),
+           *lP = malloc(sizeof(double) * sp.n);
+    toy_reward_fn(NULL, NULL, sp.xs, sp.n, r, &err);
+    toy_space_logprobs(&sp, &s.policy, NULL, lpi);
+    double J = 0, J0 = 0;
+    for (int i = 0; i < sp.n; i++) {
+        double pi = exp(lpi[i]);
+        J += pi * (r[i] - 0.5 * (lpi[i] - sp.log_a[i]));
+        J0 += exp(sp.log_a[i]) * r[i];
+        lP[i] = sp.log_a[i] + r[i] / 0.5;
+    }
+    double best = 0.5 * pst_logsumexp(lP, (size_t)sp.n), rkl;
+    exact_kl_target_policy(&s.policy, &t, NULL, 0, &rkl);
+    printf("rkl on a·exp(r/beta): J(prior) %.4f -> J(pi) %.4f, optimum beta·log Z %.4f, KL(pi|p) %.5f\n", J0, J,
+           best, rkl);
+    CHECK(J <= best + 1e-12);
+    CHECK_MSG(best - J < 0.05 * (best - J0), "RL objective %g not near its optimum %g (start %g)", J, best, J0);
+    CHECK_NEAR(best - J, 0.5 * rkl, 1e-9); /* the identity J(π) = β log Z − β KL(π‖p) */
+    CHECK(rkl < 0.02);
+    free(r), free(lpi), free(lP);
+    toy_space_free(&sp);
+}
+
+/* CDPG: two contexts, one Z_c each; the averaged exact KL goes toward 0. */
+static void test_conditional(void) {
+    setup s;
+    pst_rng rng;
+    pst_rng_seed(&rng, 13);
+    pst_toy_init(&s.prior, 4, 5, 1.0, &rng, &err);
+    s.policy = s.prior;
+    pst_toy_distribution(&s.prior, &s.dprior);
+    pst_toy_distribution(&s.policy, &s.dpolicy);
+    s.ev.token = 2;
+    pst_target t = {.kind = PST_TARGET_POINTWISE, .n_features = 1, .evidence = toy_contains_fn,
+                    .evidence_ctx = &s.ev, .prior = &s.dprior};
+    int c0[1] = {1}, c1[2] = {3, 1};
+    pst_seq ctxs[2] = {{c0, 1}, {c1, 2}};
+    pst_dpg_options o;
+    pst_dpg_options_default(&o);
+    o.variant = PST_DPG_BASELINE;
+    o.batch = 128;
+    o.steps = 400;
+    o.lr = 0.05;
+    o.quiet = 1;
+    o.contexts = ctxs;
+    o.n_contexts = 2;
+    watch w = {&s.policy, &t, ctxs, 2, 0, 0, 0, 0, 0};
+    CHECK_MSG(pst_dpg_train(&s.dpolicy, &t, &s.dprior, &o, on_step, &w, &err) == 0, "%s", err.msg);
+    printf("cdpg         exact mean KL(p_c|pi_c) %.4f -> %.4f\n", w.first_kl, w.last_kl);
+    CHECK(w.first_kl > 0.2 && w.last_kl < 0.1 * w.first_kl);
+}
+
+static int remove_tree(const char *dir) {
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd);
+}
+
+/* A run interrupted at step 10 and resumed ends bit for bit where the uninterrupted
+ * run ends; metrics are appended. */
+static void test_resume(void) {
+    char dir_a[256], dir_b[256], metrics[300];
+    snprintf(dir_a, sizeof dir_a, "/tmp/pst_dpg_test_a_%d", (int)getpid());
+    snprintf(dir_b, sizeof dir_b, "/tmp/pst_dpg_test_b_%d", (int)getpid());
+    snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", dir_b);
+    setup a, b;
+    setup_pointwise(&a, 14);
+    setup_pointwise(&b, 14);
+    pst_dpg_options o;
+    pst_dpg_options_default(&o);
+    o.variant = PST_DPG_BASELINE;
+    o.batch = 32;
+    o.lr = 0.05;
+    o.quiet = 1;
+    o.steps = 20;
+    o.out_dir = dir_a;
+    o.checkpoint_every = 5;
+    pst_mkdir_p(dir_a, &err);
+    pst_mkdir_p(dir_b, &err);
+    CHECK(pst_dpg_train(&a.dpolicy, &a.target, &a.dprior, &o, NULL, NULL, &err) == 0);
+    o.out_dir = dir_b;
+    o.metrics_path = metrics;
+    o.steps = 10;
+    CHECK(pst_dpg_train(&b.dpolicy, &b.target, &b.dprior, &o, NULL, NULL, &err) == 0);
+    setup_pointwise(&b, 99); /* scramble: everything must come from the checkpoint */
+    b.target.prior = &b.dprior;
+    setup fresh;
+    setup_pointwise(&fresh, 14);
+    b.prior = fresh.prior; /* the prior (initial proposal) is an input, as on the command line */
+    o.steps = 20;
+    o.resume = 1;
+    CHECK_MSG(pst_dpg_train(&b.dpolicy, &b.target, &b.dprior, &o, NULL, NULL, &err) == 0, "%s", err.msg);
+    CHECK(memcmp(a.policy.logits, b.policy.logits, sizeof a.policy.logits) == 0);
+    char *text;
+    size_t len;
+    CHECK(pst_read_file(metrics, &text, &len, &err) == 0);
+    int lines = 0;
+    for (size_t i = 0; i < len; i++) lines += text[i] == '\n';
+    CHECK(lines == 20);
+    CHECK(strstr(text, "\"step\": 20,") != NULL && strstr(text, "\"kl_p_pi\"") != NULL);
+    free(text);
+    /* only the latest checkpoint is kept */
+    char path[512];
+    snprintf(path, sizeof path, "%s/ckpt-20/state.json", dir_b);
+    CHECK(pst_file_exists(path));
+    snprintf(path, sizeof path, "%s/ckpt-10", dir_b);
+    CHECK(!pst_file_exists(path));
+    remove_tree(dir_a);
+    remove_tree(dir_b);
+}
+
+/* evidence that turns NaN at its 6th call */
+typedef struct {
+    int calls;
+} nan_ctx;
+static int nan_later_fn(void *ctx, const pst_seq *c, const pst_sample *xs, int n, double *out, pst_error *e) {
+    nan_ctx *nc = ctx;
+    toy_contains tc = {2};
+    toy_contains_fn(&tc, c, xs, n, out, e);
+    if (++nc->calls >= 6) out[0] = NAN;
+    return 0;
+}
+static int never_fn(void *ctx, const pst_seq *c, const pst_sample *xs, int n, double *out, pst_error *e) {
+    for (int i = 0; i < n; i++) out[i] = 0;
+    return 0;
+}
+
+static void test_bad_input(void) {
+    char dir[256], path[512];
+    snprintf(dir, sizeof dir, "/tmp/pst_dpg_test_nan_%d", (int)getpid());
+    setup s;
+    setup_pointwise(&s, 15);
+    nan_ctx nc = {0};
+    s.target.evidence = nan_later_fn;
+    s.target.evidence_ctx = &nc;
+    pst_dpg_options o;
+    pst_dpg_options_default(&o);
+    o.batch = 16;
+    o.steps = 50;
+    o.quiet = 1;
+    o.out_dir = dir;
+    o.checkpoint_every = 2;
+    CHECK(pst_dpg_train(&s.dpolicy, &s.target, &s.dprior, &o, NULL, NULL, &err) < 0);
+    CHECK_MSG(strstr(err.msg, "NaN") && strstr(err.msg, "step 6"), "%s", err.msg);
+    snprintf(path, sizeof path, "%s/ckpt-4/policy/toy.bin", dir);
+    CHECK(pst_file_exists(path)); /* the last good checkpoint is kept */
+    char *latest;
+    size_t len;
+    snprintf(path, sizeof path, "%s/latest", dir);
+    CHECK(pst_read_file(path, &latest, &len, &err) == 0 && strcmp(latest, "ckpt-4") == 0);
+    free(latest);
+    remove_tree(dir);
+
+    setup z;
+    setup_pointwise(&z, 16);
+    z.target.evidence = never_fn;
+    o.out_dir = NULL;
+    o.checkpoint_every = 0;
+    CHECK(pst_dpg_train(&z.dpolicy, &z.target, &z.dprior, &o, NULL, NULL, &err) < 0);
+    CHECK_MSG(strstr(err.msg, "Z estimate is 0") != NULL, "%s", err.msg);
+
+    o.batch = 1;
+    CHECK(pst_dpg_train(&z.dpolicy, &z.target, &z.dprior, &o, NULL, NULL, &err) < 0 && strstr(err.msg, "--batch"));
+    o.batch = 8;
+    o.resume = 1;
+    o.out_dir = "/nonexistent/run";
+    CHECK(pst_dpg_train(&z.dpolicy, &z.target, &z.dprior, &o, NULL, NULL, &err) < 0 && strstr(err.msg, "--resume"));
+    pst_dpg_variant v;
+    CHECK(pst_dpg_variant_parse("kl-adaptive", &v, &err) == 0 && v == PST_DPG_KL_ADAPTIVE);
+    CHECK(pst_dpg_variant_parse("ppo", &v, &err) < 0 && strstr(err.msg, "ppo"));
+}
+
+int main(void) {
+    test_variants();
+    test_rkl_is_kl_regularised_rl();
+    test_conditional();
+    test_resume();
+    test_bad_input();
+    return check_report();
+}
