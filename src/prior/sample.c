@@ -1,0 +1,597 @@
+/* Sampling with a KV cache, and exact scoring.
+ *
+ * Sampling runs its own incremental forward: a list of "items" (row, position, token)
+ * goes through the blocks at once; each item writes its key and value into the cache
+ * [L, rows, maxT, C] and attends to cache[row][0..position]. The prompt prefill (many
+ * items per row) and each decoding step (one item per live row) are the same call.
+ * Projections use pst_sgemm over all items; the weights are read once per call, which
+ * makes batch-1 decoding bound by memory bandwidth.
+ *
+ * Each sample also returns two log-probs (natural log):
+ *   logprob_model    = Σ_t log softmax(z_t)[x_t]        raw logits z, T = 1, nothing cut
+ *   logprob_proposal = Σ_t log q_t(x_t)                 q_t = the warped distribution
+ * where q_t is built from z_t as: s = z / temperature; banned ids removed; keep the
+ * top_k largest s (ties: lower id first); p = softmax over what is left; top_p keeps
+ * the smallest prefix of p sorted descending whose mass reaches top_p (a token is kept
+ * when the mass strictly before it is < top_p); q = p renormalised over the kept set.
+ * temperature 0 means greedy: q puts mass 1 on the argmax (log q = 0).
+ */
+#include "posterior/prior.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+void pst_sample_options_default(pst_sample_options *o) {
+    memset(o, 0, sizeof *o);
+    o->temperature = 1.0f;
+    o->top_k = 0;
+    o->top_p = 1.0f;
+    o->banned = NULL;
+    o->n_banned = 0;
+    o->max_new_tokens = 64;
+    o->eot_token = 50256;
+    o->stop_at_eot = 1;
+}
+
+void pst_sample_free(pst_sample *s, int n) {
+    if (!s) return;
+    for (int i = 0; i < n; i++) {
+        free(s[i].tokens);
+        s[i].tokens = NULL;
+        s[i].n_tokens = 0;
+    }
+}
+
+/* ---- the incremental forward ---------------------------------------------- */
+
+typedef struct {
+    const pst_gpt2 *m;
+    int rows, maxT;         /* cache capacity: rows x maxT positions */
+    int cap_items;          /* items per forward call */
+    float *k_cache, *v_cache; /* [L, rows, maxT, C] */
+    float *x;               /* [cap_items, C] residual stream */
+    float *ln;              /* [cap_items, C] */
+    float *qkv;             /* [cap_items, 3C] */
+    float *atty;            /* [cap_items, C] */
+    float *fch;             /* [cap_items, 4C] */
+    float *scores;          /* [threads, maxT] attention scratch */
+    int threads;
+} kv_decoder;
+
+static void decoder_free(kv_decoder *d) {
+    free(d->k_cache);
+    free(d->v_cache);
+    free(d->x);
+    free(d->ln);
+    free(d->qkv);
+    free(d->atty);
+    free(d->fch);
+    free(d->scores);
+    memset(d, 0, sizeof *d);
+}
+
+static int decoder_create(kv_decoder *d, const pst_gpt2 *m, int rows, int maxT, int cap_items,
+                          pst_error *err) {
+    memset(d, 0, sizeof *d);
+    const pst_gpt2_config *c = &m->config;
+    size_t C = c->n_embd, L = c->n_layer, cache = L * rows * (size_t)maxT * C;
+    d->m = m;
+    d->rows = rows;
+    d->maxT = maxT;
+    d->cap_items = cap_items;
+    d->threads = omp_get_max_threads();
+    struct { float **p; size_t n; } f[] = {
+        {&d->k_cache, cache},         {&d->v_cache, cache},
+        {&d->x, cap_items * C},       {&d->ln, cap_items * C},
+        {&d->qkv, cap_items * 3 * C}, {&d->atty, cap_items * C},
+        {&d->fch, cap_items * 4 * C}, {&d->scores, (size_t)d->threads * maxT},
+    };
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+        *f[i].p = pst_aligned_alloc(f[i].n * sizeof(float), err);
+        if (!*f[i].p) {
+            decoder_free(d);
+            return pst_fail_context(err, "sampling buffers (%d rows x %d positions)", rows, maxT);
+        }
+    }
+    return 0;
+}
+
+/* y = (x − mean)·rstd·w + b per row, as in the training forward. */
+static void layernorm_rows(float *out, const float *inp, const float *w, const float *b, int N,
+                           int C, float eps) {
+#pragma omp parallel for schedule(static) if ((long)N * C > 65536)
+    for (int r = 0; r < N; r++) {
+        const float *x = inp + (size_t)r * C;
+        float s = 0;
+        for (int i = 0; i < C; i++) s += x[i];
+        float mu = s / C, v = 0;
+        for (int i = 0; i < C; i++) v += (x[i] - mu) * (x[i] - mu);
+        float rs = 1.0f / sqrtf(v / C + eps);
+        float *o = out + (size_t)r * C;
+        for (int i = 0; i < C; i++) o[i] = (x[i] - mu) * rs * w[i] + b[i];
+    }
+}
+
+/* out[N, OC] (+)= inp[N, IC]·W[IC, OC] + b */
+static void linear(float *out, const float *inp, const float *W, const float *b, int N, int IC,
+                   int OC, int accumulate) {
+    pst_sgemm(0, 0, N, OC, IC, 1.0f, inp, IC, W, OC, accumulate ? 1.0f : 0.0f, out, OC);
+    for (int r = 0; r < N; r++) {
+        float *o = out + (size_t)r * OC;
+        for (int j = 0; j < OC; j++) o[j] += b[j];
+    }
+}
+
+#define GELU_K 0.7978845608028654f /* √(2/π) */
+
+/* Runs n items (row[i], pos[i], tok[i]) through the model; items of one row must come in
+ * increasing position and every earlier position of that row must already be cached.
+ * For each i with want[i] >= 0, writes the logits [V] of item i to logits + want[i]·V;
+ * the wanted slots of one call must be consecutive (first, first + 1, ...) in item order. */
+static void decoder_forward(kv_decoder *d, int n, const int *row, const int *pos, const int *tok,
+                            const int *want, float *logits) {
+    const pst_gpt2 *m = d->m;
+    const pst_gpt2_config *c = &m->config;
+    const pst_gpt2_params *p = &m->params;
+    int C = c->n_embd, NH = c->n_head, hs = C / NH, L = c->n_layer, V = c->vocab_size;
+    float eps = c->layer_norm_epsilon, scale = 1.0f / sqrtf((float)hs);
+    size_t row_stride = (size_t)d->maxT * C, layer_stride = (size_t)d->rows * row_stride;
+
+    for (int i = 0; i < n; i++) {
+        const float *we = p->wte + (size_t)tok[i] * C, *pe = p->wpe + (size_t)pos[i] * C;
+        for (int j = 0; j < C; j++) d->x[(size_t)i * C + j] = we[j] + pe[j];
+    }
+    long att_work = 0; /* multiply-adds of one layer's attention: Σ_i (pos_i + 1)·C */
+    for (int i = 0; i < n; i++) att_work += (long)(pos[i] + 1) * C;
+    for (int l = 0; l < L; l++) {
+        size_t lc = (size_t)l * C;
+        float *kc = d->k_cache + l * layer_stride, *vc = d->v_cache + l * layer_stride;
+        layernorm_rows(d->ln, d->x, p->ln1w + lc, p->ln1b + lc, n, C, eps);
+        linear(d->qkv, d->ln, p->qkvw + lc * 3 * C, p->qkvb + lc * 3, n, C, 3 * C, 0);
+        for (int i = 0; i < n; i++) {
+            size_t at = row[i] * row_stride + (size_t)pos[i] * C;
+            memcpy(kc + at, d->qkv + (size_t)i * 3 * C + C, C * sizeof(float));
+            memcpy(vc + at, d->qkv + (size_t)i * 3 * C + 2 * C, C * sizeof(float));
+        }
+        /* att_t = softmax_t(q·k_t/√hs) over t <= pos; y = Σ_t att_t v_t, per head.
+         * Threads only when there is enough work to pay for waking them. */
+#pragma omp parallel for schedule(static) if (att_work > 65536)
+        for (int ih = 0; ih < n * NH; ih++) {
+            int i = ih / NH, h = ih % NH, T = pos[i] + 1;
+            float *sc = d->scores + (size_t)omp_get_thread_num() * d->maxT;
+            const float *q = d->qkv + (size_t)i * 3 * C + h * hs;
+            const float *K = kc + row[i] * row_stride + h * hs, *Vv = vc + row[i] * row_stride + h * hs;
+            float mx = -INFINITY;
+            for (int t = 0; t < T; t++) {
+                const float *k = K + (size_t)t * C;
+                float s = 0;
+                for (int j = 0; j < hs; j++) s += q[j] * k[j];
+                sc[t] = s * scale;
+                mx = sc[t] > mx ? sc[t] : mx;
+            }
+            float sum = 0;
+            for (int t = 0; t < T; t++) {
+                sc[t] = expf(sc[t] - mx);
+                sum += sc[t];
+            }
+            float inv = 1.0f / sum, *y = d->atty + (size_t)i * C + h * hs;
+            for (int j = 0; j < hs; j++) y[j] = 0;
+            for (int t = 0; t < T; t++) {
+                const float *v = Vv + (size_t)t * C;
+                float a = sc[t] * inv;
+                for (int j = 0; j < hs; j++) y[j] += a * v[j];
+            }
+        }
+        linear(d->x, d->atty, p->attprojw + lc * C, p->attprojb + lc, n, C, C, 1);
+        layernorm_rows(d->ln, d->x, p->ln2w + lc, p->ln2b + lc, n, C, eps);
+        linear(d->fch, d->ln, p->fcw + lc * 4 * C, p->fcb + lc * 4, n, C, 4 * C, 0);
+        size_t n4 = (size_t)n * 4 * C;
+#pragma omp parallel for schedule(static) if (n4 > 65536)
+        for (size_t i = 0; i < n4; i++) {
+            float x = d->fch[i];
+            d->fch[i] = 0.5f * x * (1.0f + tanhf(GELU_K * (x + 0.044715f * x * x * x)));
+        }
+        linear(d->x, d->fch, p->fcprojw + lc * 4 * C, p->fcprojb + lc, n, 4 * C, C, 1);
+    }
+    /* logits only where wanted: gather those rows, ln_f, then lnf·wteᵀ */
+    int n_out = 0;
+    for (int i = 0; i < n; i++)
+        if (want[i] >= 0) {
+            memcpy(d->atty + (size_t)n_out * C, d->x + (size_t)i * C, C * sizeof(float));
+            n_out++;
+        }
+    if (n_out == 0) return;
+    layernorm_rows(d->ln, d->atty, p->lnfw, p->lnfb, n_out, C, eps);
+    int first = 0;
+    for (int i = 0; i < n; i++)
+        if (want[i] >= 0) {
+            first = want[i];
+            break;
+        }
+    pst_sgemm(0, 1, n_out, V, C, 1.0f, d->ln, C, p->wte, C, 0.0f, logits + (size_t)first * V, V);
+}
+
+/* ---- the warped distribution q ----------------------------------------------- */
+
+typedef struct {
+    float s;   /* scaled logit */
+    int id;
+} cand;
+
+/* Descending by s, ties by ascending id. */
+static int cand_cmp(const void *a, const void *b) {
+    const cand *x = a, *y = b;
+    if (x->s > y->s) return -1;
+    if (x->s < y->s) return 1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+static int cand_better(cand a, cand b) { return a.s > b.s || (a.s == b.s && a.id < b.id); }
+
+/* Min-heap (worst at the root) of the k best candidates. */
+static void heap_sift_down(cand *h, int n, int i) {
+    for (;;) {
+        int l = 2 * i + 1, r = l + 1, w = i;
+        if (l < n && cand_better(h[w], h[l])) w = l;
+        if (r < n && cand_better(h[w], h[r])) w = r;
+        if (w == i) return;
+        cand t = h[i];
+        h[i] = h[w];
+        h[w] = t;
+        i = w;
+    }
+}
+
+typedef struct {
+    cand *c;        /* [V] candidates */
+    double *w;      /* [V] unnormalised probabilities of candidates */
+    unsigned char *banned; /* [V] */
+} warp_scratch;
+
+/* Draws one token from q built from logits z [V] with uniform u in [0, 1).
+ * Returns the token; *lp_model = log softmax(z)[tok], *lp_prop = log q(tok). */
+static int warp_sample(const float *z, int V, const pst_sample_options *o, warp_scratch *ws,
+                       double u, double *lp_model, double *lp_prop) {
+    /* raw model: log-sum-exp of z in double */
+    float zmax = -INFINITY;
+    for (int j = 0; j < V; j++) zmax = z[j] > zmax ? z[j] : zmax;
+    double se = 0;
+    for (int j = 0; j < V; j++) se += exp((double)z[j] - zmax);
+    double lse_raw = zmax + log(se);
+
+    int tok;
+    if (o->temperature == 0) { /* greedy */
+        tok = -1;
+        for (int j = 0; j < V; j++)
+            if (!ws->banned[j] && (tok < 0 || z[j] > z[tok])) tok = j;
+        *lp_model = z[tok] - lse_raw;
+        *lp_prop = 0;
+        return tok;
+    }
+    float inv_t = 1.0f / o->temperature;
+    cand *c = ws->c;
+    int n = 0;
+    int k = o->top_k;
+    if (k > 0) {
+        /* the k best allowed tokens, via a min-heap, then sorted */
+        for (int j = 0; j < V; j++) {
+            if (ws->banned[j]) continue;
+            cand x = {z[j] * inv_t, j};
+            if (n < k) {
+                c[n++] = x;
+                if (n == k)
+                    for (int i = k / 2 - 1; i >= 0; i--) heap_sift_down(c, k, i);
+            } else if (cand_better(x, c[0])) {
+                c[0] = x;
+                heap_sift_down(c, k, 0);
+            }
+        }
+        qsort(c, n, sizeof *c, cand_cmp);
+    } else {
+        for (int j = 0; j < V; j++)
+            if (!ws->banned[j]) c[n++] = (cand){z[j] * inv_t, j};
+    }
+    /* p ∝ exp(s − smax) over the candidates */
+    float smax = -INFINITY;
+    for (int i = 0; i < n; i++) smax = c[i].s > smax ? c[i].s : smax;
+    double total = 0;
+    for (int i = 0; i < n; i++) total += ws->w[i] = exp((double)c[i].s - smax);
+    if (o->top_p < 1.0f) {
+        /* The nucleus: in descending order, token i is kept while the mass before it is
+         * < top_p·total. Only candidates with weight >= thr are sorted; if their mass does
+         * not reach the target, lower thr (all weights are <= 1 = the largest). */
+        double target = (double)o->top_p * total;
+        int kept = -1;
+        for (double thr = 1e-4; kept < 0; thr *= 1e-4) {
+            if (thr < 1e-300) thr = 0;
+            int m = n;
+            if (k == 0) { /* top-k candidates are already sorted */
+                m = 0;
+                for (int i = 0; i < n; i++)
+                    if (ws->w[i] >= thr) {
+                        cand tc = c[m];
+                        double tw = ws->w[m];
+                        c[m] = c[i], ws->w[m] = ws->w[i];
+                        c[i] = tc, ws->w[i] = tw;
+                        m++;
+                    }
+                qsort(c, m, sizeof *c, cand_cmp);
+                for (int i = 0; i < m; i++) ws->w[i] = exp((double)c[i].s - smax);
+            }
+            double cum = 0;
+            for (int i = 0; i < m && kept < 0; i++) {
+                if (cum >= target) kept = i;
+                cum += ws->w[i];
+            }
+            if (kept < 0 && (cum >= target || m == n)) kept = m;
+        }
+        n = kept;
+        total = 0;
+        for (int i = 0; i < n; i++) total += ws->w[i];
+    }
+    /* inverse CDF over the kept candidates, in their order */
+    double r = u * total, cum = 0;
+    int pick = n - 1;
+    for (int i = 0; i < n; i++) {
+        cum += ws->w[i];
+        if (r < cum) {
+            pick = i;
+            break;
+        }
+    }
+    tok = c[pick].id;
+    *lp_model = z[tok] - lse_raw;
+    *lp_prop = log(ws->w[pick]) - log(total);
+    return tok;
+}
+
+/* ---- sampling ------------------------------------------------------------------- */
+
+int pst_gpt2_sample(pst_gpt2 *m, const int *const *prompts, const int *prompt_lens, int n,
+                    const pst_sample_options *o, pst_rng *rng, pst_sample *out, pst_error *err) {
+    const pst_gpt2_config *c = &m->config;
+    int V = c->vocab_size, P = c->n_positions;
+    if (n < 0) return pst_fail(err, "sample: n must be >= 0, got %d", n);
+    if (!(o->temperature >= 0) || !isfinite(o->temperature))
+        return pst_fail(err, "sample: temperature must be >= 0, got %g", (double)o->temperature);
+    if (o->top_k < 0) return pst_fail(err, "sample: top_k must be >= 0, got %d", o->top_k);
+    if (!(o->top_p > 0 && o->top_p <= 1))
+        return pst_fail(err, "sample: top_p must be in (0, 1], got %g", (double)o->top_p);
+    if (o->max_new_tokens < 0)
+        return pst_fail(err, "sample: max_new_tokens must be >= 0, got %d", o->max_new_tokens);
+    int max_prompt = 0;
+    for (int i = 0; i < n; i++) {
+        if (prompt_lens[i] < 1)
+            return pst_fail(err, "sample: prompt %d is empty (use the eot token for an unconditional sample)", i);
+        if (prompt_lens[i] > P)
+            return pst_fail(err, "sample: prompt %d has %d tokens, more than n_positions %d", i,
+                            prompt_lens[i], P);
+        for (int t = 0; t < prompt_lens[i]; t++)
+            if (prompts[i][t] < 0 || prompts[i][t] >= V)
+                return pst_fail(err, "sample: prompt %d, position %d: token id %d outside [0, %d)",
+                                i, t, prompts[i][t], V);
+        if (prompt_lens[i] > max_prompt) max_prompt = prompt_lens[i];
+    }
+    for (int i = 0; i < n; i++) out[i] = (pst_sample){0};
+    if (n == 0) return 0;
+
+    warp_scratch ws = {0};
+    ws.banned = pst_calloc(V, 1, err);
+    if (!ws.banned) return -1;
+    int n_allowed = V;
+    for (int i = 0; i < o->n_banned; i++) {
+        int b = o->banned[i];
+        if (b < 0 || b >= V) {
+            free(ws.banned);
+            return pst_fail(err, "sample: banned token id %d outside [0, %d)", b, V);
+        }
+        n_allowed -= !ws.banned[b];
+        ws.banned[b] = 1;
+    }
+    if (n_allowed == 0) {
+        free(ws.banned);
+        return pst_fail(err, "sample: every token id is banned");
+    }
+
+    /* Each sample draws from its own stream, so results do not depend on batching. */
+    pst_rng base = *rng;
+    pst_rng_u64(rng);
+
+    int maxT = max_prompt + o->max_new_tokens;
+    if (maxT > P) maxT = P;
+    size_t per_row = 2 * (size_t)c->n_layer * maxT * c->n_embd * sizeof(float);
+    int rows = n < 64 ? n : 64;
+    while (rows > 1 && per_row * rows > ((size_t)1 << 30)) rows /= 2; /* cache <= 1 GiB */
+    int cap_items = 256 > rows ? 256 : rows;
+
+    kv_decoder d;
+    memset(&d, 0, sizeof d);
+    int rc = -1;
+    float *logits = NULL;
+    int *item_row = NULL, *item_pos = NULL, *item_tok = NULL, *item_want = NULL, *pos = NULL,
+        *live = NULL, *slot = NULL;
+    pst_rng *rrng = NULL;
+    ws.c = malloc((size_t)V * sizeof(cand));
+    ws.w = malloc((size_t)V * sizeof(double));
+    if (!ws.c || !ws.w) {
+        pst_fail(err, "sample: out of memory");
+        goto done;
+    }
+    if (decoder_create(&d, m, rows, maxT, cap_items, err)) goto done;
+    logits = pst_aligned_alloc((size_t)rows * V * sizeof(float), err);
+    item_row = malloc(cap_items * sizeof(int));
+    item_pos = malloc(cap_items * sizeof(int));
+    item_tok = malloc(cap_items * sizeof(int));
+    item_want = malloc(cap_items * sizeof(int));
+    pos = malloc(rows * sizeof(int));
+    live = malloc(rows * sizeof(int));
+    slot = malloc(rows * sizeof(int));
+    rrng = malloc(rows * sizeof(pst_rng));
+    if (!logits || !item_row || !item_pos || !item_tok || !item_want || !pos || !live || !slot ||
+        !rrng) {
+        pst_fail(err, "sample: out of memory");
+        goto done;
+    }
+    for (int i = 0; i < n; i++) {
+        out[i].tokens = malloc((o->max_new_tokens > 0 ? o->max_new_tokens : 1) * sizeof(int));
+        if (!out[i].tokens) {
+            pst_fail(err, "sample: out of memory");
+            goto done;
+        }
+    }
+
+    for (int first = 0; first < n; first += rows) {
+        int R = n - first < rows ? n - first : rows;
+        /* prefill all prompts, cap_items at a time; logits of each prompt's last token */
+        int ni = 0;
+        for (int r = 0; r < R; r++) {
+            const int *pr = prompts[first + r];
+            int len = prompt_lens[first + r];
+            for (int t = 0; t < len; t++) {
+                item_row[ni] = r, item_pos[ni] = t, item_tok[ni] = pr[t];
+                item_want[ni] = t == len - 1 ? r : -1;
+                if (++ni == cap_items) {
+                    decoder_forward(&d, ni, item_row, item_pos, item_tok, item_want, logits);
+                    ni = 0;
+                }
+            }
+            pos[r] = len;
+            slot[r] = r;
+            rrng[r] = pst_rng_split(&base, (uint64_t)(first + r));
+            live[r] = o->max_new_tokens > 0 && len < P;
+        }
+        if (ni) decoder_forward(&d, ni, item_row, item_pos, item_tok, item_want, logits);
+        for (;;) {
+            ni = 0;
+            for (int r = 0; r < R; r++) {
+                if (!live[r]) continue;
+                pst_sample *s = &out[first + r];
+                double lpm, lpq, u = pst_rng_uniform(&rrng[r]);
+                int tok = warp_sample(logits + (size_t)slot[r] * V, V, o, &ws, u, &lpm, &lpq);
+                s->tokens[s->n_tokens++] = tok;
+                s->logprob_model += lpm;
+                s->logprob_proposal += lpq;
+                /* the sequence now has pos[r] + 1 tokens; it must fit in n_positions */
+                if ((o->stop_at_eot && tok == o->eot_token) || s->n_tokens >= o->max_new_tokens ||
+                    pos[r] + 1 >= P) {
+                    live[r] = 0;
+                    continue;
+                }
+                /* this row's next logits go to slot ni (wanted slots consecutive) */
+                item_row[ni] = r, item_pos[ni] = pos[r]++, item_tok[ni] = tok, item_want[ni] = ni;
+                slot[r] = ni++;
+            }
+            if (ni == 0) break;
+            decoder_forward(&d, ni, item_row, item_pos, item_tok, item_want, logits);
+        }
+    }
+    rc = 0;
+done:
+    if (rc) pst_sample_free(out, n);
+    decoder_free(&d);
+    free(logits), free(item_row), free(item_pos), free(item_tok), free(item_want);
+    free(pos), free(live), free(slot), free(rrng);
+    free(ws.c), free(ws.w), free(ws.banned);
+    return rc;
+}
+
+/* ---- scoring -------------------------------------------------------------------- */
+
+typedef struct {
+    int len, idx;
+} by_len;
+
+static int by_len_cmp(const void *a, const void *b) {
+    const by_len *x = a, *y = b;
+    if (x->len != y->len) return x->len - y->len;
+    return x->idx - y->idx;
+}
+
+int pst_gpt2_score(pst_gpt2 *m, const int *const *seqs, const int *lens, const int *prompt_lens,
+                   int n, double *logprob, float **token_logprobs, pst_error *err) {
+    const pst_gpt2_config *c = &m->config;
+    int V = c->vocab_size;
+    if (token_logprobs)
+        for (int i = 0; i < n; i++) token_logprobs[i] = NULL;
+    for (int i = 0; i < n; i++) {
+        if (lens[i] < 1) return pst_fail(err, "score: sequence %d is empty", i);
+        if (prompt_lens[i] < 1 || prompt_lens[i] > lens[i])
+            return pst_fail(err, "score: sequence %d: prompt length %d must be in [1, %d]", i,
+                            prompt_lens[i], lens[i]);
+        if (lens[i] > c->n_positions)
+            return pst_fail(err, "score: sequence %d has %d tokens, more than n_positions %d", i,
+                            lens[i], c->n_positions);
+        for (int t = 0; t < lens[i]; t++)
+            if (seqs[i][t] < 0 || seqs[i][t] >= V)
+                return pst_fail(err, "score: sequence %d, position %d: token id %d outside [0, %d)",
+                                i, t, seqs[i][t], V);
+    }
+    if (token_logprobs)
+        for (int i = 0; i < n; i++) {
+            token_logprobs[i] = malloc((lens[i] > 1 ? lens[i] - 1 : 1) * sizeof(float));
+            if (!token_logprobs[i]) {
+                for (int j = 0; j <= i; j++) free(token_logprobs[j]), token_logprobs[j] = NULL;
+                return pst_fail(err, "score: out of memory");
+            }
+        }
+    /* group sequences of similar length; each group is one padded forward [B, T] */
+    by_len *order = malloc((n > 0 ? n : 1) * sizeof *order);
+    if (!order) return pst_fail(err, "score: out of memory");
+    for (int i = 0; i < n; i++) order[i] = (by_len){lens[i], i};
+    qsort(order, n, sizeof *order, by_len_cmp);
+    /* bound the logits [B·T, V] of one forward to ~256 MB and B·T to 8192 */
+    long max_tokens = (64l << 20) / V;
+    if (max_tokens > 8192) max_tokens = 8192;
+    int rc = -1;
+    int *tokens = NULL, *targets = NULL;
+    int start = 0;
+    while (start < n && order[start].len < 2) {
+        int i = order[start++].idx;
+        logprob[i] = 0; /* nothing to score */
+    }
+    /* B_max·T_max bounds every group, so the forward's activations (sized for the
+     * largest B and the largest T it has seen) stay within max_tokens rows */
+    int T_max = n > 0 ? order[n - 1].len - 1 : 0;
+    long B_max = T_max > 0 ? max_tokens / T_max : 1;
+    if (B_max < 1) B_max = 1;
+    while (start < n) {
+        int T = 0, B = 0;
+        while (start + B < n && B < B_max) T = order[start + B++].len - 1;
+        free(tokens), free(targets);
+        tokens = malloc((size_t)B * T * sizeof(int));
+        targets = malloc((size_t)B * T * sizeof(int));
+        if (!tokens || !targets) {
+            pst_fail(err, "score: out of memory");
+            goto done;
+        }
+        for (int b = 0; b < B; b++) {
+            const int *s = seqs[order[start + b].idx];
+            int len = order[start + b].len;
+            for (int t = 0; t < T; t++) {
+                tokens[b * T + t] = t < len - 1 ? s[t] : 0;
+                targets[b * T + t] = t < len - 1 ? s[t + 1] : -1;
+            }
+        }
+        if (pst_gpt2_forward(m, tokens, targets, B, T, NULL, err)) {
+            pst_fail_context(err, "score");
+            goto done;
+        }
+        for (int b = 0; b < B; b++) {
+            int i = order[start + b].idx, len = order[start + b].len;
+            const float *lp = m->logprobs + (size_t)b * T;
+            double s = 0;
+            for (int t = prompt_lens[i] - 1; t < len - 1; t++) s += lp[t];
+            logprob[i] = s;
+            if (token_logprobs) memcpy(token_logprobs[i], lp, (len - 1) * sizeof(float));
+        }
+        start += B;
+    }
+    rc = 0;
+done:
+    free(tokens), free(targets), free(order);
+    if (rc && token_logprobs)
+        for (int i = 0; i < n; i++) free(token_logprobs[i]), token_logprobs[i] = NULL;
+    return rc;
+}
