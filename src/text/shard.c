@@ -171,7 +171,7 @@ int pst_shard_builder_add(pst_shard_builder *b, const uint32_t *ids, size_t n_id
             return -1;
         b->cap_documents = c1 < c2 ? c1 : c2;
     }
-    memcpy(b->tokens + b->n_tokens, ids, n_ids * sizeof *ids);
+    if (n_ids) memcpy(b->tokens + b->n_tokens, ids, n_ids * sizeof *ids);
     for (size_t s = 0; s < n_segments; s++) {
         b->segment_offsets[b->n_segments + s + 1] = b->n_tokens + segment_ends[s];
         b->segment_scores[b->n_segments + s] = scores ? scores[s] : NAN;
