@@ -14,6 +14,29 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* ---- vectorisable exp and tanh --------------------------------------- */
+
+/* e^x to ~1 ulp for x in [-87, 88] (clamped outside), written so that loops over it
+ * vectorise without -ffast-math: x = n·ln2 + r, |r| <= ln2/2, e^r by Cephes'
+ * degree-6 polynomial, 2^n by building the exponent bits. */
+static inline float exp_fast(float x) {
+    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round to nearest */
+    float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    union { int32_t i; float f; } two_n = {.i = ((int32_t)n + 127) << 23};
+    return p * two_n.f;
+}
+
+/* tanh u = 1 − 2/(e^{2u} + 1), absolute error ~1e-7 */
+static inline float tanh_fast(float u) { return 1.0f - 2.0f / (exp_fast(2.0f * u) + 1.0f); }
+
 /* ---- activations ------------------------------------------------------ */
 
 /* Everything backward needs, sized for B·T <= cap_bt rows and T <= cap_t. */
@@ -250,8 +273,10 @@ static void layernorm_forward(float *out, float *mean, float *rstd, const float 
     for (int r = 0; r < N; r++) {
         const float *x = inp + (size_t)r * C;
         float s = 0;
+#pragma omp simd reduction(+ : s)
         for (int i = 0; i < C; i++) s += x[i];
         float mu = s / C, v = 0;
+#pragma omp simd reduction(+ : v)
         for (int i = 0; i < C; i++) v += (x[i] - mu) * (x[i] - mu);
         float rs = 1.0f / sqrtf(v / C + eps);
         float *o = out + (size_t)r * C;
@@ -270,6 +295,7 @@ static void layernorm_backward(float *dinp, float *dw, float *db, const float *d
     for (int r = 0; r < N; r++) {
         const float *dy = dout + (size_t)r * C, *x = inp + (size_t)r * C;
         float mu = mean[r], rs = rstd[r], sg = 0, sgx = 0;
+#pragma omp simd reduction(+ : sg, sgx)
         for (int i = 0; i < C; i++) {
             float g = dy[i] * w[i];
             sg += g;
@@ -351,12 +377,15 @@ static void attention_forward(float *out, float *att, const float *qkv, int B, i
         pst_sgemm(0, 1, T, T, hs, scale, q, C3, k, C3, 0.0f, a, T);
         for (int i = 0; i < T; i++) {
             float *row = a + (size_t)i * T, mx = -INFINITY, s = 0;
+#pragma omp simd reduction(max : mx)
             for (int j = 0; j <= i; j++) mx = row[j] > mx ? row[j] : mx;
+#pragma omp simd reduction(+ : s)
             for (int j = 0; j <= i; j++) {
-                row[j] = expf(row[j] - mx);
+                row[j] = exp_fast(row[j] - mx);
                 s += row[j];
             }
             float inv = 1.0f / s;
+#pragma omp simd
             for (int j = 0; j <= i; j++) row[j] *= inv;
             for (int j = i + 1; j < T; j++) row[j] = 0.0f;
         }
@@ -383,6 +412,7 @@ static void attention_backward(float *dqkv, float *datt, const float *dout, cons
         for (int i = 0; i < T; i++) {
             const float *ar = a + (size_t)i * T;
             float *dr = da + (size_t)i * T, s = 0;
+#pragma omp simd reduction(+ : s)
             for (int j = 0; j <= i; j++) s += ar[j] * dr[j];
             for (int j = 0; j <= i; j++) dr[j] = ar[j] * (dr[j] - s);
             for (int j = i + 1; j < T; j++) dr[j] = 0.0f;
@@ -397,18 +427,18 @@ static void attention_backward(float *dqkv, float *datt, const float *dout, cons
 #define GELU_K 0.7978845608028654f /* √(2/π) */
 
 static void gelu_forward(float *out, const float *inp, size_t n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
-        out[i] = 0.5f * x * (1.0f + tanhf(GELU_K * (x + 0.044715f * x * x * x)));
+        out[i] = 0.5f * x * (1.0f + tanh_fast(GELU_K * (x + 0.044715f * x * x * x)));
     }
 }
 
 /* dinp = dout·y'(x), in place on dout. */
 static void gelu_backward(float *dinout, const float *inp, size_t n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < n; i++) {
-        float x = inp[i], u = GELU_K * (x + 0.044715f * x * x * x), th = tanhf(u);
+        float x = inp[i], u = GELU_K * (x + 0.044715f * x * x * x), th = tanh_fast(u);
         float du = GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
         float g = 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du;
         dinout[i] *= g;
@@ -422,25 +452,24 @@ static void softmax_logprob_forward(float *probs, float *logprobs, const int *ta
                                     int V, int want_probs) {
 #pragma omp parallel for schedule(static)
     for (int r = 0; r < N; r++) {
-        float *row = probs + (size_t)r * V, mx = -INFINITY;
+        float *row = probs + (size_t)r * V, mx = -INFINITY, s = 0;
+#pragma omp simd reduction(max : mx)
         for (int j = 0; j < V; j++) mx = row[j] > mx ? row[j] : mx;
         float ly = targets[r] >= 0 ? row[targets[r]] : 0.0f;
-        double s = 0;
         if (want_probs) {
-            float sf = 0;
+#pragma omp simd reduction(+ : s)
             for (int j = 0; j < V; j++) {
-                row[j] = expf(row[j] - mx);
-                sf += row[j];
+                row[j] = exp_fast(row[j] - mx);
+                s += row[j];
             }
-            s = sf;
-            float inv = 1.0f / sf;
+            float inv = 1.0f / s;
+#pragma omp simd
             for (int j = 0; j < V; j++) row[j] *= inv;
         } else {
-            float sf = 0;
-            for (int j = 0; j < V; j++) sf += expf(row[j] - mx);
-            s = sf;
+#pragma omp simd reduction(+ : s)
+            for (int j = 0; j < V; j++) s += exp_fast(row[j] - mx);
         }
-        logprobs[r] = targets[r] >= 0 ? (ly - mx) - logf((float)s) : 0.0f;
+        logprobs[r] = targets[r] >= 0 ? (ly - mx) - logf(s) : 0.0f;
     }
 }
 
@@ -450,6 +479,7 @@ static void softmax_logprob_backward(float *probs, const float *dlogprobs, const
 #pragma omp parallel for schedule(static)
     for (int r = 0; r < N; r++) {
         float *row = probs + (size_t)r * V, d = targets[r] >= 0 ? dlogprobs[r] : 0.0f;
+#pragma omp simd
         for (int j = 0; j < V; j++) row[j] *= -d;
         if (targets[r] >= 0) row[targets[r]] += d;
     }

@@ -5,6 +5,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+#include <immintrin.h>
+#endif
 
 int pst_adamw_create(pst_adamw *opt, size_t num_params, float beta1, float beta2, float eps,
                      float weight_decay, pst_error *err) {
@@ -49,14 +52,45 @@ void pst_adamw_update(pst_adamw *opt, float *params, const float *grads,
     float decay = (float)(1.0 - (double)lr * opt->weight_decay);
     float b1 = opt->beta1, b2 = opt->beta2, eps = opt->eps;
     float *m = opt->m, *v = opt->v;
+    /* blocks of 4096; sqrtf does not vectorise under -fmath-errno, hence AVX-512 by hand */
+    size_t nblk = (n + 4095) / 4096;
 #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) {
-        float g = grads[i], p = params[i];
-        if (!decay_mask || decay_mask[i]) p *= decay;
-        m[i] = m[i] * b1 + (1.0f - b1) * g;
-        v[i] = v[i] * b2 + (1.0f - b2) * g * g;
-        float denom = sqrtf(v[i]) / bc2_sqrt + eps;
-        params[i] = p - step_size * (m[i] / denom);
+    for (size_t blk = 0; blk < nblk; blk++) {
+        size_t i = blk * 4096, end = i + 4096 < n ? i + 4096 : n;
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+        __m512 vb1 = _mm512_set1_ps(b1), vb1c = _mm512_set1_ps(1.0f - b1);
+        __m512 vb2 = _mm512_set1_ps(b2), vb2c = _mm512_set1_ps(1.0f - b2);
+        __m512 vdecay = _mm512_set1_ps(decay), vone = _mm512_set1_ps(1.0f);
+        __m512 vstep = _mm512_set1_ps(step_size), vbc2 = _mm512_set1_ps(bc2_sqrt);
+        __m512 veps = _mm512_set1_ps(eps);
+        for (; i + 16 <= end; i += 16) {
+            __m512 g = _mm512_loadu_ps(grads + i), p = _mm512_loadu_ps(params + i);
+            __m512 f = vdecay;
+            if (decay_mask) {
+                __m128i mk = _mm_loadu_si128((const __m128i *)(decay_mask + i));
+                __mmask16 on = _mm_cmpneq_epi8_mask(mk, _mm_setzero_si128());
+                f = _mm512_mask_blend_ps(on, vone, vdecay);
+            }
+            p = _mm512_mul_ps(p, f);
+            __m512 mi = _mm512_fmadd_ps(_mm512_loadu_ps(m + i), vb1, _mm512_mul_ps(vb1c, g));
+            __m512 vi = _mm512_fmadd_ps(_mm512_loadu_ps(v + i), vb2,
+                                        _mm512_mul_ps(_mm512_mul_ps(vb2c, g), g));
+            _mm512_storeu_ps(m + i, mi);
+            _mm512_storeu_ps(v + i, vi);
+            __m512 denom = _mm512_add_ps(_mm512_div_ps(_mm512_sqrt_ps(vi), vbc2), veps);
+            p = _mm512_fnmadd_ps(vstep, _mm512_div_ps(mi, denom), p);
+            _mm512_storeu_ps(params + i, p);
+        }
+#endif
+        for (; i < end; i++) {
+            float g = grads[i];
+            float p = params[i] * (!decay_mask || decay_mask[i] ? decay : 1.0f);
+            float mi = m[i] * b1 + (1.0f - b1) * g;
+            float vi = v[i] * b2 + (1.0f - b2) * g * g;
+            m[i] = mi;
+            v[i] = vi;
+            params[i] = p - step_size * (mi / (sqrtf(vi) / bc2_sqrt + eps));
+        }
     }
 }
 
@@ -87,6 +121,7 @@ float pst_clip_grad_norm(float *grads, size_t n, float max_norm) {
         for (int b = 0; b < nblk; b++) {
             size_t i0 = (size_t)b * 4096, i1 = i0 + 4096 < n ? i0 + 4096 : n;
             double a = 0;
+#pragma omp simd reduction(+ : a)
             for (size_t i = i0; i < i1; i++) a += (double)grads[i] * grads[i];
             part[b] = a;
         }
@@ -99,7 +134,7 @@ float pst_clip_grad_norm(float *grads, size_t n, float max_norm) {
     if (max_norm > 0) {
         float coef = max_norm / (norm + 1e-6f);
         if (coef < 1.0f) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for simd schedule(static)
             for (size_t i = 0; i < n; i++) grads[i] *= coef;
         }
     }
