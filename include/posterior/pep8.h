@@ -45,4 +45,9 @@ void pst_pep8_findings_free(pst_pep8_finding *f, size_t n);
  * convenience wrapper over pst_pep8_check. Returns -1 on failure. */
 long pst_pep8_count(const char *source, size_t len, const pst_pep8_options *o, pst_error *err);
 
+/* 1 when a finding with this code would be reported under these options
+ * (pycodestyle's StyleGuide.ignore_code); e.g. for an E902 on an unreadable
+ * file, which the caller reports itself. */
+int pst_pep8_code_reported(const pst_pep8_options *o, const char *code);
+
 #endif

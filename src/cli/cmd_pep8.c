@@ -1,0 +1,202 @@
+/* posterior pep8 FILE|DIR... — drop-in for `pycodestyle FILE|DIR...`:
+ * same output lines (path:row:col: CODE message), directories walked as
+ * pycodestyle walks them (os.walk order, files sorted, *.py, default
+ * excludes), exit status 1 when anything was reported. */
+#include <dirent.h>
+#include <errno.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "args.h"
+#include "commands.h"
+#include "posterior/pep8.h"
+
+static const char *const default_exclude[] = {".svn", "CVS", ".bzr", ".hg", ".git", "__pycache__", ".tox", NULL};
+
+static int excluded(const char *path) {
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    for (int i = 0; default_exclude[i]; i++)
+        if (fnmatch(default_exclude[i], base, 0) == 0) return 1;
+    return 0;
+}
+
+/* Python repr() of a str, enough for file names */
+static void py_repr(const char *s, char *out, size_t cap) {
+    char q = strchr(s, '\'') && !strchr(s, '"') ? '"' : '\'';
+    size_t k = 0;
+    out[k++] = q;
+    for (; *s && k + 6 < cap; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '\\' || ch == (unsigned char)q) out[k++] = '\\', out[k++] = (char)ch;
+        else if (ch == '\n') out[k++] = '\\', out[k++] = 'n';
+        else if (ch == '\t') out[k++] = '\\', out[k++] = 't';
+        else if (ch < 0x20 || ch == 0x7f) k += (size_t)snprintf(out + k, cap - k, "\\x%02x", ch);
+        else out[k++] = (char)ch;
+    }
+    out[k++] = q;
+    out[k] = 0;
+}
+
+static int check_file(const char *path, const pst_pep8_options *o, long *total) {
+    char *src = NULL;
+    size_t len = 0;
+    pst_error err;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        int e = errno;
+        const char *name = e == ENOENT ? "FileNotFoundError" : e == EACCES || e == EPERM ? "PermissionError"
+                           : e == EISDIR ? "IsADirectoryError" : "OSError";
+        char r[4200];
+        py_repr(path, r, sizeof r);
+        /* pycodestyle reports E902 through the same select / ignore filter */
+        if (pst_pep8_code_reported(o, "E902")) {
+            printf("%s:1:1: E902 %s: [Errno %d] %s: %s\n", path, name, e, strerror(e), r);
+            (*total)++;
+        }
+        return 0;
+    }
+    fclose(f);
+    if (pst_read_file(path, &src, &len, &err)) {
+        fprintf(stderr, "posterior pep8: %s\n", err.msg);
+        return -1;
+    }
+    pst_pep8_finding *fs = NULL;
+    size_t n = 0;
+    if (pst_pep8_check(src, len, o, &fs, &n, &err)) {
+        free(src);
+        fprintf(stderr, "posterior pep8: %s: %s\n", path, err.msg);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) printf("%s:%d:%d: %s %s\n", path, fs[i].row, fs[i].col, fs[i].code, fs[i].message);
+    *total += (long)n;
+    pst_pep8_findings_free(fs, n);
+    free(src);
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static int py_suffix(const char *name) {
+    size_t n = strlen(name);
+    return n >= 3 && strcmp(name + n - 3, ".py") == 0;
+}
+
+/* os.walk(top) (top-down, readdir order, symlinked dirs listed but not entered) */
+static int walk(const char *root, const pst_pep8_options *o, long *total) {
+    DIR *d = opendir(root);
+    if (!d) return 0; /* os.walk ignores errors */
+    char **files = NULL, **dirs = NULL;
+    size_t nf = 0, nd = 0, cf = 0, cd = 0;
+    struct dirent *e;
+    int rc = 0;
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        size_t pl = strlen(root) + strlen(e->d_name) + 2;
+        char *p = malloc(pl);
+        if (!p) { rc = -1; break; }
+        snprintf(p, pl, "%s/%s", root, e->d_name);
+        struct stat st;
+        int isdir = stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+        char *name = strdup(e->d_name);
+        if (!name) { free(p); rc = -1; break; }
+        free(p);
+        if (isdir) {
+            if (nd == cd) {
+                cd = cd ? cd * 2 : 16;
+                char **nx = realloc(dirs, cd * sizeof *nx);
+                if (!nx) { free(name); rc = -1; break; }
+                dirs = nx;
+            }
+            dirs[nd++] = name;
+        } else {
+            if (nf == cf) {
+                cf = cf ? cf * 2 : 16;
+                char **nx = realloc(files, cf * sizeof *nx);
+                if (!nx) { free(name); rc = -1; break; }
+                files = nx;
+            }
+            files[nf++] = name;
+        }
+    }
+    closedir(d);
+    if (rc == 0) {
+        qsort(files, nf, sizeof *files, cmp_str);
+        for (size_t i = 0; i < nf && rc == 0; i++) {
+            if (!py_suffix(files[i]) || excluded(files[i])) continue;
+            size_t pl = strlen(root) + strlen(files[i]) + 2;
+            char *p = malloc(pl);
+            if (!p) { rc = -1; break; }
+            snprintf(p, pl, "%s/%s", root, files[i]);
+            rc = check_file(p, o, total);
+            free(p);
+        }
+        for (size_t i = 0; i < nd && rc == 0; i++) {
+            if (excluded(dirs[i])) continue;
+            size_t pl = strlen(root) + strlen(dirs[i]) + 2;
+            char *p = malloc(pl);
+            if (!p) { rc = -1; break; }
+            snprintf(p, pl, "%s/%s", root, dirs[i]);
+            struct stat st;
+            if (lstat(p, &st) == 0 && !S_ISLNK(st.st_mode)) rc = walk(p, o, total);
+            free(p);
+        }
+    }
+    for (size_t i = 0; i < nf; i++) free(files[i]);
+    for (size_t i = 0; i < nd; i++) free(dirs[i]);
+    free(files);
+    free(dirs);
+    if (rc < 0) fprintf(stderr, "posterior pep8: out of memory walking %s\n", root);
+    return rc;
+}
+
+int cmd_pep8(int argc, char **argv) {
+    pst_pep8_options o;
+    pst_pep8_options_default(&o);
+    const char *select = NULL, *ignore = NULL;
+    int max_line = 79, max_doc = 0, hang = 0;
+    pst_arg spec[] = {
+        {"select", ARG_STRING, &select, "select errors and warnings (e.g. E,W6)"},
+        {"ignore", ARG_STRING, &ignore, "skip errors and warnings (e.g. E4,W) (default: E121,E123,E126,E226,E24,E704,W503,W504)"},
+        {"max-line-length", ARG_INT, &max_line, "set maximum allowed line length"},
+        {"max-doc-length", ARG_INT, &max_doc, "maximum doc line length, W505 (0: unchecked)"},
+        {"hang-closing", ARG_FLAG, &hang, "hang closing bracket instead of matching indentation of opening bracket's line"},
+        {0},
+    };
+    int npos = 0;
+    int r = pst_args_parse("pep8", "Check Python files against PEP 8 exactly as pycodestyle 2.10 does.\n"
+                           "usage: posterior pep8 [options] FILE|DIR...", spec, argc, argv, &npos);
+    if (r == 1) return 0;
+    if (r) return 2;
+    if (npos == 0) {
+        fprintf(stderr, "posterior pep8: input not specified (give files or directories)\n");
+        return 2;
+    }
+    if (max_line < 0) {
+        fprintf(stderr, "posterior pep8: --max-line-length %d must be >= 0\n", max_line);
+        return 2;
+    }
+    o.select = select, o.ignore = ignore, o.max_line_length = max_line, o.max_doc_length = max_doc;
+    o.hang_closing = hang;
+    long total = 0;
+    for (int i = 0; i < npos; i++) {
+        const char *path = argv[i];
+        struct stat st;
+        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+            char *root = strdup(path);
+            if (!root) return 2;
+            size_t n = strlen(root);
+            while (n > 0 && root[n - 1] == '/') root[--n] = 0;
+            int rc = excluded(root) ? 0 : walk(n ? root : "", &o, &total);
+            free(root);
+            if (rc) return 2;
+        } else if (!excluded(path)) {
+            if (check_file(path, &o, &total)) return 2;
+        }
+    }
+    fflush(stdout);
+    return total ? 1 : 0;
+}

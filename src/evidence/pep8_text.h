@@ -1,0 +1,86 @@
+/* Internal to the pep8 checker: decoded source text (Unicode code points, as
+ * Python sees a file after tokenize.open / universal newlines) and a port of
+ * Python 3.11's Lib/tokenize.py. Not a public header. */
+#ifndef POSTERIOR_EVIDENCE_PEP8_TEXT_H
+#define POSTERIOR_EVIDENCE_PEP8_TEXT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "posterior/base.h"
+
+typedef uint32_t pep8_cp;
+
+/* A view of code points. */
+typedef struct {
+    const pep8_cp *p;
+    size_t n;
+} pep8_us;
+
+/* The file as pycodestyle's Checker.lines: line i (0-based) is
+ * buf[loff[i] .. loff[i+1]) except line 0 which starts at first (BOM strip). */
+typedef struct {
+    pep8_cp *buf;
+    size_t n;
+    size_t *loff;   /* nlines + 1 entries */
+    long nlines;
+    size_t first;   /* start of line 0 (after a stripped BOM) */
+} pep8_src;
+
+/* Decodes bytes like pycodestyle.readlines: tokenize.detect_encoding (BOM,
+ * coding cookie), utf-8 strictly, falling back to latin-1; universal newlines;
+ * BOM stripped from the first line. Returns -1 only on allocation failure. */
+int pep8_src_decode(pep8_src *s, const char *bytes, size_t len, pst_error *err);
+void pep8_src_free(pep8_src *s);
+static inline pep8_us pep8_line(const pep8_src *s, long i) {
+    size_t a = i == 0 ? s->first : s->loff[i];
+    pep8_us u = {s->buf + a, s->loff[i + 1] - a};
+    return u;
+}
+
+enum {
+    PT_ENDMARKER, PT_NAME, PT_NUMBER, PT_STRING, PT_NEWLINE, PT_INDENT, PT_DEDENT,
+    PT_OP, PT_COMMENT, PT_NL, PT_ERRORTOKEN
+};
+
+/* One tokenize.TokenInfo. Positions as tokenize gives them (row 1-based, col
+ * 0-based, in code points). text and line are ranges of src->buf. */
+typedef struct {
+    int type;
+    long srow, scol, erow, ecol;
+    size_t toff, tlen;
+    size_t loff, llen;
+    long ln;  /* lines the tokenizer had read when it yielded this token */
+} pep8_tok;
+
+typedef struct {
+    const pep8_src *s;
+    long lnum, parenlev;
+    int continued;
+    int contstr, needcont, endq, endtriple;
+    long strstart_row, strstart_col;
+    size_t contstr_off, contline_off;
+    long *indents;
+    size_t nind, capind;
+    size_t last_off, last_len; int last_valid; /* last_line (b'' at first) */
+    size_t cur_off, cur_len;
+    pep8_tok *q;
+    size_t qn, qcap, qhead;
+    int finished;       /* no more tokens will come */
+    int error;          /* 1 when tokenize raised */
+    char errmsg[96];    /* "TokenError: EOF in multi-line string" */
+    long err_row, err_col;
+} pep8_tokenizer;
+
+int pep8_tokenizer_init(pep8_tokenizer *t, const pep8_src *s, pst_error *err);
+void pep8_tokenizer_free(pep8_tokenizer *t);
+/* 1 and *out filled, 0 at the end (t->error tells whether it raised), -1 on OOM. */
+int pep8_tokenizer_next(pep8_tokenizer *t, pep8_tok *out, pst_error *err);
+
+/* Python str predicates on code points (Unicode approximations documented in pep8_text.c). */
+int pep8_isspace(pep8_cp c);
+int pep8_isword(pep8_cp c);        /* regex \w */
+int pep8_isidstart(pep8_cp c);     /* first char of str.isidentifier() */
+int pep8_islinebreak(pep8_cp c);   /* str.splitlines separators */
+
+#endif
