@@ -266,15 +266,6 @@ static void write_metrics(pst_metrics *mf, const pst_dpg_step *m) {
 #undef J
 }
 
-/* Frees the samples' tokens and clears them, so freeing twice is harmless. */
-static void release_samples(pst_sample *xs, int n) {
-    for (int i = 0; i < n; i++) {
-        free(xs[i].tokens);
-        xs[i].tokens = NULL;
-        xs[i].n_tokens = 0;
-    }
-}
-
 /* ---- the trainer ------------------------------------------------------------- */
 
 int pst_dpg_train(pst_distribution *policy, const pst_target *target, pst_distribution *proposal,
@@ -459,7 +450,7 @@ int pst_dpg_train(pst_distribution *policy, const pst_target *target, pst_distri
             pst_fail_context(err, "dpg step %ld", m.step);
             goto done;
         }
-        release_samples(xs, n);
+        pst_sample_free(xs, n);
         st.step++;
         m.samples_per_s = n / fmax(pst_now() - t0, 1e-9);
         if (mf.file) write_metrics(&mf, &m);
@@ -477,7 +468,7 @@ int pst_dpg_train(pst_distribution *policy, const pst_target *target, pst_distri
     if (!o->quiet) pst_progress_finish(&prog);
     rc = 0;
 done:
-    if (xs) release_samples(xs, n);
+    if (xs) pst_sample_free(xs, n);
     if (mf.file) pst_metrics_close(&mf);
     pst_distribution_free(&q_copy);
     free(st.log_w_sum), free(st.count), free(xs), free(ctx), free(group), free(buf);

@@ -1,0 +1,311 @@
+/* The GPT-2 prior / policy as a pst_distribution (include/posterior/prior.h).
+ *
+ * A context is a prompt of token ids; an unconditional sample continues the single
+ * eot token. Scoring and training see the sequence prompt ++ continuation and count
+ * only the continuation's log-probs. The gradient of Σ_i c_i·log π(x_i) is one
+ * forward/backward with dlogprobs[b, t] = −c_b on the continuation positions (the
+ * loss is −Σ c_i log π), then an AdamW step on that loss. */
+#include "posterior/target.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    pst_gpt2 model;
+    pst_gpt2_policy_options opt;
+    pst_adamw adam;
+    int adam_ready;
+    unsigned char *decay_mask;
+    char *source_dir; /* tokenizer files are copied from here on save */
+} gpt2_dist;
+
+void pst_gpt2_policy_options_default(pst_gpt2_policy_options *o) {
+    memset(o, 0, sizeof *o);
+    pst_sample_options_default(&o->sampling);
+    o->beta1 = 0.9f;
+    o->beta2 = 0.999f;
+    o->eps = 1e-8f;
+    o->weight_decay = 0.0f;
+    o->grad_clip = 1.0f;
+    o->micro_batch = 16;
+}
+
+static int eot_of(const gpt2_dist *g) {
+    int eot = g->opt.sampling.eot_token;
+    return eot >= 0 && eot < g->model.config.vocab_size ? eot : g->model.config.vocab_size - 1;
+}
+
+static int gd_sample(void *self, const pst_seq *contexts, int n, pst_rng *rng, pst_sample *out, pst_error *err) {
+    gpt2_dist *g = self;
+    const int **prompts = malloc(sizeof(int *) * (size_t)(n > 0 ? n : 1));
+    int *lens = malloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
+    if (!prompts || !lens) {
+        free(prompts), free(lens);
+        return pst_fail(err, "gpt2 sample: out of memory");
+    }
+    int eot = eot_of(g);
+    for (int i = 0; i < n; i++) {
+        int has = contexts && contexts[i].n > 0;
+        prompts[i] = has ? contexts[i].tokens : &eot;
+        lens[i] = has ? contexts[i].n : 1;
+    }
+    pst_sample_options so = g->opt.sampling;
+    so.eot_token = eot;
+    int room = g->model.config.n_positions;
+    for (int i = 0; i < n; i++)
+        if (room - lens[i] < so.max_new_tokens) so.max_new_tokens = room - lens[i] > 0 ? room - lens[i] : 0;
+    int rc = pst_gpt2_sample(&g->model, (const int *const *)prompts, lens, n, &so, rng, out, err);
+    free(prompts), free(lens);
+    return rc;
+}
+
+/* Builds the full sequences prompt ++ continuation (malloc'd rows). */
+static int build_seqs(const gpt2_dist *g, const pst_seq *contexts, const pst_sample *xs, int n, int **seqs,
+                      int *lens, int *plens, pst_error *err) {
+    int eot = eot_of(g);
+    for (int i = 0; i < n; i++) seqs[i] = NULL;
+    for (int i = 0; i < n; i++) {
+        int has = contexts && contexts[i].n > 0, pl = has ? contexts[i].n : 1;
+        int len = pl + xs[i].n_tokens;
+        if (len > g->model.config.n_positions)
+            return pst_fail(err, "gpt2: sequence %d has %d tokens with its prompt, more than n_positions %d", i, len,
+                            g->model.config.n_positions);
+        seqs[i] = malloc(sizeof(int) * (size_t)len);
+        if (!seqs[i]) return pst_fail(err, "gpt2: out of memory");
+        if (has) memcpy(seqs[i], contexts[i].tokens, sizeof(int) * pl);
+        else seqs[i][0] = eot;
+        memcpy(seqs[i] + pl, xs[i].tokens, sizeof(int) * xs[i].n_tokens);
+        lens[i] = len;
+        plens[i] = pl;
+    }
+    return 0;
+}
+
+static void free_seqs(int **seqs, int n) {
+    for (int i = 0; i < n; i++) free(seqs[i]);
+}
+
+static int gd_score(void *self, const pst_seq *contexts, const pst_sample *xs, int n, double *logprob,
+                    pst_error *err) {
+    gpt2_dist *g = self;
+    int **seqs = calloc((size_t)(n > 0 ? n : 1), sizeof(int *));
+    int *lens = malloc(sizeof(int) * (size_t)(n > 0 ? n : 1)), *plens = malloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
+    int rc = -1;
+    if (!seqs || !lens || !plens) {
+        pst_fail(err, "gpt2 score: out of memory");
+        goto done;
+    }
+    if (build_seqs(g, contexts, xs, n, seqs, lens, plens, err) < 0) goto done;
+    rc = pst_gpt2_score(&g->model, (const int *const *)seqs, lens, plens, n, logprob, NULL, err);
+done:
+    if (seqs) free_seqs(seqs, n);
+    free(seqs), free(lens), free(plens);
+    return rc;
+}
+
+static int gd_accumulate(void *self, const pst_seq *contexts, const pst_sample *xs, const double *coef, int n,
+                         double *logprob, pst_error *err) {
+    gpt2_dist *g = self;
+    int mb = g->opt.micro_batch > 0 ? g->opt.micro_batch : n;
+    int **seqs = calloc((size_t)(n > 0 ? n : 1), sizeof(int *));
+    int *lens = malloc(sizeof(int) * (size_t)(n > 0 ? n : 1)), *plens = malloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
+    int *tokens = NULL, *targets = NULL;
+    float *dl = NULL;
+    int rc = -1;
+    if (!seqs || !lens || !plens) {
+        pst_fail(err, "gpt2 accumulate: out of memory");
+        goto done;
+    }
+    if (build_seqs(g, contexts, xs, n, seqs, lens, plens, err) < 0) goto done;
+    int maxT = 1;
+    for (int i = 0; i < n; i++)
+        if (lens[i] - 1 > maxT) maxT = lens[i] - 1;
+    tokens = malloc(sizeof(int) * (size_t)mb * maxT);
+    targets = malloc(sizeof(int) * (size_t)mb * maxT);
+    dl = malloc(sizeof(float) * (size_t)mb * maxT);
+    if (!tokens || !targets || !dl) {
+        pst_fail(err, "gpt2 accumulate: out of memory");
+        goto done;
+    }
+    for (int b0 = 0; b0 < n; b0 += mb) {
+        int B = n - b0 < mb ? n - b0 : mb, T = 1;
+        for (int b = 0; b < B; b++)
+            if (lens[b0 + b] - 1 > T) T = lens[b0 + b] - 1;
+        /* row b: tokens = seq[0..T), targets = seq[1..T]; continuation positions t >= plen − 1 */
+        for (int b = 0; b < B; b++) {
+            int i = b0 + b;
+            for (int t = 0; t < T; t++) {
+                int in = t < lens[i] - 1;
+                tokens[b * T + t] = t < lens[i] ? seqs[i][t] : 0;
+                targets[b * T + t] = in ? seqs[i][t + 1] : 0;
+                dl[b * T + t] = in && t >= plens[i] - 1 ? (float)-coef[i] : 0.0f;
+            }
+        }
+        if (pst_gpt2_forward(&g->model, tokens, targets, B, T, NULL, err) < 0) goto done;
+        if (logprob)
+            for (int b = 0; b < B; b++) {
+                int i = b0 + b;
+                double s = 0;
+                for (int t = plens[i] - 1; t < lens[i] - 1; t++) s += g->model.logprobs[b * T + t];
+                logprob[i] = s;
+            }
+        if (pst_gpt2_backward(&g->model, dl, err) < 0) goto done;
+    }
+    rc = 0;
+done:
+    if (seqs) free_seqs(seqs, n);
+    free(seqs), free(lens), free(plens), free(tokens), free(targets), free(dl);
+    return rc;
+}
+
+static void gd_zero_grad(void *self) {
+    gpt2_dist *g = self;
+    pst_gpt2_zero_grad(&g->model);
+}
+
+static int ensure_adam(gpt2_dist *g, pst_error *err) {
+    if (g->adam_ready) return 0;
+    if (pst_adamw_create(&g->adam, g->model.num_params, g->opt.beta1, g->opt.beta2, g->opt.eps,
+                         g->opt.weight_decay, err) < 0)
+        return -1;
+    g->decay_mask = pst_gpt2_decay_mask(&g->model, err);
+    if (!g->decay_mask) {
+        pst_adamw_free(&g->adam);
+        return -1;
+    }
+    g->adam_ready = 1;
+    return 0;
+}
+
+/* AdamW on the loss −Σ c log π: descent on it is ascent on Σ c log π. */
+static int gd_step(void *self, double lr, pst_error *err) {
+    gpt2_dist *g = self;
+    if (!g->model.grad_memory) return pst_fail(err, "gpt2 step: no gradient accumulated");
+    if (ensure_adam(g, err) < 0) return -1;
+    float norm = pst_clip_grad_norm(g->model.grad_memory, g->model.num_params, g->opt.grad_clip);
+    if (!isfinite(norm)) return pst_fail(err, "gpt2 step: gradient norm is %g (NaN/inf); parameters left unchanged", norm);
+    pst_adamw_update(&g->adam, g->model.param_memory, g->model.grad_memory, g->decay_mask, g->model.num_params,
+                     (float)lr);
+    return 0;
+}
+
+static void gd_destroy(void *self) {
+    gpt2_dist *g = self;
+    if (!g) return;
+    pst_gpt2_free(&g->model);
+    if (g->adam_ready) pst_adamw_free(&g->adam);
+    free(g->decay_mask);
+    free(g->source_dir);
+    free(g);
+}
+
+static void gd_view(gpt2_dist *g, pst_distribution *d);
+
+static int gd_clone(void *self, pst_distribution *out, pst_error *err) {
+    gpt2_dist *g = self, *c = pst_calloc(1, sizeof *c, err);
+    if (!c) return -1;
+    c->opt = g->opt;
+    if (pst_gpt2_create(&c->model, &g->model.config, err) < 0) {
+        free(c);
+        return -1;
+    }
+    memcpy(c->model.param_memory, g->model.param_memory, sizeof(float) * g->model.num_params);
+    c->source_dir = g->source_dir ? strdup(g->source_dir) : NULL;
+    gd_view(c, out);
+    return 0;
+}
+
+/* The model directory (loadable by `posterior` and `transformers`), the tokenizer
+ * files of the source model, and optimizer.bin (AdamW moments) when training. */
+static int gd_save(void *self, const char *dir, pst_error *err) {
+    gpt2_dist *g = self;
+    if (pst_gpt2_save(&g->model, dir, err) < 0) return -1;
+    static const char *const tok_files[] = {"vocab.json", "merges.txt", "added_tokens.json"};
+    char src[4096], dst[4096];
+    for (int i = 0; g->source_dir && i < 3; i++) {
+        if (pst_path_join(src, sizeof src, g->source_dir, tok_files[i], err) < 0 ||
+            pst_path_join(dst, sizeof dst, dir, tok_files[i], err) < 0)
+            return -1;
+        if (!pst_file_exists(src) || strcmp(src, dst) == 0) continue;
+        char *data;
+        size_t len;
+        if (pst_read_file(src, &data, &len, err) < 0) return -1;
+        int rc = pst_write_file_atomic(dst, data, len, err);
+        free(data);
+        if (rc < 0) return -1;
+    }
+    if (g->adam_ready) {
+        pst_rng none = {{0, 0, 0, 0}};
+        if (pst_path_join(dst, sizeof dst, dir, "optimizer.bin", err) < 0 ||
+            pst_train_state_save(dst, &g->adam, g->model.num_params, &none, NULL, 0, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int gd_load(void *self, const char *dir, pst_error *err) {
+    gpt2_dist *g = self;
+    pst_gpt2 m;
+    if (pst_gpt2_load(&m, dir, err) < 0) return -1;
+    if (m.num_params != g->model.num_params) {
+        pst_gpt2_free(&m);
+        return pst_fail(err, "%s: the model has %zu parameters, the policy %zu", dir, m.num_params,
+                        g->model.num_params);
+    }
+    pst_gpt2_free(&g->model);
+    g->model = m;
+    char path[4096];
+    if (pst_path_join(path, sizeof path, dir, "optimizer.bin", err) < 0) return -1;
+    if (pst_file_exists(path)) {
+        pst_rng none;
+        if (ensure_adam(g, err) < 0) return -1;
+        if (pst_train_state_load(path, &g->adam, g->model.num_params, &none, NULL, 0, NULL, err) < 0) return -1;
+    }
+    return 0;
+}
+
+static void gd_view(gpt2_dist *g, pst_distribution *d) {
+    memset(d, 0, sizeof *d);
+    d->self = g;
+    d->name = "gpt2";
+    d->sample = gd_sample;
+    d->score = gd_score;
+    d->accumulate = gd_accumulate;
+    d->zero_grad = gd_zero_grad;
+    d->step = gd_step;
+    d->clone = gd_clone;
+    d->save = gd_save;
+    d->load = gd_load;
+    d->destroy = gd_destroy;
+}
+
+int pst_gpt2_distribution_load(const char *dir, const pst_gpt2_policy_options *o, pst_distribution *d,
+                               pst_error *err) {
+    gpt2_dist *g = pst_calloc(1, sizeof *g, err);
+    if (!g) return -1;
+    if (o) g->opt = *o;
+    else pst_gpt2_policy_options_default(&g->opt);
+    if (pst_gpt2_load(&g->model, dir, err) < 0) {
+        free(g);
+        return pst_fail_context(err, "model '%s'", dir);
+    }
+    g->source_dir = strdup(dir);
+    gd_view(g, d);
+    return 0;
+}
+
+int pst_gpt2_distribution_from(const pst_gpt2 *m, const pst_gpt2_policy_options *o, pst_distribution *d,
+                               pst_error *err) {
+    gpt2_dist *g = pst_calloc(1, sizeof *g, err);
+    if (!g) return -1;
+    if (o) g->opt = *o;
+    else pst_gpt2_policy_options_default(&g->opt);
+    if (pst_gpt2_create(&g->model, &m->config, err) < 0) {
+        free(g);
+        return -1;
+    }
+    memcpy(g->model.param_memory, m->param_memory, sizeof(float) * m->num_params);
+    gd_view(g, d);
+    return 0;
+}
