@@ -221,10 +221,24 @@ static size_t skip_space(const unsigned char *s, size_t len, size_t i, int *newl
     return i;
 }
 
+/* An ASCII byte that is neither whitespace nor a terminator. */
+static inline int ascii_plain(unsigned char c) {
+    return c < 0x80 && c != '.' && c != '!' && c != '?' && c != ' ' && (c < '\t' || c > '\r');
+}
+
 static int sentences(const unsigned char *s, size_t len, span_list *out, pst_error *err) {
     size_t start = 0, i = 0;
     int has_content = 0; /* the current segment has a non-space character */
     while (i < len) {
+        unsigned char c = s[i];
+        if (ascii_plain(c) || c == ' ' || c == '\t') { /* fast path: most bytes of prose */
+            do {
+                has_content |= c != ' ' && c != '\t';
+                if (++i == len) break;
+                c = s[i];
+            } while (ascii_plain(c) || c == ' ' || c == '\t');
+            continue;
+        }
         size_t n;
         uint32_t cp = decode(s, len, i, &n);
         if (is_space(cp)) {
