@@ -55,9 +55,10 @@ int pst_tokenizer_open(pst_tokenizer **out, const char *model_dir, const char *v
                        const char *merges_txt_path, pst_error *err);
 
 /* Builds a tokenizer from merges given as id pairs: ids 0..255 are the byte
- * tokens in GPT-2's byte order (id 0 is '!'), merge k (rank k) joins
- * merge_pairs[2k] and merge_pairs[2k+1] (ids < 256 + k) into id 256 + k; then
- * <|endoftext|> and the given special tokens follow. */
+ * tokens in GPT-2's byte order (id 0 is '!'); merge k (rank k) joins ids
+ * merge_pairs[2k] and merge_pairs[2k+1] into a token that gets the next free
+ * id, unless a token with the same bytes exists (then merge k maps to it);
+ * then <|endoftext|> and the given special tokens follow. */
 int pst_tokenizer_from_merges(pst_tokenizer **out, const int32_t *merge_pairs, int n_merges,
                               const char *const *specials, int n_specials, pst_error *err);
 

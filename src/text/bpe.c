@@ -152,6 +152,7 @@ struct pst_tokenizer {
     int *specials;   /* ids of special tokens, in id order */
     int n_specials;
     pcre2_code *re;
+    int heap_ok;     /* see check_heap_order */
 };
 
 static uint64_t mix64(uint64_t x) {
@@ -203,29 +204,51 @@ static size_t pow2_at_least(size_t n) {
     return c;
 }
 
-/* (Re)builds the ordinary-token table; the first id with given bytes wins. */
-static int build_vocab_table(pst_tokenizer *t, pst_error *err) {
+/* Adds ordinary token id to the table (capacity must allow); the first id
+ * with given bytes wins. */
+static void vocab_insert(pst_tokenizer *t, int id) {
+    const unsigned char *p = (const unsigned char *)t->tok[id];
+    size_t n = t->tok_len[id];
+    size_t i = pst_bpe_hash_bytes(p, n) & t->vocab_mask;
+    while (t->vocab_tab[i]) {
+        int o = t->vocab_tab[i] - 1;
+        if (t->tok_len[o] == n && memcmp(t->tok[o], p, n) == 0) return;
+        i = (i + 1) & t->vocab_mask;
+    }
+    t->vocab_tab[i] = id + 1;
+}
+
+/* (Re)builds the ordinary-token table for up to `room` tokens. */
+static int build_vocab_table(pst_tokenizer *t, int room, pst_error *err) {
     free(t->vocab_tab);
-    size_t cap = pow2_at_least((size_t)t->n_vocab * 2 + 2);
+    size_t cap = pow2_at_least((size_t)(room > t->n_vocab ? room : t->n_vocab) * 2 + 2);
     t->vocab_tab = pst_calloc(cap, sizeof(int32_t), err);
     if (!t->vocab_tab) return -1;
     t->vocab_mask = cap - 1;
-    for (int id = 0; id < t->n_vocab; id++) {
-        if (t->special[id]) continue;
-        const unsigned char *p = (const unsigned char *)t->tok[id];
-        size_t n = t->tok_len[id];
-        size_t i = pst_bpe_hash_bytes(p, n) & t->vocab_mask;
-        int dup = 0;
-        while (t->vocab_tab[i]) {
-            int o = t->vocab_tab[i] - 1;
-            if (t->tok_len[o] == n && memcmp(t->tok[o], p, n) == 0) {
-                dup = 1;
-                break;
-            }
-            i = (i + 1) & t->vocab_mask;
-        }
-        if (!dup) t->vocab_tab[i] = id + 1;
+    for (int id = 0; id < t->n_vocab; id++)
+        if (!t->special[id]) vocab_insert(t, id);
+    return 0;
+}
+
+/* The heap merge (long words) equals the reference's loop when no pair can
+ * form after its rank has passed: each part of a merge of rank r is a byte or
+ * is only ever made by merges of rank < r. Checked once per tokenizer. */
+static int check_heap_order(pst_tokenizer *t, pst_error *err) {
+    int32_t *made_last = malloc((size_t)t->n_vocab * sizeof *made_last);
+    if (!made_last) return pst_fail(err, "tokenizer: out of memory");
+    for (int i = 0; i < t->n_vocab; i++) made_last[i] = -1;
+    for (size_t i = 0; i <= t->merge_mask; i++) {
+        const merge_slot *m = &t->merge_tab[i];
+        if (m->key != UINT64_MAX && m->rank > made_last[m->merged]) made_last[m->merged] = m->rank;
     }
+    t->heap_ok = 1;
+    for (size_t i = 0; i <= t->merge_mask; i++) {
+        const merge_slot *m = &t->merge_tab[i];
+        if (m->key == UINT64_MAX) continue;
+        int a = (int)(m->key >> 32), b = (int)(m->key & 0xFFFFFFFF);
+        if (made_last[a] >= m->rank || made_last[b] >= m->rank) t->heap_ok = 0;
+    }
+    free(made_last);
     return 0;
 }
 
@@ -562,7 +585,7 @@ int pst_tokenizer_load(pst_tokenizer **out, const char *vocab_json_path, const c
                      vocab_json_path, b, "see bytes_to_unicode");
             goto done;
         }
-    if (build_vocab_table(t, err) || alloc_merges(t, nml, err)) goto done;
+    if (build_vocab_table(t, n, err) || alloc_merges(t, nml, err)) goto done;
     for (int i = 0; i < nml; i++) {
         long la = from_alphabet(t, ml[i].a, strlen(ml[i].a), raw);
         long lb = la < 0 ? -1 : from_alphabet(t, ml[i].b, strlen(ml[i].b), raw + la);
@@ -583,7 +606,7 @@ int pst_tokenizer_load(pst_tokenizer **out, const char *vocab_json_path, const c
         merge_put(t, a, b, i, j);
     }
     t->n_merges = nml;
-    if (add_reference_aliases(t, err)) goto done;
+    if (add_reference_aliases(t, err) || check_heap_order(t, err)) goto done;
     *out = t;
     t = NULL;
     rc = 0;
@@ -667,11 +690,11 @@ int pst_tokenizer_from_merges(pst_tokenizer **out, const int32_t *merge_pairs, i
         if (push_token(t, &byte_of_rank[i], 1, 0, err) < 0) goto fail;
         t->byte_id[byte_of_rank[i]] = i;
     }
-    if (alloc_merges(t, n_merges, err)) goto fail;
+    if (alloc_merges(t, n_merges, err) || build_vocab_table(t, 256 + n_merges, err)) goto fail;
     for (int k = 0; k < n_merges; k++) {
         int a = merge_pairs[2 * k], b = merge_pairs[2 * k + 1];
-        if (a < 0 || b < 0 || a >= 256 + k || b >= 256 + k) {
-            pst_fail(err, "merge %d joins ids %d and %d, but only ids below %d exist", k, a, b, 256 + k);
+        if (a < 0 || b < 0 || a >= t->n_vocab || b >= t->n_vocab) {
+            pst_fail(err, "merge %d joins ids %d and %d, but only ids below %d exist", k, a, b, t->n_vocab);
             goto fail;
         }
         size_t la = t->tok_len[a], lb = t->tok_len[b];
@@ -682,7 +705,11 @@ int pst_tokenizer_from_merges(pst_tokenizer **out, const int32_t *merge_pairs, i
         }
         memcpy(j, t->tok[a], la);
         memcpy(j + la, t->tok[b], lb);
-        int id = push_token(t, j, la + lb, 0, err);
+        int id = vocab_find(t, (unsigned char *)j, la + lb); /* made before: reuse */
+        if (id < 0) {
+            id = push_token(t, j, la + lb, 0, err);
+            if (id >= 0) vocab_insert(t, id);
+        }
         free(j);
         if (id < 0) goto fail;
         t->merges[2 * k] = a;
@@ -697,7 +724,7 @@ int pst_tokenizer_from_merges(pst_tokenizer **out, const int32_t *merge_pairs, i
         for (int k = 0; k < i; k++) dup |= !strcmp(specials[k], specials[i]);
         if (!dup && push_token(t, specials[i], strlen(specials[i]), 1, err) < 0) goto fail;
     }
-    if (build_vocab_table(t, err) || add_reference_aliases(t, err)) goto fail;
+    if (add_reference_aliases(t, err) || check_heap_order(t, err)) goto fail;
     *out = t;
     return 0;
 fail:
@@ -1024,9 +1051,10 @@ static int encode_word(void *vc, const unsigned char *w, size_t n) {
             slot = &c->slots[i];
         }
     }
-    if (ensure_scratch(c, n, n > NAIVE_MAX_SYMBOLS)) return -1;
+    if (ensure_scratch(c, n, n > NAIVE_MAX_SYMBOLS && t->heap_ok)) return -1;
     for (size_t i = 0; i < n; i++) c->sym[i] = t->byte_id[w[i]];
-    size_t k = n > NAIVE_MAX_SYMBOLS ? bpe_heap(c, c->sym, n) : bpe_naive(t, c->sym, n, c->tmp);
+    int heap = n > NAIVE_MAX_SYMBOLS && t->heap_ok;
+    size_t k = heap ? bpe_heap(c, c->sym, n) : bpe_naive(t, c->sym, n, c->tmp);
     if (push_ids(c, c->sym, k)) return -1;
     if (n <= CACHE_MAX_WORD && c->cache_used < CACHE_MAX_SLOTS) {
         if (!slot || (c->cache_used + 1) * 2 > c->cache_mask + 1) {
