@@ -1,0 +1,237 @@
+/* posterior logprob: score sequences under a model.
+ *
+ * One sequence per stdin line (token ids with --tokens, else text tokenized with the
+ * model directory's tokenizer); one JSON object per line on stdout:
+ *   {"logprob": S, "token_logprobs": [l1, ..., l(n-1)]}
+ * l_i = log π(token_i | token_0 .. token_(i-1)), S = Σ l_i (natural log). With --bos the
+ * end-of-text token is prepended as context, so every token of the line is scored. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "posterior/prior.h"
+#include "posterior/tokenizer.h"
+
+typedef struct {
+    int *ids;
+    int n, cap;
+} id_list;
+
+static int id_push(id_list *l, int v) {
+    if (l->n == l->cap) {
+        int nc = l->cap ? 2 * l->cap : 64;
+        int *p = realloc(l->ids, (size_t)nc * sizeof(int));
+        if (!p) return -1;
+        l->ids = p, l->cap = nc;
+    }
+    l->ids[l->n++] = v;
+    return 0;
+}
+
+/* Whitespace-separated ids of one line; each must be in [0, V). */
+static int parse_line_ids(const char *s, long line, int V, id_list *out, pst_error *err) {
+    out->n = 0;
+    while (*s) {
+        while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n') s++;
+        if (!*s) break;
+        char *end;
+        errno = 0;
+        long v = strtol(s, &end, 10);
+        if (end == s || errno || (*end && *end != ' ' && *end != '\t' && *end != '\r' && *end != '\n')) {
+            int k = 0;
+            while (s[k] && s[k] != ' ' && s[k] != '\t' && s[k] != '\n' && k < 40) k++;
+            return pst_fail(err, "stdin line %ld: '%.*s' is not a token id", line, k, s);
+        }
+        if (v < 0 || v >= V)
+            return pst_fail(err, "stdin line %ld: token id %ld is outside the model's vocabulary [0, %d)",
+                            line, v, V);
+        if (id_push(out, (int)v)) return pst_fail(err, "stdin line %ld: out of memory", line);
+        s = end;
+    }
+    return 0;
+}
+
+/* Scores n sequences and prints one JSON line each; skip = tokens of context per sequence
+ * (0 or 1 with --bos) whose own log-prob is not reported. */
+static int score_and_print(pst_gpt2 *m, id_list *seqs, const long *lines, int n, int skip,
+                           pst_error *err) {
+    const int **ptr = malloc((size_t)n * sizeof *ptr);
+    int *lens = malloc((size_t)n * sizeof(int)), *plens = malloc((size_t)n * sizeof(int));
+    double *lp = malloc((size_t)n * sizeof(double));
+    float **tok_lp = calloc((size_t)n, sizeof *tok_lp);
+    int rc = -1, k = 0;
+    int *idx = malloc((size_t)n * sizeof(int));
+    if (!ptr || !lens || !plens || !lp || !tok_lp || !idx) {
+        pst_fail(err, "out of memory");
+        goto done;
+    }
+    for (int i = 0; i < n; i++) {
+        if (seqs[i].n > m->config.n_positions) {
+            pst_fail(err, "stdin line %ld: %d tokens%s, more than the model's n_positions %d",
+                     lines[i], seqs[i].n, skip ? " with --bos" : "", m->config.n_positions);
+            goto done;
+        }
+        if (seqs[i].n == 0) continue; /* empty line: nothing to score */
+        ptr[k] = seqs[i].ids, lens[k] = seqs[i].n, plens[k] = 1, idx[k] = i;
+        k++;
+    }
+    if (k && pst_gpt2_score(m, ptr, lens, plens, k, lp, tok_lp, err)) goto done;
+    for (int i = 0, j = 0; i < n; i++) {
+        int has = j < k && idx[j] == i;
+        double s = 0;
+        fputs("{\"logprob\": ", stdout);
+        int nt = has ? lens[j] - 1 : 0;
+        /* S = Σ of the printed values */
+        for (int t = 0; t < nt; t++) s += tok_lp[j][t];
+        printf("%.9g, \"token_logprobs\": [", s);
+        for (int t = 0; t < nt; t++) printf(t ? ", %.9g" : "%.9g", tok_lp[j][t]);
+        fputs("]}\n", stdout);
+        j += has;
+    }
+    rc = 0;
+done:
+    for (int i = 0; i < k && tok_lp; i++) free(tok_lp[i]);
+    free(ptr), free(lens), free(plens), free(lp), free(tok_lp), free(idx);
+    return rc;
+}
+
+int cmd_logprob(int argc, char **argv) {
+    const char *model_dir = NULL;
+    int tokens_mode = 0, batch = 32, bos = 0, eot = -1, allow_special = 0;
+    const pst_arg spec[] = {
+        {"model", ARG_STRING, &model_dir, "model directory (config.json + model.safetensors [+ vocab.json, merges.txt])"},
+        {"tokens", ARG_FLAG, &tokens_mode, "lines are whitespace-separated token ids (default: text)"},
+        {"bos", ARG_FLAG, &bos, "prepend the end-of-text token as context, so the first token is scored too"},
+        {"eot", ARG_INT, &eot, "end-of-text id for --bos (-1: the tokenizer's <|endoftext|>, else 50256)"},
+        {"allow-special", ARG_FLAG, &allow_special, "text mode: special tokens such as <|endoftext|> become their ids"},
+        {"batch", ARG_INT, &batch, "lines scored per forward pass"},
+        {0},
+    };
+    int npos = 0;
+    int rc = pst_args_parse("logprob",
+                            "Reads one sequence per line on stdin and writes, per line,\n"
+                            "{\"logprob\": S, \"token_logprobs\": [l1, ..., l(n-1)]} with l_i = log p(token_i | token_0..i-1).",
+                            spec, argc, argv, &npos);
+    if (rc) return rc == 1 ? 0 : 2;
+    if (npos) {
+        fprintf(stderr, "posterior logprob: unexpected argument '%s' (sequences come on stdin)\n", argv[0]);
+        return 2;
+    }
+    if (!model_dir) {
+        fprintf(stderr, "posterior logprob: --model is required\n");
+        return 2;
+    }
+    if (batch < 1) {
+        fprintf(stderr, "posterior logprob: --batch must be >= 1, got %d\n", batch);
+        return 2;
+    }
+    pst_error err = {{0}};
+    pst_gpt2 m = {0};
+    pst_tokenizer *tok = NULL;
+    id_list *seqs = calloc((size_t)batch, sizeof *seqs);
+    long *lines = calloc((size_t)batch, sizeof(long));
+    char *line = NULL;
+    size_t cap = 0;
+    rc = 1;
+    if (!seqs || !lines) {
+        pst_fail(&err, "out of memory");
+        goto fail;
+    }
+    if (pst_gpt2_load(&m, model_dir, &err)) goto fail;
+    int V = m.config.vocab_size;
+    if (!tokens_mode || (bos && eot < 0)) {
+        char vj[4096];
+        if (pst_path_join(vj, sizeof vj, model_dir, "vocab.json", &err)) goto fail;
+        if (!tokens_mode || pst_file_exists(vj))
+            if (pst_tokenizer_load_dir(&tok, model_dir, &err)) {
+                if (!tokens_mode) pst_fail_context(&err, "text mode needs the model's tokenizer (or use --tokens)");
+                goto fail;
+            }
+    }
+    if (bos && eot < 0) {
+        eot = tok ? pst_tokenizer_token_id(tok, "<|endoftext|>") : 50256;
+        if (eot < 0) eot = 50256;
+    }
+    if (bos && (eot < 0 || eot >= V)) {
+        pst_fail(&err, "--bos: end-of-text id %d is outside the model's vocabulary [0, %d); pass --eot", eot, V);
+        goto fail;
+    }
+    long lineno = 0;
+    int n = 0;
+    for (;;) {
+        ssize_t got = getline(&line, &cap, stdin);
+        if (got >= 0) {
+            lineno++;
+            if (got > 0 && line[got - 1] == '\n') line[--got] = 0;
+            id_list *s = &seqs[n];
+            s->n = 0;
+            if (bos && id_push(s, eot)) {
+                pst_fail(&err, "out of memory");
+                goto fail;
+            }
+            if (tokens_mode) {
+                id_list tmp = {0};
+                if (parse_line_ids(line, lineno, V, &tmp, &err)) {
+                    free(tmp.ids);
+                    goto fail;
+                }
+                for (int i = 0; i < tmp.n; i++)
+                    if (id_push(s, tmp.ids[i])) {
+                        free(tmp.ids);
+                        pst_fail(&err, "out of memory");
+                        goto fail;
+                    }
+                free(tmp.ids);
+            } else {
+                int *ids = NULL;
+                size_t nid = 0;
+                if (pst_tokenizer_encode(tok, line, (size_t)got, allow_special, &ids, &nid, &err)) {
+                    pst_fail_context(&err, "stdin line %ld", lineno);
+                    goto fail;
+                }
+                for (size_t i = 0; i < nid; i++) {
+                    if (ids[i] >= V) {
+                        pst_fail(&err, "stdin line %ld: token id %d is outside the model's vocabulary [0, %d)",
+                                 lineno, ids[i], V);
+                        free(ids);
+                        goto fail;
+                    }
+                    if (id_push(s, ids[i])) {
+                        free(ids);
+                        pst_fail(&err, "out of memory");
+                        goto fail;
+                    }
+                }
+                free(ids);
+            }
+            lines[n++] = lineno;
+        }
+        if (n == batch || (got < 0 && n > 0)) {
+            if (score_and_print(&m, seqs, lines, n, bos, &err)) goto fail;
+            n = 0;
+        }
+        if (got < 0) break;
+    }
+    if (ferror(stdin)) {
+        pst_fail(&err, "error reading stdin");
+        goto fail;
+    }
+    if (fflush(stdout) != 0) {
+        pst_fail(&err, "cannot write to stdout");
+        goto fail;
+    }
+    rc = 0;
+    goto done;
+fail:
+    fflush(stdout);
+    fprintf(stderr, "posterior logprob: %s\n", err.msg);
+done:
+    for (int i = 0; seqs && i < batch; i++) free(seqs[i].ids);
+    free(seqs), free(lines), free(line);
+    pst_tokenizer_free(tok);
+    pst_gpt2_free(&m);
+    return rc;
+}

@@ -1,0 +1,216 @@
+/* posterior sample: draw continuations from a model.
+ *
+ * One JSON line per sample:
+ *   {"text": "...", "tokens": [...], "logprob_model": a, "logprob_proposal": q}
+ * text (the decoded continuation) only when the model directory has a tokenizer;
+ * logprob_model = log a(x | prompt) under the raw model, logprob_proposal = log q(x | prompt)
+ * under the distribution actually sampled from (temperature, top-k, top-p, bans). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "posterior/prior.h"
+#include "posterior/scorer.h"
+#include "posterior/tokenizer.h"
+
+/* Ids separated by spaces or commas; each in [0, V). */
+static int parse_ids(const char *flag, const char *s, int V, int **out, int *n, pst_error *err) {
+    *out = NULL;
+    *n = 0;
+    size_t cap = strlen(s) / 2 + 1;
+    int *ids = malloc(cap * sizeof(int));
+    if (!ids) return pst_fail(err, "--%s: out of memory", flag);
+    while (*s) {
+        while (*s == ' ' || *s == ',' || *s == '\t' || *s == '\n') s++;
+        if (!*s) break;
+        char *end;
+        errno = 0;
+        long v = strtol(s, &end, 10);
+        if (end == s || errno || (*end && *end != ' ' && *end != ',' && *end != '\t' && *end != '\n')) {
+            free(ids);
+            return pst_fail(err, "--%s: '%s' is not a list of token ids", flag, s);
+        }
+        if (v < 0 || v >= V) {
+            free(ids);
+            return pst_fail(err, "--%s: token id %ld is outside the model's vocabulary [0, %d)", flag,
+                            v, V);
+        }
+        ids[(*n)++] = (int)v;
+        s = end;
+    }
+    *out = ids;
+    return 0;
+}
+
+int cmd_sample(int argc, char **argv) {
+    const char *model_dir = NULL, *prompt = NULL, *prompt_tokens = NULL, *ban = NULL;
+    int n = 1, max_new = 64, top_k = 0, eot = -1, no_stop = 0, batch = 64;
+    double temperature = 1.0, top_p = 1.0;
+    uint64_t seed = 1;
+    const pst_arg spec[] = {
+        {"model", ARG_STRING, &model_dir, "model directory (config.json + model.safetensors [+ vocab.json, merges.txt])"},
+        {"prompt", ARG_STRING, &prompt, "prompt text (needs the model's tokenizer; special tokens allowed)"},
+        {"prompt-tokens", ARG_STRING, &prompt_tokens, "prompt as token ids (\"464 3290 318\"); default: <|endoftext|>"},
+        {"n", ARG_INT, &n, "number of samples"},
+        {"max-new-tokens", ARG_INT, &max_new, "tokens generated per sample at most"},
+        {"temperature", ARG_DOUBLE, &temperature, "softmax temperature (0: greedy)"},
+        {"top-k", ARG_INT, &top_k, "keep the k most likely tokens (0: off)"},
+        {"top-p", ARG_DOUBLE, &top_p, "nucleus: keep the most likely tokens up to this mass (1: off)"},
+        {"ban", ARG_STRING, &ban, "token ids never sampled (\"50257,50258\")"},
+        {"eot", ARG_INT, &eot, "end-of-text id (-1: the tokenizer's <|endoftext|>, else 50256)"},
+        {"no-stop", ARG_FLAG, &no_stop, "do not stop a sample at end-of-text"},
+        {"seed", ARG_U64, &seed, "random seed"},
+        {"batch", ARG_INT, &batch, "samples drawn together (KV cache rows)"},
+        {0},
+    };
+    int npos = 0;
+    int rc = pst_args_parse("sample",
+                            "Samples continuations of a prompt; one JSON line per sample with the text (when\n"
+                            "the model has a tokenizer), tokens, logprob_model and logprob_proposal.",
+                            spec, argc, argv, &npos);
+    if (rc) return rc == 1 ? 0 : 2;
+    const char *usage_err = NULL;
+    if (npos) usage_err = "unexpected argument";
+    else if (!model_dir) usage_err = "--model is required";
+    else if (prompt && prompt_tokens) usage_err = "--prompt and --prompt-tokens exclude each other";
+    else if (n < 0) usage_err = "--n must be >= 0";
+    else if (max_new < 0) usage_err = "--max-new-tokens must be >= 0";
+    else if (batch < 1) usage_err = "--batch must be >= 1";
+    if (usage_err) {
+        fprintf(stderr, "posterior sample: %s\n", usage_err);
+        return 2;
+    }
+    pst_error err = {{0}};
+    pst_gpt2 m = {0};
+    pst_tokenizer *tok = NULL;
+    int *prompt_ids = NULL, *banned = NULL, n_prompt = 0, n_banned = 0;
+    pst_sample *samples = NULL;
+    const int **prompts = NULL;
+    int *plens = NULL;
+    rc = 1;
+    if (pst_gpt2_load(&m, model_dir, &err)) goto fail;
+    int V = m.config.vocab_size;
+    char vj[4096];
+    if (pst_path_join(vj, sizeof vj, model_dir, "vocab.json", &err)) goto fail;
+    if (pst_file_exists(vj) && pst_tokenizer_load_dir(&tok, model_dir, &err)) goto fail;
+    if (prompt && !tok) {
+        pst_fail(&err, "--prompt needs a tokenizer (vocab.json + merges.txt) in %s; use --prompt-tokens",
+                 model_dir);
+        goto fail;
+    }
+    if (eot < 0) {
+        eot = tok ? pst_tokenizer_token_id(tok, "<|endoftext|>") : -1;
+        if (eot < 0 && V > 50256) eot = 50256;
+    } else if (eot >= V) {
+        pst_fail(&err, "--eot: %d is outside the model's vocabulary [0, %d)", eot, V);
+        goto fail;
+    }
+    if (prompt) {
+        size_t nid = 0;
+        if (pst_tokenizer_encode(tok, prompt, strlen(prompt), 1, &prompt_ids, &nid, &err)) {
+            pst_fail_context(&err, "--prompt");
+            goto fail;
+        }
+        n_prompt = (int)nid;
+        for (int i = 0; i < n_prompt; i++)
+            if (prompt_ids[i] >= V) {
+                pst_fail(&err, "--prompt: token id %d is outside the model's vocabulary [0, %d)",
+                         prompt_ids[i], V);
+                goto fail;
+            }
+    } else if (prompt_tokens) {
+        if (parse_ids("prompt-tokens", prompt_tokens, V, &prompt_ids, &n_prompt, &err)) goto fail;
+    }
+    if (n_prompt == 0) { /* unconditional: the end-of-text token is the context */
+        if (eot < 0) {
+            pst_fail(&err, "no prompt and no end-of-text token for this vocabulary (%d ids): pass "
+                     "--prompt-tokens or --eot", V);
+            goto fail;
+        }
+        free(prompt_ids);
+        prompt_ids = malloc(sizeof(int));
+        if (!prompt_ids) {
+            pst_fail(&err, "out of memory");
+            goto fail;
+        }
+        prompt_ids[0] = eot;
+        n_prompt = 1;
+    }
+    if (ban && parse_ids("ban", ban, V, &banned, &n_banned, &err)) goto fail;
+
+    pst_sample_options o;
+    pst_sample_options_default(&o);
+    o.temperature = (float)temperature;
+    o.top_k = top_k;
+    o.top_p = (float)top_p;
+    o.banned = banned;
+    o.n_banned = n_banned;
+    o.max_new_tokens = max_new;
+    o.eot_token = eot;
+    o.stop_at_eot = !no_stop && eot >= 0;
+    pst_rng rng;
+    pst_rng_seed(&rng, seed);
+    int chunk = n < batch ? n : batch;
+    samples = calloc((size_t)(chunk > 0 ? chunk : 1), sizeof *samples);
+    prompts = malloc((size_t)(chunk > 0 ? chunk : 1) * sizeof *prompts);
+    plens = malloc((size_t)(chunk > 0 ? chunk : 1) * sizeof(int));
+    if (!samples || !prompts || !plens) {
+        pst_fail(&err, "out of memory");
+        goto fail;
+    }
+    for (int i = 0; i < chunk; i++) prompts[i] = prompt_ids, plens[i] = n_prompt;
+    pst_progress prog;
+    pst_progress_start(&prog, "sample", n);
+    long generated = 0;
+    for (int done = 0; done < n; done += chunk) {
+        int k = n - done < chunk ? n - done : chunk;
+        if (pst_gpt2_sample(&m, prompts, plens, k, &o, &rng, samples, &err)) goto fail;
+        for (int i = 0; i < k; i++) {
+            pst_sample *s = &samples[i];
+            generated += s->n_tokens;
+            putchar('{');
+            if (tok) {
+                char *text = NULL;
+                size_t tl = 0;
+                if (pst_tokenizer_decode(tok, s->tokens, (size_t)s->n_tokens, &text, &tl, &err)) {
+                    pst_sample_free(samples, k);
+                    goto fail;
+                }
+                char *q = pst_json_quote(text, tl, NULL);
+                free(text);
+                if (!q) {
+                    pst_sample_free(samples, k);
+                    pst_fail(&err, "out of memory");
+                    goto fail;
+                }
+                printf("\"text\": %s, ", q);
+                free(q);
+            }
+            fputs("\"tokens\": [", stdout);
+            for (int t = 0; t < s->n_tokens; t++) printf(t ? ", %d" : "%d", s->tokens[t]);
+            printf("], \"logprob_model\": %.9g, \"logprob_proposal\": %.9g}\n", s->logprob_model,
+                   s->logprob_proposal);
+        }
+        pst_sample_free(samples, k);
+        double el = pst_now() - prog.start_time;
+        pst_progress_update(&prog, done + k, el > 0 ? generated / el : 0, NULL);
+    }
+    pst_progress_finish(&prog);
+    if (fflush(stdout) != 0) {
+        pst_fail(&err, "cannot write to stdout");
+        goto fail;
+    }
+    rc = 0;
+    goto done;
+fail:
+    fflush(stdout);
+    fprintf(stderr, "posterior sample: %s\n", err.msg);
+done:
+    free(samples), free(prompts), free(plens), free(prompt_ids), free(banned);
+    pst_tokenizer_free(tok);
+    pst_gpt2_free(&m);
+    return rc;
+}
