@@ -1,0 +1,70 @@
+"""Formats bench/run.sh's results (JSON lines) as one Markdown table: ours, PyTorch, ratios,
+MFU for training and the bandwidth limit for sampling.
+
+    /usr/bin/python3 bench/report.py RESULTS.jsonl
+
+Lines with "fma_gflops" are the machine's ceilings (bench_ceilings --json); the others
+come from bench_prior (impl "c") and gpt2_torch_bench.py (impl "torch").
+  MFU              = flops_per_token · tokens/s / FMA peak
+  bandwidth limit  = batch · read bandwidth / weight_bytes tokens/s (every weight is
+                     read once per decoding step; the KV cache and activations are not
+                     counted, so the real limit is a little lower)
+"""
+import json
+import sys
+
+TARGETS = {"train": "≥ 3× PyTorch, MFU ≥ 40%", "sample": "≥ 5× PyTorch, ≥ 50% of limit"}
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit("usage: report.py RESULTS.jsonl")
+    ceil, runs = None, {}
+    with open(sys.argv[1]) as f:
+        for n, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                r = json.loads(line)
+            except ValueError as e:
+                sys.exit("%s:%d: not JSON (%s)" % (sys.argv[1], n, e))
+            if "fma_gflops" in r:
+                ceil = r
+            else:
+                runs[(r["config"], r["mode"], r["batch"], r["impl"])] = r
+    peak = ceil["fma_gflops"] * 1e9 if ceil else None
+    bw = ceil["read_gbs"] * 1e9 if ceil else None
+    if ceil:
+        print("Ceilings: FMA peak %.1f GFLOP/s (%s, %d threads), memory read %.1f GB/s\n"
+              % (ceil["fma_gflops"], ceil["isa"], ceil["threads"], ceil["read_gbs"]))
+    print("| model | measurement | ours (C) | PyTorch | ours / PyTorch | ours vs ceiling "
+          "| PyTorch vs ceiling | peak RSS ours / PyTorch (MB) | target |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    keys = sorted({k[:3] for k in runs}, key=lambda k: (k[0] != "tiny", k[1] != "train", k[2]))
+    for config, mode, batch in keys:
+        c, t = runs.get((config, mode, batch, "c")), runs.get((config, mode, batch, "torch"))
+        r = c or t
+        name = "GPT-2 %s (%.1fM params)" % (config, r["params"] / 1e6)
+        if mode == "train":
+            what = "train tok/s (B=%d, T=%d)" % (batch, r["seq"])
+        else:
+            what = "sample tok/s (batch %d, %d new)" % (batch, r["new_tokens"])
+
+        def ceiling(x):
+            if not x:
+                return "–"
+            if mode == "train":
+                return "MFU %.1f%%" % (100 * x["flops_per_token"] * x["tokens_per_s"] / peak) if peak else "–"
+            limit = batch * bw / x["weight_bytes"] if bw else None
+            return "%.0f%% of %.1f tok/s" % (100 * x["tokens_per_s"] / limit, limit) if limit else "–"
+
+        fmt = lambda x: "%.1f" % x["tokens_per_s"] if x else "–"  # noqa: E731
+        ratio = "%.2f×" % (c["tokens_per_s"] / t["tokens_per_s"]) if c and t else "–"
+        mem = "%s / %s" % ("%.0f" % c["peak_rss_mb"] if c else "–", "%.0f" % t["peak_rss_mb"] if t else "–")
+        print("| %s | %s | %s | %s | %s | %s | %s | %s | %s |"
+              % (name, what, fmt(c), fmt(t), ratio, ceiling(c), ceiling(t), mem, TARGETS[mode]))
+
+
+if __name__ == "__main__":
+    main()

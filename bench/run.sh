@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# `make bench`: bash bench/run.sh BUILD_DIR
+#
+# 1. the machine's ceilings (bench_ceilings): FMA peak GFLOP/s, memory read GB/s
+# 2. SGEMM: OpenBLAS vs our AVX-512 kernel on GPT-2 small's products (bench_gemm)
+# 3. GPT-2 training and sampling, ours (bench_prior) and PyTorch's
+#    (bench/gpt2_torch_bench.py, same thread count), each run in its own process
+#    so that its peak RSS is its own; one table with ratios (bench/report.py)
+# 4. every other bench/bench_*.sh (tokenizer, scorers, ...), given BUILD_DIR
+#
+# Environment: OMP_NUM_THREADS (default: all cores; PyTorch gets the same),
+# BENCH_CONFIGS (default "tiny small"), POSTERIOR_GEMM (auto|openblas|avx512).
+# OPENBLAS_CORETYPE is left as it is; the OpenBLAS kernel family in use is printed.
+# Results: BUILD_DIR/bench/results.jsonl and BUILD_DIR/bench/report.md.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=$(cd "${1:-$root/build}" && pwd)
+cd "$root"
+py=/usr/bin/python3
+out=$build/bench
+mkdir -p "$out"
+results=$out/results.jsonl
+: > "$results"
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(nproc)}
+configs=${BENCH_CONFIGS:-tiny small}
+
+for b in bench_ceilings bench_gemm bench_prior; do
+  [ -x "$build/$b" ] || { echo "bench/run.sh: $build/$b is missing (build first: make build)" >&2; exit 1; }
+done
+
+echo "== machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(nproc) cores," \
+     "OMP_NUM_THREADS=$OMP_NUM_THREADS, OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}," \
+     "POSTERIOR_GEMM=${POSTERIOR_GEMM:-auto}, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+echo "== ceilings (bench_ceilings)"
+"$build/bench_ceilings" --json | tee -a "$results"
+echo
+echo "== sgemm GFLOP/s (bench_gemm)"
+"$build/bench_gemm"
+echo
+
+run() { # command... ; appends its JSON line to results, its progress goes to out/log
+  if ! "$@" >> "$results" 2>> "$out/log"; then
+    echo "bench/run.sh: failed: $* (see $out/log)" >&2
+    return 1
+  fi
+}
+: > "$out/log"
+status=0
+for config in $configs; do
+  echo "== GPT-2 $config: training (ours, then PyTorch) ..."
+  run "$build/bench_prior" --config "$config" --mode train || status=1
+  run "$py" bench/gpt2_torch_bench.py --config "$config" --mode train --threads "$OMP_NUM_THREADS" || status=1
+  for batch in 1 4; do
+    echo "== GPT-2 $config: sampling, batch $batch (ours, then PyTorch) ..."
+    run "$build/bench_prior" --config "$config" --mode sample --batch "$batch" || status=1
+    run "$py" bench/gpt2_torch_bench.py --config "$config" --mode sample --batch "$batch" \
+        --threads "$OMP_NUM_THREADS" || status=1
+  done
+done
+echo
+"$py" bench/report.py "$results" | tee "$out/report.md"
+
+for script in bench/bench_*.sh; do
+  [ -e "$script" ] || continue
+  echo
+  echo "== $script"
+  bash "$script" "$build" || { echo "bench/run.sh: $script failed" >&2; status=1; }
+done
+exit $status
