@@ -1080,16 +1080,18 @@ static void whitespace_before_comment(checker *c) {
             us comment = sp < 0 ? mk(text.p, 0) : sub(text, (size_t)sp + 1, text.n);
             if (inline_c.n && per == t->srow && t->scol < pec + 2)
                 report(c, per, pec, "E261", "at least two spaces before inline comment");
-            cp bad = 0; /* 0 = False */
+            cp bad = 0;
+            int has_bad = 0; /* bad_prefix is False */
             if (!in_str(symbol, "#:")) {
                 size_t k = 0;
                 while (k < symbol.n && symbol.p[k] == '#') k++;
                 bad = k < symbol.n ? symbol.p[k] : '#';
+                has_bad = 1;
             }
             if (inline_c.n) {
-                if (bad || (comment.n && (comment.p[0] == ' ' || comment.p[0] == '\t' || comment.p[0] == 0xa0)))
+                if (has_bad || (comment.n && (comment.p[0] == ' ' || comment.p[0] == '\t' || comment.p[0] == 0xa0)))
                     report(c, t->srow, t->scol, "E262", "inline comment should start with '# '");
-            } else if (bad && (bad != '!' || t->srow > 1)) {
+            } else if (has_bad && (bad != '!' || t->srow > 1)) {
                 if (bad != '#') report(c, t->srow, t->scol, "E265", "block comment should start with '# '");
                 else if (comment.n) report(c, t->srow, t->scol, "E266", "too many leading '#' for block comment");
             }
@@ -1577,10 +1579,7 @@ static void maximum_doc_length(checker *c) {
     int prev_type = -1;
     for (size_t i = 0; i < c->ntok; i++) {
         const pep8_tok *t = &c->tokens[i];
-        if (t->type == PT_STRING && any_skip) {
-            prev_type = t->type;
-            continue;
-        }
+        if (t->type == PT_STRING && any_skip) continue; /* prev_token is not updated */
         if (t->type == PT_STRING || t->type == PT_COMMENT) {
             if (prev_type == -1 || is_skip(prev_type)) {
                 us line = tok_line(c, t);
@@ -1849,6 +1848,8 @@ static int check_all(checker *c, pst_error *err) {
         }
         if (c->oom) break;
     }
+    /* lines the tokenizer read without yielding tokens still set indent_char */
+    update_indent_char(c, tk.lnum < c->s->nlines ? tk.lnum : c->s->nlines);
     if (rc == 0 && !c->oom && tk.error && tk.finished) {
         /* E901 from tokenize's TokenError / IndentationError */
         const char *m = tk.errmsg;
