@@ -174,9 +174,14 @@ expect_fail 1 "checksum" "$BIN" data info "$TMP/flip.bin"
 # 300-token vocabulary trained here, if tokenizer training is built) is refused
 "$BIN" data info --tokenizer gpt2 "$TMP/fx.train.bin" > /dev/null
 mkdir -p "$TMP/tok300"
-if "$BIN" tokenizer train --corpus "$FIX/corpus" --vocab-size 300 --out "$TMP/tok300" > /dev/null 2>&1; then
+if "$BIN" tokenizer train --corpus "$FIX/corpus/a_prose.txt" "$FIX/corpus/c_nul.txt" --vocab-size 300 \
+        --out "$TMP/tok300" > /dev/null 2>&1; then
     expect_fail 1 "fx.train.bin: shard vocabulary has 50257 tokens but the model's has" \
         "$BIN" data info --tokenizer "$TMP/tok300" "$TMP/fx.train.bin"
+    # and a corpus prepared with that tokenizer matches it
+    "$BIN" prepare --corpus "$FIX/corpus" --tokenizer "$TMP/tok300" --out "$TMP/t300" --quiet > /dev/null
+    "$BIN" data info --tokenizer "$TMP/tok300" --json "$TMP/t300.train.bin" |
+        /usr/bin/python3 -c 'import json, sys; assert json.load(sys.stdin)["vocab_size"] < 50257'
 fi
 expect_fail 1 "no vocab.json" "$BIN" data info --tokenizer "$TMP" "$TMP/fx.train.bin"
 expect_fail 2 "one SHARD" "$BIN" data info
