@@ -49,10 +49,12 @@ const char *pst_tokenizer_token_bytes(const pst_tokenizer *t, int id, size_t *le
 int pst_tokenizer_is_special(const pst_tokenizer *t, int id);
 int pst_tokenizer_n_merges(const pst_tokenizer *t);
 
-/* Loads from explicit vocab/merges paths when both are given, else from
- * model_dir (pst_tokenizer_load_dir); names what is missing otherwise. */
-int pst_tokenizer_open(pst_tokenizer **out, const char *model_dir, const char *vocab_json_path,
-                       const char *merges_txt_path, pst_error *err);
+/* What the CLI's --model / --vocab / --merges flags select: explicit vocab
+ * and merges paths when both are given, else model_dir as pst_tokenizer_open
+ * (corpus.h) reads it ("gpt2", a vocab.json + merges.txt folder, or an
+ * encoder.json + vocab.bpe folder); names what is missing otherwise. */
+int pst_tokenizer_open_flags(pst_tokenizer **out, const char *model_dir, const char *vocab_json_path,
+                             const char *merges_txt_path, pst_error *err);
 
 /* Builds a tokenizer from merges given as id pairs: ids 0..255 are the byte
  * tokens in GPT-2's byte order (id 0 is '!'); merge k (rank k) joins ids

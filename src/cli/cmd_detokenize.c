@@ -12,7 +12,7 @@ int cmd_detokenize(int argc, char **argv) {
     const char *model = NULL, *vocab = NULL, *merges = NULL;
     int lines = 0;
     const pst_arg spec[] = {
-        {"model", ARG_STRING, &model, "tokenizer folder with vocab.json + merges.txt (+ added_tokens.json)"},
+        {"model", ARG_STRING, &model, "tokenizer folder (vocab.json + merges.txt, or encoder.json + vocab.bpe), or gpt2"},
         {"vocab", ARG_STRING, &vocab, "vocab.json (GPT-2 encoder.json), with --merges instead of --model"},
         {"merges", ARG_STRING, &merges, "merges.txt (GPT-2 vocab.bpe), with --vocab"},
         {"lines", ARG_FLAG, &lines, "each input line of ids is one text, written followed by a newline"},
@@ -33,7 +33,7 @@ int cmd_detokenize(int argc, char **argv) {
     size_t len = 0, cap = 0, n = 0, tlen;
     int *ids = NULL;
     rc = 1;
-    if (pst_tokenizer_open(&t, model, vocab, merges, &err)) goto fail;
+    if (pst_tokenizer_open_flags(&t, model, vocab, merges, &err)) goto fail;
     if (pst_read_file("/dev/stdin", &in, &len, &err)) goto fail;
     long line = 1;
     for (size_t pos = 0; pos <= len;) {

@@ -30,7 +30,7 @@ int cmd_tokenize(int argc, char **argv) {
     const char *model = NULL, *vocab = NULL, *merges = NULL;
     int allow_special = 0, lines = 0, null_sep = 0;
     const pst_arg spec[] = {
-        {"model", ARG_STRING, &model, "tokenizer folder with vocab.json + merges.txt (+ added_tokens.json)"},
+        {"model", ARG_STRING, &model, "tokenizer folder (vocab.json + merges.txt, or encoder.json + vocab.bpe), or gpt2"},
         {"vocab", ARG_STRING, &vocab, "vocab.json (GPT-2 encoder.json), with --merges instead of --model"},
         {"merges", ARG_STRING, &merges, "merges.txt (GPT-2 vocab.bpe), with --vocab"},
         {"allow-special", ARG_FLAG, &allow_special, "turn special tokens such as <|endoftext|> in the text into their ids"},
@@ -59,7 +59,7 @@ int cmd_tokenize(int argc, char **argv) {
     int *ids = NULL;
     size_t n = 0;
     rc = 1;
-    if (pst_tokenizer_open(&t, model, vocab, merges, &err)) goto fail;
+    if (pst_tokenizer_open_flags(&t, model, vocab, merges, &err)) goto fail;
     if (pst_read_file("/dev/stdin", &text, &len, &err)) goto fail;
     if (lines || null_sep) {
         char sep = lines ? '\n' : '\0';

@@ -18,6 +18,7 @@
  * pattern, so our ids equal the reference's (tests/text/test_conformance.py).
  */
 #include "posterior/tokenizer.h"
+#include "posterior/corpus.h"
 
 #include <cjson/cJSON.h>
 #include <limits.h>
@@ -1186,12 +1187,12 @@ int pst_tokenizer_decode(const pst_tokenizer *t, const int *ids, size_t n_ids, c
     return 0;
 }
 
-int pst_tokenizer_open(pst_tokenizer **out, const char *model_dir, const char *vocab_json_path,
-                       const char *merges_txt_path, pst_error *err) {
+int pst_tokenizer_open_flags(pst_tokenizer **out, const char *model_dir, const char *vocab_json_path,
+                             const char *merges_txt_path, pst_error *err) {
     *out = NULL;
     if (vocab_json_path && merges_txt_path) return pst_tokenizer_load(out, vocab_json_path, merges_txt_path, err);
     if (vocab_json_path || merges_txt_path)
         return pst_fail(err, "--vocab and --merges go together (got only --%s)", vocab_json_path ? "vocab" : "merges");
-    if (!model_dir) return pst_fail(err, "no tokenizer given: use --model DIR (vocab.json + merges.txt) or --vocab and --merges");
-    return pst_tokenizer_load_dir(out, model_dir, err);
+    if (!model_dir) return pst_fail(err, "no tokenizer given: use --model DIR (or gpt2), or --vocab and --merges");
+    return pst_tokenizer_open(out, model_dir, err);
 }
