@@ -250,6 +250,11 @@ int pst_prepare(pst_tokenizer *tok, const pst_prepare_options *opt, pst_prepare_
         pst_progress_update(&progress, (long)f, 0, extra);
     }
     pst_progress_finish(&progress);
+    if (stats->train_documents + stats->val_documents == 0) {
+        pst_fail(err, "corpus %s holds no non-empty document (%llu documents read)",
+                 pst_corpus_description(corpus), (unsigned long long)stats->documents);
+        goto done;
+    }
     if (pst_shard_builder_write(&train, train_path, PST_SPLIT_TRAIN, opt->seed, opt->val_fraction, err) ||
         pst_shard_builder_write(&val, val_path, PST_SPLIT_VAL, opt->seed, opt->val_fraction, err))
         goto done;

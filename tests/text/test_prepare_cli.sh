@@ -162,6 +162,8 @@ expect_fail 2 "val-fraction" "$BIN" prepare --corpus "$FIX/corpus" --val-fractio
 expect_fail 2 "required" "$BIN" prepare --corpus "$FIX/corpus"
 expect_fail 1 "bad_json.jsonl:2" "$BIN" prepare --corpus "$FIX/bad_json.jsonl" --out "$TMP/x" --quiet
 expect_fail 1 "no vocab.json" "$BIN" prepare --corpus "$FIX/corpus" --tokenizer "$TMP" --out "$TMP/x" --quiet
+mkdir -p "$TMP/emptydir" && : > "$TMP/emptydir/blank.txt"
+expect_fail 1 "no non-empty document" "$BIN" prepare --corpus "$TMP/emptydir" --out "$TMP/x" --quiet
 head -c 100 "$TMP/fx.train.bin" > "$TMP/trunc.bin"
 expect_fail 1 "truncated" "$BIN" data info "$TMP/trunc.bin"
 cp "$TMP/fx.train.bin" "$TMP/magic.bin"
