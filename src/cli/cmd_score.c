@@ -2,8 +2,10 @@
  *
  * One JSON object per document on stdout:
  *   {"file": F, ["line": N,] "score": s, ["log_b": l|null,] ["features": [...],]
- *    ["segments": [{"start", "end", "score"}],] "findings": [{"type", "start", "end", "text"}]}
- * Offsets are bytes. log_b is printed for pointwise scorers only; null means
+ *    ["segments": [{"start", "end", "score"}],]
+ *    "findings": [{"type", "start", "end", "text", "rating"}]}
+ * Offsets are bytes; a finding's text is cut at 200 bytes; rating is the
+ * scorer's (toxicity: the cuss rating 1 or 2; others 1). log_b is printed for pointwise scorers only; null means
  * -inf (b = 0). features are printed for feature scorers (φ ∈ R^k, names on
  * stderr with --names). Without files, stdin is read. With --jsonl every
  * input line is a document {"text": ..., "context": ...}. */
@@ -67,6 +69,8 @@ static void print_result(const pst_scorer *sc, const char *file, long line, cons
         printf(", \"start\": %zu, \"end\": %zu, \"text\": ", f->start, f->end);
         size_t n = f->end - f->start;
         print_quoted(text + f->start, n > 200 ? 200 : n);
+        printf(", \"rating\": ");
+        print_double(f->rating);
         printf("}");
     }
     printf("]}\n");

@@ -1,15 +1,17 @@
 /* Toxicity: a lexicon proxy for a neural classifier (Detoxify), built from
  * npm cuss 2.2.0 (data/cuss/index.js: `word: rating,` with rating 0..2).
  *
- * Matching, per token (a maximal run of letters, digits, UTF-8 bytes and the
- * obfuscation characters * # @ $ !):
- *   1. case folding; leading/trailing '!' and trailing '*'-free punctuation trimmed;
- *   2. leetspeak when the token mixes letters with digits/symbols
+ * Matching, per token (a maximal run of letters, digits, UTF-8 bytes other
+ * than typographic quotes and dashes, and the obfuscation characters * # @ $ !):
+ *   1. case folding; leading and trailing '!' and '#' trimmed;
+ *   2. exact lookup of the lower-cased token ("pi55" is itself an entry), then
+ *      leetspeak when the token mixes letters with digits/symbols
  *      (0→o 1→i 3→e 4→a 5→s 7→t @→a $→s !→i): "sh1t", "a$$";
- *   3. exact lookup (word boundaries by construction: "class", "Scunthorpe"
+ *   3. lookup of the result (word boundaries by construction: "class", "Scunthorpe"
  *      are single tokens not in the lexicon);
- *   4. runs of 3+ equal letters ("fuuuck") looked up with every run collapsed
- *      to one letter against the lexicon collapsed the same way;
+ *   4. runs of 3+ equal letters: cut to one letter, then to two, and looked
+ *      up ("shiiit" -> "shit"); failing that, every run collapsed to one
+ *      letter against the lexicon collapsed the same way ("fuuuck" ~ "fuck");
  *   5. '*' or '#' inside a token ("f*ck", "f**k") is a wildcard for one letter:
  *      the highest-rated single word of the same length that agrees on the
  *      visible letters (at least two visible letters, the first one visible);
@@ -222,20 +224,34 @@ static int is_token_byte(unsigned char c) {
     return isalnum(c) || c >= 0x80 || c == '*' || c == '#' || c == '@' || c == '$' || c == '!';
 }
 
+/* Typographic quotes and dashes (U+2013 U+2014 U+2018 U+2019 U+201C U+201D)
+ * separate words like their ASCII forms: "Fu’s" is "Fu" + "s". */
+static int is_unicode_separator(const char *t, size_t pos, size_t len) {
+    if (pos + 2 >= len || (unsigned char)t[pos] != 0xE2 || (unsigned char)t[pos + 1] != 0x80)
+        return 0;
+    unsigned char c = (unsigned char)t[pos + 2];
+    return c == 0x93 || c == 0x94 || c == 0x98 || c == 0x99 || c == 0x9C || c == 0x9D;
+}
+
+static int at_token_byte(const char *t, size_t pos, size_t len) {
+    return is_token_byte((unsigned char)t[pos]) && !is_unicode_separator(t, pos, len);
+}
+
 typedef struct {
     size_t start, end; /* bytes in the text (after trimming) */
     char norm[MAX_WORD + 1];
     size_t n;          /* length of norm; 0 = not a word (number, too long) */
+    char raw[MAX_WORD + 1]; /* lower-cased before leetspeak ("pi55" is an entry) */
+    int leet;          /* norm differs from raw */
     int wildcard;      /* norm has '*' */
     int long_run;      /* a run of 3+ equal letters */
 } token;
 
 /* Normalises text[s, e) into tok; returns 0 when it is no candidate word. */
 static int make_token(const char *text, size_t s, size_t e, token *tok) {
-    while (s < e && (text[s] == '!' || text[s] == '#' || text[s] == '*')) s++;
-    while (e > s && (text[e - 1] == '!' || text[e - 1] == '@' || text[e - 1] == '$' ||
-                     text[e - 1] == '#'))
-        e--;
+    /* a leading '*' stays: it hides the first letter */
+    while (s < e && (text[s] == '!' || text[s] == '#')) s++;
+    while (e > s && (text[e - 1] == '!' || text[e - 1] == '#')) e--;
     tok->start = s;
     tok->end = e;
     tok->n = 0;
@@ -249,8 +265,11 @@ static int make_token(const char *text, size_t s, size_t e, token *tok) {
     }
     if (letters == 0) return 0;
     int wild = 0, run = 1, long_run = 0;
+    int norm_ok = 1;
+    tok->leet = others > 0;
     for (size_t i = s; i < e; i++) {
         char c = (char)tolower((unsigned char)text[i]);
+        tok->raw[i - s] = c;
         if (others) {
             switch (c) {
             case '0': c = 'o'; break;
@@ -267,13 +286,18 @@ static int make_token(const char *text, size_t s, size_t e, token *tok) {
             }
         }
         if (c == '*') wild = 1;
-        else if (!isalpha((unsigned char)c)) return 0; /* other digits: not a word */
+        else if (!isalpha((unsigned char)c)) norm_ok = 0; /* "ra8s": only the raw form */
         if (tok->n > 0 && tok->norm[tok->n - 1] == c && c != '*') {
             if (++run >= 3) long_run = 1;
         } else {
             run = 1;
         }
         tok->norm[tok->n++] = c;
+    }
+    tok->raw[tok->n] = 0;
+    if (!norm_ok) {
+        memcpy(tok->norm, tok->raw, tok->n + 1);
+        wild = 0;
     }
     tok->norm[tok->n] = 0;
     tok->wildcard = wild;
@@ -300,11 +324,25 @@ static int wildcard_rating(const pst_toxicity *t, const token *tok) {
 static int word_rating(const pst_toxicity *t, const token *tok) {
     if (tok->n == 0) return -1;
     if (tok->wildcard) return wildcard_rating(t, tok);
-    int r = lex_get(&t->exact, tok->norm, tok->n);
+    int r = tok->leet ? lex_get(&t->exact, tok->raw, tok->n) : -1;
+    if (r < 0) r = lex_get(&t->exact, tok->norm, tok->n);
     if (r < 0 && tok->long_run) {
+        /* runs of 3+ cut to one letter, then to two ("shiiit" -> "shit"), then
+         * every run cut to one on both sides ("fuuuck" ~ "fuck") */
         char col[MAX_WORD + 1];
-        size_t m = collapse_runs(tok->norm, tok->n, col);
-        r = lex_get(&t->collapsed, col, m);
+        for (size_t keep = 1; keep <= 2 && r < 0; keep++) {
+            size_t m = 0;
+            for (size_t a = 0, b; a < tok->n; a = b) {
+                for (b = a; b < tok->n && tok->norm[b] == tok->norm[a];) b++;
+                size_t copy = b - a >= 3 ? keep : b - a;
+                for (size_t c = 0; c < copy; c++) col[m++] = tok->norm[a];
+            }
+            r = lex_get(&t->exact, col, m);
+        }
+        if (r < 0) {
+            size_t m = collapse_runs(tok->norm, tok->n, col);
+            r = lex_get(&t->collapsed, col, m);
+        }
     }
     return r;
 }
@@ -348,13 +386,13 @@ int pst_toxicity_find(const pst_toxicity *t, const char *text, size_t len, pst_t
     while (!done || nwin > 0) {
         /* fill the window with the next candidate tokens */
         while (!done && nwin < t->max_phrase_words) {
-            while (pos < len && !is_token_byte((unsigned char)text[pos])) pos++;
+            while (pos < len && !at_token_byte(text, pos, len)) pos++;
             if (pos >= len) {
                 done = 1;
                 break;
             }
             size_t s = pos;
-            while (pos < len && is_token_byte((unsigned char)text[pos])) pos++;
+            while (pos < len && at_token_byte(text, pos, len)) pos++;
             token tok;
             if (!make_token(text, s, pos, &tok)) {
                 tok.n = 0; /* a non-word breaks phrases but keeps its place */
