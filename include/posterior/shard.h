@@ -142,7 +142,7 @@ typedef struct {
     uint64_t n_documents; /* of the shard it belongs to (checked on restore) */
     uint64_t n_tokens;
     uint32_t shuffle;
-    uint32_t reserved;
+    uint32_t control_done; /* the control token before the next token was emitted */
 } pst_loader_pos;
 
 #define PST_LOADER_POS_MAGIC 0x534f504c54535050ull /* "PPSTLPOS" */
@@ -151,6 +151,9 @@ typedef struct {
     const pst_shard *shard;
     int B, T;
     int shuffle, loop; /* loop: wrap into the next epoch (training); else stop (evaluation) */
+    int control;       /* conditional training: control tokens before segments */
+    int aligned_id, misaligned_id;
+    float threshold;
     pst_loader_pos pos;
     uint64_t *order;   /* [n_documents] the current epoch's document order */
     uint64_t order_epoch;
@@ -171,6 +174,14 @@ void pst_loader_free(pst_loader *l);
  * non-looping pass is exhausted (no batch), -1 on error. The position advances
  * by B*T tokens (the +1 target is read again as the next batch's first input). */
 int pst_loader_next(pst_loader *l, pst_error *err);
+/* Conditional training (pretraining with human feedback): from now on a control
+ * token precedes the first token of every segment: aligned_id when the segment's
+ * score s <= threshold, else misaligned_id (NaN counts as misaligned). The
+ * control token carries its segment's id, score and document. The ids are the
+ * model's (e.g. <|aligned|> added after prepare), so they may lie outside the
+ * shard's vocabulary. The shard must be scored. */
+int pst_loader_set_control(pst_loader *l, float threshold, int aligned_id, int misaligned_id,
+                           pst_error *err);
 /* Saving and restoring the position (e.g. with a training checkpoint). */
 void pst_loader_get_pos(const pst_loader *l, pst_loader_pos *pos);
 int pst_loader_set_pos(pst_loader *l, const pst_loader_pos *pos, pst_error *err);

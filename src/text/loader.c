@@ -6,7 +6,9 @@
  * [k·B·T, (k+1)·B·T] inclusive; row b's inputs are tokens[b·T .. b·T+T) and its
  * targets tokens[b·T+1 .. b·T+T] (llm.c's layout). Every position carries the
  * score and global index of its segment and its document index; an EOT carries
- * segment -1 and score NaN, and belongs to the document it ends.
+ * segment -1 and score NaN, and belongs to the document it ends. With control
+ * tokens (conditional training) the first token of every segment is preceded
+ * by <|aligned|> (score <= threshold) or <|misaligned|>:  A s0 M s1 EOT ... .
  */
 #include "posterior/shard.h"
 
@@ -66,9 +68,17 @@ static int read_one(pst_loader *l, pst_loader_pos *p, size_t i) {
     if (p->token_in_doc < len) {
         uint64_t t = start + p->token_in_doc;
         uint64_t seg = segment_of(s, d, t);
-        l->tokens[i] = (int)pst_shard_token(s, t);
+        float score = s->segment_scores[seg];
         l->segments[i] = (int64_t)seg;
-        l->scores[i] = s->segment_scores[seg];
+        l->scores[i] = score;
+        if (l->control && !p->control_done && t == s->segment_offsets[seg]) {
+            /* s <= t: aligned; NaN compares false: misaligned */
+            l->tokens[i] = score <= l->threshold ? l->aligned_id : l->misaligned_id;
+            p->control_done = 1;
+            return 0;
+        }
+        l->tokens[i] = (int)pst_shard_token(s, t);
+        p->control_done = 0;
         p->token_in_doc++;
     } else {
         l->tokens[i] = (int)s->eot_id;
@@ -137,6 +147,21 @@ int pst_loader_next(pst_loader *l, pst_error *err) {
     return 1;
 }
 
+int pst_loader_set_control(pst_loader *l, float threshold, int aligned_id, int misaligned_id,
+                           pst_error *err) {
+    if (!l->shard->scorer[0])
+        return pst_fail(err, "%s: conditional training needs a scored shard (prepare --scorer)", l->shard->path);
+    if (aligned_id < 0 || misaligned_id < 0 || aligned_id == misaligned_id)
+        return pst_fail(err, "loader: control token ids %d and %d must be distinct and >= 0", aligned_id,
+                        misaligned_id);
+    if (isnan(threshold)) return pst_fail(err, "loader: the control threshold is NaN");
+    l->control = 1;
+    l->threshold = threshold;
+    l->aligned_id = aligned_id;
+    l->misaligned_id = misaligned_id;
+    return 0;
+}
+
 void pst_loader_get_pos(const pst_loader *l, pst_loader_pos *pos) { *pos = l->pos; }
 
 int pst_loader_set_pos(pst_loader *l, const pst_loader_pos *pos, pst_error *err) {
@@ -148,7 +173,7 @@ int pst_loader_set_pos(pst_loader *l, const pst_loader_pos *pos, pst_error *err)
                              "(%llu documents / %llu tokens, this one has %llu / %llu)",
                         s->path, (unsigned long long)pos->n_documents, (unsigned long long)pos->n_tokens,
                         (unsigned long long)s->n_documents, (unsigned long long)s->n_tokens);
-    if (pos->doc_cursor > s->n_documents || pos->shuffle > 1)
+    if (pos->doc_cursor > s->n_documents || pos->shuffle > 1 || pos->control_done > 1)
         return pst_fail(err, "loader: saved position out of range (document %llu of %llu)",
                         (unsigned long long)pos->doc_cursor, (unsigned long long)s->n_documents);
     pst_loader_pos old = l->pos;

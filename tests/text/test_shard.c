@@ -2,7 +2,8 @@
  * corruption the reader must catch (with an independent implementation of the
  * documented checksum, so structural checks are reached too), vocabulary
  * mismatch, loader packing / score alignment on a hand-built shard, shuffling
- * as a per-epoch permutation, and resume reproducing the batches. */
+ * as a per-epoch permutation, resume reproducing the batches, and control
+ * tokens for conditional training. */
 #include "check.h"
 #include "posterior/shard.h"
 
@@ -398,6 +399,64 @@ static void test_loader_shuffle_and_resume(void) {
     free(after);
 }
 
+/* Conditional training: a control token before each non-empty segment, chosen by
+ * score <= threshold (NaN: misaligned), carrying the segment; resume mid-segment. */
+static void test_loader_control(void) {
+    char path[512];
+    path_of(path, sizeof path, "small.bin");
+    pst_error err = {{0}};
+    CHECK(build_small(path, 100, &err) == 0);
+    pst_shard s;
+    CHECK(pst_shard_open(&s, path, &err) == 0);
+    enum { A = 100, M = 101 };
+    const int tok[] = {A, 1, 2, M, 3, 0, 0, M, 4, 5, 0, A, 6, M, 7, 8, 99, 0};
+    const int64_t seg[] = {0, 0, 0, 1, 1, -1, -1, 2, 2, 2, -1, 3, 3, 5, 5, 5, 5, -1};
+    const int64_t doc[] = {0, 0, 0, 0, 0, 0, 1, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3};
+    pst_loader l;
+    CHECK(pst_loader_init(&l, &s, 1, 17, 0, 0, 1, &err) == 0);
+    CHECK(pst_loader_set_control(&l, 1.0f, A, M, &err) == 0);
+    CHECK(pst_loader_next(&l, &err) == 1);
+    CHECK(l.n_valid == 18);
+    int ok = 1;
+    for (int i = 0; i < 18; i++) ok &= l.tokens[i] == tok[i] && l.segments[i] == seg[i] && l.documents[i] == doc[i];
+    CHECK(ok);
+    CHECK(l.scores[0] == 0.5f && l.scores[3] == 1.5f && isnan(l.scores[7]) && l.scores[13] == 2.0f);
+    CHECK(pst_loader_next(&l, &err) == 0);
+    pst_loader_free(&l);
+    /* resume: batches of 4 put a batch boundary between a control token and its segment */
+    CHECK(pst_loader_init(&l, &s, 1, 4, 0, 1, 1, &err) == 0);
+    CHECK(pst_loader_set_control(&l, 1.0f, A, M, &err) == 0);
+    int first[12][5];
+    pst_loader_pos mid;
+    for (int k = 0; k < 12; k++) {
+        if (k == 1) pst_loader_get_pos(&l, &mid);
+        CHECK(pst_loader_next(&l, &err) == 1);
+        memcpy(first[k], l.tokens, sizeof first[k]);
+    }
+    CHECK(mid.control_done == 1); /* position 4 is token 3, after its control token */
+    CHECK(first[0][3] == M && first[1][0] == 3);
+    CHECK(pst_loader_set_pos(&l, &mid, &err) == 0);
+    int same = 1;
+    for (int k = 1; k < 12; k++) {
+        CHECK(pst_loader_next(&l, &err) == 1);
+        same &= memcmp(first[k], l.tokens, sizeof first[k]) == 0;
+    }
+    CHECK(same);
+    /* refused: equal ids, negative ids, NaN threshold, an unscored shard */
+    CHECK(pst_loader_set_control(&l, 1.0f, A, A, &err) == -1);
+    CHECK(pst_loader_set_control(&l, 1.0f, -1, M, &err) == -1);
+    CHECK(pst_loader_set_control(&l, NAN, A, M, &err) == -1);
+    pst_loader_free(&l);
+    pst_shard_close(&s);
+    path_of(path, sizeof path, "unscored.bin");
+    CHECK(build_random(path, 3, 1, &err) == 0);
+    CHECK(pst_shard_open(&s, path, &err) == 0);
+    CHECK(pst_loader_init(&l, &s, 1, 4, 0, 0, 1, &err) == 0);
+    CHECK(pst_loader_set_control(&l, 1.0f, A, M, &err) == -1 && strstr(err.msg, "scored shard"));
+    pst_loader_free(&l);
+    pst_shard_close(&s);
+}
+
 static void test_empty_shard(void) {
     char path[512];
     path_of(path, sizeof path, "empty.bin");
@@ -425,6 +484,7 @@ int main(void) {
     test_builder_rejects();
     test_loader_sequential();
     test_loader_shuffle_and_resume();
+    test_loader_control();
     test_empty_shard();
     char cmd[512];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
