@@ -33,9 +33,11 @@ ADAMW = {"lr": 1e-3, "beta1": 0.9, "beta2": 0.95, "eps": 1e-8, "weight_decay": 0
 DECAYED = ("wte", "wpe", "qkvw", "attprojw", "fcw", "fcprojw")
 
 
-def make(seed=1234):
+def make(config=CONFIG, B=B, T=T, seed=1234):
+    """The fixture tensors and metadata for one config (tests/prior/test_gpt2_torch.py
+    calls this with other configs)."""
     torch.manual_seed(seed)
-    cfg = ref.config_from_dict(CONFIG)
+    cfg = ref.config_from_dict(config)
     model = ref.GPT2(cfg)
     with torch.no_grad():  # non-trivial biases and LayerNorm weights
         for name, t in model.named_tensors():
@@ -43,8 +45,9 @@ def make(seed=1234):
     tokens = torch.randint(0, cfg["vocab_size"], (B, T))
     targets = torch.randint(0, cfg["vocab_size"], (B, T))
     weights = torch.rand(B, T) + 0.5
-    weights[0, 2] = 0.0
-    weights[1, 5] = 0.0
+    for i in (2, T + 5):  # two ignored positions
+        if i < B * T - 1:
+            weights.view(-1)[i] = 0.0
     out = {"tokens": tokens.int().numpy(), "targets": targets.int().numpy(),
            "weights": weights.numpy(), "params": model.c_buffer()}
 
@@ -77,7 +80,7 @@ def make(seed=1234):
     p1, m1, v1 = ref.adamw_step(p0, g, zeros, zeros, 1, **kw)
     p2, _, _ = ref.adamw_step(p1, g, m1, v1, 2, **kw)
     out.update({"adamw_step1": p1, "adamw_step2": p2})
-    meta = dict(CONFIG)
+    meta = dict(cfg)
     meta.update(ADAMW)
     meta.update({"B": B, "T": T, "seed": seed})
     return out, meta

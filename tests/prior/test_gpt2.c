@@ -469,7 +469,82 @@ static void test_shapes(void) {
     pst_gpt2_free(&m);
 }
 
-int main(void) {
+/* ---- eval mode for tests/prior/test_gpt2_torch.py ------------------------
+ * test_gpt2 --eval IN OUT: IN is a safetensors file (config in __metadata__; params,
+ * tokens, targets, weights, dlogprobs_custom); OUT receives logits, logprobs, loss,
+ * grads (weighted CE) and grads_custom (from dlogprobs_custom) as safetensors. */
+
+static int write_outputs(const char *path, const char *names[], const void *data[],
+                         const size_t counts[], const char *dtypes[], int n) {
+    char header[4096];
+    size_t off = 0, hl = 0;
+    hl += snprintf(header + hl, sizeof header - hl, "{");
+    for (int i = 0; i < n; i++) {
+        size_t bytes = counts[i] * (strcmp(dtypes[i], "F64") ? 4 : 8);
+        hl += snprintf(header + hl, sizeof header - hl,
+                       "%s\"%s\":{\"dtype\":\"%s\",\"shape\":[%zu],\"data_offsets\":[%zu,%zu]}",
+                       i ? "," : "", names[i], dtypes[i], counts[i], off, off + bytes);
+        off += bytes;
+    }
+    hl += snprintf(header + hl, sizeof header - hl, "}");
+    while (hl % 8) header[hl++] = ' ';
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    uint64_t len = hl;
+    fwrite(&len, 8, 1, f);
+    fwrite(header, 1, hl, f);
+    for (int i = 0; i < n; i++)
+        fwrite(data[i], strcmp(dtypes[i], "F64") ? 4 : 8, counts[i], f);
+    return fclose(f);
+}
+
+static int eval_mode(const char *in, const char *out) {
+    fixture f;
+    pst_error err;
+    if (fixture_open(&f, in)) return 2;
+    pst_gpt2_config cfg = {(int)fixture_meta(&f, "n_layer"), (int)fixture_meta(&f, "n_head"),
+                           (int)fixture_meta(&f, "n_embd"), (int)fixture_meta(&f, "n_positions"),
+                           (int)fixture_meta(&f, "vocab_size"),
+                           (float)fixture_meta(&f, "layer_norm_epsilon")};
+    int B = (int)fixture_meta(&f, "B"), T = (int)fixture_meta(&f, "T");
+    size_t BT = (size_t)B * T;
+    pst_gpt2 m;
+    if (pst_gpt2_create(&m, &cfg, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 2;
+    }
+    size_t N = m.num_params;
+    memcpy(m.param_memory, fixture_get(&f, "params", "F32", N), N * sizeof(float));
+    const int *tokens = fixture_get(&f, "tokens", "I32", BT);
+    const int *targets = fixture_get(&f, "targets", "I32", BT);
+    float *logits = malloc(BT * cfg.vocab_size * sizeof(float)), *lp = malloc(BT * sizeof(float));
+    float *dl = malloc(BT * sizeof(float)), *grads = malloc(N * sizeof(float));
+    double loss;
+    if (pst_gpt2_forward(&m, tokens, targets, B, T, logits, &err) ||
+        (memcpy(lp, m.logprobs, BT * sizeof(float)), 0) ||
+        pst_gpt2_cross_entropy(&m, tokens, targets, fixture_get(&f, "weights", "F32", BT), B, T,
+                               dl, &loss, &err) ||
+        (pst_gpt2_zero_grad(&m), pst_gpt2_backward(&m, dl, &err)) ||
+        (memcpy(grads, m.grad_memory, N * sizeof(float)),
+         pst_gpt2_forward(&m, tokens, targets, B, T, NULL, &err)) ||
+        (pst_gpt2_zero_grad(&m),
+         pst_gpt2_backward(&m, fixture_get(&f, "dlogprobs_custom", "F32", BT), &err))) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 2;
+    }
+    const char *names[] = {"logits", "logprobs", "loss", "grads", "grads_custom"};
+    const void *data[] = {logits, lp, &loss, grads, m.grad_memory};
+    size_t counts[] = {BT * cfg.vocab_size, BT, 1, N, N};
+    const char *dtypes[] = {"F32", "F32", "F64", "F32", "F32"};
+    int rc = write_outputs(out, names, data, counts, dtypes, 5) ? 2 : 0;
+    free(logits), free(lp), free(dl), free(grads);
+    pst_gpt2_free(&m);
+    fixture_close(&f);
+    return rc;
+}
+
+int main(int argc, char **argv) {
+    if (argc == 4 && strcmp(argv[1], "--eval") == 0) return eval_mode(argv[2], argv[3]);
     test_against_pytorch();
     test_finite_differences();
     test_schedule_and_clip();
