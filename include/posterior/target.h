@@ -16,6 +16,7 @@
 
 #include "posterior/base.h"
 #include "posterior/prior.h"
+#include "posterior/tokenizer.h"
 
 /* A token sequence that is not owned (a context / prompt). */
 typedef struct {
@@ -148,6 +149,22 @@ int pst_target_score(const pst_target *t, const pst_seq *contexts, const pst_sam
                      const double *log_prior_known, double *log_prior, double *features,
                      double *log_target, pst_error *err);
 
+/* n samples of q drawn in batches of `batch` and scored under the target.
+ * log_prior is the sampler's raw log-prob when q is the prior itself. */
+typedef struct {
+    int n, k;
+    pst_sample *xs;      /* [n] */
+    double *log_q;       /* [n] log q (the distribution really sampled) */
+    double *log_model;   /* [n] raw log-prob of q's model */
+    double *log_prior;   /* [n] log a */
+    double *features;    /* [n, k] */
+    double *log_target;  /* [n] log P */
+} pst_scored_batch;
+
+int pst_draw_scored(const pst_target *t, pst_distribution *q, const pst_seq *context, int n, int batch,
+                    pst_rng *rng, pst_scored_batch *out, pst_error *err);
+void pst_scored_batch_free(pst_scored_batch *b);
+
 /* ---- estimators ------------------------------------------------------------
  * Samples x_i ~ q, i < n; log_q[i] = log q(x_i) of the distribution really drawn
  * from. Importance weights w_i = P(x_i)/q(x_i), handled in log space. Standard
@@ -267,5 +284,46 @@ int pst_target_spec_load(const char *path, pst_target_spec *spec, pst_error *err
 char *pst_target_spec_to_json(const pst_target_spec *spec, pst_error *err);
 int pst_target_spec_save(const char *path, const pst_target_spec *spec, pst_error *err);
 void pst_target_spec_free(pst_target_spec *spec);
+
+/* ---- targets over text: scorers on decoded samples ------------------------- */
+
+/* Evidence computed by scorers (include/posterior/scorer.h) on the decoded text of
+ * each sample (special tokens such as <|endoftext|> dropped), contexts decoded too.
+ *   pointwise: feature j = b_j(x) of scorer j (each must be pointwise)
+ *   distributional: the features φ of every scorer, concatenated
+ *   klrl: the single scorer's score r(x) */
+typedef struct pst_text_evidence pst_text_evidence;
+
+/* tokenizer_dir holds vocab.json + merges.txt (usually the prior's directory).
+ * An unknown or unsuitable scorer spec is an error naming it. */
+int pst_text_evidence_create(pst_target_kind kind, char *const *scorer_specs, int n_scorers,
+                             const char *tokenizer_dir, pst_text_evidence **out, pst_error *err);
+void pst_text_evidence_free(pst_text_evidence *e);
+int pst_text_evidence_n_features(const pst_text_evidence *e);
+const char *pst_text_evidence_feature_name(const pst_text_evidence *e, int j);
+/* The pst_evidence_fn; ctx is the pst_text_evidence. */
+int pst_text_evidence_eval(void *ctx, const pst_seq *contexts, const pst_sample *xs, int n,
+                           double *out, pst_error *err);
+/* Decoded text of token ids, special tokens dropped (malloc'd, NUL-terminated). */
+char *pst_text_evidence_decode(const pst_text_evidence *e, const int *ids, int n, size_t *len,
+                               pst_error *err);
+/* The tokenizer (for encoding prompts). */
+pst_tokenizer *pst_text_evidence_tokenizer(const pst_text_evidence *e);
+
+/* A target loaded from its spec: the prior (GPT-2 directory) as a distribution,
+ * scorers over decoded text, and the pst_target tying them together. */
+typedef struct {
+    pst_target_spec spec;
+    pst_distribution prior;
+    pst_text_evidence *evidence;
+    pst_target target;
+} pst_target_bundle;
+
+/* Takes ownership of *spec (cleared on return). prior_options may be NULL. */
+int pst_target_bundle_open(pst_target_spec *spec, const pst_gpt2_policy_options *prior_options,
+                           pst_target_bundle *b, pst_error *err);
+int pst_target_bundle_load(const char *spec_path, const pst_gpt2_policy_options *prior_options,
+                           pst_target_bundle *b, pst_error *err);
+void pst_target_bundle_free(pst_target_bundle *b);
 
 #endif

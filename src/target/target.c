@@ -70,3 +70,51 @@ int pst_target_score(const pst_target *t, const pst_seq *contexts, const pst_sam
     if (!features) free(f);
     return rc;
 }
+
+void pst_scored_batch_free(pst_scored_batch *b) {
+    if (!b) return;
+    if (b->xs) pst_sample_free(b->xs, b->n);
+    free(b->xs), free(b->log_q), free(b->log_model), free(b->log_prior), free(b->features), free(b->log_target);
+    memset(b, 0, sizeof *b);
+}
+
+int pst_draw_scored(const pst_target *t, pst_distribution *q, const pst_seq *context, int n, int batch,
+                    pst_rng *rng, pst_scored_batch *b, pst_error *err) {
+    memset(b, 0, sizeof *b);
+    int k = t->n_features;
+    if (n < 1) return pst_fail(err, "--n: %d; need at least one sample", n);
+    if (batch < 1 || batch > n) batch = n;
+    b->n = n;
+    b->k = k;
+    b->xs = calloc((size_t)n, sizeof *b->xs);
+    b->log_q = malloc(sizeof(double) * n);
+    b->log_model = malloc(sizeof(double) * n);
+    b->log_prior = malloc(sizeof(double) * n);
+    b->features = malloc(sizeof(double) * (size_t)n * k);
+    b->log_target = malloc(sizeof(double) * n);
+    pst_seq *ctx = context ? malloc(sizeof *ctx * (size_t)batch) : NULL;
+    if (!b->xs || !b->log_q || !b->log_model || !b->log_prior || !b->features || !b->log_target || (context && !ctx)) {
+        free(ctx);
+        pst_scored_batch_free(b);
+        return pst_fail(err, "out of memory for %d samples", n);
+    }
+    for (int i = 0; ctx && i < batch; i++) ctx[i] = *context;
+    int same = t->prior && q->self == t->prior->self; /* samples of the prior carry log a */
+    for (int s = 0; s < n; s += batch) {
+        int m = n - s < batch ? n - s : batch;
+        if (q->sample(q->self, ctx, m, rng, b->xs + s, err) < 0) goto fail;
+        for (int i = s; i < s + m; i++) {
+            b->log_q[i] = b->xs[i].logprob_proposal;
+            b->log_model[i] = b->xs[i].logprob_model;
+        }
+        if (pst_target_score(t, ctx, b->xs + s, m, same ? b->log_model + s : NULL, b->log_prior + s,
+                             b->features + (size_t)s * k, b->log_target + s, err) < 0)
+            goto fail;
+    }
+    free(ctx);
+    return 0;
+fail:
+    free(ctx);
+    pst_scored_batch_free(b);
+    return -1;
+}

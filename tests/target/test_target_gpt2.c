@@ -7,6 +7,7 @@
 #include "posterior/target.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,6 +53,7 @@ static double chi_z(const long *counts, const double *p, int n, long total) {
 }
 
 int main(void) {
+    omp_set_num_threads(1); /* tiny matrices: threads only add overhead on a shared machine */
     pst_rng rng;
     pst_rng_seed(&rng, 7);
     pst_gpt2_config cfg = {.n_layer = 1, .n_head = 2, .n_embd = 16, .n_positions = 8, .vocab_size = V,

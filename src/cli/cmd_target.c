@@ -1,0 +1,541 @@
+/* posterior target init | fit | estimate | sample — the posterior p(x) = P(x)/Z as an artefact.
+ *
+ *   target init     write a target spec (JSON) from a prior, scorers and λ/μ̄/β
+ *   target fit      λ of a distributional target by SNIS moment matching (Newton)
+ *   target estimate log Z, KL(p‖π), KL(π‖a), TVD(p,π), moments, from samples of a proposal
+ *   target sample   samples from p: rejection (rs), quasi-rejection (qrs), independent MH (imh)
+ * Results are one JSON object per line on stdout; warnings and progress go to stderr. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "posterior/scorer.h"
+#include "posterior/target.h"
+
+/* Comma-separated numbers into out (at most cap). */
+static int parse_numbers(const char *flag, const char *s, double *out, int cap, int *n, pst_error *err) {
+    *n = 0;
+    while (s && *s) {
+        char *end;
+        double v = strtod(s, &end);
+        if (end == s || !isfinite(v)) return pst_fail(err, "--%s: '%s' is not a list of numbers", flag, s);
+        if (*n == cap) return pst_fail(err, "--%s: more than %d values", flag, cap);
+        out[(*n)++] = v;
+        s = end;
+        while (*s == ',' || *s == ' ') s++;
+    }
+    return 0;
+}
+
+static void print_estimate(const char *name, pst_estimate e, int comma) {
+    printf("\"%s\": %.9g, \"%s_se\": %.4g%s", name, isfinite(e.value) ? e.value : 0.0, name,
+           isfinite(e.se) ? e.se : 0.0, comma ? ", " : "");
+}
+
+/* Prompt text (encoded with the target's tokenizer) as a context; NULL when none. */
+static int encode_prompt(const pst_target_bundle *b, const char *prompt, int **ids, pst_seq *ctx, pst_error *err) {
+    *ids = NULL;
+    if (!prompt) return 0;
+    size_t n = 0;
+    if (pst_tokenizer_encode(pst_text_evidence_tokenizer(b->evidence), prompt, strlen(prompt), 1, ids, &n, err) < 0)
+        return pst_fail_context(err, "--prompt");
+    if (n == 0) return pst_fail(err, "--prompt: encodes to no tokens");
+    ctx->tokens = *ids;
+    ctx->n = (int)n;
+    return 0;
+}
+
+/* ---- init ------------------------------------------------------------------- */
+
+static int target_init(int argc, char **argv) {
+    const char *kind = "pointwise", *prior = NULL, *out = NULL, *moments = NULL, *lambda = NULL;
+    double beta = 1.0;
+    int conditional = 0;
+    const pst_arg spec[] = {
+        {"kind", ARG_STRING, &kind, "pointwise (P = a·Πb), distributional (a·exp(λ·φ)) or klrl (a·exp(r/β))"},
+        {"prior", ARG_STRING, &prior, "the prior model's directory (required)"},
+        {"out", ARG_STRING, &out, "where to write the spec (required)"},
+        {"moments", ARG_STRING, &moments, "distributional: desired E_p[φ], comma-separated"},
+        {"lambda", ARG_STRING, &lambda, "distributional: λ if already known (else `target fit`)"},
+        {"beta", ARG_DOUBLE, &beta, "klrl: the KL weight β"},
+        {"conditional", ARG_FLAG, &conditional, "one Z per context (prompts)"},
+        {0},
+    };
+    int npos = 0, rc = pst_args_parse("target init",
+                                      "Writes a target spec. Scorer specs are the positional arguments\n"
+                                      "(posterior score --help lists them), e.g.\n"
+                                      "  posterior target init --prior runs/prior --out t.json 'not:toxicity>0.5'",
+                                      spec, argc, argv, &npos);
+    if (rc) return rc == 1 ? 0 : 2;
+    if (!prior || !out || npos < 1) {
+        fprintf(stderr, "posterior target init: --prior, --out and at least one scorer spec are required\n");
+        return 2;
+    }
+    pst_error err = {{0}};
+    pst_target_spec s;
+    memset(&s, 0, sizeof s);
+    if (pst_target_kind_parse(kind, &s.kind, &err) < 0) goto fail;
+    s.prior = strdup(prior);
+    s.scorers = calloc((size_t)npos, sizeof(char *));
+    if (!s.prior || !s.scorers) {
+        pst_fail(&err, "out of memory");
+        goto fail;
+    }
+    for (int i = 0; i < npos; i++) {
+        if (!(s.scorers[i] = strdup(argv[i]))) {
+            pst_fail(&err, "out of memory");
+            goto fail;
+        }
+        s.n_scorers = i + 1;
+    }
+    int nm = 0, nl = 0;
+    if (parse_numbers("moments", moments, s.moments, PST_TARGET_MAX_FEATURES, &nm, &err) < 0 ||
+        parse_numbers("lambda", lambda, s.lambda, PST_TARGET_MAX_FEATURES, &nl, &err) < 0)
+        goto fail;
+    s.n_features = nm ? nm : nl;
+    s.has_lambda = nl > 0;
+    s.beta = beta;
+    s.conditional = conditional;
+    /* validate by parsing what we are about to write, then by opening it (model, scorers) */
+    char *text = pst_target_spec_to_json(&s, &err);
+    if (!text) goto fail;
+    pst_target_spec check;
+    int ok = pst_target_spec_parse(text, out, 1, &check, &err);
+    free(text);
+    if (ok < 0) goto fail;
+    pst_target_bundle b;
+    if (pst_target_bundle_open(&check, NULL, &b, &err) < 0) goto fail;
+    pst_target_bundle_free(&b);
+    if (pst_target_spec_save(out, &s, &err) < 0) goto fail;
+    pst_target_spec_free(&s);
+    return 0;
+fail:
+    pst_target_spec_free(&s);
+    fprintf(stderr, "posterior target init: %s\n", err.msg);
+    return 1;
+}
+
+/* ---- shared sampling options ---------------------------------------------------------- */
+
+typedef struct {
+    const char *spec_path, *model, *prompt;
+    int n, batch, max_new, top_k;
+    double temperature, top_p;
+    uint64_t seed;
+} draw_opts;
+
+static void draw_opts_default(draw_opts *d) {
+    memset(d, 0, sizeof *d);
+    d->n = 1000;
+    d->batch = 64;
+    d->max_new = 32;
+    d->temperature = 1.0;
+    d->top_p = 1.0;
+    d->seed = 1;
+}
+
+#define DRAW_ARGS(d)                                                                                          \
+    {"spec", ARG_STRING, &(d).spec_path, "target spec (JSON; required)"},                                     \
+        {"n", ARG_INT, &(d).n, "samples drawn from the proposal"},                                           \
+        {"batch", ARG_INT, &(d).batch, "samples drawn together"},                                            \
+        {"max-new-tokens", ARG_INT, &(d).max_new, "tokens per sample at most"},                              \
+        {"temperature", ARG_DOUBLE, &(d).temperature, "proposal temperature (log q is the warped log-prob)"}, \
+        {"top-k", ARG_INT, &(d).top_k, "proposal top-k (0: off)"},                                           \
+        {"top-p", ARG_DOUBLE, &(d).top_p, "proposal top-p (1: off)"},                                        \
+        {"prompt", ARG_STRING, &(d).prompt, "context text (conditional targets)"},                          \
+        {"seed", ARG_U64, &(d).seed, "random seed"}
+
+/* Opens the target (prior with plain sampling) and the proposal: the prior with the
+ * given warping, or --model. */
+static int open_target(const draw_opts *d, pst_target_bundle *b, pst_distribution *q, int *q_is_prior, pst_error *err) {
+    pst_gpt2_policy_options po;
+    pst_gpt2_policy_options_default(&po);
+    po.sampling.max_new_tokens = d->max_new;
+    if (pst_target_bundle_load(d->spec_path, &po, b, err) < 0) return -1;
+    po.sampling.temperature = (float)d->temperature;
+    po.sampling.top_k = d->top_k;
+    po.sampling.top_p = (float)d->top_p;
+    int warped = d->temperature != 1.0 || d->top_k != 0 || d->top_p != 1.0;
+    *q_is_prior = 0;
+    if (d->model) {
+        if (pst_gpt2_distribution_load(d->model, &po, q, err) < 0) return pst_fail_context(err, "--model");
+    } else if (warped) {
+        if (pst_gpt2_distribution_load(b->spec.prior, &po, q, err) < 0) return -1;
+    } else {
+        *q = b->prior; /* a view; not freed separately */
+        *q_is_prior = 1;
+    }
+    return 0;
+}
+
+/* ---- fit ------------------------------------------------------------------------- */
+
+static int target_fit(int argc, char **argv) {
+    draw_opts d;
+    draw_opts_default(&d);
+    const char *out = NULL;
+    int max_iter = 50;
+    double tol = 1e-6;
+    const pst_arg spec[] = {
+        DRAW_ARGS(d),
+        {"model", ARG_STRING, &d.model, "proposal model directory (default: the prior)"},
+        {"out", ARG_STRING, &out, "write the fitted spec here (default: update --spec in place)"},
+        {"max-iter", ARG_INT, &max_iter, "Newton iterations at most"},
+        {"tol", ARG_DOUBLE, &tol, "stop when |E_p[φ] − μ̄| <= tol"},
+        {0},
+    };
+    int npos = 0, rc = pst_args_parse("target fit",
+                                      "Fits λ of a distributional target so that E_p[φ] = μ̄, by self-normalised\n"
+                                      "importance sampling over samples of the proposal and Newton's method on the\n"
+                                      "convex dual. Prints {lambda, fitted, moments, ess, iterations}.",
+                                      spec, argc, argv, &npos);
+    if (rc) return rc == 1 ? 0 : 2;
+    if (!d.spec_path || npos) {
+        fprintf(stderr, "posterior target fit: --spec is required (and no positional arguments)\n");
+        return 2;
+    }
+    pst_error err = {{0}};
+    pst_target_bundle b;
+    pst_distribution q = {0};
+    pst_scored_batch sb = {0};
+    int q_is_prior = 1, ret = 1, *pids = NULL;
+    pst_seq ctx;
+    if (open_target(&d, &b, &q, &q_is_prior, &err) < 0) goto fail;
+    if (b.spec.kind != PST_TARGET_DISTRIBUTIONAL) {
+        pst_fail(&err, "%s: kind '%s'; only a distributional target has a lambda to fit", d.spec_path,
+                 pst_target_kind_name(b.spec.kind));
+        goto fail;
+    }
+    if (encode_prompt(&b, d.prompt, &pids, &ctx, &err) < 0) goto fail;
+    pst_rng rng;
+    pst_rng_seed(&rng, d.seed);
+    if (pst_draw_scored(&b.target, &q, pids ? &ctx : NULL, d.n, d.batch, &rng, &sb, &err) < 0) goto fail;
+    double lambda[PST_TARGET_MAX_FEATURES];
+    memcpy(lambda, b.spec.has_lambda ? b.spec.lambda : (double[PST_TARGET_MAX_FEATURES]){0}, sizeof lambda);
+    pst_lambda_fit rep;
+    if (pst_fit_lambda(sb.log_prior, sb.log_q, sb.features, sb.n, sb.k, b.spec.moments, lambda, max_iter, tol, &rep,
+                       &err) < 0)
+        goto fail;
+    if (rep.low_ess)
+        fprintf(stderr, "posterior target fit: warning: effective sample size %.1f of %d is too low to trust lambda; "
+                        "draw more samples (--n) or use a proposal closer to p (--model)\n",
+                rep.ess, sb.n);
+    memcpy(b.spec.lambda, lambda, sizeof lambda);
+    b.spec.has_lambda = 1;
+    if (pst_target_spec_save(out ? out : d.spec_path, &b.spec, &err) < 0) goto fail;
+    printf("{\"lambda\": [");
+    for (int j = 0; j < sb.k; j++) printf("%s%.9g", j ? ", " : "", lambda[j]);
+    printf("], \"fitted\": [");
+    for (int j = 0; j < sb.k; j++) printf("%s%.6g", j ? ", " : "", rep.fitted[j]);
+    printf("], \"moments\": [");
+    for (int j = 0; j < sb.k; j++) printf("%s%.6g", j ? ", " : "", b.spec.moments[j]);
+    printf("], \"features\": [");
+    for (int j = 0; j < sb.k; j++) {
+        const char *nm = pst_text_evidence_feature_name(b.evidence, j);
+        char *qn = pst_json_quote(nm, strlen(nm), NULL);
+        printf("%s%s", j ? ", " : "", qn ? qn : "\"?\"");
+        free(qn);
+    }
+    printf("], \"ess\": %.2f, \"n\": %d, \"iterations\": %d, \"low_ess\": %s, \"spec\": \"%s\"}\n", rep.ess, sb.n,
+           rep.iterations, rep.low_ess ? "true" : "false", out ? out : d.spec_path);
+    ret = 0;
+fail:
+    if (ret) fprintf(stderr, "posterior target fit: %s\n", err.msg);
+    pst_scored_batch_free(&sb);
+    if (!q_is_prior) pst_distribution_free(&q);
+    pst_target_bundle_free(&b);
+    free(pids);
+    return ret;
+}
+
+/* ---- estimate ------------------------------------------------------------------------ */
+
+static int target_estimate(int argc, char **argv) {
+    draw_opts d;
+    draw_opts_default(&d);
+    const char *policy_dir = NULL;
+    const pst_arg spec[] = {
+        DRAW_ARGS(d),
+        {"model", ARG_STRING, &d.model, "proposal q's model directory (default: the prior)"},
+        {"policy", ARG_STRING, &policy_dir, "the model π compared with p (default: the proposal's model)"},
+        {0},
+    };
+    int npos = 0, rc = pst_args_parse("target estimate",
+                                      "Estimates, from samples x ~ q with standard errors: log Z, Z, KL(p||pi),\n"
+                                      "KL(pi||a), TVD(p, pi), KL(p||q), E_p[phi] and E_pi[phi] (phi = the target's\n"
+                                      "features or b), the acceptance rate of rejection sampling from q, and the ESS.",
+                                      spec, argc, argv, &npos);
+    if (rc) return rc == 1 ? 0 : 2;
+    if (!d.spec_path || npos) {
+        fprintf(stderr, "posterior target estimate: --spec is required (and no positional arguments)\n");
+        return 2;
+    }
+    pst_error err = {{0}};
+    pst_target_bundle b;
+    pst_distribution q = {0}, pol = {0};
+    pst_scored_batch sb = {0};
+    int q_is_prior = 1, ret = 1, *pids = NULL, k = 0;
+    double *lpi = NULL, *lw = NULL;
+    pst_seq ctx;
+    if (open_target(&d, &b, &q, &q_is_prior, &err) < 0) goto fail;
+    if (encode_prompt(&b, d.prompt, &pids, &ctx, &err) < 0) goto fail;
+    pst_rng rng;
+    pst_rng_seed(&rng, d.seed);
+    if (pst_draw_scored(&b.target, &q, pids ? &ctx : NULL, d.n, d.batch, &rng, &sb, &err) < 0) goto fail;
+    k = sb.k;
+    int n = sb.n;
+    lpi = malloc(sizeof(double) * n);
+    lw = malloc(sizeof(double) * n);
+    if (!lpi || !lw) {
+        pst_fail(&err, "out of memory");
+        goto fail;
+    }
+    if (policy_dir) {
+        if (pst_gpt2_distribution_load(policy_dir, NULL, &pol, &err) < 0) goto fail;
+        pst_seq *cs = NULL;
+        if (pids) {
+            cs = malloc(sizeof *cs * n);
+            if (!cs) {
+                pst_fail(&err, "out of memory");
+                goto fail;
+            }
+            for (int i = 0; i < n; i++) cs[i] = ctx;
+        }
+        int r = pol.score(pol.self, cs, sb.xs, n, lpi, &err);
+        free(cs);
+        if (r < 0) goto fail;
+    } else {
+        memcpy(lpi, sb.log_model, sizeof(double) * n);
+    }
+    for (int i = 0; i < n; i++) lw[i] = sb.log_target[i] - sb.log_q[i];
+    pst_estimate lz = pst_estimate_log_partition(sb.log_target, sb.log_q, n);
+    if (lz.value == -INFINITY)
+        fprintf(stderr, "posterior target estimate: warning: no sample has P(x) > 0, so Z is estimated as 0 and the "
+                        "divergences are undefined; draw more samples or relax the constraint\n");
+    pst_estimate mp[PST_TARGET_MAX_FEATURES], mpi[PST_TARGET_MAX_FEATURES];
+    pst_estimate_moments_target(sb.log_target, sb.log_q, sb.features, n, k, mp);
+    pst_estimate_moments_policy(lpi, sb.log_q, sb.features, n, k, mpi);
+    double ess = pst_effective_sample_size(lw, n);
+    printf("{\"n\": %d, ", n);
+    print_estimate("log_z", lz, 1);
+    printf("\"z\": %.9g, ", lz.value > -INFINITY ? exp(lz.value) : 0.0);
+    print_estimate("kl_p_pi", pst_estimate_kl_target_policy(sb.log_target, sb.log_q, lpi, n), 1);
+    print_estimate("kl_p_q", pst_estimate_kl_target_policy(sb.log_target, sb.log_q, sb.log_q, n), 1);
+    print_estimate("kl_pi_a", pst_estimate_kl_policy_prior(lpi, sb.log_prior, sb.log_q, n), 1);
+    print_estimate("tvd_p_pi", pst_estimate_tvd(sb.log_target, sb.log_q, lpi, n), 1);
+    printf("\"features\": [");
+    for (int j = 0; j < k; j++) {
+        const char *nm = pst_text_evidence_feature_name(b.evidence, j);
+        char *qn = pst_json_quote(nm, strlen(nm), NULL);
+        printf("%s%s", j ? ", " : "", qn ? qn : "\"?\"");
+        free(qn);
+    }
+    printf("], \"moments_p\": [");
+    for (int j = 0; j < k; j++) printf("%s%.6g", j ? ", " : "", isfinite(mp[j].value) ? mp[j].value : 0.0);
+    printf("], \"moments_p_se\": [");
+    for (int j = 0; j < k; j++) printf("%s%.4g", j ? ", " : "", isfinite(mp[j].se) ? mp[j].se : 0.0);
+    printf("], \"moments_pi\": [");
+    for (int j = 0; j < k; j++) printf("%s%.6g", j ? ", " : "", mpi[j].value);
+    printf("], \"moments_pi_se\": [");
+    for (int j = 0; j < k; j++) printf("%s%.4g", j ? ", " : "", mpi[j].se);
+    printf("], \"ess\": %.2f, \"kind\": \"%s\"}\n", ess, pst_target_kind_name(b.spec.kind));
+    if (ess < 30 && lz.value > -INFINITY)
+        fprintf(stderr, "posterior target estimate: warning: effective sample size %.1f; estimates are unreliable\n",
+                ess);
+    ret = 0;
+fail:
+    if (ret) fprintf(stderr, "posterior target estimate: %s\n", err.msg);
+    pst_scored_batch_free(&sb);
+    if (!q_is_prior) pst_distribution_free(&q);
+    pst_distribution_free(&pol);
+    pst_target_bundle_free(&b);
+    free(pids), free(lpi), free(lw);
+    return ret;
+}
+
+/* ---- sample ---------------------------------------------------------------------- */
+
+static int print_sample(const pst_target_bundle *b, const pst_sample *x, double log_target, double log_prior,
+                        pst_error *err) {
+    size_t tl;
+    char *text = pst_text_evidence_decode(b->evidence, x->tokens, x->n_tokens, &tl, err);
+    if (!text) return -1;
+    char *q = pst_json_quote(text, tl, NULL);
+    free(text);
+    if (!q) return pst_fail(err, "out of memory");
+    printf("{\"text\": %s, \"tokens\": [", q);
+    free(q);
+    for (int t = 0; t < x->n_tokens; t++) printf(t ? ", %d" : "%d", x->tokens[t]);
+    printf("], \"log_target\": %.9g, \"log_prior\": %.9g}\n", log_target, log_prior);
+    return 0;
+}
+
+static int target_sample(int argc, char **argv) {
+    draw_opts d;
+    draw_opts_default(&d);
+    d.n = 10;
+    const char *sampler = "rs", *betas = NULL;
+    long max_proposals = 100000;
+    int burn = 100;
+    const pst_arg spec[] = {
+        DRAW_ARGS(d),
+        {"sampler", ARG_STRING, &sampler, "rs (rejection, q = a, b <= 1), qrs (quasi-rejection) or imh"},
+        {"model", ARG_STRING, &d.model, "proposal model directory (qrs, imh; default: the prior)"},
+        {"beta", ARG_STRING, &betas, "qrs: β values (comma-separated; samples use the first; default: Z estimate)"},
+        {"max-proposals", ARG_LONG, &max_proposals, "give up after this many proposals"},
+        {"burn", ARG_INT, &burn, "imh: chain steps discarded first"},
+        {0},
+    };
+    int npos = 0, rc = pst_args_parse("target sample",
+                                      "Draws --n samples from p = P/Z (one JSON line each: text, tokens, log_target,\n"
+                                      "log_prior) and prints the sampler's statistics as one JSON line on stderr:\n"
+                                      "acceptance rate; for qrs, per β, the acceptance rate and the estimated\n"
+                                      "TVD(p_beta, p) and KL(p||p_beta).",
+                                      spec, argc, argv, &npos);
+    if (rc) return rc == 1 ? 0 : 2;
+    int kind = strcmp(sampler, "rs") == 0 ? 0 : strcmp(sampler, "qrs") == 0 ? 1 : strcmp(sampler, "imh") == 0 ? 2 : -1;
+    if (!d.spec_path || npos || kind < 0 || d.n < 1) {
+        fprintf(stderr, "posterior target sample: --spec is required, --n >= 1, --sampler rs|qrs|imh (got '%s')\n",
+                sampler);
+        return 2;
+    }
+    pst_error err = {{0}};
+    pst_target_bundle b;
+    pst_distribution q = {0};
+    pst_scored_batch sb = {0};
+    int q_is_prior = 1, ret = 1, *pids = NULL;
+    unsigned char *acc = NULL;
+    int *chain = NULL;
+    pst_seq ctx;
+    if (kind == 0 && (d.model || d.temperature != 1.0 || d.top_k || d.top_p != 1.0)) {
+        fprintf(stderr, "posterior target sample: --sampler rs proposes from the prior itself (no --model, "
+                        "temperature, top-k or top-p); use qrs or imh\n");
+        return 2;
+    }
+    if (open_target(&d, &b, &q, &q_is_prior, &err) < 0) goto fail;
+    if (kind == 0 && b.spec.kind != PST_TARGET_POINTWISE) {
+        pst_fail(&err, "--sampler rs needs b(x) <= 1, i.e. a pointwise target; '%s' is %s (use qrs or imh)",
+                 d.spec_path, pst_target_kind_name(b.spec.kind));
+        goto fail;
+    }
+    if (encode_prompt(&b, d.prompt, &pids, &ctx, &err) < 0) goto fail;
+    pst_rng rng;
+    pst_rng_seed(&rng, d.seed);
+    double beta_list[16];
+    int n_beta = 0;
+    if (parse_numbers("beta", betas, beta_list, 16, &n_beta, &err) < 0) goto fail;
+    for (int i = 0; i < n_beta; i++)
+        if (!(beta_list[i] > 0)) {
+            pst_fail(&err, "--beta: %g must be positive", beta_list[i]);
+            goto fail;
+        }
+    long proposed = 0;
+    int emitted = 0;
+    if (kind == 2) {
+        /* IMH: one chain over burn + n proposals */
+        int total = burn + d.n;
+        if (pst_draw_scored(&b.target, &q, pids ? &ctx : NULL, total, d.batch, &rng, &sb, &err) < 0) goto fail;
+        chain = malloc(sizeof(int) * total);
+        if (!chain) {
+            pst_fail(&err, "out of memory");
+            goto fail;
+        }
+        pst_imh_stats st;
+        pst_imh_chain(sb.log_target, sb.log_q, total, &rng, chain, &st);
+        if (sb.log_target[chain[total - 1]] == -INFINITY) {
+            pst_fail(&err, "imh: no proposal has P(x) > 0 in %d draws; the chain never reached the support of p", total);
+            goto fail;
+        }
+        for (int i = burn; i < total; i++)
+            if (print_sample(&b, &sb.xs[chain[i]], sb.log_target[chain[i]], sb.log_prior[chain[i]], &err) < 0) goto fail;
+        fprintf(stderr, "{\"sampler\": \"imh\", \"proposed\": %d, \"accepted\": %d, \"acceptance_rate\": %.6g, "
+                        "\"distinct_states\": %d, \"burn\": %d}\n",
+                st.proposed, st.accepted, st.acceptance_rate, st.distinct_states, burn);
+        ret = 0;
+        goto fail;
+    }
+    /* rs / qrs: propose in batches until n are accepted */
+    double log_beta = 0;
+    int beta_from_z = kind == 1 && n_beta == 0;
+    pst_qrs_report reports[16];
+    int have_reports = 0;
+    while (emitted < d.n) {
+        if (proposed >= max_proposals) {
+            pst_fail(&err, "%s: only %d of %d samples accepted after %ld proposals (--max-proposals); the target is "
+                           "too far from the proposal (Z small)",
+                     sampler, emitted, d.n, proposed);
+            goto fail;
+        }
+        int m = d.batch > 0 ? d.batch : 64;
+        pst_scored_batch_free(&sb);
+        if (pst_draw_scored(&b.target, &q, pids ? &ctx : NULL, m, m, &rng, &sb, &err) < 0) goto fail;
+        proposed += m;
+        free(acc);
+        acc = malloc((size_t)m);
+        if (!acc) {
+            pst_fail(&err, "out of memory");
+            goto fail;
+        }
+        int na = 0;
+        if (kind == 0) {
+            if (pst_rejection_select(sb.log_target, sb.log_q, m, 0.0, &rng, acc, &na, &err) < 0) goto fail;
+        } else {
+            if (!have_reports) {
+                if (beta_from_z) {
+                    pst_estimate lz = pst_estimate_log_partition(sb.log_target, sb.log_q, m);
+                    if (lz.value == -INFINITY) continue; /* no evidence of Z yet */
+                    beta_list[0] = exp(lz.value);
+                    n_beta = 1;
+                }
+                for (int j = 0; j < n_beta; j++) reports[j] = pst_qrs_diagnose(sb.log_target, sb.log_q, m, log(beta_list[j]));
+                have_reports = 1;
+                log_beta = log(beta_list[0]);
+            }
+            pst_qrs_select(sb.log_target, sb.log_q, m, log_beta, &rng, acc, &na);
+        }
+        for (int i = 0; i < m && emitted < d.n; i++)
+            if (acc[i]) {
+                if (print_sample(&b, &sb.xs[i], sb.log_target[i], sb.log_prior[i], &err) < 0) goto fail;
+                emitted++;
+            }
+    }
+    fprintf(stderr, "{\"sampler\": \"%s\", \"proposed\": %ld, \"accepted\": %d, \"acceptance_rate\": %.6g", sampler,
+            proposed, emitted, (double)emitted / proposed);
+    if (kind == 1) {
+        fprintf(stderr, ", \"qrs\": [");
+        for (int j = 0; j < n_beta; j++)
+            fprintf(stderr, "%s{\"beta\": %.6g, \"acceptance\": %.6g, \"tvd_p_beta_p\": %.6g, \"kl_p_p_beta\": %.6g}",
+                    j ? ", " : "", beta_list[j], reports[j].acceptance.value, reports[j].tvd.value, reports[j].kl.value);
+        fprintf(stderr, "]");
+    }
+    fprintf(stderr, "}\n");
+    ret = 0;
+fail:
+    if (ret) fprintf(stderr, "posterior target sample: %s\n", err.msg);
+    pst_scored_batch_free(&sb);
+    if (!q_is_prior) pst_distribution_free(&q);
+    pst_target_bundle_free(&b);
+    free(pids), free(acc), free(chain);
+    return ret;
+}
+
+int cmd_target(int argc, char **argv) {
+    if (argc < 1 || strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0) {
+        printf("usage: posterior target init|fit|estimate|sample [options]   (--help on each)\n\n"
+               "The posterior p(x) = P(x)/Z of a prior a(x) and evidence:\n"
+               "  init      write a target spec (pointwise, distributional or klrl)\n"
+               "  fit       fit lambda of a distributional target (moment matching, Newton on the dual)\n"
+               "  estimate  log Z, KL(p||pi), KL(pi||a), TVD, moments, with standard errors\n"
+               "  sample    samples from p: --sampler rs | qrs | imh\n");
+        return argc < 1 ? 2 : 0;
+    }
+    if (strcmp(argv[0], "init") == 0) return target_init(argc - 1, argv + 1);
+    if (strcmp(argv[0], "fit") == 0) return target_fit(argc - 1, argv + 1);
+    if (strcmp(argv[0], "estimate") == 0) return target_estimate(argc - 1, argv + 1);
+    if (strcmp(argv[0], "sample") == 0) return target_sample(argc - 1, argv + 1);
+    fprintf(stderr, "posterior target: unknown subcommand '%s' (init, fit, estimate, sample)\n", argv[0]);
+    return 2;
+}

@@ -1,0 +1,203 @@
+/* posterior tune --method dpg: train a policy toward a target's posterior p = P/Z.
+ *
+ * The run directory OUT gets: run.json (the full configuration and target spec),
+ * metrics.jsonl (one line per step), checkpoints/ (latest checkpoint, for --resume)
+ * and model/ (the final policy, a model directory with the prior's tokenizer). */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "posterior/dpg.h"
+#include "posterior/target.h"
+
+int cmd_tune(int argc, char **argv) {
+    const char *method = "dpg", *spec_path = NULL, *out = NULL, *variant = "kl-adaptive", *fdiv = "fkl",
+               *init = NULL, *prompts_path = NULL;
+    int batch = 32, max_new = 32, micro_batch = 16, quiet = 0, resume = 0;
+    long steps = 100, checkpoint_every = 25;
+    double lr = 1e-4, temperature = 1.0, top_p = 1.0, grad_clip = 1.0, weight_decay = 0.0, baseline_decay = 0.9;
+    int top_k = 0;
+    uint64_t seed = 1;
+    const pst_arg spec[] = {
+        {"method", ARG_STRING, &method, "dpg (the DPG family; KL-regularised RL is --variant f --f rkl on a klrl target)"},
+        {"spec", ARG_STRING, &spec_path, "target spec (JSON; required)"},
+        {"out", ARG_STRING, &out, "run directory (required)"},
+        {"variant", ARG_STRING, &variant, "on-policy | kl-adaptive | baseline | f"},
+        {"f", ARG_STRING, &fdiv, "f-DPG divergence: fkl | rkl | js | tv"},
+        {"init", ARG_STRING, &init, "initial policy model directory (default: the prior)"},
+        {"steps", ARG_LONG, &steps, "training steps"},
+        {"batch", ARG_INT, &batch, "samples per step"},
+        {"micro-batch", ARG_INT, &micro_batch, "rows per forward/backward"},
+        {"lr", ARG_DOUBLE, &lr, "AdamW learning rate"},
+        {"weight-decay", ARG_DOUBLE, &weight_decay, "AdamW weight decay"},
+        {"grad-clip", ARG_DOUBLE, &grad_clip, "clip the gradient's global norm (0: off)"},
+        {"baseline-decay", ARG_DOUBLE, &baseline_decay, "f-DPG moving-average baseline decay"},
+        {"max-new-tokens", ARG_INT, &max_new, "tokens per sample at most"},
+        {"temperature", ARG_DOUBLE, &temperature, "sampling temperature (log q is the warped log-prob)"},
+        {"top-k", ARG_INT, &top_k, "sampling top-k (0: off)"},
+        {"top-p", ARG_DOUBLE, &top_p, "sampling top-p (1: off)"},
+        {"prompts", ARG_STRING, &prompts_path, "conditional targets (CDPG): a file of prompts, one per line"},
+        {"checkpoint-every", ARG_LONG, &checkpoint_every, "steps between checkpoints"},
+        {"resume", ARG_FLAG, &resume, "continue from OUT/checkpoints"},
+        {"seed", ARG_U64, &seed, "random seed"},
+        {"quiet", ARG_FLAG, &quiet, "no progress line"},
+        {0},
+    };
+    int npos = 0, rc = pst_args_parse("tune",
+                                      "Trains a policy toward the posterior of a target with distributional policy\n"
+                                      "gradients: on-policy DPG, KL-adaptive off-policy DPG (proposal replaced by the\n"
+                                      "policy when its estimated KL(p||pi) is lower), DPG with baseline (GDC++), or\n"
+                                      "f-DPG (fkl = DPG, rkl = RL with a KL penalty, js, tv). Writes OUT/run.json,\n"
+                                      "OUT/metrics.jsonl (loss, Z, KL(p||pi), KL(p||q), KL(pi||a), TVD, E_pi[b] or\n"
+                                      "moments, proposal updates, samples/s per step), OUT/checkpoints, OUT/model.",
+                                      spec, argc, argv, &npos);
+    if (rc) return rc == 1 ? 0 : 2;
+    const char *usage = NULL;
+    if (npos) usage = "unexpected positional argument";
+    else if (!spec_path || !out) usage = "--spec and --out are required";
+    else if (strcmp(method, "dpg") != 0) usage = "--method: only 'dpg' (the DPG family) is implemented";
+    else if (steps < 1 || batch < 2) usage = "--steps must be >= 1 and --batch >= 2";
+    if (usage) {
+        fprintf(stderr, "posterior tune: %s\n", usage);
+        return 2;
+    }
+    pst_error err = {{0}};
+    pst_dpg_options o;
+    pst_dpg_options_default(&o);
+    if (pst_dpg_variant_parse(variant, &o.variant, &err) < 0 || pst_f_divergence_parse(fdiv, &o.f, &err) < 0) {
+        fprintf(stderr, "posterior tune: %s\n", err.msg);
+        return 2;
+    }
+    pst_gpt2_policy_options po;
+    pst_gpt2_policy_options_default(&po);
+    po.sampling.max_new_tokens = max_new;
+    po.micro_batch = micro_batch;
+    po.grad_clip = (float)grad_clip;
+    po.weight_decay = (float)weight_decay;
+    pst_target_bundle b;
+    pst_distribution policy = {0};
+    char *prompts_text = NULL;
+    pst_seq *contexts = NULL;
+    int **ctx_ids = NULL, n_ctx = 0;
+    int ret = 1;
+    char path[4096], ckpt[4096];
+    if (pst_target_bundle_load(spec_path, &po, &b, &err) < 0) goto fail;
+    po.sampling.temperature = (float)temperature;
+    po.sampling.top_k = top_k;
+    po.sampling.top_p = (float)top_p;
+    if (pst_gpt2_distribution_load(init ? init : b.spec.prior, &po, &policy, &err) < 0) goto fail;
+    if (prompts_path) {
+        size_t len;
+        if (pst_read_file(prompts_path, &prompts_text, &len, &err) < 0) goto fail;
+        int lines = 1;
+        for (size_t i = 0; i < len; i++) lines += prompts_text[i] == '\n';
+        contexts = calloc((size_t)lines, sizeof *contexts);
+        ctx_ids = calloc((size_t)lines, sizeof *ctx_ids);
+        if (!contexts || !ctx_ids) {
+            pst_fail(&err, "out of memory");
+            goto fail;
+        }
+        char *save = NULL;
+        for (char *line = strtok_r(prompts_text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+            if (!*line) continue;
+            size_t nid = 0;
+            if (pst_tokenizer_encode(pst_text_evidence_tokenizer(b.evidence), line, strlen(line), 1, &ctx_ids[n_ctx],
+                                     &nid, &err) < 0) {
+                pst_fail_context(&err, "--prompts %s", prompts_path);
+                goto fail;
+            }
+            if (nid == 0) {
+                free(ctx_ids[n_ctx]);
+                continue;
+            }
+            contexts[n_ctx].tokens = ctx_ids[n_ctx];
+            contexts[n_ctx].n = (int)nid;
+            n_ctx++;
+        }
+        if (!n_ctx) {
+            pst_fail(&err, "--prompts %s: no prompt", prompts_path);
+            goto fail;
+        }
+    }
+    if (pst_mkdir_p(out, &err) < 0 || pst_path_join(ckpt, sizeof ckpt, out, "checkpoints", &err) < 0 ||
+        pst_mkdir_p(ckpt, &err) < 0)
+        goto fail;
+    /* run.json: the full configuration */
+    {
+        cJSON *run = cJSON_CreateObject();
+        char *spec_text = pst_target_spec_to_json(&b.spec, &err);
+        cJSON *sp = spec_text ? cJSON_Parse(spec_text) : NULL;
+        free(spec_text);
+        if (!run || !sp) {
+            cJSON_Delete(run);
+            cJSON_Delete(sp);
+            pst_fail(&err, "out of memory");
+            goto fail;
+        }
+        cJSON_AddStringToObject(run, "method", method);
+        cJSON_AddStringToObject(run, "variant", variant);
+        cJSON_AddStringToObject(run, "f", fdiv);
+        cJSON_AddStringToObject(run, "spec_path", spec_path);
+        cJSON_AddItemToObject(run, "target", sp);
+        cJSON_AddStringToObject(run, "init", init ? init : b.spec.prior);
+        cJSON_AddNumberToObject(run, "steps", (double)steps);
+        cJSON_AddNumberToObject(run, "batch", batch);
+        cJSON_AddNumberToObject(run, "lr", lr);
+        cJSON_AddNumberToObject(run, "weight_decay", weight_decay);
+        cJSON_AddNumberToObject(run, "grad_clip", grad_clip);
+        cJSON_AddNumberToObject(run, "baseline_decay", baseline_decay);
+        cJSON_AddNumberToObject(run, "max_new_tokens", max_new);
+        cJSON_AddNumberToObject(run, "temperature", temperature);
+        cJSON_AddNumberToObject(run, "top_k", top_k);
+        cJSON_AddNumberToObject(run, "top_p", top_p);
+        cJSON_AddNumberToObject(run, "micro_batch", micro_batch);
+        cJSON_AddNumberToObject(run, "seed", (double)seed);
+        cJSON_AddNumberToObject(run, "contexts", n_ctx);
+        char *text = cJSON_Print(run);
+        cJSON_Delete(run);
+        int wr = text && pst_path_join(path, sizeof path, out, resume ? "run.resumed.json" : "run.json", &err) == 0
+                     ? pst_write_file_atomic(path, text, strlen(text), &err)
+                     : -1;
+        free(text);
+        if (wr < 0) goto fail;
+    }
+    if (pst_path_join(path, sizeof path, out, "metrics.jsonl", &err) < 0) goto fail;
+    o.batch = batch;
+    o.steps = steps;
+    o.lr = lr;
+    o.baseline_decay = baseline_decay;
+    o.seed = seed;
+    o.out_dir = ckpt;
+    o.checkpoint_every = checkpoint_every;
+    o.metrics_path = path;
+    o.resume = resume;
+    o.quiet = quiet;
+    o.contexts = contexts;
+    o.n_contexts = n_ctx;
+    /* the initial proposal is the prior, sampled with the same warping as the policy */
+    pst_distribution proposal = {0};
+    int own_proposal = 0;
+    if (temperature != 1.0 || top_k || top_p != 1.0) {
+        if (pst_gpt2_distribution_load(b.spec.prior, &po, &proposal, &err) < 0) goto fail;
+        own_proposal = 1;
+    } else {
+        proposal = b.prior;
+    }
+    int tr = pst_dpg_train(&policy, &b.target, &proposal, &o, NULL, NULL, &err);
+    if (own_proposal) pst_distribution_free(&proposal);
+    if (tr < 0) goto fail;
+    if (pst_path_join(path, sizeof path, out, "model", &err) < 0 || policy.save(policy.self, path, &err) < 0) goto fail;
+    fprintf(stderr, "posterior tune: %ld steps done; policy in %s\n", steps, path);
+    ret = 0;
+fail:
+    if (ret) fprintf(stderr, "posterior tune: %s\n", err.msg);
+    pst_distribution_free(&policy);
+    pst_target_bundle_free(&b);
+    for (int i = 0; ctx_ids && i < n_ctx; i++) free(ctx_ids[i]);
+    free(ctx_ids), free(contexts), free(prompts_text);
+    return ret;
+}
