@@ -164,6 +164,9 @@ int pst_gpt2_load_config(pst_gpt2_config *cfg, const char *dir, pst_error *err);
 /* Writes config.json and model.safetensors atomically (temporary file + rename);
  * creates dir. Leaves other files (tokenizer) untouched. */
 int pst_gpt2_save(const pst_gpt2 *m, const char *dir, pst_error *err);
+/* A 64-bit checksum of the parameters (config and every bit of param_memory), used to
+ * check that a training state belongs to the model it is resumed with. */
+uint64_t pst_gpt2_checksum(const pst_gpt2 *m);
 /* Grows (or keeps) the vocabulary to new_vocab rows; new wte rows ~ N(0, 0.02). */
 int pst_gpt2_resize_vocab(pst_gpt2 *m, int new_vocab, pst_rng *rng, pst_error *err);
 

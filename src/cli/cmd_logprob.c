@@ -12,6 +12,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "posterior/corpus.h"
 #include "posterior/prior.h"
 #include "posterior/tokenizer.h"
 
@@ -99,10 +100,11 @@ done:
 }
 
 int cmd_logprob(int argc, char **argv) {
-    const char *model_dir = NULL;
+    const char *model_dir = NULL, *tokenizer_dir = NULL;
     int tokens_mode = 0, batch = 32, bos = 0, eot = -1, allow_special = 0;
     const pst_arg spec[] = {
         {"model", ARG_STRING, &model_dir, "model directory (config.json + model.safetensors [+ vocab.json, merges.txt])"},
+        {"tokenizer", ARG_STRING, &tokenizer_dir, "tokenizer folder or gpt2 (default: the model directory's)"},
         {"tokens", ARG_FLAG, &tokens_mode, "lines are whitespace-separated token ids (default: text)"},
         {"bos", ARG_FLAG, &bos, "prepend the end-of-text token as context, so the first token is scored too"},
         {"eot", ARG_INT, &eot, "end-of-text id for --bos (-1: the tokenizer's <|endoftext|>, else 50256)"},
@@ -142,7 +144,9 @@ int cmd_logprob(int argc, char **argv) {
     }
     if (pst_gpt2_load(&m, model_dir, &err)) goto fail;
     int V = m.config.vocab_size;
-    if (!tokens_mode || (bos && eot < 0)) {
+    if (tokenizer_dir) {
+        if (pst_tokenizer_open(&tok, tokenizer_dir, &err)) goto fail;
+    } else if (!tokens_mode || (bos && eot < 0)) {
         char vj[4096];
         if (pst_path_join(vj, sizeof vj, model_dir, "vocab.json", &err)) goto fail;
         if (!tokens_mode || pst_file_exists(vj))

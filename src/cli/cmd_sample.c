@@ -12,6 +12,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "posterior/corpus.h"
 #include "posterior/prior.h"
 #include "posterior/scorer.h"
 #include "posterior/tokenizer.h"
@@ -46,12 +47,14 @@ static int parse_ids(const char *flag, const char *s, int V, int **out, int *n, 
 }
 
 int cmd_sample(int argc, char **argv) {
-    const char *model_dir = NULL, *prompt = NULL, *prompt_tokens = NULL, *ban = NULL;
+    const char *model_dir = NULL, *prompt = NULL, *prompt_tokens = NULL, *ban = NULL,
+               *tokenizer_dir = NULL;
     int n = 1, max_new = 64, top_k = 0, eot = -1, no_stop = 0, batch = 64;
     double temperature = 1.0, top_p = 1.0;
     uint64_t seed = 1;
     const pst_arg spec[] = {
         {"model", ARG_STRING, &model_dir, "model directory (config.json + model.safetensors [+ vocab.json, merges.txt])"},
+        {"tokenizer", ARG_STRING, &tokenizer_dir, "tokenizer folder or gpt2 (default: the model directory's, when present)"},
         {"prompt", ARG_STRING, &prompt, "prompt text (needs the model's tokenizer; special tokens allowed)"},
         {"prompt-tokens", ARG_STRING, &prompt_tokens, "prompt as token ids (\"464 3290 318\"); default: <|endoftext|>"},
         {"n", ARG_INT, &n, "number of samples"},
@@ -95,7 +98,9 @@ int cmd_sample(int argc, char **argv) {
     int V = m.config.vocab_size;
     char vj[4096];
     if (pst_path_join(vj, sizeof vj, model_dir, "vocab.json", &err)) goto fail;
-    if (pst_file_exists(vj) && pst_tokenizer_load_dir(&tok, model_dir, &err)) goto fail;
+    if (tokenizer_dir ? pst_tokenizer_open(&tok, tokenizer_dir, &err)
+                      : pst_file_exists(vj) && pst_tokenizer_load_dir(&tok, model_dir, &err))
+        goto fail;
     if (prompt && !tok) {
         pst_fail(&err, "--prompt needs a tokenizer (vocab.json + merges.txt) in %s; use --prompt-tokens",
                  model_dir);

@@ -574,6 +574,13 @@ static uint64_t hash_update(uint64_t h, const void *data, size_t len) {
 }
 #define HASH_INIT 0xcbf29ce484222325ull
 
+uint64_t pst_gpt2_checksum(const pst_gpt2 *m) {
+    int dims[5] = {m->config.n_layer, m->config.n_head, m->config.n_embd, m->config.n_positions,
+                   m->config.vocab_size};
+    uint64_t h = hash_update(HASH_INIT, dims, sizeof dims);
+    return hash_update(h, m->param_memory, m->num_params * sizeof(float));
+}
+
 static unsigned char *put(unsigned char *p, const void *v, size_t n) {
     memcpy(p, v, n);
     return p + n;

@@ -1,0 +1,89 @@
+/* posterior — train layer: maximum-likelihood training of a GPT-2 prior a(x).
+ *
+ * pst_mle_train runs: windows of token data -> cross-entropy -> backward, accumulated
+ * over grad_accum micro-batches -> clip by global norm -> AdamW with linear warmup and
+ * cosine decay -> JSONL metrics -> periodic checkpoints. A run directory holds
+ *   train_config.json    every option, the model config and the data description
+ *   metrics.jsonl        one line per logged step: step, loss, lr, grad_norm, tokens_per_s
+ *   model/               the latest checkpoint (Hugging Face layout, pst_gpt2_save)
+ *   training_state.bin   AdamW moments and step, RNG, data position, model checksum
+ * and resume continues from the checkpoint with the losses the uninterrupted run has.
+ */
+#ifndef POSTERIOR_TRAIN_H
+#define POSTERIOR_TRAIN_H
+
+#include "posterior/prior.h"
+
+/* ---- training data ------------------------------------------------------------
+ * A token source fills batches of B windows of T + 1 tokens (inputs are the first T,
+ * targets the last T). Its position is plain bytes saved with the training state, so
+ * the source can be swapped (token-id file, token shards) without touching the loop. */
+typedef struct pst_token_source {
+    void *self;
+    int B, T;
+    int max_id;              /* largest token id the source can produce (vocab check) */
+    char description[512];   /* for train_config.json, e.g. "windows of data.txt (12345 tokens)" */
+    /* tokens [B, T + 1]; returns 0 or -1 */
+    int (*next)(void *self, int *tokens, pst_error *err);
+    size_t (*pos_size)(void *self);
+    void (*pos_get)(void *self, void *buf);      /* pos_size bytes */
+    int (*pos_set)(void *self, const void *buf, size_t len, pst_error *err);
+    void (*destroy)(void *self);
+} pst_token_source;
+
+void pst_token_source_free(pst_token_source *src);
+
+/* Reads a file of whitespace-separated token ids (each in [0, 2^31)); *ids malloc'd.
+ * Errors name the file, the line and the bad word. */
+int pst_read_token_ids(const char *path, int **ids, size_t *n, pst_error *err);
+
+/* Random contiguous windows of ids[n] (copied): each window's start is uniform in
+ * [0, n − T − 1] from an RNG seeded with seed; the position is that RNG's state. */
+int pst_token_source_windows(pst_token_source *src, const int *ids, size_t n, int B, int T,
+                             uint64_t seed, const char *name, pst_error *err);
+
+/* A token shard (include/posterior/shard.h) read by pst_loader: documents in order or
+ * shuffled per epoch (seed), each followed by <|endoftext|>, looping over epochs; B rows
+ * of T + 1 consecutive tokens of the stream. */
+int pst_token_source_shard(pst_token_source *src, const char *path, int B, int T, int shuffle,
+                           uint64_t seed, pst_error *err);
+
+/* ---- the MLE loop ----------------------------------------------------------------- */
+
+typedef struct {
+    long steps;          /* optimizer updates in total (a resumed run continues up to it) */
+    int grad_accum;      /* micro-batches per update; tokens per update = B·T·grad_accum */
+    double lr, lr_min;   /* peak and final learning rate (cosine) */
+    long warmup;         /* linear warmup steps */
+    double weight_decay, beta1, beta2, eps;
+    double clip;         /* max global gradient norm (0: off) */
+    uint64_t seed;       /* recorded; the trainer's RNG (saved with the state) */
+    const char *out_dir; /* run directory (required) */
+    long save_every;     /* checkpoint every this many steps (0: only at the end) */
+    long log_every;      /* metrics line every this many steps (the last step always) */
+    int resume;          /* continue from out_dir's checkpoint */
+    int quiet;           /* no progress line on stderr */
+    const char *extra_config_json; /* optional JSON object merged into train_config.json */
+} pst_mle_options;
+
+void pst_mle_options_default(pst_mle_options *o);
+
+typedef struct {
+    long step;           /* updates done (1-based) */
+    double loss;         /* mean cross-entropy of this update's tokens (nats) */
+    double lr;
+    double grad_norm;    /* before clipping */
+    double tokens_per_s;
+} pst_mle_step;
+
+/* Called after every update; a non-zero return stops training (after a checkpoint). */
+typedef int (*pst_mle_callback)(void *ctx, const pst_mle_step *s);
+
+/* Trains m by maximum likelihood on src. With o->resume, m is replaced by
+ * out_dir/model and the optimizer, RNG and data position come from
+ * out_dir/training_state.bin (checked against the model's checksum); metrics.jsonl
+ * keeps its lines up to the checkpoint's step. */
+int pst_mle_train(pst_gpt2 *m, pst_token_source *src, const pst_mle_options *o,
+                  pst_mle_callback cb, void *cb_ctx, pst_error *err);
+
+#endif

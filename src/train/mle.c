@@ -1,0 +1,518 @@
+/* Maximum-likelihood training of a GPT-2 prior: data -> cross-entropy -> backward
+ * (accumulated) -> clip -> AdamW (warmup + cosine) -> metrics -> checkpoints -> resume.
+ *
+ * Per update, with k = grad_accum micro-batches of B windows of T tokens:
+ *   loss = (1/k) Σ_micro mean_{b,t} −log π(x[b,t+1] | x[b,0..t])
+ *   g = ∇loss (backward of dlogprobs = −1/(B·T·k) per token), clipped to ‖g‖ <= clip
+ *   θ ← AdamW(θ, g, lr(step)),  lr = warmup then cosine from lr to lr_min
+ */
+#include "posterior/train.h"
+
+#include "posterior/shard.h"
+
+#include <cjson/cJSON.h>
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- token-id files ------------------------------------------------------------ */
+
+int pst_read_token_ids(const char *path, int **ids, size_t *n, pst_error *err) {
+    *ids = NULL;
+    *n = 0;
+    char *text;
+    size_t len;
+    if (pst_read_file(path, &text, &len, err)) return -1;
+    size_t cap = len / 2 + 1, k = 0;
+    int *out = malloc(cap * sizeof(int));
+    if (!out) {
+        free(text);
+        return pst_fail(err, "%s: out of memory", path);
+    }
+    long line = 1;
+    char *s = text;
+    while (*s) {
+        if (isspace((unsigned char)*s)) {
+            line += *s++ == '\n';
+            continue;
+        }
+        char *end;
+        errno = 0;
+        long v = strtol(s, &end, 10);
+        if (end == s || errno || v < 0 || v > 2147483647L || (*end && !isspace((unsigned char)*end))) {
+            int w = 0;
+            while (s[w] && !isspace((unsigned char)s[w]) && w < 40) w++;
+            pst_fail(err, "%s: line %ld: '%.*s' is not a token id (a non-negative integer)", path,
+                     line, w, s);
+            free(out);
+            free(text);
+            return -1;
+        }
+        out[k++] = (int)v;
+        s = end;
+    }
+    free(text);
+    if (len == 0 || k == 0) {
+        free(out);
+        return pst_fail(err, "%s: no token ids", path);
+    }
+    *ids = out;
+    *n = k;
+    return 0;
+}
+
+void pst_token_source_free(pst_token_source *src) {
+    if (src && src->destroy) src->destroy(src->self);
+    if (src) memset(src, 0, sizeof *src);
+}
+
+/* ---- random windows of a token array ----------------------------------------------- */
+
+#define WINDOWS_POS_MAGIC 0x534f504e49575350ull /* "PSWINPOS" */
+
+typedef struct {
+    int *ids;
+    size_t n;
+    int B, T;
+    pst_rng rng;
+} windows_source;
+
+typedef struct {
+    uint64_t magic, n, T;
+    pst_rng rng;
+} windows_pos;
+
+static int windows_next(void *self, int *tokens, pst_error *err) {
+    windows_source *w = self;
+    (void)err;
+    for (int b = 0; b < w->B; b++) {
+        size_t start = (size_t)pst_rng_below(&w->rng, (uint64_t)(w->n - (size_t)w->T));
+        memcpy(tokens + (size_t)b * (w->T + 1), w->ids + start, (size_t)(w->T + 1) * sizeof(int));
+    }
+    return 0;
+}
+
+static size_t windows_pos_size(void *self) {
+    (void)self;
+    return sizeof(windows_pos);
+}
+
+static void windows_pos_get(void *self, void *buf) {
+    windows_source *w = self;
+    windows_pos p = {WINDOWS_POS_MAGIC, w->n, (uint64_t)w->T, w->rng};
+    memcpy(buf, &p, sizeof p);
+}
+
+static int windows_pos_set(void *self, const void *buf, size_t len, pst_error *err) {
+    windows_source *w = self;
+    windows_pos p;
+    if (len != sizeof p) return pst_fail(err, "data position: %zu bytes, expected a window position", len);
+    memcpy(&p, buf, sizeof p);
+    if (p.magic != WINDOWS_POS_MAGIC)
+        return pst_fail(err, "data position was saved by another kind of data source");
+    if (p.n != w->n || p.T != (uint64_t)w->T)
+        return pst_fail(err, "data position belongs to other data (%llu tokens, seq %llu; now %zu, %d)",
+                        (unsigned long long)p.n, (unsigned long long)p.T, w->n, w->T);
+    w->rng = p.rng;
+    return 0;
+}
+
+static void windows_destroy(void *self) {
+    windows_source *w = self;
+    if (!w) return;
+    free(w->ids);
+    free(w);
+}
+
+int pst_token_source_windows(pst_token_source *src, const int *ids, size_t n, int B, int T,
+                             uint64_t seed, const char *name, pst_error *err) {
+    memset(src, 0, sizeof *src);
+    if (B < 1 || T < 1) return pst_fail(err, "data: batch (%d) and seq (%d) must be >= 1", B, T);
+    if (n < (size_t)T + 1)
+        return pst_fail(err, "%s: %zu tokens, a window needs seq + 1 = %d", name, n, T + 1);
+    windows_source *w = pst_calloc(1, sizeof *w, err);
+    if (!w) return -1;
+    w->ids = malloc(n * sizeof(int));
+    if (!w->ids) {
+        free(w);
+        return pst_fail(err, "%s: out of memory", name);
+    }
+    memcpy(w->ids, ids, n * sizeof(int));
+    w->n = n, w->B = B, w->T = T;
+    pst_rng_seed(&w->rng, seed);
+    int mx = 0;
+    for (size_t i = 0; i < n; i++) mx = ids[i] > mx ? ids[i] : mx;
+    src->self = w;
+    src->B = B, src->T = T, src->max_id = mx;
+    snprintf(src->description, sizeof src->description,
+             "random windows of %s (%zu tokens, seed %llu)", name, n, (unsigned long long)seed);
+    src->next = windows_next;
+    src->pos_size = windows_pos_size;
+    src->pos_get = windows_pos_get;
+    src->pos_set = windows_pos_set;
+    src->destroy = windows_destroy;
+    return 0;
+}
+
+/* ---- token shards through pst_loader ------------------------------------------------- */
+
+typedef struct {
+    pst_shard shard;
+    pst_loader loader;
+    int B, T;
+} shard_source;
+
+static int shard_next(void *self, int *tokens, pst_error *err) {
+    shard_source *s = self;
+    int rc = pst_loader_next(&s->loader, err);
+    if (rc < 0) return -1;
+    if (rc == 0) return pst_fail(err, "%s: the loader produced no batch", s->shard.path);
+    /* stream positions [0, B·T]; row b = positions b·T .. b·T + T */
+    for (int b = 0; b < s->B; b++)
+        memcpy(tokens + (size_t)b * (s->T + 1), s->loader.tokens + (size_t)b * s->T,
+               (size_t)(s->T + 1) * sizeof(int));
+    return 0;
+}
+
+static size_t shard_pos_size(void *self) {
+    (void)self;
+    return sizeof(pst_loader_pos);
+}
+
+static void shard_pos_get(void *self, void *buf) {
+    shard_source *s = self;
+    pst_loader_pos p;
+    pst_loader_get_pos(&s->loader, &p);
+    memcpy(buf, &p, sizeof p);
+}
+
+static int shard_pos_set(void *self, const void *buf, size_t len, pst_error *err) {
+    shard_source *s = self;
+    pst_loader_pos p;
+    if (len != sizeof p) return pst_fail(err, "data position: %zu bytes, expected a shard position", len);
+    memcpy(&p, buf, sizeof p);
+    return pst_loader_set_pos(&s->loader, &p, err);
+}
+
+static void shard_destroy(void *self) {
+    shard_source *s = self;
+    if (!s) return;
+    pst_loader_free(&s->loader);
+    pst_shard_close(&s->shard);
+    free(s);
+}
+
+int pst_token_source_shard(pst_token_source *src, const char *path, int B, int T, int shuffle,
+                           uint64_t seed, pst_error *err) {
+    memset(src, 0, sizeof *src);
+    if (B < 1 || T < 1) return pst_fail(err, "data: batch (%d) and seq (%d) must be >= 1", B, T);
+    shard_source *s = pst_calloc(1, sizeof *s, err);
+    if (!s) return -1;
+    if (pst_shard_open(&s->shard, path, err)) {
+        free(s);
+        return -1;
+    }
+    if (s->shard.n_tokens < 1) {
+        pst_shard_close(&s->shard);
+        free(s);
+        return pst_fail(err, "%s: shard has no tokens", path);
+    }
+    if (pst_loader_init(&s->loader, &s->shard, B, T, shuffle, 1, seed, err)) {
+        pst_shard_close(&s->shard);
+        free(s);
+        return -1;
+    }
+    s->B = B, s->T = T;
+    src->self = s;
+    src->B = B, src->T = T;
+    src->max_id = (int)s->shard.vocab_size - 1;
+    snprintf(src->description, sizeof src->description,
+             "shard %s (%llu tokens, %llu documents, %s, seed %llu)", path,
+             (unsigned long long)s->shard.n_tokens, (unsigned long long)s->shard.n_documents,
+             shuffle ? "shuffled" : "in order", (unsigned long long)seed);
+    src->next = shard_next;
+    src->pos_size = shard_pos_size;
+    src->pos_get = shard_pos_get;
+    src->pos_set = shard_pos_set;
+    src->destroy = shard_destroy;
+    return 0;
+}
+
+/* ---- the loop ------------------------------------------------------------------------ */
+
+void pst_mle_options_default(pst_mle_options *o) {
+    memset(o, 0, sizeof *o);
+    o->steps = 1000;
+    o->grad_accum = 1;
+    o->lr = 6e-4;
+    o->lr_min = 6e-5;
+    o->warmup = 100;
+    o->weight_decay = 0.1;
+    o->beta1 = 0.9;
+    o->beta2 = 0.95;
+    o->eps = 1e-8;
+    o->clip = 1.0;
+    o->seed = 1;
+    o->save_every = 0;
+    o->log_every = 1;
+}
+
+/* The data-position blob in training_state.bin: model checksum + the source's position. */
+#define STATE_BLOB_MAX 4096
+
+static int write_train_config(const pst_gpt2 *m, const pst_token_source *src,
+                              const pst_mle_options *o, const char *path, pst_error *err) {
+    cJSON *root = cJSON_CreateObject();
+    if (!root) return pst_fail(err, "%s: out of memory", path);
+    cJSON_AddNumberToObject(root, "steps", (double)o->steps);
+    cJSON_AddNumberToObject(root, "batch", src->B);
+    cJSON_AddNumberToObject(root, "seq", src->T);
+    cJSON_AddNumberToObject(root, "grad_accum", o->grad_accum);
+    cJSON_AddNumberToObject(root, "tokens_per_step", (double)src->B * src->T * o->grad_accum);
+    cJSON_AddNumberToObject(root, "lr", o->lr);
+    cJSON_AddNumberToObject(root, "lr_min", o->lr_min);
+    cJSON_AddNumberToObject(root, "warmup", (double)o->warmup);
+    cJSON_AddNumberToObject(root, "weight_decay", o->weight_decay);
+    cJSON_AddNumberToObject(root, "beta1", o->beta1);
+    cJSON_AddNumberToObject(root, "beta2", o->beta2);
+    cJSON_AddNumberToObject(root, "eps", o->eps);
+    cJSON_AddNumberToObject(root, "clip", o->clip);
+    char seed[32];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
+    cJSON_AddRawToObject(root, "seed", seed);
+    cJSON_AddNumberToObject(root, "save_every", (double)o->save_every);
+    cJSON_AddNumberToObject(root, "log_every", (double)o->log_every);
+    cJSON_AddStringToObject(root, "data", src->description);
+    cJSON *mc = cJSON_AddObjectToObject(root, "model");
+    if (mc) {
+        cJSON_AddNumberToObject(mc, "n_layer", m->config.n_layer);
+        cJSON_AddNumberToObject(mc, "n_head", m->config.n_head);
+        cJSON_AddNumberToObject(mc, "n_embd", m->config.n_embd);
+        cJSON_AddNumberToObject(mc, "n_positions", m->config.n_positions);
+        cJSON_AddNumberToObject(mc, "vocab_size", m->config.vocab_size);
+        cJSON_AddNumberToObject(mc, "num_params", (double)m->num_params);
+    }
+    if (o->extra_config_json) {
+        cJSON *extra = cJSON_Parse(o->extra_config_json);
+        if (!extra || !cJSON_IsObject(extra)) {
+            cJSON_Delete(extra);
+            cJSON_Delete(root);
+            return pst_fail(err, "%s: extra config is not a JSON object", path);
+        }
+        while (extra->child) {
+            cJSON *item = cJSON_DetachItemViaPointer(extra, extra->child);
+            cJSON_DeleteItemFromObjectCaseSensitive(root, item->string);
+            cJSON_AddItemToObject(root, item->string, item);
+        }
+        cJSON_Delete(extra);
+    }
+    char *text = cJSON_Print(root);
+    cJSON_Delete(root);
+    if (!text) return pst_fail(err, "%s: out of memory", path);
+    size_t n = strlen(text);
+    text[n] = '\n';
+    int rc = pst_write_file_atomic(path, text, n + 1, err);
+    free(text);
+    return rc;
+}
+
+/* Keeps the metrics lines whose "step" is <= step (a resumed run rewrites what follows). */
+static int truncate_metrics(const char *path, long step, pst_error *err) {
+    if (!pst_file_exists(path)) return 0;
+    char *text;
+    size_t len;
+    if (pst_read_file(path, &text, &len, err)) return -1;
+    char *out = malloc(len + 1);
+    if (!out) {
+        free(text);
+        return pst_fail(err, "%s: out of memory", path);
+    }
+    size_t k = 0;
+    for (char *line = text; *line;) {
+        char *nl = strchr(line, '\n');
+        size_t ll = nl ? (size_t)(nl - line) : strlen(line);
+        cJSON *obj = cJSON_ParseWithLength(line, ll);
+        cJSON *st = obj ? cJSON_GetObjectItemCaseSensitive(obj, "step") : NULL;
+        if (cJSON_IsNumber(st) && st->valuedouble <= (double)step && nl) {
+            memcpy(out + k, line, ll + 1);
+            k += ll + 1;
+        }
+        cJSON_Delete(obj);
+        line += ll + (nl ? 1 : 0);
+    }
+    int rc = pst_write_file_atomic(path, out, k, err);
+    free(out);
+    free(text);
+    return rc;
+}
+
+typedef struct {
+    char model_dir[4096], state[4096], metrics[4096], config[4096];
+} run_paths;
+
+static int checkpoint(const pst_gpt2 *m, const pst_adamw *opt, const pst_rng *rng,
+                      pst_token_source *src, const run_paths *p, pst_error *err) {
+    unsigned char blob[STATE_BLOB_MAX];
+    size_t ps = src->pos_size(src->self);
+    if (16 + ps > sizeof blob) return pst_fail(err, "data position too large (%zu bytes)", ps);
+    uint64_t sum = pst_gpt2_checksum(m), len = ps;
+    memcpy(blob, &sum, 8);
+    memcpy(blob + 8, &len, 8);
+    src->pos_get(src->self, blob + 16);
+    if (pst_gpt2_save(m, p->model_dir, err)) return pst_fail_context(err, "checkpoint");
+    if (pst_train_state_save(p->state, opt, m->num_params, rng, blob, 16 + ps, err))
+        return pst_fail_context(err, "checkpoint");
+    return 0;
+}
+
+static int resume(pst_gpt2 *m, pst_adamw *opt, pst_rng *rng, pst_token_source *src,
+                  const run_paths *p, pst_error *err) {
+    pst_gpt2 loaded;
+    if (pst_gpt2_load(&loaded, p->model_dir, err)) return pst_fail_context(err, "--resume");
+    if (memcmp(&loaded.config, &m->config, sizeof m->config) != 0) {
+        pst_gpt2_free(&loaded);
+        return pst_fail(err, "--resume: %s has another model shape than the one given to continue",
+                        p->model_dir);
+    }
+    pst_gpt2_free(m);
+    *m = loaded;
+    unsigned char blob[STATE_BLOB_MAX];
+    size_t blen = 0;
+    if (pst_train_state_load(p->state, opt, m->num_params, rng, blob, sizeof blob, &blen, err))
+        return pst_fail_context(err, "--resume");
+    uint64_t sum, len;
+    if (blen < 16) return pst_fail(err, "--resume: %s: data position missing", p->state);
+    memcpy(&sum, blob, 8);
+    memcpy(&len, blob + 8, 8);
+    if (sum != pst_gpt2_checksum(m))
+        return pst_fail(err, "--resume: %s does not belong to the model in %s (saved at another step?)",
+                        p->state, p->model_dir);
+    if (len != blen - 16) return pst_fail(err, "--resume: %s: bad data position length", p->state);
+    if (src->pos_set(src->self, blob + 16, (size_t)len, err))
+        return pst_fail_context(err, "--resume: %s", p->state);
+    return 0;
+}
+
+int pst_mle_train(pst_gpt2 *m, pst_token_source *src, const pst_mle_options *o,
+                  pst_mle_callback cb, void *cb_ctx, pst_error *err) {
+    if (!o->out_dir) return pst_fail(err, "train: an output directory is required");
+    if (o->steps < 1) return pst_fail(err, "train: steps must be >= 1, got %ld", o->steps);
+    if (o->grad_accum < 1) return pst_fail(err, "train: grad_accum must be >= 1, got %d", o->grad_accum);
+    if (!(o->lr > 0) || !(o->lr_min >= 0) || o->lr_min > o->lr)
+        return pst_fail(err, "train: need lr > 0 and 0 <= lr_min <= lr (lr %g, lr_min %g)", o->lr,
+                        o->lr_min);
+    if (o->warmup < 0 || o->save_every < 0 || o->log_every < 1 || !(o->clip >= 0))
+        return pst_fail(err, "train: warmup, save_every, clip must be >= 0 and log_every >= 1");
+    int B = src->B, T = src->T;
+    if (T > m->config.n_positions)
+        return pst_fail(err, "train: seq %d exceeds the model's n_positions %d", T, m->config.n_positions);
+    if (src->max_id >= m->config.vocab_size)
+        return pst_fail(err, "train: the data has token id %d, outside the model's vocabulary [0, %d)",
+                        src->max_id, m->config.vocab_size);
+
+    run_paths p;
+    if (pst_mkdir_p(o->out_dir, err) ||
+        pst_path_join(p.model_dir, sizeof p.model_dir, o->out_dir, "model", err) ||
+        pst_path_join(p.state, sizeof p.state, o->out_dir, "training_state.bin", err) ||
+        pst_path_join(p.metrics, sizeof p.metrics, o->out_dir, "metrics.jsonl", err) ||
+        pst_path_join(p.config, sizeof p.config, o->out_dir, "train_config.json", err))
+        return -1;
+
+    pst_adamw opt = {0};
+    pst_metrics metrics = {0};
+    unsigned char *mask = NULL;
+    int *tokens = NULL, *inp = NULL, *tgt = NULL;
+    float *dlogprobs = NULL;
+    int rc = -1;
+    pst_rng rng;
+    pst_rng_seed(&rng, o->seed);
+    if (pst_adamw_create(&opt, m->num_params, (float)o->beta1, (float)o->beta2, (float)o->eps,
+                         (float)o->weight_decay, err))
+        return -1;
+    if (o->resume) {
+        if (resume(m, &opt, &rng, src, &p, err) || truncate_metrics(p.metrics, opt.step, err))
+            goto done;
+    } else if (pst_file_exists(p.state)) {
+        pst_fail(err, "%s already holds a training run (training_state.bin); use --resume or another directory",
+                 o->out_dir);
+        goto done;
+    }
+    mask = pst_gpt2_decay_mask(m, err);
+    size_t BT = (size_t)B * T;
+    tokens = malloc((size_t)B * (T + 1) * sizeof(int));
+    inp = malloc(BT * sizeof(int));
+    tgt = malloc(BT * sizeof(int));
+    dlogprobs = malloc(BT * sizeof(float));
+    if (!mask || !tokens || !inp || !tgt || !dlogprobs) {
+        pst_fail(err, "train: out of memory");
+        goto done;
+    }
+    if (write_train_config(m, src, o, p.config, err) ||
+        pst_metrics_open(&metrics, p.metrics, o->resume, err))
+        goto done;
+
+    pst_progress prog;
+    pst_progress_start(&prog, "train", o->steps);
+    if (o->quiet) prog.enabled = 0;
+    double tokens_per_update = (double)BT * o->grad_accum;
+    double t_start = pst_now();
+    long first = opt.step;
+    for (long step = opt.step; step < o->steps; step++) {
+        double t0 = pst_now(), loss = 0;
+        pst_gpt2_zero_grad(m);
+        for (int micro = 0; micro < o->grad_accum; micro++) {
+            if (src->next(src->self, tokens, err)) {
+                pst_fail_context(err, "train: step %ld", step + 1);
+                goto done;
+            }
+            for (int b = 0; b < B; b++) {
+                memcpy(inp + (size_t)b * T, tokens + (size_t)b * (T + 1), T * sizeof(int));
+                memcpy(tgt + (size_t)b * T, tokens + (size_t)b * (T + 1) + 1, T * sizeof(int));
+            }
+            double l;
+            if (pst_gpt2_cross_entropy(m, inp, tgt, NULL, B, T, dlogprobs, &l, err) ||
+                (!isfinite(l) && pst_fail(err, "loss is %g", l))) {
+                pst_fail_context(err, "train: step %ld (the last checkpoint is kept)", step + 1);
+                goto done;
+            }
+            /* the update's loss is the mean over micro-batches: scale each one's gradient */
+            float scale = 1.0f / (float)o->grad_accum;
+            for (size_t i = 0; i < BT; i++) dlogprobs[i] *= scale;
+            if (pst_gpt2_backward(m, dlogprobs, err)) goto done;
+            loss += l / o->grad_accum;
+        }
+        float norm = pst_clip_grad_norm(m->grad_memory, m->num_params, (float)o->clip);
+        if (!isfinite(norm)) {
+            pst_fail(err, "train: step %ld: gradient norm is %g (the last checkpoint is kept)",
+                     step + 1, (double)norm);
+            goto done;
+        }
+        float lr = pst_lr_schedule(step, o->warmup, o->steps, (float)o->lr, (float)o->lr_min);
+        pst_adamw_update(&opt, m->param_memory, m->grad_memory, mask, m->num_params, lr);
+        double dt = pst_now() - t0;
+        pst_mle_step s = {opt.step, loss, lr, norm, dt > 0 ? tokens_per_update / dt : 0};
+        if (opt.step % o->log_every == 0 || opt.step == o->steps)
+            pst_metrics_write(&metrics,
+                              "\"step\": %ld, \"loss\": %.9g, \"lr\": %.9g, \"grad_norm\": %.9g, "
+                              "\"tokens_per_s\": %.1f, \"elapsed_s\": %.3f",
+                              s.step, s.loss, s.lr, s.grad_norm, s.tokens_per_s, pst_now() - t_start);
+        char extra[64];
+        snprintf(extra, sizeof extra, "loss %.4f", loss);
+        double el = pst_now() - t_start;
+        pst_progress_update(&prog, opt.step, el > 0 ? (opt.step - first) * tokens_per_update / el : 0,
+                            extra);
+        int stop = cb && cb(cb_ctx, &s);
+        if (stop || opt.step == o->steps || (o->save_every > 0 && opt.step % o->save_every == 0))
+            if (checkpoint(m, &opt, &rng, src, &p, err)) goto done;
+        if (stop) break;
+    }
+    pst_progress_finish(&prog);
+    rc = 0;
+done:
+    pst_metrics_close(&metrics);
+    pst_adamw_free(&opt);
+    free(mask), free(tokens), free(inp), free(tgt), free(dlogprobs);
+    return rc;
+}
