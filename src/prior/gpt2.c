@@ -8,34 +8,12 @@
  * Shapes: B batch, T time, C channels, NH heads, hs = C/NH, L layers, V vocab,
  * BT = B·T rows. Linear weights are [in, out] (Hugging Face Conv1D): y = x·W + b.
  */
+#include "prior/gpt2_internal.h"
 #include "posterior/prior.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---- vectorisable exp and tanh --------------------------------------- */
-
-/* e^x to ~1 ulp for x in [-87, 88] (clamped outside), written so that loops over it
- * vectorise without -ffast-math: x = n·ln2 + r, |r| <= ln2/2, e^r by Cephes'
- * degree-6 polynomial, 2^n by building the exponent bits. */
-static inline float exp_fast(float x) {
-    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round to nearest */
-    float r = x - n * 0.693359375f + n * 2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    union { int32_t i; float f; } two_n = {.i = ((int32_t)n + 127) << 23};
-    return p * two_n.f;
-}
-
-/* tanh u = 1 − 2/(e^{2u} + 1), absolute error ~1e-7 */
-static inline float tanh_fast(float u) { return 1.0f - 2.0f / (exp_fast(2.0f * u) + 1.0f); }
 
 /* ---- activations ------------------------------------------------------ */
 
@@ -267,9 +245,9 @@ static void encoder_backward(float *dwte, float *dwpe, const float *dout, const 
 
 /* ---- LayerNorm: y = (x − mean)·rstd·w + b, rstd = 1/sqrt(var + eps) ----- */
 
-static void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
-                              const float *w, const float *b, int N, int C, float eps) {
-#pragma omp parallel for schedule(static)
+void pst_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
+                           const float *b, int N, int C, float eps) {
+#pragma omp parallel for schedule(static) if ((long)N * C > PST_PARALLEL_MIN)
     for (int r = 0; r < N; r++) {
         const float *x = inp + (size_t)r * C;
         float s = 0;
@@ -281,8 +259,8 @@ static void layernorm_forward(float *out, float *mean, float *rstd, const float 
         float rs = 1.0f / sqrtf(v / C + eps);
         float *o = out + (size_t)r * C;
         for (int i = 0; i < C; i++) o[i] = (x[i] - mu) * rs * w[i] + b[i];
-        mean[r] = mu;
-        rstd[r] = rs;
+        if (mean) mean[r] = mu;
+        if (rstd) rstd[r] = rs;
     }
 }
 
@@ -331,10 +309,10 @@ static void layernorm_backward(float *dinp, float *dw, float *db, const float *d
 /* ---- linear (Conv1D): out[N, OC] = inp[N, IC]·W[IC, OC] + b ------------ */
 
 /* With accumulate, out += inp·W + b (used for the residual connections). */
-static void matmul_forward(float *out, const float *inp, const float *W, const float *b, int N,
-                           int IC, int OC, int accumulate) {
+void pst_linear_forward(float *out, const float *inp, const float *W, const float *b, int N, int IC,
+                        int OC, int accumulate) {
     pst_sgemm(0, 0, N, OC, IC, 1.0f, inp, IC, W, OC, accumulate ? 1.0f : 0.0f, out, OC);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)N * OC > PST_PARALLEL_MIN)
     for (int r = 0; r < N; r++) {
         float *o = out + (size_t)r * OC;
         for (int j = 0; j < OC; j++) o[j] += b[j];
@@ -343,7 +321,7 @@ static void matmul_forward(float *out, const float *inp, const float *W, const f
 
 /* dinp = dout·Wᵀ (overwritten when dinp_beta = 0, accumulated when 1);
  * dW += inpᵀ·dout; db += Σ_rows dout. */
-static void matmul_backward(float *dinp, float dinp_beta, float *dW, float *db,
+static void linear_backward(float *dinp, float dinp_beta, float *dW, float *db,
                             const float *dout, const float *inp, const float *W, int N, int IC,
                             int OC) {
     pst_sgemm(0, 1, N, IC, OC, 1.0f, dout, OC, W, OC, dinp_beta, dinp, IC);
@@ -381,7 +359,7 @@ static void attention_forward(float *out, float *att, const float *qkv, int B, i
             for (int j = 0; j <= i; j++) mx = row[j] > mx ? row[j] : mx;
 #pragma omp simd reduction(+ : s)
             for (int j = 0; j <= i; j++) {
-                row[j] = exp_fast(row[j] - mx);
+                row[j] = pst_exp_fast(row[j] - mx);
                 s += row[j];
             }
             float inv = 1.0f / s;
@@ -424,13 +402,11 @@ static void attention_backward(float *dqkv, float *datt, const float *dout, cons
 
 /* ---- GELU (tanh form): y = ½x(1 + tanh(√(2/π)(x + 0.044715x³))) -------- */
 
-#define GELU_K 0.7978845608028654f /* √(2/π) */
-
-static void gelu_forward(float *out, const float *inp, size_t n) {
-#pragma omp parallel for simd schedule(static)
+void pst_gelu_forward(float *out, const float *inp, size_t n) {
+#pragma omp parallel for simd schedule(static) if (n > PST_PARALLEL_MIN)
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
-        out[i] = 0.5f * x * (1.0f + tanh_fast(GELU_K * (x + 0.044715f * x * x * x)));
+        out[i] = 0.5f * x * (1.0f + pst_tanh_fast(PST_GELU_K * (x + 0.044715f * x * x * x)));
     }
 }
 
@@ -438,8 +414,8 @@ static void gelu_forward(float *out, const float *inp, size_t n) {
 static void gelu_backward(float *dinout, const float *inp, size_t n) {
 #pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < n; i++) {
-        float x = inp[i], u = GELU_K * (x + 0.044715f * x * x * x), th = tanh_fast(u);
-        float du = GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
+        float x = inp[i], u = PST_GELU_K * (x + 0.044715f * x * x * x), th = pst_tanh_fast(u);
+        float du = PST_GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
         float g = 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du;
         dinout[i] *= g;
     }
@@ -459,7 +435,7 @@ static void softmax_logprob_forward(float *probs, float *logprobs, const int *ta
         if (want_probs) {
 #pragma omp simd reduction(+ : s)
             for (int j = 0; j < V; j++) {
-                row[j] = exp_fast(row[j] - mx);
+                row[j] = pst_exp_fast(row[j] - mx);
                 s += row[j];
             }
             float inv = 1.0f / s;
@@ -467,7 +443,7 @@ static void softmax_logprob_forward(float *probs, float *logprobs, const int *ta
             for (int j = 0; j < V; j++) row[j] *= inv;
         } else {
 #pragma omp simd reduction(+ : s)
-            for (int j = 0; j < V; j++) s += exp_fast(row[j] - mx);
+            for (int j = 0; j < V; j++) s += pst_exp_fast(row[j] - mx);
         }
         logprobs[r] = targets[r] >= 0 ? (ly - mx) - logf(s) : 0.0f;
     }
@@ -533,25 +509,25 @@ int pst_gpt2_forward(pst_gpt2 *m, const int *tokens, const int *targets, int B, 
         size_t oc = (size_t)l * BT * C, o3 = oc * 3, o4 = oc * 4, ob = (size_t)l * BT;
         const float *res = l == 0 ? a->encoded : a->res3 + oc - BT * C;
         float *res2 = a->res2 + oc, *res3 = a->res3 + oc;
-        layernorm_forward(a->ln1 + oc, a->ln1_mean + ob, a->ln1_rstd + ob, res,
+        pst_layernorm_forward(a->ln1 + oc, a->ln1_mean + ob, a->ln1_rstd + ob, res,
                           p->ln1w + (size_t)l * C, p->ln1b + (size_t)l * C, BT, C, eps);
-        matmul_forward(a->qkv + o3, a->ln1 + oc, p->qkvw + (size_t)l * C * 3 * C,
+        pst_linear_forward(a->qkv + o3, a->ln1 + oc, p->qkvw + (size_t)l * C * 3 * C,
                        p->qkvb + (size_t)l * 3 * C, BT, C, 3 * C, 0);
         attention_forward(a->atty + oc, a->att + (size_t)l * B * NH * T * T, a->qkv + o3, B, T,
                           C, NH);
         memcpy(res2, res, BT * C * sizeof(float));
-        matmul_forward(res2, a->atty + oc, p->attprojw + (size_t)l * C * C,
+        pst_linear_forward(res2, a->atty + oc, p->attprojw + (size_t)l * C * C,
                        p->attprojb + (size_t)l * C, BT, C, C, 1);
-        layernorm_forward(a->ln2 + oc, a->ln2_mean + ob, a->ln2_rstd + ob, res2,
+        pst_layernorm_forward(a->ln2 + oc, a->ln2_mean + ob, a->ln2_rstd + ob, res2,
                           p->ln2w + (size_t)l * C, p->ln2b + (size_t)l * C, BT, C, eps);
-        matmul_forward(a->fch + o4, a->ln2 + oc, p->fcw + (size_t)l * C * 4 * C,
+        pst_linear_forward(a->fch + o4, a->ln2 + oc, p->fcw + (size_t)l * C * 4 * C,
                        p->fcb + (size_t)l * 4 * C, BT, C, 4 * C, 0);
-        gelu_forward(a->fch_gelu + o4, a->fch + o4, BT * 4 * C);
+        pst_gelu_forward(a->fch_gelu + o4, a->fch + o4, BT * 4 * C);
         memcpy(res3, res2, BT * C * sizeof(float));
-        matmul_forward(res3, a->fch_gelu + o4, p->fcprojw + (size_t)l * 4 * C * C,
+        pst_linear_forward(res3, a->fch_gelu + o4, p->fcprojw + (size_t)l * 4 * C * C,
                        p->fcprojb + (size_t)l * C, BT, 4 * C, C, 1);
     }
-    layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, a->res3 + (size_t)(L - 1) * BT * C,
+    pst_layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, a->res3 + (size_t)(L - 1) * BT * C,
                       p->lnfw, p->lnfb, BT, C, eps);
     pst_sgemm(0, 1, BT, V, C, 1.0f, a->lnf, C, p->wte, C, 0.0f, a->probs, V);
     if (logits_out) memcpy(logits_out, a->probs, BT * V * sizeof(float));
@@ -595,19 +571,19 @@ int pst_gpt2_backward(pst_gpt2 *m, const float *dlogprobs, pst_error *err) {
         size_t lc = (size_t)l * C;
         const float *res = l == 0 ? a->encoded : a->res3 + oc - BT * C;
         /* MLP: res3 = res2 + gelu(ln2·fcw + fcb)·fcprojw + fcprojb */
-        matmul_backward(a->dfch, 0.0f, g->fcprojw + lc * 4 * C, g->fcprojb + lc, a->dres,
+        linear_backward(a->dfch, 0.0f, g->fcprojw + lc * 4 * C, g->fcprojb + lc, a->dres,
                         a->fch_gelu + o4, p->fcprojw + lc * 4 * C, BT, 4 * C, C);
         gelu_backward(a->dfch, a->fch + o4, BT * 4 * C);
-        matmul_backward(a->dbuf, 0.0f, g->fcw + lc * 4 * C, g->fcb + lc * 4, a->dfch,
+        linear_backward(a->dbuf, 0.0f, g->fcw + lc * 4 * C, g->fcb + lc * 4, a->dfch,
                         a->ln2 + oc, p->fcw + lc * 4 * C, BT, C, 4 * C);
         layernorm_backward(a->dres, g->ln2w + lc, g->ln2b + lc, a->dbuf, a->res2 + oc,
                            p->ln2w + lc, a->ln2_mean + ob, a->ln2_rstd + ob, BT, C);
         /* attention: res2 = res + attn(ln1)·attprojw + attprojb */
-        matmul_backward(a->datty, 0.0f, g->attprojw + lc * C, g->attprojb + lc, a->dres,
+        linear_backward(a->datty, 0.0f, g->attprojw + lc * C, g->attprojb + lc, a->dres,
                         a->atty + oc, p->attprojw + lc * C, BT, C, C);
         attention_backward(a->dqkv, a->datt, a->datty, a->qkv + o3,
                            a->att + (size_t)l * B * NH * T * T, B, T, C, NH);
-        matmul_backward(a->dbuf, 0.0f, g->qkvw + lc * 3 * C, g->qkvb + lc * 3, a->dqkv,
+        linear_backward(a->dbuf, 0.0f, g->qkvw + lc * 3 * C, g->qkvb + lc * 3, a->dqkv,
                         a->ln1 + oc, p->qkvw + lc * 3 * C, BT, C, 3 * C);
         layernorm_backward(a->dres, g->ln1w + lc, g->ln1b + lc, a->dbuf, res, p->ln1w + lc,
                            a->ln1_mean + ob, a->ln1_rstd + ob, BT, C);
