@@ -59,7 +59,9 @@ def main():
             limit = batch * bw / x["weight_bytes"] if bw else None
             return "%.0f%% of %.1f tok/s" % (100 * x["tokens_per_s"] / limit, limit) if limit else "–"
 
-        fmt = lambda x: "%.1f" % x["tokens_per_s"] if x else "–"  # noqa: E731
+        def fmt(x):
+            return "%.1f" % x["tokens_per_s"] if x else "–"
+
         ratio = "%.2f×" % (c["tokens_per_s"] / t["tokens_per_s"]) if c and t else "–"
         mem = "%s / %s" % ("%.0f" % c["peak_rss_mb"] if c else "–", "%.0f" % t["peak_rss_mb"] if t else "–")
         print("| %s | %s | %s | %s | %s | %s | %s | %s | %s |"

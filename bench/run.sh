@@ -9,7 +9,8 @@
 # 4. every other bench/bench_*.sh (tokenizer, scorers, ...), given BUILD_DIR
 #
 # Environment: OMP_NUM_THREADS (default: all cores; PyTorch gets the same),
-# BENCH_CONFIGS (default "tiny small"), POSTERIOR_GEMM (auto|openblas|avx512).
+# BENCH_CONFIGS (default "tiny small"), BENCH_GEMM_ARGS (e.g. --quick),
+# POSTERIOR_GEMM (auto|openblas|avx512).
 # OPENBLAS_CORETYPE is left as it is; the OpenBLAS kernel family in use is printed.
 # Results: BUILD_DIR/bench/results.jsonl and BUILD_DIR/bench/report.md.
 set -euo pipefail
@@ -36,7 +37,7 @@ echo "== ceilings (bench_ceilings)"
 "$build/bench_ceilings" --json | tee -a "$results"
 echo
 echo "== sgemm GFLOP/s (bench_gemm)"
-"$build/bench_gemm"
+"$build/bench_gemm" ${BENCH_GEMM_ARGS:-}
 echo
 
 run() { # command... ; appends its JSON line to results, its progress goes to out/log
