@@ -13,9 +13,12 @@
  *    whitespace or the end of the text: "3.14", "example.com", "a.b" never split;
  *  - a single "." after a known abbreviation never splits (Mr. Dr. Prof. St.
  *    e.g. i.e. vs. cf. No. Fig. months ...) nor after a single-letter initial
- *    ("J. Smith"); after an abbreviation that can also end a sentence (etc. Inc.
- *    Jr. and dotted acronyms such as U.S. or a.m.) it splits only when the next
- *    word starts with an upper-case letter;
+ *    ("J. Smith"), nor after a list marker opening the segment ("5.", "iv.");
+ *    after an abbreviation that can also end a sentence (etc. Inc. Jr. and
+ *    dotted acronyms such as U.S. or a.m.) it splits only before a word that
+ *    typically starts a sentence (The, But, I, We, ...);
+ *  - a terminator inside closing quotes / brackets followed by a lower-case
+ *    word does not split ('"Stop!" he said', '(as noted.) then');
  *  - an ellipsis (".." / "..." / "…") splits unless the next word is lower case;
  *  - a paragraph break (whitespace containing two or more newlines) always ends
  *    a segment;
@@ -165,12 +168,22 @@ static const char *const never_final[] = {
     "Cf", "al", "viz", "approx", "ca", "Fig", "fig", "Figs", "figs", "Eq", "eq", "Eqs", "No",
     "no", "Nos", "nos", "Vol", "vol", "Vols", "pp", "Ch", "ch", "Sec", "sec", "Art", "art",
     "Jan", "Feb", "Mar", "Apr", "Jun", "Jul", "Aug", "Sep", "Sept", "Oct", "Nov", "Dec",
-    "Ave", "Blvd", "Rd", "Univ", "Dept", "Assn", "Op", "ed", "eds", "Ed", "Eds", "vv",
+    "Ave", "Blvd", "Rd", "Univ", "Dept", "Assn", "Op", "ed", "eds", "Ed", "Eds", "vv", "P.S",
     NULL};
 
-/* Abbreviations that can also end a sentence: split only before an upper-case word. */
+/* Abbreviations that can also end a sentence (and dotted acronyms such as
+ * U.S.): they end one only before a word that typically starts a sentence, so
+ * "the U.S. Senate" and "J.S. Bach" stay whole but "in the U.S. The ..." splits. */
 static const char *const maybe_final[] = {
     "etc", "Inc", "Ltd", "Co", "Corp", "Jr", "Sr", "Bros", "Esq", "Ph.D", "PhD", NULL};
+
+static const char *const sentence_starters[] = {
+    "The", "A", "An", "But", "And", "Or", "So", "Yet", "I", "We", "You", "He", "She", "It",
+    "They", "This", "That", "These", "Those", "There", "Here", "In", "On", "At", "For", "If",
+    "As", "When", "While", "Now", "Then", "What", "Why", "How", "Who", "Our", "My", "His",
+    "Her", "Their", "Its", "No", "Yes", "Let", "Today", "Tonight", "Thus", "However",
+    "Moreover", "Also", "After", "Before", "Since", "Because", "Although", "To", "With",
+    "From", "By", "All", "Some", "Many", "Most", "Every", "Each", "One", "Never", "Not", NULL};
 
 static int in_list(const char *const *list, const unsigned char *w, size_t n) {
     for (size_t i = 0; list[i]; i++)
@@ -189,10 +202,22 @@ static int dotted_acronym(const unsigned char *w, size_t n) {
     return n % 2 == 1;
 }
 
-/* 0: never split here; 1: split; 2: split only before an upper-case word. */
-static int abbreviation_rule(const unsigned char *s, size_t dot) {
+/* "1", "12", "iv", "XII": list markers when they open a segment ("5. In the course ..."). */
+static int list_marker(const unsigned char *w, size_t n) {
+    if (n == 0 || n > 4) return 0;
+    int digits = 1, roman = 1;
+    for (size_t i = 0; i < n; i++) {
+        digits &= w[i] >= '0' && w[i] <= '9';
+        roman &= strchr("ivxIVX", w[i]) != NULL && w[i] != 0;
+    }
+    return (digits && n <= 3) || roman;
+}
+
+/* 0: never split here; 1: split; 2: split only before a sentence starter.
+ * seg_start is where the current segment begins. */
+static int abbreviation_rule(const unsigned char *s, size_t seg_start, size_t dot) {
     size_t b = dot;
-    while (b > 0) {
+    while (b > seg_start) {
         size_t p = prev_start(s, b), n;
         uint32_t cp = decode(s, dot, p, &n);
         if (is_space(cp) || is_opener(cp)) break;
@@ -204,7 +229,24 @@ static int abbreviation_rule(const unsigned char *s, size_t dot) {
     if (n == 1 && ascii_alpha(w[0])) return 0; /* an initial: "J. Smith" */
     if (in_list(never_final, w, n)) return 0;
     if (in_list(maybe_final, w, n) || dotted_acronym(w, n)) return 2;
+    if (list_marker(w, n)) { /* only preceded by whitespace / openers in this segment? */
+        size_t a = seg_start;
+        while (a < b) {
+            size_t k;
+            uint32_t cp = decode(s, b, a, &k);
+            if (!is_space(cp) && !is_opener(cp)) return 1;
+            a += k;
+        }
+        return 0;
+    }
     return 1;
+}
+
+/* The word at s[i..] (letters only) is in list. */
+static int word_in(const char *const *list, const unsigned char *s, size_t len, size_t i) {
+    size_t e = i;
+    while (e < len && ascii_alpha(s[e])) e++;
+    return e > i && in_list(list, s + i, e - i);
 }
 
 /* ---- segmenters ----------------------------------------------------------- */
@@ -286,13 +328,14 @@ static int sentences(const unsigned char *s, size_t len, span_list *out, pst_err
             continue;
         }
         int rule = 1;
-        if (dots == 1 && others == 0 && j == run_start + 1) rule = abbreviation_rule(s, run_start);
-        if (next < len && (rule == 2 || (rule == 1 && ellipsis))) {
+        if (dots == 1 && others == 0 && j == run_start + 1) rule = abbreviation_rule(s, start, run_start);
+        if (next < len) {
             unsigned c = s[next];
-            int upper = c >= 'A' && c <= 'Z';
             int lower = c >= 'a' && c <= 'z';
-            if (rule == 2 && !upper) rule = 0;
-            if (ellipsis && lower) rule = 0;
+            if (rule == 2 && !word_in(sentence_starters, s, len, next)) rule = 0;
+            if (rule == 1 && ellipsis && lower) rule = 0;
+            /* a quoted or bracketed sentence inside another: '"Stop!" he said' */
+            if (rule == 1 && k > j && lower) rule = 0;
         }
         if (rule == 0 && newlines < 2) {
             i = j;

@@ -73,6 +73,25 @@ static void test_sentences(void) {
     SENT("Visit example.com today. Or not.", "Visit example.com today. ", "Or not.");
     SENT("The vote was in Jan. 1990 and passed.", "The vote was in Jan. 1990 and passed.");
     SENT("In 1990. The war ended.", "In 1990. ", "The war ended.");
+    /* dotted acronyms and "etc." end a sentence only before a typical sentence starter */
+    SENT("Of the members of the U.N. Security Council, five are permanent.",
+         "Of the members of the U.N. Security Council, five are permanent.");
+    SENT("He played J.S. Bach all night.", "He played J.S. Bach all night.");
+    SENT("It was made in the U.S.A. But it sold abroad.", "It was made in the U.S.A. ", "But it sold abroad.");
+    SENT("Smith & Co. Ltd. signed. Jones Inc. Chairman spoke.", "Smith & Co. Ltd. signed. ",
+         "Jones Inc. Chairman spoke.");
+    SENT("P.S. I know.", "P.S. I know.");
+    /* list markers opening a segment */
+    SENT("5. In the course of the year, work went on.", "5. In the course of the year, work went on.");
+    SENT("iv. Reports were filed. Then it ended.", "iv. Reports were filed. ", "Then it ended.");
+    SENT("We met in 1990. 5. The next item.", "We met in 1990. ", "5. The next item.");
+    /* a quoted exclamation or question followed by a lower-case word stays inside */
+    SENT("\"What a strange thing!\" said the overseer. He left.",
+         "\"What a strange thing!\" said the overseer. ", "He left.");
+    SENT("'Now be we all here?' said the carrier.", "'Now be we all here?' said the carrier.");
+    SENT("He asked: \"Why?\" Nobody knew.", "He asked: \"Why?\" ", "Nobody knew.");
+    SENT("Stop! he said.", "Stop! ", "he said.");
+    SENT("Telus (as bad as Rogers.) cannot fix it.", "Telus (as bad as Rogers.) cannot fix it.");
     /* ellipses */
     SENT("Well... maybe later.", "Well... maybe later.");
     SENT("I waited... Nobody came.", "I waited... ", "Nobody came.");
