@@ -17,9 +17,10 @@
 
 /* ---- activations ------------------------------------------------------ */
 
-/* Everything backward needs, sized for B·T <= cap_bt rows and T <= cap_t. */
+/* Everything backward needs, sized for B·T <= cap_bt rows and B·T·T <= cap_btt
+ * attention entries per head and layer. */
 struct pst_gpt2_acts {
-    int cap_b, cap_t;
+    size_t cap_bt, cap_btt;
     float *encoded;   /* [BT, C]       wte[token] + wpe[t] */
     float *ln1;       /* [L, BT, C]    ln_1 output */
     float *ln1_mean;  /* [L, BT] */
@@ -70,15 +71,16 @@ static float *alloc_floats(size_t n, pst_error *err) {
     return pst_aligned_alloc(n * sizeof(float), err);
 }
 
-static pst_gpt2_acts *acts_create(const pst_gpt2_config *c, int B, int T, pst_error *err) {
+static pst_gpt2_acts *acts_create(const pst_gpt2_config *c, size_t BT, size_t BTT,
+                                  pst_error *err) {
     pst_gpt2_acts *a = pst_calloc(1, sizeof *a, err);
     if (!a) return NULL;
-    a->cap_b = B;
-    a->cap_t = T;
-    size_t BT = (size_t)B * T, C = c->n_embd, L = c->n_layer, NH = c->n_head, V = c->vocab_size;
+    a->cap_bt = BT;
+    a->cap_btt = BTT;
+    size_t C = c->n_embd, L = c->n_layer, NH = c->n_head, V = c->vocab_size;
     struct { float **p; size_t n; } f[] = {
         {&a->encoded, BT * C},     {&a->ln1, L * BT * C},      {&a->ln1_mean, L * BT},
-        {&a->ln1_rstd, L * BT},    {&a->qkv, L * BT * 3 * C},  {&a->att, L * B * NH * T * T},
+        {&a->ln1_rstd, L * BT},    {&a->qkv, L * BT * 3 * C},  {&a->att, L * NH * BTT},
         {&a->atty, L * BT * C},    {&a->res2, L * BT * C},     {&a->ln2, L * BT * C},
         {&a->ln2_mean, L * BT},    {&a->ln2_rstd, L * BT},     {&a->fch, L * BT * 4 * C},
         {&a->fch_gelu, L * BT * 4 * C}, {&a->res3, L * BT * C}, {&a->lnf, BT * C},
@@ -88,7 +90,7 @@ static pst_gpt2_acts *acts_create(const pst_gpt2_config *c, int B, int T, pst_er
         *f[i].p = alloc_floats(f[i].n, err);
         if (!*f[i].p) {
             acts_free(a);
-            return pst_fail_context(err, "GPT-2 activations for B=%d T=%d", B, T), NULL;
+            return pst_fail_context(err, "GPT-2 activations for %zu positions", BT), NULL;
         }
     }
     a->targets = pst_calloc(BT, sizeof(int), err);
@@ -102,11 +104,11 @@ static pst_gpt2_acts *acts_create(const pst_gpt2_config *c, int B, int T, pst_er
 
 static int acts_alloc_backward(pst_gpt2_acts *a, const pst_gpt2_config *c, pst_error *err) {
     if (a->dres) return 0;
-    size_t BT = (size_t)a->cap_b * a->cap_t, C = c->n_embd, T = a->cap_t;
+    size_t BT = a->cap_bt, C = c->n_embd;
     struct { float **p; size_t n; } f[] = {
         {&a->dres, BT * C}, {&a->dbuf, BT * C}, {&a->datty, BT * C},
         {&a->dqkv, BT * 3 * C}, {&a->dfch, BT * 4 * C},
-        {&a->datt, (size_t)a->cap_b * c->n_head * T * T},
+        {&a->datt, (size_t)c->n_head * a->cap_btt},
     };
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
         *f[i].p = alloc_floats(f[i].n, err);
@@ -484,16 +486,18 @@ int pst_gpt2_forward(pst_gpt2 *m, const int *tokens, const int *targets, int B, 
     }
     /* (re)allocate activations when B or T grows */
     pst_gpt2_acts *a = m->acts;
-    if (!a || a->cap_b < B || a->cap_t < T) {
-        int nb = a && a->cap_b > B ? a->cap_b : B, nt = a && a->cap_t > T ? a->cap_t : T;
+    size_t BTT = BT * T;
+    if (!a || a->cap_bt < BT || a->cap_btt < BTT) {
+        size_t nbt = a && a->cap_bt > BT ? a->cap_bt : BT;
+        size_t nbtt = a && a->cap_btt > BTT ? a->cap_btt : BTT;
         acts_free(a);
         free(m->logprobs);
         m->acts = NULL;
         m->logprobs = NULL;
-        a = acts_create(c, nb, nt, err);
+        a = acts_create(c, nbt, nbtt, err);
         if (!a) return -1;
         m->acts = a;
-        m->logprobs = pst_calloc((size_t)nb * nt, sizeof(float), err);
+        m->logprobs = pst_calloc(nbt, sizeof(float), err);
         if (!m->logprobs) return -1;
     }
     m->B = B;
