@@ -358,10 +358,13 @@ int pst_dpg_train(pst_distribution *policy, const pst_target *target, pst_distri
             pst_fail_context(err, "dpg step %ld", st.step + 1);
             goto done;
         }
-        /* 3. log π_θ: the sampler's raw log-prob when q is the policy, else scored */
+        /* 3. log π_θ: the sampler's raw log-prob when q is the policy; else scored, or (for
+         *    plain DPG, whose weights do not involve π_θ) taken from the gradient's own
+         *    forward pass below, which saves a forward */
+        int pi_from_gradient = q != policy && o->variant == PST_DPG_KL_ADAPTIVE, accumulated = 0;
         if (q == policy) {
             for (int i = 0; i < n; i++) lpi[i] = xs[i].logprob_model;
-        } else if (policy->score(policy->self, ctx, xs, n, lpi, err) < 0) {
+        } else if (!pi_from_gradient && policy->score(policy->self, ctx, xs, n, lpi, err) < 0) {
             pst_fail_context(err, "dpg step %ld: scoring the policy", st.step + 1);
             goto done;
         }
@@ -392,6 +395,16 @@ int pst_dpg_train(pst_distribution *policy, const pst_target *target, pst_distri
                      "satisfied by the proposal; relax it or sample more",
                      m.step);
             goto done;
+        }
+        if (pi_from_gradient) { /* c_i = (P/q)/(n·Ẑ) needs no π_θ: gradient now, log π_θ with it */
+            for (int i = 0; i < n; i++)
+                coef[i] = exp(lt[i] - lq[i] - (st.log_w_sum[group[i]] - log(st.count[group[i]]))) / n;
+            policy->zero_grad(policy->self);
+            if (policy->accumulate(policy->self, ctx, xs, coef, n, lpi, err) < 0) {
+                pst_fail_context(err, "dpg step %ld", m.step);
+                goto done;
+            }
+            accumulated = 1;
         }
         batch_view bv = {n, k, G, group, lt, lq, lpi, la, f};
         batch_metrics(&bv, &m, scratch);
@@ -444,9 +457,14 @@ int pst_dpg_train(pst_distribution *policy, const pst_target *target, pst_distri
         }
         m.proposal_updates = st.proposal_updates;
         /* 7. the gradient step */
-        policy->zero_grad(policy->self);
-        if (policy->accumulate(policy->self, ctx, xs, coef, n, NULL, err) < 0 ||
-            policy->step(policy->self, o->lr, err) < 0) {
+        if (!accumulated) {
+            policy->zero_grad(policy->self);
+            if (policy->accumulate(policy->self, ctx, xs, coef, n, NULL, err) < 0) {
+                pst_fail_context(err, "dpg step %ld", m.step);
+                goto done;
+            }
+        }
+        if (policy->step(policy->self, o->lr, err) < 0) {
             pst_fail_context(err, "dpg step %ld", m.step);
             goto done;
         }
