@@ -192,6 +192,7 @@ typedef struct {
     int multiline;
     long indent_level, previous_indent_level;
     cpvec previous_logical, previous_unindented;
+    int unindented_is_previous;
     pep8_tok *tokens;
     size_t ntok, captok;
     long blank_lines, blank_before;
@@ -381,9 +382,9 @@ static int append_muted(cpvec *v, us text) {
     long n = (long)text.n;
     long a = start > n ? n : start;
     if (cp_append(v, text.p, (size_t)a)) return -1;
-    for (long i = start; i < end; i++) {
-        cp x = 'x';
-        if (cp_append(v, &x, 1)) return -1;
+    if (end > start) {
+        if (cp_reserve(v, v->n + (size_t)(end - start))) return -1;
+        for (long i = start; i < end; i++) v->p[v->n++] = 'x';
     }
     long b = end < 0 ? 0 : end;
     if (b < n && cp_append(v, text.p + b, (size_t)(n - b))) return -1;
@@ -1648,7 +1649,7 @@ static int is_one_liner(checker *c) {
 static void blank_lines(checker *c) {
     us L = LL(c);
     us prev = mk(c->previous_logical.p, c->previous_logical.n);
-    us prev_unind = mk(c->previous_unindented.p, c->previous_unindented.n);
+    us prev_unind = c->unindented_is_previous ? prev : mk(c->previous_unindented.p, c->previous_unindented.n);
     long bl = c->blank_lines, bb = c->blank_before;
     if (!prev.n && bb < 2) return;
     if (startswith(prev, "@")) {
@@ -1734,8 +1735,17 @@ static int check_logical(checker *c) {
     run_logical_checks(c);
     if (c->logical.n) {
         c->previous_indent_level = c->indent_level;
-        if (cp_set(&c->previous_logical, LL(c))) return -1;
-        if (!c->indent_level && cp_set(&c->previous_unindented, LL(c))) return -1;
+        /* previous_logical = logical_line, by swapping buffers; the unindented
+         * one is only materialised when it stops being the previous one */
+        if (c->indent_level && c->unindented_is_previous) {
+            if (cp_set(&c->previous_unindented, mk(c->previous_logical.p, c->previous_logical.n))) return -1;
+            c->unindented_is_previous = 0;
+        }
+        cpvec tmp = c->previous_logical;
+        c->previous_logical = c->logical;
+        c->logical = tmp;
+        c->logical.n = 0;
+        if (!c->indent_level) c->unindented_is_previous = 1;
     }
     c->blank_lines = 0;
     c->ntok = 0;

@@ -12,6 +12,7 @@
  * cookie are decoded as latin-1 (identical for ASCII bytes). */
 #include "evidence/pep8_text.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -237,6 +238,7 @@ int pep8_src_decode(pep8_src *s, const char *bytes, size_t len, pst_error *err) 
         slen = len;
         ncp = (long)len;
     }
+    if (ncp >= INT32_MAX - 2) return pst_fail(err, "pep8: source of %ld characters is over the 2^31 limit", ncp);
     s->buf = malloc(((size_t)ncp + 1) * sizeof(pep8_cp));
     if (!s->buf) return pst_fail(err, "pep8: out of memory decoding %zu bytes", len);
     if (!fallback && codec == 0) utf8_decode(src, slen, s->buf);
@@ -321,7 +323,7 @@ static int push(pep8_tokenizer *t, int type, long sr, long sc, long er, long ec,
     k->srow = sr, k->scol = sc, k->erow = er, k->ecol = ec;
     k->toff = toff, k->tlen = tlen, k->loff = loff, k->llen = llen;
     long ln = t->lnum < t->s->nlines ? t->lnum : t->s->nlines;
-    k->ln = ln;
+    k->ln = (int32_t)ln;
     return 0;
 }
 
@@ -604,7 +606,25 @@ static int step(pep8_tokenizer *t) {
         t->continued = 0;
     }
 
+    t->pos = pos;
+    t->in_line = 1;
+    return 0;
+}
+
+/* The pseudo-token loop over the current line, resumable: stops after a
+ * bounded number of tokens so a 50 MB line is not queued whole. */
+static int scan(pep8_tokenizer *t) {
+    const pep8_src *s = t->s;
+    size_t loff = t->cur_off, max = t->cur_len, pos = t->pos;
+    long lnum = t->lnum;
+    const pep8_cp *L = s->buf + loff;
+    t->in_line = 0;
     while (pos < max) {
+        if (t->qn >= 4096) {
+            t->pos = pos;
+            t->in_line = 1;
+            return 0;
+        }
         size_t ws = pos;
         while (ws < max && (L[ws] == ' ' || L[ws] == '\f' || L[ws] == '\t')) ws++;
         size_t start = ws, end = 0;
@@ -707,7 +727,7 @@ int pep8_tokenizer_next(pep8_tokenizer *t, pep8_tok *out, pst_error *err) {
     while (t->qhead == t->qn) {
         if (t->finished) return 0;
         t->qhead = t->qn = 0;
-        if (step(t) < 0) return pst_fail(err, "pep8: out of memory while tokenizing");
+        if ((t->in_line ? scan(t) : step(t)) < 0) return pst_fail(err, "pep8: out of memory while tokenizing");
     }
     *out = t->q[t->qhead++];
     return 1;

@@ -46,11 +46,11 @@ enum {
 /* One tokenize.TokenInfo. Positions as tokenize gives them (row 1-based, col
  * 0-based, in code points). text and line are ranges of src->buf. */
 typedef struct {
-    int type;
-    long srow, scol, erow, ecol;
-    size_t toff, tlen;
-    size_t loff, llen;
-    long ln;  /* lines the tokenizer had read when it yielded this token */
+    int32_t type;
+    int32_t srow, scol, erow, ecol;
+    int32_t ln;  /* lines the tokenizer had read when it yielded this token */
+    uint32_t tlen, llen;
+    size_t toff, loff;
 } pep8_tok;
 
 typedef struct {
@@ -66,6 +66,8 @@ typedef struct {
     size_t cur_off, cur_len;
     pep8_tok *q;
     size_t qn, qcap, qhead;
+    int in_line;        /* scanning tokens of the current line from pos */
+    size_t pos;
     int finished;       /* no more tokens will come */
     int error;          /* 1 when tokenize raised */
     char errmsg[96];    /* "TokenError: EOF in multi-line string" */
