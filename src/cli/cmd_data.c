@@ -1,5 +1,6 @@
 /* posterior data info SHARD: what a token shard holds (counts, vocabulary,
- * scorer, document lengths, score histogram), as text or --json. */
+ * scorer, document lengths, score histogram), as text or --json.
+ * posterior data show SHARD: its documents decoded, segment by segment. */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -172,13 +173,115 @@ static int data_info(int argc, char **argv) {
     return 0;
 }
 
+/* posterior data show SHARD: documents decoded, one JSON object per segment
+ * ({"document", "source", "segment", "score", "text"}) or, as text, each segment
+ * on its own line prefixed by its score. */
+static int data_show(int argc, char **argv) {
+    const char *tokenizer = "gpt2";
+    long first = 0, count = 1;
+    int json = 0;
+    const pst_arg spec[] = {
+        {"tokenizer", ARG_STRING, &tokenizer, "the shard's tokenizer folder (or gpt2)"},
+        {"doc", ARG_LONG, &first, "first document (index in the shard)"},
+        {"count", ARG_LONG, &count, "number of documents"},
+        {"json", ARG_FLAG, &json, "one JSON object per segment"},
+        {0},
+    };
+    int npos = 0;
+    int rc = pst_args_parse("data show", "posterior data show SHARD: documents of a shard, decoded, segment by\n"
+                                         "segment with their scores.",
+                            spec, argc, argv, &npos);
+    if (rc) return rc == 1 ? 0 : 2;
+    if (npos != 1) {
+        fprintf(stderr, "posterior data show: expected one SHARD argument (got %d)\n", npos);
+        return 2;
+    }
+    if (first < 0 || count < 0) {
+        fprintf(stderr, "posterior data show: --doc and --count must be >= 0\n");
+        return 2;
+    }
+    pst_shard s;
+    pst_tokenizer *tok = NULL;
+    pst_error err = {{0}};
+    if (pst_shard_open(&s, argv[0], &err)) {
+        fprintf(stderr, "posterior data show: %s\n", err.msg);
+        return 1;
+    }
+    uint64_t hash = 0;
+    if (pst_tokenizer_open(&tok, tokenizer, &err) || pst_tokenizer_hash(tok, &hash, &err) ||
+        pst_shard_check_vocab(&s, pst_tokenizer_vocab_size(tok), hash, &err)) {
+        fprintf(stderr, "posterior data show: %s\n", err.msg);
+        pst_tokenizer_free(tok);
+        pst_shard_close(&s);
+        return 1;
+    }
+    if ((uint64_t)first >= s.n_documents && count > 0) {
+        fprintf(stderr, "posterior data show: %s: --doc %ld, the shard has %llu documents\n", s.path, first,
+                (unsigned long long)s.n_documents);
+        pst_tokenizer_free(tok);
+        pst_shard_close(&s);
+        return 1;
+    }
+    rc = 0;
+    for (uint64_t d = (uint64_t)first; d < s.n_documents && d < (uint64_t)first + (uint64_t)count && !rc; d++) {
+        for (uint64_t g = s.document_segments[d]; g < s.document_segments[d + 1] && !rc; g++) {
+            uint64_t a = s.segment_offsets[g], z = s.segment_offsets[g + 1];
+            int *ids = malloc(sizeof(int) * (z - a + 1));
+            char *text = NULL;
+            size_t len = 0;
+            if (!ids) {
+                rc = pst_fail(&err, "out of memory");
+                break;
+            }
+            for (uint64_t t = a; t < z; t++) ids[t - a] = (int)pst_shard_token(&s, t);
+            rc = pst_tokenizer_decode(tok, ids, z - a, &text, &len, &err);
+            free(ids);
+            if (rc) break;
+            float score = s.segment_scores[g];
+            if (json) {
+                cJSON *o = cJSON_CreateObject();
+                cJSON_AddNumberToObject(o, "document", (double)d);
+                cJSON_AddNumberToObject(o, "source", (double)s.document_source[d]);
+                cJSON_AddNumberToObject(o, "segment", (double)g);
+                if (isnan(score)) cJSON_AddNullToObject(o, "score");
+                else cJSON_AddNumberToObject(o, "score", score);
+                cJSON_AddNumberToObject(o, "tokens", (double)(z - a));
+                /* cJSON strings end at NUL: such bytes are shown as "?" */
+                for (size_t i = 0; i < len; i++)
+                    if (!text[i]) text[i] = '?';
+                cJSON_AddStringToObject(o, "text", text);
+                char *js = cJSON_PrintUnformatted(o);
+                if (js) printf("%s\n", js);
+                free(js);
+                cJSON_Delete(o);
+            } else {
+                if (g == s.document_segments[d])
+                    printf("== document %llu (corpus document %llu)\n", (unsigned long long)d,
+                           (unsigned long long)s.document_source[d]);
+                if (isnan(score)) printf("%10s | ", "-");
+                else printf("%10.4g | ", score);
+                fwrite(text, 1, len, stdout);
+                if (!len || text[len - 1] != '\n') printf("\n");
+            }
+            free(text);
+        }
+    }
+    if (rc) fprintf(stderr, "posterior data show: %s\n", err.msg);
+    pst_tokenizer_free(tok);
+    pst_shard_close(&s);
+    return rc ? 1 : 0;
+}
+
 int cmd_data(int argc, char **argv) {
     if (argc < 1 || strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0) {
-        printf("usage: posterior data info SHARD [--json] [--bins N]\n\n"
-               "  info   counts, vocabulary, scorer and score histogram of a token shard\n");
+        printf("usage: posterior data info SHARD [--json] [--bins N] [--tokenizer DIR]\n"
+               "       posterior data show SHARD [--doc I] [--count N] [--json] [--tokenizer DIR]\n\n"
+               "  info   counts, vocabulary, scorer and score histogram of a token shard\n"
+               "  show   documents of a shard, decoded segment by segment with their scores\n");
         return argc < 1 ? 2 : 0;
     }
     if (strcmp(argv[0], "info") == 0) return data_info(argc - 1, argv + 1);
-    fprintf(stderr, "posterior data: unknown subcommand '%s' (expected info)\n", argv[0]);
+    if (strcmp(argv[0], "show") == 0) return data_show(argc - 1, argv + 1);
+    fprintf(stderr, "posterior data: unknown subcommand '%s' (expected info or show)\n", argv[0]);
     return 2;
 }

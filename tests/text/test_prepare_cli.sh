@@ -129,6 +129,31 @@ for name, shard in (("train", train), ("val", val)):
 print("prepare CLI: %d documents, %d compared with the reference encoder" % (len(seen), compared))
 EOF
 
+# data show: the segments of each document, decoded, give the file back
+for part in train val; do
+    "$BIN" data show --json --count 100 "$TMP/fx.$part.bin"
+done > "$TMP/show.jsonl"
+/usr/bin/python3 - "$TMP/show.jsonl" "$TMP/files.txt" <<'PY'
+import json, sys
+files = open(sys.argv[2]).read().split()
+docs = {}
+for line in open(sys.argv[1], "rb"):
+    o = json.loads(line.decode("utf-8", "replace"))
+    docs.setdefault(o["source"], []).append(o["text"])
+checked = 0
+for src, parts in docs.items():
+    raw = open(files[src], "rb").read()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        continue
+    if "\0" in text:
+        continue
+    assert "".join(parts) == text, files[src]
+    checked += 1
+assert checked >= 2, checked
+PY
+
 # a scorer, when the evidence layer provides one: scores stored, spec in the header
 if "$BIN" prepare --corpus "$FIX/docs.jsonl" --scorer toxicity --segments sentence \
         --val-fraction 0 --out "$TMP/tox" --quiet > /dev/null 2> "$TMP/err.txt"; then
@@ -188,6 +213,8 @@ fi
 expect_fail 1 "no vocab.json" "$BIN" data info --tokenizer "$TMP" "$TMP/fx.train.bin"
 expect_fail 2 "one SHARD" "$BIN" data info
 expect_fail 2 "unknown subcommand" "$BIN" data frobnicate
+expect_fail 1 "the shard has" "$BIN" data show --doc 1000 "$TMP/fx.train.bin"
+expect_fail 1 "truncated" "$BIN" data show "$TMP/trunc.bin"
 # no partial output is left behind by a failed run
 [ ! -e "$TMP/x.train.bin" ] && [ -z "$(ls "$TMP" | grep '\.tmp\.' || true)" ]
 echo "ok"
