@@ -124,7 +124,7 @@ static uint32_t *token_lengths(const pst_tokenizer *tok, int vocab, pst_error *e
     return lens;
 }
 
-#define CHUNK_BYTES (8u << 20)
+#define CHUNK_BYTES (2u << 20) /* per parallel round; also the progress granularity */
 #define CHUNK_FILES 1024u
 
 int pst_prepare(pst_tokenizer *tok, const pst_prepare_options *opt, pst_prepare_stats *stats,
