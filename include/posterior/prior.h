@@ -78,7 +78,10 @@ int pst_gpt2_forward(pst_gpt2 *m, const int *tokens, const int *targets, int B, 
  * forward: dlogprobs [B, T] = ∂loss/∂logprobs[b,t]. Gradients are ACCUMULATED into
  * m->grads (call pst_gpt2_zero_grad first) so micro-batches accumulate.
  * Every objective in the project (MLE, weighted token losses, unlikelihood, DPG,
- * policy gradients) reduces to a choice of dlogprobs. */
+ * policy gradients) reduces to a choice of dlogprobs. The last forward must have had
+ * targets; one backward per forward (backward reuses the softmax buffer in place).
+ * d logits[b,t,j] = dlogprobs[b,t]·(1[j = target] − softmax_j); grads (and
+ * grad_memory) are allocated, zeroed, on the first call. */
 int pst_gpt2_backward(pst_gpt2 *m, const float *dlogprobs, pst_error *err);
 void pst_gpt2_zero_grad(pst_gpt2 *m);
 
