@@ -126,6 +126,7 @@ static uint32_t *token_lengths(const pst_tokenizer *tok, int vocab, pst_error *e
 
 #define CHUNK_BYTES (2u << 20) /* per parallel round; also the progress granularity */
 #define CHUNK_FILES 1024u
+#define ROUND_DOCS 4096u /* documents segmented / tokenized / scored in parallel at once */
 
 int pst_prepare(pst_tokenizer *tok, const pst_prepare_options *opt, pst_prepare_stats *stats,
                 pst_error *err) {
@@ -159,7 +160,8 @@ int pst_prepare(pst_tokenizer *tok, const pst_prepare_options *opt, pst_prepare_
     int rc = -1;
     pst_document_list *lists = NULL;
     doc_work *work = NULL;
-    size_t n_files = pst_corpus_n_files(corpus), n_lists = 0, cap_work = 0;
+    size_t n_files = pst_corpus_n_files(corpus), n_lists = 0;
+    int threads = opt->threads > 0 ? opt->threads : omp_get_max_threads();
     if (pst_shard_builder_init(&train, (uint32_t)vocab, (uint32_t)eot, tok_hash, spec, err) ||
         pst_shard_builder_init(&val, (uint32_t)vocab, (uint32_t)eot, tok_hash, spec, err))
         goto done;
@@ -185,61 +187,58 @@ int pst_prepare(pst_tokenizer *tok, const pst_prepare_options *opt, pst_prepare_
             for (size_t d = 0; d < l->n; d++) chunk_bytes += l->docs[d].len;
             n_docs += l->n;
         }
-        if (n_docs > cap_work) {
-            doc_work *nw = realloc(work, n_docs * sizeof *nw);
-            if (!nw) {
-                pst_fail(err, "prepare: out of memory for %zu documents", n_docs);
-                goto done;
-            }
-            work = nw;
-            cap_work = n_docs;
-        }
-        size_t k = 0;
-        for (size_t i = 0; i < n_lists; i++)
-            for (size_t d = 0; d < lists[i].n; d++, k++) {
-                memset(&work[k], 0, sizeof work[k]);
-                work[k].text = lists[i].docs[d].text;
-                work[k].len = lists[i].docs[d].len;
-                work[k].file = f0 + i;
-            }
         if (opt->max_documents && index + n_docs > opt->max_documents) {
             n_docs = (size_t)(opt->max_documents - index);
             stop = 1;
         }
-        int threads = opt->threads > 0 ? opt->threads : 0;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads > 0 ? threads : omp_get_max_threads()) if (n_docs > 1)
-        for (size_t d = 0; d < n_docs; d++)
-            work[d].rc = process_document(tok, token_len, vocab, opt, &work[d]);
-        /* append in corpus order */
+        /* the chunk's documents, in rounds of at most ROUND_DOCS */
         int failed = 0;
-        for (size_t d = 0; d < n_docs; d++, index++) {
-            doc_work *w = &work[d];
-            if (!failed && w->rc) {
-                pst_fail(err, "%s: document %llu: %s", pst_corpus_file(corpus, w->file),
-                         (unsigned long long)index, w->err.msg);
-                failed = 1;
+        size_t li = 0, ld = 0; /* next document: lists[li].docs[ld] */
+        for (size_t r0 = 0; r0 < n_docs && !failed; r0 += ROUND_DOCS) {
+            size_t nr = n_docs - r0 < ROUND_DOCS ? n_docs - r0 : ROUND_DOCS;
+            if (!work && !(work = malloc(ROUND_DOCS * sizeof *work))) {
+                pst_fail(err, "prepare: out of memory");
+                goto done;
             }
-            if (!failed) {
-                stats->documents++;
-                stats->bytes += w->len;
-                if (w->n_ids == 0) {
-                    stats->empty_documents++;
-                } else {
-                    int is_val = pst_document_is_val(opt->seed, index, opt->val_fraction);
-                    pst_shard_builder *b = is_val ? &val : &train;
-                    if (pst_shard_builder_add(b, w->ids, w->n_ids, w->segment_ends, w->scores,
-                                              w->n_segments, index, err)) {
-                        failed = 1;
+            for (size_t k = 0; k < nr; k++, ld++) {
+                while (ld == lists[li].n) li++, ld = 0;
+                memset(&work[k], 0, sizeof work[k]);
+                work[k].text = lists[li].docs[ld].text;
+                work[k].len = lists[li].docs[ld].len;
+                work[k].file = f0 + li;
+            }
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (nr > 1)
+            for (size_t d = 0; d < nr; d++)
+                work[d].rc = process_document(tok, token_len, vocab, opt, &work[d]);
+            /* append in corpus order */
+            for (size_t d = 0; d < nr; d++, index++) {
+                doc_work *w = &work[d];
+                if (!failed && w->rc) {
+                    pst_fail(err, "%s: document %llu: %s", pst_corpus_file(corpus, w->file),
+                             (unsigned long long)index, w->err.msg);
+                    failed = 1;
+                }
+                if (!failed) {
+                    stats->documents++;
+                    stats->bytes += w->len;
+                    if (w->n_ids == 0) {
+                        stats->empty_documents++;
                     } else {
-                        stats->segments += w->n_segments;
-                        if (is_val) stats->val_documents++, stats->val_tokens += w->n_ids;
-                        else stats->train_documents++, stats->train_tokens += w->n_ids;
+                        int is_val = pst_document_is_val(opt->seed, index, opt->val_fraction);
+                        pst_shard_builder *b = is_val ? &val : &train;
+                        if (pst_shard_builder_add(b, w->ids, w->n_ids, w->segment_ends, w->scores,
+                                                  w->n_segments, index, err)) {
+                            failed = 1;
+                        } else {
+                            stats->segments += w->n_segments;
+                            if (is_val) stats->val_documents++, stats->val_tokens += w->n_ids;
+                            else stats->train_documents++, stats->train_tokens += w->n_ids;
+                        }
                     }
                 }
+                doc_work_clear(w);
             }
-            doc_work_clear(w);
         }
-        for (size_t d = n_docs; d < k; d++) doc_work_clear(&work[d]);
         for (size_t i = 0; i < n_lists; i++) pst_document_list_free(&lists[i]);
         n_lists = 0;
         if (failed) goto done;
