@@ -218,6 +218,11 @@ typedef struct {
 /* A document goes to validation iff uniform(split(pst_rng(seed), index)) < val_fraction. */
 int pst_document_is_val(uint64_t seed, uint64_t document_index, double val_fraction);
 
+/* Reads the corpus (files in order, documents in parallel rounds), segments and
+ * tokenizes every document whole (allow_special off), scores its segments with
+ * opt->score, and writes PREFIX.train.bin and PREFIX.val.bin atomically. Empty
+ * documents are counted and skipped; a corpus with no non-empty document is an
+ * error. The output is byte-identical for any thread count. */
 int pst_prepare(pst_tokenizer *tok, const pst_prepare_options *opt, pst_prepare_stats *stats,
                 pst_error *err);
 
