@@ -24,7 +24,12 @@ typedef struct {
     pst_pii_type type;
     const char *pattern;
     pii_validator validate; /* may narrow [start, end); returns 1 to keep */
-    char needle;            /* skip the detector when this byte is absent (0: none) */
+    /* Needles: every match has one of these bytes at most max_left bytes after
+     * its start or at most right bytes before it (the "://" before a URL's
+     * user:password). Matching then starts only near needles, with PCRE2's
+     * offset limit bounding the start; NULL = scan every position. */
+    const char *needles;
+    size_t max_left, right;
 } pii_detector;
 
 static int is_digit(char c) { return c >= '0' && c <= '9'; }
@@ -284,48 +289,49 @@ static const pii_detector detectors[] = {
     {PST_PII_EMAIL,
      "(?<![A-Za-z0-9._%+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@"
      "(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.){1,8}[A-Za-z]{2,24}(?![A-Za-z0-9-])",
-     valid_email, '@'},
+     valid_email, "@", 64, 0},
     {PST_PII_URL,
      "(?i)(?<![A-Za-z0-9])(?:(?:https?|s?ftp|ftps)://|www\\d{0,3}\\.)"
      "[^\\s<>\"'`{}|\\\\^\\x00-\\x1f\\x7f]{1,2048}",
-     valid_url, 0},
+     valid_url, ":.", 6, 0},
     {PST_PII_PHONE,
      "(?<![\\w.+/-])(?:(?:\\+?1[-. ]?)?(?:\\(\\d{3}\\)[ ]?|\\d{3}([-. ]))\\d{3}(?(1)\\1|[-. ])\\d{4}"
      "|\\d{3}-\\d{4})(?![\\w-]|[.:/]\\d)",
-     valid_phone_na, 0},
+     valid_phone_na, NULL, 0, 0},
     {PST_PII_PHONE,
      "(?<![\\w+])\\+[1-9]\\d{0,2}(?:[ .-]?(?:\\(\\d{1,4}\\)|\\d{1,5})){2,6}(?![\\w]|[.:/]\\d)",
-     valid_phone_intl, '+'},
-    {PST_PII_SSN, "(?<![\\w.-])\\d{3}-\\d{2}-\\d{4}(?![\\w-]|\\.\\d)", valid_ssn, '-'},
-    {PST_PII_CREDIT_CARD, "(?<![\\w.-])\\d(?:[ -]?\\d){12,18}(?![\\w-]|\\.\\d)", valid_card, 0},
-    {PST_PII_IP, "(?<![\\w.])" IPV4 "(?![\\w]|\\.\\d)", valid_ipv4, '.'},
+     valid_phone_intl, "+", 0, 0},
+    {PST_PII_SSN, "(?<![\\w.-])\\d{3}-\\d{2}-\\d{4}(?![\\w-]|\\.\\d)", valid_ssn, NULL, 0, 0},
+    {PST_PII_CREDIT_CARD, "(?<![\\w.-])\\d(?:[ -]?\\d){12,18}(?![\\w-]|\\.\\d)", valid_card, NULL, 0, 0},
+    {PST_PII_IP, "(?<![\\w.])" IPV4 "(?![\\w]|\\.\\d)", valid_ipv4, ".", 3, 0},
     {PST_PII_IP,
      "(?<![\\w:.])(?:(?:" HEX ":){7}" HEX "|(?:" HEX "(?::" HEX "){0,6})?::(?:" HEX
      "(?::" HEX "){0,6})?(?::" IPV4 ")?|(?:" HEX ":){6}" IPV4 ")(?![\\w:]|\\.\\d)",
-     valid_ipv6, ':'},
+     valid_ipv6, ":", 4, 0},
     {PST_PII_CREDENTIAL,
      "(?<=://)([A-Za-z0-9._%+-]{1,64}):([^\\s:@/<>\"']{1,128})@(?=[A-Za-z0-9])",
-     valid_cred_url, '@'},
+     valid_cred_url, ":", 0, 3},
     {PST_PII_CREDENTIAL,
      "(?i)\\b(?:password|passwd|pwd|passphrase|passcode|api[_-]?key|secret[_-]?key|"
      "access[_-]?token|auth[_-]?token|client[_-]?secret)[ \\t]{0,8}[:=][ \\t]{0,8}[\"']?\\K"
      "[^\\s\"',;()\\[\\]{}<>]{3,128}",
-     valid_cred_kv, 0},
-    {PST_PII_HANDLE, "(?<![\\w@.&/:+=-])@[A-Za-z0-9_]{1,15}(?![\\w@(]|[.-]\\w)", valid_handle, '@'},
+     valid_cred_kv, ":=", 21, 0},
+    {PST_PII_HANDLE, "(?<![\\w@.&/:+=-])@[A-Za-z0-9_]{1,15}(?![\\w@(]|[.-]\\w)", valid_handle, "@", 0, 0},
     {PST_PII_ADDRESS,
      "(?<![\\w.-])\\d{1,6}(?:-\\d{1,4})?[ ]{1,4}(?:(?:[NSEW]\\.?|North|South|East|West)[ ]{1,4})?"
      "(?:(?:[A-Z][A-Za-z'-]{0,24}|\\d{1,3}(?:st|nd|rd|th))[ ]{1,4}){1,3}" STREET_TYPE
      "(?:,?[ ]{1,4}(?:Suite|Ste\\.?|Apt\\.?|Apartment|Unit|#)[ ]{0,4}[A-Za-z0-9-]{1,6})?"
      "(?:,?[ \\n]{1,4}[A-Z][a-z]{1,24}(?:[ ]{1,4}[A-Z][a-z]{1,24}){0,2},?[ ]{1,4}[A-Z]{2}"
      "[ ]{1,4}\\d{5}(?:-\\d{4})?)?",
-     keep, 0},
-    {PST_PII_ADDRESS, "\\bP\\.?[ ]?O\\.?[ ]{1,4}Box[ ]{1,4}\\d{1,6}\\b", keep, 'B'},
+     keep, NULL, 0, 0},
+    {PST_PII_ADDRESS, "\\bP\\.?[ ]?O\\.?[ ]{1,4}Box[ ]{1,4}\\d{1,6}\\b", keep, "B", 6, 0},
 };
 #define N_DETECTORS (sizeof detectors / sizeof detectors[0])
 
 struct pst_pii {
     pcre2_code *code[N_DETECTORS];
     int jit[N_DETECTORS];
+    unsigned char is_needle[N_DETECTORS][256];
 };
 
 const char *pst_pii_type_name(pst_pii_type t) {
@@ -348,8 +354,9 @@ int pst_pii_create(pst_pii **out, pst_error *err) {
     for (size_t i = 0; i < N_DETECTORS; i++) {
         int ec;
         PCRE2_SIZE off;
-        p->code[i] = pcre2_compile((PCRE2_SPTR)detectors[i].pattern, PCRE2_ZERO_TERMINATED, 0, &ec,
-                                   &off, NULL);
+        p->code[i] = pcre2_compile((PCRE2_SPTR)detectors[i].pattern, PCRE2_ZERO_TERMINATED,
+                                   PCRE2_USE_OFFSET_LIMIT, &ec, &off, NULL);
+        for (const char *c = detectors[i].needles; c && *c; c++) p->is_needle[i][(unsigned char)*c] = 1;
         if (!p->code[i]) {
             PCRE2_UCHAR msg[256];
             pcre2_get_error_message(ec, msg, sizeof msg);
@@ -387,50 +394,78 @@ static int by_start(const void *a, const void *b) {
     return (int)x->type - (int)y->type;
 }
 
+/* Runs detector d over text, appending kept findings. */
+static int run_detector(const pst_pii *p, size_t d, const char *text, size_t len,
+                        pcre2_match_data *md, pcre2_match_context *mc, finding_list *l,
+                        pst_error *err) {
+    const pii_detector *det = &detectors[d];
+    const unsigned char *needle = p->is_needle[d];
+    size_t pos = 0; /* no match may start before pos */
+    size_t q = 0;   /* next needle candidate */
+    for (;;) {
+        size_t limit = PCRE2_UNSET, start = pos;
+        if (det->needles) {
+            while (q < len && !needle[(unsigned char)text[q]]) q++;
+            if (q >= len) break;
+            start = q >= det->max_left ? q - det->max_left : 0;
+            if (start < pos) start = pos;
+            limit = q + det->right;
+            if (start > limit || start > len) {
+                q++;
+                continue;
+            }
+        } else if (pos > len) {
+            break;
+        }
+        pcre2_set_offset_limit(mc, limit);
+        int rc = p->jit[d] ? pcre2_jit_match(p->code[d], (PCRE2_SPTR)text, len, start, 0, md, mc)
+                           : pcre2_match(p->code[d], (PCRE2_SPTR)text, len, start, 0, md, mc);
+        if (rc == PCRE2_ERROR_NOMATCH) {
+            if (!det->needles) break;
+            q++;
+            continue;
+        }
+        if (rc < 0) {
+            PCRE2_UCHAR msg[256];
+            pcre2_get_error_message(rc, msg, sizeof msg);
+            return pst_fail(err, "pii: %s detector failed at byte %zu: %s",
+                            pst_pii_type_name(det->type), start, (char *)msg);
+        }
+        const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+        size_t s = ov[0], e = ov[1];
+        size_t ks = s, ke = e;
+        if (e > s && det->validate(text, len, &ks, &ke, ov, rc) && ke > ks) {
+            if (push(l, det->type, ks, ke, err) < 0) return -1;
+            pos = e;
+            if (q + 1 + det->right < e) q = e - det->right;
+            else q++;
+        } else {
+            pos = s + 1; /* a rejected candidate may hide a shorter valid one */
+        }
+    }
+    return 0;
+}
+
 int pst_pii_find(const pst_pii *p, const char *text, size_t len, pst_pii_finding **out, size_t *n,
                  pst_error *err) {
     *out = NULL;
     *n = 0;
     finding_list l = {0};
-    pcre2_match_data *md = NULL;
-    for (size_t d = 0; d < N_DETECTORS; d++) {
-        if (detectors[d].needle && !memchr(text, detectors[d].needle, len)) continue;
-        if (!md) {
-            md = pcre2_match_data_create(16, NULL);
-            if (!md) return pst_fail(err, "pii: out of memory (match data)");
-        }
-        PCRE2_SIZE pos = 0;
-        while (pos <= len) {
-            int rc = p->jit[d] ? pcre2_jit_match(p->code[d], (PCRE2_SPTR)text, len, pos, 0, md, NULL)
-                               : pcre2_match(p->code[d], (PCRE2_SPTR)text, len, pos, 0, md, NULL);
-            if (rc == PCRE2_ERROR_NOMATCH) break;
-            if (rc < 0) {
-                PCRE2_UCHAR msg[256];
-                pcre2_get_error_message(rc, msg, sizeof msg);
-                free(l.v);
-                pcre2_match_data_free(md);
-                return pst_fail(err, "pii: %s detector failed at byte %zu: %s",
-                                pst_pii_type_name(detectors[d].type), (size_t)pos, (char *)msg);
-            }
-            const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
-            size_t s = ov[0], e = ov[1];
-            if (e <= s) { /* empty match cannot happen with these patterns; be safe */
-                pos = s + 1;
-                continue;
-            }
-            size_t ks = s, ke = e;
-            if (detectors[d].validate(text, len, &ks, &ke, ov, rc) && ke > ks) {
-                if (push(&l, detectors[d].type, ks, ke, err) < 0) {
-                    free(l.v);
-                    pcre2_match_data_free(md);
-                    return -1;
-                }
-                pos = e;
-            } else {
-                pos = s + 1; /* a rejected candidate may hide a shorter valid one */
-            }
-        }
+    pcre2_match_data *md = pcre2_match_data_create(16, NULL);
+    pcre2_match_context *mc = pcre2_match_context_create(NULL);
+    if (!md || !mc) {
+        pcre2_match_data_free(md);
+        pcre2_match_context_free(mc);
+        return pst_fail(err, "pii: out of memory (match data)");
     }
+    for (size_t d = 0; d < N_DETECTORS; d++)
+        if (run_detector(p, d, text, len, md, mc, &l, err) < 0) {
+            free(l.v);
+            pcre2_match_data_free(md);
+            pcre2_match_context_free(mc);
+            return -1;
+        }
+    pcre2_match_context_free(mc);
     pcre2_match_data_free(md);
     if (l.n == 0) {
         free(l.v);

@@ -37,6 +37,7 @@
 
 typedef struct {
     char *key; /* NULL = empty slot */
+    size_t len;
     int rating;
 } lex_slot;
 
@@ -48,6 +49,7 @@ typedef struct {
 struct pst_toxicity {
     lex_table exact;     /* word or "word word" -> rating */
     lex_table collapsed; /* single words with letter runs collapsed -> max rating */
+    lex_table phrase_first; /* first words of multiword entries */
     char **words;        /* single-word entries, for wildcard matching */
     int *word_rating;
     size_t n_words, n_entries;
@@ -72,7 +74,7 @@ static lex_slot *lex_find(const lex_table *t, const char *key, size_t n) {
     size_t i = fnv1a(key, n) & t->mask;
     for (;;) {
         lex_slot *s = &t->slots[i];
-        if (!s->key || (strlen(s->key) == n && memcmp(s->key, key, n) == 0)) return s;
+        if (!s->key || (s->len == n && memcmp(s->key, key, n) == 0)) return s;
         i = (i + 1) & t->mask;
     }
 }
@@ -91,6 +93,7 @@ static int lex_put(lex_table *t, const char *key, size_t n, int rating, pst_erro
     }
     s->key = strndup(key, n);
     if (!s->key) return pst_fail(err, "toxicity: out of memory");
+    s->len = n;
     s->rating = rating;
     return 0;
 }
@@ -119,6 +122,7 @@ void pst_toxicity_free(pst_toxicity *t) {
     if (!t) return;
     lex_free(&t->exact);
     lex_free(&t->collapsed);
+    lex_free(&t->phrase_first);
     for (size_t i = 0; i < t->n_words; i++) free(t->words[i]);
     free(t->words);
     free(t->word_rating);
@@ -144,6 +148,7 @@ int pst_toxicity_create(const char *data_dir, pst_toxicity **out, pst_error *err
     size_t lines = 1;
     for (size_t i = 0; i < len; i++) lines += src[i] == '\n';
     if (lex_init(&t->exact, lines, err) < 0 || lex_init(&t->collapsed, lines, err) < 0 ||
+        lex_init(&t->phrase_first, lines, err) < 0 ||
         !(t->words = pst_calloc(lines, sizeof *t->words, err)) ||
         !(t->word_rating = pst_calloc(lines, sizeof *t->word_rating, err)))
         goto fail;
@@ -188,6 +193,10 @@ int pst_toxicity_create(const char *data_dir, pst_toxicity **out, pst_error *err
                 }
                 if (words > t->max_phrase_words) t->max_phrase_words = words;
                 if (lex_put(&t->exact, key, n, rating, err) < 0) goto fail;
+                if (words > 1 &&
+                    lex_put(&t->phrase_first, key, (size_t)((char *)memchr(key, ' ', n) - key),
+                            0, err) < 0)
+                    goto fail;
                 if (words == 1) {
                     char col[256];
                     size_t m = collapse_runs(key, n, col);
@@ -373,6 +382,22 @@ static int phrase_gap(const char *text, size_t a, size_t b) {
     return 1;
 }
 
+/* Reads the next token at or after *pos; 0 at the end of the text. A token
+ * that is no candidate word keeps its place with n = 0 (it breaks phrases). */
+static int next_token(const char *text, size_t len, size_t *pos, token *tok) {
+    size_t p = *pos;
+    while (p < len && !at_token_byte(text, p, len)) p++;
+    if (p >= len) {
+        *pos = p;
+        return 0;
+    }
+    size_t s = p;
+    while (p < len && at_token_byte(text, p, len)) p++;
+    *pos = p;
+    if (!make_token(text, s, p, tok)) tok->n = 0;
+    return 1;
+}
+
 int pst_toxicity_find(const pst_toxicity *t, const char *text, size_t len, pst_toxic_match **out,
                       size_t *n, double *score, pst_error *err) {
     *out = NULL;
@@ -380,44 +405,31 @@ int pst_toxicity_find(const pst_toxicity *t, const char *text, size_t len, pst_t
     match_list l = {0};
     double keep = 1.0; /* Π (1 − p) */
     token win[MAX_PHRASE_WORDS];
-    int nwin = 0;      /* tokens buffered for phrase matching */
+    int nwin = 0; /* tokens read ahead; more than one only for phrase candidates */
     size_t pos = 0;
-    int done = 0;
-    while (!done || nwin > 0) {
-        /* fill the window with the next candidate tokens */
-        while (!done && nwin < t->max_phrase_words) {
-            while (pos < len && !at_token_byte(text, pos, len)) pos++;
-            if (pos >= len) {
-                done = 1;
-                break;
-            }
-            size_t s = pos;
-            while (pos < len && at_token_byte(text, pos, len)) pos++;
-            token tok;
-            if (!make_token(text, s, pos, &tok)) {
-                tok.n = 0; /* a non-word breaks phrases but keeps its place */
-            }
-            win[nwin++] = tok;
-        }
-        if (nwin == 0) break;
-        /* longest phrase starting at win[0] */
+    for (;;) {
+        if (nwin == 0 && !next_token(text, len, &pos, &win[nwin++])) break;
+        /* longest phrase starting at win[0], when some entry starts with it */
         int used = 0, rating = -1;
-        for (int k = nwin; k >= 2 && used == 0; k--) {
-            char key[MAX_PHRASE_WORDS * (MAX_WORD + 1)];
-            size_t m = 0;
-            int ok = 1;
-            for (int i = 0; i < k && ok; i++) {
-                if (win[i].n == 0 || win[i].wildcard) ok = 0;
-                else if (i > 0 && !phrase_gap(text, win[i - 1].end, win[i].start)) ok = 0;
-                else {
-                    if (i > 0) key[m++] = ' ';
-                    memcpy(key + m, win[i].norm, win[i].n);
-                    m += win[i].n;
+        if (win[0].n && !win[0].wildcard && lex_get(&t->phrase_first, win[0].norm, win[0].n) >= 0) {
+            while (nwin < t->max_phrase_words && next_token(text, len, &pos, &win[nwin])) nwin++;
+            for (int k = nwin; k >= 2 && used == 0; k--) {
+                char key[MAX_PHRASE_WORDS * (MAX_WORD + 1)];
+                size_t m = 0;
+                int ok = 1;
+                for (int i = 0; i < k && ok; i++) {
+                    if (win[i].n == 0 || win[i].wildcard) ok = 0;
+                    else if (i > 0 && !phrase_gap(text, win[i - 1].end, win[i].start)) ok = 0;
+                    else {
+                        if (i > 0) key[m++] = ' ';
+                        memcpy(key + m, win[i].norm, win[i].n);
+                        m += win[i].n;
+                    }
                 }
+                if (!ok) continue;
+                int r = lex_get(&t->exact, key, m);
+                if (r >= 0) used = k, rating = r;
             }
-            if (!ok) continue;
-            int r = lex_get(&t->exact, key, m);
-            if (r >= 0) used = k, rating = r;
         }
         if (!used) {
             used = 1;
@@ -430,7 +442,7 @@ int pst_toxicity_find(const pst_toxicity *t, const char *text, size_t len, pst_t
             }
             keep *= 1.0 - pst_toxicity_rating_probability(rating);
         }
-        memmove(win, win + used, (size_t)(nwin - used) * sizeof *win);
+        if (nwin > used) memmove(win, win + used, (size_t)(nwin - used) * sizeof *win);
         nwin -= used;
     }
     *out = l.v;
