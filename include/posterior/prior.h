@@ -111,9 +111,13 @@ void pst_adamw_update(pst_adamw *opt, float *params, const float *grads,
  * not biases or LayerNorm. Returns a malloc'd [num_params] mask. */
 unsigned char *pst_gpt2_decay_mask(const pst_gpt2 *m, pst_error *err);
 /* Scales grads so that their global L2 norm is at most max_norm (if max_norm > 0);
- * returns the norm before clipping. */
+ * returns the norm before clipping. As torch.nn.utils.clip_grad_norm_: the factor is
+ * max_norm / (norm + 1e-6), applied only when below 1. */
 float pst_clip_grad_norm(float *grads, size_t n, float max_norm);
-/* Linear warmup for `warmup` steps, then cosine decay from lr_max to lr_min at total. */
+/* Linear warmup for `warmup` steps, then cosine decay from lr_max to lr_min at total.
+ * step counts from 0: step < warmup gives lr_max·(step + 1)/warmup; then
+ * lr_min + ½(1 + cos(π·(step − warmup)/(total − warmup)))·(lr_max − lr_min); lr_min
+ * from step >= total on. */
 float pst_lr_schedule(long step, long warmup, long total, float lr_max, float lr_min);
 
 /* ---- sampling and scoring -------------------------------------------- */

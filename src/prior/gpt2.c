@@ -232,17 +232,23 @@ static void encoder_forward(float *out, const int *tokens, const float *wte, con
     }
 }
 
-/* dwte[token] += dout, dwpe[t] += dout; parallel over channels so that rows with
- * the same token are summed by one thread in row order (deterministic). */
+/* dwte[token] += dout, dwpe[t] += dout; parallel over blocks of 16 channels so that
+ * rows with the same token are summed by one thread in row order (deterministic). */
 static void encoder_backward(float *dwte, float *dwpe, const float *dout, const int *tokens,
                              int B, int T, int C) {
+    int nblk = (C + 15) / 16;
 #pragma omp parallel for schedule(static)
-    for (int i = 0; i < C; i++)
+    for (int blk = 0; blk < nblk; blk++) {
+        int i0 = blk * 16, i1 = i0 + 16 < C ? i0 + 16 : C;
         for (int r = 0; r < B * T; r++) {
-            float d = dout[(size_t)r * C + i];
-            dwte[(size_t)tokens[r] * C + i] += d;
-            dwpe[(size_t)(r % T) * C + i] += d;
+            const float *d = dout + (size_t)r * C;
+            float *we = dwte + (size_t)tokens[r] * C, *pe = dwpe + (size_t)(r % T) * C;
+            for (int i = i0; i < i1; i++) {
+                we[i] += d[i];
+                pe[i] += d[i];
+            }
         }
+    }
 }
 
 /* ---- LayerNorm: y = (x − mean)·rstd·w + b, rstd = 1/sqrt(var + eps) ----- */
