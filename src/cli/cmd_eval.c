@@ -3,6 +3,7 @@
  *   KL(π‖a)     to the prior, E_π[log π − log a]
  *   KL(p‖π), TVD(p, π), log Z   importance-sampled with q = π
  *   diversity   distinct-n: distinct n-grams / all n-grams over the samples (n = 1, 2, 3)
+ *   LM loss     mean next-token cross-entropy (nats) on --data SHARD, when given
  * One JSON object on stdout (plus --show sample texts). */
 #include <math.h>
 #include <stdio.h>
@@ -12,7 +13,62 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "posterior/scorer.h"
+#include "posterior/shard.h"
 #include "posterior/target.h"
+
+/* Mean cross-entropy of the model on the first `batches` batches [B, T] of a shard
+ * (sequential, no shuffling); *tokens receives the number of scored positions. */
+static int lm_loss(const char *model_dir, const char *shard_path, int batches, int B, int T, double *loss,
+                   long *tokens, pst_error *err) {
+    pst_gpt2 m = {0};
+    pst_shard sh;
+    pst_loader ld;
+    float *w = NULL;
+    int rc = -1, have_shard = 0, have_loader = 0;
+    double sum = 0;
+    long count = 0;
+    if (pst_gpt2_load(&m, model_dir, err) < 0) goto done;
+    if (T > m.config.n_positions) T = m.config.n_positions;
+    if (pst_shard_open(&sh, shard_path, err) < 0) goto done;
+    have_shard = 1;
+    if ((int)sh.vocab_size > m.config.vocab_size) {
+        pst_fail(err, "--data %s: vocabulary of %u ids, the model has %d", shard_path, sh.vocab_size,
+                 m.config.vocab_size);
+        goto done;
+    }
+    if (pst_loader_init(&ld, &sh, B, T, 0, 0, 1, err) < 0) goto done;
+    have_loader = 1;
+    w = malloc(sizeof(float) * (size_t)B * T);
+    if (!w) {
+        pst_fail(err, "out of memory");
+        goto done;
+    }
+    for (int bi = 0; bi < batches; bi++) {
+        int r = pst_loader_next(&ld, err);
+        if (r < 0) goto done;
+        if (r == 0) break;
+        float valid = 0;
+        for (int i = 0; i < B * T; i++) valid += w[i] = (size_t)(i + 1) < ld.n_valid ? 1.0f : 0.0f;
+        if (valid == 0) break;
+        double l;
+        if (pst_gpt2_cross_entropy(&m, ld.tokens, ld.tokens + 1, w, B, T, NULL, &l, err) < 0) goto done;
+        sum += l * valid;
+        count += (long)valid;
+    }
+    if (!count) {
+        pst_fail(err, "--data %s: no tokens", shard_path);
+        goto done;
+    }
+    *loss = sum / count;
+    *tokens = count;
+    rc = 0;
+done:
+    free(w);
+    if (have_loader) pst_loader_free(&ld);
+    if (have_shard) pst_shard_close(&sh);
+    pst_gpt2_free(&m);
+    return rc;
+}
 
 typedef struct {
     int n, g[3];
@@ -51,8 +107,8 @@ static double distinct_n(const pst_sample *xs, int n_samples, int n, pst_error *
 }
 
 int cmd_eval(int argc, char **argv) {
-    const char *model = NULL, *spec_path = NULL, *prompt = NULL;
-    int n = 256, batch = 64, max_new = 32, show = 3, top_k = 0;
+    const char *model = NULL, *spec_path = NULL, *prompt = NULL, *data = NULL;
+    int n = 256, batch = 64, max_new = 32, show = 3, top_k = 0, lm_batches = 8, lm_seq = 128;
     double temperature = 1.0, top_p = 1.0;
     uint64_t seed = 1;
     const pst_arg spec[] = {
@@ -66,6 +122,9 @@ int cmd_eval(int argc, char **argv) {
         {"top-p", ARG_DOUBLE, &top_p, "sampling top-p (1: off)"},
         {"prompt", ARG_STRING, &prompt, "context text"},
         {"show", ARG_INT, &show, "sample texts included in the output"},
+        {"data", ARG_STRING, &data, "token shard for the LM loss (posterior prepare)"},
+        {"lm-batches", ARG_INT, &lm_batches, "LM loss: batches of 8 x --lm-seq tokens"},
+        {"lm-seq", ARG_INT, &lm_seq, "LM loss: sequence length"},
         {"seed", ARG_U64, &seed, "random seed"},
         {0},
     };
@@ -116,6 +175,9 @@ int cmd_eval(int argc, char **argv) {
     double d1 = distinct_n(sb.xs, n, 1, &err, &ok), d2 = distinct_n(sb.xs, n, 2, &err, &ok),
            d3 = distinct_n(sb.xs, n, 3, &err, &ok);
     if (!ok) goto fail;
+    double lm = NAN;
+    long lm_tokens = 0;
+    if (data && lm_loss(model, data, lm_batches, 8, lm_seq, &lm, &lm_tokens, &err) < 0) goto fail;
     double mean_len = 0;
     for (int i = 0; i < n; i++) mean_len += (double)sb.xs[i].n_tokens / n;
 #define F(x) (isfinite(x) ? (x) : 0.0)
@@ -151,7 +213,9 @@ int cmd_eval(int argc, char **argv) {
         printf("%s%s", i ? ", " : "", q ? q : "\"\"");
         free(q);
     }
-    printf("]}\n");
+    printf("]");
+    if (data) printf(", \"lm_loss\": %.6g, \"lm_tokens\": %ld", lm, lm_tokens);
+    printf("}\n");
     if (lz.value == -INFINITY)
         fprintf(stderr, "posterior eval: note: no sample satisfies the target (P = 0), so KL(p||pi) and TVD are "
                         "undefined (reported as 0) and log_z as -1e300\n");

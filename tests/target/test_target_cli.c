@@ -2,6 +2,7 @@
  * exact first-token distribution is the reference: the target "first byte is a
  * lowercase letter" has Z = Σ_{id ∈ a..z} softmax(logits | <|endoftext|>)[id]. */
 #include "check.h"
+#include "posterior/shard.h"
 #include "posterior/target.h"
 
 #include <cjson/cJSON.h>
@@ -177,6 +178,40 @@ int main(void) {
     CHECK(num(j, "kl_pi_a") > 0 && num(j, "distinct_1") > 0 && num(j, "distinct_1") <= 1);
     cJSON_Delete(j);
     free(out);
+
+    /* LM loss on a one-document shard: equals −(1/20)·log π(doc ++ eot | eot) */
+    {
+        uint32_t ids[20];
+        int seq[22];
+        seq[0] = eot;
+        for (int i = 0; i < 20; i++) ids[i] = (uint32_t)((i * 37 + 11) % 256), seq[i + 1] = (int)ids[i];
+        seq[21] = eot;
+        uint64_t th;
+        CHECK(pst_tokenizer_hash(tok, &th, &err) == 0);
+        pst_shard_builder sbld;
+        size_t ends[1] = {20};
+        float sc[1] = {0};
+        char shard_path[300];
+        snprintf(shard_path, sizeof shard_path, "%s/doc.shard", dir);
+        CHECK(pst_shard_builder_init(&sbld, (uint32_t)V, (uint32_t)eot, th, NULL, &err) == 0);
+        CHECK(pst_shard_builder_add(&sbld, ids, 20, ends, sc, 1, 0, &err) == 0);
+        CHECK(pst_shard_builder_write(&sbld, shard_path, PST_SPLIT_ALL, 0, 0, &err) == 0);
+        pst_shard_builder_free(&sbld);
+        /* the loader's stream is doc ++ eot: the first row's inputs are doc[0..19], its
+         * targets doc[1..19], eot — 20 positions, the first scored token doc[1] given doc[0] */
+        double lp;
+        const int *sp2 = seq + 1;
+        int slen2 = 21, plen2 = 1;
+        CHECK(pst_gpt2_score(&m, &sp2, &slen2, &plen2, 1, &lp, NULL, &err) == 0);
+        snprintf(args, sizeof args, "eval --model %s --spec %s --n 8 --max-new-tokens 2 --data %s --lm-seq 32", model,
+                 spec, shard_path);
+        CHECK(run(args, &out, NULL) == 0);
+        j = cJSON_Parse(out);
+        CHECK_MSG(fabs(num(j, "lm_loss") - (-lp / 20)) < 1e-4, "lm_loss %g vs %g", num(j, "lm_loss"), -lp / 20);
+        CHECK(num(j, "lm_tokens") == 20);
+        cJSON_Delete(j);
+        free(out);
+    }
 
     /* bad input: clear errors, non-zero exits */
     char bad_spec[300];
