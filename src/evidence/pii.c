@@ -28,7 +28,7 @@ typedef struct {
      * its start or at most right bytes before it (the "://" before a URL's
      * user:password). Matching then starts only near needles, with PCRE2's
      * offset limit bounding the start; NULL = scan every position. */
-    const char *needles;
+    const char *needles; /* at most 4 bytes */
     size_t max_left, right;
 } pii_detector;
 
@@ -331,7 +331,6 @@ static const pii_detector detectors[] = {
 struct pst_pii {
     pcre2_code *code[N_DETECTORS];
     int jit[N_DETECTORS];
-    unsigned char is_needle[N_DETECTORS][256];
 };
 
 const char *pst_pii_type_name(pst_pii_type t) {
@@ -356,7 +355,6 @@ int pst_pii_create(pst_pii **out, pst_error *err) {
         PCRE2_SIZE off;
         p->code[i] = pcre2_compile((PCRE2_SPTR)detectors[i].pattern, PCRE2_ZERO_TERMINATED,
                                    PCRE2_USE_OFFSET_LIMIT, &ec, &off, NULL);
-        for (const char *c = detectors[i].needles; c && *c; c++) p->is_needle[i][(unsigned char)*c] = 1;
         if (!p->code[i]) {
             PCRE2_UCHAR msg[256];
             pcre2_get_error_message(ec, msg, sizeof msg);
@@ -399,13 +397,24 @@ static int run_detector(const pst_pii *p, size_t d, const char *text, size_t len
                         pcre2_match_data *md, pcre2_match_context *mc, finding_list *l,
                         pst_error *err) {
     const pii_detector *det = &detectors[d];
-    const unsigned char *needle = p->is_needle[d];
     size_t pos = 0; /* no match may start before pos */
     size_t q = 0;   /* next needle candidate */
+    size_t next[4];           /* next occurrence of each needle byte (memchr) */
+    int known[4] = {0, 0, 0, 0};
+    int n_needles = det->needles ? (int)strlen(det->needles) : 0;
     for (;;) {
         size_t limit = PCRE2_UNSET, start = pos;
         if (det->needles) {
-            while (q < len && !needle[(unsigned char)text[q]]) q++;
+            size_t best = len;
+            for (int k = 0; k < n_needles; k++) {
+                if (!known[k] || next[k] < q) {
+                    const char *hit = q < len ? memchr(text + q, det->needles[k], len - q) : NULL;
+                    next[k] = hit ? (size_t)(hit - text) : len;
+                    known[k] = 1;
+                }
+                if (next[k] < best) best = next[k];
+            }
+            q = best;
             if (q >= len) break;
             start = q >= det->max_left ? q - det->max_left : 0;
             if (start < pos) start = pos;
