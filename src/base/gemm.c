@@ -8,6 +8,7 @@
 #include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 char *openblas_get_corename(void); /* OpenBLAS extension, not in cblas.h */
 
@@ -32,23 +33,32 @@ const char *pst_gemm_openblas_core(void) {
     return s ? s : "unknown";
 }
 
-/* OpenBLAS runs AVX-512 kernels when its core is one of these (SkylakeX family;
- * OPENBLAS_CORETYPE may pin it to Haswell / Zen, i.e. AVX2, instead). */
-static int openblas_uses_avx512(void) {
+/* OpenBLAS kernel families with FMA micro-kernels tuned to ~90% of the FMA peak. */
+static int openblas_is_tuned(void) {
+    static const char *const tuned[] = {"haswell", "zen", "skylakex", "cooperlake",
+                                        "sapphirerapids"};
     const char *core = pst_gemm_openblas_core();
-    return strcasecmp(core, "skylakex") == 0 || strcasecmp(core, "cooperlake") == 0 ||
-           strcasecmp(core, "sapphirerapids") == 0;
+    for (size_t i = 0; i < sizeof tuned / sizeof tuned[0]; i++)
+        if (strcasecmp(core, tuned[i]) == 0) return 1;
+    return 0;
 }
 
-/* The measured rule (bench/bench_gemm.c, docs/benchmarks.md): ours wins on the
- * large products of training when OpenBLAS is confined to AVX2 kernels; for thin
- * products (M small: sampling, one row at a time) OpenBLAS's gemv-like paths win. */
+/* The measured rule (bench/bench_gemm.c; numbers in docs/benchmarks.md), AMD EPYC
+ * Zen 4, GPT-2 small's products, one thread:
+ *  - OpenBLAS with an FMA kernel (Haswell 104-109 GFLOP/s, Cooperlake 97-103) beats
+ *    ours (95-102) by 0-7% on every training shape: Zen 4 runs a 512-bit FMA as two
+ *    256-bit halves, so AVX-512 buys no throughput over OpenBLAS's AVX2 kernel;
+ *  - OpenBLAS on an older kernel family (a CPU it does not recognise, a generic
+ *    build, or OPENBLAS_CORETYPE=Sandybridge / Nehalem) loses: 86 and 33 vs 103;
+ *  - thin products (M < 64: sampling's one row per sequence) are gemv-like, memory
+ *    bound, and OpenBLAS's small-M paths win (10-13 vs 5 GFLOP/s).
+ * So: ours for products with M, N, K >= 64 when OpenBLAS runs an untuned kernel. */
 pst_gemm_kernel pst_gemm_choose(pst_gemm_kernel requested, int trans_a, int trans_b, int M, int N,
                                 int K) {
     if (requested == PST_GEMM_OPENBLAS || !pst_gemm_avx512_available()) return PST_GEMM_OPENBLAS;
     if (requested == PST_GEMM_AVX512) return PST_GEMM_AVX512;
     if (M < 64 || N < 64 || K < 64) return PST_GEMM_OPENBLAS;
-    return openblas_uses_avx512() ? PST_GEMM_OPENBLAS : PST_GEMM_AVX512;
+    return openblas_is_tuned() ? PST_GEMM_OPENBLAS : PST_GEMM_AVX512;
 }
 
 static void sgemm_openblas(int trans_a, int trans_b, int M, int N, int K, float alpha,

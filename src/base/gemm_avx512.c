@@ -151,6 +151,13 @@ static void micro_kernel(int kc, const float *restrict Ap, const float *restrict
         c0[i] = _mm512_setzero_ps();
         c1[i] = _mm512_setzero_ps();
     }
+#ifndef PST_GEMM_NOPFC
+    /* the C tile is read / written after the k loop: start fetching it now */
+    for (int i = 0; i < mr; i++) {
+        _mm_prefetch((const char *)(C + (size_t)i * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char *)(C + (size_t)i * ldc + NR - 1), _MM_HINT_T0);
+    }
+#endif
     for (int k = 0; k < kc; k++) {
         __m512 b0 = _mm512_load_ps(Bp);
         __m512 b1 = _mm512_load_ps(Bp + 16);
