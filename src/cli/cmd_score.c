@@ -20,7 +20,7 @@
 #include "posterior/scorer.h"
 
 static void print_double(double v) {
-    if (isfinite(v)) printf("%.10g", v);
+    if (isfinite(v)) printf("%.17g", v); /* round-trips exactly */
     else printf("null");
 }
 

@@ -21,11 +21,6 @@
 #include "evidence/scorer_internal.h"
 #include "posterior/pep8.h"
 
-/* TEMPORARY while src/evidence/pep8.c is being written: weak references */
-#pragma weak pst_pep8_check
-#pragma weak pst_pep8_options_default
-#pragma weak pst_pep8_findings_free
-
 /* ---- small helpers ------------------------------------------------------ */
 
 size_t pst_utf8_chars(const char *text, size_t len) {
@@ -190,7 +185,6 @@ static int make_compose(const char *spec, size_t len, int op, double threshold, 
 static int pep8_score(pst_scorer *s, size_t n, const char *const *texts, const size_t *lens,
                       const char *const *contexts, int want_findings, pst_score *out,
                       pst_error *err) {
-    if (!pst_pep8_check) return pst_fail(err, "scorer 'pep8': the PEP8 checker is not built");
     pst_pep8_options o;
     pst_pep8_options_default(&o);
     for (size_t i = 0; i < n; i++) {

@@ -79,5 +79,39 @@ printf '{"text": "ok"}\nnot json\n' >"$T/bad.jsonl"
 printf 'good\n' >"$T/good.txt"
 "$BIN" score --scorer 'contains:bad' "$T/good.txt" >"$T/out" && $PY -c 'import json,sys; r=json.loads(open(sys.argv[1]).read()); assert r["score"]==0 and r["log_b"] is None, r' "$T/out" && ok || bad "pointwise log_b"
 
+# the pep8 scorer against pycodestyle 2.10: violations per character, per-line
+# rates (violations on the line / characters of the line), codes at the right
+# rows and columns
+for f in /usr/lib/python3.11/textwrap.py /usr/lib/python3.11/colorsys.py /usr/lib/python3.11/json/decoder.py "$T/bad.py"; do
+    [ "$f" = "$T/bad.py" ] && printf 'import os,sys\ndef f( x ):\n    return x+1 # c\nclass A: pass\n\tx = "\xc3\xa9"  \n' >"$f"
+    "$BIN" score --scorer pep8 --segments line "$f" >"$T/pep8.json" 2>"$T/err" || { bad "pep8 scorer on $f: $(cat "$T/err")"; continue; }
+    /usr/bin/pycodestyle "$f" >"$T/pycodestyle.txt"
+    $PY - "$f" "$T/pep8.json" "$T/pycodestyle.txt" <<'PYEOF' && ok || bad "pep8 scorer disagrees with pycodestyle on $f"
+import json, sys
+from collections import Counter
+path, res, ref = sys.argv[1], json.load(open(sys.argv[2])), open(sys.argv[3]).read().splitlines()
+raw = open(path, "rb").read()
+text = raw.decode("utf-8")
+want = []
+for l in ref:
+    loc, code = l[len(path) + 1:].split(": ", 1)[0], l[len(path) + 1:].split(": ", 1)[1].split()[0]
+    row, col = map(int, loc.split(":"))
+    want.append((row, col, code))
+got = []
+for f in res["findings"]:
+    row = raw.count(b"\n", 0, f["start"]) + 1
+    line_start = raw.rfind(b"\n", 0, f["start"]) + 1
+    col = len(raw[line_start:f["start"]].decode("utf-8")) + 1
+    got.append((row, col, f["type"]))
+assert sorted(got) == sorted(want), (sorted(set(got) ^ set(want)))
+assert abs(res["score"] - len(want) / len(text)) < 1e-12
+lines = text.splitlines(keepends=True)
+per_row = Counter(r for r, _, _ in want)
+assert len(res["segments"]) == len(lines)
+for i, (seg, line) in enumerate(zip(res["segments"], lines)):
+    assert abs(seg["score"] - per_row[i + 1] / len(line)) < 1e-12, (i, seg, line)
+PYEOF
+done
+
 echo "$pass passed, $fails failed"
 [ "$fails" -eq 0 ]
