@@ -224,6 +224,38 @@ static void test_threads(void) {
     pst_scorer_free(s);
 }
 
+static void test_external_threads(void) {
+    /* one external process shared by 4 threads: batches are serialised, every
+     * answer lands at its own text (score = words / 100) */
+    pst_scorer *s;
+    pst_error err;
+    if (pst_scorer_create("external:/usr/bin/python3 examples/scorers/length_scorer.py", &s, &err) < 0) {
+        CHECK_MSG(0, "%s", err.msg);
+        return;
+    }
+    CHECK(pst_scorer_kind_of(s) == PST_SCORER_SCORE && pst_scorer_n_features(s) == 1);
+    enum { N = 48, PER = 5 };
+    static char buf[N][PER][64];
+    double got[N][PER];
+    int failures = 0;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(4) reduction(+ : failures)
+    for (int i = 0; i < N; i++) {
+        const char *texts[PER];
+        for (int j = 0; j < PER; j++) {
+            int words = (i * PER + j) % 13;
+            buf[i][j][0] = 0;
+            for (int w = 0; w < words; w++) strcat(buf[i][j], "w ");
+            texts[j] = buf[i][j];
+        }
+        pst_error e;
+        if (pst_scorer_scores(s, PER, texts, NULL, NULL, got[i], &e) < 0) failures++;
+    }
+    CHECK(failures == 0);
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < PER; j++) CHECK_NEAR(got[i][j], ((i * PER + j) % 13) / 100.0, 1e-15);
+    pst_scorer_free(s);
+}
+
 static void test_json_quote(void) {
     size_t n;
     char *q = pst_json_quote("a\"b\\c\n\x01\xff\xc3\xa9\xe2\x82", 12, &n);
@@ -247,6 +279,7 @@ int main(void) {
     test_features();
     test_segments_and_findings();
     test_threads();
+    test_external_threads();
     test_json_quote();
     return check_report();
 }
