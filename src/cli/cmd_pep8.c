@@ -41,7 +41,7 @@ static void py_repr(const char *s, char *out, size_t cap) {
     out[k] = 0;
 }
 
-static int check_file(const char *path, const pst_pep8_options *o, long *total) {
+static int check_file(const char *path, const pst_pep8_options *o, FILE *out, long *total) {
     char *src = NULL;
     size_t len = 0;
     pst_error err;
@@ -54,28 +54,89 @@ static int check_file(const char *path, const pst_pep8_options *o, long *total) 
         py_repr(path, r, sizeof r);
         /* pycodestyle reports E902 through the same select / ignore filter */
         if (pst_pep8_code_reported(o, "E902")) {
-            printf("%s:1:1: E902 %s: [Errno %d] %s: %s\n", path, name, e, strerror(e), r);
+            fprintf(out, "%s:1:1: E902 %s: [Errno %d] %s: %s\n", path, name, e, strerror(e), r);
             (*total)++;
         }
         return 0;
     }
     fclose(f);
     if (pst_read_file(path, &src, &len, &err)) {
-        fprintf(stderr, "posterior pep8: %s\n", err.msg);
+        fprintf(out, "posterior pep8: %s\n", err.msg);
         return -1;
     }
     pst_pep8_finding *fs = NULL;
     size_t n = 0;
     if (pst_pep8_check(src, len, o, &fs, &n, &err)) {
         free(src);
-        fprintf(stderr, "posterior pep8: %s: %s\n", path, err.msg);
+        fprintf(out, "posterior pep8: %s: %s\n", path, err.msg);
         return -1;
     }
-    for (size_t i = 0; i < n; i++) printf("%s:%d:%d: %s %s\n", path, fs[i].row, fs[i].col, fs[i].code, fs[i].message);
+    for (size_t i = 0; i < n; i++)
+        fprintf(out, "%s:%d:%d: %s %s\n", path, fs[i].row, fs[i].col, fs[i].code, fs[i].message);
     *total += (long)n;
     pst_pep8_findings_free(fs, n);
     free(src);
     return 0;
+}
+
+/* The files to check, in pycodestyle's order; checked in parallel, printed in order. */
+typedef struct {
+    char **paths;
+    size_t n, cap;
+} pathlist;
+
+static int add_path(pathlist *l, const char *p) {
+    if (l->n == l->cap) {
+        size_t nc = l->cap ? l->cap * 2 : 64;
+        char **np = realloc(l->paths, nc * sizeof *np);
+        if (!np) return -1;
+        l->paths = np, l->cap = nc;
+    }
+    if (!(l->paths[l->n] = strdup(p))) return -1;
+    l->n++;
+    return 0;
+}
+
+/* Checks every listed file (OpenMP, dynamic schedule) and prints the outputs in
+ * list order, so the output is the same for any thread count. */
+static int run_files(pathlist *l, const pst_pep8_options *o, long *total) {
+    const size_t batch = 256;
+    int rc = 0;
+    for (size_t b0 = 0; b0 < l->n && rc == 0; b0 += batch) {
+        size_t b1 = b0 + batch < l->n ? b0 + batch : l->n;
+        size_t m = b1 - b0;
+        char **outs = calloc(m, sizeof *outs);
+        size_t *lens = calloc(m, sizeof *lens);
+        long *counts = calloc(m, sizeof *counts);
+        int *rcs = calloc(m, sizeof *rcs);
+        if (!outs || !lens || !counts || !rcs) {
+            free(outs), free(lens), free(counts), free(rcs);
+            fprintf(stderr, "posterior pep8: out of memory\n");
+            return -1;
+        }
+#pragma omp parallel for schedule(dynamic, 1)
+        for (size_t i = 0; i < m; i++) {
+            FILE *f = open_memstream(&outs[i], &lens[i]);
+            if (!f) {
+                rcs[i] = -1;
+                continue;
+            }
+            rcs[i] = check_file(l->paths[b0 + i], o, f, &counts[i]);
+            fclose(f);
+        }
+        for (size_t i = 0; i < m; i++) {
+            if (rcs[i] == 0 && outs[i]) fwrite(outs[i], 1, lens[i], stdout);
+            else if (rcs[i] != 0) {
+                if (outs[i]) fwrite(outs[i], 1, lens[i], stderr);
+                else fprintf(stderr, "posterior pep8: %s: cannot buffer output\n", l->paths[b0 + i]);
+                rc = -1;
+            }
+            *total += counts[i];
+            free(outs[i]);
+        }
+        free(outs), free(lens), free(counts), free(rcs);
+    }
+    return rc;
 }
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
@@ -86,7 +147,7 @@ static int py_suffix(const char *name) {
 }
 
 /* os.walk(top) (top-down, readdir order, symlinked dirs listed but not entered) */
-static int walk(const char *root, const pst_pep8_options *o, long *total) {
+static int walk(const char *root, pathlist *out) {
     DIR *d = opendir(root);
     if (!d) return 0; /* os.walk ignores errors */
     char **files = NULL, **dirs = NULL;
@@ -131,7 +192,7 @@ static int walk(const char *root, const pst_pep8_options *o, long *total) {
             char *p = malloc(pl);
             if (!p) { rc = -1; break; }
             snprintf(p, pl, "%s/%s", root, files[i]);
-            rc = check_file(p, o, total);
+            rc = add_path(out, p);
             free(p);
         }
         for (size_t i = 0; i < nd && rc == 0; i++) {
@@ -141,7 +202,7 @@ static int walk(const char *root, const pst_pep8_options *o, long *total) {
             if (!p) { rc = -1; break; }
             snprintf(p, pl, "%s/%s", root, dirs[i]);
             struct stat st;
-            if (lstat(p, &st) == 0 && !S_ISLNK(st.st_mode)) rc = walk(p, o, total);
+            if (lstat(p, &st) == 0 && !S_ISLNK(st.st_mode)) rc = walk(p, out);
             free(p);
         }
     }
@@ -182,21 +243,26 @@ int cmd_pep8(int argc, char **argv) {
     o.select = select, o.ignore = ignore, o.max_line_length = max_line, o.max_doc_length = max_doc;
     o.hang_closing = hang;
     long total = 0;
-    for (int i = 0; i < npos; i++) {
+    pathlist files = {0};
+    int rc = 0;
+    for (int i = 0; i < npos && rc == 0; i++) {
         const char *path = argv[i];
         struct stat st;
         if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
             char *root = strdup(path);
-            if (!root) return 2;
+            if (!root) { rc = -1; break; }
             size_t n = strlen(root);
             while (n > 0 && root[n - 1] == '/') root[--n] = 0;
-            int rc = excluded(root) ? 0 : walk(n ? root : "", &o, &total);
+            if (!excluded(root)) rc = walk(n ? root : "", &files);
             free(root);
-            if (rc) return 2;
         } else if (!excluded(path)) {
-            if (check_file(path, &o, &total)) return 2;
+            rc = add_path(&files, path);
         }
     }
+    if (rc == 0) rc = run_files(&files, &o, &total);
+    for (size_t i = 0; i < files.n; i++) free(files.paths[i]);
+    free(files.paths);
+    if (rc) return 2;
     fflush(stdout);
     return total ? 1 : 0;
 }

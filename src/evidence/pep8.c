@@ -30,25 +30,28 @@ static us sub(us u, size_t a, size_t b) {
     if (b < a) b = a;
     return mk(u.p + a, b - a);
 }
-static int eq(us u, const char *s) {
-    size_t n = strlen(s);
-    if (u.n != n) return 0;
-    for (size_t i = 0; i < n; i++)
-        if (u.p[i] != (unsigned char)s[i]) return 0;
-    return 1;
+static inline int eq(us u, const char *s) {
+    size_t i = 0;
+    for (; i < u.n; i++)
+        if (!s[i] || u.p[i] != (unsigned char)s[i]) return 0;
+    return s[i] == 0;
 }
-static int startswith(us u, const char *s) {
-    size_t n = strlen(s);
-    if (u.n < n) return 0;
-    for (size_t i = 0; i < n; i++)
-        if (u.p[i] != (unsigned char)s[i]) return 0;
+static inline int startswith(us u, const char *s) {
+    size_t i = 0;
+    for (; s[i]; i++)
+        if (i >= u.n || u.p[i] != (unsigned char)s[i]) return 0;
     return 1;
 }
 static int endswith_ch(us u, cp c) { return u.n && u.p[u.n - 1] == c; }
 /* Python `u in s` for strings: substring test ('' is in everything) */
-static int in_str(us u, const char *s) {
-    size_t n = strlen(s);
+static inline int in_str(us u, const char *s) {
     if (u.n == 0) return 1;
+    if (u.n == 1) {
+        for (; *s; s++)
+            if ((unsigned char)*s == u.p[0]) return 1;
+        return 0;
+    }
+    size_t n = strlen(s);
     if (u.n > n) return 0;
     for (size_t i = 0; i + u.n <= n; i++) {
         size_t k = 0;
@@ -57,7 +60,26 @@ static int in_str(us u, const char *s) {
     }
     return 0;
 }
-static int chr_in(cp c, const char *s) { return c && c < 128 && strchr(s, (int)c) != NULL; }
+static inline int chr_in(cp c, const char *s) {
+    if (!c || c >= 128) return 0;
+    for (; *s; s++)
+        if ((unsigned char)*s == c) return 1;
+    return 0;
+}
+/* hot character classes (switches compile to bit tests) */
+static inline int is_opch(cp c) { /* the operator characters of OPERATOR_REGEX */
+    switch (c) {
+    case '-': case '+': case '*': case '/': case '|': case '!': case '<': case '=': case '>': case '%':
+    case '&': case '^': return 1;
+    default: return 0;
+    }
+}
+static inline int is_csc(cp c) { return c == ',' || c == ';' || c == ':'; }
+static inline int is_open(cp c) { return c == '[' || c == '(' || c == '{'; }
+static inline int is_closepunct(cp c) { /* one of ]}),;: */
+    return c == ']' || c == '}' || c == ')' || c == ',' || c == ';' || c == ':';
+}
+
 static us strip(us u) {
     size_t a = 0, b = u.n;
     while (a < b && pep8_isspace(u.p[a])) a++;
@@ -474,11 +496,17 @@ static const char *const PY_KWLIST[] = {"False", "None", "True", "and", "as", "a
                                         "while", "with", "yield", NULL};
 static int in_list(us u, const char *const *list) {
     if (u.n == 0 || u.n > 10) return 0;
+    if (u.p[0] >= 128) return 0;
     for (int i = 0; list[i]; i++)
         if (eq(u, list[i])) return 1;
     return 0;
 }
-static int iskeyword(us u) { return in_list(u, PY_KWLIST); }
+static int iskeyword(us u) {
+    if (u.n < 2 || u.n > 8) return 0;
+    cp f = u.p[0];
+    if (!((f >= 'a' && f <= 'y') || f == 'F' || f == 'N' || f == 'T')) return 0;
+    return in_list(u, PY_KWLIST);
+}
 static int issoftkeyword(us u) { return eq(u, "_") || eq(u, "case") || eq(u, "match"); }
 static int is_singleton(us u) { return eq(u, "False") || eq(u, "None") || eq(u, "True"); }
 /* pycodestyle KEYWORDS = kwlist + print, async - singletons */
@@ -491,12 +519,12 @@ static void extraneous_whitespace(checker *c) {
     size_t n = L.n, i = 0;
     while (i + 1 < n) {
         cp a = L.p[i], b = L.p[i + 1];
-        if (chr_in(a, "[({") && (b == ' ' || b == '\t')) {
+        if (is_open(a) && (b == ' ' || b == '\t')) {
             report_off(c, (long)i + 1, "E201", "whitespace after '%c'", (char)a);
             i += 2;
             continue;
         }
-        if ((a == ' ' || a == '\t') && chr_in(b, "]}),;:") && !(i + 2 < n && L.p[i + 2] == '=')) {
+        if ((a == ' ' || a == '\t') && is_closepunct(b) && !(i + 2 < n && L.p[i + 2] == '=')) {
             cp prev = i == 0 ? L.p[n - 1] : L.p[i - 1];
             if (prev != ',') {
                 const char *code = chr_in(b, "}])") ? "E202" : "E203";
@@ -555,7 +583,7 @@ static void missing_whitespace(checker *c) {
     long nl = 0, nr = 0, last_brace = -1, last_sq = -1;
     for (size_t i = 0; i + 1 < L.n; i++) {
         cp ch = L.p[i], nx = L.p[i + 1];
-        if (chr_in(ch, ",;:") && nx != ' ' && nx != '\t' && nx != 0xa0) {
+        if (is_csc(ch) && nx != ' ' && nx != '\t' && nx != 0xa0) {
             int skip = 0;
             if (ch == ':' && nl > nr && last_brace < last_sq) skip = 1;
             else if (ch == ',' && (nx == ')' || nx == ']')) skip = 1;
@@ -860,7 +888,7 @@ static void whitespace_around_operator(checker *c) {
             size_t s = q + 1;
             while (s < n && pep8_isspace(L.p[s])) s++;
             size_t e = s;
-            while (e < n && chr_in(L.p[e], "-+*/|!<=>%&^")) e++;
+            while (e < n && is_opch(L.p[e])) e++;
             if (e == s) {
                 if (s + 1 < n && L.p[s] == ':' && L.p[s + 1] == '=') e = s + 2;
                 else continue;
@@ -961,7 +989,7 @@ static void whitespace_around_comma(checker *c) {
     us L = LL(c);
     size_t n = L.n, q = 0;
     while (q < n) {
-        if (!chr_in(L.p[q], ",;:")) { q++; continue; }
+        if (!is_csc(L.p[q])) { q++; continue; }
         size_t s = q + 1, k = 0;
         while (s + k < n && pep8_isspace(L.p[s + k])) k++;
         long best = -1;
@@ -1292,6 +1320,8 @@ static void comparison_to_singleton(checker *c) {
     while (p < n) {
         int matched = 0;
         for (size_t q = p; q < n && !matched; q++) {
+            cp ch = L.p[q];
+            if (!(ch == 'N' || ch == 'F' || ch == 'T' || ch == '=' || ch == '!' || pep8_isspace(ch))) continue;
             /* option A: group 1 */
             int sl = wordb(L, (long)q) ? singleton_at(L, q) : 0;
             if (sl) {

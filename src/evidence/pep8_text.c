@@ -18,8 +18,7 @@
 
 /* ---- Unicode predicates ------------------------------------------------ */
 
-int pep8_isspace(pep8_cp c) {
-    if (c < 128) return c == ' ' || (c >= 9 && c <= 13) || (c >= 0x1c && c <= 0x1f);
+int pep8_isspace_u(pep8_cp c) {
     return c == 0x85 || c == 0xa0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200a) || c == 0x2028 ||
            c == 0x2029 || c == 0x202f || c == 0x205f || c == 0x3000;
 }
@@ -60,8 +59,7 @@ static int nonword_nonascii(pep8_cp c) {
     return 0;
 }
 
-int pep8_isword(pep8_cp c) {
-    if (c < 128) return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+int pep8_isword_u(pep8_cp c) {
     return !nonword_nonascii(c);
 }
 
@@ -219,9 +217,13 @@ int pep8_src_decode(pep8_src *s, const char *bytes, size_t len, pst_error *err) 
         }
     }
     long ncp = -1;
+    if (blen >= (size_t)INT32_MAX - 2 || len >= (size_t)INT32_MAX - 2)
+        return pst_fail(err, "pep8: source of %zu bytes is over the 2^31 limit", len);
+    s->buf = malloc((len + 1) * sizeof(pep8_cp));
+    if (!s->buf) return pst_fail(err, "pep8: out of memory decoding %zu bytes", len);
     if (!fallback) {
         if (codec == 0) {
-            ncp = utf8_decode(body, blen, NULL);
+            ncp = utf8_decode(body, blen, s->buf);
         } else if (codec == 2) {
             ncp = (long)blen;
             for (size_t i = 0; i < blen; i++)
@@ -238,11 +240,7 @@ int pep8_src_decode(pep8_src *s, const char *bytes, size_t len, pst_error *err) 
         slen = len;
         ncp = (long)len;
     }
-    if (ncp >= INT32_MAX - 2) return pst_fail(err, "pep8: source of %ld characters is over the 2^31 limit", ncp);
-    s->buf = malloc(((size_t)ncp + 1) * sizeof(pep8_cp));
-    if (!s->buf) return pst_fail(err, "pep8: out of memory decoding %zu bytes", len);
-    if (!fallback && codec == 0) utf8_decode(src, slen, s->buf);
-    else
+    if (fallback || codec != 0)
         for (size_t i = 0; i < slen; i++) s->buf[i] = src[i];
     /* universal newlines: \r\n and \r become \n */
     size_t w = 0;

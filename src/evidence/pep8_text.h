@@ -80,8 +80,16 @@ void pep8_tokenizer_free(pep8_tokenizer *t);
 int pep8_tokenizer_next(pep8_tokenizer *t, pep8_tok *out, pst_error *err);
 
 /* Python str predicates on code points (Unicode approximations documented in pep8_text.c). */
-int pep8_isspace(pep8_cp c);
-int pep8_isword(pep8_cp c);        /* regex \w */
+int pep8_isspace_u(pep8_cp c);     /* non-ASCII parts */
+int pep8_isword_u(pep8_cp c);
+static inline int pep8_isspace(pep8_cp c) {
+    if (c < 128) return c == ' ' || (c >= 9 && c <= 13) || (c >= 0x1c && c <= 0x1f);
+    return pep8_isspace_u(c);
+}
+static inline int pep8_isword(pep8_cp c) {   /* regex \w */
+    if (c < 128) return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+    return pep8_isword_u(c);
+}
 int pep8_isidstart(pep8_cp c);     /* first char of str.isidentifier() */
 int pep8_islinebreak(pep8_cp c);   /* str.splitlines separators */
 
