@@ -28,7 +28,8 @@ static inline float pst_exp_fast(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    union { int32_t i; float f; } two_n = {.i = ((int32_t)n + 127) << 23};
+    int32_t ni = n >= -126.0f && n <= 127.0f ? (int32_t)n : 0; /* NaN: p is NaN anyway */
+    union { int32_t i; float f; } two_n = {.i = (ni + 127) << 23};
     return p * two_n.f;
 }
 

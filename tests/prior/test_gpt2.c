@@ -5,6 +5,7 @@
  * tiny config, the learning-rate schedule in closed form, and bad inputs. */
 #include "check.h"
 #include "posterior/prior.h"
+#include "prior/gpt2_internal.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
@@ -405,6 +406,20 @@ static void test_adamw_formula(void) {
     pst_adamw_free(&opt);
 }
 
+/* The vectorisable exp and tanh against libm in double. */
+static void test_fast_math(void) {
+    double worst_exp = 0, worst_tanh = 0;
+    for (float x = -87.0f; x < 88.0f; x += 0.0173f)
+        worst_exp = fmax(worst_exp, fabs(pst_exp_fast(x) - exp((double)x)) / exp((double)x));
+    for (float u = -30.0f; u < 30.0f; u += 0.0011f)
+        worst_tanh = fmax(worst_tanh, fabs(pst_tanh_fast(u) - tanh((double)u)));
+    CHECK_MSG(worst_exp <= 2.5e-7, "exp: max relative error %.3g", worst_exp);
+    CHECK_MSG(worst_tanh <= 3e-7, "tanh: max absolute error %.3g", worst_tanh);
+    CHECK(pst_exp_fast(-1000.0f) >= 0 && pst_exp_fast(-1000.0f) < 1e-37f);
+    CHECK(pst_exp_fast(0.0f) == 1.0f);
+    CHECK(isnan(pst_exp_fast(NAN)));
+}
+
 static void test_bad_inputs(void) {
     pst_error err;
     pst_gpt2 m;
@@ -571,6 +586,7 @@ int main(int argc, char **argv) {
     test_finite_differences();
     test_schedule_and_clip();
     test_adamw_formula();
+    test_fast_math();
     test_bad_inputs();
     test_shapes();
     return check_report();
