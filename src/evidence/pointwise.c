@@ -241,10 +241,7 @@ static int features_score(pst_scorer *s, size_t n, const char *const *texts, con
             if (rc == 0) {
                 out[i].features[j] = tmp[i].score;
                 out[i].score += tmp[i].score;
-                for (size_t q = 0; q < tmp[i].n_findings && rc == 0; q++)
-                    rc = pst_score_add_finding(&out[i], tmp[i].findings[q].type,
-                                               tmp[i].findings[q].start, tmp[i].findings[q].end,
-                                               tmp[i].findings[q].rating, err);
+                rc = pst_score_append_findings(&out[i], &tmp[i], err);
             }
             pst_score_clear(&tmp[i]);
         }

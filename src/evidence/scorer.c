@@ -84,6 +84,14 @@ int pst_score_add_finding(pst_score *r, const char *type, size_t start, size_t e
     return 0;
 }
 
+int pst_score_append_findings(pst_score *dst, const pst_score *src, pst_error *err) {
+    for (size_t f = 0; f < src->n_findings; f++) {
+        const pst_finding *x = &src->findings[f];
+        if (pst_score_add_finding(dst, x->type, x->start, x->end, x->rating, err) < 0) return -1;
+    }
+    return 0;
+}
+
 void pst_score_clear(pst_score *r) {
     if (!r) return;
     free(r->features);
@@ -143,10 +151,7 @@ static int compose_score(pst_scorer *s, size_t n, const char *const *texts, cons
                 }
                 /* not: the child's findings are what the text lacks; keep them
                  * only for products and thresholds */
-                for (size_t f = 0; c->op != 1 && f < tmp[i].n_findings && rc == 0; f++)
-                    rc = pst_score_add_finding(&out[i], tmp[i].findings[f].type,
-                                               tmp[i].findings[f].start, tmp[i].findings[f].end,
-                                               tmp[i].findings[f].rating, err);
+                if (c->op != 1) rc = pst_score_append_findings(&out[i], &tmp[i], err);
             }
             pst_score_clear(&tmp[i]);
         }

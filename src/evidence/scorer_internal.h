@@ -33,6 +33,8 @@ pst_scorer *pst_scorer_new(const char *spec, size_t spec_len, pst_error *err);
 /* Appends a finding to r (type truncated to 15 bytes). */
 int pst_score_add_finding(pst_score *r, const char *type, size_t start, size_t end, double rating,
                           pst_error *err);
+/* Appends all of src's findings to dst (a composite collecting its parts'). */
+int pst_score_append_findings(pst_score *dst, const pst_score *src, pst_error *err);
 
 /* Constructors, one per spec family (spec is the full text of this factor). */
 int pst_scorer_create_contains(const char *spec, size_t len, const char *words, size_t wlen,

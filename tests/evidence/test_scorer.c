@@ -194,6 +194,22 @@ static void test_segments_and_findings(void) {
     CHECK(r.score == 1 && r.log_b == 0);
     pst_score_clear(&r);
     pst_scorer_free(s);
+    /* composites collect their parts' findings, sorted; not: drops them */
+    const char *t3 = "a text, a good text";
+    pst_score_options fo = {0, PST_SEGMENT_DOCUMENT, 1};
+    CHECK(pst_scorer_create("regex:t.xt&contains:good", &s, &err) == 0);
+    CHECK(pst_scorer_score(s, 1, &t3, NULL, NULL, &fo, &r, &err) == 0);
+    CHECK(r.score == 1 && r.n_findings == 3);
+    if (r.n_findings == 3)
+        CHECK(r.findings[0].start == 2 && r.findings[1].start == 10 && r.findings[2].start == 15 &&
+              strcmp(r.findings[1].type, "MATCH") == 0);
+    pst_score_clear(&r);
+    pst_scorer_free(s);
+    CHECK(pst_scorer_create("not:contains:good", &s, &err) == 0);
+    CHECK(pst_scorer_score(s, 1, &t3, NULL, NULL, &fo, &r, &err) == 0);
+    CHECK(r.score == 0 && r.n_findings == 0);
+    pst_score_clear(&r);
+    pst_scorer_free(s);
 }
 
 static void test_threads(void) {
