@@ -197,7 +197,7 @@ static void test_segments_and_findings(void) {
     /* composites collect their parts' findings, sorted; not: drops them */
     const char *t3 = "a text, a good text";
     pst_score_options fo = {0, PST_SEGMENT_DOCUMENT, 1};
-    CHECK(pst_scorer_create("regex:t.xt&contains:good", &s, &err) == 0);
+    CHECK(pst_scorer_create("contains:good&regex:t.xt", &s, &err) == 0);
     CHECK(pst_scorer_score(s, 1, &t3, NULL, NULL, &fo, &r, &err) == 0);
     CHECK(r.score == 1 && r.n_findings == 3);
     if (r.n_findings == 3)
