@@ -114,9 +114,86 @@ static void layernorm_rows(float *out, const float *inp, const float *w, const f
     }
 }
 
+/* ---- thin products ----------------------------------------------------------
+ * Decoding multiplies a few rows by every weight matrix: memory-bound work where
+ * what counts is reading each weight once, as a stream. OpenBLAS's sgemm packs
+ * the whole weight matrix first even for one row (sgemm_itcopy dominates a batch-1
+ * profile), so for n <= THIN_MAX_ROWS rows we use these two kernels; measured on
+ * GPT-2 small's shapes they beat OpenBLAS sgemm 2-3x and match or beat one sgemv per
+ * row (docs/benchmarks.md). Each output is computed by one thread in a fixed
+ * order, so results do not depend on the thread count. */
+#define THIN_MAX_ROWS 8
+#define THIN_ACC 4096 /* floats of accumulators per thread (16 KB, in L1) */
+
+/* y[n, N] = (accumulate ? y : 0) + x[n, K]·W[K, N] + b[N]; each thread owns a range of
+ * columns and streams W's rows over it, 4 rows of W per pass over the accumulators. */
+static void thin_nn(int n, int N, int K, const float *x, const float *W, const float *b,
+                    float *y, int accumulate) {
+    int nt = omp_get_max_threads();
+    if ((long)N * K < (1l << 16)) nt = 1;
+    int per = (N + nt - 1) / nt;
+    per = (per + 15) / 16 * 16;
+    int cw_max = THIN_ACC / n;
+    cw_max -= cw_max % 16;
+#pragma omp parallel num_threads(nt)
+    {
+        float acc[THIN_ACC];
+        int a0 = omp_get_thread_num() * per, a1 = a0 + per < N ? a0 + per : N;
+        for (int c0 = a0; c0 < a1; c0 += cw_max) {
+            int cw = c0 + cw_max < a1 ? cw_max : a1 - c0;
+            for (int r = 0; r < n; r++) {
+                if (accumulate) memcpy(acc + r * cw, y + (size_t)r * N + c0, cw * sizeof(float));
+                else memset(acc + r * cw, 0, cw * sizeof(float));
+            }
+            int k = 0;
+            for (; k + 4 <= K; k += 4) {
+                const float *w0 = W + (size_t)k * N + c0, *w1 = w0 + N, *w2 = w1 + N, *w3 = w2 + N;
+                for (int r = 0; r < n; r++) {
+                    const float *xr = x + (size_t)r * K + k;
+                    float x0 = xr[0], x1 = xr[1], x2 = xr[2], x3 = xr[3], *ac = acc + r * cw;
+#pragma omp simd
+                    for (int j = 0; j < cw; j++)
+                        ac[j] += x0 * w0[j] + x1 * w1[j] + x2 * w2[j] + x3 * w3[j];
+                }
+            }
+            for (; k < K; k++) {
+                const float *w0 = W + (size_t)k * N + c0;
+                for (int r = 0; r < n; r++) {
+                    float x0 = x[(size_t)r * K + k], *ac = acc + r * cw;
+#pragma omp simd
+                    for (int j = 0; j < cw; j++) ac[j] += x0 * w0[j];
+                }
+            }
+            for (int r = 0; r < n; r++) {
+                float *yr = y + (size_t)r * N + c0, *ac = acc + r * cw;
+                for (int j = 0; j < cw; j++) yr[j] = ac[j] + (b ? b[c0 + j] : 0.0f);
+            }
+        }
+    }
+}
+
+/* y[n, N] = x[n, K]·W[N, K]ᵀ: one streamed pass over W's rows, n dot products each. */
+static void thin_nt(int n, int N, int K, const float *x, const float *W, float *y) {
+#pragma omp parallel for schedule(static) if ((long)N * K >= (1l << 16))
+    for (int v = 0; v < N; v++) {
+        const float *w = W + (size_t)v * K;
+        for (int r = 0; r < n; r++) {
+            const float *xr = x + (size_t)r * K;
+            float s = 0;
+#pragma omp simd reduction(+ : s)
+            for (int c = 0; c < K; c++) s += xr[c] * w[c];
+            y[(size_t)r * N + v] = s;
+        }
+    }
+}
+
 /* out[N, OC] (+)= inp[N, IC]·W[IC, OC] + b */
 static void linear(float *out, const float *inp, const float *W, const float *b, int N, int IC,
                    int OC, int accumulate) {
+    if (N <= THIN_MAX_ROWS) {
+        thin_nn(N, OC, IC, inp, W, b, out, accumulate);
+        return;
+    }
     pst_sgemm(0, 0, N, OC, IC, 1.0f, inp, IC, W, OC, accumulate ? 1.0f : 0.0f, out, OC);
     for (int r = 0; r < N; r++) {
         float *o = out + (size_t)r * OC;
@@ -210,7 +287,8 @@ static void decoder_forward(kv_decoder *d, int n, const int *row, const int *pos
             first = want[i];
             break;
         }
-    pst_sgemm(0, 1, n_out, V, C, 1.0f, d->ln, C, p->wte, C, 0.0f, logits + (size_t)first * V, V);
+    if (n_out <= THIN_MAX_ROWS) thin_nt(n_out, V, C, d->ln, p->wte, logits + (size_t)first * V);
+    else pst_sgemm(0, 1, n_out, V, C, 1.0f, d->ln, C, p->wte, C, 0.0f, logits + (size_t)first * V, V);
 }
 
 /* ---- the warped distribution q ----------------------------------------------- */
@@ -395,7 +473,8 @@ int pst_gpt2_sample(pst_gpt2 *m, const int *const *prompts, const int *prompt_le
         return pst_fail(err, "sample: every token id is banned");
     }
 
-    /* Each sample draws from its own stream, so results do not depend on batching. */
+    /* Each sample draws from its own stream, so which tokens are drawn does not depend on
+     * batching (log-probs only to rounding: the product kernel depends on the row count). */
     pst_rng base = *rng;
     pst_rng_u64(rng);
 
