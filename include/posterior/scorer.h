@@ -85,7 +85,8 @@ pst_scorer_kind pst_scorer_kind_of(const pst_scorer *s);
 size_t pst_scorer_n_features(const pst_scorer *s);
 /* Name of feature i (the spec, or the NAME from a features file). */
 const char *pst_scorer_feature_name(const pst_scorer *s, size_t i);
-/* Timeout for one batch of an external: scorer (default 60 s); no effect on others. */
+/* Timeout for one batch of the external: scorers in s (default 60 s), parts of
+ * products, not:/below:/above: and feature files included; no effect on others. */
 void pst_scorer_set_timeout(pst_scorer *s, double seconds);
 
 /* Scores n texts. lens may be NULL (strlen); contexts may be NULL or hold NULLs.

@@ -341,6 +341,8 @@ int pst_scorer_create_features(const char *spec, size_t len, const char *path, p
         s->names[f->k] = name;
         f->k++;
         s->k = f->k;
+        s->parts = f->child;
+        s->n_parts = f->k;
     }
     free(src);
     if (f->k == 0) {

@@ -61,7 +61,9 @@ const char *pst_scorer_feature_name(const pst_scorer *s, size_t i) {
     return s->names ? s->names[i] : s->spec;
 }
 void pst_scorer_set_timeout(pst_scorer *s, double seconds) {
-    if (seconds > 0) s->timeout = seconds;
+    if (!(seconds > 0)) return;
+    s->timeout = seconds;
+    for (size_t i = 0; i < s->n_parts; i++) pst_scorer_set_timeout(s->parts[i], seconds);
 }
 
 int pst_score_add_finding(pst_score *r, const char *type, size_t start, size_t end, double rating,
@@ -178,6 +180,8 @@ static int make_compose(const char *spec, size_t len, int op, double threshold, 
     c->threshold = threshold;
     s->ops = &compose_ops;
     s->impl = c;
+    s->parts = c->child;
+    s->n_parts = c->n;
     s->kind = PST_SCORER_POINTWISE;
     *out = s;
     return 0;

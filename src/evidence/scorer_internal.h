@@ -25,6 +25,8 @@ struct pst_scorer {
      * segment (PII, PEP8: needs the whole document, e.g. for E3 blank lines) */
     int segment_from_findings;
     double timeout;      /* external: seconds per batch */
+    pst_scorer **parts;  /* composites: their parts (owned by impl), for settings */
+    size_t n_parts;
 };
 
 /* Allocates a scorer shell (spec copied); the caller sets ops/impl/kind/k. */

@@ -92,6 +92,7 @@ start=$(date +%s.%N)
 expect_error timeout "timed out after 0.5 s" "$BIN" score --jsonl --timeout 0.5 --scorer "external:$MIS --sleep 20" "$T/slow.jsonl"
 elapsed=$($PY -c "import sys; print(float(sys.argv[2]) - float(sys.argv[1]))" "$start" "$(date +%s.%N)")
 $PY -c "import sys; assert float(sys.argv[1]) < 5, sys.argv[1]" "$elapsed" && ok || bad "timeout took ${elapsed}s"
+expect_error timeout-of-a-part "timed out after 0.5 s" "$BIN" score --jsonl --timeout 0.5 --scorer "above:1:external:$MIS --sleep 20" "$T/slow.jsonl"
 expect_error no-such-command "exited with status 127" "$BIN" score --scorer "external:/nonexistent/scorer" "$T/crash.jsonl"
 expect_error empty-command "expected external:CMD" "$BIN" score --scorer "external:" "$T/crash.jsonl"
 
