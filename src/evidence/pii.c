@@ -324,7 +324,7 @@ static const pii_detector detectors[] = {
      "(?:,?[ \\n]{1,4}[A-Z][a-z]{1,24}(?:[ ]{1,4}[A-Z][a-z]{1,24}){0,2},?[ ]{1,4}[A-Z]{2}"
      "[ ]{1,4}\\d{5}(?:-\\d{4})?)?",
      keep, NULL, 0, 0},
-    {PST_PII_ADDRESS, "\\bP\\.?[ ]?O\\.?[ ]{1,4}Box[ ]{1,4}\\d{1,6}\\b", keep, "B", 6, 0},
+    {PST_PII_ADDRESS, "\\bP\\.?[ ]?O\\.?[ ]{1,4}Box[ ]{1,4}\\d{1,6}\\b", keep, "B", 9, 0},
 };
 #define N_DETECTORS (sizeof detectors / sizeof detectors[0])
 

@@ -140,6 +140,7 @@ static void test_credentials_handles_addresses(void) {
     EXPECT("427-3 Amherst St., Suite 319", "ADDRESS:427-3 Amherst St., Suite 319");
     EXPECT("6822 22nd Ave. N.", "ADDRESS:6822 22nd Ave. N.");
     EXPECT("P.O. Box 1234 and PO Box 12", "ADDRESS:P.O. Box 1234|ADDRESS:PO Box 12");
+    EXPECT("P. O.    Box 7", "ADDRESS:P. O.    Box 7"); /* the needle B is 9 bytes in */
     EXPECT("there were 3 dogs on the street", "");
     EXPECT("chapter 12 Main Points", "");
 }
