@@ -73,6 +73,20 @@ printf '{"text": "one"}\n{"text": "CRASH here"}\n{"text": "three!"}\n' >"$T/cras
 [ -f "$T/marker" ] || bad "crash-once: the scorer never crashed"
 $PY -c 'import json,sys; s=[json.loads(l)["score"] for l in open(sys.argv[1])]; assert s==[3,10,6], s' "$T/out4" && ok || bad "crash-once: wrong scores"
 
+# answers that arrive in pieces
+head -20 "$T/docs.jsonl" >"$T/docs20.jsonl"
+"$BIN" score --jsonl --scorer "external:$MIS --drip" "$T/docs20.jsonl" >"$T/outd" 2>"$T/errd" || bad "drip: $(cat "$T/errd")"
+$PY -c 'import json,sys; d=[json.loads(l)["text"] for l in open(sys.argv[1])]; o=[json.loads(l)["score"] for l in open(sys.argv[2])]; assert o==[len(t) for t in d], o' "$T/docs20.jsonl" "$T/outd" && ok || bad "drip: wrong scores"
+
+# one batch of 3000 texts (1.5 MB): requests are written while answers are read, no deadlock
+$PY -c '
+import json, sys
+with open(sys.argv[1], "w") as f:
+    for i in range(3000):
+        f.write(json.dumps({"text": ("x" * (i % 500)) + " y" * 10}) + "\n")' "$T/many.jsonl"
+"$BIN" score --jsonl --batch 5000 --no-findings --scorer "external:$PY examples/scorers/length_scorer.py" "$T/many.jsonl" >"$T/outm" 2>"$T/errm" || bad "3000 texts in one batch: $(cat "$T/errm")"
+$PY -c 'import json,sys; o=[json.loads(l)["score"] for l in open(sys.argv[1])]; assert len(o)==3000 and all(abs(s-(11 if i%500 else 10)/100)<1e-12 for i,s in enumerate(o)), o[:5]' "$T/outm" && ok || bad "3000 texts: wrong scores"
+
 # 5-9. errors: non-zero exit, message naming the command and the problem
 expect_error() { # name, pattern, command...
     local name=$1 pattern=$2
