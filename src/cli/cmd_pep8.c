@@ -185,7 +185,7 @@ static int walk(const char *root, pathlist *out) {
     }
     closedir(d);
     if (rc == 0) {
-        qsort(files, nf, sizeof *files, cmp_str);
+        if (nf > 1) qsort(files, nf, sizeof *files, cmp_str);
         for (size_t i = 0; i < nf && rc == 0; i++) {
             if (!py_suffix(files[i]) || excluded(files[i])) continue;
             size_t pl = strlen(root) + strlen(files[i]) + 2;

@@ -185,6 +185,7 @@ static int cp_reserve(cpvec *v, size_t need) {
     return 0;
 }
 static int cp_append(cpvec *v, const cp *p, size_t n) {
+    if (n == 0) return 0;
     if (cp_reserve(v, v->n + n)) return -1;
     memcpy(v->p + v->n, p, n * sizeof(cp));
     v->n += n;
