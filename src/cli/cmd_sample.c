@@ -66,7 +66,7 @@ int cmd_sample(int argc, char **argv) {
         {"eot", ARG_INT, &eot, "end-of-text id (-1: the tokenizer's <|endoftext|>, else 50256)"},
         {"no-stop", ARG_FLAG, &no_stop, "do not stop a sample at end-of-text"},
         {"seed", ARG_U64, &seed, "random seed"},
-        {"batch", ARG_INT, &batch, "samples drawn together (KV cache rows)"},
+        {"batch", ARG_INT, &batch, "samples drawn per call (KV cache rows); with --seed it fixes the draw"},
         {0},
     };
     int npos = 0;

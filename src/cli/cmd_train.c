@@ -13,6 +13,7 @@
 #include "cli/commands.h"
 #include "posterior/corpus.h"
 #include "posterior/prior.h"
+#include "posterior/scorer.h"
 #include "posterior/shard.h"
 #include "posterior/tokenizer.h"
 #include "posterior/train.h"
@@ -28,11 +29,13 @@ static int is_shard(const char *path) {
 
 typedef struct {
     long print_every, stop_at;
+    pst_mle_step last;
 } step_ctx;
 
 /* Optional stderr line per step; stops (with a checkpoint) once step stop_at is done. */
 static int on_step(void *ctx, const pst_mle_step *s) {
-    const step_ctx *c = ctx;
+    step_ctx *c = ctx;
+    c->last = *s;
     if (c->print_every > 0 && (s->step % c->print_every == 0))
         fprintf(stderr, "step %ld  loss %.4f  lr %.3g  grad_norm %.3f  %.0f tok/s\n", s->step,
                 s->loss, s->lr, s->grad_norm, s->tokens_per_s);
@@ -169,8 +172,13 @@ int cmd_train(int argc, char **argv) {
     o.weight_decay = weight_decay, o.beta1 = beta1, o.beta2 = beta2, o.clip = clip, o.seed = seed;
     o.out_dir = out, o.save_every = save_every, o.log_every = log_every, o.resume = resume;
     o.quiet = quiet, o.extra_config_json = extra;
-    step_ctx sc = {print_every, stop_at};
+    step_ctx sc = {print_every, stop_at, {0}};
     if (pst_mle_train(&m, &src, &o, on_step, &sc, &err)) goto fail;
+    /* a one-line summary on stdout for scripts */
+    char *q = pst_json_quote(saved_model, strlen(saved_model), NULL);
+    printf("{\"model\": %s, \"step\": %ld, \"loss\": %.6g, \"params\": %zu}\n", q ? q : "null",
+           sc.last.step, sc.last.loss, m.num_params);
+    free(q);
     rc = 0;
     goto done;
 fail:
