@@ -1016,7 +1016,7 @@ static int ensure_scratch(enc_ctx *c, size_t n, int heap) {
 }
 
 static int cache_grow(enc_ctx *c) {
-    size_t ncap = c->slots ? (c->cache_mask + 1) * 2 : 4096;
+    size_t ncap = c->slots ? (c->cache_mask + 1) * 2 : 256;
     cache_slot *ns = calloc(ncap, sizeof *ns);
     if (!ns) return pst_fail(c->err, "tokenizer: out of memory (word cache)");
     for (size_t i = 0; c->slots && i <= c->cache_mask; i++) {
