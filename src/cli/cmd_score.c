@@ -8,7 +8,9 @@
  * scorer's (toxicity: the cuss rating 1 or 2; others 1). log_b is printed for pointwise scorers only; null means
  * -inf (b = 0). features are printed for feature scorers (φ ∈ R^k, names on
  * stderr with --names). Without files, stdin is read. With --jsonl every
- * input line is a document {"text": ..., "context": ...}. */
+ * input line is a document {"text": ..., "context": ...}. Documents are scored
+ * --batch at a time (one request burst for external: scorers), split over
+ * --threads threads; the output keeps the input order. */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -81,6 +83,7 @@ typedef struct {
     size_t *lens;
     char **contexts;
     long *lines;
+    const char **files; /* labels, not owned */
     size_t n, cap;
 } doc_batch;
 
@@ -92,7 +95,16 @@ static void batch_reset(doc_batch *b) {
     b->n = 0;
 }
 
-static int batch_push(doc_batch *b, char *text, size_t len, char *ctx, long line) {
+static void batch_free(doc_batch *b) {
+    batch_reset(b);
+    free(b->texts);
+    free(b->lens);
+    free(b->contexts);
+    free(b->lines);
+    free(b->files);
+}
+
+static int batch_push(doc_batch *b, const char *file, char *text, size_t len, char *ctx, long line) {
     if (b->n == b->cap) {
         size_t cap = b->cap ? 2 * b->cap : 64;
         char **t = realloc(b->texts, cap * sizeof *t);
@@ -102,10 +114,13 @@ static int batch_push(doc_batch *b, char *text, size_t len, char *ctx, long line
         char **c = l ? realloc(b->contexts, cap * sizeof *c) : NULL;
         if (c) b->contexts = c;
         long *ln = c ? realloc(b->lines, cap * sizeof *ln) : NULL;
-        if (!ln) return -1;
-        b->lines = ln;
+        if (ln) b->lines = ln;
+        const char **fl = ln ? realloc(b->files, cap * sizeof *fl) : NULL;
+        if (!fl) return -1;
+        b->files = fl;
         b->cap = cap;
     }
+    b->files[b->n] = file;
     b->texts[b->n] = text;
     b->lens[b->n] = len;
     b->contexts[b->n] = ctx;
@@ -114,27 +129,55 @@ static int batch_push(doc_batch *b, char *text, size_t len, char *ctx, long line
     return 0;
 }
 
-static int flush(pst_scorer *sc, doc_batch *b, const char *file, const pst_score_options *opt) {
+/* Scores the batch (in chunks on `threads` threads; output keeps the input
+ * order) and prints one object per document. */
+static int flush(pst_scorer *sc, doc_batch *b, const pst_score_options *opt, int threads) {
     if (b->n == 0) return 0;
-    pst_score *r = calloc(b->n, sizeof *r);
-    pst_error err;
-    int has_ctx = 0;
-    for (size_t i = 0; i < b->n; i++) has_ctx |= b->contexts[i] != NULL;
-    int rc = 0;
+    size_t n = b->n;
+    pst_score *r = calloc(n, sizeof *r);
     if (!r) {
         fprintf(stderr, "posterior score: out of memory\n");
-        rc = -1;
-    } else if (pst_scorer_score(sc, b->n, (const char *const *)b->texts, b->lens,
-                                has_ctx ? (const char *const *)b->contexts : NULL, opt, r,
-                                &err) < 0) {
-        fprintf(stderr, "posterior score: %s: %s\n", file, err.msg);
-        rc = -1;
-    } else {
-        for (size_t i = 0; i < b->n; i++) {
-            print_result(sc, file, b->lines[i], b->texts[i], &r[i], opt->segmented);
-            pst_score_clear(&r[i]);
+        batch_reset(b);
+        return -1;
+    }
+    int has_ctx = 0;
+    for (size_t i = 0; i < n; i++) has_ctx |= b->contexts[i] != NULL;
+    size_t chunk = threads > 1 ? (n + 4 * (size_t)threads - 1) / (4 * (size_t)threads) : n;
+    long n_chunks = (long)((n + chunk - 1) / chunk);
+    long failed = -1; /* first chunk that failed */
+    pst_error first_err = {{0}};
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads > 1 ? threads : 1)
+    for (long c = 0; c < n_chunks; c++) {
+        size_t a = (size_t)c * chunk, m = a + chunk > n ? n - a : chunk;
+        pst_error err;
+        if (pst_scorer_score(sc, m, (const char *const *)b->texts + a, b->lens + a,
+                             has_ctx ? (const char *const *)b->contexts + a : NULL, opt, r + a,
+                             &err) < 0) {
+#pragma omp critical(score_error)
+            if (failed < 0 || c < failed) {
+                failed = c;
+                first_err = err;
+            }
         }
     }
+    int rc = 0;
+    if (failed >= 0) {
+        /* the chunk's documents: lines A-B of one file, or files A .. B */
+        size_t a = (size_t)failed * chunk, z = a + chunk > n ? n - 1 : a + chunk - 1;
+        if (b->lines[a] > 0)
+            fprintf(stderr, "posterior score: %s:%ld-%ld: %s\n", b->files[a], b->lines[a],
+                    b->lines[z], first_err.msg);
+        else if (z > a)
+            fprintf(stderr, "posterior score: %s .. %s (%zu files): %s\n", b->files[a], b->files[z],
+                    z - a + 1, first_err.msg);
+        else
+            fprintf(stderr, "posterior score: %s: %s\n", b->files[a], first_err.msg);
+        rc = -1;
+    } else {
+        for (size_t i = 0; i < n; i++)
+            print_result(sc, b->files[i], b->lines[i], b->texts[i], &r[i], opt->segmented);
+    }
+    for (size_t i = 0; i < n; i++) pst_score_clear(&r[i]);
     free(r);
     batch_reset(b);
     fflush(stdout);
@@ -143,7 +186,7 @@ static int flush(pst_scorer *sc, doc_batch *b, const char *file, const pst_score
 
 /* --jsonl: each non-empty line is {"text": "...", "context": "..."}. */
 static int score_jsonl(pst_scorer *sc, const char *file, char *data, size_t len,
-                       const pst_score_options *opt, int batch) {
+                       const pst_score_options *opt, int batch, int threads) {
     doc_batch b = {0};
     int rc = 0;
     long line_no = 0;
@@ -168,27 +211,23 @@ static int score_jsonl(pst_scorer *sc, const char *file, char *data, size_t len,
         char *text = strdup(t->valuestring);
         char *ctx = cJSON_IsString(c) ? strdup(c->valuestring) : NULL;
         cJSON_Delete(j);
-        if (!text || (cJSON_IsString(c) && !ctx) || batch_push(&b, text, strlen(text), ctx, line_no) < 0) {
+        if (!text || (cJSON_IsString(c) && !ctx) || batch_push(&b, file, text, strlen(text), ctx, line_no) < 0) {
             fprintf(stderr, "posterior score: out of memory\n");
             free(text);
             free(ctx);
             rc = -1;
             break;
         }
-        if ((int)b.n >= batch) rc = flush(sc, &b, file, opt);
+        if ((int)b.n >= batch) rc = flush(sc, &b, opt, threads);
     }
-    if (rc == 0) rc = flush(sc, &b, file, opt);
-    batch_reset(&b);
-    free(b.texts);
-    free(b.lens);
-    free(b.contexts);
-    free(b.lines);
+    if (rc == 0) rc = flush(sc, &b, opt, threads);
+    batch_free(&b);
     return rc;
 }
 
 int cmd_score(int argc, char **argv) {
     const char *spec = NULL, *segments = NULL;
-    int jsonl = 0, no_findings = 0, batch = 64, names = 0;
+    int jsonl = 0, no_findings = 0, batch = 64, names = 0, threads = 1;
     double timeout = 60;
     const pst_arg args[] = {
         {"scorer", ARG_STRING, &spec, "scorer spec: pep8, pii, toxicity, contains:W, regex:P, "
@@ -198,7 +237,8 @@ int cmd_score(int argc, char **argv) {
         {"jsonl", ARG_FLAG, &jsonl, "input lines are JSON objects {\"text\", \"context\"}"},
         {"no-findings", ARG_FLAG, &no_findings, "omit findings (faster)"},
         {"names", ARG_FLAG, &names, "print the feature names on stderr first"},
-        {"batch", ARG_INT, &batch, "documents per scorer call with --jsonl"},
+        {"batch", ARG_INT, &batch, "documents (files, or lines with --jsonl) scored together"},
+        {"threads", ARG_INT, &threads, "threads scoring the documents of a batch"},
         {"timeout", ARG_DOUBLE, &timeout, "seconds per batch for external: scorers"},
         {0},
     };
@@ -213,6 +253,10 @@ int cmd_score(int argc, char **argv) {
     }
     if (batch < 1) {
         fprintf(stderr, "posterior score: --batch: must be at least 1, got %d\n", batch);
+        return 2;
+    }
+    if (threads < 1) {
+        fprintf(stderr, "posterior score: --threads: must be at least 1, got %d\n", threads);
         return 2;
     }
     if (!(timeout > 0)) {
@@ -241,6 +285,7 @@ int cmd_score(int argc, char **argv) {
     const char *stdin_only[] = {"-"};
     const char *const *files = npos ? (const char *const *)argv : stdin_only;
     int nfiles = npos ? npos : 1;
+    doc_batch b = {0}; /* without --jsonl: files, --batch at a time */
     for (int f = 0; f < nfiles; f++) {
         const char *path = strcmp(files[f], "-") == 0 ? "/dev/stdin" : files[f];
         const char *label = strcmp(files[f], "-") == 0 ? "<stdin>" : files[f];
@@ -251,23 +296,19 @@ int cmd_score(int argc, char **argv) {
             status = 1;
             continue;
         }
-        int rc;
         if (jsonl) {
-            rc = score_jsonl(sc, label, data, len, &opt, batch);
-        } else {
-            doc_batch b = {0};
-            rc = batch_push(&b, data, len, NULL, 0);
-            if (rc == 0) rc = flush(sc, &b, label, &opt);
-            else free(data);
-            data = NULL;
-            free(b.texts);
-            free(b.lens);
-            free(b.contexts);
-            free(b.lines);
+            if (score_jsonl(sc, label, data, len, &opt, batch, threads) < 0) status = 1;
+            free(data);
+        } else if (batch_push(&b, label, data, len, NULL, 0) < 0) {
+            fprintf(stderr, "posterior score: out of memory\n");
+            free(data);
+            status = 1;
+        } else if ((int)b.n >= batch && flush(sc, &b, &opt, threads) < 0) {
+            status = 1;
         }
-        free(data);
-        if (rc < 0) status = 1;
     }
+    if (flush(sc, &b, &opt, threads) < 0) status = 1;
+    batch_free(&b);
     pst_scorer_free(sc);
     return status;
 }

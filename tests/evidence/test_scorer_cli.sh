@@ -75,6 +75,14 @@ printf '{"text": "ok"}\nnot json\n' >"$T/bad.jsonl"
 [ $rc -eq 2 ] && grep -q -- "--scorer is required" "$T/err" && ok || bad "missing --scorer: rc $rc"
 "$BIN" score --help >"$T/out" && grep -q -- "--segments" "$T/out" && ok || bad "score --help"
 
+# --threads and --batch change nothing in the output (order included)
+ls data/spam-assassin/data/easy-ham-1/*.txt | head -150 >"$T/list"
+"$BIN" score --scorer toxicity --segments sentence $(cat "$T/list") >"$T/t1" 2>"$T/err" || bad "toxicity over 150 files: $(cat "$T/err")"
+OMP_WAIT_POLICY=passive "$BIN" score --scorer toxicity --segments sentence --threads 3 --batch 37 $(cat "$T/list") >"$T/t3" 2>"$T/err" || bad "--threads 3: $(cat "$T/err")"
+[ "$(wc -l <"$T/t1")" -eq 150 ] && cmp -s "$T/t1" "$T/t3" && ok || bad "--threads 3 --batch 37 changed the output"
+"$BIN" score --scorer pii --threads 0 "$T/empty.txt" >"$T/out" 2>"$T/err"; rc=$?
+[ $rc -eq 2 ] && grep -q -- "--threads: must be at least 1" "$T/err" && ok || bad "--threads 0: rc $rc"
+
 # pointwise output: log_b is 0 or null (-inf)
 printf 'good\n' >"$T/good.txt"
 "$BIN" score --scorer 'contains:bad' "$T/good.txt" >"$T/out" && $PY -c 'import json,sys; r=json.loads(open(sys.argv[1]).read()); assert r["score"]==0 and r["log_b"] is None, r' "$T/out" && ok || bad "pointwise log_b"
