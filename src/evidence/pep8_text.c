@@ -692,7 +692,7 @@ static int scan(pep8_tokenizer *t) {
                     return -1;
             } else {
                 t->strstart_row = lnum, t->strstart_col = (long)start;
-                t->contstr = 1, t->needcont = 0, t->endq = (int)q, t->endtriple = 1;
+                t->contstr = 1, t->endq = (int)q, t->endtriple = 1; /* needcont is not reset, as in tokenize.py */
                 t->contstr_off = loff + start;
                 t->contline_off = loff;
                 break;
