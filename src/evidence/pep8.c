@@ -221,6 +221,7 @@ typedef struct {
     long blank_lines, blank_before;
     int seen_non_imports, seen_docstring;
     int run_e101;
+    int enabled[26]; /* logical checks, in run_logical_checks order */
     /* logical line */
     cpvec logical;
     size_t *moff;
@@ -1725,34 +1726,73 @@ static void blank_lines(checker *c) {
 
 /* ---- Checker driver ---------------------------------------------------------- */
 
+/* A check runs when one of the codes it can emit is reported (pycodestyle's
+ * get_checks) and, for the regex checks, when the logical line has what their
+ * pattern needs (the skipped cases cannot match). */
+static int any_reported(const checker *c, const char *codes) {
+    char code[5];
+    for (const char *p = codes; *p; p += 5) {
+        memcpy(code, p, 4);
+        code[4] = 0;
+        if (!ignore_code(c, code)) return 1;
+        if (!p[4]) break;
+    }
+    return 0;
+}
+
 static void run_logical_checks(checker *c) {
+    us L = LL(c);
+    int ws2 = 0, eqeq = 0, not3 = 0, type4 = 0;
+    size_t run = 0;
+    for (size_t i = 0; i < L.n; i++) {
+        cp ch = L.p[i];
+        if (pep8_isspace(ch)) {
+            if (++run >= 2 || ch == '\t') ws2 = 1;
+        } else {
+            run = 0;
+            if (ch == '=' && i > 0 && (L.p[i - 1] == '=' || L.p[i - 1] == '!')) eqeq = 1;
+            else if (ch == 't' && i >= 2 && L.p[i - 1] == 'o' && L.p[i - 2] == 'n') not3 = 1;
+            else if (ch == 'e' && i >= 3 && L.p[i - 1] == 'p' && L.p[i - 2] == 'y' && L.p[i - 3] == 't') type4 = 1;
+        }
+    }
+    const int *en = c->enabled;
     /* pycodestyle runs them in name order; the report is sorted anyway */
-    ambiguous_identifier(c);
-    bare_except(c);
-    blank_lines(c);
-    break_around_binary_operators(c);
-    comparison_negative(c);
-    comparison_to_singleton(c);
-    comparison_type(c);
-    compound_statements(c);
-    continued_indentation(c);
-    explicit_line_join(c);
-    extraneous_whitespace(c);
-    imports_on_separate_lines(c);
-    indentation(c);
-    maximum_doc_length(c);
-    missing_whitespace(c);
-    missing_whitespace_after_keyword(c);
-    missing_whitespace_around_operator(c);
-    if (!ignore_code(c, "E402")) module_imports_on_top_of_file(c);
-    python_3000_async_await_keywords(c);
-    python_3000_invalid_escape_sequence(c);
-    whitespace_around_comma(c);
-    whitespace_around_keywords(c);
-    whitespace_around_named_parameter_equals(c);
-    whitespace_around_operator(c);
-    whitespace_before_comment(c);
-    whitespace_before_parameters(c);
+    if (en[0]) ambiguous_identifier(c);
+    if (en[1]) bare_except(c);
+    if (en[2]) blank_lines(c);
+    if (en[3]) break_around_binary_operators(c);
+    if (en[4] && not3) comparison_negative(c);
+    if (en[5] && eqeq) comparison_to_singleton(c);
+    if (en[6] && type4) comparison_type(c);
+    if (en[7]) compound_statements(c);
+    if (en[8]) continued_indentation(c);
+    if (en[9]) explicit_line_join(c);
+    if (en[10]) extraneous_whitespace(c);
+    if (en[11]) imports_on_separate_lines(c);
+    if (en[12]) indentation(c);
+    if (en[13]) maximum_doc_length(c);
+    if (en[14]) missing_whitespace(c);
+    if (en[15]) missing_whitespace_after_keyword(c);
+    if (en[16]) missing_whitespace_around_operator(c);
+    if (en[17]) module_imports_on_top_of_file(c);
+    if (en[18]) python_3000_async_await_keywords(c);
+    if (en[19]) python_3000_invalid_escape_sequence(c);
+    if (en[20] && ws2) whitespace_around_comma(c);
+    if (en[21] && ws2) whitespace_around_keywords(c);
+    if (en[22]) whitespace_around_named_parameter_equals(c);
+    if (en[23] && ws2) whitespace_around_operator(c);
+    if (en[24]) whitespace_before_comment(c);
+    if (en[25]) whitespace_before_parameters(c);
+}
+
+static void set_enabled(checker *c) {
+    static const char *const codes[26] = {
+        "E741,E742,E743", "E722", "E301,E302,E303,E304,E305,E306", "W503,W504", "E713,E714", "E711,E712",
+        "E721", "E701,E702,E703,E704,E731", "E121,E122,E123,E124,E125,E126,E127,E128,E129,E131,E133", "E502",
+        "E201,E202,E203", "E401", "E111,E112,E113,E114,E115,E116,E117", "W505", "E231", "E275",
+        "E225,E226,E227,E228", "E402", "W606", "W605", "E241,E242", "E271,E272,E273,E274", "E251,E252",
+        "E221,E222,E223,E224", "E261,E262,E265,E266", "E211"};
+    for (int i = 0; i < 26; i++) c->enabled[i] = any_reported(c, codes[i]);
 }
 
 static int check_logical(checker *c) {
@@ -1958,6 +1998,7 @@ int pep8_check_src(const pep8_src *s, const pst_pep8_options *o, pst_pep8_findin
         c.ignore = ig;
     }
     c.run_e101 = !ignore_code(&c, "E101");
+    set_enabled(&c);
     int rc = check_all(&c, err);
     free_checker(&c);
     if (rc) {
