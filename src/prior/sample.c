@@ -332,11 +332,27 @@ typedef struct {
  * Returns the token; *lp_model = log softmax(z)[tok], *lp_prop = log q(tok). */
 static int warp_sample(const float *z, int V, const pst_sample_options *o, warp_scratch *ws,
                        double u, double *lp_model, double *lp_prop) {
-    /* raw model: log-sum-exp of z in double */
+    /* raw model: log-sum-exp of z in double. At temperature 1 without top-k the same
+     * exponentials are the candidates' weights, so one pass does both. */
     float zmax = -INFINITY;
     for (int j = 0; j < V; j++) zmax = z[j] > zmax ? z[j] : zmax;
-    double se = 0;
-    for (int j = 0; j < V; j++) se += exp((double)z[j] - zmax);
+    int fused = o->temperature == 1.0f && o->top_k == 0;
+    cand *c = ws->c;
+    int n = 0;
+    double se = 0, total = 0;
+    float smax = zmax;
+    if (fused) {
+        for (int j = 0; j < V; j++) {
+            double e = exp((double)z[j] - zmax);
+            se += e;
+            if (!ws->banned[j]) {
+                c[n] = (cand){z[j], j};
+                total += ws->w[n++] = e;
+            }
+        }
+    } else {
+        for (int j = 0; j < V; j++) se += exp((double)z[j] - zmax);
+    }
     double lse_raw = zmax + log(se);
 
     int tok;
@@ -349,10 +365,10 @@ static int warp_sample(const float *z, int V, const pst_sample_options *o, warp_
         return tok;
     }
     float inv_t = 1.0f / o->temperature;
-    cand *c = ws->c;
-    int n = 0;
     int k = o->top_k;
-    if (k > 0) {
+    if (fused) {
+        /* candidates and weights exp(z − zmax) are already in place */
+    } else if (k > 0) {
         /* the k best allowed tokens, via a min-heap, then sorted */
         for (int j = 0; j < V; j++) {
             if (ws->banned[j]) continue;
@@ -371,15 +387,16 @@ static int warp_sample(const float *z, int V, const pst_sample_options *o, warp_
         for (int j = 0; j < V; j++)
             if (!ws->banned[j]) c[n++] = (cand){z[j] * inv_t, j};
     }
-    /* p ∝ exp(s − smax) over the candidates */
-    float smax = -INFINITY;
-    for (int i = 0; i < n; i++) smax = c[i].s > smax ? c[i].s : smax;
-    double total = 0;
-    for (int i = 0; i < n; i++) total += ws->w[i] = exp((double)c[i].s - smax);
+    if (!fused) {
+        /* p ∝ exp(s − smax) over the candidates */
+        smax = -INFINITY;
+        for (int i = 0; i < n; i++) smax = c[i].s > smax ? c[i].s : smax;
+        for (int i = 0; i < n; i++) total += ws->w[i] = exp((double)c[i].s - smax);
+    }
     if (o->top_p < 1.0f) {
         /* The nucleus: in descending order, token i is kept while the mass before it is
          * < top_p·total. Only candidates with weight >= thr are sorted; if their mass does
-         * not reach the target, lower thr (all weights are <= 1 = the largest). */
+         * not reach the target, lower thr (all weights are <= 1). */
         double target = (double)o->top_p * total;
         int kept = -1;
         for (double thr = 1e-4; kept < 0; thr *= 1e-4) {
@@ -492,12 +509,20 @@ int pst_gpt2_sample(pst_gpt2 *m, const int *const *prompts, const int *prompt_le
     int *item_row = NULL, *item_pos = NULL, *item_tok = NULL, *item_want = NULL, *pos = NULL,
         *live = NULL, *slot = NULL;
     pst_rng *rrng = NULL;
-    ws.c = malloc((size_t)V * sizeof(cand));
-    ws.w = malloc((size_t)V * sizeof(double));
-    if (!ws.c || !ws.w) {
+    /* one warp scratch per thread: rows are warped and drawn in parallel */
+    int n_threads = omp_get_max_threads();
+    warp_scratch *wss = NULL;
+    int *row_tok = NULL;
+    double *row_lpm = NULL, *row_lpq = NULL;
+    ws.c = malloc((size_t)V * n_threads * sizeof(cand));
+    ws.w = malloc((size_t)V * n_threads * sizeof(double));
+    wss = malloc(n_threads * sizeof *wss);
+    if (!ws.c || !ws.w || !wss) {
         pst_fail(err, "sample: out of memory");
         goto done;
     }
+    for (int t = 0; t < n_threads; t++)
+        wss[t] = (warp_scratch){ws.c + (size_t)t * V, ws.w + (size_t)t * V, ws.banned};
     if (decoder_create(&d, m, rows, maxT, cap_items, err)) goto done;
     logits = pst_aligned_alloc((size_t)rows * V * sizeof(float), err);
     item_row = malloc(cap_items * sizeof(int));
@@ -508,8 +533,11 @@ int pst_gpt2_sample(pst_gpt2 *m, const int *const *prompts, const int *prompt_le
     live = malloc(rows * sizeof(int));
     slot = malloc(rows * sizeof(int));
     rrng = malloc(rows * sizeof(pst_rng));
+    row_tok = malloc(rows * sizeof(int));
+    row_lpm = malloc(rows * sizeof(double));
+    row_lpq = malloc(rows * sizeof(double));
     if (!logits || !item_row || !item_pos || !item_tok || !item_want || !pos || !live || !slot ||
-        !rrng) {
+        !rrng || !row_tok || !row_lpm || !row_lpq) {
         pst_fail(err, "sample: out of memory");
         goto done;
     }
@@ -543,15 +571,25 @@ int pst_gpt2_sample(pst_gpt2 *m, const int *const *prompts, const int *prompt_le
         }
         if (ni) decoder_forward(&d, ni, item_row, item_pos, item_tok, item_want, logits);
         for (;;) {
+            /* draw every live row's next token: rows are independent (own logits, own RNG
+             * stream, a scratch per thread), so in parallel when there is enough work */
+            long n_live = 0;
+            for (int r = 0; r < R; r++) n_live += live[r];
+#pragma omp parallel for schedule(dynamic, 1) if (n_live > 1 && n_live * V > 200000)
+            for (int r = 0; r < R; r++) {
+                if (!live[r]) continue;
+                double u = pst_rng_uniform(&rrng[r]);
+                row_tok[r] = warp_sample(logits + (size_t)slot[r] * V, V, o,
+                                         &wss[omp_get_thread_num()], u, &row_lpm[r], &row_lpq[r]);
+            }
             ni = 0;
             for (int r = 0; r < R; r++) {
                 if (!live[r]) continue;
                 pst_sample *s = &out[first + r];
-                double lpm, lpq, u = pst_rng_uniform(&rrng[r]);
-                int tok = warp_sample(logits + (size_t)slot[r] * V, V, o, &ws, u, &lpm, &lpq);
+                int tok = row_tok[r];
                 s->tokens[s->n_tokens++] = tok;
-                s->logprob_model += lpm;
-                s->logprob_proposal += lpq;
+                s->logprob_model += row_lpm[r];
+                s->logprob_proposal += row_lpq[r];
                 /* the sequence now has pos[r] + 1 tokens; it must fit in n_positions */
                 if ((o->stop_at_eot && tok == o->eot_token) || s->n_tokens >= o->max_new_tokens ||
                     pos[r] + 1 >= P) {
@@ -571,7 +609,8 @@ done:
     if (rc) pst_sample_free(out, n);
     decoder_free(&d);
     free(logits), free(item_row), free(item_pos), free(item_tok), free(item_want);
-    free(pos), free(live), free(slot), free(rrng);
+    free(pos), free(live), free(slot), free(rrng), free(row_tok), free(row_lpm), free(row_lpq);
+    free(wss);
     free(ws.c), free(ws.w), free(ws.banned);
     return rc;
 }
