@@ -38,10 +38,12 @@ struct pst_gpt2_acts {
     float *lnf;       /* [BT, C] */
     float *lnf_mean;  /* [BT] */
     float *lnf_rstd;  /* [BT] */
-    float *probs;     /* [BT, V]       softmax(logits), overwritten by dlogits in backward */
+    float *logits;    /* [BT, V]       overwritten by dlogits in backward */
+    float *lse_max;   /* [BT]          max_j logits[r, j] */
+    float *lse_inv;   /* [BT]          1/Σ_j exp(logits[r, j] − max): softmax = exp(l − max)·inv */
     int *targets;     /* [BT]          copy of the targets of the last forward (-1: none) */
     int *tokens;      /* [BT] */
-    int probs_valid;  /* 1 after a forward with targets, 0 once backward consumed probs */
+    int logits_valid; /* 1 after a forward with targets, 0 once backward consumed logits */
     /* backward scratch, allocated on the first backward */
     float *dres;      /* [BT, C] */
     float *dbuf;      /* [BT, C] */
@@ -55,7 +57,8 @@ static void acts_free(pst_gpt2_acts *a) {
     if (!a) return;
     float **f[] = {&a->encoded, &a->ln1, &a->ln1_mean, &a->ln1_rstd, &a->qkv, &a->att,
                    &a->atty, &a->res2, &a->ln2, &a->ln2_mean, &a->ln2_rstd, &a->fch,
-                   &a->fch_gelu, &a->res3, &a->lnf, &a->lnf_mean, &a->lnf_rstd, &a->probs,
+                   &a->fch_gelu, &a->res3, &a->lnf, &a->lnf_mean, &a->lnf_rstd, &a->logits,
+                   &a->lse_max, &a->lse_inv,
                    &a->dres, &a->dbuf, &a->datty, &a->dqkv, &a->dfch, &a->datt};
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) free(*f[i]);
     free(a->targets);
@@ -84,7 +87,8 @@ static pst_gpt2_acts *acts_create(const pst_gpt2_config *c, size_t BT, size_t BT
         {&a->atty, L * BT * C},    {&a->res2, L * BT * C},     {&a->ln2, L * BT * C},
         {&a->ln2_mean, L * BT},    {&a->ln2_rstd, L * BT},     {&a->fch, L * BT * 4 * C},
         {&a->fch_gelu, L * BT * 4 * C}, {&a->res3, L * BT * C}, {&a->lnf, BT * C},
-        {&a->lnf_mean, BT},        {&a->lnf_rstd, BT},         {&a->probs, BT * V},
+        {&a->lnf_mean, BT},        {&a->lnf_rstd, BT},         {&a->logits, BT * V},
+        {&a->lse_max, BT},         {&a->lse_inv, BT},
     };
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
         *f[i].p = alloc_floats(f[i].n, err);
@@ -431,41 +435,38 @@ static void gelu_backward(float *dinout, const float *inp, size_t n) {
 
 /* ---- output: logits = lnf·wteᵀ, softmax in place ---------------------- */
 
-/* probs[r] = softmax(logits[r]) in place; logprobs[r] = logits[r][y] − logsumexp. */
-static void softmax_logprob_forward(float *probs, float *logprobs, const int *targets, int N,
-                                    int V, int want_probs) {
+/* logprobs[r] = logits[r][y] − logsumexp(logits[r]), keeping max and 1/Σexp per row for
+ * the backward; logits are left as they are. */
+static void softmax_logprob_forward(const float *logits, float *logprobs, float *lse_max,
+                                    float *lse_inv, const int *targets, int N, int V) {
 #pragma omp parallel for schedule(static)
     for (int r = 0; r < N; r++) {
-        float *row = probs + (size_t)r * V, mx = -INFINITY, s = 0;
+        const float *row = logits + (size_t)r * V;
+        float mx = -INFINITY, s = 0;
 #pragma omp simd reduction(max : mx)
         for (int j = 0; j < V; j++) mx = row[j] > mx ? row[j] : mx;
-        float ly = targets[r] >= 0 ? row[targets[r]] : 0.0f;
-        if (want_probs) {
 #pragma omp simd reduction(+ : s)
-            for (int j = 0; j < V; j++) {
-                row[j] = pst_exp_fast(row[j] - mx);
-                s += row[j];
-            }
-            float inv = 1.0f / s;
-#pragma omp simd
-            for (int j = 0; j < V; j++) row[j] *= inv;
-        } else {
-#pragma omp simd reduction(+ : s)
-            for (int j = 0; j < V; j++) s += pst_exp_fast(row[j] - mx);
-        }
-        logprobs[r] = targets[r] >= 0 ? (ly - mx) - logf(s) : 0.0f;
+        for (int j = 0; j < V; j++) s += pst_exp_fast(row[j] - mx);
+        lse_max[r] = mx;
+        lse_inv[r] = 1.0f / s;
+        logprobs[r] = targets[r] >= 0 ? (row[targets[r]] - mx) - logf(s) : 0.0f;
     }
 }
 
-/* dlogits_j = dlogprob·(1[j = y] − p_j), in place on probs. */
-static void softmax_logprob_backward(float *probs, const float *dlogprobs, const int *targets,
-                                     int N, int V) {
+/* dlogits_j = dlogprob·(1[j = y] − softmax_j), softmax_j = exp(l_j − max)·inv, in place. */
+static void softmax_logprob_backward(float *logits, const float *dlogprobs, const float *lse_max,
+                                     const float *lse_inv, const int *targets, int N, int V) {
 #pragma omp parallel for schedule(static)
     for (int r = 0; r < N; r++) {
-        float *row = probs + (size_t)r * V, d = targets[r] >= 0 ? dlogprobs[r] : 0.0f;
+        float *row = logits + (size_t)r * V, d = targets[r] >= 0 ? dlogprobs[r] : 0.0f;
+        float mx = lse_max[r], scale = -d * lse_inv[r];
+        if (d == 0.0f) {
+            memset(row, 0, (size_t)V * sizeof(float));
+            continue;
+        }
 #pragma omp simd
-        for (int j = 0; j < V; j++) row[j] *= -d;
-        if (targets[r] >= 0) row[targets[r]] += d;
+        for (int j = 0; j < V; j++) row[j] = scale * pst_exp_fast(row[j] - mx);
+        row[targets[r]] += d;
     }
 }
 
@@ -510,7 +511,7 @@ int pst_gpt2_forward(pst_gpt2 *m, const int *tokens, const int *targets, int B, 
     m->T = T;
     memcpy(a->tokens, tokens, BT * sizeof(int));
     for (size_t i = 0; i < BT; i++) a->targets[i] = targets ? targets[i] : -1;
-    a->probs_valid = 0;
+    a->logits_valid = 0;
 
     const pst_gpt2_params *p = &m->params;
     float eps = c->layer_norm_epsilon;
@@ -539,18 +540,19 @@ int pst_gpt2_forward(pst_gpt2 *m, const int *tokens, const int *targets, int B, 
     }
     pst_layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, a->res3 + (size_t)(L - 1) * BT * C,
                       p->lnfw, p->lnfb, BT, C, eps);
-    pst_sgemm(0, 1, BT, V, C, 1.0f, a->lnf, C, p->wte, C, 0.0f, a->probs, V);
-    if (logits_out) memcpy(logits_out, a->probs, BT * V * sizeof(float));
+    pst_sgemm(0, 1, BT, V, C, 1.0f, a->lnf, C, p->wte, C, 0.0f, a->logits, V);
+    if (logits_out) memcpy(logits_out, a->logits, BT * V * sizeof(float));
     if (targets) {
-        softmax_logprob_forward(a->probs, m->logprobs, a->targets, BT, V, 1);
-        a->probs_valid = 1;
+        softmax_logprob_forward(a->logits, m->logprobs, a->lse_max, a->lse_inv, a->targets, BT,
+                                V);
+        a->logits_valid = 1;
     }
     return 0;
 }
 
 int pst_gpt2_backward(pst_gpt2 *m, const float *dlogprobs, pst_error *err) {
     pst_gpt2_acts *a = m->acts;
-    if (!a || !a->probs_valid)
+    if (!a || !a->logits_valid)
         return pst_fail(err, "GPT-2 backward: needs a forward with targets first (each forward "
                         "supports one backward)");
     const pst_gpt2_config *c = &m->config;
@@ -563,14 +565,14 @@ int pst_gpt2_backward(pst_gpt2 *m, const float *dlogprobs, pst_error *err) {
         point_params(c, &m->grads, m->grad_memory);
     }
     if (acts_alloc_backward(a, c, err)) return -1;
-    a->probs_valid = 0;
+    a->logits_valid = 0;
     const pst_gpt2_params *p = &m->params;
     pst_gpt2_params *g = &m->grads;
 
-    /* output head: dlogits in place of probs; d lnf = dlogits·wte; dwte += dlogitsᵀ·lnf */
-    softmax_logprob_backward(a->probs, dlogprobs, a->targets, BT, V);
-    pst_sgemm(0, 0, BT, C, V, 1.0f, a->probs, V, p->wte, C, 0.0f, a->dbuf, C);
-    pst_sgemm(1, 0, V, C, BT, 1.0f, a->probs, V, a->lnf, C, 1.0f, g->wte, C);
+    /* output head: dlogits in place of logits; d lnf = dlogits·wte; dwte += dlogitsᵀ·lnf */
+    softmax_logprob_backward(a->logits, dlogprobs, a->lse_max, a->lse_inv, a->targets, BT, V);
+    pst_sgemm(0, 0, BT, C, V, 1.0f, a->logits, V, p->wte, C, 0.0f, a->dbuf, C);
+    pst_sgemm(1, 0, V, C, BT, 1.0f, a->logits, V, a->lnf, C, 1.0f, g->wte, C);
     memset(a->dres, 0, BT * C * sizeof(float));
     layernorm_backward(a->dres, g->lnfw, g->lnfb, a->dbuf, a->res3 + (size_t)(L - 1) * BT * C,
                        p->lnfw, a->lnf_mean, a->lnf_rstd, BT, C);
