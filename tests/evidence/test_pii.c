@@ -198,6 +198,49 @@ static void test_bad_input(void) {
     free(line);
 }
 
+/* Random texts from a PII-dense alphabet (seeded pst_rng): findings are in
+ * bounds, sorted, neither overlapping nor touching (merged), and redaction
+ * accepts them. */
+static void test_random_invariants(void) {
+    static const char *pieces[] = {"a", "@", ".", "com", "-", "1", "555", "2671", " ", "\n", ":",
+                                   "//", "http", "www", "4111", "(", ")", "+", "\xff", "\0",
+                                   "password", "=", "St", "Main", "::", "f", "x", "@jack", "12"};
+    pst_rng rng;
+    pst_rng_seed(&rng, 42);
+    char text[600];
+    int bad = 0, total = 0;
+    for (int iter = 0; iter < 3000; iter++) {
+        size_t len = 0;
+        int parts = (int)pst_rng_below(&rng, 60);
+        for (int k = 0; k < parts; k++) {
+            const char *p = pieces[pst_rng_below(&rng, sizeof pieces / sizeof pieces[0])];
+            size_t pl = p[0] ? strlen(p) : 1; /* "\0" is one NUL byte */
+            if (len + pl >= sizeof text) break;
+            memcpy(text + len, p, pl);
+            len += pl;
+        }
+        pst_pii_finding *f;
+        size_t n;
+        pst_error err;
+        if (pst_pii_find(P, text, len, &f, &n, &err) < 0) {
+            bad++;
+            continue;
+        }
+        total += (int)n;
+        for (size_t i = 0; i < n; i++) {
+            if (f[i].start >= f[i].end || f[i].end > len || f[i].type >= PST_PII_N_TYPES) bad++;
+            if (i > 0 && f[i].start <= f[i - 1].end) bad++;
+        }
+        char *red;
+        size_t rl;
+        if (pst_pii_redact(text, len, f, n, &red, &rl, &err) < 0) bad++;
+        else free(red);
+        free(f);
+    }
+    CHECK_MSG(bad == 0, "%d invariant violations", bad);
+    CHECK(total > 1000); /* the alphabet does produce findings */
+}
+
 int main(void) {
     pst_error err;
     if (pst_pii_create(&P, &err) < 0) {
@@ -213,6 +256,7 @@ int main(void) {
     test_credentials_handles_addresses();
     test_merge_and_redact();
     test_bad_input();
+    test_random_invariants();
     pst_pii_free(P);
     return check_report();
 }

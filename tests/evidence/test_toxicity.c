@@ -149,6 +149,49 @@ static void test_scorer(void) {
     pst_scorer_free(sc);
 }
 
+/* Random texts from an obfuscation-dense alphabet (seeded pst_rng): matches
+ * are in bounds, in order, disjoint, rated 1 or 2, and the score is
+ * 1 - prod(1 - p) of the reported matches. */
+static void test_random_invariants(void) {
+    static const char *pieces[] = {"f", "u", "*", "ck", "sh", "1", "t", "a", "$", "s", "@",
+                                   "!", "#", " ", "-", "alligator", "bait", "uuu", "\xe2\x80\x99",
+                                   "\xff", "\0", "ho", "damn", "class", "\n", "."};
+    pst_rng rng;
+    pst_rng_seed(&rng, 7);
+    char text[400];
+    int bad = 0, total = 0;
+    for (int iter = 0; iter < 5000; iter++) {
+        size_t len = 0;
+        int parts = (int)pst_rng_below(&rng, 50);
+        for (int k = 0; k < parts; k++) {
+            const char *p = pieces[pst_rng_below(&rng, sizeof pieces / sizeof pieces[0])];
+            size_t pl = p[0] ? strlen(p) : 1;
+            if (len + pl >= sizeof text) break;
+            memcpy(text + len, p, pl);
+            len += pl;
+        }
+        pst_toxic_match *m;
+        size_t n;
+        double score;
+        pst_error err;
+        if (pst_toxicity_find(T, text, len, &m, &n, &score, &err) < 0) {
+            bad++;
+            continue;
+        }
+        total += (int)n;
+        double keep = 1;
+        for (size_t i = 0; i < n; i++) {
+            if (m[i].start >= m[i].end || m[i].end > len || m[i].rating < 1 || m[i].rating > 2) bad++;
+            if (i > 0 && m[i].start < m[i - 1].end) bad++;
+            keep *= 1 - pst_toxicity_rating_probability(m[i].rating);
+        }
+        if (fabs(score - (1 - keep)) > 1e-15 || score < 0 || score > 1) bad++;
+        free(m);
+    }
+    CHECK_MSG(bad == 0, "%d invariant violations", bad);
+    CHECK(total > 500);
+}
+
 int main(void) {
     pst_error err;
     if (pst_toxicity_create(NULL, &T, &err) < 0) {
@@ -161,6 +204,7 @@ int main(void) {
     test_multiword_and_score();
     test_bad_input();
     test_scorer();
+    test_random_invariants();
     pst_toxicity_free(T);
     return check_report();
 }
