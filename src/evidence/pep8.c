@@ -512,7 +512,10 @@ static int iskeyword(us u) {
 static int issoftkeyword(us u) { return eq(u, "_") || eq(u, "case") || eq(u, "match"); }
 static int is_singleton(us u) { return eq(u, "False") || eq(u, "None") || eq(u, "True"); }
 /* pycodestyle KEYWORDS = kwlist + print, async - singletons */
-static int is_pcs_keyword(us u) { return (iskeyword(u) && !is_singleton(u)) || eq(u, "print"); }
+static int is_pcs_keyword(us u) {
+    if (u.n < 2 || u.n > 8 || u.p[0] < 'a' || u.p[0] > 'y') return 0; /* no singletons: they are capitalised */
+    return iskeyword(u) || eq(u, "print");
+}
 
 /* ---- logical line checks --------------------------------------------------- */
 
@@ -913,19 +916,36 @@ static void whitespace_around_operator(checker *c) {
     }
 }
 
+/* WS_NEEDED_OPERATORS, ARITHMETIC_OP, WS_OPTIONAL_OPERATORS, UNARY_OPERATORS */
 static int in_ws_needed(us u) {
-    static const char *const ops[] = {"**=", "*=", "/=", "//=", "+=", "-=", "!=", "<>", "<", ">", "%=", "^=",
-                                       "&=", "|=", "==", "<=", ">=", "<<=", ">>=", "=", "and", "in", "is", "or",
-                                       "->", ":=", NULL};
-    return in_list(u, ops);
+    if (u.n == 0 || u.n > 3) return 0;
+    cp a = u.p[0], b = u.n > 1 ? u.p[1] : 0, d = u.n > 2 ? u.p[2] : 0;
+    if (u.n == 1) return a == '<' || a == '>' || a == '=';
+    if (u.n == 2) {
+        if (b == '=') return a == '*' || a == '/' || a == '+' || a == '-' || a == '!' || a == '%' || a == '^' ||
+                             a == '&' || a == '|' || a == '=' || a == '<' || a == '>' || a == ':';
+        return (a == '<' && b == '>') || (a == 'i' && (b == 'n' || b == 's')) || (a == 'o' && b == 'r') ||
+               (a == '-' && b == '>');
+    }
+    if (d == '=') return (a == '*' && b == '*') || (a == '/' && b == '/') || (a == '<' && b == '<') || (a == '>' && b == '>');
+    return a == 'a' && b == 'n' && d == 'd';
 }
 static int in_arith(us u) {
-    return eq(u, "**") || eq(u, "*") || eq(u, "/") || eq(u, "//") || eq(u, "+") || eq(u, "-") || eq(u, "@");
+    if (u.n == 1) {
+        cp a = u.p[0];
+        return a == '*' || a == '/' || a == '+' || a == '-' || a == '@';
+    }
+    return u.n == 2 && ((u.p[0] == '*' && u.p[1] == '*') || (u.p[0] == '/' && u.p[1] == '/'));
 }
 static int in_ws_optional(us u) {
-    return in_arith(u) || eq(u, "^") || eq(u, "&") || eq(u, "|") || eq(u, "<<") || eq(u, ">>") || eq(u, "%");
+    if (in_arith(u)) return 1;
+    if (u.n == 1) return u.p[0] == '^' || u.p[0] == '&' || u.p[0] == '|' || u.p[0] == '%';
+    return u.n == 2 && ((u.p[0] == '<' && u.p[1] == '<') || (u.p[0] == '>' && u.p[1] == '>'));
 }
-static int in_unary(us u) { return eq(u, ">>") || eq(u, "**") || eq(u, "*") || eq(u, "+") || eq(u, "-"); }
+static int in_unary(us u) {
+    if (u.n == 1) return u.p[0] == '*' || u.p[0] == '+' || u.p[0] == '-';
+    return u.n == 2 && ((u.p[0] == '>' && u.p[1] == '>') || (u.p[0] == '*' && u.p[1] == '*'));
+}
 
 static void missing_whitespace_around_operator(checker *c) {
     long parens = 0;
@@ -1484,45 +1504,77 @@ static void bare_except(checker *c) {
     }
 }
 
+enum { A_OTHER, A_DEF, A_LAMBDA, A_CLASS, A_AS, A_FOR, A_GLOBAL, A_NONLOCAL, A_COLON, A_WALRUS, A_EQ,
+       A_AVOID, A_COMMA, A_STAR, A_DSTAR, A_LPAR };
+static int aid(us u) {
+    switch (u.n) {
+    case 1:
+        switch (u.p[0]) {
+        case ':': return A_COLON;
+        case '=': return A_EQ;
+        case 'l': case 'O': case 'I': return A_AVOID;
+        case ',': return A_COMMA;
+        case '*': return A_STAR;
+        case '(': return A_LPAR;
+        default: return A_OTHER;
+        }
+    case 2:
+        if (eq(u, ":=")) return A_WALRUS;
+        if (eq(u, "as")) return A_AS;
+        if (eq(u, "**")) return A_DSTAR;
+        return A_OTHER;
+    case 3:
+        if (eq(u, "def")) return A_DEF;
+        if (eq(u, "for")) return A_FOR;
+        return A_OTHER;
+    case 5: return eq(u, "class") ? A_CLASS : A_OTHER;
+    case 6:
+        if (eq(u, "lambda")) return A_LAMBDA;
+        if (eq(u, "global")) return A_GLOBAL;
+        return A_OTHER;
+    case 8: return eq(u, "nonlocal") ? A_NONLOCAL : A_OTHER;
+    default: return A_OTHER;
+    }
+}
+
 static void ambiguous_identifier(checker *c) {
     int func_depth_set = 0, seen_colon = 0;
     long func_depth = 0, brace_depth = 0;
     const pep8_tok *t0 = &c->tokens[0];
     us prev_text = tok_text(c, t0);
+    int pid = aid(prev_text);
     long psr = t0->srow, psc = t0->scol;
     for (size_t i = 1; i < c->ntok; i++) {
         const pep8_tok *t = &c->tokens[i];
         us text = tok_text(c, t);
+        int id = aid(text);
         us ident = {0};
         int has_ident = 0;
         long pr = 0, pc = 0;
-        if (eq(prev_text, "def") || eq(prev_text, "lambda")) {
+        if (pid == A_DEF || pid == A_LAMBDA) {
             func_depth = brace_depth, func_depth_set = 1;
             seen_colon = 0;
-        } else if (func_depth_set && eq(text, ":") && brace_depth == func_depth) {
+        } else if (func_depth_set && id == A_COLON && brace_depth == func_depth) {
             seen_colon = 1;
         }
         if (in_str(text, "([{")) brace_depth++;
         else if (in_str(text, ")]}")) brace_depth--;
-        int avoid_prev = eq(prev_text, "l") || eq(prev_text, "O") || eq(prev_text, "I");
-        int avoid = eq(text, "l") || eq(text, "O") || eq(text, "I");
-        if (eq(text, ":=") || (eq(text, "=") && brace_depth == 0)) {
-            if (avoid_prev) ident = prev_text, has_ident = 1, pr = psr, pc = psc;
+        if (id == A_WALRUS || (id == A_EQ && brace_depth == 0)) {
+            if (pid == A_AVOID) ident = prev_text, has_ident = 1, pr = psr, pc = psc;
         }
-        if (eq(prev_text, "as") || eq(prev_text, "for") || eq(prev_text, "global") || eq(prev_text, "nonlocal")) {
-            if (avoid) ident = text, has_ident = 1, pr = t->srow, pc = t->scol;
+        if (pid == A_AS || pid == A_FOR || pid == A_GLOBAL || pid == A_NONLOCAL) {
+            if (id == A_AVOID) ident = text, has_ident = 1, pr = t->srow, pc = t->scol;
         }
-        if (func_depth_set && !seen_colon && i + 1 < c->ntok && in_str(tok_text(c, &c->tokens[i + 1]), ":,=)") &&
-            (eq(prev_text, "lambda") || eq(prev_text, ",") || eq(prev_text, "*") || eq(prev_text, "**") ||
-             eq(prev_text, "(")) &&
-            avoid)
+        if (func_depth_set && !seen_colon && id == A_AVOID && i + 1 < c->ntok &&
+            in_str(tok_text(c, &c->tokens[i + 1]), ":,=)") &&
+            (pid == A_LAMBDA || pid == A_COMMA || pid == A_STAR || pid == A_DSTAR || pid == A_LPAR))
             ident = text, has_ident = 1, pr = t->srow, pc = t->scol;
-        if (eq(prev_text, "class") && avoid)
+        if (pid == A_CLASS && id == A_AVOID)
             report(c, t->srow, t->scol, "E742", "ambiguous class definition '%c'", (char)text.p[0]);
-        if (eq(prev_text, "def") && avoid)
+        if (pid == A_DEF && id == A_AVOID)
             report(c, t->srow, t->scol, "E743", "ambiguous function definition '%c'", (char)text.p[0]);
         if (has_ident) report(c, pr, pc, "E741", "ambiguous variable name '%c'", (char)ident.p[0]);
-        prev_text = text;
+        prev_text = text, pid = id;
         psr = t->srow, psc = t->scol;
     }
 }

@@ -451,19 +451,29 @@ static long number(const pep8_cp *L, size_t max, size_t i) {
 
 /* Special operators: longest match (equivalent to the reverse-sorted alternation). */
 static int special(const pep8_cp *L, size_t max, size_t i) {
-    static const char *ops3[] = {"**=", "...", "//=", "<<=", ">>=", NULL};
-    static const char *ops2[] = {"!=", "%=", "&=", "**", "*=", "+=", "-=", "->", "//", "/=", ":=",
-                                 "<<", "<=", "==", ">=", ">>", "@=", "^=", "|=", NULL};
-    static const char ops1[] = "%&()*+,-./:;<=>@[]^{|}~";
-    if (i + 3 <= max)
-        for (int k = 0; ops3[k]; k++)
-            if (L[i] == (pep8_cp)ops3[k][0] && L[i + 1] == (pep8_cp)ops3[k][1] && L[i + 2] == (pep8_cp)ops3[k][2])
-                return 3;
-    if (i + 2 <= max)
-        for (int k = 0; ops2[k]; k++)
-            if (L[i] == (pep8_cp)ops2[k][0] && L[i + 1] == (pep8_cp)ops2[k][1]) return 2;
-    if (i < max && L[i] < 128 && L[i] && strchr(ops1, (int)L[i])) return 1;
-    return 0;
+    if (i >= max) return 0;
+    pep8_cp a = L[i], b = i + 1 < max ? L[i + 1] : 0, c = i + 2 < max ? L[i + 2] : 0;
+    switch (a) {
+    case '(': case ')': case '[': case ']': case '{': case '}': case ',': case ';': case '~': return 1;
+    case '*':
+        if (b == '*') return c == '=' ? 3 : 2;
+        return b == '=' ? 2 : 1;
+    case '/':
+        if (b == '/') return c == '=' ? 3 : 2;
+        return b == '=' ? 2 : 1;
+    case '<':
+        if (b == '<') return c == '=' ? 3 : 2;
+        return b == '=' ? 2 : 1;
+    case '>':
+        if (b == '>') return c == '=' ? 3 : 2;
+        return b == '=' ? 2 : 1;
+    case '.': return b == '.' && c == '.' ? 3 : 1;
+    case '-': return b == '=' || b == '>' ? 2 : 1;
+    case ':': return b == '=' ? 2 : 1;
+    case '!': return b == '=' ? 2 : 0;
+    case '%': case '&': case '+': case '=': case '@': case '^': case '|': return b == '=' ? 2 : 1;
+    default: return 0;
+    }
 }
 
 /* Tail of a ' or " string on a continuation line (Single / Double), or of a
