@@ -81,7 +81,7 @@ void pst_scorer_free(pst_scorer *s);
 
 const char *pst_scorer_spec(const pst_scorer *s);
 pst_scorer_kind pst_scorer_kind_of(const pst_scorer *s);
-/* k; for external: scorers 0 until the first answer fixes it. */
+/* k (an external: scorer learns it at creation from its answer to the empty text). */
 size_t pst_scorer_n_features(const pst_scorer *s);
 /* Name of feature i (the spec, or the NAME from a features file). */
 const char *pst_scorer_feature_name(const pst_scorer *s, size_t i);
