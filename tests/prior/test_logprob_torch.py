@@ -124,6 +124,35 @@ def main():
         check(rc == 0, "logprob F16 exit %d: %s" % (rc, err))
         compare_lines(out, model16, seqs, "F16 checkpoint")
 
+        # the other direction: a directory the C code writes (posterior train) loads in
+        # PyTorch, satisfies the safetensors library's layout rules, and scores the same
+        ids_path = os.path.join(tmp, "ids.txt")
+        with open(ids_path, "w") as f:
+            f.write(" ".join(str(int(x)) for x in rng.integers(0, 300, size=2000)))
+        rc, out, err = run(["train", "--data", ids_path, "--out", os.path.join(tmp, "run"), "--n-layer", "2",
+                            "--n-head", "2", "--n-embd", "32", "--n-positions", "48", "--vocab-size", "300",
+                            "--steps", "2", "--batch", "2", "--seq", "16", "--quiet"])
+        check(rc == 0, "train exit %d: %s" % (rc, err))
+        cdir = os.path.join(tmp, "run", "model")
+        st = os.path.join(cdir, "model.safetensors")
+        with open(st, "rb") as f:
+            raw = f.read()
+        n = int.from_bytes(raw[:8], "little")
+        header = json.loads(raw[8:8 + n])
+        spans = sorted(tuple(v["data_offsets"]) for k, v in header.items() if k != "__metadata__")
+        end = 0
+        for b0, b1 in spans:  # safetensors (Rust) requires tensors to tile the data section
+            check(b0 == end, "safetensors data not contiguous at %d" % b0)
+            end = b1
+        check(end == len(raw) - 8 - n, "safetensors data section has trailing bytes")
+        check(n % 8 == 0 and header["__metadata__"] == {"format": "pt"}, "header alignment / metadata")
+        cmodel = ref.load_model_dir(cdir)
+        cseqs = [list(map(int, rng.integers(0, 300, size=k))) for k in (5, 48)]
+        rc, out, err = run(["logprob", "--model", cdir, "--tokens"],
+                           "".join(" ".join(map(str, q)) + "\n" for q in cseqs))
+        check(rc == 0, "logprob on the C-written model: %s" % err)
+        compare_lines(out, cmodel, cseqs, "C-written model in PyTorch")
+
         # bad input: id out of range, not a number, too long
         rc, out, err = run(["logprob", "--model", mdir, "--tokens"], "1 2 3\n5 50257 7\n")
         check(rc == 1 and "line 2" in err and "50257" in err, "bad id: rc %d, %r" % (rc, err))
