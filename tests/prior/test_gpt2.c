@@ -580,8 +580,65 @@ static int eval_mode(const char *in, const char *out) {
     return rc;
 }
 
+/* test_gpt2 --train IN OUT: `steps` training steps on the batch of IN (weighted CE,
+ * clipping at max_norm, lr = pst_lr_schedule(step, warmup, steps, lr, lr_min), AdamW
+ * with the GPT-2 decay mask); OUT receives losses [steps] (F64), grad_norms [steps]
+ * and the final params. */
+static int train_mode(const char *in, const char *out) {
+    fixture f;
+    pst_error err;
+    if (fixture_open(&f, in)) return 2;
+    pst_gpt2_config cfg = {(int)fixture_meta(&f, "n_layer"), (int)fixture_meta(&f, "n_head"),
+                           (int)fixture_meta(&f, "n_embd"), (int)fixture_meta(&f, "n_positions"),
+                           (int)fixture_meta(&f, "vocab_size"),
+                           (float)fixture_meta(&f, "layer_norm_epsilon")};
+    int B = (int)fixture_meta(&f, "B"), T = (int)fixture_meta(&f, "T");
+    int steps = (int)fixture_meta(&f, "steps"), warmup = (int)fixture_meta(&f, "warmup");
+    size_t BT = (size_t)B * T;
+    pst_gpt2 m;
+    pst_adamw opt;
+    if (pst_gpt2_create(&m, &cfg, &err) ||
+        pst_adamw_create(&opt, m.num_params, (float)fixture_meta(&f, "beta1"),
+                         (float)fixture_meta(&f, "beta2"), (float)fixture_meta(&f, "eps"),
+                         (float)fixture_meta(&f, "weight_decay"), &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 2;
+    }
+    size_t N = m.num_params;
+    memcpy(m.param_memory, fixture_get(&f, "params", "F32", N), N * sizeof(float));
+    const int *tokens = fixture_get(&f, "tokens", "I32", BT);
+    const int *targets = fixture_get(&f, "targets", "I32", BT);
+    const float *weights = fixture_get(&f, "weights", "F32", BT);
+    unsigned char *mask = pst_gpt2_decay_mask(&m, &err);
+    float *dl = malloc(BT * sizeof(float));
+    double *losses = malloc(steps * sizeof(double)), *norms = malloc(steps * sizeof(double));
+    for (int s = 0; s < steps; s++) {
+        pst_gpt2_zero_grad(&m);
+        if (pst_gpt2_cross_entropy(&m, tokens, targets, weights, B, T, dl, &losses[s], &err) ||
+            pst_gpt2_backward(&m, dl, &err)) {
+            fprintf(stderr, "%s\n", err.msg);
+            return 2;
+        }
+        norms[s] = pst_clip_grad_norm(m.grad_memory, N, (float)fixture_meta(&f, "max_norm"));
+        float lr = pst_lr_schedule(s, warmup, steps, (float)fixture_meta(&f, "lr"),
+                                   (float)fixture_meta(&f, "lr_min"));
+        pst_adamw_update(&opt, m.param_memory, m.grad_memory, mask, N, lr);
+    }
+    const char *names[] = {"losses", "grad_norms", "params"};
+    const void *data[] = {losses, norms, m.param_memory};
+    size_t counts[] = {(size_t)steps, (size_t)steps, N};
+    const char *dtypes[] = {"F64", "F64", "F32"};
+    int rc = write_outputs(out, names, data, counts, dtypes, 3) ? 2 : 0;
+    free(mask), free(dl), free(losses), free(norms);
+    pst_adamw_free(&opt);
+    pst_gpt2_free(&m);
+    fixture_close(&f);
+    return rc;
+}
+
 int main(int argc, char **argv) {
     if (argc == 4 && strcmp(argv[1], "--eval") == 0) return eval_mode(argv[2], argv[3]);
+    if (argc == 4 && strcmp(argv[1], "--train") == 0) return train_mode(argv[2], argv[3]);
     test_against_pytorch();
     test_finite_differences();
     test_schedule_and_clip();

@@ -7,12 +7,14 @@ C; they must agree (logits, log-probs, loss to 1e-5; every gradient tensor to 1e
 relative norm). Also checks that the committed fixture is what the script makes.
 Runs with /usr/bin/python3 from the repository root; POSTERIOR_BUILD is the build dir.
 """
+import math
 import os
 import subprocess
 import sys
 import tempfile
 
 import numpy as np
+import torch
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 sys.path.insert(0, os.path.join(ROOT, "tests", "prior"))
@@ -73,9 +75,72 @@ def compare(config, B, T, seed):
         off += n
 
 
+def lr_schedule(step, warmup, total, lr_max, lr_min):
+    """Linear warmup then cosine decay (the formula of pst_lr_schedule, in Python)."""
+    if step < warmup:
+        return lr_max * (step + 1) / warmup
+    if step >= total:
+        return lr_min
+    ratio = (step - warmup) / (total - warmup)
+    return lr_min + 0.5 * (1 + math.cos(math.pi * ratio)) * (lr_max - lr_min)
+
+
+def compare_training(steps=6, warmup=2):
+    """Several steps of weighted CE + clip_grad_norm_ + torch.optim.AdamW (decay on
+    2-D weights) with a warmup + cosine learning rate, in PyTorch and in C."""
+    config = {"n_layer": 2, "n_head": 2, "n_embd": 24, "n_positions": 12, "vocab_size": 41}
+    B, T = 3, 12
+    tensors, meta = fixtures.make(dict(config, layer_norm_epsilon=1e-5), B, T, seed=7)
+    # eps 1e-5, not 1e-8: the key bias has an exactly zero gradient (softmax ignores a
+    # constant added to every score), so both sides hold only rounding noise (~1e-9)
+    # there, which Adam with a tiny eps would turn into different ±lr steps.
+    hp = {"lr": 3e-3, "lr_min": 3e-4, "beta1": 0.9, "beta2": 0.95, "eps": 1e-5,
+          "weight_decay": 0.1, "max_norm": 1.0}
+    meta.update(hp)
+    meta.update({"steps": steps, "warmup": warmup})
+    model = ref.GPT2(ref.config_from_dict(config))
+    model.load_c_buffer(tensors["params"])
+    decay = [t for n, t in model.named_tensors() if t.dim() == 2]
+    no_decay = [t for n, t in model.named_tensors() if t.dim() != 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": hp["weight_decay"]},
+                             {"params": no_decay, "weight_decay": 0.0}],
+                            lr=hp["lr"], betas=(hp["beta1"], hp["beta2"]), eps=hp["eps"])
+    tokens = torch.from_numpy(tensors["tokens"]).long()
+    targets = torch.from_numpy(tensors["targets"]).long()
+    weights = torch.from_numpy(tensors["weights"])
+    losses, norms = [], []
+    for s in range(steps):
+        for g in opt.param_groups:
+            g["lr"] = lr_schedule(s, warmup, steps, hp["lr"], hp["lr_min"])
+        opt.zero_grad()
+        loss = model.cross_entropy(tokens, targets, weights)
+        loss.backward()
+        norms.append(torch.nn.utils.clip_grad_norm_(decay + no_decay, hp["max_norm"]).item())
+        opt.step()
+        losses.append(loss.item())
+    binary = os.path.join(os.environ.get("POSTERIOR_BUILD", os.path.join(ROOT, "build")), "test_gpt2")
+    with tempfile.TemporaryDirectory() as tmp:
+        inp, out = os.path.join(tmp, "in.safetensors"), os.path.join(tmp, "out.safetensors")
+        ref.save_safetensors(inp, tensors, metadata=meta)
+        r = subprocess.run([binary, "--train", inp, out], capture_output=True, text=True)
+        check(r.returncode == 0, "test_gpt2 --train exits 0 (%s)" % r.stderr.strip())
+        if r.returncode:
+            return
+        c = ref.load_safetensors(out)
+    for s in range(steps):
+        check(abs(c["losses"][s] - losses[s]) <= 1e-5,
+              "training step %d: loss %.7f vs PyTorch %.7f" % (s, c["losses"][s], losses[s]))
+        check(abs(c["grad_norms"][s] - norms[s]) <= 1e-5 * norms[s],
+              "training step %d: gradient norm %.7f vs PyTorch %.7f" % (s, c["grad_norms"][s], norms[s]))
+    e = rel(c["params"], model.c_buffer())
+    check(e <= 1e-6, "parameters after %d training steps: relative error %.3g" % (steps, e))
+    check(losses[-1] < losses[0] - 0.05, "the loss goes down (%.4f -> %.4f)" % (losses[0], losses[-1]))
+
+
 def main():
     for i, (config, B, T) in enumerate(CASES):
         compare(config, B, T, seed=100 + i)
+    compare_training()
     # the committed fixture is reproducible from the script
     committed = ref.load_safetensors(os.path.join(ROOT, "tests", "fixtures", "prior", "gpt2_tiny.safetensors"))
     fresh, _ = fixtures.make()
