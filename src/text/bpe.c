@@ -22,6 +22,7 @@
 
 #include <cjson/cJSON.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -154,6 +155,14 @@ struct pst_tokenizer {
     int n_specials;
     pcre2_code *re;
     int heap_ok;     /* see check_heap_order */
+    /* shared word cache (see shared_get); only speed depends on it */
+    pthread_mutex_t cache_lock;
+    struct shared_slot *sc;
+    size_t sc_used;
+    unsigned char *sc_bytes;
+    size_t sc_nb, sc_cb;
+    int32_t *sc_ids;
+    size_t sc_ni, sc_ci;
 };
 
 static uint64_t mix64(uint64_t x) {
@@ -231,7 +240,7 @@ static int build_vocab_table(pst_tokenizer *t, int room, pst_error *err) {
     return 0;
 }
 
-/* The heap merge (long words) equals the reference's loop when no pair can
+/* The bucket merge (long words) equals the reference's loop when no pair can
  * form after its rank has passed: each part of a merge of rank r is a byte or
  * is only ever made by merges of rank < r. Checked once per tokenizer. */
 static int check_heap_order(pst_tokenizer *t, pst_error *err) {
@@ -266,6 +275,7 @@ static pst_tokenizer *tokenizer_new(int cap, pst_error *err) {
     for (int c = 0; c < 324; c++) t->byte_of_codepoint[c] = -1;
     for (int b = 0; b < 256; b++) t->byte_of_codepoint[t->codepoint_of_byte[b]] = b;
     for (int b = 0; b < 256; b++) t->byte_id[b] = -1;
+    pthread_mutex_init(&t->cache_lock, NULL);
     if (!t->tok || !t->tok_len || !t->special || pst_bpe_compile_pattern(&t->re, err)) {
         pst_tokenizer_free(t);
         return NULL;
@@ -285,6 +295,10 @@ void pst_tokenizer_free(pst_tokenizer *t) {
     free(t->merges);
     free(t->specials);
     if (t->re) pcre2_code_free(t->re);
+    free(t->sc);
+    free(t->sc_bytes);
+    free(t->sc_ids);
+    pthread_mutex_destroy(&t->cache_lock);
     free(t);
 }
 
@@ -870,15 +884,14 @@ typedef struct {
     /* scratch for one word */
     int32_t *sym, *tmp;
     size_t sym_cap;
-    /* heap path for long words */
-    int32_t *next, *prev;
-    int64_t *heap;
-    size_t heap_cap;
+    /* bucket queue for long words (bpe_buckets) */
+    int32_t *next, *prev, *bucket_head, *entry_pos, *entry_next, *batch;
+    size_t long_cap;
 } enc_ctx;
 
 #define CACHE_MAX_WORD 64      /* longer words are not cached */
 #define CACHE_MAX_SLOTS (1u << 20)
-#define NAIVE_MAX_SYMBOLS 256  /* longer words use the heap merge */
+#define NAIVE_MAX_SYMBOLS 256  /* longer words use the bucket queue */
 
 static int push_ids(enc_ctx *c, const int32_t *ids, size_t n) {
     if (c->n_ids + n > c->cap_ids) {
@@ -925,69 +938,60 @@ static size_t bpe_naive(const pst_tokenizer *t, int32_t *sym, size_t n, int32_t 
     return n;
 }
 
-/* Min-heap of (rank << 32 | left position): merges in the same order as the
- * reference's loop when every merge's parts come from lower-ranked merges,
- * which holds for learned merge tables (GPT-2's, and ours). O(n log n). */
-static void heap_push(int64_t *h, size_t *n, int64_t v) {
-    size_t i = (*n)++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (h[p] <= v) break;
-        h[i] = h[p];
-        i = p;
-    }
-    h[i] = v;
+/* Long words: a bucket queue of candidate pairs by rank. When every merge's
+ * parts are bytes or made only by lower-ranked merges (check_heap_order;
+ * true of learned tables, GPT-2's and ours), a merge only creates pairs of
+ * higher rank, so ranks can be taken in increasing order, each bucket's
+ * positions left to right (that is the reference's loop: all occurrences of
+ * the lowest-ranked pair, left to right, then the next rank). Entries are
+ * checked when taken (the pair may have changed). O(n log n) worst case for
+ * the per-bucket sorts, cache-friendly, memory 5 ints per byte. */
+static int cmp_i32(const void *a, const void *b) {
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
 }
 
-static int64_t heap_pop(int64_t *h, size_t *n) {
-    int64_t top = h[0], v = h[--(*n)];
-    size_t i = 0;
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        int64_t mv = v;
-        if (l < *n && h[l] < mv) m = l, mv = h[l];
-        if (r < *n && h[r] < mv) m = r;
-        if (m == i) break;
-        h[i] = h[m];
-        i = m;
-    }
-    if (*n) h[i] = v;
-    return top;
-}
-
-static size_t bpe_heap(enc_ctx *c, int32_t *sym, size_t n) {
+static size_t bpe_buckets(enc_ctx *c, int32_t *sym, size_t n) {
     const pst_tokenizer *t = c->t;
-    int32_t *next = c->next, *prev = c->prev;
-    int64_t *h = c->heap;
-    size_t hn = 0;
+    int32_t *next = c->next, *prev = c->prev, *head = c->bucket_head;
+    int32_t *epos = c->entry_pos, *enext = c->entry_next, *batch = c->batch;
+    int32_t ne = 0, lo = INT32_MAX;
+#define PUSH(rank, pos) (epos[ne] = (pos), enext[ne] = head[rank], head[rank] = ne++, lo = (rank) < lo ? (rank) : lo)
     for (size_t i = 0; i < n; i++) {
         next[i] = i + 1 < n ? (int32_t)(i + 1) : -1;
         prev[i] = (int32_t)i - 1;
     }
     for (size_t i = 0; i + 1 < n; i++) {
         const merge_slot *m = merge_find(t, sym[i], sym[i + 1]);
-        if (m) heap_push(h, &hn, ((int64_t)m->rank << 32) | (int64_t)i);
+        if (m) PUSH(m->rank, (int32_t)i);
     }
-    while (hn) {
-        int64_t top = heap_pop(h, &hn);
-        int32_t rank = (int32_t)(top >> 32), i = (int32_t)(top & 0xFFFFFFFF);
-        if (sym[i] < 0 || next[i] < 0) continue; /* merged away, or now last */
-        int32_t j = next[i];
-        const merge_slot *m = merge_find(t, sym[i], sym[j]);
-        if (!m || m->rank != rank) continue; /* stale entry */
-        sym[i] = m->merged;
-        sym[j] = -1;
-        next[i] = next[j];
-        if (next[j] >= 0) prev[next[j]] = i;
-        if (prev[i] >= 0) {
-            const merge_slot *l = merge_find(t, sym[prev[i]], sym[i]);
-            if (l) heap_push(h, &hn, ((int64_t)l->rank << 32) | (int64_t)prev[i]);
-        }
-        if (next[i] >= 0) {
-            const merge_slot *r = merge_find(t, sym[i], sym[next[i]]);
-            if (r) heap_push(h, &hn, ((int64_t)r->rank << 32) | (int64_t)i);
+    for (int32_t r = lo; r < t->n_merges; r++) {
+        if (head[r] < 0) continue;
+        size_t nb = 0;
+        for (int32_t e = head[r]; e >= 0; e = enext[e]) batch[nb++] = epos[e];
+        head[r] = -1;
+        qsort(batch, nb, sizeof *batch, cmp_i32);
+        for (size_t q = 0; q < nb; q++) {
+            int32_t i = batch[q];
+            if (sym[i] < 0 || next[i] < 0) continue; /* merged away, or now last */
+            int32_t j = next[i];
+            const merge_slot *m = merge_find(t, sym[i], sym[j]);
+            if (!m || m->rank != r) continue; /* the pair here changed */
+            sym[i] = m->merged;
+            sym[j] = -1;
+            next[i] = next[j];
+            if (next[j] >= 0) prev[next[j]] = i;
+            if (prev[i] >= 0) {
+                const merge_slot *l = merge_find(t, sym[prev[i]], sym[i]);
+                if (l && l->rank > r) PUSH(l->rank, prev[i]);
+            }
+            if (next[i] >= 0) {
+                const merge_slot *h = merge_find(t, sym[i], sym[next[i]]);
+                if (h && h->rank > r) PUSH(h->rank, i);
+            }
         }
     }
+#undef PUSH
     size_t k = 0;
     for (int32_t i = 0; i >= 0; i = next[i]) sym[k++] = sym[i];
     return k;
@@ -1004,13 +1008,21 @@ static int ensure_scratch(enc_ctx *c, size_t n, int heap) {
         if (!a || !b) return pst_fail(c->err, "tokenizer: out of memory for a word of %zu bytes", n);
         c->sym_cap = nc;
     }
-    if (heap && n > c->heap_cap) {
-        free(c->next), free(c->prev), free(c->heap);
+    if (heap && !c->bucket_head) {
+        size_t nr = c->t->n_merges > 0 ? (size_t)c->t->n_merges : 1;
+        c->bucket_head = malloc(nr * sizeof *c->bucket_head);
+        if (!c->bucket_head) return pst_fail(c->err, "tokenizer: out of memory (merge buckets)");
+        memset(c->bucket_head, 0xFF, nr * sizeof *c->bucket_head); /* -1: empty */
+    }
+    if (heap && n > c->long_cap) {
+        free(c->next), free(c->prev), free(c->entry_pos), free(c->entry_next), free(c->batch);
         c->next = malloc(n * sizeof *c->next);
         c->prev = malloc(n * sizeof *c->prev);
-        c->heap = malloc(2 * n * sizeof *c->heap + 16);
-        c->heap_cap = (c->next && c->prev && c->heap) ? n : 0;
-        if (!c->heap_cap) return pst_fail(c->err, "tokenizer: out of memory for a word of %zu bytes", n);
+        c->entry_pos = malloc(3 * n * sizeof *c->entry_pos);  /* n - 1 pairs + 2 per merge */
+        c->entry_next = malloc(3 * n * sizeof *c->entry_next);
+        c->batch = malloc(3 * n * sizeof *c->batch);
+        c->long_cap = (c->next && c->prev && c->entry_pos && c->entry_next && c->batch) ? n : 0;
+        if (!c->long_cap) return pst_fail(c->err, "tokenizer: out of memory for a word of %zu bytes", n);
     }
     return 0;
 }
@@ -1029,6 +1041,75 @@ static int cache_grow(enc_ctx *c) {
     c->slots = ns;
     c->cache_mask = ncap - 1;
     return 0;
+}
+
+/* Shared word cache: the merges of words (up to CACHE_MAX_WORD bytes) found
+ * by earlier encode calls, up to SHARED_MAX_WORDS words, guarded by a mutex
+ * and consulted when the per-call cache misses; many short documents then
+ * don't redo the same words. */
+#define SHARED_SLOTS (1u << 18)
+#define SHARED_MAX_WORDS (1u << 17)
+
+struct shared_slot {
+    uint64_t h;
+    uint32_t word_off, len, ids_off, n; /* len 0: empty */
+};
+
+/* Copies the cached ids of word w into out and returns their count; 0 on a miss. */
+static size_t shared_get(pst_tokenizer *t, uint64_t h, const unsigned char *w, size_t n, int32_t *out) {
+    size_t k = 0;
+    pthread_mutex_lock(&t->cache_lock);
+    if (t->sc)
+        for (size_t i = h & (SHARED_SLOTS - 1); t->sc[i].len; i = (i + 1) & (SHARED_SLOTS - 1)) {
+            const struct shared_slot *s = &t->sc[i];
+            if (s->h == h && s->len == n && memcmp(t->sc_bytes + s->word_off, w, n) == 0) {
+                k = s->n;
+                memcpy(out, t->sc_ids + s->ids_off, k * sizeof *out);
+                break;
+            }
+        }
+    pthread_mutex_unlock(&t->cache_lock);
+    return k;
+}
+
+static int grow_buf(void **buf, size_t *cap, size_t need, size_t elem) {
+    if (need <= *cap) return 0;
+    size_t nc = *cap ? *cap : 1 << 16;
+    while (nc < need) nc *= 2;
+    void *b = realloc(*buf, nc * elem);
+    if (!b) return -1;
+    *buf = b;
+    *cap = nc;
+    return 0;
+}
+
+/* Remembers word w -> ids; silently does nothing when full or out of memory. */
+static void shared_put(pst_tokenizer *t, uint64_t h, const unsigned char *w, size_t n, const int32_t *ids,
+                       size_t k) {
+    pthread_mutex_lock(&t->cache_lock);
+    if (!t->sc) t->sc = calloc(SHARED_SLOTS, sizeof *t->sc);
+    if (t->sc && t->sc_used < SHARED_MAX_WORDS &&
+        !grow_buf((void **)&t->sc_bytes, &t->sc_cb, t->sc_nb + n, 1) &&
+        !grow_buf((void **)&t->sc_ids, &t->sc_ci, t->sc_ni + k, sizeof *t->sc_ids)) {
+        size_t i = h & (SHARED_SLOTS - 1);
+        int found = 0;
+        for (; t->sc[i].len; i = (i + 1) & (SHARED_SLOTS - 1)) {
+            const struct shared_slot *s = &t->sc[i];
+            if (s->h == h && s->len == n && memcmp(t->sc_bytes + s->word_off, w, n) == 0) {
+                found = 1;
+                break;
+            }
+        }
+        if (!found) {
+            memcpy(t->sc_bytes + t->sc_nb, w, n);
+            memcpy(t->sc_ids + t->sc_ni, ids, k * sizeof *ids);
+            t->sc[i] = (struct shared_slot){h, (uint32_t)t->sc_nb, (uint32_t)n, (uint32_t)t->sc_ni, (uint32_t)k};
+            t->sc_nb += n;
+            t->sc_ni += k;
+            t->sc_used++;
+        }
+    }
+    pthread_mutex_unlock(&t->cache_lock);
 }
 
 static int encode_word(void *vc, const unsigned char *w, size_t n) {
@@ -1053,9 +1134,13 @@ static int encode_word(void *vc, const unsigned char *w, size_t n) {
         }
     }
     if (ensure_scratch(c, n, n > NAIVE_MAX_SYMBOLS && t->heap_ok)) return -1;
-    for (size_t i = 0; i < n; i++) c->sym[i] = t->byte_id[w[i]];
-    int heap = n > NAIVE_MAX_SYMBOLS && t->heap_ok;
-    size_t k = heap ? bpe_heap(c, c->sym, n) : bpe_naive(t, c->sym, n, c->tmp);
+    size_t k = n <= CACHE_MAX_WORD ? shared_get(c->t, h, w, n, c->sym) : 0;
+    if (!k) {
+        for (size_t i = 0; i < n; i++) c->sym[i] = t->byte_id[w[i]];
+        int heap = n > NAIVE_MAX_SYMBOLS && t->heap_ok;
+        k = heap ? bpe_buckets(c, c->sym, n) : bpe_naive(t, c->sym, n, c->tmp);
+        if (n <= CACHE_MAX_WORD) shared_put(c->t, h, w, n, c->sym, k);
+    }
     if (push_ids(c, c->sym, k)) return -1;
     if (n <= CACHE_MAX_WORD && c->cache_used < CACHE_MAX_SLOTS) {
         if (!slot || (c->cache_used + 1) * 2 > c->cache_mask + 1) {
@@ -1158,7 +1243,10 @@ done:
     free(c.tmp);
     free(c.next);
     free(c.prev);
-    free(c.heap);
+    free(c.bucket_head);
+    free(c.entry_pos);
+    free(c.entry_next);
+    free(c.batch);
     free(next_at);
     return rc;
 }

@@ -143,7 +143,7 @@ def run_ref(docs_path, out_path):
 
 
 def compare(name, docs, binary, tmp):
-    kept = [(l, b) for l, b in docs if b"\0" not in b]
+    kept = [(label, b) for label, b in docs if b"\0" not in b]
     skipped = len(docs) - len(kept)
     raw_path = os.path.join(tmp, name + ".raw")
     clean_path = os.path.join(tmp, name + ".clean")

@@ -156,8 +156,8 @@ def main():
             ours = subprocess.run([binary, "tokenize", "--null", "--model", model], stdin=f,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         if ref.returncode != 0 or ours.returncode != 0:
-            print("FAIL: encoders failed: %s %s" % (ref.stderr.decode(errors="replace"),
-                                                   ours.stderr.decode(errors="replace")))
+            print("FAIL: encoders failed: %s %s"
+                  % (ref.stderr.decode(errors="replace"), ours.stderr.decode(errors="replace")))
             return 1
         rl, ol = ref.stdout.split(b"\n"), ours.stdout.split(b"\n")
         same = sum(1 for a, b in zip(rl, ol) if a == b) - 1

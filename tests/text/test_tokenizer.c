@@ -3,6 +3,7 @@
  * (invalid UTF-8, NUL bytes, a 100 MB single line, giant words, corrupt
  * vocabulary files). Identity with the reference encoder's ids is
  * test_conformance.py's job. Runs from the repository root. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -299,6 +300,70 @@ static void test_long_inputs(pst_tokenizer *t) {
     free(s);
 }
 
+/* Concurrent encode calls (the shared word cache is locked) give the ids a
+ * single thread gives. */
+typedef struct {
+    pst_tokenizer *t;
+    const char *text;
+    size_t len;
+    int *ids;
+    size_t k;
+    int rc;
+} encode_job;
+
+static void *encode_thread(void *arg) {
+    encode_job *j = arg;
+    pst_error err = {{0}};
+    j->rc = pst_tokenizer_encode(j->t, j->text, j->len, 0, &j->ids, &j->k, &err);
+    return NULL;
+}
+
+static void test_threads(void) {
+    pst_tokenizer *t = NULL;
+    pst_error err = {{0}};
+    if (pst_tokenizer_load(&t, VOCAB, MERGES, &err)) {
+        CHECK_MSG(0, "%s", err.msg);
+        return;
+    }
+    static const char *docs[] = {"data/sotu/data/1790_george_washington_n.txt", "data/sotu/data/1861_abraham_lincoln_r.txt",
+                                 "data/sotu/data/1941_franklin_d_roosevelt_d.txt", "data/sotu/data/2001_george_w_bush_r.txt"};
+    enum { N = 4, ROUNDS = 3 };
+    char *text[N];
+    size_t len[N];
+    for (int i = 0; i < N; i++)
+        if (pst_read_file(docs[i], &text[i], &len[i], &err)) {
+            CHECK_MSG(0, "%s", err.msg);
+            text[i] = NULL;
+            len[i] = 0;
+        }
+    encode_job jobs[ROUNDS][N];
+    pthread_t th[ROUNDS][N];
+    for (int r = 0; r < ROUNDS; r++)
+        for (int i = 0; i < N; i++) {
+            jobs[r][i] = (encode_job){t, text[(i + r) % N], len[(i + r) % N], NULL, 0, -1};
+            CHECK(pthread_create(&th[r][i], NULL, encode_thread, &jobs[r][i]) == 0);
+        }
+    for (int r = 0; r < ROUNDS; r++)
+        for (int i = 0; i < N; i++) pthread_join(th[r][i], NULL);
+    pst_tokenizer *fresh = NULL; /* serial reference: a fresh tokenizer, empty caches */
+    CHECK(pst_tokenizer_load(&fresh, VOCAB, MERGES, &err) == 0);
+    for (int d = 0; fresh && d < N; d++) {
+        int *ids;
+        size_t k;
+        if (!text[d] || encode_ids(fresh, text[d], len[d], 0, &ids, &k)) continue;
+        for (int r = 0; r < ROUNDS; r++)
+            for (int i = 0; i < N; i++)
+                if ((i + r) % N == d)
+                    CHECK(jobs[r][i].rc == 0 && jobs[r][i].k == k && memcmp(jobs[r][i].ids, ids, k * sizeof *ids) == 0);
+        free(ids);
+    }
+    for (int r = 0; r < ROUNDS; r++)
+        for (int i = 0; i < N; i++) free(jobs[r][i].ids);
+    for (int i = 0; i < N; i++) free(text[i]);
+    pst_tokenizer_free(fresh);
+    pst_tokenizer_free(t);
+}
+
 int main(void) {
     pst_tokenizer *t = NULL;
     pst_error err = {{0}};
@@ -315,5 +380,6 @@ int main(void) {
     test_save_load(t);
     test_long_inputs(t);
     pst_tokenizer_free(t);
+    test_threads();
     return check_report();
 }
