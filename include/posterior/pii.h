@@ -36,6 +36,10 @@ typedef struct {
 typedef struct pst_pii pst_pii;
 
 int pst_pii_create(pst_pii **out, pst_error *err);
+/* Only the detectors of the types in `types`, a comma-separated list of type
+ * names ("EMAIL,PHONE", case-insensitive); NULL or "" = all. An unknown name
+ * is an error that lists the valid ones. */
+int pst_pii_create_types(const char *types, pst_pii **out, pst_error *err);
 void pst_pii_free(pst_pii *p);
 
 /* "EMAIL", "URL", "PHONE", "SSN", "CREDIT_CARD", "IP", "CREDENTIAL",

@@ -17,7 +17,7 @@
  *
  * Specs (one short string, usable from every CLI command):
  *   pep8                     PEP8 violations per character (pycodestyle 2.10 port)
- *   pii                      PII findings per character
+ *   pii, pii:EMAIL,PHONE     PII findings per character (all types, or those listed)
  *   toxicity                 lexicon toxicity proxy, 1 − Π(1 − p) over matches
  *   contains:W[,W...]        b = 1 if any word/phrase occurs (case-insensitive,
  *                            on word boundaries)

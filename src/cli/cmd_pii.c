@@ -1,4 +1,4 @@
-/* posterior pii [--json] [--redact] FILE...
+/* posterior pii [--json] [--redact] [--types EMAIL,PHONE] FILE...
  *
  * Prints the personal data found in each file, one finding per line:
  *   path:offset: TYPE text        (offset in bytes; text JSON-escaped, no quotes)
@@ -17,7 +17,9 @@
 
 int cmd_pii(int argc, char **argv) {
     int json = 0, redact = 0;
+    const char *types = NULL;
     const pst_arg args[] = {
+        {"types", ARG_STRING, &types, "only these types, e.g. EMAIL,PHONE (default: all)"},
         {"json", ARG_FLAG, &json, "one JSON object per finding"},
         {"redact", ARG_FLAG, &redact, "print the text with each finding replaced by {{TYPE}}"},
         {0},
@@ -30,8 +32,8 @@ int cmd_pii(int argc, char **argv) {
     if (pr) return pr == 1 ? 0 : 2;
     pst_error err;
     pst_pii *pii;
-    if (pst_pii_create(&pii, &err) < 0) {
-        fprintf(stderr, "posterior pii: %s\n", err.msg);
+    if (pst_pii_create_types(types, &pii, &err) < 0) {
+        fprintf(stderr, "posterior pii: --types: %s\n", err.msg);
         return 2;
     }
     const char *stdin_only[] = {"-"};

@@ -14,6 +14,7 @@
 #include <pcre2.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* ---- detectors --------------------------------------------------------- */
 
@@ -329,7 +330,7 @@ static const pii_detector detectors[] = {
 #define N_DETECTORS (sizeof detectors / sizeof detectors[0])
 
 struct pst_pii {
-    pcre2_code *code[N_DETECTORS];
+    pcre2_code *code[N_DETECTORS]; /* NULL: detector not selected */
     int jit[N_DETECTORS];
 };
 
@@ -346,11 +347,43 @@ void pst_pii_free(pst_pii *p) {
     free(p);
 }
 
-int pst_pii_create(pst_pii **out, pst_error *err) {
+int pst_pii_create(pst_pii **out, pst_error *err) { return pst_pii_create_types(NULL, out, err); }
+
+/* Parses "EMAIL,PHONE" into a bit set of pst_pii_type; NULL or "" = all. */
+static int parse_types(const char *types, unsigned *mask, pst_error *err) {
+    *mask = 0;
+    if (!types || !*types) {
+        *mask = (1u << PST_PII_N_TYPES) - 1;
+        return 0;
+    }
+    for (const char *p = types;; p++) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n == 0) return pst_fail(err, "pii: empty type name in '%s'", types);
+        int found = 0;
+        for (int t = 0; t < PST_PII_N_TYPES && !found; t++)
+            if (strlen(pst_pii_type_name((pst_pii_type)t)) == n &&
+                strncasecmp(p, pst_pii_type_name((pst_pii_type)t), n) == 0) {
+                *mask |= 1u << t;
+                found = 1;
+            }
+        if (!found)
+            return pst_fail(err, "pii: unknown type '%.*s' in '%s' (types: CREDENTIAL, CREDIT_CARD, "
+                            "SSN, EMAIL, PHONE, ADDRESS, URL, IP, HANDLE)", (int)n, p, types);
+        p += n;
+        if (!*p) break;
+    }
+    return 0;
+}
+
+int pst_pii_create_types(const char *types, pst_pii **out, pst_error *err) {
     *out = NULL;
+    unsigned mask;
+    if (parse_types(types, &mask, err) < 0) return -1;
     pst_pii *p = pst_calloc(1, sizeof *p, err);
     if (!p) return -1;
     for (size_t i = 0; i < N_DETECTORS; i++) {
+        if (!(mask & (1u << detectors[i].type))) continue;
         int ec;
         PCRE2_SIZE off;
         p->code[i] = pcre2_compile((PCRE2_SPTR)detectors[i].pattern, PCRE2_ZERO_TERMINATED,
@@ -468,7 +501,7 @@ int pst_pii_find(const pst_pii *p, const char *text, size_t len, pst_pii_finding
         return pst_fail(err, "pii: out of memory (match data)");
     }
     for (size_t d = 0; d < N_DETECTORS; d++)
-        if (run_detector(p, d, text, len, md, mc, &l, err) < 0) {
+        if (p->code[d] && run_detector(p, d, text, len, md, mc, &l, err) < 0) {
             free(l.v);
             pcre2_match_data_free(md);
             pcre2_match_context_free(mc);
@@ -550,9 +583,11 @@ static void pii_destroy(void *p) { pst_pii_free(p); }
 
 static const pst_scorer_ops pii_ops = {pii_score, pii_destroy};
 
-int pst_scorer_create_pii(const char *spec, size_t len, pst_scorer **out, pst_error *err) {
+int pst_scorer_create_pii(const char *spec, size_t len, const char *types, pst_scorer **out,
+                          pst_error *err) {
     pst_pii *p;
-    if (pst_pii_create(&p, err) < 0) return -1;
+    if (pst_pii_create_types(types, &p, err) < 0)
+        return pst_fail_context(err, "scorer '%.*s'", (int)len, spec);
     pst_scorer *s = pst_scorer_new(spec, len, err);
     if (!s) {
         pst_pii_free(p);

@@ -7,7 +7,7 @@
  *   factor := 'not:' factor                   b = 1 − b_factor
  *           | 'below:' T ':' factor           b = [s(x) < T]
  *           | 'above:' T ':' factor           b = [s(x) > T]
- *           | 'pep8' | 'pii' | 'toxicity'
+ *           | 'pep8' | 'pii' | 'pii:' TYPE(,TYPE)* | 'toxicity'
  *           | 'contains:' W(,W)* | 'length:' MIN ':' MAX | 'features:' FILE
  *           | 'regex:' PATTERN | 'external:' CMD   (these two take the rest of the spec)
  */
@@ -330,7 +330,15 @@ static int parse_factor(const char *s, const char *end, const char **stop, pst_s
         *out = sc;
         return 0;
     }
-    if (n == 3 && memcmp(s, "pii", 3) == 0) return pst_scorer_create_pii(s, n, out, err);
+    if (n == 3 && memcmp(s, "pii", 3) == 0) return pst_scorer_create_pii(s, n, NULL, out, err);
+    if (starts(s, e, "pii:")) {
+        char *types = strndup(s + 4, n - 4);
+        if (!types) return pst_fail(err, "scorer: out of memory");
+        int rc = *types ? pst_scorer_create_pii(s, n, types, out, err)
+                        : pst_fail(err, "scorer '%.*s': expected pii:TYPE[,TYPE...]", (int)n, s);
+        free(types);
+        return rc;
+    }
     if (n == 8 && memcmp(s, "toxicity", 8) == 0) return pst_scorer_create_toxicity(s, n, out, err);
     if (starts(s, e, "contains:"))
         return pst_scorer_create_contains(s, n, s + 9, n - 9, out, err);

@@ -49,7 +49,9 @@ int pst_scorer_create_features(const char *spec, size_t len, const char *path, p
                                pst_error *err);
 int pst_scorer_create_external(const char *spec, size_t len, const char *cmd, pst_scorer **out,
                                pst_error *err);
-int pst_scorer_create_pii(const char *spec, size_t len, pst_scorer **out, pst_error *err);
+/* types: "EMAIL,PHONE" (NULL = all) */
+int pst_scorer_create_pii(const char *spec, size_t len, const char *types, pst_scorer **out,
+                          pst_error *err);
 int pst_scorer_create_toxicity(const char *spec, size_t len, pst_scorer **out, pst_error *err);
 
 /* Parses one spec of the given length (used by features files). */

@@ -198,6 +198,30 @@ static void test_bad_input(void) {
     free(line);
 }
 
+static void test_types(void) {
+    const char *text = "Mail a@example.com, call 415-555-2671, see http://x.org/?u=b@example.com";
+    pst_pii *q;
+    pst_error err;
+    pst_pii_finding *f;
+    size_t n;
+    CHECK(pst_pii_create_types("phone,Email", &q, &err) == 0);
+    CHECK(pst_pii_find(q, text, strlen(text), &f, &n, &err) == 0);
+    /* without URL the e-mail inside the URL is its own span */
+    CHECK(n == 3 && f[0].type == PST_PII_EMAIL && f[1].type == PST_PII_PHONE && f[2].type == PST_PII_EMAIL);
+    if (n == 3) CHECK(strncmp(text + f[2].start, "b@example.com", 13) == 0);
+    free(f);
+    pst_pii_free(q);
+    CHECK(pst_pii_create_types("URL", &q, &err) == 0);
+    CHECK(pst_pii_find(q, text, strlen(text), &f, &n, &err) == 0);
+    CHECK(n == 1 && f[0].type == PST_PII_URL);
+    free(f);
+    pst_pii_free(q);
+    CHECK(pst_pii_create_types("EMAIL,NAME", &q, &err) == -1 && q == NULL);
+    CHECK(strstr(err.msg, "unknown type 'NAME'") && strstr(err.msg, "CREDIT_CARD"));
+    CHECK(pst_pii_create_types("EMAIL,", &q, &err) == -1 && strstr(err.msg, "empty type name in 'EMAIL,'"));
+    CHECK(pst_pii_create_types(",EMAIL", &q, &err) == -1);
+}
+
 /* Random texts from a PII-dense alphabet (seeded pst_rng): findings are in
  * bounds, sorted, neither overlapping nor touching (merged), and redaction
  * accepts them. */
@@ -256,6 +280,7 @@ int main(void) {
     test_credentials_handles_addresses();
     test_merge_and_redact();
     test_bad_input();
+    test_types();
     test_random_invariants();
     pst_pii_free(P);
     return check_report();

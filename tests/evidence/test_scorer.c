@@ -73,6 +73,8 @@ static void test_composition(void) {
     CHECK(score1("above:0.5:length:1:3", "abc") == 1);
     CHECK(score1("above:0.02:pii", "mail me: a@example.com") == 1);
     CHECK(score1("below:0.02:pii", "mail me: a@example.com") == 0);
+    CHECK(score1("above:0:pii:PHONE", "mail me: a@example.com") == 0);
+    CHECK(score1("above:0:pii:PHONE,EMAIL", "mail me: a@example.com") == 1);
     /* log b: 0 or -inf */
     pst_scorer *s;
     pst_error err;
@@ -108,6 +110,8 @@ static void test_errors(void) {
     CHECK(create_fails("above:0.5", "needs a threshold and a spec"));
     CHECK(create_fails("features:/nonexistent/f.txt", "cannot open"));
     CHECK(create_fails("external:", "expected external:CMD"));
+    CHECK(create_fails("pii:", "expected pii:TYPE"));
+    CHECK(create_fails("pii:EMAIL,NAMES", "scorer 'pii:EMAIL,NAMES': pii: unknown type 'NAMES'"));
 }
 
 static void write_file(const char *path, const char *text) {

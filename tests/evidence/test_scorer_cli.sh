@@ -47,6 +47,9 @@ PYEOF
 "$BIN" pii --json "$T/bin.dat" >"$T/out" && bad "pii --json: exit 0 despite findings" || json_lines "$T/out" 2 && ok || bad "pii --json output"
 "$BIN" pii --redact "$T/bin.dat" >"$T/red" && cmp -s "$T/red" <(printf '\x00\x01\xff\xfe mail {{EMAIL}} \xc3\x28\x00 fuck \x80 call {{PHONE}}\x00') && ok || bad "pii --redact keeps bytes and replaces findings"
 "$BIN" pii "$T/empty.txt" >"$T/out" && [ ! -s "$T/out" ] && ok || bad "pii on an empty file: exit 0, no output"
+"$BIN" pii --types phone "$T/bin.dat" >"$T/out"; [ $? -eq 1 ] && [ "$(cat "$T/out")" = "$T/bin.dat:40: PHONE 415-555-2671" ] && ok || bad "pii --types phone: $(cat "$T/out")"
+"$BIN" pii --types NAME "$T/bin.dat" >"$T/out" 2>"$T/err"; rc=$?
+[ $rc -eq 2 ] && grep -q -- "--types: pii: unknown type 'NAME'" "$T/err" && ok || bad "pii --types NAME: rc $rc, $(cat "$T/err")"
 
 # a 50 MB line
 $PY -c '
