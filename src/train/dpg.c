@@ -245,25 +245,30 @@ static void batch_metrics(const batch_view *b, pst_dpg_step *m, double *sub) {
     }
 }
 
+/* A number, or null when it is not finite (e.g. KL(p‖π) before any sample has P > 0). */
+static const char *num(char *buf, size_t cap, double x) {
+    if (isfinite(x)) snprintf(buf, cap, "%.6g", x);
+    else snprintf(buf, cap, "null");
+    return buf;
+}
+
 static void write_metrics(pst_metrics *mf, const pst_dpg_step *m) {
-    char mom[1024];
+    char mom[1024], b[12][32];
     int off = 0;
     for (int j = 0; j < m->n_features && off < (int)sizeof mom - 64; j++)
-        off += snprintf(mom + off, sizeof mom - off, "%s%.6g", j ? ", " : "", m->moments_policy[j].value);
+        off += snprintf(mom + off, sizeof mom - off, "%s%s", j ? ", " : "", num(b[0], 32, m->moments_policy[j].value));
     mom[off] = 0;
-#define J(x) (isfinite(x) ? (x) : 0.0)
     pst_metrics_write(mf,
-                      "\"step\": %ld, \"loss\": %.6g, \"log_z\": %.6g, \"log_z_se\": %.4g, \"z\": %.6g, "
-                      "\"kl_p_pi\": %.6g, \"kl_p_pi_se\": %.4g, \"kl_p_q\": %.6g, \"kl_pi_a\": %.6g, "
-                      "\"kl_pi_a_se\": %.4g, \"tvd_p_pi\": %.6g, \"moments_pi\": [%s], \"ess\": %.4g, "
-                      "\"proposal_updated\": %d, \"proposal_updates\": %ld, \"samples_per_s\": %.4g, "
-                      "\"finite\": %s",
-                      m->step, J(m->loss), J(m->log_z), J(m->log_z_se), J(exp(m->log_z)), J(m->kl_target_policy.value),
-                      J(m->kl_target_policy.se), J(m->kl_target_proposal.value), J(m->kl_policy_prior.value),
-                      J(m->kl_policy_prior.se), J(m->tvd.value), mom, J(m->ess), m->proposal_updated,
-                      m->proposal_updates, J(m->samples_per_s),
-                      isfinite(m->loss) && isfinite(m->log_z) ? "true" : "false");
-#undef J
+                      "\"step\": %ld, \"loss\": %s, \"log_z\": %s, \"log_z_se\": %s, \"z\": %s, \"kl_p_pi\": %s, "
+                      "\"kl_p_pi_se\": %s, \"kl_p_q\": %s, \"kl_pi_a\": %s, \"kl_pi_a_se\": %s, \"tvd_p_pi\": %s, "
+                      "\"moments_pi\": [%s], \"ess\": %s, \"proposal_updated\": %d, \"proposal_updates\": %ld, "
+                      "\"samples_per_s\": %.4g",
+                      m->step, num(b[1], 32, m->loss), num(b[2], 32, m->log_z), num(b[3], 32, m->log_z_se),
+                      num(b[4], 32, exp(m->log_z)), num(b[5], 32, m->kl_target_policy.value),
+                      num(b[6], 32, m->kl_target_policy.se), num(b[7], 32, m->kl_target_proposal.value),
+                      num(b[8], 32, m->kl_policy_prior.value), num(b[9], 32, m->kl_policy_prior.se),
+                      num(b[10], 32, m->tvd.value), mom, num(b[11], 32, m->ess), m->proposal_updated,
+                      m->proposal_updates, m->samples_per_s);
 }
 
 /* ---- the trainer ------------------------------------------------------------- */
@@ -435,8 +440,11 @@ int pst_dpg_train(pst_distribution *policy, const pst_target *target, pst_distri
             st.baseline = st.baseline_set ? o->baseline_decay * st.baseline + (1 - o->baseline_decay) * fp_mean : fp_mean;
             st.baseline_set = 1;
         }
-        m.loss = loss;
+        int batch_support = 0; /* some sample of this batch has P > 0 */
+        for (int i = 0; i < n; i++) batch_support |= lt[i] > -INFINITY;
         int finite = !isnan(loss);
+        /* without such a sample a DPG loss (an expectation under p) has no estimate here */
+        m.loss = batch_support || o->variant == PST_DPG_F ? loss : NAN;
         for (int i = 0; i < n && finite; i++) finite = isfinite(coef[i]);
         if (!finite) {
             pst_fail(err, "dpg step %ld: the loss or a sample weight is NaN/inf (loss %g); stopping, the last good "

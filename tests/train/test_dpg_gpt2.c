@@ -5,6 +5,8 @@
 #include "check.h"
 #include "posterior/dpg.h"
 
+#include <cjson/cJSON.h>
+
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -94,6 +96,13 @@ int main(void) {
     int lines = 0;
     for (size_t i = 0; i < len; i++) lines += text[i] == '\n';
     CHECK(lines == 200 && strstr(text, "\"proposal_updates\"") && strstr(text, "\"samples_per_s\""));
+    int bad_json = 0; /* every line is a JSON object (non-finite values are null) */
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        cJSON *o = cJSON_Parse(line);
+        bad_json += !cJSON_IsObject(o) || !cJSON_IsNumber(cJSON_GetObjectItem(o, "kl_pi_a"));
+        cJSON_Delete(o);
+    }
+    CHECK(bad_json == 0);
     free(text);
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf %s %s", dir, metrics);
