@@ -294,7 +294,7 @@ static void decoder_forward(kv_decoder *d, int n, const int *row, const int *pos
 /* ---- the warped distribution q ----------------------------------------------- */
 
 typedef struct {
-    float s;   /* scaled logit */
+    double s;  /* scaled logit z/T (double: a tiny T must not overflow) */
     int id;
 } cand;
 
@@ -329,7 +329,8 @@ typedef struct {
 } warp_scratch;
 
 /* Draws one token from q built from logits z [V] with uniform u in [0, 1).
- * Returns the token; *lp_model = log softmax(z)[tok], *lp_prop = log q(tok). */
+ * Returns the token (-1 when the logits are not finite); *lp_model = log softmax(z)[tok],
+ * *lp_prop = log q(tok). */
 static int warp_sample(const float *z, int V, const pst_sample_options *o, warp_scratch *ws,
                        double u, double *lp_model, double *lp_prop) {
     /* raw model: log-sum-exp of z in double. At temperature 1 without top-k the same
@@ -340,7 +341,7 @@ static int warp_sample(const float *z, int V, const pst_sample_options *o, warp_
     cand *c = ws->c;
     int n = 0;
     double se = 0, total = 0;
-    float smax = zmax;
+    double smax = zmax;
     if (fused) {
         for (int j = 0; j < V; j++) {
             double e = exp((double)z[j] - zmax);
@@ -354,6 +355,7 @@ static int warp_sample(const float *z, int V, const pst_sample_options *o, warp_
         for (int j = 0; j < V; j++) se += exp((double)z[j] - zmax);
     }
     double lse_raw = zmax + log(se);
+    if (!isfinite(lse_raw)) return -1; /* NaN or infinite logits */
 
     int tok;
     if (o->temperature == 0) { /* greedy */
@@ -364,7 +366,7 @@ static int warp_sample(const float *z, int V, const pst_sample_options *o, warp_
         *lp_prop = 0;
         return tok;
     }
-    float inv_t = 1.0f / o->temperature;
+    double inv_t = 1.0 / o->temperature;
     int k = o->top_k;
     if (fused) {
         /* candidates and weights exp(z − zmax) are already in place */
@@ -372,7 +374,7 @@ static int warp_sample(const float *z, int V, const pst_sample_options *o, warp_
         /* the k best allowed tokens, via a min-heap, then sorted */
         for (int j = 0; j < V; j++) {
             if (ws->banned[j]) continue;
-            cand x = {z[j] * inv_t, j};
+            cand x = {(double)z[j] * inv_t, j};
             if (n < k) {
                 c[n++] = x;
                 if (n == k)
@@ -385,7 +387,7 @@ static int warp_sample(const float *z, int V, const pst_sample_options *o, warp_
         qsort(c, n, sizeof *c, cand_cmp);
     } else {
         for (int j = 0; j < V; j++)
-            if (!ws->banned[j]) c[n++] = (cand){z[j] * inv_t, j};
+            if (!ws->banned[j]) c[n++] = (cand){(double)z[j] * inv_t, j};
     }
     if (!fused) {
         /* p ∝ exp(s − smax) over the candidates */
@@ -587,6 +589,11 @@ int pst_gpt2_sample(pst_gpt2 *m, const int *const *prompts, const int *prompt_le
                 if (!live[r]) continue;
                 pst_sample *s = &out[first + r];
                 int tok = row_tok[r];
+                if (tok < 0) {
+                    pst_fail(err, "sample %d: the model's logits are not finite after %d tokens (NaN/inf weights?)",
+                             first + r, s->n_tokens);
+                    goto done;
+                }
                 s->tokens[s->n_tokens++] = tok;
                 s->logprob_model += row_lpm[r];
                 s->logprob_proposal += row_lpq[r];

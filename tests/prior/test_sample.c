@@ -322,6 +322,16 @@ static void test_context_limit_and_errors(pst_gpt2 *m) {
     CHECK(pst_gpt2_sample(m, &pp, &len, 1, &o, &rng, &s, &err) == -1);
     CHECK_MSG(strstr(err.msg, "temperature"), "%s", err.msg);
 
+    /* a broken model (NaN weights) is an error, not garbage samples */
+    o.temperature = 1;
+    pst_gpt2 broken;
+    CHECK(pst_gpt2_create(&broken, &cfg, &err) == 0);
+    memcpy(broken.param_memory, m->param_memory, m->num_params * sizeof(float));
+    broken.params.lnfb[3] = NAN;
+    CHECK(pst_gpt2_sample(&broken, &pp, &len, 1, &o, &rng, &s, &err) == -1);
+    CHECK_MSG(strstr(err.msg, "not finite"), "%s", err.msg);
+    pst_gpt2_free(&broken);
+
     /* scoring: prompt longer than the sequence, bad id, and the one-token sequence */
     int seq[3] = {1, 2, 3}, slen = 3, plen = 4;
     const int *sp = seq;
