@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "posterior/scorer.h"
@@ -145,19 +146,21 @@ static void test_features(void) {
     pst_scorer_free(s);
 
     /* bad files: line numbers and what is wrong */
-    const char *path = "/tmp/pst_test_features.txt";
+    char path[64], spec[80];
+    snprintf(path, sizeof path, "/tmp/pst_test_features.%ld.txt", (long)getpid());
+    snprintf(spec, sizeof spec, "features:%s", path);
     write_file(path, "a = contains:x\nno equals sign here\n");
-    CHECK(create_fails("features:/tmp/pst_test_features.txt", "pst_test_features.txt:2: expected 'NAME = SPEC'"));
+    CHECK(create_fails(spec, ".txt:2: expected 'NAME = SPEC'"));
     write_file(path, "a = contains:x\na = contains:y\n");
-    CHECK(create_fails("features:/tmp/pst_test_features.txt", ":2: feature 'a' is defined twice"));
+    CHECK(create_fails(spec, ":2: feature 'a' is defined twice"));
     write_file(path, "bad name = contains:x\n");
-    CHECK(create_fails("features:/tmp/pst_test_features.txt", ":1: bad feature name 'bad name'"));
+    CHECK(create_fails(spec, ":1: bad feature name 'bad name'"));
     write_file(path, "a = regex:(\n");
-    CHECK(create_fails("features:/tmp/pst_test_features.txt", ":1: scorer 'regex:(': pattern does not compile"));
+    CHECK(create_fails(spec, ":1: scorer 'regex:(': pattern does not compile"));
     write_file(path, "# only a comment\n\n");
-    CHECK(create_fails("features:/tmp/pst_test_features.txt", "no features"));
+    CHECK(create_fails(spec, "no features"));
     write_file(path, "a = features:/tmp/x\n");
-    CHECK(create_fails("features:/tmp/pst_test_features.txt", "cannot include another"));
+    CHECK(create_fails(spec, "cannot include another"));
     remove(path);
 }
 

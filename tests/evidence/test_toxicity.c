@@ -4,6 +4,7 @@
  * data/cuss/index.js (fuck 2, shit 1, ass 2, damn 1, 'alligator bait' 2). */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "posterior/scorer.h"
@@ -54,10 +55,14 @@ static void test_lexicon(void) {
     CHECK(pst_toxicity_create("/nonexistent-data", &t, &err) == -1 && t == NULL);
     CHECK(strstr(err.msg, "/nonexistent-data/cuss/index.js") && strstr(err.msg, "POSTERIOR_DATA"));
     /* a file that is not the cuss lexicon */
-    system("mkdir -p /tmp/pst_tox_bad/cuss && echo 'export const x = 1' > /tmp/pst_tox_bad/cuss/index.js");
-    CHECK(pst_toxicity_create("/tmp/pst_tox_bad", &t, &err) == -1);
+    char dir[64], cmd[256];
+    snprintf(dir, sizeof dir, "/tmp/pst_tox_bad.%ld", (long)getpid());
+    snprintf(cmd, sizeof cmd, "mkdir -p %s/cuss && echo 'export const x = 1' > %s/cuss/index.js", dir, dir);
+    CHECK(system(cmd) == 0);
+    CHECK(pst_toxicity_create(dir, &t, &err) == -1);
     CHECK(strstr(err.msg, "only 0 entries parsed") != NULL);
-    system("rm -rf /tmp/pst_tox_bad");
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0);
 }
 
 static void test_boundaries_and_case(void) {
