@@ -367,6 +367,29 @@ static int checkpoint(const pst_gpt2 *m, const pst_adamw *opt, const pst_rng *rn
     return 0;
 }
 
+/* A resumed run must cut its data the same way: batch, seq and grad_accum as recorded. */
+static int check_resume_config(const pst_token_source *src, const pst_mle_options *o,
+                               const char *path, pst_error *err) {
+    if (!pst_file_exists(path)) return 0;
+    char *text;
+    size_t len;
+    if (pst_read_file(path, &text, &len, err)) return -1;
+    cJSON *root = cJSON_ParseWithLength(text, len);
+    free(text);
+    if (!root) return pst_fail(err, "--resume: %s: bad JSON", path);
+    const char *keys[3] = {"batch", "seq", "grad_accum"};
+    double now[3] = {src->B, src->T, o->grad_accum};
+    int rc = 0;
+    for (int i = 0; i < 3 && rc == 0; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, keys[i]);
+        if (cJSON_IsNumber(v) && v->valuedouble != now[i])
+            rc = pst_fail(err, "--resume: %s is %g now but the run used %g (%s); resume with the same value",
+                          keys[i], now[i], v->valuedouble, path);
+    }
+    cJSON_Delete(root);
+    return rc;
+}
+
 static int resume(pst_gpt2 *m, pst_adamw *opt, pst_rng *rng, pst_token_source *src,
                   const run_paths *p, pst_error *err) {
     pst_gpt2 loaded;
@@ -432,7 +455,8 @@ int pst_mle_train(pst_gpt2 *m, pst_token_source *src, const pst_mle_options *o,
                          (float)o->weight_decay, err))
         return -1;
     if (o->resume) {
-        if (resume(m, &opt, &rng, src, &p, err) || truncate_metrics(p.metrics, opt.step, err))
+        if (check_resume_config(src, o, p.config, err) || resume(m, &opt, &rng, src, &p, err) ||
+            truncate_metrics(p.metrics, opt.step, err))
             goto done;
     } else if (pst_file_exists(p.state)) {
         pst_fail(err, "%s already holds a training run (training_state.bin); use --resume or another directory",

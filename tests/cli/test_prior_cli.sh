@@ -157,6 +157,7 @@ printf '1 2 3\n4 five 6\n' > "$T/bad.txt"
 expect_fail 1 "line 2: 'five'" "$BIN" train --data "$T/bad.txt" --out "$T/x1" --steps 1 --seq 2 --batch 1
 expect_fail 1 "outside the model's vocabulary" "$BIN" train "${common[@]}" --vocab-size 20 --out "$T/x2"
 expect_fail 1 "training_state.bin" "$BIN" train "${common[@]}" --out "$T/x3" --resume
+expect_fail 1 "batch is 3 now but the run used 4" "$BIN" train "${common[@]}" --batch 3 --out "$T/part" --resume
 printf 'x' >> "$T/part/training_state.bin"
 expect_fail 1 "trailing bytes" "$BIN" train "${common[@]}" --out "$T/part" --resume
 expect_fail 1 "no end-of-text token" "$BIN" sample --model "$M" --n 1
