@@ -173,6 +173,21 @@ int pst_gpt2_load_config(pst_gpt2_config *cfg, const char *dir, pst_error *err) 
         pst_fail_context(err, "%s", path);
         goto done;
     }
+    /* architecture variants this implementation does not compute */
+    const cJSON *inner = cJSON_GetObjectItemCaseSensitive(root, "n_inner");
+    if (inner && !cJSON_IsNull(inner) &&
+        !(cJSON_IsNumber(inner) && inner->valuedouble == 4.0 * cfg->n_embd)) {
+        pst_fail(err, "%s: n_inner must be null or 4 x n_embd (%d)", path, 4 * cfg->n_embd);
+        goto done;
+    }
+    if (cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(root, "tie_word_embeddings"))) {
+        pst_fail(err, "%s: tie_word_embeddings = false is not supported (the output embedding is wte)", path);
+        goto done;
+    }
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "add_cross_attention"))) {
+        pst_fail(err, "%s: add_cross_attention = true is not supported", path);
+        goto done;
+    }
     rc = 0;
 done:
     cJSON_Delete(root);

@@ -395,6 +395,10 @@ static void test_malformed(void) {
     expect_load_error(bad, "config.json", "n_layer");
     write_text(bad_cfg, "{\"model_type\": \"llama\", \"n_layer\": 2, \"n_head\": 2, \"n_embd\": 8, \"n_positions\": 16, \"vocab_size\": 37}");
     expect_load_error(bad, "config.json", "model_type");
+    write_text(bad_cfg, "{\"n_layer\": 2, \"n_head\": 2, \"n_embd\": 8, \"n_positions\": 16, \"vocab_size\": 37, \"n_inner\": 20}");
+    expect_load_error(bad, "config.json", "n_inner");
+    write_text(bad_cfg, "{\"n_layer\": 2, \"n_head\": 2, \"n_embd\": 8, \"n_positions\": 16, \"vocab_size\": 37, \"activation_function\": \"relu\"}");
+    expect_load_error(bad, "config.json", "activation_function");
     /* config that disagrees with the tensors */
     write_text(bad_cfg, "{\"n_layer\": 2, \"n_head\": 2, \"n_embd\": 8, \"n_positions\": 16, \"vocab_size\": 40}");
     char good_st[600];
