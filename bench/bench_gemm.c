@@ -2,10 +2,13 @@
  * (B·T = 1024 rows, C = 768, V = 50257), forward and backward (transposes), plus
  * what pst_sgemm's auto rule picks for each.
  *
- *   bench_gemm [--quick] [--shape M,N,K,ta,tb]
+ *   bench_gemm [--quick] [--cold] [--shape M,N,K,ta,tb]
  *
  * Prints one line per shape: GFLOP/s of each kernel (best of several runs) and
- * the choice of the auto rule. --quick skips the vocabulary-sized products. */
+ * the choice of the auto rule. --quick skips the vocabulary-sized products.
+ * --cold cycles through copies of B filling 256 MB, so that B comes from memory
+ * as each weight does in decoding (a step reads every weight once); without it, a
+ * B that fits in the caches stays there from one run to the next. */
 #include "base/gemm.h"
 #include "posterior/base.h"
 
@@ -38,15 +41,17 @@ static const shape shapes[] = {
     {"sample B=4   x·wte^T", 4, 50257, 768, 0, 1},
 };
 
+/* B holds n_b copies of the largest B, `stride` floats apart; each run takes the next. */
 static double time_kernel(pst_gemm_kernel k, const shape *s, const float *A, const float *B,
-                          float *C, double min_seconds) {
+                          int n_b, size_t stride, float *C, double min_seconds) {
     int lda = s->ta ? s->M : s->K, ldb = s->tb ? s->K : s->N;
     pst_sgemm_kernel(k, s->ta, s->tb, s->M, s->N, s->K, 1.0f, A, lda, B, ldb, 0.0f, C, s->N);
     double best = 1e30, total = 0;
     int runs = 0;
     while (total < min_seconds || runs < 3) {
+        const float *b = B + (size_t)(runs % n_b) * stride;
         double t0 = pst_now();
-        pst_sgemm_kernel(k, s->ta, s->tb, s->M, s->N, s->K, 1.0f, A, lda, B, ldb, 0.0f, C, s->N);
+        pst_sgemm_kernel(k, s->ta, s->tb, s->M, s->N, s->K, 1.0f, A, lda, b, ldb, 0.0f, C, s->N);
         double dt = pst_now() - t0;
         if (dt < best) best = dt;
         total += dt;
@@ -56,15 +61,16 @@ static double time_kernel(pst_gemm_kernel k, const shape *s, const float *A, con
 }
 
 int main(int argc, char **argv) {
-    int quick = 0;
+    int quick = 0, cold = 0;
     shape custom = {"custom", 0, 0, 0, 0, 0};
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0) quick = 1;
+        else if (strcmp(argv[i], "--cold") == 0) cold = 1;
         else if (strcmp(argv[i], "--shape") == 0 && i + 1 < argc &&
                  sscanf(argv[++i], "%d,%d,%d,%d,%d", &custom.M, &custom.N, &custom.K, &custom.ta,
                         &custom.tb) == 5 && custom.M > 0 && custom.N > 0 && custom.K > 0) {
         } else {
-            fprintf(stderr, "usage: bench_gemm [--quick] [--shape M,N,K,ta,tb] (bad argument '%s')\n",
+            fprintf(stderr, "usage: bench_gemm [--quick] [--cold] [--shape M,N,K,ta,tb] (bad argument '%s')\n",
                     argv[i]);
             return 2;
         }
@@ -79,9 +85,11 @@ int main(int argc, char **argv) {
         if (b > maxb) maxb = b;
         if (c > maxc) maxc = c;
     }
+    size_t stride = (maxb + 15) & ~(size_t)15;
+    int n_b = cold ? (int)(((size_t)256 << 20) / (stride * sizeof(float))) + 1 : 1;
     pst_error err;
     float *A = pst_aligned_alloc(maxa * sizeof(float), &err);
-    float *B = pst_aligned_alloc(maxb * sizeof(float), &err);
+    float *B = pst_aligned_alloc(n_b * stride * sizeof(float), &err);
     float *C = pst_aligned_alloc(maxc * sizeof(float), &err);
     if (!A || !B || !C) {
         fprintf(stderr, "bench_gemm: %s\n", err.msg);
@@ -90,19 +98,20 @@ int main(int argc, char **argv) {
     pst_rng rng;
     pst_rng_seed(&rng, 1);
     for (size_t i = 0; i < maxa; i++) A[i] = (float)pst_rng_normal(&rng);
-    for (size_t i = 0; i < maxb; i++) B[i] = (float)pst_rng_normal(&rng);
+    for (size_t i = 0; i < n_b * stride; i++) B[i] = (float)pst_rng_normal(&rng);
 
     int avx = pst_gemm_avx512_available();
-    printf("# sgemm GFLOP/s, %d threads, OpenBLAS core %s, AVX-512 kernel %s\n",
-           omp_get_max_threads(), pst_gemm_openblas_core(), avx ? "available" : "unavailable");
+    printf("# sgemm GFLOP/s, %d threads, OpenBLAS core %s, AVX-512 kernel %s, B %s\n",
+           omp_get_max_threads(), pst_gemm_openblas_core(), avx ? "available" : "unavailable",
+           cold ? "from memory (--cold)" : "warm in the caches");
     printf("%-22s %20s %9s %9s %7s  %s\n", "product", "M x N x K (ta,tb)", "openblas", "avx512",
            "ratio", "auto picks");
     for (int i = 0; i < n; i++) {
         const shape *s = &list[i];
         if (quick && (s->M > 10000 || s->N > 10000 || s->K > 10000)) continue;
         double big = 2.0 * s->M * s->N * s->K > 1e10;
-        double ob = time_kernel(PST_GEMM_OPENBLAS, s, A, B, C, big ? 2.0 : 0.5);
-        double ours = avx ? time_kernel(PST_GEMM_AVX512, s, A, B, C, big ? 2.0 : 0.5) : 0;
+        double ob = time_kernel(PST_GEMM_OPENBLAS, s, A, B, n_b, stride, C, big ? 2.0 : 0.5);
+        double ours = avx ? time_kernel(PST_GEMM_AVX512, s, A, B, n_b, stride, C, big ? 2.0 : 0.5) : 0;
         pst_gemm_kernel pick = pst_gemm_choose(PST_GEMM_AUTO, s->ta, s->tb, s->M, s->N, s->K);
         char dims[64];
         snprintf(dims, sizeof dims, "%dx%dx%d (%d,%d)", s->M, s->N, s->K, s->ta, s->tb);

@@ -50,13 +50,18 @@ static int openblas_is_tuned(void) {
  *    256-bit halves, so AVX-512 buys no throughput over OpenBLAS's AVX2 kernel;
  *  - OpenBLAS on an older kernel family (a CPU it does not recognise, a generic
  *    build, or OPENBLAS_CORETYPE=Sandybridge / Nehalem) loses: 86 and 33 vs 103;
- *  - thin products (M < 64: sampling's one row per sequence) are gemv-like, memory
- *    bound, and OpenBLAS's small-M paths win (10-13 vs 5 GFLOP/s).
- * So: ours for products with M, N, K >= 64 when OpenBLAS runs an untuned kernel. */
+ *  - thin products (M <= 8: decoding's one row per sequence) are bound by reading B.
+ *    OpenBLAS's sgemm packs all of B first; our thin kernel streams it once: 1.3-4.6x
+ *    faster when B is over 4 MB (1x2304x768, 4x50257x768, 8x3072x768, ...), but
+ *    slower on small B that stays in cache (1x768x768: 0.25-0.73x);
+ *  - 8 < M < 64: OpenBLAS (ours is not measured better there).
+ * So: ours (thin) for M <= 8 with N·K >= 2^20; ours (packed) for M, N, K >= 64 when
+ * OpenBLAS runs an untuned kernel; OpenBLAS otherwise. */
 pst_gemm_kernel pst_gemm_choose(pst_gemm_kernel requested, int trans_a, int trans_b, int M, int N,
                                 int K) {
     if (requested == PST_GEMM_OPENBLAS || !pst_gemm_avx512_available()) return PST_GEMM_OPENBLAS;
     if (requested == PST_GEMM_AVX512) return PST_GEMM_AVX512;
+    if (M <= PST_GEMM_THIN_MAX) return (double)N * K >= (1 << 20) ? PST_GEMM_AVX512 : PST_GEMM_OPENBLAS;
     if (M < 64 || N < 64 || K < 64) return PST_GEMM_OPENBLAS;
     return openblas_is_tuned() ? PST_GEMM_OPENBLAS : PST_GEMM_AVX512;
 }
@@ -71,9 +76,14 @@ static void sgemm_openblas(int trans_a, int trans_b, int M, int N, int K, float 
 void pst_sgemm_kernel(pst_gemm_kernel kernel, int trans_a, int trans_b, int M, int N, int K,
                       float alpha, const float *A, int lda, const float *B, int ldb, float beta,
                       float *C, int ldc) {
-    if (pst_gemm_choose(kernel, trans_a, trans_b, M, N, K) == PST_GEMM_AVX512 &&
-        pst_sgemm_avx512(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc) == 0)
-        return;
+    if (pst_gemm_choose(kernel, trans_a, trans_b, M, N, K) == PST_GEMM_AVX512) {
+        int rc = M <= PST_GEMM_THIN_MAX
+                     ? pst_sgemm_avx512_thin(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb,
+                                             beta, C, ldc)
+                     : pst_sgemm_avx512(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta,
+                                        C, ldc);
+        if (rc == 0) return;
+    }
     sgemm_openblas(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 

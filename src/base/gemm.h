@@ -40,6 +40,13 @@ int pst_sgemm_avx512(int trans_a, int trans_b, int M, int N, int K, float alpha,
                      const float *A, int lda, const float *B, int ldb, float beta, float *C,
                      int ldc);
 
+/* The thin-product kernel (M <= PST_GEMM_THIN_MAX, e.g. one row per sequence while
+ * decoding): streams B once, unpacked. Same contract and return value. */
+#define PST_GEMM_THIN_MAX 8
+int pst_sgemm_avx512_thin(int trans_a, int trans_b, int M, int N, int K, float alpha,
+                          const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                          int ldc);
+
 /* "Cooperlake", "Haswell", ...: the kernel family OpenBLAS runs on this machine. */
 const char *pst_gemm_openblas_core(void);
 

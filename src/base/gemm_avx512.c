@@ -48,6 +48,9 @@
 #ifndef PST_GEMM_NG
 #define PST_GEMM_NG 16
 #endif
+#ifndef PST_GEMM_THIN_PF
+#define PST_GEMM_THIN_PF 16
+#endif
 #ifndef PST_GEMM_PF
 #define PST_GEMM_PF 8
 #endif
@@ -281,9 +284,150 @@ int pst_sgemm_avx512(int trans_a, int trans_b, int M, int N, int K, float alpha,
     return 0;
 }
 
+/* ---- thin products: M <= PST_GEMM_THIN_MAX rows ----------------------------
+ * Decoding runs products with one row per sequence: C[M,N] = op(A)[M,K]·op(B)[K,N]
+ * with M of 1..8 and B a whole weight matrix. They are bound by reading B, so B is
+ * streamed exactly once, unpacked, with the few rows of A kept in L1 (copied first
+ * into a zero-padded [M, Kp] buffer, Kp = K rounded up to 16):
+ *   B stored [N,K] (trans_b): C[i][j] = A[i]·B[j], one row of B (a sequential
+ *                              stream) against up to 4 rows of A at a time;
+ *   B stored [K,N]:           C[i][j..j+16W] = Σ_k A[i][k]·B[k][j..j+16W], per
+ *                              strip of W = 8, 4 or 2 zmm (M·W <= 16 accumulators).
+ * Threads split the columns j. */
+
+static inline void store_c(float *c, float v, float alpha, float beta) {
+    *c = beta == 0.0f ? alpha * v : alpha * v + beta * *c;
+}
+
+/* trans_b: columns j0 .. j1 of C for rows i0 .. i0+mi (mi <= 4, a compile-time
+ * constant once inlined, so that the 16 accumulators stay in registers). */
+static inline __attribute__((always_inline)) void
+thin_nt_rows(const int mi, int j0, int j1, int K, int Kp, const float *Ab, const float *B,
+             int ldb, float alpha, float beta, float *C, int ldc) {
+    __mmask16 tail = lane_mask(K - (Kp - 16));
+    for (int j = j0; j < j1; j++) {
+        /* one row of B at a time (rows are contiguous: one sequential stream), two
+         * accumulators per row of A over alternate 16-float steps of k */
+        const float *b = B + (size_t)j * ldb;
+        __m512 acc0[4], acc1[4];
+        for (int i = 0; i < mi; i++) acc0[i] = acc1[i] = _mm512_setzero_ps();
+        int k = 0;
+        for (; k + 32 <= K; k += 32) {
+            __m512 b0 = _mm512_loadu_ps(b + k), b1 = _mm512_loadu_ps(b + k + 16);
+            for (int i = 0; i < mi; i++) {
+                acc0[i] = _mm512_fmadd_ps(_mm512_load_ps(Ab + (size_t)i * Kp + k), b0, acc0[i]);
+                acc1[i] = _mm512_fmadd_ps(_mm512_load_ps(Ab + (size_t)i * Kp + k + 16), b1, acc1[i]);
+            }
+        }
+        for (; k < Kp; k += 16) {
+            __m512 b0 = _mm512_maskz_loadu_ps(k + 16 <= K ? (__mmask16)0xFFFF : tail, b + k);
+            for (int i = 0; i < mi; i++)
+                acc0[i] = _mm512_fmadd_ps(_mm512_load_ps(Ab + (size_t)i * Kp + k), b0, acc0[i]);
+        }
+        for (int i = 0; i < mi; i++)
+            store_c(C + (size_t)i * ldc + j, _mm512_reduce_add_ps(_mm512_add_ps(acc0[i], acc1[i])),
+                    alpha, beta);
+    }
+}
+
+static void thin_nt(int mi, int j0, int j1, int K, int Kp, const float *Ab, const float *B,
+                    int ldb, float alpha, float beta, float *C, int ldc) {
+    switch (mi) {
+    case 1: thin_nt_rows(1, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc); break;
+    case 2: thin_nt_rows(2, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc); break;
+    case 3: thin_nt_rows(3, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc); break;
+    default: thin_nt_rows(4, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc); break;
+    }
+}
+
+/* B stored [K,N]: columns j0 .. j1 of C for rows 0 .. M-1 (M·W <= 16), in strips of
+ * W zmm (16·W columns): per k, W contiguous loads of B and M·W FMAs. */
+static inline __attribute__((always_inline)) void
+thin_nn_strips(const int W, int M, int j0, int j1, int K, int Kp, const float *Ab,
+               const float *B, int ldb, float alpha, float beta, float *C, int ldc) {
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    for (int j = j0; j < j1; j += 16 * W) {
+        __mmask16 m[8];
+        for (int w = 0; w < W; w++) m[w] = lane_mask(j1 - j - 16 * w);
+        __m512 acc[16];
+        for (int x = 0; x < M * W; x++) acc[x] = _mm512_setzero_ps();
+        const float *b = B + j;
+        for (int k = 0; k < K; k++, b += ldb) {
+            __m512 bv[8];
+            for (int w = 0; w < W; w++) {
+                bv[w] = _mm512_maskz_loadu_ps(m[w], b + 16 * w);
+                /* rows are ldb apart, often in another page: the hardware prefetcher
+                 * does not follow, so fetch PF_ROWS rows ahead */
+                _mm_prefetch((const char *)(b + (size_t)PST_GEMM_THIN_PF * ldb + 16 * w), _MM_HINT_T0);
+            }
+            for (int i = 0; i < M; i++) {
+                __m512 a = _mm512_set1_ps(Ab[(size_t)i * Kp + k]);
+                for (int w = 0; w < W; w++) acc[i * W + w] = _mm512_fmadd_ps(a, bv[w], acc[i * W + w]);
+            }
+        }
+        for (int i = 0; i < M; i++)
+            for (int w = 0; w < W; w++) {
+                float *c = C + (size_t)i * ldc + j + 16 * w;
+                __m512 r = _mm512_mul_ps(va, acc[i * W + w]);
+                if (beta != 0.0f) r = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m[w], c), r);
+                _mm512_mask_storeu_ps(c, m[w], r);
+            }
+    }
+}
+
+/* B stored [K,N]: columns j0 .. j1 of C, all M (<= 8) rows. */
+static void thin_nn(int M, int j0, int j1, int K, int Kp, const float *Ab, const float *B,
+                    int ldb, float alpha, float beta, float *C, int ldc) {
+    if (M <= 2) thin_nn_strips(8, M, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc);
+    else if (M <= 4) thin_nn_strips(4, M, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc);
+    else thin_nn_strips(2, M, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc);
+}
+
+int pst_sgemm_avx512_thin(int trans_a, int trans_b, int M, int N, int K, float alpha,
+                          const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                          int ldc) {
+    if (M > PST_GEMM_THIN_MAX) return -1;
+    if (M <= 0 || N <= 0) return 0;
+    if (K <= 0 || alpha == 0.0f) {
+        if (beta != 1.0f) scale_c(M, N, beta, C, ldc);
+        return 0;
+    }
+    int Kp = (K + 15) / 16 * 16;
+    /* op(A), zero-padded to Kp columns: on the stack when small (decoding's case) */
+    float small[4096] __attribute__((aligned(64)));
+    float *Ab = (size_t)M * Kp <= 4096 ? small : aligned_alloc(64, (size_t)M * Kp * sizeof(float));
+    if (!Ab) return -1;
+    for (int i = 0; i < M; i++)
+        for (int k = 0; k < Kp; k++)
+            Ab[(size_t)i * Kp + k] =
+                k >= K ? 0.0f : trans_a ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
+    /* column chunks of 128 (a multiple of the 4-row and 128-column steps) per task */
+    int chunks = (N + 127) / 128;
+    double bytes = 4.0 * N * K;
+    int nthreads = omp_in_parallel() || bytes < 1e6 ? 1 : omp_get_max_threads();
+#pragma omp parallel for schedule(static) num_threads(nthreads)
+    for (int t = 0; t < chunks; t++) {
+        int j0 = t * 128, j1 = j0 + 128 < N ? j0 + 128 : N;
+        if (trans_b)
+            for (int i0 = 0; i0 < M; i0 += 4)
+                thin_nt(M - i0 < 4 ? M - i0 : 4, j0, j1, K, Kp, Ab + (size_t)i0 * Kp, B, ldb,
+                        alpha, beta, C + (size_t)i0 * ldc, ldc);
+        else
+            thin_nn(M, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc);
+    }
+    if (Ab != small) free(Ab);
+    return 0;
+}
+
 #pragma GCC pop_options
 
 #else
+
+int pst_sgemm_avx512_thin(int trans_a, int trans_b, int M, int N, int K, float alpha,
+                          const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                          int ldc) {
+    return -1;
+}
 
 int pst_sgemm_avx512(int trans_a, int trans_b, int M, int N, int K, float alpha,
                      const float *A, int lda, const float *B, int ldb, float beta, float *C,

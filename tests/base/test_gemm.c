@@ -32,14 +32,20 @@ static void naive(int ta, int tb, int M, int N, int K, float alpha, const float 
         }
 }
 
-static const char *kernel_name(pst_gemm_kernel k) {
-    return k == PST_GEMM_AVX512 ? "avx512" : k == PST_GEMM_OPENBLAS ? "openblas" : "auto";
+/* The kernels under test: pst_gemm_kernel's three settings (AVX512 runs the thin
+ * kernel for M <= PST_GEMM_THIN_MAX and the packed one above), plus the packed
+ * kernel called directly for every M. */
+enum { PACKED = 3 };
+
+static const char *kernel_name(int k) {
+    return k == PACKED ? "avx512-packed" : k == PST_GEMM_AVX512 ? "avx512"
+         : k == PST_GEMM_OPENBLAS ? "openblas" : "auto";
 }
 
 /* Runs one product with one kernel and checks every element of C, including the
  * padding columns beyond N (ldc > N), which must be left untouched. Returns the
  * number of bad elements. */
-static int check_product(pst_gemm_kernel kernel, int ta, int tb, int M, int N, int K, float alpha,
+static int check_product(int kernel, int ta, int tb, int M, int N, int K, float alpha,
                          float beta, int pad, int nan_in_c, pst_rng *rng) {
     int lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
     if (lda < 1) lda = 1; /* BLAS wants lda >= 1 even when K = 0 */
@@ -59,7 +65,11 @@ static int check_product(pst_gemm_kernel kernel, int ta, int tb, int M, int N, i
     for (size_t i = 0; i < nc; i++) C0[i] = nan_in_c ? NAN : (float)pst_rng_normal(rng);
     memcpy(C, C0, nc * sizeof(float));
     naive(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C0, ldc, ref, scale);
-    pst_sgemm_kernel(kernel, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (kernel == PACKED)
+        CHECK(pst_sgemm_avx512(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc) == 0);
+    else
+        pst_sgemm_kernel((pst_gemm_kernel)kernel, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C,
+                         ldc);
     int bad = 0;
     double worst = 0;
     for (int i = 0; i < M; i++) {
@@ -84,8 +94,8 @@ static int check_product(pst_gemm_kernel kernel, int ta, int tb, int M, int N, i
 }
 
 int main(void) {
-    pst_gemm_kernel kernels[3] = {PST_GEMM_OPENBLAS, PST_GEMM_AVX512, PST_GEMM_AUTO};
-    int n_kernels = pst_gemm_avx512_available() ? 3 : 1;
+    int kernels[4] = {PST_GEMM_OPENBLAS, PST_GEMM_AVX512, PST_GEMM_AUTO, PACKED};
+    int n_kernels = pst_gemm_avx512_available() ? 4 : 1;
     if (n_kernels == 1) printf("this CPU has no AVX-512F: only the OpenBLAS kernel is tested\n");
     pst_rng rng;
     pst_rng_seed(&rng, 2024);
@@ -94,6 +104,9 @@ int main(void) {
     static const int dims[][3] = {
         {1, 1, 1},    {1, 37, 5},    {13, 31, 7},   {14, 32, 16},  {15, 33, 17},
         {29, 17, 1},  {3, 100, 385}, {57, 65, 130}, {100, 50, 769}, {130, 129, 64},
+        /* thin products (decoding): M <= 8, N across the 128-column chunks */
+        {1, 300, 33}, {2, 129, 16},  {4, 257, 70},  {5, 131, 100}, {8, 400, 47},
+        {9, 140, 30},
     };
     for (int kk = 0; kk < n_kernels; kk++)
         for (int d = 0; d < (int)(sizeof dims / sizeof dims[0]); d++)
@@ -116,6 +129,10 @@ int main(void) {
         /* big enough to run on all threads and cross the NC = 3072 column block */
         check_product(kernels[kk], 0, 0, 150, 3100, 40, 1.0f, 0.0f, 0, 0, &rng);
         check_product(kernels[kk], 1, 1, 300, 200, 700, 1.0f, 1.0f, 3, 0, &rng);
+        /* thin, multi-threaded (B over 1 MB), alpha / beta */
+        check_product(kernels[kk], 0, 1, 3, 2100, 130, 0.5f, 1.0f, 1, 0, &rng);
+        check_product(kernels[kk], 0, 0, 6, 2100, 130, 1.0f, -2.0f, 0, 0, &rng);
+        check_product(kernels[kk], 1, 0, 1, 1000, 300, 1.0f, 0.0f, 0, 1, &rng);
     }
 
     /* From inside a parallel region (each thread its own product): the kernel runs
@@ -136,7 +153,10 @@ int main(void) {
     CHECK(pst_gemm_choose(PST_GEMM_OPENBLAS, 0, 0, 1024, 1024, 1024) == PST_GEMM_OPENBLAS);
     CHECK(pst_gemm_choose(PST_GEMM_AVX512, 0, 0, 1024, 1024, 1024) ==
           (pst_gemm_avx512_available() ? PST_GEMM_AVX512 : PST_GEMM_OPENBLAS));
-    CHECK(pst_gemm_choose(PST_GEMM_AUTO, 0, 0, 1, 2304, 768) == PST_GEMM_OPENBLAS);
+    CHECK(pst_gemm_choose(PST_GEMM_AUTO, 0, 0, 1, 300, 200) == PST_GEMM_OPENBLAS);
+    CHECK(pst_gemm_choose(PST_GEMM_AUTO, 0, 0, 20, 2304, 768) == PST_GEMM_OPENBLAS);
+    CHECK(pst_gemm_choose(PST_GEMM_AUTO, 0, 1, 4, 50257, 768) ==
+          (pst_gemm_avx512_available() ? PST_GEMM_AVX512 : PST_GEMM_OPENBLAS));
     setenv("POSTERIOR_GEMM", "openblas", 1);
     CHECK(pst_gemm_requested() == PST_GEMM_OPENBLAS);
     setenv("POSTERIOR_GEMM", "avx512", 1);
