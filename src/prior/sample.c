@@ -126,7 +126,7 @@ static void layernorm_rows(float *out, const float *inp, const float *w, const f
 #define THIN_ACC 4096 /* floats of accumulators per thread (16 KB, in L1) */
 
 /* y[n, N] = (accumulate ? y : 0) + x[n, K]·W[K, N] + b[N]; each thread owns a range of
- * columns and streams W's rows over it, 4 rows of W per pass over the accumulators. */
+ * columns and streams W's rows over it, 8 rows of W per pass over the accumulators. */
 static void thin_nn(int n, int N, int K, const float *x, const float *W, const float *b,
                     float *y, int accumulate) {
     int nt = omp_get_max_threads();
@@ -146,14 +146,17 @@ static void thin_nn(int n, int N, int K, const float *x, const float *W, const f
                 else memset(acc + r * cw, 0, cw * sizeof(float));
             }
             int k = 0;
-            for (; k + 4 <= K; k += 4) {
-                const float *w0 = W + (size_t)k * N + c0, *w1 = w0 + N, *w2 = w1 + N, *w3 = w2 + N;
+            for (; k + 8 <= K; k += 8) {
+                const float *w = W + (size_t)k * N + c0;
                 for (int r = 0; r < n; r++) {
                     const float *xr = x + (size_t)r * K + k;
-                    float x0 = xr[0], x1 = xr[1], x2 = xr[2], x3 = xr[3], *ac = acc + r * cw;
+                    float *ac = acc + r * cw;
 #pragma omp simd
                     for (int j = 0; j < cw; j++)
-                        ac[j] += x0 * w0[j] + x1 * w1[j] + x2 * w2[j] + x3 * w3[j];
+                        ac[j] += xr[0] * w[j] + xr[1] * w[j + N] + xr[2] * w[j + 2 * (size_t)N] +
+                                 xr[3] * w[j + 3 * (size_t)N] + xr[4] * w[j + 4 * (size_t)N] +
+                                 xr[5] * w[j + 5 * (size_t)N] + xr[6] * w[j + 6 * (size_t)N] +
+                                 xr[7] * w[j + 7 * (size_t)N];
                 }
             }
             for (; k < K; k++) {
