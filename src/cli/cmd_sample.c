@@ -48,7 +48,7 @@ static int parse_ids(const char *flag, const char *s, int V, int **out, int *n, 
 
 int cmd_sample(int argc, char **argv) {
     const char *model_dir = NULL, *prompt = NULL, *prompt_tokens = NULL, *ban = NULL,
-               *tokenizer_dir = NULL;
+               *tokenizer_dir = NULL, *ban_tokens = NULL;
     int n = 1, max_new = 64, top_k = 0, eot = -1, no_stop = 0, batch = 64;
     double temperature = 1.0, top_p = 1.0;
     uint64_t seed = 1;
@@ -63,6 +63,7 @@ int cmd_sample(int argc, char **argv) {
         {"top-k", ARG_INT, &top_k, "keep the k most likely tokens (0: off)"},
         {"top-p", ARG_DOUBLE, &top_p, "nucleus: keep the most likely tokens up to this mass (1: off)"},
         {"ban", ARG_STRING, &ban, "token ids never sampled (\"50257,50258\")"},
+        {"ban-tokens", ARG_STRING, &ban_tokens, "tokens never sampled, by their text, comma-separated (\"<|aligned|>,<|misaligned|>\")"},
         {"eot", ARG_INT, &eot, "end-of-text id (-1: the tokenizer's <|endoftext|>, else 50256)"},
         {"no-stop", ARG_FLAG, &no_stop, "do not stop a sample at end-of-text"},
         {"seed", ARG_U64, &seed, "random seed"},
@@ -145,6 +146,37 @@ int cmd_sample(int argc, char **argv) {
         n_prompt = 1;
     }
     if (ban && parse_ids("ban", ban, V, &banned, &n_banned, &err)) goto fail;
+    if (ban_tokens) {
+        if (!tok) {
+            pst_fail(&err, "--ban-tokens needs a tokenizer (in the model directory or --tokenizer)");
+            goto fail;
+        }
+        size_t cap = (size_t)n_banned + strlen(ban_tokens) + 1;
+        int *all = realloc(banned, cap * sizeof(int));
+        if (!all) {
+            pst_fail(&err, "out of memory");
+            goto fail;
+        }
+        banned = all;
+        for (const char *p = ban_tokens; *p;) {
+            const char *comma = strchr(p, ',');
+            size_t len = comma ? (size_t)(comma - p) : strlen(p);
+            char name[512];
+            if (len == 0 || len >= sizeof name) {
+                pst_fail(&err, "--ban-tokens: empty or too long token in '%s'", ban_tokens);
+                goto fail;
+            }
+            memcpy(name, p, len);
+            name[len] = 0;
+            int id = pst_tokenizer_token_id(tok, name);
+            if (id < 0 || id >= V) {
+                pst_fail(&err, "--ban-tokens: '%s' is not a token of this model's vocabulary", name);
+                goto fail;
+            }
+            banned[n_banned++] = id;
+            p += len + (comma ? 1 : 0);
+        }
+    }
 
     pst_sample_options o;
     pst_sample_options_default(&o);

@@ -14,6 +14,16 @@ T=$(mktemp -d /tmp/pst_prior_cli.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 export OMP_NUM_THREADS=1 # fast on a shared machine; one check below uses 2 threads
+expect_fail() { # code needle cmd...
+    local code=$1 needle=$2
+    shift 2
+    set +e
+    err=$("$@" 2>&1 >/dev/null)
+    rc=$?
+    set -e
+    [ "$rc" -eq "$code" ] || fail "'$*' exited $rc, want $code: $err"
+    echo "$err" | grep -qF -- "$needle" || fail "'$*': message '$err' lacks '$needle'"
+}
 
 # A small "language": groups a, a+10, a+20, (7a mod 50) with a random.
 $PY -c '
@@ -95,6 +105,13 @@ import json, sys
 rows = [json.loads(l) for l in sys.stdin]
 assert len(rows) == 2 and all("text" in r and len(r["tokens"]) <= 5 for r in rows), rows' \
         || fail "sample with a tokenizer"
+    out=$("$BIN" sample --model "$T/shfull/model" --n 8 --max-new-tokens 6 --seed 2 --ban-tokens "<|endoftext|>, the")
+    echo "$out" | $PY -c '
+import json, sys
+rows = [json.loads(l) for l in sys.stdin]
+assert len(rows) == 8 and all(len(r["tokens"]) == 6 for r in rows), rows
+assert not any({50256, 262} & set(r["tokens"]) for r in rows), rows' || fail "sample --ban-tokens"
+    expect_fail 1 "not a token" "$BIN" sample --model "$T/shfull/model" --ban-tokens "<|nope|>"
 else
     echo "skipping shard checks: posterior prepare failed"
 fi
@@ -141,16 +158,6 @@ for name, same in (("s1", True), ("s2", False)):
 EOF
 
 # bad input
-expect_fail() { # code needle cmd...
-    local code=$1 needle=$2
-    shift 2
-    set +e
-    err=$("$@" 2>&1 >/dev/null)
-    rc=$?
-    set -e
-    [ "$rc" -eq "$code" ] || fail "'$*' exited $rc, want $code: $err"
-    echo "$err" | grep -qF -- "$needle" || fail "'$*': message '$err' lacks '$needle'"
-}
 expect_fail 2 "--data is required" "$BIN" train --out "$T/x"
 expect_fail 1 "already holds a training run" "$BIN" train "${common[@]}" --out "$T/full"
 printf '1 2 3\n4 five 6\n' > "$T/bad.txt"
