@@ -5,6 +5,7 @@
  * cosine decay -> JSONL metrics -> periodic checkpoints. A run directory holds
  *   train_config.json    every option, the model config and the data description
  *   metrics.jsonl        one line per logged step: step, loss, lr, grad_norm, tokens_per_s
+ *                        (+ val_loss where the held-out loss was measured)
  *   model/               the latest checkpoint (Hugging Face layout, pst_gpt2_save)
  *   training_state.bin   AdamW moments and step, RNG, data position, model checksum
  * and resume continues from the checkpoint with the losses the uninterrupted run has.
@@ -64,6 +65,12 @@ typedef struct {
     int resume;          /* continue from out_dir's checkpoint */
     int quiet;           /* no progress line on stderr */
     const char *extra_config_json; /* optional JSON object merged into train_config.json */
+    /* Held-out loss: val_batches batches of val (same B and T as the training source),
+     * the same windows every time (its position is reset), every val_every steps
+     * (0: at checkpoints and at the end); reported as "val_loss". NULL: none. */
+    pst_token_source *val;
+    long val_every;
+    int val_batches;
 } pst_mle_options;
 
 void pst_mle_options_default(pst_mle_options *o);
@@ -74,6 +81,7 @@ typedef struct {
     double lr;
     double grad_norm;    /* before clipping */
     double tokens_per_s;
+    double val_loss;     /* NAN when not evaluated at this step */
 } pst_mle_step;
 
 /* Called after every update; a non-zero return stops training (after a checkpoint). */

@@ -43,14 +43,18 @@ static int on_step(void *ctx, const pst_mle_step *s) {
 }
 
 int cmd_train(int argc, char **argv) {
-    const char *data = NULL, *out = NULL, *model_dir = NULL, *tokenizer_dir = NULL;
+    const char *data = NULL, *out = NULL, *model_dir = NULL, *tokenizer_dir = NULL, *val_data = NULL;
     int n_layer = 4, n_head = 4, n_embd = 128, n_positions = 256, vocab_size = 0;
-    int batch = 8, seq = 128, grad_accum = 1, resume = 0, shuffle = 1, quiet = 0;
-    long steps = 1000, warmup = 100, save_every = 0, log_every = 1, print_every = 0, stop_at = 0;
+    int batch = 8, seq = 128, grad_accum = 1, resume = 0, shuffle = 1, quiet = 0, val_batches = 8;
+    long steps = 1000, warmup = 100, save_every = 0, log_every = 1, print_every = 0, stop_at = 0,
+         val_every = 0;
     double lr = 6e-4, lr_min = -1, weight_decay = 0.1, clip = 1.0, beta1 = 0.9, beta2 = 0.95;
     uint64_t seed = 1;
     const pst_arg spec[] = {
         {"data", ARG_STRING, &data, "training tokens: a shard (posterior prepare) or a file of whitespace-separated ids"},
+        {"val-data", ARG_STRING, &val_data, "held-out tokens (shard or id file) for a val_loss in the metrics"},
+        {"val-every", ARG_LONG, &val_every, "measure val_loss every this many steps (0: at checkpoints and the end)"},
+        {"val-batches", ARG_INT, &val_batches, "batches in each val_loss (the same ones every time)"},
         {"out", ARG_STRING, &out, "run directory (model/, metrics.jsonl, training_state.bin, train_config.json)"},
         {"model", ARG_STRING, &model_dir, "continue training this model directory (else a new model)"},
         {"tokenizer", ARG_STRING, &tokenizer_dir, "tokenizer saved with the model: a folder (vocab.json + merges.txt) or gpt2 (default: --model's)"},
@@ -101,7 +105,7 @@ int cmd_train(int argc, char **argv) {
 
     pst_error err = {{0}};
     pst_gpt2 m = {0};
-    pst_token_source src = {0};
+    pst_token_source src = {0}, val = {0};
     pst_tokenizer *tok = NULL;
     int *ids = NULL;
     size_t n_ids = 0;
@@ -114,6 +118,19 @@ int cmd_train(int argc, char **argv) {
         if (pst_read_token_ids(data, &ids, &n_ids, &err) ||
             pst_token_source_windows(&src, ids, n_ids, batch, seq, seed, data, &err))
             goto fail;
+    }
+    if (val_data) {
+        int *vids = NULL;
+        size_t nv = 0;
+        int vrc = is_shard(val_data)
+                      ? pst_token_source_shard(&val, val_data, batch, seq, 0, seed, &err)
+                      : pst_read_token_ids(val_data, &vids, &nv, &err) ||
+                            pst_token_source_windows(&val, vids, nv, batch, seq, seed ^ 0x56414c, val_data, &err);
+        free(vids);
+        if (vrc) {
+            pst_fail_context(&err, "--val-data");
+            goto fail;
+        }
     }
     char saved_model[4096];
     if (pst_path_join(saved_model, sizeof saved_model, out, "model", &err)) goto fail;
@@ -172,6 +189,7 @@ int cmd_train(int argc, char **argv) {
     o.weight_decay = weight_decay, o.beta1 = beta1, o.beta2 = beta2, o.clip = clip, o.seed = seed;
     o.out_dir = out, o.save_every = save_every, o.log_every = log_every, o.resume = resume;
     o.quiet = quiet, o.extra_config_json = extra;
+    o.val = val_data ? &val : NULL, o.val_every = val_every, o.val_batches = val_batches;
     step_ctx sc = {print_every, stop_at, {0}};
     if (pst_mle_train(&m, &src, &o, on_step, &sc, &err)) goto fail;
     /* a one-line summary on stdout for scripts */
@@ -188,6 +206,7 @@ done:
     free(ids);
     pst_tokenizer_free(tok);
     pst_token_source_free(&src);
+    pst_token_source_free(&val);
     pst_gpt2_free(&m);
     return rc;
 }

@@ -257,6 +257,31 @@ void pst_mle_options_default(pst_mle_options *o) {
     o->seed = 1;
     o->save_every = 0;
     o->log_every = 1;
+    o->val = NULL;
+    o->val_every = 0;
+    o->val_batches = 8;
+}
+
+/* Mean cross-entropy of val_batches batches of val, from its saved start position
+ * pos0 (so every evaluation sees the same tokens). Forward only. */
+static int evaluate(pst_gpt2 *m, pst_token_source *val, const void *pos0, size_t pos0_len,
+                    int n_batches, int *tokens, int *inp, int *tgt, double *loss, pst_error *err) {
+    int B = val->B, T = val->T;
+    if (val->pos_set(val->self, pos0, pos0_len, err)) return pst_fail_context(err, "validation");
+    double sum = 0;
+    for (int i = 0; i < n_batches; i++) {
+        if (val->next(val->self, tokens, err)) return pst_fail_context(err, "validation");
+        for (int b = 0; b < B; b++) {
+            memcpy(inp + (size_t)b * T, tokens + (size_t)b * (T + 1), T * sizeof(int));
+            memcpy(tgt + (size_t)b * T, tokens + (size_t)b * (T + 1) + 1, T * sizeof(int));
+        }
+        double l;
+        if (pst_gpt2_cross_entropy(m, inp, tgt, NULL, B, T, NULL, &l, err))
+            return pst_fail_context(err, "validation");
+        sum += l;
+    }
+    *loss = sum / n_batches;
+    return 0;
 }
 
 /* The data-position blob in training_state.bin: model checksum + the source's position. */
@@ -285,6 +310,11 @@ static int write_train_config(const pst_gpt2 *m, const pst_token_source *src,
     cJSON_AddNumberToObject(root, "save_every", (double)o->save_every);
     cJSON_AddNumberToObject(root, "log_every", (double)o->log_every);
     cJSON_AddStringToObject(root, "data", src->description);
+    if (o->val) {
+        cJSON_AddStringToObject(root, "val_data", o->val->description);
+        cJSON_AddNumberToObject(root, "val_every", (double)o->val_every);
+        cJSON_AddNumberToObject(root, "val_batches", o->val_batches);
+    }
     cJSON *mc = cJSON_AddObjectToObject(root, "model");
     if (mc) {
         cJSON_AddNumberToObject(mc, "n_layer", m->config.n_layer);
@@ -429,6 +459,12 @@ int pst_mle_train(pst_gpt2 *m, pst_token_source *src, const pst_mle_options *o,
     if (o->warmup < 0 || o->save_every < 0 || o->log_every < 1 || !(o->clip >= 0))
         return pst_fail(err, "train: warmup, save_every, clip must be >= 0 and log_every >= 1");
     int B = src->B, T = src->T;
+    if (o->val && (o->val->B != B || o->val->T != T || o->val_batches < 1 || o->val_every < 0))
+        return pst_fail(err, "train: the validation data needs the training batch and seq, "
+                        "val_batches >= 1 and val_every >= 0");
+    if (o->val && o->val->max_id >= m->config.vocab_size)
+        return pst_fail(err, "train: the validation data has token id %d, outside the model's vocabulary [0, %d)",
+                        o->val->max_id, m->config.vocab_size);
     if (T > m->config.n_positions)
         return pst_fail(err, "train: seq %d exceeds the model's n_positions %d", T, m->config.n_positions);
     if (src->max_id >= m->config.vocab_size)
@@ -448,6 +484,8 @@ int pst_mle_train(pst_gpt2 *m, pst_token_source *src, const pst_mle_options *o,
     unsigned char *mask = NULL;
     int *tokens = NULL, *inp = NULL, *tgt = NULL;
     float *dlogprobs = NULL;
+    unsigned char *val_pos0 = NULL;
+    size_t val_pos0_len = 0;
     int rc = -1;
     pst_rng rng;
     pst_rng_seed(&rng, o->seed);
@@ -472,6 +510,15 @@ int pst_mle_train(pst_gpt2 *m, pst_token_source *src, const pst_mle_options *o,
     if (!mask || !tokens || !inp || !tgt || !dlogprobs) {
         pst_fail(err, "train: out of memory");
         goto done;
+    }
+    if (o->val) { /* every evaluation starts where the validation source starts now */
+        val_pos0_len = o->val->pos_size(o->val->self);
+        val_pos0 = malloc(val_pos0_len ? val_pos0_len : 1);
+        if (!val_pos0) {
+            pst_fail(err, "train: out of memory");
+            goto done;
+        }
+        o->val->pos_get(o->val->self, val_pos0);
     }
     if (write_train_config(m, src, o, p.config, err) ||
         pst_metrics_open(&metrics, p.metrics, o->resume, err))
@@ -516,19 +563,27 @@ int pst_mle_train(pst_gpt2 *m, pst_token_source *src, const pst_mle_options *o,
         float lr = pst_lr_schedule(step, o->warmup, o->steps, (float)o->lr, (float)o->lr_min);
         pst_adamw_update(&opt, m->param_memory, m->grad_memory, mask, m->num_params, lr);
         double dt = pst_now() - t0;
-        pst_mle_step s = {opt.step, loss, lr, norm, dt > 0 ? tokens_per_update / dt : 0};
-        if (opt.step % o->log_every == 0 || opt.step == o->steps)
+        pst_mle_step s = {opt.step, loss, lr, norm, dt > 0 ? tokens_per_update / dt : 0, NAN};
+        int is_save = opt.step == o->steps || (o->save_every > 0 && opt.step % o->save_every == 0);
+        if (o->val && (o->val_every > 0 ? opt.step % o->val_every == 0 || opt.step == o->steps : is_save) &&
+            evaluate(m, o->val, val_pos0, val_pos0_len, o->val_batches, tokens, inp, tgt, &s.val_loss,
+                     err))
+            goto done;
+        char val_field[64] = "";
+        if (!isnan(s.val_loss)) snprintf(val_field, sizeof val_field, ", \"val_loss\": %.9g", s.val_loss);
+        if (opt.step % o->log_every == 0 || opt.step == o->steps || val_field[0])
             pst_metrics_write(&metrics,
                               "\"step\": %ld, \"loss\": %.9g, \"lr\": %.9g, \"grad_norm\": %.9g, "
-                              "\"tokens_per_s\": %.1f, \"elapsed_s\": %.3f",
-                              s.step, s.loss, s.lr, s.grad_norm, s.tokens_per_s, pst_now() - t_start);
+                              "\"tokens_per_s\": %.1f, \"elapsed_s\": %.3f%s",
+                              s.step, s.loss, s.lr, s.grad_norm, s.tokens_per_s, pst_now() - t_start,
+                              val_field);
         char extra[64];
         snprintf(extra, sizeof extra, "loss %.4f", loss);
         double el = pst_now() - t_start;
         pst_progress_update(&prog, opt.step, el > 0 ? (opt.step - first) * tokens_per_update / el : 0,
                             extra);
         int stop = cb && cb(cb_ctx, &s);
-        if (stop || opt.step == o->steps || (o->save_every > 0 && opt.step % o->save_every == 0))
+        if (stop || is_save)
             if (checkpoint(m, &opt, &rng, src, &p, err)) goto done;
         if (stop) break;
     }
@@ -537,6 +592,6 @@ int pst_mle_train(pst_gpt2 *m, pst_token_source *src, const pst_mle_options *o,
 done:
     pst_metrics_close(&metrics);
     pst_adamw_free(&opt);
-    free(mask), free(tokens), free(inp), free(tgt), free(dlogprobs);
+    free(mask), free(tokens), free(inp), free(tgt), free(dlogprobs), free(val_pos0);
     return rc;
 }

@@ -34,9 +34,11 @@ for i in range(5000):
     a = random.randrange(10)
     out += [a, a + 10, a + 20, (a * 7) % 50]
 print(" ".join(map(str, out)))' > "$T/ids.txt"
+cut -d' ' -f1-2000 "$T/ids.txt" > "$T/val.txt"
 
 common=(--data "$T/ids.txt" --n-layer 2 --n-head 2 --n-embd 32 --n-positions 64 --steps 24
-        --batch 4 --seq 32 --grad-accum 2 --lr 3e-3 --warmup 4 --save-every 8 --quiet --seed 5)
+        --batch 4 --seq 32 --grad-accum 2 --lr 3e-3 --warmup 4 --save-every 8 --quiet --seed 5
+        --val-data "$T/val.txt" --val-every 6 --val-batches 2)
 "$BIN" train "${common[@]}" --out "$T/full"
 "$BIN" train "${common[@]}" --out "$T/part" --stop-at 13
 [ "$(wc -l < "$T/part/metrics.jsonl")" -eq 13 ] || fail "stopped run should have 13 metrics lines"
@@ -53,8 +55,8 @@ ra, rb = rows(a), rows(b)
 assert [r["step"] for r in ra] == list(range(1, steps + 1)), [r["step"] for r in ra]
 assert [r["step"] for r in rb] == list(range(1, steps + 1)), [r["step"] for r in rb]
 for x, y in zip(ra, rb):
-    for k in ("step", "loss", "lr", "grad_norm"):
-        assert x[k] == y[k], (k, x, y)
+    for k in ("step", "loss", "lr", "grad_norm", "val_loss"):
+        assert x.get(k) == y.get(k), (k, x, y)
 EOF
 }
 compare_runs "$T/full" "$T/part" 24 || fail "resumed run differs from the uninterrupted one"
@@ -71,6 +73,9 @@ assert last < first - 0.8, (first, last)
 for r in rows:
     assert set(r) >= {"step", "loss", "lr", "grad_norm", "tokens_per_s"}, r
 assert abs(rows[1]["lr"] - 3e-3 * 2 / 4) < 1e-9                  # warmup: lr·(step+1)/warmup
+val = [(r["step"], r["val_loss"]) for r in rows if "val_loss" in r]
+assert [s for s, _ in val] == [6, 12, 18, 24], val
+assert val[-1][1] < val[0][1] - 0.3, val                          # held-out loss improves too
 cfg = json.load(open(d + "/train_config.json"))
 for k in ("steps", "batch", "seq", "grad_accum", "lr", "warmup", "weight_decay", "clip", "seed",
           "model", "data", "data_path"):
