@@ -156,9 +156,12 @@ static int wordb(us u, long i) { return isword_at(u, i - 1) != isword_at(u, i); 
 
 /* noqa = re.compile(r'# no(?:qa|pep8)\b', re.I).search */
 static int noqa_search(us u) {
-    for (size_t i = 0; i + 4 < u.n + 0 && i + 5 <= u.n; i++) {
-        if (u.p[i] != '#' || u.p[i + 1] != ' ' || (u.p[i + 2] | 0x20) != 'n' || (u.p[i + 3] | 0x20) != 'o')
-            continue;
+    if (u.n < 5) return 0;
+    const pep8_cp *p = u.p;
+    size_t last = u.n - 5;
+    for (size_t i = 0; i <= last; i++) {
+        if (p[i] != '#') continue;
+        if (u.p[i + 1] != ' ' || (u.p[i + 2] | 0x20) != 'n' || (u.p[i + 3] | 0x20) != 'o') continue;
         size_t j = i + 4;
         if (j + 2 <= u.n && (u.p[j] | 0x20) == 'q' && (u.p[j + 1] | 0x20) == 'a' && !isword_at(u, (long)j + 2))
             return 1;
@@ -519,28 +522,7 @@ static int is_pcs_keyword(us u) {
 
 /* ---- logical line checks --------------------------------------------------- */
 
-static void extraneous_whitespace(checker *c) {
-    us L = LL(c);
-    size_t n = L.n, i = 0;
-    while (i + 1 < n) {
-        cp a = L.p[i], b = L.p[i + 1];
-        if (is_open(a) && (b == ' ' || b == '\t')) {
-            report_off(c, (long)i + 1, "E201", "whitespace after '%c'", (char)a);
-            i += 2;
-            continue;
-        }
-        if ((a == ' ' || a == '\t') && is_closepunct(b) && !(i + 2 < n && L.p[i + 2] == '=')) {
-            cp prev = i == 0 ? L.p[n - 1] : L.p[i - 1];
-            if (prev != ',') {
-                const char *code = chr_in(b, "}])") ? "E202" : "E203";
-                report_off(c, (long)i, code, "whitespace before '%c'", (char)b);
-            }
-            i += 2;
-            continue;
-        }
-        i++;
-    }
-}
+/* extraneous_whitespace and missing_whitespace are folded into run_logical_checks' pass. */
 
 static void whitespace_around_keywords(checker *c) {
     us L = LL(c);
@@ -580,24 +562,6 @@ static void missing_whitespace_after_keyword(checker *c) {
             !eq(s0, "async") && !eq(s0, "await") && !(eq(s0, "except") && eq(s1, "*")) &&
             !(eq(s0, "yield") && eq(s1, ")")) && !in_str(s1, ":\n"))
             report(c, t0->erow, t0->ecol, "E275", "missing whitespace after keyword");
-    }
-}
-
-static void missing_whitespace(checker *c) {
-    us L = LL(c);
-    long nl = 0, nr = 0, last_brace = -1, last_sq = -1;
-    for (size_t i = 0; i + 1 < L.n; i++) {
-        cp ch = L.p[i], nx = L.p[i + 1];
-        if (is_csc(ch) && nx != ' ' && nx != '\t' && nx != 0xa0) {
-            int skip = 0;
-            if (ch == ':' && nl > nr && last_brace < last_sq) skip = 1;
-            else if (ch == ',' && (nx == ')' || nx == ']')) skip = 1;
-            else if (ch == ':' && nx == '=') skip = 1;
-            if (!skip) report_off(c, (long)i, "E231", "missing whitespace after '%c'", (char)ch);
-        }
-        if (ch == '[') nl++, last_sq = (long)i;
-        else if (ch == ']') nr++;
-        else if (ch == '{') last_brace = (long)i;
     }
 }
 
@@ -1794,9 +1758,15 @@ static int any_reported(const checker *c, const char *codes) {
 
 static void run_logical_checks(checker *c) {
     us L = LL(c);
+    const int *en = c->enabled;
     int ws2 = 0, eqeq = 0, not3 = 0, type4 = 0;
-    size_t run = 0;
-    for (size_t i = 0; i < L.n; i++) {
+    size_t run = 0, n = L.n;
+    /* one pass: the pattern prefilters, extraneous_whitespace (E201-E203,
+     * non-overlapping matches from ext_next) and missing_whitespace (E231) */
+    size_t ext_next = 0;
+    long nl = 0, nr = 0, last_brace = -1, last_sq = -1;
+    int do_ext = en[10], do_e231 = en[14];
+    for (size_t i = 0; i < n; i++) {
         cp ch = L.p[i];
         if (pep8_isspace(ch)) {
             if (++run >= 2 || ch == '\t') ws2 = 1;
@@ -1806,8 +1776,34 @@ static void run_logical_checks(checker *c) {
             else if (ch == 't' && i >= 2 && L.p[i - 1] == 'o' && L.p[i - 2] == 'n') not3 = 1;
             else if (ch == 'e' && i >= 3 && L.p[i - 1] == 'p' && L.p[i - 2] == 'y' && L.p[i - 3] == 't') type4 = 1;
         }
+        if (i + 1 >= n) break;
+        cp nx = L.p[i + 1];
+        if (do_ext && i >= ext_next) {
+            if (is_open(ch) && (nx == ' ' || nx == '\t')) {
+                report_off(c, (long)i + 1, "E201", "whitespace after '%c'", (char)ch);
+                ext_next = i + 2;
+            } else if ((ch == ' ' || ch == '\t') && is_closepunct(nx) && !(i + 2 < n && L.p[i + 2] == '=')) {
+                cp prev = i == 0 ? L.p[n - 1] : L.p[i - 1];
+                if (prev != ',') {
+                    const char *code = (nx == '}' || nx == ']' || nx == ')') ? "E202" : "E203";
+                    report_off(c, (long)i, code, "whitespace before '%c'", (char)nx);
+                }
+                ext_next = i + 2;
+            }
+        }
+        if (do_e231) {
+            if (is_csc(ch) && nx != ' ' && nx != '\t' && nx != 0xa0) {
+                int skip = 0;
+                if (ch == ':' && nl > nr && last_brace < last_sq) skip = 1;
+                else if (ch == ',' && (nx == ')' || nx == ']')) skip = 1;
+                else if (ch == ':' && nx == '=') skip = 1;
+                if (!skip) report_off(c, (long)i, "E231", "missing whitespace after '%c'", (char)ch);
+            }
+            if (ch == '[') nl++, last_sq = (long)i;
+            else if (ch == ']') nr++;
+            else if (ch == '{') last_brace = (long)i;
+        }
     }
-    const int *en = c->enabled;
     /* pycodestyle runs them in name order; the report is sorted anyway */
     if (en[0]) ambiguous_identifier(c);
     if (en[1]) bare_except(c);
@@ -1819,11 +1815,9 @@ static void run_logical_checks(checker *c) {
     if (en[7]) compound_statements(c);
     if (en[8]) continued_indentation(c);
     if (en[9]) explicit_line_join(c);
-    if (en[10]) extraneous_whitespace(c);
     if (en[11]) imports_on_separate_lines(c);
     if (en[12]) indentation(c);
     if (en[13]) maximum_doc_length(c);
-    if (en[14]) missing_whitespace(c);
     if (en[15]) missing_whitespace_after_keyword(c);
     if (en[16]) missing_whitespace_around_operator(c);
     if (en[17]) module_imports_on_top_of_file(c);

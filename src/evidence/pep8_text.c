@@ -87,8 +87,14 @@ static long utf8_decode(const unsigned char *b, size_t n, pep8_cp *out) {
         unsigned c = b[i];
         pep8_cp v;
         if (c < 0x80) {
-            v = c;
-            i++;
+            /* ASCII run */
+            size_t j = i;
+            if (out)
+                while (j < n && b[j] < 0x80) out[k++] = b[j++];
+            else
+                while (j < n && b[j] < 0x80) k++, j++;
+            i = j;
+            continue;
         } else if (c >= 0xc2 && c <= 0xdf) {
             if (i + 1 >= n || (b[i + 1] & 0xc0) != 0x80) return -1;
             v = ((c & 0x1f) << 6) | (b[i + 1] & 0x3f);
@@ -242,29 +248,30 @@ int pep8_src_decode(pep8_src *s, const char *bytes, size_t len, pst_error *err) 
     }
     if (fallback || codec != 0)
         for (size_t i = 0; i < slen; i++) s->buf[i] = src[i];
-    /* universal newlines: \r\n and \r become \n */
-    size_t w = 0;
-    long nl = 0;
+    /* universal newlines (\r\n and \r become \n) and line starts, one pass */
+    size_t w = 0, cap = (size_t)ncp / 32 + 16;
+    long k = 0;
+    s->loff = malloc(cap * sizeof(size_t));
+    if (!s->loff) goto oom;
+    s->loff[0] = 0;
     for (size_t i = 0; i < (size_t)ncp; i++) {
         pep8_cp c = s->buf[i];
         if (c == '\r') {
             if (i + 1 < (size_t)ncp && s->buf[i + 1] == '\n') i++;
             c = '\n';
         }
-        if (c == '\n') nl++;
         s->buf[w++] = c;
+        if (c == '\n') {
+            if ((size_t)k + 3 > cap) {
+                cap *= 2;
+                size_t *nl = realloc(s->loff, cap * sizeof(size_t));
+                if (!nl) goto oom;
+                s->loff = nl;
+            }
+            s->loff[++k] = w;
+        }
     }
     s->n = w;
-    s->loff = malloc(((size_t)nl + 2) * sizeof(size_t));
-    if (!s->loff) {
-        free(s->buf);
-        s->buf = NULL;
-        return pst_fail(err, "pep8: out of memory for %ld lines", nl);
-    }
-    long k = 0;
-    s->loff[0] = 0;
-    for (size_t i = 0; i < w; i++)
-        if (s->buf[i] == '\n') s->loff[++k] = i + 1;
     if (w > 0 && s->buf[w - 1] != '\n') s->loff[++k] = w;
     s->nlines = k;
     s->first = 0;
@@ -274,6 +281,11 @@ int pep8_src_decode(pep8_src *s, const char *bytes, size_t len, pst_error *err) 
         else if (l0.n >= 3 && l0.p[0] == 0xef && l0.p[1] == 0xbb && l0.p[2] == 0xbf) s->first = 3;
     }
     return 0;
+oom:
+    free(s->buf);
+    free(s->loff);
+    s->buf = NULL, s->loff = NULL;
+    return pst_fail(err, "pep8: out of memory for the lines of %zu bytes", len);
 }
 
 void pep8_src_free(pep8_src *s) {
@@ -642,7 +654,13 @@ static int scan(pep8_tokenizer *t) {
         else if (start + 2 < max && L[start] == '\\' && L[start + 1] == '\r' && L[start + 2] == '\n')
             kind = 1, end = start + 3;
         else if (start == max) kind = 2, end = start;
-        else if (L[start] == '#') {
+        else if (L[start] < 128 && (((L[start] | 0x20) >= 'a' && (L[start] | 0x20) <= 'z') || L[start] == '_') &&
+                 !is_prefix_char(L[start])) {
+            /* fast path: only Name can match a letter that starts no string prefix */
+            end = start + 1;
+            while (end < max && pep8_isword(L[end])) end++;
+            kind = 8;
+        } else if (L[start] == '#') {
             end = start;
             while (end < max && L[end] != '\r' && L[end] != '\n') end++;
             kind = 3;
