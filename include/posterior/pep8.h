@@ -22,8 +22,10 @@ typedef struct {
 } pst_pep8_finding;
 
 typedef struct {
-    const char *select;   /* comma-separated code prefixes, NULL or "" = none */
-    const char *ignore;   /* comma-separated code prefixes, NULL = default ignore */
+    const char *select;   /* comma-separated code prefixes, NULL or "" = none; when given,
+                             only codes it prefixes are reported and ignore is dropped
+                             (pycodestyle's StyleGuide) */
+    const char *ignore;   /* comma-separated code prefixes, NULL or "" = DEFAULT_IGNORE */
     int max_line_length;  /* 79 */
     int max_doc_length;   /* 0 = W505 off (pycodestyle's None) */
     int hang_closing;     /* 0 */

@@ -2037,9 +2037,9 @@ int pep8_check_src(const pep8_src *s, const pst_pep8_options *o, pst_pep8_findin
     /* StyleGuide.__init__: default ignore unless select or ignore is given */
     if (!c.select.n && !ig.n) {
         if (parse_codes(&c.ignore, DEFAULT_IGNORE, err)) return -1;
-    } else if (c.select.n && !ig.n) {
+    } else if (c.select.n) {
         c.ignore.n = 1;
-        c.ignore.prefix[0][0] = 0; /* ('',): everything not selected */
+        c.ignore.prefix[0][0] = 0; /* ('',): everything not selected; the ignore list is dropped */
     } else {
         c.ignore = ig;
     }
@@ -2095,7 +2095,7 @@ int pst_pep8_code_reported(const pst_pep8_options *o, const char *code) {
     codelist ig;
     if (parse_codes(&c.select, o->select, &err) || parse_codes(&ig, o->ignore, &err)) return 1;
     if (!c.select.n && !ig.n) parse_codes(&c.ignore, DEFAULT_IGNORE, &err);
-    else if (c.select.n && !ig.n) c.ignore.n = 1, c.ignore.prefix[0][0] = 0;
+    else if (c.select.n) c.ignore.n = 1, c.ignore.prefix[0][0] = 0;
     else c.ignore = ig;
     return !ignore_code(&c, code);
 }

@@ -54,9 +54,12 @@ int main(void) {
     n = run("x = 1*2\nimport os\n", NULL, "E402", &f);
     CHECK(n == 1 && has(f, n, 1, 6, "E226"));
     pst_pep8_findings_free(f, n);
-    /* select wins over ignore for codes it prefixes */
+    /* with a select list, pycodestyle drops the ignore list: only selected codes count */
     n = run("x=1*2\n", "E2", "E225", &f);
     CHECK(n == 2 && has(f, n, 1, 2, "E225") && has(f, n, 1, 4, "E226"));
+    pst_pep8_findings_free(f, n);
+    n = run("if x:\n\ty=1\n", "E2", "W191", &f);
+    CHECK(n == 1 && has(f, n, 2, 3, "E225"));
     pst_pep8_findings_free(f, n);
     /* select alone ignores everything else */
     n = run("import os, sys\nx=1\n", "E4", NULL, &f);
