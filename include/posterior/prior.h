@@ -131,6 +131,8 @@ typedef struct {
     int max_new_tokens;
     int eot_token;         /* -1: none */
     int stop_at_eot;       /* stop a row when it samples eot_token (which is kept) */
+    uint64_t first_stream; /* sample i draws from RNG stream first_stream + i (default 0);
+                              calls that continue a numbering get the same draws as one call */
 } pst_sample_options;
 
 void pst_sample_options_default(pst_sample_options *o); /* T=1, no truncation, 64 new tokens, eot 50256 */

@@ -67,7 +67,7 @@ int cmd_sample(int argc, char **argv) {
         {"eot", ARG_INT, &eot, "end-of-text id (-1: the tokenizer's <|endoftext|>, else 50256)"},
         {"no-stop", ARG_FLAG, &no_stop, "do not stop a sample at end-of-text"},
         {"seed", ARG_U64, &seed, "random seed"},
-        {"batch", ARG_INT, &batch, "samples drawn per call (KV cache rows); with --seed it fixes the draw"},
+        {"batch", ARG_INT, &batch, "samples drawn together (KV cache rows); does not change the draws"},
         {0},
     };
     int npos = 0;
@@ -204,7 +204,10 @@ int cmd_sample(int argc, char **argv) {
     long generated = 0;
     for (int done = 0; done < n; done += chunk) {
         int k = n - done < chunk ? n - done : chunk;
-        if (pst_gpt2_sample(&m, prompts, plens, k, &o, &rng, samples, &err)) goto fail;
+        /* sample i always draws from stream i of the seed's RNG, whatever --batch is */
+        pst_rng chunk_rng = rng;
+        o.first_stream = (uint64_t)done;
+        if (pst_gpt2_sample(&m, prompts, plens, k, &o, &chunk_rng, samples, &err)) goto fail;
         for (int i = 0; i < k; i++) {
             pst_sample *s = &samples[i];
             generated += s->n_tokens;

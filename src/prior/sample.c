@@ -574,7 +574,7 @@ int pst_gpt2_sample(pst_gpt2 *m, const int *const *prompts, const int *prompt_le
             }
             pos[r] = len;
             slot[r] = r;
-            rrng[r] = pst_rng_split(&base, (uint64_t)(first + r));
+            rrng[r] = pst_rng_split(&base, o->first_stream + (uint64_t)(first + r));
             live[r] = o->max_new_tokens > 0 && len < P;
         }
         if (ni) decoder_forward(&d, ni, item_row, item_pos, item_tok, item_want, logits);

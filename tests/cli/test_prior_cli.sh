@@ -138,6 +138,13 @@ M="$T/full/model"
 "$BIN" sample --model "$M" --prompt-tokens "3 13 23" --n 6 --max-new-tokens 12 --seed 9 > "$T/s1.jsonl"
 "$BIN" sample --model "$M" --prompt-tokens "3 13 23" --n 40 --max-new-tokens 6 --seed 9 \
     --temperature 0.7 --top-k 4 --top-p 0.9 --ban 0,1 > "$T/s2.jsonl"
+"$BIN" sample --model "$M" --prompt-tokens "3 13 23" --n 6 --max-new-tokens 12 --seed 9 --batch 4 > "$T/s1b.jsonl"
+$PY - "$T/s1.jsonl" "$T/s1b.jsonl" <<'EOF' || fail "sample --batch changed the draws"
+import json, sys
+a, b = ([json.loads(l) for l in open(p)] for p in sys.argv[1:])
+assert [r["tokens"] for r in a] == [r["tokens"] for r in b]
+assert all(abs(x["logprob_model"] - y["logprob_model"]) < 1e-4 for x, y in zip(a, b))
+EOF
 $PY - "$T" "$BIN" "$M" <<'EOF' || fail "sample log-probs vs posterior logprob"
 import json, subprocess, sys
 t, binary, model = sys.argv[1:]
