@@ -312,9 +312,6 @@ static int target_estimate(int argc, char **argv) {
     }
     for (int i = 0; i < n; i++) lw[i] = sb.log_target[i] - sb.log_q[i];
     pst_estimate lz = pst_estimate_log_partition(sb.log_target, sb.log_q, n);
-    if (lz.value == -INFINITY)
-        fprintf(stderr, "posterior target estimate: warning: no sample has P(x) > 0, so Z is estimated as 0 and the "
-                        "divergences are undefined; draw more samples or relax the constraint\n");
     pst_estimate mp[PST_TARGET_MAX_FEATURES], mpi[PST_TARGET_MAX_FEATURES];
     pst_estimate_moments_target(sb.log_target, sb.log_q, sb.features, n, k, mp);
     pst_estimate_moments_policy(lpi, sb.log_q, sb.features, n, k, mpi);
@@ -342,7 +339,13 @@ static int target_estimate(int argc, char **argv) {
     printf("], \"moments_pi_se\": [");
     for (int j = 0; j < k; j++) printf("%s%.4g", j ? ", " : "", mpi[j].se);
     printf("], \"ess\": %.2f, \"kind\": \"%s\"}\n", ess, pst_target_kind_name(b.spec.kind));
-    if (ess < 30 && lz.value > -INFINITY)
+    if (lz.value == -INFINITY) {
+        /* the JSON line above still reports what was measured (z = 0, divergences 0 = undefined) */
+        pst_fail(&err, "no sample of %d has P(x) > 0: Z is estimated as 0 and KL(p||pi), TVD and E_p are undefined; "
+                       "draw more samples (--n) or relax the constraint", n);
+        goto fail;
+    }
+    if (ess < 30)
         fprintf(stderr, "posterior target estimate: warning: effective sample size %.1f; estimates are unreliable\n",
                 ess);
     ret = 0;

@@ -236,6 +236,10 @@ int main(void) {
     /* a constraint no sample satisfies: Z = 0 is an error in training */
     snprintf(args, sizeof args, "target init --prior %s --out %s/never.json 'regex:^QQQQ$'", model, dir);
     CHECK(run(args, NULL, NULL) == 0);
+    snprintf(args, sizeof args, "target estimate --spec %s/never.json --n 50 --max-new-tokens 2", dir);
+    CHECK(run(args, &out, &errs) == 1 && strstr(errs, "Z is estimated as 0") && strstr(out, "\"z\": 0,"));
+    free(out);
+    free(errs);
     snprintf(args, sizeof args, "tune --spec %s/never.json --out %s/r3 --steps 3 --batch 8 --quiet", dir, dir);
     CHECK(run(args, NULL, &errs) == 1 && strstr(errs, "Z estimate is 0"));
     free(errs);
