@@ -12,7 +12,7 @@
  *         tokens/s = B·N / time.
  *
  * Prints one JSON line: impl, config, mode, batch, seq, threads, params,
- * tokens_per_s, seconds, peak_rss_mb, flops_per_token (train: 6·N + 12·L·C·T with N
+ * tokens_per_s, seconds, cpu_seconds (process CPU time of the timed part), peak_rss_mb, flops_per_token (train: 6·N + 12·L·C·T with N
  * the parameters without wpe, as in nanoGPT's MFU), weight_bytes (sampling reads
  * every weight once per decoding step), gemm (the POSTERIOR_GEMM setting). */
 #include "posterior/prior.h"
@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 
 static int parse_int(const char *flag, const char *s, int lo, int *out) {
     char *end;
@@ -32,6 +33,14 @@ static int parse_int(const char *flag, const char *s, int lo, int *out) {
     }
     *out = (int)v;
     return 0;
+}
+
+/* CPU seconds of the whole process (all threads): with one thread on a shared
+ * machine, time on the core, which excludes waiting for it. */
+static double cpu_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
 static double peak_rss_mb(void) {
@@ -101,7 +110,7 @@ int main(int argc, char **argv) {
     size_t sizes[PST_GPT2_NUM_TENSORS];
     pst_gpt2_param_sizes(&cfg, sizes);
     double n_flop_params = (double)m.num_params - (double)sizes[1]; /* without wpe */
-    double seconds = 0, tokens = 0;
+    double seconds = 0, cpu_seconds = 0, tokens = 0;
     int rc = 1;
 
     if (train) {
@@ -122,7 +131,7 @@ int main(int argc, char **argv) {
         have_opt = 1;
         for (int i = 0; i <= BT; i++) tok[i] = (int)pst_rng_below(&rng, cfg.vocab_size);
         for (int s = 0; s <= steps; s++) { /* step 0 is the warm-up */
-            double t0 = pst_now(), loss;
+            double t0 = pst_now(), c0 = cpu_now(), loss;
             pst_gpt2_zero_grad(&m);
             if (pst_gpt2_cross_entropy(&m, tok, tok + 1, NULL, batch, seq, dlogprobs, &loss, &err) ||
                 pst_gpt2_backward(&m, dlogprobs, &err)) {
@@ -133,7 +142,10 @@ int main(int argc, char **argv) {
             double dt = pst_now() - t0;
             fprintf(stderr, "bench_prior: %s train step %d/%d  loss %.4f  %.2f s\n", config, s,
                     steps, loss, dt);
-            if (s > 0) seconds += dt;
+            if (s > 0) {
+                seconds += dt;
+                cpu_seconds += cpu_now() - c0;
+            }
         }
         tokens = (double)BT * steps;
         rc = 0;
@@ -159,17 +171,18 @@ int main(int argc, char **argv) {
         o.stop_at_eot = 0;
         for (int pass = 0; pass < 2; pass++) { /* pass 0: warm-up */
             o.max_new_tokens = pass == 0 ? 4 : new_tokens;
-            double t0 = pst_now();
+            double t0 = pst_now(), c0 = cpu_now();
             if (pst_gpt2_sample(&m, (const int *const *)prompts, lens, batch, &o, &rng, out, &err)) {
                 fprintf(stderr, "bench_prior: %s\n", err.msg);
                 goto sample_done;
             }
-            double dt = pst_now() - t0;
+            double dt = pst_now() - t0, cdt = cpu_now() - c0;
             int n_new = 0;
             for (int i = 0; i < batch; i++) n_new += out[i].n_tokens;
             pst_sample_free(out, batch);
             if (pass == 1) {
                 seconds = dt;
+                cpu_seconds = cdt;
                 tokens = n_new;
             }
         }
@@ -183,10 +196,10 @@ int main(int argc, char **argv) {
         const char *gemm = getenv("POSTERIOR_GEMM");
         printf("{\"impl\": \"c\", \"config\": \"%s\", \"mode\": \"%s\", \"batch\": %d, \"seq\": %d, "
                "\"new_tokens\": %d, \"threads\": %d, \"params\": %zu, \"tokens_per_s\": %.3f, "
-               "\"seconds\": %.3f, \"peak_rss_mb\": %.1f, \"flops_per_token\": %.6g, "
+               "\"seconds\": %.3f, \"cpu_seconds\": %.3f, \"peak_rss_mb\": %.1f, \"flops_per_token\": %.6g, "
                "\"weight_bytes\": %.6g, \"gemm\": \"%s\"}\n",
                config, mode, batch, train ? seq : 1, train ? 0 : new_tokens, omp_get_max_threads(),
-               m.num_params, tokens / seconds, seconds, peak_rss_mb(),
+               m.num_params, tokens / seconds, seconds, cpu_seconds, peak_rss_mb(),
                6.0 * n_flop_params + 12.0 * cfg.n_layer * cfg.n_embd * seq,
                4.0 * (double)m.num_params, gemm && *gemm ? gemm : "auto");
     }

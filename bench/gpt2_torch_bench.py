@@ -49,9 +49,9 @@ def train(model, batch, seq, steps):
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1},
                              {"params": no_decay, "weight_decay": 0.0}],
                             lr=3e-4, betas=(0.9, 0.95), eps=1e-8)
-    total = 0.0
+    total = cpu = 0.0
     for s in range(steps + 1):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         opt.zero_grad(set_to_none=True)
         loss = model.cross_entropy(x, y)
         loss.backward()
@@ -61,7 +61,8 @@ def train(model, batch, seq, steps):
               file=sys.stderr)
         if s > 0:
             total += dt
-    return total, batch * seq * steps
+            cpu += time.process_time() - c0
+    return total, cpu, batch * seq * steps
 
 
 @torch.no_grad()
@@ -134,21 +135,21 @@ def main():
     n_flop_params = n_params - cfg["n_positions"] * cfg["n_embd"]  # without wpe
     if args.mode == "train":
         batch = args.batch or 4
-        seconds, tokens = train(model, batch, args.seq, args.steps or (3 if small else 10))
+        seconds, cpu, tokens = train(model, batch, args.seq, args.steps or (3 if small else 10))
         seq, new_tokens = args.seq, 0
     else:
         batch, seq = args.batch or 1, 1
         new_tokens = args.new_tokens or (64 if small else 128)
         gen = torch.Generator().manual_seed(1234)
         sample(model, batch, 4, gen)  # warm-up
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = sample(model, batch, new_tokens, gen)
-        seconds, tokens = time.perf_counter() - t0, out.numel()
+        seconds, cpu, tokens = time.perf_counter() - t0, time.process_time() - c0, out.numel()
     print(json.dumps({
         "impl": "torch", "config": args.config, "mode": args.mode, "batch": batch, "seq": seq,
         "new_tokens": new_tokens, "threads": torch.get_num_threads(), "params": n_params,
         "tokens_per_s": round(tokens / seconds, 3), "seconds": round(seconds, 3),
-        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "cpu_seconds": round(cpu, 3), "peak_rss_mb": round(peak_rss_mb(), 1),
         "flops_per_token": 6.0 * n_flop_params + 12.0 * cfg["n_layer"] * cfg["n_embd"] * args.seq,
         "weight_bytes": 4.0 * n_params, "torch": torch.__version__,
     }))

@@ -1,7 +1,13 @@
 """Formats bench/run.sh's results (JSON lines) as one Markdown table: ours, PyTorch, ratios,
 MFU for training and the bandwidth limit for sampling.
 
-    /usr/bin/python3 bench/report.py RESULTS.jsonl
+    /usr/bin/python3 bench/report.py [--cpu] RESULTS.jsonl
+
+--cpu divides by CPU time instead of wall time (tokens per CPU-second, and the FMA
+peak per CPU-second of each thread): on a machine shared with other jobs, and with
+OMP_NUM_THREADS=1, it estimates the quiet machine's single-thread numbers (with
+several threads, CPU time also counts threads spinning at barriers). Memory
+bandwidth has no such correction: other jobs share it.
 
 Lines with "fma_gflops" are the machine's ceilings (bench_ceilings --json); the others
 come from bench_prior (impl "c") and gpt2_torch_bench.py (impl "torch").
@@ -17,10 +23,14 @@ TARGETS = {"train": "≥ 3× PyTorch, MFU ≥ 40%", "sample": "≥ 5× PyTorch, 
 
 
 def main():
-    if len(sys.argv) != 2:
-        sys.exit("usage: report.py RESULTS.jsonl")
+    args = sys.argv[1:]
+    cpu = "--cpu" in args
+    args = [a for a in args if a != "--cpu"]
+    if len(args) != 1:
+        sys.exit("usage: report.py [--cpu] RESULTS.jsonl")
+    path = args[0]
     ceil, runs = None, {}
-    with open(sys.argv[1]) as f:
+    with open(path) as f:
         for n, line in enumerate(f, 1):
             line = line.strip()
             if not line:
@@ -28,16 +38,22 @@ def main():
             try:
                 r = json.loads(line)
             except ValueError as e:
-                sys.exit("%s:%d: not JSON (%s)" % (sys.argv[1], n, e))
+                sys.exit("%s:%d: not JSON (%s)" % (path, n, e))
             if "fma_gflops" in r:
                 ceil = r
             else:
                 runs[(r["config"], r["mode"], r["batch"], r["impl"])] = r
-    peak = ceil["fma_gflops"] * 1e9 if ceil else None
+    peak = ceil["fma_gflops_cpu" if cpu else "fma_gflops"] * 1e9 if ceil else None
     bw = ceil["read_gbs"] * 1e9 if ceil else None
     if ceil:
-        print("Ceilings: FMA peak %.1f GFLOP/s (%s, %d threads), memory read %.1f GB/s\n"
-              % (ceil["fma_gflops"], ceil["isa"], ceil["threads"], ceil["read_gbs"]))
+        print("Ceilings: FMA peak %.1f GFLOP/s%s (%s, %d threads), memory read %.1f GB/s\n"
+              % (peak / 1e9, " per CPU-second" if cpu else "", ceil["isa"], ceil["threads"],
+                 ceil["read_gbs"]))
+    if cpu:
+        print("Throughput below is tokens per CPU-second of the process (--cpu).\n")
+
+    def rate(x):
+        return x["tokens_per_s"] * x["seconds"] / x["cpu_seconds"] if cpu else x["tokens_per_s"]
     print("| model | measurement | ours (C) | PyTorch | ours / PyTorch | ours vs ceiling "
           "| PyTorch vs ceiling | peak RSS ours / PyTorch (MB) | target |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -55,14 +71,14 @@ def main():
             if not x:
                 return "–"
             if mode == "train":
-                return "MFU %.1f%%" % (100 * x["flops_per_token"] * x["tokens_per_s"] / peak) if peak else "–"
+                return "MFU %.1f%%" % (100 * x["flops_per_token"] * rate(x) / peak) if peak else "–"
             limit = batch * bw / x["weight_bytes"] if bw else None
-            return "%.0f%% of %.1f tok/s" % (100 * x["tokens_per_s"] / limit, limit) if limit else "–"
+            return "%.0f%% of %.1f tok/s" % (100 * rate(x) / limit, limit) if limit else "–"
 
         def fmt(x):
-            return "%.1f" % x["tokens_per_s"] if x else "–"
+            return "%.1f" % rate(x) if x else "–"
 
-        ratio = "%.2f×" % (c["tokens_per_s"] / t["tokens_per_s"]) if c and t else "–"
+        ratio = "%.2f×" % (rate(c) / rate(t)) if c and t else "–"
         mem = "%s / %s" % ("%.0f" % c["peak_rss_mb"] if c else "–", "%.0f" % t["peak_rss_mb"] if t else "–")
         print("| %s | %s | %s | %s | %s | %s | %s | %s | %s |"
               % (name, what, fmt(c), fmt(t), ratio, ceiling(c), ceiling(t), mem, TARGETS[mode]))

@@ -39,6 +39,11 @@ echo
 echo "== sgemm GFLOP/s (bench_gemm)"
 "$build/bench_gemm" ${BENCH_GEMM_ARGS:-}
 echo
+echo "== sgemm GFLOP/s, decoding products with B read from memory (bench_gemm --cold)"
+for shape in 1,2304,768,0,0 1,768,768,0,0 1,768,3072,0,0 4,3072,768,0,0 1,50257,768,0,1 4,50257,768,0,1; do
+  "$build/bench_gemm" --cold --shape "$shape" | tail -n 1
+done
+echo
 
 run() { # command... ; appends its JSON line to results, its progress goes to out/log
   if ! "$@" >> "$results" 2>> "$out/log"; then
@@ -61,6 +66,11 @@ for config in $configs; do
 done
 echo
 "$py" bench/report.py "$results" | tee "$out/report.md"
+if [ "$OMP_NUM_THREADS" = 1 ]; then
+  echo
+  echo "== the same over CPU time (an estimate of a quiet machine when this one is shared)"
+  "$py" bench/report.py --cpu "$results" | tee "$out/report_cpu.md"
+fi
 
 for script in bench/bench_*.sh; do
   [ -e "$script" ] || continue
