@@ -434,15 +434,15 @@ static long build_tokens_line(checker *c) {
             if (!noqa && noqa_search(text)) noqa = 1;
             continue;
         }
-        size_t before = c->logical.n;
         if (prev_row) {
             if (prev_row != t->srow) {
                 us pl = pep8_line(c->s, prev_row - 1);
                 long idx = prev_col - 1;
                 if (idx < 0) idx += (long)pl.n;
                 cp pt = (idx >= 0 && (size_t)idx < pl.n) ? pl.p[idx] : 0;
+                /* `text not in '}])'`: a (muted) string is never in it */
                 int is_str = t->type == PT_STRING;
-                if (pt == ',' || (!chr_in(pt, "{[(") && !(is_str ? 0 : in_str(text, "}])")))) {
+                if (pt == ',' || (!chr_in(pt, "{[(") && (is_str || !in_str(text, "}])")))) {
                     cp sp = ' ';
                     if (cp_append(&c->logical, &sp, 1)) return -1;
                 }
@@ -456,11 +456,9 @@ static long build_tokens_line(checker *c) {
             if (append_muted(&c->logical, text)) return -1;
         } else if (cp_append(&c->logical, text.p, text.n))
             return -1;
-        (void)before;
         if (map_push(c, c->logical.n, t->erow, t->ecol)) return -1;
         prev_row = t->erow, prev_col = t->ecol;
     }
-    /* a muted string never equals '}' etc., handled above by is_str */
     c->noqa = have_comments && noqa;
     return (long)c->mn;
 }
