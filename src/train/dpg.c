@@ -392,18 +392,27 @@ int pst_dpg_train(pst_distribution *policy, const pst_target *target, pst_distri
             for (int i = 0; i < n; i++) lw[i] = lt[i] - lq[i];
             m.ess = pst_effective_sample_size(lw, n);
         }
+        /* Ẑ = 0 so far: no gradient yet (every weight is 0); after max(1024, 10·batch) samples
+         * without one sample of P > 0 (or at the end of training) it is an error. */
         int any_target = 0;
-        for (int g = 0; g < G; g++) any_target |= st.log_w_sum[g] > -INFINITY;
-        if (!any_target) {
+        double seen = 0;
+        for (int g = 0; g < G; g++) any_target |= st.log_w_sum[g] > -INFINITY, seen += st.count[g];
+        if (!any_target && (seen >= fmax(1024.0, 10.0 * n) || st.step + 1 >= o->steps)) {
             pst_fail(err,
-                     "dpg step %ld: no sample so far has P(x) > 0 (Z estimate is 0): the constraint is never "
-                     "satisfied by the proposal; relax it or sample more",
-                     m.step);
+                     "dpg step %ld: none of the %.0f samples so far has P(x) > 0 (Z estimate is 0): the constraint is "
+                     "never satisfied by the proposal; relax it or start from a closer model",
+                     m.step, seen);
             goto done;
         }
-        if (pi_from_gradient) { /* c_i = (P/q)/(n·Ẑ) needs no π_θ: gradient now, log π_θ with it */
+        if (pi_from_gradient && !any_target && policy->score(policy->self, ctx, xs, n, lpi, err) < 0) {
+            pst_fail_context(err, "dpg step %ld: scoring the policy", m.step);
+            goto done;
+        }
+        if (pi_from_gradient && any_target) { /* c_i = (P/q)/(n·Ẑ) needs no π_θ: gradient now, log π_θ with it */
             for (int i = 0; i < n; i++)
-                coef[i] = exp(lt[i] - lq[i] - (st.log_w_sum[group[i]] - log(st.count[group[i]]))) / n;
+                coef[i] = lt[i] > -INFINITY
+                              ? exp(lt[i] - lq[i] - (st.log_w_sum[group[i]] - log(st.count[group[i]]))) / n
+                              : 0;
             policy->zero_grad(policy->self);
             if (policy->accumulate(policy->self, ctx, xs, coef, n, lpi, err) < 0) {
                 pst_fail_context(err, "dpg step %ld", m.step);
@@ -418,7 +427,11 @@ int pst_dpg_train(pst_distribution *policy, const pst_target *target, pst_distri
         for (int i = 0; i < n; i++) {
             int g = group[i];
             double log_zg = st.log_w_sum[g] - log(st.count[g]);
-            double wz = exp(lt[i] - lq[i] - log_zg); /* p/q */
+            if (log_zg == -INFINITY) { /* no evidence of Z_c for this context yet: no signal */
+                coef[i] = 0;
+                continue;
+            }
+            double wz = lt[i] > -INFINITY ? exp(lt[i] - lq[i] - log_zg) : 0; /* p/q */
             double r = exp(lpi[i] - lq[i]);          /* π/q */
             if (o->variant == PST_DPG_F) {
                 double log_t = lpi[i] - lt[i] + log_zg;
@@ -436,7 +449,8 @@ int pst_dpg_train(pst_distribution *policy, const pst_target *target, pst_distri
         }
         if (o->variant == PST_DPG_F) {
             double b = st.baseline_set ? st.baseline : fp_mean;
-            for (int i = 0; i < n; i++) coef[i] = -(coef[i] - b * exp(lpi[i] - lq[i])) / n;
+            for (int i = 0; i < n; i++)
+                coef[i] = st.log_w_sum[group[i]] > -INFINITY ? -(coef[i] - b * exp(lpi[i] - lq[i])) / n : 0;
             st.baseline = st.baseline_set ? o->baseline_decay * st.baseline + (1 - o->baseline_decay) * fp_mean : fp_mean;
             st.baseline_set = 1;
         }
@@ -444,7 +458,7 @@ int pst_dpg_train(pst_distribution *policy, const pst_target *target, pst_distri
         for (int i = 0; i < n; i++) batch_support |= lt[i] > -INFINITY;
         int finite = !isnan(loss);
         /* without such a sample a DPG loss (an expectation under p) has no estimate here */
-        m.loss = batch_support || o->variant == PST_DPG_F ? loss : NAN;
+        m.loss = any_target && (batch_support || o->variant == PST_DPG_F) ? loss : NAN;
         for (int i = 0; i < n && finite; i++) finite = isfinite(coef[i]);
         if (!finite) {
             pst_fail(err, "dpg step %ld: the loss or a sample weight is NaN/inf (loss %g); stopping, the last good "
@@ -465,14 +479,16 @@ int pst_dpg_train(pst_distribution *policy, const pst_target *target, pst_distri
         }
         m.proposal_updates = st.proposal_updates;
         /* 7. the gradient step */
-        if (!accumulated) {
+        if (!any_target) {
+            /* nothing to learn from yet: no step */
+        } else if (!accumulated) {
             policy->zero_grad(policy->self);
             if (policy->accumulate(policy->self, ctx, xs, coef, n, NULL, err) < 0) {
                 pst_fail_context(err, "dpg step %ld", m.step);
                 goto done;
             }
         }
-        if (policy->step(policy->self, o->lr, err) < 0) {
+        if (any_target && policy->step(policy->self, o->lr, err) < 0) {
             pst_fail_context(err, "dpg step %ld", m.step);
             goto done;
         }

@@ -179,6 +179,27 @@ int main(void) {
     cJSON_Delete(j);
     free(out);
 
+    /* CDPG through the CLI: prompts as contexts (one Z per prompt), then eval given a prompt */
+    {
+        char prompts[300];
+        snprintf(prompts, sizeof prompts, "%s/prompts.txt", dir);
+        const char *pt = "Hello\nabc\n\n";
+        CHECK(pst_write_file_atomic(prompts, pt, strlen(pt), &err) == 0);
+        snprintf(args, sizeof args,
+                 "tune --spec %s --out %s/cdpg --prompts %s --steps 4 --batch 8 --max-new-tokens 3 --quiet", spec, dir,
+                 prompts);
+        CHECK(run(args, NULL, NULL) == 0);
+        snprintf(args, sizeof args, "%s/cdpg/run.json", dir);
+        char *rj;
+        size_t rl;
+        CHECK(pst_read_file(args, &rj, &rl, &err) == 0 && strstr(rj, "\"contexts\":\t2"));
+        free(rj);
+        snprintf(args, sizeof args, "eval --model %s/cdpg/model --spec %s --n 20 --max-new-tokens 3 --prompt Hello",
+                 dir, spec);
+        CHECK(run(args, &out, NULL) == 0 && strstr(out, "\"alignment\""));
+        free(out);
+    }
+
     /* LM loss on a one-document shard: equals −(1/20)·log π(doc ++ eot | eot) */
     {
         uint32_t ids[20];

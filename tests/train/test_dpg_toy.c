@@ -271,6 +271,15 @@ static int nan_later_fn(void *ctx, const pst_seq *c, const pst_sample *xs, int n
     if (++nc->calls >= 6) out[0] = NAN;
     return 0;
 }
+/* b = 0 on the first two calls (no sample of P > 0 yet), then "contains 2" */
+static int late_fn(void *ctx, const pst_seq *c, const pst_sample *xs, int n, double *out, pst_error *e) {
+    nan_ctx *nc = ctx;
+    toy_contains tc = {2};
+    toy_contains_fn(&tc, c, xs, n, out, e);
+    if (nc->calls++ < 2)
+        for (int i = 0; i < n; i++) out[i] = 0;
+    return 0;
+}
 static int never_fn(void *ctx, const pst_seq *c, const pst_sample *xs, int n, double *out, pst_error *e) {
     for (int i = 0; i < n; i++) out[i] = 0;
     return 0;
@@ -301,6 +310,27 @@ static void test_bad_input(void) {
     CHECK(pst_read_file(path, &latest, &len, &err) == 0 && strcmp(latest, "ckpt-4") == 0);
     free(latest);
     remove_tree(dir);
+
+    /* batches without a sample of P > 0 at the start are not fatal: no step until Z > 0 */
+    for (int v = 0; v < 4; v++) {
+        setup l;
+        setup_pointwise(&l, 17);
+        nan_ctx lc = {0};
+        l.target.evidence = late_fn;
+        l.target.evidence_ctx = &lc;
+        pst_dpg_options lo;
+        pst_dpg_options_default(&lo);
+        lo.variant = (pst_dpg_variant)v;
+        lo.batch = 16;
+        lo.steps = 6;
+        lo.quiet = 1;
+        lo.lr = 0.05;
+        pst_toy before = l.policy;
+        CHECK_MSG(pst_dpg_train(&l.dpolicy, &l.target, &l.dprior, &lo, NULL, NULL, &err) == 0, "variant %d: %s", v,
+                  err.msg);
+        CHECK(l.policy.steps == 4); /* two steps skipped */
+        CHECK(memcmp(before.logits, l.policy.logits, sizeof before.logits) != 0);
+    }
 
     setup z;
     setup_pointwise(&z, 16);
