@@ -17,6 +17,7 @@
  * temperature 0 means greedy: q puts mass 1 on the argmax (log q = 0).
  */
 #include "posterior/prior.h"
+#include "prior/gpt2_internal.h"
 
 #include <math.h>
 #include <omp.h>
@@ -98,22 +99,6 @@ static int decoder_create(kv_decoder *d, const pst_gpt2 *m, int rows, int maxT, 
     return 0;
 }
 
-/* y = (x − mean)·rstd·w + b per row, as in the training forward. */
-static void layernorm_rows(float *out, const float *inp, const float *w, const float *b, int N,
-                           int C, float eps) {
-#pragma omp parallel for schedule(static) if ((long)N * C > 65536)
-    for (int r = 0; r < N; r++) {
-        const float *x = inp + (size_t)r * C;
-        float s = 0;
-        for (int i = 0; i < C; i++) s += x[i];
-        float mu = s / C, v = 0;
-        for (int i = 0; i < C; i++) v += (x[i] - mu) * (x[i] - mu);
-        float rs = 1.0f / sqrtf(v / C + eps);
-        float *o = out + (size_t)r * C;
-        for (int i = 0; i < C; i++) o[i] = (x[i] - mu) * rs * w[i] + b[i];
-    }
-}
-
 /* ---- thin products ----------------------------------------------------------
  * Decoding multiplies a few rows by every weight matrix: memory-bound work where
  * what counts is reading each weight once, as a stream. OpenBLAS's sgemm packs
@@ -193,21 +178,14 @@ static void thin_nt(int n, int N, int K, const float *x, const float *W, float *
     }
 }
 
-/* out[N, OC] (+)= inp[N, IC]·W[IC, OC] + b */
+/* out[N, OC] (+)= inp[N, IC]·W[IC, OC] + b. LayerNorm, GELU and the large products are
+ * the training forward's own kernels (prior/gpt2_internal.h), so sampling and scoring
+ * compute the same function. */
 static void linear(float *out, const float *inp, const float *W, const float *b, int N, int IC,
                    int OC, int accumulate) {
-    if (N <= THIN_MAX_ROWS) {
-        thin_nn(N, OC, IC, inp, W, b, out, accumulate);
-        return;
-    }
-    pst_sgemm(0, 0, N, OC, IC, 1.0f, inp, IC, W, OC, accumulate ? 1.0f : 0.0f, out, OC);
-    for (int r = 0; r < N; r++) {
-        float *o = out + (size_t)r * OC;
-        for (int j = 0; j < OC; j++) o[j] += b[j];
-    }
+    if (N <= THIN_MAX_ROWS) thin_nn(N, OC, IC, inp, W, b, out, accumulate);
+    else pst_linear_forward(out, inp, W, b, N, IC, OC, accumulate); /* the training forward's */
 }
-
-#define GELU_K 0.7978845608028654f /* √(2/π) */
 
 /* Runs n items (row[i], pos[i], tok[i]) through the model; items of one row must come in
  * increasing position and every earlier position of that row must already be cached.
@@ -231,7 +209,7 @@ static void decoder_forward(kv_decoder *d, int n, const int *row, const int *pos
     for (int l = 0; l < L; l++) {
         size_t lc = (size_t)l * C;
         float *kc = d->k_cache + l * layer_stride, *vc = d->v_cache + l * layer_stride;
-        layernorm_rows(d->ln, d->x, p->ln1w + lc, p->ln1b + lc, n, C, eps);
+        pst_layernorm_forward(d->ln, NULL, NULL, d->x, p->ln1w + lc, p->ln1b + lc, n, C, eps);
         linear(d->qkv, d->ln, p->qkvw + lc * 3 * C, p->qkvb + lc * 3, n, C, 3 * C, 0);
         for (int i = 0; i < n; i++) {
             size_t at = row[i] * row_stride + (size_t)pos[i] * C;
@@ -240,7 +218,7 @@ static void decoder_forward(kv_decoder *d, int n, const int *row, const int *pos
         }
         /* att_t = softmax_t(q·k_t/√hs) over t <= pos; y = Σ_t att_t v_t, per head.
          * Threads only when there is enough work to pay for waking them. */
-#pragma omp parallel for schedule(static) if (att_work > 65536)
+#pragma omp parallel for schedule(static) if (att_work > PST_PARALLEL_MIN)
         for (int ih = 0; ih < n * NH; ih++) {
             int i = ih / NH, h = ih % NH, T = pos[i] + 1;
             float *sc = d->scores + (size_t)omp_get_thread_num() * d->maxT;
@@ -268,14 +246,9 @@ static void decoder_forward(kv_decoder *d, int n, const int *row, const int *pos
             }
         }
         linear(d->x, d->atty, p->attprojw + lc * C, p->attprojb + lc, n, C, C, 1);
-        layernorm_rows(d->ln, d->x, p->ln2w + lc, p->ln2b + lc, n, C, eps);
+        pst_layernorm_forward(d->ln, NULL, NULL, d->x, p->ln2w + lc, p->ln2b + lc, n, C, eps);
         linear(d->fch, d->ln, p->fcw + lc * 4 * C, p->fcb + lc * 4, n, C, 4 * C, 0);
-        size_t n4 = (size_t)n * 4 * C;
-#pragma omp parallel for schedule(static) if (n4 > 65536)
-        for (size_t i = 0; i < n4; i++) {
-            float x = d->fch[i];
-            d->fch[i] = 0.5f * x * (1.0f + tanhf(GELU_K * (x + 0.044715f * x * x * x)));
-        }
+        pst_gelu_forward(d->fch, d->fch, (size_t)n * 4 * C);
         linear(d->x, d->fch, p->fcprojw + lc * 4 * C, p->fcprojb + lc, n, 4 * C, C, 1);
     }
     /* logits only where wanted: gather those rows, ln_f, then lnf·wteᵀ */
@@ -286,7 +259,7 @@ static void decoder_forward(kv_decoder *d, int n, const int *row, const int *pos
             n_out++;
         }
     if (n_out == 0) return;
-    layernorm_rows(d->ln, d->atty, p->lnfw, p->lnfb, n_out, C, eps);
+    pst_layernorm_forward(d->ln, NULL, NULL, d->atty, p->lnfw, p->lnfb, n_out, C, eps);
     int first = 0;
     for (int i = 0; i < n; i++)
         if (want[i] >= 0) {
