@@ -115,7 +115,7 @@ static int isspace_str(us u) { /* str.isspace(): non-empty and all whitespace */
 static int isidentifier(us u) {
     if (!u.n || !pep8_isidstart(u.p[0])) return 0;
     for (size_t i = 1; i < u.n; i++)
-        if (!pep8_isword(u.p[i])) return 0;
+        if (!pep8_isidcont(u.p[i])) return 0;
     return 1;
 }
 /* number of str.split() chunks (up to 3) and the last chunk */

@@ -4,12 +4,10 @@
  * of Lib/tokenize.py's _tokenize (the regex PseudoToken matched by hand, with
  * the same first-alternative semantics).
  *
- * Unicode: \w and str.isspace follow Python for ASCII and Latin-1 exactly;
- * beyond that, letters of every script count as \w and the common symbol,
- * punctuation and combining-mark blocks do not (an approximation of
- * unicodedata that only matters for non-ASCII text outside strings and
- * comments). Codecs other than utf-8 / latin-1 / ascii named in a coding
- * cookie are decoded as latin-1 (identical for ASCII bytes). */
+ * Unicode classes (\w, str.isspace, str.isidentifier) are Python 3.11's,
+ * from the tables in pep8_unicode.c. Codecs other than utf-8 / latin-1 /
+ * ascii named in a coding cookie are decoded as latin-1 (identical for ASCII
+ * bytes, an approximation otherwise). */
 #include "evidence/pep8_text.h"
 
 #include <stdint.h>
@@ -18,62 +16,19 @@
 
 /* ---- Unicode predicates ------------------------------------------------ */
 
-int pep8_isspace_u(pep8_cp c) {
-    return c == 0x85 || c == 0xa0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200a) || c == 0x2028 ||
-           c == 0x2029 || c == 0x202f || c == 0x205f || c == 0x3000;
-}
-
 int pep8_islinebreak(pep8_cp c) {
     return c == '\n' || c == '\r' || c == 0x0b || c == 0x0c || c == 0x1c || c == 0x1d || c == 0x1e ||
            c == 0x85 || c == 0x2028 || c == 0x2029;
 }
 
-static int nonword_nonascii(pep8_cp c) {
-    if (c < 0xc0) {
-        /* Latin-1: \w are ª ² ³ µ ¹ º ¼ ½ ¾ */
-        return !(c == 0xaa || c == 0xb2 || c == 0xb3 || c == 0xb5 || c == 0xb9 || c == 0xba ||
-                 (c >= 0xbc && c <= 0xbe));
-    }
-    if (c == 0xd7 || c == 0xf7) return 1;
-    if (pep8_isspace(c)) return 1;
-    if (c >= 0x0300 && c <= 0x036f) return 1;   /* combining marks */
-    if (c >= 0x2000 && c <= 0x206f) return 1;   /* general punctuation */
-    if (c >= 0x20a0 && c <= 0x20ff) return 1;   /* currency, combining for symbols */
-    if (c >= 0x2190 && c <= 0x245f) return 1;   /* arrows, math operators, technical */
-    if (c >= 0x2500 && c <= 0x2775) return 1;   /* box drawing .. dingbats */
-    if (c >= 0x2794 && c <= 0x2bff) return 1;
-    if (c >= 0x2e00 && c <= 0x2e7f) return 1;
-    if (c >= 0x3000 && c <= 0x3004) return 1;
-    if (c >= 0x3008 && c <= 0x3020) return 1;
-    if (c == 0x3030 || c == 0x303d || c == 0x30fb) return 1;
-    if (c >= 0xfe30 && c <= 0xfe4f) return 1;
-    if (c >= 0xff01 && c <= 0xff0f) return 1;
-    if (c >= 0xff1a && c <= 0xff20) return 1;
-    if (c >= 0xff3b && c <= 0xff40) return 1;
-    if (c >= 0xff5b && c <= 0xff65) return 1;
-    if (c >= 0xfff0 && c <= 0xffff) return 1;
-    if (c >= 0xd800 && c <= 0xdfff) return 1;
-    if (c >= 0xe000 && c <= 0xf8ff) return 1;   /* private use */
-    if (c >= 0x1f000 && c <= 0x1faff) return 1; /* emoji, symbols */
-    if (c >= 0xe0000) return 1;
-    return 0;
-}
-
-int pep8_isword_u(pep8_cp c) {
-    return !nonword_nonascii(c);
-}
-
 int pep8_isidstart(pep8_cp c) {
     if (c < 128) return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-    if (!pep8_isword(c)) return 0;
-    /* numerals are \w but not identifier starts */
-    if (c == 0xb2 || c == 0xb3 || c == 0xb9 || (c >= 0xbc && c <= 0xbe)) return 0;
-    if ((c >= 0x0660 && c <= 0x0669) || (c >= 0x06f0 && c <= 0x06f9) || (c >= 0x0966 && c <= 0x096f))
-        return 0;
-    if ((c >= 0x2070 && c <= 0x2089) || (c >= 0x2150 && c <= 0x2189) || (c >= 0x2460 && c <= 0x249b))
-        return 0;
-    if (c >= 0xff10 && c <= 0xff19) return 0;
-    return 1;
+    return pep8_isidstart_u(c);
+}
+
+int pep8_isidcont(pep8_cp c) {
+    if (c < 128) return pep8_isword(c);
+    return pep8_isidcont_u(c);
 }
 
 /* ---- decoding ------------------------------------------------------------ */

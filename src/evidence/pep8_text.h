@@ -79,18 +79,32 @@ void pep8_tokenizer_free(pep8_tokenizer *t);
 /* 1 and *out filled, 0 at the end (t->error tells whether it raised), -1 on OOM. */
 int pep8_tokenizer_next(pep8_tokenizer *t, pep8_tok *out, pst_error *err);
 
-/* Python str predicates on code points (Unicode approximations documented in pep8_text.c). */
-int pep8_isspace_u(pep8_cp c);     /* non-ASCII parts */
+/* Python str predicates on code points. */
+/* non-ASCII parts, exact for Python 3.11 (pep8_unicode.c) */
+int pep8_isspace_u(pep8_cp c);
 int pep8_isword_u(pep8_cp c);
+int pep8_isidstart_u(pep8_cp c);
+int pep8_isidcont_u(pep8_cp c);
+/* ASCII classes: bit 1 = str.isspace, bit 2 = regex \w */
+static const unsigned char pep8_ascii_class[128] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0,   /* \t \n \v \f \r */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1,   /* \x1c-\x1f */
+    1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   /* space */
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0,   /* 0-9 */
+    0, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,   /* A-O */
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 2,   /* P-Z _ */
+    0, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,   /* a-o */
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 0};  /* p-z */
 static inline int pep8_isspace(pep8_cp c) {
-    if (c < 128) return c == ' ' || (c >= 9 && c <= 13) || (c >= 0x1c && c <= 0x1f);
+    if (c < 128) return pep8_ascii_class[c] & 1;
     return pep8_isspace_u(c);
 }
 static inline int pep8_isword(pep8_cp c) {   /* regex \w */
-    if (c < 128) return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+    if (c < 128) return pep8_ascii_class[c] >> 1;
     return pep8_isword_u(c);
 }
 int pep8_isidstart(pep8_cp c);     /* first char of str.isidentifier() */
+int pep8_isidcont(pep8_cp c);      /* later chars of str.isidentifier() */
 int pep8_islinebreak(pep8_cp c);   /* str.splitlines separators */
 
 #endif
