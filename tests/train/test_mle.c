@@ -6,6 +6,7 @@
  *  - a callback stop leaves a checkpoint at that step; a NaN model fails with a message;
  *  - token ids outside the vocabulary and a shape mismatch are refused. */
 #include "check.h"
+#include "posterior/shard.h"
 #include "posterior/train.h"
 
 #include <stdlib.h>
@@ -183,6 +184,33 @@ int main(void) {
     o.out_dir = da; /* holds a run: refused without resume */
     CHECK(pst_mle_train(&bad, &sa, &o, NULL, NULL, &err) == -1);
     CHECK_MSG(strstr(err.msg, "already holds"), "%s", err.msg);
+
+    /* the shard source: rows of T + 1 consecutive tokens of the document stream (each
+     * document followed by <|endoftext|>), consecutive rows sharing one token, looping */
+    pst_shard_builder sbld;
+    CHECK(pst_shard_builder_init(&sbld, 23, 22, 0, NULL, &err) == 0);
+    uint32_t d0[3] = {1, 2, 3}, d1[2] = {4, 5}, d2[4] = {6, 7, 8, 9};
+    size_t e0 = 3, e1 = 2, e2 = 4;
+    CHECK(pst_shard_builder_add(&sbld, d0, 3, &e0, NULL, 1, 0, &err) == 0);
+    CHECK(pst_shard_builder_add(&sbld, d1, 2, &e1, NULL, 1, 1, &err) == 0);
+    CHECK(pst_shard_builder_add(&sbld, d2, 4, &e2, NULL, 1, 2, &err) == 0);
+    char shard_path[300];
+    run_dir(shard_path, sizeof shard_path, "s.bin");
+    CHECK_MSG(pst_shard_builder_write(&sbld, shard_path, PST_SPLIT_ALL, 0, 0, &err) == 0, "%s", err.msg);
+    pst_shard_builder_free(&sbld);
+    pst_token_source ss;
+    CHECK_MSG(pst_token_source_shard(&ss, shard_path, 2, 4, 0, 1, &err) == 0, "%s", err.msg);
+    int stream[] = {1, 2, 3, 22, 4, 5, 22, 6, 7, 8, 9, 22, 1, 2, 3, 22, 4, 5, 22};
+    int rows[2 * 5];
+    for (int batch = 0; batch < 2 && ss.next; batch++) {
+        CHECK(ss.next(ss.self, rows, &err) == 0);
+        for (int r = 0; r < 2; r++)
+            for (int t = 0; t <= 4; t++)
+                CHECK_MSG(rows[r * 5 + t] == stream[batch * 8 + r * 4 + t], "batch %d row %d t %d: %d vs %d",
+                          batch, r, t, rows[r * 5 + t], stream[batch * 8 + r * 4 + t]);
+    }
+    CHECK(ss.max_id == 22);
+    pst_token_source_free(&ss);
 
     pst_gpt2_free(&a), pst_gpt2_free(&b), pst_gpt2_free(&ref), pst_gpt2_free(&c), pst_gpt2_free(&bad);
     char cmd[300];
