@@ -492,23 +492,20 @@ static void report_off(checker *c, long offset, const char *code, const char *fm
 
 /* ---- keyword sets ------------------------------------------------------------ */
 
-static const char *const PY_KWLIST[] = {"False", "None", "True", "and", "as", "assert", "async", "await",
-                                        "break", "class", "continue", "def", "del", "elif", "else", "except",
-                                        "finally", "for", "from", "global", "if", "import", "in", "is",
-                                        "lambda", "nonlocal", "not", "or", "pass", "raise", "return", "try",
-                                        "while", "with", "yield", NULL};
-static int in_list(us u, const char *const *list) {
-    if (u.n == 0 || u.n > 10) return 0;
-    if (u.p[0] >= 128) return 0;
-    for (int i = 0; list[i]; i++)
-        if (eq(u, list[i])) return 1;
-    return 0;
-}
+/* keyword.iskeyword (Python 3.11's kwlist), by length */
 static int iskeyword(us u) {
-    if (u.n < 2 || u.n > 8) return 0;
-    cp f = u.p[0];
-    if (!((f >= 'a' && f <= 'y') || f == 'F' || f == 'N' || f == 'T')) return 0;
-    return in_list(u, PY_KWLIST);
+    static const char *const k2[] = {"as", "if", "in", "is", "or", NULL};
+    static const char *const k3[] = {"and", "def", "del", "for", "not", "try", NULL};
+    static const char *const k4[] = {"None", "True", "elif", "else", "from", "pass", "with", NULL};
+    static const char *const k5[] = {"False", "async", "await", "break", "class", "raise", "while", "yield", NULL};
+    static const char *const k6[] = {"assert", "except", "global", "import", "lambda", "return", NULL};
+    static const char *const k7[] = {"finally", NULL};
+    static const char *const k8[] = {"continue", "nonlocal", NULL};
+    static const char *const *const by_len[9] = {NULL, NULL, k2, k3, k4, k5, k6, k7, k8};
+    if (u.n < 2 || u.n > 8 || u.p[0] >= 128) return 0;
+    for (const char *const *k = by_len[u.n]; *k; k++)
+        if ((unsigned char)(*k)[0] == u.p[0] && eq(u, *k)) return 1;
+    return 0;
 }
 static int issoftkeyword(us u) { return eq(u, "_") || eq(u, "case") || eq(u, "match"); }
 static int is_singleton(us u) { return eq(u, "False") || eq(u, "None") || eq(u, "True"); }
@@ -1757,7 +1754,7 @@ static int any_reported(const checker *c, const char *codes) {
 static void run_logical_checks(checker *c) {
     us L = LL(c);
     const int *en = c->enabled;
-    int ws2 = 0, eqeq = 0, not3 = 0, type4 = 0;
+    int ws2 = 0, eqeq = 0, not3 = 0, type4 = 0, colsemi = 0;
     size_t run = 0, n = L.n;
     /* one pass: the pattern prefilters, extraneous_whitespace (E201-E203,
      * non-overlapping matches from ext_next) and missing_whitespace (E231) */
@@ -1770,7 +1767,8 @@ static void run_logical_checks(checker *c) {
             if (++run >= 2 || ch == '\t') ws2 = 1;
         } else {
             run = 0;
-            if (ch == '=' && i > 0 && (L.p[i - 1] == '=' || L.p[i - 1] == '!')) eqeq = 1;
+            if (ch == ':' || ch == ';') colsemi = 1;
+            else if (ch == '=' && i > 0 && (L.p[i - 1] == '=' || L.p[i - 1] == '!')) eqeq = 1;
             else if (ch == 't' && i >= 2 && L.p[i - 1] == 'o' && L.p[i - 2] == 'n') not3 = 1;
             else if (ch == 'e' && i >= 3 && L.p[i - 1] == 'p' && L.p[i - 2] == 'y' && L.p[i - 3] == 't') type4 = 1;
         }
@@ -1810,7 +1808,7 @@ static void run_logical_checks(checker *c) {
     if (en[4] && not3) comparison_negative(c);
     if (en[5] && eqeq) comparison_to_singleton(c);
     if (en[6] && type4) comparison_type(c);
-    if (en[7]) compound_statements(c);
+    if (en[7] && colsemi) compound_statements(c);
     if (en[8]) continued_indentation(c);
     if (en[9]) explicit_line_join(c);
     if (en[11]) imports_on_separate_lines(c);
