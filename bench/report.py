@@ -6,8 +6,8 @@ MFU for training and the bandwidth limit for sampling.
 --cpu divides by CPU time instead of wall time (tokens per CPU-second, and the FMA
 peak per CPU-second of each thread): on a machine shared with other jobs, and with
 OMP_NUM_THREADS=1, it estimates the quiet machine's single-thread numbers (with
-several threads, CPU time also counts threads spinning at barriers). Memory
-bandwidth has no such correction: other jobs share it.
+several threads, CPU time also counts threads spinning at barriers). The bandwidth
+per CPU-second is only partly corrected: other jobs still share the memory bus.
 
 Lines with "fma_gflops" are the machine's ceilings (bench_ceilings --json); the others
 come from bench_prior (impl "c") and gpt2_torch_bench.py (impl "torch").
@@ -41,14 +41,15 @@ def main():
                 sys.exit("%s:%d: not JSON (%s)" % (path, n, e))
             if "fma_gflops" in r:
                 ceil = r
-            else:
+            elif r.get("impl") in ("c", "torch") and "mode" in r:
                 runs[(r["config"], r["mode"], r["batch"], r["impl"])] = r
+            # other lines (other benchmarks' results) are not ours to format
     peak = ceil["fma_gflops_cpu" if cpu else "fma_gflops"] * 1e9 if ceil else None
-    bw = ceil["read_gbs"] * 1e9 if ceil else None
+    bw = ceil.get("read_gbs_cpu" if cpu else "read_gbs", ceil["read_gbs"]) * 1e9 if ceil else None
     if ceil:
-        print("Ceilings: FMA peak %.1f GFLOP/s%s (%s, %d threads), memory read %.1f GB/s\n"
-              % (peak / 1e9, " per CPU-second" if cpu else "", ceil["isa"], ceil["threads"],
-                 ceil["read_gbs"]))
+        print("Ceilings: FMA peak %.1f GFLOP/s, memory read %.1f GB/s%s (%s, %d threads)\n"
+              % (peak / 1e9, bw / 1e9, " per CPU-second" if cpu else "", ceil["isa"],
+                 ceil["threads"]))
     if cpu:
         print("Throughput below is tokens per CPU-second of the process (--cpu).\n")
 

@@ -29,7 +29,7 @@ for b in bench_ceilings bench_gemm bench_prior; do
   [ -x "$build/$b" ] || { echo "bench/run.sh: $build/$b is missing (build first: make build)" >&2; exit 1; }
 done
 
-echo "== machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(nproc) cores," \
+echo "== machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(grep -c ^processor /proc/cpuinfo) cores," \
      "OMP_NUM_THREADS=$OMP_NUM_THREADS, OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}," \
      "POSTERIOR_GEMM=${POSTERIOR_GEMM:-auto}, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
