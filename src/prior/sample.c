@@ -119,12 +119,14 @@ static void thin_nn(int n, int N, int K, const float *x, const float *W, const f
                     float *y, int accumulate) {
     int nt = omp_get_max_threads();
     if ((long)N * K < (1l << 16)) nt = 1;
-    int per = (N + nt - 1) / nt;
-    per = (per + 15) / 16 * 16;
     int cw_max = THIN_ACC / n;
     cw_max -= cw_max % 16;
 #pragma omp parallel num_threads(nt)
     {
+        /* the team may be smaller than asked (nested inside a parallel region) */
+        int team = omp_get_num_threads();
+        int per = (N + team - 1) / team;
+        per = (per + 15) / 16 * 16;
         float acc[THIN_ACC];
         int a0 = omp_get_thread_num() * per, a1 = a0 + per < N ? a0 + per : N;
         for (int c0 = a0; c0 < a1; c0 += cw_max) {

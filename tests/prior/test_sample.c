@@ -253,6 +253,40 @@ static void test_logprobs_match_scoring(pst_gpt2 *m) {
                 s5[i].logprob_proposal == s5b[i].logprob_proposal &&
                 s5[i].logprob_model == s5b[i].logprob_model;
     CHECK_MSG(same, "sampling is not deterministic");
+    /* called from inside a parallel region (as a caller sampling per thread might), on a
+     * model wide enough for the multi-threaded kernels: a team of one computes the same */
+    {
+        pst_gpt2_config wide = {.n_layer = 1, .n_head = 2, .n_embd = 128, .n_positions = 16,
+                                .vocab_size = 29, .layer_norm_epsilon = 1e-5f};
+        pst_gpt2 mw;
+        pst_rng wr;
+        pst_rng_seed(&wr, 4);
+        CHECK(pst_gpt2_create(&mw, &wide, &err) == 0);
+        pst_gpt2_init_random(&mw, &wr);
+        pst_sample sa[3], sb[3];
+        int rca, rcb = 0;
+        pst_rng_seed(&wr, 5);
+        rca = pst_gpt2_sample(&mw, (const int *const *)pr, lens, 3, &o, &wr, sa, &err);
+#pragma omp parallel num_threads(2)
+        {
+#pragma omp single
+            {
+                pst_rng r2;
+                pst_rng_seed(&r2, 5);
+                rcb = pst_gpt2_sample(&mw, (const int *const *)pr, lens, 3, &o, &r2, sb, &err);
+            }
+        }
+        CHECK(rca == 0 && rcb == 0);
+        same = 1;
+        for (int i = 0; rca == 0 && rcb == 0 && i < 3; i++)
+            same &= sa[i].n_tokens == sb[i].n_tokens &&
+                    memcmp(sa[i].tokens, sb[i].tokens, sa[i].n_tokens * sizeof(int)) == 0 &&
+                    fabs(sa[i].logprob_model - sb[i].logprob_model) < 1e-5;
+        CHECK_MSG(same, "sampling inside a parallel region differs");
+        if (rca == 0) pst_sample_free(sa, 3);
+        if (rcb == 0) pst_sample_free(sb, 3);
+        pst_gpt2_free(&mw);
+    }
     if (rc == 0) pst_sample_free(s5b, 5);
     pst_sample_free(s5, 5);
 
