@@ -46,9 +46,40 @@ static int parse_ids(const char *flag, const char *s, int V, int **out, int *n, 
     return 0;
 }
 
+/* The ids of one prompt given as text (tokenized, special tokens allowed) or as ids;
+ * an empty prompt becomes <|endoftext|> (an unconditional sample). what names it in errors. */
+static int prompt_ids_of(const char *what, const char *text, size_t text_len, const char *ids,
+                         pst_tokenizer *tok, int V, int eot, int **out, int *n, pst_error *err) {
+    *out = NULL;
+    *n = 0;
+    if (text) {
+        size_t nid = 0;
+        if (pst_tokenizer_encode(tok, text, text_len, 1, out, &nid, err))
+            return pst_fail_context(err, "%s", what);
+        *n = (int)nid;
+        for (int i = 0; i < *n; i++)
+            if ((*out)[i] >= V)
+                return pst_fail(err, "%s: token id %d is outside the model's vocabulary [0, %d)",
+                                what, (*out)[i], V);
+    } else if (ids && parse_ids(what, ids, V, out, n, err)) {
+        return -1;
+    }
+    if (*n > 0) return 0;
+    if (eot < 0)
+        return pst_fail(err, "%s: no prompt and no end-of-text token for this vocabulary (%d ids): "
+                        "pass --prompt-tokens or --eot", what, V);
+    free(*out);
+    *out = malloc(sizeof(int));
+    if (!*out) return pst_fail(err, "out of memory");
+    (*out)[0] = eot;
+    *n = 1;
+    return 0;
+}
+
 int cmd_sample(int argc, char **argv) {
     const char *model_dir = NULL, *prompt = NULL, *prompt_tokens = NULL, *ban = NULL,
-               *tokenizer_dir = NULL, *ban_tokens = NULL;
+               *tokenizer_dir = NULL, *ban_tokens = NULL, *prompts_file = NULL,
+               *prompts_tokens_file = NULL;
     int n = 1, max_new = 64, top_k = 0, eot = -1, no_stop = 0, batch = 64;
     double temperature = 1.0, top_p = 1.0;
     uint64_t seed = 1;
@@ -57,7 +88,9 @@ int cmd_sample(int argc, char **argv) {
         {"tokenizer", ARG_STRING, &tokenizer_dir, "tokenizer folder or gpt2 (default: the model directory's, when present)"},
         {"prompt", ARG_STRING, &prompt, "prompt text (needs the model's tokenizer; special tokens allowed)"},
         {"prompt-tokens", ARG_STRING, &prompt_tokens, "prompt as token ids (\"464 3290 318\"); default: <|endoftext|>"},
-        {"n", ARG_INT, &n, "number of samples"},
+        {"prompts", ARG_STRING, &prompts_file, "a file of prompts, one text per line: --n samples of each, with \"prompt\": line index"},
+        {"prompts-tokens", ARG_STRING, &prompts_tokens_file, "the same with token ids on each line"},
+        {"n", ARG_INT, &n, "number of samples (per prompt)"},
         {"max-new-tokens", ARG_INT, &max_new, "tokens generated per sample at most"},
         {"temperature", ARG_DOUBLE, &temperature, "softmax temperature (0: greedy)"},
         {"top-k", ARG_INT, &top_k, "keep the k most likely tokens (0: off)"},
@@ -79,7 +112,8 @@ int cmd_sample(int argc, char **argv) {
     const char *usage_err = NULL;
     if (npos) usage_err = "unexpected argument";
     else if (!model_dir) usage_err = "--model is required";
-    else if (prompt && prompt_tokens) usage_err = "--prompt and --prompt-tokens exclude each other";
+    else if (!!prompt + !!prompt_tokens + !!prompts_file + !!prompts_tokens_file > 1)
+        usage_err = "give one of --prompt, --prompt-tokens, --prompts, --prompts-tokens";
     else if (n < 0) usage_err = "--n must be >= 0";
     else if (max_new < 0) usage_err = "--max-new-tokens must be >= 0";
     else if (batch < 1) usage_err = "--batch must be >= 1";
@@ -90,7 +124,9 @@ int cmd_sample(int argc, char **argv) {
     pst_error err = {{0}};
     pst_gpt2 m = {0};
     pst_tokenizer *tok = NULL;
-    int *prompt_ids = NULL, *banned = NULL, n_prompt = 0, n_banned = 0;
+    int *banned = NULL, n_banned = 0;
+    int **plist = NULL, *plist_len = NULL, n_plist = 0, plist_cap = 0; /* the prompts' ids */
+    char *pfile = NULL;
     pst_sample *samples = NULL;
     const int **prompts = NULL;
     int *plens = NULL;
@@ -102,9 +138,9 @@ int cmd_sample(int argc, char **argv) {
     if (tokenizer_dir ? pst_tokenizer_open(&tok, tokenizer_dir, &err)
                       : pst_file_exists(vj) && pst_tokenizer_load_dir(&tok, model_dir, &err))
         goto fail;
-    if (prompt && !tok) {
-        pst_fail(&err, "--prompt needs a tokenizer (vocab.json + merges.txt) in %s; use --prompt-tokens",
-                 model_dir);
+    if ((prompt || prompts_file) && !tok) {
+        pst_fail(&err, "--%s needs a tokenizer (vocab.json + merges.txt) in %s; use --prompt-tokens",
+                 prompt ? "prompt" : "prompts", model_dir);
         goto fail;
     }
     if (eot < 0) {
@@ -114,36 +150,48 @@ int cmd_sample(int argc, char **argv) {
         pst_fail(&err, "--eot: %d is outside the model's vocabulary [0, %d)", eot, V);
         goto fail;
     }
-    if (prompt) {
-        size_t nid = 0;
-        if (pst_tokenizer_encode(tok, prompt, strlen(prompt), 1, &prompt_ids, &nid, &err)) {
-            pst_fail_context(&err, "--prompt");
-            goto fail;
-        }
-        n_prompt = (int)nid;
-        for (int i = 0; i < n_prompt; i++)
-            if (prompt_ids[i] >= V) {
-                pst_fail(&err, "--prompt: token id %d is outside the model's vocabulary [0, %d)",
-                         prompt_ids[i], V);
-                goto fail;
-            }
-    } else if (prompt_tokens) {
-        if (parse_ids("prompt-tokens", prompt_tokens, V, &prompt_ids, &n_prompt, &err)) goto fail;
-    }
-    if (n_prompt == 0) { /* unconditional: the end-of-text token is the context */
-        if (eot < 0) {
-            pst_fail(&err, "no prompt and no end-of-text token for this vocabulary (%d ids): pass "
-                     "--prompt-tokens or --eot", V);
-            goto fail;
-        }
-        free(prompt_ids);
-        prompt_ids = malloc(sizeof(int));
-        if (!prompt_ids) {
+    if (prompts_file || prompts_tokens_file) {
+        const char *path = prompts_file ? prompts_file : prompts_tokens_file;
+        size_t flen = 0;
+        if (pst_read_file(path, &pfile, &flen, &err)) goto fail;
+        int lines = 0;
+        for (size_t i = 0; i < flen; i++) lines += pfile[i] == '\n';
+        lines += flen > 0 && pfile[flen - 1] != '\n';
+        plist_cap = lines > 0 ? lines : 1;
+        plist = calloc((size_t)plist_cap, sizeof *plist);
+        plist_len = calloc((size_t)plist_cap, sizeof(int));
+        if (!plist || !plist_len) {
             pst_fail(&err, "out of memory");
             goto fail;
         }
-        prompt_ids[0] = eot;
-        n_prompt = 1;
+        for (size_t pos = 0; pos < flen; n_plist++) {
+            char *nl = memchr(pfile + pos, '\n', flen - pos);
+            size_t end = nl ? (size_t)(nl - pfile) : flen;
+            pfile[end] = 0; /* the line, as a string */
+            char what[600];
+            snprintf(what, sizeof what, "%s line %d", path, n_plist + 1);
+            if (prompt_ids_of(what, prompts_file ? pfile + pos : NULL, end - pos,
+                              prompts_file ? NULL : pfile + pos, tok, V, eot, &plist[n_plist],
+                              &plist_len[n_plist], &err))
+                goto fail;
+            pos = end + 1;
+        }
+        if (n_plist == 0) {
+            pst_fail(&err, "%s: no prompts", path);
+            goto fail;
+        }
+    } else {
+        plist_cap = 1;
+        plist = calloc(1, sizeof *plist);
+        plist_len = calloc(1, sizeof(int));
+        if (!plist || !plist_len) {
+            pst_fail(&err, "out of memory");
+            goto fail;
+        }
+        n_plist = 1;
+        if (prompt_ids_of(prompt ? "--prompt" : "--prompt-tokens", prompt, prompt ? strlen(prompt) : 0,
+                          prompt_tokens, tok, V, eot, &plist[0], &plist_len[0], &err))
+            goto fail;
     }
     if (ban && parse_ids("ban", ban, V, &banned, &n_banned, &err)) goto fail;
     if (ban_tokens) {
@@ -198,20 +246,23 @@ int cmd_sample(int argc, char **argv) {
         pst_fail(&err, "out of memory");
         goto fail;
     }
-    for (int i = 0; i < chunk; i++) prompts[i] = prompt_ids, plens[i] = n_prompt;
     pst_progress prog;
-    pst_progress_start(&prog, "sample", n);
+    pst_progress_start(&prog, "sample", (long)n * n_plist);
     long generated = 0;
+    for (int pi = 0; pi < n_plist; pi++)
     for (int done = 0; done < n; done += chunk) {
         int k = n - done < chunk ? n - done : chunk;
-        /* sample i always draws from stream i of the seed's RNG, whatever --batch is */
+        for (int i = 0; i < k; i++) prompts[i] = plist[pi], plens[i] = plist_len[pi];
+        /* sample i of prompt p always draws from stream p·n + i of the seed's RNG,
+         * whatever --batch is */
         pst_rng chunk_rng = rng;
-        o.first_stream = (uint64_t)done;
+        o.first_stream = (uint64_t)pi * (uint64_t)n + (uint64_t)done;
         if (pst_gpt2_sample(&m, prompts, plens, k, &o, &chunk_rng, samples, &err)) goto fail;
         for (int i = 0; i < k; i++) {
             pst_sample *s = &samples[i];
             generated += s->n_tokens;
             putchar('{');
+            if (prompts_file || prompts_tokens_file) printf("\"prompt\": %d, ", pi);
             if (tok) {
                 char *text = NULL;
                 size_t tl = 0;
@@ -236,7 +287,7 @@ int cmd_sample(int argc, char **argv) {
         }
         pst_sample_free(samples, k);
         double el = pst_now() - prog.start_time;
-        pst_progress_update(&prog, done + k, el > 0 ? generated / el : 0, NULL);
+        pst_progress_update(&prog, (long)pi * n + done + k, el > 0 ? generated / el : 0, NULL);
     }
     pst_progress_finish(&prog);
     if (fflush(stdout) != 0) {
@@ -249,7 +300,9 @@ fail:
     fflush(stdout);
     fprintf(stderr, "posterior sample: %s\n", err.msg);
 done:
-    free(samples), free(prompts), free(plens), free(prompt_ids), free(banned);
+    for (int i = 0; plist && i < plist_cap; i++) free(plist[i]);
+    free(plist), free(plist_len), free(pfile);
+    free(samples), free(prompts), free(plens), free(banned);
     pst_tokenizer_free(tok);
     pst_gpt2_free(&m);
     return rc;

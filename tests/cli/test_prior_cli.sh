@@ -117,6 +117,21 @@ rows = [json.loads(l) for l in sys.stdin]
 assert len(rows) == 8 and all(len(r["tokens"]) == 6 for r in rows), rows
 assert not any({50256, 262} & set(r["tokens"]) for r in rows), rows' || fail "sample --ban-tokens"
     expect_fail 1 "not a token" "$BIN" sample --model "$T/shfull/model" --ban-tokens "<|nope|>"
+    printf 'The nation\n\nOur economy is\n' > "$T/prompts.txt"
+    "$BIN" sample --model "$T/shfull/model" --prompts "$T/prompts.txt" --n 2 --max-new-tokens 4 \
+        --seed 4 > "$T/multi.jsonl"
+    "$BIN" sample --model "$T/shfull/model" --prompt "Our economy is" --n 6 --max-new-tokens 4 \
+        --seed 4 > "$T/single.jsonl"
+    $PY - "$T/multi.jsonl" "$T/single.jsonl" <<'PYEOF' || fail "sample --prompts"
+import json, sys
+multi = [json.loads(l) for l in open(sys.argv[1])]
+single = [json.loads(l) for l in open(sys.argv[2])]
+assert [r["prompt"] for r in multi] == [0, 0, 1, 1, 2, 2], multi
+# prompt 2's samples use streams 4 and 5: the same draws as samples 4, 5 of one prompt
+assert [r["tokens"] for r in multi[4:]] == [r["tokens"] for r in single[4:6]], (multi, single)
+PYEOF
+    printf '1 2\n3 99999\n' > "$T/bad_prompts.txt"
+    expect_fail 1 "line 2" "$BIN" sample --model "$T/shfull/model" --prompts-tokens "$T/bad_prompts.txt"
 else
     echo "skipping shard checks: posterior prepare failed"
 fi
