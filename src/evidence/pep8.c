@@ -225,6 +225,8 @@ typedef struct {
     int seen_non_imports, seen_docstring;
     int run_e101;
     int enabled[26]; /* logical checks, in run_logical_checks order */
+    /* what the current logical line's tokens contain (checks that cannot fire are skipped) */
+    int has_avoid, has_async, has_string, has_comment, multi_row, has_eq, async_tail;
     /* logical line */
     cpvec logical;
     size_t *moff;
@@ -419,6 +421,36 @@ static int append_muted(cpvec *v, us text) {
 }
 
 /* build_tokens_line; returns number of mapping entries (0 = none) or -1 */
+/* Token facts for skipping checks that cannot report on this line. */
+static void scan_token_facts(checker *c) {
+    int avoid = 0, async = 0, str = 0, comment = 0, eqop = 0, tail = 0;
+    long min_row = LONG_MAX, max_row = LONG_MIN;
+    for (size_t i = 0; i < c->ntok; i++) {
+        const pep8_tok *t = &c->tokens[i];
+        if (t->srow < min_row) min_row = t->srow;
+        if (t->erow > max_row) max_row = t->erow;
+        switch (t->type) {
+        case PT_NAME: {
+            us x = tok_text(c, t);
+            if (x.n == 1 && (x.p[0] == 'l' || x.p[0] == 'O' || x.p[0] == 'I')) avoid = 1;
+            else if (eq(x, "async") || eq(x, "await")) async = 1;
+            tail = eq(x, "def") || eq(x, "for");
+            break;
+        }
+        case PT_STRING: str = 1, tail = 0; break;
+        case PT_COMMENT: comment = 1, tail = 0; break;
+        case PT_OP:
+            if (t->tlen == 1 && c->s->buf[t->toff] == '=') eqop = 1;
+            tail = 0;
+            break;
+        case PT_NL: break;
+        default: tail = 0;
+        }
+    }
+    c->has_avoid = avoid, c->has_async = async, c->has_string = str, c->has_comment = comment;
+    c->has_eq = eqop, c->multi_row = min_row != max_row, c->async_tail = tail;
+}
+
 static long build_tokens_line(checker *c) {
     c->logical.n = 0;
     c->mn = 0;
@@ -1801,7 +1833,8 @@ static void run_logical_checks(checker *c) {
         }
     }
     /* pycodestyle runs them in name order; the report is sorted anyway */
-    if (en[0]) ambiguous_identifier(c);
+    scan_token_facts(c);
+    if (en[0] && c->has_avoid) ambiguous_identifier(c);
     if (en[1]) bare_except(c);
     if (en[2]) blank_lines(c);
     if (en[3]) break_around_binary_operators(c);
@@ -1810,20 +1843,20 @@ static void run_logical_checks(checker *c) {
     if (en[6] && type4) comparison_type(c);
     if (en[7] && colsemi) compound_statements(c);
     if (en[8]) continued_indentation(c);
-    if (en[9]) explicit_line_join(c);
+    if (en[9] && c->multi_row) explicit_line_join(c);
     if (en[11]) imports_on_separate_lines(c);
     if (en[12]) indentation(c);
     if (en[13]) maximum_doc_length(c);
     if (en[15]) missing_whitespace_after_keyword(c);
     if (en[16]) missing_whitespace_around_operator(c);
     if (en[17]) module_imports_on_top_of_file(c);
-    if (en[18]) python_3000_async_await_keywords(c);
-    if (en[19]) python_3000_invalid_escape_sequence(c);
+    if (en[18] && (c->has_async || c->async_tail)) python_3000_async_await_keywords(c);
+    if (en[19] && c->has_string) python_3000_invalid_escape_sequence(c);
     if (en[20] && ws2) whitespace_around_comma(c);
     if (en[21] && ws2) whitespace_around_keywords(c);
-    if (en[22]) whitespace_around_named_parameter_equals(c);
+    if (en[22] && c->has_eq) whitespace_around_named_parameter_equals(c);
     if (en[23] && ws2) whitespace_around_operator(c);
-    if (en[24]) whitespace_before_comment(c);
+    if (en[24] && c->has_comment) whitespace_before_comment(c);
     if (en[25]) whitespace_before_parameters(c);
 }
 
