@@ -44,8 +44,17 @@ static long utf8_decode(const unsigned char *b, size_t n, pep8_cp *out) {
         if (c < 0x80) {
             /* ASCII run */
             size_t j = i;
-            if (out)
+            if (out) {
+                /* 8 ASCII bytes at a time */
+                while (j + 8 <= n) {
+                    uint64_t v8;
+                    memcpy(&v8, b + j, 8);
+                    if (v8 & 0x8080808080808080ull) break;
+                    for (int q = 0; q < 8; q++) out[k + q] = b[j + q];
+                    k += 8, j += 8;
+                }
                 while (j < n && b[j] < 0x80) out[k++] = b[j++];
+            }
             else
                 while (j < n && b[j] < 0x80) k++, j++;
             i = j;
@@ -209,7 +218,21 @@ int pep8_src_decode(pep8_src *s, const char *bytes, size_t len, pst_error *err) 
     s->loff = malloc(cap * sizeof(size_t));
     if (!s->loff) goto oom;
     s->loff[0] = 0;
-    for (size_t i = 0; i < (size_t)ncp; i++) {
+    size_t i = 0;
+    /* while there is no \r, nothing moves: only record line starts */
+    for (; i < (size_t)ncp && s->buf[i] != '\r'; i++) {
+        if (s->buf[i] == '\n') {
+            if ((size_t)k + 3 > cap) {
+                cap *= 2;
+                size_t *nl = realloc(s->loff, cap * sizeof(size_t));
+                if (!nl) goto oom;
+                s->loff = nl;
+            }
+            s->loff[++k] = i + 1;
+        }
+    }
+    w = i;
+    for (; i < (size_t)ncp; i++) {
         pep8_cp c = s->buf[i];
         if (c == '\r') {
             if (i + 1 < (size_t)ncp && s->buf[i + 1] == '\n') i++;
