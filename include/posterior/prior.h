@@ -83,6 +83,13 @@ int pst_gpt2_forward(pst_gpt2 *m, const int *tokens, const int *targets, int B, 
  * d logits[b,t,j] = dlogprobs[b,t]·(1[j = target] − softmax_j); grads (and
  * grad_memory) are allocated, zeroed, on the first call. */
 int pst_gpt2_backward(pst_gpt2 *m, const float *dlogprobs, pst_error *err);
+/* The final hidden states h = ln_f(last block) [B, T, C] of the last forward (a view,
+ * valid until the next forward / backward), e.g. for a value head V(h). */
+const float *pst_gpt2_hidden(const pst_gpt2 *m);
+/* pst_gpt2_backward plus an extra gradient dhidden [B, T, C] = ∂loss/∂h added to what
+ * flows from the log-probs (dhidden NULL: none). */
+int pst_gpt2_backward_hidden(pst_gpt2 *m, const float *dlogprobs, const float *dhidden,
+                             pst_error *err);
 void pst_gpt2_zero_grad(pst_gpt2 *m);
 
 /* Weighted cross-entropy: loss = Σ w[b,t]·(−logprobs[b,t]) / Σ w[b,t]

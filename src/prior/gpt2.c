@@ -550,7 +550,16 @@ int pst_gpt2_forward(pst_gpt2 *m, const int *tokens, const int *targets, int B, 
     return 0;
 }
 
+const float *pst_gpt2_hidden(const pst_gpt2 *m) {
+    return m->acts ? m->acts->lnf : NULL;
+}
+
 int pst_gpt2_backward(pst_gpt2 *m, const float *dlogprobs, pst_error *err) {
+    return pst_gpt2_backward_hidden(m, dlogprobs, NULL, err);
+}
+
+int pst_gpt2_backward_hidden(pst_gpt2 *m, const float *dlogprobs, const float *dhidden,
+                             pst_error *err) {
     pst_gpt2_acts *a = m->acts;
     if (!a || !a->logits_valid)
         return pst_fail(err, "GPT-2 backward: needs a forward with targets first (each forward "
@@ -572,6 +581,8 @@ int pst_gpt2_backward(pst_gpt2 *m, const float *dlogprobs, pst_error *err) {
     /* output head: dlogits in place of logits; d lnf = dlogits·wte; dwte += dlogitsᵀ·lnf */
     softmax_logprob_backward(a->logits, dlogprobs, a->lse_max, a->lse_inv, a->targets, BT, V);
     pst_sgemm(0, 0, BT, C, V, 1.0f, a->logits, V, p->wte, C, 0.0f, a->dbuf, C);
+    if (dhidden) /* an extra ∂loss/∂hidden (e.g. a value head on the final hidden state) */
+        for (size_t i = 0; i < BT * C; i++) a->dbuf[i] += dhidden[i];
     pst_sgemm(1, 0, V, C, BT, 1.0f, a->logits, V, a->lnf, C, 1.0f, g->wte, C);
     memset(a->dres, 0, BT * C * sizeof(float));
     layernorm_backward(a->dres, g->lnfw, g->lnfb, a->dbuf, a->res3 + (size_t)(L - 1) * BT * C,
