@@ -1795,6 +1795,12 @@ static void run_logical_checks(checker *c) {
     int do_ext = en[10], do_e231 = en[14];
     for (size_t i = 0; i < n; i++) {
         cp ch = L.p[i];
+        if (ch < 128 && (pep8_ascii_class[ch] & 2)) { /* fast path: ASCII word character */
+            run = 0;
+            if (ch == 't' && i >= 2 && L.p[i - 1] == 'o' && L.p[i - 2] == 'n') not3 = 1;
+            else if (ch == 'e' && i >= 3 && L.p[i - 1] == 'p' && L.p[i - 2] == 'y' && L.p[i - 3] == 't') type4 = 1;
+            continue;
+        }
         if (pep8_isspace(ch)) {
             if (++run >= 2 || ch == '\t') ws2 = 1;
         } else {
