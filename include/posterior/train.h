@@ -51,6 +51,20 @@ int pst_token_source_shard(pst_token_source *src, const char *path, int B, int T
 
 /* ---- the MLE loop ----------------------------------------------------------------- */
 
+/* Another objective in the same loop (src/train/objectives.c: pretraining with human
+ * feedback). micro_step replaces the cross-entropy of one micro-batch: it runs forward
+ * and backward itself (gradients accumulated, loss and gradients multiplied by scale =
+ * 1/grad_accum) and returns that micro-batch's unscaled loss in *loss. after_update runs
+ * after every AdamW update (lr: its learning rate); save after every checkpoint, with the
+ * run directory. Either may be NULL. */
+typedef struct {
+    void *ctx;
+    int (*micro_step)(void *ctx, pst_gpt2 *m, const int *inp, const int *tgt, int B, int T,
+                      float scale, double *loss, pst_error *err);
+    int (*after_update)(void *ctx, float lr, pst_error *err);
+    int (*save)(void *ctx, const char *out_dir, pst_error *err);
+} pst_objective_hook;
+
 typedef struct {
     long steps;          /* optimizer updates in total (a resumed run continues up to it) */
     int grad_accum;      /* micro-batches per update; tokens per update = B·T·grad_accum */
@@ -71,6 +85,7 @@ typedef struct {
     pst_token_source *val;
     long val_every;
     int val_batches;
+    const pst_objective_hook *objective; /* NULL: maximum likelihood */
 } pst_mle_options;
 
 void pst_mle_options_default(pst_mle_options *o);

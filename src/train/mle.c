@@ -543,13 +543,22 @@ int pst_mle_train(pst_gpt2 *m, pst_token_source *src, const pst_mle_options *o,
                 memcpy(tgt + (size_t)b * T, tokens + (size_t)b * (T + 1) + 1, T * sizeof(int));
             }
             double l;
+            float scale = 1.0f / (float)o->grad_accum;
+            if (o->objective && o->objective->micro_step) {
+                if (o->objective->micro_step(o->objective->ctx, m, inp, tgt, B, T, scale, &l, err) ||
+                    (!isfinite(l) && pst_fail(err, "loss is %g", l))) {
+                    pst_fail_context(err, "train: step %ld", step + 1);
+                    goto done;
+                }
+                loss += l / o->grad_accum;
+                continue;
+            }
             if (pst_gpt2_cross_entropy(m, inp, tgt, NULL, B, T, dlogprobs, &l, err) ||
                 (!isfinite(l) && pst_fail(err, "loss is %g", l))) {
                 pst_fail_context(err, "train: step %ld (the last checkpoint is kept)", step + 1);
                 goto done;
             }
             /* the update's loss is the mean over micro-batches: scale each one's gradient */
-            float scale = 1.0f / (float)o->grad_accum;
             for (size_t i = 0; i < BT; i++) dlogprobs[i] *= scale;
             if (pst_gpt2_backward(m, dlogprobs, err)) goto done;
             loss += l / o->grad_accum;
@@ -562,6 +571,9 @@ int pst_mle_train(pst_gpt2 *m, pst_token_source *src, const pst_mle_options *o,
         }
         float lr = pst_lr_schedule(step, o->warmup, o->steps, (float)o->lr, (float)o->lr_min);
         pst_adamw_update(&opt, m->param_memory, m->grad_memory, mask, m->num_params, lr);
+        if (o->objective && o->objective->after_update &&
+            o->objective->after_update(o->objective->ctx, lr, err))
+            goto done;
         double dt = pst_now() - t0;
         pst_mle_step s = {opt.step, loss, lr, norm, dt > 0 ? tokens_per_update / dt : 0, NAN};
         int is_save = opt.step == o->steps || (o->save_every > 0 && opt.step % o->save_every == 0);
@@ -583,8 +595,11 @@ int pst_mle_train(pst_gpt2 *m, pst_token_source *src, const pst_mle_options *o,
         pst_progress_update(&prog, opt.step, el > 0 ? (opt.step - first) * tokens_per_update / el : 0,
                             extra);
         int stop = cb && cb(cb_ctx, &s);
-        if (stop || is_save)
+        if (stop || is_save) {
             if (checkpoint(m, &opt, &rng, src, &p, err)) goto done;
+            if (o->objective && o->objective->save && o->objective->save(o->objective->ctx, o->out_dir, err))
+                goto done;
+        }
         if (stop) break;
     }
     pst_progress_finish(&prog);

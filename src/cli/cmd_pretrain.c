@@ -1,0 +1,255 @@
+/* posterior pretrain: pretraining with human feedback (src/train/objectives.c, phf.c).
+ *
+ *   posterior pretrain --objective mle|filter|conditional|unlikelihood|rwr|awr --task T
+ *                      --data PREFIX.train.bin --out DIR [--model MLE_DIR (finetuning)] ...
+ *   posterior pretrain eval ...  (evaluation; src/eval/phf_eval.c)
+ *
+ * The task gives the defaults (threshold, α, β, drop fraction; docs/pretraining.md);
+ * every one can be overridden. Conditional training adds <|aligned|> and <|misaligned|> to
+ * the tokenizer (saved with the model) and grows the model's vocabulary. */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "posterior/corpus.h"
+#include "posterior/pretrain.h"
+#include "posterior/scorer.h"
+#include "posterior/tokenizer.h"
+
+static int pretrain_eval(int argc, char **argv); /* below */
+
+typedef struct {
+    long print_every;
+    pst_mle_step last;
+} pstep_ctx;
+
+static int on_step(void *ctx, const pst_mle_step *s) {
+    pstep_ctx *c = ctx;
+    c->last = *s;
+    if (c->print_every > 0 && s->step % c->print_every == 0)
+        fprintf(stderr, "step %ld  loss %.4f  lr %.3g  grad_norm %.3f  %.0f tok/s\n", s->step, s->loss,
+                s->lr, s->grad_norm, s->tokens_per_s);
+    return 0;
+}
+
+int cmd_pretrain(int argc, char **argv) {
+    if (argc >= 2 && strcmp(argv[1], "eval") == 0) return pretrain_eval(argc - 1, argv + 1);
+    const char *objective = "mle", *task_name = NULL, *data = NULL, *val_data = NULL, *out = NULL;
+    const char *model_dir = NULL, *tokenizer_dir = NULL;
+    int n_layer = 2, n_head = 2, n_embd = 64, n_positions = 128, batch = 8, seq = 64, grad_accum = 1;
+    int quiet = 0, val_batches = 8;
+    long steps = 200, warmup = 20, log_every = 1, print_every = 0, save_every = 0, val_every = 0;
+    double lr = 1e-3, lr_min = -1, weight_decay = 0.1, clip = 1.0;
+    double threshold = NAN, percentile = NAN, ul_alpha = NAN, rwr_beta = NAN, awr_alpha = NAN,
+           awr_beta = NAN, weight_clip = NAN, drop_fraction = NAN;
+    uint64_t seed = 1;
+    const pst_arg spec[] = {
+        {"objective", ARG_STRING, &objective, "mle, filter, conditional, unlikelihood, rwr or awr"},
+        {"task", ARG_STRING, &task_name, "toxicity, pii or pep8: the defaults of the hyper-parameters"},
+        {"data", ARG_STRING, &data, "scored training shard (posterior prepare --scorer ...)"},
+        {"val-data", ARG_STRING, &val_data, "held-out shard for val_loss (plain LM loss)"},
+        {"val-every", ARG_LONG, &val_every, "val_loss every this many steps (0: at checkpoints and the end)"},
+        {"val-batches", ARG_INT, &val_batches, "batches per val_loss"},
+        {"out", ARG_STRING, &out, "run directory (model/, metrics.jsonl, train_config.json)"},
+        {"model", ARG_STRING, &model_dir, "finetune: start from this model directory (e.g. an MLE run's model/)"},
+        {"tokenizer", ARG_STRING, &tokenizer_dir, "tokenizer folder or gpt2 (default: --model's, else gpt2)"},
+        {"threshold", ARG_DOUBLE, &threshold, "t: a segment is aligned iff its score <= t (default: the task's)"},
+        {"threshold-percentile", ARG_DOUBLE, &percentile, "t as this percentile of the shard's segment scores"},
+        {"alpha", ARG_DOUBLE, &ul_alpha, "unlikelihood α (default: the task's)"},
+        {"beta", ARG_DOUBLE, &rwr_beta, "RWR β (default: the task's)"},
+        {"awr-alpha", ARG_DOUBLE, &awr_alpha, "AWR α, weight of the LM loss vs the value loss"},
+        {"awr-beta", ARG_DOUBLE, &awr_beta, "AWR β"},
+        {"weight-clip", ARG_DOUBLE, &weight_clip, "max token weight for RWR / AWR"},
+        {"drop-fraction", ARG_DOUBLE, &drop_fraction, "conditional: fraction of segments without a control token"},
+        {"n-layer", ARG_INT, &n_layer, "new model: layers"},
+        {"n-head", ARG_INT, &n_head, "new model: attention heads"},
+        {"n-embd", ARG_INT, &n_embd, "new model: width"},
+        {"n-positions", ARG_INT, &n_positions, "new model: context length"},
+        {"steps", ARG_LONG, &steps, "optimizer updates (tokens = steps·batch·seq·grad-accum)"},
+        {"batch", ARG_INT, &batch, "sequences per micro-batch"},
+        {"seq", ARG_INT, &seq, "tokens per sequence"},
+        {"grad-accum", ARG_INT, &grad_accum, "micro-batches per update"},
+        {"lr", ARG_DOUBLE, &lr, "peak learning rate"},
+        {"lr-min", ARG_DOUBLE, &lr_min, "final learning rate (-1: lr/10)"},
+        {"warmup", ARG_LONG, &warmup, "linear warmup steps"},
+        {"weight-decay", ARG_DOUBLE, &weight_decay, "AdamW weight decay"},
+        {"clip", ARG_DOUBLE, &clip, "max global gradient norm (0: off)"},
+        {"seed", ARG_U64, &seed, "seed of the initialisation, data order and control-token drops"},
+        {"save-every", ARG_LONG, &save_every, "checkpoint every this many steps (0: at the end)"},
+        {"log-every", ARG_LONG, &log_every, "metrics line every this many steps"},
+        {"print-every", ARG_LONG, &print_every, "print a line on stderr every this many steps (0: off)"},
+        {"quiet", ARG_FLAG, &quiet, "no progress line"},
+        {0},
+    };
+    int npos = 0;
+    int rc = pst_args_parse("pretrain",
+                            "Pretraining (or finetuning, with --model) with human feedback: six objectives\n"
+                            "on scored shards. `posterior pretrain eval --help` evaluates a model.",
+                            spec, argc, argv, &npos);
+    if (rc) return rc == 1 ? 0 : 2;
+    const char *usage_err = NULL;
+    if (npos) usage_err = "unexpected argument";
+    else if (!data) usage_err = "--data is required";
+    else if (!out) usage_err = "--out is required";
+    else if (!isnan(threshold) && !isnan(percentile)) usage_err = "give --threshold or --threshold-percentile, not both";
+    if (usage_err) {
+        fprintf(stderr, "posterior pretrain: %s\n", usage_err);
+        return 2;
+    }
+    if (lr_min < 0) lr_min = lr / 10;
+
+    pst_error err = {{0}};
+    pst_gpt2 m = {0};
+    pst_token_source src = {0}, val = {0};
+    pst_tokenizer *tok = NULL;
+    pst_shard shard = {0};
+    int shard_open = 0;
+    char *extra = NULL;
+    char filtered[4096] = "";
+    rc = 1;
+    pst_objective obj;
+    if (pst_objective_parse(objective, &obj, &err)) goto fail;
+    pst_phf_params p = {0, 1.0, 10.0, 0.5, 1.0, 20.0, 0.01};
+    if (task_name) {
+        const pst_phf_task *task = pst_phf_task_get(task_name, &err);
+        if (!task) goto fail;
+        p = task->params;
+    } else if (pst_objective_needs_scores(obj) && isnan(threshold) && isnan(percentile)) {
+        pst_fail(&err, "objective %s needs --task or --threshold / --threshold-percentile", objective);
+        goto fail;
+    }
+    if (!isnan(threshold)) p.threshold = threshold;
+    if (!isnan(ul_alpha)) p.ul_alpha = ul_alpha;
+    if (!isnan(rwr_beta)) p.rwr_beta = rwr_beta;
+    if (!isnan(awr_alpha)) p.awr_alpha = awr_alpha;
+    if (!isnan(awr_beta)) p.awr_beta = awr_beta;
+    if (!isnan(weight_clip)) p.weight_clip = weight_clip;
+    if (!isnan(drop_fraction)) p.drop_fraction = drop_fraction;
+
+    if (pst_shard_open(&shard, data, &err)) goto fail;
+    shard_open = 1;
+    if (pst_objective_needs_scores(obj)) {
+        if (pst_phf_check_scored(&shard, &err)) goto fail;
+        if (!isnan(percentile) && pst_phf_score_percentile(&shard, percentile, &p.threshold, &err)) goto fail;
+        if (pst_phf_check_threshold(&shard, p.threshold, &err)) {
+            pst_fail_context(&err, "--threshold");
+            goto fail;
+        }
+    }
+    if (pst_mkdir_p(out, &err)) goto fail;
+
+    /* tokenizer: --tokenizer, else --model's, else gpt2 */
+    if (!tokenizer_dir && model_dir) {
+        char vj[4096];
+        if (pst_path_join(vj, sizeof vj, model_dir, "vocab.json", &err)) goto fail;
+        if (pst_file_exists(vj)) tokenizer_dir = model_dir;
+    }
+    if (pst_tokenizer_open(&tok, tokenizer_dir ? tokenizer_dir : "gpt2", &err)) goto fail;
+    int aligned_id = -1, misaligned_id = -1;
+    if (obj == PST_OBJECTIVE_CONDITIONAL) {
+        aligned_id = pst_tokenizer_add_special(tok, PST_ALIGNED_TOKEN, &err);
+        misaligned_id = aligned_id < 0 ? -1 : pst_tokenizer_add_special(tok, PST_MISALIGNED_TOKEN, &err);
+        if (aligned_id < 0 || misaligned_id < 0) goto fail;
+    }
+
+    /* data */
+    const char *train_path = data;
+    uint64_t kept_docs = shard.n_documents, kept_tokens = shard.n_tokens;
+    if (obj == PST_OBJECTIVE_FILTER) {
+        if (pst_path_join(filtered, sizeof filtered, out, "filtered.train.bin", &err) ||
+            pst_phf_filter_shard(&shard, p.threshold, filtered, &kept_docs, &kept_tokens, &err))
+            goto fail;
+        train_path = filtered;
+    }
+    if (obj == PST_OBJECTIVE_MLE || obj == PST_OBJECTIVE_FILTER) {
+        if (pst_token_source_shard(&src, train_path, batch, seq, 1, seed, &err)) goto fail;
+    } else if (pst_phf_source(&src, train_path, batch, seq, seed, aligned_id, misaligned_id, p.threshold,
+                              obj == PST_OBJECTIVE_CONDITIONAL ? p.drop_fraction : 0, &err)) {
+        goto fail;
+    }
+    if (val_data && pst_token_source_shard(&val, val_data, batch, seq, 0, seed, &err)) {
+        pst_fail_context(&err, "--val-data");
+        goto fail;
+    }
+
+    /* model: --model (finetuning) or new; grown to the tokenizer's vocabulary */
+    pst_rng init;
+    pst_rng_seed(&init, seed);
+    pst_rng split = pst_rng_split(&init, 0x1417);
+    if (model_dir) {
+        if (pst_gpt2_load(&m, model_dir, &err)) goto fail;
+    } else {
+        pst_gpt2_config cfg = {n_layer, n_head, n_embd, n_positions, (int)shard.vocab_size, 1e-5f};
+        if (pst_gpt2_create(&m, &cfg, &err)) {
+            pst_fail_context(&err, "new model");
+            goto fail;
+        }
+        pst_gpt2_init_random(&m, &split);
+    }
+    int vocab = pst_tokenizer_vocab_size(tok);
+    if (vocab > m.config.vocab_size && pst_gpt2_resize_vocab(&m, vocab, &split, &err)) goto fail;
+    char saved_model[4096];
+    if (pst_path_join(saved_model, sizeof saved_model, out, "model", &err) ||
+        pst_mkdir_p(saved_model, &err) || pst_tokenizer_save_dir(tok, saved_model, &err))
+        goto fail;
+
+    cJSON *x = cJSON_CreateObject();
+    if (x) {
+        cJSON_AddStringToObject(x, "objective", pst_objective_name(obj));
+        if (task_name) cJSON_AddStringToObject(x, "task", task_name);
+        cJSON_AddStringToObject(x, "data_path", data);
+        cJSON_AddStringToObject(x, "init", model_dir ? model_dir : "random");
+        cJSON_AddNumberToObject(x, "threshold", p.threshold);
+        cJSON_AddNumberToObject(x, "ul_alpha", p.ul_alpha);
+        cJSON_AddNumberToObject(x, "rwr_beta", p.rwr_beta);
+        cJSON_AddNumberToObject(x, "awr_alpha", p.awr_alpha);
+        cJSON_AddNumberToObject(x, "awr_beta", p.awr_beta);
+        cJSON_AddNumberToObject(x, "weight_clip", p.weight_clip);
+        cJSON_AddNumberToObject(x, "drop_fraction", p.drop_fraction);
+        cJSON_AddNumberToObject(x, "kept_documents", (double)kept_docs);
+        cJSON_AddNumberToObject(x, "kept_tokens", (double)kept_tokens);
+        if (aligned_id >= 0) {
+            cJSON_AddNumberToObject(x, "aligned_id", aligned_id);
+            cJSON_AddNumberToObject(x, "misaligned_id", misaligned_id);
+        }
+        extra = cJSON_PrintUnformatted(x);
+        cJSON_Delete(x);
+    }
+    pst_mle_options o;
+    pst_mle_options_default(&o);
+    o.steps = steps, o.grad_accum = grad_accum, o.lr = lr, o.lr_min = lr_min, o.warmup = warmup;
+    o.weight_decay = weight_decay, o.clip = clip, o.seed = seed, o.out_dir = out;
+    o.save_every = save_every, o.log_every = log_every, o.quiet = quiet, o.extra_config_json = extra;
+    o.val = val_data ? &val : NULL, o.val_every = val_every, o.val_batches = val_batches;
+    pstep_ctx sc = {print_every, {0}};
+    if (pst_phf_train(&m, &src, obj, &p, &o, model_dir, on_step, &sc, &err)) goto fail;
+    if (filtered[0]) remove(filtered);
+    char *q = pst_json_quote(saved_model, strlen(saved_model), NULL);
+    printf("{\"model\": %s, \"objective\": \"%s\", \"threshold\": %.9g, \"step\": %ld, \"loss\": %.6g, "
+           "\"val_loss\": %.6g, \"params\": %zu}\n",
+           q ? q : "null", pst_objective_name(obj), p.threshold, sc.last.step, sc.last.loss,
+           isnan(sc.last.val_loss) ? -1.0 : sc.last.val_loss, m.num_params);
+    free(q);
+    rc = 0;
+    goto done;
+fail:
+    fprintf(stderr, "posterior pretrain: %s\n", err.msg);
+done:
+    free(extra);
+    pst_tokenizer_free(tok);
+    pst_token_source_free(&src);
+    pst_token_source_free(&val);
+    if (shard_open) pst_shard_close(&shard);
+    pst_gpt2_free(&m);
+    return rc;
+}
+
+static int pretrain_eval(int argc, char **argv) {
+    (void)argc, (void)argv;
+    fprintf(stderr, "posterior pretrain eval: not yet\n");
+    return 2;
+}
