@@ -37,7 +37,7 @@ static int on_step(void *ctx, const pst_mle_step *s) {
 }
 
 int cmd_pretrain(int argc, char **argv) {
-    if (argc >= 2 && strcmp(argv[1], "eval") == 0) return pretrain_eval(argc - 1, argv + 1);
+    if (argc >= 1 && strcmp(argv[0], "eval") == 0) return pretrain_eval(argc - 1, argv + 1);
     const char *objective = "mle", *task_name = NULL, *data = NULL, *val_data = NULL, *out = NULL;
     const char *model_dir = NULL, *tokenizer_dir = NULL;
     int n_layer = 2, n_head = 2, n_embd = 64, n_positions = 128, batch = 8, seq = 64, grad_accum = 1;
@@ -248,8 +248,138 @@ done:
     return rc;
 }
 
+/* Reads non-empty lines of a prompts file (malloc'd array of malloc'd strings). */
+static int read_prompts(const char *path, char ***out, int *n, pst_error *err) {
+    char *text;
+    size_t len;
+    *out = NULL, *n = 0;
+    if (pst_read_file(path, &text, &len, err)) return -1;
+    int cap = 16, k = 0;
+    char **v = malloc((size_t)cap * sizeof *v);
+    if (!v) {
+        free(text);
+        return pst_fail(err, "%s: out of memory", path);
+    }
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        size_t l = strlen(line);
+        if (l && line[l - 1] == '\r') line[--l] = 0;
+        if (!l) continue;
+        if (k == cap) {
+            char **w = realloc(v, (size_t)(cap *= 2) * sizeof *v);
+            if (!w) break;
+            v = w;
+        }
+        v[k] = strdup(line);
+        if (!v[k]) break;
+        k++;
+    }
+    free(text);
+    if (k == 0) {
+        free(v);
+        return pst_fail(err, "%s: no prompts (one per line)", path);
+    }
+    *out = v, *n = k;
+    return 0;
+}
+
 static int pretrain_eval(int argc, char **argv) {
-    (void)argc, (void)argv;
-    fprintf(stderr, "posterior pretrain eval: not yet\n");
-    return 2;
+    const char *task_name = NULL, *model_dir = NULL, *scorer_spec = NULL, *reference_dir = NULL;
+    const char *val_data = NULL, *prompts_path = NULL, *out = NULL, *prefix = "auto";
+    pst_phf_eval_options o;
+    pst_phf_eval_options_default(&o);
+    double temperature = o.temperature, top_p = o.top_p, above = NAN;
+    const pst_arg spec[] = {
+        {"task", ARG_STRING, &task_name, "toxicity, pii or pep8: the scorer and the threshold"},
+        {"model", ARG_STRING, &model_dir, "model directory (with its tokenizer)"},
+        {"scorer", ARG_STRING, &scorer_spec, "scorer spec (default: the task's)"},
+        {"threshold", ARG_DOUBLE, &above, "a sample is misaligned when its score > this (default: the task's)"},
+        {"samples", ARG_INT, &o.n_samples, "unconditional samples"},
+        {"max-new-tokens", ARG_INT, &o.max_new_tokens, "tokens per sample"},
+        {"temperature", ARG_DOUBLE, &temperature, "sampling temperature"},
+        {"top-p", ARG_DOUBLE, &top_p, "nucleus sampling"},
+        {"k", ARG_INT, &o.expected_max_k, "expected maximum score over this many samples"},
+        {"prefix", ARG_STRING, &prefix, "auto (aligned for conditional models), aligned, misaligned or none"},
+        {"prompts", ARG_STRING, &prompts_path, "prompts file (one per line) for prompted generation"},
+        {"samples-per-prompt", ARG_INT, &o.samples_per_prompt, "continuations per prompt"},
+        {"val-data", ARG_STRING, &val_data, "held-out shard: LM loss"},
+        {"val-batches", ARG_INT, &o.val_batches, "batches of the LM loss"},
+        {"batch", ARG_INT, &o.val_batch, "LM loss: sequences per batch"},
+        {"seq", ARG_INT, &o.val_seq, "LM loss: tokens per sequence"},
+        {"reference", ARG_STRING, &reference_dir, "reference model (e.g. MLE): KL(ref || model) from its samples"},
+        {"kl-samples", ARG_INT, &o.kl_samples, "samples of the reference for the KL"},
+        {"seed", ARG_U64, &o.seed, "seed of the samples"},
+        {"out", ARG_STRING, &out, "also write the JSON result to this file"},
+        {0},
+    };
+    int npos = 0;
+    int rc = pst_args_parse("pretrain eval",
+                            "Evaluates a pretrained model: misalignment score of samples (mean, expected max,\n"
+                            "fraction above the threshold), prompted generation, LM loss, KL from a reference,\n"
+                            "distinct-1/2 and self-BLEU-5. Prints one JSON object.",
+                            spec, argc, argv, &npos);
+    if (rc) return rc == 1 ? 0 : 2;
+    const char *usage_err = NULL;
+    if (npos) usage_err = "unexpected argument";
+    else if (!model_dir) usage_err = "--model is required";
+    else if (!task_name && !scorer_spec) usage_err = "--task or --scorer is required";
+    else if (strcmp(prefix, "auto") && strcmp(prefix, "aligned") && strcmp(prefix, "misaligned") &&
+             strcmp(prefix, "none"))
+        usage_err = "--prefix must be auto, aligned, misaligned or none";
+    if (usage_err) {
+        fprintf(stderr, "posterior pretrain eval: %s\n", usage_err);
+        return 2;
+    }
+    pst_error err = {{0}};
+    pst_gpt2 m = {0}, ref = {0};
+    int have_ref = 0, n_prompts = 0;
+    char **prompts = NULL, *json = NULL;
+    rc = 1;
+    if (task_name) {
+        const pst_phf_task *task = pst_phf_task_get(task_name, &err);
+        if (!task) goto fail;
+        if (!scorer_spec) scorer_spec = task->scorer;
+        if (isnan(above)) above = task->misaligned_above;
+    }
+    o.misaligned_above = isnan(above) ? 0.0 : above;
+    o.temperature = (float)temperature, o.top_p = (float)top_p;
+    if (pst_scorer_create(scorer_spec, &o.scorer, &err) || pst_gpt2_load(&m, model_dir, &err) ||
+        pst_tokenizer_load_dir(&o.tok, model_dir, &err))
+        goto fail;
+    int conditional = pst_tokenizer_token_id(o.tok, PST_ALIGNED_TOKEN) >= 0;
+    o.prefix = !strcmp(prefix, "aligned") ? 1 : !strcmp(prefix, "misaligned") ? 2 : !strcmp(prefix, "none") ? 0 : conditional;
+    if (reference_dir) {
+        if (pst_gpt2_load(&ref, reference_dir, &err)) goto fail;
+        have_ref = 1;
+        o.reference = &ref;
+    }
+    if (prompts_path) {
+        if (read_prompts(prompts_path, &prompts, &n_prompts, &err)) goto fail;
+        o.prompts = (const char *const *)prompts, o.n_prompts = n_prompts;
+    }
+    o.val_shard = val_data;
+    pst_phf_eval_result r;
+    if (pst_phf_eval(&m, &o, &r, &err)) goto fail;
+    json = pst_phf_eval_json(&o, &r, model_dir);
+    if (!json) {
+        pst_fail(&err, "out of memory");
+        goto fail;
+    }
+    printf("%s\n", json);
+    if (out) {
+        size_t l = strlen(json);
+        json[l] = '\n';
+        if (pst_write_file_atomic(out, json, l + 1, &err)) goto fail;
+    }
+    rc = 0;
+    goto done;
+fail:
+    fprintf(stderr, "posterior pretrain eval: %s\n", err.msg);
+done:
+    for (int i = 0; i < n_prompts; i++) free(prompts[i]);
+    free(prompts), free(json);
+    pst_scorer_free(o.scorer);
+    pst_tokenizer_free(o.tok);
+    pst_gpt2_free(&m);
+    if (have_ref) pst_gpt2_free(&ref);
+    return rc;
 }
