@@ -1201,6 +1201,7 @@ int pst_tokenizer_encode(pst_tokenizer *t, const char *text, size_t len, int all
         pst_fail(err, "tokenizer: encode given NULL text of length %zu", len);
         goto done;
     }
+    if (!text) text = ""; /* len == 0 */
     c.cap_ids = len / 3 + 16;
     c.ids = malloc(c.cap_ids * sizeof *c.ids);
     if (!c.ids) {
