@@ -228,8 +228,11 @@ int cmd_pep8(int argc, char **argv) {
         {0},
     };
     int npos = 0;
-    int r = pst_args_parse("pep8", "Check Python files against PEP 8 exactly as pycodestyle 2.10 does.\n"
-                           "usage: posterior pep8 [options] FILE|DIR...", spec, argc, argv, &npos);
+    int r = pst_args_parse("pep8", "posterior pep8 [options] FILE|DIR...: check Python files against PEP 8\n"
+                           "exactly as pycodestyle 2.10 does (same output lines, exit 1 when anything\n"
+                           "is found; directories walked like pycodestyle). Files are checked on\n"
+                           "OMP_NUM_THREADS threads; the output order does not depend on it.",
+                           spec, argc, argv, &npos);
     if (r == 1) return 0;
     if (r) return 2;
     if (npos == 0) {
