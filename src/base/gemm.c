@@ -45,9 +45,10 @@ static int openblas_is_tuned(void) {
 
 /* The measured rule (bench/bench_gemm.c; numbers in docs/benchmarks.md), AMD EPYC
  * Zen 4, GPT-2 small's products, one thread:
- *  - OpenBLAS with an FMA kernel (Haswell 104-109 GFLOP/s, Cooperlake 97-103) beats
- *    ours (95-102) by 0-7% on every training shape: Zen 4 runs a 512-bit FMA as two
- *    256-bit halves, so AVX-512 buys no throughput over OpenBLAS's AVX2 kernel;
+ *  - OpenBLAS with an FMA kernel is level with ours (Cooperlake: 0.93-1.02x ours) or
+ *    ahead (Haswell, AVX2: ours 0.88-1.07x, mostly 0.94-0.97) on the training shapes,
+ *    at 82-92% of the FMA peak: Zen 4 runs a 512-bit FMA as two 256-bit halves, so
+ *    AVX-512 buys no throughput over a well-tuned AVX2 kernel;
  *  - OpenBLAS on an older kernel family (a CPU it does not recognise, a generic
  *    build, or OPENBLAS_CORETYPE=Sandybridge / Nehalem) loses: 86 and 33 vs 103;
  *  - thin products (M <= 8: decoding's one row per sequence) are bound by reading B.
