@@ -186,6 +186,11 @@ typedef struct {
     double seconds;
 } pst_phf_eval_result;
 
+/* Samples n continuations of prompts[i] as the evaluation does (temperature, top-p, control
+ * tokens banned when o->ban_control, stop at <|endoftext|>; sample i from RNG stream
+ * stream + i of o->seed). */
+int pst_phf_generate(pst_gpt2 *m, const pst_phf_eval_options *o, int *const *prompts, const int *plens,
+                     int n, uint64_t stream, pst_sample *out, pst_error *err);
 int pst_phf_eval(pst_gpt2 *m, const pst_phf_eval_options *o, pst_phf_eval_result *r, pst_error *err);
 /* One JSON object (malloc'd, no newline) with the options' main values and the result. */
 char *pst_phf_eval_json(const pst_phf_eval_options *o, const pst_phf_eval_result *r, const char *model);

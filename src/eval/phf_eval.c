@@ -136,9 +136,8 @@ double pst_self_bleu(const int *const *seqs, const int *lens, int n_seqs, int ma
 
 /* ---- sampling and scoring ----------------------------------------------------------- */
 
-/* Samples n continuations of prompts and scores their text; tokens without the final EOT. */
-static int sample_and_score(pst_gpt2 *m, const pst_phf_eval_options *o, int **prompts, int *plens,
-                            int n, uint64_t stream, pst_sample *out, double *scores, pst_error *err) {
+int pst_phf_generate(pst_gpt2 *m, const pst_phf_eval_options *o, int *const *prompts, const int *plens,
+                     int n, uint64_t stream, pst_sample *out, pst_error *err) {
     int eot = pst_tokenizer_token_id(o->tok, "<|endoftext|>");
     int banned[2], nb = 0;
     if (o->ban_control) {
@@ -154,7 +153,14 @@ static int sample_and_score(pst_gpt2 *m, const pst_phf_eval_options *o, int **pr
     so.first_stream = stream;
     pst_rng rng;
     pst_rng_seed(&rng, o->seed);
-    if (pst_gpt2_sample(m, (const int *const *)prompts, plens, n, &so, &rng, out, err)) return -1;
+    return pst_gpt2_sample(m, (const int *const *)prompts, plens, n, &so, &rng, out, err);
+}
+
+/* Samples n continuations of prompts and scores their text; tokens without the final EOT. */
+static int sample_and_score(pst_gpt2 *m, const pst_phf_eval_options *o, int **prompts, int *plens,
+                            int n, uint64_t stream, pst_sample *out, double *scores, pst_error *err) {
+    int eot = pst_tokenizer_token_id(o->tok, "<|endoftext|>");
+    if (pst_phf_generate(m, o, prompts, plens, n, stream, out, err)) return -1;
     char **texts = calloc((size_t)n, sizeof *texts);
     size_t *lens = calloc((size_t)n, sizeof *lens);
     int rc = -1;
