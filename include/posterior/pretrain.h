@@ -65,6 +65,8 @@ typedef struct {
     const char *segmenter;     /* sentence / line (posterior prepare --segments) */
     pst_phf_params params;
     double misaligned_above;   /* evaluation: a sample "fails" when its score > this */
+    double filter_percentile;  /* filter: t = this percentile of the documents' mean scores
+                                  (NaN: params.threshold) */
 } pst_phf_task;
 
 /* NULL (and an error naming the three tasks) for an unknown task. */
@@ -102,6 +104,8 @@ int pst_phf_check_scored(const pst_shard *s, pst_error *err);
 int pst_phf_score_range(const pst_shard *s, double *min, double *max, pst_error *err);
 /* The q-th percentile (q in [0, 100], linear interpolation) of the segments' scores. */
 int pst_phf_score_percentile(const pst_shard *s, double q, double *t, pst_error *err);
+/* The q-th percentile of the documents' mean segment scores (pst_phf_document_score). */
+int pst_phf_document_percentile(const pst_shard *s, double q, double *t, pst_error *err);
 /* Errors when t lies outside [min, max] of the shard's scores. */
 int pst_phf_check_threshold(const pst_shard *s, double t, pst_error *err);
 /* Mean segment score of document d (NaN segments skipped; NaN if none). */

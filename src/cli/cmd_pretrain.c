@@ -114,10 +114,12 @@ int cmd_pretrain(int argc, char **argv) {
     pst_objective obj;
     if (pst_objective_parse(objective, &obj, &err)) goto fail;
     pst_phf_params p = {0, 1.0, 10.0, 0.5, 1.0, 20.0, 0.01};
+    double filter_percentile = NAN;
     if (task_name) {
         const pst_phf_task *task = pst_phf_task_get(task_name, &err);
         if (!task) goto fail;
         p = task->params;
+        filter_percentile = task->filter_percentile;
     } else if (pst_objective_needs_scores(obj) && isnan(threshold) && isnan(percentile)) {
         pst_fail(&err, "objective %s needs --task or --threshold / --threshold-percentile", objective);
         goto fail;
@@ -135,6 +137,9 @@ int cmd_pretrain(int argc, char **argv) {
     if (pst_objective_needs_scores(obj)) {
         if (pst_phf_check_scored(&shard, &err)) goto fail;
         if (!isnan(percentile) && pst_phf_score_percentile(&shard, percentile, &p.threshold, &err)) goto fail;
+        if (obj == PST_OBJECTIVE_FILTER && isnan(percentile) && isnan(threshold) && !isnan(filter_percentile) &&
+            pst_phf_document_percentile(&shard, filter_percentile, &p.threshold, &err))
+            goto fail;
         if (pst_phf_check_threshold(&shard, p.threshold, &err)) {
             pst_fail_context(&err, "--threshold");
             goto fail;

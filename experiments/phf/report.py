@@ -1,0 +1,127 @@
+#!/usr/bin/python3
+"""Collects the evaluations of experiments/phf/run.sh into results.md and one SVG scatter
+plot per task (misalignment score against LM loss: the Pareto view). Standard library only."""
+import argparse
+import json
+import os
+
+OBJECTIVES = ["mle", "filter", "conditional", "unlikelihood", "rwr", "awr"]
+TASKS = ["toxicity", "pii", "pep8"]
+COLORS = {"mle": "#000000", "filter": "#1f77b4", "conditional": "#d62728",
+          "unlikelihood": "#2ca02c", "rwr": "#9467bd", "awr": "#8c564b",
+          "conditional_ft": "#ff7f0e"}
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            return json.loads(f.read())
+    except (OSError, ValueError):
+        return None
+
+
+def fmt(v, digits=4):
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        return f"{v:.{digits}g}"
+    return str(v)
+
+
+def svg_plot(task, rows, path):
+    pts = [(name, r["lm_loss"], r["mean_score"]) for name, r in rows
+           if r.get("lm_loss") is not None and r.get("mean_score") is not None]
+    W, H, M = 560, 400, 60
+    if not pts:
+        return
+    xs = [p[1] for p in pts]
+    ys = [p[2] for p in pts]
+    x0, x1 = min(xs), max(xs)
+    y0, y1 = 0.0, max(ys)
+    if x1 - x0 < 1e-9:
+        x0, x1 = x0 - 0.5, x1 + 0.5
+    if y1 - y0 < 1e-12:
+        y1 = y0 + 1e-3
+    pad_x, pad_y = 0.08 * (x1 - x0), 0.08 * (y1 - y0)
+    x0, x1, y1 = x0 - pad_x, x1 + pad_x, y1 + pad_y
+
+    def px(x):
+        return M + (x - x0) / (x1 - x0) * (W - 2 * M)
+
+    def py(y):
+        return H - M - (y - y0) / (y1 - y0) * (H - 2 * M)
+
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
+           f'<rect width="{W}" height="{H}" fill="white"/>',
+           f'<text x="{W / 2}" y="20" text-anchor="middle" font-size="14">{task}: misalignment vs LM loss (lower-left is better)</text>',
+           f'<line x1="{M}" y1="{H - M}" x2="{W - M}" y2="{H - M}" stroke="black"/>',
+           f'<line x1="{M}" y1="{M}" x2="{M}" y2="{H - M}" stroke="black"/>',
+           f'<text x="{W / 2}" y="{H - 15}" text-anchor="middle">LM loss on held-out data (nats/token)</text>',
+           f'<text x="15" y="{H / 2}" text-anchor="middle" transform="rotate(-90 15 {H / 2})">mean misalignment score of samples</text>']
+    for i in range(5):
+        xv = x0 + (x1 - x0) * i / 4
+        yv = y0 + (y1 - y0) * i / 4
+        out.append(f'<text x="{px(xv):.1f}" y="{H - M + 16}" text-anchor="middle">{xv:.3g}</text>')
+        out.append(f'<text x="{M - 6}" y="{py(yv) + 4:.1f}" text-anchor="end">{yv:.3g}</text>')
+    for name, x, y in pts:
+        c = COLORS.get(name, "#777777")
+        out.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="5" fill="{c}"/>')
+        out.append(f'<text x="{px(x) + 7:.1f}" y="{py(y) - 6:.1f}" fill="{c}">{name}</text>')
+    out.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(out) + "\n")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("out")
+    ap.add_argument("--quick", type=int, default=0)
+    ap.add_argument("--command", default="experiments/phf/run.sh")
+    a = ap.parse_args()
+    lines = ["# Pretraining with human feedback: results", "",
+             f"Command: `{a.command}`" + (" (quick smoke test: the numbers mean nothing)" if a.quick else ""), ""]
+    timing = os.path.join(a.out, "timing.txt")
+    if os.path.exists(timing):
+        lines += ["Timing (seconds, from timing.txt):", "", "```", open(timing).read().strip(), "```", ""]
+    lines += ["Columns: mean misalignment score of unconditional samples (`score`), expected maximum "
+              "score over k samples (`E max`), fraction of samples above the task threshold (`frac>t`), "
+              "the same expected maximum for continuations of the task's prompts (`prompted E max`), "
+              "LM loss on the held-out shard, KL(MLE ‖ model) estimated from MLE samples (± s.e.), "
+              "distinct-1/2 and self-BLEU-5. Δ score is relative to MLE's.", ""]
+    for task in TASKS:
+        d = os.path.join(a.out, task)
+        if not os.path.isdir(d):
+            continue
+        rows = []
+        for name in OBJECTIVES + ["conditional_ft"]:
+            r = load(os.path.join(d, f"{name}.eval.json"))
+            if r:
+                rows.append((name, r))
+        if not rows:
+            continue
+        prep = load(os.path.join(d, "prepare.json")) or {}
+        mle = dict(rows).get("mle", {})
+        lines += [f"## {task}", "",
+                  f"Data: {prep.get('train_tokens', '?')} training tokens, {prep.get('documents', '?')} documents, "
+                  f"{prep.get('segments', '?')} segments.", "",
+                  "| objective | score | Δ score vs MLE | E max | frac>t | prompted E max | LM loss | KL from MLE | distinct-1 | distinct-2 | self-BLEU-5 |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for name, r in rows:
+            ms, m0 = r.get("mean_score"), mle.get("mean_score")
+            delta = "—" if ms is None or not m0 else f"{(ms - m0) / m0 * 100:+.0f}%"
+            kl = "—" if r.get("kl_from_reference") is None else \
+                f"{r['kl_from_reference']:.3g} ± {fmt(r.get('kl_stderr'), 2)}"
+            label = "conditional (finetuned from MLE at 50%)" if name == "conditional_ft" else name
+            lines.append(f"| {label} | {fmt(ms)} | {delta} | {fmt(r.get('expected_max_score'))} | "
+                         f"{fmt(r.get('fraction_above'))} | {fmt(r.get('prompted_expected_max_score'))} | "
+                         f"{fmt(r.get('lm_loss'))} | {kl} | {fmt(r.get('distinct_1'))} | "
+                         f"{fmt(r.get('distinct_2'))} | {fmt(r.get('self_bleu_5'))} |")
+        svg = f"{task}.svg"
+        svg_plot(task, rows, os.path.join(a.out, svg))
+        lines += ["", f"![{task}]({svg})", ""]
+    with open(os.path.join(a.out, "results.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
