@@ -48,8 +48,12 @@ PY
 cpu_best() { # command... ; best CPU time (user + sys) of 3 runs, stdin from $input
   local best="" t
   for _ in 1 2 3; do
-    /usr/bin/time -f "%U %S" -o "$tmp/time" "$@" < "$input" > /dev/null
-    t=$($py -c "import sys; u, s = open(sys.argv[1]).read().split()[-2:]; print(float(u) + float(s))" "$tmp/time")
+    t=$($py -c '
+import resource, subprocess, sys
+r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+subprocess.run(sys.argv[2:], stdin=open(sys.argv[1], "rb"), stdout=subprocess.DEVNULL, check=True)
+r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)' "$input" "$@")
     best=$($py -c "import sys; a=float(sys.argv[1]); b=sys.argv[2]; print(min(a, float(b)) if b else a)" "$t" "$best")
   done
   echo "$best"

@@ -881,6 +881,7 @@ typedef struct {
     size_t cache_mask, cache_used;
     int32_t *cache_ids;
     size_t cache_n, cache_cap;
+    int use_local; /* texts shorter than LOCAL_CACHE_MIN use only the shared cache */
     /* scratch for one word */
     int32_t *sym, *tmp;
     size_t sym_cap;
@@ -890,6 +891,7 @@ typedef struct {
 } enc_ctx;
 
 #define CACHE_MAX_WORD 64      /* longer words are not cached */
+#define LOCAL_CACHE_MIN 4096    /* bytes of text below which a per-call cache does not pay */
 #define CACHE_MAX_SLOTS (1u << 20)
 #define NAIVE_MAX_SYMBOLS 256  /* longer words use the bucket queue */
 
@@ -1142,7 +1144,7 @@ static int encode_word(void *vc, const unsigned char *w, size_t n) {
         if (n <= CACHE_MAX_WORD) shared_put(c->t, h, w, n, c->sym, k);
     }
     if (push_ids(c, c->sym, k)) return -1;
-    if (n <= CACHE_MAX_WORD && c->cache_used < CACHE_MAX_SLOTS) {
+    if (n <= CACHE_MAX_WORD && c->use_local && c->cache_used < CACHE_MAX_SLOTS) {
         if (!slot || (c->cache_used + 1) * 2 > c->cache_mask + 1) {
             if (cache_grow(c)) return -1;
             size_t i = h & c->cache_mask;
@@ -1194,7 +1196,7 @@ int pst_tokenizer_encode(pst_tokenizer *t, const char *text, size_t len, int all
                          size_t *n_ids, pst_error *err) {
     *ids = NULL;
     *n_ids = 0;
-    enc_ctx c = {.t = t, .err = err};
+    enc_ctx c = {.t = t, .err = err, .use_local = len >= LOCAL_CACHE_MIN};
     size_t *next_at = NULL;
     int rc = -1;
     if (!text && len) {
