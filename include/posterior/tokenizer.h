@@ -1,7 +1,9 @@
 /* posterior — text layer: GPT-2 byte-level BPE tokenizer.
  *
  * Reads vocab.json + merges.txt (identical in content to GPT-2's encoder.json +
- * vocab.bpe) and produces exactly the ids of GPT-2's reference encoder.
+ * vocab.bpe) and produces exactly the ids of GPT-2's reference encoder (the
+ * JavaScript one in npm gpt-3-encoder; docs/tokenizer.md says where it and
+ * OpenAI's Python encoder.py differ).
  * Special tokens (<|endoftext|>, and user-added ones such as <|aligned|>) are
  * matched in input text only when the caller allows it, and never produced by
  * merging ordinary text. decode(encode(s)) == s for every byte string.
@@ -27,7 +29,8 @@ void pst_tokenizer_free(pst_tokenizer *t);
 int pst_tokenizer_vocab_size(const pst_tokenizer *t); /* including special tokens */
 /* Id of an exact token string (special or not), or -1. */
 int pst_tokenizer_token_id(const pst_tokenizer *t, const char *token);
-/* Adds a special token (if absent) and returns its id (>= 0), or -1 on error. */
+/* Adds a special token (if absent) and returns its id (>= 0), or -1 on error.
+ * Not to be called while another thread encodes with t. */
 int pst_tokenizer_add_special(pst_tokenizer *t, const char *token, pst_error *err);
 
 /* Encodes len bytes of text. When allow_special is set, registered special
