@@ -432,9 +432,14 @@ static void scan_token_facts(checker *c) {
         switch (t->type) {
         case PT_NAME: {
             us x = tok_text(c, t);
-            if (x.n == 1 && (x.p[0] == 'l' || x.p[0] == 'O' || x.p[0] == 'I')) avoid = 1;
-            else if (eq(x, "async") || eq(x, "await")) async = 1;
-            tail = eq(x, "def") || eq(x, "for");
+            tail = 0;
+            if (x.n == 1) {
+                if (x.p[0] == 'l' || x.p[0] == 'O' || x.p[0] == 'I') avoid = 1;
+            } else if (x.n == 5) {
+                if (eq(x, "async") || eq(x, "await")) async = 1;
+            } else if (x.n == 3) {
+                tail = eq(x, "def") || eq(x, "for");
+            }
             break;
         }
         case PT_STRING: str = 1, tail = 0; break;
@@ -954,8 +959,12 @@ static void missing_whitespace_around_operator(checker *c) {
             ty == PT_ERRORTOKEN)
             continue;
         us text = tok_text(c, t);
-        if (eq(text, "(") || eq(text, "lambda")) parens++;
-        else if (eq(text, ")")) parens--;
+        if (text.n == 1) {
+            if (text.p[0] == '(') parens++;
+            else if (text.p[0] == ')') parens--;
+        } else if (text.n == 6 && eq(text, "lambda")) {
+            parens++;
+        }
         int moved = t->srow != per || t->scol != pec;
         if (need) {
             if (moved) {
