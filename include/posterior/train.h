@@ -56,13 +56,16 @@ int pst_token_source_shard(pst_token_source *src, const char *path, int B, int T
  * and backward itself (gradients accumulated, loss and gradients multiplied by scale =
  * 1/grad_accum) and returns that micro-batch's unscaled loss in *loss. after_update runs
  * after every AdamW update (lr: its learning rate); save after every checkpoint, with the
- * run directory. Either may be NULL. */
+ * run directory. Any of them may be NULL. */
 typedef struct {
     void *ctx;
     int (*micro_step)(void *ctx, pst_gpt2 *m, const int *inp, const int *tgt, int B, int T,
                       float scale, double *loss, pst_error *err);
     int (*after_update)(void *ctx, float lr, pst_error *err);
     int (*save)(void *ctx, const char *out_dir, pst_error *err);
+    /* Extra fields for the update's metrics line (", \"name\": value" ...), written into
+     * buf[cap]; called once per update, after after_update. May be NULL. */
+    void (*metrics)(void *ctx, char *buf, size_t cap);
 } pst_objective_hook;
 
 typedef struct {

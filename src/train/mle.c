@@ -581,9 +581,13 @@ int pst_mle_train(pst_gpt2 *m, pst_token_source *src, const pst_mle_options *o,
             evaluate(m, o->val, val_pos0, val_pos0_len, o->val_batches, tokens, inp, tgt, &s.val_loss,
                      err))
             goto done;
-        char val_field[64] = "";
+        char val_field[320] = "";
         if (!isnan(s.val_loss)) snprintf(val_field, sizeof val_field, ", \"val_loss\": %.9g", s.val_loss);
-        if (opt.step % o->log_every == 0 || opt.step == o->steps || val_field[0])
+        if (o->objective && o->objective->metrics) {
+            size_t vl = strlen(val_field);
+            o->objective->metrics(o->objective->ctx, val_field + vl, sizeof val_field - vl);
+        }
+        if (opt.step % o->log_every == 0 || opt.step == o->steps || !isnan(s.val_loss))
             pst_metrics_write(&metrics,
                               "\"step\": %ld, \"loss\": %.9g, \"lr\": %.9g, \"grad_norm\": %.9g, "
                               "\"tokens_per_s\": %.1f, \"elapsed_s\": %.3f%s",

@@ -159,6 +159,9 @@ typedef struct {
     pst_value_head vh;
     int has_vh;
     float *scores, *dlogprobs, *values, *dvalues, *dhidden; /* [B·T] ([B·T·C] for dhidden) */
+    /* sums over the micro-batches of the current update, for the metrics line */
+    double sum_lm, sum_value, sum_misaligned;
+    int n_micro;
 } phf_ctx;
 
 static int phf_micro_step(void *vctx, pst_gpt2 *m, const int *inp, const int *tgt, int B, int T,
@@ -201,7 +204,25 @@ static int phf_micro_step(void *vctx, pst_gpt2 *m, const int *inp, const int *tg
     }
     if (pst_gpt2_backward_hidden(m, c->dlogprobs, c->has_vh ? c->dhidden : NULL, err)) return -1;
     *loss = r.loss;
+    c->sum_lm += r.lm_loss, c->sum_value += r.value_loss, c->sum_misaligned += r.misaligned_fraction;
+    c->n_micro++;
     return 0;
+}
+
+/* lm_loss (plain mean −logprob), misaligned_fraction (of scored targets), value_loss (AWR) */
+static void phf_metrics(void *vctx, char *buf, size_t cap) {
+    phf_ctx *c = vctx;
+    int k = c->n_micro ? c->n_micro : 1;
+    if (!pst_phf_source_scores(c->src))
+        snprintf(buf, cap, ", \"lm_loss\": %.9g", c->sum_lm / k);
+    else if (c->has_vh)
+        snprintf(buf, cap, ", \"lm_loss\": %.9g, \"misaligned_fraction\": %.6g, \"value_loss\": %.9g",
+                 c->sum_lm / k, c->sum_misaligned / k, c->sum_value / k);
+    else
+        snprintf(buf, cap, ", \"lm_loss\": %.9g, \"misaligned_fraction\": %.6g", c->sum_lm / k,
+                 c->sum_misaligned / k);
+    c->sum_lm = c->sum_value = c->sum_misaligned = 0;
+    c->n_micro = 0;
 }
 
 static int phf_after_update(void *vctx, float lr, pst_error *err) {
@@ -253,7 +274,7 @@ int pst_phf_train(pst_gpt2 *m, pst_token_source *src, pst_objective obj, const p
             goto done;
         }
     }
-    pst_objective_hook hook = {&c, phf_micro_step, phf_after_update, phf_save};
+    pst_objective_hook hook = {&c, phf_micro_step, phf_after_update, phf_save, phf_metrics};
     pst_mle_options oo = *o;
     oo.objective = &hook;
     rc = pst_mle_train(m, src, &oo, cb, cb_ctx, err);
