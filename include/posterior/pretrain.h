@@ -144,6 +144,14 @@ int pst_value_head_load(pst_value_head *vh, const char *dir, pst_error *err);
 
 /* ---- training ---------------------------------------------------------------------- */
 
+/* One micro-batch of objective obj: forward on inp [B, T] with targets tgt, the loss (r) and
+ * its gradients ACCUMULATED into m->grads and, for AWR, vh->grad (vh: NULL for the other
+ * objectives), all multiplied by scale. scores [B, T]: the targets' scores (NULL for mle,
+ * filter, conditional). */
+int pst_phf_batch(pst_gpt2 *m, pst_value_head *vh, pst_objective obj, const pst_phf_params *p,
+                  const int *inp, const int *tgt, const float *scores, int B, int T, float scale,
+                  pst_objective_result *r, pst_error *err);
+
 /* Trains m with objective obj on src (a pst_phf_source for the feedback objectives;
  * any source for mle), through pst_mle_train's loop (o as for MLE). For AWR the value
  * head is created (or loaded from init_value_dir when that holds value_head.safetensors)

@@ -150,6 +150,48 @@ const float *pst_phf_source_scores(const pst_token_source *src) {
     return src && src->next == phf_next ? ((const phf_source *)src->self)->scores : NULL;
 }
 
+int pst_phf_batch(pst_gpt2 *m, pst_value_head *vh, pst_objective obj, const pst_phf_params *p,
+                  const int *inp, const int *tgt, const float *scores, int B, int T, float scale,
+                  pst_objective_result *r, pst_error *err) {
+    if (obj == PST_OBJECTIVE_AWR && (!vh || vh->C != m->config.n_embd))
+        return pst_fail(err, "objective awr needs a value head of the model's width %d", m->config.n_embd);
+    if (obj != PST_OBJECTIVE_AWR) vh = NULL;
+    size_t BT = (size_t)B * T;
+    int C = m->config.n_embd, rc = -1;
+    float *dlogprobs = malloc(BT * sizeof(float)), *values = NULL, *dvalues = NULL, *dhidden = NULL;
+    if (vh) {
+        values = malloc(BT * sizeof(float));
+        dvalues = malloc(BT * sizeof(float));
+        dhidden = malloc(BT * (size_t)C * sizeof(float));
+    }
+    if (!dlogprobs || (vh && (!values || !dvalues || !dhidden))) {
+        pst_fail(err, "pretrain: out of memory");
+        goto done;
+    }
+    if (pst_gpt2_forward(m, inp, tgt, B, T, NULL, err)) goto done;
+    const float *h = vh ? pst_gpt2_hidden(m) : NULL;
+    for (size_t i = 0; vh && i < BT; i++) { /* V_i = v·h_i + b */
+        double v = vh->param[C];
+        for (int j = 0; j < C; j++) v += (double)vh->param[j] * h[i * C + j];
+        values[i] = (float)v;
+    }
+    if (pst_objective_loss(obj, p, BT, m->logprobs, scores, tgt, values, scale, dlogprobs, dvalues, r, err))
+        goto done;
+    for (size_t i = 0; vh && i < BT; i++) { /* ∂/∂h_i = dV_i·v, ∂/∂v += dV_i·h_i, ∂/∂b += dV_i */
+        float dv = dvalues[i];
+        for (int j = 0; j < C; j++) {
+            dhidden[i * C + j] = dv * vh->param[j];
+            vh->grad[j] += dv * h[i * C + j];
+        }
+        vh->grad[C] += dv;
+    }
+    if (pst_gpt2_backward_hidden(m, dlogprobs, dhidden, err)) goto done;
+    rc = 0;
+done:
+    free(dlogprobs), free(values), free(dvalues), free(dhidden);
+    return rc;
+}
+
 /* ---- the objective hook ------------------------------------------------------------- */
 
 typedef struct {
@@ -158,7 +200,7 @@ typedef struct {
     pst_token_source *src;
     pst_value_head vh;
     int has_vh;
-    float *scores, *dlogprobs, *values, *dvalues, *dhidden; /* [B·T] ([B·T·C] for dhidden) */
+    float *scores; /* [B·T] the targets' scores */
     /* sums over the micro-batches of the current update, for the metrics line */
     double sum_lm, sum_value, sum_misaligned;
     int n_micro;
@@ -167,7 +209,6 @@ typedef struct {
 static int phf_micro_step(void *vctx, pst_gpt2 *m, const int *inp, const int *tgt, int B, int T,
                           float scale, double *loss, pst_error *err) {
     phf_ctx *c = vctx;
-    size_t BT = (size_t)B * T;
     const float *src_scores = pst_phf_source_scores(c->src);
     int token_scores = c->obj == PST_OBJECTIVE_UNLIKELIHOOD || c->obj == PST_OBJECTIVE_RWR ||
                        c->obj == PST_OBJECTIVE_AWR;
@@ -176,33 +217,10 @@ static int phf_micro_step(void *vctx, pst_gpt2 *m, const int *inp, const int *tg
     if (src_scores) /* the score of target [b, t] is that of stream row b, position t + 1 */
         for (int b = 0; b < B; b++)
             memcpy(c->scores + (size_t)b * T, src_scores + (size_t)b * (T + 1) + 1, T * sizeof(float));
-    if (pst_gpt2_forward(m, inp, tgt, B, T, NULL, err)) return -1;
-    const float *h = NULL;
-    int C = m->config.n_embd;
-    if (c->has_vh) {
-        h = pst_gpt2_hidden(m);
-        for (size_t i = 0; i < BT; i++) { /* V_i = v·h_i + b */
-            double v = c->vh.param[C];
-            for (int j = 0; j < C; j++) v += (double)c->vh.param[j] * h[i * C + j];
-            c->values[i] = (float)v;
-        }
-    }
     pst_objective_result r;
-    if (pst_objective_loss(c->obj, &c->p, BT, m->logprobs, src_scores ? c->scores : NULL, tgt,
-                           c->has_vh ? c->values : NULL, scale, c->dlogprobs,
-                           c->has_vh ? c->dvalues : NULL, &r, err))
+    if (pst_phf_batch(m, c->has_vh ? &c->vh : NULL, c->obj, &c->p, inp, tgt, src_scores ? c->scores : NULL,
+                      B, T, scale, &r, err))
         return -1;
-    if (c->has_vh) {
-        for (size_t i = 0; i < BT; i++) {
-            float dv = c->dvalues[i];
-            for (int j = 0; j < C; j++) {
-                c->dhidden[i * C + j] = dv * c->vh.param[j];
-                c->vh.grad[j] += dv * h[i * C + j];
-            }
-            c->vh.grad[C] += dv;
-        }
-    }
-    if (pst_gpt2_backward_hidden(m, c->dlogprobs, c->has_vh ? c->dhidden : NULL, err)) return -1;
     *loss = r.loss;
     c->sum_lm += r.lm_loss, c->sum_value += r.value_loss, c->sum_misaligned += r.misaligned_fraction;
     c->n_micro++;
@@ -252,27 +270,19 @@ int pst_phf_train(pst_gpt2 *m, pst_token_source *src, pst_objective obj, const p
     phf_ctx c = {0};
     c.obj = obj, c.p = *p, c.src = src;
     size_t BT = (size_t)src->B * src->T;
-    int C = m->config.n_embd, rc = -1;
+    int rc = -1;
     c.scores = malloc(BT * sizeof(float));
-    c.dlogprobs = malloc(BT * sizeof(float));
-    c.values = malloc(BT * sizeof(float));
-    c.dvalues = malloc(BT * sizeof(float));
-    if (!c.scores || !c.dlogprobs || !c.values || !c.dvalues) {
+    if (!c.scores) {
         pst_fail(err, "pretrain: out of memory");
         goto done;
     }
     if (obj == PST_OBJECTIVE_AWR) {
-        if (pst_value_head_create(&c.vh, C, err)) goto done;
+        if (pst_value_head_create(&c.vh, m->config.n_embd, err)) goto done;
         c.has_vh = 1;
         char path[4096];
         if (init_value_dir && pst_path_join(path, sizeof path, init_value_dir, "value_head.safetensors", err) == 0 &&
             pst_file_exists(path) && pst_value_head_load(&c.vh, init_value_dir, err))
             goto done;
-        c.dhidden = malloc(BT * (size_t)C * sizeof(float));
-        if (!c.dhidden) {
-            pst_fail(err, "pretrain: out of memory");
-            goto done;
-        }
     }
     pst_objective_hook hook = {&c, phf_micro_step, phf_after_update, phf_save, phf_metrics};
     pst_mle_options oo = *o;
@@ -280,6 +290,6 @@ int pst_phf_train(pst_gpt2 *m, pst_token_source *src, pst_objective obj, const p
     rc = pst_mle_train(m, src, &oo, cb, cb_ctx, err);
 done:
     if (c.has_vh) pst_value_head_free(&c.vh);
-    free(c.scores), free(c.dlogprobs), free(c.values), free(c.dvalues), free(c.dhidden);
+    free(c.scores);
     return rc;
 }

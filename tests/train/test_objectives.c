@@ -267,6 +267,63 @@ static void test_hidden_gradient(void) {
     pst_gpt2_free(&m);
 }
 
+/* pst_phf_batch's gradients (GPT and value head) against central finite differences of its
+ * loss, for unlikelihood, RWR, AWR with α = 0 (value loss only: its gradient runs through the
+ * transformer) and AWR with a huge β (weights ≈ 1, so the stopped gradient through w does
+ * not matter). */
+static void test_batch_gradients(void) {
+    pst_error err = {{0}};
+    pst_gpt2 m;
+    pst_gpt2_config cfg = {1, 2, 8, 8, 11, 1e-5f};
+    CHECK(pst_gpt2_create(&m, &cfg, &err) == 0);
+    pst_rng rng;
+    pst_rng_seed(&rng, 9);
+    pst_gpt2_init_random(&m, &rng);
+    pst_value_head vh;
+    CHECK(pst_value_head_create(&vh, 8, &err) == 0);
+    for (int j = 0; j < 9; j++) vh.param[j] = (float)(0.3 * pst_rng_normal(&rng));
+    int B = 2, T = 4;
+    int tok[8] = {1, 2, 3, 4, 5, 6, 7, 8}, tg[8] = {2, 3, 4, 5, 6, 7, 8, -1};
+    float sc[8] = {0, 0.9f, 0.9f, NAN, 0.1f, 0.5f, 0.7f, 0};
+    struct { pst_objective obj; double awr_alpha, awr_beta; const char *name; } cases[4] = {
+        {PST_OBJECTIVE_UNLIKELIHOOD, 0.5, 1, "unlikelihood"},
+        {PST_OBJECTIVE_RWR, 0.5, 1, "rwr"},
+        {PST_OBJECTIVE_AWR, 0.0, 1, "awr alpha 0"},
+        {PST_OBJECTIVE_AWR, 0.5, 1e6, "awr beta 1e6"}};
+    for (int c = 0; c < 4; c++) {
+        pst_phf_params p = {0.3, 1.5, 0.5, cases[c].awr_alpha, cases[c].awr_beta, 20, 0};
+        pst_objective_result r;
+        pst_gpt2_zero_grad(&m);
+        memset(vh.grad, 0, 9 * sizeof(float));
+        int ok = pst_phf_batch(&m, &vh, cases[c].obj, &p, tok, tg, sc, B, T, 1.0f, &r, &err) == 0;
+        CHECK_MSG(ok, "%s: %s", cases[c].name, err.msg);
+        if (!ok) continue;
+        size_t idx[4] = {20, m.num_params / 3, m.num_params / 2 + 3, m.num_params - 3};
+        double grads[6];
+        for (int k = 0; k < 6; k++) grads[k] = k < 4 ? m.grad_memory[idx[k]] : vh.grad[k == 4 ? 2 : 8];
+        for (int k = 0; k < 4 + 2; k++) { /* 4 GPT parameters, then v[2] and b */
+            float *x = k < 4 ? &m.param_memory[idx[k]] : &vh.param[k == 4 ? 2 : 8];
+            double g = grads[k];
+            float old = *x;
+            double L[2] = {0, 0}, eps = 3e-3;
+            for (int sgn = 0; sgn < 2; sgn++) {
+                *x = old + (float)(sgn ? -eps : eps);
+                pst_objective_result rr;
+                pst_gpt2_zero_grad(&m); /* (gradients of these probes are not used) */
+                pst_phf_batch(&m, &vh, cases[c].obj, &p, tok, tg, sc, B, T, 1.0f, &rr, &err);
+                L[sgn] = rr.loss;
+            }
+            *x = old;
+            double fd = (L[0] - L[1]) / (2 * eps);
+            CHECK_MSG(fabs(fd - g) < 3e-2 * (1e-2 + fabs(fd)) + 2e-4, "%s: parameter %d: grad %g, finite difference %g",
+                      cases[c].name, k, g, fd);
+        }
+        if (cases[c].obj == PST_OBJECTIVE_AWR) CHECK(r.value_loss > 0);
+    }
+    pst_value_head_free(&vh);
+    pst_gpt2_free(&m);
+}
+
 static void test_value_head_file(const char *dir) {
     pst_error err = {{0}};
     pst_value_head a, b;
@@ -297,6 +354,7 @@ int main(int argc, char **argv) {
     test_shard_scores(dir);
     test_control_tokens(dir);
     test_hidden_gradient();
+    test_batch_gradients();
     test_value_head_file(dir);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
