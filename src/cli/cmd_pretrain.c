@@ -20,7 +20,7 @@
 #include "posterior/scorer.h"
 #include "posterior/tokenizer.h"
 
-static int pretrain_eval(int argc, char **argv); /* below */
+int pst_cmd_pretrain_eval(int argc, char **argv); /* below; also `posterior eval` without --spec */
 
 typedef struct {
     long print_every;
@@ -37,7 +37,7 @@ static int on_step(void *ctx, const pst_mle_step *s) {
 }
 
 int cmd_pretrain(int argc, char **argv) {
-    if (argc >= 1 && strcmp(argv[0], "eval") == 0) return pretrain_eval(argc - 1, argv + 1);
+    if (argc >= 1 && strcmp(argv[0], "eval") == 0) return pst_cmd_pretrain_eval(argc - 1, argv + 1);
     const char *objective = "mle", *task_name = NULL, *data = NULL, *val_data = NULL, *out = NULL;
     const char *model_dir = NULL, *tokenizer_dir = NULL;
     int n_layer = 2, n_head = 2, n_embd = 64, n_positions = 128, batch = 8, seq = 64, grad_accum = 1;
@@ -287,7 +287,7 @@ static int read_prompts(const char *path, char ***out, int *n, pst_error *err) {
     return 0;
 }
 
-static int pretrain_eval(int argc, char **argv) {
+int pst_cmd_pretrain_eval(int argc, char **argv) {
     const char *task_name = NULL, *model_dir = NULL, *scorer_spec = NULL, *reference_dir = NULL;
     const char *val_data = NULL, *prompts_path = NULL, *out = NULL, *prefix = "auto";
     pst_phf_eval_options o;
