@@ -3,7 +3,7 @@
 # training as finetuning from MLE on the same token budget), each evaluated, then
 # results.md and one SVG plot per task (misalignment score against LM loss).
 #
-#   experiments/phf/run.sh [--quick | --small] [--out DIR] [--bin PATH] [--threads N]
+#   experiments/phf/run.sh [--quick | --small] [--out DIR] [--bin PATH] [--threads N] [--seed N]
 #
 # Full grid (default): per task a 4096-token BPE tokenizer, a GPT-2 of 2 layers, 4 heads,
 # width 128, context 128 (~0.9M parameters), 600 updates of 16 x 128 tokens (1.23M tokens
@@ -11,7 +11,7 @@
 # the MLE model over 100 samples. 21 training runs; estimated 2-3 h on 2 quiet cores.
 # --quick: the same pipeline at toy size (1 layer, width 32, 20 updates, 10 samples),
 # a smoke test of a few minutes; its numbers mean nothing.
-# --small: 2 layers, width 64, context 64, 400 updates of 8 x 64 tokens (205k tokens per run),
+# --small: 2 layers, width 64, context 64, 400 updates of 16 x 64 tokens (410k tokens per run),
 # 1024-token tokenizers, the first 20000 documents of each corpus (so no sotu), 100 samples:
 # a preliminary grid of about 15-30 minutes.
 set -euo pipefail
@@ -20,6 +20,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 BIN=${POSTERIOR_BIN:-$ROOT/build/posterior}
 OUT=$HERE/out
 QUICK=0
+SEED=1
 THREADS=${OMP_NUM_THREADS:-2}
 while [ $# -gt 0 ]; do
     case $1 in
@@ -28,7 +29,8 @@ while [ $# -gt 0 ]; do
     --out) OUT=$2; shift ;;
     --bin) BIN=$2; shift ;;
     --threads) THREADS=$2; shift ;;
-    *) echo "usage: $0 [--quick | --small] [--out DIR] [--bin PATH] [--threads N]" >&2; exit 2 ;;
+    --seed) SEED=$2; shift ;;
+    *) echo "usage: $0 [--quick | --small] [--out DIR] [--bin PATH] [--threads N] [--seed N]" >&2; exit 2 ;;
     esac
     shift
 done
@@ -39,7 +41,7 @@ DATA=$ROOT/data
 
 if [ $QUICK = 2 ]; then # --small
     VOCAB=1024; MAXDOCS=20000; MODEL=(--n-layer 2 --n-head 2 --n-embd 64 --n-positions 64)
-    TRAIN=(--batch 8 --seq 64 --steps 400 --warmup 20 --lr 3e-3)
+    TRAIN=(--batch 16 --seq 64 --steps 400 --warmup 20 --lr 1e-3)
     HALF=200; EVAL=(--samples 100 --k 25 --max-new-tokens 32 --samples-per-prompt 5 --kl-samples 50
                    --val-batches 10 --batch 8 --seq 64)
     TOKFILES=20
@@ -87,7 +89,7 @@ for task in toxicity pii pep8; do
             --tokenizer "$D/tokenizer" --out "$D/data" --max-docs "$(maxdocs_of $task)" --quiet > "$D/prepare.json"
     fi
     common=(--task $task --data "$D/data.train.bin" --val-data "$D/data.val.bin" --val-batches 2
-            --tokenizer "$D/tokenizer" "${MODEL[@]}" --seed 1 --quiet)
+            --tokenizer "$D/tokenizer" "${MODEL[@]}" --seed $SEED --quiet)
     run() { # name objective [extra...]
         local name=$1 obj=$2
         shift 2
@@ -106,7 +108,7 @@ for task in toxicity pii pep8; do
             t=$(date +%s)
             "$BIN" pretrain eval --task $task --model "$D/$name/model" --reference "$D/mle/model" \
                 --val-data "$D/data.val.bin" --prompts "$HERE/prompts/$task.txt" "${EVAL[@]}" \
-                --out "$D/$name.eval.json" > /dev/null
+                --seed $SEED --out "$D/$name.eval.json" > /dev/null
             echo "$task $name eval $(( $(date +%s) - t )) s" >> "$OUT/timing.txt"
         fi
     done

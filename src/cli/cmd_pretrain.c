@@ -253,32 +253,29 @@ done:
     return rc;
 }
 
-/* Reads non-empty lines of a prompts file (malloc'd array of malloc'd strings). */
+/* The non-empty lines of a prompts file (read as a "lines" corpus), malloc'd strings. */
 static int read_prompts(const char *path, char ***out, int *n, pst_error *err) {
-    char *text;
-    size_t len;
     *out = NULL, *n = 0;
-    if (pst_read_file(path, &text, &len, err)) return -1;
-    int cap = 16, k = 0;
-    char **v = malloc((size_t)cap * sizeof *v);
-    if (!v) {
-        free(text);
+    pst_corpus *c = NULL;
+    pst_document_list l = {0};
+    if (pst_corpus_open(&c, path, "lines", NULL, err) || pst_corpus_read(c, 0, &l, err)) {
+        pst_corpus_free(c);
+        return -1;
+    }
+    char **v = calloc(l.n ? l.n : 1, sizeof *v);
+    int k = 0, rc = 0;
+    for (size_t i = 0; v && i < l.n && rc == 0; i++) {
+        if (l.docs[i].len == 0) continue;
+        v[k] = strndup(l.docs[i].text, l.docs[i].len);
+        rc = v[k++] ? 0 : -1;
+    }
+    pst_document_list_free(&l);
+    pst_corpus_free(c);
+    if (!v || rc) {
+        for (int i = 0; v && i < k; i++) free(v[i]);
+        free(v);
         return pst_fail(err, "%s: out of memory", path);
     }
-    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-        size_t l = strlen(line);
-        if (l && line[l - 1] == '\r') line[--l] = 0;
-        if (!l) continue;
-        if (k == cap) {
-            char **w = realloc(v, (size_t)(cap *= 2) * sizeof *v);
-            if (!w) break;
-            v = w;
-        }
-        v[k] = strdup(line);
-        if (!v[k]) break;
-        k++;
-    }
-    free(text);
     if (k == 0) {
         free(v);
         return pst_fail(err, "%s: no prompts (one per line)", path);
@@ -358,7 +355,10 @@ int pst_cmd_pretrain_eval(int argc, char **argv) {
         o.reference = &ref;
     }
     if (prompts_path) {
-        if (read_prompts(prompts_path, &prompts, &n_prompts, &err)) goto fail;
+        if (read_prompts(prompts_path, &prompts, &n_prompts, &err)) {
+            pst_fail_context(&err, "--prompts");
+            goto fail;
+        }
         o.prompts = (const char *const *)prompts, o.n_prompts = n_prompts;
     }
     o.val_shard = val_data;
