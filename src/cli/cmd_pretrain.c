@@ -154,6 +154,23 @@ int cmd_pretrain(int argc, char **argv) {
         if (pst_file_exists(vj)) tokenizer_dir = model_dir;
     }
     if (pst_tokenizer_open(&tok, tokenizer_dir ? tokenizer_dir : "gpt2", &err)) goto fail;
+    { /* the shard must come from this tokenizer (a conditional model's has 2 more ids) */
+        int tv = pst_tokenizer_vocab_size(tok);
+        uint64_t th;
+        if (tv == (int)shard.vocab_size) {
+            if (pst_tokenizer_hash(tok, &th, &err) || pst_shard_check_vocab(&shard, tv, th, &err)) {
+                pst_fail_context(&err, "--tokenizer %s", tokenizer_dir ? tokenizer_dir : "gpt2");
+                goto fail;
+            }
+        } else if (!(tv == (int)shard.vocab_size + 2 &&
+                     pst_tokenizer_token_id(tok, PST_ALIGNED_TOKEN) >= (int)shard.vocab_size &&
+                     pst_tokenizer_token_id(tok, PST_MISALIGNED_TOKEN) >= (int)shard.vocab_size)) {
+            pst_fail(&err, "--tokenizer %s has %d ids but %s was prepared with a tokenizer of %u; "
+                     "pass that tokenizer with --tokenizer", tokenizer_dir ? tokenizer_dir : "gpt2", tv,
+                     data, shard.vocab_size);
+            goto fail;
+        }
+    }
     int aligned_id = -1, misaligned_id = -1;
     if (obj == PST_OBJECTIVE_CONDITIONAL) {
         aligned_id = pst_tokenizer_add_special(tok, PST_ALIGNED_TOKEN, &err);

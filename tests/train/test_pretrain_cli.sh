@@ -6,7 +6,8 @@
 #  - filter keeps only documents with mean score <= t (recorded in train_config.json)
 #  - eval prints one JSON object with every statistic
 #  - bad input: unscored shard with a feedback objective, threshold outside the score range,
-#    unknown objective / task → clear message, exit 1 (2 for usage)
+#    unknown objective / task, a tokenizer other than the shard's → clear message, exit 1
+#    (2 for usage)
 set -euo pipefail
 BIN=${POSTERIOR_BIN:-build/posterior}
 PY=/usr/bin/python3
@@ -88,5 +89,8 @@ expect_fail 1 "unknown objective 'ppo'" "$BIN" pretrain --objective ppo --task t
 expect_fail 1 "unknown task 'spam'" "$BIN" pretrain --objective mle --task spam --data "$T/tox.train.bin" --out "$T/x4" "${small[@]}"
 expect_fail 1 "percentile 120" "$BIN" pretrain --objective filter --threshold-percentile 120 --data "$T/tox.train.bin" --out "$T/x5" "${small[@]}"
 expect_fail 2 "--data is required" "$BIN" pretrain --objective mle --out "$T/x6"
+printf 'a small text to learn a few merges from, a small text\n' > "$T/tok.txt"
+"$BIN" tokenizer train --corpus "$T/tok.txt" --vocab-size 270 --out "$T/tok" >/dev/null 2>&1
+expect_fail 1 "pass that tokenizer with --tokenizer" "$BIN" pretrain --objective mle --data "$T/tox.train.bin" --tokenizer "$T/tok" --out "$T/x7" "${small[@]}"
 expect_fail 1 "not a conditional model" "$BIN" pretrain eval --task toxicity --model "$T/mle/model" --prefix aligned --samples 2
 echo "pretrain CLI ok"
