@@ -2,6 +2,7 @@
 # posterior pretrain / pretrain eval end to end on a tiny model and a small scored shard:
 #  - every objective trains (3 steps) and writes model/ (+ value_head.safetensors for awr,
 #    <|aligned|>/<|misaligned|> in the tokenizer and 2 more vocabulary rows for conditional)
+#  - pretrain --objective mle reproduces posterior train's losses and gradient norms
 #  - finetuning: conditional from the mle model grows its vocabulary and keeps its weights' shape
 #  - filter keeps only documents with mean score <= t (recorded in train_config.json)
 #  - eval prints one JSON object with every statistic
@@ -54,6 +55,21 @@ tm = json.load(open(f"{t}/mle/train_config.json"))
 assert tc["kept_documents"] < tm["kept_documents"], (tc["kept_documents"], tm["kept_documents"])
 assert tc["threshold"] == 0.00056 and tc["drop_fraction"] == 0.01 and tc["ul_alpha"] == 1
 EOF
+
+# the objective hook reproduces the plain MLE loop: pretrain --objective mle = posterior train
+"$BIN" train --data "$T/tox.train.bin" --out "$T/train_mle" --n-layer 1 --n-head 2 --n-embd 16 --n-positions 32 \
+    --batch 2 --seq 16 --steps 3 --warmup 1 --lr 1e-3 --quiet >/dev/null
+$PY - "$T" <<'EOF2'
+import json, sys
+t = sys.argv[1]
+a = [json.loads(l) for l in open(f"{t}/mle/metrics.jsonl")]
+b = [json.loads(l) for l in open(f"{t}/train_mle/metrics.jsonl")]
+assert len(a) == len(b) == 3
+for x, y in zip(a, b):
+    assert abs(x["loss"] - y["loss"]) < 1e-5 * abs(y["loss"]), (x, y)
+    assert abs(x["grad_norm"] - y["grad_norm"]) < 1e-4 * abs(y["grad_norm"]), (x, y)
+    assert abs(x["lm_loss"] - y["loss"]) < 1e-5 * abs(y["loss"]), (x, y)
+EOF2
 
 # finetuning: conditional training from the MLE model
 "$BIN" pretrain --objective conditional --task toxicity --data "$T/tox.train.bin" --model "$T/mle/model" \
