@@ -3,7 +3,7 @@
  *
  * Every token carries the score s of its segment (a prepared, scored shard); the reward
  * is R = −s and a segment is aligned iff s <= t (threshold t). With N the number of
- * scored target positions of a batch, logprob_i = log π(x_i | x_<i):
+ * target positions of a batch (target >= 0), logprob_i = log π(x_i | x_<i):
  *   mle           loss = (1/N) Σ −logprob_i
  *   filter        mle on the documents whose mean segment score is <= t
  *   conditional   mle on a stream where each segment is preceded by <|aligned|> (s <= t)
@@ -12,7 +12,8 @@
  *   unlikelihood  loss = (1/N) [Σ_{s_i <= t} −logprob_i + α Σ_{s_i > t} −log(1 − π(x_i|x_<i))]
  *   rwr           loss = (1/N) Σ w_i·(−logprob_i),  w_i = min(exp(R_i/β), w_max)
  *   awr           loss = α·(1/N) Σ w_i·(−logprob_i) + (1 − α)·(1/N) Σ (V_i − R_i)²,
- *                 w_i = min(exp((R_i − V_i)/β), w_max) (a constant: no gradient through w),
+ *                 w_i = min(exp((R_i − V_i)/β), w_max) (a constant: no gradient through w;
+ *                 the value sum runs over scored positions only),
  *                 V_i = v·h_i + b_v on the final hidden state h_i [C] of the position
  *                 that predicts x_i; ∂loss/∂h_i = (1 − α)·2(V_i − R_i)/N · v flows into the
  *                 transformer (pst_gpt2_backward_hidden).
