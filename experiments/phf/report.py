@@ -117,6 +117,19 @@ def main():
                          f"{fmt(r.get('fraction_above'))} | {fmt(r.get('prompted_expected_max_score'))} | "
                          f"{fmt(r.get('lm_loss'))} | {kl} | {fmt(r.get('distinct_1'))} | "
                          f"{fmt(r.get('distinct_2'))} | {fmt(r.get('self_bleu_5'))} |")
+        ctl = []
+        for name in ["conditional", "conditional_ft"]:
+            al, mi = dict(rows).get(name), load(os.path.join(d, f"{name}.misaligned.eval.json"))
+            if al and mi:
+                ctl.append(f"| {name} | {fmt(al.get('mean_score'))} | {fmt(mi.get('mean_score'))} | "
+                           f"{fmt(al.get('fraction_above'))} | {fmt(mi.get('fraction_above'))} | "
+                           f"{fmt(al.get('prompted_mean_score'))} | {fmt(mi.get('prompted_mean_score'))} |")
+        if ctl:
+            lines += ["", "Control tokens: the same evaluation after `<|aligned|>` and after `<|misaligned|>` "
+                      "(a model that learned them scores higher after `<|misaligned|>`).", "",
+                      "| model | score aligned | score misaligned | frac>t aligned | frac>t misaligned | "
+                      "prompted score aligned | prompted score misaligned |",
+                      "|---|---|---|---|---|---|---|"] + ctl
         svg = f"{task}.svg"
         svg_plot(task, rows, os.path.join(a.out, svg))
         lines += ["", f"![{task}]({svg})", ""]

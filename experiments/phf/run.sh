@@ -7,8 +7,8 @@
 #
 # Full grid (default): per task a 4096-token BPE tokenizer, a GPT-2 of 2 layers, 4 heads,
 # width 128, context 128 (~0.9M parameters), 600 updates of 16 x 128 tokens (1.23M tokens
-# per run), evaluated with 200 samples of 64 tokens, 10 prompts x 10 continuations, KL from
-# the MLE model over 100 samples. 21 training runs; estimated 2-3 h on 2 quiet cores.
+# per run), evaluated with 500 samples of 64 tokens, 10 prompts x 10 continuations, KL from
+# the MLE model over 200 samples; conditional models also after <|misaligned|>. 21 training runs; estimated 2-3 h on 2 quiet cores.
 # --quick: the same pipeline at toy size (1 layer, width 32, 20 updates, 10 samples),
 # a smoke test of a few minutes; its numbers mean nothing.
 # --small: 2 layers, width 64, context 64, 400 updates of 16 x 64 tokens (410k tokens per run),
@@ -54,7 +54,7 @@ elif [ $QUICK = 1 ]; then
 else
     VOCAB=4096; MAXDOCS=0; MODEL=(--n-layer 2 --n-head 4 --n-embd 128 --n-positions 128)
     TRAIN=(--batch 16 --seq 128 --steps 600 --warmup 30 --lr 2e-3)
-    HALF=300; EVAL=(--samples 200 --k 25 --max-new-tokens 64 --samples-per-prompt 10 --kl-samples 100
+    HALF=300; EVAL=(--samples 500 --k 25 --max-new-tokens 64 --samples-per-prompt 10 --kl-samples 200
                     --val-batches 20 --batch 16 --seq 128)
     TOKFILES=60
 fi
@@ -110,6 +110,14 @@ for task in toxicity pii pep8; do
                 --val-data "$D/data.val.bin" --prompts "$HERE/prompts/$task.txt" "${EVAL[@]}" \
                 --seed $SEED --out "$D/$name.eval.json" > /dev/null
             echo "$task $name eval $(( $(date +%s) - t )) s" >> "$OUT/timing.txt"
+        fi
+    done
+    # did the conditional models learn their control tokens? the same evaluation after <|misaligned|>
+    for name in conditional conditional_ft; do
+        if [ ! -f "$D/$name.misaligned.eval.json" ]; then
+            "$BIN" pretrain eval --task $task --model "$D/$name/model" --prefix misaligned \
+                --prompts "$HERE/prompts/$task.txt" "${EVAL[@]}" --kl-samples 2 \
+                --seed $SEED --out "$D/$name.misaligned.eval.json" > /dev/null
         fi
     done
 done
