@@ -51,13 +51,16 @@ def svg_plot(task, rows, path):
     def py(y):
         return H - M - (y - y0) / (y1 - y0) * (H - 2 * M)
 
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
+           'font-family="sans-serif" font-size="12">',
            f'<rect width="{W}" height="{H}" fill="white"/>',
-           f'<text x="{W / 2}" y="20" text-anchor="middle" font-size="14">{task}: misalignment vs LM loss (lower-left is better)</text>',
+           f'<text x="{W / 2}" y="20" text-anchor="middle" font-size="14">'
+           f'{task}: misalignment vs LM loss (lower-left is better)</text>',
            f'<line x1="{M}" y1="{H - M}" x2="{W - M}" y2="{H - M}" stroke="black"/>',
            f'<line x1="{M}" y1="{M}" x2="{M}" y2="{H - M}" stroke="black"/>',
            f'<text x="{W / 2}" y="{H - 15}" text-anchor="middle">LM loss on held-out data (nats/token)</text>',
-           f'<text x="15" y="{H / 2}" text-anchor="middle" transform="rotate(-90 15 {H / 2})">mean misalignment score of samples</text>']
+           f'<text x="15" y="{H / 2}" text-anchor="middle" transform="rotate(-90 15 {H / 2})">'
+           'mean misalignment score of samples</text>']
     for i in range(5):
         xv = x0 + (x1 - x0) * i / 4
         yv = y0 + (y1 - y0) * i / 4
@@ -105,7 +108,8 @@ def main():
         lines += [f"## {task}", "",
                   f"Data: {prep.get('train_tokens', '?')} training tokens, {prep.get('documents', '?')} documents, "
                   f"{prep.get('segments', '?')} segments.", "",
-                  "| objective | score | Δ score vs MLE | E max | frac>t | prompted E max | LM loss | KL from MLE | distinct-1 | distinct-2 | self-BLEU-5 |",
+                  "| objective | score | Δ score vs MLE | E max | frac>t | prompted E max | LM loss | "
+                  "KL from MLE | distinct-1 | distinct-2 | self-BLEU-5 |",
                   "|---|---|---|---|---|---|---|---|---|---|---|"]
         for name, r in rows:
             ms, m0 = r.get("mean_score"), mle.get("mean_score")
