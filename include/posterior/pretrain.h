@@ -121,8 +121,8 @@ int pst_phf_filter_shard(const pst_shard *s, double t, const char *out_path, uin
  * shuffled per epoch), and also the target scores of the last batch. With control
  * (aligned_id >= 0), each segment is preceded by its control token except a fraction
  * drop_fraction of segments (decided per segment from seed). pst_phf_source_scores
- * returns [B, T + 1] floats aligned with the tokens of the last batch. The position
- * cannot be saved (no --resume). */
+ * returns [B, T + 1] floats aligned with the tokens of the last batch. The position is
+ * the loader's (resumable) unless drop_fraction > 0 (then restoring it is an error). */
 int pst_phf_source(pst_token_source *src, const char *path, int B, int T, uint64_t seed,
                    int aligned_id, int misaligned_id, double threshold, double drop_fraction,
                    pst_error *err);
@@ -154,9 +154,10 @@ int pst_phf_batch(pst_gpt2 *m, pst_value_head *vh, pst_objective obj, const pst_
                   pst_objective_result *r, pst_error *err);
 
 /* Trains m with objective obj on src (a pst_phf_source for the feedback objectives;
- * any source for mle), through pst_mle_train's loop (o as for MLE). For AWR the value
- * head is created (or loaded from init_value_dir when that holds value_head.safetensors)
- * and saved beside the model at every checkpoint. */
+ * any source for mle), through pst_mle_train's loop (o as for MLE, o->resume included). For
+ * AWR the value head is created (or loaded from init_value_dir when that holds
+ * value_head.safetensors) and saved beside the model at every checkpoint; its AdamW moments
+ * are not saved (a resumed AWR run restarts them). */
 int pst_phf_train(pst_gpt2 *m, pst_token_source *src, pst_objective obj, const pst_phf_params *p,
                   const pst_mle_options *o, const char *init_value_dir, pst_mle_callback cb,
                   void *cb_ctx, pst_error *err);

@@ -23,17 +23,18 @@
 int pst_cmd_pretrain_eval(int argc, char **argv); /* below; also `posterior eval` without --spec */
 
 typedef struct {
-    long print_every;
+    long print_every, stop_at;
     pst_mle_step last;
 } pstep_ctx;
 
+/* Optional stderr line per step; stops (with a checkpoint) once step stop_at is done. */
 static int on_step(void *ctx, const pst_mle_step *s) {
     pstep_ctx *c = ctx;
     c->last = *s;
     if (c->print_every > 0 && s->step % c->print_every == 0)
         fprintf(stderr, "step %ld  loss %.4f  lr %.3g  grad_norm %.3f  %.0f tok/s\n", s->step, s->loss,
                 s->lr, s->grad_norm, s->tokens_per_s);
-    return 0;
+    return c->stop_at > 0 && s->step >= c->stop_at;
 }
 
 int cmd_pretrain(int argc, char **argv) {
@@ -41,8 +42,9 @@ int cmd_pretrain(int argc, char **argv) {
     const char *objective = "mle", *task_name = NULL, *data = NULL, *val_data = NULL, *out = NULL;
     const char *model_dir = NULL, *tokenizer_dir = NULL;
     int n_layer = 2, n_head = 2, n_embd = 64, n_positions = 128, batch = 8, seq = 64, grad_accum = 1;
-    int quiet = 0, val_batches = 8;
-    long steps = 200, warmup = 20, log_every = 1, print_every = 0, save_every = 0, val_every = 0;
+    int quiet = 0, val_batches = 8, resume = 0;
+    long steps = 200, warmup = 20, log_every = 1, print_every = 0, save_every = 0, val_every = 0,
+         stop_at = 0;
     double lr = 1e-3, lr_min = -1, weight_decay = 0.1, clip = 1.0;
     double threshold = NAN, percentile = NAN, ul_alpha = NAN, rwr_beta = NAN, awr_alpha = NAN,
            awr_beta = NAN, weight_clip = NAN, drop_fraction = NAN;
@@ -82,6 +84,8 @@ int cmd_pretrain(int argc, char **argv) {
         {"save-every", ARG_LONG, &save_every, "checkpoint every this many steps (0: at the end)"},
         {"log-every", ARG_LONG, &log_every, "metrics line every this many steps"},
         {"print-every", ARG_LONG, &print_every, "print a line on stderr every this many steps (0: off)"},
+        {"stop-at", ARG_LONG, &stop_at, "stop after this step, with a checkpoint (0: run to --steps); continue with --resume"},
+        {"resume", ARG_FLAG, &resume, "continue the run in --out from its checkpoint (same options)"},
         {"quiet", ARG_FLAG, &quiet, "no progress line"},
         {0},
     };
@@ -247,8 +251,9 @@ int cmd_pretrain(int argc, char **argv) {
     o.weight_decay = weight_decay, o.clip = clip, o.seed = seed, o.out_dir = out;
     o.save_every = save_every, o.log_every = log_every, o.quiet = quiet, o.extra_config_json = extra;
     o.val = val_data ? &val : NULL, o.val_every = val_every, o.val_batches = val_batches;
-    pstep_ctx sc = {print_every, {0}};
-    if (pst_phf_train(&m, &src, obj, &p, &o, model_dir, on_step, &sc, &err)) goto fail;
+    o.resume = resume;
+    pstep_ctx sc = {print_every, stop_at, {0}};
+    if (pst_phf_train(&m, &src, obj, &p, &o, resume ? saved_model : model_dir, on_step, &sc, &err)) goto fail;
     if (filtered[0]) remove(filtered);
     char *q = pst_json_quote(saved_model, strlen(saved_model), NULL);
     printf("{\"model\": %s, \"objective\": \"%s\", \"threshold\": %.9g, \"step\": %ld, \"loss\": %.6g, "

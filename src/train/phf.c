@@ -36,6 +36,18 @@ static int segment_dropped(const phf_source *s, int64_t segment) {
 static int phf_next(void *self, int *tokens, pst_error *err) {
     phf_source *s = self;
     size_t BT = (size_t)s->B * s->T;
+    if (s->drop_fraction <= 0) { /* the loader's stream as it is: row b = positions b·T .. b·T + T */
+        int rc = pst_loader_next(&s->loader, err);
+        if (rc < 0) return -1;
+        if (rc == 0) return pst_fail(err, "%s: the loader produced no batch", s->shard.path);
+        for (int b = 0; b < s->B; b++) {
+            memcpy(tokens + (size_t)b * (s->T + 1), s->loader.tokens + (size_t)b * s->T,
+                   (size_t)(s->T + 1) * sizeof(int));
+            memcpy(s->scores + (size_t)b * (s->T + 1), s->loader.scores + (size_t)b * s->T,
+                   (size_t)(s->T + 1) * sizeof(float));
+        }
+        return 0;
+    }
     while (s->q_len < BT + 1) {
         int rc = pst_loader_next(&s->loader, err);
         if (rc < 0) return -1;
@@ -82,9 +94,15 @@ static void phf_pos_get(void *self, void *buf) {
 }
 
 static int phf_pos_set(void *self, const void *buf, size_t len, pst_error *err) {
-    (void)self, (void)buf, (void)len;
-    return pst_fail(err, "a pretraining run cannot be resumed (the scored source keeps no "
-                    "position); start it again or finetune from its model");
+    phf_source *s = self;
+    if (s->drop_fraction > 0)
+        return pst_fail(err, "a conditional run with --drop-fraction > 0 cannot be resumed (the "
+                        "stream without the dropped control tokens keeps no position); start it "
+                        "again or finetune from its model");
+    pst_loader_pos p;
+    if (len != sizeof p) return pst_fail(err, "data position: %zu bytes, expected a shard position", len);
+    memcpy(&p, buf, sizeof p);
+    return pst_loader_set_pos(&s->loader, &p, err);
 }
 
 static void phf_destroy(void *self) {

@@ -2,6 +2,8 @@
 # posterior pretrain / pretrain eval end to end on a tiny model and a small scored shard:
 #  - every objective trains (3 steps) and writes model/ (+ value_head.safetensors for awr,
 #    <|aligned|>/<|misaligned|> in the tokenizer and 2 more vocabulary rows for conditional)
+#  - --stop-at + --resume reproduces the uninterrupted run (rwr, conditional without drops);
+#    conditional with drops refuses to resume
 #  - pretrain --objective mle reproduces posterior train's losses and gradient norms
 #  - finetuning: conditional from the mle model grows its vocabulary and keeps its weights' shape
 #  - filter keeps only documents with mean score <= t (recorded in train_config.json)
@@ -70,6 +72,28 @@ for x, y in zip(a, b):
     assert abs(x["grad_norm"] - y["grad_norm"]) < 1e-4 * abs(y["grad_norm"]), (x, y)
     assert abs(x["lm_loss"] - y["loss"]) < 1e-5 * abs(y["loss"]), (x, y)
 EOF2
+
+# resume: a run stopped at step 2 and resumed ends with the uninterrupted run's metrics and model
+for o in rwr conditional; do
+    r=(--objective $o --task toxicity --data "$T/tox.train.bin" --drop-fraction 0 --save-every 2
+       --n-layer 1 --n-head 2 --n-embd 16 --n-positions 32 --batch 2 --seq 16 --steps 4 --warmup 1 --quiet)
+    "$BIN" pretrain "${r[@]}" --out "$T/full_$o" >/dev/null
+    "$BIN" pretrain "${r[@]}" --out "$T/part_$o" --stop-at 2 >/dev/null
+    [ "$(wc -l < "$T/part_$o/metrics.jsonl")" -eq 2 ] || fail "$o: --stop-at 2"
+    "$BIN" pretrain "${r[@]}" --out "$T/part_$o" --resume >/dev/null || fail "$o: --resume"
+    $PY - "$T/full_$o/metrics.jsonl" "$T/part_$o/metrics.jsonl" <<'EOF2'
+import json, sys
+a = [json.loads(l) for l in open(sys.argv[1])]
+b = [json.loads(l) for l in open(sys.argv[2])]
+key = lambda r: (r["step"], r["loss"], r["grad_norm"], r["lm_loss"])
+assert [key(r) for r in a] == [key(r) for r in b], (a, b)
+EOF2
+    cmp -s "$T/full_$o/model/model.safetensors" "$T/part_$o/model/model.safetensors" || fail "$o: resumed model differs"
+done
+"$BIN" pretrain --objective conditional --task toxicity --data "$T/tox.train.bin" --out "$T/drop" --stop-at 1 \
+    "${small[@]}" >/dev/null
+expect_fail 1 "cannot be resumed" "$BIN" pretrain --objective conditional --task toxicity --data "$T/tox.train.bin" \
+    --out "$T/drop" --resume "${small[@]}"
 
 # finetuning: conditional training from the MLE model
 "$BIN" pretrain --objective conditional --task toxicity --data "$T/tox.train.bin" --model "$T/mle/model" \
