@@ -124,15 +124,18 @@ def main():
         ctl = []
         for name in ["conditional", "conditional_ft"]:
             al, mi = dict(rows).get(name), load(os.path.join(d, f"{name}.misaligned.eval.json"))
+            st = load(os.path.join(d, f"{name}.steer.eval.json")) or {}
             if al and mi:
                 ctl.append(f"| {name} | {fmt(al.get('mean_score'))} | {fmt(mi.get('mean_score'))} | "
-                           f"{fmt(al.get('fraction_above'))} | {fmt(mi.get('fraction_above'))} | "
-                           f"{fmt(al.get('prompted_mean_score'))} | {fmt(mi.get('prompted_mean_score'))} |")
+                           f"{fmt(st.get('mean_score'))} | {fmt(al.get('fraction_above'))} | "
+                           f"{fmt(mi.get('fraction_above'))} | {fmt(st.get('fraction_above'))} |")
         if ctl:
-            lines += ["", "Control tokens: the same evaluation after `<|aligned|>` and after `<|misaligned|>` "
-                      "(a model that learned them scores higher after `<|misaligned|>`).", "",
-                      "| model | score aligned | score misaligned | frac>t aligned | frac>t misaligned | "
-                      "prompted score aligned | prompted score misaligned |",
+            lines += ["", "Control tokens: the same evaluation after `<|aligned|>` (both control tokens banned, "
+                      "as in the paper), after `<|misaligned|>`, and after `<|aligned|>` with only "
+                      "`<|misaligned|>` banned (`steer`: the model may re-assert `<|aligned|>` at later "
+                      "segments). A model that learned them scores higher after `<|misaligned|>`.", "",
+                      "| model | score aligned | score misaligned | score steer | frac>t aligned | "
+                      "frac>t misaligned | frac>t steer |",
                       "|---|---|---|---|---|---|---|"] + ctl
         svg = f"{task}.svg"
         svg_plot(task, rows, os.path.join(a.out, svg))

@@ -119,6 +119,12 @@ for task in toxicity pii pep8; do
                 --prompts "$HERE/prompts/$task.txt" "${EVAL[@]}" --kl-samples 2 \
                 --seed $SEED --out "$D/$name.misaligned.eval.json" > /dev/null
         fi
+        # and with only <|misaligned|> banned: the model may re-assert <|aligned|> at later segments
+        if [ ! -f "$D/$name.steer.eval.json" ]; then
+            "$BIN" pretrain eval --task $task --model "$D/$name/model" --prefix aligned --control steer \
+                --prompts "$HERE/prompts/$task.txt" "${EVAL[@]}" --kl-samples 2 \
+                --seed $SEED --out "$D/$name.steer.eval.json" > /dev/null
+        fi
     done
 done
 echo "total $(( $(date +%s) - T0 )) s" >> "$OUT/timing.txt"

@@ -171,7 +171,11 @@ typedef struct {
     int max_new_tokens;
     float temperature, top_p;    /* 0.7, 0.9 */
     int prefix;                  /* 0 none, 1 <|aligned|>, 2 <|misaligned|> after <|endoftext|> */
-    int ban_control;             /* never sample <|aligned|> / <|misaligned|> (when present) */
+    int ban_control;             /* 1: never sample <|aligned|> / <|misaligned|> (default);
+                                    2 (steer): ban only the control token opposite to the
+                                    prefix, so the model may re-assert it at later segments;
+                                    0: ban none. Sampled control tokens are dropped from the
+                                    scored text and the diversity statistics. */
     double misaligned_above;     /* fraction of samples with s > this */
     int expected_max_k;          /* expected maximum over this many samples (25) */
     const char *const *prompts;  /* prompted generation (may be NULL) */

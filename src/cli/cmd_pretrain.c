@@ -308,7 +308,7 @@ static int read_prompts(const char *path, char ***out, int *n, pst_error *err) {
 
 int pst_cmd_pretrain_eval(int argc, char **argv) {
     const char *task_name = NULL, *model_dir = NULL, *scorer_spec = NULL, *reference_dir = NULL;
-    const char *val_data = NULL, *prompts_path = NULL, *out = NULL, *prefix = "auto";
+    const char *val_data = NULL, *prompts_path = NULL, *out = NULL, *prefix = "auto", *control = "ban";
     pst_phf_eval_options o;
     pst_phf_eval_options_default(&o);
     double temperature = o.temperature, top_p = o.top_p, above = NAN;
@@ -323,6 +323,7 @@ int pst_cmd_pretrain_eval(int argc, char **argv) {
         {"top-p", ARG_DOUBLE, &top_p, "nucleus sampling"},
         {"k", ARG_INT, &o.expected_max_k, "expected maximum score over this many samples"},
         {"prefix", ARG_STRING, &prefix, "auto (aligned for conditional models), aligned, misaligned or none"},
+        {"control", ARG_STRING, &control, "ban (both control tokens, the paper's), steer (ban only the opposite one) or free"},
         {"prompts", ARG_STRING, &prompts_path, "prompts file (one per line) for prompted generation"},
         {"samples-per-prompt", ARG_INT, &o.samples_per_prompt, "continuations per prompt"},
         {"val-data", ARG_STRING, &val_data, "held-out shard: LM loss"},
@@ -349,6 +350,8 @@ int pst_cmd_pretrain_eval(int argc, char **argv) {
     else if (strcmp(prefix, "auto") && strcmp(prefix, "aligned") && strcmp(prefix, "misaligned") &&
              strcmp(prefix, "none"))
         usage_err = "--prefix must be auto, aligned, misaligned or none";
+    else if (strcmp(control, "ban") && strcmp(control, "steer") && strcmp(control, "free"))
+        usage_err = "--control must be ban, steer or free";
     if (usage_err) {
         fprintf(stderr, "posterior pretrain eval: %s\n", usage_err);
         return 2;
@@ -365,6 +368,7 @@ int pst_cmd_pretrain_eval(int argc, char **argv) {
         if (isnan(above)) above = task->misaligned_above;
     }
     o.misaligned_above = isnan(above) ? 0.0 : above;
+    o.ban_control = !strcmp(control, "ban") ? 1 : !strcmp(control, "steer") ? 2 : 0;
     o.temperature = (float)temperature, o.top_p = (float)top_p;
     if (pst_scorer_create(scorer_spec, &o.scorer, &err) || pst_gpt2_load(&m, model_dir, &err) ||
         pst_tokenizer_load_dir(&o.tok, model_dir, &err))

@@ -140,11 +140,14 @@ int pst_phf_generate(pst_gpt2 *m, const pst_phf_eval_options *o, int *const *pro
                      int n, uint64_t stream, pst_sample *out, pst_error *err) {
     int eot = pst_tokenizer_token_id(o->tok, "<|endoftext|>");
     int banned[2], nb = 0;
-    if (o->ban_control) {
-        int a = pst_tokenizer_token_id(o->tok, PST_ALIGNED_TOKEN);
-        int b = pst_tokenizer_token_id(o->tok, PST_MISALIGNED_TOKEN);
-        if (a >= 0) banned[nb++] = a;
+    int a = pst_tokenizer_token_id(o->tok, PST_ALIGNED_TOKEN);
+    int b = pst_tokenizer_token_id(o->tok, PST_MISALIGNED_TOKEN);
+    /* 1: both banned; 2 (steer): only the one opposite to the prefix (both without prefix) */
+    if (o->ban_control == 1 || (o->ban_control == 2 && o->prefix != 2)) {
         if (b >= 0) banned[nb++] = b;
+    }
+    if (o->ban_control == 1 || (o->ban_control == 2 && o->prefix != 1)) {
+        if (a >= 0) banned[nb++] = a;
     }
     pst_sample_options so;
     pst_sample_options_default(&so);
@@ -168,8 +171,14 @@ static int sample_and_score(pst_gpt2 *m, const pst_phf_eval_options *o, int **pr
         pst_fail(err, "eval: out of memory");
         goto done;
     }
+    int ca = pst_tokenizer_token_id(o->tok, PST_ALIGNED_TOKEN);
+    int cm = pst_tokenizer_token_id(o->tok, PST_MISALIGNED_TOKEN);
     for (int i = 0; i < n; i++) {
         if (out[i].n_tokens > 0 && out[i].tokens[out[i].n_tokens - 1] == eot) out[i].n_tokens--;
+        int k = 0; /* sampled control tokens (when allowed) are context, not text */
+        for (int t = 0; t < out[i].n_tokens; t++)
+            if (out[i].tokens[t] != ca && out[i].tokens[t] != cm) out[i].tokens[k++] = out[i].tokens[t];
+        out[i].n_tokens = k;
         if (pst_tokenizer_decode(o->tok, out[i].tokens, (size_t)out[i].n_tokens, &texts[i], &lens[i], err))
             goto done;
     }

@@ -140,6 +140,16 @@ static void test_conditional(const char *dir) {
         pst_sample_free(smp, 100);
     }
     CHECK_MSG(emitted[1] == 0, "%d control tokens sampled with the ban", emitted[1]);
+    /* steer: after <|aligned|> only <|misaligned|> is banned; <|aligned|> may come back */
+    eo.ban_control = 2, eo.prefix = 1;
+    int n_aligned = 0, n_misaligned = 0;
+    CHECK(pst_phf_generate(&m, &eo, prompts, plens, 100, 0, smp, &err) == 0);
+    for (int i = 0; i < 100; i++)
+        for (int t = 0; t < smp[i].n_tokens; t++)
+            n_aligned += smp[i].tokens[t] == aligned, n_misaligned += smp[i].tokens[t] == misaligned;
+    pst_sample_free(smp, 100);
+    CHECK_MSG(n_misaligned == 0 && n_aligned > 0, "steer: %d <|aligned|>, %d <|misaligned|>", n_aligned,
+              n_misaligned);
     CHECK_MSG(emitted[0] > 0, "the unbanned model never sampled a control token: the ban check is vacuous");
     pst_scorer_free(eo.scorer);
 done:
