@@ -125,6 +125,17 @@ static void test_conditional(const char *dir) {
               "fraction of samples with an x: aligned %g, misaligned %g", ra.unconditional.mean_score,
               rm.unconditional.mean_score);
     CHECK(ra.unconditional.fraction_above < rm.unconditional.fraction_above);
+    /* KL(ref ‖ π) with π = ref, no prefix: every log-ratio is 0 up to float rounding */
+    eo.prefix = 0, eo.reference = &m, eo.kl_samples = 20, eo.n_samples = 4;
+    pst_phf_eval_result rk;
+    CHECK(pst_phf_eval(&m, &eo, &rk, &err) == 0);
+    CHECK_MSG(fabs(rk.kl_reference) < 1e-4 && rk.kl_stderr < 1e-4, "KL of a model from itself: %g ± %g",
+              rk.kl_reference, rk.kl_stderr);
+    /* and after <|aligned|> the conditional model is another distribution than its own marginal */
+    eo.prefix = 1;
+    CHECK(pst_phf_eval(&m, &eo, &rk, &err) == 0);
+    CHECK_MSG(rk.kl_reference > 0.05, "KL(model ‖ model | aligned) = %g", rk.kl_reference);
+    eo.reference = NULL, eo.n_samples = 60;
 
     /* control tokens: banned → never; unbanned → the model does produce them */
     int ctx[2] = {256, aligned}, *prompts[100], plens[100];
