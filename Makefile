@@ -12,8 +12,8 @@ bootstrap:
 
 build: bootstrap
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null
-	@cmake --build $(BUILD) -j$(JOBS) 2>&1 | grep -vE '^\[ *[0-9]+%\]|^Consolidate|^-- ' || true
-	@test -x $(BUILD)/posterior
+	@cmake --build $(BUILD) -j$(JOBS) > $(BUILD)/build.log 2>&1 || { cat $(BUILD)/build.log; exit 1; }
+	@grep -E 'warning:|error:' $(BUILD)/build.log || true
 
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
