@@ -106,7 +106,13 @@ static double distinct_n(const pst_sample *xs, int n_samples, int n, pst_error *
     return (double)distinct / total;
 }
 
+int pst_cmd_pretrain_eval(int argc, char **argv) __attribute__((weak)); /* cmd_pretrain.c */
+
 int cmd_eval(int argc, char **argv) {
+    /* without --spec (and --help): the evaluation of pretrained models, `posterior pretrain eval` */
+    int has_spec = 0;
+    for (int i = 0; i < argc; i++) has_spec |= !strncmp(argv[i], "--spec", 6) || !strcmp(argv[i], "--help");
+    if (!has_spec && pst_cmd_pretrain_eval) return pst_cmd_pretrain_eval(argc, argv);
     const char *model = NULL, *spec_path = NULL, *prompt = NULL, *data = NULL;
     int n = 256, batch = 64, max_new = 32, show = 3, top_k = 0, lm_batches = 8, lm_seq = 128;
     double temperature = 1.0, top_p = 1.0;

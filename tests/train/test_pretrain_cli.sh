@@ -122,6 +122,15 @@ assert 0 <= r["mean_score"] <= r["expected_max_score"] <= 1 and 0 <= r["distinct
 assert 9 < r["lm_loss"] < 12, r["lm_loss"]  # ~ln(50259) for a 3-step model
 EOF
 
+# `posterior eval` without --spec is the same evaluation
+"$BIN" eval --task toxicity --model "$T/conditional/model" --samples 6 --k 3 --max-new-tokens 8 > "$T/e1.json"
+"$BIN" pretrain eval --task toxicity --model "$T/conditional/model" --samples 6 --k 3 --max-new-tokens 8 > "$T/e2.json"
+$PY -c "
+import json
+a = json.load(open('$T/e1.json')); b = json.load(open('$T/e2.json'))
+a.pop('seconds'); b.pop('seconds')
+assert a == b, (a, b)"
+
 # bad input
 expect_fail 1 "no segment scores" "$BIN" pretrain --objective rwr --task toxicity --data "$T/plain.train.bin" --out "$T/x1" "${small[@]}"
 expect_fail 1 "outside the score range" "$BIN" pretrain --objective unlikelihood --threshold 7 --data "$T/tox.train.bin" --out "$T/x2" "${small[@]}"
