@@ -18,6 +18,14 @@
 
 /* Mean cross-entropy of the model on the first `batches` batches [B, T] of a shard
  * (sequential, no shuffling); *tokens receives the number of scored positions. */
+
+/* A number for JSON output: "%.{digits}g", or null when x is not finite (JSON has no inf/NaN). */
+static const char *json_number(char buf[32], double x, int digits) {
+    if (!isfinite(x)) return "null";
+    snprintf(buf, 32, "%.*g", digits, x);
+    return buf;
+}
+
 static int lm_loss(const char *model_dir, const char *shard_path, int batches, int B, int T, double *loss,
                    long *tokens, pst_error *err) {
     pst_gpt2 m = {0};
@@ -186,7 +194,6 @@ int cmd_eval(int argc, char **argv) {
     if (data && lm_loss(model, data, lm_batches, 8, lm_seq, &lm, &lm_tokens, &err) < 0) goto fail;
     double mean_len = 0;
     for (int i = 0; i < n; i++) mean_len += (double)sb.xs[i].n_tokens / n;
-#define F(x) (isfinite(x) ? (x) : 0.0)
     printf("{\"model\": \"%s\", \"n\": %d, \"kind\": \"%s\", \"features\": [", model, n, pst_target_kind_name(b.spec.kind));
     for (int j = 0; j < k; j++) {
         const char *nm = pst_text_evidence_feature_name(b.evidence, j);
@@ -195,21 +202,22 @@ int cmd_eval(int argc, char **argv) {
         free(qn);
     }
     printf("], \"alignment\": [");
-    for (int j = 0; j < k; j++) printf("%s%.6g", j ? ", " : "", F(mpi[j].value));
+    char nb[8][32]; /* formatted numbers: JSON null where a value is undefined (not finite) */
+    for (int j = 0; j < k; j++) printf("%s%s", j ? ", " : "", json_number(nb[0], mpi[j].value, 6));
     printf("], \"alignment_se\": [");
-    for (int j = 0; j < k; j++) printf("%s%.4g", j ? ", " : "", F(mpi[j].se));
+    for (int j = 0; j < k; j++) printf("%s%s", j ? ", " : "", json_number(nb[0], mpi[j].se, 4));
     printf("]");
     if (b.spec.kind == PST_TARGET_DISTRIBUTIONAL) {
         printf(", \"moments_target\": [");
         for (int j = 0; j < k; j++) printf("%s%.6g", j ? ", " : "", b.spec.moments[j]);
         printf("]");
     }
-    printf(", \"kl_pi_a\": %.6g, \"kl_pi_a_se\": %.4g, \"kl_p_pi\": %.6g, \"kl_p_pi_se\": %.4g, \"tvd_p_pi\": %.6g, "
-           "\"log_z\": %.6g, \"log_z_se\": %.4g, \"distinct_1\": %.6g, \"distinct_2\": %.6g, \"distinct_3\": %.6g, "
+    printf(", \"kl_pi_a\": %s, \"kl_pi_a_se\": %s, \"kl_p_pi\": %s, \"kl_p_pi_se\": %s, \"tvd_p_pi\": %s, "
+           "\"log_z\": %s, \"log_z_se\": %s, \"distinct_1\": %.6g, \"distinct_2\": %.6g, \"distinct_3\": %.6g, "
            "\"mean_length\": %.4g, \"samples\": [",
-           F(kl_a.value), F(kl_a.se), F(kl_p.value), F(kl_p.se), F(tvd.value), lz.value > -INFINITY ? lz.value : -1e300,
-           F(lz.se), d1, d2, d3, mean_len);
-#undef F
+           json_number(nb[0], kl_a.value, 6), json_number(nb[1], kl_a.se, 4), json_number(nb[2], kl_p.value, 6),
+           json_number(nb[3], kl_p.se, 4), json_number(nb[4], tvd.value, 6), json_number(nb[5], lz.value, 6),
+           json_number(nb[6], lz.se, 4), d1, d2, d3, mean_len);
     for (int i = 0; i < show && i < n; i++) {
         size_t tl;
         char *text = pst_text_evidence_decode(b.evidence, sb.xs[i].tokens, sb.xs[i].n_tokens, &tl, &err);
@@ -224,7 +232,7 @@ int cmd_eval(int argc, char **argv) {
     printf("}\n");
     if (lz.value == -INFINITY)
         fprintf(stderr, "posterior eval: note: no sample satisfies the target (P = 0), so KL(p||pi) and TVD are "
-                        "undefined (reported as 0) and log_z as -1e300\n");
+                        "undefined (reported as null) and log_z is -inf (null)\n");
     ret = 0;
 fail:
     if (ret) fprintf(stderr, "posterior eval: %s\n", err.msg);
