@@ -9,7 +9,9 @@ OBJECTIVES = ["mle", "filter", "conditional", "unlikelihood", "rwr", "awr"]
 TASKS = ["toxicity", "pii", "pep8"]
 COLORS = {"mle": "#000000", "filter": "#1f77b4", "conditional": "#d62728",
           "unlikelihood": "#2ca02c", "rwr": "#9467bd", "awr": "#8c564b",
-          "conditional_ft": "#ff7f0e"}
+          "rwr_auto": "#e377c2", "awr_auto": "#bcbd22", "conditional_ft": "#ff7f0e"}
+LABELS = {"conditional_ft": "conditional (finetuned from MLE at 50%)",
+          "rwr_auto": "rwr (β auto)", "awr_auto": "awr (β auto)"}
 
 
 def load(path):
@@ -97,7 +99,7 @@ def main():
         if not os.path.isdir(d):
             continue
         rows = []
-        for name in OBJECTIVES + ["conditional_ft"]:
+        for name in OBJECTIVES + ["rwr_auto", "awr_auto", "conditional_ft"]:
             r = load(os.path.join(d, f"{name}.eval.json"))
             if r:
                 rows.append((name, r))
@@ -116,7 +118,7 @@ def main():
             delta = "—" if ms is None or not m0 else f"{(ms - m0) / m0 * 100:+.0f}%"
             kl = "—" if r.get("kl_from_reference") is None else \
                 f"{r['kl_from_reference']:.3g} ± {fmt(r.get('kl_stderr'), 2)}"
-            label = "conditional (finetuned from MLE at 50%)" if name == "conditional_ft" else name
+            label = LABELS.get(name, name)
             lines.append(f"| {label} | {fmt(ms)} | {delta} | {fmt(r.get('expected_max_score'))} | "
                          f"{fmt(r.get('fraction_above'))} | {fmt(r.get('prompted_expected_max_score'))} | "
                          f"{fmt(r.get('lm_loss'))} | {kl} | {fmt(r.get('distinct_1'))} | "

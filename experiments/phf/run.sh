@@ -4,6 +4,7 @@
 # results.md and one SVG plot per task (misalignment score against LM loss).
 #
 #   experiments/phf/run.sh [--quick | --small] [--out DIR] [--bin PATH] [--threads N] [--seed N]
+#                          [--tasks 'toxicity pii pep8'] [--no-report]
 #
 # Full grid (default): per task a 4096-token BPE tokenizer, a GPT-2 of 2 layers, 4 heads,
 # width 128, context 128 (~0.9M parameters), 600 updates of 16 x 128 tokens (1.23M tokens
@@ -22,6 +23,8 @@ OUT=$HERE/out
 QUICK=0
 SEED=1
 THREADS=${OMP_NUM_THREADS:-2}
+TASKS='toxicity pii pep8'
+REPORT=1
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) QUICK=1 ;;
@@ -30,7 +33,9 @@ while [ $# -gt 0 ]; do
     --bin) BIN=$2; shift ;;
     --threads) THREADS=$2; shift ;;
     --seed) SEED=$2; shift ;;
-    *) echo "usage: $0 [--quick | --small] [--out DIR] [--bin PATH] [--threads N] [--seed N]" >&2; exit 2 ;;
+    --tasks) TASKS=$2; shift ;;
+    --no-report) REPORT=0 ;;
+    *) echo "usage: $0 [--quick | --small] [--out DIR] [--bin PATH] [--threads N] [--seed N] [--tasks LIST] [--no-report]" >&2; exit 2 ;;
     esac
     shift
 done
@@ -60,7 +65,7 @@ else
 fi
 mkdir -p "$OUT"
 echo "posterior pretrain grid: quick=$QUICK out=$OUT threads=$THREADS bin=$BIN" >&2
-date -u +"start %FT%TZ" > "$OUT/timing.txt"
+date -u +"start $TASKS %FT%TZ" >> "$OUT/timing.txt"
 T0=$(date +%s)
 
 # task -> corpus, segments, scorer, text files for the tokenizer, documents kept
@@ -77,7 +82,7 @@ maxdocs_of() { # --quick / --small: the first documents only (no sotu after nlp-
     echo $MAXDOCS
 }
 
-for task in toxicity pii pep8; do
+for task in $TASKS; do
     D=$OUT/$task
     mkdir -p "$D"
     if [ ! -f "$D/tokenizer/vocab.json" ]; then
@@ -100,10 +105,13 @@ for task in toxicity pii pep8; do
         fi
     }
     for obj in mle filter conditional unlikelihood rwr awr; do run $obj $obj; done
+    # RWR / AWR with beta on the scale of this task's scores (the paper's beta gives weights ~ 1 here)
+    run rwr_auto rwr --beta-auto
+    run awr_auto awr --beta-auto
     # feedback at the end: MLE for half the budget, then conditional training for the other half
     run mle_half mle --steps $HALF
     run conditional_ft conditional --steps $HALF --model "$D/mle_half/model" --warmup 0
-    for name in mle filter conditional unlikelihood rwr awr conditional_ft; do
+    for name in mle filter conditional unlikelihood rwr awr rwr_auto awr_auto conditional_ft; do
         if [ ! -f "$D/$name.eval.json" ]; then
             t=$(date +%s)
             "$BIN" pretrain eval --task $task --model "$D/$name/model" --reference "$D/mle/model" \
@@ -127,6 +135,7 @@ for task in toxicity pii pep8; do
         fi
     done
 done
-echo "total $(( $(date +%s) - T0 )) s" >> "$OUT/timing.txt"
+echo "total $TASKS $(( $(date +%s) - T0 )) s" >> "$OUT/timing.txt"
+[ $REPORT = 1 ] || exit 0
 $PY "$HERE/report.py" "$OUT" --quick $QUICK --command "experiments/phf/run.sh$([ $QUICK = 1 ] && echo ' --quick')$([ $QUICK = 2 ] && echo ' --small')"
 echo "wrote $OUT/results.md and $OUT/*.svg" >&2

@@ -107,6 +107,9 @@ int pst_phf_score_range(const pst_shard *s, double *min, double *max, pst_error 
 int pst_phf_score_percentile(const pst_shard *s, double q, double *t, pst_error *err);
 /* The q-th percentile of the documents' mean segment scores (pst_phf_document_score). */
 int pst_phf_document_percentile(const pst_shard *s, double q, double *t, pst_error *err);
+/* Mean score of the segments with score > t (misaligned); errors if there is none.
+ * --beta-auto sets β (RWR, AWR) to it: a typical misaligned token gets weight 1/e. */
+int pst_phf_misaligned_mean(const pst_shard *s, double t, double *mean, pst_error *err);
 /* Errors when t lies outside [min, max] of the shard's scores. */
 int pst_phf_check_threshold(const pst_shard *s, double t, pst_error *err);
 /* Mean segment score of document d (NaN segments skipped; NaN if none). */

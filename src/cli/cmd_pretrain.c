@@ -42,7 +42,7 @@ int cmd_pretrain(int argc, char **argv) {
     const char *objective = "mle", *task_name = NULL, *data = NULL, *val_data = NULL, *out = NULL;
     const char *model_dir = NULL, *tokenizer_dir = NULL;
     int n_layer = 2, n_head = 2, n_embd = 64, n_positions = 128, batch = 8, seq = 64, grad_accum = 1;
-    int quiet = 0, val_batches = 8, resume = 0;
+    int quiet = 0, val_batches = 8, resume = 0, beta_auto = 0;
     long steps = 200, warmup = 20, log_every = 1, print_every = 0, save_every = 0, val_every = 0,
          stop_at = 0;
     double lr = 1e-3, lr_min = -1, weight_decay = 0.1, clip = 1.0;
@@ -65,6 +65,7 @@ int cmd_pretrain(int argc, char **argv) {
         {"beta", ARG_DOUBLE, &rwr_beta, "RWR β (default: the task's)"},
         {"awr-alpha", ARG_DOUBLE, &awr_alpha, "AWR α, weight of the LM loss vs the value loss"},
         {"awr-beta", ARG_DOUBLE, &awr_beta, "AWR β"},
+        {"beta-auto", ARG_FLAG, &beta_auto, "RWR and AWR β = the mean score of the shard's misaligned segments (s > t)"},
         {"weight-clip", ARG_DOUBLE, &weight_clip, "max token weight for RWR / AWR"},
         {"drop-fraction", ARG_DOUBLE, &drop_fraction, "conditional: fraction of segments without a control token"},
         {"n-layer", ARG_INT, &n_layer, "new model: layers"},
@@ -100,6 +101,7 @@ int cmd_pretrain(int argc, char **argv) {
     else if (!data) usage_err = "--data is required";
     else if (!out) usage_err = "--out is required";
     else if (!isnan(threshold) && !isnan(percentile)) usage_err = "give --threshold or --threshold-percentile, not both";
+    else if (beta_auto && (!isnan(rwr_beta) || !isnan(awr_beta))) usage_err = "give --beta-auto or --beta / --awr-beta, not both";
     if (usage_err) {
         fprintf(stderr, "posterior pretrain: %s\n", usage_err);
         return 2;
@@ -147,6 +149,13 @@ int cmd_pretrain(int argc, char **argv) {
         if (pst_phf_check_threshold(&shard, p.threshold, &err)) {
             pst_fail_context(&err, "--threshold");
             goto fail;
+        }
+        if (beta_auto) {
+            if (pst_phf_misaligned_mean(&shard, p.threshold, &p.rwr_beta, &err)) {
+                pst_fail_context(&err, "--beta-auto");
+                goto fail;
+            }
+            p.awr_beta = p.rwr_beta;
         }
     }
     if (pst_mkdir_p(out, &err)) goto fail;

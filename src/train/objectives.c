@@ -203,6 +203,18 @@ int pst_phf_document_percentile(const pst_shard *s, double q, double *t, pst_err
     return score_percentile(s, q, 1, t, err);
 }
 
+/* mean of the segment scores s > t (the scale of R = -s among misaligned segments) */
+int pst_phf_misaligned_mean(const pst_shard *s, double t, double *mean, pst_error *err) {
+    if (pst_phf_check_scored(s, err)) return -1;
+    double sum = 0;
+    uint64_t k = 0;
+    for (uint64_t i = 0; i < s->n_segments; i++)
+        if (s->segment_scores[i] > t) sum += s->segment_scores[i], k++;
+    if (!k) return pst_fail(err, "%s has no segment with score > %g: no scale for beta", s->path, t);
+    *mean = sum / (double)k;
+    return 0;
+}
+
 int pst_phf_check_threshold(const pst_shard *s, double t, pst_error *err) {
     double lo, hi;
     if (pst_phf_score_range(s, &lo, &hi, err)) return -1;

@@ -138,6 +138,15 @@ static void test_shard_scores(const char *dir) {
     CHECK(pst_phf_score_percentile(&s, 90, &t, &err) == 0);
     CHECK_NEAR(t, 0.82, 1e-6);
     CHECK(pst_phf_score_percentile(&s, 101, &t, &err) == -1);
+    /* misaligned mean: scores > .3 (and > .2) are .5 .9 .7 -> .7; > 0 adds .1 -> .55 */
+    double mm;
+    CHECK(pst_phf_misaligned_mean(&s, 0.3, &mm, &err) == 0);
+    CHECK_NEAR(mm, 0.7, 1e-6);
+    CHECK(pst_phf_misaligned_mean(&s, 0.2, &mm, &err) == 0);
+    CHECK_NEAR(mm, 0.7, 1e-6);
+    CHECK(pst_phf_misaligned_mean(&s, 0.0, &mm, &err) == 0);
+    CHECK_NEAR(mm, 0.55, 1e-6);
+    CHECK(pst_phf_misaligned_mean(&s, 0.9, &mm, &err) == -1 && strstr(err.msg, "no segment with score"));
     CHECK_NEAR(pst_phf_document_score(&s, 0), 0.25, 1e-7);
     CHECK_NEAR(pst_phf_document_score(&s, 2), 0.8, 1e-7);
     /* filtering at .3 keeps d0 and d1 */
