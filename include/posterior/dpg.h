@@ -5,7 +5,9 @@
  * x_i ~ q, with w_i = P(x_i)/q(x_i) and Ẑ the running estimate of Z (per context):
  *   on-policy DPG     q = π_θ,                 c_i = w_i/(n·Ẑ)                 (∇ = −∇KL(p‖π_θ))
  *   KL-adaptive DPG   q = a frozen proposal,   c_i = w_i/(n·Ẑ); q ← π_θ only when
- *                     the estimated KL(p‖π_θ) < KL(p‖q) on a fresh batch of q
+ *                     the estimated KL(p‖π_θ) < KL(p‖q) on a fresh batch of q and, with
+ *                     proposal_margin m > 0, the paired difference E_p[log q − log π_θ]
+ *                     (SNIS) is below −m standard errors (m = ∞: q is never replaced)
  *   baseline (GDC++)  KL-adaptive q,           c_i = (w_i/Ẑ − π_θ(x_i)/q(x_i))/n
  *   f-DPG             q = π_θ,                 c_i = −(π/q)·(f'(t_i) − b)/n,  t = π_θ Ẑ/P,
  *                     b a moving average of f'(t), minimising D_f(π_θ‖p) = E_p[f(π/p)]:
@@ -35,6 +37,8 @@ typedef struct {
     double lr;
     double baseline_decay;      /* f-DPG moving average: b ← d·b + (1 − d)·mean f' (0.9) */
     double log_t_clip;          /* f-DPG: |log t| clipped here so P = 0 stays finite (20) */
+    double proposal_margin;     /* KL-adaptive / baseline: standard errors by which π_θ must
+                                   beat q before q ← π_θ (0: any estimated gain; ∞: never) */
     uint64_t seed;
     const pst_seq *contexts;    /* conditional targets (CDPG): sample i of step s continues
                                    contexts[(s·batch + i) % n_contexts]; NULL: unconditional */

@@ -19,7 +19,8 @@ int cmd_tune(int argc, char **argv) {
                *init = NULL, *prompts_path = NULL;
     int batch = 32, max_new = 32, micro_batch = 16, quiet = 0, resume = 0;
     long steps = 100, checkpoint_every = 25;
-    double lr = 1e-4, temperature = 1.0, top_p = 1.0, grad_clip = 1.0, weight_decay = 0.0, baseline_decay = 0.9;
+    double lr = 1e-4, temperature = 1.0, top_p = 1.0, grad_clip = 1.0, weight_decay = 0.0, baseline_decay = 0.9,
+           proposal_margin = 0.0;
     int top_k = 0;
     uint64_t seed = 1;
     const pst_arg spec[] = {
@@ -36,6 +37,8 @@ int cmd_tune(int argc, char **argv) {
         {"weight-decay", ARG_DOUBLE, &weight_decay, "AdamW weight decay"},
         {"grad-clip", ARG_DOUBLE, &grad_clip, "clip the gradient's global norm (0: off)"},
         {"baseline-decay", ARG_DOUBLE, &baseline_decay, "f-DPG moving-average baseline decay"},
+        {"proposal-margin", ARG_DOUBLE, &proposal_margin,
+         "kl-adaptive/baseline: replace q by the policy only when it is better by this many standard errors (inf: never)"},
         {"max-new-tokens", ARG_INT, &max_new, "tokens per sample at most"},
         {"temperature", ARG_DOUBLE, &temperature, "sampling temperature (log q is the warped log-prob)"},
         {"top-k", ARG_INT, &top_k, "sampling top-k (0: off)"},
@@ -61,6 +64,7 @@ int cmd_tune(int argc, char **argv) {
     else if (!spec_path || !out) usage = "--spec and --out are required";
     else if (strcmp(method, "dpg") != 0) usage = "--method: only 'dpg' (the DPG family) is implemented";
     else if (steps < 1 || batch < 2) usage = "--steps must be >= 1 and --batch >= 2";
+    else if (!(proposal_margin >= 0)) usage = "--proposal-margin must be >= 0 (inf: never replace the proposal)";
     if (usage) {
         fprintf(stderr, "posterior tune: %s\n", usage);
         return 2;
@@ -150,6 +154,7 @@ int cmd_tune(int argc, char **argv) {
         cJSON_AddNumberToObject(run, "weight_decay", weight_decay);
         cJSON_AddNumberToObject(run, "grad_clip", grad_clip);
         cJSON_AddNumberToObject(run, "baseline_decay", baseline_decay);
+        cJSON_AddNumberToObject(run, "proposal_margin", isinf(proposal_margin) ? 1e300 : proposal_margin);
         cJSON_AddNumberToObject(run, "max_new_tokens", max_new);
         cJSON_AddNumberToObject(run, "temperature", temperature);
         cJSON_AddNumberToObject(run, "top_k", top_k);
@@ -170,6 +175,7 @@ int cmd_tune(int argc, char **argv) {
     o.steps = steps;
     o.lr = lr;
     o.baseline_decay = baseline_decay;
+    o.proposal_margin = proposal_margin;
     o.seed = seed;
     o.out_dir = ckpt;
     o.checkpoint_every = checkpoint_every;

@@ -468,7 +468,14 @@ int pst_dpg_train(pst_distribution *policy, const pst_target *target, pst_distri
         }
         /* 6. KL-adaptive proposal: q ← π_θ when KL(p‖π_θ) < KL(p‖q), both estimated on this
          *    fresh batch of q (the policy has not been trained on it yet). */
-        if (!on_policy && m.kl_target_policy.value < m.kl_target_proposal.value) {
+        int better = !on_policy && m.kl_target_policy.value < m.kl_target_proposal.value;
+        if (better && o->proposal_margin > 0) { /* paired: KL(p‖π) − KL(p‖q) = E_p[log q − log π] */
+            for (int i = 0; i < n; i++) scratch[i] = lt[i] > -INFINITY ? lq[i] - lpi[i] : 0;
+            pst_estimate gain;
+            pst_estimate_moments_target(lt, lq, scratch, n, 1, &gain);
+            better = gain.value + o->proposal_margin * gain.se < 0; /* NaN (m = ∞, se = 0): no */
+        }
+        if (better) {
             pst_distribution fresh;
             if (policy->clone(policy->self, &fresh, err) < 0) goto done;
             pst_distribution_free(&q_copy);

@@ -132,6 +132,34 @@ static void test_variants(void) {
 
 /* f-DPG with reverse KL on P = a·exp(r/β) reaches the optimum of KL-regularised RL:
  * max_π E_π[r] − β·KL(π‖a) = β·log Z, attained at π = p. */
+/* KL-adaptive with a margin: m = inf never replaces q (off-policy DPG from the prior
+ * throughout) and still converges; m = 3 replaces it less often than m = 0. */
+static void test_proposal_margin(void) {
+    double margins[3] = {0, 3, INFINITY};
+    long updates[3];
+    for (int r = 0; r < 3; r++) {
+        setup s;
+        setup_pointwise(&s, 11);
+        pst_dpg_options o;
+        pst_dpg_options_default(&o);
+        o.variant = PST_DPG_KL_ADAPTIVE;
+        o.batch = 128;
+        o.steps = 400;
+        o.lr = 0.05;
+        o.quiet = 1;
+        o.seed = 7;
+        o.proposal_margin = margins[r];
+        watch w = {&s.policy, &s.target, NULL, 0, 0, 0, 0, 0, 0};
+        CHECK_MSG(pst_dpg_train(&s.dpolicy, &s.target, &s.dprior, &o, on_step, &w, &err) == 0, "%s", err.msg);
+        printf("margin %g: exact KL(p|pi) %.4f -> %.4f, proposal updates %ld\n", margins[r], w.first_kl, w.last_kl,
+               w.proposal_updates);
+        updates[r] = w.proposal_updates;
+        CHECK_MSG(w.last_kl < 0.05 * w.first_kl, "margin %g: KL %.4f -> %.4f", margins[r], w.first_kl, w.last_kl);
+    }
+    CHECK(updates[2] == 0);
+    CHECK_MSG(updates[1] < updates[0], "updates %ld (m = 3) vs %ld (m = 0)", updates[1], updates[0]);
+}
+
 static void test_rkl_is_kl_regularised_rl(void) {
     setup s;
     setup_pointwise(&s, 12);
@@ -353,6 +381,7 @@ static void test_bad_input(void) {
 
 int main(void) {
     test_variants();
+    test_proposal_margin();
     test_rkl_is_kl_regularised_rl();
     test_conditional();
     test_resume();
