@@ -119,7 +119,7 @@ int cmd_pretrain(int argc, char **argv) {
     rc = 1;
     pst_objective obj;
     if (pst_objective_parse(objective, &obj, &err)) goto fail;
-    pst_phf_params p = {0, 1.0, 10.0, 0.5, 1.0, 20.0, 0.01};
+    pst_phf_params p = {0, 1.0, 10.0, 0.5, 1.0, 1000.0, 0.01}; /* without --task: the paper's AWR defaults */
     double filter_percentile = NAN;
     if (task_name) {
         const pst_phf_task *task = pst_phf_task_get(task_name, &err);

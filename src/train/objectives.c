@@ -35,11 +35,15 @@ int pst_objective_needs_scores(pst_objective o) { return o != PST_OBJECTIVE_MLE;
  * 20, 1% of segments without a control token. Filtering drops whole documents: an e-mail
  * or a Python file almost always has some finding, so for PII and PEP8 the filter's t is
  * the median of the documents' mean scores (it keeps half the documents). */
+/* From the paper's released configurations (github.com/tomekkorbak/pretraining-with-human-feedback,
+ * configs/TASK/{conditional,ul,rwr,awr}.yml; RWR there is AWR with alpha 1) and its AWR
+ * class's default weight clip of 1000. Filtering of PII / PEP8 documents uses the median
+ * document score here instead of the paper's absolute thresholds (docs/pretraining.md). */
 static const pst_phf_task tasks[3] = {
-    {"toxicity", "nlp-corpus+sotu", "toxicity", "sentence",
-     {5.6e-4, 1.0, 10.0, 0.5, 1.0, 20.0, 0.01}, 5.6e-4, NAN},
-    {"pii", "spam-assassin+sotu", "pii", "sentence", {0.0, 1.0, 10.0, 0.5, 1.0, 20.0, 0.01}, 0.0, 50.0},
-    {"pep8", "python-stdlib", "pep8", "line", {0.0, 1.0, 10.0, 0.5, 1.0, 20.0, 0.01}, 0.0, 50.0},
+    /* t, UL alpha, RWR beta, AWR alpha, AWR beta, w_max, drop */
+    {"toxicity", "nlp-corpus+sotu", "toxicity", "sentence", {5.6e-4, 1.0, 10.0, 0.5, 10.0, 1000.0, 0.01}, 5.6e-4, NAN},
+    {"pii", "spam-assassin+sotu", "pii", "sentence", {0.0, 1.0, 10.0, 0.5, 0.1, 1000.0, 0.01}, 0.0, 50.0},
+    {"pep8", "python-stdlib", "pep8", "line", {0.0, 0.01, 10.0, 0.05, 1.0, 1000.0, 0.1}, 0.0, 50.0},
 };
 
 const pst_phf_task *pst_phf_task_at(int i) { return i >= 0 && i < 3 ? &tasks[i] : NULL; }
