@@ -142,9 +142,11 @@ typedef struct {
 
 int pst_value_head_create(pst_value_head *vh, int C, pst_error *err);
 void pst_value_head_free(pst_value_head *vh);
-/* dir/value_head.safetensors: "value_head.weight" [C], "value_head.bias" [1], F32. */
+/* dir/value_head.safetensors: "value_head.weight" [C], "value_head.bias" [1] and the AdamW
+ * moments "value_head.adam_m", "value_head.adam_v" [C + 1], F32, the step in __metadata__
+ * "adam_step". Load reads the moments and step only with with_optimizer (a resumed run). */
 int pst_value_head_save(const pst_value_head *vh, const char *dir, pst_error *err);
-int pst_value_head_load(pst_value_head *vh, const char *dir, pst_error *err);
+int pst_value_head_load(pst_value_head *vh, const char *dir, int with_optimizer, pst_error *err);
 
 /* ---- training ---------------------------------------------------------------------- */
 

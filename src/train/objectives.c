@@ -307,27 +307,48 @@ void pst_value_head_free(pst_value_head *vh) {
     memset(vh, 0, sizeof *vh);
 }
 
+/* dir/value_head.safetensors: the head [C], [1] and its AdamW moments [C + 1] twice, the
+ * optimizer's step in __metadata__ (so a resumed AWR run continues exactly). */
 int pst_value_head_save(const pst_value_head *vh, const char *dir, pst_error *err) {
-    char path[4096], header[512];
+    char path[4096], header[1024];
     if (pst_path_join(path, sizeof path, dir, "value_head.safetensors", err)) return -1;
+    size_t C = (size_t)vh->C, n = C + 1;
     int hl = snprintf(header, sizeof header,
-                      "{\"value_head.weight\":{\"dtype\":\"F32\",\"shape\":[%d],\"data_offsets\":[0,%zu]},"
-                      "\"value_head.bias\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[%zu,%zu]}}",
-                      vh->C, (size_t)vh->C * 4, (size_t)vh->C * 4, (size_t)vh->C * 4 + 4);
+                      "{\"__metadata__\":{\"adam_step\":\"%ld\"},"
+                      "\"value_head.weight\":{\"dtype\":\"F32\",\"shape\":[%zu],\"data_offsets\":[0,%zu]},"
+                      "\"value_head.bias\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[%zu,%zu]},"
+                      "\"value_head.adam_m\":{\"dtype\":\"F32\",\"shape\":[%zu],\"data_offsets\":[%zu,%zu]},"
+                      "\"value_head.adam_v\":{\"dtype\":\"F32\",\"shape\":[%zu],\"data_offsets\":[%zu,%zu]}}",
+                      vh->opt.step, C, C * 4, C * 4, n * 4, n, n * 4, 2 * n * 4, n, 2 * n * 4, 3 * n * 4);
     while (hl % 8) header[hl++] = ' ';
-    size_t total = 8 + (size_t)hl + ((size_t)vh->C + 1) * 4;
+    size_t total = 8 + (size_t)hl + 3 * n * 4;
     unsigned char *buf = malloc(total);
     if (!buf) return pst_fail(err, "%s: out of memory", path);
     uint64_t h = (uint64_t)hl;
     for (int i = 0; i < 8; i++) buf[i] = (unsigned char)(h >> (8 * i));
     memcpy(buf + 8, header, (size_t)hl);
-    memcpy(buf + 8 + hl, vh->param, ((size_t)vh->C + 1) * 4); /* little-endian host */
+    unsigned char *data = buf + 8 + hl; /* little-endian host */
+    memcpy(data, vh->param, n * 4);
+    memcpy(data + n * 4, vh->opt.m, n * 4);
+    memcpy(data + 2 * n * 4, vh->opt.v, n * 4);
     int rc = pst_write_file_atomic(path, buf, total, err);
     free(buf);
     return rc;
 }
 
-int pst_value_head_load(pst_value_head *vh, const char *dir, pst_error *err) {
+/* the F32 tensor `name` of n floats in a safetensors header, or NULL */
+static const unsigned char *tensor_f32(const cJSON *root, const char *name, size_t n, const char *data,
+                                       size_t data_len) {
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, name);
+    const cJSON *off = t ? cJSON_GetObjectItemCaseSensitive(t, "data_offsets") : NULL;
+    const cJSON *o0 = off ? cJSON_GetArrayItem(off, 0) : NULL, *o1 = off ? cJSON_GetArrayItem(off, 1) : NULL;
+    if (!cJSON_IsNumber(o0) || !cJSON_IsNumber(o1) || o0->valuedouble < 0 || o1->valuedouble > (double)data_len ||
+        o1->valuedouble - o0->valuedouble != (double)(n * 4))
+        return NULL;
+    return (const unsigned char *)data + (size_t)o0->valuedouble;
+}
+
+int pst_value_head_load(pst_value_head *vh, const char *dir, int with_optimizer, pst_error *err) {
     char path[4096];
     if (pst_path_join(path, sizeof path, dir, "value_head.safetensors", err)) return -1;
     char *text;
@@ -335,15 +356,31 @@ int pst_value_head_load(pst_value_head *vh, const char *dir, pst_error *err) {
     if (pst_read_file(path, &text, &len, err)) return -1;
     uint64_t h = 0;
     for (int i = 0; i < 8 && len >= 8; i++) h |= (uint64_t)(unsigned char)text[i] << (8 * i);
-    size_t want = 8 + (size_t)h + ((size_t)vh->C + 1) * 4;
-    cJSON *root = len >= 8 && h < len ? cJSON_ParseWithLength(text + 8, (size_t)h) : NULL;
-    const cJSON *w = root ? cJSON_GetObjectItemCaseSensitive(root, "value_head.weight") : NULL;
-    const cJSON *shape = w ? cJSON_GetObjectItemCaseSensitive(w, "shape") : NULL;
-    const cJSON *c0 = shape ? cJSON_GetArrayItem(shape, 0) : NULL;
-    int ok = cJSON_IsNumber(c0) && c0->valueint == vh->C && len == want;
+    size_t C = (size_t)vh->C;
+    cJSON *root = len >= 8 && h < len - 8 ? cJSON_ParseWithLength(text + 8, (size_t)h) : NULL;
+    const char *data = root ? text + 8 + h : NULL;
+    size_t data_len = root ? len - 8 - (size_t)h : 0;
+    const unsigned char *w = root ? tensor_f32(root, "value_head.weight", C, data, data_len) : NULL,
+                        *b = root ? tensor_f32(root, "value_head.bias", 1, data, data_len) : NULL,
+                        *m = root ? tensor_f32(root, "value_head.adam_m", C + 1, data, data_len) : NULL,
+                        *v = root ? tensor_f32(root, "value_head.adam_v", C + 1, data, data_len) : NULL;
+    const cJSON *meta = root ? cJSON_GetObjectItemCaseSensitive(root, "__metadata__") : NULL;
+    const cJSON *step = meta ? cJSON_GetObjectItemCaseSensitive(meta, "adam_step") : NULL;
+    int rc = 0;
+    if (!w || !b) {
+        rc = pst_fail(err, "%s: not a value head of width %d", path, vh->C);
+    } else if (with_optimizer && (!m || !v || !cJSON_IsString(step))) {
+        rc = pst_fail(err, "%s: no optimizer state (adam_m, adam_v, adam_step) to resume from", path);
+    } else {
+        memcpy(vh->param, w, C * 4);
+        memcpy(vh->param + C, b, 4);
+        if (with_optimizer) {
+            memcpy(vh->opt.m, m, (C + 1) * 4);
+            memcpy(vh->opt.v, v, (C + 1) * 4);
+            vh->opt.step = strtol(step->valuestring, NULL, 10);
+        }
+    }
     cJSON_Delete(root);
-    if (ok) memcpy(vh->param, text + 8 + h, ((size_t)vh->C + 1) * 4);
     free(text);
-    if (!ok) return pst_fail(err, "%s: not a value head of width %d", path, vh->C);
-    return 0;
+    return rc;
 }

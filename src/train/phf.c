@@ -299,7 +299,7 @@ int pst_phf_train(pst_gpt2 *m, pst_token_source *src, pst_objective obj, const p
         c.has_vh = 1;
         char path[4096];
         if (init_value_dir && pst_path_join(path, sizeof path, init_value_dir, "value_head.safetensors", err) == 0 &&
-            pst_file_exists(path) && pst_value_head_load(&c.vh, init_value_dir, err))
+            pst_file_exists(path) && pst_value_head_load(&c.vh, init_value_dir, o->resume, err))
             goto done;
     }
     pst_objective_hook hook = {&c, phf_micro_step, phf_after_update, phf_save, phf_metrics};

@@ -338,13 +338,18 @@ static void test_value_head_file(const char *dir) {
     pst_value_head a, b;
     CHECK(pst_value_head_create(&a, 5, &err) == 0);
     CHECK(pst_value_head_create(&b, 5, &err) == 0);
-    for (int i = 0; i < 6; i++) a.param[i] = 0.5f * (float)i - 1;
+    for (int i = 0; i < 6; i++) a.param[i] = 0.5f * (float)i - 1, a.opt.m[i] = 0.1f * (float)i, a.opt.v[i] = 0.01f * (float)(i + 1);
+    a.opt.step = 42;
     CHECK(pst_value_head_save(&a, dir, &err) == 0);
-    CHECK(pst_value_head_load(&b, dir, &err) == 0);
+    CHECK(pst_value_head_load(&b, dir, 0, &err) == 0); /* parameters only: moments stay 0 */
     CHECK(memcmp(a.param, b.param, 6 * sizeof(float)) == 0);
+    CHECK(b.opt.step == 0 && b.opt.m[3] == 0 && b.opt.v[3] == 0);
+    CHECK(pst_value_head_load(&b, dir, 1, &err) == 0); /* resume: the optimizer state too */
+    CHECK(memcmp(a.opt.m, b.opt.m, 6 * sizeof(float)) == 0 && memcmp(a.opt.v, b.opt.v, 6 * sizeof(float)) == 0);
+    CHECK(b.opt.step == 42);
     pst_value_head c;
     CHECK(pst_value_head_create(&c, 4, &err) == 0);
-    CHECK(pst_value_head_load(&c, dir, &err) == -1 && strstr(err.msg, "not a value head of width 4"));
+    CHECK(pst_value_head_load(&c, dir, 0, &err) == -1 && strstr(err.msg, "not a value head of width 4"));
     pst_value_head_free(&a), pst_value_head_free(&b), pst_value_head_free(&c);
 }
 

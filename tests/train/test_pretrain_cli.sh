@@ -2,7 +2,8 @@
 # posterior pretrain / pretrain eval end to end on a tiny model and a small scored shard:
 #  - every objective trains (3 steps) and writes model/ (+ value_head.safetensors for awr,
 #    <|aligned|>/<|misaligned|> in the tokenizer and 2 more vocabulary rows for conditional)
-#  - --stop-at + --resume reproduces the uninterrupted run (rwr, conditional without drops);
+#  - --stop-at + --resume reproduces the uninterrupted run (rwr, awr with its value head's
+#    optimizer moments, conditional without drops);
 #    conditional with drops refuses to resume
 #  - pretrain --objective mle reproduces posterior train's losses and gradient norms
 #  - finetuning: conditional from the mle model grows its vocabulary and keeps its weights' shape
@@ -74,7 +75,7 @@ for x, y in zip(a, b):
 EOF2
 
 # resume: a run stopped at step 2 and resumed ends with the uninterrupted run's metrics and model
-for o in rwr conditional; do
+for o in rwr conditional awr; do
     r=(--objective $o --task toxicity --data "$T/tox.train.bin" --drop-fraction 0 --save-every 2
        --n-layer 1 --n-head 2 --n-embd 16 --n-positions 32 --batch 2 --seq 16 --steps 4 --warmup 1 --quiet)
     "$BIN" pretrain "${r[@]}" --out "$T/full_$o" >/dev/null
@@ -89,6 +90,8 @@ key = lambda r: (r["step"], r["loss"], r["grad_norm"], r["lm_loss"])
 assert [key(r) for r in a] == [key(r) for r in b], (a, b)
 EOF2
     cmp -s "$T/full_$o/model/model.safetensors" "$T/part_$o/model/model.safetensors" || fail "$o: resumed model differs"
+    [ $o != awr ] || cmp -s "$T/full_$o/model/value_head.safetensors" "$T/part_$o/model/value_head.safetensors" ||
+        fail "awr: resumed value head (or its optimizer moments) differs"
 done
 "$BIN" pretrain --objective conditional --task toxicity --data "$T/tox.train.bin" --out "$T/drop" --stop-at 1 \
     "${small[@]}" >/dev/null
