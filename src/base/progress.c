@@ -2,6 +2,8 @@
 #include "posterior/base.h"
 
 #include <errno.h>
+#include <math.h>
+#include <stdlib.h>
 #include <stdarg.h>
 #include <string.h>
 #include <time.h>
@@ -17,6 +19,29 @@ int pst_metrics_open(pst_metrics *m, const char *path, int append, pst_error *er
     m->file = fopen(path, append ? "a" : "w");
     if (!m->file) return pst_fail(err, "%s: cannot open metrics file: %s", path, strerror(errno));
     return 0;
+}
+
+int pst_metrics_truncate(const char *path, long step, pst_error *err) {
+    if (!pst_file_exists(path)) return 0;
+    char *text;
+    size_t len;
+    if (pst_read_file(path, &text, &len, err)) return -1;
+    size_t k = 0;
+    for (char *line = text; *line;) {
+        char *nl = strchr(line, '\n');
+        size_t ll = nl ? (size_t)(nl - line) + 1 : strlen(line);
+        char *key = strstr(line, "\"step\":");
+        char *end = NULL;
+        double s = key && key < line + ll ? strtod(key + 7, &end) : NAN;
+        if (nl && end && end > key + 7 && s <= (double)step) { /* kept: complete lines up to step */
+            memmove(text + k, line, ll);
+            k += ll;
+        }
+        line += ll;
+    }
+    int rc = pst_write_file_atomic(path, text, k, err);
+    free(text);
+    return rc;
 }
 
 void pst_metrics_write(pst_metrics *m, const char *fmt, ...) {

@@ -339,6 +339,7 @@ int pst_dpg_train(pst_distribution *policy, const pst_target *target, pst_distri
     } else if (st.q_kind == Q_COPY) {
         if (policy->clone(policy->self, &q_copy, err) < 0) goto done;
     }
+    if (o->resume && o->metrics_path && pst_metrics_truncate(o->metrics_path, st.step, err) < 0) goto done;
     if (o->metrics_path && pst_metrics_open(&mf, o->metrics_path, o->resume, err) < 0) goto done;
 
     pst_progress prog;

@@ -348,36 +348,6 @@ static int write_train_config(const pst_gpt2 *m, const pst_token_source *src,
     return rc;
 }
 
-/* Keeps the metrics lines whose "step" is <= step (a resumed run rewrites what follows). */
-static int truncate_metrics(const char *path, long step, pst_error *err) {
-    if (!pst_file_exists(path)) return 0;
-    char *text;
-    size_t len;
-    if (pst_read_file(path, &text, &len, err)) return -1;
-    char *out = malloc(len + 1);
-    if (!out) {
-        free(text);
-        return pst_fail(err, "%s: out of memory", path);
-    }
-    size_t k = 0;
-    for (char *line = text; *line;) {
-        char *nl = strchr(line, '\n');
-        size_t ll = nl ? (size_t)(nl - line) : strlen(line);
-        cJSON *obj = cJSON_ParseWithLength(line, ll);
-        cJSON *st = obj ? cJSON_GetObjectItemCaseSensitive(obj, "step") : NULL;
-        if (cJSON_IsNumber(st) && st->valuedouble <= (double)step && nl) {
-            memcpy(out + k, line, ll + 1);
-            k += ll + 1;
-        }
-        cJSON_Delete(obj);
-        line += ll + (nl ? 1 : 0);
-    }
-    int rc = pst_write_file_atomic(path, out, k, err);
-    free(out);
-    free(text);
-    return rc;
-}
-
 typedef struct {
     char model_dir[4096], state[4096], metrics[4096], config[4096];
 } run_paths;
@@ -494,7 +464,7 @@ int pst_mle_train(pst_gpt2 *m, pst_token_source *src, const pst_mle_options *o,
         return -1;
     if (o->resume) {
         if (check_resume_config(src, o, p.config, err) || resume(m, &opt, &rng, src, &p, err) ||
-            truncate_metrics(p.metrics, opt.step, err))
+            pst_metrics_truncate(p.metrics, opt.step, err))
             goto done;
     } else if (pst_file_exists(p.state)) {
         pst_fail(err, "%s already holds a training run (training_state.bin); use --resume or another directory",

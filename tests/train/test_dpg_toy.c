@@ -261,6 +261,10 @@ static void test_resume(void) {
     o.metrics_path = metrics;
     o.steps = 10;
     CHECK(pst_dpg_train(&b.dpolicy, &b.target, &b.dprior, &o, NULL, NULL, &err) == 0);
+    { /* a run killed after its checkpoint at 10 has written lines past it: resume drops them */
+        FILE *fm = fopen(metrics, "a");
+        if (fm) fputs("{\"step\": 11, \"loss\": 1}\n{\"step\": 12, \"loss\": 1}\n{\"step\": 13, \"lo", fm), fclose(fm);
+    }
     setup_pointwise(&b, 99); /* scramble: everything must come from the checkpoint */
     b.target.prior = &b.dprior;
     setup fresh;
@@ -275,7 +279,8 @@ static void test_resume(void) {
     CHECK(pst_read_file(metrics, &text, &len, &err) == 0);
     int lines = 0;
     for (size_t i = 0; i < len; i++) lines += text[i] == '\n';
-    CHECK(lines == 20);
+    CHECK_MSG(lines == 20, "%d metrics lines after resume, want 20", lines);
+    CHECK(strstr(text, "\"step\": 11, \"loss\": 1}") == NULL);
     CHECK(strstr(text, "\"step\": 20,") != NULL && strstr(text, "\"kl_p_pi\"") != NULL);
     free(text);
     /* only the latest checkpoint is kept */
