@@ -47,6 +47,13 @@ int pst_sgemm_avx512_thin(int trans_a, int trans_b, int M, int N, int K, float a
                           const float *A, int lda, const float *B, int ldb, float beta, float *C,
                           int ldc);
 
+/* The output-layer kernel: C[M,N] = alpha·A[M,K]·B[N,K]ᵀ + beta·C (A as stored, B
+ * transposed: hidden states times wteᵀ) for K <= PST_GEMM_HEAD_MAX_K, any M; B is
+ * streamed as stored, never packed. Same contract and return value. */
+#define PST_GEMM_HEAD_MAX_K 256
+int pst_sgemm_avx512_nt_head(int M, int N, int K, float alpha, const float *A, int lda,
+                             const float *B, int ldb, float beta, float *C, int ldc);
+
 /* "Cooperlake", "Haswell", ...: the kernel family OpenBLAS runs on this machine. */
 const char *pst_gemm_openblas_core(void);
 

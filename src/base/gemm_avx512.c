@@ -51,6 +51,9 @@
 #ifndef PST_GEMM_THIN_PF
 #define PST_GEMM_THIN_PF 16
 #endif
+#ifndef PST_GEMM_HEAD_PF
+#define PST_GEMM_HEAD_PF 2
+#endif
 #ifndef PST_GEMM_PF
 #define PST_GEMM_PF 8
 #endif
@@ -419,9 +422,117 @@ int pst_sgemm_avx512_thin(int trans_a, int trans_b, int M, int N, int K, float a
     return 0;
 }
 
+
+/* ---- the output layer: C[M,N] = alpha·A[M,K]·B[N,K]ᵀ + beta·C, K <= 256 ----------
+ * hidden states [M, C] times the embedding matrix wte [V, C]: N (the vocabulary) is
+ * huge, K (the width) small. B is used as stored, never packed: a tile of 16 rows of
+ * B (16·K floats, <= 16 KB) stays in L1 while every 16-row group of A passes it,
+ * with A packed once per call k-major ([M/16][K][16], zero-padded rows). Per k, one
+ * vector of A (16 rows) and 16 broadcasts of B (16 columns of C) feed 16 FMAs into
+ * acc[j][i] = C[i][j] of the tile; a 16×16 transpose turns the tile into rows of C.
+ * So a decoding step (M = 16) reads wte once, as a stream, at the FMA peak; OpenBLAS
+ * and the packed kernel above copy all of wte first, on every call. Each element of C
+ * is summed by one thread over k in order: results do not depend on the threads. */
+
+/* r[i] = column i of the 16×16 matrix whose rows were r[0..15]. */
+static inline __attribute__((always_inline)) void transpose16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm512_shuffle_f32x4(r[i], r[4 + i], 0x88);
+        t[4 + i] = _mm512_shuffle_f32x4(r[i], r[4 + i], 0xDD);
+        t[8 + i] = _mm512_shuffle_f32x4(r[8 + i], r[12 + i], 0x88);
+        t[12 + i] = _mm512_shuffle_f32x4(r[8 + i], r[12 + i], 0xDD);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0x88);
+        r[8 + i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0xDD);
+        r[4 + i] = _mm512_shuffle_f32x4(t[4 + i], t[12 + i], 0x88);
+        r[12 + i] = _mm512_shuffle_f32x4(t[4 + i], t[12 + i], 0xDD);
+    }
+}
+
+int pst_sgemm_avx512_nt_head(int M, int N, int K, float alpha, const float *A, int lda,
+                             const float *B, int ldb, float beta, float *C, int ldc) {
+    if (K > PST_GEMM_HEAD_MAX_K) return -1;
+    if (M <= 0 || N <= 0) return 0;
+    if (K <= 0 || alpha == 0.0f) {
+        if (beta != 1.0f) scale_c(M, N, beta, C, ldc);
+        return 0;
+    }
+    int groups = (M + 15) / 16;
+    float *Ap = aligned_alloc(64, (size_t)groups * K * 16 * sizeof(float));
+    if (!Ap) return -1;
+    for (int g = 0; g < groups; g++)
+        for (int k = 0; k < K; k++)
+            for (int i = 0; i < 16; i++) {
+                int r = g * 16 + i;
+                Ap[((size_t)g * K + k) * 16 + i] = r < M ? A[(size_t)r * lda + k] : 0.0f;
+            }
+    int tiles = (N + 15) / 16;
+    double flops = 2.0 * M * N * K;
+    int nthreads = omp_in_parallel() || flops < 4e6 ? 1 : omp_get_max_threads();
+#pragma omp parallel num_threads(nthreads)
+    {
+        float edge[16 * PST_GEMM_HEAD_MAX_K] __attribute__((aligned(64)));
+#pragma omp for schedule(static)
+        for (int t = 0; t < tiles; t++) {
+            int j0 = t * 16, nj = N - j0 < 16 ? N - j0 : 16;
+            const float *Bt = B + (size_t)j0 * ldb;
+            int ldt = ldb;
+            if (nj < 16) { /* the last, partial tile: its rows, zero-padded to 16 */
+                for (int j = 0; j < 16; j++)
+                    for (int k = 0; k < K; k++) edge[j * K + k] = j < nj ? Bt[(size_t)j * ldb + k] : 0.0f;
+                Bt = edge, ldt = K;
+            }
+            /* the tile PF tiles ahead comes from memory while this one computes: one line of
+             * it per k of the first group (16 rows × K/16 lines = K lines) */
+            const float *pf = t + PST_GEMM_HEAD_PF < tiles - 1 ? B + (size_t)(j0 + 16 * PST_GEMM_HEAD_PF) * ldb : NULL;
+            __mmask16 cm = lane_mask(nj);
+            __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+            for (int g = 0; g < groups; g++) {
+                const float *a = Ap + (size_t)g * K * 16;
+                __m512 acc[16];
+                for (int j = 0; j < 16; j++) acc[j] = _mm512_setzero_ps();
+                for (int k = 0; k < K; k++) {
+                    __m512 av = _mm512_load_ps(a + (size_t)k * 16);
+                    if (pf && g == 0) _mm_prefetch((const char *)(pf + (size_t)(k & 15) * ldb + (k >> 4) * 16), _MM_HINT_T0);
+#pragma GCC unroll 16
+                    for (int j = 0; j < 16; j++)
+                        acc[j] = _mm512_fmadd_ps(_mm512_set1_ps(Bt[(size_t)j * ldt + k]), av, acc[j]);
+                }
+                transpose16(acc); /* acc[i] = row g·16 + i of the tile */
+                int mi = M - g * 16 < 16 ? M - g * 16 : 16;
+                for (int i = 0; i < mi; i++) {
+                    float *c = C + (size_t)(g * 16 + i) * ldc + j0;
+                    __m512 r = _mm512_mul_ps(va, acc[i]);
+                    if (beta != 0.0f) r = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(cm, c), r);
+                    _mm512_mask_storeu_ps(c, cm, r);
+                }
+            }
+        }
+    }
+    free(Ap);
+    return 0;
+}
+
 #pragma GCC pop_options
 
 #else
+
+int pst_sgemm_avx512_nt_head(int M, int N, int K, float alpha, const float *A, int lda,
+                             const float *B, int ldb, float beta, float *C, int ldc) {
+    return -1;
+}
 
 int pst_sgemm_avx512_thin(int trans_a, int trans_b, int M, int N, int K, float alpha,
                           const float *A, int lda, const float *B, int ldb, float beta, float *C,

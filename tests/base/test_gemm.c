@@ -133,6 +133,10 @@ int main(void) {
         check_product(kernels[kk], 0, 1, 3, 2100, 130, 0.5f, 1.0f, 1, 0, &rng);
         check_product(kernels[kk], 0, 0, 6, 2100, 130, 1.0f, -2.0f, 0, 0, &rng);
         check_product(kernels[kk], 1, 0, 1, 1000, 300, 1.0f, 0.0f, 0, 1, &rng);
+        /* the output-layer kernel (A·Bᵀ, K <= 256, M <= 64): a decoding batch times wteᵀ,
+         * many 16-column tiles and a partial one, multi-threaded, alpha / beta */
+        check_product(kernels[kk], 0, 1, 16, 3001, 128, 1.0f, 0.0f, 0, 1, &rng);
+        check_product(kernels[kk], 0, 1, 40, 2999, 256, 0.5f, 1.0f, 1, 0, &rng);
     }
 
     /* From inside a parallel region (each thread its own product): the kernel runs
@@ -156,6 +160,8 @@ int main(void) {
     CHECK(pst_gemm_choose(PST_GEMM_AUTO, 0, 0, 1, 300, 200) == PST_GEMM_OPENBLAS);
     CHECK(pst_gemm_choose(PST_GEMM_AUTO, 0, 0, 20, 2304, 768) == PST_GEMM_OPENBLAS);
     CHECK(pst_gemm_choose(PST_GEMM_AUTO, 0, 1, 4, 50257, 768) ==
+          (pst_gemm_avx512_available() ? PST_GEMM_AVX512 : PST_GEMM_OPENBLAS));
+    CHECK(pst_gemm_choose(PST_GEMM_AUTO, 0, 1, 16, 50257, 128) ==
           (pst_gemm_avx512_available() ? PST_GEMM_AVX512 : PST_GEMM_OPENBLAS));
     setenv("POSTERIOR_GEMM", "openblas", 1);
     CHECK(pst_gemm_requested() == PST_GEMM_OPENBLAS);
