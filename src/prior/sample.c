@@ -307,13 +307,81 @@ typedef struct {
     cand *c;        /* [V] candidates */
     double *w;      /* [V] unnormalised probabilities of candidates */
     unsigned char *banned; /* [V] */
+    int any_banned;
+    float *e;       /* [V] exp(z − zmax), 0 where banned (the plain case) */
+    double *blk;    /* [V / PLAIN_BLOCK + 1] sums of e per block */
 } warp_scratch;
+
+/* The plain case, q = softmax(z) over the allowed tokens (temperature 1, no top-k,
+ * no nucleus: what DPG samples): no candidate list and no sort. One pass finds zmax,
+ * one computes e_j = exp(z_j − zmax) in float (vectorised pst_exp_fast, ~1 ulp) with
+ * the sums Σ e (all tokens, for log softmax) and Σ e (allowed, per block of
+ * PLAIN_BLOCK tokens, in double); the inverse CDF walks the block sums, then the
+ * e_j of one block, in token order like the general case. Same contract as
+ * warp_sample; log q(tok) = z_tok − zmax − log Σ_allowed e. */
+#define PLAIN_BLOCK 256
+static int warp_sample_plain(const float *z, int V, warp_scratch *ws, double u, double *lp_model,
+                             double *lp_prop) {
+    float zmax = -INFINITY;
+#pragma omp simd reduction(max : zmax)
+    for (int j = 0; j < V; j++) zmax = z[j] > zmax ? z[j] : zmax;
+    float *e = ws->e;
+    double *blk = ws->blk, se = 0, total = 0;
+    int nb = (V + PLAIN_BLOCK - 1) / PLAIN_BLOCK;
+    for (int b = 0; b < nb; b++) {
+        int j0 = b * PLAIN_BLOCK, j1 = j0 + PLAIN_BLOCK < V ? j0 + PLAIN_BLOCK : V;
+        float s_all = 0, s_ok = 0;
+        if (ws->any_banned) {
+            const unsigned char *ban = ws->banned;
+#pragma omp simd reduction(+ : s_all, s_ok)
+            for (int j = j0; j < j1; j++) {
+                float x = pst_exp_fast(z[j] - zmax);
+                s_all += x;
+                e[j] = ban[j] ? 0.0f : x;
+                s_ok += e[j];
+            }
+        } else {
+#pragma omp simd reduction(+ : s_all)
+            for (int j = j0; j < j1; j++) {
+                e[j] = pst_exp_fast(z[j] - zmax);
+                s_all += e[j];
+            }
+            s_ok = s_all;
+        }
+        se += s_all;
+        total += blk[b] = s_ok;
+    }
+    double lse_raw = zmax + log(se);
+    if (!isfinite(lse_raw) || !(total > 0)) return -1; /* NaN or infinite logits */
+    /* inverse CDF: the block where u·total falls, then the token in it; rounding can
+     * leave r past the last crossing: then the last allowed token seen */
+    double r = u * total, cum = 0;
+    int b = 0, last = -1;
+    for (; b < nb; b++) {
+        if (blk[b] > 0) last = b;
+        if (r < cum + blk[b]) break;
+        cum += blk[b];
+    }
+    if (b == nb) b = last, cum = total - blk[last];
+    int tok = -1;
+    for (int j = b * PLAIN_BLOCK, j1 = j + PLAIN_BLOCK < V ? j + PLAIN_BLOCK : V; j < j1; j++)
+        if (e[j] > 0) {
+            tok = j;
+            cum += e[j];
+            if (r < cum) break;
+        }
+    *lp_model = z[tok] - lse_raw;
+    *lp_prop = ((double)z[tok] - zmax) - log(total);
+    return tok;
+}
 
 /* Draws one token from q built from logits z [V] with uniform u in [0, 1).
  * Returns the token (-1 when the logits are not finite); *lp_model = log softmax(z)[tok],
  * *lp_prop = log q(tok). */
 static int warp_sample(const float *z, int V, const pst_sample_options *o, warp_scratch *ws,
                        double u, double *lp_model, double *lp_prop) {
+    if (o->temperature == 1.0f && o->top_k == 0 && !(o->top_p < 1.0f))
+        return warp_sample_plain(z, V, ws, u, lp_model, lp_prop);
     /* raw model: log-sum-exp of z in double. At temperature 1 without top-k the same
      * exponentials are the candidates' weights, so one pass does both. */
     float zmax = -INFINITY;
@@ -497,15 +565,19 @@ int pst_gpt2_sample(pst_gpt2 *m, const int *const *prompts, const int *prompt_le
     warp_scratch *wss = NULL;
     int *row_tok = NULL;
     double *row_lpm = NULL, *row_lpq = NULL;
+    int nblk = V / PLAIN_BLOCK + 1;
     ws.c = malloc((size_t)V * n_threads * sizeof(cand));
     ws.w = malloc((size_t)V * n_threads * sizeof(double));
+    ws.e = malloc((size_t)V * n_threads * sizeof(float));
+    ws.blk = malloc((size_t)nblk * n_threads * sizeof(double));
     wss = malloc(n_threads * sizeof *wss);
-    if (!ws.c || !ws.w || !wss) {
+    if (!ws.c || !ws.w || !ws.e || !ws.blk || !wss) {
         pst_fail(err, "sample: out of memory");
         goto done;
     }
     for (int t = 0; t < n_threads; t++)
-        wss[t] = (warp_scratch){ws.c + (size_t)t * V, ws.w + (size_t)t * V, ws.banned};
+        wss[t] = (warp_scratch){ws.c + (size_t)t * V, ws.w + (size_t)t * V, ws.banned, n_allowed < V,
+                                ws.e + (size_t)t * V, ws.blk + (size_t)t * nblk};
     if (decoder_create(&d, m, rows, maxT, cap_items, err)) goto done;
     logits = pst_aligned_alloc((size_t)rows * V * sizeof(float), err);
     item_row = malloc(cap_items * sizeof(int));
@@ -599,7 +671,7 @@ done:
     free(logits), free(item_row), free(item_pos), free(item_tok), free(item_want);
     free(pos), free(live), free(slot), free(rrng), free(row_tok), free(row_lpm), free(row_lpq);
     free(wss);
-    free(ws.c), free(ws.w), free(ws.banned);
+    free(ws.c), free(ws.w), free(ws.e), free(ws.blk), free(ws.banned);
     return rc;
 }
 

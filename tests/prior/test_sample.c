@@ -79,10 +79,13 @@ static void make_model(pst_gpt2 *m) {
     for (size_t i = 0; i < (size_t)cfg.n_positions * cfg.n_embd; i++) m->params.wpe[i] *= 30.0f;
 }
 
-static void test_first_token_frequencies(pst_gpt2 *m) {
-    const int V = cfg.vocab_size, N = 20000;
+/* plain_only: only the cases of the plain path (temperature 1, no top-k / top-p). */
+static void test_first_token_frequencies(pst_gpt2 *m, int plain_only) {
+    const int V = m->config.vocab_size, N = 20000;
     int prompt[3] = {3, 17, 5};
-    float logits[3 * 29];
+    float *logits = malloc(3 * V * sizeof(float));
+    double *q = malloc(V * sizeof(double));
+    long *count = malloc(V * sizeof(long));
     logits_of(m, prompt, 3, logits);
     const float *z = logits + 2 * V;
     int argmax = 0;
@@ -92,18 +95,19 @@ static void test_first_token_frequencies(pst_gpt2 *m) {
     struct { float t; int k; float p; int nb; } cases[] = {
         {1.0f, 0, 1.0f, 0}, {0.6f, 0, 1.0f, 0}, {1.7f, 5, 1.0f, 0}, {1.0f, 0, 0.75f, 0},
         {0.8f, 8, 0.9f, 0}, {1.3f, 0, 1.0f, 3}, {1.0f, 6, 0.6f, 2}, {0.0f, 0, 1.0f, 1},
+        {1.0f, 0, 1.0f, 3},
     };
     const int **prompts = malloc(N * sizeof *prompts);
     int *lens = malloc(N * sizeof(int));
     for (int i = 0; i < N; i++) prompts[i] = prompt, lens[i] = 3;
     pst_sample *s = malloc(N * sizeof *s);
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        if (plain_only && !(cases[ci].t == 1.0f && cases[ci].k == 0 && cases[ci].p == 1.0f)) continue;
         pst_sample_options o;
         pst_sample_options_default(&o);
         o.temperature = cases[ci].t, o.top_k = cases[ci].k, o.top_p = cases[ci].p;
         o.banned = banned, o.n_banned = cases[ci].nb;
         o.max_new_tokens = 1;
-        double q[29];
         ref_q(z, V, &o, q);
         pst_rng rng;
         pst_rng_seed(&rng, 100 + ci);
@@ -111,7 +115,7 @@ static void test_first_token_frequencies(pst_gpt2 *m) {
         int rc = pst_gpt2_sample(m, prompts, lens, N, &o, &rng, s, &err);
         CHECK_MSG(rc == 0, "%s", err.msg);
         if (rc) continue;
-        long count[29] = {0};
+        memset(count, 0, V * sizeof(long));
         int lp_bad = 0;
         for (int i = 0; i < N; i++) {
             int t = s[i].tokens[0];
@@ -152,6 +156,7 @@ static void test_first_token_frequencies(pst_gpt2 *m) {
     free(s);
     free(prompts);
     free(lens);
+    free(logits), free(q), free(count);
 }
 
 /* Longer samples from several prompts: log-probs recomputed by full forwards and by scoring. */
@@ -390,9 +395,20 @@ static void test_context_limit_and_errors(pst_gpt2 *m) {
 int main(void) {
     pst_gpt2 m;
     make_model(&m);
-    test_first_token_frequencies(&m);
+    test_first_token_frequencies(&m, 0);
     test_logprobs_match_scoring(&m);
     test_context_limit_and_errors(&m);
+    pst_gpt2_free(&m);
+    /* a vocabulary of several blocks of the plain path's inverse CDF (256 tokens each) */
+    pst_gpt2_config wide = cfg;
+    wide.vocab_size = 1000;
+    pst_error err;
+    pst_rng rng;
+    pst_rng_seed(&rng, 43);
+    CHECK(pst_gpt2_create(&m, &wide, &err) == 0);
+    pst_gpt2_init_random(&m, &rng);
+    for (size_t i = 0; i < (size_t)wide.vocab_size * wide.n_embd; i++) m.params.wte[i] *= 60.0f;
+    test_first_token_frequencies(&m, 1);
     pst_gpt2_free(&m);
     return check_report();
 }
