@@ -54,20 +54,23 @@ static int openblas_is_tuned(void) {
  *  - thin products (M <= 8: decoding's one row per sequence) are bound by reading B.
  *    OpenBLAS's sgemm packs all of B first; our thin kernel streams it once: 1.3-4.6x
  *    faster when B is over 4 MB (1x2304x768, 4x50257x768, 8x3072x768, ...), but
- *    slower on small B that stays in cache (1x768x768: 0.25-0.73x);
+ *    slower on small B that stays in cache (1x768x768: 0.25-0.73x). With the decoder's
+ *    column-chunk kernel for B stored [K,N] (moved here from prior/sample.c), B from
+ *    memory: 1x768x768 level (0.93x), 4x and 8x768x768 1.5-2.2x, 1x2304x768 3-6x;
+ *    B of 384x128 or 512x128 (tiny model): OpenBLAS 1.6-3x ahead;
  *  - the output layer while decoding a batch, hidden [M, K]·wteᵀ with K <= 256 and
  *    8 < M <= 64 (16 x 50257 x 128, shared machine, B from memory): OpenBLAS packs all
  *    of wte per call (29 GFLOP/s), our unpacked kernel streams it (46-73 GFLOP/s;
  *    64 rows: 61 vs 78); at M = 512 OpenBLAS is level or ahead (88 vs 81-87);
  *  - other 8 < M < 64: OpenBLAS (ours is not measured better there).
- * So: ours (thin) for M <= 8 with N·K >= 2^20; the output-layer kernel for the
+ * So: ours (thin) for M <= 8 with N·K >= 2^19; the output-layer kernel for the
  * decoding batch (above); ours (packed) for M, N, K >= 64 when
  * OpenBLAS runs an untuned kernel; OpenBLAS otherwise. */
 pst_gemm_kernel pst_gemm_choose(pst_gemm_kernel requested, int trans_a, int trans_b, int M, int N,
                                 int K) {
     if (requested == PST_GEMM_OPENBLAS || !pst_gemm_avx512_available()) return PST_GEMM_OPENBLAS;
     if (requested == PST_GEMM_AVX512) return PST_GEMM_AVX512;
-    if (M <= PST_GEMM_THIN_MAX) return (double)N * K >= (1 << 20) ? PST_GEMM_AVX512 : PST_GEMM_OPENBLAS;
+    if (M <= PST_GEMM_THIN_MAX) return (double)N * K >= (1 << 19) ? PST_GEMM_AVX512 : PST_GEMM_OPENBLAS;
     if (!trans_a && trans_b && K <= PST_GEMM_HEAD_MAX_K && M <= 64 && (double)N * K >= (1 << 20))
         return PST_GEMM_AVX512; /* the output-layer kernel */
     if (M < 64 || N < 64 || K < 64) return PST_GEMM_OPENBLAS;

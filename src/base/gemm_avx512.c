@@ -48,9 +48,6 @@
 #ifndef PST_GEMM_NG
 #define PST_GEMM_NG 16
 #endif
-#ifndef PST_GEMM_THIN_PF
-#define PST_GEMM_THIN_PF 16
-#endif
 #ifndef PST_GEMM_HEAD_PF
 #define PST_GEMM_HEAD_PF 2
 #endif
@@ -294,9 +291,11 @@ int pst_sgemm_avx512(int trans_a, int trans_b, int M, int N, int K, float alpha,
  * into a zero-padded [M, Kp] buffer, Kp = K rounded up to 16):
  *   B stored [N,K] (trans_b): C[i][j] = A[i]·B[j], one row of B (a sequential
  *                              stream) against up to 4 rows of A at a time;
- *   B stored [K,N]:           C[i][j..j+16W] = Σ_k A[i][k]·B[k][j..j+16W], per
- *                              strip of W = 8, 4 or 2 zmm (M·W <= 16 accumulators).
- * Threads split the columns j. */
+ *   B stored [K,N]:           C[i][j..] = Σ_k A[i][k]·B[k][j..], accumulators of a
+ *                              chunk of columns in L1, 8 rows of B per pass.
+ * Threads split the columns j. Each element of C is summed by one thread in a fixed
+ * order, so results do not depend on the thread count. This is the one thin kernel:
+ * the KV-cache decoder (prior/sample.c) runs it through pst_sgemm. */
 
 static inline void store_c(float *c, float v, float alpha, float beta) {
     *c = beta == 0.0f ? alpha * v : alpha * v + beta * *c;
@@ -343,47 +342,53 @@ static void thin_nt(int mi, int j0, int j1, int K, int Kp, const float *Ab, cons
     }
 }
 
-/* B stored [K,N]: columns j0 .. j1 of C for rows 0 .. M-1 (M·W <= 16), in strips of
- * W zmm (16·W columns): per k, W contiguous loads of B and M·W FMAs. */
-static inline __attribute__((always_inline)) void
-thin_nn_strips(const int W, int M, int j0, int j1, int K, int Kp, const float *Ab,
-               const float *B, int ldb, float alpha, float beta, float *C, int ldc) {
-    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-    for (int j = j0; j < j1; j += 16 * W) {
-        __mmask16 m[8];
-        for (int w = 0; w < W; w++) m[w] = lane_mask(j1 - j - 16 * w);
-        __m512 acc[16];
-        for (int x = 0; x < M * W; x++) acc[x] = _mm512_setzero_ps();
-        const float *b = B + j;
-        for (int k = 0; k < K; k++, b += ldb) {
-            __m512 bv[8];
-            for (int w = 0; w < W; w++) {
-                bv[w] = _mm512_maskz_loadu_ps(m[w], b + 16 * w);
-                /* rows are ldb apart, often in another page: the hardware prefetcher
-                 * does not follow, so fetch PF_ROWS rows ahead */
-                _mm_prefetch((const char *)(b + (size_t)PST_GEMM_THIN_PF * ldb + 16 * w), _MM_HINT_T0);
-            }
-            for (int i = 0; i < M; i++) {
-                __m512 a = _mm512_set1_ps(Ab[(size_t)i * Kp + k]);
-                for (int w = 0; w < W; w++) acc[i * W + w] = _mm512_fmadd_ps(a, bv[w], acc[i * W + w]);
-            }
-        }
-        for (int i = 0; i < M; i++)
-            for (int w = 0; w < W; w++) {
-                float *c = C + (size_t)i * ldc + j + 16 * w;
-                __m512 r = _mm512_mul_ps(va, acc[i * W + w]);
-                if (beta != 0.0f) r = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m[w], c), r);
-                _mm512_mask_storeu_ps(c, m[w], r);
-            }
-    }
-}
-
-/* B stored [K,N]: columns j0 .. j1 of C, all M (<= 8) rows. */
+/* B stored [K,N]: columns j0 .. j1 of C, all M (<= 8) rows. The columns go in chunks
+ * of cw whose M·cw accumulators (<= THIN_ACC floats, 16 KB) stay in L1, while B's rows
+ * stream past them 8 at a time: acc[i][j] += Σ_{k..k+7} A[i][k]·B[k][j], one pass
+ * over the accumulators per 8 rows of B (this was the decoder's own kernel in
+ * prior/sample.c, 2-3.6x the former 16·W-column strips on GPT-2 small's projections
+ * with B from memory, 1 to 8 rows). */
+#define THIN_ACC 4096
 static void thin_nn(int M, int j0, int j1, int K, int Kp, const float *Ab, const float *B,
                     int ldb, float alpha, float beta, float *C, int ldc) {
-    if (M <= 2) thin_nn_strips(8, M, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc);
-    else if (M <= 4) thin_nn_strips(4, M, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc);
-    else thin_nn_strips(2, M, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc);
+    float acc[THIN_ACC] __attribute__((aligned(64)));
+    int cw_max = THIN_ACC / M;
+    cw_max -= cw_max % 16;
+    size_t N = (size_t)ldb;
+    for (int c0 = j0; c0 < j1; c0 += cw_max) {
+        int cw = c0 + cw_max < j1 ? cw_max : j1 - c0;
+        memset(acc, 0, (size_t)M * cw * sizeof(float));
+        int k = 0;
+        for (; k + 8 <= K; k += 8) {
+            const float *w = B + (size_t)k * N + c0;
+            for (int i = 0; i < M; i++) {
+                const float *x = Ab + (size_t)i * Kp + k;
+                float *ac = acc + i * cw;
+#pragma omp simd
+                for (int j = 0; j < cw; j++)
+                    ac[j] += x[0] * w[j] + x[1] * w[j + N] + x[2] * w[j + 2 * N] + x[3] * w[j + 3 * N] +
+                             x[4] * w[j + 4 * N] + x[5] * w[j + 5 * N] + x[6] * w[j + 6 * N] +
+                             x[7] * w[j + 7 * N];
+            }
+        }
+        for (; k < K; k++) {
+            const float *w = B + (size_t)k * N + c0;
+            for (int i = 0; i < M; i++) {
+                float x0 = Ab[(size_t)i * Kp + k], *ac = acc + i * cw;
+#pragma omp simd
+                for (int j = 0; j < cw; j++) ac[j] += x0 * w[j];
+            }
+        }
+        for (int i = 0; i < M; i++) {
+            float *c = C + (size_t)i * ldc + c0, *ac = acc + i * cw;
+            if (beta == 0.0f)
+#pragma omp simd
+                for (int j = 0; j < cw; j++) c[j] = alpha * ac[j];
+            else
+#pragma omp simd
+                for (int j = 0; j < cw; j++) c[j] = alpha * ac[j] + beta * c[j];
+        }
+    }
 }
 
 int pst_sgemm_avx512_thin(int trans_a, int trans_b, int M, int N, int K, float alpha,
@@ -404,19 +409,27 @@ int pst_sgemm_avx512_thin(int trans_a, int trans_b, int M, int N, int K, float a
         for (int k = 0; k < Kp; k++)
             Ab[(size_t)i * Kp + k] =
                 k >= K ? 0.0f : trans_a ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
-    /* column chunks of 128 (a multiple of the 4-row and 128-column steps) per task */
-    int chunks = (N + 127) / 128;
     double bytes = 4.0 * N * K;
     int nthreads = omp_in_parallel() || bytes < 1e6 ? 1 : omp_get_max_threads();
+    if (trans_b) {
+        /* column chunks of 128 (a multiple of the 4-row and 128-column steps) per task */
+        int chunks = (N + 127) / 128;
 #pragma omp parallel for schedule(static) num_threads(nthreads)
-    for (int t = 0; t < chunks; t++) {
-        int j0 = t * 128, j1 = j0 + 128 < N ? j0 + 128 : N;
-        if (trans_b)
+        for (int t = 0; t < chunks; t++) {
+            int j0 = t * 128, j1 = j0 + 128 < N ? j0 + 128 : N;
             for (int i0 = 0; i0 < M; i0 += 4)
                 thin_nt(M - i0 < 4 ? M - i0 : 4, j0, j1, K, Kp, Ab + (size_t)i0 * Kp, B, ldb,
                         alpha, beta, C + (size_t)i0 * ldc, ldc);
-        else
-            thin_nn(M, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc);
+        }
+    } else {
+        /* one contiguous range of columns (a multiple of 16) per thread */
+#pragma omp parallel num_threads(nthreads)
+        {
+            int team = omp_get_num_threads(), per = (N + team - 1) / team;
+            per = (per + 15) / 16 * 16;
+            int j0 = omp_get_thread_num() * per, j1 = j0 + per < N ? j0 + per : N;
+            if (j0 < j1) thin_nn(M, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc);
+        }
     }
     if (Ab != small) free(Ab);
     return 0;

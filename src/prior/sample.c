@@ -99,95 +99,12 @@ static int decoder_create(kv_decoder *d, const pst_gpt2 *m, int rows, int maxT, 
     return 0;
 }
 
-/* ---- thin products ----------------------------------------------------------
- * Decoding multiplies a few rows by every weight matrix: memory-bound work where
- * what counts is reading each weight once, as a stream. OpenBLAS's sgemm packs
- * the whole weight matrix first even for one row (sgemm_itcopy dominates a batch-1
- * profile), so for n <= THIN_MAX_ROWS rows we use these two kernels. Measured on
- * GPT-2 small's shapes (CPU time, 1 thread, shared machine): 2-3x OpenBLAS sgemm, equal
- * to one OpenBLAS sgemv per row on the projections and 1.5x it on the output layer;
- * a whole batch-1 decoding step reads the weights at 18 GB/s against 21 GB/s for a
- * plain read, and is 1.4x faster than with pst_sgemm's own thin path (commit 245f12c,
- * 128-column tasks that each walk all K rows). Each output is computed by one thread
- * in a fixed order, so results do not depend on the thread count. */
-#define THIN_MAX_ROWS 8
-#define THIN_ACC 4096 /* floats of accumulators per thread (16 KB, in L1) */
-
-/* y[n, N] = (accumulate ? y : 0) + x[n, K]·W[K, N] + b[N]; each thread owns a range of
- * columns and streams W's rows over it, 8 rows of W per pass over the accumulators. */
-static void thin_nn(int n, int N, int K, const float *x, const float *W, const float *b,
-                    float *y, int accumulate) {
-    int nt = omp_get_max_threads();
-    if ((long)N * K < (1l << 16)) nt = 1;
-    int cw_max = THIN_ACC / n;
-    cw_max -= cw_max % 16;
-#pragma omp parallel num_threads(nt)
-    {
-        /* the team may be smaller than asked (nested inside a parallel region) */
-        int team = omp_get_num_threads();
-        int per = (N + team - 1) / team;
-        per = (per + 15) / 16 * 16;
-        float acc[THIN_ACC];
-        int a0 = omp_get_thread_num() * per, a1 = a0 + per < N ? a0 + per : N;
-        for (int c0 = a0; c0 < a1; c0 += cw_max) {
-            int cw = c0 + cw_max < a1 ? cw_max : a1 - c0;
-            for (int r = 0; r < n; r++) {
-                if (accumulate) memcpy(acc + r * cw, y + (size_t)r * N + c0, cw * sizeof(float));
-                else memset(acc + r * cw, 0, cw * sizeof(float));
-            }
-            int k = 0;
-            for (; k + 8 <= K; k += 8) {
-                const float *w = W + (size_t)k * N + c0;
-                for (int r = 0; r < n; r++) {
-                    const float *xr = x + (size_t)r * K + k;
-                    float *ac = acc + r * cw;
-#pragma omp simd
-                    for (int j = 0; j < cw; j++)
-                        ac[j] += xr[0] * w[j] + xr[1] * w[j + N] + xr[2] * w[j + 2 * (size_t)N] +
-                                 xr[3] * w[j + 3 * (size_t)N] + xr[4] * w[j + 4 * (size_t)N] +
-                                 xr[5] * w[j + 5 * (size_t)N] + xr[6] * w[j + 6 * (size_t)N] +
-                                 xr[7] * w[j + 7 * (size_t)N];
-                }
-            }
-            for (; k < K; k++) {
-                const float *w0 = W + (size_t)k * N + c0;
-                for (int r = 0; r < n; r++) {
-                    float x0 = x[(size_t)r * K + k], *ac = acc + r * cw;
-#pragma omp simd
-                    for (int j = 0; j < cw; j++) ac[j] += x0 * w0[j];
-                }
-            }
-            for (int r = 0; r < n; r++) {
-                float *yr = y + (size_t)r * N + c0, *ac = acc + r * cw;
-                for (int j = 0; j < cw; j++) yr[j] = ac[j] + (b ? b[c0 + j] : 0.0f);
-            }
-        }
-    }
-}
-
-/* y[n, N] = x[n, K]·W[N, K]ᵀ: one streamed pass over W's rows, n dot products each. */
-static void thin_nt(int n, int N, int K, const float *x, const float *W, float *y) {
-#pragma omp parallel for schedule(static) if ((long)N * K >= (1l << 16))
-    for (int v = 0; v < N; v++) {
-        const float *w = W + (size_t)v * K;
-        for (int r = 0; r < n; r++) {
-            const float *xr = x + (size_t)r * K;
-            float s = 0;
-#pragma omp simd reduction(+ : s)
-            for (int c = 0; c < K; c++) s += xr[c] * w[c];
-            y[(size_t)r * N + v] = s;
-        }
-    }
-}
-
-/* out[N, OC] (+)= inp[N, IC]·W[IC, OC] + b. LayerNorm, GELU and the large products are
- * the training forward's own kernels (prior/gpt2_internal.h), so sampling and scoring
- * compute the same function. */
-static void linear(float *out, const float *inp, const float *W, const float *b, int N, int IC,
-                   int OC, int accumulate) {
-    if (N <= THIN_MAX_ROWS) thin_nn(N, OC, IC, inp, W, b, out, accumulate);
-    else pst_linear_forward(out, inp, W, b, N, IC, OC, accumulate); /* the training forward's */
-}
+/* LayerNorm, GELU and the products (pst_linear_forward, pst_sgemm) are the training
+ * forward's own kernels (prior/gpt2_internal.h), so sampling and scoring compute the
+ * same function. Decoding multiplies a few rows by every weight matrix: pst_sgemm
+ * picks kernels that stream a weight once without packing it (the thin products for
+ * <= 8 rows, the output-layer kernel for the LM head of a batch; rules and
+ * measurements in base/gemm.c). */
 
 /* Runs n items (row[i], pos[i], tok[i]) through the model; items of one row must come in
  * increasing position and every earlier position of that row must already be cached.
@@ -212,7 +129,7 @@ static void decoder_forward(kv_decoder *d, int n, const int *row, const int *pos
         size_t lc = (size_t)l * C;
         float *kc = d->k_cache + l * layer_stride, *vc = d->v_cache + l * layer_stride;
         pst_layernorm_forward(d->ln, NULL, NULL, d->x, p->ln1w + lc, p->ln1b + lc, n, C, eps);
-        linear(d->qkv, d->ln, p->qkvw + lc * 3 * C, p->qkvb + lc * 3, n, C, 3 * C, 0);
+        pst_linear_forward(d->qkv, d->ln, p->qkvw + lc * 3 * C, p->qkvb + lc * 3, n, C, 3 * C, 0);
         for (int i = 0; i < n; i++) {
             size_t at = row[i] * row_stride + (size_t)pos[i] * C;
             memcpy(kc + at, d->qkv + (size_t)i * 3 * C + C, C * sizeof(float));
@@ -247,11 +164,11 @@ static void decoder_forward(kv_decoder *d, int n, const int *row, const int *pos
                 for (int j = 0; j < hs; j++) y[j] += a * v[j];
             }
         }
-        linear(d->x, d->atty, p->attprojw + lc * C, p->attprojb + lc, n, C, C, 1);
+        pst_linear_forward(d->x, d->atty, p->attprojw + lc * C, p->attprojb + lc, n, C, C, 1);
         pst_layernorm_forward(d->ln, NULL, NULL, d->x, p->ln2w + lc, p->ln2b + lc, n, C, eps);
-        linear(d->fch, d->ln, p->fcw + lc * 4 * C, p->fcb + lc * 4, n, C, 4 * C, 0);
+        pst_linear_forward(d->fch, d->ln, p->fcw + lc * 4 * C, p->fcb + lc * 4, n, C, 4 * C, 0);
         pst_gelu_forward(d->fch, d->fch, (size_t)n * 4 * C);
-        linear(d->x, d->fch, p->fcprojw + lc * 4 * C, p->fcprojb + lc, n, 4 * C, C, 1);
+        pst_linear_forward(d->x, d->fch, p->fcprojw + lc * 4 * C, p->fcprojb + lc, n, 4 * C, C, 1);
     }
     /* logits only where wanted: gather those rows, ln_f, then lnf·wteᵀ */
     int n_out = 0;
@@ -268,8 +185,7 @@ static void decoder_forward(kv_decoder *d, int n, const int *row, const int *pos
             first = want[i];
             break;
         }
-    if (n_out <= THIN_MAX_ROWS) thin_nt(n_out, V, C, d->ln, p->wte, logits + (size_t)first * V);
-    else pst_sgemm(0, 1, n_out, V, C, 1.0f, d->ln, C, p->wte, C, 0.0f, logits + (size_t)first * V, V);
+    pst_sgemm(0, 1, n_out, V, C, 1.0f, d->ln, C, p->wte, C, 0.0f, logits + (size_t)first * V, V);
 }
 
 /* ---- the warped distribution q ----------------------------------------------- */
