@@ -35,6 +35,7 @@ typedef struct {
     int batch;                  /* samples per step */
     long steps;                 /* total steps (a resumed run continues up to it) */
     double lr;
+    double lr_min;              /* < 0: constant lr; else cosine decay from lr to lr_min over steps */
     double baseline_decay;      /* f-DPG moving average: b ← d·b + (1 − d)·mean f' (0.9) */
     double log_t_clip;          /* f-DPG: |log t| clipped here so P = 0 stays finite (20) */
     double proposal_margin;     /* KL-adaptive / baseline: standard errors by which π_θ must

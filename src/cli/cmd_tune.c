@@ -20,7 +20,7 @@ int cmd_tune(int argc, char **argv) {
     int batch = 32, max_new = 32, micro_batch = 16, quiet = 0, resume = 0;
     long steps = 100, checkpoint_every = 25;
     double lr = 1e-4, temperature = 1.0, top_p = 1.0, grad_clip = 1.0, weight_decay = 0.0, baseline_decay = 0.9,
-           proposal_margin = 0.0;
+           proposal_margin = 0.0, lr_min = -1;
     int top_k = 0;
     uint64_t seed = 1;
     const pst_arg spec[] = {
@@ -36,6 +36,7 @@ int cmd_tune(int argc, char **argv) {
         {"lr", ARG_DOUBLE, &lr, "AdamW learning rate"},
         {"weight-decay", ARG_DOUBLE, &weight_decay, "AdamW weight decay"},
         {"grad-clip", ARG_DOUBLE, &grad_clip, "clip the gradient's global norm (0: off)"},
+        {"lr-min", ARG_DOUBLE, &lr_min, "cosine decay of the learning rate from --lr to this over --steps (default: constant)"},
         {"baseline-decay", ARG_DOUBLE, &baseline_decay, "f-DPG moving-average baseline decay"},
         {"proposal-margin", ARG_DOUBLE, &proposal_margin,
          "kl-adaptive/baseline: replace q by the policy only when it is better by this many standard errors (inf: never)"},
@@ -154,6 +155,7 @@ int cmd_tune(int argc, char **argv) {
         cJSON_AddNumberToObject(run, "weight_decay", weight_decay);
         cJSON_AddNumberToObject(run, "grad_clip", grad_clip);
         cJSON_AddNumberToObject(run, "baseline_decay", baseline_decay);
+        if (lr_min >= 0) cJSON_AddNumberToObject(run, "lr_min", lr_min);
         cJSON_AddNumberToObject(run, "proposal_margin", isinf(proposal_margin) ? 1e300 : proposal_margin);
         cJSON_AddNumberToObject(run, "max_new_tokens", max_new);
         cJSON_AddNumberToObject(run, "temperature", temperature);
@@ -176,6 +178,7 @@ int cmd_tune(int argc, char **argv) {
     o.lr = lr;
     o.baseline_decay = baseline_decay;
     o.proposal_margin = proposal_margin;
+    o.lr_min = lr_min;
     o.seed = seed;
     o.out_dir = ckpt;
     o.checkpoint_every = checkpoint_every;

@@ -41,6 +41,7 @@ void pst_dpg_options_default(pst_dpg_options *o) {
     o->batch = 64;
     o->steps = 100;
     o->lr = 1e-3;
+    o->lr_min = -1;
     o->baseline_decay = 0.9;
     o->log_t_clip = 20;
     o->seed = 1;
@@ -496,7 +497,8 @@ int pst_dpg_train(pst_distribution *policy, const pst_target *target, pst_distri
                 goto done;
             }
         }
-        if (any_target && policy->step(policy->self, o->lr, err) < 0) {
+        double lr = o->lr_min >= 0 ? pst_lr_schedule(st.step, 0, o->steps, (float)o->lr, (float)o->lr_min) : o->lr;
+        if (any_target && policy->step(policy->self, lr, err) < 0) {
             pst_fail_context(err, "dpg step %ld", m.step);
             goto done;
         }

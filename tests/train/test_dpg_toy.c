@@ -69,6 +69,12 @@ static int on_step(void *ctx, const pst_dpg_step *m) {
     return 0;
 }
 
+static long stop_at; /* stop_cb stops training after this step */
+static int stop_cb(void *ctx, const pst_dpg_step *m) {
+    on_step(ctx, m);
+    return stop_at && m->step >= stop_at;
+}
+
 typedef struct {
     pst_toy prior, policy;
     pst_distribution dprior, dpolicy;
@@ -158,6 +164,41 @@ static void test_proposal_margin(void) {
     }
     CHECK(updates[2] == 0);
     CHECK_MSG(updates[1] < updates[0], "updates %ld (m = 3) vs %ld (m = 0)", updates[1], updates[0]);
+}
+
+/* --lr-min: cosine decay to lr_min over the run, so the last step (lr ≈ 2.5e-4·lr at
+ * step 100 of 100) barely moves the policy, while at a constant lr it moves it visibly. */
+static double last_step_change(double lr_min) {
+    double delta = 0;
+    pst_toy after[2];
+    for (int r = 0; r < 2; r++) {
+        setup s;
+        setup_pointwise(&s, 21);
+        pst_dpg_options o;
+        pst_dpg_options_default(&o);
+        o.variant = PST_DPG_ON_POLICY;
+        o.batch = 64;
+        o.steps = 100;
+        o.lr = 0.05;
+        o.lr_min = lr_min;
+        o.quiet = 1;
+        o.seed = 5;
+        watch w = {&s.policy, &s.target, NULL, 0, 0, 0, 0, 0, 0};
+        /* the same run stopped one step early: the schedule is over --steps, so stop by callback */
+        stop_at = r == 0 ? 99 : 0;
+        CHECK_MSG(pst_dpg_train(&s.dpolicy, &s.target, &s.dprior, &o, r == 0 ? stop_cb : on_step, &w, &err) == 0,
+                  "%s", err.msg);
+        after[r] = s.policy;
+    }
+    const double *x = &after[0].logits[0][0], *y = &after[1].logits[0][0];
+    for (size_t i = 0; i < sizeof after[0].logits / sizeof(double); i++) delta = fmax(delta, fabs(x[i] - y[i]));
+    return delta;
+}
+
+static void test_lr_schedule(void) {
+    double constant = last_step_change(-1), cosine = last_step_change(0);
+    printf("last step's largest logit change: constant lr %.3g, cosine to 0 %.3g\n", constant, cosine);
+    CHECK_MSG(constant > 1e-3 && cosine < 1e-3 * constant, "constant %g, cosine %g", constant, cosine);
 }
 
 static void test_rkl_is_kl_regularised_rl(void) {
@@ -387,6 +428,7 @@ static void test_bad_input(void) {
 int main(void) {
     test_variants();
     test_proposal_margin();
+    test_lr_schedule();
     test_rkl_is_kl_regularised_rl();
     test_conditional();
     test_resume();
