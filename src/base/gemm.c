@@ -77,11 +77,29 @@ pst_gemm_kernel pst_gemm_choose(pst_gemm_kernel requested, int trans_a, int tran
     return openblas_is_tuned() ? PST_GEMM_OPENBLAS : PST_GEMM_AVX512;
 }
 
+/* OpenBLAS (0.3.21, Cooperlake) runs a product with M·N·K <= 1e6 on its small-matrix
+ * kernel, on the calling thread, and threads larger ones from M·N·K > 2^18 on. Just
+ * above 1e6, e.g. the MLP of a decoding batch (16 x 512 x 128, 16 x 128 x 512), the
+ * threaded general path is slower than the small kernel on row blocks (1 thread: 28-32
+ * vs 18 us; 2 threads: 25 us, and 8 ms when the machine is loaded: a spinning team
+ * waits for a descheduled thread). So a product with M·N·K <= 4e6 whose rows split into
+ * blocks of >= 4 rows with M_b·N·K <= 1e6 runs as those blocks (single-threaded, same
+ * result for any thread count). */
+#define OPENBLAS_SMALL_MNK 1e6
 static void sgemm_openblas(int trans_a, int trans_b, int M, int N, int K, float alpha,
                            const float *A, int lda, const float *B, int ldb, float beta, float *C,
                            int ldc) {
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-                trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    double mnk = (double)M * N * K, nk = (double)N * K;
+    int rows = M;
+    if (mnk > OPENBLAS_SMALL_MNK && mnk <= 4 * OPENBLAS_SMALL_MNK && nk * 4 <= OPENBLAS_SMALL_MNK)
+        rows = (int)(OPENBLAS_SMALL_MNK / nk);
+    for (int m0 = 0; m0 < M; m0 += rows) {
+        int mb = M - m0 < rows ? M - m0 : rows;
+        const float *Ab = trans_a ? A + m0 : A + (size_t)m0 * lda;
+        cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                    trans_b ? CblasTrans : CblasNoTrans, mb, N, K, alpha, Ab, lda, B, ldb, beta,
+                    C + (size_t)m0 * ldc, ldc);
+    }
 }
 
 void pst_sgemm_kernel(pst_gemm_kernel kernel, int trans_a, int trans_b, int M, int N, int K,

@@ -107,6 +107,8 @@ int main(void) {
         /* thin products (decoding): M <= 8, N across the 128-column chunks */
         {1, 300, 33}, {2, 129, 16},  {4, 257, 70},  {5, 131, 100}, {8, 400, 47},
         {9, 140, 30},
+        /* OpenBLAS on row blocks (M·N·K in (1e6, 4e6], blocks of 16 rows and a rest) */
+        {37, 200, 300},
     };
     for (int kk = 0; kk < n_kernels; kk++)
         for (int d = 0; d < (int)(sizeof dims / sizeof dims[0]); d++)
