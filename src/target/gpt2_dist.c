@@ -104,6 +104,9 @@ done:
     return rc;
 }
 
+/* A sample with c_i = 0 adds exactly 0 to the gradient: without logprob wanted, only the
+ * samples with c_i != 0 go through the forward / backward (DPG: every sample with
+ * P(x) = 0; at least one sample is kept so that the gradient buffer exists). */
 static int gd_accumulate(void *self, const pst_seq *contexts, const pst_sample *xs, const double *coef, int n,
                          double *logprob, pst_error *err) {
     gpt2_dist *g = self;
@@ -112,10 +115,30 @@ static int gd_accumulate(void *self, const pst_seq *contexts, const pst_sample *
     int *lens = malloc(sizeof(int) * (size_t)(n > 0 ? n : 1)), *plens = malloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
     int *tokens = NULL, *targets = NULL;
     float *dl = NULL;
+    pst_seq *kc = NULL;
+    pst_sample *kx = NULL;
+    double *kcoef = NULL;
     int rc = -1;
     if (!seqs || !lens || !plens) {
         pst_fail(err, "gpt2 accumulate: out of memory");
         goto done;
+    }
+    if (!logprob && n > 0) {
+        kc = contexts ? malloc(sizeof *kc * (size_t)n) : NULL;
+        kx = malloc(sizeof *kx * (size_t)n);
+        kcoef = malloc(sizeof *kcoef * (size_t)n);
+        if ((contexts && !kc) || !kx || !kcoef) {
+            pst_fail(err, "gpt2 accumulate: out of memory");
+            goto done;
+        }
+        int k = 0;
+        for (int i = 0; i < n; i++)
+            if (coef[i] != 0 || (k == 0 && i == n - 1)) {
+                if (kc) kc[k] = contexts[i];
+                kx[k] = xs[i];
+                kcoef[k++] = coef[i];
+            }
+        contexts = kc, xs = kx, coef = kcoef, n = k;
     }
     if (build_seqs(g, contexts, xs, n, seqs, lens, plens, err) < 0) goto done;
     int maxT = 1;
@@ -156,6 +179,7 @@ static int gd_accumulate(void *self, const pst_seq *contexts, const pst_sample *
 done:
     if (seqs) free_seqs(seqs, n);
     free(seqs), free(lens), free(plens), free(tokens), free(targets), free(dl);
+    free(kc), free(kx), free(kcoef);
     return rc;
 }
 

@@ -156,6 +156,42 @@ int main(void) {
     for (int i = 0; i < 4; i++) after += coef[i] * ls4[i];
     CHECK_MSG(after > before, "objective %g -> %g after a step", before, after);
 
+    /* samples with c_i = 0 add nothing: without logprob wanted they are skipped, and the
+     * step equals the one of the full forward / backward (logprob wanted: all samples) and
+     * the one of the non-zero samples alone */
+    {
+        double cz[4] = {0.0, 0.7, 0.0, -0.4}, lz[4], base[4], after_s[3][4];
+        pst_sample two[2] = {four[1], four[3]};
+        double c2[2] = {0.7, -0.4};
+        for (int v = 0; v < 3; v++) {
+            pst_distribution c;
+            CHECK(d.clone(d.self, &c, &err) == 0);
+            if (v == 0) c.score(c.self, NULL, four, 4, base, &err);
+            c.zero_grad(c.self);
+            int rc = v == 0   ? c.accumulate(c.self, NULL, four, cz, 4, NULL, &err)
+                     : v == 1 ? c.accumulate(c.self, NULL, four, cz, 4, lz, &err)
+                              : c.accumulate(c.self, NULL, two, c2, 2, NULL, &err);
+            CHECK(rc == 0 && c.step(c.self, 1e-3, &err) == 0);
+            c.score(c.self, NULL, four, 4, after_s[v], &err);
+            pst_distribution_free(&c);
+        }
+        double moved = 0;
+        for (int i = 0; i < 4; i++) {
+            moved = fmax(moved, fabs(after_s[0][i] - base[i]));
+            CHECK_NEAR(after_s[0][i], after_s[1][i], 1e-5 + 1e-3 * fabs(after_s[1][i] - base[i]));
+            CHECK_NEAR(after_s[0][i], after_s[2][i], 1e-5 + 1e-3 * fabs(after_s[2][i] - base[i]));
+        }
+        CHECK_MSG(moved > 1e-3, "the step moved log-probs by only %g", moved);
+        /* all coefficients 0: still a valid (zero) gradient, and the step runs */
+        pst_distribution c;
+        double c0[4] = {0, 0, 0, 0};
+        CHECK(d.clone(d.self, &c, &err) == 0);
+        c.zero_grad(c.self);
+        CHECK(c.accumulate(c.self, NULL, four, c0, 4, NULL, &err) == 0);
+        CHECK(c.step(c.self, 1e-3, &err) == 0);
+        pst_distribution_free(&c);
+    }
+
     /* clone is frozen: training the original leaves it unchanged */
     pst_distribution frozen;
     CHECK(d.clone(d.self, &frozen, &err) == 0);
