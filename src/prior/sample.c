@@ -482,17 +482,20 @@ int pst_gpt2_sample(pst_gpt2 *m, const int *const *prompts, const int *prompt_le
     int *row_tok = NULL;
     double *row_lpm = NULL, *row_lpq = NULL;
     int nblk = V / PLAIN_BLOCK + 1;
-    ws.c = malloc((size_t)V * n_threads * sizeof(cand));
-    ws.w = malloc((size_t)V * n_threads * sizeof(double));
+    /* the candidate list only off the plain path (warp_sample_plain needs e and blk) */
+    int plain = o->temperature == 1.0f && o->top_k == 0 && !(o->top_p < 1.0f);
+    ws.c = plain ? NULL : malloc((size_t)V * n_threads * sizeof(cand));
+    ws.w = plain ? NULL : malloc((size_t)V * n_threads * sizeof(double));
     ws.e = malloc((size_t)V * n_threads * sizeof(float));
     ws.blk = malloc((size_t)nblk * n_threads * sizeof(double));
     wss = malloc(n_threads * sizeof *wss);
-    if (!ws.c || !ws.w || !ws.e || !ws.blk || !wss) {
+    if ((!plain && (!ws.c || !ws.w)) || !ws.e || !ws.blk || !wss) {
         pst_fail(err, "sample: out of memory");
         goto done;
     }
     for (int t = 0; t < n_threads; t++)
-        wss[t] = (warp_scratch){ws.c + (size_t)t * V, ws.w + (size_t)t * V, ws.banned, n_allowed < V,
+        wss[t] = (warp_scratch){plain ? NULL : ws.c + (size_t)t * V, plain ? NULL : ws.w + (size_t)t * V,
+                                ws.banned, n_allowed < V,
                                 ws.e + (size_t)t * V, ws.blk + (size_t)t * nblk};
     if (decoder_create(&d, m, rows, maxT, cap_items, err)) goto done;
     logits = pst_aligned_alloc((size_t)rows * V * sizeof(float), err);
