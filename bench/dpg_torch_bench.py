@@ -9,7 +9,8 @@ One step toward P(x) = a(x)·b(x), b(x) = [x contains a token id < 500]:
      end-of-text token; bench/gpt2_torch_bench.py's incremental decode);
   2. log a(x) from the frozen prior (one forward, no grad);
   3. weights c_i = P/(pi·n·Z) with Z the running mean of P/pi;
-  4. forward + backward of -sum c_i log pi(x_i), gradient clipped at norm 1,
+  4. forward + backward of -sum c_i log pi(x_i) over the samples with c_i != 0 (the
+     others have exactly zero gradient; our trainer skips them too), clipped at norm 1,
      torch.optim.Adam step (lr 1e-5, betas 0.9/0.999).
 One untimed warm-up step; samples/s = B·S / time of S steps. Prints one JSON line.
 """
@@ -83,8 +84,11 @@ def main():
         count += args.batch
         coef = (lw - (log_w_sum - math.log(count))).exp() / args.batch
         opt.zero_grad(set_to_none=True)
-        loss = -(coef.float() * seq_logprob(policy, seqs)).sum()
-        loss.backward()
+        # samples with c_i = 0 (P(x) = 0) contribute exactly nothing: skipped, as ours does
+        keep = coef != 0
+        if bool(keep.any()):
+            loss = -(coef[keep].float() * seq_logprob(policy, seqs[keep])).sum()
+            loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         if step == 0:
