@@ -69,12 +69,37 @@ def svg_plot(task, rows, path):
         out.append(f'<text x="{px(xv):.1f}" y="{H - M + 16}" text-anchor="middle">{xv:.3g}</text>')
         out.append(f'<text x="{M - 6}" y="{py(yv) + 4:.1f}" text-anchor="end">{yv:.3g}</text>')
     for name, x, y in pts:
-        c = COLORS.get(name, "#777777")
+        c = COLORS.get(name.split(" ")[0], "#777777")
         out.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="5" fill="{c}"/>')
-        out.append(f'<text x="{px(x) + 7:.1f}" y="{py(y) - 6:.1f}" fill="{c}">{name}</text>')
+        dy = 16 if "(" in name else -6  # variants (steer) labelled below their point
+        out.append(f'<text x="{px(x) + 7:.1f}" y="{py(y) + dy:.1f}" fill="{c}">{name}</text>')
     out.append("</svg>")
     with open(path, "w") as f:
         f.write("\n".join(out) + "\n")
+
+
+def seeds_table(dirs):
+    """mean score, Δ vs MLE, LM loss and KL from MLE per seed (one column group per folder)"""
+    lines = ["## Seeds", "", "The same grid with other seeds (initialisation, data order, samples; same tokenizer and "
+             "shards), values separated by ` / ` in the order: " + ", ".join(f"`{d}`" for d in dirs) + ".", "",
+             "| task | objective | mean score | Δ vs MLE | score steer | LM loss | KL from MLE |", "|---|---|---|---|---|---|---|"]
+    for task in TASKS:
+        if not all(os.path.isdir(os.path.join(d, task)) for d in dirs):
+            continue
+        for name in OBJECTIVES + ["rwr_auto", "awr_auto", "conditional_ft"]:
+            rs = [load(os.path.join(d, task, f"{name}.eval.json")) or {} for d in dirs]
+            ms = [load(os.path.join(d, task, "mle.eval.json")) or {} for d in dirs]
+            st = [load(os.path.join(d, task, f"{name}.steer.eval.json")) or {} for d in dirs]
+
+            def col(vals):
+                return " / ".join(fmt(v) for v in vals)
+            delta = " / ".join("—" if r.get("mean_score") is None or not m.get("mean_score") else
+                               f"{(r['mean_score'] - m['mean_score']) / m['mean_score'] * 100:+.0f}%"
+                               for r, m in zip(rs, ms))
+            lines.append(f"| {task} | {LABELS.get(name, name)} | {col(r.get('mean_score') for r in rs)} | {delta} | "
+                         f"{col(x.get('mean_score') for x in st) if any(st) else '—'} | "
+                         f"{col(r.get('lm_loss') for r in rs)} | {col(r.get('kl_from_reference') for r in rs)} |")
+    return lines + [""]
 
 
 def main():
@@ -82,6 +107,8 @@ def main():
     ap.add_argument("out")
     ap.add_argument("--quick", type=int, default=0)
     ap.add_argument("--command", default="experiments/phf/run.sh")
+    ap.add_argument("--seed-dirs", nargs="*", default=[], metavar="DIR",
+                    help="other seeds' --out folders: a table of the tasks they share with OUT, seed by seed")
     a = ap.parse_args()
     lines = ["# Pretraining with human feedback: results", "",
              f"Command: `{a.command}`" + {0: " (the full grid)", 1: " (quick smoke test: the numbers mean nothing)",
@@ -140,8 +167,15 @@ def main():
                       "frac>t misaligned | frac>t steer |",
                       "|---|---|---|---|---|---|---|"] + ctl
         svg = f"{task}.svg"
-        svg_plot(task, rows, os.path.join(a.out, svg))
+        plot_rows = list(rows)
+        for name in ["conditional", "conditional_ft"]:
+            st, al = load(os.path.join(d, f"{name}.steer.eval.json")), dict(rows).get(name)
+            if st and al and st.get("mean_score") is not None:
+                plot_rows.append((f"{name} (steer)", dict(al, mean_score=st["mean_score"])))
+        svg_plot(task, plot_rows, os.path.join(a.out, svg))
         lines += ["", f"![{task}]({svg})", ""]
+    if a.seed_dirs:
+        lines += seeds_table([a.out] + a.seed_dirs)
     with open(os.path.join(a.out, "results.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
 
