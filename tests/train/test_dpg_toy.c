@@ -201,6 +201,56 @@ static void test_lr_schedule(void) {
     CHECK_MSG(constant > 1e-3 && cosine < 1e-3 * constant, "constant %g, cosine %g", constant, cosine);
 }
 
+/* exact E_π[φ] for φ = contains ev.token, by listing every sequence */
+static double exact_moment(const pst_toy *pi, setup *s) {
+    toy_space sp;
+    toy_space_init(&sp, &s->prior, NULL);
+    double *lpi = malloc(sizeof(double) * sp.n), *phi = malloc(sizeof(double) * sp.n), m = 0;
+    toy_space_logprobs(&sp, pi, NULL, lpi);
+    toy_contains_fn(&s->ev, NULL, sp.xs, sp.n, phi, &err);
+    for (int i = 0; i < sp.n; i++) m += exp(lpi[i]) * phi[i];
+    free(lpi), free(phi);
+    toy_space_free(&sp);
+    return m;
+}
+
+/* A distributional target p ∝ a·exp(λφ) with λ in closed form for a binary φ
+ * (logit μ̄ − logit E_a[φ]): every DPG variant ends with E_π[φ] at μ̄ (no systematic
+ * undershoot) and the exact KL(p‖π) near 0. */
+static void test_distributional(void) {
+    struct {
+        pst_dpg_variant v;
+        double margin;
+        const char *name;
+    } runs[] = {{PST_DPG_BASELINE, INFINITY, "baseline, q = a"}, {PST_DPG_BASELINE, 0, "baseline"},
+                {PST_DPG_KL_ADAPTIVE, INFINITY, "off-policy, q = a"}, {PST_DPG_ON_POLICY, 0, "on-policy"}};
+    for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
+        setup s;
+        setup_pointwise(&s, 31);
+        double base = exact_moment(&s.prior, &s), mu = 0.6;
+        s.target.kind = PST_TARGET_DISTRIBUTIONAL;
+        s.target.moments[0] = mu;
+        s.target.lambda[0] = log(mu / (1 - mu)) - log(base / (1 - base));
+        pst_dpg_options o;
+        pst_dpg_options_default(&o);
+        o.variant = runs[r].v;
+        o.proposal_margin = runs[r].margin;
+        o.batch = 128;
+        o.steps = 400;
+        o.lr = 0.05;
+        o.lr_min = 0.005;
+        o.quiet = 1;
+        o.seed = 40 + r;
+        watch w = {&s.policy, &s.target, NULL, 0, 0, 0, 0, 0, 0};
+        CHECK_MSG(pst_dpg_train(&s.dpolicy, &s.target, &s.dprior, &o, on_step, &w, &err) == 0, "%s", err.msg);
+        double m = exact_moment(&s.policy, &s);
+        printf("distributional, %-18s E_a[phi] %.4f -> E_pi[phi] %.4f (target %.2f), exact KL(p|pi) %.4f -> %.4f\n",
+               runs[r].name, base, m, mu, w.first_kl, w.last_kl);
+        CHECK_MSG(fabs(m - mu) < 0.02, "%s: E_pi[phi] %.4f, target %.2f", runs[r].name, m, mu);
+        CHECK_MSG(w.last_kl < 0.2 * w.first_kl, "%s: KL %.4f -> %.4f", runs[r].name, w.first_kl, w.last_kl);
+    }
+}
+
 static void test_rkl_is_kl_regularised_rl(void) {
     setup s;
     setup_pointwise(&s, 12);
@@ -429,6 +479,7 @@ int main(void) {
     test_variants();
     test_proposal_margin();
     test_lr_schedule();
+    test_distributional();
     test_rkl_is_kl_regularised_rl();
     test_conditional();
     test_resume();
