@@ -12,6 +12,7 @@
 #                   when better by 3 standard errors, 1500 steps of 64 samples, lr 2e-4
 #   distributional  E_p[contains:you,your] = 0.5, p ∝ a·exp(λφ) with λ fitted; DPG with
 #                   baseline, q = a throughout (--proposal-margin inf), 600 steps of 256, lr 1e-4
+#                   decaying to 0 (cosine)
 # --quick: 10 steps each and 100 evaluation samples (a smoke test; numbers mean nothing).
 # Writes OUT/results.md (the table), OUT/*.eval.json, OUT/{pointwise,distributional}.svg.
 set -euo pipefail
@@ -59,7 +60,7 @@ tune() { # name spec [options...]
         --max-new-tokens $NEW --seed 1 --quiet "$@" > "$OUT/$name.log" 2>&1
 }
 tune pointwise pointwise --variant kl-adaptive --proposal-margin 3 --steps $PSTEPS --batch $PBATCH --lr 2e-4 &
-tune distributional distributional --variant baseline --proposal-margin inf --steps $DSTEPS --batch $DBATCH --lr 1e-4 &
+tune distributional distributional --variant baseline --proposal-margin inf --steps $DSTEPS --batch $DBATCH --lr 1e-4 --lr-min 0 &
 wait %1 || { echo "$0: pointwise run failed: $OUT/pointwise.log" >&2; exit 1; }
 wait %2 || { echo "$0: distributional run failed: $OUT/distributional.log" >&2; exit 1; }
 
@@ -80,7 +81,7 @@ IDEAL=$($PY -c "import json, math; r = json.load(open('$OUT/prior_pointwise.eval
     --run "pointwise=$OUT/pointwise/metrics.jsonl" --metric "moments_pi:E_π[b]" --metric "kl_pi_a:KL(π‖a)" \
     --metric "kl_p_pi:KL(p‖π)" --hline moments_pi=0.9 --hline "kl_pi_a=$IDEAL"
 "$PY" "$ROOT/scripts/plot_metrics.py" --out "$OUT/distributional.svg" --window 10 \
-    --title "distributional E_p[φ] = 0.5, φ = $CONSTRAINT: DPG with baseline, q = a, batch $DBATCH, lr 1e-4" \
+    --title "distributional E_p[φ] = 0.5, φ = $CONSTRAINT: DPG with baseline, q = a, batch $DBATCH, lr 1e-4 → 0" \
     --run "distributional=$OUT/distributional/metrics.jsonl" --metric "moments_pi:E_π[φ]" \
     --metric "kl_pi_a:KL(π‖a)" --metric "kl_p_pi:KL(p‖π)" --hline moments_pi=0.5 --hline moments_pi=0.47 \
     --hline moments_pi=0.53
