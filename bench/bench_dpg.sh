@@ -4,7 +4,7 @@
 # count, each in its own process; prints both JSON lines and the ratio.
 #   bash bench/bench_dpg.sh [BUILD]          (default BUILD=build)
 # Environment: OMP_NUM_THREADS (default: all cores), DPG_CONFIG (tiny), DPG_BATCH (16),
-# DPG_NEW_TOKENS (32), DPG_STEPS (5).
+# DPG_NEW_TOKENS (32), DPG_STEPS (10).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${1:-$root/build}" && pwd)
@@ -12,7 +12,7 @@ cd "$root"
 [ -x "$build/bench_dpg" ] || { echo "bench_dpg.sh: no $build/bench_dpg (build first)" >&2; exit 1; }
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(nproc)}
 args=(--config "${DPG_CONFIG:-tiny}" --batch "${DPG_BATCH:-16}" --new-tokens "${DPG_NEW_TOKENS:-32}"
-      --steps "${DPG_STEPS:-5}")
+      --steps "${DPG_STEPS:-10}")
 ours=$("$build/bench_dpg" "${args[@]}")
 torch=$(/usr/bin/python3 bench/dpg_torch_bench.py "${args[@]}" --threads "$OMP_NUM_THREADS" 2>/dev/null)
 echo "$ours"
