@@ -22,7 +22,7 @@ def read_runs(specs):
     for spec in specs:
         if "=" not in spec:
             sys.exit(f"plot_metrics: --run '{spec}': expected LABEL=PATH")
-        label, path = spec.split("=", 1)
+        label, path = spec.rsplit("=", 1)  # the label may contain "="
         rows = []
         try:
             with open(path) as f:
