@@ -66,12 +66,17 @@ static int openblas_is_tuned(void) {
  * So: ours (thin) for M <= 8 with N·K >= 2^19; the output-layer kernel for the
  * decoding batch (above); ours (packed) for M, N, K >= 64 when
  * OpenBLAS runs an untuned kernel; OpenBLAS otherwise. */
+/* the decoding batch's output layer: hidden [M, K]·wteᵀ, small K, 8 < M <= 64 */
+static int is_head_shape(int trans_a, int trans_b, int M, int K) {
+    return !trans_a && trans_b && K <= PST_GEMM_HEAD_MAX_K && M <= 64;
+}
+
 pst_gemm_kernel pst_gemm_choose(pst_gemm_kernel requested, int trans_a, int trans_b, int M, int N,
                                 int K) {
     if (requested == PST_GEMM_OPENBLAS || !pst_gemm_avx512_available()) return PST_GEMM_OPENBLAS;
     if (requested == PST_GEMM_AVX512) return PST_GEMM_AVX512;
     if (M <= PST_GEMM_THIN_MAX) return (double)N * K >= (1 << 19) ? PST_GEMM_AVX512 : PST_GEMM_OPENBLAS;
-    if (!trans_a && trans_b && K <= PST_GEMM_HEAD_MAX_K && M <= 64 && (double)N * K >= (1 << 20))
+    if (is_head_shape(trans_a, trans_b, M, K) && (double)N * K >= (1 << 20))
         return PST_GEMM_AVX512; /* the output-layer kernel */
     if (M < 64 || N < 64 || K < 64) return PST_GEMM_OPENBLAS;
     return openblas_is_tuned() ? PST_GEMM_OPENBLAS : PST_GEMM_AVX512;
@@ -109,7 +114,7 @@ void pst_sgemm_kernel(pst_gemm_kernel kernel, int trans_a, int trans_b, int M, i
         int rc = M <= PST_GEMM_THIN_MAX
                      ? pst_sgemm_avx512_thin(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb,
                                              beta, C, ldc)
-                 : !trans_a && trans_b && K <= PST_GEMM_HEAD_MAX_K && M <= 64
+                 : is_head_shape(trans_a, trans_b, M, K)
                      ? pst_sgemm_avx512_nt_head(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
                      : pst_sgemm_avx512(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta,
                                         C, ldc);

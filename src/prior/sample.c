@@ -236,6 +236,7 @@ typedef struct {
  * e_j of one block, in token order like the general case. Same contract as
  * warp_sample; log q(tok) = z_tok − zmax − log Σ_allowed e. */
 #define PLAIN_BLOCK 256
+static int is_plain(const pst_sample_options *o) { return o->temperature == 1.0f && o->top_k == 0 && !(o->top_p < 1.0f); }
 static int warp_sample_plain(const float *z, int V, warp_scratch *ws, double u, double *lp_model,
                              double *lp_prop) {
     float zmax = -INFINITY;
@@ -296,7 +297,7 @@ static int warp_sample_plain(const float *z, int V, warp_scratch *ws, double u, 
  * *lp_prop = log q(tok). */
 static int warp_sample(const float *z, int V, const pst_sample_options *o, warp_scratch *ws,
                        double u, double *lp_model, double *lp_prop) {
-    if (o->temperature == 1.0f && o->top_k == 0 && !(o->top_p < 1.0f))
+    if (is_plain(o))
         return warp_sample_plain(z, V, ws, u, lp_model, lp_prop);
     /* raw model: log-sum-exp of z in double. At temperature 1 without top-k the same
      * exponentials are the candidates' weights, so one pass does both. */
@@ -483,7 +484,7 @@ int pst_gpt2_sample(pst_gpt2 *m, const int *const *prompts, const int *prompt_le
     double *row_lpm = NULL, *row_lpq = NULL;
     int nblk = V / PLAIN_BLOCK + 1;
     /* the candidate list only off the plain path (warp_sample_plain needs e and blk) */
-    int plain = o->temperature == 1.0f && o->top_k == 0 && !(o->top_p < 1.0f);
+    int plain = is_plain(o);
     ws.c = plain ? NULL : malloc((size_t)V * n_threads * sizeof(cand));
     ws.w = plain ? NULL : malloc((size_t)V * n_threads * sizeof(double));
     ws.e = malloc((size_t)V * n_threads * sizeof(float));
