@@ -73,6 +73,9 @@ int pst_metrics_open(pst_metrics *m, const char *path, int append, pst_error *er
 /* fmt is the body of a JSON object without braces, e.g. "\"step\": %d, \"loss\": %.6f". */
 void pst_metrics_write(pst_metrics *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void pst_metrics_close(pst_metrics *m);
+/* A number for JSON output: "%.{digits}g" in buf, or "null" when x is not finite
+ * (JSON has no inf/NaN). Returns the text to print. */
+const char *pst_json_number(char buf[32], double x, int digits);
 /* Keeps the complete lines of a metrics file whose "step" is <= step (a resumed run then
  * rewrites what follows its checkpoint); a missing file is fine. */
 int pst_metrics_truncate(const char *path, long step, pst_error *err);

@@ -209,13 +209,20 @@ typedef struct {
     double ess;                                /* of the final SNIS weights */
     int low_ess;                               /* ess < max(30, 1% of n): do not trust λ */
     double fitted[PST_TARGET_MAX_FEATURES];    /* E_p̂[φ] under the fitted λ */
+    /* Sampling error of the fit (delta method, x_i ~ q independent):
+     *   S = Σ_i w̃_i² (φ_i − E_p̂φ)(φ_i − E_p̂φ)ᵀ   (variance of the SNIS moment),
+     *   moment_se_j = √S_jj: the fitted target's true E_p[φ_j] is μ̄_j ± this;
+     *   lambda_se_j = √(H⁻¹ S H⁻¹)_jj with H = Cov_p̂[φ] (NAN when H is singular). */
+    double moment_se[PST_TARGET_MAX_FEATURES];
+    double lambda_se[PST_TARGET_MAX_FEATURES];
 } pst_lambda_fit;
 
 /* Solves E_p[φ] = μ̄ for p ∝ a·exp(λ·φ) by SNIS over samples x_i ~ q: Newton with
  * backtracking on the convex dual  L(λ) = log Σ_i exp(log a_i − log q_i + λ·φ_i) − λ·μ̄,
  * ∇L = E_p̂[φ] − μ̄, ∇²L = Cov_p̂[φ]. lambda holds the start on entry and the
  * solution on return. Fails (message naming the moment) when μ̄ is outside what
- * the samples can reach. */
+ * the samples can reach. The report's moment_se says how well the samples pin λ
+ * down: with q = a and a rare feature it can be several hundredths. */
 int pst_fit_lambda(const double *log_prior, const double *log_q, const double *features, int n,
                    int k, const double *moments, double *lambda, int max_iter, double tol,
                    pst_lambda_fit *report, pst_error *err);

@@ -14,7 +14,8 @@ static void print_help(const char *command, const char *summary, const pst_arg *
                          : a->kind == ARG_DOUBLE ? " X" : " N";
         snprintf(left, sizeof left, "--%s%s", a->name, meta);
         printf("  %-24s %s", left, a->help);
-        switch (a->kind) {
+        /* a help text that words its own default ("(default: constant)") gets no number */
+        switch (strstr(a->help, "(default") ? ARG_FLAG : a->kind) {
         case ARG_INT: printf(" (default %d)", *(int *)a->dest); break;
         case ARG_LONG: printf(" (default %ld)", *(long *)a->dest); break;
         case ARG_U64: printf(" (default %" PRIu64 ")", *(uint64_t *)a->dest); break;

@@ -1,7 +1,7 @@
 /* posterior eval: how aligned is a model? From samples x ~ π of --model:
  *   alignment   E_π[b] (pointwise) or E_π[φ] (distributional) or E_π[r] (klrl)
  *   KL(π‖a)     to the prior, E_π[log π − log a]
- *   KL(p‖π), TVD(p, π), log Z   importance-sampled with q = π
+ *   KL(p‖π), TVD(p, π), log Z, E_p[φ]   importance-sampled with q = π
  *   diversity   distinct-n: distinct n-grams / all n-grams over the samples (n = 1, 2, 3)
  *   LM loss     mean next-token cross-entropy (nats) on --data SHARD, when given
  * One JSON object on stdout (plus --show sample texts). */
@@ -18,13 +18,6 @@
 
 /* Mean cross-entropy of the model on the first `batches` batches [B, T] of a shard
  * (sequential, no shuffling); *tokens receives the number of scored positions. */
-
-/* A number for JSON output: "%.{digits}g", or null when x is not finite (JSON has no inf/NaN). */
-static const char *json_number(char buf[32], double x, int digits) {
-    if (!isfinite(x)) return "null";
-    snprintf(buf, 32, "%.*g", digits, x);
-    return buf;
-}
 
 static int lm_loss(const char *model_dir, const char *shard_path, int batches, int B, int T, double *loss,
                    long *tokens, pst_error *err) {
@@ -181,6 +174,8 @@ int cmd_eval(int argc, char **argv) {
     int k = sb.k;
     pst_estimate mpi[PST_TARGET_MAX_FEATURES];
     pst_estimate_moments_policy(lpi, sb.log_q, sb.features, n, k, mpi);
+    pst_estimate mp[PST_TARGET_MAX_FEATURES]; /* E_p[φ] by SNIS from the same samples */
+    pst_estimate_moments_target(sb.log_target, sb.log_q, sb.features, n, k, mp);
     pst_estimate kl_a = pst_estimate_kl_policy_prior(lpi, sb.log_prior, sb.log_q, n);
     pst_estimate lz = pst_estimate_log_partition(sb.log_target, sb.log_q, n);
     pst_estimate kl_p = pst_estimate_kl_target_policy(sb.log_target, sb.log_q, lpi, n);
@@ -203,21 +198,26 @@ int cmd_eval(int argc, char **argv) {
     }
     printf("], \"alignment\": [");
     char nb[8][32]; /* formatted numbers: JSON null where a value is undefined (not finite) */
-    for (int j = 0; j < k; j++) printf("%s%s", j ? ", " : "", json_number(nb[0], mpi[j].value, 6));
+    for (int j = 0; j < k; j++) printf("%s%s", j ? ", " : "", pst_json_number(nb[0], mpi[j].value, 6));
     printf("], \"alignment_se\": [");
-    for (int j = 0; j < k; j++) printf("%s%s", j ? ", " : "", json_number(nb[0], mpi[j].se, 4));
+    for (int j = 0; j < k; j++) printf("%s%s", j ? ", " : "", pst_json_number(nb[0], mpi[j].se, 4));
     printf("]");
     if (b.spec.kind == PST_TARGET_DISTRIBUTIONAL) {
         printf(", \"moments_target\": [");
         for (int j = 0; j < k; j++) printf("%s%.6g", j ? ", " : "", b.spec.moments[j]);
+        /* the target's own moment: μ̄ only as far as λ was fitted well (target fit's moment_se) */
+        printf("], \"moments_p\": [");
+        for (int j = 0; j < k; j++) printf("%s%s", j ? ", " : "", pst_json_number(nb[0], mp[j].value, 6));
+        printf("], \"moments_p_se\": [");
+        for (int j = 0; j < k; j++) printf("%s%s", j ? ", " : "", pst_json_number(nb[0], mp[j].se, 4));
         printf("]");
     }
     printf(", \"kl_pi_a\": %s, \"kl_pi_a_se\": %s, \"kl_p_pi\": %s, \"kl_p_pi_se\": %s, \"tvd_p_pi\": %s, "
            "\"log_z\": %s, \"log_z_se\": %s, \"distinct_1\": %.6g, \"distinct_2\": %.6g, \"distinct_3\": %.6g, "
            "\"mean_length\": %.4g, \"samples\": [",
-           json_number(nb[0], kl_a.value, 6), json_number(nb[1], kl_a.se, 4), json_number(nb[2], kl_p.value, 6),
-           json_number(nb[3], kl_p.se, 4), json_number(nb[4], tvd.value, 6), json_number(nb[5], lz.value, 6),
-           json_number(nb[6], lz.se, 4), d1, d2, d3, mean_len);
+           pst_json_number(nb[0], kl_a.value, 6), pst_json_number(nb[1], kl_a.se, 4), pst_json_number(nb[2], kl_p.value, 6),
+           pst_json_number(nb[3], kl_p.se, 4), pst_json_number(nb[4], tvd.value, 6), pst_json_number(nb[5], lz.value, 6),
+           pst_json_number(nb[6], lz.se, 4), d1, d2, d3, mean_len);
     for (int i = 0; i < show && i < n; i++) {
         size_t tl;
         char *text = pst_text_evidence_decode(b.evidence, sb.xs[i].tokens, sb.xs[i].n_tokens, &tl, &err);

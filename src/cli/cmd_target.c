@@ -178,19 +178,23 @@ static int target_fit(int argc, char **argv) {
     draw_opts_default(&d);
     const char *out = NULL;
     int max_iter = 50;
-    double tol = 1e-6;
+    double tol = 1e-6, max_moment_se = 0.01;
     const pst_arg spec[] = {
         DRAW_ARGS(d),
         {"model", ARG_STRING, &d.model, "proposal model directory (default: the prior)"},
         {"out", ARG_STRING, &out, "write the fitted spec here (default: update --spec in place)"},
         {"max-iter", ARG_INT, &max_iter, "Newton iterations at most"},
         {"tol", ARG_DOUBLE, &tol, "stop when |E_p[φ] − μ̄| <= tol"},
+        {"max-moment-se", ARG_DOUBLE, &max_moment_se,
+         "warn when the fitted target's E_p[φ] is known only to more than this (one s.e.)"},
         {0},
     };
     int npos = 0, rc = pst_args_parse("target fit",
                                       "Fits λ of a distributional target so that E_p[φ] = μ̄, by self-normalised\n"
                                       "importance sampling over samples of the proposal and Newton's method on the\n"
-                                      "convex dual. Prints {lambda, fitted, moments, ess, iterations}.",
+                                      "convex dual. Prints {lambda, lambda_se, fitted, moments, moment_se, ess,\n"
+                                      "iterations}: moment_se is the standard error of the fit's E_p[phi] (the\n"
+                                      "fitted target's true moment is mu +- moment_se), lambda_se that of lambda.",
                                       spec, argc, argv, &npos);
     if (rc) return rc == 1 ? 0 : 2;
     if (!d.spec_path || npos) {
@@ -223,13 +227,25 @@ static int target_fit(int argc, char **argv) {
         fprintf(stderr, "posterior target fit: warning: effective sample size %.1f of %d is too low to trust lambda; "
                         "draw more samples (--n) or use a proposal closer to p (--model)\n",
                 rep.ess, sb.n);
+    for (int j = 0; j < sb.k; j++)
+        if (rep.moment_se[j] > max_moment_se)
+            fprintf(stderr,
+                    "posterior target fit: warning: feature %d: the fitted target's E_p[phi] is %g +- %.3g (one "
+                    "s.e., above --max-moment-se %g); draw more samples (--n) or fit again with a proposal closer to p "
+                    "(--model, e.g. a policy tuned toward this target)\n",
+                    j, b.spec.moments[j], rep.moment_se[j], max_moment_se);
     memcpy(b.spec.lambda, lambda, sizeof lambda);
     b.spec.has_lambda = 1;
     if (pst_target_spec_save(out ? out : d.spec_path, &b.spec, &err) < 0) goto fail;
     printf("{\"lambda\": [");
     for (int j = 0; j < sb.k; j++) printf("%s%.9g", j ? ", " : "", lambda[j]);
+    char nb[32];
+    printf("], \"lambda_se\": [");
+    for (int j = 0; j < sb.k; j++) printf("%s%s", j ? ", " : "", pst_json_number(nb, rep.lambda_se[j], 4));
     printf("], \"fitted\": [");
     for (int j = 0; j < sb.k; j++) printf("%s%.6g", j ? ", " : "", rep.fitted[j]);
+    printf("], \"moment_se\": [");
+    for (int j = 0; j < sb.k; j++) printf("%s%s", j ? ", " : "", pst_json_number(nb, rep.moment_se[j], 4));
     printf("], \"moments\": [");
     for (int j = 0; j < sb.k; j++) printf("%s%.6g", j ? ", " : "", b.spec.moments[j]);
     printf("], \"features\": [");

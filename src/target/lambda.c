@@ -70,6 +70,39 @@ static int newton_direction(const double *H, const double *g, int k, double ridg
     return 0;
 }
 
+/* Standard errors of the fit (delta method): S = Σ w̃_i² (φ_i − m)(φ_i − m)ᵀ is the variance
+ * of the SNIS moment m = Σ w̃_i φ_i; λ̂ solves m(λ) = μ̄ with ∂m/∂λ = H, so
+ * Var λ̂ ≈ H⁻¹ S H⁻¹.  lw [n] are the final log weights, H [k, k] the final Hessian. */
+static void sampling_error(const double *lw, const double *features, int n, int k, const double *m,
+                           const double *H, double *moment_se, double *lambda_se) {
+    double S[K * K] = {0}, lse = pst_logsumexp(lw, (size_t)n);
+    for (int i = 0; i < n; i++) {
+        double w = exp(lw[i] - lse);
+        if (w == 0) continue;
+        for (int a = 0; a < k; a++)
+            for (int b = 0; b < k; b++)
+                S[a * k + b] += w * w * (features[(size_t)i * k + a] - m[a]) * (features[(size_t)i * k + b] - m[b]);
+    }
+    /* X = H⁻¹ S column by column, then Σ = H⁻¹ Xᵀ (S and H symmetric), diagonal only */
+    double X[K * K], col[K], sol[K];
+    int ok = 1;
+    for (int b = 0; b < k && ok; b++) {
+        for (int a = 0; a < k; a++) col[a] = -S[a * k + b]; /* newton_direction solves H d = −g */
+        ok = newton_direction(H, col, k, 0, sol) == 0;
+        for (int a = 0; a < k; a++) X[a * k + b] = sol[a];
+    }
+    for (int j = 0; j < k; j++) {
+        moment_se[j] = sqrt(S[j * k + j]);
+        lambda_se[j] = NAN;
+    }
+    if (!ok) return;
+    for (int b = 0; b < k && ok; b++) { /* column b of H⁻¹ Xᵀ: solve H y = (row b of X) */
+        for (int a = 0; a < k; a++) col[a] = -X[b * k + a];
+        ok = newton_direction(H, col, k, 0, sol) == 0;
+        if (ok) lambda_se[b] = sqrt(fmax(sol[b], 0));
+    }
+}
+
 int pst_fit_lambda(const double *log_prior, const double *log_q, const double *features, int n, int k,
                    const double *moments, double *lambda, int max_iter, double tol,
                    pst_lambda_fit *report, pst_error *err) {
@@ -127,6 +160,8 @@ int pst_fit_lambda(const double *log_prior, const double *log_q, const double *f
         L = Lt;
     }
     rep.iterations = it;
+    /* lw, g, H at the returned λ (a rejected line-search trial may have overwritten lw) */
+    (void)dual(log_prior, log_q, features, n, k, moments, lambda, lw, g, H);
     {
         double gmax = 0;
         for (int j = 0; j < k; j++) gmax = fmax(gmax, fabs(g[j]));
@@ -135,6 +170,7 @@ int pst_fit_lambda(const double *log_prior, const double *log_q, const double *f
     }
     for (int j = 0; j < k; j++) rep.fitted[j] = g[j] + moments[j];
     rep.ess = pst_effective_sample_size(lw, n);
+    sampling_error(lw, features, n, k, rep.fitted, H, rep.moment_se, rep.lambda_se);
     rep.low_ess = rep.ess < fmax(30.0, 0.01 * n);
     free(lw);
     if (report) *report = rep;

@@ -246,30 +246,26 @@ static void batch_metrics(const batch_view *b, pst_dpg_step *m, double *sub) {
     }
 }
 
-/* A number, or null when it is not finite (e.g. KL(p‖π) before any sample has P > 0). */
-static const char *num(char *buf, size_t cap, double x) {
-    if (isfinite(x)) snprintf(buf, cap, "%.6g", x);
-    else snprintf(buf, cap, "null");
-    return buf;
-}
-
 static void write_metrics(pst_metrics *mf, const pst_dpg_step *m) {
     char mom[1024], b[12][32];
     int off = 0;
     for (int j = 0; j < m->n_features && off < (int)sizeof mom - 64; j++)
-        off += snprintf(mom + off, sizeof mom - off, "%s%s", j ? ", " : "", num(b[0], 32, m->moments_policy[j].value));
+        off += snprintf(mom + off, sizeof mom - off, "%s%s", j ? ", " : "",
+                        pst_json_number(b[0], m->moments_policy[j].value, 6));
     mom[off] = 0;
     pst_metrics_write(mf,
                       "\"step\": %ld, \"loss\": %s, \"log_z\": %s, \"log_z_se\": %s, \"z\": %s, \"kl_p_pi\": %s, "
                       "\"kl_p_pi_se\": %s, \"kl_p_q\": %s, \"kl_pi_a\": %s, \"kl_pi_a_se\": %s, \"tvd_p_pi\": %s, "
                       "\"moments_pi\": [%s], \"ess\": %s, \"proposal_updated\": %d, \"proposal_updates\": %ld, "
                       "\"samples_per_s\": %.4g",
-                      m->step, num(b[1], 32, m->loss), num(b[2], 32, m->log_z), num(b[3], 32, m->log_z_se),
-                      num(b[4], 32, exp(m->log_z)), num(b[5], 32, m->kl_target_policy.value),
-                      num(b[6], 32, m->kl_target_policy.se), num(b[7], 32, m->kl_target_proposal.value),
-                      num(b[8], 32, m->kl_policy_prior.value), num(b[9], 32, m->kl_policy_prior.se),
-                      num(b[10], 32, m->tvd.value), mom, num(b[11], 32, m->ess), m->proposal_updated,
-                      m->proposal_updates, m->samples_per_s);
+                      m->step, pst_json_number(b[1], m->loss, 6), pst_json_number(b[2], m->log_z, 6),
+                      pst_json_number(b[3], m->log_z_se, 6), pst_json_number(b[4], exp(m->log_z), 6),
+                      pst_json_number(b[5], m->kl_target_policy.value, 6),
+                      pst_json_number(b[6], m->kl_target_policy.se, 6),
+                      pst_json_number(b[7], m->kl_target_proposal.value, 6),
+                      pst_json_number(b[8], m->kl_policy_prior.value, 6),
+                      pst_json_number(b[9], m->kl_policy_prior.se, 6), pst_json_number(b[10], m->tvd.value, 6), mom,
+                      pst_json_number(b[11], m->ess, 6), m->proposal_updated, m->proposal_updates, m->samples_per_s);
 }
 
 /* ---- the trainer ------------------------------------------------------------- */

@@ -140,6 +140,32 @@ int main(void) {
     double closed = -log(za / (1 - za)), se = 1 / sqrt(4000 * za * (1 - za));
     CHECK_MSG(fabs(lambda - closed) < 4 * se, "lambda %g vs closed form %g (se %g)", lambda, closed, se);
     CHECK(num(j, "iterations") <= 12);
+    /* its standard errors: for a binary φ with q = a, se(λ̂) = se(logit ẑ) = 1/√(n z(1−z)) and
+     * E_p[φ] of the fitted target is 0.5 ± se/4 (Var_p[φ] = 1/4) */
+    const cJSON *lse = cJSON_GetObjectItem(j, "lambda_se"), *mse = cJSON_GetObjectItem(j, "moment_se");
+    double lambda_se = cJSON_IsArray(lse) ? cJSON_GetArrayItem(lse, 0)->valuedouble : NAN,
+           moment_se = cJSON_IsArray(mse) ? cJSON_GetArrayItem(mse, 0)->valuedouble : NAN;
+    CHECK_MSG(fabs(lambda_se / se - 1) < 0.1, "lambda_se %g vs %g", lambda_se, se);
+    CHECK_MSG(fabs(moment_se / (se / 4) - 1) < 0.1, "moment_se %g vs %g", moment_se, se / 4);
+    cJSON_Delete(j);
+    free(out);
+    /* a fit that pins E_p[φ] down less tightly than asked warns, naming the flag */
+    snprintf(args, sizeof args, "target fit --spec %s --n 500 --max-new-tokens 2 --seed 4 --max-moment-se 0.001 --out %s.tmp",
+             dspec, dspec);
+    errs = NULL;
+    CHECK(run(args, &out, &errs) == 0);
+    CHECK_MSG(errs && strstr(errs, "--max-moment-se") && strstr(errs, "feature 0"), "stderr: %s", errs ? errs : "");
+    free(out);
+    free(errs);
+    /* eval estimates the target's own moment E_p[φ] from the policy's samples: 0.5 here */
+    snprintf(args, sizeof args, "eval --model %s --spec %s --n 2000 --max-new-tokens 2 --seed 6", model, dspec);
+    CHECK(run(args, &out, NULL) == 0);
+    j = cJSON_Parse(out);
+    const cJSON *mp = j ? cJSON_GetObjectItem(j, "moments_p") : NULL, *mps = j ? cJSON_GetObjectItem(j, "moments_p_se") : NULL;
+    double m_p = cJSON_IsArray(mp) ? cJSON_GetArrayItem(mp, 0)->valuedouble : NAN,
+           m_se = cJSON_IsArray(mps) ? cJSON_GetArrayItem(mps, 0)->valuedouble : NAN;
+    CHECK_MSG(m_se > 0 && fabs(m_p - 0.5) < 4 * hypot(m_se, moment_se), "E_p[phi] %g ± %g (fit ± %g)", m_p, m_se,
+              moment_se);
     cJSON_Delete(j);
     free(out);
     pst_target_spec ds;

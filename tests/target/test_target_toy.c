@@ -341,6 +341,64 @@ static void test_fit_lambda(void) {
     toy_space_free(&s);
 }
 
+/* The fit's standard errors are calibrated: over R independent sample sets (x ~ a), the
+ * spread of λ̂ matches the reported lambda_se, and the spread of the fitted target's exact
+ * moment E_p[φ](λ̂) around μ̄ (enumerated) matches moment_se; two features check the
+ * sandwich H⁻¹ S H⁻¹ as a matrix. */
+static void test_fit_lambda_standard_errors(void) {
+    pst_rng rng;
+    pst_rng_seed(&rng, 11);
+    pst_toy prior;
+    pst_toy_init(&prior, 5, 5, 1.0, &rng, &err);
+    toy_space s;
+    toy_space_init(&s, &prior, NULL);
+    pst_distribution d;
+    pst_toy_distribution(&prior, &d);
+    double *fe = malloc(sizeof(double) * 2 * s.n), *lp = malloc(sizeof(double) * s.n);
+    toy_two_features_fn(NULL, NULL, s.xs, s.n, fe, &err);
+    enum { R = 300, n = 2000 };
+    double *lq = malloc(sizeof(double) * n), *f2 = malloc(sizeof(double) * 2 * n), *f1 = malloc(sizeof(double) * n);
+    for (int k = 1; k <= 2; k++) {
+        double mu[2] = {0.6, 0.5}, sum[2] = {0}, sum2[2] = {0}, se_mean[2] = {0}, dm2 = 0, mse_mean = 0;
+        int covered = 0;
+        for (int r = 0; r < R; r++) {
+            pst_sample *xs = draw(&d, NULL, n, &rng, lq);
+            toy_two_features_fn(NULL, NULL, xs, n, f2, &err);
+            for (int i = 0; i < n; i++) f1[i] = f2[2 * i];
+            double lam[2] = {0, 0};
+            pst_lambda_fit rep;
+            CHECK(pst_fit_lambda(lq, lq, k == 1 ? f1 : f2, n, k, mu, lam, 50, 1e-10, &rep, &err) == 0);
+            for (int j = 0; j < k; j++) {
+                CHECK(isfinite(rep.lambda_se[j]) && rep.lambda_se[j] > 0);
+                sum[j] += lam[j], sum2[j] += lam[j] * lam[j], se_mean[j] += rep.lambda_se[j] / R;
+            }
+            if (k == 1) { /* exact E_p[φ] of the fitted target, by enumeration */
+                for (int i = 0; i < s.n; i++) lp[i] = s.log_a[i] + lam[0] * fe[2 * i];
+                double lz = pst_logsumexp(lp, (size_t)s.n), m = 0;
+                for (int i = 0; i < s.n; i++) m += exp(lp[i] - lz) * fe[2 * i];
+                dm2 += (m - mu[0]) * (m - mu[0]) / R;
+                mse_mean += rep.moment_se[0] / R;
+                covered += fabs(m - mu[0]) <= 2 * rep.moment_se[0];
+            }
+            free_samples(xs, n);
+            free(xs);
+        }
+        for (int j = 0; j < k; j++) {
+            double mean = sum[j] / R, sd = sqrt(fmax(sum2[j] / R - mean * mean, 0));
+            CHECK_MSG(sd / se_mean[j] > 0.85 && sd / se_mean[j] < 1.15,
+                      "k=%d feature %d: sd of lambda over %d fits %g vs mean reported se %g", k, j, R, sd,
+                      se_mean[j]);
+        }
+        if (k == 1) {
+            CHECK_MSG(sqrt(dm2) / mse_mean > 0.85 && sqrt(dm2) / mse_mean < 1.15,
+                      "rms |E_p[phi](lambda) - mu| %g vs mean moment_se %g", sqrt(dm2), mse_mean);
+            CHECK_MSG(covered > 0.90 * R && covered < 0.99 * R, "2-s.e. coverage %d of %d", covered, R);
+        }
+    }
+    free(lq), free(f2), free(f1), free(fe), free(lp);
+    toy_space_free(&s);
+}
+
 /* Rejection sampling (q = a, b ≤ 1) matches p; QRS matches p_β ∝ min(q, P/β) and
  * its diagnostics match the exact acceptance rate and TVD(p_β, p); IMH's chain
  * visits sequences in proportion to p. */
@@ -520,6 +578,7 @@ int main(void) {
     test_estimators();
     test_conditional();
     test_fit_lambda();
+    test_fit_lambda_standard_errors();
     test_samplers();
     test_target_kinds();
     test_spec();
