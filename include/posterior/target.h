@@ -287,6 +287,9 @@ typedef struct {
 int pst_target_spec_parse(const char *json, const char *origin, int check_files,
                           pst_target_spec *spec, pst_error *err);
 int pst_target_spec_load(const char *path, pst_target_spec *spec, pst_error *err);
+/* A distributional spec without "lambda" (not fitted yet) would silently be p = a:
+ * an error naming the spec for everything but `target fit`. Returns 0 / -1. */
+int pst_target_spec_check_fitted(const pst_target_spec *spec, const char *path, pst_error *err);
 /* Returns malloc'd JSON text. */
 char *pst_target_spec_to_json(const pst_target_spec *spec, pst_error *err);
 int pst_target_spec_save(const char *path, const pst_target_spec *spec, pst_error *err);

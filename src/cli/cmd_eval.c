@@ -155,7 +155,8 @@ int cmd_eval(int argc, char **argv) {
     pst_gpt2_policy_options po;
     pst_gpt2_policy_options_default(&po);
     po.sampling.max_new_tokens = max_new;
-    if (pst_target_bundle_load(spec_path, &po, &b, &err) < 0) goto fail;
+    if (pst_target_bundle_load(spec_path, &po, &b, &err) < 0 || pst_target_spec_check_fitted(&b.spec, spec_path, &err) < 0)
+        goto fail;
     po.sampling.temperature = (float)temperature;
     po.sampling.top_k = top_k;
     po.sampling.top_p = (float)top_p;

@@ -296,7 +296,8 @@ static int target_estimate(int argc, char **argv) {
     int q_is_prior = 1, ret = 1, *pids = NULL, k = 0;
     double *lpi = NULL, *lw = NULL;
     pst_seq ctx;
-    if (open_target(&d, &b, &q, &q_is_prior, &err) < 0) goto fail;
+    if (open_target(&d, &b, &q, &q_is_prior, &err) < 0 || pst_target_spec_check_fitted(&b.spec, d.spec_path, &err) < 0)
+        goto fail;
     if (encode_prompt(&b, d.prompt, &pids, &ctx, &err) < 0) goto fail;
     pst_rng rng;
     pst_rng_seed(&rng, d.seed);
@@ -434,7 +435,8 @@ static int target_sample(int argc, char **argv) {
                         "temperature, top-k or top-p); use qrs or imh\n");
         return 2;
     }
-    if (open_target(&d, &b, &q, &q_is_prior, &err) < 0) goto fail;
+    if (open_target(&d, &b, &q, &q_is_prior, &err) < 0 || pst_target_spec_check_fitted(&b.spec, d.spec_path, &err) < 0)
+        goto fail;
     if (kind == 0 && b.spec.kind != PST_TARGET_POINTWISE) {
         pst_fail(&err, "--sampler rs needs b(x) <= 1, i.e. a pointwise target; '%s' is %s (use qrs or imh)",
                  d.spec_path, pst_target_kind_name(b.spec.kind));

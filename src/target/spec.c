@@ -163,6 +163,14 @@ char *pst_target_spec_to_json(const pst_target_spec *spec, pst_error *err) {
     return text;
 }
 
+int pst_target_spec_check_fitted(const pst_target_spec *spec, const char *path, pst_error *err) {
+    if (spec->kind == PST_TARGET_DISTRIBUTIONAL && !spec->has_lambda)
+        return pst_fail(err, "%s: distributional target without \"lambda\" (p would be the prior itself); fit it "
+                             "first: posterior target fit --spec %s",
+                        path, path);
+    return 0;
+}
+
 int pst_target_spec_save(const char *path, const pst_target_spec *spec, pst_error *err) {
     char *text = pst_target_spec_to_json(spec, err);
     if (!text) return -1;

@@ -132,6 +132,19 @@ int main(void) {
     snprintf(args, sizeof args, "target init --kind distributional --moments 0.5 --prior %s --out %s 'regex:^[a-z]'",
              model, dspec);
     CHECK(run(args, NULL, NULL) == 0);
+    /* before the fit, every command but `target fit` refuses the spec (it would be p = a) */
+    {
+        const char *cmds[4] = {"eval --model %s --spec %s --n 4", "target estimate --model %s --spec %s --n 4",
+                               "target sample --sampler imh --model %s --spec %s --n 2",
+                               "tune --init %s --spec %s --steps 1 --batch 2 --quiet --out /nonexistent/run"};
+        for (int c = 0; c < 4; c++) {
+            char *e2 = NULL;
+            snprintf(args, sizeof args, cmds[c], model, dspec);
+            CHECK_MSG(run(args, NULL, &e2) != 0 && e2 && strstr(e2, dspec) && strstr(e2, "target fit --spec"),
+                      "%s: %s", args, e2 ? e2 : "");
+            free(e2);
+        }
+    }
     snprintf(args, sizeof args, "target fit --spec %s --n 4000 --max-new-tokens 2 --seed 4", dspec);
     CHECK(run(args, &out, NULL) == 0);
     j = cJSON_Parse(out);
