@@ -155,7 +155,8 @@ int cmd_eval(int argc, char **argv) {
     pst_gpt2_policy_options po;
     pst_gpt2_policy_options_default(&po);
     po.sampling.max_new_tokens = max_new;
-    if (pst_target_bundle_load(spec_path, &po, &b, &err) < 0 || pst_target_spec_check_fitted(&b.spec, spec_path, &err) < 0)
+    if (pst_target_bundle_load(spec_path, &po, &b, &err) < 0 ||
+        pst_target_spec_check_fitted(&b.spec, spec_path, &err) < 0)
         goto fail;
     po.sampling.temperature = (float)temperature;
     po.sampling.top_k = top_k;
@@ -216,9 +217,10 @@ int cmd_eval(int argc, char **argv) {
     printf(", \"kl_pi_a\": %s, \"kl_pi_a_se\": %s, \"kl_p_pi\": %s, \"kl_p_pi_se\": %s, \"tvd_p_pi\": %s, "
            "\"log_z\": %s, \"log_z_se\": %s, \"distinct_1\": %.6g, \"distinct_2\": %.6g, \"distinct_3\": %.6g, "
            "\"mean_length\": %.4g, \"samples\": [",
-           pst_json_number(nb[0], kl_a.value, 6), pst_json_number(nb[1], kl_a.se, 4), pst_json_number(nb[2], kl_p.value, 6),
-           pst_json_number(nb[3], kl_p.se, 4), pst_json_number(nb[4], tvd.value, 6), pst_json_number(nb[5], lz.value, 6),
-           pst_json_number(nb[6], lz.se, 4), d1, d2, d3, mean_len);
+           pst_json_number(nb[0], kl_a.value, 6), pst_json_number(nb[1], kl_a.se, 4),
+           pst_json_number(nb[2], kl_p.value, 6), pst_json_number(nb[3], kl_p.se, 4),
+           pst_json_number(nb[4], tvd.value, 6), pst_json_number(nb[5], lz.value, 6), pst_json_number(nb[6], lz.se, 4),
+           d1, d2, d3, mean_len);
     for (int i = 0; i < show && i < n; i++) {
         size_t tl;
         char *text = pst_text_evidence_decode(b.evidence, sb.xs[i].tokens, sb.xs[i].n_tokens, &tl, &err);

@@ -149,12 +149,15 @@ static void draw_opts_default(draw_opts *d) {
         {"seed", ARG_U64, &(d).seed, "random seed"}
 
 /* Opens the target (prior with plain sampling) and the proposal: the prior with the
- * given warping, or --model. */
-static int open_target(const draw_opts *d, pst_target_bundle *b, pst_distribution *q, int *q_is_prior, pst_error *err) {
+ * given warping, or --model. need_lambda: refuse a distributional spec not fitted yet
+ * (everything but `target fit`). */
+static int open_target(const draw_opts *d, int need_lambda, pst_target_bundle *b, pst_distribution *q, int *q_is_prior,
+                       pst_error *err) {
     pst_gpt2_policy_options po;
     pst_gpt2_policy_options_default(&po);
     po.sampling.max_new_tokens = d->max_new;
     if (pst_target_bundle_load(d->spec_path, &po, b, err) < 0) return -1;
+    if (need_lambda && pst_target_spec_check_fitted(&b->spec, d->spec_path, err) < 0) return -1;
     po.sampling.temperature = (float)d->temperature;
     po.sampling.top_k = d->top_k;
     po.sampling.top_p = (float)d->top_p;
@@ -207,7 +210,7 @@ static int target_fit(int argc, char **argv) {
     pst_scored_batch sb = {0};
     int q_is_prior = 1, ret = 1, *pids = NULL;
     pst_seq ctx;
-    if (open_target(&d, &b, &q, &q_is_prior, &err) < 0) goto fail;
+    if (open_target(&d, 0, &b, &q, &q_is_prior, &err) < 0) goto fail;
     if (b.spec.kind != PST_TARGET_DISTRIBUTIONAL) {
         pst_fail(&err, "%s: kind '%s'; only a distributional target has a lambda to fit", d.spec_path,
                  pst_target_kind_name(b.spec.kind));
@@ -296,8 +299,7 @@ static int target_estimate(int argc, char **argv) {
     int q_is_prior = 1, ret = 1, *pids = NULL, k = 0;
     double *lpi = NULL, *lw = NULL;
     pst_seq ctx;
-    if (open_target(&d, &b, &q, &q_is_prior, &err) < 0 || pst_target_spec_check_fitted(&b.spec, d.spec_path, &err) < 0)
-        goto fail;
+    if (open_target(&d, 1, &b, &q, &q_is_prior, &err) < 0) goto fail;
     if (encode_prompt(&b, d.prompt, &pids, &ctx, &err) < 0) goto fail;
     pst_rng rng;
     pst_rng_seed(&rng, d.seed);
@@ -435,8 +437,7 @@ static int target_sample(int argc, char **argv) {
                         "temperature, top-k or top-p); use qrs or imh\n");
         return 2;
     }
-    if (open_target(&d, &b, &q, &q_is_prior, &err) < 0 || pst_target_spec_check_fitted(&b.spec, d.spec_path, &err) < 0)
-        goto fail;
+    if (open_target(&d, 1, &b, &q, &q_is_prior, &err) < 0) goto fail;
     if (kind == 0 && b.spec.kind != PST_TARGET_POINTWISE) {
         pst_fail(&err, "--sampler rs needs b(x) <= 1, i.e. a pointwise target; '%s' is %s (use qrs or imh)",
                  d.spec_path, pst_target_kind_name(b.spec.kind));

@@ -90,7 +90,8 @@ int cmd_tune(int argc, char **argv) {
     int **ctx_ids = NULL, n_ctx = 0;
     int ret = 1;
     char path[4096], ckpt[4096];
-    if (pst_target_bundle_load(spec_path, &po, &b, &err) < 0 || pst_target_spec_check_fitted(&b.spec, spec_path, &err) < 0)
+    if (pst_target_bundle_load(spec_path, &po, &b, &err) < 0 ||
+        pst_target_spec_check_fitted(&b.spec, spec_path, &err) < 0)
         goto fail;
     po.sampling.temperature = (float)temperature;
     po.sampling.top_k = top_k;

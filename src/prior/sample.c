@@ -236,7 +236,9 @@ typedef struct {
  * e_j of one block, in token order like the general case. Same contract as
  * warp_sample; log q(tok) = z_tok − zmax − log Σ_allowed e. */
 #define PLAIN_BLOCK 256
-static int is_plain(const pst_sample_options *o) { return o->temperature == 1.0f && o->top_k == 0 && !(o->top_p < 1.0f); }
+static int is_plain(const pst_sample_options *o) {
+    return o->temperature == 1.0f && o->top_k == 0 && !(o->top_p < 1.0f);
+}
 static int warp_sample_plain(const float *z, int V, warp_scratch *ws, double u, double *lp_model,
                              double *lp_prop) {
     float zmax = -INFINITY;

@@ -163,8 +163,9 @@ int main(void) {
     cJSON_Delete(j);
     free(out);
     /* a fit that pins E_p[φ] down less tightly than asked warns, naming the flag */
-    snprintf(args, sizeof args, "target fit --spec %s --n 500 --max-new-tokens 2 --seed 4 --max-moment-se 0.001 --out %s.tmp",
-             dspec, dspec);
+    snprintf(args, sizeof args,
+             "target fit --spec %s --n 500 --max-new-tokens 2 --seed 4 --max-moment-se 0.001 --out %s.tmp", dspec,
+             dspec);
     errs = NULL;
     CHECK(run(args, &out, &errs) == 0);
     CHECK_MSG(errs && strstr(errs, "--max-moment-se") && strstr(errs, "feature 0"), "stderr: %s", errs ? errs : "");
@@ -174,7 +175,8 @@ int main(void) {
     snprintf(args, sizeof args, "eval --model %s --spec %s --n 2000 --max-new-tokens 2 --seed 6", model, dspec);
     CHECK(run(args, &out, NULL) == 0);
     j = cJSON_Parse(out);
-    const cJSON *mp = j ? cJSON_GetObjectItem(j, "moments_p") : NULL, *mps = j ? cJSON_GetObjectItem(j, "moments_p_se") : NULL;
+    const cJSON *mp = j ? cJSON_GetObjectItem(j, "moments_p") : NULL,
+                *mps = j ? cJSON_GetObjectItem(j, "moments_p_se") : NULL;
     double m_p = cJSON_IsArray(mp) ? cJSON_GetArrayItem(mp, 0)->valuedouble : NAN,
            m_se = cJSON_IsArray(mps) ? cJSON_GetArrayItem(mps, 0)->valuedouble : NAN;
     CHECK_MSG(m_se > 0 && fabs(m_p - 0.5) < 4 * hypot(m_se, moment_se), "E_p[phi] %g ± %g (fit ± %g)", m_p, m_se,
