@@ -48,6 +48,14 @@ typedef struct {
     long checkpoint_every;      /* steps (0: only at the end) */
     const char *metrics_path;   /* JSONL, one line per step (NULL: none) */
     int resume;                 /* continue from out_dir's latest checkpoint */
+    /* The yardstick: exact samples of p (one context; NULL: none). Every exact_every
+     * steps and at the end the policy is measured on them (KL(p‖π), TVD, dropped
+     * mass: pst_dpg_step.exact), and the KL-adaptive proposal is replaced only there,
+     * when the paired difference KL(p‖π) − KL(p‖q) = mean over the samples of
+     * log q − log π is below −proposal_margin standard errors (the noisy per-batch
+     * importance-sampled comparison is not used then). */
+    const pst_reference *reference;
+    long exact_every;           /* steps (0: only at the end) */
     int quiet;                  /* no progress line */
 } pst_dpg_options;
 
@@ -69,6 +77,9 @@ typedef struct {
     int proposal_updated;        /* this step */
     long proposal_updates;       /* so far */
     double samples_per_s;
+    int has_exact;               /* measured on the reference this step */
+    pst_exact_report exact;      /* KL(p‖π_θ), TVD, dropped mass from exact samples of p */
+    pst_estimate proposal_gain;  /* KL(p‖π_θ) − KL(p‖q) on the reference (has_exact) */
 } pst_dpg_step;
 
 /* Called after every step; a non-zero return stops training (not an error). */

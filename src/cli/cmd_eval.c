@@ -1,7 +1,10 @@
 /* posterior eval: how aligned is a model? From samples x ~ π of --model:
  *   alignment   E_π[b] (pointwise) or E_π[φ] (distributional) or E_π[r] (klrl)
  *   KL(π‖a)     to the prior, E_π[log π − log a]
- *   KL(p‖π), TVD(p, π), log Z, E_p[φ]   importance-sampled with q = π
+ *   KL(p‖π), TVD(p, π), log Z, E_p[φ]   importance-sampled with q = π (blind to what π
+ *               dropped from p; with their ESS) and, where p can be sampled exactly
+ *               (rejection from a; --reference or --n-exact), from exact samples of p
+ *   warnings    low ESS, IS and exact estimates that disagree, mass of p dropped by π
  *   diversity   distinct-n: distinct n-grams / all n-grams over the samples (n = 1, 2, 3)
  *   LM loss     mean next-token cross-entropy (nats) on --data SHARD, when given
  * One JSON object on stdout (plus --show sample texts). */
@@ -107,6 +110,49 @@ static double distinct_n(const pst_sample *xs, int n_samples, int n, pst_error *
     return (double)distinct / total;
 }
 
+/* The exact-sample keys: KL(p‖π), TVD, log Z with standard errors, and E_p[φ] (k > 0). */
+static void print_exact(const pst_reference *r, const pst_exact_report *e, int k, const pst_estimate *mp) {
+    char b[8][32];
+    printf(", \"n_exact\": %d, \"exact\": \"%s\", \"exact_proposed\": %ld, \"kl_p_pi_exact\": %s, "
+           "\"kl_p_pi_exact_se\": %s, \"tvd_p_pi_exact\": %s, \"tvd_p_pi_exact_se\": %s, \"log_z_exact\": %s, "
+           "\"log_z_exact_se\": %s, \"dropped_fraction\": %s",
+           e->n, r->exact ? "rejection" : "none", r->proposed, pst_json_number(b[0], e->kl_target_policy.value, 6),
+           pst_json_number(b[1], e->kl_target_policy.se, 4), pst_json_number(b[2], e->tvd.value, 6),
+           pst_json_number(b[3], e->tvd.se, 4), pst_json_number(b[4], e->log_z.value, 6),
+           pst_json_number(b[5], e->log_z.se, 4), pst_json_number(b[6], e->dropped_fraction, 4));
+    if (k == 0) return;
+    printf(", \"moments_p_exact\": [");
+    for (int j = 0; j < k; j++) printf("%s%s", j ? ", " : "", pst_json_number(b[0], mp[j].value, 6));
+    printf("], \"moments_p_exact_se\": [");
+    for (int j = 0; j < k; j++) printf("%s%s", j ? ", " : "", pst_json_number(b[0], mp[j].se, 4));
+    printf("]");
+}
+
+/* "warnings": [...] in the JSON, and one line each on stderr. */
+static void print_warnings(int flags, double ess, int n, pst_estimate kl_is, const pst_exact_report *e) {
+    char msg[3][256];
+    int m = 0;
+    if (flags & PST_FLAG_LOW_ESS)
+        snprintf(msg[m++], sizeof msg[0], "low ESS: the importance-sampled estimates rest on %.1f effective samples of %d",
+                 ess, n);
+    if (flags & PST_FLAG_DISAGREE)
+        snprintf(msg[m++], sizeof msg[0],
+                 "KL(p||pi) importance-sampled from the model (%.3f +- %.3f) and from exact samples of p (%.3f +- %.3f) "
+                 "disagree beyond their standard errors: trust the exact one",
+                 kl_is.value, kl_is.se, e->kl_target_policy.value, e->kl_target_policy.se);
+    if (flags & PST_FLAG_DROPPED)
+        snprintf(msg[m++], sizeof msg[0], "mass dropped: the model gives less than e^-10 of the prior's probability to "
+                 "%.1f%% of p's samples", 100 * e->dropped_fraction);
+    printf(", \"warnings\": [");
+    for (int i = 0; i < m; i++) {
+        char *q = pst_json_quote(msg[i], strlen(msg[i]), NULL);
+        printf("%s%s", i ? ", " : "", q ? q : "\"?\"");
+        free(q);
+        fprintf(stderr, "posterior eval: warning: %s\n", msg[i]);
+    }
+    printf("]");
+}
+
 int pst_cmd_pretrain_eval(int argc, char **argv) __attribute__((weak)); /* cmd_pretrain.c */
 
 int cmd_eval(int argc, char **argv) {
@@ -114,8 +160,9 @@ int cmd_eval(int argc, char **argv) {
     int has_spec = 0;
     for (int i = 0; i < argc; i++) has_spec |= !strncmp(argv[i], "--spec", 6) || !strcmp(argv[i], "--help");
     if (!has_spec && pst_cmd_pretrain_eval) return pst_cmd_pretrain_eval(argc, argv);
-    const char *model = NULL, *spec_path = NULL, *prompt = NULL, *data = NULL;
-    int n = 256, batch = 64, max_new = 32, show = 3, top_k = 0, lm_batches = 8, lm_seq = 128;
+    const char *model = NULL, *spec_path = NULL, *prompt = NULL, *data = NULL, *reference = NULL;
+    int n = 256, batch = 64, max_new = 32, show = 3, top_k = 0, lm_batches = 8, lm_seq = 128, n_exact = -1;
+    long max_proposals = 200000;
     double temperature = 1.0, top_p = 1.0;
     uint64_t seed = 1;
     const pst_arg spec[] = {
@@ -133,22 +180,35 @@ int cmd_eval(int argc, char **argv) {
         {"lm-batches", ARG_INT, &lm_batches, "LM loss: batches of 8 x --lm-seq tokens"},
         {"lm-seq", ARG_INT, &lm_seq, "LM loss: sequence length"},
         {"seed", ARG_U64, &seed, "random seed"},
+        {"reference", ARG_STRING, &reference, "exact samples of p to measure against (target sample --out)"},
+        {"n-exact", ARG_INT, &n_exact, "exact samples of p drawn now when no --reference (-1: --n; 0: none)"},
+        {"max-proposals", ARG_LONG, &max_proposals, "budget of prior draws for the exact samples"},
         {0},
     };
     int npos = 0, rc = pst_args_parse("eval",
                                       "Evaluates a model against a target from its own samples: alignment E_pi[b] or\n"
                                       "E_pi[phi] (with standard errors), KL(pi||a), KL(p||pi), TVD(p, pi), log Z,\n"
-                                      "distinct-1/2/3 diversity, mean length, and a few samples. One JSON object.",
+                                      "distinct-1/2/3 diversity, mean length, and a few samples. One JSON object.\n"
+                                      "The divergences to p are importance-sampled from the model (the *_se keys and\n"
+                                      "ess say how far to trust them; blind to mass of p the model dropped) and, when\n"
+                                      "p can be sampled exactly (b <= 1, or bounded features), measured on exact\n"
+                                      "samples of p (keys *_exact); warnings name what cannot be trusted.",
                                       spec, argc, argv, &npos);
     if (rc) return rc == 1 ? 0 : 2;
     if (npos || !model || !spec_path || n < 2) {
         fprintf(stderr, "posterior eval: --model and --spec are required, --n >= 2\n");
         return 2;
     }
+    if (n_exact < 0) n_exact = n;
+    if (n_exact == 1 || max_proposals < 1) {
+        fprintf(stderr, "posterior eval: --n-exact must be 0 or >= 2, --max-proposals >= 1\n");
+        return 2;
+    }
     pst_error err = {{0}};
     pst_target_bundle b;
     pst_distribution pol = {0};
     pst_scored_batch sb = {0};
+    pst_reference ref = {0};
     int ret = 1, *pids = NULL;
     double *lpi = NULL;
     pst_seq ctx = {0};
@@ -161,6 +221,7 @@ int cmd_eval(int argc, char **argv) {
     po.sampling.temperature = (float)temperature;
     po.sampling.top_k = top_k;
     po.sampling.top_p = (float)top_p;
+    if (pst_target_check_policy(b.spec.prior, model, &err) < 0) goto fail;
     if (pst_gpt2_distribution_load(model, &po, &pol, &err) < 0) goto fail;
     if (prompt) {
         size_t nid = 0;
@@ -172,6 +233,22 @@ int cmd_eval(int argc, char **argv) {
     pst_rng rng;
     pst_rng_seed(&rng, seed);
     if (pst_draw_scored(&b.target, &pol, prompt ? &ctx : NULL, n, batch, &rng, &sb, &err) < 0) goto fail;
+    /* exact samples of p: their own random stream, so the model's samples do not depend on them */
+    pst_exact_report ex = {0};
+    pst_estimate mpx[PST_TARGET_MAX_FEATURES];
+    double log_m;
+    int have_exact = reference || (n_exact > 0 && pst_target_log_envelope(&b.target, &log_m));
+    if (have_exact) {
+        pst_rng xrng = pst_rng_split(&rng, 0x65786163);
+        pst_exact_options xo;
+        pst_exact_options_default(&xo);
+        xo.batch = batch;
+        xo.max_proposals = max_proposals;
+        if (pst_target_bundle_reference(&b, reference, n_exact, max_new, prompt ? &ctx : NULL, &xo, &xrng, &ref,
+                                        &err) < 0 ||
+            pst_reference_evaluate(&b.target, &ref, &pol, &ex, mpx, &err) < 0)
+            goto fail;
+    }
     lpi = sb.log_model; /* log π: the model's raw log-prob; log q may be warped */
     int k = sb.k;
     pst_estimate mpi[PST_TARGET_MAX_FEATURES];
@@ -189,6 +266,10 @@ int cmd_eval(int argc, char **argv) {
     double lm = NAN;
     long lm_tokens = 0;
     if (data && lm_loss(model, data, lm_batches, 8, lm_seq, &lm, &lm_tokens, &err) < 0) goto fail;
+    double *lw = sb.log_prior; /* log weights P/q of the model's samples (log a no longer needed) */
+    for (int i = 0; i < n; i++) lw[i] = sb.log_target[i] - sb.log_q[i];
+    double ess = pst_effective_sample_size(lw, n);
+    int flags = pst_yardstick_flags(kl_p, ess, n, have_exact ? &ex : NULL);
     double mean_len = 0;
     for (int i = 0; i < n; i++) mean_len += (double)sb.xs[i].n_tokens / n;
     printf("{\"model\": \"%s\", \"n\": %d, \"kind\": \"%s\", \"features\": [", model, n, pst_target_kind_name(b.spec.kind));
@@ -232,6 +313,10 @@ int cmd_eval(int argc, char **argv) {
     }
     printf("]");
     if (data) printf(", \"lm_loss\": %.6g, \"lm_tokens\": %ld", lm, lm_tokens);
+    printf(", \"ess\": %s, \"ess_low\": %s", pst_json_number(nb[0], ess, 5), flags & PST_FLAG_LOW_ESS ? "true" : "false");
+    if (have_exact) print_exact(&ref, &ex, b.spec.kind == PST_TARGET_DISTRIBUTIONAL ? k : 0, mpx);
+    else printf(", \"n_exact\": 0, \"exact\": null");
+    print_warnings(flags, ess, n, kl_p, &ex);
     printf("}\n");
     if (lz.value == -INFINITY)
         fprintf(stderr, "posterior eval: note: no sample satisfies the target (P = 0), so KL(p||pi) and TVD are "
@@ -240,6 +325,7 @@ int cmd_eval(int argc, char **argv) {
 fail:
     if (ret) fprintf(stderr, "posterior eval: %s\n", err.msg);
     pst_scored_batch_free(&sb);
+    pst_reference_free(&ref);
     pst_distribution_free(&pol);
     pst_target_bundle_free(&b);
     free(pids);

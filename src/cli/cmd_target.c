@@ -399,8 +399,8 @@ static int target_sample(int argc, char **argv) {
     draw_opts d;
     draw_opts_default(&d);
     d.n = 10;
-    const char *sampler = "rs", *betas = NULL;
-    long max_proposals = 100000;
+    const char *sampler = "rs", *betas = NULL, *out = NULL;
+    long max_proposals = 200000;
     int burn = 100;
     const pst_arg spec[] = {
         DRAW_ARGS(d),
@@ -409,13 +409,16 @@ static int target_sample(int argc, char **argv) {
         {"beta", ARG_STRING, &betas, "qrs: β values (comma-separated; samples use the first; default: Z estimate)"},
         {"max-proposals", ARG_LONG, &max_proposals, "give up after this many proposals"},
         {"burn", ARG_INT, &burn, "imh: chain steps discarded first"},
+        {"out", ARG_STRING, &out, "rs: also save the samples as a reference set of p (eval/tune --reference)"},
         {0},
     };
     int npos = 0, rc = pst_args_parse("target sample",
                                       "Draws --n samples from p = P/Z (one JSON line each: text, tokens, log_target,\n"
                                       "log_prior) and prints the sampler's statistics as one JSON line on stderr:\n"
                                       "acceptance rate; for qrs, per β, the acceptance rate and the estimated\n"
-                                      "TVD(p_beta, p) and KL(p||p_beta).",
+                                      "TVD(p_beta, p) and KL(p||p_beta). rs is exact: with a pointwise target (b <= 1)\n"
+                                      "or a distributional one with bounded features (envelope exp(max lambda.phi)),\n"
+                                      "and --out FILE keeps the samples as a reference set for eval and tune.",
                                       spec, argc, argv, &npos);
     if (rc) return rc == 1 ? 0 : 2;
     int kind = strcmp(sampler, "rs") == 0 ? 0 : strcmp(sampler, "qrs") == 0 ? 1 : strcmp(sampler, "imh") == 0 ? 2 : -1;
@@ -432,20 +435,37 @@ static int target_sample(int argc, char **argv) {
     unsigned char *acc = NULL;
     int *chain = NULL;
     pst_seq ctx;
+    if (out && kind != 0) {
+        fprintf(stderr, "posterior target sample: --out keeps exact samples only: use --sampler rs\n");
+        return 2;
+    }
     if (kind == 0 && (d.model || d.temperature != 1.0 || d.top_k || d.top_p != 1.0)) {
         fprintf(stderr, "posterior target sample: --sampler rs proposes from the prior itself (no --model, "
                         "temperature, top-k or top-p); use qrs or imh\n");
         return 2;
     }
     if (open_target(&d, 1, &b, &q, &q_is_prior, &err) < 0) goto fail;
-    if (kind == 0 && b.spec.kind != PST_TARGET_POINTWISE) {
-        pst_fail(&err, "--sampler rs needs b(x) <= 1, i.e. a pointwise target; '%s' is %s (use qrs or imh)",
-                 d.spec_path, pst_target_kind_name(b.spec.kind));
-        goto fail;
-    }
     if (encode_prompt(&b, d.prompt, &pids, &ctx, &err) < 0) goto fail;
     pst_rng rng;
     pst_rng_seed(&rng, d.seed);
+    if (kind == 0) { /* exact: rejection from the prior under the envelope */
+        pst_exact_options xo;
+        pst_exact_options_default(&xo);
+        xo.batch = d.batch;
+        xo.max_proposals = max_proposals;
+        pst_reference ref;
+        if (pst_target_bundle_reference(&b, NULL, d.n, d.max_new, pids ? &ctx : NULL, &xo, &rng, &ref, &err) < 0)
+            goto fail;
+        int ok = !out || pst_reference_save(out, &ref, &err) == 0;
+        for (int i = 0; ok && i < ref.n; i++) ok = print_sample(&b, &ref.xs[i], ref.log_target[i], ref.log_prior[i], &err) == 0;
+        if (ok)
+            fprintf(stderr, "{\"sampler\": \"rs\", \"proposed\": %ld, \"accepted\": %d, \"acceptance_rate\": %.6g, "
+                            "\"log_envelope\": %.6g, \"log_z\": %.6g, \"log_z_se\": %.4g}\n",
+                    ref.proposed, ref.n, (double)ref.n / ref.proposed, ref.log_envelope, ref.log_z.value, ref.log_z.se);
+        pst_reference_free(&ref);
+        ret = ok ? 0 : 1;
+        goto fail;
+    }
     double beta_list[16];
     int n_beta = 0;
     if (parse_numbers("beta", betas, beta_list, 16, &n_beta, &err) < 0) goto fail;
@@ -479,7 +499,7 @@ static int target_sample(int argc, char **argv) {
         ret = 0;
         goto fail;
     }
-    /* rs / qrs: propose in batches until n are accepted */
+    /* qrs: propose in batches until n are accepted */
     double log_beta = 0;
     int beta_from_z = kind == 1 && n_beta == 0;
     pst_qrs_report reports[16];
@@ -502,9 +522,7 @@ static int target_sample(int argc, char **argv) {
             goto fail;
         }
         int na = 0;
-        if (kind == 0) {
-            if (pst_rejection_select(sb.log_target, sb.log_q, m, 0.0, &rng, acc, &na, &err) < 0) goto fail;
-        } else {
+        {
             if (!have_reports) {
                 if (beta_from_z) {
                     pst_estimate lz = pst_estimate_log_partition(sb.log_target, sb.log_q, m);

@@ -14,13 +14,43 @@
 #include "posterior/dpg.h"
 #include "posterior/target.h"
 
+/* The run's exact samples of p: --reference; else n drawn now (their own random stream;
+ * *drawn = 1: to keep in OUT/reference.jsonl, which a resumed run loads again). None (with a note)
+ * when p has no rejection envelope, n is 0, or the run has several contexts. */
+static int open_reference(const pst_target_bundle *b, const char *path, int n, int max_new, const pst_seq *contexts,
+                          int n_ctx, long max_proposals, int batch, uint64_t seed, const char *out, int resume,
+                          pst_reference *ref, int *drawn, pst_error *err) {
+    double log_m;
+    char own[4096];
+    if (n_ctx > 1 || (!path && (n == 0 || !pst_target_log_envelope(&b->target, &log_m)))) {
+        fprintf(stderr, "posterior tune: note: no exact samples of p (%s); KL(p||pi) is only importance-sampled and "
+                        "proposal swaps use per-batch estimates\n",
+                n_ctx > 1 ? "several contexts" : n == 0 ? "--n-exact 0" : "no rejection envelope for this target");
+        return 0;
+    }
+    if (pst_path_join(own, sizeof own, out, "reference.jsonl", err) < 0) return -1;
+    if (!path && resume && pst_file_exists(own)) path = own;
+    *drawn = !path;
+    pst_exact_options xo;
+    pst_exact_options_default(&xo);
+    xo.batch = batch;
+    xo.max_proposals = max_proposals;
+    pst_rng rng;
+    pst_rng_seed(&rng, seed ^ 0x65786163745f7265ull);
+    if (pst_target_bundle_reference(b, path, n, max_new, n_ctx ? contexts : NULL, &xo, &rng, ref, err) < 0)
+        return pst_fail_context(err, "exact samples of p");
+    fprintf(stderr, "posterior tune: %d exact samples of p (%s; %ld draws of the prior, log Z = %.4f +- %.4f)\n",
+            ref->n, path ? path : own, ref->proposed, ref->log_z.value, ref->log_z.se);
+    return 0;
+}
+
 int cmd_tune(int argc, char **argv) {
     const char *method = "dpg", *spec_path = NULL, *out = NULL, *variant = "kl-adaptive", *fdiv = "fkl",
-               *init = NULL, *prompts_path = NULL;
-    int batch = 32, max_new = 32, micro_batch = 16, quiet = 0, resume = 0;
-    long steps = 100, checkpoint_every = 25;
+               *init = NULL, *prompts_path = NULL, *reference = NULL;
+    int batch = 32, max_new = 32, micro_batch = 16, quiet = 0, resume = 0, n_exact = 512;
+    long steps = 100, checkpoint_every = 25, exact_every = 25, max_proposals = 200000;
     double lr = 1e-4, temperature = 1.0, top_p = 1.0, grad_clip = 1.0, weight_decay = 0.0, baseline_decay = 0.9,
-           proposal_margin = 0.0, lr_min = -1;
+           proposal_margin = 2.0, lr_min = -1;
     int top_k = 0;
     uint64_t seed = 1;
     const pst_arg spec[] = {
@@ -47,6 +77,10 @@ int cmd_tune(int argc, char **argv) {
         {"prompts", ARG_STRING, &prompts_path, "conditional targets (CDPG): a file of prompts, one per line"},
         {"checkpoint-every", ARG_LONG, &checkpoint_every, "steps between checkpoints"},
         {"resume", ARG_FLAG, &resume, "continue from OUT/checkpoints"},
+        {"reference", ARG_STRING, &reference, "exact samples of p (target sample --out) to measure and decide on"},
+        {"n-exact", ARG_INT, &n_exact, "without --reference: exact samples of p drawn at the start (0: none)"},
+        {"exact-every", ARG_LONG, &exact_every, "steps between measurements on the exact samples"},
+        {"max-proposals", ARG_LONG, &max_proposals, "budget of prior draws for the exact samples"},
         {"seed", ARG_U64, &seed, "random seed"},
         {"quiet", ARG_FLAG, &quiet, "no progress line"},
         {0},
@@ -57,7 +91,12 @@ int cmd_tune(int argc, char **argv) {
                                       "policy when its estimated KL(p||pi) is lower), DPG with baseline (GDC++), or\n"
                                       "f-DPG (fkl = DPG, rkl = RL with a KL penalty, js, tv). Writes OUT/run.json,\n"
                                       "OUT/metrics.jsonl (loss, Z, KL(p||pi), KL(p||q), KL(pi||a), TVD, E_pi[b] or\n"
-                                      "moments, proposal updates, samples/s per step), OUT/checkpoints, OUT/model.",
+                                      "moments, proposal updates, samples/s per step), OUT/checkpoints, OUT/model.\n"
+                                      "Where p can be sampled exactly (b <= 1, bounded features), a reference set of\n"
+                                      "exact samples of p (--reference, or --n-exact drawn now into\n"
+                                      "OUT/reference.jsonl) measures KL(p||pi) every --exact-every steps, and the\n"
+                                      "KL-adaptive proposal is replaced only when that exact, paired comparison\n"
+                                      "says the policy is closer to p by --proposal-margin standard errors.",
                                       spec, argc, argv, &npos);
     if (rc) return rc == 1 ? 0 : 2;
     const char *usage = NULL;
@@ -66,6 +105,8 @@ int cmd_tune(int argc, char **argv) {
     else if (strcmp(method, "dpg") != 0) usage = "--method: only 'dpg' (the DPG family) is implemented";
     else if (steps < 1 || batch < 2) usage = "--steps must be >= 1 and --batch >= 2";
     else if (!(proposal_margin >= 0)) usage = "--proposal-margin must be >= 0 (inf: never replace the proposal)";
+    else if (n_exact == 1 || n_exact < 0 || exact_every < 0 || max_proposals < 1)
+        usage = "--n-exact must be 0 or >= 2, --exact-every >= 0, --max-proposals >= 1";
     if (usage) {
         fprintf(stderr, "posterior tune: %s\n", usage);
         return 2;
@@ -85,6 +126,7 @@ int cmd_tune(int argc, char **argv) {
     po.weight_decay = (float)weight_decay;
     pst_target_bundle b;
     pst_distribution policy = {0};
+    pst_reference ref = {0};
     char *prompts_text = NULL;
     pst_seq *contexts = NULL;
     int **ctx_ids = NULL, n_ctx = 0;
@@ -96,6 +138,7 @@ int cmd_tune(int argc, char **argv) {
     po.sampling.temperature = (float)temperature;
     po.sampling.top_k = top_k;
     po.sampling.top_p = (float)top_p;
+    if (init && pst_target_check_policy(b.spec.prior, init, &err) < 0) goto fail;
     if (pst_gpt2_distribution_load(init ? init : b.spec.prior, &po, &policy, &err) < 0) goto fail;
     if (prompts_path) {
         size_t len;
@@ -130,8 +173,16 @@ int cmd_tune(int argc, char **argv) {
             goto fail;
         }
     }
+    /* the exact samples before anything is written: a bad reference or budget leaves no run folder */
+    int drawn = 0;
+    if (open_reference(&b, reference, n_exact, max_new, n_ctx ? contexts : NULL, n_ctx, max_proposals, batch, seed,
+                       out, resume, &ref, &drawn, &err) < 0)
+        goto fail;
     if (pst_mkdir_p(out, &err) < 0 || pst_path_join(ckpt, sizeof ckpt, out, "checkpoints", &err) < 0 ||
         pst_mkdir_p(ckpt, &err) < 0)
+        goto fail;
+    if (drawn && (pst_path_join(path, sizeof path, out, "reference.jsonl", &err) < 0 ||
+                  pst_reference_save(path, &ref, &err) < 0))
         goto fail;
     /* run.json: the full configuration */
     {
@@ -189,6 +240,8 @@ int cmd_tune(int argc, char **argv) {
     o.quiet = quiet;
     o.contexts = contexts;
     o.n_contexts = n_ctx;
+    o.reference = ref.n ? &ref : NULL;
+    o.exact_every = exact_every;
     /* the initial proposal is the prior, sampled with the same warping as the policy */
     pst_distribution proposal = {0};
     int own_proposal = 0;
@@ -207,6 +260,7 @@ int cmd_tune(int argc, char **argv) {
 fail:
     if (ret) fprintf(stderr, "posterior tune: %s\n", err.msg);
     pst_distribution_free(&policy);
+    pst_reference_free(&ref);
     pst_target_bundle_free(&b);
     for (int i = 0; ctx_ids && i < n_ctx; i++) free(ctx_ids[i]);
     free(ctx_ids), free(contexts), free(prompts_text);

@@ -28,6 +28,15 @@ void pst_text_evidence_free(pst_text_evidence *e) {
 }
 
 int pst_text_evidence_n_features(const pst_text_evidence *e) { return e->n_features; }
+
+int pst_text_evidence_feature_range(const pst_text_evidence *e, int j, double *lo, double *hi) {
+    for (int s = 0; s < e->n_scorers; s++)
+        if (j >= e->offset[s] && j < e->offset[s + 1] && pst_scorer_kind_of(e->scorers[s]) == PST_SCORER_POINTWISE) {
+            *lo = 0, *hi = 1;
+            return 1;
+        }
+    return 0;
+}
 const char *pst_text_evidence_feature_name(const pst_text_evidence *e, int j) {
     return j >= 0 && j < e->n_features ? e->names[j] : "?";
 }
@@ -198,6 +207,7 @@ int pst_target_bundle_open(pst_target_spec *spec, const pst_gpt2_policy_options 
     t->beta = b->spec.beta;
     memcpy(t->lambda, b->spec.lambda, sizeof t->lambda);
     memcpy(t->moments, b->spec.moments, sizeof t->moments);
+    for (int j = 0; j < k; j++) t->bounded[j] = pst_text_evidence_feature_range(b->evidence, j, &t->feature_lo[j], &t->feature_hi[j]);
     return 0;
 fail:
     pst_target_bundle_free(b);

@@ -246,18 +246,31 @@ static void batch_metrics(const batch_view *b, pst_dpg_step *m, double *sub) {
     }
 }
 
+/* One JSON line per step; the exact-sample keys only on steps that measured them. */
 static void write_metrics(pst_metrics *mf, const pst_dpg_step *m) {
-    char mom[1024], b[12][32];
+    char mom[1024], ex[512] = "", b[12][32];
     int off = 0;
     for (int j = 0; j < m->n_features && off < (int)sizeof mom - 64; j++)
         off += snprintf(mom + off, sizeof mom - off, "%s%s", j ? ", " : "",
                         pst_json_number(b[0], m->moments_policy[j].value, 6));
     mom[off] = 0;
+    if (m->has_exact) {
+        const pst_exact_report *e = &m->exact;
+        snprintf(ex, sizeof ex,
+                 ", \"n_exact\": %d, \"kl_p_pi_exact\": %s, \"kl_p_pi_exact_se\": %s, \"tvd_p_pi_exact\": %s, "
+                 "\"tvd_p_pi_exact_se\": %s, \"log_z_exact\": %s, \"log_z_exact_se\": %s, \"dropped_fraction\": %s, "
+                 "\"kl_gain_exact\": %s, \"kl_gain_exact_se\": %s",
+                 e->n, pst_json_number(b[0], e->kl_target_policy.value, 6), pst_json_number(b[1], e->kl_target_policy.se, 4),
+                 pst_json_number(b[2], e->tvd.value, 6), pst_json_number(b[3], e->tvd.se, 4),
+                 pst_json_number(b[4], e->log_z.value, 6), pst_json_number(b[5], e->log_z.se, 4),
+                 pst_json_number(b[6], e->dropped_fraction, 4), pst_json_number(b[7], m->proposal_gain.value, 6),
+                 pst_json_number(b[8], m->proposal_gain.se, 4));
+    }
     pst_metrics_write(mf,
                       "\"step\": %ld, \"loss\": %s, \"log_z\": %s, \"log_z_se\": %s, \"z\": %s, \"kl_p_pi\": %s, "
                       "\"kl_p_pi_se\": %s, \"kl_p_q\": %s, \"kl_pi_a\": %s, \"kl_pi_a_se\": %s, \"tvd_p_pi\": %s, "
                       "\"moments_pi\": [%s], \"ess\": %s, \"proposal_updated\": %d, \"proposal_updates\": %ld, "
-                      "\"samples_per_s\": %.4g",
+                      "\"samples_per_s\": %.4g%s",
                       m->step, pst_json_number(b[1], m->loss, 6), pst_json_number(b[2], m->log_z, 6),
                       pst_json_number(b[3], m->log_z_se, 6), pst_json_number(b[4], exp(m->log_z), 6),
                       pst_json_number(b[5], m->kl_target_policy.value, 6),
@@ -265,7 +278,36 @@ static void write_metrics(pst_metrics *mf, const pst_dpg_step *m) {
                       pst_json_number(b[7], m->kl_target_proposal.value, 6),
                       pst_json_number(b[8], m->kl_policy_prior.value, 6),
                       pst_json_number(b[9], m->kl_policy_prior.se, 6), pst_json_number(b[10], m->tvd.value, 6), mom,
-                      pst_json_number(b[11], m->ess, 6), m->proposal_updated, m->proposal_updates, m->samples_per_s);
+                      pst_json_number(b[11], m->ess, 6), m->proposal_updated, m->proposal_updates, m->samples_per_s, ex);
+}
+
+/* ---- the yardstick: exact samples of p -------------------------------------------- */
+
+/* log q of the reference samples for the current proposal (log a when q is the prior). */
+static int reference_proposal_logprobs(const pst_reference *r, const pst_target *t, pst_distribution *q,
+                                       double *out, pst_error *err) {
+    if (t->prior && q->self == t->prior->self) {
+        memcpy(out, r->log_prior, sizeof(double) * (size_t)r->n);
+        return 0;
+    }
+    return pst_reference_logprobs(r, q, out, err);
+}
+
+/* Measures π_θ on the reference (m->exact) and the paired gain over q,
+ * mean(log q − log π) = KL(p‖π) − KL(p‖q), with se = sd/√n; ref_lpi receives log π. */
+static int measure_exact(const pst_reference *r, const pst_target *t, pst_distribution *policy, const double *ref_lq,
+                         double *ref_lpi, pst_dpg_step *m, pst_error *err) {
+    if (pst_reference_logprobs(r, policy, ref_lpi, err) < 0 ||
+        pst_estimate_exact(r->log_target, r->log_prior, ref_lpi, r->n, r->log_z, &m->exact, err) < 0)
+        return -1;
+    double s = 0, ss = 0;
+    for (int i = 0; i < r->n; i++) s += ref_lq[i] - ref_lpi[i];
+    s /= r->n;
+    for (int i = 0; i < r->n; i++) ss += (ref_lq[i] - ref_lpi[i] - s) * (ref_lq[i] - ref_lpi[i] - s);
+    m->proposal_gain.value = s;
+    m->proposal_gain.se = sqrt(ss / (r->n - 1) / r->n);
+    m->has_exact = 1;
+    return 0;
 }
 
 /* ---- the trainer ------------------------------------------------------------- */
@@ -278,7 +320,12 @@ int pst_dpg_train(pst_distribution *policy, const pst_target *target, pst_distri
     if (!(o->lr > 0)) return pst_fail(err, "--lr: %g must be positive", o->lr);
     if ((o->resume || o->checkpoint_every > 0) && !o->out_dir)
         return pst_fail(err, "dpg: checkpoints and --resume need an output directory");
+    const pst_reference *ref = o->reference;
     int n = o->batch, k = target->n_features, G = o->contexts && o->n_contexts > 0 ? o->n_contexts : 1;
+    if (ref && (G > 1 || (o->contexts && (o->contexts[0].n != ref->n_context ||
+                                          memcmp(o->contexts[0].tokens, ref->context, sizeof(int) * ref->n_context)))))
+        return pst_fail(err, "dpg: the reference set of exact samples holds one context; it does not match this "
+                             "run's %d context(s)", G);
     int on_policy = o->variant == PST_DPG_ON_POLICY || o->variant == PST_DPG_F;
     pst_f_divergence fdiv = o->variant == PST_DPG_F ? o->f : PST_F_FKL;
 
@@ -292,6 +339,7 @@ int pst_dpg_train(pst_distribution *policy, const pst_target *target, pst_distri
     int *group = NULL;
     double *buf = NULL;
     pst_metrics mf = {0};
+    double *ref_lq = NULL, *ref_lpi = NULL; /* [ref->n] log q, log π of the reference samples */
     int rc = -1;
 
     st.log_w_sum = malloc(sizeof(double) * G);
@@ -336,10 +384,21 @@ int pst_dpg_train(pst_distribution *policy, const pst_target *target, pst_distri
     } else if (st.q_kind == Q_COPY) {
         if (policy->clone(policy->self, &q_copy, err) < 0) goto done;
     }
+    if (ref) {
+        ref_lq = malloc(sizeof(double) * 2 * (size_t)ref->n);
+        if (!ref_lq) {
+            pst_fail(err, "dpg: out of memory");
+            goto done;
+        }
+        ref_lpi = ref_lq + ref->n;
+        pst_distribution *q0 = st.q_kind == Q_POLICY ? policy : st.q_kind == Q_COPY ? &q_copy : proposal;
+        if (reference_proposal_logprobs(ref, target, q0, ref_lq, err) < 0) goto done;
+    }
     if (o->resume && o->metrics_path && pst_metrics_truncate(o->metrics_path, st.step, err) < 0) goto done;
     if (o->metrics_path && pst_metrics_open(&mf, o->metrics_path, o->resume, err) < 0) goto done;
 
     pst_progress prog;
+    double last_exact = NAN;
     if (!o->quiet) pst_progress_start(&prog, "dpg", o->steps);
     while (st.step < o->steps) {
         double t0 = pst_now();
@@ -466,7 +525,7 @@ int pst_dpg_train(pst_distribution *policy, const pst_target *target, pst_distri
         }
         /* 6. KL-adaptive proposal: q ← π_θ when KL(p‖π_θ) < KL(p‖q), both estimated on this
          *    fresh batch of q (the policy has not been trained on it yet). */
-        int better = !on_policy && m.kl_target_policy.value < m.kl_target_proposal.value;
+        int better = !on_policy && !ref && m.kl_target_policy.value < m.kl_target_proposal.value;
         if (better && o->proposal_margin > 0) { /* paired: KL(p‖π) − KL(p‖q) = E_p[log q − log π] */
             for (int i = 0; i < n; i++) scratch[i] = lt[i] > -INFINITY ? lq[i] - lpi[i] : 0;
             pst_estimate gain;
@@ -500,12 +559,32 @@ int pst_dpg_train(pst_distribution *policy, const pst_target *target, pst_distri
         }
         pst_sample_free(xs, n);
         st.step++;
+        /* 8. the yardstick: π_θ measured on exact samples of p; the proposal replaced
+         *    only on this paired, unbiased comparison */
+        if (ref && ((o->exact_every > 0 && st.step % o->exact_every == 0) || st.step == o->steps)) {
+            if (measure_exact(ref, target, policy, ref_lq, ref_lpi, &m, err) < 0) {
+                pst_fail_context(err, "dpg step %ld", m.step);
+                goto done;
+            }
+            if (!on_policy && m.proposal_gain.value + o->proposal_margin * m.proposal_gain.se < 0) {
+                pst_distribution fresh;
+                if (policy->clone(policy->self, &fresh, err) < 0) goto done;
+                pst_distribution_free(&q_copy);
+                q_copy = fresh;
+                st.q_kind = Q_COPY;
+                st.proposal_updates++;
+                m.proposal_updated = 1;
+                m.proposal_updates = st.proposal_updates;
+                memcpy(ref_lq, ref_lpi, sizeof(double) * (size_t)ref->n);
+            }
+        }
         m.samples_per_s = n / fmax(pst_now() - t0, 1e-9);
         if (mf.file) write_metrics(&mf, &m);
         if (!o->quiet) {
             char extra[160];
-            snprintf(extra, sizeof extra, "KL(p|pi) %.3f  Z %.3g  updates %ld", m.kl_target_policy.value,
-                     exp(m.log_z), st.proposal_updates);
+            if (m.has_exact) last_exact = m.exact.kl_target_policy.value;
+            snprintf(extra, sizeof extra, "KL(p|pi) IS %.3f exact %.3f  Z %.3g  updates %ld", m.kl_target_policy.value,
+                     last_exact, exp(m.log_z), st.proposal_updates);
             pst_progress_update(&prog, st.step, m.samples_per_s, extra);
         }
         int stop = cb ? cb(cb_ctx, &m) : 0;
@@ -519,6 +598,6 @@ done:
     if (xs) pst_sample_free(xs, n);
     if (mf.file) pst_metrics_close(&mf);
     pst_distribution_free(&q_copy);
-    free(st.log_w_sum), free(st.count), free(xs), free(ctx), free(group), free(buf);
+    free(st.log_w_sum), free(st.count), free(xs), free(ctx), free(group), free(buf), free(ref_lq);
     return rc;
 }
