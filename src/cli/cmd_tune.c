@@ -130,7 +130,8 @@ int cmd_tune(int argc, char **argv) {
             goto fail;
         }
     }
-    if (pst_mkdir_p(out, &err) < 0 || pst_path_join(ckpt, sizeof ckpt, out, "checkpoints", &err) < 0 ||
+    if (pst_mkdir_p(out, &err) < 0 || pst_remove_stale_tmp(out, &err) < 0 || /* what a kill left */
+        pst_path_join(ckpt, sizeof ckpt, out, "checkpoints", &err) < 0 ||
         pst_mkdir_p(ckpt, &err) < 0)
         goto fail;
     /* run.json: the full configuration */

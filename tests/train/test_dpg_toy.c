@@ -428,11 +428,9 @@ static void test_bad_input(void) {
     CHECK_MSG(strstr(err.msg, "NaN") && strstr(err.msg, "step 6"), "%s", err.msg);
     snprintf(path, sizeof path, "%s/ckpt-4/policy/toy.bin", dir);
     CHECK(pst_file_exists(path)); /* the last good checkpoint is kept */
-    char *latest;
-    size_t len;
+    char latest[64] = "";
     snprintf(path, sizeof path, "%s/latest", dir);
-    CHECK(pst_read_file(path, &latest, &len, &err) == 0 && strcmp(latest, "ckpt-4") == 0);
-    free(latest);
+    CHECK(readlink(path, latest, sizeof latest - 1) > 0 && strcmp(latest, "ckpt-4") == 0);
     remove_tree(dir);
 
     /* batches without a sample of P > 0 at the start are not fatal: no step until Z > 0 */
