@@ -95,6 +95,20 @@ typedef struct {
     int q_kind;
 } dpg_state;
 
+/* A double in JSON that reads back bit-exactly ("%.17g"; cJSON's own printing may round
+ * to 15 digits, a resumed run would then drift); -inf (a context without a satisfying
+ * sample yet) is not JSON: null. */
+static cJSON *exact_number(double x) {
+    char buf[32];
+    return cJSON_CreateRaw(pst_json_number(buf, x, 17));
+}
+
+static cJSON *exact_array(const double *x, int n) {
+    cJSON *a = cJSON_CreateArray();
+    for (int i = 0; a && i < n; i++) cJSON_AddItemToArray(a, exact_number(x[i]));
+    return a;
+}
+
 static int state_save(const dpg_state *st, const char *path, pst_error *err) {
     cJSON *root = cJSON_CreateObject();
     if (!root) return pst_fail(err, "out of memory");
@@ -105,13 +119,12 @@ static int state_save(const dpg_state *st, const char *path, pst_error *err) {
         snprintf(buf, sizeof buf, "%016" PRIx64, st->rng.s[i]);
         cJSON_AddItemToArray(rng, cJSON_CreateString(buf));
     }
-    cJSON_AddItemToObject(root, "log_w_sum", cJSON_CreateDoubleArray(st->log_w_sum, st->n_groups));
-    cJSON_AddItemToObject(root, "count", cJSON_CreateDoubleArray(st->count, st->n_groups));
-    cJSON_AddNumberToObject(root, "baseline", st->baseline);
+    cJSON_AddItemToObject(root, "log_w_sum", exact_array(st->log_w_sum, st->n_groups));
+    cJSON_AddItemToObject(root, "count", exact_array(st->count, st->n_groups));
+    cJSON_AddItemToObject(root, "baseline", exact_number(st->baseline));
     cJSON_AddBoolToObject(root, "baseline_set", st->baseline_set);
     cJSON_AddNumberToObject(root, "proposal_updates", (double)st->proposal_updates);
     cJSON_AddStringToObject(root, "proposal", st->q_kind == Q_COPY ? "copy" : st->q_kind == Q_POLICY ? "policy" : "initial");
-    /* -inf (a context without a satisfying sample yet) is not JSON: store as null */
     char *text = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
     if (!text) return pst_fail(err, "out of memory");

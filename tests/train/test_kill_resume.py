@@ -124,6 +124,9 @@ def check_same(name, ref, out, kills):
         if ta.keys() != tb.keys():
             sys.exit(f"FAIL: {name}: {part} files {sorted(tb)} != {sorted(ta)}")
         diff = [f for f in ta if ta[f] != tb[f]]
+        for f in diff:
+            if f.endswith(".json"):
+                print(f"{f}: uninterrupted {ta[f].decode()}\n{f}: killed      {tb[f].decode()}", file=sys.stderr)
         if diff:
             sys.exit(f"FAIL: {name}: after {kills} kills, {part} files differ from the uninterrupted run: {diff}")
     if a["metrics"] != b["metrics"]:
