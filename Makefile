@@ -3,7 +3,7 @@
 BUILD ?= build
 JOBS  ?= $(shell nproc)
 
-.PHONY: all bootstrap build test demo bench conformance clean
+.PHONY: all bootstrap build test test-sanitize demo bench conformance clean
 
 all: build
 
@@ -18,6 +18,17 @@ build: bootstrap
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 
+# Every test under AddressSanitizer + UndefinedBehaviorSanitizer (+ float-cast-overflow),
+# in its own build folder; any report fails the test (halt_on_error, abort_on_error).
+SAN_BUILD ?= build-sanitize
+SAN_ENV = ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=1 \
+          UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+test-sanitize: bootstrap
+	@cmake -S . -B $(SAN_BUILD) -DCMAKE_BUILD_TYPE=Release -DPOSTERIOR_SANITIZE=ON >/dev/null
+	@cmake --build $(SAN_BUILD) -j$(JOBS) > $(SAN_BUILD)/build.log 2>&1 || { cat $(SAN_BUILD)/build.log; exit 1; }
+	@grep -E 'warning:|error:' $(SAN_BUILD)/build.log || true
+	@cd $(SAN_BUILD) && $(SAN_ENV) ctest --output-on-failure -j$(JOBS)
+
 demo: build
 	@bash scripts/demo.sh $(BUILD)
 
@@ -28,4 +39,4 @@ conformance: build
 	@bash scripts/conformance.sh $(BUILD)
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(SAN_BUILD)

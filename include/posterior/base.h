@@ -61,6 +61,40 @@ int pst_file_exists(const char *path);
 /* Joins a directory and a file name into buf; returns -1 if it does not fit. */
 int pst_path_join(char *buf, size_t cap, const char *dir, const char *name, pst_error *err);
 
+/* Removes a directory tree (or a file); a missing path is fine. Symbolic links are
+ * removed, never followed. */
+int pst_remove_tree(const char *path, pst_error *err);
+/* Removes, anywhere under dir, the temporaries NAME.tmp.PID (files or directories) that
+ * an atomic write or a checkpoint of a process that no longer runs left behind (a kill).
+ * Temporaries of live processes are kept. */
+int pst_remove_stale_tmp(const char *dir, pst_error *err);
+/* Makes path a symbolic link to target, atomically (a link at path.tmp.PID, renamed over
+ * path). Fails when path is a directory. */
+int pst_symlink_atomic(const char *target, const char *path, pst_error *err);
+
+/* ---- checkpoints (docs/formats.md, "Checkpoints") ---------------------
+ * One checkpoint of a run = one directory ROOT/ckpt-STEP/, made complete before it is
+ * visible:
+ *   1. pst_checkpoint_begin: ROOT/ckpt-STEP.tmp.PID/ is created; the caller writes every
+ *      file of the checkpoint into c->tmp;
+ *   2. pst_checkpoint_commit: every file and directory in it is fsync'd, then one
+ *      rename(2) makes it ROOT/ckpt-STEP (ROOT fsync'd); then the symbolic link
+ *      ROOT/latest -> ckpt-STEP is replaced atomically and every other ckpt-* removed.
+ * A kill at any point leaves ROOT with its previous checkpoint intact and visible.
+ * pst_checkpoint_find (resume) takes the highest complete ckpt-STEP, re-points latest,
+ * and removes what killed runs left (temporaries are never loaded). */
+typedef struct {
+    char root[4096], tmp[4096], dir[4096], name[64];
+} pst_checkpoint;
+
+int pst_checkpoint_begin(pst_checkpoint *c, const char *root, long step, pst_error *err);
+int pst_checkpoint_commit(pst_checkpoint *c, pst_error *err);
+/* Removes c->tmp (after a failed write). */
+void pst_checkpoint_abort(pst_checkpoint *c);
+/* Returns 1 with ROOT/ckpt-STEP in dir[cap] and STEP in *step (may be NULL), 0 when ROOT
+ * holds no complete checkpoint (or does not exist), -1 on error. */
+int pst_checkpoint_find(const char *root, char *dir, size_t cap, long *step, pst_error *err);
+
 /* ---- metrics and progress -------------------------------------------- */
 
 /* Appends one JSON object per line to a metrics file (JSONL). The line is

@@ -160,9 +160,9 @@ int pst_phf_batch(pst_gpt2 *m, pst_value_head *vh, pst_objective obj, const pst_
 
 /* Trains m with objective obj on src (a pst_phf_source for the feedback objectives;
  * any source for mle), through pst_mle_train's loop (o as for MLE, o->resume included). For
- * AWR the value head is created (or loaded from init_value_dir when that holds
- * value_head.safetensors) and saved beside the model at every checkpoint; its AdamW moments
- * are not saved (a resumed AWR run restarts them). */
+ * AWR the value head is created (or, without o->resume, loaded from init_value_dir when that
+ * holds value_head.safetensors) and saved beside the model at every checkpoint with its
+ * AdamW state, which a resumed run reads back from its checkpoint. */
 int pst_phf_train(pst_gpt2 *m, pst_token_source *src, pst_objective obj, const pst_phf_params *p,
                   const pst_mle_options *o, const char *init_value_dir, pst_mle_callback cb,
                   void *cb_ctx, pst_error *err);

@@ -44,6 +44,9 @@ typedef struct {
 void pst_gpt2_param_sizes(const pst_gpt2_config *cfg, size_t sizes[PST_GPT2_NUM_TENSORS]);
 /* Validates a config (positive sizes, n_embd divisible by n_head, ...). */
 int pst_gpt2_config_check(const pst_gpt2_config *cfg, pst_error *err);
+/* Names the first field where a and b differ, with both values ("n_layer 2, not 3"), in
+ * buf[cap]; returns 1 then, 0 when the architectures are the same. */
+int pst_gpt2_config_diff(const pst_gpt2_config *a, const pst_gpt2_config *b, char *buf, size_t cap);
 
 typedef struct pst_gpt2_acts pst_gpt2_acts; /* activations for backward; private */
 

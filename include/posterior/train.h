@@ -6,14 +6,19 @@
  *   train_config.json    every option, the model config and the data description
  *   metrics.jsonl        one line per logged step: step, loss, lr, grad_norm, tokens_per_s
  *                        (+ val_loss where the held-out loss was measured)
- *   model/               the latest checkpoint (Hugging Face layout, pst_gpt2_save)
- *   training_state.bin   AdamW moments and step, RNG, data position, model checksum
- * and resume continues from the checkpoint with the losses the uninterrupted run has.
+ *   checkpoints/ckpt-STEP/   the latest checkpoint (pst_checkpoint, base.h): model/
+ *                        (Hugging Face layout, pst_gpt2_save, + tokenizer) and
+ *                        training_state.bin (AdamW moments and step, RNG, data position,
+ *                        model checksum); checkpoints/latest -> ckpt-STEP
+ *   model                a link to checkpoints/latest/model
+ * and resume continues from the checkpoint with the losses the uninterrupted run has;
+ * a kill at any point leaves a checkpoint to resume from (docs/formats.md).
  */
 #ifndef POSTERIOR_TRAIN_H
 #define POSTERIOR_TRAIN_H
 
 #include "posterior/prior.h"
+#include "posterior/tokenizer.h"
 
 /* ---- training data ------------------------------------------------------------
  * A token source fills batches of B windows of T + 1 tokens (inputs are the first T,
@@ -55,14 +60,16 @@ int pst_token_source_shard(pst_token_source *src, const char *path, int B, int T
  * feedback). micro_step replaces the cross-entropy of one micro-batch: it runs forward
  * and backward itself (gradients accumulated, loss and gradients multiplied by scale =
  * 1/grad_accum) and returns that micro-batch's unscaled loss in *loss. after_update runs
- * after every AdamW update (lr: its learning rate); save after every checkpoint, with the
- * run directory. Any of them may be NULL. */
+ * after every AdamW update (lr: its learning rate); save writes the objective's files into
+ * a checkpoint's model directory (before the checkpoint is committed) and resume reads
+ * them back from the resumed checkpoint's model directory. Any of them may be NULL. */
 typedef struct {
     void *ctx;
     int (*micro_step)(void *ctx, pst_gpt2 *m, const int *inp, const int *tgt, int B, int T,
                       float scale, double *loss, pst_error *err);
     int (*after_update)(void *ctx, float lr, pst_error *err);
-    int (*save)(void *ctx, const char *out_dir, pst_error *err);
+    int (*save)(void *ctx, const char *model_dir, pst_error *err);
+    int (*resume)(void *ctx, const char *model_dir, pst_error *err);
     /* Extra fields for the update's metrics line (", \"name\": value" ...), written into
      * buf[cap]; called once per update, after after_update. May be NULL. */
     void (*metrics)(void *ctx, char *buf, size_t cap);
@@ -89,6 +96,7 @@ typedef struct {
     long val_every;
     int val_batches;
     const pst_objective_hook *objective; /* NULL: maximum likelihood */
+    const pst_tokenizer *tokenizer; /* saved with every checkpoint's model (NULL: none) */
 } pst_mle_options;
 
 void pst_mle_options_default(pst_mle_options *o);
@@ -105,11 +113,16 @@ typedef struct {
 /* Called after every update; a non-zero return stops training (after a checkpoint). */
 typedef int (*pst_mle_callback)(void *ctx, const pst_mle_step *s);
 
-/* Trains m by maximum likelihood on src. With o->resume, m is replaced by
- * out_dir/model and the optimizer, RNG and data position come from
- * out_dir/training_state.bin (checked against the model's checksum); metrics.jsonl
- * keeps its lines up to the checkpoint's step. */
+/* Trains m by maximum likelihood on src. With o->resume, m (whose architecture must be
+ * the checkpoint's) is replaced by the latest checkpoint's model and the optimizer, RNG
+ * and data position come from its training_state.bin (checked against the model's
+ * checksum); metrics.jsonl keeps its lines up to the checkpoint's step. Without it, a
+ * run directory that holds a checkpoint is refused. */
 int pst_mle_train(pst_gpt2 *m, pst_token_source *src, const pst_mle_options *o,
                   pst_mle_callback cb, void *cb_ctx, pst_error *err);
+
+/* The model directory of out_dir's latest complete checkpoint in model_dir[cap]: returns
+ * 1, or 0 when out_dir has no checkpoint, -1 on error. Removes what killed runs left. */
+int pst_mle_find_checkpoint(const char *out_dir, char *model_dir, size_t cap, pst_error *err);
 
 #endif

@@ -227,10 +227,8 @@ int cmd_pretrain(int argc, char **argv) {
     }
     int vocab = pst_tokenizer_vocab_size(tok);
     if (vocab > m.config.vocab_size && pst_gpt2_resize_vocab(&m, vocab, &split, &err)) goto fail;
-    char saved_model[4096];
-    if (pst_path_join(saved_model, sizeof saved_model, out, "model", &err) ||
-        pst_mkdir_p(saved_model, &err) || pst_tokenizer_save_dir(tok, saved_model, &err))
-        goto fail;
+    char saved_model[4096]; /* a link to the latest checkpoint's model (with the tokenizer) */
+    if (pst_path_join(saved_model, sizeof saved_model, out, "model", &err)) goto fail;
 
     cJSON *x = cJSON_CreateObject();
     if (x) {
@@ -260,9 +258,9 @@ int cmd_pretrain(int argc, char **argv) {
     o.weight_decay = weight_decay, o.clip = clip, o.seed = seed, o.out_dir = out;
     o.save_every = save_every, o.log_every = log_every, o.quiet = quiet, o.extra_config_json = extra;
     o.val = val_data ? &val : NULL, o.val_every = val_every, o.val_batches = val_batches;
-    o.resume = resume;
+    o.resume = resume, o.tokenizer = tok;
     pstep_ctx sc = {print_every, stop_at, {0}};
-    if (pst_phf_train(&m, &src, obj, &p, &o, resume ? saved_model : model_dir, on_step, &sc, &err)) goto fail;
+    if (pst_phf_train(&m, &src, obj, &p, &o, model_dir, on_step, &sc, &err)) goto fail;
     if (filtered[0]) remove(filtered);
     char *q = pst_json_quote(saved_model, strlen(saved_model), NULL);
     printf("{\"model\": %s, \"objective\": \"%s\", \"threshold\": %.9g, \"step\": %ld, \"loss\": %.6g, "

@@ -2,9 +2,11 @@
  *
  * Data: a token shard (posterior prepare) or a file of whitespace-separated token ids.
  * Model: a new one (--n-layer ... --vocab-size, seeded init) or --model DIR to continue.
- * Run directory: train_config.json, metrics.jsonl, model/ (+ tokenizer files copied from
- * --tokenizer or --model), training_state.bin; --resume continues exactly. */
+ * Run directory: train_config.json, metrics.jsonl, checkpoints/ckpt-STEP/ (model/ with the
+ * tokenizer of --tokenizer or --model, training_state.bin), model -> the latest checkpoint's
+ * model; --resume continues exactly. */
 #include <cjson/cJSON.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,9 +44,24 @@ static int on_step(void *ctx, const pst_mle_step *s) {
     return c->stop_at > 0 && s->step >= c->stop_at;
 }
 
+#define UNSET INT_MIN /* an architecture flag not given */
+
+/* The architecture flags given (not UNSET) must be the continued model's: returns 0, or
+ * -1 naming the flag, both values and where the model comes from. */
+static int check_arch_flags(const pst_gpt2_config *c, const int given[5], const char *from, pst_error *err) {
+    const char *flags[5] = {"--n-layer", "--n-head", "--n-embd", "--n-positions", "--vocab-size"};
+    const char *fields[5] = {"n_layer", "n_head", "n_embd", "n_positions", "vocab_size"};
+    int have[5] = {c->n_layer, c->n_head, c->n_embd, c->n_positions, c->vocab_size};
+    for (int i = 0; i < 5; i++)
+        if (given[i] != UNSET && given[i] != have[i])
+            return pst_fail(err, "%s %d, but %s has %s %d; a continued model keeps its architecture "
+                            "(drop %s or give %d)", flags[i], given[i], from, fields[i], have[i], flags[i], have[i]);
+    return 0;
+}
+
 int cmd_train(int argc, char **argv) {
     const char *data = NULL, *out = NULL, *model_dir = NULL, *tokenizer_dir = NULL, *val_data = NULL;
-    int n_layer = 4, n_head = 4, n_embd = 128, n_positions = 256, vocab_size = 0;
+    int n_layer = UNSET, n_head = UNSET, n_embd = UNSET, n_positions = UNSET, vocab_size = UNSET;
     int batch = 8, seq = 128, grad_accum = 1, resume = 0, shuffle = 1, quiet = 0, val_batches = 8;
     long steps = 1000, warmup = 100, save_every = 0, log_every = 1, print_every = 0, stop_at = 0,
          val_every = 0;
@@ -58,11 +75,11 @@ int cmd_train(int argc, char **argv) {
         {"out", ARG_STRING, &out, "run directory (model/, metrics.jsonl, training_state.bin, train_config.json)"},
         {"model", ARG_STRING, &model_dir, "continue training this model directory (else a new model)"},
         {"tokenizer", ARG_STRING, &tokenizer_dir, "tokenizer saved with the model: a folder (vocab.json + merges.txt) or gpt2 (default: --model's)"},
-        {"n-layer", ARG_INT, &n_layer, "new model: layers"},
-        {"n-head", ARG_INT, &n_head, "new model: attention heads"},
-        {"n-embd", ARG_INT, &n_embd, "new model: width"},
-        {"n-positions", ARG_INT, &n_positions, "new model: context length"},
-        {"vocab-size", ARG_INT, &vocab_size, "new model: vocabulary (0: the tokenizer's, the shard's, or max id + 1)"},
+        {"n-layer", ARG_INT, &n_layer, "new model: layers (default 4; with --model / --resume: must be the model's)"},
+        {"n-head", ARG_INT, &n_head, "new model: attention heads (default 4)"},
+        {"n-embd", ARG_INT, &n_embd, "new model: width (default 128)"},
+        {"n-positions", ARG_INT, &n_positions, "new model: context length (default 256)"},
+        {"vocab-size", ARG_INT, &vocab_size, "new model: vocabulary (default 0: the tokenizer's, the shard's, or max id + 1)"},
         {"steps", ARG_LONG, &steps, "optimizer updates in total"},
         {"batch", ARG_INT, &batch, "sequences per micro-batch"},
         {"seq", ARG_INT, &seq, "tokens per sequence"},
@@ -102,6 +119,7 @@ int cmd_train(int argc, char **argv) {
         return 2;
     }
     if (lr_min < 0) lr_min = lr / 10;
+    const int arch_given[5] = {n_layer, n_head, n_embd, n_positions, vocab_size};
 
     pst_error err = {{0}};
     pst_gpt2 m = {0};
@@ -134,29 +152,37 @@ int cmd_train(int argc, char **argv) {
     }
     char saved_model[4096];
     if (pst_path_join(saved_model, sizeof saved_model, out, "model", &err)) goto fail;
-    if (!tokenizer_dir && model_dir) {
+    char ckpt_model[4096] = "";
+    if (resume) {
+        int found = pst_mle_find_checkpoint(out, ckpt_model, sizeof ckpt_model, &err);
+        if (found < 0) goto fail;
+        if (!found) {
+            pst_fail(&err, "--resume: %s has no checkpoint (checkpoints/ckpt-STEP)", out);
+            goto fail;
+        }
+    }
+    const char *from = resume ? ckpt_model : model_dir; /* the continued model */
+    if (!tokenizer_dir && from) {
         char vj[4096];
-        if (pst_path_join(vj, sizeof vj, model_dir, "vocab.json", &err)) goto fail;
-        if (pst_file_exists(vj)) tokenizer_dir = model_dir;
+        if (pst_path_join(vj, sizeof vj, from, "vocab.json", &err)) goto fail;
+        if (pst_file_exists(vj)) tokenizer_dir = from;
     }
     if (tokenizer_dir && pst_tokenizer_open(&tok, tokenizer_dir, &err)) goto fail;
-    if (resume) {
-        char state[4096];
-        if (pst_path_join(state, sizeof state, out, "training_state.bin", &err)) goto fail;
-        if (!pst_file_exists(state)) {
-            pst_fail(&err, "--resume: %s has no checkpoint (no training_state.bin)", out);
+    if (from) {
+        if (pst_gpt2_load(&m, from, &err)) {
+            if (resume) pst_fail_context(&err, "--resume");
             goto fail;
         }
-        if (pst_gpt2_load(&m, saved_model, &err)) {
-            pst_fail_context(&err, "--resume");
+        if (check_arch_flags(&m.config, arch_given, resume ? "the checkpoint" : from, &err)) {
+            if (resume) pst_fail_context(&err, "--resume %s", out);
             goto fail;
         }
-    } else if (model_dir) {
-        if (pst_gpt2_load(&m, model_dir, &err)) goto fail;
     } else {
-        if (vocab_size == 0 && tok) vocab_size = pst_tokenizer_vocab_size(tok);
+        if (vocab_size == UNSET || vocab_size == 0) vocab_size = tok ? pst_tokenizer_vocab_size(tok) : 0;
         if (vocab_size == 0) vocab_size = src.max_id + 1;
-        pst_gpt2_config cfg = {n_layer, n_head, n_embd, n_positions, vocab_size, 1e-5f};
+        pst_gpt2_config cfg = {n_layer == UNSET ? 4 : n_layer, n_head == UNSET ? 4 : n_head,
+                               n_embd == UNSET ? 128 : n_embd, n_positions == UNSET ? 256 : n_positions,
+                               vocab_size, 1e-5f};
         if (pst_gpt2_create(&m, &cfg, &err)) {
             pst_fail_context(&err, "new model");
             goto fail;
@@ -166,13 +192,10 @@ int cmd_train(int argc, char **argv) {
         pst_rng split = pst_rng_split(&init, 0x1417); /* init stream, apart from the data's */
         pst_gpt2_init_random(&m, &split);
     }
-    if (tok) {
-        if (pst_tokenizer_vocab_size(tok) > m.config.vocab_size) {
-            pst_fail(&err, "the tokenizer has %d ids, more than the model's vocab_size %d",
-                     pst_tokenizer_vocab_size(tok), m.config.vocab_size);
-            goto fail;
-        }
-        if (pst_mkdir_p(saved_model, &err) || pst_tokenizer_save_dir(tok, saved_model, &err)) goto fail;
+    if (tok && pst_tokenizer_vocab_size(tok) > m.config.vocab_size) {
+        pst_fail(&err, "the tokenizer has %d ids, more than the model's vocab_size %d",
+                 pst_tokenizer_vocab_size(tok), m.config.vocab_size);
+        goto fail;
     }
 
     cJSON *x = cJSON_CreateObject();
@@ -188,7 +211,7 @@ int cmd_train(int argc, char **argv) {
     o.steps = steps, o.grad_accum = grad_accum, o.lr = lr, o.lr_min = lr_min, o.warmup = warmup;
     o.weight_decay = weight_decay, o.beta1 = beta1, o.beta2 = beta2, o.clip = clip, o.seed = seed;
     o.out_dir = out, o.save_every = save_every, o.log_every = log_every, o.resume = resume;
-    o.quiet = quiet, o.extra_config_json = extra;
+    o.quiet = quiet, o.extra_config_json = extra, o.tokenizer = tok;
     o.val = val_data ? &val : NULL, o.val_every = val_every, o.val_batches = val_batches;
     step_ctx sc = {print_every, stop_at, {0}};
     if (pst_mle_train(&m, &src, &o, on_step, &sc, &err)) goto fail;

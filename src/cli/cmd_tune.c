@@ -178,7 +178,8 @@ int cmd_tune(int argc, char **argv) {
     if (open_reference(&b, reference, n_exact, max_new, n_ctx ? contexts : NULL, n_ctx, max_proposals, batch, seed,
                        out, resume, &ref, &drawn, &err) < 0)
         goto fail;
-    if (pst_mkdir_p(out, &err) < 0 || pst_path_join(ckpt, sizeof ckpt, out, "checkpoints", &err) < 0 ||
+    if (pst_mkdir_p(out, &err) < 0 || pst_remove_stale_tmp(out, &err) < 0 || /* what a kill left */
+        pst_path_join(ckpt, sizeof ckpt, out, "checkpoints", &err) < 0 ||
         pst_mkdir_p(ckpt, &err) < 0)
         goto fail;
     if (drawn && (pst_path_join(path, sizeof path, out, "reference.jsonl", &err) < 0 ||

@@ -144,6 +144,17 @@ int pst_gpt2_config_check(const pst_gpt2_config *c, pst_error *err) {
     return 0;
 }
 
+int pst_gpt2_config_diff(const pst_gpt2_config *a, const pst_gpt2_config *b, char *buf, size_t cap) {
+    const char *names[5] = {"n_layer", "n_head", "n_embd", "n_positions", "vocab_size"};
+    int va[5] = {a->n_layer, a->n_head, a->n_embd, a->n_positions, a->vocab_size};
+    int vb[5] = {b->n_layer, b->n_head, b->n_embd, b->n_positions, b->vocab_size};
+    for (int i = 0; i < 5; i++)
+        if (va[i] != vb[i]) return snprintf(buf, cap, "%s %d, not %d", names[i], va[i], vb[i]), 1;
+    if (a->layer_norm_epsilon != b->layer_norm_epsilon)
+        return snprintf(buf, cap, "layer_norm_epsilon %g, not %g", a->layer_norm_epsilon, b->layer_norm_epsilon), 1;
+    return 0;
+}
+
 void pst_gpt2_param_sizes(const pst_gpt2_config *c, size_t s[PST_GPT2_NUM_TENSORS]) {
     size_t C = c->n_embd, L = c->n_layer;
     s[0] = (size_t)c->vocab_size * C; /* wte */

@@ -3,7 +3,6 @@
 #include "posterior/dpg.h"
 
 #include <cjson/cJSON.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
@@ -96,8 +95,18 @@ typedef struct {
     int q_kind;
 } dpg_state;
 
-static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    return remove(path);
+/* A double in JSON that reads back bit-exactly ("%.17g"; cJSON's own printing may round
+ * to 15 digits, a resumed run would then drift); -inf (a context without a satisfying
+ * sample yet) is not JSON: null. */
+static cJSON *exact_number(double x) {
+    char buf[32];
+    return cJSON_CreateRaw(pst_json_number(buf, x, 17));
+}
+
+static cJSON *exact_array(const double *x, int n) {
+    cJSON *a = cJSON_CreateArray();
+    for (int i = 0; a && i < n; i++) cJSON_AddItemToArray(a, exact_number(x[i]));
+    return a;
 }
 
 static int state_save(const dpg_state *st, const char *path, pst_error *err) {
@@ -110,13 +119,12 @@ static int state_save(const dpg_state *st, const char *path, pst_error *err) {
         snprintf(buf, sizeof buf, "%016" PRIx64, st->rng.s[i]);
         cJSON_AddItemToArray(rng, cJSON_CreateString(buf));
     }
-    cJSON_AddItemToObject(root, "log_w_sum", cJSON_CreateDoubleArray(st->log_w_sum, st->n_groups));
-    cJSON_AddItemToObject(root, "count", cJSON_CreateDoubleArray(st->count, st->n_groups));
-    cJSON_AddNumberToObject(root, "baseline", st->baseline);
+    cJSON_AddItemToObject(root, "log_w_sum", exact_array(st->log_w_sum, st->n_groups));
+    cJSON_AddItemToObject(root, "count", exact_array(st->count, st->n_groups));
+    cJSON_AddItemToObject(root, "baseline", exact_number(st->baseline));
     cJSON_AddBoolToObject(root, "baseline_set", st->baseline_set);
     cJSON_AddNumberToObject(root, "proposal_updates", (double)st->proposal_updates);
     cJSON_AddStringToObject(root, "proposal", st->q_kind == Q_COPY ? "copy" : st->q_kind == Q_POLICY ? "policy" : "initial");
-    /* -inf (a context without a satisfying sample yet) is not JSON: store as null */
     char *text = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
     if (!text) return pst_fail(err, "out of memory");
@@ -168,34 +176,40 @@ done:
     return rc;
 }
 
-/* out_dir/ckpt-STEP/{policy/, proposal/, state.json}; out_dir/latest names the newest
- * complete one and is replaced atomically, then the previous one is removed. */
+/* out_dir/ckpt-STEP/{policy/, proposal/, state.json}, one checkpoint directory
+ * (pst_checkpoint: written complete under a temporary name, one rename, then
+ * out_dir/latest -> ckpt-STEP and the previous checkpoint removed). */
 static int checkpoint_save(const char *out_dir, const dpg_state *st, pst_distribution *policy,
                            pst_distribution *q, pst_error *err) {
-    char name[64], dir[4096], sub[4096], latest[4096], prev[4096] = "";
-    snprintf(name, sizeof name, "ckpt-%ld", st->step);
-    if (pst_path_join(dir, sizeof dir, out_dir, name, err) < 0 ||
-        pst_path_join(latest, sizeof latest, out_dir, "latest", err) < 0)
-        return -1;
-    if (pst_file_exists(latest)) {
-        char *text;
-        size_t len;
-        if (pst_read_file(latest, &text, &len, NULL) == 0) {
-            while (len && (text[len - 1] == '\n' || text[len - 1] == ' ')) text[--len] = 0;
-            if (strcmp(text, name) != 0) pst_path_join(prev, sizeof prev, out_dir, text, NULL);
-            free(text);
-        }
+    pst_checkpoint c;
+    char sub[4096];
+    if (pst_checkpoint_begin(&c, out_dir, st->step, err) < 0) return -1;
+    if (pst_path_join(sub, sizeof sub, c.tmp, "policy", err) < 0 || policy->save(policy->self, sub, err) < 0 ||
+        (st->q_kind == Q_COPY &&
+         (pst_path_join(sub, sizeof sub, c.tmp, "proposal", err) < 0 || q->save(q->self, sub, err) < 0)) ||
+        pst_path_join(sub, sizeof sub, c.tmp, "state.json", err) < 0 || state_save(st, sub, err) < 0) {
+        pst_checkpoint_abort(&c);
+        return pst_fail_context(err, "checkpoint %s", c.dir);
     }
-    if (pst_mkdir_p(dir, err) < 0) return -1;
-    if (pst_path_join(sub, sizeof sub, dir, "policy", err) < 0 || policy->save(policy->self, sub, err) < 0)
-        return pst_fail_context(err, "checkpoint %s", dir);
-    if (st->q_kind == Q_COPY) {
-        if (pst_path_join(sub, sizeof sub, dir, "proposal", err) < 0 || q->save(q->self, sub, err) < 0)
-            return pst_fail_context(err, "checkpoint %s", dir);
-    }
-    if (pst_path_join(sub, sizeof sub, dir, "state.json", err) < 0 || state_save(st, sub, err) < 0) return -1;
-    if (pst_write_file_atomic(latest, name, strlen(name), err) < 0) return -1;
-    if (prev[0] && pst_file_exists(prev)) nftw(prev, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return pst_checkpoint_commit(&c, err);
+}
+
+/* Loads the latest complete checkpoint of out_dir into st, the policy and (a copied
+ * proposal) q_copy, which is cloned from the policy here. */
+static int checkpoint_load(const char *out_dir, dpg_state *st, pst_distribution *policy,
+                           pst_distribution *q_copy, pst_error *err) {
+    char dir[4096], sub[4096];
+    int found = pst_checkpoint_find(out_dir, dir, sizeof dir, NULL, err);
+    if (found <= 0)
+        return found < 0 ? pst_fail_context(err, "--resume")
+                         : pst_fail(err, "--resume: no checkpoint in %s (no ckpt-STEP)", out_dir);
+    if (pst_path_join(sub, sizeof sub, dir, "state.json", err) < 0 || state_load(st, sub, err) < 0) return -1;
+    if (pst_path_join(sub, sizeof sub, dir, "policy", err) < 0 || policy->load(policy->self, sub, err) < 0)
+        return pst_fail_context(err, "--resume");
+    if (st->q_kind != Q_COPY) return 0;
+    if (policy->clone(policy->self, q_copy, err) < 0) return -1;
+    if (pst_path_join(sub, sizeof sub, dir, "proposal", err) < 0 || q_copy->load(q_copy->self, sub, err) < 0)
+        return pst_fail_context(err, "--resume: proposal");
     return 0;
 }
 
@@ -357,30 +371,9 @@ int pst_dpg_train(pst_distribution *policy, const pst_target *target, pst_distri
     double *lt = buf, *lq = buf + n, *lpi = buf + 2 * n, *la = buf + 3 * n, *coef = buf + 4 * n,
            *f = buf + 5 * n, *scratch = buf + (size_t)(5 + k) * n;
 
+    if (o->out_dir && pst_remove_stale_tmp(o->out_dir, err) < 0) goto done;
     if (o->resume) {
-        char latest[4096], dir[4096], sub[4096], *name;
-        size_t len;
-        if (pst_path_join(latest, sizeof latest, o->out_dir, "latest", err) < 0) goto done;
-        if (pst_read_file(latest, &name, &len, err) < 0) {
-            pst_fail_context(err, "--resume: no checkpoint in %s", o->out_dir);
-            goto done;
-        }
-        while (len && (name[len - 1] == '\n' || name[len - 1] == ' ')) name[--len] = 0;
-        int jr = pst_path_join(dir, sizeof dir, o->out_dir, name, err);
-        free(name);
-        if (jr < 0) goto done;
-        if (pst_path_join(sub, sizeof sub, dir, "state.json", err) < 0 || state_load(&st, sub, err) < 0) goto done;
-        if (pst_path_join(sub, sizeof sub, dir, "policy", err) < 0 || policy->load(policy->self, sub, err) < 0) {
-            pst_fail_context(err, "--resume");
-            goto done;
-        }
-        if (st.q_kind == Q_COPY) {
-            if (policy->clone(policy->self, &q_copy, err) < 0) goto done;
-            if (pst_path_join(sub, sizeof sub, dir, "proposal", err) < 0 || q_copy.load(q_copy.self, sub, err) < 0) {
-                pst_fail_context(err, "--resume: proposal");
-                goto done;
-            }
-        }
+        if (checkpoint_load(o->out_dir, &st, policy, &q_copy, err) < 0) goto done;
     } else if (st.q_kind == Q_COPY) {
         if (policy->clone(policy->self, &q_copy, err) < 0) goto done;
     }

@@ -9,6 +9,7 @@
 #include "posterior/train.h"
 
 #include "posterior/shard.h"
+#include "posterior/tokenizer.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -349,11 +350,15 @@ static int write_train_config(const pst_gpt2 *m, const pst_token_source *src,
 }
 
 typedef struct {
-    char model_dir[4096], state[4096], metrics[4096], config[4096];
+    char model_link[4096], ckpt_root[4096], metrics[4096], config[4096];
 } run_paths;
 
+/* One checkpoint directory (pst_checkpoint_begin/commit): model/ (pst_gpt2_save, the
+ * tokenizer, the objective's files) and training_state.bin, whose data blob starts with
+ * the model's checksum and the length of the source's position. */
 static int checkpoint(const pst_gpt2 *m, const pst_adamw *opt, const pst_rng *rng,
-                      pst_token_source *src, const run_paths *p, pst_error *err) {
+                      pst_token_source *src, const pst_mle_options *o, const run_paths *p,
+                      pst_error *err) {
     unsigned char blob[STATE_BLOB_MAX];
     size_t ps = src->pos_size(src->self);
     if (16 + ps > sizeof blob) return pst_fail(err, "data position too large (%zu bytes)", ps);
@@ -361,10 +366,26 @@ static int checkpoint(const pst_gpt2 *m, const pst_adamw *opt, const pst_rng *rn
     memcpy(blob, &sum, 8);
     memcpy(blob + 8, &len, 8);
     src->pos_get(src->self, blob + 16);
-    if (pst_gpt2_save(m, p->model_dir, err)) return pst_fail_context(err, "checkpoint");
-    if (pst_train_state_save(p->state, opt, m->num_params, rng, blob, 16 + ps, err))
+    pst_checkpoint c;
+    char model[4096], state[4096];
+    if (pst_checkpoint_begin(&c, p->ckpt_root, opt->step, err)) return pst_fail_context(err, "checkpoint");
+    if (pst_path_join(model, sizeof model, c.tmp, "model", err) ||
+        pst_path_join(state, sizeof state, c.tmp, "training_state.bin", err) ||
+        pst_gpt2_save(m, model, err) || (o->tokenizer && pst_tokenizer_save_dir(o->tokenizer, model, err)) ||
+        (o->objective && o->objective->save && o->objective->save(o->objective->ctx, model, err)) ||
+        pst_train_state_save(state, opt, m->num_params, rng, blob, 16 + ps, err)) {
+        pst_checkpoint_abort(&c);
         return pst_fail_context(err, "checkpoint");
-    return 0;
+    }
+    return pst_checkpoint_commit(&c, err) ? pst_fail_context(err, "checkpoint") : 0;
+}
+
+int pst_mle_find_checkpoint(const char *out_dir, char *model_dir, size_t cap, pst_error *err) {
+    char root[4096], dir[4096];
+    if (pst_path_join(root, sizeof root, out_dir, "checkpoints", err)) return -1;
+    int found = pst_checkpoint_find(root, dir, sizeof dir, NULL, err);
+    if (found <= 0) return found;
+    return pst_path_join(model_dir, cap, dir, "model", err) ? -1 : 1;
 }
 
 /* A resumed run must cut its data the same way: batch, seq and grad_accum as recorded. */
@@ -391,31 +412,46 @@ static int check_resume_config(const pst_token_source *src, const pst_mle_option
 }
 
 static int resume(pst_gpt2 *m, pst_adamw *opt, pst_rng *rng, pst_token_source *src,
-                  const run_paths *p, pst_error *err) {
+                  const pst_mle_options *o, const run_paths *p, pst_error *err) {
+    char dir[4096], model[4096], state[4096], diff[256];
+    int found = pst_checkpoint_find(p->ckpt_root, dir, sizeof dir, NULL, err);
+    if (found < 0) return pst_fail_context(err, "--resume");
+    if (found == 0) return pst_fail(err, "--resume: %s has no checkpoint (no %s/ckpt-STEP)", o->out_dir, p->ckpt_root);
+    if (pst_path_join(model, sizeof model, dir, "model", err) ||
+        pst_path_join(state, sizeof state, dir, "training_state.bin", err))
+        return -1;
     pst_gpt2 loaded;
-    if (pst_gpt2_load(&loaded, p->model_dir, err)) return pst_fail_context(err, "--resume");
-    if (memcmp(&loaded.config, &m->config, sizeof m->config) != 0) {
+    if (pst_gpt2_load(&loaded, model, err)) return pst_fail_context(err, "--resume");
+    if (pst_gpt2_config_diff(&loaded.config, &m->config, diff, sizeof diff)) {
         pst_gpt2_free(&loaded);
-        return pst_fail(err, "--resume: %s has another model shape than the one given to continue",
-                        p->model_dir);
+        return pst_fail(err, "--resume: the checkpoint's model (%s) has %s as given to continue; resume "
+                        "with the run's architecture", model, diff);
     }
     pst_gpt2_free(m);
     *m = loaded;
     unsigned char blob[STATE_BLOB_MAX];
     size_t blen = 0;
-    if (pst_train_state_load(p->state, opt, m->num_params, rng, blob, sizeof blob, &blen, err))
+    if (pst_train_state_load(state, opt, m->num_params, rng, blob, sizeof blob, &blen, err))
         return pst_fail_context(err, "--resume");
     uint64_t sum, len;
-    if (blen < 16) return pst_fail(err, "--resume: %s: data position missing", p->state);
+    if (blen < 16) return pst_fail(err, "--resume: %s: data position missing", state);
     memcpy(&sum, blob, 8);
     memcpy(&len, blob + 8, 8);
     if (sum != pst_gpt2_checksum(m))
-        return pst_fail(err, "--resume: %s does not belong to the model in %s (saved at another step?)",
-                        p->state, p->model_dir);
-    if (len != blen - 16) return pst_fail(err, "--resume: %s: bad data position length", p->state);
+        return pst_fail(err, "--resume: %s does not belong to the model in %s", state, model);
+    if (len != blen - 16) return pst_fail(err, "--resume: %s: bad data position length", state);
     if (src->pos_set(src->self, blob + 16, (size_t)len, err))
-        return pst_fail_context(err, "--resume: %s", p->state);
+        return pst_fail_context(err, "--resume: %s", state);
+    if (o->objective && o->objective->resume && o->objective->resume(o->objective->ctx, model, err))
+        return pst_fail_context(err, "--resume");
     return 0;
+}
+
+/* What a failed run leaves to resume from, for its error message. */
+static const char *kept_note(char *buf, size_t cap, long saved) {
+    if (saved < 0) snprintf(buf, cap, "no checkpoint was written");
+    else snprintf(buf, cap, "the checkpoint of step %ld is kept", saved);
+    return buf;
 }
 
 int pst_mle_train(pst_gpt2 *m, pst_token_source *src, const pst_mle_options *o,
@@ -442,9 +478,9 @@ int pst_mle_train(pst_gpt2 *m, pst_token_source *src, const pst_mle_options *o,
                         src->max_id, m->config.vocab_size);
 
     run_paths p;
-    if (pst_mkdir_p(o->out_dir, err) ||
-        pst_path_join(p.model_dir, sizeof p.model_dir, o->out_dir, "model", err) ||
-        pst_path_join(p.state, sizeof p.state, o->out_dir, "training_state.bin", err) ||
+    if (pst_mkdir_p(o->out_dir, err) || pst_remove_stale_tmp(o->out_dir, err) ||
+        pst_path_join(p.model_link, sizeof p.model_link, o->out_dir, "model", err) ||
+        pst_path_join(p.ckpt_root, sizeof p.ckpt_root, o->out_dir, "checkpoints", err) ||
         pst_path_join(p.metrics, sizeof p.metrics, o->out_dir, "metrics.jsonl", err) ||
         pst_path_join(p.config, sizeof p.config, o->out_dir, "train_config.json", err))
         return -1;
@@ -463,12 +499,22 @@ int pst_mle_train(pst_gpt2 *m, pst_token_source *src, const pst_mle_options *o,
                          (float)o->weight_decay, err))
         return -1;
     if (o->resume) {
-        if (check_resume_config(src, o, p.config, err) || resume(m, &opt, &rng, src, &p, err) ||
+        if (check_resume_config(src, o, p.config, err) || resume(m, &opt, &rng, src, o, &p, err) ||
             pst_metrics_truncate(p.metrics, opt.step, err))
             goto done;
-    } else if (pst_file_exists(p.state)) {
-        pst_fail(err, "%s already holds a training run (training_state.bin); use --resume or another directory",
-                 o->out_dir);
+    } else {
+        char dir[4096];
+        int found = pst_checkpoint_find(p.ckpt_root, dir, sizeof dir, NULL, err);
+        if (found) {
+            if (found > 0)
+                pst_fail(err, "%s already holds a training run (%s); use --resume or another directory",
+                         o->out_dir, dir);
+            goto done;
+        }
+    }
+    /* out/model: the latest checkpoint's model, through checkpoints/latest */
+    if (pst_symlink_atomic("checkpoints/latest/model", p.model_link, err)) {
+        pst_fail_context(err, "train: %s must be this run's link to its latest model", o->out_dir);
         goto done;
     }
     mask = pst_gpt2_decay_mask(m, err);
@@ -499,7 +545,8 @@ int pst_mle_train(pst_gpt2 *m, pst_token_source *src, const pst_mle_options *o,
     if (o->quiet) prog.enabled = 0;
     double tokens_per_update = (double)BT * o->grad_accum;
     double t_start = pst_now();
-    long first = opt.step;
+    long first = opt.step, saved = o->resume ? opt.step : -1; /* the step of the last checkpoint */
+    char kept[96];
     for (long step = opt.step; step < o->steps; step++) {
         double t0 = pst_now(), loss = 0;
         pst_gpt2_zero_grad(m);
@@ -525,7 +572,7 @@ int pst_mle_train(pst_gpt2 *m, pst_token_source *src, const pst_mle_options *o,
             }
             if (pst_gpt2_cross_entropy(m, inp, tgt, NULL, B, T, dlogprobs, &l, err) ||
                 (!isfinite(l) && pst_fail(err, "loss is %g", l))) {
-                pst_fail_context(err, "train: step %ld (the last checkpoint is kept)", step + 1);
+                pst_fail_context(err, "train: step %ld (%s)", step + 1, kept_note(kept, sizeof kept, saved));
                 goto done;
             }
             /* the update's loss is the mean over micro-batches: scale each one's gradient */
@@ -535,8 +582,8 @@ int pst_mle_train(pst_gpt2 *m, pst_token_source *src, const pst_mle_options *o,
         }
         float norm = pst_clip_grad_norm(m->grad_memory, m->num_params, (float)o->clip);
         if (!isfinite(norm)) {
-            pst_fail(err, "train: step %ld: gradient norm is %g (the last checkpoint is kept)",
-                     step + 1, (double)norm);
+            pst_fail(err, "train: step %ld: gradient norm is %g (%s)", step + 1, (double)norm,
+                     kept_note(kept, sizeof kept, saved));
             goto done;
         }
         float lr = pst_lr_schedule(step, o->warmup, o->steps, (float)o->lr, (float)o->lr_min);
@@ -570,9 +617,8 @@ int pst_mle_train(pst_gpt2 *m, pst_token_source *src, const pst_mle_options *o,
                             extra);
         int stop = cb && cb(cb_ctx, &s);
         if (stop || is_save) {
-            if (checkpoint(m, &opt, &rng, src, &p, err)) goto done;
-            if (o->objective && o->objective->save && o->objective->save(o->objective->ctx, o->out_dir, err))
-                goto done;
+            if (checkpoint(m, &opt, &rng, src, o, &p, err)) goto done;
+            saved = opt.step;
         }
         if (stop) break;
     }

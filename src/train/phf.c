@@ -271,12 +271,15 @@ static int phf_after_update(void *vctx, float lr, pst_error *err) {
     return 0;
 }
 
-static int phf_save(void *vctx, const char *out_dir, pst_error *err) {
+/* The value head (with its AdamW state) beside the checkpoint's model, and back. */
+static int phf_save(void *vctx, const char *model_dir, pst_error *err) {
     phf_ctx *c = vctx;
-    if (!c->has_vh) return 0;
-    char dir[4096];
-    if (pst_path_join(dir, sizeof dir, out_dir, "model", err)) return -1;
-    return pst_value_head_save(&c->vh, dir, err);
+    return c->has_vh ? pst_value_head_save(&c->vh, model_dir, err) : 0;
+}
+
+static int phf_resume(void *vctx, const char *model_dir, pst_error *err) {
+    phf_ctx *c = vctx;
+    return c->has_vh ? pst_value_head_load(&c->vh, model_dir, 1, err) : 0;
 }
 
 int pst_phf_train(pst_gpt2 *m, pst_token_source *src, pst_objective obj, const pst_phf_params *p,
@@ -298,11 +301,12 @@ int pst_phf_train(pst_gpt2 *m, pst_token_source *src, pst_objective obj, const p
         if (pst_value_head_create(&c.vh, m->config.n_embd, err)) goto done;
         c.has_vh = 1;
         char path[4096];
-        if (init_value_dir && pst_path_join(path, sizeof path, init_value_dir, "value_head.safetensors", err) == 0 &&
-            pst_file_exists(path) && pst_value_head_load(&c.vh, init_value_dir, o->resume, err))
+        if (!o->resume && init_value_dir &&
+            pst_path_join(path, sizeof path, init_value_dir, "value_head.safetensors", err) == 0 &&
+            pst_file_exists(path) && pst_value_head_load(&c.vh, init_value_dir, 0, err))
             goto done;
     }
-    pst_objective_hook hook = {&c, phf_micro_step, phf_after_update, phf_save, phf_metrics};
+    pst_objective_hook hook = {&c, phf_micro_step, phf_after_update, phf_save, phf_resume, phf_metrics};
     pst_mle_options oo = *o;
     oo.objective = &hook;
     rc = pst_mle_train(m, src, &oo, cb, cb_ctx, err);

@@ -71,6 +71,59 @@ static void test_files(void) {
     free(data);
 }
 
+/* One checkpoint directory: invisible until committed, a kill's leftovers (a dead PID's
+ * NAME.tmp.PID, anywhere) removed and never taken, the highest complete one resumed. */
+static void test_checkpoints(void) {
+    char root[] = "/tmp/pst_ckpt_XXXXXX", path[4096], link[64];
+    CHECK(mkdtemp(root) != NULL);
+    pst_error err = {{0}};
+    pst_checkpoint c;
+    long step = 0;
+    char dir[4096];
+    CHECK(pst_checkpoint_find(root, dir, sizeof dir, &step, &err) == 0); /* empty: none */
+    CHECK(pst_checkpoint_begin(&c, root, 3, &err) == 0);
+    snprintf(path, sizeof path, "%s/state", c.tmp);
+    CHECK(pst_write_file_atomic(path, "three", 5, &err) == 0);
+    CHECK(pst_checkpoint_find(root, dir, sizeof dir, &step, &err) == 0); /* a live writer's: kept, not taken */
+    CHECK(pst_file_exists(c.tmp));
+    CHECK(pst_checkpoint_commit(&c, &err) == 0);
+    snprintf(path, sizeof path, "%s/latest", root);
+    CHECK(readlink(path, link, sizeof link) == 6 && memcmp(link, "ckpt-3", 6) == 0);
+    /* a killed writer's step 4 (PID 999999999 is not running) and stray temporaries */
+    snprintf(path, sizeof path, "%s/ckpt-4.tmp.999999999", root);
+    CHECK(pst_mkdir_p(path, &err) == 0);
+    snprintf(path, sizeof path, "%s/ckpt-3/model.safetensors.tmp.999999999", root);
+    CHECK(pst_write_file_atomic(path, "x", 1, &err) == 0);
+    snprintf(path, sizeof path, "%s/ckpt-2", root); /* an older complete one a kill left */
+    CHECK(pst_mkdir_p(path, &err) == 0);
+    CHECK(pst_checkpoint_find(root, dir, sizeof dir, &step, &err) == 1 && step == 3);
+    snprintf(path, sizeof path, "%s/ckpt-3", root);
+    CHECK(strcmp(dir, path) == 0);
+    const char *gone[3] = {"ckpt-4.tmp.999999999", "ckpt-3/model.safetensors.tmp.999999999", "ckpt-2"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", root, gone[i]);
+        CHECK_MSG(!pst_file_exists(path), "%s left", gone[i]);
+    }
+    /* the next one replaces it; an aborted one leaves nothing */
+    CHECK(pst_checkpoint_begin(&c, root, 5, &err) == 0 && pst_checkpoint_commit(&c, &err) == 0);
+    CHECK(pst_checkpoint_begin(&c, root, 6, &err) == 0);
+    pst_checkpoint_abort(&c);
+    CHECK(!pst_file_exists(c.tmp));
+    CHECK(pst_checkpoint_find(root, dir, sizeof dir, &step, &err) == 1 && step == 5);
+    snprintf(path, sizeof path, "%s/ckpt-3", root);
+    CHECK(!pst_file_exists(path));
+    /* the same step again (a fresh run over an old one) replaces it */
+    CHECK(pst_checkpoint_begin(&c, root, 5, &err) == 0);
+    snprintf(path, sizeof path, "%s/new", c.tmp);
+    CHECK(pst_write_file_atomic(path, "n", 1, &err) == 0 && pst_checkpoint_commit(&c, &err) == 0);
+    snprintf(path, sizeof path, "%s/ckpt-5/new", root);
+    CHECK(pst_file_exists(path));
+    /* a directory where a link goes is refused */
+    snprintf(path, sizeof path, "%s/ckpt-5", root);
+    CHECK(pst_symlink_atomic("x", path, &err) < 0 && strstr(err.msg, "is a directory"));
+    CHECK(pst_remove_tree(root, &err) == 0 && !pst_file_exists(root));
+}
+
 static void test_gemm(void) {
     /* every transpose combination against a naive triple loop */
     int M = 7, N = 5, K = 9;
@@ -101,6 +154,7 @@ int main(void) {
     test_rng();
     test_logsumexp();
     test_files();
+    test_checkpoints();
     test_gemm();
     return check_report();
 }

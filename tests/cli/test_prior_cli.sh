@@ -61,7 +61,7 @@ EOF
 }
 compare_runs "$T/full" "$T/part" 24 || fail "resumed run differs from the uninterrupted one"
 cmp -s "$T/full/model/model.safetensors" "$T/part/model/model.safetensors" || fail "final models differ"
-cmp -s "$T/full/training_state.bin" "$T/part/training_state.bin" || fail "final training states differ"
+cmp -s "$T/full/checkpoints/latest/training_state.bin" "$T/part/checkpoints/latest/training_state.bin" || fail "final training states differ"
 
 $PY - "$T/full" <<'EOF' || fail "run directory contents / loss decrease"
 import json, sys, os
@@ -83,7 +83,7 @@ for k in ("steps", "batch", "seq", "grad_accum", "lr", "warmup", "weight_decay",
 assert cfg["model"]["vocab_size"] == 50 and cfg["seed"] == 5
 mc = json.load(open(d + "/model/config.json"))
 assert mc["n_layer"] == 2 and mc["model_type"] == "gpt2"
-assert os.path.getsize(d + "/training_state.bin") > 2 * 4 * cfg["model"]["num_params"]
+assert os.path.getsize(d + "/checkpoints/latest/training_state.bin") > 2 * 4 * cfg["model"]["num_params"]
 EOF
 
 # 2 threads: the same exactness (short)
@@ -190,9 +190,15 @@ expect_fail 1 "already holds a training run" "$BIN" train "${common[@]}" --out "
 printf '1 2 3\n4 five 6\n' > "$T/bad.txt"
 expect_fail 1 "line 2: 'five'" "$BIN" train --data "$T/bad.txt" --out "$T/x1" --steps 1 --seq 2 --batch 1
 expect_fail 1 "outside the model's vocabulary" "$BIN" train "${common[@]}" --vocab-size 20 --out "$T/x2"
-expect_fail 1 "training_state.bin" "$BIN" train "${common[@]}" --out "$T/x3" --resume
+expect_fail 1 "has no checkpoint" "$BIN" train "${common[@]}" --out "$T/x3" --resume
 expect_fail 1 "batch is 3 now but the run used 4" "$BIN" train "${common[@]}" --batch 3 --out "$T/part" --resume
-printf 'x' >> "$T/part/training_state.bin"
+# a continued model keeps its architecture: a different flag is refused, naming both values
+expect_fail 1 "--n-layer 3, but the checkpoint has n_layer 2" "$BIN" train "${common[@]}" --n-layer 3 --out "$T/part" --resume
+expect_fail 1 "--n-embd 64, but $T/full/model has n_embd 32" "$BIN" train --data "$T/ids.txt" --model "$T/full/model" \
+    --n-embd 64 --out "$T/x5" --steps 1 --batch 2 --seq 16 --quiet
+# a failure before the first checkpoint does not claim one is kept
+expect_fail 1 "no checkpoint was written" "$BIN" train --data "$T/ids.txt" --steps 1 --batch 100000 --seq 128 --out "$T/x4" --quiet
+printf x >> "$T/part/checkpoints/latest/training_state.bin"
 expect_fail 1 "trailing bytes" "$BIN" train "${common[@]}" --out "$T/part" --resume
 expect_fail 1 "no end-of-text token" "$BIN" sample --model "$M" --n 1
 expect_fail 1 "top_p" "$BIN" sample --model "$M" --prompt-tokens 1 --top-p 0

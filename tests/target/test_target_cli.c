@@ -286,9 +286,9 @@ int main(void) {
     snprintf(args, sizeof args, "target init --prior %s --out %s/u.json 'bogus:1'", model, dir);
     CHECK(run(args, NULL, &errs) == 1 && strstr(errs, "bogus"));
     free(errs);
-    snprintf(args, sizeof args, "target sample --spec %s --sampler rs", dspec);
-    CHECK(run(args, NULL, &errs) == 1 && strstr(errs, "pointwise"));
-    free(errs);
+    /* rs is exact for a distributional target with a bounded feature too (envelope e^max(λ,0)) */
+    snprintf(args, sizeof args, "target sample --spec %s --sampler rs --n 5 --max-new-tokens 2", dspec);
+    CHECK(run(args, NULL, NULL) == 0);
     snprintf(args, sizeof args, "target fit --spec %s", spec);
     CHECK(run(args, NULL, &errs) == 1 && strstr(errs, "distributional"));
     free(errs);
@@ -302,8 +302,14 @@ int main(void) {
     CHECK(run(args, &out, &errs) == 1 && strstr(errs, "Z is estimated as 0") && strstr(out, "\"z\": 0,"));
     free(out);
     free(errs);
-    snprintf(args, sizeof args, "tune --spec %s/never.json --out %s/r3 --steps 3 --batch 8 --quiet", dir, dir);
+    snprintf(args, sizeof args, "tune --spec %s/never.json --out %s/r3 --steps 3 --batch 8 --quiet --n-exact 0", dir,
+             dir);
     CHECK(run(args, NULL, &errs) == 1 && strstr(errs, "Z estimate is 0"));
+    free(errs);
+    /* with exact samples (the default) the same target fails before training, naming the rate and budget */
+    snprintf(args, sizeof args, "tune --spec %s/never.json --out %s/r4 --steps 3 --batch 8 --quiet --max-proposals 2000",
+             dir, dir);
+    CHECK(run(args, NULL, &errs) == 1 && strstr(errs, "acceptance rate below") && strstr(errs, "2000"));
     free(errs);
     CHECK(run("target --help", &out, NULL) == 0 && strstr(out, "estimate"));
     free(out);
