@@ -35,16 +35,18 @@ say "3/6 prior a(x): GPT-2, 4 layers x 128, $prior_steps steps of 16 x 64 tokens
     --steps "$prior_steps" --batch 16 --seq 64 --lr 2e-3 --warmup 50 --seed "$seed" \
     --print-every 200 --quiet
 
-say "4/6 target p(x) ∝ a(x)·b(x), b = $constraint"
+say "4/6 target p(x) ∝ a(x)·b(x), b = $constraint; 1000 exact samples of p (rejection from a)"
 "$P" target init --kind pointwise --prior "$run/prior/model" --out "$run/target.json" "$constraint"
+"$P" target sample --spec "$run/target.json" --sampler rs --n 1000 --max-new-tokens 40 --seed $((seed + 1000)) \
+    --out "$run/reference.jsonl" > /dev/null
 "$P" eval --model "$run/prior/model" --spec "$run/target.json" --n 512 --max-new-tokens 40 \
-    --data "$run/data.val.bin" --show 4 --seed "$seed" > "$run/eval_prior.json"
+    --reference "$run/reference.jsonl" --data "$run/data.val.bin" --show 4 --seed "$seed" > "$run/eval_prior.json"
 
 say "5/6 KL-adaptive DPG toward p, $tune_steps steps of 64 samples"
 "$P" tune --method dpg --variant kl-adaptive --spec "$run/target.json" --out "$run/dpg" \
     --steps "$tune_steps" --batch 64 --lr 3e-4 --max-new-tokens 40 --seed "$seed" --quiet
 "$P" eval --model "$run/dpg/model" --spec "$run/target.json" --n 512 --max-new-tokens 40 \
-    --data "$run/data.val.bin" --show 4 --seed "$seed" > "$run/eval_dpg.json"
+    --reference "$run/reference.jsonl" --data "$run/data.val.bin" --show 4 --seed "$seed" > "$run/eval_dpg.json"
 
 say "6/6 before / after"
 /usr/bin/env python3 - "$run" <<'PY' || cat "$run/eval_prior.json" "$run/eval_dpg.json"
@@ -61,21 +63,26 @@ def f(x, k, se=None):
         s += f" ± {e:.3f}"
     return s
 rows = [("constraint satisfaction E_pi[b]", "alignment", "alignment_se"),
-        ("KL(p || pi)", "kl_p_pi", "kl_p_pi_se"),
+        ("KL(p || pi), exact samples of p", "kl_p_pi_exact", "kl_p_pi_exact_se"),
+        ("KL(p || pi), IS from pi's samples", "kl_p_pi", "kl_p_pi_se"),
+        ("TVD(p, pi), exact samples of p", "tvd_p_pi_exact", "tvd_p_pi_exact_se"),
         ("KL(pi || a)", "kl_pi_a", "kl_pi_a_se"),
-        ("ideal KL(p || a) = -log Z", None, None),
+        ("ideal KL(p || a) = -log Z (exact)", None, None),
         ("distinct-2", "distinct_2", None),
         ("distinct-3", "distinct_3", None),
         ("mean length (tokens)", "mean_length", None),
         ("LM loss on held-out text", "lm_loss", None)]
-print(f"\n{'':34s} {'prior a':>18s} {'DPG policy pi':>18s}")
+print(f"\n{'':36s} {'prior a':>18s} {'DPG policy pi':>18s}")
 for name, k, se in rows:
     if k is None:
-        lz = a.get("log_z")
-        v = f"{-lz:.3f}" if isinstance(lz, (int, float)) and lz > -1e299 else "n/a"
-        print(f"{name:34s} {v:>18s} {'':>18s}")
+        lz, se = a.get("log_z_exact"), a.get("log_z_exact_se")
+        v = f"{-lz:.3f} ± {se:.3f}" if isinstance(lz, (int, float)) else "n/a"
+        print(f"{name:36s} {v:>18s} {'':>18s}")
         continue
-    print(f"{name:34s} {f(a, k, se):>18s} {f(d, k, se):>18s}")
+    print(f"{name:36s} {f(a, k, se):>18s} {f(d, k, se):>18s}")
+for title, x in (("prior", a), ("DPG policy", d)):
+    for w in x.get("warnings", []):
+        print(f"warning ({title}): {w}")
 for title, x in (("prior", a), ("DPG policy", d)):
     print(f"\nsamples from the {title}:")
     for s in x.get("samples", [])[:4]:

@@ -36,6 +36,9 @@ typedef struct {
     long steps;                 /* total steps (a resumed run continues up to it) */
     double lr;
     double lr_min;              /* < 0: constant lr; else cosine decay from lr to lr_min over steps */
+    int lr_by_ess;              /* scale each step's lr by ESS/n of its weights P/q: Adam moves
+                                   ~lr per step however few samples carry the gradient, so a
+                                   batch with 12 effective samples of 64 steps 12/64 as far */
     double baseline_decay;      /* f-DPG moving average: b ← d·b + (1 − d)·mean f' (0.9) */
     double log_t_clip;          /* f-DPG: |log t| clipped here so P = 0 stays finite (20) */
     double proposal_margin;     /* KL-adaptive / baseline: standard errors by which π_θ must
@@ -77,6 +80,7 @@ typedef struct {
     int proposal_updated;        /* this step */
     long proposal_updates;       /* so far */
     double samples_per_s;
+    double lr;                   /* the learning rate of this step */
     int has_exact;               /* measured on the reference this step */
     pst_exact_report exact;      /* KL(p‖π_θ), TVD, dropped mass from exact samples of p */
     pst_estimate proposal_gain;  /* KL(p‖π_θ) − KL(p‖q) on the reference (has_exact) */

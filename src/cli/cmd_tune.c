@@ -47,7 +47,7 @@ static int open_reference(const pst_target_bundle *b, const char *path, int n, i
 int cmd_tune(int argc, char **argv) {
     const char *method = "dpg", *spec_path = NULL, *out = NULL, *variant = "kl-adaptive", *fdiv = "fkl",
                *init = NULL, *prompts_path = NULL, *reference = NULL;
-    int batch = 32, max_new = 32, micro_batch = 16, quiet = 0, resume = 0, n_exact = 512;
+    int batch = 32, max_new = 32, micro_batch = 16, quiet = 0, resume = 0, n_exact = 512, lr_by_ess = 0;
     long steps = 100, checkpoint_every = 25, exact_every = 25, max_proposals = 200000;
     double lr = 1e-4, temperature = 1.0, top_p = 1.0, grad_clip = 1.0, weight_decay = 0.0, baseline_decay = 0.9,
            proposal_margin = 2.0, lr_min = -1;
@@ -67,6 +67,7 @@ int cmd_tune(int argc, char **argv) {
         {"weight-decay", ARG_DOUBLE, &weight_decay, "AdamW weight decay"},
         {"grad-clip", ARG_DOUBLE, &grad_clip, "clip the gradient's global norm (0: off)"},
         {"lr-min", ARG_DOUBLE, &lr_min, "cosine decay of the learning rate from --lr to this over --steps (default: constant)"},
+        {"lr-by-ess", ARG_FLAG, &lr_by_ess, "scale each step's learning rate by the effective sample size / batch"},
         {"baseline-decay", ARG_DOUBLE, &baseline_decay, "f-DPG moving-average baseline decay"},
         {"proposal-margin", ARG_DOUBLE, &proposal_margin,
          "kl-adaptive/baseline: replace q by the policy only when it is better by this many standard errors (inf: never)"},
@@ -210,6 +211,10 @@ int cmd_tune(int argc, char **argv) {
         cJSON_AddNumberToObject(run, "grad_clip", grad_clip);
         cJSON_AddNumberToObject(run, "baseline_decay", baseline_decay);
         if (lr_min >= 0) cJSON_AddNumberToObject(run, "lr_min", lr_min);
+        cJSON_AddBoolToObject(run, "lr_by_ess", lr_by_ess);
+        cJSON_AddNumberToObject(run, "n_exact", n_exact);
+        cJSON_AddNumberToObject(run, "exact_every", (double)exact_every);
+        if (reference) cJSON_AddStringToObject(run, "reference", reference);
         cJSON_AddNumberToObject(run, "proposal_margin", isinf(proposal_margin) ? 1e300 : proposal_margin);
         cJSON_AddNumberToObject(run, "max_new_tokens", max_new);
         cJSON_AddNumberToObject(run, "temperature", temperature);
@@ -233,6 +238,7 @@ int cmd_tune(int argc, char **argv) {
     o.baseline_decay = baseline_decay;
     o.proposal_margin = proposal_margin;
     o.lr_min = lr_min;
+    o.lr_by_ess = lr_by_ess;
     o.seed = seed;
     o.out_dir = ckpt;
     o.checkpoint_every = checkpoint_every;

@@ -284,7 +284,7 @@ static void write_metrics(pst_metrics *mf, const pst_dpg_step *m) {
                       "\"step\": %ld, \"loss\": %s, \"log_z\": %s, \"log_z_se\": %s, \"z\": %s, \"kl_p_pi\": %s, "
                       "\"kl_p_pi_se\": %s, \"kl_p_q\": %s, \"kl_pi_a\": %s, \"kl_pi_a_se\": %s, \"tvd_p_pi\": %s, "
                       "\"moments_pi\": [%s], \"ess\": %s, \"proposal_updated\": %d, \"proposal_updates\": %ld, "
-                      "\"samples_per_s\": %.4g%s",
+                      "\"lr\": %.4g, \"samples_per_s\": %.4g%s",
                       m->step, pst_json_number(b[1], m->loss, 6), pst_json_number(b[2], m->log_z, 6),
                       pst_json_number(b[3], m->log_z_se, 6), pst_json_number(b[4], exp(m->log_z), 6),
                       pst_json_number(b[5], m->kl_target_policy.value, 6),
@@ -292,7 +292,7 @@ static void write_metrics(pst_metrics *mf, const pst_dpg_step *m) {
                       pst_json_number(b[7], m->kl_target_proposal.value, 6),
                       pst_json_number(b[8], m->kl_policy_prior.value, 6),
                       pst_json_number(b[9], m->kl_policy_prior.se, 6), pst_json_number(b[10], m->tvd.value, 6), mom,
-                      pst_json_number(b[11], m->ess, 6), m->proposal_updated, m->proposal_updates, m->samples_per_s, ex);
+                      pst_json_number(b[11], m->ess, 6), m->proposal_updated, m->proposal_updates, m->lr, m->samples_per_s, ex);
 }
 
 /* ---- the yardstick: exact samples of p -------------------------------------------- */
@@ -546,6 +546,8 @@ int pst_dpg_train(pst_distribution *policy, const pst_target *target, pst_distri
             }
         }
         double lr = o->lr_min >= 0 ? pst_lr_schedule(st.step, 0, o->steps, (float)o->lr, (float)o->lr_min) : o->lr;
+        if (o->lr_by_ess) lr *= m.ess / n; /* the same step per effective sample: Adam's step ignores |∇| */
+        m.lr = lr;
         if (any_target && policy->step(policy->self, lr, err) < 0) {
             pst_fail_context(err, "dpg step %ld", m.step);
             goto done;

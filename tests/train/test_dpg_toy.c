@@ -166,6 +166,74 @@ static void test_proposal_margin(void) {
     CHECK_MSG(updates[1] < updates[0], "updates %ld (m = 3) vs %ld (m = 0)", updates[1], updates[0]);
 }
 
+/* KL-adaptive with the yardstick: the policy is measured on exact samples of p every 10
+ * steps — each measurement within 3 standard errors of the enumerated KL(p‖π_θ) — and q
+ * is replaced only on those steps, only when the paired gain is significant; it converges.
+ * With lr_by_ess each step's learning rate is lr·ESS/n. */
+typedef struct {
+    watch w;
+    int measured, within, updates_off_measure, updates_not_significant, lr_ok, steps;
+    double lr;
+    int n;
+} exact_watch;
+
+static int on_exact_step(void *ctx, const pst_dpg_step *m) {
+    exact_watch *x = ctx;
+    on_step(&x->w, m);
+    x->steps++;
+    x->lr_ok += fabs(m->lr - x->lr * m->ess / x->n) <= 1e-12 * x->lr;
+    if (m->proposal_updated && !m->has_exact) x->updates_off_measure++;
+    if (m->has_exact) {
+        x->measured++;
+        const pst_estimate *e = &m->exact.kl_target_policy;
+        x->within += fabs(e->value - x->w.last_kl) < 3 * e->se;
+        if (m->proposal_updated && !(m->proposal_gain.value + 2 * m->proposal_gain.se < 0)) x->updates_not_significant++;
+    }
+    return 0;
+}
+
+static void test_exact_yardstick(void) {
+    setup s;
+    setup_pointwise(&s, 11);
+    pst_rng rng;
+    pst_rng_seed(&rng, 3);
+    pst_exact_options xo;
+    pst_exact_options_default(&xo);
+    pst_reference ref;
+    CHECK(pst_draw_exact(&s.target, NULL, 2000, &xo, &rng, &ref, &err) == 0);
+    pst_dpg_options o;
+    pst_dpg_options_default(&o);
+    o.variant = PST_DPG_KL_ADAPTIVE;
+    o.batch = 128;
+    o.steps = 400;
+    o.lr = 0.05;
+    o.quiet = 1;
+    o.seed = 7;
+    o.proposal_margin = 2;
+    o.reference = &ref;
+    o.exact_every = 10;
+    o.lr_by_ess = 1;
+    exact_watch x;
+    memset(&x, 0, sizeof x);
+    x.w = (watch){&s.policy, &s.target, NULL, 0, 0, 0, 0, 0, 0};
+    x.lr = o.lr, x.n = o.batch;
+    CHECK_MSG(pst_dpg_train(&s.dpolicy, &s.target, &s.dprior, &o, on_exact_step, &x, &err) == 0, "%s", err.msg);
+    printf("exact yardstick: KL(p|pi) %.4f -> %.4f, %ld proposal updates, %d/%d measurements within 3 se\n",
+           x.w.first_kl, x.w.last_kl, x.w.proposal_updates, x.within, x.measured);
+    CHECK(x.measured == 40);
+    CHECK_MSG(x.within >= 37, "%d of %d exact measurements within 3 se of the enumerated KL", x.within, x.measured);
+    CHECK(x.updates_off_measure == 0 && x.updates_not_significant == 0);
+    CHECK(x.w.proposal_updates >= 1);
+    CHECK(x.lr_ok == x.steps);
+    CHECK_MSG(x.w.last_kl < 0.1 * x.w.first_kl, "KL %.4f -> %.4f", x.w.first_kl, x.w.last_kl);
+    /* a reference for one context does not fit a run over two */
+    int c0[1] = {1}, c1[1] = {2};
+    pst_seq cs[2] = {{c0, 1}, {c1, 1}};
+    o.contexts = cs, o.n_contexts = 2;
+    CHECK(pst_dpg_train(&s.dpolicy, &s.target, &s.dprior, &o, NULL, NULL, &err) < 0 && strstr(err.msg, "context"));
+    pst_reference_free(&ref);
+}
+
 /* --lr-min: cosine decay to lr_min over the run, so the last step (lr ≈ 2.5e-4·lr at
  * step 100 of 100) barely moves the policy, while at a constant lr it moves it visibly. */
 static double last_step_change(double lr_min) {
@@ -486,6 +554,7 @@ static void test_bad_input(void) {
 int main(void) {
     test_variants();
     test_proposal_margin();
+    test_exact_yardstick();
     test_lr_schedule();
     test_distributional();
     test_rkl_is_kl_regularised_rl();
