@@ -4,8 +4,10 @@
 #   2. token shards of that corpus
 #   3. a small GPT-2 prior a(x) trained from scratch by maximum likelihood
 #   4. evidence b(x) = [the text mentions one of a few words]; target p(x) ∝ a(x)·b(x)
-#   5. π_θ fine-tuned toward p with KL-adaptive DPG
-#   6. a before/after table: E_π[b], KL(p‖π), KL(π‖a), diversity, and samples
+#   5. π_θ fine-tuned toward p with KL-adaptive DPG (proposal swaps decided on 512 exact
+#      samples of p that tune draws itself)
+#   6. a before/after table: E_π[b], KL(p‖π) measured on 1000 exact samples of p (rejection
+#      from a) next to the importance-sampled one, KL(π‖a), diversity, and samples
 # Every step is a plain `posterior` command; the run folder keeps their outputs.
 # Environment: DEMO_DIR (default runs/demo), DEMO_SEED (1), DEMO_PRIOR_STEPS, DEMO_TUNE_STEPS.
 set -euo pipefail
@@ -42,9 +44,9 @@ say "4/6 target p(x) ∝ a(x)·b(x), b = $constraint; 1000 exact samples of p (r
 "$P" eval --model "$run/prior/model" --spec "$run/target.json" --n 512 --max-new-tokens 40 \
     --reference "$run/reference.jsonl" --data "$run/data.val.bin" --show 4 --seed "$seed" > "$run/eval_prior.json"
 
-say "5/6 KL-adaptive DPG toward p, $tune_steps steps of 64 samples"
+say "5/6 KL-adaptive DPG toward p, $tune_steps steps of 256 samples"
 "$P" tune --method dpg --variant kl-adaptive --spec "$run/target.json" --out "$run/dpg" \
-    --steps "$tune_steps" --batch 64 --lr 3e-4 --max-new-tokens 40 --seed "$seed" --quiet
+    --steps "$tune_steps" --batch 256 --lr 1e-4 --lr-min 1e-5 --max-new-tokens 40 --seed "$seed" --quiet
 "$P" eval --model "$run/dpg/model" --spec "$run/target.json" --n 512 --max-new-tokens 40 \
     --reference "$run/reference.jsonl" --data "$run/data.val.bin" --show 4 --seed "$seed" > "$run/eval_dpg.json"
 

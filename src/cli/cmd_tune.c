@@ -47,10 +47,10 @@ static int open_reference(const pst_target_bundle *b, const char *path, int n, i
 int cmd_tune(int argc, char **argv) {
     const char *method = "dpg", *spec_path = NULL, *out = NULL, *variant = "kl-adaptive", *fdiv = "fkl",
                *init = NULL, *prompts_path = NULL, *reference = NULL;
-    int batch = 32, max_new = 32, micro_batch = 16, quiet = 0, resume = 0, n_exact = 512, lr_by_ess = 0;
+    int batch = 256, max_new = 32, micro_batch = 16, quiet = 0, resume = 0, n_exact = 512, lr_by_ess = 0;
     long steps = 100, checkpoint_every = 25, exact_every = 25, max_proposals = 200000;
     double lr = 1e-4, temperature = 1.0, top_p = 1.0, grad_clip = 1.0, weight_decay = 0.0, baseline_decay = 0.9,
-           proposal_margin = 2.0, lr_min = -1;
+           proposal_margin = 2.0, lr_min = 1e-5;
     int top_k = 0;
     uint64_t seed = 1;
     const pst_arg spec[] = {
@@ -66,7 +66,7 @@ int cmd_tune(int argc, char **argv) {
         {"lr", ARG_DOUBLE, &lr, "AdamW learning rate"},
         {"weight-decay", ARG_DOUBLE, &weight_decay, "AdamW weight decay"},
         {"grad-clip", ARG_DOUBLE, &grad_clip, "clip the gradient's global norm (0: off)"},
-        {"lr-min", ARG_DOUBLE, &lr_min, "cosine decay of the learning rate from --lr to this over --steps (default: constant)"},
+        {"lr-min", ARG_DOUBLE, &lr_min, "cosine decay of the learning rate from --lr to this over --steps (< 0: constant)"},
         {"lr-by-ess", ARG_FLAG, &lr_by_ess, "scale each step's learning rate by the effective sample size / batch"},
         {"baseline-decay", ARG_DOUBLE, &baseline_decay, "f-DPG moving-average baseline decay"},
         {"proposal-margin", ARG_DOUBLE, &proposal_margin,
@@ -237,7 +237,7 @@ int cmd_tune(int argc, char **argv) {
     o.lr = lr;
     o.baseline_decay = baseline_decay;
     o.proposal_margin = proposal_margin;
-    o.lr_min = lr_min;
+    o.lr_min = lr_min > lr ? lr : lr_min; /* never rises: above --lr it means a constant rate */
     o.lr_by_ess = lr_by_ess;
     o.seed = seed;
     o.out_dir = ckpt;
