@@ -58,7 +58,9 @@ def compare_lines(out, model, seqs, what):
         check(got.shape == want.shape, "%s: %d token log-probs, want %d" % (what, got.size, want.size))
         if got.shape == want.shape and got.size:
             worst = max(worst, float(np.abs(got - want).max()))
-        check(abs(obj["logprob"] - float(want.sum())) < 1e-4 * max(1, len(ids) / 10),
+        # the sum of n float32 log-probs, each within 1e-4 of torch's (checked below): the
+        # errors add up, so allow 1e-4 per 4 tokens (the sanitizer build's float code differs)
+        check(abs(obj["logprob"] - float(want.sum())) < 1e-4 * max(1, len(ids) / 4),
               "%s: logprob %r vs torch %r" % (what, obj["logprob"], float(want.sum())))
     check(worst < 1e-4, "%s: max |C - torch| per token = %g" % (what, worst))
     return worst
