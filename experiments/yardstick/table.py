@@ -24,11 +24,16 @@ print("| run | E_π[b] | KL(p‖π) exact | KL(p‖π) IS from π | TVD exact | 
 print("|---|---|---|---|---|---|---|---|---|---|---|")
 for d in sys.argv[1:]:
     f = os.path.join(d, "eval.json")
-    if not os.path.exists(f):
-        continue
-    e = json.load(open(f))
     lines = [json.loads(x) for x in open(os.path.join(d, "metrics.jsonl"))]
     name = os.path.basename(os.path.normpath(d))
+    if not os.path.exists(f):  # stopped early: the trainer's last measurement on its own exact samples
+        m = [x for x in lines if "kl_p_pi_exact" in x]
+        if m:
+            print(f"| {name} (stopped at step {lines[-1]['step']}) | — | {m[-1]['kl_p_pi_exact']:.3f} ± "
+                  f"{m[-1]['kl_p_pi_exact_se']:.3f} (step {m[-1]['step']}, trainer's {m[-1]['n_exact']} samples) | "
+                  f"— | — | — | {m[-1]['dropped_fraction']:.3f} | — | — | {lines[-1].get('proposal_updates')} | — |")
+        continue
+    e = json.load(open(f))
     print(f"| {name} | {fmt(e, 'alignment', 'alignment_se')} | **{fmt(e, 'kl_p_pi_exact', 'kl_p_pi_exact_se')}** | "
           f"{fmt(e, 'kl_p_pi', 'kl_p_pi_se')} | {fmt(e, 'tvd_p_pi_exact', 'tvd_p_pi_exact_se')} | "
           f"{fmt(e, 'kl_pi_a', 'kl_pi_a_se')} | {fmt(e, 'dropped_fraction')} | {fmt(e, 'mean_length', d=1)} | "
