@@ -1,9 +1,11 @@
 /* libFuzzer target: the JSONL (and other) inputs read as documents
  * (src/text/corpus.c: jsonl, lines, json-array; the text field is "text") and
- * metrics.jsonl as a resumed run truncates it (pst_metrics_truncate, src/base).
+ * metrics.jsonl as a resumed run truncates it (pst_metrics_truncate, src/base),
+ * and token-id files (`train --data`, pst_read_token_ids, src/train/mle.c).
  * Input: one file, read in every format. */
 #include "fuzz.h"
 #include "posterior/corpus.h"
+#include "posterior/train.h"
 
 static void read_as(const char *path, const char *format) {
     pst_corpus *c = NULL;
@@ -28,6 +30,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     read_as(path, "lines");
     read_as(path, "json-array");
     pst_error err;
+    int *ids = NULL;
+    size_t n = 0;
+    if (pst_read_token_ids(path, &ids, &n, &err) == 0)
+        for (size_t i = 0; i < n; i++)
+            if (ids[i] < 0) abort();
+    free(ids);
     if (pst_metrics_truncate(path, 3, &err)) abort(); /* only I/O can fail */
     return 0;
 }
