@@ -30,7 +30,7 @@ for t in "${targets[@]}"; do
   "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
          -artifact_prefix="$crashes/" "$work" "$seeds" > "$log" 2>&1
   rc=$?
-  stats=$(grep -E '^#[0-9]+ +DONE' "$log" | tail -1)
+  stats=$(grep -E '^#[0-9]+\s.*cov: ' "$log" | tail -1 | grep -oE 'cov: [0-9]+ ft: [0-9]+ corp: [^ ]+')
   execs=$(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}')
   if [ $rc -ne 0 ]; then
     echo "fuzz $t: FINDING after ${execs:-?} executions, input in $crashes/ (log $log):"

@@ -462,15 +462,17 @@ done:
     return rc;
 }
 
-/* Every parameter takes at least 2 bytes (F16 / BF16) after the 8-byte size field:
- * a file too small for the config is refused before the parameters are allocated
- * (a 100-byte config.json must not cost gigabytes). A missing file is left to the loader. */
+/* Every parameter takes at least 2 bytes (F16 / BF16) after the 8-byte size field: when
+ * the parameters would take more than 64 MB, a file too small for them is refused before
+ * they are allocated (a 100-byte config.json must not cost gigabytes); smaller models get
+ * the more precise errors of the header. A missing file is left to the loader. */
 static int check_file_size(const pst_gpt2_config *cfg, const char *path, pst_error *err) {
     size_t s[PST_GPT2_NUM_TENSORS], n = 0;
     pst_gpt2_param_sizes(cfg, s);
     for (int i = 0; i < PST_GPT2_NUM_TENSORS; i++) n += s[i];
     struct stat st;
-    if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size < 8 + 2 * (uint64_t)n)
+    if ((uint64_t)n * sizeof(float) > (64u << 20) && stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+        (uint64_t)st.st_size < 8 + 2 * (uint64_t)n)
         return pst_fail(err, "%s: truncated safetensors file: %lld bytes, too small for the %zu "
                         "parameters of config.json (at least 2 bytes each)", path,
                         (long long)st.st_size, n);

@@ -1,4 +1,4 @@
-/* Helpers shared by the libFuzzer targets of tests/fuzz (docs/hardening.md).
+/* Helpers shared by the libFuzzer targets of tests/fuzz (docs/fuzzing.md).
  *
  * Framing: a loader that reads several files gets them from one fuzz input cut
  * at the separator line "\n%%\n": part 0 is the first file, part 1 the second...
