@@ -7,6 +7,7 @@
 #ifndef POSTERIOR_FUZZ_H
 #define POSTERIOR_FUZZ_H
 
+#include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,15 +41,26 @@ static inline fuzz_parts fuzz_split(const uint8_t *data, size_t size) {
     return p;
 }
 
-/* The process's temporary folder (made on first use). */
+static char fuzz_dir_path[256];
+
+static int fuzz_remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    return remove(path);
+}
+
+/* removes the folder and what the loaders wrote into it (at exit) */
+static void fuzz_dir_remove(void) {
+    nftw(fuzz_dir_path, fuzz_remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+/* The process's temporary folder (made on first use, removed at exit). */
 static inline const char *fuzz_dir(void) {
-    static char dir[256];
-    if (!dir[0]) {
+    if (!fuzz_dir_path[0]) {
         const char *t = getenv("TMPDIR");
-        snprintf(dir, sizeof dir, "%s/posterior-fuzz-XXXXXX", t && *t ? t : "/tmp");
-        if (!mkdtemp(dir)) abort();
+        snprintf(fuzz_dir_path, sizeof fuzz_dir_path, "%s/posterior-fuzz-XXXXXX", t && *t ? t : "/tmp");
+        if (!mkdtemp(fuzz_dir_path)) abort();
+        atexit(fuzz_dir_remove);
     }
-    return dir;
+    return fuzz_dir_path;
 }
 
 /* Writes `name` in fuzz_dir() with data[0, len), or removes it when data is
