@@ -6,7 +6,8 @@
 # starting from tests/fuzz/corpus/TARGET, growing BUILD/fuzz-corpus/TARGET and
 # saving any crash / hang / leak / OOM input under BUILD/fuzz-crashes/TARGET/.
 # Prints libFuzzer's final line (executions, coverage) per target; exits 1 if
-# any target found something. Inputs taking > 10 s count as hangs.
+# any target found something. An input taking > 60 s counts as a hang (wall time:
+# on a loaded machine a shorter limit reports slow scheduling, not slow code).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:?usage: fuzz.sh BUILD SECONDS [TARGET...]}
@@ -23,11 +24,11 @@ for t in "${targets[@]}"; do
   work="$build/fuzz-corpus/$t" crashes="$build/fuzz-crashes/$t" log="$build/fuzz-logs/$t.log"
   mkdir -p "$work" "$crashes" "$(dirname "$log")"
   if [ -d "$regs" ] && [ -n "$(ls -A "$regs")" ]; then
-    if ! "$bin" -timeout=10 "$regs"/* > "$log.regressions" 2>&1; then
+    if ! "$bin" -timeout=60 "$regs"/* > "$log.regressions" 2>&1; then
       echo "fuzz $t: a regression input fails again (see $log.regressions)"; status=1; continue
     fi
   fi
-  "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+  "$bin" -max_total_time="$secs" -timeout=60 -rss_limit_mb=2048 -print_final_stats=1 \
          -artifact_prefix="$crashes/" "$work" "$seeds" > "$log" 2>&1
   rc=$?
   stats=$(grep -E '^#[0-9]+\s.*cov: ' "$log" | tail -1 | grep -oE 'cov: [0-9]+ ft: [0-9]+ corp: [^ ]+')
