@@ -2,8 +2,13 @@
 # (scripts/bootstrap.sh is idempotent and quiet when nothing is missing).
 BUILD ?= build
 JOBS  ?= $(shell nproc)
+# make fuzz: every libFuzzer target of tests/fuzz for FUZZ_SECONDS each (or only
+# FUZZ_TARGETS), in a clang build of its own; make fuzz-ci: 5 s each (CI)
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS ?=
 
-.PHONY: all bootstrap build test test-sanitize demo bench conformance clean
+.PHONY: all bootstrap build test test-sanitize demo bench conformance fuzz-build fuzz fuzz-ci clean
 
 all: build
 
@@ -38,5 +43,16 @@ bench: build
 conformance: build
 	@bash scripts/conformance.sh $(BUILD)
 
+fuzz-build: bootstrap
+	@cmake -S . -B $(FUZZ_BUILD) -DPOSTERIOR_FUZZ=ON -DCMAKE_C_COMPILER=clang -DPOSTERIOR_NATIVE=OFF \
+	       -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j$(JOBS) > $(FUZZ_BUILD)/build.log 2>&1 || { cat $(FUZZ_BUILD)/build.log; exit 1; }
+
+fuzz: fuzz-build
+	@bash scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-ci:
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=5
+
 clean:
-	rm -rf $(BUILD) $(SAN_BUILD)
+	rm -rf $(BUILD) $(SAN_BUILD) $(FUZZ_BUILD)

