@@ -16,7 +16,7 @@ P="$build/posterior"
 run=${DEMO_DIR:-runs/demo}
 seed=${DEMO_SEED:-1}
 prior_steps=${DEMO_PRIOR_STEPS:-2500}
-tune_steps=${DEMO_TUNE_STEPS:-400}
+tune_steps=${DEMO_TUNE_STEPS:-300}
 constraint=${DEMO_CONSTRAINT:-contains:you,your}
 start=$(date +%s)
 say() { printf '\n== %s  (%ds)\n' "$*" $(( $(date +%s) - start )) >&2; }
