@@ -262,8 +262,8 @@ static int valid_name(const char *s, size_t n) {
 /* File format: one feature per line, `NAME = SPEC`; '#' starts a comment line;
  * blank lines are skipped. NAME is [A-Za-z0-9_.-]{1,64}, unique; SPEC is any
  * spec except features: (pointwise specs give φ ∈ {0,1}). */
-int pst_scorer_create_features(const char *spec, size_t len, const char *path, pst_scorer **out,
-                               pst_error *err) {
+int pst_scorer_create_features(const char *spec, size_t len, const char *path,
+                               const pst_spec_ctx *ctx, pst_scorer **out, pst_error *err) {
     *out = NULL;
     if (!*path)
         return pst_fail(err, "scorer '%.*s': expected features:FILE", (int)len, spec);
@@ -317,7 +317,7 @@ int pst_scorer_create_features(const char *spec, size_t len, const char *path, p
             goto fail;
         }
         pst_scorer *child;
-        if (pst_scorer_create_n(ss, (size_t)(b - ss), &child, err) < 0) {
+        if (pst_scorer_create_n(ss, (size_t)(b - ss), ctx, &child, err) < 0) {
             pst_fail_context(err, "%s:%zu", path, line_no);
             goto fail;
         }

@@ -39,7 +39,7 @@ pst_scorer *pst_scorer_new(const char *spec, size_t spec_len, pst_error *err) {
         return NULL;
     }
     s->k = 1;
-    s->timeout = 60.0;
+    s->timeout = PST_SCORER_DEFAULT_TIMEOUT;
     return s;
 }
 
@@ -250,11 +250,11 @@ static const char *find_amp(const char *s, const char *end) {
     return a ? a : end;
 }
 
-static int parse_factor(const char *s, const char *end, const char **stop, pst_scorer **out,
-                        pst_error *err);
+static int parse_factor(const char *s, const char *end, const pst_spec_ctx *ctx, const char **stop,
+                        pst_scorer **out, pst_error *err);
 
-static int parse_threshold(const char *s, const char *end, const char **stop, int op,
-                           pst_scorer **out, pst_error *err) {
+static int parse_threshold(const char *s, const char *end, const pst_spec_ctx *ctx, const char **stop,
+                           int op, pst_scorer **out, pst_error *err) {
     const char *name = op == 2 ? "below" : "above";
     const char *p = s + 6; /* after "below:" / "above:" */
     const char *colon = memchr(p, ':', (size_t)(end - p));
@@ -274,7 +274,7 @@ static int parse_threshold(const char *s, const char *end, const char **stop, in
         return pst_fail(err, "scorer '%.*s': threshold '%s' is not a finite number",
                         (int)(end - s), s, num);
     pst_scorer *inner;
-    if (parse_factor(colon + 1, end, stop, &inner, err) < 0) return -1;
+    if (parse_factor(colon + 1, end, ctx, stop, &inner, err) < 0) return -1;
     pst_scorer **child = malloc(sizeof *child);
     if (!child) {
         pst_scorer_free(inner);
@@ -284,12 +284,17 @@ static int parse_threshold(const char *s, const char *end, const char **stop, in
     return make_compose(s, (size_t)(*stop - s), op, t, child, 1, out, err);
 }
 
-static int parse_factor(const char *s, const char *end, const char **stop, pst_scorer **out,
-                        pst_error *err) {
+static int parse_factor(const char *s, const char *end, const pst_spec_ctx *outer, const char **stop,
+                        pst_scorer **out, pst_error *err) {
     *out = NULL;
+    pst_spec_ctx in = *outer, *ctx = &in;
+    if (++in.depth > PST_SCORER_MAX_DEPTH)
+        return pst_fail(err, "scorer '%.*s%s': nested more than %d levels deep (not:, below:, "
+                        "above:, features files)", (int)(end - s > 40 ? 40 : end - s), s,
+                        end - s > 40 ? "..." : "", PST_SCORER_MAX_DEPTH);
     if (starts(s, end, "not:")) {
         pst_scorer *inner;
-        if (parse_factor(s + 4, end, stop, &inner, err) < 0) return -1;
+        if (parse_factor(s + 4, end, ctx, stop, &inner, err) < 0) return -1;
         if (inner->kind != PST_SCORER_POINTWISE) {
             pst_fail(err, "scorer '%.*s': not: needs a pointwise spec (b in {0,1}); '%s' is not "
                      "one (wrap it: below:T:%s)", (int)(*stop - s), s, inner->spec, inner->spec);
@@ -304,8 +309,8 @@ static int parse_factor(const char *s, const char *end, const char **stop, pst_s
         child[0] = inner;
         return make_compose(s, (size_t)(*stop - s), 1, 0, child, 1, out, err);
     }
-    if (starts(s, end, "below:")) return parse_threshold(s, end, stop, 2, out, err);
-    if (starts(s, end, "above:")) return parse_threshold(s, end, stop, 3, out, err);
+    if (starts(s, end, "below:")) return parse_threshold(s, end, ctx, stop, 2, out, err);
+    if (starts(s, end, "above:")) return parse_threshold(s, end, ctx, stop, 3, out, err);
     if (starts(s, end, "regex:")) {
         *stop = end;
         return pst_scorer_create_regex(s, (size_t)(end - s), s + 6, (size_t)(end - s - 6), out, err);
@@ -314,7 +319,7 @@ static int parse_factor(const char *s, const char *end, const char **stop, pst_s
         *stop = end;
         char *cmd = strndup(s + 9, (size_t)(end - s - 9));
         if (!cmd) return pst_fail(err, "scorer: out of memory");
-        int rc = pst_scorer_create_external(s, (size_t)(end - s), cmd, out, err);
+        int rc = pst_scorer_create_external(s, (size_t)(end - s), cmd, ctx->timeout, out, err);
         free(cmd);
         return rc;
     }
@@ -346,7 +351,7 @@ static int parse_factor(const char *s, const char *end, const char **stop, pst_s
     if (starts(s, e, "features:")) {
         char *path = strndup(s + 9, n - 9);
         if (!path) return pst_fail(err, "scorer: out of memory");
-        int rc = pst_scorer_create_features(s, n, path, out, err);
+        int rc = pst_scorer_create_features(s, n, path, ctx, out, err);
         free(path);
         return rc;
     }
@@ -359,7 +364,8 @@ static int parse_factor(const char *s, const char *end, const char **stop, pst_s
                     "above:T:S or A&B)", (int)n, s);
 }
 
-int pst_scorer_create_n(const char *spec, size_t len, pst_scorer **out, pst_error *err) {
+int pst_scorer_create_n(const char *spec, size_t len, const pst_spec_ctx *ctx, pst_scorer **out,
+                        pst_error *err) {
     *out = NULL;
     const char *end = spec + len, *p = spec;
     pst_scorer **factors = NULL;
@@ -367,7 +373,7 @@ int pst_scorer_create_n(const char *spec, size_t len, pst_scorer **out, pst_erro
     for (;;) {
         const char *stop;
         pst_scorer *f;
-        if (parse_factor(p, end, &stop, &f, err) < 0) goto fail;
+        if (parse_factor(p, end, ctx, &stop, &f, err) < 0) goto fail;
         pst_scorer **v = realloc(factors, (n + 1) * sizeof *v);
         if (!v) {
             pst_scorer_free(f);
@@ -401,10 +407,16 @@ fail:
     return -1;
 }
 
-int pst_scorer_create(const char *spec, pst_scorer **out, pst_error *err) {
+int pst_scorer_create_timeout(const char *spec, double timeout, pst_scorer **out, pst_error *err) {
     *out = NULL;
     if (!spec) return pst_fail(err, "scorer: no spec given");
-    return pst_scorer_create_n(spec, strlen(spec), out, err);
+    if (!(timeout > 0)) return pst_fail(err, "scorer '%s': the timeout must be positive, got %g", spec, timeout);
+    pst_spec_ctx ctx = {timeout, 0};
+    return pst_scorer_create_n(spec, strlen(spec), &ctx, out, err);
+}
+
+int pst_scorer_create(const char *spec, pst_scorer **out, pst_error *err) {
+    return pst_scorer_create_timeout(spec, PST_SCORER_DEFAULT_TIMEOUT, out, err);
 }
 
 /* ---- scoring ------------------------------------------------------------- */
