@@ -349,6 +349,9 @@ static int parse_factor(const char *s, const char *end, const pst_spec_ctx *oute
         return pst_scorer_create_contains(s, n, s + 9, n - 9, out, err);
     if (starts(s, e, "length:")) return pst_scorer_create_length(s, n, s + 7, n - 7, out, err);
     if (starts(s, e, "features:")) {
+        if (ctx->in_features)
+            return pst_fail(err, "scorer '%.*s': a features file cannot include another (features:)",
+                            (int)n, s);
         char *path = strndup(s + 9, n - 9);
         if (!path) return pst_fail(err, "scorer: out of memory");
         int rc = pst_scorer_create_features(s, n, path, ctx, out, err);
@@ -411,7 +414,7 @@ int pst_scorer_create_timeout(const char *spec, double timeout, pst_scorer **out
     *out = NULL;
     if (!spec) return pst_fail(err, "scorer: no spec given");
     if (!(timeout > 0)) return pst_fail(err, "scorer '%s': the timeout must be positive, got %g", spec, timeout);
-    pst_spec_ctx ctx = {timeout, 0};
+    pst_spec_ctx ctx = {timeout, 0, 0};
     return pst_scorer_create_n(spec, strlen(spec), &ctx, out, err);
 }
 

@@ -30,11 +30,13 @@ struct pst_scorer {
 };
 
 /* What parsing a spec carries down: the timeout of external: scorers (their
- * start-up probe honours it) and the nesting depth (not:, below:, above:,
- * a features file's specs), refused beyond PST_SCORER_MAX_DEPTH. */
+ * start-up probe honours it), the nesting depth (not:, below:, above:),
+ * refused beyond PST_SCORER_MAX_DEPTH, and whether we are inside a features
+ * file (which cannot include another, at any depth). */
 typedef struct {
     double timeout;
     int depth;
+    int in_features;
 } pst_spec_ctx;
 #define PST_SCORER_MAX_DEPTH 100
 
