@@ -118,7 +118,7 @@ printf 'ab\xff\xfecd\000ef' >"$T/binary.bin"
 $PY -c 'import json,sys; o=json.loads(open(sys.argv[1]).read()); assert o["score"]==9, o' "$T/out10" && ok || bad "binary input: wrong score"
 
 # 11. no process outlives a failure: the scorer runs under a forking /bin/sh
-# ("; true"), writes its pid, and is stopped with its whole process group on a
+# ("; true"), writes its pid, lingers after EOF, and is stopped with its whole process group on a
 # timeout (also when it ignores SIGTERM), when it shuts its output down but
 # keeps running, and when it never answers the start-up probe (which honours
 # --timeout). `timeout 60` turns a hang into a failure.
@@ -137,10 +137,10 @@ no_strays() { # name, pid file
 }
 for i in 1 2 3; do echo "SLOW text $i" >"$T/slow$i.txt"; done
 expect_error stray-timeout "timed out after 0.5 s" timeout 60 "$BIN" score --batch 1 --timeout 0.5 \
-    --scorer "external:$MIS --sleep 30 --pid-file $T/pids1; true" "$T/slow1.txt" "$T/slow2.txt" "$T/slow3.txt"
+    --scorer "external:$MIS --sleep 30 --linger --pid-file $T/pids1; true" "$T/slow1.txt" "$T/slow2.txt" "$T/slow3.txt"
 no_strays stray-timeout "$T/pids1"
 expect_error stray-ignore-term "timed out after 0.5 s" timeout 60 "$BIN" score --timeout 0.5 \
-    --scorer "external:$MIS --sleep 30 --ignore-term --pid-file $T/pids2; true" "$T/slow1.txt"
+    --scorer "external:$MIS --sleep 30 --linger --ignore-term --pid-file $T/pids2; true" "$T/slow1.txt"
 no_strays stray-ignore-term "$T/pids2"
 echo "CLOSE now" >"$T/close.txt"
 expect_error stray-close-output "closed its output without exiting twice" timeout 60 "$BIN" score --timeout 30 \
