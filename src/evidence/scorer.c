@@ -189,6 +189,51 @@ static int make_compose(const char *spec, size_t len, int op, double threshold, 
 
 /* ---- pep8 ---------------------------------------------------------------- */
 
+/* A finding's position and index, sorted by (row, col), ties in the checker's order. */
+typedef struct {
+    int row, col;
+    size_t j;
+} rowcol;
+
+static int by_row_col(const void *a, const void *b) {
+    const rowcol *x = a, *y = b;
+    if (x->row != y->row) return x->row < y->row ? -1 : 1;
+    if (x->col != y->col) return x->col < y->col ? -1 : 1;
+    return x->j < y->j ? -1 : x->j > y->j;
+}
+
+/* Adds pycodestyle's (row, col) positions (1-based, col in characters) as
+ * findings: the span is the character pointed at (empty at the end of the
+ * text; a col past the line's end points at its newline). One sweep over
+ * the text in (row, col) order with a cursor: O(len + nf log nf) -- walking
+ * from the line start per finding was quadratic on long lines. */
+static int add_pep8_findings(const char *text, size_t len, const pst_pep8_finding *f, size_t nf,
+                             pst_score *out, pst_error *err) {
+    rowcol *order = malloc((nf ? nf : 1) * sizeof *order);
+    if (!order) return pst_fail(err, "scorer 'pep8': out of memory (%zu findings)", nf);
+    for (size_t j = 0; j < nf; j++) order[j] = (rowcol){f[j].row, f[j].col, j};
+    qsort(order, nf, sizeof *order, by_row_col);
+    size_t p = 0; /* byte offset of character c of row `row` */
+    int row = 1, c = 1;
+    int rc = 0;
+    for (size_t k = 0; k < nf && rc == 0; k++) {
+        const pst_pep8_finding *x = &f[order[k].j];
+        while (row < x->row && p < len) { /* to the next line's start */
+            const char *nl = memchr(text + p, '\n', len - p);
+            p = nl ? (size_t)(nl - text) + 1 : len;
+            row++;
+            c = 1;
+        }
+        for (; c < x->col && p < len && text[p] != '\n'; c++) {
+            p++;
+            while (p < len && ((unsigned char)text[p] & 0xC0) == 0x80) p++;
+        }
+        rc = pst_score_add_finding(out, x->code, p, p < len ? p + 1 : p, 1.0, err);
+    }
+    free(order);
+    return rc;
+}
+
 /* score = violations per character; findings typed by code (E225 ...), the
  * span is the character pycodestyle points at. */
 static int pep8_score(pst_scorer *s, size_t n, const char *const *texts, const size_t *lens,
@@ -203,35 +248,9 @@ static int pep8_score(pst_scorer *s, size_t n, const char *const *texts, const s
             return pst_fail_context(err, "scorer 'pep8': text %zu", i);
         size_t chars = pst_utf8_chars(texts[i], lens[i]);
         out[i].score = chars ? (double)nf / (double)chars : 0.0;
-        if (want_findings) {
-            /* row/col (1-based, col in characters) -> byte offsets */
-            size_t line_start = 0;
-            int row = 1;
-            for (size_t j = 0; j < nf; j++) {
-                while (row < f[j].row && line_start < lens[i]) {
-                    const char *nl = memchr(texts[i] + line_start, '\n', lens[i] - line_start);
-                    line_start = nl ? (size_t)(nl - texts[i]) + 1 : lens[i];
-                    row++;
-                }
-                if (row > f[j].row) { /* findings out of row order: rescan from the top */
-                    line_start = 0;
-                    row = 1;
-                    j--;
-                    continue;
-                }
-                size_t p = line_start;
-                for (int c = 1; c < f[j].col && p < lens[i] && texts[i][p] != '\n'; c++) {
-                    p++;
-                    while (p < lens[i] && ((unsigned char)texts[i][p] & 0xC0) == 0x80) p++;
-                }
-                size_t e = p < lens[i] ? p + 1 : p;
-                if (pst_score_add_finding(&out[i], f[j].code, p, e, 1.0, err) < 0) {
-                    pst_pep8_findings_free(f, nf);
-                    return -1;
-                }
-            }
-        }
+        int rc = want_findings ? add_pep8_findings(texts[i], lens[i], f, nf, &out[i], err) : 0;
         pst_pep8_findings_free(f, nf);
+        if (rc < 0) return -1;
     }
     return 0;
 }
