@@ -282,6 +282,43 @@ static int json_u64(const cJSON *v, uint64_t *out) {
     return 0;
 }
 
+/* A tensor's bytes [begin, end) in the data section. */
+typedef struct {
+    uint64_t begin, end;
+    const char *name;
+} byte_span;
+
+static int by_begin(const void *a, const void *b) {
+    const byte_span *x = a, *y = b;
+    if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
+    return x->end < y->end ? -1 : x->end > y->end;
+}
+
+/* The safetensors format: the tensors' spans tile the data section exactly
+ * -- no two overlap, no byte belongs to none, nothing follows the last. */
+static int check_tiling(byte_span *sp, size_t n, size_t data_len, const char *path, pst_error *err) {
+    qsort(sp, n, sizeof *sp, by_begin);
+    uint64_t pos = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (sp[i].begin < pos)
+            return pst_fail(err, "%s: tensors %s (bytes %llu..%llu) and %s (bytes %llu..%llu) overlap",
+                            path, sp[i - 1].name, (unsigned long long)sp[i - 1].begin,
+                            (unsigned long long)sp[i - 1].end, sp[i].name,
+                            (unsigned long long)sp[i].begin, (unsigned long long)sp[i].end);
+        if (sp[i].begin > pos)
+            return pst_fail(err, "%s: bytes %llu..%llu of the data section belong to no tensor (before "
+                            "tensor %s)", path, (unsigned long long)pos, (unsigned long long)sp[i].begin,
+                            sp[i].name);
+        pos = sp[i].end;
+    }
+    if (pos < data_len)
+        return pst_fail(err, "%s: %llu trailing bytes after the data of the last tensor%s%s (the data "
+                        "section has %zu bytes, the tensors end at byte %llu)", path,
+                        (unsigned long long)(data_len - pos), n ? ", " : "", n ? sp[n - 1].name : "",
+                        data_len, (unsigned long long)pos);
+    return 0;
+}
+
 static int load_safetensors(pst_gpt2 *m, const char *path, pst_error *err) {
     const pst_gpt2_config *c = &m->config;
     int fd = open(path, O_RDONLY);
@@ -304,6 +341,8 @@ static int load_safetensors(pst_gpt2 *m, const char *path, pst_error *err) {
     int rc = -1;
     cJSON *hdr = NULL;
     unsigned char *seen = NULL;
+    byte_span *spans = NULL;
+    size_t n_spans = 0;
     uint64_t header_len = 0;
     for (int i = 0; i < 8; i++) header_len |= (uint64_t)map[i] << (8 * i);
     if (header_len > file_len - 8) {
@@ -322,7 +361,8 @@ static int load_safetensors(pst_gpt2 *m, const char *path, pst_error *err) {
     param_pointers(&m->params, ptrs);
     size_t n_slots = (size_t)PST_GPT2_NUM_TENSORS * c->n_layer;
     seen = pst_calloc(n_slots, 1, err);
-    if (!seen) goto done;
+    spans = seen ? pst_calloc((size_t)cJSON_GetArraySize(hdr) + 1, sizeof *spans, err) : NULL;
+    if (!spans) goto done;
     const cJSON *lm_head = NULL;
     const unsigned char *lm_head_data = NULL;
     int lm_head_dtype = DT_F32;
@@ -378,6 +418,7 @@ static int load_safetensors(pst_gpt2 *m, const char *path, pst_error *err) {
                      path, full, data_len);
             goto done;
         }
+        spans[n_spans++] = (byte_span){begin, end, full};
         const char *name = full;
         if (strncmp(name, "transformer.", 12) == 0) name += 12;
         if (is_ignored_buffer(name)) continue;
@@ -431,6 +472,7 @@ static int load_safetensors(pst_gpt2 *m, const char *path, pst_error *err) {
         seen[slot] = 1;
         convert(ptrs[k] + (size_t)layer * numel, data + begin, numel, dtype);
     }
+    if (check_tiling(spans, n_spans, data_len, path, err)) goto done;
     for (int k = 0; k < PST_GPT2_NUM_TENSORS; k++)
         for (int i = 0; i < (tensor_is_per_layer(k) ? c->n_layer : 1); i++)
             if (!seen[(size_t)k * c->n_layer + i]) {
@@ -457,6 +499,7 @@ static int load_safetensors(pst_gpt2 *m, const char *path, pst_error *err) {
     rc = 0;
 done:
     free(seen);
+    free(spans);
     cJSON_Delete(hdr);
     munmap(map, file_len);
     return rc;

@@ -355,6 +355,36 @@ static void test_malformed(void) {
     st_finish(&w, bad_st);
     expect_load_error(bad, "ln_f.weight", "data_offsets");
 
+    /* the spans must tile the data section: overlaps, holes and trailing bytes
+     * are format violations (they used to load without complaint) */
+    st_begin(&w);
+    st_add(&w, "ln_f.bias", "F32", "[8]", zeros, 32);
+    memset(w.data + w.dlen, 0, 16);
+    w.dlen += 16;
+    w.hlen += (size_t)snprintf(w.header + w.hlen, sizeof w.header - w.hlen,
+                               ",\"ln_f.weight\":{\"dtype\":\"F32\",\"shape\":[8],\"data_offsets\":[16,48]}");
+    st_finish(&w, bad_st);
+    expect_load_error(bad, "tensors ln_f.bias (bytes 0..32) and ln_f.weight (bytes 16..48) overlap",
+                      "model.safetensors");
+    st_begin(&w);
+    st_add(&w, "ln_f.bias", "F32", "[8]", zeros, 32);
+    memset(w.data + w.dlen, 0, 8);
+    w.dlen += 8;
+    st_add(&w, "ln_f.weight", "F32", "[8]", zeros, 32);
+    st_finish(&w, bad_st);
+    expect_load_error(bad, "bytes 32..40 of the data section belong to no tensor (before tensor ln_f.weight)",
+                      "model.safetensors");
+    char *longer = malloc(flen + 3);
+    memcpy(longer, file, flen);
+    memcpy(longer + flen, "xyz", 3);
+    write_bytes(bad_st, longer, flen + 3);
+    expect_load_error(bad, "3 trailing bytes after the data of the last tensor", "model.safetensors");
+    free(longer);
+    write_bytes(bad_st, file, flen); /* the same file without them loads */
+    pst_gpt2 ok;
+    CHECK_MSG(pst_gpt2_load(&ok, bad, &err) == 0, "%s", err.msg);
+    pst_gpt2_free(&ok);
+
     /* shape vs config, unknown dtype, unknown tensor, duplicate, missing tensor */
     st_begin(&w);
     st_add(&w, "h.0.attn.c_attn.weight", "F32", "[8,16]", zeros, 128 * 4);
