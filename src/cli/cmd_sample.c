@@ -6,6 +6,7 @@
  * logprob_model = log a(x | prompt) under the raw model, logprob_proposal = log q(x | prompt)
  * under the distribution actually sampled from (temperature, top-k, top-p, bans). */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -282,8 +283,13 @@ int cmd_sample(int argc, char **argv) {
             }
             fputs("\"tokens\": [", stdout);
             for (int t = 0; t < s->n_tokens; t++) printf(t ? ", %d" : "%d", s->tokens[t]);
-            printf("], \"logprob_model\": %.9g, \"logprob_proposal\": %.9g}\n", s->logprob_model,
-                   s->logprob_proposal);
+            char nb[2][32];
+            printf("], \"logprob_model\": %s, \"logprob_proposal\": %s%s}\n",
+                   pst_json_number(nb[0], s->logprob_model, 9), pst_json_number(nb[1], s->logprob_proposal, 9),
+                   isfinite(s->logprob_model) && isfinite(s->logprob_proposal)
+                       ? ""
+                       : ", \"reason\": \"a log-probability is not a finite number (NaN or infinite: are the "
+                         "model's weights finite?)\"");
         }
         pst_sample_free(samples, k);
         double el = pst_now() - prog.start_time;

@@ -22,8 +22,8 @@
 #include "posterior/scorer.h"
 
 static void print_double(double v) {
-    if (isfinite(v)) printf("%.17g", v); /* round-trips exactly */
-    else printf("null");
+    char nb[32];
+    fputs(pst_json_number(nb, v, 17), stdout); /* round-trips exactly; null when not finite */
 }
 
 static void print_quoted(const char *s, size_t n) {
