@@ -134,6 +134,11 @@ int cmd_logprob(int argc, char **argv) {
         fprintf(stderr, "posterior logprob: --batch must be >= 1, got %d\n", batch);
         return 2;
     }
+    if (eot < -1) {
+        fprintf(stderr, "posterior logprob: --eot must be a token id, or -1 for the tokenizer's <|endoftext|>; got %d\n",
+                eot);
+        return 2;
+    }
     pst_error err = {{0}};
     pst_gpt2 m = {0};
     pst_tokenizer *tok = NULL;

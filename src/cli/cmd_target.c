@@ -84,7 +84,7 @@ static int target_init(int argc, char **argv) {
     int npos = 0, rc = pst_args_parse("target init",
                                       "Writes a target spec. Scorer specs are the positional arguments\n"
                                       "(posterior score --help lists them), e.g.\n"
-                                      "  posterior target init --prior runs/prior --out t.json 'not:toxicity>0.5'",
+                                      "  posterior target init --prior runs/prior --out t.json 'below:0.5:toxicity'",
                                       spec, argc, argv, &npos);
     if (rc) return rc == 1 ? 0 : 2;
     if (!prior || !out || npos < 1) {

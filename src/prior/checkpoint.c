@@ -9,10 +9,12 @@
  * Safetensors readers only require the tensors to tile the data section, in any order.
  */
 #include "posterior/prior.h"
+#include "prior/gpt2_internal.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,13 +107,16 @@ static cJSON *parse_json_exact(const char *text, size_t len) {
     return v;
 }
 
-static int json_int(const cJSON *root, const char *key, int *out, int required, const char *path,
-                    pst_error *err) {
+/* An integer in [lo, hi]; 1 when absent and not required. */
+static int json_int(const cJSON *root, const char *key, int *out, int required, int lo, int hi,
+                    const char *path, pst_error *err) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
     if (!v) return required ? pst_fail(err, "%s: missing key \"%s\"", path, key) : 1;
-    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < 1 ||
-        v->valuedouble > 1e9)
-        return pst_fail(err, "%s: \"%s\" must be a positive integer", path, key);
+    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble))
+        return pst_fail(err, "%s: \"%s\" must be an integer", path, key);
+    if (v->valuedouble < lo || v->valuedouble > hi)
+        return pst_fail(err, "%s: \"%s\" is %.17g; it must be in %d..%d%s", path, key, v->valuedouble, lo, hi,
+                        hi < INT_MAX && v->valuedouble > hi ? " (the largest this implementation supports)" : "");
     *out = (int)v->valuedouble;
     return 0;
 }
@@ -152,14 +157,30 @@ int pst_gpt2_load_config(pst_gpt2_config *cfg, const char *dir, pst_error *err) 
         pst_fail(err, "%s: scale_attn_weights = false is not supported", path);
         goto done;
     }
-    if (json_int(root, "n_layer", &cfg->n_layer, 1, path, err) ||
-        json_int(root, "n_head", &cfg->n_head, 1, path, err) ||
-        json_int(root, "n_embd", &cfg->n_embd, 1, path, err) ||
-        json_int(root, "vocab_size", &cfg->vocab_size, 1, path, err))
+    if (json_int(root, "n_layer", &cfg->n_layer, 1, 1, PST_GPT2_MAX_N_LAYER, path, err) ||
+        json_int(root, "n_head", &cfg->n_head, 1, 1, PST_GPT2_MAX_N_EMBD, path, err) ||
+        json_int(root, "n_embd", &cfg->n_embd, 1, 1, PST_GPT2_MAX_N_EMBD, path, err) ||
+        json_int(root, "vocab_size", &cfg->vocab_size, 1, 1, PST_GPT2_MAX_VOCAB, path, err))
         goto done;
-    int r = json_int(root, "n_positions", &cfg->n_positions, 0, path, err);
-    if (r < 0) goto done;
-    if (r == 1 && json_int(root, "n_ctx", &cfg->n_positions, 1, path, err)) goto done;
+    /* n_positions, or n_ctx (older configs); both must then agree */
+    int n_ctx = 0;
+    int r = json_int(root, "n_positions", &cfg->n_positions, 0, 1, PST_GPT2_MAX_N_POSITIONS, path, err);
+    int rc_ctx = json_int(root, "n_ctx", &n_ctx, r == 1, 1, PST_GPT2_MAX_N_POSITIONS, path, err);
+    if (r < 0 || rc_ctx < 0) goto done;
+    if (r == 1) cfg->n_positions = n_ctx;
+    else if (rc_ctx == 0 && n_ctx != cfg->n_positions) {
+        pst_fail(err, "%s: n_ctx (%d) and n_positions (%d) differ; a GPT-2 has one context length", path, n_ctx,
+                 cfg->n_positions);
+        goto done;
+    }
+    /* token ids the config names must be in the vocabulary */
+    const char *id_keys[3] = {"bos_token_id", "eos_token_id", "pad_token_id"};
+    for (int i = 0; i < 3; i++) {
+        int id;
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, id_keys[i]);
+        if (v && !cJSON_IsNull(v) && json_int(root, id_keys[i], &id, 0, 0, cfg->vocab_size - 1, path, err) < 0)
+            goto done;
+    }
     cfg->layer_norm_epsilon = 1e-5f;
     const cJSON *eps = cJSON_GetObjectItemCaseSensitive(root, "layer_norm_epsilon");
     if (eps) {
@@ -327,6 +348,11 @@ static int load_safetensors(pst_gpt2 *m, const char *path, pst_error *err) {
     if (fstat(fd, &st) != 0) {
         close(fd);
         return pst_fail(err, "%s: cannot stat: %s", path, strerror(errno));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return pst_fail(err, "%s: %s, not a safetensors file", path,
+                        S_ISDIR(st.st_mode) ? "is a directory" : "is not a regular file");
     }
     size_t file_len = (size_t)st.st_size;
     if (file_len < 8) {

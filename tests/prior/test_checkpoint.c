@@ -7,6 +7,7 @@
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const pst_gpt2_config tiny = {.n_layer = 2, .n_head = 2, .n_embd = 8, .n_positions = 16,
@@ -429,6 +430,20 @@ static void test_malformed(void) {
     expect_load_error(bad, "config.json", "n_inner");
     write_text(bad_cfg, "{\"n_layer\": 2, \"n_head\": 2, \"n_embd\": 8, \"n_positions\": 16, \"vocab_size\": 37, \"activation_function\": \"relu\"}");
     expect_load_error(bad, "config.json", "activation_function");
+    /* limits named; n_ctx and n_positions agree; token ids inside the vocabulary */
+    write_text(bad_cfg, "{\"n_layer\": 2, \"n_head\": 2, \"n_embd\": 8, \"n_positions\": 16, \"vocab_size\": 2147483647}");
+    expect_load_error(bad, "config.json", "\"vocab_size\" is 2147483647; it must be in 1..67108864 (the largest");
+    write_text(bad_cfg, "{\"n_layer\": 2, \"n_head\": 2, \"n_embd\": 8, \"n_positions\": 1099511627776, \"vocab_size\": 37}");
+    expect_load_error(bad, "config.json", "\"n_positions\" is 1099511627776; it must be in 1..1048576");
+    write_text(bad_cfg, "{\"n_layer\": 2, \"n_head\": 2, \"n_embd\": 8, \"n_positions\": 16, \"n_ctx\": 32, \"vocab_size\": 37}");
+    expect_load_error(bad, "config.json", "n_ctx (32) and n_positions (16) differ");
+    write_text(bad_cfg, "{\"n_layer\": 2, \"n_head\": 2, \"n_embd\": 8, \"n_positions\": 16, \"vocab_size\": 37, \"bos_token_id\": 1e6}");
+    expect_load_error(bad, "config.json", "\"bos_token_id\" is 1000000; it must be in 0..36");
+    write_text(bad_cfg, "{\"n_layer\": 2, \"n_head\": 2, \"n_embd\": 8, \"n_positions\": 16, \"n_ctx\": 16, \"vocab_size\": 37, \"bos_token_id\": 36, \"eos_token_id\": null}");
+    remove(bad_st);
+    CHECK(mkdir(bad_st, 0755) == 0); /* model.safetensors a directory: said so (was "No such device") */
+    expect_load_error(bad, "model.safetensors: is a directory", NULL);
+    CHECK(rmdir(bad_st) == 0);
     /* config that disagrees with the tensors */
     write_text(bad_cfg, "{\"n_layer\": 2, \"n_head\": 2, \"n_embd\": 8, \"n_positions\": 16, \"vocab_size\": 40}");
     char good_st[600];
