@@ -10,45 +10,16 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "check.h"
+#include "cli_model.h"
 #include "posterior/prior.h"
 #include "posterior/tokenizer.h"
 
-static pst_error err;
-static char bin[1024], dir[256];
 
-/* Runs `bin args`, stdout and stderr into *out; returns the exit code. */
-static int run(const char *args, char **out) {
-    char cmd[4096], fo[300];
-    snprintf(fo, sizeof fo, "%s/out.txt", dir);
-    snprintf(cmd, sizeof cmd, "%s %s >%s 2>&1", bin, args, fo);
-    int rc = system(cmd);
-    size_t len;
-    if (pst_read_file(fo, out, &len, &err) < 0) *out = strdup("");
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 255;
-}
-
-/* A model directory with the byte tokenizer; weight `poison` at index 7 of wte. */
-static void make_model(const char *path, float poison) {
-    pst_tokenizer *tok;
-    CHECK(pst_tokenizer_from_merges(&tok, NULL, 0, NULL, 0, &err) == 0);
-    pst_gpt2_config cfg = {.n_layer = 1, .n_head = 2, .n_embd = 16, .n_positions = 16,
-                           .vocab_size = pst_tokenizer_vocab_size(tok), .layer_norm_epsilon = 1e-5f};
-    pst_gpt2 m;
-    pst_rng rng;
-    pst_rng_seed(&rng, 3);
-    CHECK(pst_gpt2_create(&m, &cfg, &err) == 0);
-    pst_gpt2_init_random(&m, &rng);
-    m.params.wte[7] = poison;
-    CHECK_MSG(pst_gpt2_save(&m, path, &err) == 0 && pst_tokenizer_save_dir(tok, path, &err) == 0, "%s", err.msg);
-    pst_gpt2_free(&m);
-    pst_tokenizer_free(tok);
-}
 
 /* `bin args` fails with exit code `code` and a message holding needle (and not bad). */
 static void expect(const char *args, int code, const char *needle, const char *bad) {
     char *out;
-    int rc = run(args, &out);
+    int rc = run(args, &out, 1);
     CHECK_MSG(rc == code && strstr(out, needle) && !(bad && strstr(out, bad)),
               "[%s] exit %d (want %d), output '%s' (want '%s'%s%s)", args, rc, code, out, needle,
               bad ? ", not " : "", bad ? bad : "");
@@ -56,17 +27,9 @@ static void expect(const char *args, int code, const char *needle, const char *b
 }
 
 int main(void) {
-    const char *b = getenv("POSTERIOR_BIN");
-    if (!b || !pst_file_exists(b)) {
-        fprintf(stderr, "POSTERIOR_BIN not set or missing: build the posterior target first\n");
-        return 1;
-    }
-    char cwd[1024];
+    if (cli_init("pst_cli_messages")) return 1;
+    char cwd[600]; /* the test changes directory once */
     CHECK(getcwd(cwd, sizeof cwd) != NULL);
-    char abs_bin[1024]; /* the test changes directory once */
-    snprintf(abs_bin, sizeof abs_bin, "%s%s%s", b[0] == '/' ? "" : cwd, b[0] == '/' ? "" : "/", b);
-    snprintf(bin, sizeof bin, "OMP_NUM_THREADS=1 POSTERIOR_DATA=%s/data %s", cwd, abs_bin);
-    snprintf(dir, sizeof dir, "/tmp/pst_cli_messages_%d", (int)getpid());
     char model[300], bare[300], specs[300], spec[300], args[2048], *out;
     snprintf(model, sizeof model, "%s/prior", dir);
     snprintf(bare, sizeof bare, "%s/bare", dir);
@@ -80,7 +43,7 @@ int main(void) {
 
     /* the spec stores the prior relative to its own folder, and works from any working directory */
     snprintf(args, sizeof args, "target init --prior %s --out %s 'regex:^[a-m]'", model, spec);
-    CHECK(run(args, &out) == 0);
+    CHECK(run(args, &out, 1) == 0);
     free(out);
     char *text;
     size_t len;

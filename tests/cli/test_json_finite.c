@@ -8,23 +8,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "check.h"
+#include "cli_model.h"
 #include "posterior/prior.h"
 #include "posterior/tokenizer.h"
 
-static pst_error err;
-static char bin[1024], dir[256];
-
-/* Runs `bin args`, stdout into *out; returns the exit code. */
-static int run(const char *args, char **out) {
-    char cmd[4096], fo[300];
-    snprintf(fo, sizeof fo, "%s/out.txt", dir);
-    snprintf(cmd, sizeof cmd, "%s %s >%s", bin, args, fo);
-    int rc = system(cmd);
-    size_t len;
-    if (pst_read_file(fo, out, &len, &err) < 0) *out = strdup("");
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 255;
-}
 
 /* Every line of out parses; returns the first line's object (caller frees). */
 static cJSON *parse_lines(const char *what, const char *out) {
@@ -44,27 +31,11 @@ static cJSON *parse_lines(const char *what, const char *out) {
     return first;
 }
 
-/* A model directory with the byte tokenizer; weight `poison` at index 7 of wte. */
-static void make_model(const char *path, float poison) {
-    pst_tokenizer *tok;
-    CHECK(pst_tokenizer_from_merges(&tok, NULL, 0, NULL, 0, &err) == 0);
-    pst_gpt2_config cfg = {.n_layer = 1, .n_head = 2, .n_embd = 16, .n_positions = 16,
-                           .vocab_size = pst_tokenizer_vocab_size(tok), .layer_norm_epsilon = 1e-5f};
-    pst_gpt2 m;
-    pst_rng rng;
-    pst_rng_seed(&rng, 3);
-    CHECK(pst_gpt2_create(&m, &cfg, &err) == 0);
-    pst_gpt2_init_random(&m, &rng);
-    m.params.wte[7] = poison;
-    CHECK_MSG(pst_gpt2_save(&m, path, &err) == 0 && pst_tokenizer_save_dir(tok, path, &err) == 0, "%s", err.msg);
-    pst_gpt2_free(&m);
-    pst_tokenizer_free(tok);
-}
 
 static void test_logprob_and_sample(const char *model, const char *what) {
     char args[1024], *out;
     snprintf(args, sizeof args, "logprob --model %s --tokens --bos < %s/ids.txt", model, dir);
-    CHECK(run(args, &out) == 0);
+    CHECK(run(args, &out, 0) == 0);
     cJSON *j = parse_lines(what, out);
     const cJSON *lp = j ? cJSON_GetObjectItem(j, "logprob") : NULL, *why = j ? cJSON_GetObjectItem(j, "reason") : NULL;
     CHECK_MSG(cJSON_IsNull(lp) && cJSON_IsString(why) && strstr(why->valuestring, "not a finite number"),
@@ -72,20 +43,13 @@ static void test_logprob_and_sample(const char *model, const char *what) {
     cJSON_Delete(j);
     free(out);
     snprintf(args, sizeof args, "sample --model %s --n 2 --max-new-tokens 3 --seed 1", model);
-    run(args, &out); /* may refuse to sample; whatever it prints must be JSON */
+    run(args, &out, 0); /* may refuse to sample; whatever it prints must be JSON */
     if (*out) cJSON_Delete(parse_lines(what, out));
     free(out);
 }
 
 int main(void) {
-    const char *b = getenv("POSTERIOR_BIN");
-    if (!b || !pst_file_exists(b)) {
-        fprintf(stderr, "POSTERIOR_BIN not set or missing: build the posterior target first\n");
-        return 1;
-    }
-    snprintf(bin, sizeof bin, "OMP_NUM_THREADS=1 %s", b);
-    snprintf(dir, sizeof dir, "/tmp/pst_json_finite_%d", (int)getpid());
-    CHECK(pst_mkdir_p(dir, &err) == 0);
+    if (cli_init("pst_json_finite")) return 1;
     char nan_model[300], inf_model[300], good[300], spec[300], args[2048], *out;
     snprintf(nan_model, sizeof nan_model, "%s/nan", dir);
     snprintf(inf_model, sizeof inf_model, "%s/inf", dir);
@@ -103,10 +67,10 @@ int main(void) {
     snprintf(args, sizeof args,
              "target init --kind distributional --lambda 1e300 --moments 0.5 --prior %s --out %s 'regex:^[a-m]'", good,
              spec);
-    CHECK(run(args, &out) == 0);
+    CHECK(run(args, &out, 0) == 0);
     free(out);
     snprintf(args, sizeof args, "target estimate --spec %s --n 50 --max-new-tokens 2 --seed 2", spec);
-    run(args, &out);
+    run(args, &out, 0);
     cJSON *j = parse_lines("target estimate, lambda 1e300", out);
     const cJSON *z = j ? cJSON_GetObjectItem(j, "z") : NULL, *zr = j ? cJSON_GetObjectItem(j, "z_reason") : NULL;
     CHECK_MSG(cJSON_IsNull(z) && cJSON_IsString(zr), "target estimate: %s", out);
