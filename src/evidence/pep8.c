@@ -296,16 +296,20 @@ static void report_bytes(checker *c, long row, long col, const char *code, const
     f->message_len = n;
 }
 
+static void vreport(checker *c, long row, long col, const char *code, const char *fmt, va_list ap) {
+    if (ignore_code(c, code)) return;
+    char buf[512];
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    report_bytes(c, row, col, code, buf, strlen(buf));
+}
+
 static void report(checker *c, long row, long col, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 static void report(checker *c, long row, long col, const char *code, const char *fmt, ...) {
-    if (ignore_code(c, code)) return;
-    char buf[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
+    vreport(c, row, col, code, fmt, ap);
     va_end(ap);
-    report_bytes(c, row, col, code, buf, strlen(buf));
 }
 
 /* UTF-8 of one code point into buf (for messages) */
@@ -526,14 +530,12 @@ static void report_off(checker *c, long offset, const char *code, const char *fm
     __attribute__((format(printf, 4, 5)));
 static void report_off(checker *c, long offset, const char *code, const char *fmt, ...) {
     if (ignore_code(c, code)) return;
-    char buf[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
     long row, col;
     map_offset(c, offset, &row, &col);
-    report(c, row, col, code, "%s", buf);
+    va_list ap;
+    va_start(ap, fmt);
+    vreport(c, row, col, code, fmt, ap);
+    va_end(ap);
 }
 
 /* ---- keyword sets ------------------------------------------------------------ */
