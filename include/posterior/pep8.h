@@ -19,6 +19,7 @@ typedef struct {
     int row, col;   /* as pycodestyle prints them: 1-based row, 1-based col */
     char code[8];   /* "E225" */
     char *message;  /* without the code: "missing whitespace around operator" */
+    size_t message_len; /* its bytes: W605 quotes the escaped character, a NUL too (as pycodestyle) */
 } pst_pep8_finding;
 
 typedef struct {

@@ -75,8 +75,14 @@ typedef struct {
     int findings;             /* 1: fill findings */
 } pst_score_options;
 
-/* Parses a spec and builds the scorer. Errors name the spec and what is wrong. */
+/* Parses a spec and builds the scorer. Errors name the spec and what is wrong.
+ * Specs nested deeper than 100 levels (not:, below:, above:, features files) are refused. */
 int pst_scorer_create(const char *spec, pst_scorer **out, pst_error *err);
+/* Same, with the timeout of its external: scorers (seconds per batch, > 0) set
+ * from the start, so their start-up probe honours it; pst_scorer_create uses
+ * PST_SCORER_DEFAULT_TIMEOUT. */
+#define PST_SCORER_DEFAULT_TIMEOUT 60.0
+int pst_scorer_create_timeout(const char *spec, double timeout, pst_scorer **out, pst_error *err);
 void pst_scorer_free(pst_scorer *s);
 
 const char *pst_scorer_spec(const pst_scorer *s);

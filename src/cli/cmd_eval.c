@@ -312,7 +312,7 @@ int cmd_eval(int argc, char **argv) {
         free(q);
     }
     printf("]");
-    if (data) printf(", \"lm_loss\": %.6g, \"lm_tokens\": %ld", lm, lm_tokens);
+    if (data) printf(", \"lm_loss\": %s, \"lm_tokens\": %ld", pst_json_number(nb[0], lm, 6), lm_tokens);
     printf(", \"ess\": %s, \"ess_low\": %s", pst_json_number(nb[0], ess, 5), flags & PST_FLAG_LOW_ESS ? "true" : "false");
     if (have_exact) print_exact(&ref, &ex, b.spec.kind == PST_TARGET_DISTRIBUTIONAL ? k : 0, mpx);
     else printf(", \"n_exact\": 0, \"exact\": null");

@@ -6,6 +6,7 @@
  * l_i = log π(token_i | token_0 .. token_(i-1)), S = Σ l_i (natural log). With --bos the
  * end-of-text token is prepended as context, so every token of the line is scored. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,13 +84,16 @@ static int score_and_print(pst_gpt2 *m, id_list *seqs, const long *lines, int n,
     for (int i = 0, j = 0; i < n; i++) {
         int has = j < k && idx[j] == i;
         double s = 0;
-        fputs("{\"logprob\": ", stdout);
+        char nb[32];
         int nt = has ? lens[j] - 1 : 0;
-        /* S = Σ of the printed values */
+        /* S = Σ of the printed values; JSON has no NaN/inf: null and a reason */
         for (int t = 0; t < nt; t++) s += tok_lp[j][t];
-        printf("%.9g, \"token_logprobs\": [", s);
-        for (int t = 0; t < nt; t++) printf(t ? ", %.9g" : "%.9g", tok_lp[j][t]);
-        fputs("]}\n", stdout);
+        printf("{\"logprob\": %s, \"token_logprobs\": [", pst_json_number(nb, s, 9));
+        for (int t = 0; t < nt; t++) printf("%s%s", t ? ", " : "", pst_json_number(nb, tok_lp[j][t], 9));
+        fputs(isfinite(s) ? "]}\n"
+                          : "], \"reason\": \"the model gave a log-probability that is not a finite number "
+                            "(NaN or infinite: are its weights finite?)\"}\n",
+              stdout);
         j += has;
     }
     rc = 0;
@@ -128,6 +132,11 @@ int cmd_logprob(int argc, char **argv) {
     }
     if (batch < 1) {
         fprintf(stderr, "posterior logprob: --batch must be >= 1, got %d\n", batch);
+        return 2;
+    }
+    if (eot < -1) {
+        fprintf(stderr, "posterior logprob: --eot must be a token id, or -1 for the tokenizer's <|endoftext|>; got %d\n",
+                eot);
         return 2;
     }
     pst_error err = {{0}};

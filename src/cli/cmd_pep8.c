@@ -71,8 +71,11 @@ static int check_file(const char *path, const pst_pep8_options *o, FILE *out, lo
         fprintf(out, "posterior pep8: %s: %s\n", path, err.msg);
         return -1;
     }
-    for (size_t i = 0; i < n; i++)
-        fprintf(out, "%s:%d:%d: %s %s\n", path, fs[i].row, fs[i].col, fs[i].code, fs[i].message);
+    for (size_t i = 0; i < n; i++) { /* the message may hold a NUL (W605) */
+        fprintf(out, "%s:%d:%d: %s ", path, fs[i].row, fs[i].col, fs[i].code);
+        fwrite(fs[i].message, 1, fs[i].message_len, out);
+        fputc('\n', out);
+    }
     *total += (long)n;
     pst_pep8_findings_free(fs, n);
     free(src);

@@ -6,6 +6,7 @@
  * logprob_model = log a(x | prompt) under the raw model, logprob_proposal = log q(x | prompt)
  * under the distribution actually sampled from (temperature, top-k, top-p, bans). */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,13 +18,14 @@
 #include "posterior/scorer.h"
 #include "posterior/tokenizer.h"
 
-/* Ids separated by spaces or commas; each in [0, V). */
-static int parse_ids(const char *flag, const char *s, int V, int **out, int *n, pst_error *err) {
+/* Ids separated by spaces or commas; each in [0, V). what names them in errors
+ * ("--ban", "--prompt-tokens", "FILE line 3"). */
+static int parse_ids(const char *what, const char *s, int V, int **out, int *n, pst_error *err) {
     *out = NULL;
     *n = 0;
     size_t cap = strlen(s) / 2 + 1;
     int *ids = malloc(cap * sizeof(int));
-    if (!ids) return pst_fail(err, "--%s: out of memory", flag);
+    if (!ids) return pst_fail(err, "%s: out of memory", what);
     while (*s) {
         while (*s == ' ' || *s == ',' || *s == '\t' || *s == '\n') s++;
         if (!*s) break;
@@ -32,11 +34,11 @@ static int parse_ids(const char *flag, const char *s, int V, int **out, int *n, 
         long v = strtol(s, &end, 10);
         if (end == s || errno || (*end && *end != ' ' && *end != ',' && *end != '\t' && *end != '\n')) {
             free(ids);
-            return pst_fail(err, "--%s: '%s' is not a list of token ids", flag, s);
+            return pst_fail(err, "%s: '%s' is not a list of token ids", what, s);
         }
         if (v < 0 || v >= V) {
             free(ids);
-            return pst_fail(err, "--%s: token id %ld is outside the model's vocabulary [0, %d)", flag,
+            return pst_fail(err, "%s: token id %ld is outside the model's vocabulary [0, %d)", what,
                             v, V);
         }
         ids[(*n)++] = (int)v;
@@ -117,6 +119,7 @@ int cmd_sample(int argc, char **argv) {
     else if (n < 0) usage_err = "--n must be >= 0";
     else if (max_new < 0) usage_err = "--max-new-tokens must be >= 0";
     else if (batch < 1) usage_err = "--batch must be >= 1";
+    else if (eot < -1) usage_err = "--eot must be a token id, or -1 for the tokenizer's <|endoftext|>";
     if (usage_err) {
         fprintf(stderr, "posterior sample: %s\n", usage_err);
         return 2;
@@ -139,8 +142,8 @@ int cmd_sample(int argc, char **argv) {
                       : pst_file_exists(vj) && pst_tokenizer_load_dir(&tok, model_dir, &err))
         goto fail;
     if ((prompt || prompts_file) && !tok) {
-        pst_fail(&err, "--%s needs a tokenizer (vocab.json + merges.txt) in %s; use --prompt-tokens",
-                 prompt ? "prompt" : "prompts", model_dir);
+        pst_fail(&err, "--%s needs a tokenizer, and %s does not exist (give --tokenizer, or the prompt as ids with "
+                 "--%s)", prompt ? "prompt" : "prompts", vj, prompt ? "prompt-tokens" : "prompts-tokens");
         goto fail;
     }
     if (eot < 0) {
@@ -193,7 +196,7 @@ int cmd_sample(int argc, char **argv) {
                           prompt_tokens, tok, V, eot, &plist[0], &plist_len[0], &err))
             goto fail;
     }
-    if (ban && parse_ids("ban", ban, V, &banned, &n_banned, &err)) goto fail;
+    if (ban && parse_ids("--ban", ban, V, &banned, &n_banned, &err)) goto fail;
     if (ban_tokens) {
         if (!tok) {
             pst_fail(&err, "--ban-tokens needs a tokenizer (in the model directory or --tokenizer)");
@@ -282,8 +285,13 @@ int cmd_sample(int argc, char **argv) {
             }
             fputs("\"tokens\": [", stdout);
             for (int t = 0; t < s->n_tokens; t++) printf(t ? ", %d" : "%d", s->tokens[t]);
-            printf("], \"logprob_model\": %.9g, \"logprob_proposal\": %.9g}\n", s->logprob_model,
-                   s->logprob_proposal);
+            char nb[2][32];
+            printf("], \"logprob_model\": %s, \"logprob_proposal\": %s%s}\n",
+                   pst_json_number(nb[0], s->logprob_model, 9), pst_json_number(nb[1], s->logprob_proposal, 9),
+                   isfinite(s->logprob_model) && isfinite(s->logprob_proposal)
+                       ? ""
+                       : ", \"reason\": \"a log-probability is not a finite number (NaN or infinite: are the "
+                         "model's weights finite?)\"");
         }
         pst_sample_free(samples, k);
         double el = pst_now() - prog.start_time;

@@ -22,8 +22,8 @@
 #include "posterior/scorer.h"
 
 static void print_double(double v) {
-    if (isfinite(v)) printf("%.17g", v); /* round-trips exactly */
-    else printf("null");
+    char nb[32];
+    fputs(pst_json_number(nb, v, 17), stdout); /* round-trips exactly; null when not finite */
 }
 
 static void print_quoted(const char *s, size_t n) {
@@ -273,11 +273,10 @@ int cmd_score(int argc, char **argv) {
         opt.segmented = 1;
     }
     pst_scorer *sc;
-    if (pst_scorer_create(spec, &sc, &err) < 0) {
+    if (pst_scorer_create_timeout(spec, timeout, &sc, &err) < 0) {
         fprintf(stderr, "posterior score: --scorer: %s\n", err.msg);
         return 2;
     }
-    pst_scorer_set_timeout(sc, timeout);
     if (names)
         for (size_t i = 0; i < pst_scorer_n_features(sc); i++)
             fprintf(stderr, "feature %zu: %s\n", i, pst_scorer_feature_name(sc, i));

@@ -30,9 +30,26 @@ static int parse_numbers(const char *flag, const char *s, double *out, int cap, 
     return 0;
 }
 
-static void print_estimate(const char *name, pst_estimate e, int comma) {
-    printf("\"%s\": %.9g, \"%s_se\": %.4g%s", name, isfinite(e.value) ? e.value : 0.0, name,
-           isfinite(e.se) ? e.se : 0.0, comma ? ", " : "");
+/* "name": x (JSON has no NaN/inf: null, then "name_reason": why, when x is not finite), ", " */
+static void print_number(const char *name, double x, int digits, const char *why) {
+    char nb[32];
+    printf("\"%s\": %s, ", name, pst_json_number(nb, x, digits));
+    if (!isfinite(x)) printf("\"%s_reason\": \"%s\", ", name, why);
+}
+
+static void print_estimate(const char *name, pst_estimate e, const char *why) {
+    char se[64];
+    snprintf(se, sizeof se, "%s_se", name);
+    print_number(name, e.value, 9, why);
+    print_number(se, e.se, 4, why);
+}
+
+/* A JSON array of n numbers (null where not finite). */
+static void print_numbers(const double *x, int n, int digits) {
+    char nb[32];
+    putchar('[');
+    for (int j = 0; j < n; j++) printf("%s%s", j ? ", " : "", pst_json_number(nb, x[j], digits));
+    putchar(']');
 }
 
 /* Prompt text (encoded with the target's tokenizer) as a context; NULL when none. */
@@ -67,7 +84,7 @@ static int target_init(int argc, char **argv) {
     int npos = 0, rc = pst_args_parse("target init",
                                       "Writes a target spec. Scorer specs are the positional arguments\n"
                                       "(posterior score --help lists them), e.g.\n"
-                                      "  posterior target init --prior runs/prior --out t.json 'not:toxicity>0.5'",
+                                      "  posterior target init --prior runs/prior --out t.json 'below:0.5:toxicity'",
                                       spec, argc, argv, &npos);
     if (rc) return rc == 1 ? 0 : 2;
     if (!prior || !out || npos < 1) {
@@ -240,26 +257,27 @@ static int target_fit(int argc, char **argv) {
     memcpy(b.spec.lambda, lambda, sizeof lambda);
     b.spec.has_lambda = 1;
     if (pst_target_spec_save(out ? out : d.spec_path, &b.spec, &err) < 0) goto fail;
-    printf("{\"lambda\": [");
-    for (int j = 0; j < sb.k; j++) printf("%s%.9g", j ? ", " : "", lambda[j]);
-    char nb[32];
-    printf("], \"lambda_se\": [");
-    for (int j = 0; j < sb.k; j++) printf("%s%s", j ? ", " : "", pst_json_number(nb, rep.lambda_se[j], 4));
-    printf("], \"fitted\": [");
-    for (int j = 0; j < sb.k; j++) printf("%s%.6g", j ? ", " : "", rep.fitted[j]);
-    printf("], \"moment_se\": [");
-    for (int j = 0; j < sb.k; j++) printf("%s%s", j ? ", " : "", pst_json_number(nb, rep.moment_se[j], 4));
-    printf("], \"moments\": [");
-    for (int j = 0; j < sb.k; j++) printf("%s%.6g", j ? ", " : "", b.spec.moments[j]);
-    printf("], \"features\": [");
+    printf("{\"lambda\": ");
+    print_numbers(lambda, sb.k, 9);
+    printf(", \"lambda_se\": ");
+    print_numbers(rep.lambda_se, sb.k, 4);
+    printf(", \"fitted\": ");
+    print_numbers(rep.fitted, sb.k, 6);
+    printf(", \"moment_se\": ");
+    print_numbers(rep.moment_se, sb.k, 4);
+    printf(", \"moments\": ");
+    print_numbers(b.spec.moments, sb.k, 6);
+    printf(", \"features\": [");
     for (int j = 0; j < sb.k; j++) {
         const char *nm = pst_text_evidence_feature_name(b.evidence, j);
         char *qn = pst_json_quote(nm, strlen(nm), NULL);
         printf("%s%s", j ? ", " : "", qn ? qn : "\"?\"");
         free(qn);
     }
-    printf("], \"ess\": %.2f, \"n\": %d, \"iterations\": %d, \"low_ess\": %s, \"spec\": \"%s\"}\n", rep.ess, sb.n,
-           rep.iterations, rep.low_ess ? "true" : "false", out ? out : d.spec_path);
+    char nb[32];
+    printf("], \"ess\": %s, \"n\": %d, \"iterations\": %d, \"low_ess\": %s, \"spec\": \"%s\"}\n",
+           pst_json_number(nb, rep.ess, 6), sb.n, rep.iterations, rep.low_ess ? "true" : "false",
+           out ? out : d.spec_path);
     ret = 0;
 fail:
     if (ret) fprintf(stderr, "posterior target fit: %s\n", err.msg);
@@ -335,13 +353,18 @@ static int target_estimate(int argc, char **argv) {
     pst_estimate_moments_target(sb.log_target, sb.log_q, sb.features, n, k, mp);
     pst_estimate_moments_policy(lpi, sb.log_q, sb.features, n, k, mpi);
     double ess = pst_effective_sample_size(lw, n);
+    /* why a number is not finite: no sample with P(x) > 0, or log P(x) beyond a double */
+    const char *why = lz.value == -INFINITY ? "no sample has P(x) > 0, so Z is 0 and this is undefined"
+                      : !isfinite(lz.value) ? "log P(x) is not finite (overflow: are the lambdas too large?)"
+                                            : "not finite (overflow)";
     printf("{\"n\": %d, ", n);
-    print_estimate("log_z", lz, 1);
-    printf("\"z\": %.9g, ", lz.value > -INFINITY ? exp(lz.value) : 0.0);
-    print_estimate("kl_p_pi", pst_estimate_kl_target_policy(sb.log_target, sb.log_q, lpi, n), 1);
-    print_estimate("kl_p_q", pst_estimate_kl_target_policy(sb.log_target, sb.log_q, sb.log_q, n), 1);
-    print_estimate("kl_pi_a", pst_estimate_kl_policy_prior(lpi, sb.log_prior, sb.log_q, n), 1);
-    print_estimate("tvd_p_pi", pst_estimate_tvd(sb.log_target, sb.log_q, lpi, n), 1);
+    print_estimate("log_z", lz, why);
+    print_number("z", exp(lz.value), 9,
+                 isfinite(lz.value) ? "exp(log_z) overflows a double; log_z is the estimate" : why);
+    print_estimate("kl_p_pi", pst_estimate_kl_target_policy(sb.log_target, sb.log_q, lpi, n), why);
+    print_estimate("kl_p_q", pst_estimate_kl_target_policy(sb.log_target, sb.log_q, sb.log_q, n), why);
+    print_estimate("kl_pi_a", pst_estimate_kl_policy_prior(lpi, sb.log_prior, sb.log_q, n), why);
+    print_estimate("tvd_p_pi", pst_estimate_tvd(sb.log_target, sb.log_q, lpi, n), why);
     printf("\"features\": [");
     for (int j = 0; j < k; j++) {
         const char *nm = pst_text_evidence_feature_name(b.evidence, j);
@@ -349,17 +372,22 @@ static int target_estimate(int argc, char **argv) {
         printf("%s%s", j ? ", " : "", qn ? qn : "\"?\"");
         free(qn);
     }
-    printf("], \"moments_p\": [");
-    for (int j = 0; j < k; j++) printf("%s%.6g", j ? ", " : "", isfinite(mp[j].value) ? mp[j].value : 0.0);
-    printf("], \"moments_p_se\": [");
-    for (int j = 0; j < k; j++) printf("%s%.4g", j ? ", " : "", isfinite(mp[j].se) ? mp[j].se : 0.0);
-    printf("], \"moments_pi\": [");
-    for (int j = 0; j < k; j++) printf("%s%.6g", j ? ", " : "", mpi[j].value);
-    printf("], \"moments_pi_se\": [");
-    for (int j = 0; j < k; j++) printf("%s%.4g", j ? ", " : "", mpi[j].se);
-    printf("], \"ess\": %.2f, \"kind\": \"%s\"}\n", ess, pst_target_kind_name(b.spec.kind));
+    double v[4][PST_TARGET_MAX_FEATURES];
+    for (int j = 0; j < k; j++) v[0][j] = mp[j].value, v[1][j] = mp[j].se, v[2][j] = mpi[j].value, v[3][j] = mpi[j].se;
+    static const char *const moment_keys[4] = {"moments_p", "moments_p_se", "moments_pi", "moments_pi_se"};
+    int moments_finite = 1;
+    printf("], ");
+    for (int r = 0; r < 4; r++) {
+        printf("\"%s\": ", moment_keys[r]);
+        print_numbers(v[r], k, r % 2 ? 4 : 6);
+        printf(", ");
+        for (int j = 0; j < k; j++) moments_finite &= isfinite(v[r][j]) != 0;
+    }
+    if (!moments_finite) printf("\"moments_reason\": \"%s\", ", why);
+    print_number("ess", ess, 6, why);
+    printf("\"kind\": \"%s\"}\n", pst_target_kind_name(b.spec.kind));
     if (lz.value == -INFINITY) {
-        /* the JSON line above still reports what was measured (z = 0, divergences 0 = undefined) */
+        /* the JSON line above still reports what was measured (z = 0; the undefined ones null, with a reason) */
         pst_fail(&err, "no sample of %d has P(x) > 0: Z is estimated as 0 and KL(p||pi), TVD and E_p are undefined; "
                        "draw more samples (--n) or relax the constraint", n);
         goto fail;
@@ -391,7 +419,9 @@ static int print_sample(const pst_target_bundle *b, const pst_sample *x, double 
     printf("{\"text\": %s, \"tokens\": [", q);
     free(q);
     for (int t = 0; t < x->n_tokens; t++) printf(t ? ", %d" : "%d", x->tokens[t]);
-    printf("], \"log_target\": %.9g, \"log_prior\": %.9g}\n", log_target, log_prior);
+    char nb[2][32];
+    printf("], \"log_target\": %s, \"log_prior\": %s}\n", pst_json_number(nb[0], log_target, 9),
+           pst_json_number(nb[1], log_prior, 9));
     return 0;
 }
 

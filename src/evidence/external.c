@@ -9,11 +9,13 @@
  * (both may be given; an {"id": N, "error": "..."} answer fails the batch with
  * that message). A batch writes all its requests while reading answers
  * (poll, no deadlock), matches answers by id, and
- *   - fails after the timeout (default 60 s per batch; the process is killed
- *     and started again on the next batch);
+ *   - fails after the timeout (default 60 s per batch, the start-up probe
+ *     included; the process is stopped and started again on the next batch);
  *   - restarts the process once per batch when it exits or closes its output,
  *     resending the unanswered requests; a second crash fails the batch;
  *   - fails with the offending line when an answer is not such a JSON object.
+ * The process is its own process group's leader; ext_stop ends the group
+ * (EOF, then SIGTERM, then SIGKILL), so nothing it started is orphaned.
  * At creation the process is started and asked to score the empty text, which
  * fixes the kind (score or k features) for the scorer's lifetime.
  * Texts are sent as JSON strings; invalid UTF-8 bytes become U+FFFD.
@@ -45,26 +47,53 @@ typedef struct {
     size_t k;        /* features per answer (0: score only) */
 } external_impl;
 
-static void ext_stop(external_impl *x, int kill_it) {
+#define STOP_GRACE_S 1.0 /* seconds to exit after EOF, and again after SIGTERM */
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* 1 when process pid has exited within `seconds` (it stays a zombie, not
+ * reaped, so its pid -- the process group's id -- cannot be reused yet). */
+static int exited_within(pid_t pid, double seconds) {
+    double until = now_s() + seconds;
+    for (;;) {
+        siginfo_t info;
+        info.si_pid = 0;
+        if (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) < 0 || info.si_pid == pid) return 1;
+        if (now_s() >= until) return 0;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* Ends the process and everything it started (its process group, see
+ * ext_start): closes our end of the socket (EOF on its stdin); unless
+ * kill_now, waits STOP_GRACE_S for it to exit; then SIGTERM to the group,
+ * STOP_GRACE_S more, then SIGKILL to the group -- also after a clean exit, for
+ * children left behind -- and reaps it. Returns the wait status; *signalled
+ * (may be NULL) is set when it had to be signalled. */
+static int ext_stop(external_impl *x, int kill_now, int *signalled) {
     if (x->fd >= 0) close(x->fd);
     x->fd = -1;
     x->rlen = 0;
+    int status = 0, sig = 0;
     if (x->pid > 0) {
-        int status;
-        if (kill_it) kill(x->pid, SIGKILL);
-        /* give it a moment to exit after EOF on stdin, then insist */
-        for (int i = 0; i < 100; i++) {
-            if (waitpid(x->pid, &status, WNOHANG) != 0) {
-                x->pid = 0;
-                return;
-            }
-            struct timespec ts = {0, 10 * 1000 * 1000};
-            nanosleep(&ts, NULL);
+        if (kill_now || !exited_within(x->pid, STOP_GRACE_S)) {
+            sig = 1;
+            kill(-x->pid, SIGTERM);
+            kill(x->pid, SIGTERM); /* in case it is not (yet) its group's leader */
+            exited_within(x->pid, STOP_GRACE_S);
         }
+        kill(-x->pid, SIGKILL);
         kill(x->pid, SIGKILL);
-        waitpid(x->pid, &status, 0);
+        while (waitpid(x->pid, &status, 0) < 0 && errno == EINTR) {}
     }
     x->pid = 0;
+    if (signalled) *signalled = sig;
+    return status;
 }
 
 static int ext_start(external_impl *x, pst_error *err) {
@@ -78,10 +107,12 @@ static int ext_start(external_impl *x, pst_error *err) {
         return pst_fail(err, "external scorer '%s': fork: %s", x->cmd, strerror(errno));
     }
     if (pid == 0) { /* child: only async-signal-safe calls until exec */
+        setpgid(0, 0); /* its own process group, so stopping it reaches its children */
         if (dup2(sv[1], 0) < 0 || dup2(sv[1], 1) < 0) _exit(127);
         execl("/bin/sh", "sh", "-c", x->cmd, (char *)NULL);
         _exit(127);
     }
+    setpgid(pid, pid); /* also here: whichever runs first */
     close(sv[1]);
     int fl = fcntl(sv[0], F_GETFL);
     fcntl(sv[0], F_SETFL, fl | O_NONBLOCK);
@@ -150,12 +181,6 @@ typedef struct {
     long long base;  /* id of text 0 in this batch */
 } batch_t;
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* Parses one answer line; 0 ok, -1 error (garbage). probe: learn k. */
 static int take_answer(pst_scorer *s, external_impl *x, batch_t *b, const char *line, size_t len,
                        int probe, pst_error *err) {
@@ -175,10 +200,11 @@ static int take_answer(pst_scorer *s, external_impl *x, batch_t *b, const char *
         return -1;
     }
     id = cJSON_GetObjectItemCaseSensitive(j, "id");
-    /* |id| <= 2^53: an exact integer, and the cast below is defined */
+    /* ids are below 2^53, where doubles hold every integer; the test also
+     * keeps the conversion to long long defined (no 1e300, no inf) */
     if (!cJSON_IsNumber(id) || id->valuedouble != floor(id->valuedouble) ||
         fabs(id->valuedouble) > 9007199254740992.0) {
-        why = "no integer \"id\"";
+        why = "no \"id\" that is an integer below 2^53";
         goto bad;
     }
     long long v = (long long)id->valuedouble;
@@ -271,7 +297,7 @@ static int run_batch(pst_scorer *s, external_impl *x, batch_t *b, double deadlin
         if (left <= 0) {
             rc = pst_fail(err, "external scorer '%s' timed out after %.3g s with %zu of %zu texts "
                           "answered", x->cmd, s->timeout, b->n_answered, b->n);
-            ext_stop(x, 1);
+            ext_stop(x, 1, NULL);
             break;
         }
         struct pollfd p = {x->fd, POLLIN | (sent < req.n ? POLLOUT : 0), 0};
@@ -323,7 +349,7 @@ static int run_batch(pst_scorer *s, external_impl *x, batch_t *b, double deadlin
                     start += skip;
                 }
                 if (rc < 0) {
-                    ext_stop(x, 1);
+                    ext_stop(x, 1, NULL);
                     break;
                 }
                 memmove(x->rbuf, x->rbuf + start, x->rlen - start);
@@ -349,16 +375,13 @@ static int external_batch(pst_scorer *s, external_impl *x, size_t n, const char 
         x->next_id += (long long)n;
         rc = run_batch(s, x, &b, deadline, probe, err);
         if (rc <= 0) break;
-        /* the process died: reap it, maybe restart once */
-        int status = 0;
-        if (x->fd >= 0) close(x->fd);
-        x->fd = -1;
-        x->rlen = 0;
-        if (x->pid > 0) waitpid(x->pid, &status, 0);
-        x->pid = 0;
+        /* the process died or closed its output: end it, maybe restart once */
+        int signalled;
+        int status = ext_stop(x, 0, &signalled);
         if (attempt == 1) {
             char how[64];
-            if (WIFSIGNALED(status)) snprintf(how, sizeof how, "was killed by signal %d", WTERMSIG(status));
+            if (signalled) snprintf(how, sizeof how, "closed its output without exiting");
+            else if (WIFSIGNALED(status)) snprintf(how, sizeof how, "was killed by signal %d", WTERMSIG(status));
             else snprintf(how, sizeof how, "exited with status %d", WEXITSTATUS(status));
             rc = pst_fail(err, "external scorer '%s' %s twice in one batch (restarted once); "
                           "%zu of %zu texts answered", x->cmd, how, b.n_answered, n);
@@ -381,7 +404,7 @@ static int external_score(pst_scorer *s, size_t n, const char *const *texts, con
 static void external_destroy(void *p) {
     external_impl *x = p;
     if (!x) return;
-    ext_stop(x, 0);
+    ext_stop(x, 0, NULL);
     pthread_mutex_destroy(&x->lock);
     free(x->rbuf);
     free(x->cmd);
@@ -390,8 +413,8 @@ static void external_destroy(void *p) {
 
 static const pst_scorer_ops external_ops = {external_score, external_destroy};
 
-int pst_scorer_create_external(const char *spec, size_t len, const char *cmd, pst_scorer **out,
-                               pst_error *err) {
+int pst_scorer_create_external(const char *spec, size_t len, const char *cmd, double timeout,
+                               pst_scorer **out, pst_error *err) {
     *out = NULL;
     const char *c = cmd;
     while (*c == ' ' || *c == '\t') c++;
@@ -408,6 +431,7 @@ int pst_scorer_create_external(const char *spec, size_t len, const char *cmd, ps
     s->ops = &external_ops;
     s->impl = x;
     s->kind = PST_SCORER_SCORE;
+    pst_scorer_set_timeout(s, timeout);
     if (!x->cmd) {
         pst_scorer_free(s);
         return pst_fail(err, "scorer: out of memory");

@@ -275,9 +275,8 @@ static int ignore_code(const checker *c, const char *code) {
     return starts_any(code, &c->ignore) && !starts_any(code, &c->select);
 }
 
-static void report(checker *c, long row, long col, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-static void report(checker *c, long row, long col, const char *code, const char *fmt, ...) {
+/* Adds a finding whose message is the n bytes at msg (it may hold a NUL). */
+static void report_bytes(checker *c, long row, long col, const char *code, const char *msg, size_t n) {
     if (ignore_code(c, code)) return;
     if (c->nf == c->capf) {
         size_t nc = c->capf ? c->capf * 2 : 64;
@@ -285,18 +284,32 @@ static void report(checker *c, long row, long col, const char *code, const char 
         if (!nf) { c->oom = 1; return; }
         c->f = nf, c->capf = nc;
     }
-    char buf[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    char *m = strdup(buf);
+    char *m = malloc(n + 1);
     if (!m) { c->oom = 1; return; }
+    memcpy(m, msg, n);
+    m[n] = 0;
     pst_pep8_finding *f = &c->f[c->nf++];
     f->row = (int)row;
     f->col = (int)col + 1;
     snprintf(f->code, sizeof f->code, "%s", code);
     f->message = m;
+    f->message_len = n;
+}
+
+static void vreport(checker *c, long row, long col, const char *code, const char *fmt, va_list ap) {
+    if (ignore_code(c, code)) return;
+    char buf[512];
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    report_bytes(c, row, col, code, buf, strlen(buf));
+}
+
+static void report(checker *c, long row, long col, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void report(checker *c, long row, long col, const char *code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vreport(c, row, col, code, fmt, ap);
+    va_end(ap);
 }
 
 /* UTF-8 of one code point into buf (for messages) */
@@ -517,14 +530,12 @@ static void report_off(checker *c, long offset, const char *code, const char *fm
     __attribute__((format(printf, 4, 5)));
 static void report_off(checker *c, long offset, const char *code, const char *fmt, ...) {
     if (ignore_code(c, code)) return;
-    char buf[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
     long row, col;
     map_offset(c, offset, &row, &col);
-    report(c, row, col, code, "%s", buf);
+    va_list ap;
+    va_start(ap, fmt);
+    vreport(c, row, col, code, fmt, ap);
+    va_end(ap);
 }
 
 /* ---- keyword sets ------------------------------------------------------------ */
@@ -1610,8 +1621,14 @@ static void python_3000_invalid_escape_sequence(checker *c) {
                 long line = t->srow + nlc, col;
                 if (line == t->srow) col = t->scol + (long)qpos + (long)qlen + pos;
                 else col = pos - lastnl - 1;
-                char b[8];
-                report(c, line, col - 1, "W605", "invalid escape sequence '\\%s'", utf8(ch, b));
+                char b[8], msg[40];
+                size_t n = (size_t)snprintf(msg, sizeof msg, "invalid escape sequence '\\%s'", utf8(ch, b));
+                if (ch == 0) { /* pycodestyle quotes the character as is, a NUL too */
+                    n = (size_t)snprintf(msg, sizeof msg, "invalid escape sequence '\\");
+                    msg[n++] = 0;
+                    msg[n++] = '\'';
+                }
+                report_bytes(c, line, col - 1, "W605", msg, n);
             }
             pos = find_ch(string, '\\', (size_t)pos + 1);
         }
@@ -2053,7 +2070,10 @@ static int cmp_finding(const void *a, const void *b) {
     if (x->col != y->col) return x->col < y->col ? -1 : 1;
     int k = strcmp(x->code, y->code);
     if (k) return k;
-    return strcmp(x->message, y->message);
+    size_t n = x->message_len < y->message_len ? x->message_len : y->message_len;
+    k = memcmp(x->message, y->message, n);
+    if (k) return k;
+    return x->message_len < y->message_len ? -1 : x->message_len > y->message_len;
 }
 
 static void free_checker(checker *c) {

@@ -39,7 +39,7 @@ pst_scorer *pst_scorer_new(const char *spec, size_t spec_len, pst_error *err) {
         return NULL;
     }
     s->k = 1;
-    s->timeout = 60.0;
+    s->timeout = PST_SCORER_DEFAULT_TIMEOUT;
     return s;
 }
 
@@ -189,6 +189,51 @@ static int make_compose(const char *spec, size_t len, int op, double threshold, 
 
 /* ---- pep8 ---------------------------------------------------------------- */
 
+/* A finding's position and index, sorted by (row, col), ties in the checker's order. */
+typedef struct {
+    int row, col;
+    size_t j;
+} rowcol;
+
+static int by_row_col(const void *a, const void *b) {
+    const rowcol *x = a, *y = b;
+    if (x->row != y->row) return x->row < y->row ? -1 : 1;
+    if (x->col != y->col) return x->col < y->col ? -1 : 1;
+    return x->j < y->j ? -1 : x->j > y->j;
+}
+
+/* Adds pycodestyle's (row, col) positions (1-based, col in characters) as
+ * findings: the span is the character pointed at (empty at the end of the
+ * text; a col past the line's end points at its newline). One sweep over
+ * the text in (row, col) order with a cursor: O(len + nf log nf) -- walking
+ * from the line start per finding was quadratic on long lines. */
+static int add_pep8_findings(const char *text, size_t len, const pst_pep8_finding *f, size_t nf,
+                             pst_score *out, pst_error *err) {
+    rowcol *order = malloc((nf ? nf : 1) * sizeof *order);
+    if (!order) return pst_fail(err, "scorer 'pep8': out of memory (%zu findings)", nf);
+    for (size_t j = 0; j < nf; j++) order[j] = (rowcol){f[j].row, f[j].col, j};
+    qsort(order, nf, sizeof *order, by_row_col);
+    size_t p = 0; /* byte offset of character c of row `row` */
+    int row = 1, c = 1;
+    int rc = 0;
+    for (size_t k = 0; k < nf && rc == 0; k++) {
+        const pst_pep8_finding *x = &f[order[k].j];
+        while (row < x->row && p < len) { /* to the next line's start */
+            const char *nl = memchr(text + p, '\n', len - p);
+            p = nl ? (size_t)(nl - text) + 1 : len;
+            row++;
+            c = 1;
+        }
+        for (; c < x->col && p < len && text[p] != '\n'; c++) {
+            p++;
+            while (p < len && ((unsigned char)text[p] & 0xC0) == 0x80) p++;
+        }
+        rc = pst_score_add_finding(out, x->code, p, p < len ? p + 1 : p, 1.0, err);
+    }
+    free(order);
+    return rc;
+}
+
 /* score = violations per character; findings typed by code (E225 ...), the
  * span is the character pycodestyle points at. */
 static int pep8_score(pst_scorer *s, size_t n, const char *const *texts, const size_t *lens,
@@ -203,35 +248,9 @@ static int pep8_score(pst_scorer *s, size_t n, const char *const *texts, const s
             return pst_fail_context(err, "scorer 'pep8': text %zu", i);
         size_t chars = pst_utf8_chars(texts[i], lens[i]);
         out[i].score = chars ? (double)nf / (double)chars : 0.0;
-        if (want_findings) {
-            /* row/col (1-based, col in characters) -> byte offsets */
-            size_t line_start = 0;
-            int row = 1;
-            for (size_t j = 0; j < nf; j++) {
-                while (row < f[j].row && line_start < lens[i]) {
-                    const char *nl = memchr(texts[i] + line_start, '\n', lens[i] - line_start);
-                    line_start = nl ? (size_t)(nl - texts[i]) + 1 : lens[i];
-                    row++;
-                }
-                if (row > f[j].row) { /* findings out of row order: rescan from the top */
-                    line_start = 0;
-                    row = 1;
-                    j--;
-                    continue;
-                }
-                size_t p = line_start;
-                for (int c = 1; c < f[j].col && p < lens[i] && texts[i][p] != '\n'; c++) {
-                    p++;
-                    while (p < lens[i] && ((unsigned char)texts[i][p] & 0xC0) == 0x80) p++;
-                }
-                size_t e = p < lens[i] ? p + 1 : p;
-                if (pst_score_add_finding(&out[i], f[j].code, p, e, 1.0, err) < 0) {
-                    pst_pep8_findings_free(f, nf);
-                    return -1;
-                }
-            }
-        }
+        int rc = want_findings ? add_pep8_findings(texts[i], lens[i], f, nf, &out[i], err) : 0;
         pst_pep8_findings_free(f, nf);
+        if (rc < 0) return -1;
     }
     return 0;
 }
@@ -250,11 +269,11 @@ static const char *find_amp(const char *s, const char *end) {
     return a ? a : end;
 }
 
-static int parse_factor(const char *s, const char *end, const char **stop, pst_scorer **out,
-                        pst_error *err);
+static int parse_factor(const char *s, const char *end, const pst_spec_ctx *ctx, const char **stop,
+                        pst_scorer **out, pst_error *err);
 
-static int parse_threshold(const char *s, const char *end, const char **stop, int op,
-                           pst_scorer **out, pst_error *err) {
+static int parse_threshold(const char *s, const char *end, const pst_spec_ctx *ctx, const char **stop,
+                           int op, pst_scorer **out, pst_error *err) {
     const char *name = op == 2 ? "below" : "above";
     const char *p = s + 6; /* after "below:" / "above:" */
     const char *colon = memchr(p, ':', (size_t)(end - p));
@@ -274,7 +293,7 @@ static int parse_threshold(const char *s, const char *end, const char **stop, in
         return pst_fail(err, "scorer '%.*s': threshold '%s' is not a finite number",
                         (int)(end - s), s, num);
     pst_scorer *inner;
-    if (parse_factor(colon + 1, end, stop, &inner, err) < 0) return -1;
+    if (parse_factor(colon + 1, end, ctx, stop, &inner, err) < 0) return -1;
     pst_scorer **child = malloc(sizeof *child);
     if (!child) {
         pst_scorer_free(inner);
@@ -284,12 +303,17 @@ static int parse_threshold(const char *s, const char *end, const char **stop, in
     return make_compose(s, (size_t)(*stop - s), op, t, child, 1, out, err);
 }
 
-static int parse_factor(const char *s, const char *end, const char **stop, pst_scorer **out,
-                        pst_error *err) {
+static int parse_factor(const char *s, const char *end, const pst_spec_ctx *outer, const char **stop,
+                        pst_scorer **out, pst_error *err) {
     *out = NULL;
+    pst_spec_ctx in = *outer, *ctx = &in;
+    if (++in.depth > PST_SCORER_MAX_DEPTH)
+        return pst_fail(err, "scorer '%.*s%s': nested more than %d levels deep (not:, below:, "
+                        "above:, features files)", (int)(end - s > 40 ? 40 : end - s), s,
+                        end - s > 40 ? "..." : "", PST_SCORER_MAX_DEPTH);
     if (starts(s, end, "not:")) {
         pst_scorer *inner;
-        if (parse_factor(s + 4, end, stop, &inner, err) < 0) return -1;
+        if (parse_factor(s + 4, end, ctx, stop, &inner, err) < 0) return -1;
         if (inner->kind != PST_SCORER_POINTWISE) {
             pst_fail(err, "scorer '%.*s': not: needs a pointwise spec (b in {0,1}); '%s' is not "
                      "one (wrap it: below:T:%s)", (int)(*stop - s), s, inner->spec, inner->spec);
@@ -304,8 +328,8 @@ static int parse_factor(const char *s, const char *end, const char **stop, pst_s
         child[0] = inner;
         return make_compose(s, (size_t)(*stop - s), 1, 0, child, 1, out, err);
     }
-    if (starts(s, end, "below:")) return parse_threshold(s, end, stop, 2, out, err);
-    if (starts(s, end, "above:")) return parse_threshold(s, end, stop, 3, out, err);
+    if (starts(s, end, "below:")) return parse_threshold(s, end, ctx, stop, 2, out, err);
+    if (starts(s, end, "above:")) return parse_threshold(s, end, ctx, stop, 3, out, err);
     if (starts(s, end, "regex:")) {
         *stop = end;
         return pst_scorer_create_regex(s, (size_t)(end - s), s + 6, (size_t)(end - s - 6), out, err);
@@ -314,7 +338,7 @@ static int parse_factor(const char *s, const char *end, const char **stop, pst_s
         *stop = end;
         char *cmd = strndup(s + 9, (size_t)(end - s - 9));
         if (!cmd) return pst_fail(err, "scorer: out of memory");
-        int rc = pst_scorer_create_external(s, (size_t)(end - s), cmd, out, err);
+        int rc = pst_scorer_create_external(s, (size_t)(end - s), cmd, ctx->timeout, out, err);
         free(cmd);
         return rc;
     }
@@ -344,9 +368,12 @@ static int parse_factor(const char *s, const char *end, const char **stop, pst_s
         return pst_scorer_create_contains(s, n, s + 9, n - 9, out, err);
     if (starts(s, e, "length:")) return pst_scorer_create_length(s, n, s + 7, n - 7, out, err);
     if (starts(s, e, "features:")) {
+        if (ctx->in_features)
+            return pst_fail(err, "scorer '%.*s': a features file cannot include another (features:)",
+                            (int)n, s);
         char *path = strndup(s + 9, n - 9);
         if (!path) return pst_fail(err, "scorer: out of memory");
-        int rc = pst_scorer_create_features(s, n, path, out, err);
+        int rc = pst_scorer_create_features(s, n, path, ctx, out, err);
         free(path);
         return rc;
     }
@@ -359,7 +386,8 @@ static int parse_factor(const char *s, const char *end, const char **stop, pst_s
                     "above:T:S or A&B)", (int)n, s);
 }
 
-int pst_scorer_create_n(const char *spec, size_t len, pst_scorer **out, pst_error *err) {
+int pst_scorer_create_n(const char *spec, size_t len, const pst_spec_ctx *ctx, pst_scorer **out,
+                        pst_error *err) {
     *out = NULL;
     const char *end = spec + len, *p = spec;
     pst_scorer **factors = NULL;
@@ -367,7 +395,7 @@ int pst_scorer_create_n(const char *spec, size_t len, pst_scorer **out, pst_erro
     for (;;) {
         const char *stop;
         pst_scorer *f;
-        if (parse_factor(p, end, &stop, &f, err) < 0) goto fail;
+        if (parse_factor(p, end, ctx, &stop, &f, err) < 0) goto fail;
         pst_scorer **v = realloc(factors, (n + 1) * sizeof *v);
         if (!v) {
             pst_scorer_free(f);
@@ -401,10 +429,16 @@ fail:
     return -1;
 }
 
-int pst_scorer_create(const char *spec, pst_scorer **out, pst_error *err) {
+int pst_scorer_create_timeout(const char *spec, double timeout, pst_scorer **out, pst_error *err) {
     *out = NULL;
     if (!spec) return pst_fail(err, "scorer: no spec given");
-    return pst_scorer_create_n(spec, strlen(spec), out, err);
+    if (!(timeout > 0)) return pst_fail(err, "scorer '%s': the timeout must be positive, got %g", spec, timeout);
+    pst_spec_ctx ctx = {timeout, 0, 0};
+    return pst_scorer_create_n(spec, strlen(spec), &ctx, out, err);
+}
+
+int pst_scorer_create(const char *spec, pst_scorer **out, pst_error *err) {
+    return pst_scorer_create_timeout(spec, PST_SCORER_DEFAULT_TIMEOUT, out, err);
 }
 
 /* ---- scoring ------------------------------------------------------------- */

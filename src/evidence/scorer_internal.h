@@ -29,6 +29,17 @@ struct pst_scorer {
     size_t n_parts;
 };
 
+/* What parsing a spec carries down: the timeout of external: scorers (their
+ * start-up probe honours it), the nesting depth (not:, below:, above:),
+ * refused beyond PST_SCORER_MAX_DEPTH, and whether we are inside a features
+ * file (which cannot include another, at any depth). */
+typedef struct {
+    double timeout;
+    int depth;
+    int in_features;
+} pst_spec_ctx;
+#define PST_SCORER_MAX_DEPTH 100
+
 /* Allocates a scorer shell (spec copied); the caller sets ops/impl/kind/k. */
 pst_scorer *pst_scorer_new(const char *spec, size_t spec_len, pst_error *err);
 
@@ -45,16 +56,17 @@ int pst_scorer_create_regex(const char *spec, size_t len, const char *pattern, s
                             pst_scorer **out, pst_error *err);
 int pst_scorer_create_length(const char *spec, size_t len, const char *args, size_t alen,
                              pst_scorer **out, pst_error *err);
-int pst_scorer_create_features(const char *spec, size_t len, const char *path, pst_scorer **out,
-                               pst_error *err);
-int pst_scorer_create_external(const char *spec, size_t len, const char *cmd, pst_scorer **out,
-                               pst_error *err);
+int pst_scorer_create_features(const char *spec, size_t len, const char *path,
+                               const pst_spec_ctx *ctx, pst_scorer **out, pst_error *err);
+int pst_scorer_create_external(const char *spec, size_t len, const char *cmd, double timeout,
+                               pst_scorer **out, pst_error *err);
 /* types: "EMAIL,PHONE" (NULL = all) */
 int pst_scorer_create_pii(const char *spec, size_t len, const char *types, pst_scorer **out,
                           pst_error *err);
 int pst_scorer_create_toxicity(const char *spec, size_t len, pst_scorer **out, pst_error *err);
 
 /* Parses one spec of the given length (used by features files). */
-int pst_scorer_create_n(const char *spec, size_t len, pst_scorer **out, pst_error *err);
+int pst_scorer_create_n(const char *spec, size_t len, const pst_spec_ctx *ctx, pst_scorer **out,
+                        pst_error *err);
 
 #endif

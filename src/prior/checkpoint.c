@@ -9,10 +9,12 @@
  * Safetensors readers only require the tensors to tile the data section, in any order.
  */
 #include "posterior/prior.h"
+#include "prior/gpt2_internal.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,13 +107,16 @@ static cJSON *parse_json_exact(const char *text, size_t len) {
     return v;
 }
 
-static int json_int(const cJSON *root, const char *key, int *out, int required, const char *path,
-                    pst_error *err) {
+/* An integer in [lo, hi]; 1 when absent and not required. */
+static int json_int(const cJSON *root, const char *key, int *out, int required, int lo, int hi,
+                    const char *path, pst_error *err) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
     if (!v) return required ? pst_fail(err, "%s: missing key \"%s\"", path, key) : 1;
-    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < 1 ||
-        v->valuedouble > 1e9)
-        return pst_fail(err, "%s: \"%s\" must be a positive integer", path, key);
+    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble))
+        return pst_fail(err, "%s: \"%s\" must be an integer", path, key);
+    if (v->valuedouble < lo || v->valuedouble > hi)
+        return pst_fail(err, "%s: \"%s\" is %.17g; it must be in %d..%d%s", path, key, v->valuedouble, lo, hi,
+                        hi < INT_MAX && v->valuedouble > hi ? " (the largest this implementation supports)" : "");
     *out = (int)v->valuedouble;
     return 0;
 }
@@ -152,14 +157,30 @@ int pst_gpt2_load_config(pst_gpt2_config *cfg, const char *dir, pst_error *err) 
         pst_fail(err, "%s: scale_attn_weights = false is not supported", path);
         goto done;
     }
-    if (json_int(root, "n_layer", &cfg->n_layer, 1, path, err) ||
-        json_int(root, "n_head", &cfg->n_head, 1, path, err) ||
-        json_int(root, "n_embd", &cfg->n_embd, 1, path, err) ||
-        json_int(root, "vocab_size", &cfg->vocab_size, 1, path, err))
+    if (json_int(root, "n_layer", &cfg->n_layer, 1, 1, PST_GPT2_MAX_N_LAYER, path, err) ||
+        json_int(root, "n_head", &cfg->n_head, 1, 1, PST_GPT2_MAX_N_EMBD, path, err) ||
+        json_int(root, "n_embd", &cfg->n_embd, 1, 1, PST_GPT2_MAX_N_EMBD, path, err) ||
+        json_int(root, "vocab_size", &cfg->vocab_size, 1, 1, PST_GPT2_MAX_VOCAB, path, err))
         goto done;
-    int r = json_int(root, "n_positions", &cfg->n_positions, 0, path, err);
-    if (r < 0) goto done;
-    if (r == 1 && json_int(root, "n_ctx", &cfg->n_positions, 1, path, err)) goto done;
+    /* n_positions, or n_ctx (older configs); both must then agree */
+    int n_ctx = 0;
+    int r = json_int(root, "n_positions", &cfg->n_positions, 0, 1, PST_GPT2_MAX_N_POSITIONS, path, err);
+    int rc_ctx = json_int(root, "n_ctx", &n_ctx, r == 1, 1, PST_GPT2_MAX_N_POSITIONS, path, err);
+    if (r < 0 || rc_ctx < 0) goto done;
+    if (r == 1) cfg->n_positions = n_ctx;
+    else if (rc_ctx == 0 && n_ctx != cfg->n_positions) {
+        pst_fail(err, "%s: n_ctx (%d) and n_positions (%d) differ; a GPT-2 has one context length", path, n_ctx,
+                 cfg->n_positions);
+        goto done;
+    }
+    /* token ids the config names must be in the vocabulary */
+    const char *id_keys[3] = {"bos_token_id", "eos_token_id", "pad_token_id"};
+    for (int i = 0; i < 3; i++) {
+        int id;
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, id_keys[i]);
+        if (v && !cJSON_IsNull(v) && json_int(root, id_keys[i], &id, 0, 0, cfg->vocab_size - 1, path, err) < 0)
+            goto done;
+    }
     cfg->layer_norm_epsilon = 1e-5f;
     const cJSON *eps = cJSON_GetObjectItemCaseSensitive(root, "layer_norm_epsilon");
     if (eps) {
@@ -282,6 +303,43 @@ static int json_u64(const cJSON *v, uint64_t *out) {
     return 0;
 }
 
+/* A tensor's bytes [begin, end) in the data section. */
+typedef struct {
+    uint64_t begin, end;
+    const char *name;
+} byte_span;
+
+static int by_begin(const void *a, const void *b) {
+    const byte_span *x = a, *y = b;
+    if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
+    return x->end < y->end ? -1 : x->end > y->end;
+}
+
+/* The safetensors format: the tensors' spans tile the data section exactly
+ * -- no two overlap, no byte belongs to none, nothing follows the last. */
+static int check_tiling(byte_span *sp, size_t n, size_t data_len, const char *path, pst_error *err) {
+    qsort(sp, n, sizeof *sp, by_begin);
+    uint64_t pos = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (sp[i].begin < pos)
+            return pst_fail(err, "%s: tensors %s (bytes %llu..%llu) and %s (bytes %llu..%llu) overlap",
+                            path, sp[i - 1].name, (unsigned long long)sp[i - 1].begin,
+                            (unsigned long long)sp[i - 1].end, sp[i].name,
+                            (unsigned long long)sp[i].begin, (unsigned long long)sp[i].end);
+        if (sp[i].begin > pos)
+            return pst_fail(err, "%s: bytes %llu..%llu of the data section belong to no tensor (before "
+                            "tensor %s)", path, (unsigned long long)pos, (unsigned long long)sp[i].begin,
+                            sp[i].name);
+        pos = sp[i].end;
+    }
+    if (pos < data_len)
+        return pst_fail(err, "%s: %llu trailing bytes after the data of the last tensor%s%s (the data "
+                        "section has %zu bytes, the tensors end at byte %llu)", path,
+                        (unsigned long long)(data_len - pos), n ? ", " : "", n ? sp[n - 1].name : "",
+                        data_len, (unsigned long long)pos);
+    return 0;
+}
+
 static int load_safetensors(pst_gpt2 *m, const char *path, pst_error *err) {
     const pst_gpt2_config *c = &m->config;
     int fd = open(path, O_RDONLY);
@@ -290,6 +348,11 @@ static int load_safetensors(pst_gpt2 *m, const char *path, pst_error *err) {
     if (fstat(fd, &st) != 0) {
         close(fd);
         return pst_fail(err, "%s: cannot stat: %s", path, strerror(errno));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return pst_fail(err, "%s: %s, not a safetensors file", path,
+                        S_ISDIR(st.st_mode) ? "is a directory" : "is not a regular file");
     }
     size_t file_len = (size_t)st.st_size;
     if (file_len < 8) {
@@ -304,6 +367,8 @@ static int load_safetensors(pst_gpt2 *m, const char *path, pst_error *err) {
     int rc = -1;
     cJSON *hdr = NULL;
     unsigned char *seen = NULL;
+    byte_span *spans = NULL;
+    size_t n_spans = 0;
     uint64_t header_len = 0;
     for (int i = 0; i < 8; i++) header_len |= (uint64_t)map[i] << (8 * i);
     if (header_len > file_len - 8) {
@@ -322,7 +387,8 @@ static int load_safetensors(pst_gpt2 *m, const char *path, pst_error *err) {
     param_pointers(&m->params, ptrs);
     size_t n_slots = (size_t)PST_GPT2_NUM_TENSORS * c->n_layer;
     seen = pst_calloc(n_slots, 1, err);
-    if (!seen) goto done;
+    spans = seen ? pst_calloc((size_t)cJSON_GetArraySize(hdr) + 1, sizeof *spans, err) : NULL;
+    if (!spans) goto done;
     const cJSON *lm_head = NULL;
     const unsigned char *lm_head_data = NULL;
     int lm_head_dtype = DT_F32;
@@ -378,6 +444,7 @@ static int load_safetensors(pst_gpt2 *m, const char *path, pst_error *err) {
                      path, full, data_len);
             goto done;
         }
+        spans[n_spans++] = (byte_span){begin, end, full};
         const char *name = full;
         if (strncmp(name, "transformer.", 12) == 0) name += 12;
         if (is_ignored_buffer(name)) continue;
@@ -431,6 +498,7 @@ static int load_safetensors(pst_gpt2 *m, const char *path, pst_error *err) {
         seen[slot] = 1;
         convert(ptrs[k] + (size_t)layer * numel, data + begin, numel, dtype);
     }
+    if (check_tiling(spans, n_spans, data_len, path, err)) goto done;
     for (int k = 0; k < PST_GPT2_NUM_TENSORS; k++)
         for (int i = 0; i < (tensor_is_per_layer(k) ? c->n_layer : 1); i++)
             if (!seen[(size_t)k * c->n_layer + i]) {
@@ -457,6 +525,7 @@ static int load_safetensors(pst_gpt2 *m, const char *path, pst_error *err) {
     rc = 0;
 done:
     free(seen);
+    free(spans);
     cJSON_Delete(hdr);
     munmap(map, file_len);
     return rc;

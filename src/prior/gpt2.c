@@ -136,11 +136,12 @@ int pst_gpt2_config_check(const pst_gpt2_config *c, pst_error *err) {
     if (!(c->layer_norm_epsilon > 0) || !isfinite(c->layer_norm_epsilon))
         return pst_fail(err, "layer_norm_epsilon must be a positive number, got %g",
                         (double)c->layer_norm_epsilon);
-    /* keep every index below within int for pst_sgemm's dimensions */
-    if (c->n_embd > (1 << 20) || c->vocab_size > (1 << 26) || c->n_positions > (1 << 20) ||
-        c->n_layer > 4096)
-        return pst_fail(err, "GPT-2 config too large (n_layer %d, n_embd %d, n_positions %d, "
-                        "vocab_size %d)", c->n_layer, c->n_embd, c->n_positions, c->vocab_size);
+    const char *name[4] = {"n_layer", "n_embd", "n_positions", "vocab_size"};
+    const int got[4] = {c->n_layer, c->n_embd, c->n_positions, c->vocab_size},
+              max[4] = {PST_GPT2_MAX_N_LAYER, PST_GPT2_MAX_N_EMBD, PST_GPT2_MAX_N_POSITIONS, PST_GPT2_MAX_VOCAB};
+    for (int i = 0; i < 4; i++)
+        if (got[i] > max[i])
+            return pst_fail(err, "%s %d is more than the largest supported, %d", name[i], got[i], max[i]);
     return 0;
 }
 

@@ -10,6 +10,13 @@
 /* Work (elements) below which the kernels stay on the calling thread. */
 #define PST_PARALLEL_MIN 65536
 
+/* The largest config this implementation computes (every index stays within
+ * int for pst_sgemm's dimensions); pst_gpt2_config_check and config.json. */
+#define PST_GPT2_MAX_N_LAYER 4096
+#define PST_GPT2_MAX_N_EMBD (1 << 20)
+#define PST_GPT2_MAX_N_POSITIONS (1 << 20)
+#define PST_GPT2_MAX_VOCAB (1 << 26)
+
 #define PST_GELU_K 0.7978845608028654f /* √(2/π) */
 
 /* ---- vectorisable exp and tanh --------------------------------------- */

@@ -1,9 +1,12 @@
 /* Target specs: a target saved as a small JSON file so it is a reusable artefact.
  *   {"kind": "distributional", "prior": "runs/prior", "scorers": ["contains:cat"],
- *    "moments": [0.5], "lambda": [1.23], "beta": 1.0, "conditional": false} */
+ *    "moments": [0.5], "lambda": [1.23], "beta": 1.0, "conditional": false}
+ * A relative "prior" in a file is relative to the file's folder (so a spec
+ * and its prior can move together); in memory it is a path usable as is. */
 #include "posterior/target.h"
 
 #include <cjson/cJSON.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,8 +38,17 @@ static int read_numbers(const cJSON *root, const char *key, const char *origin, 
     return 0;
 }
 
-int pst_target_spec_parse(const char *json, const char *origin, int check_files, pst_target_spec *spec,
-                          pst_error *err) {
+/* The folder of file path ("." for a bare name) into buf. */
+static void folder_of(const char *path, char *buf, size_t cap) {
+    const char *slash = strrchr(path, '/');
+    if (!slash) snprintf(buf, cap, ".");
+    else if (slash == path) snprintf(buf, cap, "/");
+    else snprintf(buf, cap, "%.*s", (int)(slash - path), path);
+}
+
+/* base: the folder a relative "prior" is relative to (NULL: as is). */
+static int parse_in(const char *json, const char *origin, const char *base, int check_files,
+                    pst_target_spec *spec, pst_error *err) {
     memset(spec, 0, sizeof *spec);
     spec->beta = 1.0;
     cJSON *root = cJSON_Parse(json);
@@ -60,7 +72,13 @@ int pst_target_spec_parse(const char *json, const char *origin, int check_files,
         pst_fail(err, "%s: missing \"prior\" (the prior model's directory)", origin);
         goto done;
     }
-    if (!(spec->prior = strdup(prior->valuestring))) {
+    char resolved[4096];
+    if (base && prior->valuestring[0] != '/' && strcmp(base, ".") != 0) {
+        if (pst_path_join(resolved, sizeof resolved, base, prior->valuestring, err) < 0) goto done;
+    } else {
+        snprintf(resolved, sizeof resolved, "%s", prior->valuestring);
+    }
+    if (!(spec->prior = strdup(resolved))) {
         pst_fail(err, "out of memory");
         goto done;
     }
@@ -123,6 +141,10 @@ int pst_target_spec_parse(const char *json, const char *origin, int check_files,
         goto done;
     }
     const cJSON *cond = cJSON_GetObjectItemCaseSensitive(root, "conditional");
+    if (cond && !cJSON_IsBool(cond)) {
+        pst_fail(err, "%s: \"conditional\" must be true or false", origin);
+        goto done;
+    }
     spec->conditional = cJSON_IsTrue(cond);
     rc = 0;
 done:
@@ -131,11 +153,18 @@ done:
     return rc;
 }
 
+int pst_target_spec_parse(const char *json, const char *origin, int check_files, pst_target_spec *spec,
+                          pst_error *err) {
+    return parse_in(json, origin, NULL, check_files, spec, err);
+}
+
 int pst_target_spec_load(const char *path, pst_target_spec *spec, pst_error *err) {
     char *text;
     size_t len;
     if (pst_read_file(path, &text, &len, err) < 0) return pst_fail_context(err, "target spec");
-    int rc = pst_target_spec_parse(text, path, 1, spec, err);
+    char base[4096];
+    folder_of(path, base, sizeof base);
+    int rc = parse_in(text, path, base, 1, spec, err);
     free(text);
     return rc;
 }
@@ -171,8 +200,35 @@ int pst_target_spec_check_fitted(const pst_target_spec *spec, const char *path, 
     return 0;
 }
 
+/* target relative to folder `from` (both resolved with realpath) into buf;
+ * the absolute target when `from` cannot be resolved; -1 when target cannot. */
+static int relative_path(const char *target, const char *from, char *buf, size_t cap) {
+    char t[PATH_MAX], f[PATH_MAX];
+    if (!realpath(target, t)) return -1;
+    if (!realpath(from, f)) return snprintf(buf, cap, "%s", t) < (int)cap ? 0 : -1;
+    size_t common = 0; /* length of the shared leading components */
+    for (size_t i = 0;; i++) {
+        int t_end = t[i] == 0 || t[i] == '/', f_end = f[i] == 0 || f[i] == '/';
+        if (t_end && f_end) common = i;
+        if (t[i] != f[i] || !t[i]) break;
+    }
+    size_t k = 0;
+    buf[0] = 0;
+    for (const char *p = f + common; *p; p++) /* one ".." per component of f left */
+        if (*p == '/' && p[1] && k + 4 < cap) k += (size_t)snprintf(buf + k, cap - k, "%s..", k ? "/" : "");
+    const char *rest = t + common + (t[common] == '/');
+    if (*rest) k += (size_t)snprintf(buf + k, cap - k, "%s%s", k ? "/" : "", rest);
+    if (k == 0) snprintf(buf, cap, ".");
+    return k < cap ? 0 : -1;
+}
+
 int pst_target_spec_save(const char *path, const pst_target_spec *spec, pst_error *err) {
-    char *text = pst_target_spec_to_json(spec, err);
+    /* "prior" relative to the file's folder, as loading reads it */
+    char dir[4096], rel[4096];
+    folder_of(path, dir, sizeof dir);
+    pst_target_spec in_file = *spec;
+    if (spec->prior && relative_path(spec->prior, dir, rel, sizeof rel) == 0) in_file.prior = rel;
+    char *text = pst_target_spec_to_json(&in_file, err);
     if (!text) return -1;
     size_t len = strlen(text);
     char *buf = malloc(len + 2);

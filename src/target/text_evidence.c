@@ -198,6 +198,16 @@ int pst_target_bundle_open(pst_target_spec *spec, const pst_gpt2_policy_options 
         goto fail;
     }
     b->spec.n_features = k;
+    /* E_p[φ] of a pointwise feature (φ ∈ {0,1}) lies in [0, 1] */
+    for (int j = 0; b->spec.kind == PST_TARGET_DISTRIBUTIONAL && j < b->evidence->n_scorers; j++) {
+        int f = b->evidence->offset[j];
+        double mu = b->spec.moments[f];
+        if (pst_scorer_kind_of(b->evidence->scorers[j]) == PST_SCORER_POINTWISE && !(mu >= 0 && mu <= 1)) {
+            pst_fail(err, "target: \"moments\"[%d] is %g, outside [0, 1], the range of E_p[phi] for the 0/1 feature "
+                     "'%s'", f, mu, b->evidence->names[f]);
+            goto fail;
+        }
+    }
     pst_target *t = &b->target;
     t->kind = b->spec.kind;
     t->n_features = k;

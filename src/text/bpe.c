@@ -304,6 +304,7 @@ void pst_tokenizer_free(pst_tokenizer *t) {
 
 /* Appends a token (copying its bytes); returns its id or -1. */
 static int push_token(pst_tokenizer *t, const void *bytes, size_t n, int special, pst_error *err) {
+    if (n == 0) return pst_fail(err, "tokenizer: a token cannot be the empty string");
     if (t->n_vocab == t->cap) {
         int nc = t->cap * 2;
         char **a = realloc(t->tok, (size_t)nc * sizeof *a);
@@ -439,6 +440,50 @@ done:
 
 /* ---- loading ------------------------------------------------------------ */
 
+/* Where the JSON text's first string holding a NUL (a raw 0 byte or the
+ * escape \u0000) begins (its opening quote), or -1. cJSON keeps such a
+ * string but C strings end at the NUL, so a token would silently lose its
+ * tail (or be empty). */
+static long json_string_with_nul(const char *buf, size_t len) {
+    long open = -1;
+    for (size_t i = 0; i < len; i++) {
+        if (open < 0) {
+            if (buf[i] == '"') open = (long)i;
+        } else if (buf[i] == '"') {
+            open = -1;
+        } else if (buf[i] == 0) {
+            return open;
+        } else if (buf[i] == '\\' && i + 1 < len) {
+            if (buf[i + 1] == 'u' && i + 6 <= len && memcmp(buf + i + 2, "0000", 4) == 0) return open;
+            i++;
+        }
+    }
+    return -1;
+}
+
+/* The keys of a token -> id JSON object are tokens: not empty (an empty
+ * token would match everywhere and consume nothing), no NUL character. */
+static int check_token_keys(const char *path, const char *buf, size_t len, const cJSON *root,
+                            pst_error *err) {
+    long at = json_string_with_nul(buf, len);
+    if (at < 0) {
+        for (const cJSON *e = root->child; e; e = e->next)
+            if (!e->string || !e->string[0])
+                return pst_fail(err, "%s: key \"\" (id %g): a token cannot be the empty string", path,
+                                cJSON_IsNumber(e) ? e->valuedouble : -1.0);
+        return 0;
+    }
+    char shown[64];
+    size_t k = 0;
+    for (size_t i = (size_t)at; i < len && k + 8 < sizeof shown; i++) {
+        if (buf[i] == 0) k += (size_t)sprintf(shown + k, "\\u0000");
+        else shown[k++] = buf[i];
+        if (i > (size_t)at && buf[i] == '"' && buf[i - 1] != '\\') break;
+    }
+    shown[k] = 0;
+    return pst_fail(err, "%s: key %s holds a NUL character, which a token cannot contain", path, shown);
+}
+
 typedef struct {
     char *a, *b; /* alphabet forms, pointing into the merges file buffer */
     int line;
@@ -517,6 +562,7 @@ int pst_tokenizer_load(pst_tokenizer **out, const char *vocab_json_path, const c
         pst_fail(err, "%s: not a JSON object of token -> id", vocab_json_path);
         goto done;
     }
+    if (check_token_keys(vocab_json_path, vbuf, vlen, root, err)) goto done;
     int n = cJSON_GetArraySize(root);
     if (n < 256) {
         pst_fail(err, "%s: %d entries, but a byte-level vocabulary has at least the 256 bytes",
@@ -654,8 +700,9 @@ int pst_tokenizer_load_dir(pst_tokenizer **out, const char *dir, pst_error *err)
             return -1;
         }
         cJSON *root = cJSON_ParseWithLength(buf, len);
-        free(buf);
         int bad = !root || !cJSON_IsObject(root);
+        if (!bad && check_token_keys(ap, buf, len, root, err)) bad = 2;
+        free(buf);
         /* entries in id order; each id must be the next free one */
         for (int want = t->n_vocab; !bad;) {
             cJSON *hit = NULL;

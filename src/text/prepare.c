@@ -132,9 +132,9 @@ int pst_prepare(pst_tokenizer *tok, const pst_prepare_options *opt, pst_prepare_
                 pst_error *err) {
     memset(stats, 0, sizeof *stats);
     double t0 = pst_now();
-    if (!opt->out_prefix || !*opt->out_prefix) return pst_fail(err, "prepare: no output prefix (--out)");
+    if (!opt->out_prefix || !*opt->out_prefix) return pst_fail(err, "prepare: no output prefix");
     if (!(opt->val_fraction >= 0 && opt->val_fraction < 1))
-        return pst_fail(err, "prepare: --val-fraction %g outside [0, 1)", opt->val_fraction);
+        return pst_fail(err, "prepare: the validation fraction %g is outside [0, 1)", opt->val_fraction);
     int vocab = pst_tokenizer_vocab_size(tok);
     int eot = pst_tokenizer_token_id(tok, "<|endoftext|>");
     if (vocab <= 0) return pst_fail(err, "prepare: tokenizer has an empty vocabulary");
@@ -143,6 +143,13 @@ int pst_prepare(pst_tokenizer *tok, const pst_prepare_options *opt, pst_prepare_
     if (snprintf(train_path, sizeof train_path, "%s.train.bin", opt->out_prefix) >= (int)sizeof train_path ||
         snprintf(val_path, sizeof val_path, "%s.val.bin", opt->out_prefix) >= (int)sizeof val_path)
         return pst_fail(err, "prepare: output prefix too long");
+    /* the prefix's folder is created (prepare --out runs/data/x with no runs/data yet) */
+    const char *slash = strrchr(opt->out_prefix, '/');
+    if (slash && slash > opt->out_prefix) {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - opt->out_prefix), opt->out_prefix);
+        if (pst_mkdir_p(dir, err)) return pst_fail_context(err, "prepare: the output folder");
+    }
 
     uint64_t tok_hash;
     if (pst_tokenizer_hash(tok, &tok_hash, err)) return -1;

@@ -249,14 +249,15 @@ static int phf_micro_step(void *vctx, pst_gpt2 *m, const int *inp, const int *tg
 static void phf_metrics(void *vctx, char *buf, size_t cap) {
     phf_ctx *c = vctx;
     int k = c->n_micro ? c->n_micro : 1;
+    char nb[3][32]; /* JSON null where not finite (a diverged run) */
+    const char *lm = pst_json_number(nb[0], c->sum_lm / k, 9), *mis = pst_json_number(nb[1], c->sum_misaligned / k, 6),
+               *val = pst_json_number(nb[2], c->sum_value / k, 9);
     if (!pst_phf_source_scores(c->src))
-        snprintf(buf, cap, ", \"lm_loss\": %.9g", c->sum_lm / k);
+        snprintf(buf, cap, ", \"lm_loss\": %s", lm);
     else if (c->has_vh)
-        snprintf(buf, cap, ", \"lm_loss\": %.9g, \"misaligned_fraction\": %.6g, \"value_loss\": %.9g",
-                 c->sum_lm / k, c->sum_misaligned / k, c->sum_value / k);
+        snprintf(buf, cap, ", \"lm_loss\": %s, \"misaligned_fraction\": %s, \"value_loss\": %s", lm, mis, val);
     else
-        snprintf(buf, cap, ", \"lm_loss\": %.9g, \"misaligned_fraction\": %.6g", c->sum_lm / k,
-                 c->sum_misaligned / k);
+        snprintf(buf, cap, ", \"lm_loss\": %s, \"misaligned_fraction\": %s", lm, mis);
     c->sum_lm = c->sum_value = c->sum_misaligned = 0;
     c->n_micro = 0;
 }

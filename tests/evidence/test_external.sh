@@ -99,6 +99,8 @@ printf '{"text": "fine"}\n{"text": "GARBAGE please"}\n' >"$T/garbage.jsonl"
 expect_error garbage "answered garbage (not a JSON object): 'this is not json'" "$BIN" score --jsonl --scorer "external:$MIS --garbage" "$T/garbage.jsonl"
 printf '{"text": "WRONGID"}\n' >"$T/wrong.jsonl"
 expect_error wrong-id "was not asked for" "$BIN" score --jsonl --scorer "external:$MIS --wrong-id" "$T/wrong.jsonl"
+printf '{"text": "HUGEID"}\n' >"$T/huge.jsonl"
+expect_error huge-id 'no "id" that is an integer below 2^53' "$BIN" score --jsonl --scorer "external:$MIS --huge-id" "$T/huge.jsonl"
 printf '{"text": "ERROR"}\n' >"$T/error.jsonl"
 expect_error error-field "model exploded on purpose" "$BIN" score --jsonl --scorer "external:$MIS --error" "$T/error.jsonl"
 printf '{"text": "SLOW"}\n' >"$T/slow.jsonl"
@@ -114,6 +116,39 @@ expect_error empty-command "expected external:CMD" "$BIN" score --scorer "extern
 printf 'ab\xff\xfecd\000ef' >"$T/binary.bin"
 "$BIN" score --scorer "external:$MIS" "$T/binary.bin" >"$T/out10" 2>"$T/err10" || bad "binary input: $(cat "$T/err10")"
 $PY -c 'import json,sys; o=json.loads(open(sys.argv[1]).read()); assert o["score"]==9, o' "$T/out10" && ok || bad "binary input: wrong score"
+
+# 11. no process outlives a failure: the scorer runs under a forking /bin/sh
+# ("; true"), writes its pid, lingers after EOF, and is stopped with its whole process group on a
+# timeout (also when it ignores SIGTERM), when it shuts its output down but
+# keeps running, and when it never answers the start-up probe (which honours
+# --timeout). `timeout 60` turns a hang into a failure.
+alive() { # pid: running and not a zombie
+    [ -r "/proc/$1/stat" ] && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]
+}
+no_strays() { # name, pid file
+    local p n=0
+    [ -s "$2" ] || { bad "$1: the scorer never wrote its pid"; return; }
+    for p in $(cat "$2"); do
+        n=$((n + 1))
+        for _ in $(seq 50); do alive "$p" || break; sleep 0.1; done
+        if alive "$p"; then bad "$1: scorer process $p is still running"; kill -9 "$p"; return; fi
+    done
+    ok
+}
+for i in 1 2 3; do echo "SLOW text $i" >"$T/slow$i.txt"; done
+expect_error stray-timeout "timed out after 0.5 s" timeout 60 "$BIN" score --batch 1 --timeout 0.5 \
+    --scorer "external:$MIS --sleep 30 --linger --pid-file $T/pids1; true" "$T/slow1.txt" "$T/slow2.txt" "$T/slow3.txt"
+no_strays stray-timeout "$T/pids1"
+expect_error stray-ignore-term "timed out after 0.5 s" timeout 60 "$BIN" score --timeout 0.5 \
+    --scorer "external:$MIS --sleep 30 --linger --ignore-term --pid-file $T/pids2; true" "$T/slow1.txt"
+no_strays stray-ignore-term "$T/pids2"
+echo "CLOSE now" >"$T/close.txt"
+expect_error stray-close-output "closed its output without exiting twice" timeout 60 "$BIN" score --timeout 30 \
+    --scorer "external:$MIS --close-output --pid-file $T/pids3; true" "$T/close.txt"
+no_strays stray-close-output "$T/pids3"
+expect_error probe-timeout "probing with the empty text: .*timed out after 1 s" timeout 60 "$BIN" score --timeout 1 \
+    --scorer "external:$MIS --mute --pid-file $T/pids4; true" "$T/close.txt"
+no_strays probe-timeout "$T/pids4"
 
 echo "$pass passed, $fails failed"
 [ "$fails" -eq 0 ]

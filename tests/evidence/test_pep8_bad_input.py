@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Bad input for `posterior pep8`, each compared with Debian's pycodestyle:
-binary data, invalid UTF-8, NUL bytes, BOM, latin-1 cookie, CRLF, unterminated
+binary data, invalid UTF-8, NUL bytes (also escaped: W605), BOM, latin-1 cookie, CRLF, unterminated
 strings / triple quotes / continuation strings (E901 TokenError), unclosed
 brackets, inconsistent dedent (E901 IndentationError), missing files (E902),
 a broken symlink in a walked directory, and 50 MB lines (a string literal and
@@ -60,6 +60,10 @@ def main():
         with open(os.path.join(d, 'a.py'), 'w') as f:
             f.write('x=1\n')
         compare('directory with a broken symlink', [d])
+        # W605 quotes the escaped character, a NUL byte too (the message was cut there)
+        with open(os.path.join(d, 'nul_escape.py'), 'wb') as f:
+            f.write(b'x = "a\\\x00b"\ny = "\\\x00\\\x00"\n')
+        compare('W605 on a backslash before a NUL', [os.path.join(d, 'nul_escape.py')])
         n = 50 * 1024 * 1024
         with open(os.path.join(d, 'long_string.py'), 'w') as f:
             f.write('x = "' + 'a' * n + '"\n')

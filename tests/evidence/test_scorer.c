@@ -164,6 +164,36 @@ static void test_features(void) {
     remove(path);
 }
 
+/* Nesting is capped at 100 levels: 100,000 not: used to overflow the stack
+ * (one recursive call per level); a features file reaching itself through a
+ * threshold recursed without end. */
+static char *nested(int depth) {
+    char *spec = malloc((size_t)depth * 4 + 16);
+    for (int i = 0; i < depth; i++) memcpy(spec + 4 * i, "not:", 4);
+    strcpy(spec + 4 * depth, "contains:x");
+    return spec;
+}
+
+static void test_nesting(void) {
+    char *spec = nested(99); /* 100 levels with contains:x */
+    CHECK(score1(spec, "x") == 0 && score1(spec, "y") == 1);
+    free(spec);
+    spec = nested(100);
+    CHECK(create_fails(spec, "nested more than 100 levels deep"));
+    free(spec);
+    spec = nested(100000);
+    CHECK(create_fails(spec, "scorer 'not:not:not:not:not:not:not:not:not:not:...': nested more than 100"));
+    free(spec);
+    char path[64], text[128];
+    snprintf(path, sizeof path, "/tmp/pst_test_self.%ld.txt", (long)getpid());
+    snprintf(text, sizeof text, "loop = below:1:features:%s\n", path);
+    write_file(path, text);
+    snprintf(text, sizeof text, "features:%s", path);
+    CHECK(create_fails(text, ":1: scorer 'features:/tmp/pst_test_self"));
+    CHECK(create_fails(text, "a features file cannot include another"));
+    remove(path);
+}
+
 static void test_segments_and_findings(void) {
     pst_scorer *s;
     pst_error err;
@@ -300,6 +330,7 @@ int main(void) {
     test_composition();
     test_errors();
     test_features();
+    test_nesting();
     test_segments_and_findings();
     test_threads();
     test_external_threads();

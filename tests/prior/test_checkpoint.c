@@ -7,6 +7,7 @@
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const pst_gpt2_config tiny = {.n_layer = 2, .n_head = 2, .n_embd = 8, .n_positions = 16,
@@ -362,6 +363,36 @@ static void test_malformed(void) {
     st_finish(&w, bad_st);
     expect_load_error(bad, "ln_f.weight", "data_offsets");
 
+    /* the spans must tile the data section: overlaps, holes and trailing bytes
+     * are format violations (they used to load without complaint) */
+    st_begin(&w);
+    st_add(&w, "ln_f.bias", "F32", "[8]", zeros, 32);
+    memset(w.data + w.dlen, 0, 16);
+    w.dlen += 16;
+    w.hlen += (size_t)snprintf(w.header + w.hlen, sizeof w.header - w.hlen,
+                               ",\"ln_f.weight\":{\"dtype\":\"F32\",\"shape\":[8],\"data_offsets\":[16,48]}");
+    st_finish(&w, bad_st);
+    expect_load_error(bad, "tensors ln_f.bias (bytes 0..32) and ln_f.weight (bytes 16..48) overlap",
+                      "model.safetensors");
+    st_begin(&w);
+    st_add(&w, "ln_f.bias", "F32", "[8]", zeros, 32);
+    memset(w.data + w.dlen, 0, 8);
+    w.dlen += 8;
+    st_add(&w, "ln_f.weight", "F32", "[8]", zeros, 32);
+    st_finish(&w, bad_st);
+    expect_load_error(bad, "bytes 32..40 of the data section belong to no tensor (before tensor ln_f.weight)",
+                      "model.safetensors");
+    char *longer = malloc(flen + 3);
+    memcpy(longer, file, flen);
+    memcpy(longer + flen, "xyz", 3);
+    write_bytes(bad_st, longer, flen + 3);
+    expect_load_error(bad, "3 trailing bytes after the data of the last tensor", "model.safetensors");
+    free(longer);
+    write_bytes(bad_st, file, flen); /* the same file without them loads */
+    pst_gpt2 ok;
+    CHECK_MSG(pst_gpt2_load(&ok, bad, &err) == 0, "%s", err.msg);
+    pst_gpt2_free(&ok);
+
     /* shape vs config, unknown dtype, unknown tensor, duplicate, missing tensor */
     st_begin(&w);
     st_add(&w, "h.0.attn.c_attn.weight", "F32", "[8,16]", zeros, 128 * 4);
@@ -406,6 +437,20 @@ static void test_malformed(void) {
     expect_load_error(bad, "config.json", "n_inner");
     write_text(bad_cfg, "{\"n_layer\": 2, \"n_head\": 2, \"n_embd\": 8, \"n_positions\": 16, \"vocab_size\": 37, \"activation_function\": \"relu\"}");
     expect_load_error(bad, "config.json", "activation_function");
+    /* limits named; n_ctx and n_positions agree; token ids inside the vocabulary */
+    write_text(bad_cfg, "{\"n_layer\": 2, \"n_head\": 2, \"n_embd\": 8, \"n_positions\": 16, \"vocab_size\": 2147483647}");
+    expect_load_error(bad, "config.json", "\"vocab_size\" is 2147483647; it must be in 1..67108864 (the largest");
+    write_text(bad_cfg, "{\"n_layer\": 2, \"n_head\": 2, \"n_embd\": 8, \"n_positions\": 1099511627776, \"vocab_size\": 37}");
+    expect_load_error(bad, "config.json", "\"n_positions\" is 1099511627776; it must be in 1..1048576");
+    write_text(bad_cfg, "{\"n_layer\": 2, \"n_head\": 2, \"n_embd\": 8, \"n_positions\": 16, \"n_ctx\": 32, \"vocab_size\": 37}");
+    expect_load_error(bad, "config.json", "n_ctx (32) and n_positions (16) differ");
+    write_text(bad_cfg, "{\"n_layer\": 2, \"n_head\": 2, \"n_embd\": 8, \"n_positions\": 16, \"vocab_size\": 37, \"bos_token_id\": 1e6}");
+    expect_load_error(bad, "config.json", "\"bos_token_id\" is 1000000; it must be in 0..36");
+    write_text(bad_cfg, "{\"n_layer\": 2, \"n_head\": 2, \"n_embd\": 8, \"n_positions\": 16, \"n_ctx\": 16, \"vocab_size\": 37, \"bos_token_id\": 36, \"eos_token_id\": null}");
+    remove(bad_st);
+    CHECK(mkdir(bad_st, 0755) == 0); /* model.safetensors a directory: said so (was "No such device") */
+    expect_load_error(bad, "model.safetensors: is a directory", NULL);
+    CHECK(rmdir(bad_st) == 0);
     /* config that disagrees with the tensors */
     write_text(bad_cfg, "{\"n_layer\": 2, \"n_head\": 2, \"n_embd\": 8, \"n_positions\": 16, \"vocab_size\": 40}");
     char good_st[600];

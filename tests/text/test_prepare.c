@@ -333,7 +333,7 @@ static void test_prepare(void) {
     CHECK(strstr(err.msg, "a_prose.txt") && strstr(err.msg, "scorer refused"));
     o.score = NULL;
     o.val_fraction = 1.0;
-    CHECK(pst_prepare(tok, &o, &st, &err) == -1 && strstr(err.msg, "val-fraction"));
+    CHECK(pst_prepare(tok, &o, &st, &err) == -1 && strstr(err.msg, "validation fraction"));
     o.val_fraction = 0.1;
     o.corpus = FIX "/bad_json.jsonl";
     CHECK(pst_prepare(tok, &o, &st, &err) == -1 && strstr(err.msg, "bad_json.jsonl:2"));
