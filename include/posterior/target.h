@@ -179,6 +179,8 @@ typedef struct {
     double value, se;
 } pst_estimate;
 
+/* mean(u) with se = sd(u)/√n (unbiased variance; se 0 for n < 2). */
+pst_estimate pst_estimate_mean(const double *u, int n);
 /* Effective sample size (Σw)²/Σw² of log weights. */
 double pst_effective_sample_size(const double *log_w, int n);
 /* log Ẑ = log mean(P/q) (log-sum-exp); se of log Ẑ = sd(w)/(√n·Ẑ). */

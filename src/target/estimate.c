@@ -32,6 +32,14 @@ static double scaled_weights(const double *log_a, const double *log_b, int n, do
 
 static const pst_estimate nan_estimate = {NAN, NAN};
 
+pst_estimate pst_estimate_mean(const double *u, int n) {
+    if (n < 1) return nan_estimate;
+    double m = 0;
+    for (int i = 0; i < n; i++) m += u[i];
+    pst_estimate e = {m / n, se_of(u, n)};
+    return e;
+}
+
 double pst_effective_sample_size(const double *log_w, int n) {
     double M = -INFINITY, s = 0, s2 = 0;
     for (int i = 0; i < n; i++)

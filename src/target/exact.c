@@ -136,13 +136,11 @@ fail:
 
 /* ---- estimators from exact samples ---------------------------------------------- */
 
+/* mean(u), and the variance of that mean (se², from pst_estimate_mean). */
 static double mean_var(const double *u, int n, double *var_of_mean) {
-    double m = 0, ss = 0;
-    for (int i = 0; i < n; i++) m += u[i];
-    m /= n;
-    for (int i = 0; i < n; i++) ss += (u[i] - m) * (u[i] - m);
-    *var_of_mean = n > 1 ? ss / (n - 1) / n : 0;
-    return m;
+    pst_estimate e = pst_estimate_mean(u, n);
+    *var_of_mean = e.se * e.se;
+    return e.value;
 }
 
 /* KL = mean(g) − log Z, g = log P − log π:  se² = var(ḡ) + se(log Z)².

@@ -37,12 +37,9 @@ void pst_qrs_select(const double *log_target, const double *log_q, int n, double
 }
 
 static double mean_sd(const double *u, int n, double *se) {
-    double m = 0, ss = 0;
-    for (int i = 0; i < n; i++) m += u[i];
-    m /= n;
-    for (int i = 0; i < n; i++) ss += (u[i] - m) * (u[i] - m);
-    *se = n > 1 ? sqrt(ss / (n - 1) / n) : 0;
-    return m;
+    pst_estimate e = pst_estimate_mean(u, n);
+    *se = e.se;
+    return e.value;
 }
 
 /* With a_i = min(1, w_i/β), w = P/q:  Z_β = E_q[a] (the acceptance rate),

@@ -324,6 +324,20 @@ static int measure_exact(const pst_reference *r, const pst_target *t, pst_distri
     return 0;
 }
 
+/* q ← a frozen copy of π_θ. */
+static int replace_proposal(pst_distribution *policy, pst_distribution *q_copy, dpg_state *st, pst_dpg_step *m,
+                            pst_error *err) {
+    pst_distribution fresh;
+    if (policy->clone(policy->self, &fresh, err) < 0) return -1;
+    pst_distribution_free(q_copy);
+    *q_copy = fresh;
+    st->q_kind = Q_COPY;
+    st->proposal_updates++;
+    m->proposal_updated = 1;
+    m->proposal_updates = st->proposal_updates;
+    return 0;
+}
+
 /* ---- the trainer ------------------------------------------------------------- */
 
 int pst_dpg_train(pst_distribution *policy, const pst_target *target, pst_distribution *proposal,
@@ -525,15 +539,7 @@ int pst_dpg_train(pst_distribution *policy, const pst_target *target, pst_distri
             pst_estimate_moments_target(lt, lq, scratch, n, 1, &gain);
             better = gain.value + o->proposal_margin * gain.se < 0; /* NaN (m = ∞, se = 0): no */
         }
-        if (better) {
-            pst_distribution fresh;
-            if (policy->clone(policy->self, &fresh, err) < 0) goto done;
-            pst_distribution_free(&q_copy);
-            q_copy = fresh;
-            st.q_kind = Q_COPY;
-            st.proposal_updates++;
-            m.proposal_updated = 1;
-        }
+        if (better && replace_proposal(policy, &q_copy, &st, &m, err) < 0) goto done;
         m.proposal_updates = st.proposal_updates;
         /* 7. the gradient step */
         if (!any_target) {
@@ -562,14 +568,7 @@ int pst_dpg_train(pst_distribution *policy, const pst_target *target, pst_distri
                 goto done;
             }
             if (!on_policy && m.proposal_gain.value + o->proposal_margin * m.proposal_gain.se < 0) {
-                pst_distribution fresh;
-                if (policy->clone(policy->self, &fresh, err) < 0) goto done;
-                pst_distribution_free(&q_copy);
-                q_copy = fresh;
-                st.q_kind = Q_COPY;
-                st.proposal_updates++;
-                m.proposal_updated = 1;
-                m.proposal_updates = st.proposal_updates;
+                if (replace_proposal(policy, &q_copy, &st, &m, err) < 0) goto done;
                 memcpy(ref_lq, ref_lpi, sizeof(double) * (size_t)ref->n);
             }
         }
