@@ -263,10 +263,11 @@ int cmd_pretrain(int argc, char **argv) {
     if (pst_phf_train(&m, &src, obj, &p, &o, model_dir, on_step, &sc, &err)) goto fail;
     if (filtered[0]) remove(filtered);
     char *q = pst_json_quote(saved_model, strlen(saved_model), NULL);
-    printf("{\"model\": %s, \"objective\": \"%s\", \"threshold\": %.9g, \"step\": %ld, \"loss\": %.6g, "
-           "\"val_loss\": %.6g, \"params\": %zu}\n",
-           q ? q : "null", pst_objective_name(obj), p.threshold, sc.last.step, sc.last.loss,
-           isnan(sc.last.val_loss) ? -1.0 : sc.last.val_loss, m.num_params);
+    char nb[3][32]; /* JSON null for what is not finite or not measured (val_loss without --val-data) */
+    printf("{\"model\": %s, \"objective\": \"%s\", \"threshold\": %s, \"step\": %ld, \"loss\": %s, "
+           "\"val_loss\": %s, \"params\": %zu}\n",
+           q ? q : "null", pst_objective_name(obj), pst_json_number(nb[0], p.threshold, 9), sc.last.step,
+           pst_json_number(nb[1], sc.last.loss, 6), pst_json_number(nb[2], sc.last.val_loss, 6), m.num_params);
     free(q);
     rc = 0;
     goto done;

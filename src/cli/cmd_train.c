@@ -217,8 +217,9 @@ int cmd_train(int argc, char **argv) {
     if (pst_mle_train(&m, &src, &o, on_step, &sc, &err)) goto fail;
     /* a one-line summary on stdout for scripts */
     char *q = pst_json_quote(saved_model, strlen(saved_model), NULL);
-    printf("{\"model\": %s, \"step\": %ld, \"loss\": %.6g, \"params\": %zu}\n", q ? q : "null",
-           sc.last.step, sc.last.loss, m.num_params);
+    char nb[32]; /* JSON null for a loss that is not finite */
+    printf("{\"model\": %s, \"step\": %ld, \"loss\": %s, \"params\": %zu}\n", q ? q : "null", sc.last.step,
+           pst_json_number(nb, sc.last.loss, 6), m.num_params);
     free(q);
     rc = 0;
     goto done;
