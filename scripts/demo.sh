@@ -44,9 +44,9 @@ say "4/6 target p(x) ∝ a(x)·b(x), b = $constraint; 1000 exact samples of p (r
 "$P" eval --model "$run/prior/model" --spec "$run/target.json" --n 512 --max-new-tokens 40 \
     --reference "$run/reference.jsonl" --data "$run/data.val.bin" --show 4 --seed "$seed" > "$run/eval_prior.json"
 
-say "5/6 KL-adaptive DPG toward p, $tune_steps steps of 256 samples"
+say "5/6 KL-adaptive DPG toward p, $tune_steps steps of 128 samples"
 "$P" tune --method dpg --variant kl-adaptive --spec "$run/target.json" --out "$run/dpg" \
-    --steps "$tune_steps" --batch 256 --lr 1e-4 --lr-min 1e-5 --max-new-tokens 40 --seed "$seed" --quiet
+    --steps "$tune_steps" --batch 128 --lr 1e-4 --lr-min 1e-5 --max-new-tokens 40 --seed "$seed" --quiet
 "$P" eval --model "$run/dpg/model" --spec "$run/target.json" --n 512 --max-new-tokens 40 \
     --reference "$run/reference.jsonl" --data "$run/data.val.bin" --show 4 --seed "$seed" > "$run/eval_dpg.json"
 
