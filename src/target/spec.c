@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -169,6 +170,20 @@ int pst_target_spec_load(const char *path, pst_target_spec *spec, pst_error *err
     return rc;
 }
 
+/* Numbers as raw JSON with 17 significant digits: cJSON prints 15 when they compare equal
+ * within its epsilon, so λ or μ̄ would not read back bit for bit (found by fuzz_target_spec). */
+static cJSON *exact_number(double x) {
+    char buf[40];
+    snprintf(buf, sizeof buf, "%.17g", x);
+    return cJSON_CreateRaw(buf);
+}
+
+static cJSON *exact_numbers(const double *x, int n) {
+    cJSON *a = cJSON_CreateArray();
+    for (int i = 0; a && i < n; i++) cJSON_AddItemToArray(a, exact_number(x[i]));
+    return a;
+}
+
 char *pst_target_spec_to_json(const pst_target_spec *spec, pst_error *err) {
     cJSON *root = cJSON_CreateObject();
     if (!root) {
@@ -180,11 +195,10 @@ char *pst_target_spec_to_json(const pst_target_spec *spec, pst_error *err) {
     cJSON *sc = cJSON_AddArrayToObject(root, "scorers");
     for (int i = 0; i < spec->n_scorers; i++) cJSON_AddItemToArray(sc, cJSON_CreateString(spec->scorers[i]));
     if (spec->kind == PST_TARGET_DISTRIBUTIONAL) {
-        cJSON_AddItemToObject(root, "moments", cJSON_CreateDoubleArray(spec->moments, spec->n_features));
-        if (spec->has_lambda)
-            cJSON_AddItemToObject(root, "lambda", cJSON_CreateDoubleArray(spec->lambda, spec->n_features));
+        cJSON_AddItemToObject(root, "moments", exact_numbers(spec->moments, spec->n_features));
+        if (spec->has_lambda) cJSON_AddItemToObject(root, "lambda", exact_numbers(spec->lambda, spec->n_features));
     }
-    cJSON_AddNumberToObject(root, "beta", spec->beta);
+    cJSON_AddItemToObject(root, "beta", exact_number(spec->beta));
     cJSON_AddBoolToObject(root, "conditional", spec->conditional);
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
