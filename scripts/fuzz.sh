@@ -28,7 +28,7 @@ for t in "${targets[@]}"; do
       echo "fuzz $t: a regression input fails again (see $log.regressions)"; status=1; continue
     fi
   fi
-  "$bin" -max_total_time="$secs" -timeout=60 -rss_limit_mb=2048 -print_final_stats=1 \
+  "$bin" -max_total_time="$secs" ${FUZZ_SEED:+-seed=$FUZZ_SEED} -timeout=60 -rss_limit_mb=2048 -print_final_stats=1 \
          -artifact_prefix="$crashes/" "$work" "$seeds" > "$log" 2>&1
   rc=$?
   stats=$(grep -E '^#[0-9]+\s.*cov: ' "$log" | tail -1 | grep -oE 'cov: [0-9]+ ft: [0-9]+ corp: [^ ]+')
