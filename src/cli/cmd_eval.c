@@ -266,9 +266,14 @@ int cmd_eval(int argc, char **argv) {
     double lm = NAN;
     long lm_tokens = 0;
     if (data && lm_loss(model, data, lm_batches, 8, lm_seq, &lm, &lm_tokens, &err) < 0) goto fail;
-    double *lw = sb.log_prior; /* log weights P/q of the model's samples (log a no longer needed) */
+    double *lw = malloc(sizeof(double) * (size_t)n); /* log weights P/q of the model's samples */
+    if (!lw) {
+        pst_fail(&err, "out of memory");
+        goto fail;
+    }
     for (int i = 0; i < n; i++) lw[i] = sb.log_target[i] - sb.log_q[i];
     double ess = pst_effective_sample_size(lw, n);
+    free(lw);
     int flags = pst_yardstick_flags(kl_p, ess, n, have_exact ? &ex : NULL);
     double mean_len = 0;
     for (int i = 0; i < n; i++) mean_len += (double)sb.xs[i].n_tokens / n;
