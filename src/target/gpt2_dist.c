@@ -104,41 +104,19 @@ done:
     return rc;
 }
 
-/* A sample with c_i = 0 adds exactly 0 to the gradient: without logprob wanted, only the
- * samples with c_i != 0 go through the forward / backward (DPG: every sample with
- * P(x) = 0; at least one sample is kept so that the gradient buffer exists). */
-static int gd_accumulate(void *self, const pst_seq *contexts, const pst_sample *xs, const double *coef, int n,
-                         double *logprob, pst_error *err) {
-    gpt2_dist *g = self;
+/* grad += ∇θ Σ_i c_i·log π(x_i | c_i) over the given rows (all of them), one forward and
+ * backward pass per micro-batch; logprob (may be NULL) gets log π of the same pass. */
+static int accumulate_rows(gpt2_dist *g, const pst_seq *contexts, const pst_sample *xs, const double *coef, int n,
+                           double *logprob, pst_error *err) {
     int mb = g->opt.micro_batch > 0 ? g->opt.micro_batch : n;
     int **seqs = calloc((size_t)(n > 0 ? n : 1), sizeof(int *));
     int *lens = malloc(sizeof(int) * (size_t)(n > 0 ? n : 1)), *plens = malloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
     int *tokens = NULL, *targets = NULL;
     float *dl = NULL;
-    pst_seq *kc = NULL;
-    pst_sample *kx = NULL;
-    double *kcoef = NULL;
     int rc = -1;
     if (!seqs || !lens || !plens) {
         pst_fail(err, "gpt2 accumulate: out of memory");
         goto done;
-    }
-    if (!logprob && n > 0) {
-        kc = contexts ? malloc(sizeof *kc * (size_t)n) : NULL;
-        kx = malloc(sizeof *kx * (size_t)n);
-        kcoef = malloc(sizeof *kcoef * (size_t)n);
-        if ((contexts && !kc) || !kx || !kcoef) {
-            pst_fail(err, "gpt2 accumulate: out of memory");
-            goto done;
-        }
-        int k = 0;
-        for (int i = 0; i < n; i++)
-            if (coef[i] != 0 || (k == 0 && i == n - 1)) {
-                if (kc) kc[k] = contexts[i];
-                kx[k] = xs[i];
-                kcoef[k++] = coef[i];
-            }
-        contexts = kc, xs = kx, coef = kcoef, n = k;
     }
     if (build_seqs(g, contexts, xs, n, seqs, lens, plens, err) < 0) goto done;
     int maxT = 1;
@@ -179,7 +157,40 @@ static int gd_accumulate(void *self, const pst_seq *contexts, const pst_sample *
 done:
     if (seqs) free_seqs(seqs, n);
     free(seqs), free(lens), free(plens), free(tokens), free(targets), free(dl);
-    free(kc), free(kx), free(kcoef);
+    return rc;
+}
+
+/* A sample with c_i = 0 adds exactly 0 to the gradient, so only the samples with c_i != 0
+ * go through the forward / backward pass (DPG: every sample with P(x) = 0); the others are
+ * scored by a forward pass alone when their log π is wanted, else skipped. At least one
+ * sample goes through the backward pass, so that the gradient buffer exists. */
+static int gd_accumulate(void *self, const pst_seq *contexts, const pst_sample *xs, const double *coef, int n,
+                         double *logprob, pst_error *err) {
+    gpt2_dist *g = self;
+    if (n <= 0) return accumulate_rows(g, contexts, xs, coef, n, logprob, err);
+    pst_seq *cs = contexts ? malloc(sizeof *cs * (size_t)n) : NULL;
+    pst_sample *ys = malloc(sizeof *ys * (size_t)n);
+    double *cf = malloc(sizeof *cf * (size_t)n), *lp = malloc(sizeof *lp * (size_t)n);
+    int *row = malloc(sizeof *row * (size_t)n), rc = -1;
+    if ((contexts && !cs) || !ys || !cf || !lp || !row) {
+        pst_fail(err, "gpt2 accumulate: out of memory");
+        goto done;
+    }
+    /* rows [0, k): c_i != 0 (or the last sample when every c_i is 0); rows [k, n): the rest */
+    int k = 0, z = n;
+    for (int i = 0; i < n; i++) {
+        int keep = coef[i] != 0 || (k == 0 && i == n - 1);
+        int r = keep ? k++ : --z;
+        if (cs) cs[r] = contexts[i];
+        ys[r] = xs[i], cf[r] = coef[i], row[r] = i;
+    }
+    if (accumulate_rows(g, cs, ys, cf, k, logprob ? lp : NULL, err) < 0) goto done;
+    if (logprob && k < n && gd_score(g, cs ? cs + k : NULL, ys + k, n - k, lp + k, err) < 0) goto done;
+    if (logprob)
+        for (int r = 0; r < n; r++) logprob[row[r]] = lp[r];
+    rc = 0;
+done:
+    free(cs), free(ys), free(cf), free(lp), free(row);
     return rc;
 }
 

@@ -182,12 +182,17 @@ int main(void) {
             CHECK_NEAR(after_s[0][i], after_s[2][i], 1e-5 + 1e-3 * fabs(after_s[2][i] - base[i]));
         }
         CHECK_MSG(moved > 1e-3, "the step moved log-probs by only %g", moved);
+        /* logprob wanted: the samples with c_i = 0 are scored by a forward pass alone, the
+         * others by the gradient's own; both give log π in the caller's order */
+        for (int i = 0; i < 4; i++) CHECK_NEAR(lz[i], base[i], 1e-4);
         /* all coefficients 0: still a valid (zero) gradient, and the step runs */
         pst_distribution c;
-        double c0[4] = {0, 0, 0, 0};
+        double c0[4] = {0, 0, 0, 0}, l0[4];
         CHECK(d.clone(d.self, &c, &err) == 0);
         c.zero_grad(c.self);
         CHECK(c.accumulate(c.self, NULL, four, c0, 4, NULL, &err) == 0);
+        CHECK(c.accumulate(c.self, NULL, four, c0, 4, l0, &err) == 0);
+        for (int i = 0; i < 4; i++) CHECK_NEAR(l0[i], base[i], 1e-4);
         CHECK(c.step(c.self, 1e-3, &err) == 0);
         pst_distribution_free(&c);
     }
