@@ -1,0 +1,80 @@
+/* posterior — train layer: the estimators of KL-regularised reinforcement learning.
+ *
+ * RL fine-tuning maximises J(θ) = E_π[r(x)] − β·KL(π_θ‖a): the variational form of the
+ * posterior p(x) ∝ a(x)·exp(r(x)/β) (β = 0: reward alone, which collapses π onto argmax r).
+ * Its score-function gradient is ∇J = E_π[(R(x) − b)·∇log π_θ(x)] with the sequence-level
+ * KL-shaped reward R(x) = r(x) − β·(log π_θ(x) − log a(x)) and any baseline b that does not
+ * depend on x. The functions here turn a batch of rewards into the per-sample coefficients
+ * (advantages) that a trainer feeds to ∇Σ_i A_i·log π_θ(x_i) / n, and hold the pieces of
+ * Ziegler et al.'s (2019) PPO: per-token rewards, GAE, the clipped losses, the adaptive KL
+ * coefficient. Each comment gives the formula; tests/train/test_rl.c checks each against an
+ * enumerated expectation or a hand-computed example.
+ */
+#ifndef POSTERIOR_RL_H
+#define POSTERIOR_RL_H
+
+#include "posterior/base.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* R_i = r_i − β·(log π(x_i) − log a(x_i)) for i < n (KL-control; β = 0: R = r). */
+void pst_rl_kl_shaped_reward(const double *reward, const double *log_policy, const double *log_prior, double beta,
+                             int n, double *out);
+
+/* REINFORCE with a baseline b (e.g. a moving average of past batches' mean R):
+ * A_i = R_i − b. Unbiased for ∇E_π[R] whenever b does not depend on this batch. */
+void pst_rl_reinforce_advantages(const double *R, int n, double baseline, double *A);
+
+/* RLOO: the batch is n/k groups of k consecutive samples (k ≥ 2) of one context each;
+ * A_i = R_i − (Σ_{j≠i in i's group} R_j)/(k − 1), the leave-one-out mean (unbiased). */
+int pst_rl_rloo_advantages(const double *R, int n, int k, double *A, pst_error *err);
+
+/* GRPO: A_i = (R_i − mean_g)/(std_g + eps) over i's group of k (std with divisor k; scale
+ * = 0: no division, A_i = R_i − mean_g, whose expectation is (k − 1)/k·∇E_π[R] — the mean
+ * includes R_i itself). */
+int pst_rl_grpo_advantages(const double *R, int n, int k, int scale, double eps, double *A, pst_error *err);
+
+/* k3, the non-negative unbiased estimator of KL(π‖a) per token or sequence (Schulman):
+ * with d = log a − log π, k3 = exp(d) − d − 1, and ∂k3/∂log π = 1 − exp(d). */
+double pst_rl_kl_k3(double log_policy, double log_prior, double *d_log_policy);
+
+/* PPO per-token rewards (Ziegler et al.): r_t = −β·(log π_t − log a_t) for t < T, plus the
+ * sequence's score at the last token t = T − 1. */
+void pst_ppo_token_rewards(const float *log_policy, const float *log_prior, int T, double beta, double score,
+                           float *rewards);
+
+/* Generalised advantage estimation over one sequence of T tokens, V_T = 0:
+ *   δ_t = r_t + γ·V_{t+1} − V_t,  A_t = δ_t + γλ·A_{t+1},  returns_t = A_t + V_t. */
+void pst_ppo_gae(const float *rewards, const float *values, int T, double gamma, double lambda, float *advantages,
+                 float *returns);
+
+/* Whitened advantages: (A − mean)/(std + 1e-8) over n values, in place (std with divisor n). */
+void pst_ppo_whiten(float *advantages, int n);
+
+/* The clipped policy loss of one token, ρ = exp(log π_new − log π_old):
+ *   L = max(−A·ρ, −A·clip(ρ, 1 − ε, 1 + ε)); *d_log_new = ∂L/∂log π_new
+ * (−A·ρ where the unclipped term is the max, 0 where the clipped one is). *clipped is 1
+ * when the clipped term is strictly larger (it carries no gradient). */
+double pst_ppo_policy_loss(double log_new, double log_old, double advantage, double clip, double *d_log_new,
+                           int *clipped);
+
+/* The clipped value loss of one token:
+ *   L = ½·max((V − R)², (V_old + clip(V − V_old, −ε, ε) − R)²); *d_value = ∂L/∂V. */
+double pst_ppo_value_loss(double value, double value_old, double ret, double clip, double *d_value, int *clipped);
+
+/* The adaptive KL coefficient (Ziegler et al. 2019): after a batch of n_steps samples whose
+ * KL(π‖a) was kl, e = clip(kl/target − 1, −0.2, 0.2) and β ← β·(1 + e·n_steps/horizon).
+ * target ≤ 0: β stays fixed. */
+typedef struct {
+    double beta, target, horizon;
+} pst_kl_controller;
+
+void pst_kl_controller_update(pst_kl_controller *c, double kl, double n_steps);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
