@@ -28,6 +28,11 @@
  *   below:T:SPEC, above:T:SPEC  b = [s(x) < T], b = [s(x) > T] (pointwise)
  *   not:SPEC                 b = 1 − b_SPEC (SPEC pointwise)
  *   A&B&...                  product of pointwise scorers, b = Π b_i
+ * Context-aware (pointwise b(x, c); every text needs its context, else an error):
+ *   numbers-copied           every number of c (digits, or one … ten) is in x in digits
+ *   entities-from-context[:K]  every entity of x (number, capitalised word not starting a
+ *                            sentence) occurs in c, and x has at least K of them (K = 1)
+ *   pep8-clean               no pycodestyle finding on the lines of c + x that x wrote
  * A factor starting with regex: or external: takes the rest of the spec, so
  * it must be the last factor of a product. docs/evidence.md has the details.
  *

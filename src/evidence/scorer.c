@@ -345,6 +345,12 @@ static int parse_factor(const char *s, const char *end, const pst_spec_ctx *oute
     const char *e = find_amp(s, end);
     *stop = e;
     size_t n = (size_t)(e - s);
+    pst_scorer *ctx_scorer;
+    int context_rule = pst_scorer_create_context(s, n, &ctx_scorer, err);
+    if (context_rule != 0) {
+        *out = ctx_scorer;
+        return context_rule > 0 ? 0 : -1;
+    }
     if (n == 4 && memcmp(s, "pep8", 4) == 0) {
         pst_scorer *sc = pst_scorer_new(s, n, err);
         if (!sc) return -1;
@@ -380,10 +386,10 @@ static int parse_factor(const char *s, const char *end, const pst_spec_ctx *oute
     if (n == 0)
         return pst_fail(err, "scorer: empty spec (expected pep8, pii, toxicity, contains:W, "
                              "regex:P, length:MIN:MAX, features:FILE, external:CMD, not:S, "
-                             "below:T:S, above:T:S or A&B)");
+                             "below:T:S, above:T:S, numbers-copied, entities-from-context[:K], pep8-clean or A&B)");
     return pst_fail(err, "scorer '%.*s': unknown spec (expected pep8, pii, toxicity, contains:W, "
                     "regex:P, length:MIN:MAX, features:FILE, external:CMD, not:S, below:T:S, "
-                    "above:T:S or A&B)", (int)n, s);
+                    "above:T:S, numbers-copied, entities-from-context[:K], pep8-clean or A&B)", (int)n, s);
 }
 
 int pst_scorer_create_n(const char *spec, size_t len, const pst_spec_ctx *ctx, pst_scorer **out,
