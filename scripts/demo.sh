@@ -4,8 +4,8 @@
 #   2. token shards of that corpus
 #   3. a small GPT-2 prior a(x) trained from scratch by maximum likelihood
 #   4. evidence b(x) = [the text mentions one of a few words]; target p(x) ∝ a(x)·b(x)
-#   5. π_θ fine-tuned toward p with KL-adaptive DPG (proposal swaps decided on 512 exact
-#      samples of p that tune draws itself)
+#   5. π_θ fine-tuned toward p with DPG with a baseline (GDC++: KL-adaptive proposal, swaps
+#      decided on 512 exact samples of p that tune draws itself), 400 steps of 256 samples
 #   6. a before/after table: E_π[b], KL(p‖π) measured on 1000 exact samples of p (rejection
 #      from a) next to the importance-sampled one, KL(π‖a), diversity, and samples
 # Every step is a plain `posterior` command; the run folder keeps their outputs.
@@ -16,7 +16,7 @@ P="$build/posterior"
 run=${DEMO_DIR:-runs/demo}
 seed=${DEMO_SEED:-1}
 prior_steps=${DEMO_PRIOR_STEPS:-2500}
-tune_steps=${DEMO_TUNE_STEPS:-300}
+tune_steps=${DEMO_TUNE_STEPS:-400}
 constraint=${DEMO_CONSTRAINT:-contains:you,your}
 start=$(date +%s)
 say() { printf '\n== %s  (%ds)\n' "$*" $(( $(date +%s) - start )) >&2; }
@@ -44,9 +44,9 @@ say "4/6 target p(x) ∝ a(x)·b(x), b = $constraint; 1000 exact samples of p (r
 "$P" eval --model "$run/prior/model" --spec "$run/target.json" --n 512 --max-new-tokens 40 \
     --reference "$run/reference.jsonl" --data "$run/data.val.bin" --show 4 --seed "$seed" > "$run/eval_prior.json"
 
-say "5/6 KL-adaptive DPG toward p, $tune_steps steps of 128 samples"
-"$P" tune --method dpg --variant kl-adaptive --spec "$run/target.json" --out "$run/dpg" \
-    --steps "$tune_steps" --batch 128 --lr 1e-4 --lr-min 1e-5 --max-new-tokens 40 --seed "$seed" --quiet
+say "5/6 DPG with a baseline (GDC++) toward p, $tune_steps steps of 256 samples"
+"$P" tune --method dpg --variant baseline --spec "$run/target.json" --out "$run/dpg" \
+    --steps "$tune_steps" --batch 256 --lr 1e-4 --lr-min 1e-5 --max-new-tokens 40 --seed "$seed" --quiet
 "$P" eval --model "$run/dpg/model" --spec "$run/target.json" --n 512 --max-new-tokens 40 \
     --reference "$run/reference.jsonl" --data "$run/data.val.bin" --show 4 --seed "$seed" > "$run/eval_dpg.json"
 
