@@ -2,7 +2,10 @@
  *
  * Conventions used by every layer:
  *  - A function that can fail returns 0 on success and -1 on failure, and fills
- *    a pst_error with a message naming the file / flag / value and what is wrong.
+ *    a pst_error with a message naming the file / field / value and what is wrong.
+ *    Library messages never name a command-line flag: when a message is about an
+ *    option, pst_fail_field also records the option's field name (err->field, e.g.
+ *    "max_proposals"), and the CLI adds the matching flag.
  *  - Library code never calls exit() and never prints to stdout.
  *  - No global mutable state: everything lives in structs the caller owns.
  */
@@ -17,10 +20,15 @@
 
 typedef struct {
     char msg[1024];
+    char field[64]; /* the option field the message is about ("" when none) */
 } pst_error;
 
-/* Formats the message into err (if err is not NULL) and returns -1. */
+/* Formats the message into err (if err is not NULL), clears err->field, returns -1. */
 int pst_fail(pst_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same for a message about an option field (its name as in the options struct,
+ * e.g. "max_proposals"): err->field = field. Returns -1. */
+int pst_fail_field(pst_error *err, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Prepends "context: " to an existing message; returns -1. */
 int pst_fail_context(pst_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

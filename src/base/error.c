@@ -11,6 +11,18 @@ int pst_fail(pst_error *err, const char *fmt, ...) {
         va_start(ap, fmt);
         vsnprintf(err->msg, sizeof err->msg, fmt, ap);
         va_end(ap);
+        err->field[0] = 0;
+    }
+    return -1;
+}
+
+int pst_fail_field(pst_error *err, const char *field, const char *fmt, ...) {
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+        snprintf(err->field, sizeof err->field, "%s", field ? field : "");
     }
     return -1;
 }

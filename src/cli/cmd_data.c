@@ -41,7 +41,7 @@ static int data_info(int argc, char **argv) {
         return 2;
     }
     pst_shard s;
-    pst_error err = {{0}};
+    pst_error err = {0};
     if (pst_shard_open(&s, argv[0], &err)) {
         fprintf(stderr, "posterior data info: %s\n", err.msg);
         return 1;
@@ -202,7 +202,7 @@ static int data_show(int argc, char **argv) {
     }
     pst_shard s;
     pst_tokenizer *tok = NULL;
-    pst_error err = {{0}};
+    pst_error err = {0};
     if (pst_shard_open(&s, argv[0], &err)) {
         fprintf(stderr, "posterior data show: %s\n", err.msg);
         return 1;

@@ -27,7 +27,7 @@ int cmd_detokenize(int argc, char **argv) {
         fprintf(stderr, "posterior detokenize: unexpected argument '%s' (ids come on stdin)\n", argv[0]);
         return 2;
     }
-    pst_error err = {{0}};
+    pst_error err = {0};
     pst_tokenizer *t = NULL;
     char *in = NULL, *text = NULL;
     size_t len = 0, cap = 0, n = 0, tlen;

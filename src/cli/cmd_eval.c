@@ -204,7 +204,7 @@ int cmd_eval(int argc, char **argv) {
         fprintf(stderr, "posterior eval: --n-exact must be 0 or >= 2, --max-proposals >= 1\n");
         return 2;
     }
-    pst_error err = {{0}};
+    pst_error err = {0};
     pst_target_bundle b;
     pst_distribution pol = {0};
     pst_scored_batch sb = {0};

@@ -139,7 +139,7 @@ int cmd_logprob(int argc, char **argv) {
                 eot);
         return 2;
     }
-    pst_error err = {{0}};
+    pst_error err = {0};
     pst_gpt2 m = {0};
     pst_tokenizer *tok = NULL;
     id_list *seqs = calloc((size_t)batch, sizeof *seqs);

@@ -90,7 +90,7 @@ int cmd_prepare(int argc, char **argv) {
         fprintf(stderr, "posterior prepare: --max-docs and --threads must be >= 0\n");
         return 2;
     }
-    pst_error err = {{0}};
+    pst_error err = {0};
     pst_prepare_options opt = {0};
     if (pst_segmenter_parse(segments, &opt.segmenter, &err)) {
         fprintf(stderr, "posterior prepare: --segments: %s\n", err.msg);

@@ -108,7 +108,7 @@ int cmd_pretrain(int argc, char **argv) {
     }
     if (lr_min < 0) lr_min = lr / 10;
 
-    pst_error err = {{0}};
+    pst_error err = {0};
     pst_gpt2 m = {0};
     pst_token_source src = {0}, val = {0};
     pst_tokenizer *tok = NULL;
@@ -364,7 +364,7 @@ int pst_cmd_pretrain_eval(int argc, char **argv) {
         fprintf(stderr, "posterior pretrain eval: %s\n", usage_err);
         return 2;
     }
-    pst_error err = {{0}};
+    pst_error err = {0};
     pst_gpt2 m = {0}, ref = {0};
     int have_ref = 0, n_prompts = 0;
     char **prompts = NULL, *json = NULL;

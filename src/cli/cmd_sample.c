@@ -124,7 +124,7 @@ int cmd_sample(int argc, char **argv) {
         fprintf(stderr, "posterior sample: %s\n", usage_err);
         return 2;
     }
-    pst_error err = {{0}};
+    pst_error err = {0};
     pst_gpt2 m = {0};
     pst_tokenizer *tok = NULL;
     int *banned = NULL, n_banned = 0;

@@ -145,7 +145,7 @@ static int flush(pst_scorer *sc, doc_batch *b, const pst_score_options *opt, int
     size_t chunk = threads > 1 ? (n + 4 * (size_t)threads - 1) / (4 * (size_t)threads) : n;
     long n_chunks = (long)((n + chunk - 1) / chunk);
     long failed = -1; /* first chunk that failed */
-    pst_error first_err = {{0}};
+    pst_error first_err = {0};
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads > 1 ? threads : 1)
     for (long c = 0; c < n_chunks; c++) {
         size_t a = (size_t)c * chunk, m = a + chunk > n ? n - a : chunk;

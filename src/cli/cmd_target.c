@@ -91,7 +91,7 @@ static int target_init(int argc, char **argv) {
         fprintf(stderr, "posterior target init: --prior, --out and at least one scorer spec are required\n");
         return 2;
     }
-    pst_error err = {{0}};
+    pst_error err = {0};
     pst_target_spec s;
     memset(&s, 0, sizeof s);
     if (pst_target_kind_parse(kind, &s.kind, &err) < 0) goto fail;
@@ -221,7 +221,7 @@ static int target_fit(int argc, char **argv) {
         fprintf(stderr, "posterior target fit: --spec is required (and no positional arguments)\n");
         return 2;
     }
-    pst_error err = {{0}};
+    pst_error err = {0};
     pst_target_bundle b;
     pst_distribution q = {0};
     pst_scored_batch sb = {0};
@@ -310,7 +310,7 @@ static int target_estimate(int argc, char **argv) {
         fprintf(stderr, "posterior target estimate: --spec is required (and no positional arguments)\n");
         return 2;
     }
-    pst_error err = {{0}};
+    pst_error err = {0};
     pst_target_bundle b;
     pst_distribution q = {0}, pol = {0};
     pst_scored_batch sb = {0};
@@ -457,7 +457,7 @@ static int target_sample(int argc, char **argv) {
                 sampler);
         return 2;
     }
-    pst_error err = {{0}};
+    pst_error err = {0};
     pst_target_bundle b;
     pst_distribution q = {0};
     pst_scored_batch sb = {0};

@@ -52,7 +52,7 @@ int cmd_tokenize(int argc, char **argv) {
         fprintf(stderr, "posterior tokenize: --lines and --null exclude each other\n");
         return 2;
     }
-    pst_error err = {{0}};
+    pst_error err = {0};
     pst_tokenizer *t = NULL;
     char *text = NULL;
     size_t len = 0;

@@ -49,7 +49,7 @@ static int train(int argc, char **argv) {
     int n_specials = 0, n_rest = 0, n_files = 0, rc = 2;
     pst_bpe_trainer *tr = NULL;
     pst_tokenizer *t = NULL;
-    pst_error err = {{0}};
+    pst_error err = {0};
     if (!specials || !rest || !files) {
         fprintf(stderr, "posterior tokenizer train: out of memory\n");
         goto done;

@@ -121,7 +121,7 @@ int cmd_train(int argc, char **argv) {
     if (lr_min < 0) lr_min = lr / 10;
     const int arch_given[5] = {n_layer, n_head, n_embd, n_positions, vocab_size};
 
-    pst_error err = {{0}};
+    pst_error err = {0};
     pst_gpt2 m = {0};
     pst_token_source src = {0}, val = {0};
     pst_tokenizer *tok = NULL;

@@ -112,7 +112,7 @@ int cmd_tune(int argc, char **argv) {
         fprintf(stderr, "posterior tune: %s\n", usage);
         return 2;
     }
-    pst_error err = {{0}};
+    pst_error err = {0};
     pst_dpg_options o;
     pst_dpg_options_default(&o);
     if (pst_dpg_variant_parse(variant, &o.variant, &err) < 0 || pst_f_divergence_parse(fdiv, &o.f, &err) < 0) {

@@ -13,9 +13,9 @@ int pst_rejection_select(const double *log_target, const double *log_q, int n, d
         double la = log_target[i] - log_q[i] - log_m;
         if (isnan(la)) return pst_fail(err, "rejection sampling: sample %d has a NaN log-ratio", i);
         if (la > 1e-9)
-            return pst_fail(err,
+            return pst_fail_field(err, "sampler",
                             "rejection sampling: sample %d has P/(M q) = exp(%g) > 1; the envelope "
-                            "P <= M q does not hold (use --sampler qrs or imh, or a larger M)",
+                            "P <= M q does not hold (use the sampler qrs or imh, or a larger M)",
                             i, la);
         accept[i] = log(pst_rng_uniform(rng)) < la;
         acc += accept[i];

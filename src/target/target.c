@@ -82,7 +82,7 @@ int pst_draw_scored(const pst_target *t, pst_distribution *q, const pst_seq *con
                     pst_rng *rng, pst_scored_batch *b, pst_error *err) {
     memset(b, 0, sizeof *b);
     int k = t->n_features;
-    if (n < 1) return pst_fail(err, "--n: %d; need at least one sample", n);
+    if (n < 1) return pst_fail_field(err, "n", "n = %d: need at least one sample", n);
     if (batch < 1 || batch > n) batch = n;
     b->n = n;
     b->k = k;

@@ -1330,7 +1330,10 @@ int pst_tokenizer_open_flags(pst_tokenizer **out, const char *model_dir, const c
     *out = NULL;
     if (vocab_json_path && merges_txt_path) return pst_tokenizer_load(out, vocab_json_path, merges_txt_path, err);
     if (vocab_json_path || merges_txt_path)
-        return pst_fail(err, "--vocab and --merges go together (got only --%s)", vocab_json_path ? "vocab" : "merges");
-    if (!model_dir) return pst_fail(err, "no tokenizer given: use --model DIR (or gpt2), or --vocab and --merges");
+        return pst_fail_field(err, vocab_json_path ? "merges" : "vocab",
+                              "--vocab and --merges go together (got only --%s)",
+                              vocab_json_path ? "vocab" : "merges");
+    if (!model_dir)
+        return pst_fail_field(err, "model", "no tokenizer given: use --model DIR (or gpt2), or --vocab and --merges");
     return pst_tokenizer_open(out, model_dir, err);
 }

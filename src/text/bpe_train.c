@@ -256,7 +256,7 @@ int pst_bpe_trainer_finish(pst_bpe_trainer *tr, int vocab_size, const char *cons
     }
     int target = vocab_size - 256 - n_special_tokens; /* tokens to learn */
     if (target < 0)
-        return pst_fail(err, "tokenizer train: --vocab-size %d is too small: the 256 bytes and %d special "
+        return pst_fail_field(err, "vocab_size", "tokenizer train: vocab_size %d is too small: the 256 bytes and %d special "
                              "token(s) alone need %d", vocab_size, n_special_tokens, 256 + n_special_tokens);
     train_state s = {.err = err};
     int32_t **sym = NULL;   /* [n_words] symbols of each word */

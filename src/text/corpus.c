@@ -308,7 +308,7 @@ static int read_jsonl(const pst_corpus *c, const char *path, char *buf, size_t l
         cJSON *field = cJSON_GetObjectItemCaseSensitive(obj, c->text_field);
         if (!field || !cJSON_IsString(field) || !field->valuestring) {
             cJSON_Delete(obj);
-            return pst_fail(err, "%s:%zu: no string field \"%s\" (choose one with --text-field)", path,
+            return pst_fail_field(err, "text_field", "%s:%zu: no string field \"%s\" (choose another with text_field)", path,
                             line_no, c->text_field);
         }
         size_t n = strlen(field->valuestring);

@@ -150,7 +150,7 @@ int pst_loader_next(pst_loader *l, pst_error *err) {
 int pst_loader_set_control(pst_loader *l, float threshold, int aligned_id, int misaligned_id,
                            pst_error *err) {
     if (!l->shard->scorer[0])
-        return pst_fail(err, "%s: conditional training needs a scored shard (prepare --scorer)", l->shard->path);
+        return pst_fail(err, "%s: conditional training needs a scored shard (one prepared with a scorer)", l->shard->path);
     if (aligned_id < 0 || misaligned_id < 0 || aligned_id == misaligned_id)
         return pst_fail(err, "loader: control token ids %d and %d must be distinct and >= 0", aligned_id,
                         misaligned_id);

@@ -20,7 +20,7 @@ int pst_dpg_variant_parse(const char *name, pst_dpg_variant *v, pst_error *err) 
             *v = (pst_dpg_variant)i;
             return 0;
         }
-    return pst_fail(err, "--variant: unknown DPG variant '%s' (on-policy, kl-adaptive, baseline or f)",
+    return pst_fail_field(err, "variant", "unknown DPG variant '%s' (on-policy, kl-adaptive, baseline or f)",
                     name ? name : "");
 }
 
@@ -30,7 +30,7 @@ int pst_f_divergence_parse(const char *name, pst_f_divergence *f, pst_error *err
             *f = (pst_f_divergence)i;
             return 0;
         }
-    return pst_fail(err, "--f: unknown f-divergence '%s' (fkl, rkl, js or tv)", name ? name : "");
+    return pst_fail_field(err, "f", "unknown f-divergence '%s' (fkl, rkl, js or tv)", name ? name : "");
 }
 
 void pst_dpg_options_default(pst_dpg_options *o) {
@@ -201,15 +201,15 @@ static int checkpoint_load(const char *out_dir, dpg_state *st, pst_distribution 
     char dir[4096], sub[4096];
     int found = pst_checkpoint_find(out_dir, dir, sizeof dir, NULL, err);
     if (found <= 0)
-        return found < 0 ? pst_fail_context(err, "--resume")
-                         : pst_fail(err, "--resume: no checkpoint in %s (no ckpt-STEP)", out_dir);
+        return found < 0 ? pst_fail_context(err, "resume")
+                         : pst_fail_field(err, "resume", "resume: no checkpoint in %s (no ckpt-STEP)", out_dir);
     if (pst_path_join(sub, sizeof sub, dir, "state.json", err) < 0 || state_load(st, sub, err) < 0) return -1;
     if (pst_path_join(sub, sizeof sub, dir, "policy", err) < 0 || policy->load(policy->self, sub, err) < 0)
-        return pst_fail_context(err, "--resume");
+        return pst_fail_context(err, "resume");
     if (st->q_kind != Q_COPY) return 0;
     if (policy->clone(policy->self, q_copy, err) < 0) return -1;
     if (pst_path_join(sub, sizeof sub, dir, "proposal", err) < 0 || q_copy->load(q_copy->self, sub, err) < 0)
-        return pst_fail_context(err, "--resume: proposal");
+        return pst_fail_context(err, "resume: proposal");
     return 0;
 }
 
@@ -344,10 +344,10 @@ int pst_dpg_train(pst_distribution *policy, const pst_target *target, pst_distri
                   const pst_dpg_options *o, pst_dpg_callback cb, void *cb_ctx, pst_error *err) {
     if (!policy->accumulate || !policy->step || !policy->zero_grad)
         return pst_fail(err, "dpg: the policy '%s' is not trainable", policy->name ? policy->name : "?");
-    if (o->batch < 2) return pst_fail(err, "--batch: %d; DPG needs at least 2 samples per step", o->batch);
-    if (!(o->lr > 0)) return pst_fail(err, "--lr: %g must be positive", o->lr);
+    if (o->batch < 2) return pst_fail_field(err, "batch", "batch = %d: DPG needs at least 2 samples per step", o->batch);
+    if (!(o->lr > 0)) return pst_fail_field(err, "lr", "lr = %g: must be positive", o->lr);
     if ((o->resume || o->checkpoint_every > 0) && !o->out_dir)
-        return pst_fail(err, "dpg: checkpoints and --resume need an output directory");
+        return pst_fail_field(err, "out_dir", "dpg: checkpoints and resuming need an output directory (out_dir)");
     const pst_reference *ref = o->reference;
     int n = o->batch, k = target->n_features, G = o->contexts && o->n_contexts > 0 ? o->n_contexts : 1;
     if (ref && (G > 1 || (o->contexts && (o->contexts[0].n != ref->n_context ||

@@ -397,14 +397,14 @@ static int check_resume_config(const pst_token_source *src, const pst_mle_option
     if (pst_read_file(path, &text, &len, err)) return -1;
     cJSON *root = cJSON_ParseWithLength(text, len);
     free(text);
-    if (!root) return pst_fail(err, "--resume: %s: bad JSON", path);
+    if (!root) return pst_fail_field(err, "resume", "resume: %s: bad JSON", path);
     const char *keys[3] = {"batch", "seq", "grad_accum"};
     double now[3] = {src->B, src->T, o->grad_accum};
     int rc = 0;
     for (int i = 0; i < 3 && rc == 0; i++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, keys[i]);
         if (cJSON_IsNumber(v) && v->valuedouble != now[i])
-            rc = pst_fail(err, "--resume: %s is %g now but the run used %g (%s); resume with the same value",
+            rc = pst_fail_field(err, "resume", "resume: %s is %g now but the run used %g (%s); resume with the same value",
                           keys[i], now[i], v->valuedouble, path);
     }
     cJSON_Delete(root);
@@ -415,16 +415,16 @@ static int resume(pst_gpt2 *m, pst_adamw *opt, pst_rng *rng, pst_token_source *s
                   const pst_mle_options *o, const run_paths *p, pst_error *err) {
     char dir[4096], model[4096], state[4096], diff[256];
     int found = pst_checkpoint_find(p->ckpt_root, dir, sizeof dir, NULL, err);
-    if (found < 0) return pst_fail_context(err, "--resume");
-    if (found == 0) return pst_fail(err, "--resume: %s has no checkpoint (no %s/ckpt-STEP)", o->out_dir, p->ckpt_root);
+    if (found < 0) return pst_fail_context(err, "resume");
+    if (found == 0) return pst_fail_field(err, "resume", "resume: %s has no checkpoint (no %s/ckpt-STEP)", o->out_dir, p->ckpt_root);
     if (pst_path_join(model, sizeof model, dir, "model", err) ||
         pst_path_join(state, sizeof state, dir, "training_state.bin", err))
         return -1;
     pst_gpt2 loaded;
-    if (pst_gpt2_load(&loaded, model, err)) return pst_fail_context(err, "--resume");
+    if (pst_gpt2_load(&loaded, model, err)) return pst_fail_context(err, "resume");
     if (pst_gpt2_config_diff(&loaded.config, &m->config, diff, sizeof diff)) {
         pst_gpt2_free(&loaded);
-        return pst_fail(err, "--resume: the checkpoint's model (%s) has %s as given to continue; resume "
+        return pst_fail_field(err, "resume", "resume: the checkpoint's model (%s) has %s as given to continue; resume "
                         "with the run's architecture", model, diff);
     }
     pst_gpt2_free(m);
@@ -432,18 +432,18 @@ static int resume(pst_gpt2 *m, pst_adamw *opt, pst_rng *rng, pst_token_source *s
     unsigned char blob[STATE_BLOB_MAX];
     size_t blen = 0;
     if (pst_train_state_load(state, opt, m->num_params, rng, blob, sizeof blob, &blen, err))
-        return pst_fail_context(err, "--resume");
+        return pst_fail_context(err, "resume");
     uint64_t sum, len;
-    if (blen < 16) return pst_fail(err, "--resume: %s: data position missing", state);
+    if (blen < 16) return pst_fail_field(err, "resume", "resume: %s: data position missing", state);
     memcpy(&sum, blob, 8);
     memcpy(&len, blob + 8, 8);
     if (sum != pst_gpt2_checksum(m))
-        return pst_fail(err, "--resume: %s does not belong to the model in %s", state, model);
-    if (len != blen - 16) return pst_fail(err, "--resume: %s: bad data position length", state);
+        return pst_fail_field(err, "resume", "resume: %s does not belong to the model in %s", state, model);
+    if (len != blen - 16) return pst_fail_field(err, "resume", "resume: %s: bad data position length", state);
     if (src->pos_set(src->self, blob + 16, (size_t)len, err))
-        return pst_fail_context(err, "--resume: %s", state);
+        return pst_fail_context(err, "resume: %s", state);
     if (o->objective && o->objective->resume && o->objective->resume(o->objective->ctx, model, err))
-        return pst_fail_context(err, "--resume");
+        return pst_fail_context(err, "resume");
     return 0;
 }
 
@@ -507,7 +507,7 @@ int pst_mle_train(pst_gpt2 *m, pst_token_source *src, const pst_mle_options *o,
         int found = pst_checkpoint_find(p.ckpt_root, dir, sizeof dir, NULL, err);
         if (found) {
             if (found > 0)
-                pst_fail(err, "%s already holds a training run (%s); use --resume or another directory",
+                pst_fail_field(err, "out_dir", "%s already holds a training run (%s); resume it or use another directory",
                          o->out_dir, dir);
             goto done;
         }

@@ -152,7 +152,7 @@ int pst_phf_check_scored(const pst_shard *s, pst_error *err) {
     for (uint64_t i = 0; i < s->n_segments && !any; i++) any = !isnan(s->segment_scores[i]);
     if (!s->scorer[0] || !any)
         return pst_fail(err, "%s has no segment scores: a feedback objective needs a scored shard "
-                        "(posterior prepare --scorer SPEC)", s->path);
+                        "(prepare it with a scorer)", s->path);
     return 0;
 }
 

@@ -96,7 +96,7 @@ static void phf_pos_get(void *self, void *buf) {
 static int phf_pos_set(void *self, const void *buf, size_t len, pst_error *err) {
     phf_source *s = self;
     if (s->drop_fraction > 0)
-        return pst_fail(err, "a conditional run with --drop-fraction > 0 cannot be resumed (the "
+        return pst_fail_field(err, "drop_fraction", "a conditional run with drop_fraction > 0 cannot be resumed (the "
                         "stream without the dropped control tokens keeps no position); start it "
                         "again or finetune from its model");
     pst_loader_pos p;

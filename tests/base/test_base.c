@@ -76,7 +76,7 @@ static void test_files(void) {
 static void test_checkpoints(void) {
     char root[] = "/tmp/pst_ckpt_XXXXXX", path[4096], link[64];
     CHECK(mkdtemp(root) != NULL);
-    pst_error err = {{0}};
+    pst_error err = {0};
     pst_checkpoint c;
     long step = 0;
     char dir[4096];
@@ -150,7 +150,20 @@ static void test_gemm(void) {
         }
 }
 
+/* pst_fail_field records the option field; pst_fail clears it; a context keeps it. */
+static void test_errors(void) {
+    pst_error err = {0};
+    CHECK(pst_fail_field(&err, "max_proposals", "max_proposals = %d: too small", 3) == -1);
+    CHECK(!strcmp(err.field, "max_proposals") && !strcmp(err.msg, "max_proposals = 3: too small"));
+    CHECK(pst_fail_context(&err, "tune") == -1);
+    CHECK(!strcmp(err.field, "max_proposals") && !strcmp(err.msg, "tune: max_proposals = 3: too small"));
+    CHECK(pst_fail(&err, "%s: bad", "x.json") == -1);
+    CHECK(err.field[0] == 0 && !strcmp(err.msg, "x.json: bad"));
+    CHECK(pst_fail_field(NULL, "n", "ignored") == -1);
+}
+
 int main(void) {
+    test_errors();
     test_rng();
     test_logsumexp();
     test_files();

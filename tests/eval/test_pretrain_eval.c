@@ -81,7 +81,7 @@ static int build_shard(pst_tokenizer *tok, const char *path, pst_error *err) {
 }
 
 static void test_conditional(const char *dir) {
-    pst_error err = {{0}};
+    pst_error err = {0};
     pst_tokenizer *tok = NULL;
     char shard[512], out[512];
     snprintf(shard, sizeof shard, "%s/cond.bin", dir);
@@ -174,7 +174,7 @@ done:
 static double last_value_loss(const char *metrics_path) {
     char *text;
     size_t len;
-    pst_error err = {{0}};
+    pst_error err = {0};
     if (pst_read_file(metrics_path, &text, &len, &err)) return NAN;
     double v = NAN;
     for (char *p = strstr(text, "\"value_loss\": "); p; p = strstr(p + 1, "\"value_loss\": "))
@@ -184,7 +184,7 @@ static double last_value_loss(const char *metrics_path) {
 }
 
 static void test_awr_value_head(const char *dir) {
-    pst_error err = {{0}};
+    pst_error err = {0};
     pst_tokenizer *tok = NULL;
     char shard[512], out[512], metrics[600];
     snprintf(shard, sizeof shard, "%s/awr.bin", dir);

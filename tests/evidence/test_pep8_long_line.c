@@ -17,7 +17,7 @@ int main(void) {
     text[len - 1] = '\n';
     text[len] = 0;
     pst_scorer *s;
-    pst_error err = {{0}};
+    pst_error err = {0};
     CHECK(pst_scorer_create("pep8", &s, &err) == 0);
     pst_score_options opt = {.findings = 1};
     pst_score r;

@@ -26,7 +26,7 @@ static double score1(const char *spec, const char *text) {
 
 static int create_fails(const char *spec, const char *needle) {
     pst_scorer *s = NULL;
-    pst_error err = {{0}};
+    pst_error err = {0};
     int rc = pst_scorer_create(spec, &s, &err);
     int ok = rc == -1 && s == NULL && strstr(err.msg, needle) != NULL;
     if (!ok) fprintf(stderr, "spec '%s': rc %d, message '%s' (wanted '%s')\n", spec, rc, err.msg, needle);

@@ -92,7 +92,7 @@ static uint16_t f32_to_f16_exact(float f) {
 }
 
 static void test_save_load_bit_exact(void) {
-    pst_error err = {{0}};
+    pst_error err = {0};
     pst_gpt2 m, l;
     pst_rng rng;
     pst_rng_seed(&rng, 1);
@@ -213,7 +213,7 @@ static void write_mixed_dtype_dir(const pst_gpt2 *m, const char *dir, int lm_hea
 }
 
 static void test_mixed_dtypes_prefix_buffers(void) {
-    pst_error err = {{0}};
+    pst_error err = {0};
     pst_gpt2 m, l;
     pst_rng rng;
     pst_rng_seed(&rng, 2);
@@ -235,7 +235,7 @@ static void test_mixed_dtypes_prefix_buffers(void) {
 
 /* Closed-form F16 / BF16 values, including subnormals, infinities and signed zero. */
 static void test_half_values(void) {
-    pst_error err = {{0}};
+    pst_error err = {0};
     pst_gpt2 m, l;
     pst_rng rng;
     pst_rng_seed(&rng, 3);
@@ -296,7 +296,7 @@ static void test_half_values(void) {
 /* Loads dir and expects an error message containing both needles. */
 static void expect_load_error(const char *dir, const char *needle1, const char *needle2) {
     pst_gpt2 l;
-    pst_error err = {{0}};
+    pst_error err = {0};
     int rc = pst_gpt2_load(&l, dir, &err);
     CHECK_MSG(rc == -1, "loading %s should fail (%s)", dir, needle1);
     if (rc == 0) pst_gpt2_free(&l);
@@ -306,7 +306,7 @@ static void expect_load_error(const char *dir, const char *needle1, const char *
 }
 
 static void test_malformed(void) {
-    pst_error err = {{0}};
+    pst_error err = {0};
     pst_gpt2 m;
     pst_rng rng;
     pst_rng_seed(&rng, 4);
@@ -467,7 +467,7 @@ static void test_malformed(void) {
 }
 
 static void test_train_state(void) {
-    pst_error err = {{0}};
+    pst_error err = {0};
     size_t n = 1000;
     pst_adamw a = {.beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f, .weight_decay = 0.1f, .step = 77};
     pst_adamw b = a;
@@ -513,7 +513,7 @@ static void test_train_state(void) {
 }
 
 static void test_resize_vocab(void) {
-    pst_error err = {{0}};
+    pst_error err = {0};
     pst_gpt2 m, orig;
     pst_rng rng;
     pst_rng_seed(&rng, 6);

@@ -26,7 +26,7 @@ static char tmp[256];
 static void expect_docs(const char *path, const char *format, const char *field,
                         const char *const *want, size_t n_want, int line) {
     pst_corpus *c;
-    pst_error err = {{0}};
+    pst_error err = {0};
     if (pst_corpus_open(&c, path, format, field, &err)) {
         CHECK_MSG(0, "line %d: %s", line, err.msg);
         return;
@@ -50,7 +50,7 @@ static void expect_docs(const char *path, const char *format, const char *field,
 
 static void expect_read_error(const char *path, const char *format, const char *needle, int line) {
     pst_corpus *c;
-    pst_error err = {{0}};
+    pst_error err = {0};
     int rc = pst_corpus_open(&c, path, format, NULL, &err);
     if (rc == 0) {
         pst_document_list l;
@@ -200,7 +200,7 @@ static void check_shard_against_corpus(pst_tokenizer *tok, const char *path, con
                                        pst_segmenter seg, int scored, uint64_t seed, double frac,
                                        int want_split, uint64_t *n_docs) {
     pst_shard s;
-    pst_error err = {{0}};
+    pst_error err = {0};
     if (pst_shard_open(&s, path, &err)) {
         CHECK_MSG(0, "%s", err.msg);
         return;
@@ -268,7 +268,7 @@ static void check_shard_against_corpus(pst_tokenizer *tok, const char *path, con
 static void test_prepare(void) {
     pst_tokenizer *tok;
     if (load_gpt2(&tok)) return;
-    pst_error err = {{0}};
+    pst_error err = {0};
     pst_corpus *c;
     CHECK(pst_corpus_open(&c, FIX "/corpus", NULL, NULL, &err) == 0);
     int calls = 0;

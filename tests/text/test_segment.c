@@ -23,7 +23,7 @@ static void expect_len(pst_segmenter kind, const char *text, size_t len, const c
                        int line) {
     pst_span *sp = NULL;
     size_t n = 0;
-    pst_error err = {{0}};
+    pst_error err = {0};
     int rc = pst_segment(kind, text, len, &sp, &n, &err);
     CHECK_MSG(rc == 0, "line %d: %s", line, err.msg);
     CHECK_MSG(is_partition(sp, n, len), "line %d: not a partition", line);

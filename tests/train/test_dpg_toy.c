@@ -541,11 +541,13 @@ static void test_bad_input(void) {
     CHECK_MSG(strstr(err.msg, "Z estimate is 0") != NULL, "%s", err.msg);
 
     o.batch = 1;
-    CHECK(pst_dpg_train(&z.dpolicy, &z.target, &z.dprior, &o, NULL, NULL, &err) < 0 && strstr(err.msg, "--batch"));
+    CHECK(pst_dpg_train(&z.dpolicy, &z.target, &z.dprior, &o, NULL, NULL, &err) < 0 && !strcmp(err.field, "batch") &&
+          strstr(err.msg, "batch = 1"));
     o.batch = 8;
     o.resume = 1;
     o.out_dir = "/nonexistent/run";
-    CHECK(pst_dpg_train(&z.dpolicy, &z.target, &z.dprior, &o, NULL, NULL, &err) < 0 && strstr(err.msg, "--resume"));
+    CHECK(pst_dpg_train(&z.dpolicy, &z.target, &z.dprior, &o, NULL, NULL, &err) < 0 && !strcmp(err.field, "resume") &&
+          strstr(err.msg, "/nonexistent/run"));
     pst_dpg_variant v;
     CHECK(pst_dpg_variant_parse("kl-adaptive", &v, &err) == 0 && v == PST_DPG_KL_ADAPTIVE);
     CHECK(pst_dpg_variant_parse("ppo", &v, &err) < 0 && strstr(err.msg, "ppo"));

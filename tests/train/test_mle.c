@@ -86,7 +86,7 @@ static void run_dir(char *buf, size_t cap, const char *name) {
 
 int main(void) {
     snprintf(tmp, sizeof tmp, "/tmp/pst_test_mle_%ld", (long)getpid());
-    pst_error err = {{0}};
+    pst_error err = {0};
     pst_mle_options o;
     pst_mle_options_default(&o);
     o.steps = 3, o.lr = 1e-2, o.lr_min = 1e-3, o.warmup = 1, o.clip = 0, o.quiet = 1;

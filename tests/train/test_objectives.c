@@ -21,7 +21,7 @@ static pst_phf_params params(void) {
 }
 
 static void test_names(void) {
-    pst_error err = {{0}};
+    pst_error err = {0};
     pst_objective o;
     CHECK(pst_objective_parse("awr", &o, &err) == 0 && o == PST_OBJECTIVE_AWR);
     CHECK(pst_objective_parse("conditional", &o, &err) == 0 && o == PST_OBJECTIVE_CONDITIONAL);
@@ -33,7 +33,7 @@ static void test_names(void) {
 }
 
 static void test_mle_and_ul(void) {
-    pst_error err = {{0}};
+    pst_error err = {0};
     pst_phf_params p = params();
     float d[5];
     pst_objective_result r;
@@ -64,7 +64,7 @@ static void test_mle_and_ul(void) {
 }
 
 static void test_rwr_awr(void) {
-    pst_error err = {{0}};
+    pst_error err = {0};
     pst_phf_params p = params();
     float d[5], dv[5];
     pst_objective_result r;
@@ -111,7 +111,7 @@ static int make_shard(const char *path, const char *scorer, pst_error *err) {
 }
 
 static void test_shard_scores(const char *dir) {
-    pst_error err = {{0}};
+    pst_error err = {0};
     char path[512], upath[512], fpath[512];
     snprintf(path, sizeof path, "%s/s.bin", dir);
     snprintf(upath, sizeof upath, "%s/u.bin", dir);
@@ -179,7 +179,7 @@ static void test_shard_scores(const char *dir) {
 /* Control-token placement on one document [1 2 | 3 | 4 5] scores (0, .6, .2), t = .3:
  * stream 10 1 2 11 3 10 4 5 9 10 1 2 11 3 ... (10 aligned, 11 misaligned, 9 eot). */
 static void test_control_tokens(const char *dir) {
-    pst_error err = {{0}};
+    pst_error err = {0};
     char path[512];
     snprintf(path, sizeof path, "%s/c.bin", dir);
     pst_shard_builder b;
@@ -243,7 +243,7 @@ static void test_control_tokens(const char *dir) {
 /* pst_gpt2_backward_hidden: with L = Σ u·h (h the final hidden states), the gradient
  * matches central finite differences of L. */
 static void test_hidden_gradient(void) {
-    pst_error err = {{0}};
+    pst_error err = {0};
     pst_gpt2 m;
     pst_gpt2_config cfg = {1, 2, 8, 8, 11, 1e-5f};
     CHECK(pst_gpt2_create(&m, &cfg, &err) == 0);
@@ -281,7 +281,7 @@ static void test_hidden_gradient(void) {
  * transformer) and AWR with a huge β (weights ≈ 1, so the stopped gradient through w does
  * not matter). */
 static void test_batch_gradients(void) {
-    pst_error err = {{0}};
+    pst_error err = {0};
     pst_gpt2 m;
     pst_gpt2_config cfg = {1, 2, 8, 8, 11, 1e-5f};
     CHECK(pst_gpt2_create(&m, &cfg, &err) == 0);
@@ -334,7 +334,7 @@ static void test_batch_gradients(void) {
 }
 
 static void test_value_head_file(const char *dir) {
-    pst_error err = {{0}};
+    pst_error err = {0};
     pst_value_head a, b;
     CHECK(pst_value_head_create(&a, 5, &err) == 0);
     CHECK(pst_value_head_create(&b, 5, &err) == 0);
