@@ -32,10 +32,22 @@ int pst_fail_field(pst_error *err, const char *field, const char *fmt, ...)
 /* Prepends "context: " to an existing message; returns -1. */
 int pst_fail_context(pst_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Checked allocation: returns NULL and fills err on failure. Memory is zeroed
- * (pst_calloc) or 64-byte aligned (pst_aligned_alloc, free with free()). */
+/* Checked allocation (llm.c's habit): the allocation carries its own check,
+ *     double *w = pst_malloc(sizeof *w * n, err);
+ *     if (!w) return -1;
+ * and every failure says the same thing, "out of memory: N bytes", in err.
+ * Each returns NULL and fills err on failure; a size of 0 still gives a pointer.
+ * pst_calloc zeroes (and checks count * size for overflow); pst_realloc leaves p
+ * intact on failure; pst_aligned_alloc aligns to 64 bytes (free with free()). */
+void *pst_malloc(size_t bytes, pst_error *err);
 void *pst_calloc(size_t count, size_t size, pst_error *err);
+void *pst_realloc(void *p, size_t bytes, pst_error *err);
+char *pst_strdup(const char *s, pst_error *err);
+char *pst_strndup(const char *s, size_t n, pst_error *err); /* at most n bytes of s, NUL-ended */
 void *pst_aligned_alloc(size_t bytes, pst_error *err);
+/* The same message for an allocator of another library (cJSON, PCRE2) that returned
+ * NULL: "out of memory: <what>"; returns -1. */
+int pst_fail_oom(pst_error *err, const char *what);
 
 /* ---- random numbers -------------------------------------------------- */
 

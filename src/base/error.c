@@ -40,20 +40,52 @@ int pst_fail_context(pst_error *err, const char *fmt, ...) {
     return -1;
 }
 
+int pst_fail_oom(pst_error *err, const char *what) { return pst_fail(err, "out of memory: %s", what); }
+
+static void fail_bytes(pst_error *err, size_t bytes) { pst_fail(err, "out of memory: %zu bytes", bytes); }
+
+void *pst_malloc(size_t bytes, pst_error *err) {
+    void *p = malloc(bytes ? bytes : 1);
+    if (!p) fail_bytes(err, bytes);
+    return p;
+}
+
 void *pst_calloc(size_t count, size_t size, pst_error *err) {
     if (size && count > SIZE_MAX / size) {
         pst_fail(err, "allocation of %zu x %zu bytes overflows", count, size);
         return NULL;
     }
     void *p = calloc(count ? count : 1, size ? size : 1);
-    if (!p) pst_fail(err, "out of memory allocating %zu bytes", count * size);
+    if (!p) fail_bytes(err, count * size);
     return p;
+}
+
+void *pst_realloc(void *p, size_t bytes, pst_error *err) {
+    void *q = realloc(p, bytes ? bytes : 1);
+    if (!q) fail_bytes(err, bytes);
+    return q;
+}
+
+char *pst_strdup(const char *s, pst_error *err) {
+    size_t n = strlen(s) + 1;
+    char *d = pst_malloc(n, err);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+char *pst_strndup(const char *s, size_t n, pst_error *err) {
+    size_t len = strnlen(s, n);
+    char *d = pst_malloc(len + 1, err);
+    if (!d) return NULL;
+    memcpy(d, s, len);
+    d[len] = 0;
+    return d;
 }
 
 void *pst_aligned_alloc(size_t bytes, pst_error *err) {
     void *p = NULL;
     if (posix_memalign(&p, 64, bytes ? bytes : 64) != 0) {
-        pst_fail(err, "out of memory allocating %zu bytes", bytes);
+        fail_bytes(err, bytes);
         return NULL;
     }
     return p;

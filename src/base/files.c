@@ -14,18 +14,18 @@ int pst_read_file(const char *path, char **out, size_t *len, pst_error *err) {
     FILE *f = fopen(path, "rb");
     if (!f) return pst_fail(err, "%s: cannot open: %s", path, strerror(errno));
     size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap + 1);
+    char *buf = pst_malloc(cap + 1, err);
     if (!buf) {
         fclose(f);
-        return pst_fail(err, "%s: out of memory", path);
+        return -1;
     }
     for (;;) {
         if (n == cap) {
-            char *nb = realloc(buf, cap * 2 + 1);
+            char *nb = pst_realloc(buf, cap * 2 + 1, err);
             if (!nb) {
                 free(buf);
                 fclose(f);
-                return pst_fail(err, "%s: out of memory reading %zu bytes", path, cap * 2);
+                return -1;
             }
             buf = nb;
             cap *= 2;

@@ -288,7 +288,7 @@ static int run_batch(pst_scorer *s, external_impl *x, batch_t *b, double deadlin
             add_request(&req, b->base + (long long)i, b->texts[i], b->lens[i],
                         b->contexts ? b->contexts[i] : NULL) < 0) {
             free(req.p);
-            return pst_fail(err, "external scorer '%s': out of memory building requests", x->cmd);
+            return pst_fail_oom(err, "the requests to the external scorer");
         }
     size_t sent = 0;
     int rc = 0;
@@ -319,9 +319,9 @@ static int run_batch(pst_scorer *s, external_impl *x, batch_t *b, double deadlin
         if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
             if (x->rcap - x->rlen < 65536) {
                 size_t cap = x->rcap ? x->rcap * 2 : 65536;
-                char *nb = realloc(x->rbuf, cap);
+                char *nb = pst_realloc(x->rbuf, cap, err);
                 if (!nb) {
-                    rc = pst_fail(err, "external scorer '%s': out of memory reading", x->cmd);
+                    rc = -1;
                     break;
                 }
                 x->rbuf = nb;
@@ -426,7 +426,7 @@ int pst_scorer_create_external(const char *spec, size_t len, const char *cmd, do
         return -1;
     }
     x->fd = -1;
-    x->cmd = strdup(cmd);
+    x->cmd = pst_strdup(cmd, err);
     pthread_mutex_init(&x->lock, NULL);
     s->ops = &external_ops;
     s->impl = x;
@@ -434,7 +434,7 @@ int pst_scorer_create_external(const char *spec, size_t len, const char *cmd, do
     pst_scorer_set_timeout(s, timeout);
     if (!x->cmd) {
         pst_scorer_free(s);
-        return pst_fail(err, "scorer: out of memory");
+        return -1;
     }
     /* probe: score the empty text to start the process and learn the kind */
     const char *empty = "";

@@ -2014,7 +2014,7 @@ static int check_all(checker *c, pst_error *err) {
             c->noqa = noqa_cache;
         }
         maybe_check_physical(c, &t, prev_physical);
-        if (push_token(c, &t)) { rc = pst_fail(err, "pep8: out of memory"); break; }
+        if (push_token(c, &t)) { rc = pst_fail_oom(err, "the checks of the source"); break; }
         prev_physical = tok_line(c, &t);
         us text = tok_text(c, &t);
         if (t.type == PT_OP) {
@@ -2022,14 +2022,14 @@ static int check_all(checker *c, pst_error *err) {
             else if (in_str(text, "}])")) parens--;
         } else if (!parens) {
             if (t.type == PT_NEWLINE) {
-                if (check_logical(c)) { rc = pst_fail(err, "pep8: out of memory"); break; }
+                if (check_logical(c)) { rc = pst_fail_oom(err, "the checks of the source"); break; }
                 c->blank_before = 0;
             } else if (t.type == PT_NL) {
                 if (c->ntok == 1) {
                     c->blank_lines++;
                     c->ntok = 0;
                 } else if (check_logical(c)) {
-                    rc = pst_fail(err, "pep8: out of memory");
+                    rc = pst_fail_oom(err, "the checks of the source");
                     break;
                 }
             }
@@ -2046,10 +2046,10 @@ static int check_all(checker *c, pst_error *err) {
     }
     if (rc == 0 && !c->oom && c->ntok) {
         check_physical(c, c->s->nlines ? pep8_line(c->s, c->s->nlines - 1) : mk(NULL, 0));
-        if (check_logical(c)) rc = pst_fail(err, "pep8: out of memory");
+        if (check_logical(c)) rc = pst_fail_oom(err, "the checks of the source");
     }
     pep8_tokenizer_free(&tk);
-    if (c->oom && rc == 0) rc = pst_fail(err, "pep8: out of memory");
+    if (c->oom && rc == 0) rc = pst_fail_oom(err, "the checks of the source");
     return rc;
 }
 

@@ -189,8 +189,8 @@ int pep8_src_decode(pep8_src *s, const char *bytes, size_t len, pst_error *err) 
     long ncp = -1;
     if (blen >= (size_t)INT32_MAX - 2 || len >= (size_t)INT32_MAX - 2)
         return pst_fail(err, "pep8: source of %zu bytes is over the 2^31 limit", len);
-    s->buf = malloc((len + 1) * sizeof(pep8_cp));
-    if (!s->buf) return pst_fail(err, "pep8: out of memory decoding %zu bytes", len);
+    s->buf = pst_malloc((len + 1) * sizeof(pep8_cp), err);
+    if (!s->buf) return -1;
     if (!fallback) {
         if (codec == 0) {
             ncp = utf8_decode(body, blen, s->buf);
@@ -263,7 +263,7 @@ oom:
     free(s->buf);
     free(s->loff);
     s->buf = NULL, s->loff = NULL;
-    return pst_fail(err, "pep8: out of memory for the lines of %zu bytes", len);
+    return pst_fail_oom(err, "the lines of the source");
 }
 
 void pep8_src_free(pep8_src *s) {
@@ -278,13 +278,13 @@ int pep8_tokenizer_init(pep8_tokenizer *t, const pep8_src *s, pst_error *err) {
     memset(t, 0, sizeof *t);
     t->s = s;
     t->capind = 16;
-    t->indents = malloc(t->capind * sizeof(long));
+    t->indents = pst_malloc(t->capind * sizeof(long), err);
     t->qcap = 64;
-    t->q = malloc(t->qcap * sizeof(pep8_tok));
+    t->q = pst_malloc(t->qcap * sizeof(pep8_tok), err);
     if (!t->indents || !t->q) {
         free(t->indents);
         free(t->q);
-        return pst_fail(err, "pep8: out of memory");
+        return -1;
     }
     t->indents[0] = 0;
     t->nind = 1;
@@ -731,7 +731,7 @@ int pep8_tokenizer_next(pep8_tokenizer *t, pep8_tok *out, pst_error *err) {
     while (t->qhead == t->qn) {
         if (t->finished) return 0;
         t->qhead = t->qn = 0;
-        if ((t->in_line ? scan(t) : step(t)) < 0) return pst_fail(err, "pep8: out of memory while tokenizing");
+        if ((t->in_line ? scan(t) : step(t)) < 0) return pst_fail_oom(err, "the tokens of the source");
     }
     *out = t->q[t->qhead++];
     return 1;

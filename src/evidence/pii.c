@@ -409,8 +409,8 @@ typedef struct {
 static int push(finding_list *l, pst_pii_type type, size_t s, size_t e, pst_error *err) {
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 16;
-        pst_pii_finding *v = realloc(l->v, cap * sizeof *v);
-        if (!v) return pst_fail(err, "pii: out of memory (%zu findings)", cap);
+        pst_pii_finding *v = pst_realloc(l->v, cap * sizeof *v, err);
+        if (!v) return -1;
         l->v = v;
         l->cap = cap;
     }
@@ -456,9 +456,7 @@ static int run_detector(const pst_pii *p, size_t d, const char *text, size_t len
                 q++;
                 continue;
             }
-        } else if (pos > len) {
-            break;
-        }
+        } else if (pos > len) break;
         pcre2_set_offset_limit(mc, limit);
         int rc = p->jit[d] ? pcre2_jit_match(p->code[d], (PCRE2_SPTR)text, len, start, 0, md, mc)
                            : pcre2_match(p->code[d], (PCRE2_SPTR)text, len, start, 0, md, mc);
@@ -498,7 +496,7 @@ int pst_pii_find(const pst_pii *p, const char *text, size_t len, pst_pii_finding
     if (!md || !mc) {
         pcre2_match_data_free(md);
         pcre2_match_context_free(mc);
-        return pst_fail(err, "pii: out of memory (match data)");
+        return pst_fail_oom(err, "PCRE2 match data");
     }
     for (size_t d = 0; d < N_DETECTORS; d++)
         if (p->code[d] && run_detector(p, d, text, len, md, mc, &l, err) < 0) {
@@ -534,8 +532,8 @@ int pst_pii_redact(const char *text, size_t len, const pst_pii_finding *f, size_
     *out = NULL;
     size_t cap = len + 1;
     for (size_t i = 0; i < n; i++) cap += strlen(pst_pii_type_name(f[i].type)) + 4;
-    char *buf = malloc(cap);
-    if (!buf) return pst_fail(err, "pii: out of memory redacting %zu bytes", len);
+    char *buf = pst_malloc(cap, err);
+    if (!buf) return -1;
     size_t o = 0, pos = 0;
     for (size_t i = 0; i < n; i++) {
         if (f[i].start < pos || f[i].end > len || f[i].end < f[i].start) {

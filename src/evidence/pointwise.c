@@ -35,7 +35,7 @@ static int regex_score(pst_scorer *s, size_t n, const char *const *texts, const 
                        pst_error *err) {
     regex_impl *r = s->impl;
     pcre2_match_data *md = pcre2_match_data_create_from_pattern(r->code, NULL);
-    if (!md) return pst_fail(err, "scorer '%s': out of memory (match data)", s->spec);
+    if (!md) return pst_fail_oom(err, "PCRE2 match data");
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         const char *t = texts[i];
@@ -105,8 +105,8 @@ int pst_scorer_create_regex(const char *spec, size_t len, const char *pattern, s
 /* contains:W1,W2 -> (?<!\w)(?:W1|W2)(?!\w), each word escaped, spaces -> \s+ */
 int pst_scorer_create_contains(const char *spec, size_t len, const char *words, size_t wlen,
                                pst_scorer **out, pst_error *err) {
-    char *pat = malloc(wlen * 3 + 32);
-    if (!pat) return pst_fail(err, "scorer: out of memory");
+    char *pat = pst_malloc(wlen * 3 + 32, err);
+    if (!pat) return -1;
     size_t o = 0, n_words = 0;
     o += (size_t)sprintf(pat, "(?<!\\w)(?:");
     for (size_t i = 0; i <= wlen;) {
@@ -324,14 +324,13 @@ int pst_scorer_create_features(const char *spec, size_t len, const char *path,
             pst_scorer_free(child);
             goto fail;
         }
-        pst_scorer **cv = realloc(f->child, (f->k + 1) * sizeof *cv);
+        pst_scorer **cv = pst_realloc(f->child, (f->k + 1) * sizeof *cv, err);
         if (cv) f->child = cv;
-        char **nv = cv ? realloc(s->names, (f->k + 1) * sizeof *nv) : NULL;
+        char **nv = cv ? pst_realloc(s->names, (f->k + 1) * sizeof *nv, err) : NULL;
         if (nv) s->names = nv;
-        char *name = nv ? strndup(a, (size_t)(ne - a)) : NULL;
+        char *name = nv ? pst_strndup(a, (size_t)(ne - a), err) : NULL;
         if (!name) {
             pst_scorer_free(child);
-            pst_fail(err, "scorer: out of memory");
             goto fail;
         }
         f->child[f->k] = child;

@@ -32,10 +32,9 @@ size_t pst_utf8_chars(const char *text, size_t len) {
 pst_scorer *pst_scorer_new(const char *spec, size_t spec_len, pst_error *err) {
     pst_scorer *s = pst_calloc(1, sizeof *s, err);
     if (!s) return NULL;
-    s->spec = strndup(spec, spec_len);
+    s->spec = pst_strndup(spec, spec_len, err);
     if (!s->spec) {
         free(s);
-        pst_fail(err, "scorer: out of memory");
         return NULL;
     }
     s->k = 1;
@@ -70,8 +69,8 @@ int pst_score_add_finding(pst_score *r, const char *type, size_t start, size_t e
                           pst_error *err) {
     size_t n = r->n_findings;
     if ((n & (n - 1)) == 0) { /* capacity is the next power of two */
-        pst_finding *v = realloc(r->findings, (n ? 2 * n : 1) * sizeof *v);
-        if (!v) return pst_fail(err, "scorer: out of memory (%zu findings)", n);
+        pst_finding *v = pst_realloc(r->findings, (n ? 2 * n : 1) * sizeof *v, err);
+        if (!v) return -1;
         r->findings = v;
     }
     pst_finding *f = &r->findings[n];
@@ -209,8 +208,8 @@ static int by_row_col(const void *a, const void *b) {
  * from the line start per finding was quadratic on long lines. */
 static int add_pep8_findings(const char *text, size_t len, const pst_pep8_finding *f, size_t nf,
                              pst_score *out, pst_error *err) {
-    rowcol *order = malloc((nf ? nf : 1) * sizeof *order);
-    if (!order) return pst_fail(err, "scorer 'pep8': out of memory (%zu findings)", nf);
+    rowcol *order = pst_malloc((nf ? nf : 1) * sizeof *order, err);
+    if (!order) return -1;
     for (size_t j = 0; j < nf; j++) order[j] = (rowcol){f[j].row, f[j].col, j};
     qsort(order, nf, sizeof *order, by_row_col);
     size_t p = 0; /* byte offset of character c of row `row` */
@@ -294,10 +293,10 @@ static int parse_threshold(const char *s, const char *end, const pst_spec_ctx *c
                         (int)(end - s), s, num);
     pst_scorer *inner;
     if (parse_factor(colon + 1, end, ctx, stop, &inner, err) < 0) return -1;
-    pst_scorer **child = malloc(sizeof *child);
+    pst_scorer **child = pst_malloc(sizeof *child, err);
     if (!child) {
         pst_scorer_free(inner);
-        return pst_fail(err, "scorer: out of memory");
+        return -1;
     }
     child[0] = inner;
     return make_compose(s, (size_t)(*stop - s), op, t, child, 1, out, err);
@@ -320,10 +319,10 @@ static int parse_factor(const char *s, const char *end, const pst_spec_ctx *oute
             pst_scorer_free(inner);
             return -1;
         }
-        pst_scorer **child = malloc(sizeof *child);
+        pst_scorer **child = pst_malloc(sizeof *child, err);
         if (!child) {
             pst_scorer_free(inner);
-            return pst_fail(err, "scorer: out of memory");
+            return -1;
         }
         child[0] = inner;
         return make_compose(s, (size_t)(*stop - s), 1, 0, child, 1, out, err);
@@ -336,8 +335,8 @@ static int parse_factor(const char *s, const char *end, const pst_spec_ctx *oute
     }
     if (starts(s, end, "external:")) {
         *stop = end;
-        char *cmd = strndup(s + 9, (size_t)(end - s - 9));
-        if (!cmd) return pst_fail(err, "scorer: out of memory");
+        char *cmd = pst_strndup(s + 9, (size_t)(end - s - 9), err);
+        if (!cmd) return -1;
         int rc = pst_scorer_create_external(s, (size_t)(end - s), cmd, ctx->timeout, out, err);
         free(cmd);
         return rc;
@@ -362,8 +361,8 @@ static int parse_factor(const char *s, const char *end, const pst_spec_ctx *oute
     }
     if (n == 3 && memcmp(s, "pii", 3) == 0) return pst_scorer_create_pii(s, n, NULL, out, err);
     if (starts(s, e, "pii:")) {
-        char *types = strndup(s + 4, n - 4);
-        if (!types) return pst_fail(err, "scorer: out of memory");
+        char *types = pst_strndup(s + 4, n - 4, err);
+        if (!types) return -1;
         int rc = *types ? pst_scorer_create_pii(s, n, types, out, err)
                         : pst_fail(err, "scorer '%.*s': expected pii:TYPE[,TYPE...]", (int)n, s);
         free(types);
@@ -377,8 +376,8 @@ static int parse_factor(const char *s, const char *end, const pst_spec_ctx *oute
         if (ctx->in_features)
             return pst_fail(err, "scorer '%.*s': a features file cannot include another (features:)",
                             (int)n, s);
-        char *path = strndup(s + 9, n - 9);
-        if (!path) return pst_fail(err, "scorer: out of memory");
+        char *path = pst_strndup(s + 9, n - 9, err);
+        if (!path) return -1;
         int rc = pst_scorer_create_features(s, n, path, ctx, out, err);
         free(path);
         return rc;
@@ -402,10 +401,9 @@ int pst_scorer_create_n(const char *spec, size_t len, const pst_spec_ctx *ctx, p
         const char *stop;
         pst_scorer *f;
         if (parse_factor(p, end, ctx, &stop, &f, err) < 0) goto fail;
-        pst_scorer **v = realloc(factors, (n + 1) * sizeof *v);
+        pst_scorer **v = pst_realloc(factors, (n + 1) * sizeof *v, err);
         if (!v) {
             pst_scorer_free(f);
-            pst_fail(err, "scorer: out of memory");
             goto fail;
         }
         factors = v;
@@ -459,8 +457,8 @@ static int by_finding_start(const void *a, const void *b) {
 static int finalize(const pst_scorer *s, pst_score *r, pst_error *err) {
     r->log_b = s->kind == PST_SCORER_POINTWISE ? (r->score > 0 ? log(r->score) : -INFINITY) : NAN;
     if (s->kind != PST_SCORER_FEATURES) {
-        r->features = malloc(sizeof *r->features);
-        if (!r->features) return pst_fail(err, "scorer: out of memory");
+        r->features = pst_malloc(sizeof *r->features, err);
+        if (!r->features) return -1;
         r->features[0] = r->score;
         r->n_features = 1;
     }

@@ -91,8 +91,8 @@ static int lex_put(lex_table *t, const char *key, size_t n, int rating, pst_erro
         if (rating > s->rating) s->rating = rating;
         return 0;
     }
-    s->key = strndup(key, n);
-    if (!s->key) return pst_fail(err, "toxicity: out of memory");
+    s->key = pst_strndup(key, n, err);
+    if (!s->key) return -1;
     s->len = n;
     s->rating = rating;
     return 0;
@@ -201,10 +201,7 @@ int pst_toxicity_create(const char *data_dir, pst_toxicity **out, pst_error *err
                     char col[256];
                     size_t m = collapse_runs(key, n, col);
                     if (lex_put(&t->collapsed, col, m, rating, err) < 0) goto fail;
-                    if (!(t->words[t->n_words] = strndup(key, n))) {
-                        pst_fail(err, "toxicity: out of memory");
-                        goto fail;
-                    }
+                    if (!(t->words[t->n_words] = pst_strndup(key, n, err))) goto fail;
                     t->word_rating[t->n_words++] = rating;
                 }
                 t->n_entries++;
@@ -364,8 +361,8 @@ typedef struct {
 static int push_match(match_list *l, size_t s, size_t e, int rating, pst_error *err) {
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 8;
-        pst_toxic_match *v = realloc(l->v, cap * sizeof *v);
-        if (!v) return pst_fail(err, "toxicity: out of memory (%zu matches)", cap);
+        pst_toxic_match *v = pst_realloc(l->v, cap * sizeof *v, err);
+        if (!v) return -1;
         l->v = v;
         l->cap = cap;
     }

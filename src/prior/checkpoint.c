@@ -219,7 +219,7 @@ static int save_config(const pst_gpt2_config *c, const char *dir, pst_error *err
     char path[4096];
     if (pst_path_join(path, sizeof path, dir, "config.json", err)) return -1;
     cJSON *root = cJSON_CreateObject();
-    if (!root) return pst_fail(err, "%s: out of memory", path);
+    if (!root) return pst_fail_oom(err, path);
     const char *arch[] = {"GPT2LMHeadModel"};
     cJSON_AddStringToObject(root, "model_type", "gpt2");
     cJSON_AddItemToObject(root, "architectures", cJSON_CreateStringArray(arch, 1));
@@ -245,7 +245,7 @@ static int save_config(const pst_gpt2_config *c, const char *dir, pst_error *err
     }
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
-    if (!text) return pst_fail(err, "%s: out of memory", path);
+    if (!text) return pst_fail_oom(err, path);
     size_t n = strlen(text);
     text[n] = '\n'; /* replace the NUL; length n + 1 written */
     int rc = pst_write_file_atomic(path, text, n + 1, err);
@@ -581,7 +581,7 @@ int pst_gpt2_save(const pst_gpt2 *m, const char *dir, pst_error *err) {
     cJSON *meta = cJSON_AddObjectToObject(hdr, "__metadata__");
     if (!hdr || !meta || !cJSON_AddStringToObject(meta, "format", "pt")) {
         cJSON_Delete(hdr);
-        return pst_fail(err, "%s: out of memory", path);
+        return pst_fail_oom(err, path);
     }
     for (int k = 0; k < PST_GPT2_NUM_TENSORS; k++) {
         int nl = tensor_is_per_layer(k) ? c->n_layer : 1;
@@ -600,19 +600,19 @@ int pst_gpt2_save(const pst_gpt2 *m, const char *dir, pst_error *err) {
                 !cJSON_AddItemToObject(t, "shape", cJSON_CreateDoubleArray(shp, nd)) ||
                 !cJSON_AddItemToObject(t, "data_offsets", cJSON_CreateDoubleArray(offs, 2))) {
                 cJSON_Delete(hdr);
-                return pst_fail(err, "%s: out of memory", path);
+                return pst_fail_oom(err, path);
             }
         }
     }
     char *json = cJSON_PrintUnformatted(hdr);
     cJSON_Delete(hdr);
-    if (!json) return pst_fail(err, "%s: out of memory", path);
+    if (!json) return pst_fail_oom(err, path);
     size_t jlen = strlen(json);
     size_t padded = (jlen + 7) / 8 * 8; /* data section 8-byte aligned; pad with spaces */
-    unsigned char *head = malloc(8 + padded);
+    unsigned char *head = pst_malloc(8 + padded, err);
     if (!head) {
         free(json);
-        return pst_fail(err, "%s: out of memory", path);
+        return -1;
     }
     for (int i = 0; i < 8; i++) head[i] = (unsigned char)((uint64_t)padded >> (8 * i));
     memcpy(head + 8, json, jlen);
@@ -693,8 +693,8 @@ int pst_train_state_save(const char *path, const pst_adamw *opt, size_t num_para
                          const pst_rng *rng, const void *data_pos, size_t data_pos_len,
                          pst_error *err) {
     size_t hlen = STATE_HEADER_BYTES + data_pos_len;
-    unsigned char *head = malloc(hlen);
-    if (!head) return pst_fail(err, "%s: out of memory", path);
+    unsigned char *head = pst_malloc(hlen, err);
+    if (!head) return -1;
     uint32_t version = 1, zero = 0;
     uint64_t np = num_params, dl = data_pos_len;
     int64_t step = opt->step;
@@ -762,11 +762,8 @@ int pst_train_state_load(const char *path, pst_adamw *opt, size_t num_params, ps
                  (unsigned long long)dl, data_pos_cap);
         goto done;
     }
-    pos = malloc(dl ? dl : 1);
-    if (!pos) {
-        pst_fail(err, "%s: out of memory", path);
-        goto done;
-    }
+    pos = pst_malloc(dl ? dl : 1, err);
+    if (!pos) goto done;
     if (read_exact(f, pos, dl, &h, path, "data position", err) ||
         read_exact(f, opt->m, num_params * 4, &h, path, "first moments", err) ||
         read_exact(f, opt->v, num_params * 4, &h, path, "second moments", err) ||

@@ -487,43 +487,36 @@ int pst_gpt2_sample(pst_gpt2 *m, const int *const *prompts, const int *prompt_le
     int nblk = V / PLAIN_BLOCK + 1;
     /* the candidate list only off the plain path (warp_sample_plain needs e and blk) */
     int plain = is_plain(o);
-    ws.c = plain ? NULL : malloc((size_t)V * n_threads * sizeof(cand));
-    ws.w = plain ? NULL : malloc((size_t)V * n_threads * sizeof(double));
-    ws.e = malloc((size_t)V * n_threads * sizeof(float));
-    ws.blk = malloc((size_t)nblk * n_threads * sizeof(double));
-    wss = malloc(n_threads * sizeof *wss);
-    if ((!plain && (!ws.c || !ws.w)) || !ws.e || !ws.blk || !wss) {
-        pst_fail(err, "sample: out of memory");
-        goto done;
-    }
+    ws.c = plain ? NULL : pst_malloc((size_t)V * n_threads * sizeof(cand), err);
+    ws.w = plain ? NULL : pst_malloc((size_t)V * n_threads * sizeof(double), err);
+    ws.e = pst_malloc((size_t)V * n_threads * sizeof(float), err);
+    ws.blk = pst_malloc((size_t)nblk * n_threads * sizeof(double), err);
+    wss = pst_malloc(n_threads * sizeof *wss, err);
+    if ((!plain && (!ws.c || !ws.w)) || !ws.e || !ws.blk || !wss) goto done;
     for (int t = 0; t < n_threads; t++)
         wss[t] = (warp_scratch){plain ? NULL : ws.c + (size_t)t * V, plain ? NULL : ws.w + (size_t)t * V,
                                 ws.banned, n_allowed < V,
                                 ws.e + (size_t)t * V, ws.blk + (size_t)t * nblk};
     if (decoder_create(&d, m, rows, maxT, cap_items, err)) goto done;
     logits = pst_aligned_alloc((size_t)rows * V * sizeof(float), err);
-    item_row = malloc(cap_items * sizeof(int));
-    item_pos = malloc(cap_items * sizeof(int));
-    item_tok = malloc(cap_items * sizeof(int));
-    item_want = malloc(cap_items * sizeof(int));
-    pos = malloc(rows * sizeof(int));
-    live = malloc(rows * sizeof(int));
-    slot = malloc(rows * sizeof(int));
-    rrng = malloc(rows * sizeof(pst_rng));
-    row_tok = malloc(rows * sizeof(int));
-    row_lpm = malloc(rows * sizeof(double));
-    row_lpq = malloc(rows * sizeof(double));
+    item_row = pst_malloc(cap_items * sizeof(int), err);
+    item_pos = pst_malloc(cap_items * sizeof(int), err);
+    item_tok = pst_malloc(cap_items * sizeof(int), err);
+    item_want = pst_malloc(cap_items * sizeof(int), err);
+    pos = pst_malloc(rows * sizeof(int), err);
+    live = pst_malloc(rows * sizeof(int), err);
+    slot = pst_malloc(rows * sizeof(int), err);
+    rrng = pst_malloc(rows * sizeof(pst_rng), err);
+    row_tok = pst_malloc(rows * sizeof(int), err);
+    row_lpm = pst_malloc(rows * sizeof(double), err);
+    row_lpq = pst_malloc(rows * sizeof(double), err);
     if (!logits || !item_row || !item_pos || !item_tok || !item_want || !pos || !live || !slot ||
         !rrng || !row_tok || !row_lpm || !row_lpq) {
-        pst_fail(err, "sample: out of memory");
         goto done;
     }
     for (int i = 0; i < n; i++) {
-        out[i].tokens = malloc((o->max_new_tokens > 0 ? o->max_new_tokens : 1) * sizeof(int));
-        if (!out[i].tokens) {
-            pst_fail(err, "sample: out of memory");
-            goto done;
-        }
+        out[i].tokens = pst_malloc((o->max_new_tokens > 0 ? o->max_new_tokens : 1) * sizeof(int), err);
+        if (!out[i].tokens) goto done;
     }
 
     for (int first = 0; first < n; first += rows) {
@@ -630,15 +623,15 @@ int pst_gpt2_score(pst_gpt2 *m, const int *const *seqs, const int *lens, const i
     }
     if (token_logprobs)
         for (int i = 0; i < n; i++) {
-            token_logprobs[i] = malloc((lens[i] > 1 ? lens[i] - 1 : 1) * sizeof(float));
+            token_logprobs[i] = pst_malloc((lens[i] > 1 ? lens[i] - 1 : 1) * sizeof(float), err);
             if (!token_logprobs[i]) {
                 for (int j = 0; j <= i; j++) free(token_logprobs[j]), token_logprobs[j] = NULL;
-                return pst_fail(err, "score: out of memory");
+                return -1;
             }
         }
     /* group sequences of similar length; each group is one padded forward [B, T] */
-    by_len *order = malloc((n > 0 ? n : 1) * sizeof *order);
-    if (!order) return pst_fail(err, "score: out of memory");
+    by_len *order = pst_malloc((n > 0 ? n : 1) * sizeof *order, err);
+    if (!order) return -1;
     for (int i = 0; i < n; i++) order[i] = (by_len){lens[i], i};
     qsort(order, n, sizeof *order, by_len_cmp);
     /* bound the logits [B·T, V] of one forward to ~256 MB and B·T to 8192 */
@@ -660,12 +653,9 @@ int pst_gpt2_score(pst_gpt2 *m, const int *const *seqs, const int *lens, const i
         int T = 0, B = 0;
         while (start + B < n && B < B_max) T = order[start + B++].len - 1;
         free(tokens), free(targets);
-        tokens = malloc((size_t)B * T * sizeof(int));
-        targets = malloc((size_t)B * T * sizeof(int));
-        if (!tokens || !targets) {
-            pst_fail(err, "score: out of memory");
-            goto done;
-        }
+        tokens = pst_malloc((size_t)B * T * sizeof(int), err);
+        targets = pst_malloc((size_t)B * T * sizeof(int), err);
+        if (!tokens || !targets) goto done;
         for (int b = 0; b < B; b++) {
             const int *s = seqs[order[start + b].idx];
             int len = order[start + b].len;

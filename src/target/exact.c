@@ -53,13 +53,13 @@ static pst_estimate log_z_of(double log_m, long accepted, long proposed) {
 }
 
 static int grow(pst_reference *r, int cap, pst_error *err) {
-    pst_sample *xs = realloc(r->xs, sizeof *xs * (size_t)cap);
+    pst_sample *xs = pst_realloc(r->xs, sizeof *xs * (size_t)cap, err);
     if (xs) r->xs = xs;
-    double *lp = realloc(r->log_prior, sizeof(double) * (size_t)cap);
+    double *lp = pst_realloc(r->log_prior, sizeof(double) * (size_t)cap, err);
     if (lp) r->log_prior = lp;
-    double *lt = realloc(r->log_target, sizeof(double) * (size_t)cap);
+    double *lt = pst_realloc(r->log_target, sizeof(double) * (size_t)cap, err);
     if (lt) r->log_target = lt;
-    return xs && lp && lt ? 0 : pst_fail(err, "exact samples: out of memory for %d samples", cap);
+    return xs && lp && lt ? 0 : -1;
 }
 
 /* Stops with an error once the budget cannot give n samples at the rate seen so far:
@@ -88,15 +88,15 @@ int pst_draw_exact(const pst_target *t, const pst_seq *context, int n, const pst
                              "known bounds, or a KL-RL reward); use quasi-rejection sampling instead",
                         pst_target_kind_name(t->kind));
     if (context && context->n > 0) {
-        out->context = malloc(sizeof(int) * (size_t)context->n);
-        if (!out->context) return pst_fail(err, "out of memory");
+        out->context = pst_malloc(sizeof(int) * (size_t)context->n, err);
+        if (!out->context) return -1;
         memcpy(out->context, context->tokens, sizeof(int) * (size_t)context->n);
         out->n_context = context->n;
     }
     int batch = o->batch > 0 ? o->batch : 64, cap = 0;
     pst_scored_batch sb = {0};
-    unsigned char *acc = malloc((size_t)batch);
-    if (!acc) return pst_fail(err, "out of memory");
+    unsigned char *acc = pst_malloc((size_t)batch, err);
+    if (!acc) return -1;
     while (out->n < n) {
         if (out->proposed > 0 && over_budget(out->n, out->proposed, n, o->max_proposals, err) < 0) goto fail;
         if (pst_draw_scored(t, t->prior, context && context->n ? context : NULL, batch, batch, rng, &sb, err) < 0)
@@ -154,8 +154,8 @@ int pst_estimate_exact(const double *log_target, const double *log_prior, const 
     out->n = n;
     out->log_z = log_z;
     if (n < 2) return pst_fail(err, "exact estimates: %d samples of p; need at least 2", n);
-    double *u = malloc(sizeof(double) * 2 * (size_t)n);
-    if (!u) return pst_fail(err, "out of memory");
+    double *u = pst_malloc(sizeof(double) * 2 * (size_t)n, err);
+    if (!u) return -1;
     double *v = u + n, dz = 0, var;
     int dropped = 0, infinite = 0;
     for (int i = 0; i < n; i++) {
@@ -245,8 +245,8 @@ static int append(char **buf, size_t *len, size_t *cap, const char *fmt, ...) {
 
 int pst_reference_save(const char *path, const pst_reference *r, pst_error *err) {
     size_t len = 0, cap = 1 << 16;
-    char *buf = malloc(cap), num[4][32];
-    if (!buf) return pst_fail(err, "out of memory");
+    char *buf = pst_malloc(cap, err), num[4][32];
+    if (!buf) return -1;
     int bad = append(&buf, &len, &cap,
                      "{\"posterior_reference\": 1, \"target_hash\": \"%016" PRIx64 "\", \"sampler\": \"rejection\", "
                      "\"n\": %d, \"proposed\": %ld, \"log_envelope\": %s, \"log_z\": %s, \"log_z_se\": %s, "
@@ -263,7 +263,7 @@ int pst_reference_save(const char *path, const pst_reference *r, pst_error *err)
         bad = bad || append(&buf, &len, &cap, "], \"log_prior\": %s, \"log_target\": %s}\n",
                             pst_json_number(num[0], r->log_prior[i], 17), pst_json_number(num[1], r->log_target[i], 17));
     }
-    int rc = bad ? pst_fail(err, "out of memory") : pst_write_file_atomic(path, buf, len, err);
+    int rc = bad ? pst_fail_oom(err, path) : pst_write_file_atomic(path, buf, len, err);
     free(buf);
     return rc;
 }
@@ -272,8 +272,8 @@ int pst_reference_save(const char *path, const pst_reference *r, pst_error *err)
 static int read_ints(const cJSON *a, const char *path, int line, const char *key, int **out, int *n, pst_error *err) {
     if (!cJSON_IsArray(a)) return pst_fail(err, "%s:%d: \"%s\" must be an array of token ids", path, line, key);
     int m = cJSON_GetArraySize(a);
-    *out = malloc(sizeof(int) * (size_t)(m > 0 ? m : 1));
-    if (!*out) return pst_fail(err, "out of memory");
+    *out = pst_malloc(sizeof(int) * (size_t)(m > 0 ? m : 1), err);
+    if (!*out) return -1;
     int i = 0;
     for (const cJSON *v = a->child; v; v = v->next, i++) {
         if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < 0 ||
@@ -392,7 +392,7 @@ static pst_seq *reference_contexts(const pst_reference *r) {
 
 int pst_reference_logprobs(const pst_reference *r, pst_distribution *d, double *out, pst_error *err) {
     pst_seq *ctx = reference_contexts(r);
-    if (r->n_context && !ctx) return pst_fail(err, "out of memory");
+    if (r->n_context && !ctx) return pst_fail_oom(err, "the contexts of the reference samples");
     int rc = d->score(d->self, ctx, r->xs, r->n, out, err);
     free(ctx);
     return rc < 0 ? pst_fail_context(err, "scoring the reference samples of p under '%s'", d->name ? d->name : "?")
@@ -403,11 +403,8 @@ int pst_reference_evaluate(const pst_target *t, const pst_reference *r, pst_dist
                            pst_exact_report *out, pst_estimate *moments_p, pst_error *err) {
     int n = r->n, k = t->n_features, rc = -1;
     pst_seq *ctx = reference_contexts(r);
-    double *lpi = malloc(sizeof(double) * (size_t)n * (3 + k));
-    if (!lpi || (r->n_context && !ctx)) {
-        pst_fail(err, "out of memory");
-        goto done;
-    }
+    double *lpi = pst_malloc(sizeof(double) * (size_t)n * (3 + k), err);
+    if (!lpi || (r->n_context && !ctx)) goto done;
     double *la = lpi + n, *lt = lpi + 2 * n, *f = lpi + 3 * n;
     if (pst_reference_logprobs(r, policy, lpi, err) < 0) goto done;
     /* the evidence again: features for E_p[φ], and a check that log P is what was stored */

@@ -38,11 +38,11 @@ static int eot_of(const gpt2_dist *g) {
 
 static int gd_sample(void *self, const pst_seq *contexts, int n, pst_rng *rng, pst_sample *out, pst_error *err) {
     gpt2_dist *g = self;
-    const int **prompts = malloc(sizeof(int *) * (size_t)(n > 0 ? n : 1));
-    int *lens = malloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
+    const int **prompts = pst_malloc(sizeof(int *) * (size_t)(n > 0 ? n : 1), err);
+    int *lens = pst_malloc(sizeof(int) * (size_t)(n > 0 ? n : 1), err);
     if (!prompts || !lens) {
         free(prompts), free(lens);
-        return pst_fail(err, "gpt2 sample: out of memory");
+        return -1;
     }
     int eot = eot_of(g);
     for (int i = 0; i < n; i++) {
@@ -71,8 +71,8 @@ static int build_seqs(const gpt2_dist *g, const pst_seq *contexts, const pst_sam
         if (len > g->model.config.n_positions)
             return pst_fail(err, "gpt2: sequence %d has %d tokens with its prompt, more than n_positions %d", i, len,
                             g->model.config.n_positions);
-        seqs[i] = malloc(sizeof(int) * (size_t)len);
-        if (!seqs[i]) return pst_fail(err, "gpt2: out of memory");
+        seqs[i] = pst_malloc(sizeof(int) * (size_t)len, err);
+        if (!seqs[i]) return -1;
         if (has) memcpy(seqs[i], contexts[i].tokens, sizeof(int) * pl);
         else seqs[i][0] = eot;
         memcpy(seqs[i] + pl, xs[i].tokens, sizeof(int) * xs[i].n_tokens);
@@ -89,13 +89,11 @@ static void free_seqs(int **seqs, int n) {
 static int gd_score(void *self, const pst_seq *contexts, const pst_sample *xs, int n, double *logprob,
                     pst_error *err) {
     gpt2_dist *g = self;
-    int **seqs = calloc((size_t)(n > 0 ? n : 1), sizeof(int *));
-    int *lens = malloc(sizeof(int) * (size_t)(n > 0 ? n : 1)), *plens = malloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
+    int **seqs = pst_calloc((size_t)(n > 0 ? n : 1), sizeof(int *), err);
+    int *lens = pst_malloc(sizeof(int) * (size_t)(n > 0 ? n : 1), err);
+    int *plens = pst_malloc(sizeof(int) * (size_t)(n > 0 ? n : 1), err);
     int rc = -1;
-    if (!seqs || !lens || !plens) {
-        pst_fail(err, "gpt2 score: out of memory");
-        goto done;
-    }
+    if (!seqs || !lens || !plens) goto done;
     if (build_seqs(g, contexts, xs, n, seqs, lens, plens, err) < 0) goto done;
     rc = pst_gpt2_score(&g->model, (const int *const *)seqs, lens, plens, n, logprob, NULL, err);
 done:
@@ -109,26 +107,21 @@ done:
 static int accumulate_rows(gpt2_dist *g, const pst_seq *contexts, const pst_sample *xs, const double *coef, int n,
                            double *logprob, pst_error *err) {
     int mb = g->opt.micro_batch > 0 ? g->opt.micro_batch : n;
-    int **seqs = calloc((size_t)(n > 0 ? n : 1), sizeof(int *));
-    int *lens = malloc(sizeof(int) * (size_t)(n > 0 ? n : 1)), *plens = malloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
+    int **seqs = pst_calloc((size_t)(n > 0 ? n : 1), sizeof(int *), err);
+    int *lens = pst_malloc(sizeof(int) * (size_t)(n > 0 ? n : 1), err);
+    int *plens = pst_malloc(sizeof(int) * (size_t)(n > 0 ? n : 1), err);
     int *tokens = NULL, *targets = NULL;
     float *dl = NULL;
     int rc = -1;
-    if (!seqs || !lens || !plens) {
-        pst_fail(err, "gpt2 accumulate: out of memory");
-        goto done;
-    }
+    if (!seqs || !lens || !plens) goto done;
     if (build_seqs(g, contexts, xs, n, seqs, lens, plens, err) < 0) goto done;
     int maxT = 1;
     for (int i = 0; i < n; i++)
         if (lens[i] - 1 > maxT) maxT = lens[i] - 1;
-    tokens = malloc(sizeof(int) * (size_t)mb * maxT);
-    targets = malloc(sizeof(int) * (size_t)mb * maxT);
-    dl = malloc(sizeof(float) * (size_t)mb * maxT);
-    if (!tokens || !targets || !dl) {
-        pst_fail(err, "gpt2 accumulate: out of memory");
-        goto done;
-    }
+    tokens = pst_malloc(sizeof(int) * (size_t)mb * maxT, err);
+    targets = pst_malloc(sizeof(int) * (size_t)mb * maxT, err);
+    dl = pst_malloc(sizeof(float) * (size_t)mb * maxT, err);
+    if (!tokens || !targets || !dl) goto done;
     for (int b0 = 0; b0 < n; b0 += mb) {
         int B = n - b0 < mb ? n - b0 : mb, T = 1;
         for (int b = 0; b < B; b++)
@@ -168,14 +161,11 @@ static int gd_accumulate(void *self, const pst_seq *contexts, const pst_sample *
                          double *logprob, pst_error *err) {
     gpt2_dist *g = self;
     if (n <= 0) return accumulate_rows(g, contexts, xs, coef, n, logprob, err);
-    pst_seq *cs = contexts ? malloc(sizeof *cs * (size_t)n) : NULL;
-    pst_sample *ys = malloc(sizeof *ys * (size_t)n);
-    double *cf = malloc(sizeof *cf * (size_t)n), *lp = malloc(sizeof *lp * (size_t)n);
-    int *row = malloc(sizeof *row * (size_t)n), rc = -1;
-    if ((contexts && !cs) || !ys || !cf || !lp || !row) {
-        pst_fail(err, "gpt2 accumulate: out of memory");
-        goto done;
-    }
+    pst_seq *cs = contexts ? pst_malloc(sizeof *cs * (size_t)n, err) : NULL;
+    pst_sample *ys = pst_malloc(sizeof *ys * (size_t)n, err);
+    double *cf = pst_malloc(sizeof *cf * (size_t)n, err), *lp = pst_malloc(sizeof *lp * (size_t)n, err);
+    int *row = pst_malloc(sizeof *row * (size_t)n, err), rc = -1;
+    if ((contexts && !cs) || !ys || !cf || !lp || !row) goto done;
     /* rows [0, k): c_i != 0 (or the last sample when every c_i is 0); rows [k, n): the rest */
     int k = 0, z = n;
     for (int i = 0; i < n; i++) {

@@ -124,8 +124,8 @@ int pst_fit_lambda(const double *log_prior, const double *log_q, const double *f
                             "feature %d over the %d samples; no finite lambda reaches it",
                             j, moments[j], lo, hi, j, n);
     }
-    double *lw = malloc(sizeof(double) * (size_t)n);
-    if (!lw) return pst_fail(err, "fit lambda: out of memory");
+    double *lw = pst_malloc(sizeof(double) * (size_t)n, err);
+    if (!lw) return -1;
     double g[K], H[K * K], d[K], trial[K];
     double L = dual(log_prior, log_q, features, n, k, moments, lambda, lw, g, H);
     pst_lambda_fit rep = {0};

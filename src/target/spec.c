@@ -79,10 +79,7 @@ static int parse_in(const char *json, const char *origin, const char *base, int 
     } else {
         snprintf(resolved, sizeof resolved, "%s", prior->valuestring);
     }
-    if (!(spec->prior = strdup(resolved))) {
-        pst_fail(err, "out of memory");
-        goto done;
-    }
+    if (!(spec->prior = pst_strdup(resolved, err))) goto done;
     if (check_files) {
         char cfg[4096];
         if (pst_path_join(cfg, sizeof cfg, spec->prior, "config.json", err) < 0) goto done;
@@ -97,20 +94,14 @@ static int parse_in(const char *json, const char *origin, const char *base, int 
         goto done;
     }
     int ns = cJSON_GetArraySize(sc);
-    if (!(spec->scorers = calloc((size_t)ns, sizeof(char *)))) {
-        pst_fail(err, "out of memory");
-        goto done;
-    }
+    if (!(spec->scorers = pst_calloc((size_t)ns, sizeof(char *), err))) goto done;
     for (int i = 0; i < ns; i++) {
         const cJSON *s = cJSON_GetArrayItem(sc, i);
         if (!cJSON_IsString(s) || !s->valuestring[0]) {
             pst_fail(err, "%s: \"scorers\"[%d] is not a scorer spec string", origin, i);
             goto done;
         }
-        if (!(spec->scorers[i] = strdup(s->valuestring))) {
-            pst_fail(err, "out of memory");
-            goto done;
-        }
+        if (!(spec->scorers[i] = pst_strdup(s->valuestring, err))) goto done;
         spec->n_scorers = i + 1;
     }
     int nl, nm;
@@ -187,7 +178,7 @@ static cJSON *exact_numbers(const double *x, int n) {
 char *pst_target_spec_to_json(const pst_target_spec *spec, pst_error *err) {
     cJSON *root = cJSON_CreateObject();
     if (!root) {
-        pst_fail(err, "out of memory");
+        pst_fail_oom(err, "a JSON document");
         return NULL;
     }
     cJSON_AddStringToObject(root, "kind", pst_target_kind_name(spec->kind));
@@ -202,7 +193,7 @@ char *pst_target_spec_to_json(const pst_target_spec *spec, pst_error *err) {
     cJSON_AddBoolToObject(root, "conditional", spec->conditional);
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
-    if (!text) pst_fail(err, "out of memory");
+    if (!text) pst_fail_oom(err, "a JSON document");
     return text;
 }
 
@@ -245,10 +236,10 @@ int pst_target_spec_save(const char *path, const pst_target_spec *spec, pst_erro
     char *text = pst_target_spec_to_json(&in_file, err);
     if (!text) return -1;
     size_t len = strlen(text);
-    char *buf = malloc(len + 2);
+    char *buf = pst_malloc(len + 2, err);
     if (!buf) {
         free(text);
-        return pst_fail(err, "out of memory");
+        return -1;
     }
     memcpy(buf, text, len);
     buf[len] = '\n';

@@ -55,8 +55,8 @@ int pst_target_score(const pst_target *t, const pst_seq *contexts, const pst_sam
         if (t->prior->score(t->prior->self, contexts, xs, n, log_prior, err) < 0)
             return pst_fail_context(err, "target: scoring the prior");
     }
-    double *f = features ? features : malloc(sizeof(double) * (size_t)n * k);
-    if (!f) return pst_fail(err, "target: out of memory");
+    double *f = features ? features : pst_malloc(sizeof(double) * (size_t)n * k, err);
+    if (!f) return -1;
     int rc = t->evidence(t->evidence_ctx, contexts, xs, n, f, err);
     if (rc == 0)
         for (int i = 0; i < n; i++) {
@@ -86,17 +86,17 @@ int pst_draw_scored(const pst_target *t, pst_distribution *q, const pst_seq *con
     if (batch < 1 || batch > n) batch = n;
     b->n = n;
     b->k = k;
-    b->xs = calloc((size_t)n, sizeof *b->xs);
-    b->log_q = malloc(sizeof(double) * n);
-    b->log_model = malloc(sizeof(double) * n);
-    b->log_prior = malloc(sizeof(double) * n);
-    b->features = malloc(sizeof(double) * (size_t)n * k);
-    b->log_target = malloc(sizeof(double) * n);
-    pst_seq *ctx = context ? malloc(sizeof *ctx * (size_t)batch) : NULL;
+    b->xs = pst_calloc((size_t)n, sizeof *b->xs, err);
+    b->log_q = pst_malloc(sizeof(double) * n, err);
+    b->log_model = pst_malloc(sizeof(double) * n, err);
+    b->log_prior = pst_malloc(sizeof(double) * n, err);
+    b->features = pst_malloc(sizeof(double) * (size_t)n * k, err);
+    b->log_target = pst_malloc(sizeof(double) * n, err);
+    pst_seq *ctx = context ? pst_malloc(sizeof *ctx * (size_t)batch, err) : NULL;
     if (!b->xs || !b->log_q || !b->log_model || !b->log_prior || !b->features || !b->log_target || (context && !ctx)) {
         free(ctx);
         pst_scored_batch_free(b);
-        return pst_fail(err, "out of memory for %d samples", n);
+        return -1;
     }
     for (int i = 0; ctx && i < batch; i++) ctx[i] = *context;
     int same = t->prior && q->self == t->prior->self; /* samples of the prior carry log a */

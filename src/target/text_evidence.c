@@ -51,11 +51,11 @@ int pst_text_evidence_create(pst_target_kind kind, char *const *specs, int n, co
     pst_text_evidence *e = pst_calloc(1, sizeof *e, err);
     if (!e) return -1;
     e->kind = kind;
-    e->scorers = calloc((size_t)n, sizeof *e->scorers);
-    e->offset = calloc((size_t)n + 1, sizeof(int));
+    e->scorers = pst_calloc((size_t)n, sizeof *e->scorers, err);
+    e->offset = pst_calloc((size_t)n + 1, sizeof(int), err);
     if (!e->scorers || !e->offset) {
         pst_text_evidence_free(e);
-        return pst_fail(err, "out of memory");
+        return -1;
     }
     if (pst_tokenizer_load_dir(&e->tok, tokenizer_dir, err) < 0) {
         pst_text_evidence_free(e);
@@ -95,10 +95,10 @@ int pst_text_evidence_create(pst_target_kind kind, char *const *specs, int n, co
         pst_text_evidence_free(e);
         return pst_fail(err, "target: %d features (1..%d supported)", nf, PST_TARGET_MAX_FEATURES);
     }
-    e->names = calloc((size_t)e->n_features, sizeof(char *));
+    e->names = pst_calloc((size_t)e->n_features, sizeof(char *), err);
     if (!e->names) {
         pst_text_evidence_free(e);
-        return pst_fail(err, "out of memory");
+        return -1;
     }
     for (int j = 0; j < n; j++)
         for (int f = e->offset[j]; f < e->offset[j + 1]; f++) {
@@ -112,9 +112,8 @@ int pst_text_evidence_create(pst_target_kind kind, char *const *specs, int n, co
 }
 
 char *pst_text_evidence_decode(const pst_text_evidence *e, const int *ids, int n, size_t *len, pst_error *err) {
-    int *keep = malloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
+    int *keep = pst_malloc(sizeof(int) * (size_t)(n > 0 ? n : 1), err);
     if (!keep) {
-        pst_fail(err, "out of memory");
         return NULL;
     }
     int m = 0;
@@ -133,14 +132,11 @@ int pst_text_evidence_eval(void *ctx, const pst_seq *contexts, const pst_sample 
                            pst_error *err) {
     pst_text_evidence *e = ctx;
     int K = e->n_features, rc = -1;
-    char **texts = calloc((size_t)(n > 0 ? n : 1), sizeof(char *));
-    char **ctexts = contexts ? calloc((size_t)(n > 0 ? n : 1), sizeof(char *)) : NULL;
-    size_t *lens = malloc(sizeof(size_t) * (size_t)(n > 0 ? n : 1));
-    double *buf = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1) * (size_t)K);
-    if (!texts || (contexts && !ctexts) || !lens || !buf) {
-        pst_fail(err, "out of memory");
-        goto done;
-    }
+    char **texts = pst_calloc((size_t)(n > 0 ? n : 1), sizeof(char *), err);
+    char **ctexts = contexts ? pst_calloc((size_t)(n > 0 ? n : 1), sizeof(char *), err) : NULL;
+    size_t *lens = pst_malloc(sizeof(size_t) * (size_t)(n > 0 ? n : 1), err);
+    double *buf = pst_malloc(sizeof(double) * (size_t)(n > 0 ? n : 1) * (size_t)K, err);
+    if (!texts || (contexts && !ctexts) || !lens || !buf) goto done;
     for (int i = 0; i < n; i++) {
         if (!(texts[i] = pst_text_evidence_decode(e, xs[i].tokens, xs[i].n_tokens, &lens[i], err))) goto done;
         if (ctexts && contexts[i].n > 0 &&

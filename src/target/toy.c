@@ -106,12 +106,12 @@ int pst_toy_enumerate(const pst_toy *toy, const pst_seq *context, int **seqs_out
         pw *= toy->vocab - 1;
     }
     count += pw;
-    int *seqs = malloc(sizeof(int) * (size_t)count * (size_t)L);
-    int *lens = malloc(sizeof(int) * (size_t)count);
-    double *lp = malloc(sizeof(double) * (size_t)count);
+    int *seqs = pst_malloc(sizeof(int) * (size_t)count * (size_t)L, err);
+    int *lens = pst_malloc(sizeof(int) * (size_t)count, err);
+    double *lp = pst_malloc(sizeof(double) * (size_t)count, err);
     if (!seqs || !lens || !lp) {
         free(seqs), free(lens), free(lp);
-        return pst_fail(err, "toy: out of memory enumerating %ld sequences", count);
+        return -1;
     }
     int n = 0, x[PST_TOY_MAX_LEN];
     for (int k = 1; k <= room; k++) {
@@ -154,8 +154,8 @@ static int toy_sample(void *self, const pst_seq *contexts, int n, pst_rng *rng, 
         if (toy_check_context(toy, c, err) < 0) return pst_fail_context(err, "sample %d", i);
         prefix_walker w;
         toy_start(toy, c, &w);
-        int *tok = malloc(sizeof(int) * PST_TOY_MAX_LEN);
-        if (!tok) return pst_fail(err, "toy: out of memory");
+        int *tok = pst_malloc(sizeof(int) * PST_TOY_MAX_LEN, err);
+        if (!tok) return -1;
         double lq = 0, la = 0, ls[PST_TOY_MAX_VOCAB], lm[PST_TOY_MAX_VOCAB];
         int k = 0;
         while (w.t < toy->max_len) {

@@ -76,7 +76,7 @@ int pst_bpe_pretokenize(const pcre2_code *re, const char *text, size_t len, pst_
                         void *ctx, pst_error *err) {
     if (len == 0) return 0;
     pcre2_match_data *md = pcre2_match_data_create(1, NULL);
-    if (!md) return pst_fail(err, "tokenizer: out of memory (match data)");
+    if (!md) return pst_fail_oom(err, "PCRE2 match data");
     const PCRE2_SPTR s = (PCRE2_SPTR)text;
     size_t pos = 0;
     int rc = 0;
@@ -244,8 +244,8 @@ static int build_vocab_table(pst_tokenizer *t, int room, pst_error *err) {
  * form after its rank has passed: each part of a merge of rank r is a byte or
  * is only ever made by merges of rank < r. Checked once per tokenizer. */
 static int check_heap_order(pst_tokenizer *t, pst_error *err) {
-    int32_t *made_last = malloc((size_t)t->n_vocab * sizeof *made_last);
-    if (!made_last) return pst_fail(err, "tokenizer: out of memory");
+    int32_t *made_last = pst_malloc((size_t)t->n_vocab * sizeof *made_last, err);
+    if (!made_last) return -1;
     for (int i = 0; i < t->n_vocab; i++) made_last[i] = -1;
     for (size_t i = 0; i <= t->merge_mask; i++) {
         const merge_slot *m = &t->merge_tab[i];
@@ -307,17 +307,17 @@ static int push_token(pst_tokenizer *t, const void *bytes, size_t n, int special
     if (n == 0) return pst_fail(err, "tokenizer: a token cannot be the empty string");
     if (t->n_vocab == t->cap) {
         int nc = t->cap * 2;
-        char **a = realloc(t->tok, (size_t)nc * sizeof *a);
+        char **a = pst_realloc(t->tok, (size_t)nc * sizeof *a, err);
         if (a) t->tok = a;
-        uint32_t *b = realloc(t->tok_len, (size_t)nc * sizeof *b);
+        uint32_t *b = pst_realloc(t->tok_len, (size_t)nc * sizeof *b, err);
         if (b) t->tok_len = b;
-        unsigned char *c = realloc(t->special, (size_t)nc);
+        unsigned char *c = pst_realloc(t->special, (size_t)nc, err);
         if (c) t->special = c;
-        if (!a || !b || !c) return pst_fail(err, "tokenizer: out of memory growing the vocabulary");
+        if (!a || !b || !c) return -1;
         t->cap = nc;
     }
-    char *p = malloc(n + 1);
-    if (!p) return pst_fail(err, "tokenizer: out of memory");
+    char *p = pst_malloc(n + 1, err);
+    if (!p) return -1;
     memcpy(p, bytes, n);
     p[n] = 0;
     int id = t->n_vocab++;
@@ -325,8 +325,8 @@ static int push_token(pst_tokenizer *t, const void *bytes, size_t n, int special
     t->tok_len[id] = (uint32_t)n;
     t->special[id] = (unsigned char)special;
     if (special) {
-        int *s = realloc(t->specials, (size_t)(t->n_specials + 1) * sizeof *s);
-        if (!s) return pst_fail(err, "tokenizer: out of memory");
+        int *s = pst_realloc(t->specials, (size_t)(t->n_specials + 1) * sizeof *s, err);
+        if (!s) return -1;
         t->specials = s;
         t->specials[t->n_specials++] = id;
     }
@@ -336,9 +336,9 @@ static int push_token(pst_tokenizer *t, const void *bytes, size_t n, int special
 /* Allocates the merge table for n real merges (plus room for aliases). */
 static int alloc_merges(pst_tokenizer *t, int n, pst_error *err) {
     size_t cap = pow2_at_least((size_t)n * 2 + 64);
-    t->merge_tab = malloc(cap * sizeof *t->merge_tab);
-    t->merges = malloc(((size_t)n * 2 + 2) * sizeof(int32_t));
-    if (!t->merge_tab || !t->merges) return pst_fail(err, "tokenizer: out of memory (%d merges)", n);
+    t->merge_tab = pst_malloc(cap * sizeof *t->merge_tab, err);
+    t->merges = pst_malloc(((size_t)n * 2 + 2) * sizeof(int32_t), err);
+    if (!t->merge_tab || !t->merges) return -1;
     for (size_t i = 0; i < cap; i++) t->merge_tab[i].key = UINT64_MAX;
     t->merge_mask = cap - 1;
     return 0;
@@ -398,11 +398,9 @@ static int add_reference_aliases(pst_tokenizer *t, pst_error *err) {
         if (need > cap) {
             cap = need * 2;
             free(key), free(other), free(xr), free(yr), free(jr);
-            key = malloc(cap), other = malloc(cap), xr = malloc(cap), yr = malloc(cap), jr = malloc(cap);
-            if (!key || !other || !xr || !yr || !jr) {
-                pst_fail(err, "tokenizer: out of memory");
-                goto done;
-            }
+            key = pst_malloc(cap, err), other = pst_malloc(cap, err), xr = pst_malloc(cap, err);
+            yr = pst_malloc(cap, err), jr = pst_malloc(cap, err);
+            if (!key || !other || !xr || !yr || !jr) goto done;
         }
         size_t la = alphabet_form(t, (const unsigned char *)t->tok[a], t->tok_len[a], key);
         key[la] = ',';
@@ -492,8 +490,8 @@ typedef struct {
 static int parse_merges(const char *path, char *buf, size_t len, merge_line **out, int *n_out,
                         pst_error *err) {
     int cap = 1024, n = 0, line = 0;
-    merge_line *m = malloc((size_t)cap * sizeof *m);
-    if (!m) return pst_fail(err, "%s: out of memory", path);
+    merge_line *m = pst_malloc((size_t)cap * sizeof *m, err);
+    if (!m) return -1;
     char *p = buf, *end = buf + len;
     while (p < end) {
         char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -520,10 +518,10 @@ static int parse_merges(const char *path, char *buf, size_t len, merge_line **ou
                 *sp = 0;
                 *be = 0;
                 if (n == cap) {
-                    merge_line *nm = realloc(m, (size_t)cap * 2 * sizeof *m);
+                    merge_line *nm = pst_realloc(m, (size_t)cap * 2 * sizeof *m, err);
                     if (!nm) {
                         free(m);
-                        return pst_fail(err, "%s: out of memory", path);
+                        return -1;
                     }
                     m = nm;
                     cap *= 2;
@@ -587,11 +585,8 @@ int pst_tokenizer_load(pst_tokenizer **out, const char *vocab_json_path, const c
     }
     t = tokenizer_new(n + 8, err);
     if (!t) goto done;
-    raw = malloc(vlen + mlen + 16);
-    if (!raw) {
-        pst_fail(err, "tokenizer: out of memory");
-        goto done;
-    }
+    raw = pst_malloc(vlen + mlen + 16, err);
+    if (!raw) goto done;
     /* A vocab.json entry is ordinary when it is one byte or the join of a
      * merge; anything else (<|endoftext|>) is special, kept verbatim. */
     {
@@ -760,11 +755,8 @@ int pst_tokenizer_from_merges(pst_tokenizer **out, const int32_t *merge_pairs, i
             goto fail;
         }
         size_t la = t->tok_len[a], lb = t->tok_len[b];
-        char *j = malloc(la + lb);
-        if (!j) {
-            pst_fail(err, "tokenizer: out of memory");
-            goto fail;
-        }
+        char *j = pst_malloc(la + lb, err);
+        if (!j) goto fail;
         memcpy(j, t->tok[a], la);
         memcpy(j + la, t->tok[b], lb);
         int id = vocab_find(t, (unsigned char *)j, la + lb); /* made before: reuse */
@@ -804,11 +796,8 @@ int pst_tokenizer_save_dir(const pst_tokenizer *t, const char *dir, pst_error *e
     size_t maxlen = 0;
     for (int id = 0; id < t->n_vocab; id++)
         if (t->tok_len[id] > maxlen) maxlen = t->tok_len[id];
-    form = malloc(4 * maxlen + 16);
-    if (!vocab || !added || !form) {
-        pst_fail(err, "tokenizer: out of memory saving to %s", dir);
-        goto done;
-    }
+    form = pst_malloc(4 * maxlen + 16, err);
+    if (!vocab || !added || !form) goto done;
     int n_added = 0;
     for (int id = 0; id < t->n_vocab; id++) {
         cJSON *into = t->special[id] == 2 ? added : vocab;
@@ -820,7 +809,7 @@ int pst_tokenizer_save_dir(const pst_tokenizer *t, const char *dir, pst_error *e
             alphabet_form(t, (const unsigned char *)t->tok[id], t->tok_len[id], form);
         }
         if (!cJSON_AddNumberToObject(into, form, id)) {
-            pst_fail(err, "tokenizer: out of memory saving to %s", dir);
+            pst_fail_oom(err, dir);
             goto done;
         }
     }
@@ -829,11 +818,8 @@ int pst_tokenizer_save_dir(const pst_tokenizer *t, const char *dir, pst_error *e
     size_t cap = 32;
     for (int k = 0; k < t->n_merges; k++)
         cap += 4 * ((size_t)t->tok_len[t->merges[2 * k]] + t->tok_len[t->merges[2 * k + 1]]) + 2;
-    merges = malloc(cap);
-    if (!vjson || !ajson || !merges) {
-        pst_fail(err, "tokenizer: out of memory saving to %s", dir);
-        goto done;
-    }
+    merges = pst_malloc(cap, err);
+    if (!vjson || !ajson || !merges) goto done;
     size_t m = (size_t)sprintf(merges, "#version: 0.2\n");
     for (int k = 0; k < t->n_merges; k++) {
         int a = t->merges[2 * k], b = t->merges[2 * k + 1];
@@ -946,8 +932,8 @@ static int push_ids(enc_ctx *c, const int32_t *ids, size_t n) {
     if (c->n_ids + n > c->cap_ids) {
         size_t nc = c->cap_ids ? c->cap_ids : 1024;
         while (nc < c->n_ids + n) nc *= 2;
-        int *a = realloc(c->ids, nc * sizeof *a);
-        if (!a) return pst_fail(c->err, "tokenizer: out of memory for %zu ids", nc);
+        int *a = pst_realloc(c->ids, nc * sizeof *a, c->err);
+        if (!a) return -1;
         c->ids = a;
         c->cap_ids = nc;
     }
@@ -1050,36 +1036,36 @@ static int ensure_scratch(enc_ctx *c, size_t n, int heap) {
     if (n > c->sym_cap) {
         size_t nc = c->sym_cap ? c->sym_cap : 256;
         while (nc < n) nc *= 2;
-        int32_t *a = realloc(c->sym, nc * sizeof *a);
+        int32_t *a = pst_realloc(c->sym, nc * sizeof *a, c->err);
         if (a) c->sym = a;
-        int32_t *b = realloc(c->tmp, nc * sizeof *b);
+        int32_t *b = pst_realloc(c->tmp, nc * sizeof *b, c->err);
         if (b) c->tmp = b;
-        if (!a || !b) return pst_fail(c->err, "tokenizer: out of memory for a word of %zu bytes", n);
+        if (!a || !b) return -1;
         c->sym_cap = nc;
     }
     if (heap && !c->bucket_head) {
         size_t nr = c->t->n_merges > 0 ? (size_t)c->t->n_merges : 1;
-        c->bucket_head = malloc(nr * sizeof *c->bucket_head);
-        if (!c->bucket_head) return pst_fail(c->err, "tokenizer: out of memory (merge buckets)");
+        c->bucket_head = pst_malloc(nr * sizeof *c->bucket_head, c->err);
+        if (!c->bucket_head) return -1;
         memset(c->bucket_head, 0xFF, nr * sizeof *c->bucket_head); /* -1: empty */
     }
     if (heap && n > c->long_cap) {
         free(c->next), free(c->prev), free(c->entry_pos), free(c->entry_next), free(c->batch);
-        c->next = malloc(n * sizeof *c->next);
-        c->prev = malloc(n * sizeof *c->prev);
-        c->entry_pos = malloc(3 * n * sizeof *c->entry_pos);  /* n - 1 pairs + 2 per merge */
-        c->entry_next = malloc(3 * n * sizeof *c->entry_next);
-        c->batch = malloc(3 * n * sizeof *c->batch);
+        c->next = pst_malloc(n * sizeof *c->next, c->err);
+        c->prev = pst_malloc(n * sizeof *c->prev, c->err);
+        c->entry_pos = pst_malloc(3 * n * sizeof *c->entry_pos, c->err);  /* n - 1 pairs + 2 per merge */
+        c->entry_next = pst_malloc(3 * n * sizeof *c->entry_next, c->err);
+        c->batch = pst_malloc(3 * n * sizeof *c->batch, c->err);
         c->long_cap = (c->next && c->prev && c->entry_pos && c->entry_next && c->batch) ? n : 0;
-        if (!c->long_cap) return pst_fail(c->err, "tokenizer: out of memory for a word of %zu bytes", n);
+        if (!c->long_cap) return -1;
     }
     return 0;
 }
 
 static int cache_grow(enc_ctx *c) {
     size_t ncap = c->slots ? (c->cache_mask + 1) * 2 : 256;
-    cache_slot *ns = calloc(ncap, sizeof *ns);
-    if (!ns) return pst_fail(c->err, "tokenizer: out of memory (word cache)");
+    cache_slot *ns = pst_calloc(ncap, sizeof *ns, c->err);
+    if (!ns) return -1;
     for (size_t i = 0; c->slots && i <= c->cache_mask; i++) {
         if (!c->slots[i].p) continue;
         size_t k = c->slots[i].h & (ncap - 1);
@@ -1201,8 +1187,8 @@ static int encode_word(void *vc, const unsigned char *w, size_t n) {
         if (c->cache_n + k > c->cache_cap) {
             size_t nc = c->cache_cap ? c->cache_cap * 2 : 4096;
             while (nc < c->cache_n + k) nc *= 2;
-            int32_t *a = realloc(c->cache_ids, nc * sizeof *a);
-            if (!a) return pst_fail(c->err, "tokenizer: out of memory (word cache)");
+            int32_t *a = pst_realloc(c->cache_ids, nc * sizeof *a, c->err);
+            if (!a) return -1;
             c->cache_ids = a;
             c->cache_cap = nc;
         }
@@ -1252,18 +1238,12 @@ int pst_tokenizer_encode(pst_tokenizer *t, const char *text, size_t len, int all
     }
     if (!text) text = ""; /* len == 0 */
     c.cap_ids = len / 3 + 16;
-    c.ids = malloc(c.cap_ids * sizeof *c.ids);
-    if (!c.ids) {
-        pst_fail(err, "tokenizer: out of memory encoding %zu bytes", len);
-        goto done;
-    }
+    c.ids = pst_malloc(c.cap_ids * sizeof *c.ids, err);
+    if (!c.ids) goto done;
     size_t pos = 0;
     if (allow_special && t->n_specials) {
-        next_at = malloc((size_t)t->n_specials * sizeof *next_at);
-        if (!next_at) {
-            pst_fail(err, "tokenizer: out of memory");
-            goto done;
-        }
+        next_at = pst_malloc((size_t)t->n_specials * sizeof *next_at, err);
+        if (!next_at) goto done;
         for (int k = 0; k < t->n_specials; k++) {
             const char *f = memmem(text, len, t->tok[t->specials[k]], t->tok_len[t->specials[k]]);
             next_at[k] = f ? (size_t)(f - text) : SIZE_MAX;
@@ -1278,9 +1258,7 @@ int pst_tokenizer_encode(pst_tokenizer *t, const char *text, size_t len, int all
             if (push_ids(&c, &id, 1)) goto done;
             pos = at + t->tok_len[sp];
         }
-    } else if (pst_bpe_pretokenize(t->re, text, len, encode_word, &c, err)) {
-        goto done;
-    }
+    } else if (pst_bpe_pretokenize(t->re, text, len, encode_word, &c, err)) goto done;
     *ids = c.ids;
     *n_ids = c.n_ids;
     c.ids = NULL;
@@ -1312,8 +1290,8 @@ int pst_tokenizer_decode(const pst_tokenizer *t, const int *ids, size_t n_ids, c
                             t->n_vocab - 1);
         total += t->tok_len[ids[i]];
     }
-    char *out = malloc(total + 1);
-    if (!out) return pst_fail(err, "tokenizer: out of memory decoding %zu bytes", total);
+    char *out = pst_malloc(total + 1, err);
+    if (!out) return -1;
     size_t k = 0;
     for (size_t i = 0; i < n_ids; i++) {
         memcpy(out + k, t->tok[ids[i]], t->tok_len[ids[i]]);

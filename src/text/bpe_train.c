@@ -68,8 +68,8 @@ long pst_bpe_trainer_n_words(const pst_bpe_trainer *tr) { return (long)tr->n_wor
 
 static int grow_table(pst_bpe_trainer *tr) {
     size_t cap = (tr->tab_mask + 1) * 2;
-    uint32_t *t = calloc(cap, sizeof *t);
-    if (!t) return pst_fail(tr->err, "tokenizer train: out of memory (%zu distinct words)", tr->n_words);
+    uint32_t *t = pst_calloc(cap, sizeof *t, tr->err);
+    if (!t) return -1;
     for (size_t w = 0; w < tr->n_words; w++) {
         size_t i = pst_bpe_hash_bytes(tr->bytes + tr->words[w].off, tr->words[w].len) & (cap - 1);
         while (t[i]) i = (i + 1) & (cap - 1);
@@ -95,16 +95,16 @@ static int count_word(void *ctx, const unsigned char *w, size_t n) {
     if (tr->n_words >= UINT32_MAX - 1) return pst_fail(tr->err, "tokenizer train: too many distinct words");
     if (tr->n_words == tr->cap_words) {
         size_t nc = tr->cap_words ? tr->cap_words * 2 : 1 << 14;
-        word_rec *a = realloc(tr->words, nc * sizeof *a);
-        if (!a) return pst_fail(tr->err, "tokenizer train: out of memory (%zu distinct words)", nc);
+        word_rec *a = pst_realloc(tr->words, nc * sizeof *a, tr->err);
+        if (!a) return -1;
         tr->words = a;
         tr->cap_words = nc;
     }
     if (tr->n_bytes + n > tr->cap_bytes) {
         size_t nc = tr->cap_bytes ? tr->cap_bytes * 2 : 1 << 20;
         while (nc < tr->n_bytes + n) nc *= 2;
-        unsigned char *b = realloc(tr->bytes, nc);
-        if (!b) return pst_fail(tr->err, "tokenizer train: out of memory (%zu bytes of words)", nc);
+        unsigned char *b = pst_realloc(tr->bytes, nc, tr->err);
+        if (!b) return -1;
         tr->bytes = b;
         tr->cap_bytes = nc;
     }
@@ -154,8 +154,8 @@ static uint64_t pair_hash(int32_t a, int32_t b) {
 
 static int pair_table_grow(train_state *s) {
     size_t cap = s->tab ? (s->tab_mask + 1) * 2 : 1 << 16;
-    uint32_t *t = calloc(cap, sizeof *t);
-    if (!t) return pst_fail(s->err, "tokenizer train: out of memory (pair table)");
+    uint32_t *t = pst_calloc(cap, sizeof *t, s->err);
+    if (!t) return -1;
     for (size_t p = 0; p < s->n_pairs; p++) {
         size_t i = pair_hash(s->pairs[p].a, s->pairs[p].b) & (cap - 1);
         while (t[i]) i = (i + 1) & (cap - 1);
@@ -176,8 +176,8 @@ static long pair_get(train_state *s, int32_t a, int32_t b) {
     }
     if (s->n_pairs == s->cap_pairs) {
         size_t nc = s->cap_pairs ? s->cap_pairs * 2 : 1 << 14;
-        pair_rec *np = realloc(s->pairs, nc * sizeof *np);
-        if (!np) return pst_fail(s->err, "tokenizer train: out of memory (%zu pairs)", nc);
+        pair_rec *np = pst_realloc(s->pairs, nc * sizeof *np, s->err);
+        if (!np) return -1;
         s->pairs = np;
         s->cap_pairs = nc;
     }
@@ -195,8 +195,8 @@ static int pair_add(train_state *s, int32_t a, int32_t b, int64_t delta, uint32_
     if (note && !(r->n_where && r->where[r->n_where - 1] == word)) {
         if (r->n_where == r->cap_where) {
             uint32_t nc = r->cap_where ? r->cap_where * 2 : 4;
-            uint32_t *w = realloc(r->where, (size_t)nc * sizeof *w);
-            if (!w) return pst_fail(s->err, "tokenizer train: out of memory (pair occurrences)");
+            uint32_t *w = pst_realloc(r->where, (size_t)nc * sizeof *w, s->err);
+            if (!w) return -1;
             r->where = w;
             r->cap_where = nc;
         }
@@ -229,11 +229,11 @@ static int tok_find(const train_state *s, const unsigned char *p, size_t n) {
 static int tok_add(train_state *s, unsigned char *bytes, uint32_t n) {
     if (s->n_tok == s->cap_tok) {
         int nc = s->cap_tok * 2;
-        unsigned char **a = realloc(s->tok, (size_t)nc * sizeof *a);
+        unsigned char **a = pst_realloc(s->tok, (size_t)nc * sizeof *a, s->err);
         if (a) s->tok = a;
-        uint32_t *l = realloc(s->tok_len, (size_t)nc * sizeof *l);
+        uint32_t *l = pst_realloc(s->tok_len, (size_t)nc * sizeof *l, s->err);
         if (l) s->tok_len = l;
-        if (!a || !l) return pst_fail(s->err, "tokenizer train: out of memory");
+        if (!a || !l) return -1;
         s->cap_tok = nc;
     }
     int id = s->n_tok++;
@@ -271,26 +271,20 @@ int pst_bpe_trainer_finish(pst_bpe_trainer *tr, int vocab_size, const char *cons
     for (int i = 0; i < 256; i++) rank_of_byte[byte_of_rank[i]] = i;
 
     s.cap_tok = 256 + target + 16;
-    s.tok = malloc((size_t)s.cap_tok * sizeof *s.tok);
-    s.tok_len = malloc((size_t)s.cap_tok * sizeof *s.tok_len);
+    s.tok = pst_malloc((size_t)s.cap_tok * sizeof *s.tok, err);
+    s.tok_len = pst_malloc((size_t)s.cap_tok * sizeof *s.tok_len, err);
     size_t tcap = 1024;
     while (tcap < (size_t)s.cap_tok * 4) tcap *= 2;
-    s.tok_tab = calloc(tcap, sizeof *s.tok_tab);
+    s.tok_tab = pst_calloc(tcap, sizeof *s.tok_tab, err);
     s.tok_mask = tcap - 1;
-    sym = calloc(W ? W : 1, sizeof *sym);
-    nsym = calloc(W ? W : 1, sizeof *nsym);
-    stamp = calloc(W ? W : 1, sizeof *stamp);
-    merges = malloc(((size_t)target * 4 + 2) * sizeof *merges);
-    if (!s.tok || !s.tok_len || !s.tok_tab || !sym || !nsym || !stamp || !merges || pair_table_grow(&s)) {
-        pst_fail(err, "tokenizer train: out of memory");
-        goto done;
-    }
+    sym = pst_calloc(W ? W : 1, sizeof *sym, err);
+    nsym = pst_calloc(W ? W : 1, sizeof *nsym, err);
+    stamp = pst_calloc(W ? W : 1, sizeof *stamp, err);
+    merges = pst_malloc(((size_t)target * 4 + 2) * sizeof *merges, err);
+    if (!s.tok || !s.tok_len || !s.tok_tab || !sym || !nsym || !stamp || !merges || pair_table_grow(&s)) goto done;
     for (int i = 0; i < 256; i++) {
-        unsigned char *b = malloc(1);
-        if (!b) {
-            pst_fail(err, "tokenizer train: out of memory");
-            goto done;
-        }
+        unsigned char *b = pst_malloc(1, err);
+        if (!b) goto done;
         b[0] = byte_of_rank[i];
         if (tok_add(&s, b, 1) < 0) {
             free(b);
@@ -299,11 +293,8 @@ int pst_bpe_trainer_finish(pst_bpe_trainer *tr, int vocab_size, const char *cons
     }
     for (size_t w = 0; w < W; w++) {
         const word_rec *r = &tr->words[w];
-        sym[w] = malloc((size_t)r->len * sizeof **sym);
-        if (!sym[w]) {
-            pst_fail(err, "tokenizer train: out of memory");
-            goto done;
-        }
+        sym[w] = pst_malloc((size_t)r->len * sizeof **sym, err);
+        if (!sym[w]) goto done;
         nsym[w] = r->len;
         for (uint32_t i = 0; i < r->len; i++) sym[w][i] = rank_of_byte[tr->bytes[r->off + i]];
         for (uint32_t i = 0; i + 1 < r->len; i++)
@@ -325,11 +316,8 @@ int pst_bpe_trainer_finish(pst_bpe_trainer *tr, int vocab_size, const char *cons
         if (best < 0) break;
         int32_t a = s.pairs[best].a, b = s.pairs[best].b;
         uint32_t la = s.tok_len[a], lb = s.tok_len[b];
-        unsigned char *joined = malloc((size_t)la + lb);
-        if (!joined) {
-            pst_fail(err, "tokenizer train: out of memory");
-            goto done;
-        }
+        unsigned char *joined = pst_malloc((size_t)la + lb, err);
+        if (!joined) goto done;
         memcpy(joined, s.tok[a], la);
         memcpy(joined + la, s.tok[b], lb);
         int c = tok_find(&s, joined, (size_t)la + lb);
@@ -345,11 +333,8 @@ int pst_bpe_trainer_finish(pst_bpe_trainer *tr, int vocab_size, const char *cons
         }
         if (n_merges == cap_merges) {
             cap_merges *= 2;
-            int32_t *m = realloc(merges, (size_t)cap_merges * 2 * sizeof *m);
-            if (!m) {
-                pst_fail(err, "tokenizer train: out of memory");
-                goto done;
-            }
+            int32_t *m = pst_realloc(merges, (size_t)cap_merges * 2 * sizeof *m, err);
+            if (!m) goto done;
             merges = m;
         }
         merges[2 * n_merges] = a;

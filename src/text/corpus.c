@@ -69,16 +69,16 @@ int pst_tokenizer_open(pst_tokenizer **out, const char *dir, pst_error *err) {
 static int add_file(pst_corpus *c, const char *path, uint64_t size, pst_error *err) {
     if (c->n_files == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 64;
-        char **nf = realloc(c->files, cap * sizeof *nf);
-        if (!nf) return pst_fail(err, "corpus: out of memory listing files");
+        char **nf = pst_realloc(c->files, cap * sizeof *nf, err);
+        if (!nf) return -1;
         c->files = nf;
-        pst_corpus_format *nfm = realloc(c->formats, cap * sizeof *nfm);
-        if (!nfm) return pst_fail(err, "corpus: out of memory listing files");
+        pst_corpus_format *nfm = pst_realloc(c->formats, cap * sizeof *nfm, err);
+        if (!nfm) return -1;
         c->formats = nfm;
         c->cap = cap;
     }
-    char *p = strdup(path);
-    if (!p) return pst_fail(err, "corpus: out of memory listing files");
+    char *p = pst_strdup(path, err);
+    if (!p) return -1;
     c->formats[c->n_files] = c->adding;
     c->files[c->n_files++] = p;
     c->total_bytes += size;
@@ -211,10 +211,10 @@ int pst_corpus_open(pst_corpus **out, const char *name_or_path, const char *form
     if (!name_or_path || !*name_or_path) return pst_fail(err, "corpus: no name or path given");
     pst_corpus *c = pst_calloc(1, sizeof *c, err);
     if (!c) return -1;
-    c->text_field = strdup(text_field && *text_field ? text_field : "text");
+    c->text_field = pst_strdup(text_field && *text_field ? text_field : "text", err);
     if (!c->text_field) {
         free(c);
-        return pst_fail(err, "corpus: out of memory");
+        return -1;
     }
     struct stat st;
     if (!strchr(name_or_path, '+') || stat(name_or_path, &st) == 0) {
@@ -260,8 +260,8 @@ void pst_document_list_free(pst_document_list *l) {
 static int grow_docs(pst_document_list *l, size_t *cap, pst_error *err) {
     if (l->n < *cap) return 0;
     size_t nc = *cap ? *cap * 2 : 64;
-    pst_document *nd = realloc(l->docs, nc * sizeof *nd);
-    if (!nd) return pst_fail(err, "corpus: out of memory for %zu documents", nc);
+    pst_document *nd = pst_realloc(l->docs, nc * sizeof *nd, err);
+    if (!nd) return -1;
     l->docs = nd;
     *cap = nc;
     return 0;
@@ -368,9 +368,9 @@ int pst_corpus_read(const pst_corpus *c, size_t i, pst_document_list *out, pst_e
     int rc = 0;
     switch (c->formats[i]) {
     case PST_CORPUS_DIR: {
-        out->docs = malloc(sizeof *out->docs);
+        out->docs = pst_malloc(sizeof *out->docs, err);
         if (!out->docs) {
-            rc = pst_fail(err, "corpus: out of memory");
+            rc = -1;
             break;
         }
         out->docs[0].text = buf;

@@ -102,14 +102,14 @@ int pst_loader_init(pst_loader *l, const pst_shard *s, int B, int T, int shuffle
     l->shuffle = shuffle;
     l->loop = loop;
     size_t n = (size_t)B * T + 1;
-    l->order = malloc(s->n_documents * sizeof *l->order);
-    l->tokens = malloc(n * sizeof *l->tokens);
-    l->scores = malloc(n * sizeof *l->scores);
-    l->segments = malloc(n * sizeof *l->segments);
-    l->documents = malloc(n * sizeof *l->documents);
+    l->order = pst_malloc(s->n_documents * sizeof *l->order, err);
+    l->tokens = pst_malloc(n * sizeof *l->tokens, err);
+    l->scores = pst_malloc(n * sizeof *l->scores, err);
+    l->segments = pst_malloc(n * sizeof *l->segments, err);
+    l->documents = pst_malloc(n * sizeof *l->documents, err);
     if (!l->order || !l->tokens || !l->scores || !l->segments || !l->documents) {
         pst_loader_free(l);
-        return pst_fail(err, "loader: out of memory for a %d x %d batch", B, T);
+        return -1;
     }
     l->pos.magic = PST_LOADER_POS_MAGIC;
     l->pos.seed = seed;

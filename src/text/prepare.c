@@ -61,13 +61,10 @@ static int process_document(pst_tokenizer *tok, const uint32_t *token_len, int v
     if (w->len == 0) return 0;
     if (pst_segment(opt->segmenter, w->text, w->len, &spans, &n_spans, err)) goto done;
     if (pst_tokenizer_encode(tok, w->text, w->len, 0, &ids, &n_ids, err)) goto done;
-    w->ids = malloc((n_ids ? n_ids : 1) * sizeof *w->ids);
-    w->segment_ends = calloc(n_spans ? n_spans : 1, sizeof *w->segment_ends);
-    w->scores = malloc((n_spans ? n_spans : 1) * sizeof *w->scores);
-    if (!w->ids || !w->segment_ends || !w->scores) {
-        pst_fail(err, "prepare: out of memory for a document of %zu bytes", w->len);
-        goto done;
-    }
+    w->ids = pst_malloc((n_ids ? n_ids : 1) * sizeof *w->ids, err);
+    w->segment_ends = pst_calloc(n_spans ? n_spans : 1, sizeof *w->segment_ends, err);
+    w->scores = pst_malloc((n_spans ? n_spans : 1) * sizeof *w->scores, err);
+    if (!w->ids || !w->segment_ends || !w->scores) goto done;
     /* token k covers bytes [pos, pos + token_len[id]); its segment holds byte pos + len - 1 */
     size_t pos = 0, s = 0;
     for (size_t k = 0; k < n_ids; k++) {
@@ -106,9 +103,8 @@ done:
 
 /* Byte length of every token (by decoding each id alone). */
 static uint32_t *token_lengths(const pst_tokenizer *tok, int vocab, pst_error *err) {
-    uint32_t *lens = malloc((size_t)vocab * sizeof *lens);
+    uint32_t *lens = pst_malloc((size_t)vocab * sizeof *lens, err);
     if (!lens) {
-        pst_fail(err, "prepare: out of memory");
         return NULL;
     }
     for (int id = 0; id < vocab; id++) {
@@ -172,11 +168,8 @@ int pst_prepare(pst_tokenizer *tok, const pst_prepare_options *opt, pst_prepare_
     if (pst_shard_builder_init(&train, (uint32_t)vocab, (uint32_t)eot, tok_hash, spec, err) ||
         pst_shard_builder_init(&val, (uint32_t)vocab, (uint32_t)eot, tok_hash, spec, err))
         goto done;
-    lists = calloc(CHUNK_FILES, sizeof *lists);
-    if (!lists) {
-        pst_fail(err, "prepare: out of memory");
-        goto done;
-    }
+    lists = pst_calloc(CHUNK_FILES, sizeof *lists, err);
+    if (!lists) goto done;
     pst_progress progress;
     pst_progress_start(&progress, "prepare", (long)n_files);
     if (!opt->progress) progress.enabled = 0;
@@ -203,10 +196,7 @@ int pst_prepare(pst_tokenizer *tok, const pst_prepare_options *opt, pst_prepare_
         size_t li = 0, ld = 0; /* next document: lists[li].docs[ld] */
         for (size_t r0 = 0; r0 < n_docs && !failed; r0 += ROUND_DOCS) {
             size_t nr = n_docs - r0 < ROUND_DOCS ? n_docs - r0 : ROUND_DOCS;
-            if (!work && !(work = malloc(ROUND_DOCS * sizeof *work))) {
-                pst_fail(err, "prepare: out of memory");
-                goto done;
-            }
+            if (!work && !(work = pst_malloc(ROUND_DOCS * sizeof *work, err))) goto done;
             for (size_t k = 0; k < nr; k++, ld++) {
                 while (ld == lists[li].n) li++, ld = 0;
                 memset(&work[k], 0, sizeof work[k]);

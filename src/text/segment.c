@@ -50,8 +50,8 @@ typedef struct {
 static int push(span_list *l, size_t start, size_t end, pst_error *err) {
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 16;
-        pst_span *nv = realloc(l->v, cap * sizeof *nv);
-        if (!nv) return pst_fail(err, "segment: out of memory for %zu spans", cap);
+        pst_span *nv = pst_realloc(l->v, cap * sizeof *nv, err);
+        if (!nv) return -1;
         l->v = nv;
         l->cap = cap;
     }

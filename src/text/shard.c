@@ -103,11 +103,11 @@ int pst_shard_builder_init(pst_shard_builder *b, uint32_t vocab_size, uint32_t e
     b->eot_id = eot_id;
     b->tokenizer_hash = tokenizer_hash;
     snprintf(b->scorer, sizeof b->scorer, "%s", scorer ? scorer : "");
-    b->segment_offsets = malloc(sizeof(uint64_t));
-    b->document_segments = malloc(sizeof(uint64_t));
+    b->segment_offsets = pst_malloc(sizeof(uint64_t), err);
+    b->document_segments = pst_malloc(sizeof(uint64_t), err);
     if (!b->segment_offsets || !b->document_segments) {
         pst_shard_builder_free(b);
-        return pst_fail(err, "shard: out of memory");
+        return -1;
     }
     b->segment_offsets[0] = 0;
     b->document_segments[0] = 0;
@@ -128,8 +128,8 @@ static int reserve(void **p, uint64_t *cap, uint64_t need, size_t elem, pst_erro
     if (need <= *cap) return 0;
     uint64_t nc = *cap ? *cap : 1024;
     while (nc < need) nc *= 2;
-    void *np = realloc(*p, nc * elem);
-    if (!np) return pst_fail(err, "shard: out of memory growing to %llu elements", (unsigned long long)nc);
+    void *np = pst_realloc(*p, nc * elem, err);
+    if (!np) return -1;
     *p = np;
     *cap = nc;
     return 0;
@@ -207,12 +207,12 @@ int pst_shard_builder_write(const pst_shard_builder *b, const char *path, pst_sp
     char scorer[PST_SHARD_MAX_SCORER + 8] = {0};
     memcpy(scorer, b->scorer, scorer_len);
     uint64_t tok_len = pad8(b->n_tokens * token_bytes), score_len = pad8(b->n_segments * 4);
-    unsigned char *tokens = calloc(1, tok_len ? tok_len : 1);
-    unsigned char *scores = calloc(1, score_len ? score_len : 1);
+    unsigned char *tokens = pst_calloc(1, tok_len ? tok_len : 1, err);
+    unsigned char *scores = pst_calloc(1, score_len ? score_len : 1, err);
     if (!tokens || !scores) {
         free(tokens);
         free(scores);
-        return pst_fail(err, "%s: out of memory writing shard", path);
+        return -1;
     }
     if (token_bytes == 2)
         for (uint64_t i = 0; i < b->n_tokens; i++) ((uint16_t *)tokens)[i] = (uint16_t)b->tokens[i];

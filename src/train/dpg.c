@@ -111,7 +111,7 @@ static cJSON *exact_array(const double *x, int n) {
 
 static int state_save(const dpg_state *st, const char *path, pst_error *err) {
     cJSON *root = cJSON_CreateObject();
-    if (!root) return pst_fail(err, "out of memory");
+    if (!root) return pst_fail_oom(err, path);
     cJSON_AddNumberToObject(root, "step", (double)st->step);
     char buf[32];
     cJSON *rng = cJSON_AddArrayToObject(root, "rng");
@@ -127,7 +127,7 @@ static int state_save(const dpg_state *st, const char *path, pst_error *err) {
     cJSON_AddStringToObject(root, "proposal", st->q_kind == Q_COPY ? "copy" : st->q_kind == Q_POLICY ? "policy" : "initial");
     char *text = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
-    if (!text) return pst_fail(err, "out of memory");
+    if (!text) return pst_fail_oom(err, path);
     int rc = pst_write_file_atomic(path, text, strlen(text), err);
     free(text);
     return rc;
@@ -370,17 +370,14 @@ int pst_dpg_train(pst_distribution *policy, const pst_target *target, pst_distri
     double *ref_lq = NULL, *ref_lpi = NULL; /* [ref->n] log q, log π of the reference samples */
     int rc = -1;
 
-    st.log_w_sum = malloc(sizeof(double) * G);
-    st.count = calloc((size_t)G, sizeof(double));
-    xs = calloc((size_t)n, sizeof *xs);
-    ctx = o->contexts ? malloc(sizeof *ctx * n) : NULL;
-    group = calloc((size_t)n, sizeof(int));
+    st.log_w_sum = pst_malloc(sizeof(double) * G, err);
+    st.count = pst_calloc((size_t)G, sizeof(double), err);
+    xs = pst_calloc((size_t)n, sizeof *xs, err);
+    ctx = o->contexts ? pst_malloc(sizeof *ctx * n, err) : NULL;
+    group = pst_calloc((size_t)n, sizeof(int), err);
     /* lt lq lpi la coef f[k] | scratch for per-context metrics: 4n + k·n */
-    buf = malloc(sizeof(double) * (size_t)n * (5 + k + 4 + k));
-    if (!st.log_w_sum || !st.count || !xs || (o->contexts && !ctx) || !group || !buf) {
-        pst_fail(err, "dpg: out of memory");
-        goto done;
-    }
+    buf = pst_malloc(sizeof(double) * (size_t)n * (5 + k + 4 + k), err);
+    if (!st.log_w_sum || !st.count || !xs || (o->contexts && !ctx) || !group || !buf) goto done;
     for (int g = 0; g < G; g++) st.log_w_sum[g] = -INFINITY;
     double *lt = buf, *lq = buf + n, *lpi = buf + 2 * n, *la = buf + 3 * n, *coef = buf + 4 * n,
            *f = buf + 5 * n, *scratch = buf + (size_t)(5 + k) * n;
@@ -392,11 +389,8 @@ int pst_dpg_train(pst_distribution *policy, const pst_target *target, pst_distri
         if (policy->clone(policy->self, &q_copy, err) < 0) goto done;
     }
     if (ref) {
-        ref_lq = malloc(sizeof(double) * 2 * (size_t)ref->n);
-        if (!ref_lq) {
-            pst_fail(err, "dpg: out of memory");
-            goto done;
-        }
+        ref_lq = pst_malloc(sizeof(double) * 2 * (size_t)ref->n, err);
+        if (!ref_lq) goto done;
         ref_lpi = ref_lq + ref->n;
         pst_distribution *q0 = st.q_kind == Q_POLICY ? policy : st.q_kind == Q_COPY ? &q_copy : proposal;
         if (reference_proposal_logprobs(ref, target, q0, ref_lq, err) < 0) goto done;

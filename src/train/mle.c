@@ -27,10 +27,10 @@ int pst_read_token_ids(const char *path, int **ids, size_t *n, pst_error *err) {
     size_t len;
     if (pst_read_file(path, &text, &len, err)) return -1;
     size_t cap = len / 2 + 1, k = 0;
-    int *out = malloc(cap * sizeof(int));
+    int *out = pst_malloc(cap * sizeof(int), err);
     if (!out) {
         free(text);
-        return pst_fail(err, "%s: out of memory", path);
+        return -1;
     }
     long line = 1;
     char *s = text;
@@ -135,10 +135,10 @@ int pst_token_source_windows(pst_token_source *src, const int *ids, size_t n, in
         return pst_fail(err, "%s: %zu tokens, a window needs seq + 1 = %d", name, n, T + 1);
     windows_source *w = pst_calloc(1, sizeof *w, err);
     if (!w) return -1;
-    w->ids = malloc(n * sizeof(int));
+    w->ids = pst_malloc(n * sizeof(int), err);
     if (!w->ids) {
         free(w);
-        return pst_fail(err, "%s: out of memory", name);
+        return -1;
     }
     memcpy(w->ids, ids, n * sizeof(int));
     w->n = n, w->B = B, w->T = T;
@@ -291,7 +291,7 @@ static int evaluate(pst_gpt2 *m, pst_token_source *val, const void *pos0, size_t
 static int write_train_config(const pst_gpt2 *m, const pst_token_source *src,
                               const pst_mle_options *o, const char *path, pst_error *err) {
     cJSON *root = cJSON_CreateObject();
-    if (!root) return pst_fail(err, "%s: out of memory", path);
+    if (!root) return pst_fail_oom(err, path);
     cJSON_AddNumberToObject(root, "steps", (double)o->steps);
     cJSON_AddNumberToObject(root, "batch", src->B);
     cJSON_AddNumberToObject(root, "seq", src->T);
@@ -341,7 +341,7 @@ static int write_train_config(const pst_gpt2 *m, const pst_token_source *src,
     }
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
-    if (!text) return pst_fail(err, "%s: out of memory", path);
+    if (!text) return pst_fail_oom(err, path);
     size_t n = strlen(text);
     text[n] = '\n';
     int rc = pst_write_file_atomic(path, text, n + 1, err);
@@ -519,21 +519,15 @@ int pst_mle_train(pst_gpt2 *m, pst_token_source *src, const pst_mle_options *o,
     }
     mask = pst_gpt2_decay_mask(m, err);
     size_t BT = (size_t)B * T;
-    tokens = malloc((size_t)B * (T + 1) * sizeof(int));
-    inp = malloc(BT * sizeof(int));
-    tgt = malloc(BT * sizeof(int));
-    dlogprobs = malloc(BT * sizeof(float));
-    if (!mask || !tokens || !inp || !tgt || !dlogprobs) {
-        pst_fail(err, "train: out of memory");
-        goto done;
-    }
+    tokens = pst_malloc((size_t)B * (T + 1) * sizeof(int), err);
+    inp = pst_malloc(BT * sizeof(int), err);
+    tgt = pst_malloc(BT * sizeof(int), err);
+    dlogprobs = pst_malloc(BT * sizeof(float), err);
+    if (!mask || !tokens || !inp || !tgt || !dlogprobs) goto done;
     if (o->val) { /* every evaluation starts where the validation source starts now */
         val_pos0_len = o->val->pos_size(o->val->self);
-        val_pos0 = malloc(val_pos0_len ? val_pos0_len : 1);
-        if (!val_pos0) {
-            pst_fail(err, "train: out of memory");
-            goto done;
-        }
+        val_pos0 = pst_malloc(val_pos0_len ? val_pos0_len : 1, err);
+        if (!val_pos0) goto done;
         o->val->pos_get(o->val->self, val_pos0);
     }
     if (write_train_config(m, src, o, p.config, err) ||

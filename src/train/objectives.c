@@ -187,8 +187,8 @@ static int score_percentile(const pst_shard *s, double q, int by_document, doubl
     if (!(q >= 0 && q <= 100)) return pst_fail(err, "percentile %g is outside [0, 100]", q);
     if (pst_phf_check_scored(s, err)) return -1;
     uint64_t n = by_document ? s->n_documents : s->n_segments;
-    double *v = malloc((n ? n : 1) * sizeof(double));
-    if (!v) return pst_fail(err, "%s: out of memory", s->path);
+    double *v = pst_malloc((n ? n : 1) * sizeof(double), err);
+    if (!v) return -1;
     size_t k = 0;
     for (uint64_t i = 0; i < n; i++) {
         double x = by_document ? pst_phf_document_score(s, i) : s->segment_scores[i];
@@ -253,13 +253,10 @@ int pst_phf_filter_shard(const pst_shard *s, double t, const char *out_path, uin
         uint64_t t0 = pst_shard_document_start(s, d), t1 = pst_shard_document_end(s, d);
         uint64_t g0 = s->document_segments[d], g1 = s->document_segments[d + 1];
         free(ids), free(ends), free(sc);
-        ids = malloc((t1 - t0 + 1) * sizeof *ids);
-        ends = malloc((g1 - g0 + 1) * sizeof *ends);
-        sc = malloc((g1 - g0 + 1) * sizeof *sc);
-        if (!ids || !ends || !sc) {
-            pst_fail(err, "%s: out of memory", out_path);
-            goto done;
-        }
+        ids = pst_malloc((t1 - t0 + 1) * sizeof *ids, err);
+        ends = pst_malloc((g1 - g0 + 1) * sizeof *ends, err);
+        sc = pst_malloc((g1 - g0 + 1) * sizeof *sc, err);
+        if (!ids || !ends || !sc) goto done;
         for (uint64_t i = t0; i < t1; i++) ids[i - t0] = pst_shard_token(s, i);
         for (uint64_t g = g0; g < g1; g++) {
             ends[g - g0] = (size_t)(s->segment_offsets[g + 1] - t0);
@@ -322,8 +319,8 @@ int pst_value_head_save(const pst_value_head *vh, const char *dir, pst_error *er
                       vh->opt.step, C, C * 4, C * 4, n * 4, n, n * 4, 2 * n * 4, n, 2 * n * 4, 3 * n * 4);
     while (hl % 8) header[hl++] = ' ';
     size_t total = 8 + (size_t)hl + 3 * n * 4;
-    unsigned char *buf = malloc(total);
-    if (!buf) return pst_fail(err, "%s: out of memory", path);
+    unsigned char *buf = pst_malloc(total, err);
+    if (!buf) return -1;
     uint64_t h = (uint64_t)hl;
     for (int i = 0; i < 8; i++) buf[i] = (unsigned char)(h >> (8 * i));
     memcpy(buf + 8, header, (size_t)hl);

@@ -54,11 +54,11 @@ static int phf_next(void *self, int *tokens, pst_error *err) {
         if (rc == 0) return pst_fail(err, "%s: the loader produced no batch", s->shard.path);
         if (s->q_len + BT > s->q_cap) {
             size_t cap = 2 * (s->q_len + BT);
-            int *t = realloc(s->q_tok, cap * sizeof *t);
+            int *t = pst_realloc(s->q_tok, cap * sizeof *t, err);
             if (t) s->q_tok = t;
-            float *f = realloc(s->q_score, cap * sizeof *f);
+            float *f = pst_realloc(s->q_score, cap * sizeof *f, err);
             if (f) s->q_score = f;
-            if (!t || !f) return pst_fail(err, "%s: out of memory", s->shard.path);
+            if (!t || !f) return -1;
             s->q_cap = cap;
         }
         for (size_t i = 0; i < BT; i++) { /* positions [0, B·T): the last is re-read next time */
@@ -145,10 +145,10 @@ int pst_phf_source(pst_token_source *src, const char *path, int B, int T, uint64
         max_id = aligned_id > max_id ? aligned_id : max_id;
         max_id = misaligned_id > max_id ? misaligned_id : max_id;
     }
-    s->scores = malloc((size_t)B * (T + 1) * sizeof(float));
+    s->scores = pst_malloc((size_t)B * (T + 1) * sizeof(float), err);
     if (!s->scores) {
         phf_destroy(s);
-        return pst_fail(err, "%s: out of memory", path);
+        return -1;
     }
     src->self = s;
     src->B = B, src->T = T, src->max_id = max_id;
@@ -176,16 +176,13 @@ int pst_phf_batch(pst_gpt2 *m, pst_value_head *vh, pst_objective obj, const pst_
     if (obj != PST_OBJECTIVE_AWR) vh = NULL;
     size_t BT = (size_t)B * T;
     int C = m->config.n_embd, rc = -1;
-    float *dlogprobs = malloc(BT * sizeof(float)), *values = NULL, *dvalues = NULL, *dhidden = NULL;
+    float *dlogprobs = pst_malloc(BT * sizeof(float), err), *values = NULL, *dvalues = NULL, *dhidden = NULL;
     if (vh) {
-        values = malloc(BT * sizeof(float));
-        dvalues = malloc(BT * sizeof(float));
-        dhidden = malloc(BT * (size_t)C * sizeof(float));
+        values = pst_malloc(BT * sizeof(float), err);
+        dvalues = pst_malloc(BT * sizeof(float), err);
+        dhidden = pst_malloc(BT * (size_t)C * sizeof(float), err);
     }
-    if (!dlogprobs || (vh && (!values || !dvalues || !dhidden))) {
-        pst_fail(err, "pretrain: out of memory");
-        goto done;
-    }
+    if (!dlogprobs || (vh && (!values || !dvalues || !dhidden))) goto done;
     if (pst_gpt2_forward(m, inp, tgt, B, T, NULL, err)) goto done;
     const float *h = vh ? pst_gpt2_hidden(m) : NULL;
     for (size_t i = 0; vh && i < BT; i++) { /* V_i = v·h_i + b */
@@ -293,11 +290,8 @@ int pst_phf_train(pst_gpt2 *m, pst_token_source *src, pst_objective obj, const p
     c.obj = obj, c.p = *p, c.src = src;
     size_t BT = (size_t)src->B * src->T;
     int rc = -1;
-    c.scores = malloc(BT * sizeof(float));
-    if (!c.scores) {
-        pst_fail(err, "pretrain: out of memory");
-        goto done;
-    }
+    c.scores = pst_malloc(BT * sizeof(float), err);
+    if (!c.scores) goto done;
     if (obj == PST_OBJECTIVE_AWR) {
         if (pst_value_head_create(&c.vh, m->config.n_embd, err)) goto done;
         c.has_vh = 1;

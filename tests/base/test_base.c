@@ -162,8 +162,27 @@ static void test_errors(void) {
     CHECK(pst_fail_field(NULL, "n", "ignored") == -1);
 }
 
+/* Checked allocation: one message, "out of memory: N bytes"; an overflow is refused. */
+static void test_alloc(void) {
+    pst_error err = {0};
+    CHECK(pst_calloc(SIZE_MAX / 2, 4, &err) == NULL && strstr(err.msg, "overflows"));
+    char *p = pst_realloc(NULL, 0, &err);
+    CHECK(p != NULL);
+#ifndef __SANITIZE_ADDRESS__ /* AddressSanitizer aborts on an impossible size instead of returning NULL */
+    CHECK(pst_malloc(SIZE_MAX / 2, &err) == NULL);
+    CHECK_MSG(strstr(err.msg, "out of memory: ") && strstr(err.msg, " bytes"), "%s", err.msg);
+    CHECK(pst_realloc(p, SIZE_MAX / 2, &err) == NULL && strstr(err.msg, "out of memory"));
+#endif
+    free(p); /* p is intact after a failed realloc */
+    char *d = pst_strndup("abcdef", 3, &err), *e = pst_strdup("xyz", &err);
+    CHECK(d && e && !strcmp(d, "abc") && !strcmp(e, "xyz"));
+    free(d), free(e);
+    CHECK(pst_fail_oom(&err, "a JSON document") == -1 && !strcmp(err.msg, "out of memory: a JSON document"));
+}
+
 int main(void) {
     test_errors();
+    test_alloc();
     test_rng();
     test_logsumexp();
     test_files();
