@@ -340,8 +340,29 @@ static int replace_proposal(pst_distribution *policy, pst_distribution *q_copy, 
 
 /* ---- the trainer ------------------------------------------------------------- */
 
-int pst_dpg_train(pst_distribution *policy, const pst_target *target, pst_distribution *proposal,
-                  const pst_dpg_options *o, pst_dpg_callback cb, void *cb_ctx, pst_error *err) {
+/* One run of pst_dpg_train: its inputs, its state (saved in checkpoints) and its buffers. */
+typedef struct {
+    pst_distribution *policy, *proposal; /* π_θ; the initial q (NULL: a copy of π_θ) */
+    const pst_target *target;
+    const pst_dpg_options *o;
+    int n, k, G, on_policy; /* batch, features, contexts, q = π_θ */
+    pst_f_divergence fdiv;
+    dpg_state st;
+    pst_distribution q_copy; /* the proposal when it is a frozen copy of π_θ */
+    pst_sample *xs;          /* [n] this step's samples of q */
+    pst_seq *ctx;            /* [n] their contexts (NULL when unconditional) */
+    int *group;              /* [n] their context index */
+    double *buf;
+    /* [n] log P, log q, log π_θ, log a, the gradient coefficients; f [n·k]; scratch [(4+k)·n] */
+    double *lt, *lq, *lpi, *la, *coef, *f, *scratch;
+    double *ref_lq, *ref_lpi; /* [ref->n] log q, log π of the reference samples */
+    pst_metrics mf;
+    pst_progress prog;
+    double last_exact;
+} dpg_run;
+
+static int check_options(const pst_distribution *policy, const pst_target *target, const pst_dpg_options *o,
+                         pst_error *err) {
     if (!policy->accumulate || !policy->step || !policy->zero_grad)
         return pst_fail(err, "dpg: the policy '%s' is not trainable", policy->name ? policy->name : "?");
     if (o->batch < 2) return pst_fail_field(err, "batch", "batch = %d: DPG needs at least 2 samples per step", o->batch);
@@ -349,243 +370,324 @@ int pst_dpg_train(pst_distribution *policy, const pst_target *target, pst_distri
     if ((o->resume || o->checkpoint_every > 0) && !o->out_dir)
         return pst_fail_field(err, "out_dir", "dpg: checkpoints and resuming need an output directory (out_dir)");
     const pst_reference *ref = o->reference;
-    int n = o->batch, k = target->n_features, G = o->contexts && o->n_contexts > 0 ? o->n_contexts : 1;
+    int G = o->contexts && o->n_contexts > 0 ? o->n_contexts : 1;
     if (ref && (G > 1 || (o->contexts && (o->contexts[0].n != ref->n_context ||
                                           memcmp(o->contexts[0].tokens, ref->context, sizeof(int) * ref->n_context)))))
         return pst_fail(err, "dpg: the reference set of exact samples holds one context; it does not match this "
                              "run's %d context(s)", G);
-    int on_policy = o->variant == PST_DPG_ON_POLICY || o->variant == PST_DPG_F;
-    pst_f_divergence fdiv = o->variant == PST_DPG_F ? o->f : PST_F_FKL;
+    (void)target;
+    return 0;
+}
 
-    dpg_state st = {0};
-    st.n_groups = G;
-    pst_rng_seed(&st.rng, o->seed);
-    st.q_kind = on_policy ? Q_POLICY : proposal ? Q_INITIAL : Q_COPY;
-    pst_distribution q_copy = {0};
-    pst_sample *xs = NULL;
-    pst_seq *ctx = NULL;
-    int *group = NULL;
-    double *buf = NULL;
-    pst_metrics mf = {0};
-    double *ref_lq = NULL, *ref_lpi = NULL; /* [ref->n] log q, log π of the reference samples */
-    int rc = -1;
+/* The proposal q of this step: π_θ (on-policy), its frozen copy, or the initial proposal. */
+static pst_distribution *current_proposal(dpg_run *r) {
+    return r->st.q_kind == Q_POLICY ? r->policy : r->st.q_kind == Q_COPY ? &r->q_copy : r->proposal;
+}
 
-    st.log_w_sum = pst_malloc(sizeof(double) * G, err);
-    st.count = pst_calloc((size_t)G, sizeof(double), err);
-    xs = pst_calloc((size_t)n, sizeof *xs, err);
-    ctx = o->contexts ? pst_malloc(sizeof *ctx * n, err) : NULL;
-    group = pst_calloc((size_t)n, sizeof(int), err);
+/* Allocates the buffers, restores a checkpoint (resume) or sets up q, scores the
+ * reference samples under q and opens the metrics file. */
+static int run_open(dpg_run *r, pst_error *err) {
+    const pst_dpg_options *o = r->o;
+    int n = r->n, k = r->k, G = r->G;
+    r->st.n_groups = G;
+    pst_rng_seed(&r->st.rng, o->seed);
+    r->st.q_kind = r->on_policy ? Q_POLICY : r->proposal ? Q_INITIAL : Q_COPY;
+    r->st.log_w_sum = pst_malloc(sizeof(double) * G, err);
+    r->st.count = pst_calloc((size_t)G, sizeof(double), err);
+    r->xs = pst_calloc((size_t)n, sizeof *r->xs, err);
+    r->ctx = o->contexts ? pst_malloc(sizeof *r->ctx * n, err) : NULL;
+    r->group = pst_calloc((size_t)n, sizeof(int), err);
     /* lt lq lpi la coef f[k] | scratch for per-context metrics: 4n + k·n */
-    buf = pst_malloc(sizeof(double) * (size_t)n * (5 + k + 4 + k), err);
-    if (!st.log_w_sum || !st.count || !xs || (o->contexts && !ctx) || !group || !buf) goto done;
-    for (int g = 0; g < G; g++) st.log_w_sum[g] = -INFINITY;
-    double *lt = buf, *lq = buf + n, *lpi = buf + 2 * n, *la = buf + 3 * n, *coef = buf + 4 * n,
-           *f = buf + 5 * n, *scratch = buf + (size_t)(5 + k) * n;
+    r->buf = pst_malloc(sizeof(double) * (size_t)n * (5 + k + 4 + k), err);
+    if (!r->st.log_w_sum || !r->st.count || !r->xs || (o->contexts && !r->ctx) || !r->group || !r->buf) return -1;
+    for (int g = 0; g < G; g++) r->st.log_w_sum[g] = -INFINITY;
+    double *buf = r->buf;
+    r->lt = buf, r->lq = buf + n, r->lpi = buf + 2 * n, r->la = buf + 3 * n, r->coef = buf + 4 * n;
+    r->f = buf + 5 * n, r->scratch = buf + (size_t)(5 + k) * n;
 
-    if (o->out_dir && pst_remove_stale_tmp(o->out_dir, err) < 0) goto done;
+    if (o->out_dir && pst_remove_stale_tmp(o->out_dir, err) < 0) return -1;
     if (o->resume) {
-        if (checkpoint_load(o->out_dir, &st, policy, &q_copy, err) < 0) goto done;
-    } else if (st.q_kind == Q_COPY) {
-        if (policy->clone(policy->self, &q_copy, err) < 0) goto done;
+        if (checkpoint_load(o->out_dir, &r->st, r->policy, &r->q_copy, err) < 0) return -1;
+    } else if (r->st.q_kind == Q_COPY) {
+        if (r->policy->clone(r->policy->self, &r->q_copy, err) < 0) return -1;
     }
+    const pst_reference *ref = o->reference;
     if (ref) {
-        ref_lq = pst_malloc(sizeof(double) * 2 * (size_t)ref->n, err);
-        if (!ref_lq) goto done;
-        ref_lpi = ref_lq + ref->n;
-        pst_distribution *q0 = st.q_kind == Q_POLICY ? policy : st.q_kind == Q_COPY ? &q_copy : proposal;
-        if (reference_proposal_logprobs(ref, target, q0, ref_lq, err) < 0) goto done;
+        r->ref_lq = pst_malloc(sizeof(double) * 2 * (size_t)ref->n, err);
+        if (!r->ref_lq) return -1;
+        r->ref_lpi = r->ref_lq + ref->n;
+        if (reference_proposal_logprobs(ref, r->target, current_proposal(r), r->ref_lq, err) < 0) return -1;
     }
-    if (o->resume && o->metrics_path && pst_metrics_truncate(o->metrics_path, st.step, err) < 0) goto done;
-    if (o->metrics_path && pst_metrics_open(&mf, o->metrics_path, o->resume, err) < 0) goto done;
+    if (o->resume && o->metrics_path && pst_metrics_truncate(o->metrics_path, r->st.step, err) < 0) return -1;
+    if (o->metrics_path && pst_metrics_open(&r->mf, o->metrics_path, o->resume, err) < 0) return -1;
+    return 0;
+}
 
-    pst_progress prog;
-    double last_exact = NAN;
-    if (!o->quiet) pst_progress_start(&prog, "dpg", o->steps);
-    while (st.step < o->steps) {
-        double t0 = pst_now();
-        pst_distribution *q = st.q_kind == Q_POLICY ? policy : st.q_kind == Q_COPY ? &q_copy : proposal;
-        for (int i = 0; i < n; i++) {
-            group[i] = (int)((st.step * n + i) % G);
-            if (ctx) ctx[i] = o->contexts[group[i]];
+static void run_close(dpg_run *r) {
+    if (r->xs) pst_sample_free(r->xs, r->n);
+    if (r->mf.file) pst_metrics_close(&r->mf);
+    pst_distribution_free(&r->q_copy);
+    free(r->st.log_w_sum), free(r->st.count), free(r->xs), free(r->ctx), free(r->group), free(r->buf);
+    free(r->ref_lq);
+}
+
+/* Steps 1–3: x_i ~ q with log q, log a, the features and log P; log π_θ unless it comes
+ * with the gradient (*pi_from_gradient). */
+static int draw_and_score(dpg_run *r, pst_distribution *q, int *pi_from_gradient, pst_error *err) {
+    const pst_dpg_options *o = r->o;
+    int n = r->n;
+    long step = r->st.step + 1;
+    for (int i = 0; i < n; i++) {
+        r->group[i] = (int)((r->st.step * n + i) % r->G);
+        if (r->ctx) r->ctx[i] = o->contexts[r->group[i]];
+    }
+    /* 1. x_i ~ q, with log q the log-prob of the distribution really sampled */
+    if (q->sample(q->self, r->ctx, n, &r->st.rng, r->xs, err) < 0)
+        return pst_fail_context(err, "dpg step %ld: sampling", step);
+    for (int i = 0; i < n; i++) r->lq[i] = r->xs[i].logprob_proposal;
+    /* 2. log a, evidence, log P; samples of the prior itself carry log a already */
+    for (int i = 0; i < n; i++) r->scratch[i] = r->xs[i].logprob_model;
+    const pst_target *t = r->target;
+    double *known_la = t->prior && q->self == t->prior->self ? r->scratch : NULL;
+    if (pst_target_score(t, r->ctx, r->xs, n, known_la, r->la, r->f, r->lt, err) < 0)
+        return pst_fail_context(err, "dpg step %ld", step);
+    /* 3. log π_θ: the sampler's raw log-prob when q is the policy; else scored, or (for
+     *    plain DPG, whose weights do not involve π_θ) taken from the gradient's own
+     *    forward pass, which saves a forward */
+    *pi_from_gradient = q != r->policy && o->variant == PST_DPG_KL_ADAPTIVE;
+    if (q == r->policy) {
+        for (int i = 0; i < n; i++) r->lpi[i] = r->xs[i].logprob_model;
+    } else if (!*pi_from_gradient && r->policy->score(r->policy->self, r->ctx, r->xs, n, r->lpi, err) < 0) {
+        return pst_fail_context(err, "dpg step %ld: scoring the policy", step);
+    }
+    return 0;
+}
+
+/* Step 4: the running Ẑ per context, log Σ P/q over every sample so far; then log Ẑ,
+ * its se on this batch and the batch's effective sample size into m. */
+static void update_partition(dpg_run *r, pst_dpg_step *m) {
+    int n = r->n;
+    for (int i = 0; i < n; i++) {
+        int g = r->group[i];
+        double lw = r->lt[i] - r->lq[i], a = r->st.log_w_sum[g];
+        r->st.log_w_sum[g] = a == -INFINITY ? lw : lw == -INFINITY ? a : fmax(a, lw) + log1p(exp(-fabs(a - lw)));
+        r->st.count[g] += 1;
+    }
+    m->log_z = r->st.log_w_sum[0] - log(r->st.count[0]);
+    pst_estimate lz = pst_estimate_log_partition(r->lt, r->lq, n);
+    m->log_z_se = lz.se;
+    double *lw = r->scratch;
+    for (int i = 0; i < n; i++) lw[i] = r->lt[i] - r->lq[i];
+    m->ess = pst_effective_sample_size(lw, n);
+}
+
+/* Whether some sample so far has P > 0 (Ẑ > 0). Ẑ = 0 so far: no gradient yet (every
+ * weight is 0); after max(1024, 10·batch) samples without one (or at the end of
+ * training) it is an error. Returns 1, 0, or -1 on that error. */
+static int target_seen(const dpg_run *r, long step, pst_error *err) {
+    int any_target = 0;
+    double seen = 0;
+    for (int g = 0; g < r->G; g++) any_target |= r->st.log_w_sum[g] > -INFINITY, seen += r->st.count[g];
+    if (!any_target && (seen >= fmax(1024.0, 10.0 * r->n) || r->st.step + 1 >= r->o->steps))
+        return pst_fail(err,
+                        "dpg step %ld: none of the %.0f samples so far has P(x) > 0 (Z estimate is 0): the "
+                        "constraint is never satisfied by the proposal; relax it or start from a closer model",
+                        step, seen);
+    return any_target;
+}
+
+/* Plain DPG off-policy: c_i = (P/q)/(n·Ẑ) needs no π_θ, so the gradient is accumulated
+ * now and log π_θ comes with its forward pass. */
+static int accumulate_importance_gradient(dpg_run *r, long step, pst_error *err) {
+    int n = r->n;
+    for (int i = 0; i < n; i++) {
+        int g = r->group[i];
+        r->coef[i] = r->lt[i] > -INFINITY ? exp(r->lt[i] - r->lq[i] - (r->st.log_w_sum[g] - log(r->st.count[g]))) / n
+                                          : 0;
+    }
+    r->policy->zero_grad(r->policy->self);
+    if (r->policy->accumulate(r->policy->self, r->ctx, r->xs, r->coef, n, r->lpi, err) < 0)
+        return pst_fail_context(err, "dpg step %ld", step);
+    return 0;
+}
+
+/* Step 5: the coefficients c_i of Σ c_i log π_θ(x_i) and the loss, per variant:
+ *   DPG:      c_i = (p/q)(x_i)/n, loss = E_q[(p/q) (log p − log π_θ)] = KL(p‖π_θ);
+ *   baseline: c_i = (p/q − π_θ/q)(x_i)/n;
+ *   f-DPG:    c_i = −(π_θ/q)(f'(π_θ/p) − b)/n with b a running mean of f' (the baseline),
+ *             loss = D_f(π_θ‖p), log(π_θ/p) clipped to ±log_t_clip. */
+static double dpg_coefficients(dpg_run *r) {
+    const pst_dpg_options *o = r->o;
+    const double *lt = r->lt, *lq = r->lq, *lpi = r->lpi;
+    double *coef = r->coef;
+    int n = r->n;
+    double loss = 0, fp_mean = 0;
+    for (int i = 0; i < n; i++) {
+        int g = r->group[i];
+        double log_zg = r->st.log_w_sum[g] - log(r->st.count[g]);
+        if (log_zg == -INFINITY) { /* no evidence of Z_c for this context yet: no signal */
+            coef[i] = 0;
+            continue;
         }
-        /* 1. x_i ~ q, with log q the log-prob of the distribution really sampled */
-        if (q->sample(q->self, ctx, n, &st.rng, xs, err) < 0) {
-            pst_fail_context(err, "dpg step %ld: sampling", st.step + 1);
-            goto done;
-        }
-        for (int i = 0; i < n; i++) lq[i] = xs[i].logprob_proposal;
-        /* 2. log a, evidence, log P */
-        /* samples of the prior itself carry log a already */
-        for (int i = 0; i < n; i++) scratch[i] = xs[i].logprob_model;
-        if (pst_target_score(target, ctx, xs, n, target->prior && q->self == target->prior->self ? scratch : NULL, la, f, lt, err) < 0) {
-            pst_fail_context(err, "dpg step %ld", st.step + 1);
-            goto done;
-        }
-        /* 3. log π_θ: the sampler's raw log-prob when q is the policy; else scored, or (for
-         *    plain DPG, whose weights do not involve π_θ) taken from the gradient's own
-         *    forward pass below, which saves a forward */
-        int pi_from_gradient = q != policy && o->variant == PST_DPG_KL_ADAPTIVE, accumulated = 0;
-        if (q == policy) {
-            for (int i = 0; i < n; i++) lpi[i] = xs[i].logprob_model;
-        } else if (!pi_from_gradient && policy->score(policy->self, ctx, xs, n, lpi, err) < 0) {
-            pst_fail_context(err, "dpg step %ld: scoring the policy", st.step + 1);
-            goto done;
-        }
-        /* 4. running Ẑ per context: log Σ P/q over all samples so far */
-        for (int i = 0; i < n; i++) {
-            int g = group[i];
-            double lw = lt[i] - lq[i], a = st.log_w_sum[g];
-            st.log_w_sum[g] = a == -INFINITY ? lw : lw == -INFINITY ? a : fmax(a, lw) + log1p(exp(-fabs(a - lw)));
-            st.count[g] += 1;
-        }
-        pst_dpg_step m;
-        memset(&m, 0, sizeof m);
-        m.step = st.step + 1;
-        m.n_features = k;
-        m.log_z = st.log_w_sum[0] - log(st.count[0]);
-        {
-            pst_estimate lz = pst_estimate_log_partition(lt, lq, n);
-            m.log_z_se = lz.se;
-            double *lw = scratch;
-            for (int i = 0; i < n; i++) lw[i] = lt[i] - lq[i];
-            m.ess = pst_effective_sample_size(lw, n);
-        }
-        /* Ẑ = 0 so far: no gradient yet (every weight is 0); after max(1024, 10·batch) samples
-         * without one sample of P > 0 (or at the end of training) it is an error. */
-        int any_target = 0;
-        double seen = 0;
-        for (int g = 0; g < G; g++) any_target |= st.log_w_sum[g] > -INFINITY, seen += st.count[g];
-        if (!any_target && (seen >= fmax(1024.0, 10.0 * n) || st.step + 1 >= o->steps)) {
-            pst_fail(err,
-                     "dpg step %ld: none of the %.0f samples so far has P(x) > 0 (Z estimate is 0): the constraint is "
-                     "never satisfied by the proposal; relax it or start from a closer model",
-                     m.step, seen);
-            goto done;
-        }
-        if (pi_from_gradient && !any_target && policy->score(policy->self, ctx, xs, n, lpi, err) < 0) {
-            pst_fail_context(err, "dpg step %ld: scoring the policy", m.step);
-            goto done;
-        }
-        if (pi_from_gradient && any_target) { /* c_i = (P/q)/(n·Ẑ) needs no π_θ: gradient now, log π_θ with it */
-            for (int i = 0; i < n; i++)
-                coef[i] = lt[i] > -INFINITY
-                              ? exp(lt[i] - lq[i] - (st.log_w_sum[group[i]] - log(st.count[group[i]]))) / n
-                              : 0;
-            policy->zero_grad(policy->self);
-            if (policy->accumulate(policy->self, ctx, xs, coef, n, lpi, err) < 0) {
-                pst_fail_context(err, "dpg step %ld", m.step);
-                goto done;
-            }
-            accumulated = 1;
-        }
-        batch_view bv = {n, k, G, group, lt, lq, lpi, la, f};
-        batch_metrics(&bv, &m, scratch);
-        /* 5. coefficients of Σ c_i log π_θ(x_i) and the loss D_f(π‖p) */
-        double loss = 0, fp_mean = 0;
-        for (int i = 0; i < n; i++) {
-            int g = group[i];
-            double log_zg = st.log_w_sum[g] - log(st.count[g]);
-            if (log_zg == -INFINITY) { /* no evidence of Z_c for this context yet: no signal */
-                coef[i] = 0;
-                continue;
-            }
-            double wz = lt[i] > -INFINITY ? exp(lt[i] - lq[i] - log_zg) : 0; /* p/q */
-            double r = exp(lpi[i] - lq[i]);          /* π/q */
-            if (o->variant == PST_DPG_F) {
-                double log_t = lpi[i] - lt[i] + log_zg;
-                if (log_t > o->log_t_clip) log_t = o->log_t_clip;
-                if (log_t < -o->log_t_clip) log_t = -o->log_t_clip;
-                double fp = f_prime(fdiv, log_t);
-                coef[i] = r * fp; /* baseline subtracted below */
-                fp_mean += r * fp / n;
-                loss += lt[i] > -INFINITY ? wz * f_value(fdiv, lpi[i] - lt[i] + log_zg) / n
-                                          : r * (f_outside_support(fdiv) > 0 ? f_outside_support(fdiv) : 0) / n;
-            } else {
-                coef[i] = o->variant == PST_DPG_BASELINE ? (wz - r) / n : wz / n;
-                if (lt[i] > -INFINITY) loss += wz * (lt[i] - log_zg - lpi[i]) / n;
-            }
-        }
+        double wz = lt[i] > -INFINITY ? exp(lt[i] - lq[i] - log_zg) : 0; /* p/q */
+        double ratio = exp(lpi[i] - lq[i]);                              /* π/q */
         if (o->variant == PST_DPG_F) {
-            double b = st.baseline_set ? st.baseline : fp_mean;
-            for (int i = 0; i < n; i++)
-                coef[i] = st.log_w_sum[group[i]] > -INFINITY ? -(coef[i] - b * exp(lpi[i] - lq[i])) / n : 0;
-            st.baseline = st.baseline_set ? o->baseline_decay * st.baseline + (1 - o->baseline_decay) * fp_mean : fp_mean;
-            st.baseline_set = 1;
+            double log_t = lpi[i] - lt[i] + log_zg;
+            if (log_t > o->log_t_clip) log_t = o->log_t_clip;
+            if (log_t < -o->log_t_clip) log_t = -o->log_t_clip;
+            double fp = f_prime(r->fdiv, log_t);
+            coef[i] = ratio * fp; /* baseline subtracted below */
+            fp_mean += ratio * fp / n;
+            loss += lt[i] > -INFINITY ? wz * f_value(r->fdiv, lpi[i] - lt[i] + log_zg) / n
+                                      : ratio * (f_outside_support(r->fdiv) > 0 ? f_outside_support(r->fdiv) : 0) / n;
+        } else {
+            coef[i] = o->variant == PST_DPG_BASELINE ? (wz - ratio) / n : wz / n;
+            if (lt[i] > -INFINITY) loss += wz * (lt[i] - log_zg - lpi[i]) / n;
         }
-        int batch_support = 0; /* some sample of this batch has P > 0 */
-        for (int i = 0; i < n; i++) batch_support |= lt[i] > -INFINITY;
-        int finite = !isnan(loss);
-        /* without such a sample a DPG loss (an expectation under p) has no estimate here */
-        m.loss = any_target && (batch_support || o->variant == PST_DPG_F) ? loss : NAN;
-        for (int i = 0; i < n && finite; i++) finite = isfinite(coef[i]);
-        if (!finite) {
-            pst_fail(err, "dpg step %ld: the loss or a sample weight is NaN/inf (loss %g); stopping, the last good "
-                          "checkpoint is kept",
-                     m.step, loss);
-            goto done;
-        }
-        /* 6. KL-adaptive proposal: q ← π_θ when KL(p‖π_θ) < KL(p‖q), both estimated on this
-         *    fresh batch of q (the policy has not been trained on it yet). */
-        int better = !on_policy && !ref && m.kl_target_policy.value < m.kl_target_proposal.value;
-        if (better && o->proposal_margin > 0) { /* paired: KL(p‖π) − KL(p‖q) = E_p[log q − log π] */
-            for (int i = 0; i < n; i++) scratch[i] = lt[i] > -INFINITY ? lq[i] - lpi[i] : 0;
-            pst_estimate gain;
-            pst_estimate_moments_target(lt, lq, scratch, n, 1, &gain);
-            better = gain.value + o->proposal_margin * gain.se < 0; /* NaN (m = ∞, se = 0): no */
-        }
-        if (better && replace_proposal(policy, &q_copy, &st, &m, err) < 0) goto done;
-        m.proposal_updates = st.proposal_updates;
-        /* 7. the gradient step */
-        if (!any_target) {
-            /* nothing to learn from yet: no step */
-        } else if (!accumulated) {
-            policy->zero_grad(policy->self);
-            if (policy->accumulate(policy->self, ctx, xs, coef, n, NULL, err) < 0) {
-                pst_fail_context(err, "dpg step %ld", m.step);
-                goto done;
-            }
-        }
-        double lr = o->lr_min >= 0 ? pst_lr_schedule(st.step, 0, o->steps, (float)o->lr, (float)o->lr_min) : o->lr;
-        if (o->lr_by_ess) lr *= m.ess / n; /* the same step per effective sample: Adam's step ignores |∇| */
-        m.lr = lr;
-        if (any_target && policy->step(policy->self, lr, err) < 0) {
-            pst_fail_context(err, "dpg step %ld", m.step);
-            goto done;
-        }
-        pst_sample_free(xs, n);
-        st.step++;
-        /* 8. the yardstick: π_θ measured on exact samples of p; the proposal replaced
-         *    only on this paired, unbiased comparison */
-        if (ref && ((o->exact_every > 0 && st.step % o->exact_every == 0) || st.step == o->steps)) {
-            if (measure_exact(ref, target, policy, ref_lq, ref_lpi, &m, err) < 0) {
-                pst_fail_context(err, "dpg step %ld", m.step);
-                goto done;
-            }
-            if (!on_policy && m.proposal_gain.value + o->proposal_margin * m.proposal_gain.se < 0) {
-                if (replace_proposal(policy, &q_copy, &st, &m, err) < 0) goto done;
-                memcpy(ref_lq, ref_lpi, sizeof(double) * (size_t)ref->n);
-            }
-        }
-        m.samples_per_s = n / fmax(pst_now() - t0, 1e-9);
-        if (mf.file) write_metrics(&mf, &m);
-        if (!o->quiet) {
-            char extra[160];
-            if (m.has_exact) last_exact = m.exact.kl_target_policy.value;
-            snprintf(extra, sizeof extra, "KL(p|pi) IS %.3f exact %.3f  Z %.3g  updates %ld", m.kl_target_policy.value,
-                     last_exact, exp(m.log_z), st.proposal_updates);
-            pst_progress_update(&prog, st.step, m.samples_per_s, extra);
-        }
+    }
+    if (o->variant == PST_DPG_F) {
+        dpg_state *st = &r->st;
+        double b = st->baseline_set ? st->baseline : fp_mean;
+        for (int i = 0; i < n; i++)
+            coef[i] = st->log_w_sum[r->group[i]] > -INFINITY ? -(coef[i] - b * exp(lpi[i] - lq[i])) / n : 0;
+        st->baseline = st->baseline_set ? o->baseline_decay * st->baseline + (1 - o->baseline_decay) * fp_mean : fp_mean;
+        st->baseline_set = 1;
+    }
+    return loss;
+}
+
+/* m->loss (NaN without a sample of P > 0 to estimate it from); an error when the loss
+ * or a coefficient is NaN/inf. */
+static int check_loss(const dpg_run *r, double loss, int any_target, pst_dpg_step *m, pst_error *err) {
+    int batch_support = 0; /* some sample of this batch has P > 0 */
+    for (int i = 0; i < r->n; i++) batch_support |= r->lt[i] > -INFINITY;
+    int finite = !isnan(loss);
+    /* without such a sample a DPG loss (an expectation under p) has no estimate here */
+    m->loss = any_target && (batch_support || r->o->variant == PST_DPG_F) ? loss : NAN;
+    for (int i = 0; i < r->n && finite; i++) finite = isfinite(r->coef[i]);
+    if (!finite)
+        return pst_fail(err, "dpg step %ld: the loss or a sample weight is NaN/inf (loss %g); stopping, the last good "
+                             "checkpoint is kept",
+                        m->step, loss);
+    return 0;
+}
+
+/* Step 6, KL-adaptive proposal: q ← π_θ when KL(p‖π_θ) < KL(p‖q), both estimated on
+ * this fresh batch of q (the policy has not been trained on it yet); with a margin, the
+ * paired gain KL(p‖π) − KL(p‖q) = E_p[log q − log π] must be below −margin·se. */
+static int adapt_proposal(dpg_run *r, pst_dpg_step *m, pst_error *err) {
+    const pst_dpg_options *o = r->o;
+    int n = r->n;
+    int better = !r->on_policy && !o->reference && m->kl_target_policy.value < m->kl_target_proposal.value;
+    if (better && o->proposal_margin > 0) {
+        for (int i = 0; i < n; i++) r->scratch[i] = r->lt[i] > -INFINITY ? r->lq[i] - r->lpi[i] : 0;
+        pst_estimate gain;
+        pst_estimate_moments_target(r->lt, r->lq, r->scratch, n, 1, &gain);
+        better = gain.value + o->proposal_margin * gain.se < 0; /* NaN (m = ∞, se = 0): no */
+    }
+    if (better && replace_proposal(r->policy, &r->q_copy, &r->st, m, err) < 0) return -1;
+    m->proposal_updates = r->st.proposal_updates;
+    return 0;
+}
+
+/* Step 7: θ ← θ + lr·∇ Σ c_i log π_θ(x_i) (accumulated here unless it already was),
+ * lr on the cosine schedule and, with lr_by_ess, scaled by ESS/n. */
+static int gradient_step(dpg_run *r, int any_target, int accumulated, pst_dpg_step *m, pst_error *err) {
+    const pst_dpg_options *o = r->o;
+    pst_distribution *policy = r->policy;
+    if (any_target && !accumulated) {
+        policy->zero_grad(policy->self);
+        if (policy->accumulate(policy->self, r->ctx, r->xs, r->coef, r->n, NULL, err) < 0)
+            return pst_fail_context(err, "dpg step %ld", m->step);
+    }
+    double lr = o->lr_min >= 0 ? pst_lr_schedule(r->st.step, 0, o->steps, (float)o->lr, (float)o->lr_min) : o->lr;
+    if (o->lr_by_ess) lr *= m->ess / r->n; /* the same step per effective sample: Adam's step ignores |∇| */
+    m->lr = lr;
+    if (any_target && policy->step(policy->self, lr, err) < 0) return pst_fail_context(err, "dpg step %ld", m->step);
+    return 0;
+}
+
+/* Step 8, the yardstick: π_θ measured on exact samples of p every exact_every steps (and
+ * at the last); the proposal replaced only on this paired, unbiased comparison. */
+static int measure_on_reference(dpg_run *r, pst_dpg_step *m, pst_error *err) {
+    const pst_dpg_options *o = r->o;
+    const pst_reference *ref = o->reference;
+    if (!ref || !((o->exact_every > 0 && r->st.step % o->exact_every == 0) || r->st.step == o->steps)) return 0;
+    if (measure_exact(ref, r->target, r->policy, r->ref_lq, r->ref_lpi, m, err) < 0)
+        return pst_fail_context(err, "dpg step %ld", m->step);
+    if (!r->on_policy && m->proposal_gain.value + o->proposal_margin * m->proposal_gain.se < 0) {
+        if (replace_proposal(r->policy, &r->q_copy, &r->st, m, err) < 0) return -1;
+        memcpy(r->ref_lq, r->ref_lpi, sizeof(double) * (size_t)ref->n);
+    }
+    return 0;
+}
+
+/* The step's metrics line and progress. */
+static void report_step(dpg_run *r, const pst_dpg_step *m) {
+    if (r->mf.file) write_metrics(&r->mf, m);
+    if (r->o->quiet) return;
+    char extra[160];
+    if (m->has_exact) r->last_exact = m->exact.kl_target_policy.value;
+    snprintf(extra, sizeof extra, "KL(p|pi) IS %.3f exact %.3f  Z %.3g  updates %ld", m->kl_target_policy.value,
+             r->last_exact, exp(m->log_z), r->st.proposal_updates);
+    pst_progress_update(&r->prog, r->st.step, m->samples_per_s, extra);
+}
+
+/* One DPG step (steps 1–8 above) into m. */
+static int dpg_step(dpg_run *r, pst_dpg_step *m, pst_error *err) {
+    double t0 = pst_now();
+    pst_distribution *q = current_proposal(r);
+    int pi_from_gradient, accumulated = 0;
+    if (draw_and_score(r, q, &pi_from_gradient, err) < 0) return -1;
+    memset(m, 0, sizeof *m);
+    m->step = r->st.step + 1;
+    m->n_features = r->k;
+    update_partition(r, m);
+    int any_target = target_seen(r, m->step, err);
+    if (any_target < 0) return -1;
+    if (pi_from_gradient && !any_target && r->policy->score(r->policy->self, r->ctx, r->xs, r->n, r->lpi, err) < 0)
+        return pst_fail_context(err, "dpg step %ld: scoring the policy", m->step);
+    if (pi_from_gradient && any_target) {
+        if (accumulate_importance_gradient(r, m->step, err) < 0) return -1;
+        accumulated = 1;
+    }
+    batch_view bv = {r->n, r->k, r->G, r->group, r->lt, r->lq, r->lpi, r->la, r->f};
+    batch_metrics(&bv, m, r->scratch);
+    if (check_loss(r, dpg_coefficients(r), any_target, m, err) < 0) return -1;
+    if (adapt_proposal(r, m, err) < 0) return -1;
+    if (gradient_step(r, any_target, accumulated, m, err) < 0) return -1;
+    pst_sample_free(r->xs, r->n);
+    r->st.step++;
+    if (measure_on_reference(r, m, err) < 0) return -1;
+    m->samples_per_s = r->n / fmax(pst_now() - t0, 1e-9);
+    return 0;
+}
+
+int pst_dpg_train(pst_distribution *policy, const pst_target *target, pst_distribution *proposal,
+                  const pst_dpg_options *o, pst_dpg_callback cb, void *cb_ctx, pst_error *err) {
+    if (check_options(policy, target, o, err) < 0) return -1;
+    dpg_run r = {.policy = policy, .proposal = proposal, .target = target, .o = o, .last_exact = NAN};
+    r.n = o->batch;
+    r.k = target->n_features;
+    r.G = o->contexts && o->n_contexts > 0 ? o->n_contexts : 1;
+    r.on_policy = o->variant == PST_DPG_ON_POLICY || o->variant == PST_DPG_F;
+    r.fdiv = o->variant == PST_DPG_F ? o->f : PST_F_FKL;
+    int rc = -1;
+    if (run_open(&r, err) < 0) goto done;
+    if (!o->quiet) pst_progress_start(&r.prog, "dpg", o->steps);
+    while (r.st.step < o->steps) {
+        pst_dpg_step m;
+        if (dpg_step(&r, &m, err) < 0) goto done;
+        report_step(&r, &m);
         int stop = cb ? cb(cb_ctx, &m) : 0;
-        if (o->out_dir && ((o->checkpoint_every > 0 && st.step % o->checkpoint_every == 0) || st.step == o->steps || stop))
-            if (checkpoint_save(o->out_dir, &st, policy, &q_copy, err) < 0) goto done;
+        if (o->out_dir && ((o->checkpoint_every > 0 && r.st.step % o->checkpoint_every == 0) ||
+                           r.st.step == o->steps || stop))
+            if (checkpoint_save(o->out_dir, &r.st, policy, &r.q_copy, err) < 0) goto done;
         if (stop) break;
     }
-    if (!o->quiet) pst_progress_finish(&prog);
+    if (!o->quiet) pst_progress_finish(&r.prog);
     rc = 0;
 done:
-    if (xs) pst_sample_free(xs, n);
-    if (mf.file) pst_metrics_close(&mf);
-    pst_distribution_free(&q_copy);
-    free(st.log_w_sum), free(st.count), free(xs), free(ctx), free(group), free(buf), free(ref_lq);
+    run_close(&r);
     return rc;
 }
