@@ -16,6 +16,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* ---- errors ---------------------------------------------------------- */
 
 typedef struct {
@@ -161,5 +165,9 @@ double pst_logsumexp(const double *x, size_t n);
 void pst_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
                const float *A, int lda, const float *B, int ldb, float beta,
                float *C, int ldc);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

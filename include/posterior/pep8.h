@@ -15,6 +15,10 @@
 
 #include "posterior/base.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     int row, col;   /* as pycodestyle prints them: 1-based row, 1-based col */
     char code[8];   /* "E225" */
@@ -52,5 +56,9 @@ long pst_pep8_count(const char *source, size_t len, const pst_pep8_options *o, p
  * (pycodestyle's StyleGuide.ignore_code); e.g. for an E902 on an unreadable
  * file, which the caller reports itself. */
 int pst_pep8_code_reported(const pst_pep8_options *o, const char *code);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -14,6 +14,10 @@
 
 #include "posterior/base.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* In order of sensitivity: when spans merge, the lowest value wins. */
 typedef enum {
     PST_PII_CREDENTIAL = 0,
@@ -58,5 +62,9 @@ int pst_pii_redact(const char *text, size_t len, const pst_pii_finding *f, size_
 /* Luhn check over the digits of s[0, len) (other characters skipped);
  * 1 if valid and at least 2 digits. */
 int pst_luhn_valid(const char *s, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

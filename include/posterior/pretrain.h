@@ -28,6 +28,10 @@
 #include "posterior/shard.h"
 #include "posterior/train.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum {
     PST_OBJECTIVE_MLE = 0,
     PST_OBJECTIVE_FILTER,
@@ -227,5 +231,9 @@ double pst_distinct_n(const int *const *seqs, const int *lens, int n_seqs, int o
  * penalty with the closest reference length, zero precisions smoothed to 0.1/count as NLTK's
  * method1) of each sequence against all others. */
 double pst_self_bleu(const int *const *seqs, const int *lens, int n_seqs, int max_order);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

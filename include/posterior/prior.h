@@ -13,6 +13,10 @@
 
 #include "posterior/base.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     int n_layer, n_head, n_embd, n_positions, vocab_size;
     float layer_norm_epsilon; /* GPT-2: 1e-5 */
@@ -199,5 +203,9 @@ int pst_train_state_save(const char *path, const pst_adamw *opt, size_t num_para
 int pst_train_state_load(const char *path, pst_adamw *opt, size_t num_params, pst_rng *rng,
                          void *data_pos, size_t data_pos_cap, size_t *data_pos_len,
                          pst_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

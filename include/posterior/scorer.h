@@ -46,6 +46,10 @@
 #include "posterior/base.h"
 #include "posterior/segment.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct pst_scorer pst_scorer;
 
 typedef enum {
@@ -125,5 +129,9 @@ size_t pst_utf8_chars(const char *text, size_t len);
  * escaped, each byte of an invalid UTF-8 sequence (and NUL) as \ufffd / \u0000.
  * Returns malloc'd text (NULL when out of memory); *out_len excludes the NUL. */
 char *pst_json_quote(const char *s, size_t n, size_t *out_len);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -10,6 +10,10 @@
 
 #include "posterior/base.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     size_t start, end; /* byte offsets, [start, end) */
 } pst_span;
@@ -25,5 +29,9 @@ int pst_segmenter_parse(const char *name, pst_segmenter *out, pst_error *err);
 /* *spans is malloc'd; an empty text gives zero segments. */
 int pst_segment(pst_segmenter kind, const char *text, size_t len, pst_span **spans,
                 size_t *n_spans, pst_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

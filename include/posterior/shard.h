@@ -50,6 +50,10 @@
 #include "posterior/segment.h"
 #include "posterior/tokenizer.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define PST_SHARD_MAGIC "PSTSHARD"
 #define PST_SHARD_VERSION 1u
 #define PST_SHARD_HEADER_BYTES 128u
@@ -225,5 +229,9 @@ int pst_document_is_val(uint64_t seed, uint64_t document_index, double val_fract
  * error. The output is byte-identical for any thread count. */
 int pst_prepare(pst_tokenizer *tok, const pst_prepare_options *opt, pst_prepare_stats *stats,
                 pst_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -13,6 +13,10 @@
 
 #include "posterior/base.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct pst_tokenizer pst_tokenizer;
 
 /* Loads vocab.json and merges.txt; special tokens present in vocab.json
@@ -85,5 +89,9 @@ int pst_bpe_trainer_finish(pst_bpe_trainer *tr, int vocab_size, const char *cons
                            int n_specials, pst_tokenizer **out, pst_error *err);
 long pst_bpe_trainer_n_words(const pst_bpe_trainer *tr);  /* distinct words counted */
 void pst_bpe_trainer_free(pst_bpe_trainer *tr);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -9,6 +9,10 @@
 
 #include "posterior/base.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct pst_toxicity pst_toxicity;
 
 typedef struct {
@@ -29,5 +33,9 @@ double pst_toxicity_rating_probability(int rating);
  * *out malloc'd (NULL when none). score (may be NULL) = 1 − Π (1 − p(rating)). */
 int pst_toxicity_find(const pst_toxicity *t, const char *text, size_t len, pst_toxic_match **out,
                       size_t *n, double *score, pst_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

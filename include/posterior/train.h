@@ -20,6 +20,10 @@
 #include "posterior/prior.h"
 #include "posterior/tokenizer.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* ---- training data ------------------------------------------------------------
  * A token source fills batches of B windows of T + 1 tokens (inputs are the first T,
  * targets the last T). Its position is plain bytes saved with the training state, so
@@ -124,5 +128,9 @@ int pst_mle_train(pst_gpt2 *m, pst_token_source *src, const pst_mle_options *o,
 /* The model directory of out_dir's latest complete checkpoint in model_dir[cap]: returns
  * 1, or 0 when out_dir has no checkpoint, -1 on error. Removes what killed runs left. */
 int pst_mle_find_checkpoint(const char *out_dir, char *model_dir, size_t cap, pst_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
