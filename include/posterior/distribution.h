@@ -24,8 +24,10 @@ typedef struct {
 /* ---- the distribution interface -------------------------------------- */
 
 typedef struct pst_distribution pst_distribution;
-struct pst_distribution {
-    void *self;
+
+/* What one kind of model does: a const table, one per implementation (static storage),
+ * shared by all its instances. self is the instance's state. */
+typedef struct {
     const char *name;
     /* Draws n sequences, sample i continuing contexts[i] (contexts NULL or
      * contexts[i].n == 0: unconditional). out[i].tokens is malloc'd (free with
@@ -42,16 +44,72 @@ struct pst_distribution {
     void (*zero_grad)(void *self);
     /* One optimiser step that INCREASES Σ coef·log π (gradient ascent), learning rate lr. */
     int (*step)(void *self, double lr, pst_error *err);
-    /* A frozen copy of the current model (e.g. to become a proposal q). */
+    /* A frozen copy of the current model (e.g. to become a proposal q); owned. */
     int (*clone)(void *self, pst_distribution *out, pst_error *err);
     /* Model parameters (and optimiser state) to / from a directory. */
     int (*save)(void *self, const char *dir, pst_error *err);
     int (*load)(void *self, const char *dir, pst_error *err);
+    /* Frees self (an owned instance). */
     void (*destroy)(void *self);
+} pst_distribution_ops;
+
+/* An instance: its kind's ops and its state. An owned instance (what the loaders and
+ * clone return) is destroyed by pst_distribution_free; a borrowed one (a view of an
+ * instance someone else owns: pst_distribution_borrow, pst_toy_distribution) is not.
+ * So a caller frees every pst_distribution it holds, whichever it is, with no flag. */
+struct pst_distribution {
+    const pst_distribution_ops *ops;
+    void *self;
+    int owned;
 };
 
-/* Calls d->destroy (if any) and zeroes d. */
+/* Destroys d's state when d is owned; zeroes d either way (a zeroed d is fine). */
 void pst_distribution_free(pst_distribution *d);
+
+/* A borrowed view of d: the same model, never destroyed through the view. */
+static inline pst_distribution pst_distribution_borrow(const pst_distribution *d) {
+    pst_distribution v = *d;
+    v.owned = 0;
+    return v;
+}
+
+/* One-line calls through the ops table (see pst_distribution_ops for each contract). */
+static inline const char *pst_dist_name(const pst_distribution *d) {
+    return d->ops && d->ops->name ? d->ops->name : "?";
+}
+static inline int pst_dist_sample(pst_distribution *d, const pst_seq *contexts, int n, pst_rng *rng,
+                                  pst_sample *out, pst_error *err) {
+    return d->ops->sample(d->self, contexts, n, rng, out, err);
+}
+static inline int pst_dist_score(pst_distribution *d, const pst_seq *contexts, const pst_sample *xs, int n,
+                                 double *logprob, pst_error *err) {
+    return d->ops->score(d->self, contexts, xs, n, logprob, err);
+}
+/* 1 when d can be trained (accumulate, zero_grad and step exist). */
+static inline int pst_dist_trainable(const pst_distribution *d) {
+    return d->ops && d->ops->accumulate && d->ops->zero_grad && d->ops->step;
+}
+static inline int pst_dist_accumulate(pst_distribution *d, const pst_seq *contexts, const pst_sample *xs,
+                                      const double *coef, int n, double *logprob, pst_error *err) {
+    return d->ops->accumulate(d->self, contexts, xs, coef, n, logprob, err);
+}
+static inline void pst_dist_zero_grad(pst_distribution *d) { d->ops->zero_grad(d->self); }
+static inline int pst_dist_step(pst_distribution *d, double lr, pst_error *err) {
+    return d->ops->step(d->self, lr, err);
+}
+static inline int pst_dist_clone(pst_distribution *d, pst_distribution *out, pst_error *err) {
+    return d->ops->clone(d->self, out, err);
+}
+static inline int pst_dist_save(pst_distribution *d, const char *dir, pst_error *err) {
+    return d->ops->save(d->self, dir, err);
+}
+static inline int pst_dist_load(pst_distribution *d, const char *dir, pst_error *err) {
+    return d->ops->load(d->self, dir, err);
+}
+/* 1 when a and b are the same model (e.g. q is the prior itself). */
+static inline int pst_dist_same(const pst_distribution *a, const pst_distribution *b) {
+    return a->self == b->self;
+}
 
 /* ---- the GPT-2 prior / policy ---------------------------------------- */
 

@@ -185,7 +185,7 @@ static int open_target(const draw_opts *d, int need_lambda, pst_target_bundle *b
     } else if (warped) {
         if (pst_gpt2_distribution_load(b->spec.prior, &po, q, err) < 0) return -1;
     } else {
-        *q = b->prior; /* a view; not freed separately */
+        *q = pst_distribution_borrow(&b->prior); /* a view; not freed separately */
         *q_is_prior = 1;
     }
     return 0;
@@ -341,7 +341,7 @@ static int target_estimate(int argc, char **argv) {
             }
             for (int i = 0; i < n; i++) cs[i] = ctx;
         }
-        int r = pol.score(pol.self, cs, sb.xs, n, lpi, &err);
+        int r = pst_dist_score(&pol, cs, sb.xs, n, lpi, &err);
         free(cs);
         if (r < 0) goto fail;
     } else {

@@ -256,12 +256,12 @@ int cmd_tune(int argc, char **argv) {
         if (pst_gpt2_distribution_load(b.spec.prior, &po, &proposal, &err) < 0) goto fail;
         own_proposal = 1;
     } else {
-        proposal = b.prior;
+        proposal = pst_distribution_borrow(&b.prior);
     }
     int tr = pst_dpg_train(&policy, &b.target, &proposal, &o, NULL, NULL, &err);
     if (own_proposal) pst_distribution_free(&proposal);
     if (tr < 0) goto fail;
-    if (pst_path_join(path, sizeof path, out, "model", &err) < 0 || policy.save(policy.self, path, &err) < 0) goto fail;
+    if (pst_path_join(path, sizeof path, out, "model", &err) < 0 || pst_dist_save(&policy, path, &err) < 0) goto fail;
     fprintf(stderr, "posterior tune: %ld steps done; policy in %s\n", steps, path);
     ret = 0;
 fail:

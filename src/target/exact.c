@@ -393,9 +393,9 @@ static pst_seq *reference_contexts(const pst_reference *r) {
 int pst_reference_logprobs(const pst_reference *r, pst_distribution *d, double *out, pst_error *err) {
     pst_seq *ctx = reference_contexts(r);
     if (r->n_context && !ctx) return pst_fail_oom(err, "the contexts of the reference samples");
-    int rc = d->score(d->self, ctx, r->xs, r->n, out, err);
+    int rc = pst_dist_score(d, ctx, r->xs, r->n, out, err);
     free(ctx);
-    return rc < 0 ? pst_fail_context(err, "scoring the reference samples of p under '%s'", d->name ? d->name : "?")
+    return rc < 0 ? pst_fail_context(err, "scoring the reference samples of p under '%s'", pst_dist_name(d))
                   : 0;
 }
 

@@ -290,19 +290,22 @@ static int gd_load(void *self, const char *dir, pst_error *err) {
     return 0;
 }
 
+static const pst_distribution_ops gd_ops = {
+    .name = "gpt2",
+    .sample = gd_sample,
+    .score = gd_score,
+    .accumulate = gd_accumulate,
+    .zero_grad = gd_zero_grad,
+    .step = gd_step,
+    .clone = gd_clone,
+    .save = gd_save,
+    .load = gd_load,
+    .destroy = gd_destroy,
+};
+
+/* An owned instance over g. */
 static void gd_view(gpt2_dist *g, pst_distribution *d) {
-    memset(d, 0, sizeof *d);
-    d->self = g;
-    d->name = "gpt2";
-    d->sample = gd_sample;
-    d->score = gd_score;
-    d->accumulate = gd_accumulate;
-    d->zero_grad = gd_zero_grad;
-    d->step = gd_step;
-    d->clone = gd_clone;
-    d->save = gd_save;
-    d->load = gd_load;
-    d->destroy = gd_destroy;
+    *d = (pst_distribution){.ops = &gd_ops, .self = g, .owned = 1};
 }
 
 int pst_gpt2_distribution_load(const char *dir, const pst_gpt2_policy_options *o, pst_distribution *d,

@@ -51,8 +51,8 @@ int pst_target_score(const pst_target *t, const pst_seq *contexts, const pst_sam
     if (log_prior_known) {
         memcpy(log_prior, log_prior_known, sizeof(double) * (size_t)n);
     } else {
-        if (!t->prior || !t->prior->score) return pst_fail(err, "target: no prior to score samples");
-        if (t->prior->score(t->prior->self, contexts, xs, n, log_prior, err) < 0)
+        if (!t->prior || !t->prior->ops || !t->prior->ops->score) return pst_fail(err, "target: no prior to score samples");
+        if (pst_dist_score(t->prior, contexts, xs, n, log_prior, err) < 0)
             return pst_fail_context(err, "target: scoring the prior");
     }
     double *f = features ? features : pst_malloc(sizeof(double) * (size_t)n * k, err);
@@ -102,7 +102,7 @@ int pst_draw_scored(const pst_target *t, pst_distribution *q, const pst_seq *con
     int same = t->prior && q->self == t->prior->self; /* samples of the prior carry log a */
     for (int s = 0; s < n; s += batch) {
         int m = n - s < batch ? n - s : batch;
-        if (q->sample(q->self, ctx, m, rng, b->xs + s, err) < 0) goto fail;
+        if (pst_dist_sample(q, ctx, m, rng, b->xs + s, err) < 0) goto fail;
         for (int i = s; i < s + m; i++) {
             b->log_q[i] = b->xs[i].logprob_proposal;
             b->log_model[i] = b->xs[i].logprob_model;

@@ -245,14 +245,14 @@ static int toy_step(void *self, double lr, pst_error *err) {
     return 0;
 }
 
-static void toy_destroy_owned(void *self) { free(self); }
+static void toy_destroy(void *self) { free(self); }
 
 static int toy_clone(void *self, pst_distribution *out, pst_error *err) {
     pst_toy *copy = pst_calloc(1, sizeof *copy, err);
     if (!copy) return -1;
     *copy = *(pst_toy *)self;
     pst_toy_distribution(copy, out);
-    out->destroy = toy_destroy_owned;
+    out->owned = 1;
     return 0;
 }
 
@@ -277,22 +277,25 @@ static int toy_load(void *self, const char *dir, pst_error *err) {
     return 0;
 }
 
+static const pst_distribution_ops toy_ops = {
+    .name = "toy",
+    .sample = toy_sample,
+    .score = toy_score,
+    .accumulate = toy_accumulate,
+    .zero_grad = toy_zero_grad,
+    .step = toy_step,
+    .clone = toy_clone,
+    .save = toy_save,
+    .load = toy_load,
+    .destroy = toy_destroy,
+};
+
 void pst_toy_distribution(pst_toy *toy, pst_distribution *d) {
-    memset(d, 0, sizeof *d);
-    d->self = toy;
-    d->name = "toy";
-    d->sample = toy_sample;
-    d->score = toy_score;
-    d->accumulate = toy_accumulate;
-    d->zero_grad = toy_zero_grad;
-    d->step = toy_step;
-    d->clone = toy_clone;
-    d->save = toy_save;
-    d->load = toy_load;
+    *d = (pst_distribution){.ops = &toy_ops, .self = toy, .owned = 0};
 }
 
 void pst_distribution_free(pst_distribution *d) {
     if (!d) return;
-    if (d->destroy) d->destroy(d->self);
+    if (d->owned && d->ops && d->ops->destroy) d->ops->destroy(d->self);
     memset(d, 0, sizeof *d);
 }

@@ -184,9 +184,9 @@ static int checkpoint_save(const char *out_dir, const dpg_state *st, pst_distrib
     pst_checkpoint c;
     char sub[4096];
     if (pst_checkpoint_begin(&c, out_dir, st->step, err) < 0) return -1;
-    if (pst_path_join(sub, sizeof sub, c.tmp, "policy", err) < 0 || policy->save(policy->self, sub, err) < 0 ||
+    if (pst_path_join(sub, sizeof sub, c.tmp, "policy", err) < 0 || pst_dist_save(policy, sub, err) < 0 ||
         (st->q_kind == Q_COPY &&
-         (pst_path_join(sub, sizeof sub, c.tmp, "proposal", err) < 0 || q->save(q->self, sub, err) < 0)) ||
+         (pst_path_join(sub, sizeof sub, c.tmp, "proposal", err) < 0 || pst_dist_save(q, sub, err) < 0)) ||
         pst_path_join(sub, sizeof sub, c.tmp, "state.json", err) < 0 || state_save(st, sub, err) < 0) {
         pst_checkpoint_abort(&c);
         return pst_fail_context(err, "checkpoint %s", c.dir);
@@ -204,11 +204,11 @@ static int checkpoint_load(const char *out_dir, dpg_state *st, pst_distribution 
         return found < 0 ? pst_fail_context(err, "resume")
                          : pst_fail_field(err, "resume", "resume: no checkpoint in %s (no ckpt-STEP)", out_dir);
     if (pst_path_join(sub, sizeof sub, dir, "state.json", err) < 0 || state_load(st, sub, err) < 0) return -1;
-    if (pst_path_join(sub, sizeof sub, dir, "policy", err) < 0 || policy->load(policy->self, sub, err) < 0)
+    if (pst_path_join(sub, sizeof sub, dir, "policy", err) < 0 || pst_dist_load(policy, sub, err) < 0)
         return pst_fail_context(err, "resume");
     if (st->q_kind != Q_COPY) return 0;
-    if (policy->clone(policy->self, q_copy, err) < 0) return -1;
-    if (pst_path_join(sub, sizeof sub, dir, "proposal", err) < 0 || q_copy->load(q_copy->self, sub, err) < 0)
+    if (pst_dist_clone(policy, q_copy, err) < 0) return -1;
+    if (pst_path_join(sub, sizeof sub, dir, "proposal", err) < 0 || pst_dist_load(q_copy, sub, err) < 0)
         return pst_fail_context(err, "resume: proposal");
     return 0;
 }
@@ -328,7 +328,7 @@ static int measure_exact(const pst_reference *r, const pst_target *t, pst_distri
 static int replace_proposal(pst_distribution *policy, pst_distribution *q_copy, dpg_state *st, pst_dpg_step *m,
                             pst_error *err) {
     pst_distribution fresh;
-    if (policy->clone(policy->self, &fresh, err) < 0) return -1;
+    if (pst_dist_clone(policy, &fresh, err) < 0) return -1;
     pst_distribution_free(q_copy);
     *q_copy = fresh;
     st->q_kind = Q_COPY;
@@ -363,8 +363,7 @@ typedef struct {
 
 static int check_options(const pst_distribution *policy, const pst_target *target, const pst_dpg_options *o,
                          pst_error *err) {
-    if (!policy->accumulate || !policy->step || !policy->zero_grad)
-        return pst_fail(err, "dpg: the policy '%s' is not trainable", policy->name ? policy->name : "?");
+    if (!pst_dist_trainable(policy)) return pst_fail(err, "dpg: the policy '%s' is not trainable", pst_dist_name(policy));
     if (o->batch < 2) return pst_fail_field(err, "batch", "batch = %d: DPG needs at least 2 samples per step", o->batch);
     if (!(o->lr > 0)) return pst_fail_field(err, "lr", "lr = %g: must be positive", o->lr);
     if ((o->resume || o->checkpoint_every > 0) && !o->out_dir)
@@ -409,7 +408,7 @@ static int run_open(dpg_run *r, pst_error *err) {
     if (o->resume) {
         if (checkpoint_load(o->out_dir, &r->st, r->policy, &r->q_copy, err) < 0) return -1;
     } else if (r->st.q_kind == Q_COPY) {
-        if (r->policy->clone(r->policy->self, &r->q_copy, err) < 0) return -1;
+        if (pst_dist_clone(r->policy, &r->q_copy, err) < 0) return -1;
     }
     const pst_reference *ref = o->reference;
     if (ref) {
@@ -442,7 +441,7 @@ static int draw_and_score(dpg_run *r, pst_distribution *q, int *pi_from_gradient
         if (r->ctx) r->ctx[i] = o->contexts[r->group[i]];
     }
     /* 1. x_i ~ q, with log q the log-prob of the distribution really sampled */
-    if (q->sample(q->self, r->ctx, n, &r->st.rng, r->xs, err) < 0)
+    if (pst_dist_sample(q, r->ctx, n, &r->st.rng, r->xs, err) < 0)
         return pst_fail_context(err, "dpg step %ld: sampling", step);
     for (int i = 0; i < n; i++) r->lq[i] = r->xs[i].logprob_proposal;
     /* 2. log a, evidence, log P; samples of the prior itself carry log a already */
@@ -457,7 +456,7 @@ static int draw_and_score(dpg_run *r, pst_distribution *q, int *pi_from_gradient
     *pi_from_gradient = q != r->policy && o->variant == PST_DPG_KL_ADAPTIVE;
     if (q == r->policy) {
         for (int i = 0; i < n; i++) r->lpi[i] = r->xs[i].logprob_model;
-    } else if (!*pi_from_gradient && r->policy->score(r->policy->self, r->ctx, r->xs, n, r->lpi, err) < 0) {
+    } else if (!*pi_from_gradient && pst_dist_score(r->policy, r->ctx, r->xs, n, r->lpi, err) < 0) {
         return pst_fail_context(err, "dpg step %ld: scoring the policy", step);
     }
     return 0;
@@ -505,8 +504,8 @@ static int accumulate_importance_gradient(dpg_run *r, long step, pst_error *err)
         r->coef[i] = r->lt[i] > -INFINITY ? exp(r->lt[i] - r->lq[i] - (r->st.log_w_sum[g] - log(r->st.count[g]))) / n
                                           : 0;
     }
-    r->policy->zero_grad(r->policy->self);
-    if (r->policy->accumulate(r->policy->self, r->ctx, r->xs, r->coef, n, r->lpi, err) < 0)
+    pst_dist_zero_grad(r->policy);
+    if (pst_dist_accumulate(r->policy, r->ctx, r->xs, r->coef, n, r->lpi, err) < 0)
         return pst_fail_context(err, "dpg step %ld", step);
     return 0;
 }
@@ -596,14 +595,14 @@ static int gradient_step(dpg_run *r, int any_target, int accumulated, pst_dpg_st
     const pst_dpg_options *o = r->o;
     pst_distribution *policy = r->policy;
     if (any_target && !accumulated) {
-        policy->zero_grad(policy->self);
-        if (policy->accumulate(policy->self, r->ctx, r->xs, r->coef, r->n, NULL, err) < 0)
+        pst_dist_zero_grad(policy);
+        if (pst_dist_accumulate(policy, r->ctx, r->xs, r->coef, r->n, NULL, err) < 0)
             return pst_fail_context(err, "dpg step %ld", m->step);
     }
     double lr = o->lr_min >= 0 ? pst_lr_schedule(r->st.step, 0, o->steps, (float)o->lr, (float)o->lr_min) : o->lr;
     if (o->lr_by_ess) lr *= m->ess / r->n; /* the same step per effective sample: Adam's step ignores |∇| */
     m->lr = lr;
-    if (any_target && policy->step(policy->self, lr, err) < 0) return pst_fail_context(err, "dpg step %ld", m->step);
+    if (any_target && pst_dist_step(policy, lr, err) < 0) return pst_fail_context(err, "dpg step %ld", m->step);
     return 0;
 }
 
@@ -645,7 +644,7 @@ static int dpg_step(dpg_run *r, pst_dpg_step *m, pst_error *err) {
     update_partition(r, m);
     int any_target = target_seen(r, m->step, err);
     if (any_target < 0) return -1;
-    if (pi_from_gradient && !any_target && r->policy->score(r->policy->self, r->ctx, r->xs, r->n, r->lpi, err) < 0)
+    if (pi_from_gradient && !any_target && pst_dist_score(r->policy, r->ctx, r->xs, r->n, r->lpi, err) < 0)
         return pst_fail_context(err, "dpg step %ld: scoring the policy", m->step);
     if (pi_from_gradient && any_target) {
         if (accumulate_importance_gradient(r, m->step, err) < 0) return -1;

@@ -156,7 +156,7 @@ static void test_dropped_support(void) {
     int n = 4000;
     pst_sample *xs = calloc((size_t)n, sizeof *xs);
     double *lq = malloc(sizeof(double) * n), *lt = malloc(sizeof(double) * n), *la = malloc(sizeof(double) * n);
-    CHECK(dpi.sample(dpi.self, NULL, n, &rng, xs, &err) == 0);
+    CHECK(pst_dist_sample(&dpi, NULL, n, &rng, xs, &err) == 0);
     for (int i = 0; i < n; i++) lq[i] = xs[i].logprob_proposal;
     CHECK(pst_target_score(&t, NULL, xs, n, NULL, la, NULL, lt, &err) == 0);
     pst_estimate is = pst_estimate_kl_target_policy(lt, lq, lq, n);

@@ -86,7 +86,7 @@ int main(void) {
             for (int i = 0; i < N; i++) ctxs[i] = ctx;
             c = ctxs;
         }
-        CHECK(d.score(d.self, c, all, N, lp, &err) == 0);
+        CHECK(pst_dist_score(&d, c, all, N, lp, &err) == 0);
         double total = 0;
         for (int i = 0; i < N; i++) total += exp(lp[i]);
         CHECK_NEAR(total, 1.0, 1e-4);
@@ -99,9 +99,9 @@ int main(void) {
         pst_distribution dt;
         pst_gpt2_distribution_from(&m, &ot, &dt, &err);
         pst_sample *xs = calloc((size_t)n, sizeof *xs);
-        CHECK(dt.sample(dt.self, c, n, &rng, xs, &err) == 0);
+        CHECK(pst_dist_sample(&dt, c, n, &rng, xs, &err) == 0);
         double *ls = malloc(sizeof(double) * n);
-        CHECK(d.score(d.self, c, xs, n, ls, &err) == 0);
+        CHECK(pst_dist_score(&d, c, xs, n, ls, &err) == 0);
         long *counts = calloc((size_t)N, sizeof(long));
         int bad = 0;
         /* exact warped distribution: q(x) ∝ Π_t softmax(z_t/T): per-token renormalised;
@@ -142,17 +142,17 @@ int main(void) {
     /* accumulate: ∇ Σ c_i log π(x_i) against central differences on a few parameters */
     double coef[4] = {0.5, -1.0, 2.0, 0.25}, lpa[4];
     pst_sample four[4] = {all[0], all[3], all[N - 1], all[N / 2]};
-    d.zero_grad(d.self);
-    CHECK(d.accumulate(d.self, NULL, four, coef, 4, lpa, &err) == 0);
+    pst_dist_zero_grad(&d);
+    CHECK(pst_dist_accumulate(&d, NULL, four, coef, 4, lpa, &err) == 0);
     double ls4[4];
-    d.score(d.self, NULL, four, 4, ls4, &err);
+    pst_dist_score(&d, NULL, four, 4, ls4, &err);
     for (int i = 0; i < 4; i++) CHECK_NEAR(lpa[i], ls4[i], 1e-4);
     /* the adapter's model: reach it through a clone's parameters is not possible, so
      * check the directional derivative: a small SGD-like step along the gradient raises the objective */
     double before = 0, after = 0;
     for (int i = 0; i < 4; i++) before += coef[i] * ls4[i];
-    CHECK(d.step(d.self, 1e-3, &err) == 0);
-    d.score(d.self, NULL, four, 4, ls4, &err);
+    CHECK(pst_dist_step(&d, 1e-3, &err) == 0);
+    pst_dist_score(&d, NULL, four, 4, ls4, &err);
     for (int i = 0; i < 4; i++) after += coef[i] * ls4[i];
     CHECK_MSG(after > before, "objective %g -> %g after a step", before, after);
 
@@ -165,14 +165,14 @@ int main(void) {
         double c2[2] = {0.7, -0.4};
         for (int v = 0; v < 3; v++) {
             pst_distribution c;
-            CHECK(d.clone(d.self, &c, &err) == 0);
-            if (v == 0) c.score(c.self, NULL, four, 4, base, &err);
-            c.zero_grad(c.self);
-            int rc = v == 0   ? c.accumulate(c.self, NULL, four, cz, 4, NULL, &err)
-                     : v == 1 ? c.accumulate(c.self, NULL, four, cz, 4, lz, &err)
-                              : c.accumulate(c.self, NULL, two, c2, 2, NULL, &err);
-            CHECK(rc == 0 && c.step(c.self, 1e-3, &err) == 0);
-            c.score(c.self, NULL, four, 4, after_s[v], &err);
+            CHECK(pst_dist_clone(&d, &c, &err) == 0);
+            if (v == 0) pst_dist_score(&c, NULL, four, 4, base, &err);
+            pst_dist_zero_grad(&c);
+            int rc = v == 0   ? pst_dist_accumulate(&c, NULL, four, cz, 4, NULL, &err)
+                     : v == 1 ? pst_dist_accumulate(&c, NULL, four, cz, 4, lz, &err)
+                              : pst_dist_accumulate(&c, NULL, two, c2, 2, NULL, &err);
+            CHECK(rc == 0 && pst_dist_step(&c, 1e-3, &err) == 0);
+            pst_dist_score(&c, NULL, four, 4, after_s[v], &err);
             pst_distribution_free(&c);
         }
         double moved = 0;
@@ -188,33 +188,33 @@ int main(void) {
         /* all coefficients 0: still a valid (zero) gradient, and the step runs */
         pst_distribution c;
         double c0[4] = {0, 0, 0, 0}, l0[4];
-        CHECK(d.clone(d.self, &c, &err) == 0);
-        c.zero_grad(c.self);
-        CHECK(c.accumulate(c.self, NULL, four, c0, 4, NULL, &err) == 0);
-        CHECK(c.accumulate(c.self, NULL, four, c0, 4, l0, &err) == 0);
+        CHECK(pst_dist_clone(&d, &c, &err) == 0);
+        pst_dist_zero_grad(&c);
+        CHECK(pst_dist_accumulate(&c, NULL, four, c0, 4, NULL, &err) == 0);
+        CHECK(pst_dist_accumulate(&c, NULL, four, c0, 4, l0, &err) == 0);
         for (int i = 0; i < 4; i++) CHECK_NEAR(l0[i], base[i], 1e-4);
-        CHECK(c.step(c.self, 1e-3, &err) == 0);
+        CHECK(pst_dist_step(&c, 1e-3, &err) == 0);
         pst_distribution_free(&c);
     }
 
     /* clone is frozen: training the original leaves it unchanged */
     pst_distribution frozen;
-    CHECK(d.clone(d.self, &frozen, &err) == 0);
+    CHECK(pst_dist_clone(&d, &frozen, &err) == 0);
     double a1[4], a2[4];
-    frozen.score(frozen.self, NULL, four, 4, a1, &err);
-    d.zero_grad(d.self);
-    d.accumulate(d.self, NULL, four, coef, 4, NULL, &err);
-    d.step(d.self, 1e-2, &err);
-    frozen.score(frozen.self, NULL, four, 4, a2, &err);
+    pst_dist_score(&frozen, NULL, four, 4, a1, &err);
+    pst_dist_zero_grad(&d);
+    pst_dist_accumulate(&d, NULL, four, coef, 4, NULL, &err);
+    pst_dist_step(&d, 1e-2, &err);
+    pst_dist_score(&frozen, NULL, four, 4, a2, &err);
     for (int i = 0; i < 4; i++) CHECK(a1[i] == a2[i]);
 
     /* save / load round trip (with optimizer state) */
     char dir[128];
     snprintf(dir, sizeof dir, "/tmp/pst_gpt2_dist_%d", (int)rng.s[0] & 0xffff);
-    CHECK(d.save(d.self, dir, &err) == 0);
-    CHECK(frozen.load(frozen.self, dir, &err) == 0);
-    frozen.score(frozen.self, NULL, four, 4, a1, &err);
-    d.score(d.self, NULL, four, 4, a2, &err);
+    CHECK(pst_dist_save(&d, dir, &err) == 0);
+    CHECK(pst_dist_load(&frozen, dir, &err) == 0);
+    pst_dist_score(&frozen, NULL, four, 4, a1, &err);
+    pst_dist_score(&d, NULL, four, 4, a2, &err);
     for (int i = 0; i < 4; i++) CHECK(a1[i] == a2[i]);
     pst_distribution loaded;
     CHECK(pst_gpt2_distribution_load(dir, &o, &loaded, &err) == 0);
@@ -229,7 +229,7 @@ int main(void) {
     int longp[9] = {0};
     pst_seq lc = {longp, 9};
     pst_sample one;
-    CHECK(d.sample(d.self, &lc, 1, &rng, &one, &err) < 0);
+    CHECK(pst_dist_sample(&d, &lc, 1, &rng, &one, &err) < 0);
 
     pst_distribution_free(&frozen);
     pst_distribution_free(&d);

@@ -18,7 +18,7 @@ static pst_sample *draw(pst_distribution *d, const pst_seq *ctx, int n, pst_rng 
         c = malloc(sizeof *c * (size_t)n);
         for (int i = 0; i < n; i++) c[i] = *ctx;
     }
-    if (d->sample(d->self, c, n, rng, xs, &err) < 0) {
+    if (pst_dist_sample(d, c, n, rng, xs, &err) < 0) {
         fprintf(stderr, "sample: %s\n", err.msg);
         exit(1);
     }
@@ -82,8 +82,8 @@ static void test_toy_distribution(void) {
     double lq[6];
     pst_sample *xs = draw(&d, NULL, 6, &rng, lq);
     double coef[6] = {0.3, -1.2, 0.7, 2.0, -0.1, 0.9};
-    d.zero_grad(d.self);
-    CHECK(d.accumulate(d.self, NULL, xs, coef, 6, NULL, &err) == 0);
+    pst_dist_zero_grad(&d);
+    CHECK(pst_dist_accumulate(&d, NULL, xs, coef, 6, NULL, &err) == 0);
     double max_diff = 0;
     for (int r = 0; r < PST_TOY_MAX_PREFIXES; r++)
         for (int v = 0; v < toy.vocab; v++) {
@@ -233,7 +233,7 @@ static void test_conditional(void) {
         group[i] = i % 2;
     }
     pst_sample *xs = calloc((size_t)n, sizeof *xs);
-    CHECK(d.sample(d.self, cs, n, &rng, xs, &err) == 0);
+    CHECK(pst_dist_sample(&d, cs, n, &rng, xs, &err) == 0);
     double *lq = malloc(sizeof(double) * n), *la = malloc(sizeof(double) * n), *lt = malloc(sizeof(double) * n);
     for (int i = 0; i < n; i++) lq[i] = xs[i].logprob_proposal;
     CHECK(pst_target_score(&t, cs, xs, n, NULL, la, NULL, lt, &err) == 0);
@@ -258,7 +258,7 @@ static void test_conditional(void) {
     int clong[5] = {1, 1, 1, 1, 1};
     pst_seq bad = {clong, 5};
     pst_sample one;
-    CHECK(d.sample(d.self, &bad, 1, &rng, &one, &err) < 0);
+    CHECK(pst_dist_sample(&d, &bad, 1, &rng, &one, &err) < 0);
     CHECK(strstr(err.msg, "context") != NULL);
     free_samples(xs, n);
     free(xs), free(cs), free(group), free(lq), free(la), free(lt);
@@ -573,7 +573,34 @@ static void test_spec(void) {
     CHECK(strstr(err.msg, "/nonexistent/model") != NULL);
 }
 
+/* Owned vs borrowed: a view of a toy and a borrowed copy of a clone are not destroyed by
+ * pst_distribution_free (the model stays usable through its owner); the clone is. */
+static void test_owned_borrowed(void) {
+    pst_rng rng;
+    pst_rng_seed(&rng, 3);
+    pst_toy toy;
+    pst_error err = {0};
+    CHECK(pst_toy_init(&toy, 4, 3, 1.0, &rng, &err) == 0);
+    pst_distribution view, clone, borrowed;
+    pst_toy_distribution(&toy, &view);
+    CHECK(!view.owned && !strcmp(pst_dist_name(&view), "toy") && pst_dist_trainable(&view));
+    CHECK(pst_dist_clone(&view, &clone, &err) == 0 && clone.owned && !pst_dist_same(&clone, &view));
+    borrowed = pst_distribution_borrow(&clone);
+    CHECK(!borrowed.owned && pst_dist_same(&borrowed, &clone));
+    pst_distribution_free(&borrowed);
+    CHECK(borrowed.ops == NULL && borrowed.self == NULL);
+    pst_sample x[2];
+    CHECK(pst_dist_sample(&clone, NULL, 2, &rng, x, &err) == 0); /* the clone survived its view's free */
+    double lp[2];
+    CHECK(pst_dist_score(&clone, NULL, x, 2, lp, &err) == 0 && lp[0] <= 0 && lp[1] <= 0);
+    pst_sample_free(x, 2);
+    pst_distribution_free(&clone); /* owned: destroyed (a leak here fails the sanitizer build) */
+    pst_distribution_free(&view);  /* a view: toy (on the stack) is left alone */
+    CHECK(toy.vocab == 4);
+}
+
 int main(void) {
+    test_owned_borrowed();
     test_toy_distribution();
     test_estimators();
     test_conditional();

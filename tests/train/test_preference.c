@@ -120,9 +120,9 @@ static double dpo_toy(double beta, int steps, double *kl_start) {
                 pst_dpo_loss(PST_DPO_SIGMOID, beta, 0, lpi[i], s.log_a[i], lpi[j], s.log_a[j], &g);
                 coef[i] -= w * g, coef[j] += w * g; /* ascent on −L: c = −∂L/∂log π */
             }
-        d.zero_grad(d.self);
-        CHECK(d.accumulate(d.self, NULL, s.xs, coef, s.n, NULL, &err) == 0);
-        CHECK(d.step(d.self, 0.05, &err) == 0);
+        pst_dist_zero_grad(&d);
+        CHECK(pst_dist_accumulate(&d, NULL, s.xs, coef, s.n, NULL, &err) == 0);
+        CHECK(pst_dist_step(&d, 0.05, &err) == 0);
     }
     free(lstar), free(pstar), free(lpi), free(coef), free(policy);
     toy_space_free(&s);
