@@ -1,4 +1,4 @@
-/* Importance-sampling estimators with x_i ~ q (DESIGN.md §2), in log space.
+/* Importance-sampling estimators with x_i ~ q (docs/design.md, "Glossary"; formulas in docs/posterior.md), in log space.
  *
  * Weights w_i = P(x_i)/q(x_i) are kept scaled, w_i = exp(lw_i − M) with M = max lw,
  * so nothing overflows; ratios are scale-free and log Ẑ adds M back.
