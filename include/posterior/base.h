@@ -96,6 +96,16 @@ int pst_remove_stale_tmp(const char *dir, pst_error *err);
  * path). Fails when path is a directory. */
 int pst_symlink_atomic(const char *target, const char *path, pst_error *err);
 
+/* ---- the environment (src/base/env.c: every variable the library reads) ---- */
+
+/* The data folder: env POSTERIOR_DATA, else the repository's data/ compiled in as
+ * POSTERIOR_DATA_DIR; an error when neither is set. */
+int pst_data_dir(char *buf, size_t cap, pst_error *err);
+/* POSTERIOR_PYTHON_STDLIB (the python-stdlib corpus folder), NULL when unset or empty. */
+const char *pst_env_python_stdlib(void);
+/* POSTERIOR_GEMM (the matrix-product kernel to force), NULL when unset or empty. */
+const char *pst_env_gemm(void);
+
 /* ---- checkpoints (docs/formats.md, "Checkpoints") ---------------------
  * One checkpoint of a run = one directory ROOT/ckpt-STEP/, made complete before it is
  * visible:

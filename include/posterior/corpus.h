@@ -71,8 +71,6 @@ const char *pst_corpus_description(const pst_corpus *c); /* e.g. "sotu (dir: /x/
 int pst_corpus_read(const pst_corpus *c, size_t i, pst_document_list *out, pst_error *err);
 void pst_document_list_free(pst_document_list *l);
 
-/* The data folder: env POSTERIOR_DATA, else the compiled-in POSTERIOR_DATA_DIR. */
-int pst_data_dir(char *buf, size_t cap, pst_error *err);
 
 /* Loads a tokenizer from a folder holding vocab.json + merges.txt (a model
  * folder) or GPT-2's encoder.json + vocab.bpe, or "gpt2" for the bundled GPT-2

@@ -20,8 +20,8 @@ typedef struct {
     int rating;        /* cuss rating 0..2 */
 } pst_toxic_match;
 
-/* Loads the cuss lexicon: data_dir/cuss/index.js. data_dir NULL = env
- * POSTERIOR_DATA, else the compile-time POSTERIOR_DATA_DIR. */
+/* Loads the cuss lexicon: data_dir/cuss/index.js. data_dir NULL or empty: the data
+ * folder of pst_data_dir (base.h: env POSTERIOR_DATA, else the compiled-in data/). */
 int pst_toxicity_create(const char *data_dir, pst_toxicity **out, pst_error *err);
 void pst_toxicity_free(pst_toxicity *t);
 size_t pst_toxicity_lexicon_size(const pst_toxicity *t);

@@ -28,9 +28,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifndef POSTERIOR_DATA_DIR
-#define POSTERIOR_DATA_DIR "data"
-#endif
 
 #define MAX_WORD 64
 #define MAX_PHRASE_WORDS 4
@@ -131,9 +128,11 @@ void pst_toxicity_free(pst_toxicity *t) {
 
 int pst_toxicity_create(const char *data_dir, pst_toxicity **out, pst_error *err) {
     *out = NULL;
-    if (!data_dir) data_dir = getenv("POSTERIOR_DATA");
-    if (!data_dir || !*data_dir) data_dir = POSTERIOR_DATA_DIR;
-    char path[4096];
+    char path[4096], data[4096];
+    if (!data_dir || !*data_dir) {
+        if (pst_data_dir(data, sizeof data, err) < 0) return -1;
+        data_dir = data;
+    }
     if (pst_path_join(path, sizeof path, data_dir, "cuss/index.js", err) < 0) return -1;
     char *src;
     size_t len;

