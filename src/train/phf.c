@@ -13,160 +13,16 @@
 
 /* ---- scored source ------------------------------------------------------------------ */
 
-typedef struct {
-    pst_shard shard;
-    pst_loader loader;
-    int B, T;
-    int control, aligned_id, misaligned_id;
-    double drop_fraction;
-    pst_rng drop_rng; /* split by segment index: the drop decision of each segment */
-    /* the stream after dropped control tokens: a FIFO of (token, score) */
-    int *q_tok;
-    float *q_score;
-    size_t q_len, q_cap;
-    float *scores; /* [B, T + 1] of the last batch */
-} phf_source;
-
-static int segment_dropped(const phf_source *s, int64_t segment) {
-    if (s->drop_fraction <= 0 || segment < 0) return 0;
-    pst_rng r = pst_rng_split(&s->drop_rng, (uint64_t)segment);
-    return pst_rng_uniform(&r) < s->drop_fraction;
-}
-
-static int phf_next(void *self, int *tokens, pst_error *err) {
-    phf_source *s = self;
-    size_t BT = (size_t)s->B * s->T;
-    if (s->drop_fraction <= 0) { /* the loader's stream as it is: row b = positions b·T .. b·T + T */
-        int rc = pst_loader_next(&s->loader, err);
-        if (rc < 0) return -1;
-        if (rc == 0) return pst_fail(err, "%s: the loader produced no batch", s->shard.path);
-        for (int b = 0; b < s->B; b++) {
-            memcpy(tokens + (size_t)b * (s->T + 1), s->loader.tokens + (size_t)b * s->T,
-                   (size_t)(s->T + 1) * sizeof(int));
-            memcpy(s->scores + (size_t)b * (s->T + 1), s->loader.scores + (size_t)b * s->T,
-                   (size_t)(s->T + 1) * sizeof(float));
-        }
-        return 0;
-    }
-    while (s->q_len < BT + 1) {
-        int rc = pst_loader_next(&s->loader, err);
-        if (rc < 0) return -1;
-        if (rc == 0) return pst_fail(err, "%s: the loader produced no batch", s->shard.path);
-        if (s->q_len + BT > s->q_cap) {
-            size_t cap = 2 * (s->q_len + BT);
-            int *t = pst_realloc(s->q_tok, cap * sizeof *t, err);
-            if (t) s->q_tok = t;
-            float *f = pst_realloc(s->q_score, cap * sizeof *f, err);
-            if (f) s->q_score = f;
-            if (!t || !f) return -1;
-            s->q_cap = cap;
-        }
-        for (size_t i = 0; i < BT; i++) { /* positions [0, B·T): the last is re-read next time */
-            int tok = s->loader.tokens[i];
-            if (s->control && (tok == s->aligned_id || tok == s->misaligned_id) &&
-                segment_dropped(s, s->loader.segments[i]))
-                continue;
-            s->q_tok[s->q_len] = tok;
-            s->q_score[s->q_len++] = s->loader.scores[i];
-        }
-    }
-    for (int b = 0; b < s->B; b++) { /* row b = stream positions b·T .. b·T + T */
-        memcpy(tokens + (size_t)b * (s->T + 1), s->q_tok + (size_t)b * s->T, (size_t)(s->T + 1) * sizeof(int));
-        memcpy(s->scores + (size_t)b * (s->T + 1), s->q_score + (size_t)b * s->T,
-               (size_t)(s->T + 1) * sizeof(float));
-    }
-    memmove(s->q_tok, s->q_tok + BT, (s->q_len - BT) * sizeof(int));
-    memmove(s->q_score, s->q_score + BT, (s->q_len - BT) * sizeof(float));
-    s->q_len -= BT;
-    return 0;
-}
-
-static size_t phf_pos_size(void *self) {
-    (void)self;
-    return sizeof(pst_loader_pos);
-}
-
-static void phf_pos_get(void *self, void *buf) {
-    phf_source *s = self;
-    pst_loader_pos p;
-    pst_loader_get_pos(&s->loader, &p);
-    memcpy(buf, &p, sizeof p);
-}
-
-static int phf_pos_set(void *self, const void *buf, size_t len, pst_error *err) {
-    phf_source *s = self;
-    if (s->drop_fraction > 0)
-        return pst_fail_field(err, "drop_fraction", "a conditional run with drop_fraction > 0 cannot be resumed (the "
-                        "stream without the dropped control tokens keeps no position); start it "
-                        "again or finetune from its model");
-    pst_loader_pos p;
-    if (len != sizeof p) return pst_fail(err, "data position: %zu bytes, expected a shard position", len);
-    memcpy(&p, buf, sizeof p);
-    return pst_loader_set_pos(&s->loader, &p, err);
-}
-
-static void phf_destroy(void *self) {
-    phf_source *s = self;
-    if (!s) return;
-    pst_loader_free(&s->loader);
-    pst_shard_close(&s->shard);
-    free(s->q_tok), free(s->q_score), free(s->scores);
-    free(s);
-}
-
 int pst_phf_source(pst_token_source *src, const char *path, int B, int T, uint64_t seed,
                    int aligned_id, int misaligned_id, double threshold, double drop_fraction,
                    pst_error *err) {
-    memset(src, 0, sizeof *src);
-    if (B < 1 || T < 1) return pst_fail(err, "data: batch (%d) and seq (%d) must be >= 1", B, T);
-    if (!(drop_fraction >= 0 && drop_fraction < 1))
-        return pst_fail(err, "drop fraction %g must be in [0, 1)", drop_fraction);
-    phf_source *s = pst_calloc(1, sizeof *s, err);
-    if (!s) return -1;
-    if (pst_shard_open(&s->shard, path, err)) {
-        free(s);
-        return -1;
-    }
-    s->B = B, s->T = T;
-    if (pst_loader_init(&s->loader, &s->shard, B, T, 1, 1, seed, err)) {
-        pst_shard_close(&s->shard);
-        free(s);
-        return -1;
-    }
-    int max_id = (int)s->shard.vocab_size - 1;
-    if (aligned_id >= 0) {
-        if (pst_loader_set_control(&s->loader, (float)threshold, aligned_id, misaligned_id, err)) {
-            phf_destroy(s);
-            return -1;
-        }
-        s->control = 1, s->aligned_id = aligned_id, s->misaligned_id = misaligned_id;
-        s->drop_fraction = drop_fraction;
-        pst_rng_seed(&s->drop_rng, seed ^ 0x44524f50ull); /* "DROP" */
-        max_id = aligned_id > max_id ? aligned_id : max_id;
-        max_id = misaligned_id > max_id ? misaligned_id : max_id;
-    }
-    s->scores = pst_malloc((size_t)B * (T + 1) * sizeof(float), err);
-    if (!s->scores) {
-        phf_destroy(s);
-        return -1;
-    }
-    src->self = s;
-    src->B = B, src->T = T, src->max_id = max_id;
-    snprintf(src->description, sizeof src->description,
-             "scored shard %s (%llu tokens, %llu documents, shuffled, seed %llu%s)", path,
-             (unsigned long long)s->shard.n_tokens, (unsigned long long)s->shard.n_documents,
-             (unsigned long long)seed, s->control ? ", control tokens" : "");
-    src->next = phf_next;
-    src->pos_size = phf_pos_size;
-    src->pos_get = phf_pos_get;
-    src->pos_set = phf_pos_set;
-    src->destroy = phf_destroy;
-    return 0;
+    pst_shard_source_options o = {.shuffle = 1, .scores = 1, .aligned_id = aligned_id,
+                                  .misaligned_id = misaligned_id, .threshold = threshold,
+                                  .drop_fraction = drop_fraction};
+    return pst_token_source_shard_with(src, path, B, T, seed, &o, err);
 }
 
-const float *pst_phf_source_scores(const pst_token_source *src) {
-    return src && src->next == phf_next ? ((const phf_source *)src->self)->scores : NULL;
-}
+const float *pst_phf_source_scores(const pst_token_source *src) { return pst_token_source_scores(src); }
 
 int pst_phf_batch(pst_gpt2 *m, pst_value_head *vh, pst_objective obj, const pst_phf_params *p,
                   const int *inp, const int *tgt, const float *scores, int B, int T, float scale,
