@@ -291,44 +291,43 @@ static int gd_load(void *self, const char *dir, pst_error *err) {
 }
 
 static const pst_distribution_ops gd_ops = {
-    .name = "gpt2",
-    .sample = gd_sample,
-    .score = gd_score,
-    .accumulate = gd_accumulate,
-    .zero_grad = gd_zero_grad,
-    .step = gd_step,
-    .clone = gd_clone,
-    .save = gd_save,
-    .load = gd_load,
-    .destroy = gd_destroy,
-};
+    .name = "gpt2", .sample = gd_sample, .score = gd_score, .accumulate = gd_accumulate, .zero_grad = gd_zero_grad,
+    .step = gd_step, .clone = gd_clone, .save = gd_save, .load = gd_load, .destroy = gd_destroy};
 
 /* An owned instance over g. */
 static void gd_view(gpt2_dist *g, pst_distribution *d) {
     *d = (pst_distribution){.ops = &gd_ops, .self = g, .owned = 1};
 }
 
-int pst_gpt2_distribution_load(const char *dir, const pst_gpt2_policy_options *o, pst_distribution *d,
-                               pst_error *err) {
+/* A new instance with options o (NULL: the defaults) and no model yet. */
+static gpt2_dist *gd_new(const pst_gpt2_policy_options *o, pst_error *err) {
     gpt2_dist *g = pst_calloc(1, sizeof *g, err);
-    if (!g) return -1;
+    if (!g) return NULL;
     if (o) g->opt = *o;
     else pst_gpt2_policy_options_default(&g->opt);
+    return g;
+}
+
+int pst_gpt2_distribution_load(const char *dir, const pst_gpt2_policy_options *o, pst_distribution *d,
+                               pst_error *err) {
+    gpt2_dist *g = gd_new(o, err);
+    if (!g) return -1;
     if (pst_gpt2_load(&g->model, dir, err) < 0) {
         free(g);
         return pst_fail_context(err, "model '%s'", dir);
     }
-    g->source_dir = strdup(dir);
+    if (!(g->source_dir = pst_strdup(dir, err))) {
+        gd_destroy(g);
+        return -1;
+    }
     gd_view(g, d);
     return 0;
 }
 
 int pst_gpt2_distribution_from(const pst_gpt2 *m, const pst_gpt2_policy_options *o, pst_distribution *d,
                                pst_error *err) {
-    gpt2_dist *g = pst_calloc(1, sizeof *g, err);
+    gpt2_dist *g = gd_new(o, err);
     if (!g) return -1;
-    if (o) g->opt = *o;
-    else pst_gpt2_policy_options_default(&g->opt);
     if (pst_gpt2_create(&g->model, &m->config, err) < 0) {
         free(g);
         return -1;

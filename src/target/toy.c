@@ -278,17 +278,8 @@ static int toy_load(void *self, const char *dir, pst_error *err) {
 }
 
 static const pst_distribution_ops toy_ops = {
-    .name = "toy",
-    .sample = toy_sample,
-    .score = toy_score,
-    .accumulate = toy_accumulate,
-    .zero_grad = toy_zero_grad,
-    .step = toy_step,
-    .clone = toy_clone,
-    .save = toy_save,
-    .load = toy_load,
-    .destroy = toy_destroy,
-};
+    .name = "toy", .sample = toy_sample, .score = toy_score, .accumulate = toy_accumulate, .zero_grad = toy_zero_grad,
+    .step = toy_step, .clone = toy_clone, .save = toy_save, .load = toy_load, .destroy = toy_destroy};
 
 void pst_toy_distribution(pst_toy *toy, pst_distribution *d) {
     *d = (pst_distribution){.ops = &toy_ops, .self = toy, .owned = 0};

@@ -231,8 +231,8 @@ static const char *kept_note(char *buf, size_t cap, long saved) {
     return buf;
 }
 
-int pst_mle_train(pst_gpt2 *m, pst_token_source *src, const pst_mle_options *o,
-                  pst_mle_callback cb, void *cb_ctx, pst_error *err) {
+/* The options and data against the model: what must hold before a run starts. */
+static int check_options(const pst_gpt2 *m, const pst_token_source *src, const pst_mle_options *o, pst_error *err) {
     if (!o->out_dir) return pst_fail(err, "train: an output directory is required");
     if (o->steps < 1) return pst_fail(err, "train: steps must be >= 1, got %ld", o->steps);
     if (o->grad_accum < 1) return pst_fail(err, "train: grad_accum must be >= 1, got %d", o->grad_accum);
@@ -253,151 +253,196 @@ int pst_mle_train(pst_gpt2 *m, pst_token_source *src, const pst_mle_options *o,
     if (src->max_id >= m->config.vocab_size)
         return pst_fail(err, "train: the data has token id %d, outside the model's vocabulary [0, %d)",
                         src->max_id, m->config.vocab_size);
+    return 0;
+}
 
+/* The run folder's paths (created, stale temporaries removed). */
+static int make_run_paths(const char *out_dir, run_paths *p, pst_error *err) {
+    return pst_mkdir_p(out_dir, err) || pst_remove_stale_tmp(out_dir, err) ||
+                   pst_path_join(p->model_link, sizeof p->model_link, out_dir, "model", err) ||
+                   pst_path_join(p->ckpt_root, sizeof p->ckpt_root, out_dir, "checkpoints", err) ||
+                   pst_path_join(p->metrics, sizeof p->metrics, out_dir, "metrics.jsonl", err) ||
+                   pst_path_join(p->config, sizeof p->config, out_dir, "train_config.json", err)
+               ? -1
+               : 0;
+}
+
+/* One run of pst_mle_train: its state and buffers. */
+typedef struct {
+    pst_gpt2 *m;
+    pst_token_source *src;
+    const pst_mle_options *o;
     run_paths p;
-    if (pst_mkdir_p(o->out_dir, err) || pst_remove_stale_tmp(o->out_dir, err) ||
-        pst_path_join(p.model_link, sizeof p.model_link, o->out_dir, "model", err) ||
-        pst_path_join(p.ckpt_root, sizeof p.ckpt_root, o->out_dir, "checkpoints", err) ||
-        pst_path_join(p.metrics, sizeof p.metrics, o->out_dir, "metrics.jsonl", err) ||
-        pst_path_join(p.config, sizeof p.config, o->out_dir, "train_config.json", err))
-        return -1;
-
-    pst_adamw opt = {0};
-    pst_metrics metrics = {0};
-    unsigned char *mask = NULL;
-    int *tokens = NULL, *inp = NULL, *tgt = NULL;
-    float *dlogprobs = NULL;
-    unsigned char *val_pos0 = NULL;
-    size_t val_pos0_len = 0;
-    int rc = -1;
+    int B, T;
+    pst_adamw opt;
     pst_rng rng;
-    pst_rng_seed(&rng, o->seed);
-    if (pst_adamw_create(&opt, m->num_params, (float)o->beta1, (float)o->beta2, (float)o->eps,
-                         (float)o->weight_decay, err))
-        return -1;
+    pst_metrics metrics;
+    unsigned char *mask;          /* weight-decay mask */
+    int *tokens, *inp, *tgt;      /* [B, T + 1] rows; inputs and targets [B, T] */
+    float *dlogprobs;             /* [B, T] */
+    unsigned char *val_pos0;      /* where every evaluation starts */
+    size_t val_pos0_len;
+    long saved;                   /* the step of the last checkpoint (-1: none) */
+} mle_run;
+
+/* Resumes the run in out_dir (o->resume), or refuses a folder that already holds one;
+ * then points out/model at the latest checkpoint's model. */
+static int start_or_resume(mle_run *r, pst_error *err) {
+    const pst_mle_options *o = r->o;
     if (o->resume) {
-        if (check_resume_config(src, o, p.config, err) || resume(m, &opt, &rng, src, o, &p, err) ||
-            pst_metrics_truncate(p.metrics, opt.step, err))
-            goto done;
+        if (check_resume_config(r->src, o, r->p.config, err) || resume(r->m, &r->opt, &r->rng, r->src, o, &r->p, err) ||
+            pst_metrics_truncate(r->p.metrics, r->opt.step, err))
+            return -1;
     } else {
         char dir[4096];
-        int found = pst_checkpoint_find(p.ckpt_root, dir, sizeof dir, NULL, err);
+        int found = pst_checkpoint_find(r->p.ckpt_root, dir, sizeof dir, NULL, err);
         if (found) {
             if (found > 0)
                 pst_fail_field(err, "out_dir", "%s already holds a training run (%s); resume it or use another directory",
-                         o->out_dir, dir);
-            goto done;
+                               o->out_dir, dir);
+            return -1;
         }
     }
     /* out/model: the latest checkpoint's model, through checkpoints/latest */
-    if (pst_symlink_atomic("checkpoints/latest/model", p.model_link, err)) {
-        pst_fail_context(err, "train: %s must be this run's link to its latest model", o->out_dir);
-        goto done;
-    }
-    mask = pst_gpt2_decay_mask(m, err);
-    size_t BT = (size_t)B * T;
-    tokens = pst_malloc((size_t)B * (T + 1) * sizeof(int), err);
-    inp = pst_malloc(BT * sizeof(int), err);
-    tgt = pst_malloc(BT * sizeof(int), err);
-    dlogprobs = pst_malloc(BT * sizeof(float), err);
-    if (!mask || !tokens || !inp || !tgt || !dlogprobs) goto done;
+    if (pst_symlink_atomic("checkpoints/latest/model", r->p.model_link, err))
+        return pst_fail_context(err, "train: %s must be this run's link to its latest model", o->out_dir);
+    return 0;
+}
+
+/* The buffers, the validation source's starting position, train_config.json and the
+ * metrics file. */
+static int run_buffers(mle_run *r, pst_error *err) {
+    const pst_mle_options *o = r->o;
+    size_t BT = (size_t)r->B * r->T;
+    r->mask = pst_gpt2_decay_mask(r->m, err);
+    r->tokens = pst_malloc((size_t)r->B * (r->T + 1) * sizeof(int), err);
+    r->inp = pst_malloc(BT * sizeof(int), err);
+    r->tgt = pst_malloc(BT * sizeof(int), err);
+    r->dlogprobs = pst_malloc(BT * sizeof(float), err);
+    if (!r->mask || !r->tokens || !r->inp || !r->tgt || !r->dlogprobs) return -1;
     if (o->val) { /* every evaluation starts where the validation source starts now */
-        val_pos0_len = o->val->pos_size(o->val->self);
-        val_pos0 = pst_malloc(val_pos0_len ? val_pos0_len : 1, err);
-        if (!val_pos0) goto done;
-        o->val->pos_get(o->val->self, val_pos0);
+        r->val_pos0_len = o->val->pos_size(o->val->self);
+        r->val_pos0 = pst_malloc(r->val_pos0_len ? r->val_pos0_len : 1, err);
+        if (!r->val_pos0) return -1;
+        o->val->pos_get(o->val->self, r->val_pos0);
     }
-    if (write_train_config(m, src, o, p.config, err) ||
-        pst_metrics_open(&metrics, p.metrics, o->resume, err))
-        goto done;
+    if (write_train_config(r->m, r->src, o, r->p.config, err) || pst_metrics_open(&r->metrics, r->p.metrics, o->resume, err))
+        return -1;
+    return 0;
+}
+
+/* The gradient of one update: grad = ∇ (1/k) Σ_micro loss over k = grad_accum micro-
+ * batches (each micro-batch's gradient scaled by 1/k); *loss the mean loss. */
+static int accumulate_update(mle_run *r, long step, double *loss, pst_error *err) {
+    const pst_mle_options *o = r->o;
+    int B = r->B, T = r->T;
+    size_t BT = (size_t)B * T;
+    char kept[96];
+    *loss = 0;
+    pst_gpt2_zero_grad(r->m);
+    for (int micro = 0; micro < o->grad_accum; micro++) {
+        if (r->src->next(r->src->self, r->tokens, err)) return pst_fail_context(err, "train: step %ld", step + 1);
+        for (int b = 0; b < B; b++) {
+            memcpy(r->inp + (size_t)b * T, r->tokens + (size_t)b * (T + 1), T * sizeof(int));
+            memcpy(r->tgt + (size_t)b * T, r->tokens + (size_t)b * (T + 1) + 1, T * sizeof(int));
+        }
+        double l;
+        float scale = 1.0f / (float)o->grad_accum;
+        if (o->objective && o->objective->micro_step) {
+            if (o->objective->micro_step(o->objective->ctx, r->m, r->inp, r->tgt, B, T, scale, &l, err) ||
+                (!isfinite(l) && pst_fail(err, "loss is %g", l)))
+                return pst_fail_context(err, "train: step %ld", step + 1);
+            *loss += l / o->grad_accum;
+            continue;
+        }
+        if (pst_gpt2_cross_entropy(r->m, r->inp, r->tgt, NULL, B, T, r->dlogprobs, &l, err) ||
+            (!isfinite(l) && pst_fail(err, "loss is %g", l)))
+            return pst_fail_context(err, "train: step %ld (%s)", step + 1, kept_note(kept, sizeof kept, r->saved));
+        /* the update's loss is the mean over micro-batches: scale each one's gradient */
+        for (size_t i = 0; i < BT; i++) r->dlogprobs[i] *= scale;
+        if (pst_gpt2_backward(r->m, r->dlogprobs, err)) return -1;
+        *loss += l / o->grad_accum;
+    }
+    return 0;
+}
+
+/* Clip ‖g‖ to clip, then AdamW at lr(step) (warmup + cosine); *norm the norm before. */
+static int apply_update(mle_run *r, long step, float *norm, float *lr, pst_error *err) {
+    const pst_mle_options *o = r->o;
+    char kept[96];
+    *norm = pst_clip_grad_norm(r->m->grad_memory, r->m->num_params, (float)o->clip);
+    if (!isfinite(*norm))
+        return pst_fail(err, "train: step %ld: gradient norm is %g (%s)", step + 1, (double)*norm,
+                        kept_note(kept, sizeof kept, r->saved));
+    *lr = pst_lr_schedule(step, o->warmup, o->steps, (float)o->lr, (float)o->lr_min);
+    pst_adamw_update(&r->opt, r->m->param_memory, r->m->grad_memory, r->mask, r->m->num_params, *lr);
+    if (o->objective && o->objective->after_update && o->objective->after_update(o->objective->ctx, *lr, err))
+        return -1;
+    return 0;
+}
+
+/* The step's metrics line: every log_every steps, at the end, and where val_loss was measured. */
+static void log_step(mle_run *r, const pst_mle_step *s, double t_start) {
+    const pst_mle_options *o = r->o;
+    char val_field[320] = "";
+    if (!isnan(s->val_loss)) snprintf(val_field, sizeof val_field, ", \"val_loss\": %.9g", s->val_loss);
+    if (o->objective && o->objective->metrics) {
+        size_t vl = strlen(val_field);
+        o->objective->metrics(o->objective->ctx, val_field + vl, sizeof val_field - vl);
+    }
+    if (r->opt.step % o->log_every == 0 || r->opt.step == o->steps || !isnan(s->val_loss))
+        pst_metrics_write(&r->metrics,
+                          "\"step\": %ld, \"loss\": %.9g, \"lr\": %.9g, \"grad_norm\": %.9g, "
+                          "\"tokens_per_s\": %.1f, \"elapsed_s\": %.3f%s",
+                          s->step, s->loss, s->lr, s->grad_norm, s->tokens_per_s, pst_now() - t_start, val_field);
+}
+
+int pst_mle_train(pst_gpt2 *m, pst_token_source *src, const pst_mle_options *o,
+                  pst_mle_callback cb, void *cb_ctx, pst_error *err) {
+    if (check_options(m, src, o, err)) return -1;
+    mle_run r = {.m = m, .src = src, .o = o, .B = src->B, .T = src->T};
+    if (make_run_paths(o->out_dir, &r.p, err)) return -1;
+    int rc = -1;
+    pst_rng_seed(&r.rng, o->seed);
+    if (pst_adamw_create(&r.opt, m->num_params, (float)o->beta1, (float)o->beta2, (float)o->eps,
+                         (float)o->weight_decay, err))
+        return -1;
+    if (start_or_resume(&r, err) || run_buffers(&r, err)) goto done;
+    r.saved = o->resume ? r.opt.step : -1;
 
     pst_progress prog;
     pst_progress_start(&prog, "train", o->steps);
     if (o->quiet) prog.enabled = 0;
-    double tokens_per_update = (double)BT * o->grad_accum;
+    double tokens_per_update = (double)r.B * r.T * o->grad_accum;
     double t_start = pst_now();
-    long first = opt.step, saved = o->resume ? opt.step : -1; /* the step of the last checkpoint */
-    char kept[96];
-    for (long step = opt.step; step < o->steps; step++) {
-        double t0 = pst_now(), loss = 0;
-        pst_gpt2_zero_grad(m);
-        for (int micro = 0; micro < o->grad_accum; micro++) {
-            if (src->next(src->self, tokens, err)) {
-                pst_fail_context(err, "train: step %ld", step + 1);
-                goto done;
-            }
-            for (int b = 0; b < B; b++) {
-                memcpy(inp + (size_t)b * T, tokens + (size_t)b * (T + 1), T * sizeof(int));
-                memcpy(tgt + (size_t)b * T, tokens + (size_t)b * (T + 1) + 1, T * sizeof(int));
-            }
-            double l;
-            float scale = 1.0f / (float)o->grad_accum;
-            if (o->objective && o->objective->micro_step) {
-                if (o->objective->micro_step(o->objective->ctx, m, inp, tgt, B, T, scale, &l, err) ||
-                    (!isfinite(l) && pst_fail(err, "loss is %g", l))) {
-                    pst_fail_context(err, "train: step %ld", step + 1);
-                    goto done;
-                }
-                loss += l / o->grad_accum;
-                continue;
-            }
-            if (pst_gpt2_cross_entropy(m, inp, tgt, NULL, B, T, dlogprobs, &l, err) ||
-                (!isfinite(l) && pst_fail(err, "loss is %g", l))) {
-                pst_fail_context(err, "train: step %ld (%s)", step + 1, kept_note(kept, sizeof kept, saved));
-                goto done;
-            }
-            /* the update's loss is the mean over micro-batches: scale each one's gradient */
-            for (size_t i = 0; i < BT; i++) dlogprobs[i] *= scale;
-            if (pst_gpt2_backward(m, dlogprobs, err)) goto done;
-            loss += l / o->grad_accum;
-        }
-        float norm = pst_clip_grad_norm(m->grad_memory, m->num_params, (float)o->clip);
-        if (!isfinite(norm)) {
-            pst_fail(err, "train: step %ld: gradient norm is %g (%s)", step + 1, (double)norm,
-                     kept_note(kept, sizeof kept, saved));
-            goto done;
-        }
-        float lr = pst_lr_schedule(step, o->warmup, o->steps, (float)o->lr, (float)o->lr_min);
-        pst_adamw_update(&opt, m->param_memory, m->grad_memory, mask, m->num_params, lr);
-        if (o->objective && o->objective->after_update &&
-            o->objective->after_update(o->objective->ctx, lr, err))
-            goto done;
+    long first = r.opt.step;
+    for (long step = r.opt.step; step < o->steps; step++) {
+        double t0 = pst_now(), loss;
+        float norm = 0, lr = 0;
+        if (accumulate_update(&r, step, &loss, err) || apply_update(&r, step, &norm, &lr, err)) goto done;
         double dt = pst_now() - t0;
-        pst_mle_step s = {opt.step, loss, lr, norm, dt > 0 ? tokens_per_update / dt : 0, NAN};
-        int is_save = opt.step == o->steps || (o->save_every > 0 && opt.step % o->save_every == 0);
-        if (o->val && (o->val_every > 0 ? opt.step % o->val_every == 0 || opt.step == o->steps : is_save) &&
-            evaluate(m, o->val, val_pos0, val_pos0_len, o->val_batches, tokens, inp, tgt, &s.val_loss,
-                     err))
+        pst_mle_step s = {r.opt.step, loss, lr, norm, dt > 0 ? tokens_per_update / dt : 0, NAN};
+        int is_save = r.opt.step == o->steps || (o->save_every > 0 && r.opt.step % o->save_every == 0);
+        if (o->val && (o->val_every > 0 ? r.opt.step % o->val_every == 0 || r.opt.step == o->steps : is_save) &&
+            evaluate(m, o->val, r.val_pos0, r.val_pos0_len, o->val_batches, r.tokens, r.inp, r.tgt, &s.val_loss, err))
             goto done;
-        char val_field[320] = "";
-        if (!isnan(s.val_loss)) snprintf(val_field, sizeof val_field, ", \"val_loss\": %.9g", s.val_loss);
-        if (o->objective && o->objective->metrics) {
-            size_t vl = strlen(val_field);
-            o->objective->metrics(o->objective->ctx, val_field + vl, sizeof val_field - vl);
-        }
-        if (opt.step % o->log_every == 0 || opt.step == o->steps || !isnan(s.val_loss))
-            pst_metrics_write(&metrics,
-                              "\"step\": %ld, \"loss\": %.9g, \"lr\": %.9g, \"grad_norm\": %.9g, "
-                              "\"tokens_per_s\": %.1f, \"elapsed_s\": %.3f%s",
-                              s.step, s.loss, s.lr, s.grad_norm, s.tokens_per_s, pst_now() - t_start,
-                              val_field);
+        log_step(&r, &s, t_start);
         char extra[64];
         snprintf(extra, sizeof extra, "loss %.4f", loss);
         double el = pst_now() - t_start;
-        pst_progress_update(&prog, opt.step, el > 0 ? (opt.step - first) * tokens_per_update / el : 0,
-                            extra);
+        pst_progress_update(&prog, r.opt.step, el > 0 ? (r.opt.step - first) * tokens_per_update / el : 0, extra);
         int stop = cb && cb(cb_ctx, &s);
         if (stop || is_save) {
-            if (checkpoint(m, &opt, &rng, src, o, &p, err)) goto done;
-            saved = opt.step;
+            if (checkpoint(m, &r.opt, &r.rng, src, o, &r.p, err)) goto done;
+            r.saved = r.opt.step;
         }
         if (stop) break;
     }
     pst_progress_finish(&prog);
     rc = 0;
 done:
-    pst_metrics_close(&metrics);
-    pst_adamw_free(&opt);
-    free(mask), free(tokens), free(inp), free(tgt), free(dlogprobs), free(val_pos0);
+    pst_metrics_close(&r.metrics);
+    pst_adamw_free(&r.opt);
+    free(r.mask), free(r.tokens), free(r.inp), free(r.tgt), free(r.dlogprobs), free(r.val_pos0);
     return rc;
 }
