@@ -79,8 +79,7 @@ typedef struct {
     const uint64_t *document_segments;  /* [n_documents + 1] */
     const uint64_t *document_source;    /* [n_documents] */
     const float *segment_scores;        /* [n_segments] */
-    void *map;
-    size_t map_len;
+    struct pst_shard_mapping *mapping;  /* the file's memory mapping (src/text/shard.c) */
 } pst_shard;
 
 /* Maps and validates a shard; errors name the file and the bad field. */
@@ -159,8 +158,7 @@ typedef struct {
     int aligned_id, misaligned_id;
     float threshold;
     pst_loader_pos pos;
-    uint64_t *order;   /* [n_documents] the current epoch's document order */
-    uint64_t order_epoch;
+    struct pst_loader_order *order; /* the current epoch's document order (src/text/loader.c) */
     /* the batch: B*T + 1 positions; inputs are [0, B*T), targets [1, B*T] */
     int *tokens;
     float *scores;       /* the token's segment score (NaN: EOT, padding, unscored) */

@@ -18,26 +18,31 @@
 
 /* The epoch's document order: identity, or Fisher–Yates driven by
  * pst_rng_split(pst_rng(seed), epoch). */
+struct pst_loader_order {
+    uint64_t epoch; /* whose order docs is */
+    uint64_t docs[]; /* [n_documents] */
+};
+
 static void make_order(pst_loader *l, uint64_t epoch) {
     uint64_t n = l->shard->n_documents;
-    for (uint64_t i = 0; i < n; i++) l->order[i] = i;
+    for (uint64_t i = 0; i < n; i++) l->order->docs[i] = i;
     if (l->pos.shuffle && n > 1) {
         pst_rng base, rng;
         pst_rng_seed(&base, l->pos.seed);
         rng = pst_rng_split(&base, epoch);
         for (uint64_t i = n - 1; i > 0; i--) {
             uint64_t j = pst_rng_below(&rng, i + 1);
-            uint64_t t = l->order[i];
-            l->order[i] = l->order[j];
-            l->order[j] = t;
+            uint64_t t = l->order->docs[i];
+            l->order->docs[i] = l->order->docs[j];
+            l->order->docs[j] = t;
         }
     }
-    l->order_epoch = epoch;
+    l->order->epoch = epoch;
 }
 
 static uint64_t document_at(pst_loader *l, const pst_loader_pos *p) {
-    if (l->order_epoch != p->epoch) make_order(l, p->epoch);
-    return l->order[p->doc_cursor];
+    if (l->order->epoch != p->epoch) make_order(l, p->epoch);
+    return l->order->docs[p->doc_cursor];
 }
 
 /* Segment holding token t of document d: the last s in the document's segment
@@ -102,7 +107,7 @@ int pst_loader_init(pst_loader *l, const pst_shard *s, int B, int T, int shuffle
     l->shuffle = shuffle;
     l->loop = loop;
     size_t n = (size_t)B * T + 1;
-    l->order = pst_malloc(s->n_documents * sizeof *l->order, err);
+    l->order = pst_malloc(sizeof *l->order + s->n_documents * sizeof *l->order->docs, err);
     l->tokens = pst_malloc(n * sizeof *l->tokens, err);
     l->scores = pst_malloc(n * sizeof *l->scores, err);
     l->segments = pst_malloc(n * sizeof *l->segments, err);
@@ -181,7 +186,7 @@ int pst_loader_set_pos(pst_loader *l, const pst_loader_pos *pos, pst_error *err)
     make_order(l, pos->epoch);
     uint64_t len = 0;
     if (pos->doc_cursor < s->n_documents) {
-        uint64_t d = l->order[pos->doc_cursor];
+        uint64_t d = l->order->docs[pos->doc_cursor];
         len = pst_shard_document_end(s, d) - pst_shard_document_start(s, d);
     }
     if (pos->token_in_doc > len) {

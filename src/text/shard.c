@@ -236,10 +236,17 @@ int pst_shard_builder_write(const pst_shard_builder *b, const char *path, pst_sp
 
 /* ---- reader ---------------------------------------------------------------- */
 
+struct pst_shard_mapping {
+    void *addr;
+    size_t len;
+};
+
 void pst_shard_close(pst_shard *s) {
-    if (s->map) munmap(s->map, s->map_len);
-    s->map = NULL;
-    s->map_len = 0;
+    if (s->mapping) {
+        munmap(s->mapping->addr, s->mapping->len);
+        free(s->mapping);
+    }
+    s->mapping = NULL;
 }
 
 /* a + b and a * b in 64 bits, failing on overflow */
@@ -269,8 +276,11 @@ int pst_shard_open(pst_shard *s, const char *path, pst_error *err) {
     void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
     if (map == MAP_FAILED) return pst_fail(err, "%s: cannot map shard: %s", path, strerror(errno));
-    s->map = map;
-    s->map_len = size;
+    if (!(s->mapping = pst_malloc(sizeof *s->mapping, err))) {
+        munmap(map, size);
+        return -1;
+    }
+    *s->mapping = (struct pst_shard_mapping){map, size};
     const unsigned char *p = map;
 
     if (memcmp(p, PST_SHARD_MAGIC, 8) != 0) {
