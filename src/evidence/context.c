@@ -46,8 +46,8 @@ static int set_add(string_set *s, const char *w, size_t n, pst_error *err) {
     if (set_has(s, w, n)) return 0;
     if (s->len + n + 1 > s->cap) {
         size_t cap = (s->len + n + 1) * 2 + 64;
-        char *b = realloc(s->buf, cap);
-        if (!b) return pst_fail(err, "context scorer: out of memory");
+        char *b = pst_realloc(s->buf, cap, err);
+        if (!b) return -1;
         s->buf = b, s->cap = cap;
     }
     memcpy(s->buf + s->len, w, n);
@@ -172,8 +172,8 @@ static int pep8_clean(const char *x, size_t xl, const char *c, double *b, pst_er
     size_t cl = strlen(c);
     int first_row = 1; /* the first row x writes on */
     for (size_t i = 0; i < cl; i++) first_row += c[i] == '\n';
-    char *src = malloc(cl + xl + 2);
-    if (!src) return pst_fail(err, "scorer 'pep8-clean': out of memory");
+    char *src = pst_malloc(cl + xl + 2, err);
+    if (!src) return -1;
     memcpy(src, c, cl);
     memcpy(src + cl, x, xl);
     size_t n = cl + xl;
