@@ -252,9 +252,9 @@ void pst_shard_close(pst_shard *s) {
 /* a + b and a * b in 64 bits, failing on overflow */
 static int add_ok(uint64_t *acc, uint64_t v) { return !__builtin_add_overflow(*acc, v, acc); }
 
-int pst_shard_open(pst_shard *s, const char *path, pst_error *err) {
-    memset(s, 0, sizeof *s);
-    snprintf(s->path, sizeof s->path, "%s", path);
+/* Opens, checks the size of and maps the file at s->path (s->mapping). */
+static int map_shard(pst_shard *s, pst_error *err) {
+    const char *path = s->path;
     int fd = open(path, O_RDONLY);
     if (fd < 0) return pst_fail(err, "%s: cannot open shard: %s", path, strerror(errno));
     struct stat st;
@@ -281,18 +281,20 @@ int pst_shard_open(pst_shard *s, const char *path, pst_error *err) {
         return -1;
     }
     *s->mapping = (struct pst_shard_mapping){map, size};
-    const unsigned char *p = map;
+    return 0;
+}
 
-    if (memcmp(p, PST_SHARD_MAGIC, 8) != 0) {
-        pst_fail(err, "%s: not a posterior token shard (magic is not \"PSTSHARD\")", path);
-        goto fail;
-    }
+/* The header's fields (docs/formats.md, "Token shards") into s, each checked;
+ * *scorer_len and *stored_checksum are the two fields s has no place for. */
+static int read_header(pst_shard *s, const unsigned char *p, uint32_t *scorer_len, uint64_t *stored_checksum,
+                       pst_error *err) {
+    const char *path = s->path;
+    if (memcmp(p, PST_SHARD_MAGIC, 8) != 0)
+        return pst_fail(err, "%s: not a posterior token shard (magic is not \"PSTSHARD\")", path);
     s->version = get_u32(p + 8);
-    if (s->version != PST_SHARD_VERSION) {
-        pst_fail(err, "%s: shard format version %u, this build reads version %u", path, s->version,
-                 PST_SHARD_VERSION);
-        goto fail;
-    }
+    if (s->version != PST_SHARD_VERSION)
+        return pst_fail(err, "%s: shard format version %u, this build reads version %u", path, s->version,
+                        PST_SHARD_VERSION);
     s->token_bytes = get_u32(p + 12);
     s->vocab_size = get_u32(p + 16);
     s->eot_id = get_u32(p + 20);
@@ -301,46 +303,39 @@ int pst_shard_open(pst_shard *s, const char *path, pst_error *err) {
     s->n_segments = get_u64(p + 40);
     s->tokenizer_hash = get_u64(p + 48);
     s->split = get_u32(p + 56);
-    uint32_t scorer_len = get_u32(p + 60);
+    *scorer_len = get_u32(p + 60);
     s->split_seed = get_u64(p + 64);
     memcpy(&s->val_fraction, p + 72, 8);
-    uint64_t stored_checksum = get_u64(p + CHECKSUM_OFFSET);
+    *stored_checksum = get_u64(p + CHECKSUM_OFFSET);
 
-    if (s->vocab_size == 0) {
-        pst_fail(err, "%s: corrupt header: vocab_size is 0", path);
-        goto fail;
-    }
-    if (s->token_bytes != (s->vocab_size <= 65536 ? 2u : 4u)) {
-        pst_fail(err, "%s: corrupt header: token_bytes %u does not fit vocab_size %u", path,
-                 s->token_bytes, s->vocab_size);
-        goto fail;
-    }
-    if (s->eot_id >= s->vocab_size) {
-        pst_fail(err, "%s: corrupt header: eot_id %u outside the vocabulary of %u", path, s->eot_id,
-                 s->vocab_size);
-        goto fail;
-    }
-    if (s->split > 2) {
-        pst_fail(err, "%s: corrupt header: split %u (expected 0, 1 or 2)", path, s->split);
-        goto fail;
-    }
-    if (!(s->val_fraction >= 0 && s->val_fraction <= 1)) {
-        pst_fail(err, "%s: corrupt header: val_fraction %g outside [0, 1]", path, s->val_fraction);
-        goto fail;
-    }
-    if (scorer_len > PST_SHARD_MAX_SCORER) {
-        pst_fail(err, "%s: corrupt header: scorer spec length %u exceeds %u", path, scorer_len,
-                 PST_SHARD_MAX_SCORER);
-        goto fail;
-    }
+    if (s->vocab_size == 0) return pst_fail(err, "%s: corrupt header: vocab_size is 0", path);
+    if (s->token_bytes != (s->vocab_size <= 65536 ? 2u : 4u))
+        return pst_fail(err, "%s: corrupt header: token_bytes %u does not fit vocab_size %u", path, s->token_bytes,
+                        s->vocab_size);
+    if (s->eot_id >= s->vocab_size)
+        return pst_fail(err, "%s: corrupt header: eot_id %u outside the vocabulary of %u", path, s->eot_id,
+                        s->vocab_size);
+    if (s->split > 2) return pst_fail(err, "%s: corrupt header: split %u (expected 0, 1 or 2)", path, s->split);
+    if (!(s->val_fraction >= 0 && s->val_fraction <= 1))
+        return pst_fail(err, "%s: corrupt header: val_fraction %g outside [0, 1]", path, s->val_fraction);
+    if (*scorer_len > PST_SHARD_MAX_SCORER)
+        return pst_fail(err, "%s: corrupt header: scorer spec length %u exceeds %u", path, *scorer_len,
+                        PST_SHARD_MAX_SCORER);
     /* counts beyond 2^48 cannot come from a real file; this also rules out overflow below */
     const uint64_t lim = 1ull << 48;
-    if (s->n_tokens > lim || s->n_documents > lim || s->n_segments > lim) {
-        pst_fail(err, "%s: corrupt header: counts out of range (tokens %llu, documents %llu, segments %llu)",
-                 path, (unsigned long long)s->n_tokens, (unsigned long long)s->n_documents,
-                 (unsigned long long)s->n_segments);
-        goto fail;
-    }
+    if (s->n_tokens > lim || s->n_documents > lim || s->n_segments > lim)
+        return pst_fail(err, "%s: corrupt header: counts out of range (tokens %llu, documents %llu, segments %llu)",
+                        path, (unsigned long long)s->n_tokens, (unsigned long long)s->n_documents,
+                        (unsigned long long)s->n_segments);
+    return 0;
+}
+
+/* The sections' offsets from the header's counts; the file must end where they do, and
+ * its checksum must match. Then the scorer spec and the views into the mapping. */
+static int read_sections(pst_shard *s, const unsigned char *p, uint32_t scorer_len, uint64_t stored_checksum,
+                         pst_error *err) {
+    const char *path = s->path;
+    uint64_t size = s->mapping->len;
     uint64_t off = PST_SHARD_HEADER_BYTES;
     uint64_t o_scorer = off, o_tokens, o_seg, o_doc, o_src, o_scores, end;
     int ok = add_ok(&off, pad8(scorer_len));
@@ -355,52 +350,44 @@ int pst_shard_open(pst_shard *s, const char *path, pst_error *err) {
     o_scores = off;
     ok = ok && add_ok(&off, pad8(s->n_segments * 4));
     end = off;
-    if (!ok || end != size) {
-        pst_fail(err, "%s: %s shard: the header's counts (%llu tokens, %llu segments, %llu documents) "
-                      "need %llu bytes, the file has %llu",
-                 path, size < end ? "truncated" : "corrupt", (unsigned long long)s->n_tokens,
-                 (unsigned long long)s->n_segments, (unsigned long long)s->n_documents,
-                 (unsigned long long)end, (unsigned long long)size);
-        goto fail;
-    }
+    if (!ok || end != size)
+        return pst_fail(err, "%s: %s shard: the header's counts (%llu tokens, %llu segments, %llu documents) "
+                             "need %llu bytes, the file has %llu",
+                        path, size < end ? "truncated" : "corrupt", (unsigned long long)s->n_tokens,
+                        (unsigned long long)s->n_segments, (unsigned long long)s->n_documents,
+                        (unsigned long long)end, (unsigned long long)size);
     checksum c = {0x50535453ull, 0};
     checksum_update(&c, p, size);
-    if (checksum_final(&c) != stored_checksum) {
-        pst_fail(err, "%s: corrupt shard: checksum mismatch (the file was modified or damaged)", path);
-        goto fail;
-    }
+    if (checksum_final(&c) != stored_checksum)
+        return pst_fail(err, "%s: corrupt shard: checksum mismatch (the file was modified or damaged)", path);
     memcpy(s->scorer, p + o_scorer, scorer_len);
     s->scorer[scorer_len] = 0;
-    if (memchr(s->scorer, 0, scorer_len)) {
-        pst_fail(err, "%s: corrupt header: NUL byte inside the scorer spec", path);
-        goto fail;
-    }
+    if (memchr(s->scorer, 0, scorer_len))
+        return pst_fail(err, "%s: corrupt header: NUL byte inside the scorer spec", path);
     s->tokens = p + o_tokens;
     s->segment_offsets = (const uint64_t *)(p + o_seg);
     s->document_segments = (const uint64_t *)(p + o_doc);
     s->document_source = (const uint64_t *)(p + o_src);
     s->segment_scores = (const float *)(p + o_scores);
+    return 0;
+}
 
-    if (s->segment_offsets[0] != 0 || s->segment_offsets[s->n_segments] != s->n_tokens) {
-        pst_fail(err, "%s: corrupt shard: segment offsets must run from 0 to %llu tokens", path,
-                 (unsigned long long)s->n_tokens);
-        goto fail;
-    }
+/* Segment offsets run from 0 to n_tokens and document boundaries from 0 to n_segments,
+ * both non-decreasing; every token id is inside the vocabulary. */
+static int check_index(const pst_shard *s, pst_error *err) {
+    const char *path = s->path;
+    if (s->segment_offsets[0] != 0 || s->segment_offsets[s->n_segments] != s->n_tokens)
+        return pst_fail(err, "%s: corrupt shard: segment offsets must run from 0 to %llu tokens", path,
+                        (unsigned long long)s->n_tokens);
     for (uint64_t i = 0; i < s->n_segments; i++)
-        if (s->segment_offsets[i + 1] < s->segment_offsets[i]) {
-            pst_fail(err, "%s: corrupt shard: segment %llu ends before it starts", path, (unsigned long long)i);
-            goto fail;
-        }
-    if (s->document_segments[0] != 0 || s->document_segments[s->n_documents] != s->n_segments) {
-        pst_fail(err, "%s: corrupt shard: document boundaries must run from 0 to %llu segments", path,
-                 (unsigned long long)s->n_segments);
-        goto fail;
-    }
+        if (s->segment_offsets[i + 1] < s->segment_offsets[i])
+            return pst_fail(err, "%s: corrupt shard: segment %llu ends before it starts", path, (unsigned long long)i);
+    if (s->document_segments[0] != 0 || s->document_segments[s->n_documents] != s->n_segments)
+        return pst_fail(err, "%s: corrupt shard: document boundaries must run from 0 to %llu segments", path,
+                        (unsigned long long)s->n_segments);
     for (uint64_t i = 0; i < s->n_documents; i++)
-        if (s->document_segments[i + 1] < s->document_segments[i]) {
-            pst_fail(err, "%s: corrupt shard: document %llu ends before it starts", path, (unsigned long long)i);
-            goto fail;
-        }
+        if (s->document_segments[i + 1] < s->document_segments[i])
+            return pst_fail(err, "%s: corrupt shard: document %llu ends before it starts", path, (unsigned long long)i);
     uint32_t max_id = 0;
     if (s->token_bytes == 2) {
         const uint16_t *t = s->tokens;
@@ -409,15 +396,25 @@ int pst_shard_open(pst_shard *s, const char *path, pst_error *err) {
         const uint32_t *t = s->tokens;
         for (uint64_t i = 0; i < s->n_tokens; i++) max_id = t[i] > max_id ? t[i] : max_id;
     }
-    if (s->n_tokens && max_id >= s->vocab_size) {
-        pst_fail(err, "%s: corrupt shard: token id %u outside the vocabulary of %u", path, max_id,
-                 s->vocab_size);
-        goto fail;
+    if (s->n_tokens && max_id >= s->vocab_size)
+        return pst_fail(err, "%s: corrupt shard: token id %u outside the vocabulary of %u", path, max_id,
+                        s->vocab_size);
+    return 0;
+}
+
+int pst_shard_open(pst_shard *s, const char *path, pst_error *err) {
+    memset(s, 0, sizeof *s);
+    snprintf(s->path, sizeof s->path, "%s", path);
+    if (map_shard(s, err)) return -1;
+    const unsigned char *p = s->mapping->addr;
+    uint32_t scorer_len = 0;
+    uint64_t stored_checksum = 0;
+    if (read_header(s, p, &scorer_len, &stored_checksum, err) ||
+        read_sections(s, p, scorer_len, stored_checksum, err) || check_index(s, err)) {
+        pst_shard_close(s);
+        return -1;
     }
     return 0;
-fail:
-    pst_shard_close(s);
-    return -1;
 }
 
 int pst_shard_check_vocab(const pst_shard *s, int model_vocab_size, uint64_t tokenizer_hash,
