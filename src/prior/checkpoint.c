@@ -340,8 +340,8 @@ static int check_tiling(byte_span *sp, size_t n, size_t data_len, const char *pa
     return 0;
 }
 
-static int load_safetensors(pst_gpt2 *m, const char *path, pst_error *err) {
-    const pst_gpt2_config *c = &m->config;
+/* Maps a whole regular file of at least 8 bytes read-only. */
+static int map_safetensors(const char *path, unsigned char **map, size_t *len, pst_error *err) {
     int fd = open(path, O_RDONLY);
     if (fd < 0) return pst_fail(err, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
@@ -360,9 +360,113 @@ static int load_safetensors(pst_gpt2 *m, const char *path, pst_error *err) {
         return pst_fail(err, "%s: truncated safetensors file (%zu bytes, need at least 8)", path,
                         file_len);
     }
-    unsigned char *map = mmap(NULL, file_len, PROT_READ, MAP_PRIVATE, fd, 0);
+    *map = mmap(NULL, file_len, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
-    if (map == MAP_FAILED) return pst_fail(err, "%s: cannot mmap: %s", path, strerror(errno));
+    if (*map == MAP_FAILED) return pst_fail(err, "%s: cannot mmap: %s", path, strerror(errno));
+    *len = file_len;
+    return 0;
+}
+
+/* One header entry: dtype (dtype -1: one we do not read), shape, element count and
+ * its byte range [begin, end) in the data section. */
+typedef struct {
+    int dtype, esize, ndim;
+    long shape[8];
+    uint64_t numel, begin, end;
+} tensor_entry;
+
+static int parse_tensor_entry(const cJSON *t, size_t data_len, const char *path, tensor_entry *e,
+                              pst_error *err) {
+    const char *full = t->string;
+    if (!cJSON_IsObject(t)) return pst_fail(err, "%s: tensor %s: entry is not a JSON object", path, full);
+    const cJSON *dt = cJSON_GetObjectItemCaseSensitive(t, "dtype");
+    const cJSON *sh = cJSON_GetObjectItemCaseSensitive(t, "shape");
+    const cJSON *off = cJSON_GetObjectItemCaseSensitive(t, "data_offsets");
+    if (!cJSON_IsString(dt) || !cJSON_IsArray(sh) || !cJSON_IsArray(off) || cJSON_GetArraySize(off) != 2)
+        return pst_fail(err,
+                        "%s: tensor %s: needs \"dtype\" (string), \"shape\" (array) and \"data_offsets\" ([begin, end])",
+                        path, full);
+    if (strcmp(dt->valuestring, "F32") == 0) e->dtype = DT_F32, e->esize = 4;
+    else if (strcmp(dt->valuestring, "F16") == 0) e->dtype = DT_F16, e->esize = 2;
+    else if (strcmp(dt->valuestring, "BF16") == 0) e->dtype = DT_BF16, e->esize = 2;
+    else e->dtype = -1, e->esize = 0; /* buffers we ignore may have other dtypes (attn.bias is often U8/BOOL) */
+    e->ndim = cJSON_GetArraySize(sh);
+    if (e->ndim > 8) return pst_fail(err, "%s: tensor %s: %d dimensions", path, full, e->ndim);
+    e->numel = 1;
+    for (int d = 0; d < e->ndim; d++) {
+        uint64_t s;
+        if (json_u64(cJSON_GetArrayItem(sh, d), &s) || s > (1ull << 40))
+            return pst_fail(err, "%s: tensor %s: shape[%d] is not a valid size", path, full, d);
+        e->shape[d] = (long)s;
+        e->numel *= s;
+        if (e->numel > (1ull << 40)) return pst_fail(err, "%s: tensor %s: too many elements", path, full);
+    }
+    if (json_u64(cJSON_GetArrayItem(off, 0), &e->begin) || json_u64(cJSON_GetArrayItem(off, 1), &e->end) ||
+        e->begin > e->end || e->end > data_len)
+        return pst_fail(err, "%s: tensor %s: data_offsets out of range (data section has %zu bytes)", path, full,
+                        data_len);
+    return 0;
+}
+
+/* The entry's dtype is readable and its byte range holds shape x dtype. */
+static int check_entry_data(const cJSON *t, const tensor_entry *e, const char *path, pst_error *err) {
+    if (e->dtype < 0)
+        return pst_fail(err, "%s: tensor %s: unsupported dtype %s (expected F32, F16 or BF16)", path, t->string,
+                        cJSON_GetObjectItemCaseSensitive(t, "dtype")->valuestring);
+    if (e->end - e->begin != e->numel * (uint64_t)e->esize)
+        return pst_fail(err, "%s: tensor %s: data_offsets span %llu bytes but shape x dtype needs %llu", path,
+                        t->string, (unsigned long long)(e->end - e->begin), (unsigned long long)(e->numel * e->esize));
+    return 0;
+}
+
+/* Tensor k (of layer `layer`) of name `full` with the shape config.json gives. */
+static int check_entry_shape(const pst_gpt2_config *c, int k, const tensor_entry *e, const char *full,
+                             const char *path, pst_error *err) {
+    long want[2];
+    int wdim = tensor_shape(c, k, want);
+    int ok = e->ndim == wdim;
+    for (int d = 0; ok && d < wdim; d++) ok = e->shape[d] == want[d];
+    if (ok) return 0;
+    char got_s[128] = "", want_s[64];
+    for (int d = 0, o = 0; d < e->ndim && o < 100; d++)
+        o += snprintf(got_s + o, sizeof got_s - o, "%s%ld", d ? ", " : "", e->shape[d]);
+    if (wdim == 2) snprintf(want_s, sizeof want_s, "%ld, %ld", want[0], want[1]);
+    else snprintf(want_s, sizeof want_s, "%ld", want[0]);
+    return pst_fail(err, "%s: tensor %s: shape [%s] does not match config.json (expected [%s])", path, full, got_s,
+                    want_s);
+}
+
+/* Every GPT-2 tensor of the config was given (seen[k·n_layer + layer]). */
+static int check_all_seen(const pst_gpt2_config *c, const unsigned char *seen, const char *path, pst_error *err) {
+    for (int k = 0; k < PST_GPT2_NUM_TENSORS; k++)
+        for (int i = 0; i < (tensor_is_per_layer(k) ? c->n_layer : 1); i++)
+            if (!seen[(size_t)k * c->n_layer + i])
+                return tensor_is_per_layer(k) ? pst_fail(err, "%s: missing tensor h.%d.%s", path, i, tensor_names[k])
+                                              : pst_fail(err, "%s: missing tensor %s", path, tensor_names[k]);
+    return 0;
+}
+
+/* We tie the output embedding to wte; an lm_head.weight is accepted when equal. */
+static int check_lm_head_tied(const pst_gpt2 *m, const unsigned char *lm_head_data, int lm_head_dtype,
+                              const char *path, pst_error *err) {
+    size_t n = (size_t)m->config.vocab_size * m->config.n_embd;
+    float row[256];
+    for (size_t i = 0; i < n; i += 256) {
+        size_t cnt = n - i < 256 ? n - i : 256;
+        convert(row, lm_head_data + i * (lm_head_dtype == DT_F32 ? 4 : 2), cnt, lm_head_dtype);
+        if (memcmp(row, m->params.wte + i, cnt * 4) != 0)
+            return pst_fail(err,
+                            "%s: lm_head.weight differs from wte.weight (untied output embeddings are not supported)",
+                            path);
+    }
+    return 0;
+}
+
+static int load_safetensors(pst_gpt2 *m, const char *path, pst_error *err) {
+    const pst_gpt2_config *c = &m->config;
+    unsigned char *map = NULL;
+    size_t file_len = 0;
+    if (map_safetensors(path, &map, &file_len, err)) return -1;
 
     int rc = -1;
     cJSON *hdr = NULL;
@@ -389,139 +493,46 @@ static int load_safetensors(pst_gpt2 *m, const char *path, pst_error *err) {
     seen = pst_calloc(n_slots, 1, err);
     spans = seen ? pst_calloc((size_t)cJSON_GetArraySize(hdr) + 1, sizeof *spans, err) : NULL;
     if (!spans) goto done;
-    const cJSON *lm_head = NULL;
     const unsigned char *lm_head_data = NULL;
     int lm_head_dtype = DT_F32;
 
     for (const cJSON *t = hdr->child; t; t = t->next) {
         const char *full = t->string;
         if (strcmp(full, "__metadata__") == 0) continue;
-        if (!cJSON_IsObject(t)) {
-            pst_fail(err, "%s: tensor %s: entry is not a JSON object", path, full);
-            goto done;
-        }
-        const cJSON *dt = cJSON_GetObjectItemCaseSensitive(t, "dtype");
-        const cJSON *sh = cJSON_GetObjectItemCaseSensitive(t, "shape");
-        const cJSON *off = cJSON_GetObjectItemCaseSensitive(t, "data_offsets");
-        if (!cJSON_IsString(dt) || !cJSON_IsArray(sh) || !cJSON_IsArray(off) ||
-            cJSON_GetArraySize(off) != 2) {
-            pst_fail(err, "%s: tensor %s: needs \"dtype\" (string), \"shape\" (array) and \"data_offsets\" ([begin, end])",
-                     path, full);
-            goto done;
-        }
-        int dtype, esize;
-        if (strcmp(dt->valuestring, "F32") == 0) dtype = DT_F32, esize = 4;
-        else if (strcmp(dt->valuestring, "F16") == 0) dtype = DT_F16, esize = 2;
-        else if (strcmp(dt->valuestring, "BF16") == 0) dtype = DT_BF16, esize = 2;
-        else {
-            /* buffers we ignore may have other dtypes (attn.bias is often U8/BOOL) */
-            dtype = -1;
-            esize = 0;
-        }
-        long shape[8];
-        int ndim = cJSON_GetArraySize(sh);
-        if (ndim > 8) {
-            pst_fail(err, "%s: tensor %s: %d dimensions", path, full, ndim);
-            goto done;
-        }
-        uint64_t numel = 1, begin, end;
-        for (int d = 0; d < ndim; d++) {
-            uint64_t s;
-            if (json_u64(cJSON_GetArrayItem(sh, d), &s) || s > (1ull << 40)) {
-                pst_fail(err, "%s: tensor %s: shape[%d] is not a valid size", path, full, d);
-                goto done;
-            }
-            shape[d] = (long)s;
-            numel *= s;
-            if (numel > (1ull << 40)) {
-                pst_fail(err, "%s: tensor %s: too many elements", path, full);
-                goto done;
-            }
-        }
-        if (json_u64(cJSON_GetArrayItem(off, 0), &begin) ||
-            json_u64(cJSON_GetArrayItem(off, 1), &end) || begin > end || end > data_len) {
-            pst_fail(err, "%s: tensor %s: data_offsets out of range (data section has %zu bytes)",
-                     path, full, data_len);
-            goto done;
-        }
-        spans[n_spans++] = (byte_span){begin, end, full};
+        tensor_entry e = {0};
+        if (parse_tensor_entry(t, data_len, path, &e, err)) goto done;
+        spans[n_spans++] = (byte_span){e.begin, e.end, full};
         const char *name = full;
         if (strncmp(name, "transformer.", 12) == 0) name += 12;
         if (is_ignored_buffer(name)) continue;
-        if (dtype < 0) {
-            pst_fail(err, "%s: tensor %s: unsupported dtype %s (expected F32, F16 or BF16)", path,
-                     full, dt->valuestring);
-            goto done;
-        }
-        if (end - begin != numel * (uint64_t)esize) {
-            pst_fail(err, "%s: tensor %s: data_offsets span %llu bytes but shape x dtype needs %llu",
-                     path, full, (unsigned long long)(end - begin),
-                     (unsigned long long)(numel * esize));
-            goto done;
-        }
+        if (check_entry_data(t, &e, path, err)) goto done;
         if (strcmp(name, "lm_head.weight") == 0) {
-            if (ndim != 2 || shape[0] != c->vocab_size || shape[1] != c->n_embd) {
-                pst_fail(err, "%s: tensor %s: shape does not match config [vocab_size %d, n_embd %d]",
-                         path, full, c->vocab_size, c->n_embd);
+            if (e.ndim != 2 || e.shape[0] != c->vocab_size || e.shape[1] != c->n_embd) {
+                pst_fail(err, "%s: tensor %s: shape does not match config [vocab_size %d, n_embd %d]", path, full,
+                         c->vocab_size, c->n_embd);
                 goto done;
             }
-            lm_head = t;
-            lm_head_data = data + begin;
-            lm_head_dtype = dtype;
+            lm_head_data = data + e.begin;
+            lm_head_dtype = e.dtype;
             continue;
         }
         int k, layer;
         if (parse_tensor_name(c, name, &k, &layer)) {
-            pst_fail(err, "%s: tensor %s: not a GPT-2 tensor for this config (n_layer %d)", path,
-                     full, c->n_layer);
+            pst_fail(err, "%s: tensor %s: not a GPT-2 tensor for this config (n_layer %d)", path, full, c->n_layer);
             goto done;
         }
-        long want[2];
-        int wdim = tensor_shape(c, k, want);
-        int ok = ndim == wdim;
-        for (int d = 0; ok && d < wdim; d++) ok = shape[d] == want[d];
-        if (!ok) {
-            char got_s[128] = "", want_s[64];
-            for (int d = 0, o = 0; d < ndim && o < 100; d++)
-                o += snprintf(got_s + o, sizeof got_s - o, "%s%ld", d ? ", " : "", shape[d]);
-            if (wdim == 2) snprintf(want_s, sizeof want_s, "%ld, %ld", want[0], want[1]);
-            else snprintf(want_s, sizeof want_s, "%ld", want[0]);
-            pst_fail(err, "%s: tensor %s: shape [%s] does not match config.json (expected [%s])",
-                     path, full, got_s, want_s);
-            goto done;
-        }
+        if (check_entry_shape(c, k, &e, full, path, err)) goto done;
         size_t slot = (size_t)k * c->n_layer + layer;
         if (seen[slot]) {
             pst_fail(err, "%s: tensor %s: given twice", path, full);
             goto done;
         }
         seen[slot] = 1;
-        convert(ptrs[k] + (size_t)layer * numel, data + begin, numel, dtype);
+        convert(ptrs[k] + (size_t)layer * e.numel, data + e.begin, e.numel, e.dtype);
     }
-    if (check_tiling(spans, n_spans, data_len, path, err)) goto done;
-    for (int k = 0; k < PST_GPT2_NUM_TENSORS; k++)
-        for (int i = 0; i < (tensor_is_per_layer(k) ? c->n_layer : 1); i++)
-            if (!seen[(size_t)k * c->n_layer + i]) {
-                if (tensor_is_per_layer(k))
-                    pst_fail(err, "%s: missing tensor h.%d.%s", path, i, tensor_names[k]);
-                else
-                    pst_fail(err, "%s: missing tensor %s", path, tensor_names[k]);
-                goto done;
-            }
-    if (lm_head) {
-        /* We tie the output embedding to wte; an lm_head.weight is accepted when equal. */
-        size_t n = (size_t)c->vocab_size * c->n_embd;
-        float row[256];
-        for (size_t i = 0; i < n; i += 256) {
-            size_t cnt = n - i < 256 ? n - i : 256;
-            convert(row, lm_head_data + i * (lm_head_dtype == DT_F32 ? 4 : 2), cnt, lm_head_dtype);
-            if (memcmp(row, m->params.wte + i, cnt * 4) != 0) {
-                pst_fail(err, "%s: lm_head.weight differs from wte.weight (untied output embeddings are not supported)",
-                         path);
-                goto done;
-            }
-        }
-    }
+    if (check_tiling(spans, n_spans, data_len, path, err) || check_all_seen(c, seen, path, err) ||
+        (lm_head_data && check_lm_head_tied(m, lm_head_data, lm_head_dtype, path, err)))
+        goto done;
     rc = 0;
 done:
     free(seen);
