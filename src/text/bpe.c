@@ -797,7 +797,11 @@ int pst_tokenizer_save_dir(const pst_tokenizer *t, const char *dir, pst_error *e
     for (int id = 0; id < t->n_vocab; id++)
         if (t->tok_len[id] > maxlen) maxlen = t->tok_len[id];
     form = pst_malloc(4 * maxlen + 16, err);
-    if (!vocab || !added || !form) goto done;
+    if (!form) goto done;
+    if (!vocab || !added) {
+        pst_fail_oom(err, dir);
+        goto done;
+    }
     int n_added = 0;
     for (int id = 0; id < t->n_vocab; id++) {
         cJSON *into = t->special[id] == 2 ? added : vocab;
@@ -819,7 +823,11 @@ int pst_tokenizer_save_dir(const pst_tokenizer *t, const char *dir, pst_error *e
     for (int k = 0; k < t->n_merges; k++)
         cap += 4 * ((size_t)t->tok_len[t->merges[2 * k]] + t->tok_len[t->merges[2 * k + 1]]) + 2;
     merges = pst_malloc(cap, err);
-    if (!vjson || !ajson || !merges) goto done;
+    if (!merges) goto done;
+    if (!vjson || !ajson) {
+        pst_fail_oom(err, dir);
+        goto done;
+    }
     size_t m = (size_t)sprintf(merges, "#version: 0.2\n");
     for (int k = 0; k < t->n_merges; k++) {
         int a = t->merges[2 * k], b = t->merges[2 * k + 1];
