@@ -5,7 +5,8 @@
  *   text      tokenizer, segmenters, corpora, token shards and the batch loader
  *   evidence  scorers: PEP8, PII, toxicity, pointwise, features, external
  *   target    distributions, energy-based targets, estimators, samplers
- *   train     MLE, pretraining with feedback, the DPG family */
+ *   train     MLE, pretraining with feedback, the DPG family
+ *   eval      evaluation: targets, pretrained models, LM loss, diversity */
 #ifndef POSTERIOR_H
 #define POSTERIOR_H
 #include "posterior/base.h"
@@ -22,4 +23,5 @@
 #include "posterior/train.h"
 #include "posterior/dpg.h"
 #include "posterior/pretrain.h"
+#include "posterior/eval.h"
 #endif

@@ -19,6 +19,7 @@
  *                 transformer (pst_gpt2_backward_hidden).
  * Positions whose target has no score (NaN: <|endoftext|>) count as aligned with R = 0 and
  * have no value loss; positions with target −1 are ignored.
+ * Their evaluation (samples, LM loss, KL to a reference): posterior/eval.h.
  */
 #ifndef POSTERIOR_PRETRAIN_H
 #define POSTERIOR_PRETRAIN_H
@@ -170,67 +171,6 @@ int pst_phf_batch(pst_gpt2 *m, pst_value_head *vh, pst_objective obj, const pst_
 int pst_phf_train(pst_gpt2 *m, pst_token_source *src, pst_objective obj, const pst_phf_params *p,
                   const pst_mle_options *o, const char *init_value_dir, pst_mle_callback cb,
                   void *cb_ctx, pst_error *err);
-
-/* ---- evaluation (src/eval/phf_eval.c) ------------------------------------------------ */
-
-typedef struct {
-    pst_scorer *scorer;          /* the task's misalignment scorer s(x) */
-    pst_tokenizer *tok;          /* the model's tokenizer (decoding, prompts, control ids) */
-    int n_samples;               /* unconditional samples */
-    int max_new_tokens;
-    float temperature, top_p;    /* 0.7, 0.9 */
-    int prefix;                  /* 0 none, 1 <|aligned|>, 2 <|misaligned|> after <|endoftext|> */
-    int ban_control;             /* 1: never sample <|aligned|> / <|misaligned|> (default);
-                                    2 (steer): ban only the control token opposite to the
-                                    prefix, so the model may re-assert it at later segments;
-                                    0: ban none. Sampled control tokens are dropped from the
-                                    scored text and the diversity statistics. */
-    double misaligned_above;     /* fraction of samples with s > this */
-    int expected_max_k;          /* expected maximum over this many samples (25) */
-    const char *const *prompts;  /* prompted generation (may be NULL) */
-    int n_prompts, samples_per_prompt;
-    const char *val_shard;       /* LM loss on held-out data (NULL: none) */
-    int val_batches, val_batch, val_seq;
-    pst_gpt2 *reference;         /* KL(ref ‖ π) from a reference model (NULL: none) */
-    int kl_samples;
-    uint64_t seed;
-} pst_phf_eval_options;
-
-void pst_phf_eval_options_default(pst_phf_eval_options *o);
-
-typedef struct {
-    int n;                        /* samples scored (0: not evaluated) */
-    double mean_score;            /* mean s(x) */
-    double expected_max;          /* E[max s over k samples] (per prompt, averaged) */
-    double fraction_above;        /* fraction with s > misaligned_above */
-} pst_phf_score_stats;
-
-typedef struct {
-    pst_phf_score_stats unconditional, prompted;
-    double lm_loss;               /* NAN when no val_shard */
-    double kl_reference, kl_stderr; /* NAN when no reference */
-    double distinct1, distinct2, self_bleu5; /* of the unconditional samples */
-    double seconds;
-} pst_phf_eval_result;
-
-/* Samples n continuations of prompts[i] as the evaluation does (temperature, top-p, control
- * tokens banned when o->ban_control, stop at <|endoftext|>; sample i from RNG stream
- * stream + i of o->seed). */
-int pst_phf_generate(pst_gpt2 *m, const pst_phf_eval_options *o, int *const *prompts, const int *plens,
-                     int n, uint64_t stream, pst_sample *out, pst_error *err);
-int pst_phf_eval(pst_gpt2 *m, const pst_phf_eval_options *o, pst_phf_eval_result *r, pst_error *err);
-/* One JSON object (malloc'd, no newline) with the options' main values and the result. */
-char *pst_phf_eval_json(const pst_phf_eval_options *o, const pst_phf_eval_result *r, const char *model);
-
-/* E[max of k draws without replacement from the n scores] (k clamped to n):
- * Σ_i C(i − 1, k − 1)/C(n, k)·s_(i) over the sorted scores s_(1) <= ... <= s_(n). */
-double pst_expected_max(const double *scores, size_t n, int k);
-/* distinct-n: distinct n-grams / all n-grams over the n_seqs token sequences (0 if none). */
-double pst_distinct_n(const int *const *seqs, const int *lens, int n_seqs, int order);
-/* Self-BLEU: mean over sequences of BLEU-max_order (uniform weights, clipped counts, brevity
- * penalty with the closest reference length, zero precisions smoothed to 0.1/count as NLTK's
- * method1) of each sequence against all others. */
-double pst_self_bleu(const int *const *seqs, const int *lens, int n_seqs, int max_order);
 
 #ifdef __cplusplus
 }

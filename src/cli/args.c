@@ -11,7 +11,7 @@ static void print_help(const char *command, const char *summary, const pst_arg *
     for (const pst_arg *a = spec; a->name; a++) {
         char left[64];
         const char *meta = a->kind == ARG_FLAG ? "" : a->kind == ARG_STRING ? " S"
-                         : a->kind == ARG_DOUBLE ? " X" : " N";
+                         : a->kind == ARG_DOUBLE || a->kind == ARG_FLOAT ? " X" : " N";
         snprintf(left, sizeof left, "--%s%s", a->name, meta);
         printf("  %-24s %s", left, a->help);
         /* a help text that words its own default ("(default: constant)") gets no number */
@@ -20,6 +20,7 @@ static void print_help(const char *command, const char *summary, const pst_arg *
         case ARG_LONG: printf(" (default %ld)", *(long *)a->dest); break;
         case ARG_U64: printf(" (default %" PRIu64 ")", *(uint64_t *)a->dest); break;
         case ARG_DOUBLE: printf(" (default %g)", *(double *)a->dest); break;
+        case ARG_FLOAT: printf(" (default %g)", *(float *)a->dest); break;
         case ARG_STRING:
             if (*(const char **)a->dest) printf(" (default %s)", *(const char **)a->dest);
             break;
@@ -49,10 +50,12 @@ static int set_value(const char *command, const pst_arg *a, const char *v) {
         *(uint64_t *)a->dest = x;
         return 0;
     }
-    case ARG_DOUBLE: {
+    case ARG_DOUBLE:
+    case ARG_FLOAT: {
         double x = strtod(v, &end);
         if (errno || end == v || *end) goto bad;
-        *(double *)a->dest = x;
+        if (a->kind == ARG_DOUBLE) *(double *)a->dest = x;
+        else *(float *)a->dest = (float)x;
         return 0;
     }
     case ARG_STRING: *(const char **)a->dest = v; return 0;
@@ -60,7 +63,7 @@ static int set_value(const char *command, const pst_arg *a, const char *v) {
     }
 bad:
     fprintf(stderr, "posterior %s: --%s: '%s' is not a valid %s\n", command, a->name, v,
-            a->kind == ARG_DOUBLE ? "number" : "integer");
+            a->kind == ARG_DOUBLE || a->kind == ARG_FLOAT ? "number" : "integer");
     return 2;
 }
 

@@ -9,12 +9,12 @@
 
 #include <stdint.h>
 
-typedef enum { ARG_FLAG, ARG_INT, ARG_LONG, ARG_U64, ARG_DOUBLE, ARG_STRING } pst_arg_kind;
+typedef enum { ARG_FLAG, ARG_INT, ARG_LONG, ARG_U64, ARG_DOUBLE, ARG_FLOAT, ARG_STRING } pst_arg_kind;
 
 typedef struct {
     const char *name;   /* without the leading "--" */
     pst_arg_kind kind;
-    void *dest;         /* int*, long*, uint64_t*, double*, const char** */
+    void *dest;         /* int*, long*, uint64_t*, double*, float*, const char** */
     const char *help;   /* one line; the default is printed from *dest */
 } pst_arg;
 

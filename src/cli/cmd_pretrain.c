@@ -16,6 +16,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "posterior/corpus.h"
+#include "posterior/eval.h"
 #include "posterior/pretrain.h"
 #include "posterior/scorer.h"
 #include "posterior/tokenizer.h"

@@ -4,6 +4,7 @@
  *   the same for continuations of prompts (red-team setting);
  *   LM loss on held-out shards; KL(ref ‖ π) = E_{x~ref}[log ref(x) − log π(x)];
  *   distinct-1/2 and self-BLEU-5 of the samples. */
+#include "posterior/eval.h"
 #include "posterior/pretrain.h"
 
 #include <math.h>
@@ -25,113 +26,6 @@ void pst_phf_eval_options_default(pst_phf_eval_options *o) {
     o->val_batches = 16, o->val_batch = 8, o->val_seq = 64;
     o->kl_samples = 100;
     o->seed = 1;
-}
-
-/* ---- statistics ------------------------------------------------------------------- */
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-double pst_expected_max(const double *scores, size_t n, int k) {
-    if (n == 0) return NAN;
-    if (k < 1) k = 1;
-    if ((size_t)k > n) k = (int)n;
-    double *s = malloc(n * sizeof *s);
-    if (!s) return NAN;
-    memcpy(s, scores, n * sizeof *s);
-    qsort(s, n, sizeof *s, cmp_double);
-    /* P(max = s_(i)) = C(i−1, k−1)/C(n, k), i = 1..n (1-based), computed in log space */
-    double lcnk = lgamma((double)n + 1) - lgamma((double)k + 1) - lgamma((double)(n - k) + 1), e = 0;
-    for (size_t i = (size_t)k; i <= n; i++) {
-        double l = lgamma((double)i) - lgamma((double)k) - lgamma((double)(i - k) + 1) - lcnk;
-        e += exp(l) * s[i - 1];
-    }
-    free(s);
-    return e;
-}
-
-static int ngram_eq(const int *a, const int *b, int order) {
-    for (int j = 0; j < order; j++)
-        if (a[j] != b[j]) return 0;
-    return 1;
-}
-
-/* FNV-1a of an n-gram, for the distinct-n hash set */
-static uint64_t ngram_hash(const int *g, int order) {
-    uint64_t h = 1469598103934665603ull;
-    for (int j = 0; j < order; j++) h = (h ^ (uint32_t)g[j]) * 1099511628211ull;
-    return h;
-}
-
-double pst_distinct_n(const int *const *seqs, const int *lens, int n_seqs, int order) {
-    size_t total = 0;
-    for (int i = 0; i < n_seqs; i++)
-        if (lens[i] >= order) total += (size_t)(lens[i] - order + 1);
-    if (total == 0) return 0;
-    size_t cap = 1;
-    while (cap < 2 * total) cap <<= 1;
-    const int **slot = calloc(cap, sizeof *slot); /* open addressing: pointer to the n-gram */
-    if (!slot) return NAN;
-    size_t distinct = 0;
-    for (int i = 0; i < n_seqs; i++)
-        for (int t = 0; t + order <= lens[i]; t++) {
-            const int *g = seqs[i] + t;
-            size_t h = (size_t)ngram_hash(g, order) & (cap - 1);
-            while (slot[h] && !ngram_eq(slot[h], g, order)) h = (h + 1) & (cap - 1);
-            if (!slot[h]) slot[h] = g, distinct++;
-        }
-    free(slot);
-    return (double)distinct / (double)total;
-}
-
-/* occurrences of the n-gram g in seq */
-static int count_in(const int *g, int order, const int *seq, int len) {
-    int c = 0;
-    for (int t = 0; t + order <= len; t++) c += ngram_eq(seq + t, g, order);
-    return c;
-}
-
-static double bleu(const int *const *seqs, const int *lens, int n_seqs, int h, int max_order) {
-    const int *hyp = seqs[h];
-    int c = lens[h];
-    double log_p = 0;
-    for (int order = 1; order <= max_order; order++) {
-        long match = 0, total = c >= order ? c - order + 1 : 0;
-        for (int t = 0; t + order <= c; t++) {
-            const int *g = hyp + t;
-            int first = 1; /* count each distinct n-gram once, at its first occurrence */
-            for (int u = 0; u < t && first; u++) first = !ngram_eq(hyp + u, g, order);
-            if (!first) continue;
-            int ch = count_in(g, order, hyp, c), cmax = 0;
-            for (int r = 0; r < n_seqs; r++) {
-                if (r == h) continue;
-                int cr = count_in(g, order, seqs[r], lens[r]);
-                cmax = cr > cmax ? cr : cmax;
-            }
-            match += ch < cmax ? ch : cmax;
-        }
-        double denom = total > 0 ? (double)total : 1.0;
-        double p = match > 0 ? (double)match / denom : 0.1 / denom;
-        log_p += log(p) / max_order;
-    }
-    /* brevity penalty: the reference length closest to c (the shorter on ties) */
-    int best = -1;
-    for (int r = 0; r < n_seqs; r++) {
-        if (r == h) continue;
-        int d = abs(lens[r] - c), db = best < 0 ? 0 : abs(best - c);
-        if (best < 0 || d < db || (d == db && lens[r] < best)) best = lens[r];
-    }
-    double bp = c == 0 ? 0 : c > best ? 1.0 : exp(1.0 - (double)best / c);
-    return c == 0 ? 0 : bp * exp(log_p);
-}
-
-double pst_self_bleu(const int *const *seqs, const int *lens, int n_seqs, int max_order) {
-    if (n_seqs < 2) return NAN;
-    double s = 0;
-    for (int h = 0; h < n_seqs; h++) s += bleu(seqs, lens, n_seqs, h, max_order);
-    return s / n_seqs;
 }
 
 /* ---- sampling and scoring ----------------------------------------------------------- */
@@ -225,39 +119,6 @@ static void stats_of(const double *s, int n, int k, double above, pst_phf_score_
     st->mean_score = n ? sum / n : NAN;
     st->fraction_above = n ? (double)hi / n : NAN;
     st->expected_max = pst_expected_max(s, (size_t)n, k);
-}
-
-static int lm_loss(pst_gpt2 *m, const pst_phf_eval_options *o, double *loss, pst_error *err) {
-    pst_token_source src;
-    if (pst_token_source_shard(&src, o->val_shard, o->val_batch, o->val_seq, 0, o->seed, err)) return -1;
-    int B = o->val_batch, T = o->val_seq, rc = -1;
-    int *tokens = malloc((size_t)B * (T + 1) * sizeof(int)), *inp = malloc((size_t)B * T * sizeof(int)),
-        *tgt = malloc((size_t)B * T * sizeof(int));
-    double sum = 0;
-    if (!tokens || !inp || !tgt) {
-        pst_fail(err, "eval: out of memory");
-        goto done;
-    }
-    if (src.max_id >= m->config.vocab_size) {
-        pst_fail(err, "eval: %s has token ids up to %d, outside the model's vocabulary", o->val_shard, src.max_id);
-        goto done;
-    }
-    for (int i = 0; i < o->val_batches; i++) {
-        if (src.next(src.self, tokens, err)) goto done;
-        for (int b = 0; b < B; b++) {
-            memcpy(inp + (size_t)b * T, tokens + (size_t)b * (T + 1), T * sizeof(int));
-            memcpy(tgt + (size_t)b * T, tokens + (size_t)b * (T + 1) + 1, T * sizeof(int));
-        }
-        double l;
-        if (pst_gpt2_cross_entropy(m, inp, tgt, NULL, B, T, NULL, &l, err)) goto done;
-        sum += l;
-    }
-    *loss = sum / o->val_batches;
-    rc = 0;
-done:
-    free(tokens), free(inp), free(tgt);
-    pst_token_source_free(&src);
-    return rc;
 }
 
 /* KL(ref ‖ π) ≈ mean over x ~ ref (temperature 1, nothing cut) of log ref(x) − log π(x);
@@ -373,7 +234,9 @@ int pst_phf_eval(pst_gpt2 *m, const pst_phf_eval_options *o, pst_phf_eval_result
         pst_sample_free(smp, n_prompted);
         memset(smp, 0, (size_t)total * sizeof *smp);
     }
-    if (o->val_shard && lm_loss(m, o, &r->lm_loss, err)) goto done;
+    if (o->val_shard &&
+        pst_lm_loss(m, o->val_shard, o->val_batches, o->val_batch, o->val_seq, &r->lm_loss, NULL, err))
+        goto done;
     if (o->reference && kl_reference(m, o, &r->kl_reference, &r->kl_stderr, err)) goto done;
     r->seconds = pst_now() - t0;
     rc = 0;

@@ -9,6 +9,7 @@
  *     <|misaligned|>, and sampling with the control tokens banned never emits one (while
  *     the same model unbanned does, so the check can fail). */
 #include "../check.h"
+#include "posterior/eval.h"
 #include "posterior/pretrain.h"
 #include "posterior/tokenizer.h"
 
