@@ -84,6 +84,9 @@ typedef struct {
 
 /* Maps and validates a shard; errors name the file and the bad field. */
 int pst_shard_open(pst_shard *s, const char *path, pst_error *err);
+/* 1 when path is a readable file that starts with PST_SHARD_MAGIC (a token shard, not
+ * a file of token ids), else 0. */
+int pst_shard_detect(const char *path);
 void pst_shard_close(pst_shard *s);
 
 static inline uint32_t pst_shard_token(const pst_shard *s, uint64_t i) {

@@ -22,28 +22,24 @@ static int data_info(int argc, char **argv) {
     int json = 0, bins = 10;
     const char *tokenizer = NULL;
     const pst_arg spec[] = {
-        {"json", ARG_FLAG, &json, "print one JSON object instead of text"},
-        {"tokenizer", ARG_STRING, &tokenizer, "check the shard against this tokenizer folder (or gpt2): exit 1 on a mismatch"},
-        {"bins", ARG_INT, &bins, "bins of the score histogram (1..100)"},
+        ARG("json", ARG_FLAG, &json, "print one JSON object instead of text"),
+        ARG("tokenizer", ARG_STRING, &tokenizer, "check the shard against this tokenizer folder (or gpt2): exit 1 on a mismatch"),
+        ARG("bins", ARG_INT, &bins, "bins of the score histogram", .range = "1..100"),
         {0},
     };
     int npos = 0;
     int rc = pst_args_parse("data info", "posterior data info SHARD: counts, vocabulary, scorer and a\n"
                                          "histogram of the segment scores of a token shard.",
                             spec, argc, argv, &npos);
-    if (rc) return rc == 1 ? 0 : 2;
+    if (rc != PST_ARGS_RUN) return rc;
     if (npos != 1) {
         fprintf(stderr, "posterior data info: expected one SHARD argument (got %d)\n", npos);
-        return 2;
-    }
-    if (bins < 1 || bins > MAX_BINS) {
-        fprintf(stderr, "posterior data info: --bins %d outside 1..%d\n", bins, MAX_BINS);
         return 2;
     }
     pst_shard s;
     pst_error err = {0};
     if (pst_shard_open(&s, argv[0], &err)) {
-        fprintf(stderr, "posterior data info: %s\n", err.msg);
+        pst_cli_fail("data info", spec, &err);
         return 1;
     }
     if (tokenizer) { /* the vocabulary must be the tokenizer's: same size, same token bytes */
@@ -53,7 +49,7 @@ static int data_info(int argc, char **argv) {
                   pst_shard_check_vocab(&s, pst_tokenizer_vocab_size(tok), hash, &err);
         pst_tokenizer_free(tok);
         if (bad) {
-            fprintf(stderr, "posterior data info: %s\n", err.msg);
+            pst_cli_fail("data info", spec, &err);
             pst_shard_close(&s);
             return 1;
         }
@@ -181,36 +177,32 @@ static int data_show(int argc, char **argv) {
     long first = 0, count = 1;
     int json = 0;
     const pst_arg spec[] = {
-        {"tokenizer", ARG_STRING, &tokenizer, "the shard's tokenizer folder (or gpt2)"},
-        {"doc", ARG_LONG, &first, "first document (index in the shard)"},
-        {"count", ARG_LONG, &count, "number of documents"},
-        {"json", ARG_FLAG, &json, "one JSON object per segment"},
+        ARG("tokenizer", ARG_STRING, &tokenizer, "the shard's tokenizer folder (or gpt2)"),
+        ARG("doc", ARG_LONG, &first, "first document (index in the shard)", .range = "0.."),
+        ARG("count", ARG_LONG, &count, "number of documents", .range = "0.."),
+        ARG("json", ARG_FLAG, &json, "one JSON object per segment"),
         {0},
     };
     int npos = 0;
     int rc = pst_args_parse("data show", "posterior data show SHARD: documents of a shard, decoded, segment by\n"
                                          "segment with their scores.",
                             spec, argc, argv, &npos);
-    if (rc) return rc == 1 ? 0 : 2;
+    if (rc != PST_ARGS_RUN) return rc;
     if (npos != 1) {
         fprintf(stderr, "posterior data show: expected one SHARD argument (got %d)\n", npos);
-        return 2;
-    }
-    if (first < 0 || count < 0) {
-        fprintf(stderr, "posterior data show: --doc and --count must be >= 0\n");
         return 2;
     }
     pst_shard s;
     pst_tokenizer *tok = NULL;
     pst_error err = {0};
     if (pst_shard_open(&s, argv[0], &err)) {
-        fprintf(stderr, "posterior data show: %s\n", err.msg);
+        pst_cli_fail("data show", spec, &err);
         return 1;
     }
     uint64_t hash = 0;
     if (pst_tokenizer_open(&tok, tokenizer, &err) || pst_tokenizer_hash(tok, &hash, &err) ||
         pst_shard_check_vocab(&s, pst_tokenizer_vocab_size(tok), hash, &err)) {
-        fprintf(stderr, "posterior data show: %s\n", err.msg);
+        pst_cli_fail("data show", spec, &err);
         pst_tokenizer_free(tok);
         pst_shard_close(&s);
         return 1;
@@ -266,7 +258,7 @@ static int data_show(int argc, char **argv) {
             free(text);
         }
     }
-    if (rc) fprintf(stderr, "posterior data show: %s\n", err.msg);
+    if (rc) pst_cli_fail("data show", spec, &err);
     pst_tokenizer_free(tok);
     pst_shard_close(&s);
     return rc ? 1 : 0;

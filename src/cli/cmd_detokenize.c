@@ -12,21 +12,14 @@ int cmd_detokenize(int argc, char **argv) {
     const char *model = NULL, *vocab = NULL, *merges = NULL;
     int lines = 0;
     const pst_arg spec[] = {
-        {"model", ARG_STRING, &model, "tokenizer folder (vocab.json + merges.txt, or encoder.json + vocab.bpe), or gpt2"},
-        {"vocab", ARG_STRING, &vocab, "vocab.json (GPT-2 encoder.json), with --merges instead of --model"},
-        {"merges", ARG_STRING, &merges, "merges.txt (GPT-2 vocab.bpe), with --vocab"},
-        {"lines", ARG_FLAG, &lines, "each input line of ids is one text, written followed by a newline"},
+        PST_ARGS_TOKENIZER_FILES(model, vocab, merges),
+        ARG("lines", ARG_FLAG, &lines, "each input line of ids is one text, written followed by a newline"),
         {0},
     };
-    int npos = 0;
     int rc = pst_args_parse("detokenize",
                             "Reads whitespace-separated token ids on stdin and writes the text they decode to.",
-                            spec, argc, argv, &npos);
-    if (rc) return rc == 1 ? 0 : 2;
-    if (npos) {
-        fprintf(stderr, "posterior detokenize: unexpected argument '%s' (ids come on stdin)\n", argv[0]);
-        return 2;
-    }
+                            spec, argc, argv, NULL);
+    if (rc != PST_ARGS_RUN) return rc;
     pst_error err = {0};
     pst_tokenizer *t = NULL;
     char *in = NULL, *text = NULL;
@@ -99,7 +92,7 @@ write_fail:
     fprintf(stderr, "posterior detokenize: cannot write to stdout\n");
     goto done;
 fail:
-    fprintf(stderr, "posterior detokenize: %s\n", err.msg);
+    pst_cli_fail("detokenize", spec, &err);
 done:
     free(ids);
     free(in);

@@ -120,59 +120,46 @@ static int print_result(const pst_target_eval_options *o, const pst_target_eval_
     return 0;
 }
 
-int pst_cmd_pretrain_eval(int argc, char **argv) __attribute__((weak)); /* cmd_pretrain.c */
-
 int cmd_eval(int argc, char **argv) {
-    /* without --spec (and --help): the evaluation of pretrained models, `posterior pretrain eval` */
-    int has_spec = 0;
-    for (int i = 0; i < argc; i++) has_spec |= !strncmp(argv[i], "--spec", 6) || !strcmp(argv[i], "--help");
-    if (!has_spec && pst_cmd_pretrain_eval) return pst_cmd_pretrain_eval(argc, argv);
+    /* the old spelling of `posterior pretrain eval`: `posterior eval` with --task or --scorer,
+     * options only pretrain eval has (docs/cli.md) */
+    for (int i = 0; i < argc; i++)
+        if (!strncmp(argv[i], "--task", 6) || !strncmp(argv[i], "--scorer", 8)) return cmd_pretrain_eval(argc, argv);
     pst_target_eval_options o;
     pst_target_eval_options_default(&o);
     int show = 3;
     const pst_arg spec[] = {
-        {"model", ARG_STRING, &o.model, "the model π to evaluate (required)"},
-        {"spec", ARG_STRING, &o.spec, "target spec: its prior, evidence and posterior (required)"},
-        {"n", ARG_INT, &o.n, "samples drawn from the model"},
-        {"batch", ARG_INT, &o.batch, "samples drawn together"},
-        {"max-new-tokens", ARG_INT, &o.sampling.max_new_tokens, "tokens per sample at most"},
-        {"temperature", ARG_FLOAT, &o.sampling.temperature, "sampling temperature (q ≠ π then; estimates use log q)"},
-        {"top-k", ARG_INT, &o.sampling.top_k, "sampling top-k (0: off)"},
-        {"top-p", ARG_FLOAT, &o.sampling.top_p, "sampling top-p (1: off)"},
-        {"prompt", ARG_STRING, &o.prompt, "context text"},
-        {"show", ARG_INT, &show, "sample texts included in the output"},
-        {"data", ARG_STRING, &o.data, "token shard for the LM loss (posterior prepare)"},
-        {"lm-batches", ARG_INT, &o.lm_batches, "LM loss: batches of 8 x --lm-seq tokens"},
-        {"lm-seq", ARG_INT, &o.lm_seq, "LM loss: sequence length"},
-        {"seed", ARG_U64, &o.seed, "random seed"},
-        {"reference", ARG_STRING, &o.reference, "exact samples of p to measure against (target sample --out)"},
-        {"n-exact", ARG_INT, &o.n_exact, "exact samples of p drawn now when no --reference (-1: --n; 0: none)"},
-        {"max-proposals", ARG_LONG, &o.max_proposals, "budget of prior draws for the exact samples"},
+        ARG("model", ARG_STRING, &o.model, "the model π to evaluate", .required = 1),
+        ARG("spec", ARG_STRING, &o.spec, "target spec: its prior, evidence and posterior", .required = 1),
+        ARG("n", ARG_INT, &o.n, "samples drawn from the model", .range = "2.."),
+        ARG("batch", ARG_INT, &o.batch, "samples drawn together", .range = "1.."),
+        PST_ARGS_SAMPLING(o.sampling),
+        ARG("prompt", ARG_STRING, &o.prompt, "context text"),
+        ARG("show", ARG_INT, &show, "sample texts included in the output"),
+        ARG("data", ARG_STRING, &o.data, "token shard for the LM loss (posterior prepare)"),
+        ARG("lm-batches", ARG_INT, &o.lm_batches, "LM loss: batches of 8 x --lm-seq tokens", .range = "1.."),
+        ARG("lm-seq", ARG_INT, &o.lm_seq, "LM loss: sequence length", .range = "1.."),
+        PST_ARGS_SEED(o.seed),
+        PST_ARGS_EXACT(o.reference, o.max_proposals),
+        ARG("n-exact", ARG_INT, &o.n_exact, "exact samples of p drawn now when no --reference (-1: --n; 0: none)",
+         .range = "-1.."),
         {0},
     };
-    int npos = 0, rc = pst_args_parse("eval",
-                                      "Evaluates a model against a target from its own samples: alignment E_pi[b] or\n"
-                                      "E_pi[phi] (with standard errors), KL(pi||a), KL(p||pi), TVD(p, pi), log Z,\n"
-                                      "distinct-1/2/3 diversity, mean length, and a few samples. One JSON object.\n"
-                                      "The divergences to p are importance-sampled from the model (the *_se keys and\n"
-                                      "ess say how far to trust them; blind to mass of p the model dropped) and, when\n"
-                                      "p can be sampled exactly (b <= 1, or bounded features), measured on exact\n"
-                                      "samples of p (keys *_exact); warnings name what cannot be trusted.",
-                                      spec, argc, argv, &npos);
-    if (rc) return rc == 1 ? 0 : 2;
-    if (npos || !o.model || !o.spec || o.n < 2) {
-        fprintf(stderr, "posterior eval: --model and --spec are required, --n >= 2\n");
-        return 2;
-    }
-    if (o.n_exact == 1 || o.max_proposals < 1) {
-        fprintf(stderr, "posterior eval: --n-exact must be 0 or >= 2, --max-proposals >= 1\n");
-        return 2;
-    }
+    int rc = pst_args_parse("eval",
+                            "Evaluates a model against a target from its own samples: alignment E_pi[b] or\n"
+                            "E_pi[phi] (with standard errors), KL(pi||a), KL(p||pi), TVD(p, pi), log Z,\n"
+                            "distinct-1/2/3 diversity, mean length, and a few samples. One JSON object.\n"
+                            "The divergences to p are importance-sampled from the model (the *_se keys and\n"
+                            "ess say how far to trust them; blind to mass of p the model dropped) and, when\n"
+                            "p can be sampled exactly (b <= 1, or bounded features), measured on exact\n"
+                            "samples of p (keys *_exact); warnings name what cannot be trusted.\n"
+                            "(`posterior pretrain eval` evaluates pretrained models.)",
+                            spec, argc, argv, NULL);
+    if (rc != PST_ARGS_RUN) return rc;
     pst_error err = {0};
     pst_target_eval_result r;
-    int ret = 1;
-    if (pst_target_eval(&o, &r, &err) == 0 && print_result(&o, &r, show, &err) == 0) ret = 0;
-    else fprintf(stderr, "posterior eval: %s\n", err.msg);
+    int ret = 0;
+    if (pst_target_eval(&o, &r, &err) < 0 || print_result(&o, &r, show, &err) < 0) ret = pst_cli_fail("eval", spec, &err);
     pst_target_eval_free(&r);
     return ret;
 }

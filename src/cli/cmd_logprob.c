@@ -107,38 +107,20 @@ int cmd_logprob(int argc, char **argv) {
     const char *model_dir = NULL, *tokenizer_dir = NULL;
     int tokens_mode = 0, batch = 32, bos = 0, eot = -1, allow_special = 0;
     const pst_arg spec[] = {
-        {"model", ARG_STRING, &model_dir, "model directory (config.json + model.safetensors [+ vocab.json, merges.txt])"},
-        {"tokenizer", ARG_STRING, &tokenizer_dir, "tokenizer folder or gpt2 (default: the model directory's)"},
-        {"tokens", ARG_FLAG, &tokens_mode, "lines are whitespace-separated token ids (default: text)"},
-        {"bos", ARG_FLAG, &bos, "prepend the end-of-text token as context, so the first token is scored too"},
-        {"eot", ARG_INT, &eot, "end-of-text id for --bos (-1: the tokenizer's <|endoftext|>, else 50256)"},
-        {"allow-special", ARG_FLAG, &allow_special, "text mode: special tokens such as <|endoftext|> become their ids"},
-        {"batch", ARG_INT, &batch, "lines scored per forward pass"},
+        PST_ARGS_MODEL(model_dir, .required = 1),
+        ARG("tokenizer", ARG_STRING, &tokenizer_dir, "tokenizer folder or gpt2 (default: the model directory's)"),
+        ARG("tokens", ARG_FLAG, &tokens_mode, "lines are whitespace-separated token ids (default: text)"),
+        ARG("bos", ARG_FLAG, &bos, "prepend the end-of-text token as context, so the first token is scored too"),
+        PST_ARGS_EOT(eot),
+        ARG("allow-special", ARG_FLAG, &allow_special, "text mode: special tokens such as <|endoftext|> become their ids"),
+        ARG("batch", ARG_INT, &batch, "lines scored per forward pass", .range = "1.."),
         {0},
     };
-    int npos = 0;
     int rc = pst_args_parse("logprob",
                             "Reads one sequence per line on stdin and writes, per line,\n"
                             "{\"logprob\": S, \"token_logprobs\": [l1, ..., l(n-1)]} with l_i = log p(token_i | token_0..i-1).",
-                            spec, argc, argv, &npos);
-    if (rc) return rc == 1 ? 0 : 2;
-    if (npos) {
-        fprintf(stderr, "posterior logprob: unexpected argument '%s' (sequences come on stdin)\n", argv[0]);
-        return 2;
-    }
-    if (!model_dir) {
-        fprintf(stderr, "posterior logprob: --model is required\n");
-        return 2;
-    }
-    if (batch < 1) {
-        fprintf(stderr, "posterior logprob: --batch must be >= 1, got %d\n", batch);
-        return 2;
-    }
-    if (eot < -1) {
-        fprintf(stderr, "posterior logprob: --eot must be a token id, or -1 for the tokenizer's <|endoftext|>; got %d\n",
-                eot);
-        return 2;
-    }
+                            spec, argc, argv, NULL);
+    if (rc != PST_ARGS_RUN) return rc;
     pst_error err = {0};
     pst_gpt2 m = {0};
     pst_tokenizer *tok = NULL;
@@ -240,7 +222,7 @@ int cmd_logprob(int argc, char **argv) {
     goto done;
 fail:
     fflush(stdout);
-    fprintf(stderr, "posterior logprob: %s\n", err.msg);
+    pst_cli_fail("logprob", spec, &err);
 done:
     for (int i = 0; seqs && i < batch; i++) free(seqs[i].ids);
     free(seqs), free(lines), free(line);

@@ -223,11 +223,11 @@ int cmd_pep8(int argc, char **argv) {
     const char *select = NULL, *ignore = NULL;
     int max_line = 79, max_doc = 0, hang = 0;
     pst_arg spec[] = {
-        {"select", ARG_STRING, &select, "select errors and warnings (e.g. E,W6)"},
-        {"ignore", ARG_STRING, &ignore, "skip errors and warnings (e.g. E4,W) (default: E121,E123,E126,E226,E24,E704,W503,W504)"},
-        {"max-line-length", ARG_INT, &max_line, "set maximum allowed line length"},
-        {"max-doc-length", ARG_INT, &max_doc, "maximum doc line length, W505 (0: unchecked)"},
-        {"hang-closing", ARG_FLAG, &hang, "hang closing bracket instead of matching indentation of opening bracket's line"},
+        ARG("select", ARG_STRING, &select, "select errors and warnings (e.g. E,W6)"),
+        ARG("ignore", ARG_STRING, &ignore, "skip errors and warnings (e.g. E4,W) (default: E121,E123,E126,E226,E24,E704,W503,W504)"),
+        ARG("max-line-length", ARG_INT, &max_line, "set maximum allowed line length", .range = "0.."),
+        ARG("max-doc-length", ARG_INT, &max_doc, "maximum doc line length, W505 (0: unchecked)"),
+        ARG("hang-closing", ARG_FLAG, &hang, "hang closing bracket instead of matching indentation of opening bracket's line"),
         {0},
     };
     int npos = 0;
@@ -236,14 +236,9 @@ int cmd_pep8(int argc, char **argv) {
                            "is found; directories walked like pycodestyle). Files are checked on\n"
                            "OMP_NUM_THREADS threads; the output order does not depend on it.",
                            spec, argc, argv, &npos);
-    if (r == 1) return 0;
-    if (r) return 2;
+    if (r != PST_ARGS_RUN) return r;
     if (npos == 0) {
         fprintf(stderr, "posterior pep8: input not specified (give files or directories)\n");
-        return 2;
-    }
-    if (max_line < 0) {
-        fprintf(stderr, "posterior pep8: --max-line-length %d must be >= 0\n", max_line);
         return 2;
     }
     o.select = select, o.ignore = ignore, o.max_line_length = max_line, o.max_doc_length = max_doc;

@@ -19,9 +19,9 @@ int cmd_pii(int argc, char **argv) {
     int json = 0, redact = 0;
     const char *types = NULL;
     const pst_arg args[] = {
-        {"types", ARG_STRING, &types, "only these types, e.g. EMAIL,PHONE (default: all)"},
-        {"json", ARG_FLAG, &json, "one JSON object per finding"},
-        {"redact", ARG_FLAG, &redact, "print the text with each finding replaced by {{TYPE}}"},
+        ARG("types", ARG_STRING, &types, "only these types, e.g. EMAIL,PHONE (default: all)"),
+        ARG("json", ARG_FLAG, &json, "one JSON object per finding"),
+        ARG("redact", ARG_FLAG, &redact, "print the text with each finding replaced by {{TYPE}}"),
         {0},
     };
     int npos = 0;
@@ -29,7 +29,7 @@ int cmd_pii(int argc, char **argv) {
                             "Find personal data (e-mail, URL, phone, SSN, credit card, IP, "
                             "credentials, handles, street addresses)\nin FILE... (- or none: stdin).",
                             args, argc, argv, &npos);
-    if (pr) return pr == 1 ? 0 : 2;
+    if (pr != PST_ARGS_RUN) return pr;
     pst_error err;
     pst_pii *pii;
     if (pst_pii_create_types(types, &pii, &err) < 0) {
@@ -46,7 +46,7 @@ int cmd_pii(int argc, char **argv) {
         size_t len, n;
         pst_pii_finding *fs;
         if (pst_read_file(is_stdin ? "/dev/stdin" : files[f], &text, &len, &err) < 0) {
-            fprintf(stderr, "posterior pii: %s\n", err.msg);
+            pst_cli_fail("pii", args, &err);
             failed = 1;
             continue;
         }

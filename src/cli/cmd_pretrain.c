@@ -21,8 +21,6 @@
 #include "posterior/scorer.h"
 #include "posterior/tokenizer.h"
 
-int pst_cmd_pretrain_eval(int argc, char **argv); /* below; also `posterior eval` without --spec */
-
 typedef struct {
     long print_every, stop_at;
     pst_mle_step last;
@@ -39,75 +37,59 @@ static int on_step(void *ctx, const pst_mle_step *s) {
 }
 
 int cmd_pretrain(int argc, char **argv) {
-    if (argc >= 1 && strcmp(argv[0], "eval") == 0) return pst_cmd_pretrain_eval(argc - 1, argv + 1);
-    const char *objective = "mle", *task_name = NULL, *data = NULL, *val_data = NULL, *out = NULL;
+    if (argc >= 1 && strcmp(argv[0], "eval") == 0) return cmd_pretrain_eval(argc - 1, argv + 1);
+    const char *objective = "mle", *task_name = NULL, *data = NULL, *val_data = NULL;
     const char *model_dir = NULL, *tokenizer_dir = NULL;
-    int n_layer = 2, n_head = 2, n_embd = 64, n_positions = 128, batch = 8, seq = 64, grad_accum = 1;
-    int quiet = 0, val_batches = 8, resume = 0, beta_auto = 0;
-    long steps = 200, warmup = 20, log_every = 1, print_every = 0, save_every = 0, val_every = 0,
-         stop_at = 0;
-    double lr = 1e-3, lr_min = -1, weight_decay = 0.1, clip = 1.0;
+    int n_layer = 2, n_head = 2, n_embd = 64, n_positions = 128, batch = 8, seq = 64, beta_auto = 0;
+    long print_every = 0, stop_at = 0;
     double threshold = NAN, percentile = NAN, ul_alpha = NAN, rwr_beta = NAN, awr_alpha = NAN,
            awr_beta = NAN, weight_clip = NAN, drop_fraction = NAN;
-    uint64_t seed = 1;
+    pst_mle_options mo;
+    pst_mle_options_default(&mo);
+    mo.steps = 200, mo.warmup = 20, mo.lr = 1e-3, mo.lr_min = -1, mo.weight_decay = 0.1, mo.clip = 1.0;
+    mo.seed = 1, mo.save_every = 0, mo.log_every = 1, mo.val_every = 0, mo.val_batches = 8, mo.grad_accum = 1;
     const pst_arg spec[] = {
-        {"objective", ARG_STRING, &objective, "mle, filter, conditional, unlikelihood, rwr or awr"},
-        {"task", ARG_STRING, &task_name, "toxicity, pii or pep8: the defaults of the hyper-parameters"},
-        {"data", ARG_STRING, &data, "scored training shard (posterior prepare --scorer ...)"},
-        {"val-data", ARG_STRING, &val_data, "held-out shard for val_loss (plain LM loss)"},
-        {"val-every", ARG_LONG, &val_every, "val_loss every this many steps (0: at checkpoints and the end)"},
-        {"val-batches", ARG_INT, &val_batches, "batches per val_loss"},
-        {"out", ARG_STRING, &out, "run directory (model/, metrics.jsonl, train_config.json)"},
-        {"model", ARG_STRING, &model_dir, "finetune: start from this model directory (e.g. an MLE run's model/)"},
-        {"tokenizer", ARG_STRING, &tokenizer_dir, "tokenizer folder or gpt2 (default: --model's, else gpt2)"},
-        {"threshold", ARG_DOUBLE, &threshold, "t: a segment is aligned iff its score <= t (default: the task's)"},
-        {"threshold-percentile", ARG_DOUBLE, &percentile, "t as this percentile of the shard's segment scores"},
-        {"alpha", ARG_DOUBLE, &ul_alpha, "unlikelihood α (default: the task's)"},
-        {"beta", ARG_DOUBLE, &rwr_beta, "RWR β (default: the task's)"},
-        {"awr-alpha", ARG_DOUBLE, &awr_alpha, "AWR α, weight of the LM loss vs the value loss"},
-        {"awr-beta", ARG_DOUBLE, &awr_beta, "AWR β"},
-        {"beta-auto", ARG_FLAG, &beta_auto, "RWR and AWR β = the mean score of the shard's misaligned segments (s > t)"},
-        {"weight-clip", ARG_DOUBLE, &weight_clip, "max token weight for RWR / AWR"},
-        {"drop-fraction", ARG_DOUBLE, &drop_fraction, "conditional: fraction of segments without a control token"},
-        {"n-layer", ARG_INT, &n_layer, "new model: layers"},
-        {"n-head", ARG_INT, &n_head, "new model: attention heads"},
-        {"n-embd", ARG_INT, &n_embd, "new model: width"},
-        {"n-positions", ARG_INT, &n_positions, "new model: context length"},
-        {"steps", ARG_LONG, &steps, "optimizer updates (tokens = steps·batch·seq·grad-accum)"},
-        {"batch", ARG_INT, &batch, "sequences per micro-batch"},
-        {"seq", ARG_INT, &seq, "tokens per sequence"},
-        {"grad-accum", ARG_INT, &grad_accum, "micro-batches per update"},
-        {"lr", ARG_DOUBLE, &lr, "peak learning rate"},
-        {"lr-min", ARG_DOUBLE, &lr_min, "final learning rate (-1: lr/10)"},
-        {"warmup", ARG_LONG, &warmup, "linear warmup steps"},
-        {"weight-decay", ARG_DOUBLE, &weight_decay, "AdamW weight decay"},
-        {"clip", ARG_DOUBLE, &clip, "max global gradient norm (0: off)"},
-        {"seed", ARG_U64, &seed, "seed of the initialisation, data order and control-token drops"},
-        {"save-every", ARG_LONG, &save_every, "checkpoint every this many steps (0: at the end)"},
-        {"log-every", ARG_LONG, &log_every, "metrics line every this many steps"},
-        {"print-every", ARG_LONG, &print_every, "print a line on stderr every this many steps (0: off)"},
-        {"stop-at", ARG_LONG, &stop_at, "stop after this step, with a checkpoint (0: run to --steps); continue with --resume"},
-        {"resume", ARG_FLAG, &resume, "continue the run in --out from its checkpoint (same options)"},
-        {"quiet", ARG_FLAG, &quiet, "no progress line"},
+        ARG("objective", ARG_STRING, &objective, "mle, filter, conditional, unlikelihood, rwr or awr"),
+        ARG("task", ARG_STRING, &task_name, "toxicity, pii or pep8: the defaults of the hyper-parameters"),
+        ARG("data", ARG_STRING, &data, "scored training shard (posterior prepare --scorer ...)", .required = 1),
+        ARG("val-data", ARG_STRING, &val_data, "held-out shard for val_loss (plain LM loss)"),
+        ARG("model", ARG_STRING, &model_dir, "finetune: start from this model directory (e.g. an MLE run's model/)"),
+        ARG("tokenizer", ARG_STRING, &tokenizer_dir, "tokenizer folder or gpt2 (default: --model's, else gpt2)"),
+        ARG("threshold", ARG_DOUBLE, &threshold, "t: a segment is aligned iff its score <= t (default: the task's)"),
+        ARG("threshold-percentile", ARG_DOUBLE, &percentile, "t as this percentile of the shard's segment scores"),
+        ARG("alpha", ARG_DOUBLE, &ul_alpha, "unlikelihood α (default: the task's)", .field = "ul_alpha"),
+        ARG("rwr-beta", ARG_DOUBLE, &rwr_beta, "RWR β (default: the task's)", .alias = "beta"),
+        ARG("awr-alpha", ARG_DOUBLE, &awr_alpha, "AWR α, weight of the LM loss vs the value loss"),
+        ARG("awr-beta", ARG_DOUBLE, &awr_beta, "AWR β"),
+        ARG("beta-auto", ARG_FLAG, &beta_auto, "RWR and AWR β = the mean score of the shard's misaligned segments (s > t)"),
+        ARG("weight-clip", ARG_DOUBLE, &weight_clip, "max token weight for RWR / AWR"),
+        ARG("drop-fraction", ARG_DOUBLE, &drop_fraction, "conditional: fraction of segments without a control token"),
+        ARG("n-layer", ARG_INT, &n_layer, "new model: layers"),
+        ARG("n-head", ARG_INT, &n_head, "new model: attention heads"),
+        ARG("n-embd", ARG_INT, &n_embd, "new model: width"),
+        ARG("n-positions", ARG_INT, &n_positions, "new model: context length"),
+        ARG("batch", ARG_INT, &batch, "sequences per micro-batch", .range = "1.."),
+        ARG("seq", ARG_INT, &seq, "tokens per sequence", .range = "1.."),
+        PST_ARGS_MLE(mo),
+        PST_ARGS_STEPS(print_every, stop_at),
         {0},
     };
-    int npos = 0;
     int rc = pst_args_parse("pretrain",
                             "Pretraining (or finetuning, with --model) with human feedback: six objectives\n"
                             "on scored shards. `posterior pretrain eval --help` evaluates a model.",
-                            spec, argc, argv, &npos);
-    if (rc) return rc == 1 ? 0 : 2;
+                            spec, argc, argv, NULL);
+    if (rc != PST_ARGS_RUN) return rc;
     const char *usage_err = NULL;
-    if (npos) usage_err = "unexpected argument";
-    else if (!data) usage_err = "--data is required";
-    else if (!out) usage_err = "--out is required";
-    else if (!isnan(threshold) && !isnan(percentile)) usage_err = "give --threshold or --threshold-percentile, not both";
-    else if (beta_auto && (!isnan(rwr_beta) || !isnan(awr_beta))) usage_err = "give --beta-auto or --beta / --awr-beta, not both";
+    if (!isnan(threshold) && !isnan(percentile)) usage_err = "give --threshold or --threshold-percentile, not both";
+    else if (beta_auto && (!isnan(rwr_beta) || !isnan(awr_beta)))
+        usage_err = "give --beta-auto or --rwr-beta / --awr-beta, not both";
     if (usage_err) {
         fprintf(stderr, "posterior pretrain: %s\n", usage_err);
         return 2;
     }
-    if (lr_min < 0) lr_min = lr / 10;
+    if (mo.lr_min < 0) mo.lr_min = mo.lr / 10;
+    const char *out = mo.out_dir;
+    uint64_t seed = mo.seed;
 
     pst_error err = {0};
     pst_gpt2 m = {0};
@@ -253,15 +235,9 @@ int cmd_pretrain(int argc, char **argv) {
         extra = cJSON_PrintUnformatted(x);
         cJSON_Delete(x);
     }
-    pst_mle_options o;
-    pst_mle_options_default(&o);
-    o.steps = steps, o.grad_accum = grad_accum, o.lr = lr, o.lr_min = lr_min, o.warmup = warmup;
-    o.weight_decay = weight_decay, o.clip = clip, o.seed = seed, o.out_dir = out;
-    o.save_every = save_every, o.log_every = log_every, o.quiet = quiet, o.extra_config_json = extra;
-    o.val = val_data ? &val : NULL, o.val_every = val_every, o.val_batches = val_batches;
-    o.resume = resume, o.tokenizer = tok;
+    mo.extra_config_json = extra, mo.val = val_data ? &val : NULL, mo.tokenizer = tok;
     pstep_ctx sc = {print_every, stop_at, {0}};
-    if (pst_phf_train(&m, &src, obj, &p, &o, model_dir, on_step, &sc, &err)) goto fail;
+    if (pst_phf_train(&m, &src, obj, &p, &mo, model_dir, on_step, &sc, &err)) goto fail;
     if (filtered[0]) remove(filtered);
     char *q = pst_json_quote(saved_model, strlen(saved_model), NULL);
     char nb[3][32]; /* JSON null for what is not finite or not measured (val_loss without --val-data) */
@@ -273,7 +249,7 @@ int cmd_pretrain(int argc, char **argv) {
     rc = 0;
     goto done;
 fail:
-    fprintf(stderr, "posterior pretrain: %s\n", err.msg);
+    pst_cli_fail("pretrain", spec, &err);
 done:
     free(extra);
     pst_tokenizer_free(tok);
@@ -315,54 +291,46 @@ static int read_prompts(const char *path, char ***out, int *n, pst_error *err) {
     return 0;
 }
 
-int pst_cmd_pretrain_eval(int argc, char **argv) {
+int cmd_pretrain_eval(int argc, char **argv) {
     const char *task_name = NULL, *model_dir = NULL, *scorer_spec = NULL, *reference_dir = NULL;
     const char *val_data = NULL, *prompts_path = NULL, *out = NULL, *prefix = "auto", *control = "ban";
     pst_phf_eval_options o;
     pst_phf_eval_options_default(&o);
-    double temperature = o.temperature, top_p = o.top_p, above = NAN;
+    double above = NAN;
     const pst_arg spec[] = {
-        {"task", ARG_STRING, &task_name, "toxicity, pii or pep8: the scorer and the threshold"},
-        {"model", ARG_STRING, &model_dir, "model directory (with its tokenizer)"},
-        {"scorer", ARG_STRING, &scorer_spec, "scorer spec (default: the task's)"},
-        {"threshold", ARG_DOUBLE, &above, "a sample is misaligned when its score > this (default: the task's)"},
-        {"samples", ARG_INT, &o.n_samples, "unconditional samples"},
-        {"max-new-tokens", ARG_INT, &o.max_new_tokens, "tokens per sample"},
-        {"temperature", ARG_DOUBLE, &temperature, "sampling temperature"},
-        {"top-p", ARG_DOUBLE, &top_p, "nucleus sampling"},
-        {"k", ARG_INT, &o.expected_max_k, "expected maximum score over this many samples"},
-        {"prefix", ARG_STRING, &prefix, "auto (aligned for conditional models), aligned, misaligned or none"},
-        {"control", ARG_STRING, &control, "ban (both control tokens, the paper's), steer (ban only the opposite one) or free"},
-        {"prompts", ARG_STRING, &prompts_path, "prompts file (one per line) for prompted generation"},
-        {"samples-per-prompt", ARG_INT, &o.samples_per_prompt, "continuations per prompt"},
-        {"val-data", ARG_STRING, &val_data, "held-out shard: LM loss"},
-        {"val-batches", ARG_INT, &o.val_batches, "batches of the LM loss"},
-        {"batch", ARG_INT, &o.val_batch, "LM loss: sequences per batch"},
-        {"seq", ARG_INT, &o.val_seq, "LM loss: tokens per sequence"},
-        {"reference", ARG_STRING, &reference_dir, "reference model (e.g. MLE): KL(ref || model) from its samples"},
-        {"kl-samples", ARG_INT, &o.kl_samples, "samples of the reference for the KL"},
-        {"seed", ARG_U64, &o.seed, "seed of the samples"},
-        {"out", ARG_STRING, &out, "also write the JSON result to this file"},
+        ARG("task", ARG_STRING, &task_name, "toxicity, pii or pep8: the scorer and the threshold"),
+        PST_ARGS_MODEL(model_dir, .required = 1),
+        ARG("scorer", ARG_STRING, &scorer_spec, "scorer spec (default: the task's)"),
+        ARG("threshold", ARG_DOUBLE, &above, "a sample is misaligned when its score > this (default: the task's)"),
+        ARG("samples", ARG_INT, &o.n_samples, "unconditional samples"),
+        ARG("max-new-tokens", ARG_INT, &o.max_new_tokens, "tokens per sample"),
+        ARG("temperature", ARG_FLOAT, &o.temperature, "sampling temperature"),
+        ARG("top-p", ARG_FLOAT, &o.top_p, "nucleus: keep the most likely tokens up to this mass (1: off)"),
+        ARG("k", ARG_INT, &o.expected_max_k, "expected maximum score over this many samples"),
+        ARG("prefix", ARG_STRING, &prefix, "auto: aligned for conditional models", .choices = "auto|aligned|misaligned|none"),
+        ARG("control", ARG_STRING, &control, "ban: both control tokens (the paper's); steer: only the opposite one",
+            .choices = "ban|steer|free"),
+        ARG("prompts", ARG_STRING, &prompts_path, "prompts file (one per line) for prompted generation"),
+        ARG("samples-per-prompt", ARG_INT, &o.samples_per_prompt, "continuations per prompt"),
+        ARG("val-data", ARG_STRING, &val_data, "held-out shard: LM loss"),
+        ARG("val-batches", ARG_INT, &o.val_batches, "batches of the LM loss"),
+        ARG("batch", ARG_INT, &o.val_batch, "LM loss: sequences per batch"),
+        ARG("seq", ARG_INT, &o.val_seq, "LM loss: tokens per sequence"),
+        ARG("reference-model", ARG_STRING, &reference_dir, "reference model (e.g. MLE): KL(ref || model) from its samples",
+            .alias = "reference"),
+        ARG("kl-samples", ARG_INT, &o.kl_samples, "samples of the reference for the KL"),
+        PST_ARGS_SEED(o.seed),
+        ARG("out", ARG_STRING, &out, "also write the JSON result to this file"),
         {0},
     };
-    int npos = 0;
     int rc = pst_args_parse("pretrain eval",
                             "Evaluates a pretrained model: misalignment score of samples (mean, expected max,\n"
                             "fraction above the threshold), prompted generation, LM loss, KL from a reference,\n"
                             "distinct-1/2 and self-BLEU-5. Prints one JSON object.",
-                            spec, argc, argv, &npos);
-    if (rc) return rc == 1 ? 0 : 2;
-    const char *usage_err = NULL;
-    if (npos) usage_err = "unexpected argument";
-    else if (!model_dir) usage_err = "--model is required";
-    else if (!task_name && !scorer_spec) usage_err = "--task or --scorer is required";
-    else if (strcmp(prefix, "auto") && strcmp(prefix, "aligned") && strcmp(prefix, "misaligned") &&
-             strcmp(prefix, "none"))
-        usage_err = "--prefix must be auto, aligned, misaligned or none";
-    else if (strcmp(control, "ban") && strcmp(control, "steer") && strcmp(control, "free"))
-        usage_err = "--control must be ban, steer or free";
-    if (usage_err) {
-        fprintf(stderr, "posterior pretrain eval: %s\n", usage_err);
+                            spec, argc, argv, NULL);
+    if (rc != PST_ARGS_RUN) return rc;
+    if (!task_name && !scorer_spec) {
+        fprintf(stderr, "posterior pretrain eval: --task or --scorer is required\n");
         return 2;
     }
     pst_error err = {0};
@@ -378,7 +346,6 @@ int pst_cmd_pretrain_eval(int argc, char **argv) {
     }
     o.misaligned_above = isnan(above) ? 0.0 : above;
     o.ban_control = !strcmp(control, "ban") ? 1 : !strcmp(control, "steer") ? 2 : 0;
-    o.temperature = (float)temperature, o.top_p = (float)top_p;
     if (pst_scorer_create(scorer_spec, &o.scorer, &err) || pst_gpt2_load(&m, model_dir, &err) ||
         pst_tokenizer_load_dir(&o.tok, model_dir, &err))
         goto fail;
@@ -413,7 +380,7 @@ int pst_cmd_pretrain_eval(int argc, char **argv) {
     rc = 0;
     goto done;
 fail:
-    fprintf(stderr, "posterior pretrain eval: %s\n", err.msg);
+    pst_cli_fail("pretrain eval", spec, &err);
 done:
     for (int i = 0; i < n_prompts; i++) free(prompts[i]);
     free(prompts), free(json);

@@ -82,46 +82,35 @@ int cmd_sample(int argc, char **argv) {
     const char *model_dir = NULL, *prompt = NULL, *prompt_tokens = NULL, *ban = NULL,
                *tokenizer_dir = NULL, *ban_tokens = NULL, *prompts_file = NULL,
                *prompts_tokens_file = NULL;
-    int n = 1, max_new = 64, top_k = 0, eot = -1, no_stop = 0, batch = 64;
-    double temperature = 1.0, top_p = 1.0;
+    int n = 1, eot = -1, no_stop = 0, batch = 64;
     uint64_t seed = 1;
+    pst_sample_options o;
+    pst_sample_options_default(&o);
+    o.max_new_tokens = 64;
     const pst_arg spec[] = {
-        {"model", ARG_STRING, &model_dir, "model directory (config.json + model.safetensors [+ vocab.json, merges.txt])"},
-        {"tokenizer", ARG_STRING, &tokenizer_dir, "tokenizer folder or gpt2 (default: the model directory's, when present)"},
-        {"prompt", ARG_STRING, &prompt, "prompt text (needs the model's tokenizer; special tokens allowed)"},
-        {"prompt-tokens", ARG_STRING, &prompt_tokens, "prompt as token ids (\"464 3290 318\"); default: <|endoftext|>"},
-        {"prompts", ARG_STRING, &prompts_file, "a file of prompts, one text per line: --n samples of each, with \"prompt\": line index"},
-        {"prompts-tokens", ARG_STRING, &prompts_tokens_file, "the same with token ids on each line"},
-        {"n", ARG_INT, &n, "number of samples (per prompt)"},
-        {"max-new-tokens", ARG_INT, &max_new, "tokens generated per sample at most"},
-        {"temperature", ARG_DOUBLE, &temperature, "softmax temperature (0: greedy)"},
-        {"top-k", ARG_INT, &top_k, "keep the k most likely tokens (0: off)"},
-        {"top-p", ARG_DOUBLE, &top_p, "nucleus: keep the most likely tokens up to this mass (1: off)"},
-        {"ban", ARG_STRING, &ban, "token ids never sampled (\"50257,50258\")"},
-        {"ban-tokens", ARG_STRING, &ban_tokens, "tokens never sampled, by their text, comma-separated (\"<|aligned|>,<|misaligned|>\")"},
-        {"eot", ARG_INT, &eot, "end-of-text id (-1: the tokenizer's <|endoftext|>, else 50256)"},
-        {"no-stop", ARG_FLAG, &no_stop, "do not stop a sample at end-of-text"},
-        {"seed", ARG_U64, &seed, "random seed"},
-        {"batch", ARG_INT, &batch, "samples drawn together (KV cache rows); does not change the draws"},
+        PST_ARGS_MODEL(model_dir, .required = 1),
+        ARG("tokenizer", ARG_STRING, &tokenizer_dir, "tokenizer folder or gpt2 (default: the model directory's, when present)"),
+        ARG("prompt", ARG_STRING, &prompt, "prompt text (needs the model's tokenizer; special tokens allowed)"),
+        ARG("prompt-tokens", ARG_STRING, &prompt_tokens, "prompt as token ids (\"464 3290 318\"); default: <|endoftext|>"),
+        ARG("prompts", ARG_STRING, &prompts_file, "a file of prompts, one text per line: --n samples of each, with \"prompt\": line index"),
+        ARG("prompts-tokens", ARG_STRING, &prompts_tokens_file, "the same with token ids on each line"),
+        ARG("n", ARG_INT, &n, "number of samples (per prompt)", .range = "0.."),
+        PST_ARGS_SAMPLING(o),
+        ARG("ban", ARG_STRING, &ban, "token ids never sampled (\"50257,50258\")"),
+        ARG("ban-tokens", ARG_STRING, &ban_tokens, "tokens never sampled, by their text, comma-separated (\"<|aligned|>,<|misaligned|>\")"),
+        PST_ARGS_EOT(eot),
+        ARG("no-stop", ARG_FLAG, &no_stop, "do not stop a sample at end-of-text"),
+        PST_ARGS_SEED(seed),
+        ARG("batch", ARG_INT, &batch, "samples drawn together (KV cache rows); does not change the draws", .range = "1.."),
         {0},
     };
-    int npos = 0;
     int rc = pst_args_parse("sample",
                             "Samples continuations of a prompt; one JSON line per sample with the text (when\n"
                             "the model has a tokenizer), tokens, logprob_model and logprob_proposal.",
-                            spec, argc, argv, &npos);
-    if (rc) return rc == 1 ? 0 : 2;
-    const char *usage_err = NULL;
-    if (npos) usage_err = "unexpected argument";
-    else if (!model_dir) usage_err = "--model is required";
-    else if (!!prompt + !!prompt_tokens + !!prompts_file + !!prompts_tokens_file > 1)
-        usage_err = "give one of --prompt, --prompt-tokens, --prompts, --prompts-tokens";
-    else if (n < 0) usage_err = "--n must be >= 0";
-    else if (max_new < 0) usage_err = "--max-new-tokens must be >= 0";
-    else if (batch < 1) usage_err = "--batch must be >= 1";
-    else if (eot < -1) usage_err = "--eot must be a token id, or -1 for the tokenizer's <|endoftext|>";
-    if (usage_err) {
-        fprintf(stderr, "posterior sample: %s\n", usage_err);
+                            spec, argc, argv, NULL);
+    if (rc != PST_ARGS_RUN) return rc;
+    if (!!prompt + !!prompt_tokens + !!prompts_file + !!prompts_tokens_file > 1) {
+        fprintf(stderr, "posterior sample: give one of --prompt, --prompt-tokens, --prompts, --prompts-tokens\n");
         return 2;
     }
     pst_error err = {0};
@@ -229,14 +218,8 @@ int cmd_sample(int argc, char **argv) {
         }
     }
 
-    pst_sample_options o;
-    pst_sample_options_default(&o);
-    o.temperature = (float)temperature;
-    o.top_k = top_k;
-    o.top_p = (float)top_p;
     o.banned = banned;
     o.n_banned = n_banned;
-    o.max_new_tokens = max_new;
     o.eot_token = eot;
     o.stop_at_eot = !no_stop && eot >= 0;
     pst_rng rng;
@@ -306,7 +289,7 @@ int cmd_sample(int argc, char **argv) {
     goto done;
 fail:
     fflush(stdout);
-    fprintf(stderr, "posterior sample: %s\n", err.msg);
+    pst_cli_fail("sample", spec, &err);
 done:
     for (int i = 0; plist && i < plist_cap; i++) free(plist[i]);
     free(plist), free(plist_len), free(pfile);

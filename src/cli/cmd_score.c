@@ -230,35 +230,23 @@ int cmd_score(int argc, char **argv) {
     int jsonl = 0, no_findings = 0, batch = 64, names = 0, threads = 1;
     double timeout = 60;
     const pst_arg args[] = {
-        {"scorer", ARG_STRING, &spec, "scorer spec: pep8, pii, toxicity, contains:W, regex:P, "
+        ARG("scorer", ARG_STRING, &spec, "scorer spec: pep8, pii, toxicity, contains:W, regex:P, "
                                       "length:MIN:MAX, features:FILE, external:CMD, not:S, "
-                                      "below:T:S, above:T:S, A&B (docs/evidence.md)"},
-        {"segments", ARG_STRING, &segments, "also score segments: sentence | line | document"},
-        {"jsonl", ARG_FLAG, &jsonl, "input lines are JSON objects {\"text\", \"context\"}"},
-        {"no-findings", ARG_FLAG, &no_findings, "omit findings (faster)"},
-        {"names", ARG_FLAG, &names, "print the feature names on stderr first"},
-        {"batch", ARG_INT, &batch, "documents (files, or lines with --jsonl) scored together"},
-        {"threads", ARG_INT, &threads, "threads scoring the documents of a batch"},
-        {"timeout", ARG_DOUBLE, &timeout, "seconds per batch for external: scorers"},
+                                      "below:T:S, above:T:S, A&B (docs/evidence.md)", .required = 1),
+        ARG("segments", ARG_STRING, &segments, "also score segments: sentence | line | document"),
+        ARG("jsonl", ARG_FLAG, &jsonl, "input lines are JSON objects {\"text\", \"context\"}"),
+        ARG("no-findings", ARG_FLAG, &no_findings, "omit findings (faster)"),
+        ARG("names", ARG_FLAG, &names, "print the feature names on stderr first"),
+        ARG("batch", ARG_INT, &batch, "documents (files, or lines with --jsonl) scored together", .range = "1.."),
+        ARG("threads", ARG_INT, &threads, "threads scoring the documents of a batch", .range = "1.."),
+        ARG("timeout", ARG_DOUBLE, &timeout, "seconds per batch for external: scorers"),
         {0},
     };
     int npos = 0;
     int pr = pst_args_parse("score", "Score documents with a scorer; one JSON object per document.\n"
                             "Reads FILE... (each file one document; - or none: stdin).",
                             args, argc, argv, &npos);
-    if (pr) return pr == 1 ? 0 : 2;
-    if (!spec) {
-        fprintf(stderr, "posterior score: --scorer is required (e.g. --scorer pii)\n");
-        return 2;
-    }
-    if (batch < 1) {
-        fprintf(stderr, "posterior score: --batch: must be at least 1, got %d\n", batch);
-        return 2;
-    }
-    if (threads < 1) {
-        fprintf(stderr, "posterior score: --threads: must be at least 1, got %d\n", threads);
-        return 2;
-    }
+    if (pr != PST_ARGS_RUN) return pr;
     if (!(timeout > 0)) {
         fprintf(stderr, "posterior score: --timeout: must be positive, got %g\n", timeout);
         return 2;
@@ -291,7 +279,7 @@ int cmd_score(int argc, char **argv) {
         char *data;
         size_t len;
         if (pst_read_file(path, &data, &len, &err) < 0) {
-            fprintf(stderr, "posterior score: %s\n", err.msg);
+            pst_cli_fail("score", args, &err);
             status = 1;
             continue;
         }

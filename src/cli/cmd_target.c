@@ -72,13 +72,13 @@ static int target_init(int argc, char **argv) {
     double beta = 1.0;
     int conditional = 0;
     const pst_arg spec[] = {
-        {"kind", ARG_STRING, &kind, "pointwise (P = a·Πb), distributional (a·exp(λ·φ)) or klrl (a·exp(r/β))"},
-        {"prior", ARG_STRING, &prior, "the prior model's directory (required)"},
-        {"out", ARG_STRING, &out, "where to write the spec (required)"},
-        {"moments", ARG_STRING, &moments, "distributional: desired E_p[φ], comma-separated"},
-        {"lambda", ARG_STRING, &lambda, "distributional: λ if already known (else `target fit`)"},
-        {"beta", ARG_DOUBLE, &beta, "klrl: the KL weight β"},
-        {"conditional", ARG_FLAG, &conditional, "one Z per context (prompts)"},
+        ARG("kind", ARG_STRING, &kind, "pointwise (P = a·Πb), distributional (a·exp(λ·φ)) or klrl (a·exp(r/β))"),
+        ARG("prior", ARG_STRING, &prior, "the prior model's directory", .required = 1),
+        ARG("out", ARG_STRING, &out, "where to write the spec", .required = 1),
+        ARG("moments", ARG_STRING, &moments, "distributional: desired E_p[φ], comma-separated"),
+        ARG("lambda", ARG_STRING, &lambda, "distributional: λ if already known (else `target fit`)"),
+        ARG("kl-beta", ARG_DOUBLE, &beta, "klrl: the KL weight β", .alias = "beta"),
+        ARG("conditional", ARG_FLAG, &conditional, "one Z per context (prompts)"),
         {0},
     };
     int npos = 0, rc = pst_args_parse("target init",
@@ -86,9 +86,9 @@ static int target_init(int argc, char **argv) {
                                       "(posterior score --help lists them), e.g.\n"
                                       "  posterior target init --prior runs/prior --out t.json 'below:0.5:toxicity'",
                                       spec, argc, argv, &npos);
-    if (rc) return rc == 1 ? 0 : 2;
-    if (!prior || !out || npos < 1) {
-        fprintf(stderr, "posterior target init: --prior, --out and at least one scorer spec are required\n");
+    if (rc != PST_ARGS_RUN) return rc;
+    if (npos < 1) {
+        fprintf(stderr, "posterior target init: at least one scorer spec is required\n");
         return 2;
     }
     pst_error err = {0};
@@ -131,7 +131,7 @@ static int target_init(int argc, char **argv) {
     return 0;
 fail:
     pst_target_spec_free(&s);
-    fprintf(stderr, "posterior target init: %s\n", err.msg);
+    pst_cli_fail("target init", spec, &err);
     return 1;
 }
 
@@ -139,8 +139,8 @@ fail:
 
 typedef struct {
     const char *spec_path, *model, *prompt;
-    int n, batch, max_new, top_k;
-    double temperature, top_p;
+    int n, batch;
+    pst_sample_options sampling; /* the proposal's (log q is the warped log-prob) */
     uint64_t seed;
 } draw_opts;
 
@@ -148,22 +148,18 @@ static void draw_opts_default(draw_opts *d) {
     memset(d, 0, sizeof *d);
     d->n = 1000;
     d->batch = 64;
-    d->max_new = 32;
-    d->temperature = 1.0;
-    d->top_p = 1.0;
+    pst_sample_options_default(&d->sampling);
+    d->sampling.max_new_tokens = 32;
     d->seed = 1;
 }
 
 #define DRAW_ARGS(d)                                                                                          \
-    {"spec", ARG_STRING, &(d).spec_path, "target spec (JSON; required)"},                                     \
-        {"n", ARG_INT, &(d).n, "samples drawn from the proposal"},                                           \
-        {"batch", ARG_INT, &(d).batch, "samples drawn together"},                                            \
-        {"max-new-tokens", ARG_INT, &(d).max_new, "tokens per sample at most"},                              \
-        {"temperature", ARG_DOUBLE, &(d).temperature, "proposal temperature (log q is the warped log-prob)"}, \
-        {"top-k", ARG_INT, &(d).top_k, "proposal top-k (0: off)"},                                           \
-        {"top-p", ARG_DOUBLE, &(d).top_p, "proposal top-p (1: off)"},                                        \
-        {"prompt", ARG_STRING, &(d).prompt, "context text (conditional targets)"},                          \
-        {"seed", ARG_U64, &(d).seed, "random seed"}
+    ARG("spec", ARG_STRING, &(d).spec_path, "target spec (JSON)", .required = 1),                               \
+        ARG("n", ARG_INT, &(d).n, "samples drawn from the proposal"),                                           \
+        ARG("batch", ARG_INT, &(d).batch, "samples drawn together", .range = "1.."),                            \
+        PST_ARGS_SAMPLING((d).sampling),                                                                        \
+        ARG("prompt", ARG_STRING, &(d).prompt, "context text (conditional targets)"),                          \
+        PST_ARGS_SEED((d).seed)
 
 /* Opens the target (prior with plain sampling) and the proposal: the prior with the
  * given warping, or --model. need_lambda: refuse a distributional spec not fitted yet
@@ -172,13 +168,13 @@ static int open_target(const draw_opts *d, int need_lambda, pst_target_bundle *b
                        pst_error *err) {
     pst_gpt2_policy_options po;
     pst_gpt2_policy_options_default(&po);
-    po.sampling.max_new_tokens = d->max_new;
+    po.sampling.max_new_tokens = d->sampling.max_new_tokens;
     if (pst_target_bundle_load(d->spec_path, &po, b, err) < 0) return -1;
     if (need_lambda && pst_target_spec_check_fitted(&b->spec, d->spec_path, err) < 0) return -1;
-    po.sampling.temperature = (float)d->temperature;
-    po.sampling.top_k = d->top_k;
-    po.sampling.top_p = (float)d->top_p;
-    int warped = d->temperature != 1.0 || d->top_k != 0 || d->top_p != 1.0;
+    po.sampling.temperature = d->sampling.temperature;
+    po.sampling.top_k = d->sampling.top_k;
+    po.sampling.top_p = d->sampling.top_p;
+    int warped = d->sampling.temperature != 1.0f || d->sampling.top_k != 0 || d->sampling.top_p != 1.0f;
     *q_is_prior = 0;
     if (d->model) {
         if (pst_gpt2_distribution_load(d->model, &po, q, err) < 0) return pst_fail_context(err, "--model");
@@ -201,26 +197,22 @@ static int target_fit(int argc, char **argv) {
     double tol = 1e-6, max_moment_se = 0.01;
     const pst_arg spec[] = {
         DRAW_ARGS(d),
-        {"model", ARG_STRING, &d.model, "proposal model directory (default: the prior)"},
-        {"out", ARG_STRING, &out, "write the fitted spec here (default: update --spec in place)"},
-        {"max-iter", ARG_INT, &max_iter, "Newton iterations at most"},
-        {"tol", ARG_DOUBLE, &tol, "stop when |E_p[φ] − μ̄| <= tol"},
-        {"max-moment-se", ARG_DOUBLE, &max_moment_se,
-         "warn when the fitted target's E_p[φ] is known only to more than this (one s.e.)"},
+        ARG("model", ARG_STRING, &d.model, "proposal model directory (default: the prior)"),
+        ARG("out", ARG_STRING, &out, "write the fitted spec here (default: update --spec in place)"),
+        ARG("max-iter", ARG_INT, &max_iter, "Newton iterations at most"),
+        ARG("tol", ARG_DOUBLE, &tol, "stop when |E_p[φ] − μ̄| <= tol"),
+        ARG("max-moment-se", ARG_DOUBLE, &max_moment_se,
+         "warn when the fitted target's E_p[φ] is known only to more than this (one s.e.)"),
         {0},
     };
-    int npos = 0, rc = pst_args_parse("target fit",
+    int rc = pst_args_parse("target fit",
                                       "Fits λ of a distributional target so that E_p[φ] = μ̄, by self-normalised\n"
                                       "importance sampling over samples of the proposal and Newton's method on the\n"
                                       "convex dual. Prints {lambda, lambda_se, fitted, moments, moment_se, ess,\n"
                                       "iterations}: moment_se is the standard error of the fit's E_p[phi] (the\n"
                                       "fitted target's true moment is mu +- moment_se), lambda_se that of lambda.",
-                                      spec, argc, argv, &npos);
-    if (rc) return rc == 1 ? 0 : 2;
-    if (!d.spec_path || npos) {
-        fprintf(stderr, "posterior target fit: --spec is required (and no positional arguments)\n");
-        return 2;
-    }
+                                      spec, argc, argv, NULL);
+    if (rc != PST_ARGS_RUN) return rc;
     pst_error err = {0};
     pst_target_bundle b;
     pst_distribution q = {0};
@@ -280,7 +272,7 @@ static int target_fit(int argc, char **argv) {
            out ? out : d.spec_path);
     ret = 0;
 fail:
-    if (ret) fprintf(stderr, "posterior target fit: %s\n", err.msg);
+    if (ret) pst_cli_fail("target fit", spec, &err);
     pst_scored_batch_free(&sb);
     if (!q_is_prior) pst_distribution_free(&q);
     pst_target_bundle_free(&b);
@@ -296,20 +288,16 @@ static int target_estimate(int argc, char **argv) {
     const char *policy_dir = NULL;
     const pst_arg spec[] = {
         DRAW_ARGS(d),
-        {"model", ARG_STRING, &d.model, "proposal q's model directory (default: the prior)"},
-        {"policy", ARG_STRING, &policy_dir, "the model π compared with p (default: the proposal's model)"},
+        ARG("model", ARG_STRING, &d.model, "proposal q's model directory (default: the prior)"),
+        ARG("policy", ARG_STRING, &policy_dir, "the model π compared with p (default: the proposal's model)"),
         {0},
     };
-    int npos = 0, rc = pst_args_parse("target estimate",
+    int rc = pst_args_parse("target estimate",
                                       "Estimates, from samples x ~ q with standard errors: log Z, Z, KL(p||pi),\n"
                                       "KL(pi||a), TVD(p, pi), KL(p||q), E_p[phi] and E_pi[phi] (phi = the target's\n"
                                       "features or b), the acceptance rate of rejection sampling from q, and the ESS.",
-                                      spec, argc, argv, &npos);
-    if (rc) return rc == 1 ? 0 : 2;
-    if (!d.spec_path || npos) {
-        fprintf(stderr, "posterior target estimate: --spec is required (and no positional arguments)\n");
-        return 2;
-    }
+                                      spec, argc, argv, NULL);
+    if (rc != PST_ARGS_RUN) return rc;
     pst_error err = {0};
     pst_target_bundle b;
     pst_distribution q = {0}, pol = {0};
@@ -397,7 +385,7 @@ static int target_estimate(int argc, char **argv) {
                 ess);
     ret = 0;
 fail:
-    if (ret) fprintf(stderr, "posterior target estimate: %s\n", err.msg);
+    if (ret) pst_cli_fail("target estimate", spec, &err);
     pst_scored_batch_free(&sb);
     if (!q_is_prior) pst_distribution_free(&q);
     pst_distribution_free(&pol);
@@ -434,27 +422,28 @@ static int target_sample(int argc, char **argv) {
     int burn = 100;
     const pst_arg spec[] = {
         DRAW_ARGS(d),
-        {"sampler", ARG_STRING, &sampler, "rs (rejection, q = a, b <= 1), qrs (quasi-rejection) or imh"},
-        {"model", ARG_STRING, &d.model, "proposal model directory (qrs, imh; default: the prior)"},
-        {"beta", ARG_STRING, &betas, "qrs: β values (comma-separated; samples use the first; default: Z estimate)"},
-        {"max-proposals", ARG_LONG, &max_proposals, "give up after this many proposals"},
-        {"burn", ARG_INT, &burn, "imh: chain steps discarded first"},
-        {"out", ARG_STRING, &out, "rs: also save the samples as a reference set of p (eval/tune --reference)"},
+        ARG("sampler", ARG_STRING, &sampler, "rs (rejection, q = a, b <= 1), qrs (quasi-rejection) or imh",
+            .choices = "rs|qrs|imh"),
+        ARG("model", ARG_STRING, &d.model, "proposal model directory (qrs, imh; default: the prior)"),
+        ARG("qrs-betas", ARG_STRING, &betas, "qrs: β values (comma-separated; samples use the first; default: Z estimate)",
+            .alias = "beta"),
+        ARG("max-proposals", ARG_LONG, &max_proposals, "give up after this many proposals", .range = "1.."),
+        ARG("burn", ARG_INT, &burn, "imh: chain steps discarded first"),
+        ARG("out", ARG_STRING, &out, "rs: also save the samples as a reference set of p (eval/tune --reference)"),
         {0},
     };
-    int npos = 0, rc = pst_args_parse("target sample",
+    int rc = pst_args_parse("target sample",
                                       "Draws --n samples from p = P/Z (one JSON line each: text, tokens, log_target,\n"
                                       "log_prior) and prints the sampler's statistics as one JSON line on stderr:\n"
                                       "acceptance rate; for qrs, per β, the acceptance rate and the estimated\n"
                                       "TVD(p_beta, p) and KL(p||p_beta). rs is exact: with a pointwise target (b <= 1)\n"
                                       "or a distributional one with bounded features (envelope exp(max lambda.phi)),\n"
                                       "and --out FILE keeps the samples as a reference set for eval and tune.",
-                                      spec, argc, argv, &npos);
-    if (rc) return rc == 1 ? 0 : 2;
-    int kind = strcmp(sampler, "rs") == 0 ? 0 : strcmp(sampler, "qrs") == 0 ? 1 : strcmp(sampler, "imh") == 0 ? 2 : -1;
-    if (!d.spec_path || npos || kind < 0 || d.n < 1) {
-        fprintf(stderr, "posterior target sample: --spec is required, --n >= 1, --sampler rs|qrs|imh (got '%s')\n",
-                sampler);
+                                      spec, argc, argv, NULL);
+    if (rc != PST_ARGS_RUN) return rc;
+    int kind = strcmp(sampler, "rs") == 0 ? 0 : strcmp(sampler, "qrs") == 0 ? 1 : 2;
+    if (d.n < 1) {
+        fprintf(stderr, "posterior target sample: --n: must be at least 1, got %d\n", d.n);
         return 2;
     }
     pst_error err = {0};
@@ -469,7 +458,7 @@ static int target_sample(int argc, char **argv) {
         fprintf(stderr, "posterior target sample: --out keeps exact samples only: use --sampler rs\n");
         return 2;
     }
-    if (kind == 0 && (d.model || d.temperature != 1.0 || d.top_k || d.top_p != 1.0)) {
+    if (kind == 0 && (d.model || d.sampling.temperature != 1.0f || d.sampling.top_k || d.sampling.top_p != 1.0f)) {
         fprintf(stderr, "posterior target sample: --sampler rs proposes from the prior itself (no --model, "
                         "temperature, top-k or top-p); use qrs or imh\n");
         return 2;
@@ -484,7 +473,7 @@ static int target_sample(int argc, char **argv) {
         xo.batch = d.batch;
         xo.max_proposals = max_proposals;
         pst_reference ref;
-        if (pst_target_bundle_reference(&b, NULL, d.n, d.max_new, pids ? &ctx : NULL, &xo, &rng, &ref, &err) < 0)
+        if (pst_target_bundle_reference(&b, NULL, d.n, d.sampling.max_new_tokens, pids ? &ctx : NULL, &xo, &rng, &ref, &err) < 0)
             goto fail;
         int ok = !out || pst_reference_save(out, &ref, &err) == 0;
         for (int i = 0; ok && i < ref.n; i++) ok = print_sample(&b, &ref.xs[i], ref.log_target[i], ref.log_prior[i], &err) == 0;
@@ -584,7 +573,7 @@ static int target_sample(int argc, char **argv) {
     fprintf(stderr, "}\n");
     ret = 0;
 fail:
-    if (ret) fprintf(stderr, "posterior target sample: %s\n", err.msg);
+    if (ret) pst_cli_fail("target sample", spec, &err);
     pst_scored_batch_free(&sb);
     if (!q_is_prior) pst_distribution_free(&q);
     pst_target_bundle_free(&b);

@@ -30,24 +30,17 @@ int cmd_tokenize(int argc, char **argv) {
     const char *model = NULL, *vocab = NULL, *merges = NULL;
     int allow_special = 0, lines = 0, null_sep = 0;
     const pst_arg spec[] = {
-        {"model", ARG_STRING, &model, "tokenizer folder (vocab.json + merges.txt, or encoder.json + vocab.bpe), or gpt2"},
-        {"vocab", ARG_STRING, &vocab, "vocab.json (GPT-2 encoder.json), with --merges instead of --model"},
-        {"merges", ARG_STRING, &merges, "merges.txt (GPT-2 vocab.bpe), with --vocab"},
-        {"allow-special", ARG_FLAG, &allow_special, "turn special tokens such as <|endoftext|> in the text into their ids"},
-        {"lines", ARG_FLAG, &lines, "one output line per input line (each line encoded without its newline)"},
-        {"null", ARG_FLAG, &null_sep, "documents separated by NUL bytes; one output line per document"},
+        PST_ARGS_TOKENIZER_FILES(model, vocab, merges),
+        ARG("allow-special", ARG_FLAG, &allow_special, "turn special tokens such as <|endoftext|> in the text into their ids"),
+        ARG("lines", ARG_FLAG, &lines, "one output line per input line (each line encoded without its newline)"),
+        ARG("null", ARG_FLAG, &null_sep, "documents separated by NUL bytes; one output line per document"),
         {0},
     };
-    int npos = 0;
     int rc = pst_args_parse("tokenize",
                             "Reads text on stdin and writes its GPT-2 byte-level BPE token ids, separated by\n"
                             "spaces, on one line (or one line per input line / NUL-separated document).",
-                            spec, argc, argv, &npos);
-    if (rc) return rc == 1 ? 0 : 2;
-    if (npos) {
-        fprintf(stderr, "posterior tokenize: unexpected argument '%s' (text comes on stdin)\n", argv[0]);
-        return 2;
-    }
+                            spec, argc, argv, NULL);
+    if (rc != PST_ARGS_RUN) return rc;
     if (lines && null_sep) {
         fprintf(stderr, "posterior tokenize: --lines and --null exclude each other\n");
         return 2;
@@ -84,7 +77,7 @@ write_fail:
     fprintf(stderr, "posterior tokenize: cannot write to stdout\n");
     goto done;
 fail:
-    fprintf(stderr, "posterior tokenize: %s\n", err.msg);
+    pst_cli_fail("tokenize", spec, &err);
 done:
     free(ids);
     free(text);

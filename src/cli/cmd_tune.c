@@ -54,39 +54,44 @@ int cmd_tune(int argc, char **argv) {
     int top_k = 0;
     uint64_t seed = 1;
     const pst_arg spec[] = {
-        {"method", ARG_STRING, &method, "dpg (the DPG family; KL-regularised RL is --variant f --f rkl on a klrl target)"},
-        {"spec", ARG_STRING, &spec_path, "target spec (JSON; required)"},
-        {"out", ARG_STRING, &out, "run directory (required)"},
-        {"variant", ARG_STRING, &variant, "on-policy | kl-adaptive | baseline | f"},
-        {"f", ARG_STRING, &fdiv, "f-DPG divergence: fkl | rkl | js | tv"},
-        {"init", ARG_STRING, &init, "initial policy model directory (default: the prior)"},
-        {"steps", ARG_LONG, &steps, "training steps"},
-        {"batch", ARG_INT, &batch, "samples per step"},
-        {"micro-batch", ARG_INT, &micro_batch, "rows per forward/backward"},
-        {"lr", ARG_DOUBLE, &lr, "AdamW learning rate"},
-        {"weight-decay", ARG_DOUBLE, &weight_decay, "AdamW weight decay"},
-        {"grad-clip", ARG_DOUBLE, &grad_clip, "clip the gradient's global norm (0: off)"},
-        {"lr-min", ARG_DOUBLE, &lr_min, "cosine decay of the learning rate from --lr to this over --steps (< 0: constant)"},
-        {"lr-by-ess", ARG_FLAG, &lr_by_ess, "scale each step's learning rate by the effective sample size / batch"},
-        {"baseline-decay", ARG_DOUBLE, &baseline_decay, "f-DPG moving-average baseline decay"},
-        {"proposal-margin", ARG_DOUBLE, &proposal_margin,
-         "kl-adaptive/baseline: replace q by the policy only when it is better by this many standard errors (inf: never)"},
-        {"max-new-tokens", ARG_INT, &max_new, "tokens per sample at most"},
-        {"temperature", ARG_DOUBLE, &temperature, "sampling temperature (log q is the warped log-prob)"},
-        {"top-k", ARG_INT, &top_k, "sampling top-k (0: off)"},
-        {"top-p", ARG_DOUBLE, &top_p, "sampling top-p (1: off)"},
-        {"prompts", ARG_STRING, &prompts_path, "conditional targets (CDPG): a file of prompts, one per line"},
-        {"checkpoint-every", ARG_LONG, &checkpoint_every, "steps between checkpoints"},
-        {"resume", ARG_FLAG, &resume, "continue from OUT/checkpoints"},
-        {"reference", ARG_STRING, &reference, "exact samples of p (target sample --out) to measure and decide on"},
-        {"n-exact", ARG_INT, &n_exact, "without --reference: exact samples of p drawn at the start (0: none)"},
-        {"exact-every", ARG_LONG, &exact_every, "steps between measurements on the exact samples"},
-        {"max-proposals", ARG_LONG, &max_proposals, "budget of prior draws for the exact samples"},
-        {"seed", ARG_U64, &seed, "random seed"},
-        {"quiet", ARG_FLAG, &quiet, "no progress line"},
+        ARG("method", ARG_STRING, &method, "the DPG family (KL-regularised RL is --variant f --f rkl on a klrl target)",
+            .choices = "dpg"),
+        ARG("spec", ARG_STRING, &spec_path, "target spec (JSON)", .required = 1, .field = "spec_path"),
+        ARG("out", ARG_STRING, &out, "run directory (run.json, metrics.jsonl, checkpoints/, model/)", .required = 1,
+            .field = "out_dir"),
+        ARG("variant", ARG_STRING, &variant, "on-policy | kl-adaptive | baseline | f"),
+        ARG("f", ARG_STRING, &fdiv, "f-DPG divergence: fkl | rkl | js | tv"),
+        ARG("init", ARG_STRING, &init, "initial policy model directory (default: the prior)"),
+        ARG("steps", ARG_LONG, &steps, "training steps (a resumed run may go further)", .range = "1..",
+            .resume_may_change = 1),
+        ARG("batch", ARG_INT, &batch, "samples per step", .range = "2.."),
+        ARG("micro-batch", ARG_INT, &micro_batch, "rows per forward/backward"),
+        ARG("lr", ARG_DOUBLE, &lr, "AdamW learning rate"),
+        ARG("weight-decay", ARG_DOUBLE, &weight_decay, "AdamW weight decay"),
+        ARG("grad-clip", ARG_DOUBLE, &grad_clip, "clip the gradient's global norm (0: off)"),
+        ARG("lr-min", ARG_DOUBLE, &lr_min, "cosine decay of the learning rate from --lr to this over --steps (< 0: constant)"),
+        ARG("lr-by-ess", ARG_FLAG, &lr_by_ess, "scale each step's learning rate by the effective sample size / batch"),
+        ARG("baseline-decay", ARG_DOUBLE, &baseline_decay, "f-DPG moving-average baseline decay"),
+        ARG("proposal-margin", ARG_DOUBLE, &proposal_margin,
+            "kl-adaptive/baseline: replace q by the policy only when it is better by this many standard errors (inf: never)",
+            .range = "0.."),
+        ARG("max-new-tokens", ARG_INT, &max_new, "tokens per sample at most"),
+        ARG("temperature", ARG_DOUBLE, &temperature, "sampling temperature (0: greedy; q ≠ π then)"),
+        ARG("top-k", ARG_INT, &top_k, "keep the k most likely tokens (0: off)", .range = "0.."),
+        ARG("top-p", ARG_DOUBLE, &top_p, "nucleus: keep the most likely tokens up to this mass (1: off)"),
+        ARG("prompts", ARG_STRING, &prompts_path, "conditional targets (CDPG): a file of prompts, one per line"),
+        ARG("checkpoint-every", ARG_LONG, &checkpoint_every, "steps between checkpoints", .resume_may_change = 1),
+        ARG("resume", ARG_FLAG, &resume, "continue from OUT/checkpoints with the options in OUT/run.json"),
+        PST_ARGS_EXACT(reference, max_proposals),
+        ARG("n-exact", ARG_INT, &n_exact, "without --reference: exact samples of p drawn at the start (0: none)",
+            .range = "0.."),
+        ARG("exact-every", ARG_LONG, &exact_every, "steps between measurements on the exact samples", .range = "0.."),
+        PST_ARGS_SEED(seed),
+        ARG("quiet", ARG_FLAG, &quiet, "no progress line", .resume_may_change = 1),
         {0},
     };
-    int npos = 0, rc = pst_args_parse("tune",
+    unsigned char given[PST_ARGS_MAX] = {0};
+    int rc = pst_args_parse_given("tune",
                                       "Trains a policy toward the posterior of a target with distributional policy\n"
                                       "gradients: on-policy DPG, KL-adaptive off-policy DPG (proposal replaced by the\n"
                                       "policy when its estimated KL(p||pi) is lower), DPG with baseline (GDC++), or\n"
@@ -98,25 +103,22 @@ int cmd_tune(int argc, char **argv) {
                                       "OUT/reference.jsonl) measures KL(p||pi) every --exact-every steps, and the\n"
                                       "KL-adaptive proposal is replaced only when that exact, paired comparison\n"
                                       "says the policy is closer to p by --proposal-margin standard errors.",
-                                      spec, argc, argv, &npos);
-    if (rc) return rc == 1 ? 0 : 2;
-    const char *usage = NULL;
-    if (npos) usage = "unexpected positional argument";
-    else if (!spec_path || !out) usage = "--spec and --out are required";
-    else if (strcmp(method, "dpg") != 0) usage = "--method: only 'dpg' (the DPG family) is implemented";
-    else if (steps < 1 || batch < 2) usage = "--steps must be >= 1 and --batch >= 2";
-    else if (!(proposal_margin >= 0)) usage = "--proposal-margin must be >= 0 (inf: never replace the proposal)";
-    else if (n_exact == 1 || n_exact < 0 || exact_every < 0 || max_proposals < 1)
-        usage = "--n-exact must be 0 or >= 2, --exact-every >= 0, --max-proposals >= 1";
-    if (usage) {
-        fprintf(stderr, "posterior tune: %s\n", usage);
+                                      spec, argc, argv, NULL, given);
+    if (rc != PST_ARGS_RUN) return rc;
+    void *saved = NULL; /* OUT/run.json of a resumed run: its options are this run's */
+    char path[4096], ckpt[4096];
+    pst_error err = {0};
+    if (resume && pst_path_join(path, sizeof path, out, "run.json", &err) < 0) return pst_cli_fail("tune", spec, &err);
+    if (resume && (rc = pst_args_resume("tune", spec, given, path, &saved)) != PST_ARGS_RUN) return rc;
+    if (n_exact == 1) {
+        fprintf(stderr, "posterior tune: --n-exact must be 0 or >= 2\n");
+        cJSON_Delete(saved);
         return 2;
     }
-    pst_error err = {0};
     pst_dpg_options o;
     pst_dpg_options_default(&o);
     if (pst_dpg_variant_parse(variant, &o.variant, &err) < 0 || pst_f_divergence_parse(fdiv, &o.f, &err) < 0) {
-        fprintf(stderr, "posterior tune: %s\n", err.msg);
+        pst_cli_fail("tune", spec, &err);
         return 2;
     }
     pst_gpt2_policy_options po;
@@ -132,7 +134,6 @@ int cmd_tune(int argc, char **argv) {
     pst_seq *contexts = NULL;
     int **ctx_ids = NULL, n_ctx = 0;
     int ret = 1;
-    char path[4096], ckpt[4096];
     if (pst_target_bundle_load(spec_path, &po, &b, &err) < 0 ||
         pst_target_spec_check_fitted(&b.spec, spec_path, &err) < 0)
         goto fail;
@@ -265,11 +266,12 @@ int cmd_tune(int argc, char **argv) {
     fprintf(stderr, "posterior tune: %ld steps done; policy in %s\n", steps, path);
     ret = 0;
 fail:
-    if (ret) fprintf(stderr, "posterior tune: %s\n", err.msg);
+    if (ret) pst_cli_fail("tune", spec, &err);
     pst_distribution_free(&policy);
     pst_reference_free(&ref);
     pst_target_bundle_free(&b);
     for (int i = 0; ctx_ids && i < n_ctx; i++) free(ctx_ids[i]);
     free(ctx_ids), free(contexts), free(prompts_text);
+    cJSON_Delete(saved);
     return ret;
 }

@@ -20,11 +20,14 @@ typedef int (*pst_command_fn)(int argc, char **argv);
     X(pii, "find (or --redact) personal data in files")                                    \
     X(target, "target fit | estimate | sample: the posterior p(x) = P(x)/Z")               \
     X(tune, "train a policy toward a target (DPG family, KL-regularised RL)")              \
-    X(pretrain, "pretraining with human feedback (six objectives)")                        \
-    X(eval, "evaluate a model: alignment, KL, diversity, LM loss")
+    X(pretrain, "pretraining with human feedback (six objectives); pretrain eval evaluates")  \
+    X(eval, "evaluate a model against a target: alignment, KL, diversity, LM loss")
 
-#define X(name, help) int cmd_##name(int argc, char **argv) __attribute__((weak));
+#define X(name, help) int cmd_##name(int argc, char **argv);
 POSTERIOR_COMMANDS(X)
 #undef X
+
+/* `posterior pretrain eval` (cmd_pretrain.c); `posterior eval --task T` is its old spelling */
+int cmd_pretrain_eval(int argc, char **argv);
 
 #endif

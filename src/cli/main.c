@@ -15,7 +15,7 @@ static void usage(const command *cmds, int n) {
            "Alignment as Bayesian inference: prior a(x), evidence b(x), posterior p(x) ~ a(x) b(x).\n\n"
            "commands:\n");
     for (int i = 0; i < n; i++)
-        if (cmds[i].fn) printf("  %-12s %s\n", cmds[i].name, cmds[i].help);
+        printf("  %-12s %s\n", cmds[i].name, cmds[i].help);
 }
 
 int main(int argc, char **argv) {
@@ -31,13 +31,7 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     for (int i = 0; i < n; i++)
-        if (strcmp(argv[1], cmds[i].name) == 0) {
-            if (!cmds[i].fn) {
-                fprintf(stderr, "posterior: command '%s' is not built yet\n", argv[1]);
-                return 2;
-            }
-            return cmds[i].fn(argc - 2, argv + 2);
-        }
+        if (strcmp(argv[1], cmds[i].name) == 0) return cmds[i].fn(argc - 2, argv + 2);
     fprintf(stderr, "posterior: unknown command '%s' (posterior --help lists them)\n", argv[1]);
     return 2;
 }

@@ -101,9 +101,9 @@ static int lm_loss_of(const pst_target_eval_options *o, pst_target_eval_result *
 
 int pst_target_eval(const pst_target_eval_options *o, pst_target_eval_result *r, pst_error *err) {
     memset(r, 0, sizeof *r);
-    if (o->n < 2) return pst_fail(err, "n is %d; an evaluation needs at least 2 samples", o->n);
-    if (o->n_exact == 1) return pst_fail(err, "n_exact is 1; exact samples must be 0 or at least 2");
-    if (o->max_proposals < 1) return pst_fail(err, "max_proposals is %ld; it must be at least 1", o->max_proposals);
+    if (o->n < 2) return pst_fail_field(err, "n", "n is %d; an evaluation needs at least 2 samples", o->n);
+    if (o->n_exact == 1) return pst_fail_field(err, "n_exact", "n_exact is 1; exact samples must be 0 or at least 2");
+    if (o->max_proposals < 1) return pst_fail_field(err, "max_proposals", "max_proposals is %ld; it must be at least 1", o->max_proposals);
     pst_distribution pol = {0};
     int rc = -1, *pids = NULL;
     pst_seq ctx = {0};

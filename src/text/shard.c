@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -429,4 +430,13 @@ int pst_shard_check_vocab(const pst_shard *s, int model_vocab_size, uint64_t tok
                         s->path, (unsigned long long)s->tokenizer_hash,
                         (unsigned long long)tokenizer_hash);
     return 0;
+}
+
+int pst_shard_detect(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    char magic[8] = {0};
+    size_t got = fread(magic, 1, 8, f);
+    fclose(f);
+    return got == 8 && memcmp(magic, PST_SHARD_MAGIC, 8) == 0;
 }
