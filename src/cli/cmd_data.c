@@ -18,6 +18,10 @@ static const char *split_name(uint32_t split) {
     return split == PST_SPLIT_TRAIN ? "train" : split == PST_SPLIT_VAL ? "val" : "all";
 }
 
+static const char data_info_summary[] =
+    "posterior data info SHARD: counts, vocabulary, scorer and a\n"
+    "histogram of the segment scores of a token shard.";
+
 static int data_info(int argc, char **argv) {
     int json = 0, bins = 10;
     const char *tokenizer = NULL;
@@ -28,9 +32,7 @@ static int data_info(int argc, char **argv) {
         {0},
     };
     int npos = 0;
-    int rc = pst_args_parse("data info", "posterior data info SHARD: counts, vocabulary, scorer and a\n"
-                                         "histogram of the segment scores of a token shard.",
-                            spec, argc, argv, &npos);
+    int rc = pst_args_parse("data info", data_info_summary, spec, argc, argv, &npos);
     if (rc != PST_ARGS_RUN) return rc;
     if (npos != 1) {
         fprintf(stderr, "posterior data info: expected one SHARD argument (got %d)\n", npos);
@@ -172,6 +174,10 @@ static int data_info(int argc, char **argv) {
 /* posterior data show SHARD: documents decoded, one JSON object per segment
  * ({"document", "source", "segment", "score", "text"}) or, as text, each segment
  * on its own line prefixed by its score. */
+static const char data_show_summary[] =
+    "posterior data show SHARD: documents of a shard, decoded, segment by\n"
+    "segment with their scores.";
+
 static int data_show(int argc, char **argv) {
     const char *tokenizer = "gpt2";
     long first = 0, count = 1;
@@ -184,9 +190,7 @@ static int data_show(int argc, char **argv) {
         {0},
     };
     int npos = 0;
-    int rc = pst_args_parse("data show", "posterior data show SHARD: documents of a shard, decoded, segment by\n"
-                                         "segment with their scores.",
-                            spec, argc, argv, &npos);
+    int rc = pst_args_parse("data show", data_show_summary, spec, argc, argv, &npos);
     if (rc != PST_ARGS_RUN) return rc;
     if (npos != 1) {
         fprintf(stderr, "posterior data show: expected one SHARD argument (got %d)\n", npos);

@@ -8,6 +8,9 @@
 #include "cli/commands.h"
 #include "posterior/tokenizer.h"
 
+static const char detokenize_summary[] =
+    "Reads whitespace-separated token ids on stdin and writes the text they decode to.";
+
 int cmd_detokenize(int argc, char **argv) {
     const char *model = NULL, *vocab = NULL, *merges = NULL;
     int lines = 0;
@@ -16,9 +19,7 @@ int cmd_detokenize(int argc, char **argv) {
         ARG("lines", ARG_FLAG, &lines, "each input line of ids is one text, written followed by a newline"),
         {0},
     };
-    int rc = pst_args_parse("detokenize",
-                            "Reads whitespace-separated token ids on stdin and writes the text they decode to.",
-                            spec, argc, argv, NULL);
+    int rc = pst_args_parse("detokenize", detokenize_summary, spec, argc, argv, NULL);
     if (rc != PST_ARGS_RUN) return rc;
     pst_error err = {0};
     pst_tokenizer *t = NULL;

@@ -120,6 +120,16 @@ static int print_result(const pst_target_eval_options *o, const pst_target_eval_
     return 0;
 }
 
+static const char eval_summary[] =
+    "Evaluates a model against a target from its own samples: alignment E_pi[b] or\n"
+    "E_pi[phi] (with standard errors), KL(pi||a), KL(p||pi), TVD(p, pi), log Z,\n"
+    "distinct-1/2/3 diversity, mean length, and a few samples. One JSON object.\n"
+    "The divergences to p are importance-sampled from the model (the *_se keys and\n"
+    "ess say how far to trust them; blind to mass of p the model dropped) and, when\n"
+    "p can be sampled exactly (b <= 1, or bounded features), measured on exact\n"
+    "samples of p (keys *_exact); warnings name what cannot be trusted.\n"
+    "(`posterior pretrain eval` evaluates pretrained models.)";
+
 int cmd_eval(int argc, char **argv) {
     /* the old spelling of `posterior pretrain eval`: `posterior eval` with --task or --scorer,
      * options only pretrain eval has (docs/cli.md) */
@@ -145,16 +155,7 @@ int cmd_eval(int argc, char **argv) {
          .range = "-1.."),
         {0},
     };
-    int rc = pst_args_parse("eval",
-                            "Evaluates a model against a target from its own samples: alignment E_pi[b] or\n"
-                            "E_pi[phi] (with standard errors), KL(pi||a), KL(p||pi), TVD(p, pi), log Z,\n"
-                            "distinct-1/2/3 diversity, mean length, and a few samples. One JSON object.\n"
-                            "The divergences to p are importance-sampled from the model (the *_se keys and\n"
-                            "ess say how far to trust them; blind to mass of p the model dropped) and, when\n"
-                            "p can be sampled exactly (b <= 1, or bounded features), measured on exact\n"
-                            "samples of p (keys *_exact); warnings name what cannot be trusted.\n"
-                            "(`posterior pretrain eval` evaluates pretrained models.)",
-                            spec, argc, argv, NULL);
+    int rc = pst_args_parse("eval", eval_summary, spec, argc, argv, NULL);
     if (rc != PST_ARGS_RUN) return rc;
     pst_error err = {0};
     pst_target_eval_result r;

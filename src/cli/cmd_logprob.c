@@ -103,6 +103,10 @@ done:
     return rc;
 }
 
+static const char logprob_summary[] =
+    "Reads one sequence per line on stdin and writes, per line,\n"
+    "{\"logprob\": S, \"token_logprobs\": [l1, ..., l(n-1)]} with l_i = log p(token_i | token_0..i-1).";
+
 int cmd_logprob(int argc, char **argv) {
     const char *model_dir = NULL, *tokenizer_dir = NULL;
     int tokens_mode = 0, batch = 32, bos = 0, eot = -1, allow_special = 0;
@@ -116,10 +120,7 @@ int cmd_logprob(int argc, char **argv) {
         ARG("batch", ARG_INT, &batch, "lines scored per forward pass", .range = "1.."),
         {0},
     };
-    int rc = pst_args_parse("logprob",
-                            "Reads one sequence per line on stdin and writes, per line,\n"
-                            "{\"logprob\": S, \"token_logprobs\": [l1, ..., l(n-1)]} with l_i = log p(token_i | token_0..i-1).",
-                            spec, argc, argv, NULL);
+    int rc = pst_args_parse("logprob", logprob_summary, spec, argc, argv, NULL);
     if (rc != PST_ARGS_RUN) return rc;
     pst_error err = {0};
     pst_gpt2 m = {0};

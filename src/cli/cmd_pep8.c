@@ -217,6 +217,12 @@ static int walk(const char *root, pathlist *out) {
     return rc;
 }
 
+static const char pep8_summary[] =
+    "posterior pep8 [options] FILE|DIR...: check Python files against PEP 8\n"
+    "exactly as pycodestyle 2.10 does (same output lines, exit 1 when anything\n"
+    "is found; directories walked like pycodestyle). Files are checked on\n"
+    "OMP_NUM_THREADS threads; the output order does not depend on it.";
+
 int cmd_pep8(int argc, char **argv) {
     pst_pep8_options o;
     pst_pep8_options_default(&o);
@@ -231,11 +237,7 @@ int cmd_pep8(int argc, char **argv) {
         {0},
     };
     int npos = 0;
-    int r = pst_args_parse("pep8", "posterior pep8 [options] FILE|DIR...: check Python files against PEP 8\n"
-                           "exactly as pycodestyle 2.10 does (same output lines, exit 1 when anything\n"
-                           "is found; directories walked like pycodestyle). Files are checked on\n"
-                           "OMP_NUM_THREADS threads; the output order does not depend on it.",
-                           spec, argc, argv, &npos);
+    int r = pst_args_parse("pep8", pep8_summary, spec, argc, argv, &npos);
     if (r != PST_ARGS_RUN) return r;
     if (npos == 0) {
         fprintf(stderr, "posterior pep8: input not specified (give files or directories)\n");

@@ -15,6 +15,10 @@
 #include "posterior/pii.h"
 #include "posterior/scorer.h"
 
+static const char pii_summary[] =
+    "Find personal data (e-mail, URL, phone, SSN, credit card, IP, "
+    "credentials, handles, street addresses)\nin FILE... (- or none: stdin).";
+
 int cmd_pii(int argc, char **argv) {
     int json = 0, redact = 0;
     const char *types = NULL;
@@ -25,10 +29,7 @@ int cmd_pii(int argc, char **argv) {
         {0},
     };
     int npos = 0;
-    int pr = pst_args_parse("pii",
-                            "Find personal data (e-mail, URL, phone, SSN, credit card, IP, "
-                            "credentials, handles, street addresses)\nin FILE... (- or none: stdin).",
-                            args, argc, argv, &npos);
+    int pr = pst_args_parse("pii", pii_summary, args, argc, argv, &npos);
     if (pr != PST_ARGS_RUN) return pr;
     pst_error err;
     pst_pii *pii;

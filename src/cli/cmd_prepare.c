@@ -45,6 +45,11 @@ static int score_segments(void *vctx, const char *doc, size_t len, const pst_spa
     return rc;
 }
 
+static const char prepare_summary[] =
+    "Turns a corpus into token shards: documents -> segments -> GPT-2 tokens (+ one\n"
+    "score per segment with --scorer) -> PREFIX.train.bin and PREFIX.val.bin.\n"
+    "Prints a JSON summary on stdout.";
+
 int cmd_prepare(int argc, char **argv) {
     const char *tokenizer = "gpt2", *segments = "sentence", *scorer_spec = NULL;
     long max_docs = 0;
@@ -68,11 +73,7 @@ int cmd_prepare(int argc, char **argv) {
         ARG("quiet", ARG_FLAG, &quiet, "no progress on stderr"),
         {0},
     };
-    int rc = pst_args_parse("prepare",
-                            "Turns a corpus into token shards: documents -> segments -> GPT-2 tokens (+ one\n"
-                            "score per segment with --scorer) -> PREFIX.train.bin and PREFIX.val.bin.\n"
-                            "Prints a JSON summary on stdout.",
-                            spec, argc, argv, NULL);
+    int rc = pst_args_parse("prepare", prepare_summary, spec, argc, argv, NULL);
     if (rc != PST_ARGS_RUN) return rc;
     if (!(opt.val_fraction >= 0 && opt.val_fraction < 1)) {
         fprintf(stderr, "posterior prepare: --val-fraction %g outside [0, 1)\n", opt.val_fraction);

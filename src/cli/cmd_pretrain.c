@@ -36,6 +36,10 @@ static int on_step(void *ctx, const pst_mle_step *s) {
     return c->stop_at > 0 && s->step >= c->stop_at;
 }
 
+static const char pretrain_summary[] =
+    "Pretraining (or finetuning, with --model) with human feedback: six objectives\n"
+    "on scored shards. `posterior pretrain eval --help` evaluates a model.";
+
 int cmd_pretrain(int argc, char **argv) {
     if (argc >= 1 && strcmp(argv[0], "eval") == 0) return cmd_pretrain_eval(argc - 1, argv + 1);
     const char *objective = "mle", *task_name = NULL, *data = NULL, *val_data = NULL;
@@ -74,10 +78,7 @@ int cmd_pretrain(int argc, char **argv) {
         PST_ARGS_STEPS(print_every, stop_at),
         {0},
     };
-    int rc = pst_args_parse("pretrain",
-                            "Pretraining (or finetuning, with --model) with human feedback: six objectives\n"
-                            "on scored shards. `posterior pretrain eval --help` evaluates a model.",
-                            spec, argc, argv, NULL);
+    int rc = pst_args_parse("pretrain", pretrain_summary, spec, argc, argv, NULL);
     if (rc != PST_ARGS_RUN) return rc;
     const char *usage_err = NULL;
     if (!isnan(threshold) && !isnan(percentile)) usage_err = "give --threshold or --threshold-percentile, not both";
@@ -291,6 +292,11 @@ static int read_prompts(const char *path, char ***out, int *n, pst_error *err) {
     return 0;
 }
 
+static const char pretrain_eval_summary[] =
+    "Evaluates a pretrained model: misalignment score of samples (mean, expected max,\n"
+    "fraction above the threshold), prompted generation, LM loss, KL from a reference,\n"
+    "distinct-1/2 and self-BLEU-5. Prints one JSON object.";
+
 int cmd_pretrain_eval(int argc, char **argv) {
     const char *task_name = NULL, *model_dir = NULL, *scorer_spec = NULL, *reference_dir = NULL;
     const char *val_data = NULL, *prompts_path = NULL, *out = NULL, *prefix = "auto", *control = "ban";
@@ -323,11 +329,7 @@ int cmd_pretrain_eval(int argc, char **argv) {
         ARG("out", ARG_STRING, &out, "also write the JSON result to this file"),
         {0},
     };
-    int rc = pst_args_parse("pretrain eval",
-                            "Evaluates a pretrained model: misalignment score of samples (mean, expected max,\n"
-                            "fraction above the threshold), prompted generation, LM loss, KL from a reference,\n"
-                            "distinct-1/2 and self-BLEU-5. Prints one JSON object.",
-                            spec, argc, argv, NULL);
+    int rc = pst_args_parse("pretrain eval", pretrain_eval_summary, spec, argc, argv, NULL);
     if (rc != PST_ARGS_RUN) return rc;
     if (!task_name && !scorer_spec) {
         fprintf(stderr, "posterior pretrain eval: --task or --scorer is required\n");

@@ -78,6 +78,10 @@ static int prompt_ids_of(const char *what, const char *text, size_t text_len, co
     return 0;
 }
 
+static const char sample_summary[] =
+    "Samples continuations of a prompt; one JSON line per sample with the text (when\n"
+    "the model has a tokenizer), tokens, logprob_model and logprob_proposal.";
+
 int cmd_sample(int argc, char **argv) {
     const char *model_dir = NULL, *prompt = NULL, *prompt_tokens = NULL, *ban = NULL,
                *tokenizer_dir = NULL, *ban_tokens = NULL, *prompts_file = NULL,
@@ -104,10 +108,7 @@ int cmd_sample(int argc, char **argv) {
         ARG("batch", ARG_INT, &batch, "samples drawn together (KV cache rows); does not change the draws", .range = "1.."),
         {0},
     };
-    int rc = pst_args_parse("sample",
-                            "Samples continuations of a prompt; one JSON line per sample with the text (when\n"
-                            "the model has a tokenizer), tokens, logprob_model and logprob_proposal.",
-                            spec, argc, argv, NULL);
+    int rc = pst_args_parse("sample", sample_summary, spec, argc, argv, NULL);
     if (rc != PST_ARGS_RUN) return rc;
     if (!!prompt + !!prompt_tokens + !!prompts_file + !!prompts_tokens_file > 1) {
         fprintf(stderr, "posterior sample: give one of --prompt, --prompt-tokens, --prompts, --prompts-tokens\n");

@@ -225,6 +225,10 @@ static int score_jsonl(pst_scorer *sc, const char *file, char *data, size_t len,
     return rc;
 }
 
+static const char score_summary[] =
+    "Score documents with a scorer; one JSON object per document.\n"
+    "Reads FILE... (each file one document; - or none: stdin).";
+
 int cmd_score(int argc, char **argv) {
     const char *spec = NULL, *segments = NULL;
     int jsonl = 0, no_findings = 0, batch = 64, names = 0, threads = 1;
@@ -243,9 +247,7 @@ int cmd_score(int argc, char **argv) {
         {0},
     };
     int npos = 0;
-    int pr = pst_args_parse("score", "Score documents with a scorer; one JSON object per document.\n"
-                            "Reads FILE... (each file one document; - or none: stdin).",
-                            args, argc, argv, &npos);
+    int pr = pst_args_parse("score", score_summary, args, argc, argv, &npos);
     if (pr != PST_ARGS_RUN) return pr;
     if (!(timeout > 0)) {
         fprintf(stderr, "posterior score: --timeout: must be positive, got %g\n", timeout);

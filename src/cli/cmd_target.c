@@ -67,6 +67,11 @@ static int encode_prompt(const pst_target_bundle *b, const char *prompt, int **i
 
 /* ---- init ------------------------------------------------------------------- */
 
+static const char target_init_summary[] =
+    "Writes a target spec. Scorer specs are the positional arguments\n"
+    "(posterior score --help lists them), e.g.\n"
+    "  posterior target init --prior runs/prior --out t.json 'below:0.5:toxicity'";
+
 static int target_init(int argc, char **argv) {
     const char *kind = "pointwise", *prior = NULL, *out = NULL, *moments = NULL, *lambda = NULL;
     double beta = 1.0;
@@ -81,11 +86,7 @@ static int target_init(int argc, char **argv) {
         ARG("conditional", ARG_FLAG, &conditional, "one Z per context (prompts)"),
         {0},
     };
-    int npos = 0, rc = pst_args_parse("target init",
-                                      "Writes a target spec. Scorer specs are the positional arguments\n"
-                                      "(posterior score --help lists them), e.g.\n"
-                                      "  posterior target init --prior runs/prior --out t.json 'below:0.5:toxicity'",
-                                      spec, argc, argv, &npos);
+    int npos = 0, rc = pst_args_parse("target init", target_init_summary, spec, argc, argv, &npos);
     if (rc != PST_ARGS_RUN) return rc;
     if (npos < 1) {
         fprintf(stderr, "posterior target init: at least one scorer spec is required\n");
@@ -189,6 +190,13 @@ static int open_target(const draw_opts *d, int need_lambda, pst_target_bundle *b
 
 /* ---- fit ------------------------------------------------------------------------- */
 
+static const char target_fit_summary[] =
+    "Fits λ of a distributional target so that E_p[φ] = μ̄, by self-normalised\n"
+    "importance sampling over samples of the proposal and Newton's method on the\n"
+    "convex dual. Prints {lambda, lambda_se, fitted, moments, moment_se, ess,\n"
+    "iterations}: moment_se is the standard error of the fit's E_p[phi] (the\n"
+    "fitted target's true moment is mu +- moment_se), lambda_se that of lambda.";
+
 static int target_fit(int argc, char **argv) {
     draw_opts d;
     draw_opts_default(&d);
@@ -205,13 +213,7 @@ static int target_fit(int argc, char **argv) {
          "warn when the fitted target's E_p[φ] is known only to more than this (one s.e.)"),
         {0},
     };
-    int rc = pst_args_parse("target fit",
-                                      "Fits λ of a distributional target so that E_p[φ] = μ̄, by self-normalised\n"
-                                      "importance sampling over samples of the proposal and Newton's method on the\n"
-                                      "convex dual. Prints {lambda, lambda_se, fitted, moments, moment_se, ess,\n"
-                                      "iterations}: moment_se is the standard error of the fit's E_p[phi] (the\n"
-                                      "fitted target's true moment is mu +- moment_se), lambda_se that of lambda.",
-                                      spec, argc, argv, NULL);
+    int rc = pst_args_parse("target fit", target_fit_summary, spec, argc, argv, NULL);
     if (rc != PST_ARGS_RUN) return rc;
     pst_error err = {0};
     pst_target_bundle b;
@@ -282,6 +284,11 @@ fail:
 
 /* ---- estimate ------------------------------------------------------------------------ */
 
+static const char target_estimate_summary[] =
+    "Estimates, from samples x ~ q with standard errors: log Z, Z, KL(p||pi),\n"
+    "KL(pi||a), TVD(p, pi), KL(p||q), E_p[phi] and E_pi[phi] (phi = the target's\n"
+    "features or b), the acceptance rate of rejection sampling from q, and the ESS.";
+
 static int target_estimate(int argc, char **argv) {
     draw_opts d;
     draw_opts_default(&d);
@@ -292,11 +299,7 @@ static int target_estimate(int argc, char **argv) {
         ARG("policy", ARG_STRING, &policy_dir, "the model π compared with p (default: the proposal's model)"),
         {0},
     };
-    int rc = pst_args_parse("target estimate",
-                                      "Estimates, from samples x ~ q with standard errors: log Z, Z, KL(p||pi),\n"
-                                      "KL(pi||a), TVD(p, pi), KL(p||q), E_p[phi] and E_pi[phi] (phi = the target's\n"
-                                      "features or b), the acceptance rate of rejection sampling from q, and the ESS.",
-                                      spec, argc, argv, NULL);
+    int rc = pst_args_parse("target estimate", target_estimate_summary, spec, argc, argv, NULL);
     if (rc != PST_ARGS_RUN) return rc;
     pst_error err = {0};
     pst_target_bundle b;
@@ -413,6 +416,14 @@ static int print_sample(const pst_target_bundle *b, const pst_sample *x, double 
     return 0;
 }
 
+static const char target_sample_summary[] =
+    "Draws --n samples from p = P/Z (one JSON line each: text, tokens, log_target,\n"
+    "log_prior) and prints the sampler's statistics as one JSON line on stderr:\n"
+    "acceptance rate; for qrs, per β, the acceptance rate and the estimated\n"
+    "TVD(p_beta, p) and KL(p||p_beta). rs is exact: with a pointwise target (b <= 1)\n"
+    "or a distributional one with bounded features (envelope exp(max lambda.phi)),\n"
+    "and --out FILE keeps the samples as a reference set for eval and tune.";
+
 static int target_sample(int argc, char **argv) {
     draw_opts d;
     draw_opts_default(&d);
@@ -432,14 +443,7 @@ static int target_sample(int argc, char **argv) {
         ARG("out", ARG_STRING, &out, "rs: also save the samples as a reference set of p (eval/tune --reference)"),
         {0},
     };
-    int rc = pst_args_parse("target sample",
-                                      "Draws --n samples from p = P/Z (one JSON line each: text, tokens, log_target,\n"
-                                      "log_prior) and prints the sampler's statistics as one JSON line on stderr:\n"
-                                      "acceptance rate; for qrs, per β, the acceptance rate and the estimated\n"
-                                      "TVD(p_beta, p) and KL(p||p_beta). rs is exact: with a pointwise target (b <= 1)\n"
-                                      "or a distributional one with bounded features (envelope exp(max lambda.phi)),\n"
-                                      "and --out FILE keeps the samples as a reference set for eval and tune.",
-                                      spec, argc, argv, NULL);
+    int rc = pst_args_parse("target sample", target_sample_summary, spec, argc, argv, NULL);
     if (rc != PST_ARGS_RUN) return rc;
     int kind = strcmp(sampler, "rs") == 0 ? 0 : strcmp(sampler, "qrs") == 0 ? 1 : 2;
     if (d.n < 1) {

@@ -26,6 +26,10 @@ static int write_ids(FILE *f, const int *ids, size_t n) {
     return fwrite(buf, 1, k, f) == k ? 0 : -1;
 }
 
+static const char tokenize_summary[] =
+    "Reads text on stdin and writes its GPT-2 byte-level BPE token ids, separated by\n"
+    "spaces, on one line (or one line per input line / NUL-separated document).";
+
 int cmd_tokenize(int argc, char **argv) {
     const char *model = NULL, *vocab = NULL, *merges = NULL;
     int allow_special = 0, lines = 0, null_sep = 0;
@@ -36,10 +40,7 @@ int cmd_tokenize(int argc, char **argv) {
         ARG("null", ARG_FLAG, &null_sep, "documents separated by NUL bytes; one output line per document"),
         {0},
     };
-    int rc = pst_args_parse("tokenize",
-                            "Reads text on stdin and writes its GPT-2 byte-level BPE token ids, separated by\n"
-                            "spaces, on one line (or one line per input line / NUL-separated document).",
-                            spec, argc, argv, NULL);
+    int rc = pst_args_parse("tokenize", tokenize_summary, spec, argc, argv, NULL);
     if (rc != PST_ARGS_RUN) return rc;
     if (lines && null_sep) {
         fprintf(stderr, "posterior tokenize: --lines and --null exclude each other\n");

@@ -31,6 +31,13 @@ static int add_corpus(pst_bpe_trainer *tr, const char *name, size_t *total, pst_
     return rc;
 }
 
+static const char tokenizer_train_summary[] =
+    "Learns byte-level BPE merges from the corpus (GPT-2 pre-tokenisation; the most\n"
+    "frequent pair first, ties to the lexicographically smallest pair of token byte\n"
+    "strings) and writes vocab.json + merges.txt that `posterior tokenize --model`\n"
+    "and GPT-2's reference encoder read.\n"
+    "  posterior tokenizer train --corpus FILE... --vocab-size 4096 --out DIR [--special TOKEN...]";
+
 static int train(int argc, char **argv) {
     const char *corpus = NULL, *out_dir = NULL, *special = NULL;
     int vocab_size = 4096;
@@ -69,13 +76,7 @@ static int train(int argc, char **argv) {
         }
     }
     int npos = 0;
-    int prc = pst_args_parse("tokenizer train",
-                             "Learns byte-level BPE merges from the corpus (GPT-2 pre-tokenisation; the most\n"
-                             "frequent pair first, ties to the lexicographically smallest pair of token byte\n"
-                             "strings) and writes vocab.json + merges.txt that `posterior tokenize --model`\n"
-                             "and GPT-2's reference encoder read.\n"
-                             "  posterior tokenizer train --corpus FILE... --vocab-size 4096 --out DIR [--special TOKEN...]",
-                             spec, n_rest, rest, &npos);
+    int prc = pst_args_parse("tokenizer train", tokenizer_train_summary, spec, n_rest, rest, &npos);
     if (prc != PST_ARGS_RUN) {
         rc = prc;
         goto done;

@@ -50,6 +50,10 @@ static int check_arch_flags(const pst_gpt2_config *c, const int given[5], const 
     return 0;
 }
 
+static const char train_summary[] =
+    "Trains a GPT-2 prior by maximum likelihood (AdamW, warmup + cosine, clipping,\n"
+    "gradient accumulation); checkpoints in Hugging Face layout; --resume is exact.";
+
 int cmd_train(int argc, char **argv) {
     const char *data = NULL, *model_dir = NULL, *tokenizer_dir = NULL, *val_data = NULL;
     int n_layer = UNSET, n_head = UNSET, n_embd = UNSET, n_positions = UNSET, vocab_size = UNSET;
@@ -80,10 +84,7 @@ int cmd_train(int argc, char **argv) {
         PST_ARGS_STEPS(print_every, stop_at),
         {0},
     };
-    int rc = pst_args_parse("train",
-                            "Trains a GPT-2 prior by maximum likelihood (AdamW, warmup + cosine, clipping,\n"
-                            "gradient accumulation); checkpoints in Hugging Face layout; --resume is exact.",
-                            spec, argc, argv, NULL);
+    int rc = pst_args_parse("train", train_summary, spec, argc, argv, NULL);
     if (rc != PST_ARGS_RUN) return rc;
     if (o.resume && model_dir) {
         fprintf(stderr, "posterior train: --resume continues --out's own model; drop --model\n");

@@ -44,6 +44,19 @@ static int open_reference(const pst_target_bundle *b, const char *path, int n, i
     return 0;
 }
 
+static const char tune_summary[] =
+    "Trains a policy toward the posterior of a target with distributional policy\n"
+    "gradients: on-policy DPG, KL-adaptive off-policy DPG (proposal replaced by the\n"
+    "policy when its estimated KL(p||pi) is lower), DPG with baseline (GDC++), or\n"
+    "f-DPG (fkl = DPG, rkl = RL with a KL penalty, js, tv). Writes OUT/run.json,\n"
+    "OUT/metrics.jsonl (loss, Z, KL(p||pi), KL(p||q), KL(pi||a), TVD, E_pi[b] or\n"
+    "moments, proposal updates, samples/s per step), OUT/checkpoints, OUT/model.\n"
+    "Where p can be sampled exactly (b <= 1, bounded features), a reference set of\n"
+    "exact samples of p (--reference, or --n-exact drawn now into\n"
+    "OUT/reference.jsonl) measures KL(p||pi) every --exact-every steps, and the\n"
+    "KL-adaptive proposal is replaced only when that exact, paired comparison\n"
+    "says the policy is closer to p by --proposal-margin standard errors.";
+
 int cmd_tune(int argc, char **argv) {
     const char *method = "dpg", *spec_path = NULL, *out = NULL, *variant = "kl-adaptive", *fdiv = "fkl",
                *init = NULL, *prompts_path = NULL, *reference = NULL;
@@ -92,19 +105,7 @@ int cmd_tune(int argc, char **argv) {
         {0},
     };
     unsigned char given[PST_ARGS_MAX] = {0};
-    int rc = pst_args_parse_given("tune",
-                                      "Trains a policy toward the posterior of a target with distributional policy\n"
-                                      "gradients: on-policy DPG, KL-adaptive off-policy DPG (proposal replaced by the\n"
-                                      "policy when its estimated KL(p||pi) is lower), DPG with baseline (GDC++), or\n"
-                                      "f-DPG (fkl = DPG, rkl = RL with a KL penalty, js, tv). Writes OUT/run.json,\n"
-                                      "OUT/metrics.jsonl (loss, Z, KL(p||pi), KL(p||q), KL(pi||a), TVD, E_pi[b] or\n"
-                                      "moments, proposal updates, samples/s per step), OUT/checkpoints, OUT/model.\n"
-                                      "Where p can be sampled exactly (b <= 1, bounded features), a reference set of\n"
-                                      "exact samples of p (--reference, or --n-exact drawn now into\n"
-                                      "OUT/reference.jsonl) measures KL(p||pi) every --exact-every steps, and the\n"
-                                      "KL-adaptive proposal is replaced only when that exact, paired comparison\n"
-                                      "says the policy is closer to p by --proposal-margin standard errors.",
-                                      spec, argc, argv, NULL, given);
+    int rc = pst_args_parse_given("tune", tune_summary, spec, argc, argv, NULL, given);
     if (rc != PST_ARGS_RUN) return rc;
     void *saved = NULL; /* OUT/run.json of a resumed run: its options are this run's */
     char path[4096], ckpt[4096];
