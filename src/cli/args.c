@@ -296,3 +296,18 @@ int pst_cli_fail(const char *command, const pst_arg *spec, const pst_error *err)
     else fprintf(stderr, "posterior %s: %s\n", command, err->msg);
     return 1;
 }
+
+int pst_subcommand_run(const char *command, const char *usage, const pst_subcommand *subs, int argc, char **argv) {
+    if (argc >= 1 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0)) {
+        printf("%s", usage);
+        return 0;
+    }
+    char names[256] = "";
+    for (const pst_subcommand *s = subs; s->name; s++) {
+        if (argc >= 1 && strcmp(argv[0], s->name) == 0) return s->run(argc - 1, argv + 1);
+        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", s == subs ? "" : ", ", s->name);
+    }
+    if (argc < 1) fprintf(stderr, "posterior %s: expected a subcommand: %s\n\n%s", command, names, usage);
+    else fprintf(stderr, "posterior %s: unknown subcommand '%s' (expected %s)\n", command, argv[0], names);
+    return 2;
+}

@@ -64,6 +64,15 @@ int pst_args_resume(const char *command, const pst_arg *spec, const unsigned cha
  * name the flag already. Returns 1 (the exit code of a failed command). */
 int pst_cli_fail(const char *command, const pst_arg *spec, const pst_error *err);
 
+/* A command with subcommands (posterior target init|fit|...): argv[0] names one of subs
+ * (ending with {0}), which runs on the rest. --help prints usage (exit 0); no name, or an
+ * unknown one, is a usage error naming the subcommands (exit 2). */
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+} pst_subcommand;
+int pst_subcommand_run(const char *command, const char *usage, const pst_subcommand *subs, int argc, char **argv);
+
 /* ---- shared groups: table entries bound to variables or option structs ------------- */
 
 /* pst_sample_options s: the sampling of a model (a proposal q; log q is the warped log-prob) */

@@ -269,15 +269,11 @@ static int data_show(int argc, char **argv) {
 }
 
 int cmd_data(int argc, char **argv) {
-    if (argc < 1 || strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0) {
-        printf("usage: posterior data info SHARD [--json] [--bins N] [--tokenizer DIR]\n"
-               "       posterior data show SHARD [--doc I] [--count N] [--json] [--tokenizer DIR]\n\n"
-               "  info   counts, vocabulary, scorer and score histogram of a token shard\n"
-               "  show   documents of a shard, decoded segment by segment with their scores\n");
-        return argc < 1 ? 2 : 0;
-    }
-    if (strcmp(argv[0], "info") == 0) return data_info(argc - 1, argv + 1);
-    if (strcmp(argv[0], "show") == 0) return data_show(argc - 1, argv + 1);
-    fprintf(stderr, "posterior data: unknown subcommand '%s' (expected info or show)\n", argv[0]);
-    return 2;
+    const pst_subcommand subs[] = {{"info", data_info}, {"show", data_show}, {0}};
+    return pst_subcommand_run("data",
+                              "usage: posterior data info SHARD [--json] [--bins N] [--tokenizer DIR]\n"
+                              "       posterior data show SHARD [--doc I] [--count N] [--json] [--tokenizer DIR]\n\n"
+                              "  info   counts, vocabulary, scorer and score histogram of a token shard\n"
+                              "  show   documents of a shard, decoded segment by segment with their scores\n",
+                              subs, argc, argv);
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/args.h"
+#include "cli/steps.h"
 #include "cli/commands.h"
 #include "posterior/tokenizer.h"
 
@@ -39,7 +40,7 @@ int cmd_detokenize(int argc, char **argv) {
                     pst_fail_context(&err, "line %ld", line);
                     goto fail;
                 }
-                if (fwrite(text, 1, tlen, stdout) != tlen || (lines && fputc('\n', stdout) == EOF)) goto write_fail;
+                if (fwrite(text, 1, tlen, stdout) != tlen || (lines && fputc('\n', stdout) == EOF)) goto write_error;
                 free(text);
                 text = NULL;
                 n = 0;
@@ -86,18 +87,14 @@ int cmd_detokenize(int argc, char **argv) {
         }
         ids[n++] = (int)v;
     }
-    if (fflush(stdout)) goto write_fail;
+    if (pst_cli_flush_stdout(&err) < 0) goto fail;
     rc = 0;
     goto done;
-write_fail:
-    fprintf(stderr, "posterior detokenize: cannot write to stdout\n");
-    goto done;
+write_error:
+    pst_fail(&err, "cannot write to stdout");
 fail:
     pst_cli_fail("detokenize", spec, &err);
 done:
-    free(ids);
-    free(in);
-    free(text);
-    pst_tokenizer_free(t);
+    free(ids), free(in), free(text), pst_tokenizer_free(t);
     return rc;
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cli/args.h"
+#include "cli/steps.h"
 #include "cli/commands.h"
 #include "posterior/corpus.h"
 #include "posterior/prior.h"
@@ -215,10 +216,7 @@ int cmd_logprob(int argc, char **argv) {
         pst_fail(&err, "error reading stdin");
         goto fail;
     }
-    if (fflush(stdout) != 0) {
-        pst_fail(&err, "cannot write to stdout");
-        goto fail;
-    }
+    if (pst_cli_flush_stdout(&err) < 0) goto fail;
     rc = 0;
     goto done;
 fail:

@@ -14,27 +14,13 @@
 #include <string.h>
 
 #include "cli/args.h"
+#include "cli/steps.h"
 #include "cli/commands.h"
 #include "posterior/corpus.h"
 #include "posterior/eval.h"
 #include "posterior/pretrain.h"
 #include "posterior/scorer.h"
 #include "posterior/tokenizer.h"
-
-typedef struct {
-    long print_every, stop_at;
-    pst_mle_step last;
-} pstep_ctx;
-
-/* Optional stderr line per step; stops (with a checkpoint) once step stop_at is done. */
-static int on_step(void *ctx, const pst_mle_step *s) {
-    pstep_ctx *c = ctx;
-    c->last = *s;
-    if (c->print_every > 0 && s->step % c->print_every == 0)
-        fprintf(stderr, "step %ld  loss %.4f  lr %.3g  grad_norm %.3f  %.0f tok/s\n", s->step, s->loss,
-                s->lr, s->grad_norm, s->tokens_per_s);
-    return c->stop_at > 0 && s->step >= c->stop_at;
-}
 
 static const char pretrain_summary[] =
     "Pretraining (or finetuning, with --model) with human feedback: six objectives\n"
@@ -237,8 +223,8 @@ int cmd_pretrain(int argc, char **argv) {
         cJSON_Delete(x);
     }
     mo.extra_config_json = extra, mo.val = val_data ? &val : NULL, mo.tokenizer = tok;
-    pstep_ctx sc = {print_every, stop_at, {0}};
-    if (pst_phf_train(&m, &src, obj, &p, &mo, model_dir, on_step, &sc, &err)) goto fail;
+    pst_cli_steps sc = {print_every, stop_at, {0}};
+    if (pst_phf_train(&m, &src, obj, &p, &mo, model_dir, pst_cli_on_step, &sc, &err)) goto fail;
     if (filtered[0]) remove(filtered);
     char *q = pst_json_quote(saved_model, strlen(saved_model), NULL);
     char nb[3][32]; /* JSON null for what is not finite or not measured (val_loss without --val-data) */
@@ -252,10 +238,8 @@ int cmd_pretrain(int argc, char **argv) {
 fail:
     pst_cli_fail("pretrain", spec, &err);
 done:
-    free(extra);
-    pst_tokenizer_free(tok);
-    pst_token_source_free(&src);
-    pst_token_source_free(&val);
+    free(extra), pst_tokenizer_free(tok);
+    pst_token_source_free(&src), pst_token_source_free(&val);
     if (shard_open) pst_shard_close(&shard);
     pst_gpt2_free(&m);
     return rc;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cli/args.h"
+#include "cli/steps.h"
 #include "cli/commands.h"
 #include "posterior/corpus.h"
 #include "posterior/prior.h"
@@ -282,10 +283,7 @@ int cmd_sample(int argc, char **argv) {
         pst_progress_update(&prog, (long)pi * n + done + k, el > 0 ? generated / el : 0, NULL);
     }
     pst_progress_finish(&prog);
-    if (fflush(stdout) != 0) {
-        pst_fail(&err, "cannot write to stdout");
-        goto fail;
-    }
+    if (pst_cli_flush_stdout(&err) < 0) goto fail;
     rc = 0;
     goto done;
 fail:

@@ -586,19 +586,14 @@ fail:
 }
 
 int cmd_target(int argc, char **argv) {
-    if (argc < 1 || strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0) {
-        printf("usage: posterior target init|fit|estimate|sample [options]   (--help on each)\n\n"
-               "The posterior p(x) = P(x)/Z of a prior a(x) and evidence:\n"
-               "  init      write a target spec (pointwise, distributional or klrl)\n"
-               "  fit       fit lambda of a distributional target (moment matching, Newton on the dual)\n"
-               "  estimate  log Z, KL(p||pi), KL(pi||a), TVD, moments, with standard errors\n"
-               "  sample    samples from p: --sampler rs | qrs | imh\n");
-        return argc < 1 ? 2 : 0;
-    }
-    if (strcmp(argv[0], "init") == 0) return target_init(argc - 1, argv + 1);
-    if (strcmp(argv[0], "fit") == 0) return target_fit(argc - 1, argv + 1);
-    if (strcmp(argv[0], "estimate") == 0) return target_estimate(argc - 1, argv + 1);
-    if (strcmp(argv[0], "sample") == 0) return target_sample(argc - 1, argv + 1);
-    fprintf(stderr, "posterior target: unknown subcommand '%s' (init, fit, estimate, sample)\n", argv[0]);
-    return 2;
+    const pst_subcommand subs[] = {
+        {"init", target_init}, {"fit", target_fit}, {"estimate", target_estimate}, {"sample", target_sample}, {0}};
+    return pst_subcommand_run("target",
+                              "usage: posterior target init|fit|estimate|sample [options]   (--help on each)\n\n"
+                              "The posterior p(x) = P(x)/Z of a prior a(x) and evidence:\n"
+                              "  init      write a target spec (pointwise, distributional or klrl)\n"
+                              "  fit       fit lambda of a distributional target (moment matching, Newton on the dual)\n"
+                              "  estimate  log Z, KL(p||pi), KL(pi||a), TVD, moments, with standard errors\n"
+                              "  sample    samples from p: --sampler rs | qrs | imh\n",
+                              subs, argc, argv);
 }

@@ -4,16 +4,18 @@
 #include <string.h>
 
 #include "cli/args.h"
+#include "cli/steps.h"
 #include "cli/commands.h"
 #include "posterior/tokenizer.h"
 
 /* Appends the ids, space-separated, and a newline. */
-static int write_ids(FILE *f, const int *ids, size_t n) {
+/* ids as one line of decimal numbers; -1 with err set when the write fails */
+static int write_ids(FILE *f, const int *ids, size_t n, pst_error *err) {
     char buf[1 << 16];
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         if (k + 16 > sizeof buf) {
-            if (fwrite(buf, 1, k, f) != k) return -1;
+            if (fwrite(buf, 1, k, f) != k) return pst_fail(err, "cannot write to stdout");
             k = 0;
         }
         if (i) buf[k++] = ' ';
@@ -23,7 +25,7 @@ static int write_ids(FILE *f, const int *ids, size_t n) {
         while (m) buf[k++] = tmp[--m];
     }
     buf[k++] = '\n';
-    return fwrite(buf, 1, k, f) == k ? 0 : -1;
+    return fwrite(buf, 1, k, f) == k ? 0 : pst_fail(err, "cannot write to stdout");
 }
 
 static const char tokenize_summary[] =
@@ -62,26 +64,21 @@ int cmd_tokenize(int argc, char **argv) {
             const char *e = memchr(text + pos, sep, len - pos);
             size_t end = e ? (size_t)(e - text) : len;
             if (pst_tokenizer_encode(t, text + pos, end - pos, allow_special, &ids, &n, &err)) goto fail;
-            if (write_ids(stdout, ids, n)) goto write_fail;
+            if (write_ids(stdout, ids, n, &err)) goto fail;
             free(ids);
             ids = NULL;
             pos = end + 1;
         }
     } else {
         if (pst_tokenizer_encode(t, text, len, allow_special, &ids, &n, &err)) goto fail;
-        if (write_ids(stdout, ids, n)) goto write_fail;
+        if (write_ids(stdout, ids, n, &err)) goto fail;
     }
-    if (fflush(stdout)) goto write_fail;
+    if (pst_cli_flush_stdout(&err) < 0) goto fail;
     rc = 0;
-    goto done;
-write_fail:
-    fprintf(stderr, "posterior tokenize: cannot write to stdout\n");
     goto done;
 fail:
     pst_cli_fail("tokenize", spec, &err);
 done:
-    free(ids);
-    free(text);
-    pst_tokenizer_free(t);
+    free(ids), free(text), pst_tokenizer_free(t);
     return rc;
 }

@@ -132,21 +132,16 @@ static int train(int argc, char **argv) {
 fail:
     pst_cli_fail("tokenizer train", spec, &err);
 done:
-    pst_tokenizer_free(t);
-    pst_bpe_trainer_free(tr);
-    free(specials);
-    free(rest);
-    free(files);
+    pst_tokenizer_free(t), pst_bpe_trainer_free(tr);
+    free(specials), free(rest), free(files);
     return rc;
 }
 
 int cmd_tokenizer(int argc, char **argv) {
-    if (argc >= 1 && strcmp(argv[0], "train") == 0) return train(argc - 1, argv + 1);
-    if (argc >= 1 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0)) {
-        printf("usage: posterior tokenizer train --corpus FILE... --vocab-size N --out DIR [--special TOKEN...]\n\n"
-               "Subcommands:\n  train    learn a byte-level BPE vocabulary (posterior tokenizer train --help)\n");
-        return 0;
-    }
-    fprintf(stderr, "posterior tokenizer: expected the subcommand 'train' (posterior tokenizer train --help)\n");
-    return 2;
+    const pst_subcommand subs[] = {{"train", train}, {0}};
+    return pst_subcommand_run(
+        "tokenizer",
+        "usage: posterior tokenizer train --corpus FILE... --vocab-size N --out DIR [--special TOKEN...]\n\n"
+        "Subcommands:\n  train    learn a byte-level BPE vocabulary (posterior tokenizer train --help)\n",
+        subs, argc, argv);
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cli/args.h"
+#include "cli/steps.h"
 #include "cli/commands.h"
 #include "posterior/corpus.h"
 #include "posterior/prior.h"
@@ -19,21 +20,6 @@
 #include "posterior/shard.h"
 #include "posterior/tokenizer.h"
 #include "posterior/train.h"
-
-typedef struct {
-    long print_every, stop_at;
-    pst_mle_step last;
-} step_ctx;
-
-/* Optional stderr line per step; stops (with a checkpoint) once step stop_at is done. */
-static int on_step(void *ctx, const pst_mle_step *s) {
-    step_ctx *c = ctx;
-    c->last = *s;
-    if (c->print_every > 0 && (s->step % c->print_every == 0))
-        fprintf(stderr, "step %ld  loss %.4f  lr %.3g  grad_norm %.3f  %.0f tok/s\n", s->step,
-                s->loss, s->lr, s->grad_norm, s->tokens_per_s);
-    return c->stop_at > 0 && s->step >= c->stop_at;
-}
 
 #define UNSET INT_MIN /* an architecture flag not given */
 
@@ -182,8 +168,8 @@ int cmd_train(int argc, char **argv) {
         cJSON_Delete(x);
     }
     o.extra_config_json = extra, o.tokenizer = tok, o.val = val_data ? &val : NULL;
-    step_ctx sc = {print_every, stop_at, {0}};
-    if (pst_mle_train(&m, &src, &o, on_step, &sc, &err)) goto fail;
+    pst_cli_steps sc = {print_every, stop_at, {0}};
+    if (pst_mle_train(&m, &src, &o, pst_cli_on_step, &sc, &err)) goto fail;
     /* a one-line summary on stdout for scripts */
     char *q = pst_json_quote(saved_model, strlen(saved_model), NULL);
     char nb[32]; /* JSON null for a loss that is not finite */
