@@ -311,3 +311,9 @@ int pst_subcommand_run(const char *command, const char *usage, const pst_subcomm
     else fprintf(stderr, "posterior %s: unknown subcommand '%s' (expected %s)\n", command, argv[0], names);
     return 2;
 }
+
+int pst_args_given(const pst_arg *spec, const unsigned char *given, const char *name) {
+    for (int i = 0; spec[i].name && i < PST_ARGS_MAX; i++)
+        if (strcmp(spec[i].name, name) == 0) return given[i];
+    return 0;
+}

@@ -50,6 +50,9 @@ int pst_args_parse(const char *command, const char *summary, const pst_arg *spec
 int pst_args_parse_given(const char *command, const char *summary, const pst_arg *spec, int argc, char **argv,
                          int *npos, unsigned char *given);
 
+/* 1 when the entry named name (without "--") was given (given: from pst_args_parse_given). */
+int pst_args_given(const pst_arg *spec, const unsigned char *given, const char *name);
+
 /* --resume: the options saved in a run folder's JSON (run_json; each entry of spec under
  * its field name) become the values of the options not given, and an option given with
  * another value than the saved one is refused (exit 2, naming both) unless the entry says
@@ -107,6 +110,14 @@ int pst_subcommand_run(const char *command, const char *usage, const pst_subcomm
     ARG("out", ARG_STRING, &(out), out_help, .required = 1, .field = "out_dir"),             \
         ARG("resume", ARG_FLAG, &(resume), "continue the run in --out from its checkpoint"), \
         ARG("quiet", ARG_FLAG, &(quiet), "no progress line")
+
+/* int n_layer, n_head, n_embd, n_positions: the architecture of a new GPT-2 model (a
+ * continued one keeps its own) */
+#define PST_ARGS_ARCH(n_layer, n_head, n_embd, n_positions)                                \
+    ARG("n-layer", ARG_INT, &(n_layer), "new model: layers (a continued model keeps its own)"), \
+        ARG("n-head", ARG_INT, &(n_head), "new model: attention heads"),                    \
+        ARG("n-embd", ARG_INT, &(n_embd), "new model: width"),                              \
+        ARG("n-positions", ARG_INT, &(n_positions), "new model: context length")
 
 /* pst_mle_options o: the MLE loop of train and pretrain (optimiser, schedule, run folder,
  * checkpoints, metrics, held-out loss); its defaults are the command's */

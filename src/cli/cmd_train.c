@@ -42,7 +42,7 @@ static const char train_summary[] =
 
 int cmd_train(int argc, char **argv) {
     const char *data = NULL, *model_dir = NULL, *tokenizer_dir = NULL, *val_data = NULL;
-    int n_layer = UNSET, n_head = UNSET, n_embd = UNSET, n_positions = UNSET, vocab_size = UNSET;
+    int n_layer = 4, n_head = 4, n_embd = 128, n_positions = 256, vocab_size = 0;
     int batch = 8, seq = 128, shuffle = 1;
     long print_every = 0, stop_at = 0;
     pst_mle_options o;
@@ -56,11 +56,8 @@ int cmd_train(int argc, char **argv) {
         ARG("val-data", ARG_STRING, &val_data, "held-out tokens (shard or id file) for a val_loss in the metrics"),
         ARG("model", ARG_STRING, &model_dir, "continue training this model directory (else a new model)"),
         ARG("tokenizer", ARG_STRING, &tokenizer_dir, "tokenizer saved with the model: a folder (vocab.json + merges.txt) or gpt2 (default: --model's)"),
-        ARG("n-layer", ARG_INT, &n_layer, "new model: layers (default 4; with --model / --resume: must be the model's)"),
-        ARG("n-head", ARG_INT, &n_head, "new model: attention heads (default 4)"),
-        ARG("n-embd", ARG_INT, &n_embd, "new model: width (default 128)"),
-        ARG("n-positions", ARG_INT, &n_positions, "new model: context length (default 256)"),
-        ARG("vocab-size", ARG_INT, &vocab_size, "new model: vocabulary (default 0: the tokenizer's, the shard's, or max id + 1)"),
+        PST_ARGS_ARCH(n_layer, n_head, n_embd, n_positions),
+        ARG("vocab-size", ARG_INT, &vocab_size, "new model: vocabulary (0: the tokenizer's, the shard's, or max id + 1)"),
         ARG("batch", ARG_INT, &batch, "sequences per micro-batch", .range = "1.."),
         ARG("seq", ARG_INT, &seq, "tokens per sequence", .range = "1.."),
         ARG("beta1", ARG_DOUBLE, &o.beta1, "AdamW beta1"),
@@ -70,7 +67,8 @@ int cmd_train(int argc, char **argv) {
         PST_ARGS_STEPS(print_every, stop_at),
         {0},
     };
-    int rc = pst_args_parse("train", train_summary, spec, argc, argv, NULL);
+    unsigned char given[PST_ARGS_MAX] = {0};
+    int rc = pst_args_parse_given("train", train_summary, spec, argc, argv, NULL, given);
     if (rc != PST_ARGS_RUN) return rc;
     if (o.resume && model_dir) {
         fprintf(stderr, "posterior train: --resume continues --out's own model; drop --model\n");
@@ -80,7 +78,10 @@ int cmd_train(int argc, char **argv) {
     const char *out = o.out_dir;
     int resume = o.resume;
     uint64_t seed = o.seed;
-    const int arch_given[5] = {n_layer, n_head, n_embd, n_positions, vocab_size};
+    const char *arch_flags[5] = {"n-layer", "n-head", "n-embd", "n-positions", "vocab-size"};
+    const int arch[5] = {n_layer, n_head, n_embd, n_positions, vocab_size};
+    int arch_given[5]; /* the values given, UNSET for the flags not given */
+    for (int i = 0; i < 5; i++) arch_given[i] = pst_args_given(spec, given, arch_flags[i]) ? arch[i] : UNSET;
 
     pst_error err = {0};
     pst_gpt2 m = {0};
@@ -139,11 +140,9 @@ int cmd_train(int argc, char **argv) {
             goto fail;
         }
     } else {
-        if (vocab_size == UNSET || vocab_size == 0) vocab_size = tok ? pst_tokenizer_vocab_size(tok) : 0;
+        if (vocab_size == 0) vocab_size = tok ? pst_tokenizer_vocab_size(tok) : 0;
         if (vocab_size == 0) vocab_size = src.max_id + 1;
-        pst_gpt2_config cfg = {n_layer == UNSET ? 4 : n_layer, n_head == UNSET ? 4 : n_head,
-                               n_embd == UNSET ? 128 : n_embd, n_positions == UNSET ? 256 : n_positions,
-                               vocab_size, 1e-5f};
+        pst_gpt2_config cfg = {n_layer, n_head, n_embd, n_positions, vocab_size, 1e-5f};
         if (pst_gpt2_create(&m, &cfg, &err)) {
             pst_fail_context(&err, "new model");
             goto fail;
