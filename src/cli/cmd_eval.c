@@ -140,11 +140,11 @@ int cmd_eval(int argc, char **argv) {
     int show = 3;
     const pst_arg spec[] = {
         ARG("model", ARG_STRING, &o.model, "the model π to evaluate", .required = 1),
-        ARG("spec", ARG_STRING, &o.spec, "target spec: its prior, evidence and posterior", .required = 1),
+        ARG("spec", ARG_STRING, &o.spec, "target spec (JSON)", .required = 1),
         ARG("n", ARG_INT, &o.n, "samples drawn from the model", .range = "2.."),
         ARG("batch", ARG_INT, &o.batch, "samples drawn together", .range = "1.."),
         PST_ARGS_SAMPLING(o.sampling),
-        ARG("prompt", ARG_STRING, &o.prompt, "context text"),
+        ARG("prompt", ARG_STRING, &o.prompt, "context text (conditional targets)"),
         ARG("show", ARG_INT, &show, "sample texts included in the output"),
         ARG("data", ARG_STRING, &o.data, "token shard for the LM loss (posterior prepare)"),
         ARG("lm-batches", ARG_INT, &o.lm_batches, "LM loss: batches of 8 x --lm-seq tokens", .range = "1.."),

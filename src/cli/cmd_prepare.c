@@ -70,7 +70,7 @@ int cmd_prepare(int argc, char **argv) {
         PST_ARGS_SEED(opt.seed),
         ARG("max-docs", ARG_LONG, &max_docs, "stop after this many documents (0: all)", .range = "0.."),
         ARG("threads", ARG_INT, &opt.threads, "OpenMP threads (0: default)", .range = "0.."),
-        ARG("quiet", ARG_FLAG, &quiet, "no progress on stderr"),
+        ARG("quiet", ARG_FLAG, &quiet, "no progress line"),
         {0},
     };
     int rc = pst_args_parse("prepare", prepare_summary, spec, argc, argv, NULL);

@@ -80,7 +80,7 @@ int cmd_tune(int argc, char **argv) {
             .resume_may_change = 1),
         ARG("batch", ARG_INT, &o.batch, "samples per step", .range = "2.."),
         ARG("micro-batch", ARG_INT, &micro_batch, "rows per forward/backward"),
-        ARG("lr", ARG_DOUBLE, &o.lr, "AdamW learning rate"),
+        ARG("lr", ARG_DOUBLE, &o.lr, "peak learning rate"),
         ARG("weight-decay", ARG_DOUBLE, &weight_decay, "AdamW weight decay"),
         ARG("grad-clip", ARG_DOUBLE, &grad_clip, "clip the gradient's global norm (0: off)"),
         ARG("lr-min", ARG_DOUBLE, &o.lr_min, "cosine decay of the learning rate from --lr to this over --steps (< 0: constant)"),
