@@ -15,6 +15,15 @@
  *                       rkl f(t) = t log t               (KL(π‖p): RL with a KL penalty)
  *                       js  f'(t) = ½ log(2t/(1+t))       (Jensen–Shannon)
  *                       tv  f(t) = ½|t − 1|              (total variation)
+ * and, on the same loop, KL-regularised RL (include/posterior/rl.h), q = π_θ:
+ *   reinforce         c_i = (R_i − b)/n, b a moving average of past batches' mean R
+ *   rloo              c_i = (R_i − mean of the other k − 1 samples of i's group)/n
+ *   grpo              c_i = (R_i − mean_g)/(std_g + 1e-4)/n over i's group of k
+ *                     with R_i = r(x_i) − kl_coef·(log π_θ(x_i) − log a(x_i)) and the reward
+ *                     r = P/a (evidence: b(x) for a pointwise target) or log P (log_target,
+ *                     floored at reward_floor where P = 0). kl_coef = 0: the reward alone,
+ *                     which collapses π_θ onto argmax r; with r = log P − log a of a KL-RL
+ *                     target and kl_coef = 1 the optimum is p itself.
  */
 #ifndef POSTERIOR_DPG_H
 #define POSTERIOR_DPG_H
@@ -25,7 +34,14 @@
 extern "C" {
 #endif
 
-typedef enum { PST_DPG_ON_POLICY = 0, PST_DPG_KL_ADAPTIVE, PST_DPG_BASELINE, PST_DPG_F } pst_dpg_variant;
+typedef enum {
+    PST_DPG_ON_POLICY = 0, PST_DPG_KL_ADAPTIVE, PST_DPG_BASELINE, PST_DPG_F,
+    PST_RL_REINFORCE, PST_RL_RLOO, PST_RL_GRPO
+} pst_dpg_variant;
+/* The reward of the RL variants: r = P(x)/a(x) (the evidence), log P(x), or log P(x) − log a(x). */
+typedef enum { PST_REWARD_EVIDENCE = 0, PST_REWARD_LOG_TARGET, PST_REWARD_LOG_EVIDENCE } pst_rl_reward;
+int pst_rl_reward_parse(const char *name, pst_rl_reward *r, pst_error *err);
+const char *pst_rl_reward_name(pst_rl_reward r);
 typedef enum { PST_F_FKL = 0, PST_F_RKL, PST_F_JS, PST_F_TV } pst_f_divergence;
 
 int pst_dpg_variant_parse(const char *name, pst_dpg_variant *v, pst_error *err);
@@ -45,6 +61,11 @@ typedef struct {
                                    batch with 12 effective samples of 64 steps 12/64 as far */
     double baseline_decay;      /* f-DPG moving average: b ← d·b + (1 − d)·mean f' (0.9) */
     double log_t_clip;          /* f-DPG: |log t| clipped here so P = 0 stays finite (20) */
+    pst_rl_reward reward;       /* RL variants: what r(x) is (evidence) */
+    double reward_floor;        /* RL, log rewards: log P = −inf (P = 0) counts as this (−20) */
+    double kl_coef;             /* RL: β of R = r − β·(log π − log a) (0: the reward alone) */
+    int group_size;             /* rloo, grpo: samples per group of one context (k ≥ 2; batch a
+                                   multiple of k; group g of step s continues context (s·n/k + g) % n_contexts) */
     double proposal_margin;     /* KL-adaptive / baseline: standard errors by which π_θ must
                                    beat q before q ← π_θ (0: any estimated gain; ∞: never) */
     uint64_t seed;
@@ -67,6 +88,9 @@ typedef struct {
 } pst_dpg_options;
 
 void pst_dpg_options_default(pst_dpg_options *o);
+/* The options' own consistency (batch, lr, groups, kl_coef, ...), before anything is run
+ * or written; pst_dpg_train checks them again. Errors set err->field. */
+int pst_dpg_options_check(const pst_dpg_options *o, pst_error *err);
 
 /* What one step measured (estimates from that step's batch of q; conditional
  * targets average over contexts). */

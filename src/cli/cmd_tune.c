@@ -1,4 +1,5 @@
-/* posterior tune --method dpg: train a policy toward a target's posterior p = P/Z.
+/* posterior tune --method dpg|reinforce|rloo|grpo: train a policy toward a target's posterior
+ * p = P/Z (the DPG family) or by KL-regularised RL on a reward from the target.
  *
  * The run directory OUT gets: run.json (the full configuration and target spec),
  * metrics.jsonl (one line per step), checkpoints/ (latest checkpoint, for --resume)
@@ -48,7 +49,9 @@ static const char tune_summary[] =
     "Trains a policy toward the posterior of a target with distributional policy\n"
     "gradients: on-policy DPG, KL-adaptive off-policy DPG (proposal replaced by the\n"
     "policy when its estimated KL(p||pi) is lower), DPG with baseline (GDC++), or\n"
-    "f-DPG (fkl = DPG, rkl = RL with a KL penalty, js, tv). Writes OUT/run.json,\n"
+    "f-DPG (fkl = DPG, rkl = RL with a KL penalty, js, tv); or by KL-regularised\n"
+    "RL (--method reinforce | rloo | grpo) on R = r - kl_coef (log pi - log a).\n"
+    "Writes OUT/run.json,\n"
     "OUT/metrics.jsonl (loss, Z, KL(p||pi), KL(p||q), KL(pi||a), TVD, E_pi[b] or\n"
     "moments, proposal updates, samples/s per step), OUT/checkpoints, OUT/model.\n"
     "Where p can be sampled exactly (b <= 1, bounded features), a reference set of\n"
@@ -59,7 +62,7 @@ static const char tune_summary[] =
 
 int cmd_tune(int argc, char **argv) {
     const char *method = "dpg", *spec_path = NULL, *out = NULL, *variant = "kl-adaptive", *fdiv = "fkl",
-               *init = NULL, *prompts_path = NULL, *reference = NULL;
+               *init = NULL, *prompts_path = NULL, *reference = NULL, *reward = "evidence";
     int max_new = 32, micro_batch = 16, n_exact = 512, top_k = 0;
     long max_proposals = 200000;
     double temperature = 1.0, top_p = 1.0, grad_clip = 1.0, weight_decay = 0.0;
@@ -68,13 +71,21 @@ int cmd_tune(int argc, char **argv) {
     o.batch = 256, o.steps = 100, o.lr = 1e-4, o.lr_min = 1e-5, o.baseline_decay = 0.9, o.proposal_margin = 2.0;
     o.seed = 1, o.checkpoint_every = 25, o.exact_every = 25;
     const pst_arg spec[] = {
-        ARG("method", ARG_STRING, &method, "the DPG family (KL-regularised RL is --variant f --f rkl on a klrl target)",
-            .choices = "dpg"),
+        ARG("method", ARG_STRING, &method,
+            "dpg: the DPG family (--variant); reinforce, rloo, grpo: KL-regularised RL on --reward, KL penalty --kl-coef",
+            .choices = "dpg|reinforce|rloo|grpo"),
         ARG("spec", ARG_STRING, &spec_path, "target spec (JSON)", .required = 1, .field = "spec_path"),
         ARG("out", ARG_STRING, &out, "run directory (run.json, metrics.jsonl, checkpoints/, model/)", .required = 1,
             .field = "out_dir"),
         ARG("variant", ARG_STRING, &variant, "on-policy | kl-adaptive | baseline | f"),
         ARG("f", ARG_STRING, &fdiv, "f-DPG divergence: fkl | rkl | js | tv"),
+        ARG("reward", ARG_STRING, &reward, "RL: r(x) = P/a (evidence: b for a pointwise target), log P, or log P - log a",
+            .choices = "evidence|log-target|log-evidence"),
+        ARG("kl-coef", ARG_DOUBLE, &o.kl_coef, "RL: beta of R = r - beta (log pi - log a) (0: the reward alone)",
+            .range = "0.."),
+        ARG("group-size", ARG_INT, &o.group_size, "rloo, grpo: samples per group of one context (divides --batch)",
+            .range = "2.."),
+        ARG("reward-floor", ARG_DOUBLE, &o.reward_floor, "RL, log rewards: log b where P = 0 (log P = log a + this)"),
         ARG("init", ARG_STRING, &init, "initial policy model directory (default: the prior)"),
         ARG("steps", ARG_LONG, &o.steps, "training steps (a resumed run may go further)", .range = "1..",
             .resume_may_change = 1),
@@ -118,7 +129,9 @@ int cmd_tune(int argc, char **argv) {
         cJSON_Delete(saved);
         return 2;
     }
-    if (pst_dpg_variant_parse(variant, &o.variant, &err) < 0 || pst_f_divergence_parse(fdiv, &o.f, &err) < 0) {
+    if (strcmp(method, "dpg") != 0) variant = method; /* the RL methods are variants of the same loop */
+    if (pst_dpg_variant_parse(variant, &o.variant, &err) < 0 || pst_f_divergence_parse(fdiv, &o.f, &err) < 0 ||
+        pst_rl_reward_parse(reward, &o.reward, &err) < 0 || pst_dpg_options_check(&o, &err) < 0) {
         pst_cli_fail("tune", spec, &err);
         return 2;
     }
@@ -203,6 +216,12 @@ int cmd_tune(int argc, char **argv) {
         cJSON_AddStringToObject(run, "method", method);
         cJSON_AddStringToObject(run, "variant", variant);
         cJSON_AddStringToObject(run, "f", fdiv);
+        if (strcmp(method, "dpg") != 0) {
+            cJSON_AddStringToObject(run, "reward", reward);
+            cJSON_AddNumberToObject(run, "kl_coef", o.kl_coef);
+            cJSON_AddNumberToObject(run, "group_size", o.group_size);
+            cJSON_AddNumberToObject(run, "reward_floor", o.reward_floor);
+        }
         cJSON_AddStringToObject(run, "spec_path", spec_path);
         cJSON_AddItemToObject(run, "target", sp);
         cJSON_AddStringToObject(run, "init", init ? init : b.spec.prior);

@@ -1,6 +1,7 @@
 /* The DPG family (include/posterior/dpg.h): distributional policy gradients toward
  * p = P/Z, with a KL-adaptive proposal, a baseline, and the f-divergence variants. */
 #include "posterior/dpg.h"
+#include "posterior/rl.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -8,19 +9,31 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const variant_names[] = {"on-policy", "kl-adaptive", "baseline", "f"};
+static const char *const variant_names[] = {"on-policy", "kl-adaptive", "baseline", "f", "reinforce", "rloo", "grpo"};
+static const char *const reward_names[] = {"evidence", "log-target", "log-evidence"};
 static const char *const f_names[] = {"fkl", "rkl", "js", "tv"};
 
-const char *pst_dpg_variant_name(pst_dpg_variant v) { return v >= 0 && v <= PST_DPG_F ? variant_names[v] : "?"; }
+const char *pst_dpg_variant_name(pst_dpg_variant v) { return v >= 0 && v <= PST_RL_GRPO ? variant_names[v] : "?"; }
+const char *pst_rl_reward_name(pst_rl_reward r) { return r >= 0 && r <= PST_REWARD_LOG_EVIDENCE ? reward_names[r] : "?"; }
+
+int pst_rl_reward_parse(const char *name, pst_rl_reward *r, pst_error *err) {
+    for (int i = 0; i <= PST_REWARD_LOG_EVIDENCE; i++)
+        if (name && strcmp(name, reward_names[i]) == 0) {
+            *r = (pst_rl_reward)i;
+            return 0;
+        }
+    return pst_fail_field(err, "reward", "unknown reward '%s' (evidence, log-target or log-evidence)", name ? name : "");
+}
 const char *pst_f_divergence_name(pst_f_divergence f) { return f >= 0 && f <= PST_F_TV ? f_names[f] : "?"; }
 
 int pst_dpg_variant_parse(const char *name, pst_dpg_variant *v, pst_error *err) {
-    for (int i = 0; i <= PST_DPG_F; i++)
+    for (int i = 0; i <= PST_RL_GRPO; i++)
         if (name && strcmp(name, variant_names[i]) == 0) {
             *v = (pst_dpg_variant)i;
             return 0;
         }
-    return pst_fail_field(err, "variant", "unknown DPG variant '%s' (on-policy, kl-adaptive, baseline or f)",
+    return pst_fail_field(err, "variant",
+                          "unknown variant '%s' (on-policy, kl-adaptive, baseline, f, reinforce, rloo or grpo)",
                     name ? name : "");
 }
 
@@ -43,6 +56,8 @@ void pst_dpg_options_default(pst_dpg_options *o) {
     o->lr_min = -1;
     o->baseline_decay = 0.9;
     o->log_t_clip = 20;
+    o->reward_floor = -20;
+    o->group_size = 4;
     o->seed = 1;
 }
 
@@ -361,11 +376,27 @@ typedef struct {
     double last_exact;
 } dpg_run;
 
+static int is_rl(pst_dpg_variant v) { return v >= PST_RL_REINFORCE; }
+static int is_grouped(pst_dpg_variant v) { return v == PST_RL_RLOO || v == PST_RL_GRPO; }
+
+int pst_dpg_options_check(const pst_dpg_options *o, pst_error *err) {
+    if (o->batch < 2) return pst_fail_field(err, "batch", "batch = %d: DPG needs at least 2 samples per step", o->batch);
+    if (!(o->lr > 0)) return pst_fail_field(err, "lr", "lr = %g: must be positive", o->lr);
+    if (is_grouped(o->variant) && (o->group_size < 2 || o->batch % o->group_size))
+        return pst_fail_field(err, "group_size", "group_size = %d with batch = %d: %s needs groups of at least 2 "
+                                                 "samples that divide the batch", o->group_size, o->batch,
+                              pst_dpg_variant_name(o->variant));
+    if (is_rl(o->variant) && !(o->kl_coef >= 0 && isfinite(o->kl_coef)))
+        return pst_fail_field(err, "kl_coef", "kl_coef = %g: must be finite and >= 0", o->kl_coef);
+    if (is_rl(o->variant) && !isfinite(o->reward_floor))
+        return pst_fail_field(err, "reward_floor", "reward_floor = %g: must be finite", o->reward_floor);
+    return 0;
+}
+
 static int check_options(const pst_distribution *policy, const pst_target *target, const pst_dpg_options *o,
                          pst_error *err) {
     if (!pst_dist_trainable(policy)) return pst_fail(err, "dpg: the policy '%s' is not trainable", pst_dist_name(policy));
-    if (o->batch < 2) return pst_fail_field(err, "batch", "batch = %d: DPG needs at least 2 samples per step", o->batch);
-    if (!(o->lr > 0)) return pst_fail_field(err, "lr", "lr = %g: must be positive", o->lr);
+    if (pst_dpg_options_check(o, err) < 0) return -1;
     if ((o->resume || o->checkpoint_every > 0) && !o->out_dir)
         return pst_fail_field(err, "out_dir", "dpg: checkpoints and resuming need an output directory (out_dir)");
     const pst_reference *ref = o->reference;
@@ -436,8 +467,9 @@ static int draw_and_score(dpg_run *r, pst_distribution *q, int *pi_from_gradient
     const pst_dpg_options *o = r->o;
     int n = r->n;
     long step = r->st.step + 1;
+    int k = is_grouped(o->variant) ? o->group_size : 1; /* k consecutive samples share a context */
     for (int i = 0; i < n; i++) {
-        r->group[i] = (int)((r->st.step * n + i) % r->G);
+        r->group[i] = (int)((r->st.step * n + i) / k % r->G);
         if (r->ctx) r->ctx[i] = o->contexts[r->group[i]];
     }
     /* 1. x_i ~ q, with log q the log-prob of the distribution really sampled */
@@ -484,6 +516,7 @@ static void update_partition(dpg_run *r, pst_dpg_step *m) {
  * weight is 0); after max(1024, 10·batch) samples without one (or at the end of
  * training) it is an error. Returns 1, 0, or -1 on that error. */
 static int target_seen(const dpg_run *r, long step, pst_error *err) {
+    if (is_rl(r->o->variant)) return 1; /* a reward of 0 everywhere is a (zero) signal, not an error */
     int any_target = 0;
     double seen = 0;
     for (int g = 0; g < r->G; g++) any_target |= r->st.log_w_sum[g] > -INFINITY, seen += r->st.count[g];
@@ -510,6 +543,34 @@ static int accumulate_importance_gradient(dpg_run *r, long step, pst_error *err)
     return 0;
 }
 
+/* Step 5, RL variants: the reward r_i (rl.h), R_i = r_i − kl_coef·(log π_θ − log a), the
+ * advantages A_i and c_i = A_i/n; the loss is −mean R (the negated objective). */
+static double rl_coefficients(dpg_run *r) {
+    const pst_dpg_options *o = r->o;
+    int n = r->n;
+    double *reward = r->scratch, *R = r->coef, mean = 0;
+    for (int i = 0; i < n; i++) {
+        double lt = r->lt[i], la = r->la[i];
+        reward[i] = o->reward == PST_REWARD_EVIDENCE   ? (lt > -INFINITY ? exp(lt - la) : 0)
+                    : o->reward == PST_REWARD_LOG_TARGET ? (lt > -INFINITY ? lt : la + o->reward_floor)
+                                                         : (lt > -INFINITY ? lt - la : o->reward_floor);
+    }
+    pst_rl_kl_shaped_reward(reward, r->lpi, r->la, o->kl_coef, n, R);
+    for (int i = 0; i < n; i++) mean += R[i] / n;
+    if (o->variant == PST_RL_REINFORCE) {
+        dpg_state *st = &r->st;
+        pst_rl_reinforce_advantages(R, n, st->baseline_set ? st->baseline : mean, R);
+        st->baseline = st->baseline_set ? o->baseline_decay * st->baseline + (1 - o->baseline_decay) * mean : mean;
+        st->baseline_set = 1;
+    } else if (o->variant == PST_RL_RLOO) {
+        pst_rl_rloo_advantages(R, n, o->group_size, R, NULL); /* groups checked in check_options */
+    } else {
+        pst_rl_grpo_advantages(R, n, o->group_size, 1, 1e-4, R, NULL);
+    }
+    for (int i = 0; i < n; i++) r->coef[i] = R[i] / n;
+    return -mean;
+}
+
 /* Step 5: the coefficients c_i of Σ c_i log π_θ(x_i) and the loss, per variant:
  *   DPG:      c_i = (p/q)(x_i)/n, loss = E_q[(p/q) (log p − log π_θ)] = KL(p‖π_θ);
  *   baseline: c_i = (p/q − π_θ/q)(x_i)/n;
@@ -517,6 +578,7 @@ static int accumulate_importance_gradient(dpg_run *r, long step, pst_error *err)
  *             loss = D_f(π_θ‖p), log(π_θ/p) clipped to ±log_t_clip. */
 static double dpg_coefficients(dpg_run *r) {
     const pst_dpg_options *o = r->o;
+    if (is_rl(o->variant)) return rl_coefficients(r);
     const double *lt = r->lt, *lq = r->lq, *lpi = r->lpi;
     double *coef = r->coef;
     int n = r->n;
@@ -562,7 +624,7 @@ static int check_loss(const dpg_run *r, double loss, int any_target, pst_dpg_ste
     for (int i = 0; i < r->n; i++) batch_support |= r->lt[i] > -INFINITY;
     int finite = !isnan(loss);
     /* without such a sample a DPG loss (an expectation under p) has no estimate here */
-    m->loss = any_target && (batch_support || r->o->variant == PST_DPG_F) ? loss : NAN;
+    m->loss = any_target && (batch_support || r->o->variant == PST_DPG_F || is_rl(r->o->variant)) ? loss : NAN;
     for (int i = 0; i < r->n && finite; i++) finite = isfinite(r->coef[i]);
     if (!finite)
         return pst_fail(err, "dpg step %ld: the loss or a sample weight is NaN/inf (loss %g); stopping, the last good "
@@ -669,7 +731,7 @@ int pst_dpg_train(pst_distribution *policy, const pst_target *target, pst_distri
     r.n = o->batch;
     r.k = target->n_features;
     r.G = o->contexts && o->n_contexts > 0 ? o->n_contexts : 1;
-    r.on_policy = o->variant == PST_DPG_ON_POLICY || o->variant == PST_DPG_F;
+    r.on_policy = o->variant == PST_DPG_ON_POLICY || o->variant == PST_DPG_F || is_rl(o->variant);
     r.fdiv = o->variant == PST_DPG_F ? o->f : PST_F_FKL;
     int rc = -1;
     if (run_open(&r, err) < 0) goto done;
