@@ -2,6 +2,7 @@
  * portable kernel) or to our packed AVX-512 kernel (base/gemm_avx512.c), chosen
  * at run time: env POSTERIOR_GEMM=auto|openblas|avx512 (default auto), the CPU's
  * AVX-512F support, and in auto mode a rule measured by bench/bench_gemm.c. */
+#include "base/cpu.h"
 #include "base/gemm.h"
 #include "posterior/base.h"
 
@@ -12,13 +13,7 @@
 
 char *openblas_get_corename(void); /* OpenBLAS extension, not in cblas.h */
 
-int pst_gemm_avx512_available(void) {
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-    return __builtin_cpu_supports("avx512f") ? 1 : 0;
-#else
-    return 0;
-#endif
-}
+int pst_gemm_avx512_available(void) { return pst_cpu_has_avx512f(); }
 
 int pst_gemm_requested(void) {
     const char *s = getenv("POSTERIOR_GEMM");

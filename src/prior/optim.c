@@ -1,13 +1,12 @@
 /* Optimisation: AdamW (as torch.optim.AdamW), GPT-2's weight-decay mask, clipping by
  * global norm (as torch.nn.utils.clip_grad_norm_), warmup + cosine learning rate. */
+#include "base/cpu.h"
 #include "posterior/prior.h"
+#include "prior/optim_kernels.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
-#include <immintrin.h>
-#endif
 
 int pst_adamw_create(pst_adamw *opt, size_t num_params, float beta1, float beta2, float eps,
                      float weight_decay, pst_error *err) {
@@ -52,36 +51,15 @@ void pst_adamw_update(pst_adamw *opt, float *params, const float *grads,
     float decay = (float)(1.0 - (double)lr * opt->weight_decay);
     float b1 = opt->beta1, b2 = opt->beta2, eps = opt->eps;
     float *m = opt->m, *v = opt->v;
-    /* blocks of 4096; sqrtf does not vectorise under -fmath-errno, hence AVX-512 by hand */
+    pst_adamw_coef c = {b1, b2, eps, decay, step_size, bc2_sqrt};
+    /* AVX-512 by hand where the CPU has it (prior/optim_avx512.c), the scalar loop
+     * for the rest of each block and on other CPUs */
+    int avx512 = pst_cpu_has_avx512bw_vl();
     size_t nblk = (n + 4095) / 4096;
 #pragma omp parallel for schedule(static)
     for (size_t blk = 0; blk < nblk; blk++) {
         size_t i = blk * 4096, end = i + 4096 < n ? i + 4096 : n;
-#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
-        __m512 vb1 = _mm512_set1_ps(b1), vb1c = _mm512_set1_ps(1.0f - b1);
-        __m512 vb2 = _mm512_set1_ps(b2), vb2c = _mm512_set1_ps(1.0f - b2);
-        __m512 vdecay = _mm512_set1_ps(decay), vone = _mm512_set1_ps(1.0f);
-        __m512 vstep = _mm512_set1_ps(step_size), vbc2 = _mm512_set1_ps(bc2_sqrt);
-        __m512 veps = _mm512_set1_ps(eps);
-        for (; i + 16 <= end; i += 16) {
-            __m512 g = _mm512_loadu_ps(grads + i), p = _mm512_loadu_ps(params + i);
-            __m512 f = vdecay;
-            if (decay_mask) {
-                __m128i mk = _mm_loadu_si128((const __m128i *)(decay_mask + i));
-                __mmask16 on = _mm_cmpneq_epi8_mask(mk, _mm_setzero_si128());
-                f = _mm512_mask_blend_ps(on, vone, vdecay);
-            }
-            p = _mm512_mul_ps(p, f);
-            __m512 mi = _mm512_fmadd_ps(_mm512_loadu_ps(m + i), vb1, _mm512_mul_ps(vb1c, g));
-            __m512 vi = _mm512_fmadd_ps(_mm512_loadu_ps(v + i), vb2,
-                                        _mm512_mul_ps(_mm512_mul_ps(vb2c, g), g));
-            _mm512_storeu_ps(m + i, mi);
-            _mm512_storeu_ps(v + i, vi);
-            __m512 denom = _mm512_add_ps(_mm512_div_ps(_mm512_sqrt_ps(vi), vbc2), veps);
-            p = _mm512_fnmadd_ps(vstep, _mm512_div_ps(mi, denom), p);
-            _mm512_storeu_ps(params + i, p);
-        }
-#endif
+        if (avx512) i = pst_adamw_update_avx512(&c, params, grads, decay_mask, m, v, i, end);
         for (; i < end; i++) {
             float g = grads[i];
             float p = params[i] * (!decay_mask || decay_mask[i] ? decay : 1.0f);

@@ -1,0 +1,12 @@
+/* Private to the library: what the CPU running us can execute, for the kernels
+ * compiled for an instruction set the build does not assume (base/cpu.c). */
+#ifndef POSTERIOR_BASE_CPU_H
+#define POSTERIOR_BASE_CPU_H
+
+/* 1 when the CPU has AVX-512F (the GEMM kernels of base/gemm_avx512.c). */
+int pst_cpu_has_avx512f(void);
+
+/* 1 when the CPU has AVX-512F, BW and VL (the AdamW kernel of prior/optim_avx512.c). */
+int pst_cpu_has_avx512bw_vl(void);
+
+#endif
