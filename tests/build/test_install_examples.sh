@@ -4,7 +4,8 @@
 # (each example checks its own result and exits non-zero when it is wrong); also
 # the installed files, the soname, the installed CLI, and one static link.
 set -euo pipefail
-build=${POSTERIOR_BUILD:?POSTERIOR_BUILD must name the build folder}
+. "$(dirname "$0")/build_config.sh"
+[ "$(cache_value POSTERIOR_SANITIZE)" = ON ] && skip "a sanitizer build (its library needs the ASan runtime first)"
 prefix=$(mktemp -d /tmp/posterior_install_XXXXXX)
 trap 'rm -rf "$prefix"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
