@@ -52,7 +52,7 @@ static double peak_rss_mb(void) {
 int main(int argc, char **argv) {
     const char *config = "tiny", *mode = "train";
     int steps = -1, batch = -1, seq = -1, new_tokens = -1;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* flag, value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--help") == 0) {
             printf("usage: bench_prior --config small|tiny --mode train|sample [--steps N] "
@@ -73,7 +73,6 @@ int main(int argc, char **argv) {
             fprintf(stderr, "bench_prior: unknown option '%s' (see --help)\n", a);
             return 2;
         }
-        i++;
     }
     pst_gpt2_config cfg;
     if (strcmp(config, "small") == 0) {

@@ -15,6 +15,7 @@ enum { VOCAB = 16, EOT = 15, NEW_TOKENS = 6, WANTED = 3 };
 /* The evidence b(x) = [x contains WANTED], one feature per sample. */
 static int contains_wanted(void *ctx, const pst_seq *contexts, const pst_sample *xs, int n,
                            double *out, pst_error *err) {
+    (void)ctx, (void)contexts, (void)err; /* needs no context; cannot fail */
     for (int i = 0; i < n; i++) {
         out[i] = 0;
         for (int t = 0; t < xs[i].n_tokens; t++)

@@ -29,7 +29,8 @@ export OMP_NUM_THREADS=1
 n=0
 for src in examples/*.c; do
   name=$(basename "$src" .c)
-  # the command the README gives, word for word
+  cc -Wall -Wextra -Werror -fsyntax-only $(pkg-config --cflags posterior) "$src" || fail "$src has warnings"
+  # the command docs/building.md gives, word for word
   cc $(pkg-config --cflags --libs posterior) "$src" -o "$prefix/$name" || fail "$src does not build"
   out=$(LD_LIBRARY_PATH="$libdir" "$prefix/$name") || fail "$name exited non-zero:
 $out"
