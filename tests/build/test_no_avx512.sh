@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The default (portable) build runs on any x86-64 CPU: no AVX-512 instruction (zmm
 # registers, mask registers k0-k7, xmm16-31 / ymm16-31, any EVEX-encoded instruction,
-# i.e. one whose first byte is 0x62) and no AVX instruction (ymm) outside the
+# i.e. one whose first byte is 0x62) and no AVX instruction (ymm registers, VEX
+# encodings: first byte 0xc4 or 0xc5) outside the
 # dispatched kernels, which are called only after a CPU check (base/cpu.c):
 # the functions defined in src/base/gemm_avx512.c and src/prior/optim_avx512.c.
 # Checked with objdump on the CLI, libposterior.so and every object file.
@@ -26,10 +27,13 @@ done
 # vector_functions FILE: "function<TAB>instruction" for every AVX / AVX-512 instruction
 vector_functions() {
   objdump -d --no-addresses "$1" 2>/dev/null | awk '
-    /^<.*>:$/ { fn = substr($0, 2, length($0) - 3); sub(/\..*/, "", fn); next }
+    # gcc clones (f.constprop.0, f._omp_fn.1) count as f; clang names its OpenMP
+    # regions .omp_outlined.* in every file: those are told apart by the object check
+    /^<.*>:$/ { fn = substr($0, 2, length($0) - 3); if (fn !~ /^\./) sub(/\..*/, "", fn); next }
     /^\t/ {
       split($0, f, "\t"); bytes = f[2]; insn = f[3]
-      if (insn ~ /zmm|ymm|%k[0-7]|[xy]mm(1[6-9]|2[0-9]|3[01])/ || bytes ~ /^ *62 /)
+      if (insn == "") next # the rest of the bytes of a long instruction
+      if (insn ~ /zmm|ymm|%k[0-7]|[xy]mm(1[6-9]|2[0-9]|3[01])/ || bytes ~ /^ *(62|c4|c5) /)
         print fn "\t" insn
     }'
 }
