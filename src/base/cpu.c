@@ -21,3 +21,19 @@ int pst_cpu_has_avx512bw_vl(void) {
     return 0;
 #endif
 }
+
+int pst_cpu_has_avx512_dq_bw_vl(void) {
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    return pst_cpu_has_avx512bw_vl() && __builtin_cpu_supports("avx512dq") ? 1 : 0;
+#else
+    return 0;
+#endif
+}
+
+int pst_cpu_has_avx2_fma(void) {
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
+#else
+    return 0;
+#endif
+}

@@ -9,4 +9,10 @@ int pst_cpu_has_avx512f(void);
 /* 1 when the CPU has AVX-512F, BW and VL (the AdamW kernel of prior/optim_avx512.c). */
 int pst_cpu_has_avx512bw_vl(void);
 
+/* 1 when the CPU has AVX-512F, DQ, BW and VL (the exp kernels of prior/exp_kernels.c). */
+int pst_cpu_has_avx512_dq_bw_vl(void);
+
+/* 1 when the CPU has AVX2 and FMA. */
+int pst_cpu_has_avx2_fma(void);
+
 #endif

@@ -8,6 +8,7 @@
  * Shapes: B batch, T time, C channels, NH heads, hs = C/NH, L layers, V vocab,
  * BT = B·T rows. Linear weights are [in, out] (Hugging Face Conv1D): y = x·W + b.
  */
+#include "prior/exp_kernels.h"
 #include "prior/gpt2_internal.h"
 #include "posterior/prior.h"
 
@@ -378,15 +379,8 @@ static void attention_forward(float *out, float *att, const float *qkv, int B, i
         float *a = att + (size_t)bh * T * T;
         pst_sgemm(0, 1, T, T, hs, scale, q, C3, k, C3, 0.0f, a, T);
         for (int i = 0; i < T; i++) {
-            float *row = a + (size_t)i * T, mx = -INFINITY, s = 0;
-#pragma omp simd reduction(max : mx)
-            for (int j = 0; j <= i; j++) mx = row[j] > mx ? row[j] : mx;
-#pragma omp simd reduction(+ : s)
-            for (int j = 0; j <= i; j++) {
-                row[j] = pst_exp_fast(row[j] - mx);
-                s += row[j];
-            }
-            float inv = 1.0f / s;
+            float *row = a + (size_t)i * T, mx = pst_row_max(row, i + 1);
+            float inv = 1.0f / pst_row_exp(row, row, i + 1, mx);
 #pragma omp simd
             for (int j = 0; j <= i; j++) row[j] *= inv;
             for (int j = i + 1; j < T; j++) row[j] = 0.0f;
@@ -454,11 +448,7 @@ static void softmax_logprob_forward(const float *logits, float *logprobs, float 
 #pragma omp parallel for schedule(static)
     for (int r = 0; r < N; r++) {
         const float *row = logits + (size_t)r * V;
-        float mx = -INFINITY, s = 0;
-#pragma omp simd reduction(max : mx)
-        for (int j = 0; j < V; j++) mx = row[j] > mx ? row[j] : mx;
-#pragma omp simd reduction(+ : s)
-        for (int j = 0; j < V; j++) s += pst_exp_fast(row[j] - mx);
+        float mx = pst_row_max(row, V), s = pst_row_sum_exp(row, V, mx);
         lse_max[r] = mx;
         lse_inv[r] = 1.0f / s;
         logprobs[r] = targets[r] >= 0 ? (row[targets[r]] - mx) - logf(s) : 0.0f;
@@ -476,8 +466,7 @@ static void softmax_logprob_backward(float *logits, const float *dlogprobs, cons
             memset(row, 0, (size_t)V * sizeof(float));
             continue;
         }
-#pragma omp simd
-        for (int j = 0; j < V; j++) row[j] = scale * pst_exp_fast(row[j] - mx);
+        pst_row_scale_exp(row, V, mx, scale);
         row[targets[r]] += d;
     }
 }

@@ -17,6 +17,7 @@
  * temperature 0 means greedy: q puts mass 1 on the argmax (log q = 0).
  */
 #include "posterior/prior.h"
+#include "prior/exp_kernels.h"
 #include "prior/gpt2_internal.h"
 
 #include <math.h>
@@ -241,9 +242,7 @@ static int is_plain(const pst_sample_options *o) {
 }
 static int warp_sample_plain(const float *z, int V, warp_scratch *ws, double u, double *lp_model,
                              double *lp_prop) {
-    float zmax = -INFINITY;
-#pragma omp simd reduction(max : zmax)
-    for (int j = 0; j < V; j++) zmax = z[j] > zmax ? z[j] : zmax;
+    float zmax = pst_row_max(z, V);
     float *e = ws->e;
     double *blk = ws->blk, se = 0, total = 0;
     int nb = (V + PLAIN_BLOCK - 1) / PLAIN_BLOCK;
@@ -260,12 +259,7 @@ static int warp_sample_plain(const float *z, int V, warp_scratch *ws, double u, 
                 s_ok += e[j];
             }
         } else {
-#pragma omp simd reduction(+ : s_all)
-            for (int j = j0; j < j1; j++) {
-                e[j] = pst_exp_fast(z[j] - zmax);
-                s_all += e[j];
-            }
-            s_ok = s_all;
+            s_all = s_ok = pst_row_exp(z + j0, e + j0, j1 - j0, zmax);
         }
         se += s_all;
         total += blk[b] = s_ok;
