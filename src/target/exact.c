@@ -20,9 +20,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* log M with P(x) <= M·a(x): pointwise b <= 1 gives M = 1; distributional with bounded
+ * features, log M = Σ_j max(λ_j lo_j, λ_j hi_j); KL-RL with r <= r_hi, log M = r_hi/β. */
 int pst_target_log_envelope(const pst_target *t, double *log_m) {
     *log_m = 0;
     if (t->kind == PST_TARGET_POINTWISE) return 1;
+    if (t->kind == PST_TARGET_KLRL) {
+        if (!t->bounded[0] || !(t->beta > 0)) return 0;
+        *log_m = t->feature_hi[0] / t->beta;
+        return isfinite(*log_m);
+    }
     if (t->kind != PST_TARGET_DISTRIBUTIONAL) return 0;
     double s = 0;
     for (int j = 0; j < t->n_features; j++) {

@@ -108,11 +108,15 @@ static void test_pointwise_and_distributional(void) {
     exact_values v = enumerate(&d, &prior, &policy);
     CHECK_MSG(fabs(m - v.mom) < 3 * sqrt(v.mom * (1 - v.mom) / r.n), "E_p[phi] %g vs %g", m, v.mom);
     pst_reference_free(&r);
-    /* a KL-RL target has no envelope */
+    /* a KL-RL target a·exp(r/β): no envelope while r's bounds are unknown; with r ∈ [0, 1],
+     * M = e^(1/β), and its exact samples match enumeration */
     pst_target k = t;
     k.kind = PST_TARGET_KLRL;
-    k.beta = 1;
+    k.beta = 0.5;
     CHECK(pst_draw_exact(&k, NULL, 10, &o, &rng, &r, &err) < 0 && strstr(err.msg, "no envelope"));
+    k.bounded[0] = 1, k.feature_lo[0] = 0, k.feature_hi[0] = 1;
+    CHECK(pst_target_log_envelope(&k, &log_m) == 1 && fabs(log_m - 2) < 1e-12);
+    check_against_enumeration(&k, &prior, &policy, "klrl beta 0.5");
 }
 
 /* π = p, built from the enumerated p (prefix masses); with drop, sequences that start
