@@ -72,6 +72,9 @@ typedef struct {
     const pst_seq *contexts;    /* conditional targets (CDPG): sample i of step s continues
                                    contexts[(s·batch + i) % n_contexts]; NULL: unconditional */
     int n_contexts;
+    int shared_z;               /* conditional targets: one Ẑ for all contexts instead of Ẑ_c per
+                                   context (the ablation of CDPG; its fixed point weights each
+                                   context's p_c by Z_c) */
     const char *out_dir;        /* checkpoints (NULL: none) */
     long checkpoint_every;      /* steps (0: only at the end) */
     const char *metrics_path;   /* JSONL, one line per step (NULL: none) */

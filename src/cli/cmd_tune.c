@@ -105,6 +105,7 @@ int cmd_tune(int argc, char **argv) {
         ARG("top-k", ARG_INT, &top_k, "keep the k most likely tokens (0: off)", .range = "0.."),
         ARG("top-p", ARG_DOUBLE, &top_p, "nucleus: keep the most likely tokens up to this mass (1: off)"),
         ARG("prompts", ARG_STRING, &prompts_path, "conditional targets (CDPG): a file of prompts, one per line"),
+        ARG("shared-z", ARG_FLAG, &o.shared_z, "conditional targets: one Z for all prompts, not one per prompt (ablation)"),
         ARG("checkpoint-every", ARG_LONG, &o.checkpoint_every, "steps between checkpoints", .resume_may_change = 1),
         ARG("resume", ARG_FLAG, &o.resume, "continue from OUT/checkpoints with the options in OUT/run.json"),
         PST_ARGS_EXACT(reference, max_proposals),
@@ -233,6 +234,7 @@ int cmd_tune(int argc, char **argv) {
         cJSON_AddNumberToObject(run, "baseline_decay", o.baseline_decay);
         if (o.lr_min >= 0) cJSON_AddNumberToObject(run, "lr_min", o.lr_min);
         cJSON_AddBoolToObject(run, "lr_by_ess", o.lr_by_ess);
+        cJSON_AddBoolToObject(run, "shared_z", o.shared_z);
         cJSON_AddNumberToObject(run, "n_exact", n_exact);
         cJSON_AddNumberToObject(run, "exact_every", (double)o.exact_every);
         if (reference) cJSON_AddStringToObject(run, "reference", reference);

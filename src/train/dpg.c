@@ -494,12 +494,16 @@ static int draw_and_score(dpg_run *r, pst_distribution *q, int *pi_from_gradient
     return 0;
 }
 
+/* Which running Ẑ sample i's weight is divided by: its context's (CDPG), or the one
+ * shared by all contexts (o->shared_z, the ablation). */
+static int z_group(const dpg_run *r, int i) { return r->o->shared_z ? 0 : r->group[i]; }
+
 /* Step 4: the running Ẑ per context, log Σ P/q over every sample so far; then log Ẑ,
  * its se on this batch and the batch's effective sample size into m. */
 static void update_partition(dpg_run *r, pst_dpg_step *m) {
     int n = r->n;
     for (int i = 0; i < n; i++) {
-        int g = r->group[i];
+        int g = z_group(r, i);
         double lw = r->lt[i] - r->lq[i], a = r->st.log_w_sum[g];
         r->st.log_w_sum[g] = a == -INFINITY ? lw : lw == -INFINITY ? a : fmax(a, lw) + log1p(exp(-fabs(a - lw)));
         r->st.count[g] += 1;
@@ -533,7 +537,7 @@ static int target_seen(const dpg_run *r, long step, pst_error *err) {
 static int accumulate_importance_gradient(dpg_run *r, long step, pst_error *err) {
     int n = r->n;
     for (int i = 0; i < n; i++) {
-        int g = r->group[i];
+        int g = z_group(r, i);
         r->coef[i] = r->lt[i] > -INFINITY ? exp(r->lt[i] - r->lq[i] - (r->st.log_w_sum[g] - log(r->st.count[g]))) / n
                                           : 0;
     }
@@ -584,7 +588,7 @@ static double dpg_coefficients(dpg_run *r) {
     int n = r->n;
     double loss = 0, fp_mean = 0;
     for (int i = 0; i < n; i++) {
-        int g = r->group[i];
+        int g = z_group(r, i);
         double log_zg = r->st.log_w_sum[g] - log(r->st.count[g]);
         if (log_zg == -INFINITY) { /* no evidence of Z_c for this context yet: no signal */
             coef[i] = 0;
@@ -610,7 +614,7 @@ static double dpg_coefficients(dpg_run *r) {
         dpg_state *st = &r->st;
         double b = st->baseline_set ? st->baseline : fp_mean;
         for (int i = 0; i < n; i++)
-            coef[i] = st->log_w_sum[r->group[i]] > -INFINITY ? -(coef[i] - b * exp(lpi[i] - lq[i])) / n : 0;
+            coef[i] = st->log_w_sum[z_group(r, i)] > -INFINITY ? -(coef[i] - b * exp(lpi[i] - lq[i])) / n : 0;
         st->baseline = st->baseline_set ? o->baseline_decay * st->baseline + (1 - o->baseline_decay) * fp_mean : fp_mean;
         st->baseline_set = 1;
     }

@@ -1,7 +1,8 @@
 /* The DPG family on the enumerable toy: each variant drives the EXACT KL(p‖π_θ)
  * (computed by listing every sequence) toward 0; f-DPG with reverse KL reaches the
  * optimum of KL-regularised RL, the posterior a·exp(r/β)/Z; CDPG handles one Z per
- * context; --resume continues bit for bit; NaN and Z = 0 are clear errors. */
+ * context, and one Z shared by the contexts lands where the closed form says (the
+ * ablation); --resume continues bit for bit; NaN and Z = 0 are clear errors. */
 #include "check.h"
 #include "posterior/dpg.h"
 #include "target/toy_exact.h"
@@ -383,9 +384,124 @@ static void test_conditional(void) {
     o.contexts = ctxs;
     o.n_contexts = 2;
     watch w = {&s.policy, &t, ctxs, 2, 0, 0, 0, 0, 0};
+    double before[2];
+    for (int g = 0; g < 2; g++) before[g] = exact_kl_target_policy(&s.policy, &t, &ctxs[g], 1, NULL);
     CHECK_MSG(pst_dpg_train(&s.dpolicy, &t, &s.dprior, &o, on_step, &w, &err) == 0, "%s", err.msg);
     printf("cdpg         exact mean KL(p_c|pi_c) %.4f -> %.4f\n", w.first_kl, w.last_kl);
     CHECK(w.first_kl > 0.2 && w.last_kl < 0.1 * w.first_kl);
+    for (int g = 0; g < 2; g++) { /* every context's own KL, not only the mean */
+        double after = exact_kl_target_policy(&s.policy, &t, &ctxs[g], 1, NULL);
+        printf("cdpg         context %d: exact KL(p_c|pi_c) %.4f -> %.6f\n", g, before[g], after);
+        CHECK(before[g] > 0.1 && after < 0.1 * before[g]);
+    }
+}
+
+/* ---- one Z shared by all contexts (the ablation of CDPG) ---------------------------- */
+
+/* A policy that cannot see its context: the toy's ops with every context dropped. Its
+ * continuations of a 1-token context under a max_len-4 prior are the sequences of a
+ * max_len-3 toy. */
+static pst_distribution blind_inner;
+static int blind_sample(void *self, const pst_seq *c, int n, pst_rng *rng, pst_sample *out, pst_error *e) {
+    return pst_dist_sample(&blind_inner, NULL, n, rng, out, e);
+}
+static int blind_score(void *self, const pst_seq *c, const pst_sample *xs, int n, double *lp, pst_error *e) {
+    return pst_dist_score(&blind_inner, NULL, xs, n, lp, e);
+}
+static int blind_accumulate(void *self, const pst_seq *c, const pst_sample *xs, const double *coef, int n,
+                            double *lp, pst_error *e) {
+    return pst_dist_accumulate(&blind_inner, NULL, xs, coef, n, lp, e);
+}
+static void blind_zero_grad(void *self) { pst_dist_zero_grad(&blind_inner); }
+static int blind_step(void *self, double lr, pst_error *e) { return pst_dist_step(&blind_inner, lr, e); }
+static const pst_distribution_ops blind_ops = {"blind toy", blind_sample, blind_score, blind_accumulate,
+                                               blind_zero_grad, blind_step, NULL, NULL, NULL, NULL};
+
+/* b(x, c): for c = [1], x contains token 2 (common); for c = [3], x starts with 2 3 (rare). */
+static int context_evidence(void *ctx, const pst_seq *c, const pst_sample *xs, int n, double *out, pst_error *e) {
+    for (int i = 0; i < n; i++) {
+        const int *t = xs[i].tokens;
+        int m = xs[i].n_tokens;
+        out[i] = 0;
+        if (c[i].tokens[0] == 1)
+            for (int j = 0; j < m; j++) out[i] = out[i] || t[j] == 2;
+        else
+            out[i] = m >= 2 && t[0] == 2 && t[1] == 3;
+    }
+    return 0;
+}
+
+/* p_c over the blind policy's sequence space (same order as toy_space_init(blind)), and Z_c. */
+static double posterior_of_context(const pst_target *t, const pst_seq *c, const toy_space *blind, double *p) {
+    pst_seq *cs = malloc(sizeof *cs * blind->n);
+    double *la = malloc(sizeof(double) * blind->n), *lP = malloc(sizeof(double) * blind->n);
+    for (int i = 0; i < blind->n; i++) cs[i] = *c;
+    pst_target_score(t, cs, blind->xs, blind->n, NULL, la, NULL, lP, &err);
+    double log_z = exact_normalise(lP, blind->n, p);
+    free(cs), free(la), free(lP);
+    return exp(log_z);
+}
+
+/* Trains the blind policy on the two contexts with CDPG (shared_z 0) or one shared Z. */
+static void train_blind(pst_toy *policy, pst_target *t, const pst_seq *ctxs, int shared_z) {
+    pst_toy_distribution(policy, &blind_inner);
+    pst_distribution d = {&blind_ops, policy, 0};
+    pst_dpg_options o;
+    pst_dpg_options_default(&o);
+    o.variant = PST_DPG_ON_POLICY;
+    o.batch = 256;
+    o.steps = 600;
+    o.lr = 0.03;
+    o.lr_min = 0.003;
+    o.quiet = 1;
+    o.seed = 21;
+    o.contexts = ctxs;
+    o.n_contexts = 2;
+    o.shared_z = shared_z;
+    CHECK_MSG(pst_dpg_train(&d, t, t->prior, &o, NULL, NULL, &err) == 0, "%s", err.msg);
+}
+
+/* With a policy that cannot tell its two contexts apart, CDPG's fixed point is the even
+ * mixture ½(p_0 + p_1), which minimises Σ_c KL(p_c‖π); with one Z shared by the contexts
+ * the weights P_c/Z make it ∝ P_0 + P_1 = Z_0 p_0 + Z_1 p_1: the context with the larger
+ * Z_c takes over. Both computed by enumeration; each run must land on its own. */
+static void test_shared_z_ablation(void) {
+    pst_rng rng;
+    pst_rng_seed(&rng, 17);
+    pst_toy prior, policy0;
+    pst_toy_init(&prior, 4, 4, 0.5, &rng, &err);
+    pst_toy_init(&policy0, 4, 3, 0.5, &rng, &err);
+    pst_distribution dprior;
+    pst_toy_distribution(&prior, &dprior);
+    pst_target t = {.kind = PST_TARGET_POINTWISE, .n_features = 1, .evidence = context_evidence, .prior = &dprior};
+    int c0[1] = {1}, c1[1] = {3};
+    pst_seq ctxs[2] = {{c0, 1}, {c1, 1}};
+    toy_space sp;
+    toy_space_init(&sp, &policy0, NULL);
+    int N = sp.n;
+    double *p0 = malloc(sizeof(double) * N), *p1 = malloc(sizeof(double) * N), *even = malloc(sizeof(double) * N),
+           *weighted = malloc(sizeof(double) * N), *lpi = malloc(sizeof(double) * N);
+    double z0 = posterior_of_context(&t, &ctxs[0], &sp, p0), z1 = posterior_of_context(&t, &ctxs[1], &sp, p1);
+    for (int i = 0; i < N; i++)
+        even[i] = 0.5 * (p0[i] + p1[i]), weighted[i] = (z0 * p0[i] + z1 * p1[i]) / (z0 + z1);
+    for (int i = 0; i < N; i++) lpi[i] = log(weighted[i]);
+    double gap = exact_kl(even, lpi, N); /* how far apart the two fixed points are */
+    CHECK_MSG(z0 > 5 * z1 && gap > 0.1, "Z_0 %g, Z_1 %g, KL(even||weighted) %g", z0, z1, gap);
+
+    double kl[2][2]; /* kl[run][fixed point]: run 0 = CDPG, 1 = shared Z; point 0 = even, 1 = weighted */
+    for (int shared = 0; shared < 2; shared++) {
+        pst_toy policy = policy0;
+        train_blind(&policy, &t, ctxs, shared);
+        toy_space_logprobs(&sp, &policy, NULL, lpi);
+        kl[shared][0] = exact_kl(even, lpi, N);
+        kl[shared][1] = exact_kl(weighted, lpi, N);
+    }
+    printf("shared Z     Z_0 %.4f Z_1 %.4f, KL(even||weighted) %.4f; CDPG: KL to even %.4f, to weighted %.4f; "
+           "shared Z: to even %.4f, to weighted %.4f\n", z0, z1, gap, kl[0][0], kl[0][1], kl[1][0], kl[1][1]);
+    CHECK(kl[0][0] < 0.1 * gap && kl[0][1] > 0.5 * gap); /* CDPG at ½(p_0 + p_1) */
+    CHECK(kl[1][1] < 0.1 * gap && kl[1][0] > 0.5 * gap); /* shared Z at ∝ P_0 + P_1 */
+    free(p0), free(p1), free(even), free(weighted), free(lpi);
+    toy_space_free(&sp);
 }
 
 static int remove_tree(const char *dir) {
@@ -561,6 +677,7 @@ int main(void) {
     test_distributional();
     test_rkl_is_kl_regularised_rl();
     test_conditional();
+    test_shared_z_ablation();
     test_resume();
     test_bad_input();
     return check_report();
