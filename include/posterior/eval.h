@@ -14,6 +14,7 @@
 #include "posterior/prior.h"
 #include "posterior/scorer.h"
 #include "posterior/target.h"
+#include "posterior/corpus.h"
 #include "posterior/tokenizer.h"
 
 #ifdef __cplusplus
@@ -141,6 +142,53 @@ typedef struct {
  * whatever the return. */
 int pst_target_eval(const pst_target_eval_options *o, pst_target_eval_result *r, pst_error *err);
 void pst_target_eval_free(pst_target_eval_result *r);
+
+/* ---- evaluation per context (conditional targets; src/eval/context_eval.c) --------------- */
+
+/* Each context of a prompts file evaluated on its own (pst_target_eval with that prompt:
+ * eval.n samples of π_c, eval.n_exact exact samples of p_c drawn by rejection from a_c with
+ * a budget of eval.max_proposals draws each), then averaged over contexts. */
+typedef struct {
+    pst_target_eval_options eval; /* per context; eval.prompt and eval.reference are ignored */
+    const char *prompts;          /* contexts, one per line (pst_prompts_read) */
+    int max_contexts;             /* the first max_contexts lines (0: all) */
+} pst_context_eval_options;
+
+void pst_context_eval_options_default(pst_context_eval_options *o);
+
+typedef struct {
+    long line;              /* the context's line in the prompts file */
+    double alignment;       /* E_π[φ_0 | c] (pointwise: E_π[b | c]) */
+    double kl_pi_a;         /* KL(π_c‖a_c) */
+    double kl_p_pi;         /* KL(p_c‖π_c) importance-sampled from π_c */
+    double kl_p_pi_exact, kl_p_pi_exact_se; /* KL(p_c‖π_c) on exact samples of p_c (NAN without) */
+    double log_z, log_z_se; /* log Z_c: from the rejection rate where exact, else importance-sampled */
+    double distinct_2, mean_length;
+    int have_exact;
+    char skipped[256];      /* why p_c has no exact samples ("" when it has) */
+} pst_context_eval_row;
+
+/* Means over contexts; their se is the spread over contexts, sd/√m (contexts are the
+ * sample), so it counts the variation between contexts as well as within. */
+typedef struct {
+    int n_contexts;
+    int n_exact_contexts;                /* with exact samples of p_c (kl_p_pi_exact's mean is over these) */
+    int n_kl_p_pi_contexts;              /* with an importance-sampled KL (some sample of π_c has P > 0) */
+    int n_zero_z_contexts;               /* log Ẑ_c = −inf: no sample satisfied the target (left out of the spread) */
+    pst_context_eval_row *rows;          /* [n_contexts] */
+    pst_estimate alignment, kl_pi_a, kl_p_pi, kl_p_pi_exact; /* means over the contexts where defined */
+    double log_z_min, log_z_median, log_z_max;
+    double distinct_2, mean_length;
+    double lm_loss;                      /* on eval.data (NAN without) */
+} pst_context_eval_result;
+
+/* A context whose exact samples would exceed the budget (acceptance rate too low, or
+ * Z_c = 0 so far) is kept for the estimates from π_c and reported in its row's
+ * `skipped`; any other failure is an error naming the context's line. */
+int pst_context_eval(const pst_context_eval_options *o, pst_context_eval_result *r, pst_error *err);
+void pst_context_eval_free(pst_context_eval_result *r);
+/* The result as one JSON object (malloc'd). */
+char *pst_context_eval_json(const pst_context_eval_result *r, pst_error *err);
 
 #ifdef __cplusplus
 }

@@ -15,6 +15,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/steps.h"
 #include "posterior/eval.h"
 
 /* The exact-sample keys: KL(p‖π), TVD, log Z with standard errors, and E_p[φ] (k > 0). */
@@ -120,6 +121,32 @@ static int print_result(const pst_target_eval_options *o, const pst_target_eval_
     return 0;
 }
 
+/* --prompts: one evaluation per context, averaged (pst_context_eval); contexts whose exact
+ * samples were out of budget are named on stderr. */
+static int eval_contexts(const pst_target_eval_options *eo, const char *prompts, int max_contexts,
+                         const pst_arg *spec) {
+    pst_context_eval_options o;
+    pst_context_eval_options_default(&o);
+    o.eval = *eo;
+    o.prompts = prompts;
+    o.max_contexts = max_contexts;
+    pst_context_eval_result r;
+    pst_error err = {0};
+    char *json = NULL;
+    if (pst_context_eval(&o, &r, &err) < 0 || !(json = pst_context_eval_json(&r, &err))) {
+        pst_context_eval_free(&r);
+        return pst_cli_fail("eval", spec, &err);
+    }
+    for (int i = 0; i < r.n_contexts; i++)
+        if (r.rows[i].skipped[0])
+            fprintf(stderr, "posterior eval: warning: %s:%ld: no exact samples of p for this context (%s)\n", prompts,
+                    r.rows[i].line, r.rows[i].skipped);
+    printf("%s\n", json);
+    free(json);
+    pst_context_eval_free(&r);
+    return pst_cli_flush_stdout(&err) < 0 ? pst_cli_fail("eval", spec, &err) : 0;
+}
+
 static const char eval_summary[] =
     "Evaluates a model against a target from its own samples: alignment E_pi[b] or\n"
     "E_pi[phi] (with standard errors), KL(pi||a), KL(p||pi), TVD(p, pi), log Z,\n"
@@ -128,6 +155,9 @@ static const char eval_summary[] =
     "ess say how far to trust them; blind to mass of p the model dropped) and, when\n"
     "p can be sampled exactly (b <= 1, or bounded features), measured on exact\n"
     "samples of p (keys *_exact); warnings name what cannot be trusted.\n"
+    "With --prompts, each context is evaluated so and the measures are averaged\n"
+    "over contexts (standard errors over contexts); contexts whose exact samples\n"
+    "are out of budget are named and measured from the model's samples only.\n"
     "(`posterior pretrain eval` evaluates pretrained models.)";
 
 int cmd_eval(int argc, char **argv) {
@@ -137,7 +167,8 @@ int cmd_eval(int argc, char **argv) {
         if (!strncmp(argv[i], "--task", 6) || !strncmp(argv[i], "--scorer", 8)) return cmd_pretrain_eval(argc, argv);
     pst_target_eval_options o;
     pst_target_eval_options_default(&o);
-    int show = 3;
+    int show = 3, max_contexts = 0;
+    const char *prompts = NULL;
     const pst_arg spec[] = {
         ARG("model", ARG_STRING, &o.model, "the model π to evaluate", .required = 1),
         ARG("spec", ARG_STRING, &o.spec, "target spec (JSON)", .required = 1),
@@ -145,6 +176,9 @@ int cmd_eval(int argc, char **argv) {
         ARG("batch", ARG_INT, &o.batch, "samples drawn together", .range = "1.."),
         PST_ARGS_SAMPLING(o.sampling),
         ARG("prompt", ARG_STRING, &o.prompt, "context text (conditional targets)"),
+        ARG("prompts", ARG_STRING, &prompts, "conditional targets: evaluate each context of this file (one per line; "
+            "--n, --n-exact, --max-proposals per context) and average over contexts"),
+        ARG("max-contexts", ARG_INT, &max_contexts, "--prompts: the first N contexts (0: all)", .range = "0.."),
         ARG("show", ARG_INT, &show, "sample texts included in the output"),
         ARG("data", ARG_STRING, &o.data, "token shard for the LM loss (posterior prepare)"),
         ARG("lm-batches", ARG_INT, &o.lm_batches, "LM loss: batches of 8 x --lm-seq tokens", .range = "1.."),
@@ -158,6 +192,7 @@ int cmd_eval(int argc, char **argv) {
     int rc = pst_args_parse("eval", eval_summary, spec, argc, argv, NULL);
     if (rc != PST_ARGS_RUN) return rc;
     pst_error err = {0};
+    if (prompts) return eval_contexts(&o, prompts, max_contexts, spec);
     pst_target_eval_result r;
     int ret = 0;
     if (pst_target_eval(&o, &r, &err) < 0 || print_result(&o, &r, show, &err) < 0) ret = pst_cli_fail("eval", spec, &err);

@@ -77,10 +77,10 @@ static int over_budget(long accepted, long proposed, int n, long budget, pst_err
                   : accepted == 0 ? (double)proposed * n / 3.0 : 0;
     if (proposed < budget && need <= (double)budget) return 0;
     if (accepted >= 10)
-        return pst_fail(err, "exact samples: acceptance rate %.3g (%ld of %ld draws of the prior): %d samples of p "
+        return pst_fail_field(err, "max_proposals", "exact samples: acceptance rate %.3g (%ld of %ld draws of the prior): %d samples of p "
                              "would need about %.3g draws, over the budget of %ld",
                         (double)accepted / proposed, accepted, proposed, n, need, budget);
-    return pst_fail(err, "exact samples: acceptance rate below %.3g (%ld of %ld draws of the prior accepted): "
+    return pst_fail_field(err, "max_proposals", "exact samples: acceptance rate below %.3g (%ld of %ld draws of the prior accepted): "
                          "%d samples of p would need more than %.3g draws; the budget is %ld",
                     3.0 / proposed, accepted, proposed, n, need, budget);
 }
