@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Issue 15's comparison on conditional targets p_c(x) ∝ a(x | c)·b(x, c): CDPG (one Z_c per
+# context), DPG with one Z shared by all contexts (the ablation), REINFORCE on b, and PPO with a
+# KL penalty when the binary has it — each evaluated per held-out context (eval --prompts).
+#
+#   experiments/cdpg/run.sh [--quick] OUT_DIR
+#
+# 1. A prior on the State of the Union speeches: a 2048-token BPE, sentence shards, GPT-2
+#    4 layers x 128 (PRIOR_STEPS, default 3000 steps of 16 x 64 tokens).
+# 2. Contexts (contexts.py): SOTU sentences, speeches before 1990 for tuning, from 1990 on
+#    held out. Tasks (TASKS, default "numbers entities"):
+#      numbers   b = numbers-copied          (the one number of the context appears in x)
+#      entities  b = entities-from-context:1 (x names at least one entity, all from c)
+# 3. Every method at the same budget (STEPS x BATCH, default 200 x 64, contexts taken in turn),
+#    SEEDS (default "1 2 3"); the prior is evaluated the same way.
+# 4. eval --prompts on EVAL_CONTEXTS held-out contexts (default 64): E_π[b|c], KL(π_c‖a_c),
+#    KL(p_c‖π_c) on exact samples of p_c (rejection, MAX_PROPOSALS draws per context; contexts
+#    out of budget are counted, not hidden), log Z_c's spread, distinct-2, and the LM loss on
+#    the SOTU validation shard (forgetting). OUT_DIR/table.md: one table per task.
+# Resumable: finished steps are skipped; a tune that fails is recorded (NAME.failed, its
+# last message) and listed in the table, not retried. --quick: a 20-step prior, 3 steps x 8, 4 contexts,
+# one seed — for a smoke test only. Env: P (binary), OMP_NUM_THREADS (default 1).
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+quick=0
+[ "${1:-}" = --quick ] && { quick=1; shift; }
+out=$1
+P=${P:-$ROOT/build/posterior}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+prior_steps=${PRIOR_STEPS:-3000}; steps=${STEPS:-200}; batch=${BATCH:-64}; seeds=${SEEDS:-1 2 3}
+eval_contexts=${EVAL_CONTEXTS:-64}; eval_n=${EVAL_N:-32}; max_proposals=${MAX_PROPOSALS:-20000}
+tasks=${TASKS:-numbers entities}; n_train=256; n_held=64
+if [ $quick = 1 ]; then
+  prior_steps=20; steps=3; batch=8; seeds=1; eval_contexts=4; eval_n=8; max_proposals=500; n_train=16; n_held=8
+fi
+mkdir -p "$out"
+say() { echo "$(date -u +%H:%M:%S) $*" >&2; }
+has_ppo=0
+"$P" tune --help 2>&1 | grep -q ppo && has_ppo=1
+
+# 1. the prior
+prior=$out/prior
+if [ ! -f "$prior/model/config.json" ]; then
+  say "prior: tokenizer, shards, $prior_steps steps"
+  [ -f "$out/tokenizer/vocab.json" ] || "$P" tokenizer train --corpus sotu --vocab-size 2048 --out "$out/tokenizer"
+  [ -f "$out/data.val.bin" ] || "$P" prepare --corpus sotu --tokenizer "$out/tokenizer" --segments sentence \
+      --out "$out/data" --seed 1 --quiet > "$out/prepare.json"
+  "$P" train --data "$out/data.train.bin" --val-data "$out/data.val.bin" --tokenizer "$out/tokenizer" \
+      --out "$prior" --n-layer 4 --n-head 4 --n-embd 128 --n-positions 64 --steps "$prior_steps" --batch 16 \
+      --seq 64 --lr 2e-3 --warmup 50 --seed 1 --quiet
+fi
+
+# 2. contexts
+[ -f "$out/contexts/entities.heldout.txt" ] ||
+  /usr/bin/python3 "$HERE/contexts.py" "$ROOT/data/sotu/data" "$out/contexts" $n_train $n_held 1
+
+evaluate() { # task, model, name: eval per held-out context
+  local f=$out/$1/$3.eval.json
+  [ -f "$f" ] && return 0
+  "$P" eval --model "$2" --spec "$out/$1/target.json" --prompts "$out/contexts/$1.heldout.txt" \
+      --max-contexts "$eval_contexts" --n "$eval_n" --n-exact "$eval_n" --max-proposals "$max_proposals" \
+      --max-new-tokens 24 --data "$out/data.val.bin" --lm-batches 4 --seed 1 > "$f.tmp" 2> "$out/$1/$3.eval.log"
+  mv "$f.tmp" "$f"
+}
+
+tune() { # task, name, seed, tune flags...
+  local task=$1 name=$2 seed=$3; shift 3
+  local run=$out/$task/run_${name}_s$seed
+  [ -f "$out/$task/${name}_s$seed.eval.json" ] && return 0
+  say "$task $name seed $seed"
+  rm -rf "$run"
+  [ -f "$out/$task/${name}_s$seed.failed" ] && return 0
+  if ! "$P" tune --spec "$out/$task/target.json" --prompts "$out/contexts/$task.train.txt" --out "$run" \
+      --steps "$steps" --batch "$batch" --lr 1e-4 --lr-min 1e-5 --max-new-tokens 24 --n-exact 0 --seed "$seed" \
+      --quiet "$@" 2> "$out/$task/${name}_s$seed.log"; then
+    tail -1 "$out/$task/${name}_s$seed.log" > "$out/$task/${name}_s$seed.failed" # the reason, kept in the table
+    rm -rf "$run"
+    return 0
+  fi
+  evaluate "$task" "$run/model" "${name}_s$seed"
+  cp "$run/metrics.jsonl" "$out/$task/${name}_s$seed.metrics.jsonl"
+  cp "$run/run.json" "$out/$task/${name}_s$seed.run.json"
+  rm -rf "$run"
+}
+
+for task in $tasks; do
+  case $task in
+  numbers) scorer=numbers-copied ;;
+  entities) scorer=entities-from-context:1 ;;
+  *) echo "unknown task $task" >&2; exit 2 ;;
+  esac
+  mkdir -p "$out/$task"
+  [ -f "$out/$task/target.json" ] ||
+    "$P" target init --kind pointwise --conditional --prior "$prior/model" --out "$out/$task/target.json" "$scorer"
+  evaluate "$task" "$prior/model" prior
+  for seed in $seeds; do
+    tune "$task" cdpg "$seed" --method dpg --variant baseline
+    tune "$task" shared_z "$seed" --method dpg --variant baseline --shared-z
+    tune "$task" reinforce_b "$seed" --method reinforce --reward evidence
+    [ $has_ppo = 0 ] || tune "$task" ppo_kl "$seed" --method ppo --reward evidence --kl-coef 0.1
+  done
+done
+/usr/bin/python3 "$HERE/table.py" "$out" > "$out/table.md.tmp" && mv "$out/table.md.tmp" "$out/table.md"
+cat "$out/table.md"
