@@ -17,7 +17,7 @@
 #    KL(p_c‖π_c) on exact samples of p_c (rejection, MAX_PROPOSALS draws per context; contexts
 #    out of budget are counted, not hidden), log Z_c's spread, distinct-2, and the LM loss on
 #    the SOTU validation shard (forgetting). OUT_DIR/table.md: one table per task.
-# Resumable: finished steps are skipped; a tune that fails is recorded (NAME.failed, its
+# Resumable: finished steps are skipped, an interrupted tune resumes from its checkpoint; a tune that fails is recorded (NAME.failed, its
 # last message) and listed in the table, not retried. --quick: a 20-step prior, 3 steps x 8, 4 contexts,
 # one seed — for a smoke test only. Env: P (binary), OMP_NUM_THREADS (default 1).
 set -euo pipefail
@@ -68,12 +68,12 @@ tune() { # task, name, seed, tune flags...
   local task=$1 name=$2 seed=$3; shift 3
   local run=$out/$task/run_${name}_s$seed
   [ -f "$out/$task/${name}_s$seed.eval.json" ] && return 0
-  say "$task $name seed $seed"
-  rm -rf "$run"
   [ -f "$out/$task/${name}_s$seed.failed" ] && return 0
-  if ! "$P" tune --spec "$out/$task/target.json" --prompts "$out/contexts/$task.train.txt" --out "$run" \
-      --steps "$steps" --batch "$batch" --lr 1e-4 --lr-min 1e-5 --max-new-tokens 24 --n-exact 0 --seed "$seed" \
-      --quiet "$@" 2> "$out/$task/${name}_s$seed.log"; then
+  say "$task $name seed $seed"
+  local how=(--prompts "$out/contexts/$task.train.txt" --steps "$steps" --batch "$batch" --lr 1e-4 --lr-min 1e-5
+             --max-new-tokens 24 --n-exact 0 --seed "$seed" "$@")
+  [ -f "$run/run.json" ] && how=(--resume) # an interrupted run continues from its checkpoint
+  if ! "$P" tune --spec "$out/$task/target.json" --out "$run" --quiet "${how[@]}" 2>> "$out/$task/${name}_s$seed.log"; then
     tail -1 "$out/$task/${name}_s$seed.log" > "$out/$task/${name}_s$seed.failed" # the reason, kept in the table
     rm -rf "$run"
     return 0

@@ -9,11 +9,13 @@
 # reference.jsonl = exact samples of that target). Tasks (TASKS, default "a c b"):
 #   a  the demo's pointwise target p ∝ a·b, b = [mentions "you"/"your"]
 #   b  a distributional one: E_p[φ] = 0.5 for φ = [starts with "I"] (fitted λ)
-#   c  KL-RL targets p ∝ a·exp(r/β), r = b above, β = 1 and 0.25: chapter 2's point
+#   c  KL-RL targets p ∝ a·exp(r/β), r = b above (CONSTRAINT, default contains:you,your),
+#      β = 1 and 0.25: chapter 2's point
 # Methods per task are listed below; PPO runs only if the binary knows `--method ppo`.
 # Env: P (binary), SEEDS (default "1 2 3"), STEPS x BATCH (default 200 x 128), EVAL_N (512),
 # REF_N (2000 exact samples for the targets made here), OMP_NUM_THREADS (default 1).
-# Resumable: a run whose eval exists is skipped; an unfinished one starts over.
+# Resumable: a run whose eval exists is skipped; an unfinished one resumes from its checkpoint; a tune that
+# fails is recorded (NAME.failed, its last message), listed in the table and not retried.
 # --quick: 3 steps x 16 samples, 32-sample evals, one seed, for CI's smoke test.
 # Writes OUT_DIR/TASK/METHOD_sSEED.{eval.json,metrics.jsonl,run.json} and OUT_DIR/table.md.
 set -euo pipefail
@@ -37,10 +39,16 @@ run() { # task, spec, reference, name, seed, tune flags...
   mkdir -p "$d"
   [ -f "$base.eval.json" ] && return 0
   local run_dir=$d/run_${name}_s$seed
-  rm -rf "$run_dir"
+  [ -f "$base.failed" ] && return 0
   echo "$(date -u +%H:%M:%S) $task $name seed $seed" >&2
-  "$P" tune --spec "$spec" --out "$run_dir" --steps "$steps" --batch "$batch" --lr 1e-4 --lr-min 1e-5 \
-      --max-new-tokens 40 --reference "$ref" --exact-every 25 --seed "$seed" --quiet "$@" 2> "$base.log"
+  local how=(--steps "$steps" --batch "$batch" --lr 1e-4 --lr-min 1e-5 --max-new-tokens 40 --reference "$ref"
+             --exact-every 25 --seed "$seed" "$@")
+  [ -f "$run_dir/run.json" ] && how=(--resume) # an interrupted run continues from its checkpoint
+  if ! "$P" tune --spec "$spec" --out "$run_dir" --quiet "${how[@]}" 2>> "$base.log"; then
+    tail -1 "$base.log" > "$base.failed" # the reason, listed in the table
+    rm -rf "$run_dir"
+    return 0
+  fi
   "$P" eval --model "$run_dir/model" --spec "$spec" --n "$eval_n" --max-new-tokens 40 \
       --reference "$ref" --show 3 --seed "$seed" > "$base.eval.json.tmp" 2>> "$base.log"
   cp "$run_dir/metrics.jsonl" "$base.metrics.jsonl"
@@ -104,7 +112,7 @@ for task in $tasks; do
   c) for beta in 1 0.25; do
        spec=$out/c_beta$beta.json
        [ -f "$spec" ] || "$P" target init --kind klrl --kl-beta "$beta" --prior "$prior" --out "$spec" \
-           'contains:you,your'
+           "${CONSTRAINT:-contains:you,your}"
        reference "$spec" "$out/c_beta${beta}_reference.jsonl"
        for seed in $seeds; do methods_klrl "c_beta$beta" "$spec" "$out/c_beta${beta}_reference.jsonl" "$seed" "$beta"; done
      done ;;

@@ -34,3 +34,5 @@ for task in sorted(d for d in os.listdir(out) if os.path.isdir(os.path.join(out,
     for name in order:
         ds = runs[name]
         print(f"| {name} | {len(ds)} | " + " | ".join(cell([g(d) for d in ds]) for _, g in COLS) + " |")
+    for f in sorted(glob.glob(os.path.join(out, task, "*.failed"))):
+        print(f"\n- {os.path.basename(f)[:-7]} failed: {open(f).read().strip()}")
