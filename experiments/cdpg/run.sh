@@ -37,7 +37,7 @@ fi
 mkdir -p "$out"
 say() { echo "$(date -u +%H:%M:%S) $*" >&2; }
 has_ppo=0
-"$P" tune --help 2>&1 | grep -q ppo && has_ppo=1
+case "$("$P" tune --help 2>&1)" in *--ppo-epochs*) has_ppo=1 ;; esac # (grep -q would end the pipe early: SIGPIPE)
 
 # 1. the prior
 prior=$out/prior

@@ -31,7 +31,7 @@ eval_n=${EVAL_N:-512}; ref_n=${REF_N:-2000}; tasks=${TASKS:-a c b}
 if [ $quick = 1 ]; then seeds=1; steps=3; batch=16; eval_n=32; ref_n=64; fi
 mkdir -p "$out"
 has_ppo=0
-"$P" tune --help 2>&1 | grep -q 'ppo' && has_ppo=1
+case "$("$P" tune --help 2>&1)" in *--ppo-epochs*) has_ppo=1 ;; esac # (grep -q would end the pipe early: SIGPIPE)
 
 run() { # task, spec, reference, name, seed, tune flags...
   local task=$1 spec=$2 ref=$3 name=$4 seed=$5; shift 5
@@ -91,7 +91,7 @@ methods_klrl() { # task, spec, reference, seed, beta: the optimum of each with K
   run "$t" "$s" "$r" reinforce_kl "$seed" --method reinforce --reward log-evidence --kl-coef 1
   run "$t" "$s" "$r" fdpg_rkl "$seed" --method dpg --variant f --f rkl
   run "$t" "$s" "$r" dpg_kl_adaptive "$seed" --method dpg --variant kl-adaptive
-  [ $has_ppo = 0 ] || run "$t" "$s" "$r" ppo_fixed "$seed" --method ppo --reward log-evidence --kl-coef 1
+  [ $has_ppo = 0 ] || run "$t" "$s" "$r" ppo_fixed "$seed" --method ppo --reward log-evidence --kl-coef 1 --kl-target 0
 }
 
 prior=$demo/prior/model; [ -d "$prior" ] || prior=$demo/prior
