@@ -148,6 +148,10 @@ void pst_gpt2_policy_options_default(pst_gpt2_policy_options *o);
 /* Loads the model directory as a distribution (trainable: AdamW, created lazily). */
 int pst_gpt2_distribution_load(const char *dir, const pst_gpt2_policy_options *o,
                                pst_distribution *d, pst_error *err);
+/* The model inside a GPT-2 distribution (its parameters and accumulated gradients, which
+ * hold ∇ of the loss −J that step descends), NULL for another kind: for tests and
+ * benchmarks. */
+pst_gpt2 *pst_gpt2_distribution_model(pst_distribution *d);
 /* Wraps an existing model (copied) as a distribution. */
 int pst_gpt2_distribution_from(const pst_gpt2 *m, const pst_gpt2_policy_options *o,
                                pst_distribution *d, pst_error *err);

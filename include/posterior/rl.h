@@ -15,6 +15,7 @@
 
 #include "posterior/base.h"
 #include "posterior/dpg.h"
+#include "posterior/pretrain.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -117,6 +118,20 @@ typedef struct {
  * Checkpoints: out_dir/ckpt-STEP/{policy/, value_head.safetensors, ppo_state.bin}.
  * A NaN/inf reward, loss or gradient stops with an error and leaves the last good
  * checkpoint in place. cb (may be NULL) is called after every step with the DPG view. */
+/* One minibatch: the token mean of L (above) over the n rollouts xs (contexts may be NULL),
+ * rollout i's tokens at b->off[i] .. b->off[i] + xs[i].n_tokens − 1 of the per-token
+ * arrays; ∇θ L accumulated into the policy as the objective −L (pst_dist_step then
+ * descends L) and ∂L/∂(v, b) into vh->grad (zero both first). s's policy_loss,
+ * value_loss (without vf_coef), clip fractions and approx_kl (½ mean (Δ log π)²) are
+ * INCREASED by this minibatch's token means. tests/train/test_ppo_torch.py checks L and
+ * every gradient against PyTorch. */
+typedef struct {
+    const int *off;
+    const float *lp_old, *v_old, *adv, *ret;
+} pst_ppo_batch;
+int pst_ppo_minibatch(pst_distribution *policy, pst_value_head *vh, const pst_ppo_options *p, const pst_seq *contexts,
+                      const pst_sample *xs, int n, const pst_ppo_batch *b, pst_ppo_step *s, pst_error *err);
+
 int pst_ppo_train(pst_distribution *policy, const pst_target *target, const pst_dpg_options *o,
                   const pst_ppo_options *p, pst_dpg_callback cb, void *cb_ctx, pst_error *err);
 

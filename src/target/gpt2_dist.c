@@ -352,6 +352,10 @@ static const pst_distribution_ops gd_ops = {
     .step = gd_step, .clone = gd_clone, .save = gd_save, .load = gd_load, .destroy = gd_destroy,
     .hidden_size = gd_hidden_size, .token_pass = gd_token_pass};
 
+pst_gpt2 *pst_gpt2_distribution_model(pst_distribution *d) {
+    return d && d->ops == &gd_ops ? &((gpt2_dist *)d->self)->model : NULL;
+}
+
 /* An owned instance over g. */
 static void gd_view(gpt2_dist *g, pst_distribution *d) {
     *d = (pst_distribution){.ops = &gd_ops, .self = g, .owned = 1};

@@ -79,9 +79,6 @@ typedef struct {
     size_t tok_cap;
     float *lp_old, *lp_prior, *v_old, *adv, *ret;
     double *ref_lpi;
-    /* minibatch accumulators */
-    double acc_pl, acc_vl, acc_clip, acc_vclip, acc_akl, acc_n;
-    double inv_tokens;
     pst_metrics mf;
     pst_progress prog;
     double last_exact;
@@ -111,24 +108,37 @@ static int store_policy(void *ctx, int i, int T, const float *lp, const float *h
     return 0;
 }
 
+/* One minibatch pass: its inputs and the token-mean sums so far. */
+typedef struct {
+    const pst_ppo_options *p;
+    pst_value_head *vh;
+    const pst_ppo_batch *b;
+    double inv_tokens;
+    pst_ppo_step *s;
+} minibatch_pass;
+
 /* Backward of one rollout i of the minibatch: the token-mean loss L (rl.h), J = −L for the
  * policy pass; the value head's own gradient ∂L/∂(v, b) is accumulated here. */
 static int ppo_token_loss(void *ctx, int i, int T, const float *lp, const float *h, int C, float *dl, float *dh,
                           pst_error *err) {
-    ppo_run *r = ctx;
-    const pst_ppo_options *p = r->p;
-    pst_value_head *vh = &r->vh;
-    double w = r->inv_tokens;
+    minibatch_pass *mp = ctx;
+    const pst_ppo_options *p = mp->p;
+    const pst_ppo_batch *b = mp->b;
+    pst_value_head *vh = mp->vh;
+    pst_ppo_step *s = mp->s;
+    double w = mp->inv_tokens;
+    if (C != vh->C) return pst_fail(err, "ppo: the value head has width %d, the policy's hidden states %d", vh->C, C);
     for (int t = 0; t < T; t++) {
-        int at = r->off[i] + t, clipped, vclipped;
+        int at = b->off[i] + t, clipped, vclipped;
         const float *ht = h + (size_t)t * C;
         double d_lp, d_v, value = value_of(vh, ht);
-        double pl = pst_ppo_policy_loss(lp[t], r->lp_old[at], r->adv[at], p->clip, &d_lp, &clipped);
-        double vl = pst_ppo_value_loss(value, r->v_old[at], r->ret[at], p->value_clip, &d_v, &vclipped);
+        double pl = pst_ppo_policy_loss(lp[t], b->lp_old[at], b->adv[at], p->clip, &d_lp, &clipped);
+        double vl = pst_ppo_value_loss(value, b->v_old[at], b->ret[at], p->value_clip, &d_v, &vclipped);
         if (!isfinite(pl) || !isfinite(vl) || !isfinite(d_lp) || !isfinite(d_v))
             return pst_fail(err, "ppo: the loss of token %d of rollout %d is NaN/inf", t, i);
-        r->acc_pl += w * pl, r->acc_vl += w * vl, r->acc_clip += w * clipped, r->acc_vclip += w * vclipped;
-        r->acc_akl += w * 0.5 * (lp[t] - r->lp_old[at]) * (lp[t] - r->lp_old[at]);
+        s->policy_loss += w * pl, s->value_loss += w * vl, s->clip_fraction += w * clipped;
+        s->value_clip_fraction += w * vclipped;
+        s->approx_kl += w * 0.5 * (lp[t] - b->lp_old[at]) * (lp[t] - b->lp_old[at]);
         double g = w * p->vf_coef * d_v; /* ∂L/∂V of this token */
         if (dl) dl[t] = (float)(-w * d_lp);
         for (int j = 0; j < C; j++) {
@@ -138,6 +148,14 @@ static int ppo_token_loss(void *ctx, int i, int T, const float *lp, const float 
         vh->grad[C] += (float)g;
     }
     return 0;
+}
+
+int pst_ppo_minibatch(pst_distribution *policy, pst_value_head *vh, const pst_ppo_options *p, const pst_seq *contexts,
+                      const pst_sample *xs, int n, const pst_ppo_batch *b, pst_ppo_step *s, pst_error *err) {
+    long tokens = 0;
+    for (int i = 0; i < n; i++) tokens += xs[i].n_tokens;
+    minibatch_pass mp = {p, vh, b, tokens > 0 ? 1.0 / (double)tokens : 0, s};
+    return pst_dist_token_pass(policy, contexts, xs, n, 1, ppo_token_loss, &mp, err);
 }
 
 /* r(x) from log P and log a, as the DPG loop's RL variants (dpg.h): the evidence P/a,
@@ -211,16 +229,16 @@ static void advantages(ppo_run *r, pst_ppo_step *s) {
     s->kl = e.value, s->kl_se = e.se, s->reward = sc.value, s->reward_se = sc.se;
 }
 
-/* Step 4: the optimisation epochs over shuffled minibatches. */
+/* Step 4: the optimisation epochs over shuffled minibatches (s: means over the updates). */
 static int optimise(ppo_run *r, double lr, pst_ppo_step *s, pst_error *err) {
     const pst_ppo_options *p = r->p;
     int n = r->n, mb = p->minibatch, updates = 0;
     pst_seq *cs = r->ctx ? pst_malloc(sizeof *cs * (size_t)mb, err) : NULL;
     pst_sample *ys = pst_malloc(sizeof *ys * (size_t)mb, err);
-    int *save_off = pst_malloc(sizeof(int) * (size_t)(n + 1), err), rc = -1;
-    if ((r->ctx && !cs) || !ys || !save_off) goto done;
-    memcpy(save_off, r->off, sizeof(int) * (size_t)(n + 1));
-    r->acc_pl = r->acc_vl = r->acc_clip = r->acc_vclip = r->acc_akl = 0;
+    int *off = pst_malloc(sizeof(int) * (size_t)mb, err), rc = -1;
+    pst_ppo_step acc = {0};
+    pst_ppo_batch batch = {off, r->lp_old, r->v_old, r->adv, r->ret};
+    if ((r->ctx && !cs) || !ys || !off) goto done;
     for (int e = 0; e < p->epochs; e++) {
         for (int i = 0; i < n; i++) r->order[i] = i;
         for (int i = n - 1; i > 0; i--) { /* Fisher–Yates */
@@ -229,31 +247,26 @@ static int optimise(ppo_run *r, double lr, pst_ppo_step *s, pst_error *err) {
         }
         for (int b0 = 0; b0 < n; b0 += mb) {
             int B = n - b0 < mb ? n - b0 : mb;
-            long tokens = 0;
             for (int b = 0; b < B; b++) { /* row b of the pass is rollout order[b0 + b] */
                 int i = r->order[b0 + b];
-                ys[b] = r->xs[i];
+                ys[b] = r->xs[i], off[b] = r->off[i];
                 if (cs) cs[b] = r->ctx[i];
-                r->off[b] = save_off[i];
-                tokens += save_off[i + 1] - save_off[i];
             }
-            r->inv_tokens = tokens > 0 ? 1.0 / (double)tokens : 0;
             pst_dist_zero_grad(r->policy);
             memset(r->vh.grad, 0, sizeof(float) * (size_t)(r->C + 1));
-            if (pst_dist_token_pass(r->policy, cs, ys, B, 1, ppo_token_loss, r, err) < 0 ||
+            if (pst_ppo_minibatch(r->policy, &r->vh, p, cs, ys, B, &batch, &acc, err) < 0 ||
                 pst_dist_step(r->policy, lr, err) < 0)
                 goto done;
             pst_adamw_update(&r->vh.opt, r->vh.param, r->vh.grad, NULL, (size_t)r->C + 1, (float)lr);
             updates++;
         }
     }
-    s->policy_loss = r->acc_pl / updates, s->value_loss = r->acc_vl / updates;
-    s->clip_fraction = r->acc_clip / updates, s->value_clip_fraction = r->acc_vclip / updates;
-    s->approx_kl = r->acc_akl / updates;
+    s->policy_loss = acc.policy_loss / updates, s->value_loss = acc.value_loss / updates;
+    s->clip_fraction = acc.clip_fraction / updates, s->value_clip_fraction = acc.value_clip_fraction / updates;
+    s->approx_kl = acc.approx_kl / updates;
     rc = 0;
 done:
-    if (save_off) memcpy(r->off, save_off, sizeof(int) * (size_t)(n + 1));
-    free(cs), free(ys), free(save_off);
+    free(cs), free(ys), free(off);
     return rc < 0 ? pst_fail_context(err, "ppo step %ld", r->step + 1) : 0;
 }
 
