@@ -109,6 +109,9 @@ typedef struct {
     double beta;                 /* β used for this step's rewards */
     double kl, kl_se;            /* mean Σ_t log π_old − log a (before the step) */
     double policy_loss, value_loss, clip_fraction, value_clip_fraction, approx_kl;
+    double entropy;              /* mean over the rollouts' tokens of −log π(x_t | x_<t): unbiased for
+                                    the mean next-token entropy along π's own samples */
+    double mean_length;          /* tokens per rollout */
 } pst_ppo_step;
 
 /* Trains policy by PPO toward maximising E_π[r] − β·KL(π‖a), with the common options

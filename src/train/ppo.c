@@ -225,6 +225,10 @@ static void advantages(ppo_run *r, pst_ppo_step *s) {
         pst_ppo_gae(rw, r->v_old + a, T, p->gamma, p->lambda, r->adv + a, r->ret + a);
     }
     if (p->whiten) pst_ppo_whiten(r->adv, r->off[n]);
+    double nll = 0;
+    for (int t = 0; t < r->off[n]; t++) nll -= r->lp_old[t];
+    s->entropy = r->off[n] > 0 ? nll / r->off[n] : 0;
+    s->mean_length = (double)r->off[n] / n;
     pst_estimate e = pst_estimate_mean(kl, n), sc = pst_estimate_mean(r->score, n);
     s->kl = e.value, s->kl_se = e.se, s->reward = sc.value, s->reward_se = sc.se;
 }
@@ -316,7 +320,8 @@ static void write_metrics(pst_metrics *mf, const pst_dpg_step *m, const pst_ppo_
         "\"kl_p_q\": %s, \"kl_pi_a\": %s, \"kl_pi_a_se\": %s, \"tvd_p_pi\": %s, \"moments_pi\": [%s], \"ess\": %s, "
         "\"proposal_updated\": 0, \"proposal_updates\": 0, \"lr\": %.4g, \"samples_per_s\": %.4g, \"reward\": %s, "
         "\"reward_se\": %s, \"kl_coef\": %s, \"kl_rollout\": %s, \"policy_loss\": %s, \"value_loss\": %s, "
-        "\"clip_fraction\": %s, \"value_clip_fraction\": %s, \"approx_kl\": %s%s",
+        "\"clip_fraction\": %s, \"value_clip_fraction\": %s, \"approx_kl\": %s, \"entropy\": %s, "
+        "\"mean_length\": %s%s",
         m->step, pst_json_number(b[1], m->loss, 6), pst_json_number(b[2], m->log_z, 6),
         pst_json_number(b[3], m->log_z_se, 6), pst_json_number(b[4], exp(m->log_z), 6),
         pst_json_number(b[5], m->kl_target_policy.value, 6), pst_json_number(b[6], m->kl_target_policy.se, 6),
@@ -326,7 +331,8 @@ static void write_metrics(pst_metrics *mf, const pst_dpg_step *m, const pst_ppo_
         pst_json_number(b[13], s->reward_se, 4), pst_json_number(b[14], s->beta, 6), pst_json_number(b[15], s->kl, 6),
         pst_json_number(b[16], s->policy_loss, 6), pst_json_number(b[17], s->value_loss, 6),
         pst_json_number(b[18], s->clip_fraction, 4), pst_json_number(b[19], s->value_clip_fraction, 4),
-        pst_json_number(b[20], s->approx_kl, 6), ex);
+        pst_json_number(b[20], s->approx_kl, 6), pst_json_number(b[21], s->entropy, 6),
+        pst_json_number(b[22], s->mean_length, 4), ex);
 }
 
 /* ---- checkpoints ------------------------------------------------------------------------ */
