@@ -116,7 +116,7 @@ int cmd_tune(int argc, char **argv) {
         ARG("reward-floor", ARG_DOUBLE, &o.reward_floor, "RL, log rewards: log b where P = 0 (log P = log a + this)"),
         ARG("ppo-epochs", ARG_INT, &ppo.epochs, "ppo: optimisation passes over each rollout batch", .range = "1..",
             .field = "epochs"),
-        ARG("minibatch", ARG_INT, &ppo.minibatch, "ppo: sequences per optimisation step (<= --batch)", .range = "1.."),
+        ARG("minibatch", ARG_INT, &ppo.minibatch, "ppo: sequences per optimisation step (<= --batch; default: min(16, --batch))", .range = "1.."),
         ARG("kl-target", ARG_DOUBLE, &ppo.kl_target, "ppo: the adaptive controller's KL(pi||a) target (0: fixed beta)",
             .range = "0.."),
         ARG("kl-horizon", ARG_DOUBLE, &ppo.kl_horizon, "ppo: the adaptive controller's horizon (samples)"),
@@ -176,6 +176,8 @@ int cmd_tune(int argc, char **argv) {
     }
     if (strcmp(method, "dpg") != 0) variant = is_ppo ? "reinforce" : method; /* RL: variants of the same loop */
     if (is_ppo && !pst_args_given(spec, given, "kl-coef") && !resume) o.kl_coef = 0.2; /* Ziegler's β0 */
+    if (is_ppo && !pst_args_given(spec, given, "minibatch") && !resume && ppo.minibatch > o.batch)
+        ppo.minibatch = o.batch; /* the default 16 never exceeds a smaller batch; a given one may not */
     if (pst_dpg_variant_parse(variant, &o.variant, &err) < 0 || pst_f_divergence_parse(fdiv, &o.f, &err) < 0 ||
         pst_rl_reward_parse(reward, &o.reward, &err) < 0 || pst_dpg_options_check(&o, &err) < 0 ||
         (is_ppo && pst_ppo_options_check(&ppo, &o, &err) < 0)) {
