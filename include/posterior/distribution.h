@@ -25,6 +25,15 @@ typedef struct {
 
 typedef struct pst_distribution pst_distribution;
 
+/* Token-level training (PPO): called once per sequence i of a pass with its continuation's
+ * T per-token log-probs logprob[t] = log π(x_t | c, x_<t) and the hidden states hidden[t·C..]
+ * (width C) of the positions that predict x_t. In a backward pass it writes the gradient of
+ * an objective J to INCREASE (as accumulate's Σ c·log π): d_logprob[t] = ∂J/∂logprob[t] and
+ * d_hidden [T·C] = ∂J/∂hidden (both zeroed before; a model without parameters under its
+ * hidden states ignores d_hidden). Non-zero return: the pass stops with that error. */
+typedef int (*pst_token_fn)(void *ctx, int i, int T, const float *logprob, const float *hidden, int C,
+                            float *d_logprob, float *d_hidden, pst_error *err);
+
 /* What one kind of model does: a const table, one per implementation (static storage),
  * shared by all its instances. self is the instance's state. */
 typedef struct {
@@ -51,6 +60,13 @@ typedef struct {
     int (*load)(void *self, const char *dir, pst_error *err);
     /* Frees self (an owned instance). */
     void (*destroy)(void *self);
+    /* Optional, for token-level trainers (NULL: not supported). hidden_size: the width C of
+     * the hidden states token_pass gives. token_pass: one pass over the n sequences calling
+     * fn for each (see pst_token_fn); with backward, grad += ∇θ J as fn gave it (step then
+     * increases J). */
+    int (*hidden_size)(void *self);
+    int (*token_pass)(void *self, const pst_seq *contexts, const pst_sample *xs, int n, int backward,
+                      pst_token_fn fn, void *fn_ctx, pst_error *err);
 } pst_distribution_ops;
 
 /* An instance: its kind's ops and its state. An owned instance (what the loaders and
@@ -106,6 +122,15 @@ static inline int pst_dist_save(pst_distribution *d, const char *dir, pst_error 
 static inline int pst_dist_load(pst_distribution *d, const char *dir, pst_error *err) {
     return d->ops->load(d->self, dir, err);
 }
+/* 1 when d supports token-level training (hidden_size and token_pass exist). */
+static inline int pst_dist_has_tokens(const pst_distribution *d) {
+    return d->ops && d->ops->hidden_size && d->ops->token_pass;
+}
+static inline int pst_dist_hidden_size(pst_distribution *d) { return d->ops->hidden_size(d->self); }
+static inline int pst_dist_token_pass(pst_distribution *d, const pst_seq *contexts, const pst_sample *xs, int n,
+                                      int backward, pst_token_fn fn, void *fn_ctx, pst_error *err) {
+    return d->ops->token_pass(d->self, contexts, xs, n, backward, fn, fn_ctx, err);
+}
 /* 1 when a and b are the same model (e.g. q is the prior itself). */
 static inline int pst_dist_same(const pst_distribution *a, const pst_distribution *b) {
     return a->self == b->self;
@@ -123,6 +148,10 @@ void pst_gpt2_policy_options_default(pst_gpt2_policy_options *o);
 /* Loads the model directory as a distribution (trainable: AdamW, created lazily). */
 int pst_gpt2_distribution_load(const char *dir, const pst_gpt2_policy_options *o,
                                pst_distribution *d, pst_error *err);
+/* The model inside a GPT-2 distribution (its parameters and accumulated gradients, which
+ * hold ∇ of the loss −J that step descends), NULL for another kind: for tests and
+ * benchmarks. */
+pst_gpt2 *pst_gpt2_distribution_model(pst_distribution *d);
 /* Wraps an existing model (copied) as a distribution. */
 int pst_gpt2_distribution_from(const pst_gpt2 *m, const pst_gpt2_policy_options *o,
                                pst_distribution *d, pst_error *err);

@@ -14,6 +14,8 @@
 #define POSTERIOR_RL_H
 
 #include "posterior/base.h"
+#include "posterior/dpg.h"
+#include "posterior/pretrain.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -72,6 +74,69 @@ typedef struct {
 } pst_kl_controller;
 
 void pst_kl_controller_update(pst_kl_controller *c, double kl, double n_steps);
+
+/* ---- the PPO trainer (src/train/ppo.c) ------------------------------------------- */
+
+/* PPO with a KL penalty (Ziegler et al. 2019, naver/gdc's baseline), on a distribution with
+ * token-level access (pst_dist_has_tokens). Each step: n rollouts x_i ~ π_θ; per-token
+ * rewards r_t = −β·(log π_old,t − log a_t) plus the score r(x) (pst_dpg_options.reward) at the
+ * last token; values V_t = v·h_t + b from a value head on the policy's hidden states;
+ * GAE(γ, λ) advantages (whitened over the batch's tokens) and returns; then `epochs` passes
+ * over shuffled minibatches of `minibatch` sequences, each one AdamW step of both the policy
+ * and the value head on the token mean of
+ *   L = max(−A·ρ, −A·clip(ρ, 1 ± clip)) + vf_coef·½·max((V − R)², (V_old + clip(V − V_old, ±value_clip) − R)²),
+ * ρ = π_θ/π_old per token. β starts at pst_dpg_options.kl_coef and, with kl_target > 0,
+ * follows the adaptive controller (pst_kl_controller, n_steps = batch) on the batch's
+ * KL(π‖a) = mean Σ_t (log π_old,t − log a_t); kl_target ≤ 0: β fixed. */
+typedef struct {
+    int epochs;          /* passes over each rollout batch (4) */
+    int minibatch;       /* sequences per minibatch, <= batch (16) */
+    double gamma, lambda;          /* GAE (1, 0.95) */
+    double clip, value_clip;       /* policy ratio and value clip ranges (0.2, 0.2) */
+    double vf_coef;                /* value loss coefficient (0.1) */
+    double kl_target, kl_horizon;  /* adaptive β (6, 10000); kl_target <= 0: fixed β */
+    int whiten;                    /* whiten the advantages (1) */
+} pst_ppo_options;
+
+void pst_ppo_options_default(pst_ppo_options *p);
+/* The options' own consistency against the common ones (minibatch <= batch, ranges),
+ * before anything is run or written. Errors set err->field. */
+int pst_ppo_options_check(const pst_ppo_options *p, const pst_dpg_options *o, pst_error *err);
+
+/* What a PPO step measured, beside the DPG keys (m). */
+typedef struct {
+    double reward, reward_se;    /* mean score r(x) of the rollouts */
+    double beta;                 /* β used for this step's rewards */
+    double kl, kl_se;            /* mean Σ_t log π_old − log a (before the step) */
+    double policy_loss, value_loss, clip_fraction, value_clip_fraction, approx_kl;
+    double entropy;              /* mean over the rollouts' tokens of −log π(x_t | x_<t): unbiased for
+                                    the mean next-token entropy along π's own samples */
+    double mean_length;          /* tokens per rollout */
+} pst_ppo_step;
+
+/* Trains policy by PPO toward maximising E_π[r] − β·KL(π‖a), with the common options
+ * o (batch, steps, lr, lr_min, reward, reward_floor, kl_coef = β0, seed, contexts,
+ * out_dir, checkpoint_every, metrics_path (the DPG keys plus the PPO ones), resume,
+ * reference, exact_every, quiet; variant and the DPG-only fields are ignored).
+ * Checkpoints: out_dir/ckpt-STEP/{policy/, value_head.safetensors, ppo_state.bin}.
+ * A NaN/inf reward, loss or gradient stops with an error and leaves the last good
+ * checkpoint in place. cb (may be NULL) is called after every step with the DPG view. */
+/* One minibatch: the token mean of L (above) over the n rollouts xs (contexts may be NULL),
+ * rollout i's tokens at b->off[i] .. b->off[i] + xs[i].n_tokens − 1 of the per-token
+ * arrays; ∇θ L accumulated into the policy as the objective −L (pst_dist_step then
+ * descends L) and ∂L/∂(v, b) into vh->grad (zero both first). s's policy_loss,
+ * value_loss (without vf_coef), clip fractions and approx_kl (½ mean (Δ log π)²) are
+ * INCREASED by this minibatch's token means. tests/train/test_ppo_torch.py checks L and
+ * every gradient against PyTorch. */
+typedef struct {
+    const int *off;
+    const float *lp_old, *v_old, *adv, *ret;
+} pst_ppo_batch;
+int pst_ppo_minibatch(pst_distribution *policy, pst_value_head *vh, const pst_ppo_options *p, const pst_seq *contexts,
+                      const pst_sample *xs, int n, const pst_ppo_batch *b, pst_ppo_step *s, pst_error *err);
+
+int pst_ppo_train(pst_distribution *policy, const pst_target *target, const pst_dpg_options *o,
+                  const pst_ppo_options *p, pst_dpg_callback cb, void *cb_ctx, pst_error *err);
 
 #ifdef __cplusplus
 }

@@ -1,4 +1,4 @@
-/* posterior tune --method dpg|reinforce|rloo|grpo: train a policy toward a target's posterior
+/* posterior tune --method dpg|reinforce|rloo|grpo|ppo: train a policy toward a target's posterior
  * p = P/Z (the DPG family) or by KL-regularised RL on a reward from the target.
  *
  * The run directory OUT gets: run.json (the full configuration and target spec),
@@ -13,6 +13,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "posterior/dpg.h"
+#include "posterior/rl.h"
 #include "posterior/target.h"
 
 /* The run's exact samples of p: --reference; else n drawn now (their own random stream;
@@ -45,12 +46,37 @@ static int open_reference(const pst_target_bundle *b, const char *path, int n, i
     return 0;
 }
 
+/* --method and the options that belong to another method: --variant and --f are the DPG
+ * family's, the PPO options PPO's; giving one with another method is an error (exit 2). */
+static int check_method(const char *method, const pst_arg *spec, const unsigned char *given) {
+    static const char *const dpg_only[] = {"variant", "f"};
+    static const char *const ppo_only[] = {"ppo-epochs", "minibatch", "kl-target", "kl-horizon", "gae-lambda",
+                                           "gae-gamma", "clip-range", "value-clip", "vf-coef"};
+    for (int i = 0; i < 2 && strcmp(method, "dpg") != 0; i++)
+        if (pst_args_given(spec, given, dpg_only[i])) {
+            fprintf(stderr, "posterior tune: --%s belongs to --method dpg; --method %s does not take it\n",
+                    dpg_only[i], method);
+            return -1;
+        }
+    for (int i = 0; i < 9 && strcmp(method, "ppo") != 0; i++)
+        if (pst_args_given(spec, given, ppo_only[i])) {
+            fprintf(stderr, "posterior tune: --%s belongs to --method ppo; --method %s does not take it\n",
+                    ppo_only[i], method);
+            return -1;
+        }
+    return 0;
+}
+
 static const char tune_summary[] =
     "Trains a policy toward the posterior of a target with distributional policy\n"
     "gradients: on-policy DPG, KL-adaptive off-policy DPG (proposal replaced by the\n"
     "policy when its estimated KL(p||pi) is lower), DPG with baseline (GDC++), or\n"
     "f-DPG (fkl = DPG, rkl = RL with a KL penalty, js, tv); or by KL-regularised\n"
-    "RL (--method reinforce | rloo | grpo) on R = r - kl_coef (log pi - log a).\n"
+    "RL (--method reinforce | rloo | grpo) on R = r - kl_coef (log pi - log a),\n"
+    "or PPO with a KL penalty (--method ppo: per-token reward -beta (log pi_t -\n"
+    "log a_t) plus r at the last token, a value head, GAE, clipped losses, an\n"
+    "adaptive beta from --kl-coef toward --kl-target; OUT/metrics.jsonl adds\n"
+    "reward, kl_coef, policy_loss, value_loss, clip_fraction).\n"
     "Writes OUT/run.json,\n"
     "OUT/metrics.jsonl (loss, Z, KL(p||pi), KL(p||q), KL(pi||a), TVD, E_pi[b] or\n"
     "moments, proposal updates, samples/s per step), OUT/checkpoints, OUT/model.\n"
@@ -68,12 +94,14 @@ int cmd_tune(int argc, char **argv) {
     double temperature = 1.0, top_p = 1.0, grad_clip = 1.0, weight_decay = 0.0;
     pst_dpg_options o; /* bound to the table: batch, steps, lr, ..., exact_every */
     pst_dpg_options_default(&o);
+    pst_ppo_options ppo; /* --method ppo */
+    pst_ppo_options_default(&ppo);
     o.batch = 256, o.steps = 100, o.lr = 1e-4, o.lr_min = 1e-5, o.baseline_decay = 0.9, o.proposal_margin = 2.0;
     o.seed = 1, o.checkpoint_every = 25, o.exact_every = 25;
     const pst_arg spec[] = {
         ARG("method", ARG_STRING, &method,
             "dpg: the DPG family (--variant); reinforce, rloo, grpo: KL-regularised RL on --reward, KL penalty --kl-coef",
-            .choices = "dpg|reinforce|rloo|grpo"),
+            .choices = "dpg|reinforce|rloo|grpo|ppo"),
         ARG("spec", ARG_STRING, &spec_path, "target spec (JSON)", .required = 1, .field = "spec_path"),
         ARG("out", ARG_STRING, &out, "run directory (run.json, metrics.jsonl, checkpoints/, model/)", .required = 1,
             .field = "out_dir"),
@@ -86,6 +114,17 @@ int cmd_tune(int argc, char **argv) {
         ARG("group-size", ARG_INT, &o.group_size, "rloo, grpo: samples per group of one context (divides --batch)",
             .range = "2.."),
         ARG("reward-floor", ARG_DOUBLE, &o.reward_floor, "RL, log rewards: log b where P = 0 (log P = log a + this)"),
+        ARG("ppo-epochs", ARG_INT, &ppo.epochs, "ppo: optimisation passes over each rollout batch", .range = "1..",
+            .field = "epochs"),
+        ARG("minibatch", ARG_INT, &ppo.minibatch, "ppo: sequences per optimisation step (<= --batch; default: min(16, --batch))", .range = "1.."),
+        ARG("kl-target", ARG_DOUBLE, &ppo.kl_target, "ppo: the adaptive controller's KL(pi||a) target (0: fixed beta)",
+            .range = "0.."),
+        ARG("kl-horizon", ARG_DOUBLE, &ppo.kl_horizon, "ppo: the adaptive controller's horizon (samples)"),
+        ARG("gae-lambda", ARG_DOUBLE, &ppo.lambda, "ppo: GAE lambda", .range = "0..1", .field = "lambda"),
+        ARG("gae-gamma", ARG_DOUBLE, &ppo.gamma, "ppo: GAE discount gamma", .range = "0..1", .field = "gamma"),
+        ARG("clip-range", ARG_DOUBLE, &ppo.clip, "ppo: the policy ratio's clip range", .field = "clip"),
+        ARG("value-clip", ARG_DOUBLE, &ppo.value_clip, "ppo: the value's clip range"),
+        ARG("vf-coef", ARG_DOUBLE, &ppo.vf_coef, "ppo: the value loss coefficient", .range = "0.."),
         ARG("init", ARG_STRING, &init, "initial policy model directory (default: the prior)"),
         ARG("steps", ARG_LONG, &o.steps, "training steps (a resumed run may go further)", .range = "1..",
             .resume_may_change = 1),
@@ -130,9 +169,18 @@ int cmd_tune(int argc, char **argv) {
         cJSON_Delete(saved);
         return 2;
     }
-    if (strcmp(method, "dpg") != 0) variant = method; /* the RL methods are variants of the same loop */
+    int is_ppo = strcmp(method, "ppo") == 0;
+    if (check_method(method, spec, given) < 0) {
+        cJSON_Delete(saved);
+        return 2;
+    }
+    if (strcmp(method, "dpg") != 0) variant = is_ppo ? "reinforce" : method; /* RL: variants of the same loop */
+    if (is_ppo && !pst_args_given(spec, given, "kl-coef") && !resume) o.kl_coef = 0.2; /* Ziegler's β0 */
+    if (is_ppo && !pst_args_given(spec, given, "minibatch") && !resume && ppo.minibatch > o.batch)
+        ppo.minibatch = o.batch; /* the default 16 never exceeds a smaller batch; a given one may not */
     if (pst_dpg_variant_parse(variant, &o.variant, &err) < 0 || pst_f_divergence_parse(fdiv, &o.f, &err) < 0 ||
-        pst_rl_reward_parse(reward, &o.reward, &err) < 0 || pst_dpg_options_check(&o, &err) < 0) {
+        pst_rl_reward_parse(reward, &o.reward, &err) < 0 || pst_dpg_options_check(&o, &err) < 0 ||
+        (is_ppo && pst_ppo_options_check(&ppo, &o, &err) < 0)) {
         pst_cli_fail("tune", spec, &err);
         return 2;
     }
@@ -215,13 +263,24 @@ int cmd_tune(int argc, char **argv) {
             goto fail;
         }
         cJSON_AddStringToObject(run, "method", method);
-        cJSON_AddStringToObject(run, "variant", variant);
+        cJSON_AddStringToObject(run, "variant", is_ppo ? "ppo" : variant);
         cJSON_AddStringToObject(run, "f", fdiv);
         if (strcmp(method, "dpg") != 0) {
             cJSON_AddStringToObject(run, "reward", reward);
             cJSON_AddNumberToObject(run, "kl_coef", o.kl_coef);
             cJSON_AddNumberToObject(run, "group_size", o.group_size);
             cJSON_AddNumberToObject(run, "reward_floor", o.reward_floor);
+        }
+        if (is_ppo) {
+            cJSON_AddNumberToObject(run, "epochs", ppo.epochs);
+            cJSON_AddNumberToObject(run, "minibatch", ppo.minibatch);
+            cJSON_AddNumberToObject(run, "kl_target", ppo.kl_target);
+            cJSON_AddNumberToObject(run, "kl_horizon", ppo.kl_horizon);
+            cJSON_AddNumberToObject(run, "lambda", ppo.lambda);
+            cJSON_AddNumberToObject(run, "gamma", ppo.gamma);
+            cJSON_AddNumberToObject(run, "clip", ppo.clip);
+            cJSON_AddNumberToObject(run, "value_clip", ppo.value_clip);
+            cJSON_AddNumberToObject(run, "vf_coef", ppo.vf_coef);
         }
         cJSON_AddStringToObject(run, "spec_path", spec_path);
         cJSON_AddItemToObject(run, "target", sp);
@@ -270,7 +329,8 @@ int cmd_tune(int argc, char **argv) {
     } else {
         proposal = pst_distribution_borrow(&b.prior);
     }
-    int tr = pst_dpg_train(&policy, &b.target, &proposal, &o, NULL, NULL, &err);
+    int tr = is_ppo ? pst_ppo_train(&policy, &b.target, &o, &ppo, NULL, NULL, &err)
+                    : pst_dpg_train(&policy, &b.target, &proposal, &o, NULL, NULL, &err);
     if (own_proposal) pst_distribution_free(&proposal);
     if (tr < 0) goto fail;
     if (pst_path_join(path, sizeof path, out, "model", &err) < 0 || pst_dist_save(&policy, path, &err) < 0) goto fail;

@@ -184,6 +184,63 @@ done:
     return rc;
 }
 
+/* Token-level pass (pst_token_fn): per micro-batch one forward; fn sees each row's
+ * continuation positions t = plen − 1 .. len − 2 (log-probs and the final hidden states
+ * there); with backward, one backward pass on the loss −J (dlogprobs = −∂J/∂logprob,
+ * dhidden = −∂J/∂h), so that gd_step's descent increases J. */
+static int gd_hidden_size(void *self) { return ((gpt2_dist *)self)->model.config.n_embd; }
+
+static int gd_token_pass(void *self, const pst_seq *contexts, const pst_sample *xs, int n, int backward,
+                         pst_token_fn fn, void *fn_ctx, pst_error *err) {
+    gpt2_dist *g = self;
+    int mb = g->opt.micro_batch > 0 ? g->opt.micro_batch : n, C = g->model.config.n_embd;
+    size_t rows = (size_t)(n > 0 ? n : 1);
+    int **seqs = pst_calloc(rows, sizeof(int *), err);
+    int *lens = pst_malloc(sizeof(int) * rows, err), *plens = pst_malloc(sizeof(int) * rows, err);
+    int *tokens = NULL, *targets = NULL, rc = -1, maxT = 1;
+    float *dl = NULL, *dh = NULL;
+    if (!seqs || !lens || !plens || build_seqs(g, contexts, xs, n, seqs, lens, plens, err) < 0) goto done;
+    for (int i = 0; i < n; i++)
+        if (lens[i] - 1 > maxT) maxT = lens[i] - 1;
+    size_t cells = (size_t)mb * maxT;
+    tokens = pst_malloc(sizeof(int) * cells, err);
+    targets = pst_malloc(sizeof(int) * cells, err);
+    dl = pst_malloc(sizeof(float) * cells, err);
+    dh = backward ? pst_malloc(sizeof(float) * cells * C, err) : NULL;
+    if (!tokens || !targets || !dl || (backward && !dh)) goto done;
+    for (int b0 = 0; b0 < n; b0 += mb) {
+        int B = n - b0 < mb ? n - b0 : mb, T = 1;
+        for (int b = 0; b < B; b++)
+            if (lens[b0 + b] - 1 > T) T = lens[b0 + b] - 1;
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < T; t++) {
+                const int *sq = seqs[b0 + b];
+                tokens[b * T + t] = t < lens[b0 + b] ? sq[t] : 0;
+                targets[b * T + t] = t < lens[b0 + b] - 1 ? sq[t + 1] : 0;
+            }
+        if (pst_gpt2_forward(&g->model, tokens, targets, B, T, NULL, err) < 0) goto done;
+        const float *h = pst_gpt2_hidden(&g->model);
+        memset(dl, 0, sizeof(float) * (size_t)B * T);
+        if (dh) memset(dh, 0, sizeof(float) * (size_t)B * T * C);
+        for (int b = 0; b < B; b++) {
+            size_t at = (size_t)b * T + plens[b0 + b] - 1;
+            int Ti = lens[b0 + b] - plens[b0 + b];
+            if (fn(fn_ctx, b0 + b, Ti, g->model.logprobs + at, h + at * C, C, dh ? dl + at : NULL,
+                   dh ? dh + at * C : NULL, err) != 0)
+                goto done;
+        }
+        if (!backward) continue;
+        for (size_t k = 0; k < (size_t)B * T; k++) dl[k] = -dl[k];
+        for (size_t k = 0; k < (size_t)B * T * C; k++) dh[k] = -dh[k];
+        if (pst_gpt2_backward_hidden(&g->model, dl, dh, err) < 0) goto done;
+    }
+    rc = 0;
+done:
+    if (seqs) free_seqs(seqs, n);
+    free(seqs), free(lens), free(plens), free(tokens), free(targets), free(dl), free(dh);
+    return rc;
+}
+
 static void gd_zero_grad(void *self) {
     gpt2_dist *g = self;
     pst_gpt2_zero_grad(&g->model);
@@ -292,7 +349,12 @@ static int gd_load(void *self, const char *dir, pst_error *err) {
 
 static const pst_distribution_ops gd_ops = {
     .name = "gpt2", .sample = gd_sample, .score = gd_score, .accumulate = gd_accumulate, .zero_grad = gd_zero_grad,
-    .step = gd_step, .clone = gd_clone, .save = gd_save, .load = gd_load, .destroy = gd_destroy};
+    .step = gd_step, .clone = gd_clone, .save = gd_save, .load = gd_load, .destroy = gd_destroy,
+    .hidden_size = gd_hidden_size, .token_pass = gd_token_pass};
+
+pst_gpt2 *pst_gpt2_distribution_model(pst_distribution *d) {
+    return d && d->ops == &gd_ops ? &((gpt2_dist *)d->self)->model : NULL;
+}
 
 /* An owned instance over g. */
 static void gd_view(gpt2_dist *g, pst_distribution *d) {

@@ -128,6 +128,10 @@ static int parse_in(const char *json, const char *origin, const char *base, int 
         }
         spec->beta = beta->valuedouble;
     }
+    if (spec->kind == PST_TARGET_KLRL && !beta) { /* p ∝ a·exp(r/β): no default β */
+        pst_fail(err, "%s: a klrl target needs \"beta\" (p is a(x)·exp(r(x)/beta))", origin);
+        goto done;
+    }
     if (spec->kind == PST_TARGET_KLRL && ns != 1) {
         pst_fail(err, "%s: a klrl target takes exactly one scorer (its score is the reward r)", origin);
         goto done;

@@ -219,6 +219,60 @@ static int toy_accumulate(void *self, const pst_seq *contexts, const pst_sample 
     return 0;
 }
 
+/* Token-level pass: the toy's hidden state at step t is the one-hot of its prefix row
+ * (width: every prefix, Σ_{t<max_len} (vocab − 1)^t), so a linear value head on it is a
+ * table. Backward: ∂J/∂logits[row_t, v] = d_logprob[t]·(1[v = x_t] − π(v | x_<t)). */
+static int toy_hidden_size(void *self) {
+    const pst_toy *toy = self;
+    int C = 0, power = 1;
+    for (int t = 0; t < toy->max_len; t++) C += power, power *= toy->vocab - 1;
+    return C;
+}
+
+static int toy_token_pass(void *self, const pst_seq *contexts, const pst_sample *xs, int n, int backward,
+                          pst_token_fn fn, void *fn_ctx, pst_error *err) {
+    pst_toy *toy = self;
+    int C = toy_hidden_size(toy), rc = 0;
+    float *h = pst_calloc((size_t)PST_TOY_MAX_LEN * C, sizeof(float), err);
+    float *dh = pst_calloc((size_t)PST_TOY_MAX_LEN * C, sizeof(float), err);
+    if (!h || !dh) rc = -1;
+    for (int i = 0; i < n && rc == 0; i++) {
+        const pst_seq *c = contexts ? &contexts[i] : NULL;
+        float lp[PST_TOY_MAX_LEN], dl[PST_TOY_MAX_LEN] = {0};
+        int rows[PST_TOY_MAX_LEN], T = xs[i].n_tokens;
+        prefix_walker w;
+        if (toy_check_context(toy, c, err) < 0) {
+            rc = pst_fail_context(err, "sequence %d", i);
+            break;
+        }
+        toy_start(toy, c, &w);
+        memset(h, 0, sizeof(float) * (size_t)PST_TOY_MAX_LEN * C);
+        memset(dh, 0, sizeof(float) * (size_t)PST_TOY_MAX_LEN * C);
+        for (int j = 0; j < T && rc == 0; j++) {
+            int x = xs[i].tokens[j];
+            double ls[PST_TOY_MAX_VOCAB];
+            if (w.t >= toy->max_len || x < 0 || x >= toy->vocab || (x == TOY_END && j < T - 1)) {
+                rc = pst_fail(err, "toy: sequence %d is not a sequence of this toy (token %d at %d)", i, x, j);
+                break;
+            }
+            rows[j] = walker_index(&w);
+            toy_log_softmax(toy, rows[j], 1.0, ls);
+            lp[j] = (float)ls[x];
+            h[(size_t)j * C + rows[j]] = 1;
+            if (x != TOY_END) walker_push(&w, x, toy->vocab);
+        }
+        if (rc == 0 && fn(fn_ctx, i, T, lp, h, C, backward ? dl : NULL, backward ? dh : NULL, err) != 0) rc = -1;
+        for (int j = 0; backward && rc == 0 && j < T; j++) {
+            double ls[PST_TOY_MAX_VOCAB];
+            toy_log_softmax(toy, rows[j], 1.0, ls);
+            int x = xs[i].tokens[j];
+            for (int v = 0; v < toy->vocab; v++) toy->grad[rows[j]][v] += dl[j] * ((v == x) - exp(ls[v]));
+        }
+    }
+    free(h), free(dh);
+    return rc;
+}
+
 static void toy_zero_grad(void *self) {
     pst_toy *toy = self;
     memset(toy->grad, 0, sizeof toy->grad);
@@ -279,7 +333,8 @@ static int toy_load(void *self, const char *dir, pst_error *err) {
 
 static const pst_distribution_ops toy_ops = {
     .name = "toy", .sample = toy_sample, .score = toy_score, .accumulate = toy_accumulate, .zero_grad = toy_zero_grad,
-    .step = toy_step, .clone = toy_clone, .save = toy_save, .load = toy_load, .destroy = toy_destroy};
+    .step = toy_step, .clone = toy_clone, .save = toy_save, .load = toy_load, .destroy = toy_destroy,
+    .hidden_size = toy_hidden_size, .token_pass = toy_token_pass};
 
 void pst_toy_distribution(pst_toy *toy, pst_distribution *d) {
     *d = (pst_distribution){.ops = &toy_ops, .self = toy, .owned = 0};
