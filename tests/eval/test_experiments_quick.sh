@@ -13,7 +13,7 @@ export OMP_NUM_THREADS=1 P=$BIN
 experiments/cdpg/run.sh --quick "$T/cdpg" > "$T/cdpg.out" 2> "$T/cdpg.err" || { cat "$T/cdpg.err"; exit 1; }
 for task in numbers entities; do
   grep -q "## Task $task" "$T/cdpg/table.md" || { echo "FAIL: cdpg table has no task $task"; exit 1; }
-  for m in prior cdpg shared_z reinforce_b; do
+  for m in prior cdpg shared_z reinforce_b ppo_kl; do
     grep -q "^| $m |" <(sed -n "/## Task $task/,/## Task/p" "$T/cdpg/table.md") ||
       [ -f "$T/cdpg/$task/${m}_s1.failed" ] || { echo "FAIL: cdpg $task: no row or failure for $m"; exit 1; }
   done
@@ -24,8 +24,9 @@ ln -s "$T/cdpg/prior" "$T/demo/prior"
 "$BIN" target init --prior "$T/demo/prior/model" --out "$T/demo/target.json" 'length:1:1000' > /dev/null
 CONSTRAINT='length:1:1000' TASKS="a c" experiments/rl_vs_dm/run.sh --quick "$T/demo" "$T/rl" > "$T/rl.out" 2> "$T/rl.err" ||
   { cat "$T/rl.err"; exit 1; }
-for m in prior dpg_kl_adaptive gdc_pp fdpg_js reinforce_b reinforce_logp reinforce_b_kl rloo_b_kl; do
+for m in prior dpg_kl_adaptive gdc_pp fdpg_js reinforce_b reinforce_logp reinforce_b_kl rloo_b_kl ppo_b_adaptive; do
   grep -q "^| $m | 1 |" "$T/rl/table.md" || { echo "FAIL: rl_vs_dm table has no row $m"; cat "$T/rl/table.md"; exit 1; }
 done
 grep -q "## Task c_beta0.25" "$T/rl/table.md" || { echo "FAIL: rl_vs_dm: no KL-RL task"; exit 1; }
+grep -q "^| ppo_fixed | 1 |" "$T/rl/table.md" || { echo "FAIL: rl_vs_dm: no PPO row on the KL-RL task"; exit 1; }
 echo "experiments' quick modes: tables written with every method"
