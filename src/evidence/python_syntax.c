@@ -34,7 +34,10 @@
 
 /* ---- tokens ------------------------------------------------------------------ */
 
-enum { T_NAME, T_NUMBER, T_STRING, T_NEWLINE, T_INDENT, T_DEDENT, T_OP, T_END };
+/* T_BAD: where the tokenizer failed (bad character, unterminated string, EOF
+ * in brackets, indentation); the parser fails when it reaches it, so an
+ * earlier syntax error is reported first, as compile() does. */
+enum { T_NAME, T_NUMBER, T_STRING, T_NEWLINE, T_INDENT, T_DEDENT, T_OP, T_END, T_BAD };
 
 enum {
     K_NONE_ = 0, K_FALSE, K_NONE, K_TRUE, K_AND, K_AS, K_ASSERT, K_ASYNC, K_AWAIT, K_BREAK, K_CLASS,
@@ -53,6 +56,7 @@ typedef struct {
     uint32_t op; /* up to 3 ASCII characters of an operator, packed */
     long row, col;
     size_t off, len; /* code points in src->buf */
+    const char *bad; /* T_BAD: the tokenizer's message */
 } tok;
 
 #define OP1(a) ((uint32_t)(a))
@@ -92,6 +96,7 @@ typedef struct {
     int in_func, is_async, in_loop, in_lambda, comp_depth, comp_genexp;
     int has_yield;
     long return_value; /* token of the first 'return <value>' or -1 */
+    int blocks;        /* the compiler's frame blocks (loops, with, try) around here */
 } fctx;
 
 typedef struct parser {
@@ -117,18 +122,26 @@ typedef struct parser {
     int depth;          /* recursion guard */
     long pending_await; /* an await outside an async function, unless a genexp takes it (-1) */
     long n_yield;       /* yield expressions parsed so far (comprehensions refuse them) */
+    int tok_err;        /* the tokenizer raised: tok_msg */
+    char tok_msg[96];
+    long *pat;          /* match: the names a case's pattern binds (token indices) */
+    size_t pat_n, pat_cap, pat_case, pat_skip_lo, pat_skip_hi;
 } parser;
 
 static int fail_at(parser *p, long ti, const char *msg) {
     if (p->failed) return -1;
     p->failed = 1;
+    p->err_kind = "syntax";
     if (p->n == 0) {
         p->err_row = 1, p->err_col = 0;
     } else {
         const tok *k = &p->t[ti < (long)p->n ? ti : (long)p->n - 1];
         p->err_row = k->row, p->err_col = k->col;
+        if (k->type == T_BAD) {
+            msg = k->bad;
+            if (strstr(msg, "ndentation") || strstr(msg, "tabs")) p->err_kind = "indent";
+        }
     }
-    p->err_kind = "syntax";
     snprintf(p->msg, sizeof p->msg, "%s", msg);
     return -1;
 }
@@ -186,6 +199,26 @@ static int new_node(parser *p, int kind, long t) {
     x->kind = kind, x->paren = 0, x->t = t, x->child = -1, x->next = -1;
     return (int)p->nn++;
 }
+/* AST depth: compile() gives up (RecursionError, MemoryError) on expressions
+ * nested about 3000 levels deep; its limit moves with the caller's Python
+ * stack depth (2989 to 2990 unary minus pass when called 2 to 3 frames deep,
+ * lambda and '**' chains fail a few levels earlier), so this is approximate.
+ * Counted per unary operator, binary operator in a chain, trailer, 'not',
+ * 'if' 'else' and lambda. */
+#define MAX_DEPTH 2990
+static int enter(parser *p) {
+    if (++p->depth > MAX_DEPTH) return fail(p, "too complex: expression nested deeper than compile() allows");
+    return 0;
+}
+
+/* The compiler's static block limit (CO_MAXBLOCKS 20): loops, with items,
+ * try bodies count 1, except handlers 2, finally bodies 1. */
+static int push_blocks(parser *p, int k) {
+    p->f.blocks += k;
+    if (p->f.blocks > 20) return fail(p, "too many statically nested blocks");
+    return 0;
+}
+
 /* appends child c to node a's children (kept with a tail walk: lists are short) */
 static void add_child(parser *p, int a, int c) {
     if (a < 0 || c < 0) return;
@@ -665,10 +698,14 @@ static int call_args(parser *p) {
 
 /* primary: atom ('.' NAME | '(' args ')' | '[' slices ']')* */
 static int primary(parser *p) {
-    int x = atom(p);
+    int x = atom(p), chain = 0;
     if (x < 0) return -1;
     for (;;) {
         long t0 = (long)p->pos;
+        if (at_op(p, '.') || at_op(p, '(') || at_op(p, '[')) {
+            if (enter(p)) return -1;
+            chain++;
+        }
         if (accept_op(p, '.')) {
             if (!at_name(p)) return fail(p, "invalid syntax");
             p->pos++;
@@ -690,6 +727,7 @@ static int primary(parser *p) {
             x = new_node(p, N_SUB, p->nd[x].t);
         } else {
             (void)t0;
+            p->depth -= chain;
             return x;
         }
         if (x < 0) return -1;
@@ -712,7 +750,8 @@ static int power(parser *p) {
     }
     if (x < 0) return -1;
     if (accept_op(p, OP2('*', '*'))) {
-        if (factor(p) < 0) return -1;
+        if (enter(p) || factor(p) < 0) return -1;
+        p->depth--;
         x = new_node(p, N_BINOP, t0);
     }
     return x;
@@ -722,7 +761,8 @@ static int factor(parser *p) {
     long t0 = (long)p->pos;
     if (at_op(p, '+') || at_op(p, '-') || at_op(p, '~')) {
         p->pos++;
-        if (factor(p) < 0) return -1;
+        if (enter(p) || factor(p) < 0) return -1;
+        p->depth--;
         return new_node(p, N_UNARY, t0);
     }
     return power(p);
@@ -736,16 +776,20 @@ static int binlevel(parser *p, int level) {
     };
     if (level == 6) return factor(p);
     long t0 = (long)p->pos;
-    int x = binlevel(p, level + 1);
+    int x = binlevel(p, level + 1), chain = 0;
     for (;;) {
         if (x < 0) return -1;
         const tok *k = cur(p);
         int hit = 0;
         for (int i = 0; i < 5 && ops[level][i]; i++)
             if (is_op(k, ops[level][i])) hit = 1;
-        if (!hit) return x;
+        if (!hit) {
+            p->depth -= chain;
+            return x;
+        }
         p->pos++;
-        if (binlevel(p, level + 1) < 0) return -1;
+        chain++;
+        if (enter(p) || binlevel(p, level + 1) < 0) return -1;
         x = new_node(p, N_BINOP, t0);
     }
 }
@@ -778,7 +822,8 @@ static int comparison(parser *p) {
 static int inversion(parser *p) {
     long t0 = (long)p->pos;
     if (accept_kw(p, K_NOT)) {
-        if (inversion(p) < 0) return -1;
+        if (enter(p) || inversion(p) < 0) return -1;
+        p->depth--;
         return new_node(p, N_UNARY, t0);
     }
     return comparison(p);
@@ -814,7 +859,8 @@ static int lambdef(parser *p) {
     if (push_scope(p, S_FUNC)) return -1;
     int rc = parameters(p, 1);
     p->f.in_func = 1, p->f.in_lambda = 1, p->f.comp_depth = 0, p->f.in_loop = 0; /* ':' taken */
-    if (!rc) rc = expression(p) < 0 ? -1 : 0;
+    if (!rc) rc = enter(p) || expression(p) < 0 ? -1 : 0;
+    if (!rc) p->depth--;
     p->sc[p->cur_scope].kind = S_CLASS; /* its names are invisible to nonlocal */
     p->cur_scope = sc;
     p->f = save;
@@ -830,7 +876,8 @@ static int expression(parser *p) {
     if (!accept_kw(p, K_IF)) return x;
     if (disjunction(p) < 0) return -1;
     if (expect_kw(p, K_ELSE)) return fail(p, "expected 'else' after 'if' expression");
-    if (expression(p) < 0) return -1;
+    if (enter(p) || expression(p) < 0) return -1;
+    p->depth--;
     return new_node(p, N_IFEXP, t0);
 }
 
@@ -1252,7 +1299,8 @@ static int colon_block(parser *p) {
 static int loop_body(parser *p) {
     int save = p->f.in_loop;
     p->f.in_loop = 1;
-    int rc = colon_block(p);
+    int rc = push_blocks(p, 1) || colon_block(p);
+    p->f.blocks--;
     p->f.in_loop = save;
     if (rc) return -1;
     if (accept_kw(p, K_ELSE)) return colon_block(p);
@@ -1291,6 +1339,13 @@ static int with_item(parser *p) {
     return 0;
 }
 
+/* a with statement's body: one block per item */
+static int with_body(parser *p, int items) {
+    int rc = push_blocks(p, items) || colon_block(p);
+    p->f.blocks -= items;
+    return rc;
+}
+
 static int with_stmt(parser *p, long tasync) {
     if (tasync >= 0 && !(p->f.in_func && p->f.is_async))
         return fail_at(p, tasync, "'async with' outside async function");
@@ -1298,23 +1353,73 @@ static int with_stmt(parser *p, long tasync) {
     if (at_op(p, '(')) { /* with (a as b, c as d): ... */
         mark m = get_mark(p);
         p->pos++;
-        int rc = 0;
+        int rc = 0, items = 0;
         do {
             if (at_op(p, ')')) break;
             rc = with_item(p);
+            items++;
         } while (!rc && accept_op(p, ','));
-        if (!rc && accept_op(p, ')') && at_op(p, ':')) return colon_block(p);
+        if (!rc && accept_op(p, ')') && at_op(p, ':')) return with_body(p, items);
         if (!back_to(p, m)) return -1;
     }
+    int items = 0;
     do {
         if (with_item(p)) return -1;
+        items++;
     } while (accept_op(p, ','));
-    return colon_block(p);
+    return with_body(p, items);
 }
 
+/* a block inside k more frame blocks */
+static int colon_block_in(parser *p, int k) {
+    int rc = push_blocks(p, k) || colon_block(p);
+    p->f.blocks -= k;
+    return rc;
+}
+
+/* The token after the block that starts at ':' t[i] (a look-ahead). */
+static size_t skip_block(parser *p, size_t i) {
+    i++;
+    if (i + 1 < p->n && p->t[i].type == T_NEWLINE && p->t[i + 1].type == T_INDENT) {
+        int depth = 0;
+        for (i++; i < p->n; i++) {
+            if (p->t[i].type == T_INDENT) depth++;
+            else if (p->t[i].type == T_DEDENT && --depth == 0) return i + 1;
+            else if (p->t[i].type == T_END || p->t[i].type == T_BAD) return i;
+        }
+        return i;
+    }
+    while (i < p->n && p->t[i].type != T_NEWLINE && p->t[i].type != T_END && p->t[i].type != T_BAD) i++;
+    return i + (i < p->n && p->t[i].type == T_NEWLINE);
+}
+
+/* Does the try statement whose ':' is at p->pos have both handlers and a finally? */
+static int try_has_both(parser *p) {
+    size_t i = skip_block(p, p->pos);
+    int handlers = 0;
+    while (i < p->n && p->t[i].type == T_NAME && p->t[i].kw == K_EXCEPT) {
+        int level = 0;
+        while (i < p->n && !(level == 0 && is_op(&p->t[i], ':'))) {
+            if (p->t[i].type == T_NEWLINE || p->t[i].type == T_END || p->t[i].type == T_BAD) return 0;
+            if (p->t[i].type == T_OP && (p->t[i].op == '(' || p->t[i].op == '[' || p->t[i].op == '{')) level++;
+            if (p->t[i].type == T_OP && (p->t[i].op == ')' || p->t[i].op == ']' || p->t[i].op == '}')) level--;
+            i++;
+        }
+        if (i >= p->n) return 0;
+        i = skip_block(p, i);
+        handlers = 1;
+    }
+    if (!handlers) return 0;
+    if (i + 1 < p->n && p->t[i].type == T_NAME && p->t[i].kw == K_ELSE) i = skip_block(p, i + 1);
+    return i < p->n && p->t[i].type == T_NAME && p->t[i].kw == K_FINALLY;
+}
+
+/* try: the body is 1 block (2 with handlers and finally: try-finally around
+ * try-except), a handler 2 (3), the finally body 1 */
 static int try_stmt(parser *p) {
     p->pos++;
-    if (colon_block(p)) return -1;
+    int both = at_op(p, ':') && try_has_both(p);
+    if (colon_block_in(p, 1 + both)) return -1;
     int n = 0, bare = 0, plain = 0, star = 0;
     while (at_kw(p, K_EXCEPT)) {
         long te = (long)p->pos++;
@@ -1336,10 +1441,10 @@ static int try_stmt(parser *p) {
             }
         }
         n++;
-        if (colon_block(p)) return -1;
+        if (colon_block_in(p, 2 + both)) return -1;
     }
-    if (n && accept_kw(p, K_ELSE) && colon_block(p)) return -1;
-    if (accept_kw(p, K_FINALLY)) return colon_block(p);
+    if (n && accept_kw(p, K_ELSE) && colon_block_in(p, both)) return -1;
+    if (accept_kw(p, K_FINALLY)) return colon_block_in(p, 1);
     if (!n) return fail(p, "expected 'except' or 'finally' block");
     return 0;
 }
@@ -1356,7 +1461,7 @@ static int funcdef(parser *p, int is_async) {
     if (parameters(p, 0)) return -1;
     if (accept_op(p, OP2('-', '>')) && expression(p) < 0) return -1;
     fctx save = p->f;
-    fctx f = {1, is_async, 0, 0, 0, 0, 0, -1};
+    fctx f = {1, is_async, 0, 0, 0, 0, 0, -1, 0};
     p->f = f;
     int rc = colon_block(p);
     if (!rc && is_async && p->f.has_yield && p->f.return_value >= 0)
@@ -1375,7 +1480,7 @@ static int classdef(parser *p) {
     int outer = p->cur_scope;
     if (push_scope(p, S_CLASS)) return -1;
     fctx save = p->f;
-    fctx f = {0, 0, 0, 0, 0, 0, 0, -1};
+    fctx f = {0, 0, 0, 0, 0, 0, 0, -1, 0};
     p->f = f;
     int rc = colon_block(p);
     p->f = save;
@@ -1400,7 +1505,32 @@ static int decorated(parser *p) {
 
 /* ---- match ------------------------------------------------------------------ */
 
-static int pattern(parser *p);
+static int pattern(parser *p, int *irrefutable);
+
+/* Names a case's pattern binds: p->pat[p->pat_case, p->pat_n), the range
+ * [p->pat_skip_lo, p->pat_skip_hi) being an earlier alternative of the
+ * or-pattern being read (the same names again are no duplicate). */
+static int tok_same(parser *p, long a, long b) {
+    return p->t[a].len == p->t[b].len &&
+           !memcmp(p->src->buf + p->t[a].off, p->src->buf + p->t[b].off, p->t[a].len * sizeof(pep8_cp));
+}
+
+static int pattern_capture(parser *p, long ti) {
+    for (size_t i = p->pat_case; i < p->pat_n; i++)
+        if ((i < p->pat_skip_lo || i >= p->pat_skip_hi) && tok_same(p, p->pat[i], ti))
+            return fail_at(p, ti, "multiple assignments to name in pattern");
+    if (p->pat_n == p->pat_cap) {
+        size_t nc = p->pat_cap ? p->pat_cap * 2 : 32;
+        long *v = realloc(p->pat, nc * sizeof *v);
+        if (!v) {
+            p->oom = 1;
+            return fail(p, "out of memory");
+        }
+        p->pat = v, p->pat_cap = nc;
+    }
+    p->pat[p->pat_n++] = ti;
+    return note_name(p, ti, F_BOUND);
+}
 
 static int signed_number(parser *p) {
     accept_op(p, '-');
@@ -1435,39 +1565,58 @@ static int key_pattern(parser *p) {
     return fail(p, "invalid syntax");
 }
 
-/* sequence items up to close: pattern or '*' NAME */
-static int pattern_items(parser *p, uint32_t close) {
-    while (!at_op(p, close)) {
-        if (accept_op(p, '*')) {
+/* sequence items up to close (taken; ':' left for a case's open sequence):
+ * patterns and at most one '*' NAME */
+static int pattern_items(parser *p, uint32_t close, int stars) {
+    while (!at_op(p, close) && !(close == ':' && at_kw(p, K_IF))) {
+        if (at_op(p, '*')) {
+            long ts = (long)p->pos++;
+            if (++stars > 1) return fail_at(p, ts, "multiple starred names in sequence pattern");
             if (!at_name(p)) return fail(p, "invalid syntax");
-            if (!tok_is(p, cur(p), "_") && note_name(p, (long)p->pos, F_BOUND)) return -1;
+            if (!tok_is(p, cur(p), "_") && pattern_capture(p, (long)p->pos)) return -1;
             p->pos++;
-        } else if (pattern(p)) {
-            return -1;
+        } else {
+            int irr;
+            if (pattern(p, &irr)) return -1;
         }
         if (!accept_op(p, ',')) break;
     }
+    if (close == ':') return 0;
     return expect_op(p, close);
 }
 
-static int closed_pattern(parser *p) {
-    const tok *k = cur(p);
+static int closed_pattern(parser *p, int *irrefutable) {
+    *irrefutable = 0;
     if (accept_op(p, '(')) {
         if (accept_op(p, ')')) return 0;
-        if (pattern(p)) return -1;
+        int stars = 0, irr = 0;
+        if (at_op(p, '*')) {
+            p->pos++;
+            stars = 1;
+            if (!at_name(p)) return fail(p, "invalid syntax");
+            if (!tok_is(p, cur(p), "_") && pattern_capture(p, (long)p->pos)) return -1;
+            p->pos++;
+        } else {
+            if (pattern(p, &irr)) return -1;
+            if (accept_op(p, ')')) { /* a group */
+                *irrefutable = irr;
+                return 0;
+            }
+        }
         if (accept_op(p, ')')) return 0;
         if (expect_op(p, ',')) return -1;
-        return pattern_items(p, ')');
+        return pattern_items(p, ')', stars);
     }
-    if (accept_op(p, '[')) return pattern_items(p, ']');
+    if (accept_op(p, '[')) return pattern_items(p, ']', 0);
     if (accept_op(p, '{')) {
         while (!at_op(p, '}')) {
             if (accept_op(p, OP2('*', '*'))) {
                 if (!at_name(p)) return fail(p, "invalid syntax");
-                if (note_name(p, (long)p->pos, F_BOUND)) return -1;
+                if (pattern_capture(p, (long)p->pos)) return -1;
                 p->pos++;
             } else {
-                if (key_pattern(p) || expect_op(p, ':') || pattern(p)) return -1;
+                int irr;
+                if (key_pattern(p) || expect_op(p, ':') || pattern(p, &irr)) return -1;
             }
             if (!accept_op(p, ',')) break;
         }
@@ -1486,26 +1635,65 @@ static int closed_pattern(parser *p) {
                 } else if (kw) {
                     return fail(p, "positional patterns follow keyword patterns");
                 }
-                if (pattern(p)) return -1;
+                int irr;
+                if (pattern(p, &irr)) return -1;
                 if (!accept_op(p, ',')) break;
             }
             return expect_op(p, ')');
         }
-        if (!dotted && !tok_is(p, &p->t[t0], "_")) return note_name(p, t0, F_BOUND);
-        return 0;
+        if (dotted) return 0;
+        *irrefutable = 1;
+        if (tok_is(p, &p->t[t0], "_")) return 0;
+        return pattern_capture(p, t0);
     }
-    (void)k;
     return key_pattern(p);
 }
 
-/* pattern: or_pattern ['as' NAME] */
-static int pattern(parser *p) {
-    do {
-        if (closed_pattern(p)) return -1;
-    } while (accept_op(p, '|'));
+/* Do the names bound in [a0, a1) and [b0, b1) of p->pat form the same set? */
+static int same_names(parser *p, size_t a0, size_t a1, size_t b0, size_t b1) {
+    if (a1 - a0 != b1 - b0) return 0;
+    for (size_t i = b0; i < b1; i++) {
+        int found = 0;
+        for (size_t j = a0; j < a1 && !found; j++) found = tok_same(p, p->pat[i], p->pat[j]);
+        if (!found) return 0;
+    }
+    return 1;
+}
+
+/* pattern: closed ('|' closed)* ['as' NAME]; *irrefutable when it always
+ * matches (a capture, '_', a group of one, an alternative of one). Every
+ * alternative binds the same names; only the last may be irrefutable. */
+static int pattern(parser *p, int *irrefutable) {
+    size_t first = p->pat_n, first_end = 0;
+    size_t lo = p->pat_skip_lo, hi = p->pat_skip_hi;
+    int alt = 0, rc = 0;
+    *irrefutable = 0;
+    for (;;) {
+        long ta = (long)p->pos;
+        size_t start = p->pat_n;
+        if (alt) p->pat_skip_lo = first, p->pat_skip_hi = first_end;
+        int irr;
+        rc = closed_pattern(p, &irr);
+        p->pat_skip_lo = lo, p->pat_skip_hi = hi;
+        if (rc) return -1;
+        if (alt) {
+            if (!same_names(p, first, first_end, start, p->pat_n))
+                return fail_at(p, ta, "alternative patterns bind different names");
+            p->pat_n = start;
+        } else {
+            first_end = p->pat_n;
+        }
+        if (!at_op(p, '|')) {
+            *irrefutable = irr;
+            break;
+        }
+        if (irr) return fail_at(p, ta, "name capture or wildcard makes remaining patterns unreachable");
+        p->pos++;
+        alt = 1;
+    }
     if (accept_kw(p, K_AS)) {
         if (!at_name(p) || tok_is(p, cur(p), "_")) return fail(p, "invalid pattern target");
-        if (note_name(p, (long)p->pos, F_BOUND)) return -1;
+        if (pattern_capture(p, (long)p->pos)) return -1;
         p->pos++;
     }
     return 0;
@@ -1523,25 +1711,31 @@ static int match_stmt(parser *p) {
     if (cur(p)->type != T_NEWLINE || peek(p, 1)->type != T_INDENT) return fail(p, "expected an indented block");
     p->pos += 2;
     int n = 0;
+    long last_irrefutable = -1;
     while (at_soft(p, "case")) {
-        p->pos++;
+        long tc = (long)p->pos++;
+        p->pat_case = p->pat_n = 0;
         /* patterns: an open sequence (a, *b, c) or one pattern */
-        int first = 1;
-        for (;;) {
-            if (!first && (at_op(p, ':') || at_kw(p, K_IF))) break;
-            if (accept_op(p, '*')) {
-                if (!at_name(p)) return fail(p, "invalid syntax");
-                if (!tok_is(p, cur(p), "_") && note_name(p, (long)p->pos, F_BOUND)) return -1;
-                p->pos++;
-            } else if (pattern(p)) {
-                return -1;
+        int irr = 0;
+        if (at_op(p, '*')) {
+            if (pattern_items(p, ':', 0)) return -1;
+        } else {
+            if (pattern(p, &irr)) return -1;
+            if (accept_op(p, ',')) {
+                irr = 0;
+                if (pattern_items(p, ':', 0)) return -1;
             }
-            first = 0;
-            if (!accept_op(p, ',')) break;
         }
-        if (accept_kw(p, K_IF) && named_expression(p) < 0) return -1;
+        int guard = 0;
+        if (accept_kw(p, K_IF)) {
+            guard = 1;
+            if (named_expression(p) < 0) return -1;
+        }
+        if (irr && !guard && last_irrefutable < 0) last_irrefutable = tc;
         if (colon_block(p)) return -1;
         n++;
+        if (last_irrefutable >= 0 && at_soft(p, "case"))
+            return fail_at(p, last_irrefutable, "name capture or wildcard makes remaining patterns unreachable");
     }
     if (!n || cur(p)->type != T_DEDENT) return fail(p, "invalid syntax");
     p->pos++;
@@ -1851,7 +2045,7 @@ static int load_tokens(parser *p, const pep8_src *src, pst_error *err) {
     int r;
     while (!rc && (r = pep8_tokenizer_next(&tk, &t, err)) == 1) {
         if (t.type == PT_COMMENT || t.type == PT_NL) continue;
-        tok k = {0, 0, 0, t.srow, t.scol, t.toff, t.tlen};
+        tok k = {0, 0, 0, t.srow, t.scol, t.toff, t.tlen, NULL};
         const pep8_cp *x = src->buf + t.toff;
         const char *bad = NULL;
         switch (t.type) {
@@ -1897,27 +2091,24 @@ static int load_tokens(parser *p, const pep8_src *src, pst_error *err) {
             k.type != T_END && tab_check(src, t.loff, ind, alt, &nind))
             bad = "inconsistent use of tabs and spaces in indentation";
         if (k.type != T_INDENT && k.type != T_DEDENT) line_start = k.type == T_NEWLINE;
+        if (bad) k.type = T_BAD, k.bad = bad;
         if (push_tok(p, &k)) {
             p->oom = 1;
             rc = -1;
-        } else if (bad) {
-            rc = fail_at(p, (long)p->n - 1, bad);
         }
+        if (bad) break; /* nothing after it is read */
     }
     if (!rc && r < 0) p->oom = 1, rc = -1;
-    if (!rc && tk.error) {
-        tok k = {T_END, 0, 0, tk.err_row, tk.err_col, 0, 0};
-        if (push_tok(p, &k)) {
-            p->oom = 1;
-            rc = -1;
-        } else {
-            rc = fail_at(p, (long)p->n - 1, tk.errmsg);
-            if (strstr(tk.errmsg, "Indentation")) p->err_kind = "indent";
-        }
+    if (!rc && tk.error && (p->n == 0 || p->t[p->n - 1].type != T_BAD)) {
+        p->tok_err = 1;
+        memcpy(p->tok_msg, tk.errmsg, sizeof p->tok_msg);
+        tok k = {T_BAD, 0, 0, tk.err_row, tk.err_col, 0, 0, p->tok_msg};
+        if (push_tok(p, &k)) p->oom = 1, rc = -1;
     }
     pep8_tokenizer_free(&tk);
     if (!rc && (p->n == 0 || p->t[p->n - 1].type != T_END)) {
-        tok k = {T_END, 0, 0, 1, 0, 0, 0};
+        long row = p->n ? p->t[p->n - 1].row : 1;
+        tok k = {T_END, 0, 0, row, 0, 0, 0, NULL};
         if (push_tok(p, &k)) p->oom = 1, rc = -1;
     }
     if (rc && p->oom) pst_fail_oom(err, "the tokens of a Python text");
@@ -1976,6 +2167,7 @@ int pysyntax_check(const char *text, size_t len, pysyntax_result *r, pst_error *
     p.cur_scope = -1;
     p.f.return_value = -1;
     p.pending_await = -1;
+    p.f.blocks = 0;
     p.future_ok = 2;
     p.module_level = 1;
     int rc = push_scope(&p, S_MODULE);
@@ -1983,6 +2175,7 @@ int pysyntax_check(const char *text, size_t len, pysyntax_result *r, pst_error *
     for (size_t i = 0; i < p.nsc; i++) free(p.sc[i].syms);
     free(p.sc);
     free(p.nd);
+    free(p.pat);
     if (p.oom) return pst_fail_oom(err, "checking a Python text");
     if (rc || p.failed) {
         r->ok = 0;

@@ -9,14 +9,18 @@ compile(x, "<x>", "exec") on snippets cut from the standard library
   lines     a random range of 1-30 lines, dedented
   cut       a whole top-level definition cut at a random character
   cutline   a whole top-level definition cut at a random line end
+  mutate    a nested statement (dedented) with one random edit: 1-3
+            characters deleted, or a piece of Python (bracket, operator,
+            keyword, string, indentation) inserted or put in place of one
 
 compile()'s verdict: accepted unless it raises SyntaxError (IndentationError
 and TabError included) or ValueError (NUL bytes); SyntaxWarnings (invalid
 escapes, `1if`) are accepted, as compile() accepts them. Asserts that the
 agreement is at least 99.5% and prints every disagreement.
 
-Usage: test_python_compiles.py [N per kind (default 1200)] [--seed S] [--list FILE]
-(--list writes the disagreements as markdown for docs/evidence.md)."""
+Usage: test_python_compiles.py [N per kind (default 1000)] [--seed S] [--all] [--list FILE]
+(--all: every *.py under /usr/lib/python3.11, subpackages and tests included;
+--list writes the disagreements as markdown for docs/evidence.md)."""
 import ast
 import glob
 import json
@@ -46,10 +50,11 @@ def compiles(text):
             return 0, type(e).__name__
 
 
-def snippets(n_per_kind, seed):
+def snippets(n_per_kind, seed, recursive=False):
     rng = random.Random(seed)
     files = []
-    for path in sorted(glob.glob(os.path.join(STDLIB, '*.py'))):
+    pattern = os.path.join(STDLIB, '**', '*.py') if recursive else os.path.join(STDLIB, '*.py')
+    for path in sorted(glob.glob(pattern, recursive=recursive)):
         with open(path, encoding='utf-8', errors='replace') as f:
             src = f.read()
         try:
@@ -70,7 +75,13 @@ def snippets(n_per_kind, seed):
         return ''.join(lines[start:node.end_lineno])
 
     out = []
-    kinds = ['whole', 'nested', 'lines', 'cut', 'cutline']
+    kinds = ['whole', 'nested', 'lines', 'cut', 'cutline', 'mutate']
+    pieces = ['(', ')', '[', ']', '{', '}', ':', ',', '*', '**', '=', ':=', '.', ';', '\n', ' ',
+              '    ', 'lambda ', 'yield ', 'await ', 'return ', 'async ', 'not ', 'in ', 'is ', 'if ',
+              'else ', 'for ', '@', '/', '-', '"', "'", 'f"{x}"', 'b"\\xe9"', 'None',
+              'b"é"', 'f"{x!z}"', 'f"{}"', '"\\x4"', 'def ', 'global x',
+              'nonlocal x', 'break', 'continue', 'del ', '\\', '\t', 'from __future__ import annotations\n',
+              'import *', 'x', '1', '#']
     for kind in kinds:
         made = 0
         while made < n_per_kind:
@@ -88,6 +99,18 @@ def snippets(n_per_kind, seed):
                 b = min(len(lines), a + rng.randint(1, 30))
                 text = textwrap.dedent(''.join(lines[a:b]))
                 where = '%s:%d-%d' % (name, a + 1, b)
+            elif kind == 'mutate' and nested:
+                node = rng.choice(nested)
+                text = textwrap.dedent(''.join(lines[node.lineno - 1:node.end_lineno]))
+                k = rng.randrange(len(text) + 1)
+                op = rng.randrange(3)
+                if op == 0:
+                    text = text[:k] + text[k + rng.randint(1, 3):]
+                elif op == 1:
+                    text = text[:k] + rng.choice(pieces) + text[k:]
+                else:
+                    text = text[:k] + rng.choice(pieces) + text[k + 1:]
+                where = '%s:%d@%d' % (name, node.lineno, k)
             elif kind in ('cut', 'cutline') and defs:
                 node = rng.choice(defs)
                 full = text_of(lines, node)
@@ -111,16 +134,18 @@ def snippets(n_per_kind, seed):
 
 def main():
     args = sys.argv[1:]
-    n_per_kind, seed, list_file = 1200, 15, None
+    n_per_kind, seed, list_file, recursive = 1000, 15, None, False
     while args:
         a = args.pop(0)
         if a == '--seed':
             seed = int(args.pop(0))
+        elif a == '--all':
+            recursive = True
         elif a == '--list':
             list_file = args.pop(0)
         else:
             n_per_kind = int(a)
-    cases = snippets(n_per_kind, seed)
+    cases = snippets(n_per_kind, seed, recursive)
     t0 = time.time()
     ref = [compiles(text) for _, _, text in cases]
     t_py = time.time() - t0
