@@ -1803,7 +1803,9 @@ static int statement(parser *p) {
 static int ishexd(pep8_cp c) { return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f'); }
 
 /* The escape at s[i] == '\\' in a non-raw literal: returns the index after it,
- * or -1 for an escape the codec refuses (\x, \u, \U, \N need their digits). */
+ * or -1 for an escape the codec refuses (\x, \u, \U need their digits, \N a
+ * {name} of letters, digits, spaces and hyphens; whether the name exists is
+ * not checked: "\N{NO SUCH NAME}" is accepted, compile() refuses it). */
 static long check_escape(const pep8_cp *s, size_t n, size_t i, int bytes) {
     if (i + 1 >= n) return (long)n;
     pep8_cp c = s[i + 1];
@@ -1820,7 +1822,13 @@ static long check_escape(const pep8_cp *s, size_t n, size_t i, int bytes) {
     if (!bytes && c == 'N') {
         if (i + 2 >= n || s[i + 2] != '{') return -1;
         size_t j = i + 3;
-        while (j < n && s[j] != '}') j++;
+        while (j < n && s[j] != '}') {
+            /* Unicode character names (and aliases) use only these: a name
+             * made of them is accepted unchecked (no name database here) */
+            pep8_cp c = s[j] | 0x20;
+            if (!((c >= 'a' && c <= 'z') || (s[j] >= '0' && s[j] <= '9') || s[j] == ' ' || s[j] == '-')) return -1;
+            j++;
+        }
         if (j >= n || j == i + 3) return -1;
         return (long)j + 1;
     }
@@ -2032,6 +2040,56 @@ static int tab_check(const pep8_src *s, size_t loff, long *ind, long *alt, int *
     return col == ind[t] && altcol != alt[t];
 }
 
+/* One pep8 token as a parser token in *k; the message when it is bad (a
+ * character that starts no token, an unterminated string, a name that is no
+ * identifier, too deep indentation or brackets), else NULL. */
+static const char *convert_token(const pep8_src *src, const pep8_tok *t, tok *k, int *indents, int *level) {
+    tok z = {0, 0, 0, t->srow, t->scol, t->toff, t->tlen, NULL};
+    *k = z;
+    const pep8_cp *x = src->buf + t->toff;
+    const char *bad = NULL;
+    switch (t->type) {
+    case PT_NAME:
+        k->type = T_NAME;
+        for (size_t i = 1; i < t->tlen; i++)
+            if (!pep8_isidcont(x[i])) bad = "invalid character in identifier";
+        if (t->tlen <= 8 && x[0] < 128)
+            for (int w = 1; w <= K_YIELD; w++) {
+                size_t wl = strlen(keywords[w]), i = 0;
+                if (wl != t->tlen) continue;
+                while (i < wl && x[i] == (pep8_cp)keywords[w][i]) i++;
+                if (i == wl) k->kw = w;
+            }
+        break;
+    case PT_NUMBER: k->type = T_NUMBER; break;
+    case PT_STRING: k->type = T_STRING; break;
+    case PT_NEWLINE: k->type = T_NEWLINE; break;
+    case PT_INDENT:
+        k->type = T_INDENT;
+        if (++*indents >= 100) bad = "too many levels of indentation";
+        break;
+    case PT_DEDENT: k->type = T_DEDENT, (*indents)--; break;
+    case PT_ENDMARKER: k->type = T_END; break;
+    case PT_OP:
+        k->type = T_OP;
+        if (t->tlen > 3) bad = "invalid syntax";
+        for (size_t i = 0; i < t->tlen && i < 3; i++) {
+            if (x[i] > 127) bad = "invalid character";
+            k->op |= (uint32_t)(x[i] & 0x7f) << (8 * i);
+        }
+        if (k->op == '(' || k->op == '[' || k->op == '{') {
+            if (++*level > 200) bad = "too many nested parentheses";
+        } else if (k->op == ')' || k->op == ']' || k->op == '}') {
+            (*level)--;
+        }
+        break;
+    default: /* ERRORTOKEN: a character that starts no token, an unterminated string */
+        bad = (x[0] == '\'' || x[0] == '"' || t->tlen > 1) ? "unterminated string literal" : "invalid character";
+        break;
+    }
+    return bad;
+}
+
 /* Tokenizes src into p->t (comments and NL dropped); 0, or -1 with the error set. */
 static int load_tokens(parser *p, const pep8_src *src, pst_error *err) {
     pep8_tokenizer tk;
@@ -2045,48 +2103,8 @@ static int load_tokens(parser *p, const pep8_src *src, pst_error *err) {
     int r;
     while (!rc && (r = pep8_tokenizer_next(&tk, &t, err)) == 1) {
         if (t.type == PT_COMMENT || t.type == PT_NL) continue;
-        tok k = {0, 0, 0, t.srow, t.scol, t.toff, t.tlen, NULL};
-        const pep8_cp *x = src->buf + t.toff;
-        const char *bad = NULL;
-        switch (t.type) {
-        case PT_NAME:
-            k.type = T_NAME;
-            for (size_t i = 1; i < t.tlen; i++)
-                if (!pep8_isidcont(x[i])) bad = "invalid character in identifier";
-            if (t.tlen <= 8 && x[0] < 128)
-                for (int w = 1; w <= K_YIELD; w++) {
-                    size_t wl = strlen(keywords[w]), i = 0;
-                    if (wl != t.tlen) continue;
-                    while (i < wl && x[i] == (pep8_cp)keywords[w][i]) i++;
-                    if (i == wl) k.kw = w;
-                }
-            break;
-        case PT_NUMBER: k.type = T_NUMBER; break;
-        case PT_STRING: k.type = T_STRING; break;
-        case PT_NEWLINE: k.type = T_NEWLINE; break;
-        case PT_INDENT:
-            k.type = T_INDENT;
-            if (++indents >= 100) bad = "too many levels of indentation";
-            break;
-        case PT_DEDENT: k.type = T_DEDENT, indents--; break;
-        case PT_ENDMARKER: k.type = T_END; break;
-        case PT_OP:
-            k.type = T_OP;
-            if (t.tlen > 3) bad = "invalid syntax";
-            for (size_t i = 0; i < t.tlen && i < 3; i++) {
-                if (x[i] > 127) bad = "invalid character";
-                k.op |= (uint32_t)(x[i] & 0x7f) << (8 * i);
-            }
-            if (k.op == '(' || k.op == '[' || k.op == '{') {
-                if (++level > 200) bad = "too many nested parentheses";
-            } else if (k.op == ')' || k.op == ']' || k.op == '}') {
-                level--;
-            }
-            break;
-        default: /* ERRORTOKEN: a character that starts no token, an unterminated string */
-            bad = (x[0] == '\'' || x[0] == '"' || t.tlen > 1) ? "unterminated string literal" : "invalid character";
-            break;
-        }
+        tok k;
+        const char *bad = convert_token(src, &t, &k, &indents, &level);
         if (!bad && line_start && k.type != T_INDENT && k.type != T_DEDENT && k.type != T_NEWLINE &&
             k.type != T_END && tab_check(src, t.loff, ind, alt, &nind))
             bad = "inconsistent use of tabs and spaces in indentation";
