@@ -454,16 +454,19 @@ static int comprehension_tail(parser *p, int genexp) {
     return rc;
 }
 
-/* Element parsers used inside displays: star_named_expression. */
+/* '*' bitwise_or (at a '*'): a starred expression */
+static int starred(parser *p) {
+    long t0 = (long)p->pos++;
+    int y = bitwise_or(p);
+    if (y < 0) return -1;
+    int x = new_node(p, N_STAR, t0);
+    add_child(p, x, y);
+    return x;
+}
+
+/* star_named_expression: '*' bitwise_or | named_expression (display elements) */
 static int star_named_expression(parser *p) {
-    long t0 = (long)p->pos;
-    if (accept_op(p, '*')) {
-        int y = bitwise_or(p);
-        if (y < 0) return -1;
-        int x = new_node(p, N_STAR, t0);
-        add_child(p, x, y);
-        return x;
-    }
+    if (at_op(p, '*')) return starred(p);
     return named_expression(p);
 }
 
@@ -625,15 +628,7 @@ static int atom(parser *p) {
 
 /* slices: slice | (slice | starred_expression) (',' ...)* [','] */
 static int slice_item(parser *p) {
-    if (at_op(p, '*')) {
-        long t0 = (long)p->pos;
-        p->pos++;
-        int y = bitwise_or(p);
-        if (y < 0) return -1;
-        int x = new_node(p, N_STAR, t0);
-        add_child(p, x, y);
-        return x;
-    }
+    if (at_op(p, '*')) return starred(p);
     int any = 0;
     if (!at_op(p, ':')) {
         if (named_expression(p) < 0) return -1;
@@ -902,14 +897,7 @@ static int named_expression(parser *p) {
 }
 
 static int star_expression(parser *p) {
-    long t0 = (long)p->pos;
-    if (accept_op(p, '*')) {
-        int y = bitwise_or(p);
-        if (y < 0) return -1;
-        int x = new_node(p, N_STAR, t0);
-        add_child(p, x, y);
-        return x;
-    }
+    if (at_op(p, '*')) return starred(p);
     return expression(p);
 }
 
