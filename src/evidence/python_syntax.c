@@ -629,13 +629,10 @@ static int atom(parser *p) {
 /* slices: slice | (slice | starred_expression) (',' ...)* [','] */
 static int slice_item(parser *p) {
     if (at_op(p, '*')) return starred(p);
-    int any = 0;
     if (!at_op(p, ':')) {
         if (named_expression(p) < 0) return -1;
-        any = 1;
         if (!at_op(p, ':')) return 0;
     }
-    (void)any;
     p->pos++; /* ':' */
     if (!at_op(p, ':') && !at_op(p, ',') && !at_op(p, ']'))
         if (expression(p) < 0) return -1;
@@ -696,7 +693,6 @@ static int primary(parser *p) {
     int x = atom(p), chain = 0;
     if (x < 0) return -1;
     for (;;) {
-        long t0 = (long)p->pos;
         if (at_op(p, '.') || at_op(p, '(') || at_op(p, '[')) {
             if (enter(p)) return -1;
             chain++;
@@ -704,24 +700,19 @@ static int primary(parser *p) {
         if (accept_op(p, '.')) {
             if (!at_name(p)) return fail(p, "invalid syntax");
             p->pos++;
-            int y = new_node(p, N_ATTR, p->nd[x].t);
-            x = y;
+            x = new_node(p, N_ATTR, p->nd[x].t);
         } else if (accept_op(p, '(')) {
             if (call_args(p)) return -1;
             x = new_node(p, N_CALL, p->nd[x].t);
         } else if (accept_op(p, '[')) {
-            int n = 0;
-            for (;;) {
-                int r = slice_item(p);
-                if (r < 0) return -1;
-                n++;
+            for (;;) { /* slices: (slice | starred) (',' ...)* [','] */
+                if (slice_item(p) < 0) return -1;
                 if (!accept_op(p, ',')) break;
                 if (at_op(p, ']')) break;
             }
             if (expect_op(p, ']')) return -1;
             x = new_node(p, N_SUB, p->nd[x].t);
         } else {
-            (void)t0;
             p->depth -= chain;
             return x;
         }
@@ -956,7 +947,7 @@ static int outer_expression(parser *p, int outer) {
 static int parameters(parser *p, int lambda) {
     int outer = p->sc[p->cur_scope].parent;
     uint32_t close = lambda ? ':' : ')';
-    int n = 0, slash = 0, star = 0, bare_star = 0, kwonly = 0, dstar = 0, saw_default = 0;
+    int n = 0, slash = 0, star = 0, dstar = 0, saw_default = 0;
     while (!at_op(p, close)) {
         long ta = (long)p->pos;
         if (dstar) return fail_at(p, ta, "arguments cannot follow var-keyword argument");
@@ -969,7 +960,6 @@ static int parameters(parser *p, int lambda) {
             if (star) return fail_at(p, ta, "* argument may appear only once");
             star = 1;
             if (at_op(p, ',') || at_op(p, close)) {
-                bare_star = 1;
                 if (at_op(p, close) || (is_op(peek(p, 1), close)) || is_op(peek(p, 1), OP2('*', '*')))
                     return fail_at(p, ta, "named arguments must follow bare *");
             } else {
@@ -1006,11 +996,9 @@ static int parameters(parser *p, int lambda) {
             } else if (saw_default && !star) {
                 return fail_at(p, ta, "non-default argument follows default argument");
             }
-            if (star) kwonly = 1;
         }
         if (!accept_op(p, ',')) break;
     }
-    (void)bare_star, (void)kwonly;
     return expect_op(p, close);
 }
 
