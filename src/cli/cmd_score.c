@@ -236,7 +236,7 @@ int cmd_score(int argc, char **argv) {
     const pst_arg args[] = {
         ARG("scorer", ARG_STRING, &spec, "scorer spec: pep8, pii, toxicity, contains:W, regex:P, "
                                       "length:MIN:MAX, features:FILE, external:CMD, not:S, "
-                                      "below:T:S, above:T:S, A&B; with contexts (--jsonl): numbers-copied, "
+                                      "below:T:S, above:T:S, python-compiles, A&B; with contexts (--jsonl): numbers-copied, "
                                       "entities-from-context[:K], pep8-clean (docs/evidence.md)", .required = 1),
         ARG("segments", ARG_STRING, &segments, "also score segments: sentence | line | document"),
         ARG("jsonl", ARG_FLAG, &jsonl, "input lines are JSON objects {\"text\", \"context\"}"),

@@ -154,16 +154,27 @@ static int cookie_codec(const char *orig, int bom) {
     return -1; /* LookupError: unknown encoding -> latin-1 fallback too */
 }
 
+static int src_decode(pep8_src *s, const char *bytes, size_t len, int as_str, pst_error *err);
+
 int pep8_src_decode(pep8_src *s, const char *bytes, size_t len, pst_error *err) {
+    return src_decode(s, bytes, len, 0, err);
+}
+
+int pep8_src_decode_utf8(pep8_src *s, const char *bytes, size_t len, pst_error *err) {
+    return src_decode(s, bytes, len, 1, err);
+}
+
+/* as_str: the text of a Python str (compile(str)): UTF-8 only, no cookie, a BOM kept. */
+static int src_decode(pep8_src *s, const char *bytes, size_t len, int as_str, pst_error *err) {
     memset(s, 0, sizeof *s);
     const unsigned char *b = (const unsigned char *)bytes;
-    int bom = len >= 3 && b[0] == 0xef && b[1] == 0xbb && b[2] == 0xbf;
+    int bom = !as_str && len >= 3 && b[0] == 0xef && b[1] == 0xbb && b[2] == 0xbf;
     const unsigned char *body = b + (bom ? 3 : 0);
     size_t blen = len - (bom ? 3 : 0);
     /* detect_encoding: first and maybe second line (split at b'\n') */
     int codec = 0; /* utf-8 */
     int fallback = 0;
-    {
+    if (!as_str) {
         const unsigned char *l1 = body;
         const unsigned char *e1 = memchr(body, '\n', blen);
         size_t n1 = e1 ? (size_t)(e1 - body) + 1 : blen;
@@ -201,7 +212,14 @@ int pep8_src_decode(pep8_src *s, const char *bytes, size_t len, pst_error *err) 
         } else {
             ncp = (long)blen;
         }
-        if (ncp < 0) fallback = 1;
+        if (ncp < 0) {
+            if (as_str) {
+                free(s->buf);
+                s->buf = NULL;
+                return 1;
+            }
+            fallback = 1;
+        }
     }
     const unsigned char *src = body;
     size_t slen = blen;
@@ -253,7 +271,7 @@ int pep8_src_decode(pep8_src *s, const char *bytes, size_t len, pst_error *err) 
     if (w > 0 && s->buf[w - 1] != '\n') s->loff[++k] = w;
     s->nlines = k;
     s->first = 0;
-    if (k > 0) {
+    if (k > 0 && !as_str) {
         pep8_us l0 = pep8_line(s, 0);
         if (l0.n >= 1 && l0.p[0] == 0xfeff) s->first = 1;
         else if (l0.n >= 3 && l0.p[0] == 0xef && l0.p[1] == 0xbb && l0.p[2] == 0xbf) s->first = 3;

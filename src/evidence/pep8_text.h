@@ -31,6 +31,10 @@ typedef struct {
  * coding cookie), utf-8 strictly, falling back to latin-1; universal newlines;
  * BOM stripped from the first line. Returns -1 only on allocation failure. */
 int pep8_src_decode(pep8_src *s, const char *bytes, size_t len, pst_error *err);
+/* The same for the text of a Python str, as compile(str) reads it: strict
+ * UTF-8 whatever a coding cookie says, a BOM kept as U+FEFF. Returns 1 when the
+ * bytes are not UTF-8, -1 on allocation failure. */
+int pep8_src_decode_utf8(pep8_src *s, const char *bytes, size_t len, pst_error *err);
 void pep8_src_free(pep8_src *s);
 static inline pep8_us pep8_line(const pep8_src *s, long i) {
     size_t a = i == 0 ? s->first : s->loff[i];

@@ -9,6 +9,7 @@
  *           | 'above:' T ':' factor           b = [s(x) > T]
  *           | 'pep8' | 'pii' | 'pii:' TYPE(,TYPE)* | 'toxicity'
  *           | 'contains:' W(,W)* | 'length:' MIN ':' MAX | 'features:' FILE
+ *           | 'python-compiles'
  *           | 'regex:' PATTERN | 'external:' CMD   (these two take the rest of the spec)
  */
 #include <ctype.h>
@@ -359,6 +360,7 @@ static int parse_factor(const char *s, const char *end, const pst_spec_ctx *oute
         *out = sc;
         return 0;
     }
+    if (n == 15 && memcmp(s, "python-compiles", 15) == 0) return pst_scorer_create_python_compiles(s, n, out, err);
     if (n == 3 && memcmp(s, "pii", 3) == 0) return pst_scorer_create_pii(s, n, NULL, out, err);
     if (starts(s, e, "pii:")) {
         char *types = pst_strndup(s + 4, n - 4, err);
@@ -385,10 +387,10 @@ static int parse_factor(const char *s, const char *end, const pst_spec_ctx *oute
     if (n == 0)
         return pst_fail(err, "scorer: empty spec (expected pep8, pii, toxicity, contains:W, "
                              "regex:P, length:MIN:MAX, features:FILE, external:CMD, not:S, "
-                             "below:T:S, above:T:S, numbers-copied, entities-from-context[:K], pep8-clean or A&B)");
+                             "below:T:S, above:T:S, numbers-copied, entities-from-context[:K], pep8-clean, python-compiles or A&B)");
     return pst_fail(err, "scorer '%.*s': unknown spec (expected pep8, pii, toxicity, contains:W, "
                     "regex:P, length:MIN:MAX, features:FILE, external:CMD, not:S, below:T:S, "
-                    "above:T:S, numbers-copied, entities-from-context[:K], pep8-clean or A&B)", (int)n, s);
+                    "above:T:S, numbers-copied, entities-from-context[:K], pep8-clean, python-compiles or A&B)", (int)n, s);
 }
 
 int pst_scorer_create_n(const char *spec, size_t len, const pst_spec_ctx *ctx, pst_scorer **out,

@@ -59,6 +59,8 @@ int pst_scorer_create_length(const char *spec, size_t len, const char *args, siz
 /* Context-aware rules b(x, c) (context.c): numbers-copied, entities-from-context[:K],
  * pep8-clean. Returns 0 when spec is none of them (*out NULL), 1 when built, -1 on error. */
 int pst_scorer_create_context(const char *spec, size_t len, pst_scorer **out, pst_error *err);
+/* python-compiles (python_syntax.c): b(x) = 1 iff Python 3.11's compile() accepts c + x. */
+int pst_scorer_create_python_compiles(const char *spec, size_t len, pst_scorer **out, pst_error *err);
 int pst_scorer_create_features(const char *spec, size_t len, const char *path,
                                const pst_spec_ctx *ctx, pst_scorer **out, pst_error *err);
 int pst_scorer_create_external(const char *spec, size_t len, const char *cmd, double timeout,
