@@ -5,12 +5,15 @@
 #
 #   experiments/cdpg/run.sh [--quick] OUT_DIR
 #
-# 1. A prior on the State of the Union speeches: a 2048-token BPE, sentence shards, GPT-2
-#    4 layers x 128 (PRIOR_STEPS, default 3000 steps of 16 x 64 tokens).
+# 1. Priors: on the State of the Union speeches (sentence shards) and, for the code task, on
+#    Python's standard library (document shards): a 2048-token BPE, GPT-2 4 layers x 128
+#    (PRIOR_STEPS, default 3000 steps of 16 x 64 tokens).
 # 2. Contexts (contexts.py): SOTU sentences, speeches before 1990 for tuning, from 1990 on
 #    held out. Tasks (TASKS, default "numbers entities"):
 #      numbers   b = numbers-copied          (the one number of the context appears in x)
 #      entities  b = entities-from-context:1 (x names at least one entity, all from c)
+#      code      b = python-compiles&pep8-clean: c + x compiles (c = a stdlib function's
+#                signature and one-line docstring, code_contexts.py) and x's lines are clean
 # 3. Every method at the same budget (STEPS x BATCH, default 200 x 64, contexts taken in turn),
 #    SEEDS (default "1 2 3"); the prior is evaluated the same way.
 # 4. eval --prompts on EVAL_CONTEXTS held-out contexts (default 64): E_π[b|c], KL(π_c‖a_c),
@@ -39,28 +42,36 @@ say() { echo "$(date -u +%H:%M:%S) $*" >&2; }
 has_ppo=0
 case "$("$P" tune --help 2>&1)" in *--ppo-epochs*) has_ppo=1 ;; esac # (grep -q would end the pipe early: SIGPIPE)
 
-# 1. the prior
-prior=$out/prior
-if [ ! -f "$prior/model/config.json" ]; then
-  say "prior: tokenizer, shards, $prior_steps steps"
-  [ -f "$out/tokenizer/vocab.json" ] || "$P" tokenizer train --corpus sotu --vocab-size 2048 --out "$out/tokenizer"
-  [ -f "$out/data.val.bin" ] || "$P" prepare --corpus sotu --tokenizer "$out/tokenizer" --segments sentence \
-      --out "$out/data" --seed 1 --quiet > "$out/prepare.json"
-  "$P" train --data "$out/data.train.bin" --val-data "$out/data.val.bin" --tokenizer "$out/tokenizer" \
-      --out "$prior" --n-layer 4 --n-head 4 --n-embd 128 --n-positions 64 --steps "$prior_steps" --batch 16 \
+# 1. the priors: one on the speeches (numbers, entities), one on Python's standard library (code)
+train_prior() { # dir, corpus, segments
+  local d=$1
+  [ -f "$d/prior/model/config.json" ] && return 0
+  say "prior on $2: tokenizer, shards, $prior_steps steps"
+  mkdir -p "$d"
+  [ -f "$d/tokenizer/vocab.json" ] || "$P" tokenizer train --corpus "$2" --vocab-size 2048 --out "$d/tokenizer"
+  [ -f "$d/data.val.bin" ] || "$P" prepare --corpus "$2" --tokenizer "$d/tokenizer" --segments "$3" \
+      --out "$d/data" --seed 1 --quiet > "$d/prepare.json"
+  "$P" train --data "$d/data.train.bin" --val-data "$d/data.val.bin" --tokenizer "$d/tokenizer" \
+      --out "$d/prior" --n-layer 4 --n-head 4 --n-embd 128 --n-positions 64 --steps "$prior_steps" --batch 16 \
       --seq 64 --lr 2e-3 --warmup 50 --seed 1 --quiet
-fi
+}
+home_of() { case $1 in code) echo "$out/code_prior" ;; *) echo "$out" ;; esac; }
+prompts_of() { case $1 in code) echo "$out/contexts/code.$2.jsonl" ;; *) echo "$out/contexts/$1.$2.txt" ;; esac; }
 
 # 2. contexts
 [ -f "$out/contexts/entities.heldout.txt" ] ||
   /usr/bin/python3 "$HERE/contexts.py" "$ROOT/data/sotu/data" "$out/contexts" $n_train $n_held 1
+[ -f "$out/contexts/code.heldout.jsonl" ] ||
+  /usr/bin/python3 "$HERE/code_contexts.py" "${POSTERIOR_PYTHON_STDLIB:-/usr/lib/python3.11}" "$out/contexts" \
+      $n_train $n_held 1
 
 evaluate() { # task, model, name: eval per held-out context
   local f=$out/$1/$3.eval.json
   [ -f "$f" ] && return 0
-  "$P" eval --model "$2" --spec "$out/$1/target.json" --prompts "$out/contexts/$1.heldout.txt" \
+  "$P" eval --model "$2" --spec "$out/$1/target.json" --prompts "$(prompts_of "$1" heldout)" \
       --max-contexts "$eval_contexts" --n "$eval_n" --n-exact "$eval_n" --max-proposals "$max_proposals" \
-      --max-new-tokens 24 --data "$out/data.val.bin" --lm-batches 4 --seed 1 > "$f.tmp" 2> "$out/$1/$3.eval.log"
+      --max-new-tokens 24 --data "$(home_of "$1")/data.val.bin" --lm-batches 4 --seed 1 > "$f.tmp" \
+      2> "$out/$1/$3.eval.log"
   mv "$f.tmp" "$f"
 }
 
@@ -70,7 +81,7 @@ tune() { # task, name, seed, tune flags...
   [ -f "$out/$task/${name}_s$seed.eval.json" ] && return 0
   [ -f "$out/$task/${name}_s$seed.failed" ] && return 0
   say "$task $name seed $seed"
-  local how=(--prompts "$out/contexts/$task.train.txt" --steps "$steps" --batch "$batch" --lr 1e-4 --lr-min 1e-5
+  local how=(--prompts "$(prompts_of "$task" train)" --steps "$steps" --batch "$batch" --lr 1e-4 --lr-min 1e-5
              --max-new-tokens 24 --n-exact 0 --seed "$seed" "$@")
   [ -f "$run/run.json" ] && how=(--resume) # an interrupted run continues from its checkpoint
   if ! "$P" tune --spec "$out/$task/target.json" --out "$run" --quiet "${how[@]}" 2>> "$out/$task/${name}_s$seed.log"; then
@@ -86,14 +97,16 @@ tune() { # task, name, seed, tune flags...
 
 for task in $tasks; do
   case $task in
-  numbers) scorer=numbers-copied ;;
-  entities) scorer=entities-from-context:1 ;;
+  numbers) scorer=numbers-copied; train_prior "$out" sotu sentence ;;
+  entities) scorer=entities-from-context:1; train_prior "$out" sotu sentence ;;
+  code) scorer='python-compiles&pep8-clean'; train_prior "$out/code_prior" python-stdlib document ;;
   *) echo "unknown task $task" >&2; exit 2 ;;
   esac
   mkdir -p "$out/$task"
   [ -f "$out/$task/target.json" ] ||
-    "$P" target init --kind pointwise --conditional --prior "$prior/model" --out "$out/$task/target.json" "$scorer"
-  evaluate "$task" "$prior/model" prior
+    "$P" target init --kind pointwise --conditional --prior "$(home_of "$task")/prior/model" \
+        --out "$out/$task/target.json" "$scorer"
+  evaluate "$task" "$(home_of "$task")/prior/model" prior
   for seed in $seeds; do
     tune "$task" cdpg "$seed" --method dpg --variant baseline
     tune "$task" shared_z "$seed" --method dpg --variant baseline --shared-z

@@ -80,8 +80,10 @@ int pst_tokenizer_open(pst_tokenizer **out, const char *dir_or_gpt2, pst_error *
 /* ---- prompts (contexts of conditional targets) ------------------------- */
 
 /* A prompts file: one prompt per line, UTF-8 ("\r\n" accepted; the file's last newline
- * is optional). A line that is empty or only white space is an error naming it: as a
- * context it would silently turn into an unconditional sample. */
+ * is optional); or, when the name ends in ".jsonl", one JSON string per line (or an object
+ * with a string "prompt"), so a prompt may hold newlines. A prompt that is empty or only
+ * white space is an error naming its line (as a context it would silently turn into an
+ * unconditional sample); blank lines at the end of the file are its end. */
 typedef struct {
     char **text; /* [n] NUL-ended */
     long *line;  /* [n] 1-based line numbers */

@@ -15,6 +15,7 @@
 #include "posterior/prior.h"
 #include "posterior/tokenizer.h"
 #include "posterior/distribution.h"
+#include "posterior/corpus.h"
 #include "posterior/toy.h"
 #include "posterior/estimate.h"
 #include "posterior/sampler.h"
@@ -194,6 +195,12 @@ void pst_target_bundle_free(pst_target_bundle *b);
 int pst_target_bundle_reference(const pst_target_bundle *b, const char *path, int n, int max_new_tokens,
                                 const pst_seq *context, const pst_exact_options *o, pst_rng *rng, pst_reference *out,
                                 pst_error *err);
+/* The contexts of a conditional target from a prompts file (pst_prompts_read, corpus.h),
+ * tokenized by the bundle's tokenizer: *contexts is [*n], each owning its tokens (free
+ * with pst_contexts_free). A prompt of no tokens is an error naming its line. */
+int pst_target_bundle_contexts(const pst_target_bundle *b, const char *path, pst_seq **contexts, int *n,
+                               pst_error *err);
+void pst_contexts_free(pst_seq *contexts, int n);
 
 #ifdef __cplusplus
 }

@@ -242,37 +242,6 @@ done:
     return rc;
 }
 
-/* The non-empty lines of a prompts file (read as a "lines" corpus), malloc'd strings. */
-static int read_prompts(const char *path, char ***out, int *n, pst_error *err) {
-    *out = NULL, *n = 0;
-    pst_corpus *c = NULL;
-    pst_document_list l = {0};
-    if (pst_corpus_open(&c, path, "lines", NULL, err) || pst_corpus_read(c, 0, &l, err)) {
-        pst_corpus_free(c);
-        return -1;
-    }
-    char **v = calloc(l.n ? l.n : 1, sizeof *v);
-    int k = 0, rc = 0;
-    for (size_t i = 0; v && i < l.n && rc == 0; i++) {
-        if (l.docs[i].len == 0) continue;
-        v[k] = strndup(l.docs[i].text, l.docs[i].len);
-        rc = v[k++] ? 0 : -1;
-    }
-    pst_document_list_free(&l);
-    pst_corpus_free(c);
-    if (!v || rc) {
-        for (int i = 0; v && i < k; i++) free(v[i]);
-        free(v);
-        return pst_fail(err, "%s: out of memory", path);
-    }
-    if (k == 0) {
-        free(v);
-        return pst_fail(err, "%s: no prompts (one per line)", path);
-    }
-    *out = v, *n = k;
-    return 0;
-}
-
 static const char pretrain_eval_summary[] =
     "Evaluates a pretrained model: misalignment score of samples (mean, expected max,\n"
     "fraction above the threshold), prompted generation, LM loss, KL from a reference,\n"
@@ -318,8 +287,9 @@ int cmd_pretrain_eval(int argc, char **argv) {
     }
     pst_error err = {0};
     pst_gpt2 m = {0}, ref = {0};
-    int have_ref = 0, n_prompts = 0;
-    char **prompts = NULL, *json = NULL;
+    int have_ref = 0;
+    pst_prompts prompts = {0};
+    char *json = NULL;
     rc = 1;
     if (task_name) {
         const pst_phf_task *task = pst_phf_task_get(task_name, &err);
@@ -340,11 +310,8 @@ int cmd_pretrain_eval(int argc, char **argv) {
         o.reference = &ref;
     }
     if (prompts_path) {
-        if (read_prompts(prompts_path, &prompts, &n_prompts, &err)) {
-            pst_fail_context(&err, "--prompts");
-            goto fail;
-        }
-        o.prompts = (const char *const *)prompts, o.n_prompts = n_prompts;
+        if (pst_prompts_read(prompts_path, &prompts, &err)) goto fail;
+        o.prompts = (const char *const *)prompts.text, o.n_prompts = prompts.n;
     }
     o.val_shard = val_data;
     pst_phf_eval_result r;
@@ -365,8 +332,8 @@ int cmd_pretrain_eval(int argc, char **argv) {
 fail:
     pst_cli_fail("pretrain eval", spec, &err);
 done:
-    for (int i = 0; i < n_prompts; i++) free(prompts[i]);
-    free(prompts), free(json);
+    pst_prompts_free(&prompts);
+    free(json);
     pst_scorer_free(o.scorer);
     pst_tokenizer_free(o.tok);
     pst_gpt2_free(&m);

@@ -193,9 +193,8 @@ int cmd_tune(int argc, char **argv) {
     pst_target_bundle b;
     pst_distribution policy = {0};
     pst_reference ref = {0};
-    char *prompts_text = NULL;
     pst_seq *contexts = NULL;
-    int **ctx_ids = NULL, n_ctx = 0;
+    int n_ctx = 0;
     int ret = 1;
     if (pst_target_bundle_load(spec_path, &po, &b, &err) < 0 ||
         pst_target_spec_check_fitted(&b.spec, spec_path, &err) < 0)
@@ -205,39 +204,7 @@ int cmd_tune(int argc, char **argv) {
     po.sampling.top_p = (float)top_p;
     if (init && pst_target_check_policy(b.spec.prior, init, &err) < 0) goto fail;
     if (pst_gpt2_distribution_load(init ? init : b.spec.prior, &po, &policy, &err) < 0) goto fail;
-    if (prompts_path) {
-        size_t len;
-        if (pst_read_file(prompts_path, &prompts_text, &len, &err) < 0) goto fail;
-        int lines = 1;
-        for (size_t i = 0; i < len; i++) lines += prompts_text[i] == '\n';
-        contexts = calloc((size_t)lines, sizeof *contexts);
-        ctx_ids = calloc((size_t)lines, sizeof *ctx_ids);
-        if (!contexts || !ctx_ids) {
-            pst_fail(&err, "out of memory");
-            goto fail;
-        }
-        char *save = NULL;
-        for (char *line = strtok_r(prompts_text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-            if (!*line) continue;
-            size_t nid = 0;
-            if (pst_tokenizer_encode(pst_text_evidence_tokenizer(b.evidence), line, strlen(line), 1, &ctx_ids[n_ctx],
-                                     &nid, &err) < 0) {
-                pst_fail_context(&err, "--prompts %s", prompts_path);
-                goto fail;
-            }
-            if (nid == 0) {
-                free(ctx_ids[n_ctx]);
-                continue;
-            }
-            contexts[n_ctx].tokens = ctx_ids[n_ctx];
-            contexts[n_ctx].n = (int)nid;
-            n_ctx++;
-        }
-        if (!n_ctx) {
-            pst_fail(&err, "--prompts %s: no prompt", prompts_path);
-            goto fail;
-        }
-    }
+    if (prompts_path && pst_target_bundle_contexts(&b, prompts_path, &contexts, &n_ctx, &err) < 0) goto fail;
     /* the exact samples before anything is written: a bad reference or budget leaves no run folder */
     int drawn = 0;
     if (open_reference(&b, reference, n_exact, max_new, n_ctx ? contexts : NULL, n_ctx, max_proposals, o.batch, o.seed,
@@ -341,8 +308,7 @@ fail:
     pst_distribution_free(&policy);
     pst_reference_free(&ref);
     pst_target_bundle_free(&b);
-    for (int i = 0; ctx_ids && i < n_ctx; i++) free(ctx_ids[i]);
-    free(ctx_ids), free(contexts), free(prompts_text);
+    pst_contexts_free(contexts, n_ctx);
     cJSON_Delete(saved);
     return ret;
 }

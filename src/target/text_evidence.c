@@ -228,3 +228,34 @@ int pst_target_bundle_load(const char *path, const pst_gpt2_policy_options *o, p
     if (pst_target_bundle_open(&spec, o, b, err) < 0) return pst_fail_context(err, "%s", path);
     return 0;
 }
+
+int pst_target_bundle_contexts(const pst_target_bundle *b, const char *path, pst_seq **contexts, int *n,
+                               pst_error *err) {
+    *contexts = NULL, *n = 0;
+    pst_prompts p;
+    if (pst_prompts_read(path, &p, err) < 0) return -1;
+    pst_seq *c = pst_calloc((size_t)p.n, sizeof *c, err);
+    int rc = c ? 0 : -1, k = 0;
+    for (; rc == 0 && k < p.n; k++) {
+        int *ids = NULL;
+        size_t nid = 0;
+        if (pst_tokenizer_encode(pst_text_evidence_tokenizer(b->evidence), p.text[k], strlen(p.text[k]), 1, &ids, &nid,
+                                 err) < 0)
+            rc = pst_fail_context(err, "%s:%ld", path, p.line[k]);
+        else if (nid == 0)
+            rc = pst_fail(err, "%s:%ld: the prompt encodes to no token", path, p.line[k]);
+        c[k].tokens = ids, c[k].n = (int)nid;
+    }
+    pst_prompts_free(&p);
+    if (rc) {
+        pst_contexts_free(c, k);
+        return -1;
+    }
+    *contexts = c, *n = k;
+    return 0;
+}
+
+void pst_contexts_free(pst_seq *contexts, int n) {
+    for (int i = 0; contexts && i < n; i++) free((int *)contexts[i].tokens);
+    free(contexts);
+}

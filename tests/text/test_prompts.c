@@ -31,11 +31,14 @@ int main(void) {
     write_text(path, "one\ntwo\n");
     CHECK(pst_prompts_read(path, &p, &err) == 0 && p.n == 2);
     pst_prompts_free(&p);
+    write_text(path, "one\ntwo\n\n \r\n\n"); /* blank lines at the end: the file's end */
+    CHECK(pst_prompts_read(path, &p, &err) == 0 && p.n == 2);
+    pst_prompts_free(&p);
 
     write_text(path, "one\n\nthree\n");
     CHECK(pst_prompts_read(path, &p, &err) == -1);
     CHECK_MSG(strstr(err.msg, ":2: empty prompt") != NULL, "%s", err.msg);
-    write_text(path, "one\n  \t\r\n");
+    write_text(path, "one\n  \t\r\nthree\n");
     CHECK(pst_prompts_read(path, &p, &err) == -1);
     CHECK_MSG(strstr(err.msg, ":2: empty prompt") != NULL, "%s", err.msg);
     write_text(path, "");
@@ -48,5 +51,20 @@ int main(void) {
     CHECK_MSG(strstr(err.msg, ":1:") && strstr(err.msg, "NUL"), "%s", err.msg);
     unlink(path);
     CHECK(pst_prompts_read(path, &p, &err) == -1);
+
+    /* .jsonl: JSON strings (or {"prompt": ...}), so a prompt may span lines */
+    char jpath[64];
+    snprintf(jpath, sizeof jpath, "%s.jsonl", path);
+    write_text(jpath, "\"def f(x):\\n    \\\"Doc.\\\"\\n\"\n{\"prompt\": \"two\"}\n");
+    CHECK(pst_prompts_read(jpath, &p, &err) == 0 && p.n == 2);
+    CHECK(p.n == 2 && !strcmp(p.text[0], "def f(x):\n    \"Doc.\"\n") && !strcmp(p.text[1], "two"));
+    pst_prompts_free(&p);
+    write_text(jpath, "\"ok\"\n42\n");
+    CHECK(pst_prompts_read(jpath, &p, &err) == -1);
+    CHECK_MSG(strstr(err.msg, ".jsonl:2: not a JSON string") != NULL, "%s", err.msg);
+    write_text(jpath, "\"ok\"\n\" \"\n");
+    CHECK(pst_prompts_read(jpath, &p, &err) == -1);
+    CHECK_MSG(strstr(err.msg, ".jsonl:2: empty prompt") != NULL, "%s", err.msg);
+    unlink(jpath);
     return check_report();
 }
