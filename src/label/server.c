@@ -72,14 +72,23 @@ static int read_prompts(lb_server *s, uint64_t *sum, pst_error *err) {
     return 0;
 }
 
-/* The continuation of sample x as text (the end-of-text token dropped). */
+/* The continuation of sample x as text (the end-of-text token dropped), valid UTF-8: a
+ * byte-level model may stop inside a character; each invalid byte becomes U+FFFD. */
 static char *continuation(lb_server *s, const pst_sample *x, pst_error *err) {
     int n = x->n_tokens;
     if (n > 0 && x->tokens[n - 1] == s->eot) n--;
-    char *text = NULL;
-    size_t len;
+    char *text = NULL, *out;
+    size_t len, k = 0;
     if (pst_tokenizer_decode(s->tok, x->tokens, (size_t)n, &text, &len, err) < 0) return NULL;
-    return text;
+    if (!(out = pst_malloc(3 * len + 1, err))) return free(text), NULL;
+    for (size_t i = 0; i < len;) {
+        size_t c = pst_utf8_valid_len(text + i, len - i);
+        if (c && text[i]) memcpy(out + k, text + i, c), k += c, i += c;
+        else memcpy(out + k, "\xEF\xBF\xBD", 3), k += 3, i++;
+    }
+    out[k] = 0;
+    free(text);
+    return out;
 }
 
 /* Samples the pair of prompt i (two continuations of <eot> + the prompt's tokens, drawn
