@@ -346,7 +346,7 @@ static const char page_css[] =
     "pre.sample{white-space:pre-wrap;background:#fafafa;border:1px solid #eee;padding:6px 8px;margin:4px 0}"
     "mark{background:#ffe38a}mark.pii{background:#ffb3b3}mark.toxic{background:#f5a3ff}"
     ".pep8{background:#e8f0ff;display:inline-block;width:100%}.codes{color:#1f4fbf;font-size:12px}"
-    "details{margin:6px 0}";
+    "details{margin:6px 0}.wide{overflow-x:auto}";
 
 static void write_page(rp_buf *b, rp_report *r, pst_error *err, int *rc) {
     const char *title = r->opt->title ? r->opt->title : "posterior report";

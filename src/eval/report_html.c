@@ -360,15 +360,17 @@ int rp_html_eval(rp_buf *b, const rp_report *r, const rp_eval *e, pst_error *err
 
 /* ---- the experiment table ------------------------------------------------------------- */
 
-/* 1 when the top-level configuration value key differs between the experiment's runs. */
+/* 1 when the top-level configuration value key differs between the experiment's runs
+ * that have it (a train run and a tune run share few keys). */
 static int config_differs(const rp_report *r, size_t x, const char *key) {
     const cJSON *first = NULL;
     int seen = 0;
     for (size_t i = 0; i < r->n_runs; i++) {
         if (r->runs[i].experiment != (int)x || !r->runs[i].config) continue;
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(r->runs[i].config, key);
+        if (!v) continue;
         if (!seen) first = v, seen = 1;
-        else if (!first != !v || (v && !cJSON_Compare(first, v, 1))) return 1;
+        else if (!cJSON_Compare(first, v, 1)) return 1;
     }
     return 0;
 }
@@ -403,9 +405,11 @@ static void exp_row(rp_buf *b, const rp_report *r, const rp_eval *e, int run, co
     rp_put(b, "</td>");
     for (size_t k = 0; k < nk; k++) {
         const cJSON *v = run >= 0 && r->runs[run].config ? cJSON_GetObjectItemCaseSensitive(r->runs[run].config, keys[k]) : NULL;
-        char *t = v && !(cJSON_IsNumber(v) && fabs(v->valuedouble) >= 1e300) ? cJSON_PrintUnformatted(v) : NULL;
+        char *t = v && !cJSON_IsString(v) && !(cJSON_IsNumber(v) && fabs(v->valuedouble) >= 1e300)
+                      ? cJSON_PrintUnformatted(v) : NULL;
         rp_put(b, "<td>");
-        rp_escape_str(b, t ? t : v ? (v->valuedouble > 0 ? "inf" : "-inf") : "—"); /* run.json writes inf as 1e300 */
+        if (cJSON_IsString(v)) rp_escape_str(b, v->valuestring);
+        else rp_escape_str(b, t ? t : v ? (v->valuedouble > 0 ? "inf" : "-inf") : "—"); /* run.json writes inf as 1e300 */
         rp_put(b, "</td>");
         free(t);
     }
@@ -424,7 +428,7 @@ void rp_html_experiment(rp_buf *b, const rp_report *r, size_t x) {
     size_t nk = differing_keys(r, x, keys);
     rp_put(b, "<h2>Experiment ");
     rp_escape_str(b, r->experiments[x].dir);
-    rp_put(b, "</h2>\n<table class=\"experiment\"><tr><th>run / evaluation</th>");
+    rp_put(b, "</h2>\n<div class=\"wide\"><table class=\"experiment\"><tr><th>run / evaluation</th>");
     for (size_t k = 0; k < nk; k++) {
         rp_put(b, "<th>");
         rp_escape_str(b, keys[k]);
@@ -441,7 +445,7 @@ void rp_html_experiment(rp_buf *b, const rp_report *r, size_t x) {
     }
     for (size_t e = 0; e < r->n_evals; e++)
         if (r->evals[e].experiment == (int)x && r->evals[e].run < 0) exp_row(b, r, &r->evals[e], -1, keys, nk);
-    rp_put(b, "</table>\n<p class=\"note\">columns: the configuration values that differ between the runs; "
+    rp_put(b, "</table></div>\n<p class=\"note\">columns: the configuration values that differ between the runs; "
               "estimates ± standard error from each run's evaluation (exact: on exact samples of p; IS: "
               "importance-sampled from π's own samples)</p>\n");
 }

@@ -100,7 +100,7 @@ static size_t reference_lines(const rp_report *r, const char *key, rp_refline *o
             const cJSON *kind = cJSON_GetObjectItemCaseSensitive(t, "kind");
             if (isfinite(mu)) out[n++] = (rp_refline){mu, "μ̄", i};
             else if (cJSON_IsString(kind) && strcmp(kind->valuestring, "pointwise") == 0)
-                out[n++] = (rp_refline){1.0, "E_p[b] = 1", i};
+                out[n++] = (rp_refline){1.0, "E_p[b]", i};
         }
     }
     return n;
