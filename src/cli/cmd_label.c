@@ -1,7 +1,7 @@
 /* posterior label serve --model DIR --prompts FILE --db FILE.sqlite [--port 8080] [--host H]
  * posterior label export --db FILE.sqlite --out pairs.jsonl
  *
- * serve: the labelling page (include/posterior/label.h) until SIGINT / SIGTERM; prints
+ * serve: the labelling page (src/label/label.h) until SIGINT / SIGTERM; prints
  * {"url": ...} on stdout once listening. export: the judged pairs as a preference-pair
  * file (include/posterior/pairs.h). Built only with libmicrohttpd and SQLite; otherwise
  * both say so (exit 1). */
@@ -12,7 +12,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
-#include "posterior/label.h"
+#include "label/label.h"
 
 #ifndef POSTERIOR_HAVE_LABEL
 static int not_built(const char *command) {

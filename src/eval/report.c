@@ -166,13 +166,16 @@ static int has_metrics(const char *dir) {
     return pst_file_exists(p);
 }
 
-static int add_run(rp_report *r, const char *dir, int experiment, pst_error *err) {
+/* A run: a folder dir (flat = 0: dir/metrics.jsonl, dir/run.json ...) or, in an experiment
+ * folder that keeps its runs as files (flat = 1), dir = FOLDER/NAME: NAME.metrics.jsonl,
+ * NAME.run.json (its evaluation NAME.eval.json is attached by attach_evals). */
+static int add_run(rp_report *r, const char *dir, int flat, int experiment, pst_error *err) {
     rp_run *v = pst_realloc(r->runs, (r->n_runs + 1) * sizeof *v, err);
     if (!v) return -1;
     r->runs = v;
     rp_run *run = &v[r->n_runs++];
     memset(run, 0, sizeof *run);
-    run->experiment = experiment;
+    run->experiment = experiment, run->flat = flat;
     if (!(run->dir = pst_strdup(dir, err))) return -1;
     size_t n = strlen(dir);
     while (n > 1 && dir[n - 1] == '/') n--;
@@ -181,12 +184,13 @@ static int add_run(rp_report *r, const char *dir, int experiment, pst_error *err
     if (!(run->label = pst_strndup(base, (size_t)(dir + n - base), err))) return -1;
     char p[PATH_MAX];
     const char *cname = NULL;
-    if (has_config(dir, &cname)) {
-        snprintf(p, sizeof p, "%s/%s", dir, cname);
+    if (flat) snprintf(p, sizeof p, "%s.run.json", dir), cname = pst_file_exists(p) ? "run.json" : NULL;
+    else if (has_config(dir, &cname)) snprintf(p, sizeof p, "%s/%s", dir, cname);
+    if (cname) {
         if (!(run->config = read_json(p, err))) return -1;
         run->config_name = cname;
     }
-    snprintf(p, sizeof p, "%s/metrics.jsonl", dir);
+    snprintf(p, sizeof p, flat ? "%s.metrics.jsonl" : "%s/metrics.jsonl", dir);
     return read_metrics(r, run, p, err);
 }
 
@@ -272,8 +276,11 @@ static int add_experiment(rp_report *r, const char *dir, pst_error *err) {
         char p[PATH_MAX];
         snprintf(p, sizeof p, "%s/%s", dir, names[i]);
         if (is_dir(p) && has_metrics(p)) {
-            rc = add_run(r, p, x, err);
+            rc = add_run(r, p, 0, x, err);
             if (rc == 0) rc = add_evals_in(r, p, (int)r->n_runs - 1, x, err);
+        } else if (ends_with(p, ".metrics.jsonl")) {
+            p[strlen(p) - strlen(".metrics.jsonl")] = 0;
+            rc = add_run(r, p, 1, x, err);
         }
     }
     for (size_t i = 0; i < n; i++) free(names[i]);
@@ -299,7 +306,7 @@ static int add_path(rp_report *r, const char *path, pst_error *err) {
         return add_eval(r, path, j, -1, -1, err);
     }
     if (has_metrics(path)) {
-        if (add_run(r, path, -1, err) < 0) return -1;
+        if (add_run(r, path, 0, -1, err) < 0) return -1;
         return add_evals_in(r, path, (int)r->n_runs - 1, -1, err);
     }
     if (has_config(path, &cname))
@@ -307,10 +314,16 @@ static int add_path(rp_report *r, const char *path, pst_error *err) {
     return add_experiment(r, path, err);
 }
 
-/* An evaluation not in a run folder belongs to the run whose folder holds its "model"
+/* An evaluation not in a run folder belongs to the run kept as files beside it
+ * (NAME.eval.json of NAME.metrics.jsonl), or to the run whose folder holds its "model"
  * (eval --model RUN/model). */
 static void attach_evals(rp_report *r) {
     for (size_t e = 0; e < r->n_evals; e++) {
+        const char *path = r->evals[e].path;
+        size_t n = strlen(path), k = strlen(".eval.json");
+        for (size_t i = 0; r->evals[e].run < 0 && i < r->n_runs && ends_with(path, ".eval.json"); i++)
+            if (r->runs[i].flat && strlen(r->runs[i].dir) == n - k && strncmp(r->runs[i].dir, path, n - k) == 0)
+                r->evals[e].run = (int)i;
         const cJSON *m = cJSON_GetObjectItemCaseSensitive(r->evals[e].json, "model");
         if (r->evals[e].run >= 0 || !cJSON_IsString(m)) continue;
         char model[PATH_MAX], dir[PATH_MAX];

@@ -23,6 +23,7 @@ typedef struct {
     size_t n_series;
     size_t n_lines;           /* metrics lines read (skipped ones included) */
     int experiment;           /* index of its experiment, -1 when given alone */
+    int flat;                 /* 1: kept as files, dir = FOLDER/NAME (NAME.metrics.jsonl ...) */
 } rp_run;
 
 typedef struct {

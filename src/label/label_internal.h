@@ -3,7 +3,7 @@
 #ifndef POSTERIOR_LABEL_INTERNAL_H
 #define POSTERIOR_LABEL_INTERNAL_H
 
-#include "posterior/label.h"
+#include "label/label.h"
 
 #include <sqlite3.h>
 

@@ -1,4 +1,4 @@
-/* posterior label serve (include/posterior/label.h): libmicrohttpd serves the page and a
+/* posterior label serve (src/label/label.h): libmicrohttpd serves the page and a
  * small JSON API over the SQLite store; pairs are sampled from the model when a prompt
  * is first shown, stored, then shown (so a restart shows the same pair). One request at a
  * time (libmicrohttpd's internal polling thread): the model and the store are used by

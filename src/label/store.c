@@ -1,4 +1,4 @@
-/* The labelling page's SQLite store (include/posterior/label.h): WAL, synchronous=FULL,
+/* The labelling page's SQLite store (src/label/label.h): WAL, synchronous=FULL,
  * one transaction per write, so a killed server loses no judgement it answered. */
 #include "label_internal.h"
 
