@@ -15,9 +15,12 @@
  *                       *.eval.json): a folder with a configuration but no metrics.jsonl
  *                       is an error;
  *   an experiment folder  no metrics.jsonl of its own, run folders among its
- *                       subfolders and/or evaluations (*.json with "n" and
- *                       "kl_pi_a") in it: all its runs, and the experiment table;
- *   an evaluation       eval's JSON output, shown on its own.
+ *                       subfolders, runs kept as files (NAME.metrics.jsonl with
+ *                       NAME.run.json and NAME.eval.json) and/or evaluations (*.json
+ *                       of eval or pretrain eval) in it: all its runs, and the
+ *                       experiment table;
+ *   an evaluation       the JSON of eval ("n", "kl_pi_a") or pretrain eval ("lm_loss",
+ *                       "mean_score"), shown on its own.
  * An evaluation is attached to the run whose folder holds it, or holds its "model".
  * A metrics line that is not a JSON object is skipped and named in summary->warnings
  * (and in the report); the rest is drawn. */

@@ -194,10 +194,12 @@ static int add_run(rp_report *r, const char *dir, int flat, int experiment, pst_
     return read_metrics(r, run, p, err);
 }
 
-/* eval's output: a JSON object with "n" and "kl_pi_a" (target eval) or "lm_loss". */
+/* eval's output: a JSON object with "n" and "kl_pi_a" (eval) or with "lm_loss" and
+ * "mean_score" (pretrain eval). */
 static int looks_like_eval(const cJSON *j) {
-    return cJSON_IsObject(j) && cJSON_GetObjectItemCaseSensitive(j, "n") &&
-           (cJSON_GetObjectItemCaseSensitive(j, "kl_pi_a") || cJSON_GetObjectItemCaseSensitive(j, "lm_loss"));
+    return cJSON_IsObject(j) &&
+           ((cJSON_GetObjectItemCaseSensitive(j, "n") && cJSON_GetObjectItemCaseSensitive(j, "kl_pi_a")) ||
+            (cJSON_GetObjectItemCaseSensitive(j, "lm_loss") && cJSON_GetObjectItemCaseSensitive(j, "mean_score")));
 }
 
 static int add_eval(rp_report *r, const char *path, cJSON *j, int run, int experiment, pst_error *err) {
@@ -300,8 +302,8 @@ static int add_path(rp_report *r, const char *path, pst_error *err) {
         if (!j) return -1;
         if (!looks_like_eval(j)) {
             cJSON_Delete(j);
-            return pst_fail(err, "%s: not an evaluation (eval's JSON output has \"n\" and \"kl_pi_a\" or \"lm_loss\")",
-                            path);
+            return pst_fail(err, "%s: not an evaluation (the JSON of eval has \"n\" and \"kl_pi_a\", that of pretrain "
+                            "eval \"lm_loss\" and \"mean_score\")", path);
         }
         return add_eval(r, path, j, -1, -1, err);
     }
@@ -314,15 +316,15 @@ static int add_path(rp_report *r, const char *path, pst_error *err) {
     return add_experiment(r, path, err);
 }
 
-/* An evaluation not in a run folder belongs to the run kept as files beside it
- * (NAME.eval.json of NAME.metrics.jsonl), or to the run whose folder holds its "model"
+/* An evaluation not in a run folder belongs to the run beside it (NAME.eval.json of
+ * NAME.metrics.jsonl or of the folder NAME), or to the run whose folder holds its "model"
  * (eval --model RUN/model). */
 static void attach_evals(rp_report *r) {
     for (size_t e = 0; e < r->n_evals; e++) {
         const char *path = r->evals[e].path;
         size_t n = strlen(path), k = strlen(".eval.json");
         for (size_t i = 0; r->evals[e].run < 0 && i < r->n_runs && ends_with(path, ".eval.json"); i++)
-            if (r->runs[i].flat && strlen(r->runs[i].dir) == n - k && strncmp(r->runs[i].dir, path, n - k) == 0)
+            if (strlen(r->runs[i].dir) == n - k && strncmp(r->runs[i].dir, path, n - k) == 0)
                 r->evals[e].run = (int)i;
         const cJSON *m = cJSON_GetObjectItemCaseSensitive(r->evals[e].json, "model");
         if (r->evals[e].run >= 0 || !cJSON_IsString(m)) continue;

@@ -161,6 +161,11 @@ static const rp_row eval_rows[] = {
     {"distinct-3", NULL, NULL, "distinct_3", NULL},
     {"mean length (tokens)", NULL, NULL, "mean_length", NULL},
     {"LM loss on held-out text", NULL, NULL, "lm_loss", NULL},
+    {"mean score s(x) of the samples", NULL, NULL, "mean_score", NULL},
+    {"fraction of samples above the threshold", NULL, NULL, "fraction_above", NULL},
+    {"expected max score", NULL, NULL, "expected_max_score", NULL},
+    {"KL(ref‖π)", NULL, NULL, "kl_from_reference", "kl_stderr"},
+    {"self-BLEU-5", NULL, NULL, "self_bleu_5", NULL},
 };
 
 static const cJSON *item(const cJSON *j, const char *k) {
@@ -275,10 +280,11 @@ static void sample_html(rp_buf *b, const char *text, size_t len, const pst_score
 /* The scorers of the evaluation's target (its "features"), external: ones left out (a
  * report runs no process named in a file). */
 static size_t eval_scorers(rp_buf *b, const cJSON *j, pst_scorer **sc, size_t cap) {
-    const cJSON *feat = item(j, "features");
+    const cJSON *feat = item(j, "features") ? item(j, "features") : item(j, "scorer");
     size_t n = 0;
-    for (int f = 0; f < (cJSON_IsArray(feat) ? cJSON_GetArraySize(feat) : 0) && n < cap; f++) {
-        const cJSON *s = cJSON_GetArrayItem(feat, f);
+    int nf = cJSON_IsArray(feat) ? cJSON_GetArraySize(feat) : cJSON_IsString(feat) ? 1 : 0;
+    for (int f = 0; f < nf && n < cap; f++) {
+        const cJSON *s = cJSON_IsString(feat) ? feat : cJSON_GetArrayItem(feat, f);
         if (!cJSON_IsString(s)) continue;
         pst_error e = {0};
         if (strstr(s->valuestring, "external:")) {
@@ -397,9 +403,26 @@ static const rp_row exp_cols[] = {
     {"KL(π‖a)", NULL, NULL, "kl_pi_a", "kl_pi_a_se"},
     {"TVD(p, π), exact", "tvd_p_pi_exact", "tvd_p_pi_exact_se", NULL, NULL},
     {"distinct-2", NULL, NULL, "distinct_2", NULL},
+    {"mean score s(x)", NULL, NULL, "mean_score", NULL},
+    {"KL(ref‖π)", NULL, NULL, "kl_from_reference", "kl_stderr"},
+    {"LM loss", NULL, NULL, "lm_loss", NULL},
 };
+#define N_EXP_COLS (sizeof exp_cols / sizeof *exp_cols)
 
-static void exp_row(rp_buf *b, const rp_report *r, const rp_eval *e, int run, const char **keys, size_t nk) {
+/* shown[c] = 1 when an evaluation of experiment x has column c's value. */
+static void exp_columns(const rp_report *r, size_t x, int *shown) {
+    for (size_t c = 0; c < N_EXP_COLS; c++) {
+        shown[c] = 0;
+        for (size_t e = 0; e < r->n_evals && !shown[c]; e++) {
+            const rp_eval *v = &r->evals[e];
+            int mine = v->experiment == (int)x || (v->run >= 0 && r->runs[v->run].experiment == (int)x);
+            shown[c] = mine && item(v->json, exp_cols[c].exact ? exp_cols[c].exact : exp_cols[c].is) != NULL;
+        }
+    }
+}
+
+static void exp_row(rp_buf *b, const rp_report *r, const rp_eval *e, int run, const char **keys, size_t nk,
+                    const int *shown) {
     rp_put(b, "<tr><td>");
     rp_escape_str(b, run >= 0 ? r->runs[run].label : e->path);
     rp_put(b, "</td>");
@@ -413,8 +436,9 @@ static void exp_row(rp_buf *b, const rp_report *r, const rp_eval *e, int run, co
         rp_put(b, "</td>");
         free(t);
     }
-    for (size_t c = 0; c < sizeof exp_cols / sizeof *exp_cols; c++) {
+    for (size_t c = 0; c < N_EXP_COLS; c++) {
         const rp_row *w = &exp_cols[c];
+        if (!shown[c]) continue;
         if (e) cell(b, e->json, w->exact ? w->exact : w->is, w->exact ? w->exact_se : w->is_se, 0);
         else rp_put(b, "<td class=\"num\">—</td>");
     }
@@ -434,17 +458,20 @@ void rp_html_experiment(rp_buf *b, const rp_report *r, size_t x) {
         rp_escape_str(b, keys[k]);
         rp_put(b, "</th>");
     }
-    for (size_t c = 0; c < sizeof exp_cols / sizeof *exp_cols; c++) rp_printf(b, "<th>%s</th>", exp_cols[c].name);
+    int shown[N_EXP_COLS];
+    exp_columns(r, x, shown);
+    for (size_t c = 0; c < N_EXP_COLS; c++)
+        if (shown[c]) rp_printf(b, "<th>%s</th>", exp_cols[c].name);
     rp_put(b, "<th>warnings</th></tr>\n");
     for (size_t i = 0; i < r->n_runs; i++) {
         if (r->runs[i].experiment != (int)x) continue;
-        int shown = 0;
+        int any = 0;
         for (size_t e = 0; e < r->n_evals; e++)
-            if (r->evals[e].run == (int)i) exp_row(b, r, &r->evals[e], (int)i, keys, nk), shown = 1;
-        if (!shown) exp_row(b, r, NULL, (int)i, keys, nk);
+            if (r->evals[e].run == (int)i) exp_row(b, r, &r->evals[e], (int)i, keys, nk, shown), any = 1;
+        if (!any) exp_row(b, r, NULL, (int)i, keys, nk, shown);
     }
     for (size_t e = 0; e < r->n_evals; e++)
-        if (r->evals[e].experiment == (int)x && r->evals[e].run < 0) exp_row(b, r, &r->evals[e], -1, keys, nk);
+        if (r->evals[e].experiment == (int)x && r->evals[e].run < 0) exp_row(b, r, &r->evals[e], -1, keys, nk, shown);
     rp_put(b, "</table></div>\n<p class=\"note\">columns: the configuration values that differ between the runs; "
               "estimates ± standard error from each run's evaluation (exact: on exact samples of p; IS: "
               "importance-sampled from π's own samples)</p>\n");

@@ -158,6 +158,18 @@ with tempfile.TemporaryDirectory() as d:
           "the PEP8 line with its code")
     check('<span class="pep8" title="E225">ok = 2' not in t2, "a clean line is not shaded")
 
+    # runs kept as files (NAME.metrics.jsonl, NAME.run.json, NAME.eval.json), as experiments keep them
+    flat = os.path.join(d, "flat")
+    src = make_run(d, "src", 5e-4, [3.0, 2.0, 1.0])
+    for kind, name in (("metrics.jsonl", "metrics.jsonl"), ("run.json", "run.json"), ("eval.json", "eval.json")):
+        write(os.path.join(flat, "dpg_s1." + kind), open(os.path.join(src, name)).read())
+    out3 = os.path.join(d, "flat.html")
+    rc, so, se = run(flat, "--out", out3)
+    check(rc == 0 and json.loads(so)["runs"] == 1 and json.loads(so)["curves"] == 2, f"flat runs: {so} {se}")
+    t3 = open(out3).read() if rc == 0 else ""
+    row = re.search(r"<tr><td>dpg_s1</td>(.*?)</tr>", t3)
+    check(row and "0.698 ± 0.027" in row.group(1), "the flat run's evaluation is attached to it")
+
     # bad input
     nometrics = os.path.join(d, "nometrics")
     write(os.path.join(nometrics, "run.json"), "{}")
