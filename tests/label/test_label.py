@@ -20,18 +20,9 @@ import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import cdp  # noqa: E402
+from checks import check, finish  # noqa: E402
 
 BIN = os.path.abspath(os.environ.get("POSTERIOR_BIN", "build/posterior"))
-failed = passed = 0
-
-
-def check(cond, msg):
-    global failed, passed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", msg)
 
 
 def posterior(*args):
@@ -133,7 +124,8 @@ with tempfile.TemporaryDirectory() as d:
             page = b.new_page(url)
             page.wait("document.body.dataset.busy === '0' && document.body.dataset.item === '1'")
             check(page.eval("document.getElementById('prompt').textContent") == HOSTILE, "the prompt shown as text")
-            check(page.eval("document.querySelectorAll('img').length") == 0 and page.eval("window.__pwned === undefined"),
+            check(page.eval("document.querySelectorAll('img').length") == 0 and
+                  page.eval("window.__pwned === undefined"),
                   "the prompt's markup ran nothing")
             want = {}  # item -> choice
 
@@ -171,8 +163,8 @@ with tempfile.TemporaryDirectory() as d:
                                                ("#btn-a", "a")], 7):
                 act("click", sel, i)
                 want[i] = choice
-            check(page.eval("document.getElementById('progress').textContent").startswith("9 judged, 1 skipped, 10 of 12"),
-                  "progress " + page.eval("document.getElementById('progress').textContent"))
+            progress = page.eval("document.getElementById('progress').textContent")
+            check(progress.startswith("9 judged, 1 skipped, 10 of 12"), "progress " + progress)
             errors = page.errors()
             check(not [e for e in errors if "the server does not answer" not in e], f"console errors: {errors}")
             if os.environ.get("PST_SCREENSHOT_LABEL"):  # docs/: a screenshot of the page
@@ -198,5 +190,4 @@ with tempfile.TemporaryDirectory() as d:
                 (pair["chosen"], pair["rejected"]) == ((bb, a) if c == "b" else (a, bb))
             check(ok, f"pair of item {i} ({c}): {pair}")
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish()

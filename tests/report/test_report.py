@@ -12,17 +12,10 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from checks import check, finish  # noqa: E402
+
 BIN = os.environ.get("POSTERIOR_BIN", "build/posterior")
-failed = passed = 0
-
-
-def check(cond, msg):
-    global failed, passed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", msg)
 
 
 def run(*args):
@@ -193,5 +186,4 @@ with tempfile.TemporaryDirectory() as d:
     check(rc == 1 and "bad.json:2: not valid JSON" in se, f"bad eval JSON: {se}")
     check(open(out).read() == "OLD", "still intact")
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish()

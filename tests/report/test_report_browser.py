@@ -12,19 +12,10 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import cdp  # noqa: E402
+from checks import check, finish  # noqa: E402
 
 cdp.skip_without_chromium("the report's browser test")
 BIN = os.path.abspath(os.environ.get("POSTERIOR_BIN", "build/posterior"))
-failed = passed = 0
-
-
-def check(cond, msg):
-    global failed, passed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", msg)
 
 
 HOSTILE = ["<script>window.__pwned = 1</script> you", "<img src=x onerror=\"window.__pwned = 2\"> your turn"]
@@ -90,5 +81,4 @@ with tempfile.TemporaryDirectory() as d:
     finally:
         b.close()
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish()
