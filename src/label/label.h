@@ -23,6 +23,7 @@
 #define POSTERIOR_LABEL_H
 
 #include <stdint.h>
+#include <string.h>
 
 #include "posterior/base.h"
 
@@ -46,7 +47,16 @@ typedef struct {
     void *ctx;
 } pst_label_options;
 
-void pst_label_options_default(pst_label_options *o);
+/* Inline, so that a build without the label layer still has the defaults (--help). */
+static inline void pst_label_options_default(pst_label_options *o) {
+    memset(o, 0, sizeof *o);
+    o->host = "127.0.0.1";
+    o->port = 8080;
+    o->max_new_tokens = 40;
+    o->temperature = 1.0f;
+    o->seed = 1;
+    o->max_body = 4096;
+}
 
 /* Serves the page until *o->stop. Errors: the model, the prompts, a database made for
  * another prompts file, the address (in use, not an IPv4 address). */

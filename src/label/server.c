@@ -22,16 +22,6 @@
 #include <time.h>
 #include <unistd.h>
 
-void pst_label_options_default(pst_label_options *o) {
-    memset(o, 0, sizeof *o);
-    o->host = "127.0.0.1";
-    o->port = 8080;
-    o->max_new_tokens = 40;
-    o->temperature = 1.0f;
-    o->seed = 1;
-    o->max_body = 4096;
-}
-
 typedef struct {
     const pst_label_options *opt;
     lb_store store;
