@@ -87,7 +87,7 @@ static size_t reference_lines(const rp_report *r, const char *key, rp_refline *o
     size_t n = 0;
     int kl = strcmp(key, "kl_p_pi") == 0 || strcmp(key, "kl_p_pi_exact") == 0 || strcmp(key, "kl_pi_a") == 0;
     int moment = strncmp(key, "moments_pi", 10) == 0;
-    int idx = key[10] == '[' ? atoi(key + 11) : 0;
+    int idx = moment && key[10] == '[' ? atoi(key + 11) : 0;
     for (size_t i = 0; i < r->n_runs && n < 8; i++) {
         if (!find_series(&r->runs[i], key)) continue;
         if (kl) {
