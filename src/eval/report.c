@@ -328,10 +328,14 @@ static void attach_evals(rp_report *r) {
                 r->evals[e].run = (int)i;
         const cJSON *m = cJSON_GetObjectItemCaseSensitive(r->evals[e].json, "model");
         if (r->evals[e].run >= 0 || !cJSON_IsString(m)) continue;
-        char model[PATH_MAX], dir[PATH_MAX];
-        if (!realpath(m->valuestring, model)) continue;
-        char *slash = strrchr(model, '/');
+        /* the folder holding "model" (RUN/model may be a link into RUN/checkpoints/) */
+        char parent[PATH_MAX], model[PATH_MAX], dir[PATH_MAX];
+        snprintf(parent, sizeof parent, "%s", m->valuestring);
+        size_t len = strlen(parent);
+        while (len > 1 && parent[len - 1] == '/') parent[--len] = 0;
+        char *slash = strrchr(parent, '/');
         if (slash) *slash = 0;
+        if (!realpath(slash ? (*parent ? parent : "/") : ".", model)) continue;
         for (size_t i = 0; i < r->n_runs; i++)
             if (realpath(r->runs[i].dir, dir) && strcmp(dir, model) == 0) r->evals[e].run = (int)i;
     }

@@ -139,6 +139,15 @@ with tempfile.TemporaryDirectory() as d:
     check("<th>lr</th>" in table and "<th>batch</th>" not in table, "experiment columns")
     check("0.0003" in table and "0.0001" in table, "lr values")
 
+    # an evaluation kept beside the runs, of a model that is a link into the run's checkpoints
+    os.makedirs(os.path.join(exp, "a", "checkpoints", "ckpt-6", "model"))
+    os.symlink(os.path.join("checkpoints", "ckpt-6", "model"), os.path.join(exp, "a", "model"))
+    os.rename(os.path.join(exp, "a", "eval.json"), os.path.join(exp, "eval_a.json"))
+    rc, so, se = run(exp, "--out", out, "--window", "2")
+    page_text = open(out).read()
+    check(rc == 0 and re.search(r'<h3 style="color:#1f77b4">[^<]*eval_a\.json', page_text),
+          "the evaluation of RUN/model (a link) belongs to RUN")
+
     # findings of PII and PEP8 scorers
     pii = make_run(d, "pii", 1e-4, [1.0, 2.0], eval_extra={
         "features": ["pii", "pep8"], "samples": ["mail me at jo.doe@example.com\nx=1\nok = 2\n"]})
