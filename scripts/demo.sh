@@ -7,7 +7,8 @@
 #   5. π_θ fine-tuned toward p with DPG with a baseline (GDC++: KL-adaptive proposal, swaps
 #      decided on 512 exact samples of p that tune draws itself), 400 steps of 256 samples
 #   6. a before/after table: E_π[b], KL(p‖π) measured on 1000 exact samples of p (rejection
-#      from a) next to the importance-sampled one, KL(π‖a), diversity, and samples
+#      from a) next to the importance-sampled one, KL(π‖a), diversity, and samples; and
+#      runs/demo/report.html (posterior report: curves, tables, samples), whose path it prints
 # Every step is a plain `posterior` command; the run folder keeps their outputs.
 # Environment: DEMO_DIR (default runs/demo), DEMO_SEED (1), DEMO_PRIOR_STEPS, DEMO_TUNE_STEPS.
 set -euo pipefail
@@ -90,4 +91,6 @@ for title, x in (("prior", a), ("DPG policy", d)):
     for s in x.get("samples", [])[:4]:
         print("  ", json.dumps(s, ensure_ascii=False)[:160])
 PY
+"$P" report "$run" --out "$run/report.html" --title "make demo: DPG toward p ∝ a·b, b = $constraint" > /dev/null
 say "done: everything is in $run"
+echo "report: $run/report.html"

@@ -20,7 +20,7 @@
 #                   (close to p, so 8000 samples pin E_p[φ] down to ≈ ±0.006), and the policy
 #                   tuned 300 more steps of 256 toward that target, lr 5e-5 → 1e-5
 # --quick: 10 steps each and 100 (400) evaluation samples (a smoke test; numbers mean nothing).
-# Writes OUT/results.md (the table), OUT/*.eval.json, OUT/{pointwise,distributional}.svg.
+# Writes OUT/results.md (the table), OUT/*.eval.json, OUT/report.html (posterior report: curves, tables).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -95,15 +95,8 @@ echo "$(( $(date +%s) - T0 ))" > "$OUT/seconds.txt"
 # −log Z of the pointwise target (its ideal KL(p‖a)) from the prior's own samples: −log E_a[b]
 PY=/usr/bin/python3
 IDEAL=$($PY -c "import json, math; r = json.load(open('$OUT/prior_pointwise.eval.json')); print(-math.log(r['alignment'][0]))")
-"$PY" "$ROOT/scripts/plot_metrics.py" --out "$OUT/pointwise.svg" --window 25 \
-    --title "pointwise b = $CONSTRAINT: KL-adaptive DPG (margin 3 s.e.), batch $PBATCH, lr 2e-4" \
-    --run "pointwise=$OUT/pointwise/metrics.jsonl" --metric "moments_pi:E_π[b]" --metric "kl_pi_a:KL(π‖a)" \
-    --metric "kl_p_pi:KL(p‖π)" --hline moments_pi=0.9 --hline "kl_pi_a=$IDEAL"
-"$PY" "$ROOT/scripts/plot_metrics.py" --out "$OUT/distributional.svg" --window 10 \
-    --title "distributional E_p[φ] = 0.5, φ = $FEATURE: DPG with baseline (margin 3 s.e.), batch $DBATCH, lr 1e-4 → 1e-5" \
-    --run "distributional=$OUT/distributional/metrics.jsonl" --metric "moments_pi:E_π[φ]" \
-    --metric "kl_pi_a:KL(π‖a)" --metric "kl_p_pi:KL(p‖π)" --hline moments_pi=0.5 --hline moments_pi=0.47 \
-    --hline moments_pi=0.53
+# the curves (KL(p‖a) and μ̄ drawn as reference lines), tables and samples: one HTML page
+"$BIN" report "$OUT" --out "$OUT/report.html" --window 25 --title "DPG on the demo's prior" > /dev/null
 "$PY" - "$OUT" "$IDEAL" <<'PY'
 import json, os, sys
 out, ideal = sys.argv[1], float(sys.argv[2])
@@ -131,8 +124,8 @@ text = ["# DPG on the demo's prior", "",
         f"E_p[φ] = {fit2['moments'][0]} ± {fit2['moment_se'][0]:.3f}.", "",
         "| model | E_π[b] or E_π[φ] (± s.e.) | E_p[φ] (target) | KL(π‖a) | KL(p‖π) | distinct-3 | mean length "
         "| LM loss (val) |",
-        "|---|---|---|---|---|---|---|---|"] + rows + ["", "![pointwise](pointwise.svg)", "",
-                                                   "![distributional](distributional.svg)", ""]
+        "|---|---|---|---|---|---|---|---|"] + rows + ["", "Curves, tables and samples: [report.html](report.html) "
+                                                   "(`posterior report`).", ""]
 open(os.path.join(out, "results.md"), "w").write("\n".join(text))
 PY
 echo "wrote $OUT/results.md" >&2

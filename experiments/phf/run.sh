@@ -138,4 +138,9 @@ done
 echo "total $TASKS $(( $(date +%s) - T0 )) s" >> "$OUT/timing.txt"
 [ $REPORT = 1 ] || exit 0
 $PY "$HERE/report.py" "$OUT" --quick $QUICK --command "experiments/phf/run.sh$([ $QUICK = 1 ] && echo ' --quick')$([ $QUICK = 2 ] && echo ' --small')"
-echo "wrote $OUT/results.md and $OUT/*.svg" >&2
+for task in $TASKS; do  # curves of every run, evaluations and samples with their findings
+    [ -d "$OUT/$task" ] || continue
+    "$BIN" report "$OUT/$task" --out "$OUT/$task/report.html" --title "pretraining with human feedback: $task" \
+        > /dev/null || echo "$0: posterior report of $task failed" >&2
+done
+echo "wrote $OUT/results.md, $OUT/*.svg and $OUT/*/report.html" >&2

@@ -119,4 +119,5 @@ for task in $tasks; do
   esac
 done
 /usr/bin/python3 "$HERE/table.py" "$out" > "$out/table.md.tmp" && mv "$out/table.md.tmp" "$out/table.md"
+"$P" report "$out"/*/ --out "$out/report.html" --title "RL against distribution matching" > /dev/null || echo "$0: posterior report failed" >&2
 cat "$out/table.md"

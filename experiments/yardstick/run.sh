@@ -40,4 +40,5 @@ for ((i = 0; i < ${#runs[@]}; i += 2)); do
   wait
 done
 python3 "$HERE/table.py" "$OUT"/*/ > "$OUT/results.md"
+"$P" report "$OUT" --out "$OUT/report.html" --title "yardstick: DPG configurations on the demo's target" > /dev/null || echo "$0: posterior report failed" >&2
 cat "$OUT/results.md"

@@ -122,6 +122,10 @@ int pst_scorer_log_b(pst_scorer *s, size_t n, const char *const *texts, const si
 int pst_scorer_features(pst_scorer *s, size_t n, const char *const *texts, const size_t *lens,
                         const char *const *contexts, double *phi, pst_error *err);
 
+/* Length (1..4) of the valid UTF-8 sequence starting s[0, n); 0 when it is invalid
+ * (overlong, surrogate, past U+10FFFF, cut short) or n is 0. */
+size_t pst_utf8_valid_len(const char *s, size_t n);
+
 /* Number of characters (UTF-8 lead bytes; an invalid byte counts as one). */
 size_t pst_utf8_chars(const char *text, size_t len);
 

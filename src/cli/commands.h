@@ -21,7 +21,9 @@ typedef int (*pst_command_fn)(int argc, char **argv);
     X(target, "target fit | estimate | sample: the posterior p(x) = P(x)/Z")               \
     X(tune, "train a policy toward a target (DPG family, KL-regularised RL)")              \
     X(pretrain, "pretraining with human feedback (six objectives); pretrain eval evaluates")  \
-    X(eval, "evaluate a model against a target: alignment, KL, diversity, LM loss")
+    X(eval, "evaluate a model against a target: alignment, KL, diversity, LM loss")       \
+    X(report, "an HTML report of runs: configuration, curves, evaluations, samples")     \
+    X(label, "label serve | export: a person's judgements of sample pairs -> preference pairs")
 
 #define X(name, help) int cmd_##name(int argc, char **argv);
 POSTERIOR_COMMANDS(X)

@@ -622,6 +622,10 @@ static size_t utf8_valid_len(const unsigned char *s, size_t n) {
     return need + 1;
 }
 
+size_t pst_utf8_valid_len(const char *s, size_t n) {
+    return n ? utf8_valid_len((const unsigned char *)s, n) : 0;
+}
+
 char *pst_json_quote(const char *s, size_t n, size_t *out_len) {
     size_t cap = n * 6 + 3; /* worst case: every byte as \uXXXX */
     if (n > (SIZE_MAX - 3) / 6) return NULL;

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Layers: base < prior < text < evidence < target < train < eval. Every pst_ symbol
+# Layers: base < prior < text < evidence < target < train < eval (< label). Every pst_ symbol
 # an object file of a layer uses (nm: undefined) is defined by that layer or one
 # below it, so a lower layer never calls into a higher one; the CLI may use all.
 set -euo pipefail
 . "$(dirname "$0")/build_config.sh"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 layers=(base prior text evidence target train eval)
+# label (the labelling page) exists only in builds with libmicrohttpd and SQLite
+[ -d "$build/CMakeFiles/pst_label_obj.dir" ] && layers+=(label)
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 : > "$T/visible"
