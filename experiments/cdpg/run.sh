@@ -9,7 +9,7 @@
 #    Python's standard library (document shards): a 2048-token BPE, GPT-2 4 layers x 128
 #    (PRIOR_STEPS, default 3000 steps of 16 x 64 tokens).
 # 2. Contexts (contexts.py): SOTU sentences, speeches before 1990 for tuning, from 1990 on
-#    held out. Tasks (TASKS, default "numbers entities"):
+#    held out. Tasks (TASKS, default "numbers entities code"):
 #      numbers   b = numbers-copied          (the one number of the context appears in x)
 #      entities  b = entities-from-context:1 (x names at least one entity, all from c)
 #      code      b = python-compiles&pep8-clean: c + x compiles (c = a stdlib function's
@@ -33,7 +33,7 @@ P=${P:-$ROOT/build/posterior}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 prior_steps=${PRIOR_STEPS:-3000}; steps=${STEPS:-200}; batch=${BATCH:-64}; seeds=${SEEDS:-1 2 3}
 eval_contexts=${EVAL_CONTEXTS:-64}; eval_n=${EVAL_N:-32}; max_proposals=${MAX_PROPOSALS:-20000}
-tasks=${TASKS:-numbers entities}; n_train=256; n_held=64
+tasks=${TASKS:-numbers entities code}; n_train=256; n_held=64
 if [ $quick = 1 ]; then
   prior_steps=20; steps=3; batch=8; seeds=1; eval_contexts=4; eval_n=8; max_proposals=500; n_train=16; n_held=8
 fi

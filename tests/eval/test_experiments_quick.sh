@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The experiment scripts' --quick modes run end to end (a smoke test: tiny budgets, a
 # 20-step prior, so no number is checked beyond the tables being written with every method):
-#   experiments/cdpg/run.sh --quick      (its own prior on SOTU, both conditional tasks)
+#   experiments/cdpg/run.sh --quick      (its own priors on SOTU and the stdlib, the three tasks)
 #   experiments/rl_vs_dm/run.sh --quick  (on that prior; tasks a and c)
 set -euo pipefail
 BIN=${POSTERIOR_BIN:-build/posterior}
@@ -11,7 +11,7 @@ trap 'rm -rf "$T"' EXIT
 export OMP_NUM_THREADS=1 P=$BIN
 
 experiments/cdpg/run.sh --quick "$T/cdpg" > "$T/cdpg.out" 2> "$T/cdpg.err" || { cat "$T/cdpg.err"; exit 1; }
-for task in numbers entities; do
+for task in numbers entities code; do
   grep -q "## Task $task" "$T/cdpg/table.md" || { echo "FAIL: cdpg table has no task $task"; exit 1; }
   for m in prior cdpg shared_z reinforce_b ppo_kl; do
     grep -q "^| $m |" <(sed -n "/## Task $task/,/## Task/p" "$T/cdpg/table.md") ||
