@@ -49,6 +49,15 @@ void *pst_realloc(void *p, size_t bytes, pst_error *err);
 char *pst_strdup(const char *s, pst_error *err);
 char *pst_strndup(const char *s, size_t n, pst_error *err); /* at most n bytes of s, NUL-ended */
 void *pst_aligned_alloc(size_t bytes, pst_error *err);
+/* Growable arrays, one way: makes room for need elements of elem bytes in p (NULL:
+ * none yet), whose capacity is *cap elements, doubling from first (or *cap) until need
+ * fits;
+ *     pst_span *v = pst_grow(l->v, &l->cap, l->n + 1, sizeof *v, 16, err);
+ *     if (!v) return -1;
+ *     l->v = v;
+ * Returns p itself when it already has room, the reallocated array (*cap updated), or
+ * NULL with err filled (p intact, *cap unchanged). */
+void *pst_grow(void *p, size_t *cap, size_t need, size_t elem, size_t first, pst_error *err);
 /* The same message for an allocator of another library (cJSON, PCRE2) that returned
  * NULL: "out of memory: <what>"; returns -1. */
 int pst_fail_oom(pst_error *err, const char *what);

@@ -66,6 +66,19 @@ void *pst_realloc(void *p, size_t bytes, pst_error *err) {
     return q;
 }
 
+void *pst_grow(void *p, size_t *cap, size_t need, size_t elem, size_t first, pst_error *err) {
+    if (p && need <= *cap) return p;
+    size_t nc = p && *cap ? *cap : first ? first : 1;
+    while (nc < need) {
+        if (nc > SIZE_MAX / 2) return pst_fail(err, "an array of %zu elements overflows", need), NULL;
+        nc *= 2;
+    }
+    if (elem && nc > SIZE_MAX / elem) return pst_fail(err, "allocation of %zu x %zu bytes overflows", nc, elem), NULL;
+    void *q = pst_realloc(p, nc * elem, err);
+    if (q) *cap = nc;
+    return q;
+}
+
 char *pst_strdup(const char *s, pst_error *err) {
     size_t n = strlen(s) + 1;
     char *d = pst_malloc(n, err);

@@ -129,19 +129,10 @@ typedef struct {
     size_t n, cap;
 } buf_t;
 
-static int buf_reserve(buf_t *b, size_t extra) {
-    if (b->n + extra <= b->cap) return 0;
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->n + extra) cap *= 2;
-    char *p = realloc(b->p, cap);
+static int buf_add(buf_t *b, const char *s, size_t n) {
+    char *p = pst_grow(b->p, &b->cap, b->n + n, 1, 4096, NULL); /* the caller reports */
     if (!p) return -1;
     b->p = p;
-    b->cap = cap;
-    return 0;
-}
-
-static int buf_add(buf_t *b, const char *s, size_t n) {
-    if (buf_reserve(b, n) < 0) return -1;
     memcpy(b->p + b->n, s, n);
     b->n += n;
     return 0;

@@ -179,12 +179,9 @@ typedef struct {
     size_t n, cap;
 } cpvec;
 static int cp_reserve(cpvec *v, size_t need) {
-    if (need <= v->cap) return 0;
-    size_t nc = v->cap ? v->cap : 256;
-    while (nc < need) nc *= 2;
-    cp *np = realloc(v->p, nc * sizeof(cp));
+    cp *np = pst_grow(v->p, &v->cap, need, sizeof(cp), 256, NULL); /* the checker reports */
     if (!np) return -1;
-    v->p = np, v->cap = nc;
+    v->p = np;
     return 0;
 }
 static int cp_append(cpvec *v, const cp *p, size_t n) {
@@ -278,12 +275,9 @@ static int ignore_code(const checker *c, const char *code) {
 /* Adds a finding whose message is the n bytes at msg (it may hold a NUL). */
 static void report_bytes(checker *c, long row, long col, const char *code, const char *msg, size_t n) {
     if (ignore_code(c, code)) return;
-    if (c->nf == c->capf) {
-        size_t nc = c->capf ? c->capf * 2 : 64;
-        pst_pep8_finding *nf = realloc(c->f, nc * sizeof *nf);
-        if (!nf) { c->oom = 1; return; }
-        c->f = nf, c->capf = nc;
-    }
+    pst_pep8_finding *nf = pst_grow(c->f, &c->capf, c->nf + 1, sizeof *nf, 64, NULL);
+    if (!nf) { c->oom = 1; return; }
+    c->f = nf;
     char *m = malloc(n + 1);
     if (!m) { c->oom = 1; return; }
     memcpy(m, msg, n);

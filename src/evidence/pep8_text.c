@@ -317,13 +317,9 @@ void pep8_tokenizer_free(pep8_tokenizer *t) {
 
 static int push(pep8_tokenizer *t, int type, long sr, long sc, long er, long ec, size_t toff, size_t tlen,
                 size_t loff, size_t llen) {
-    if (t->qn == t->qcap) {
-        size_t nc = t->qcap * 2;
-        pep8_tok *nq = realloc(t->q, nc * sizeof *nq);
-        if (!nq) return -1;
-        t->q = nq;
-        t->qcap = nc;
-    }
+    pep8_tok *nq = pst_grow(t->q, &t->qcap, t->qn + 1, sizeof *nq, 64, NULL);
+    if (!nq) return -1;
+    t->q = nq;
     pep8_tok *k = &t->q[t->qn++];
     k->type = type;
     k->srow = sr, k->scol = sc, k->erow = er, k->ecol = ec;

@@ -407,13 +407,9 @@ typedef struct {
 } finding_list;
 
 static int push(finding_list *l, pst_pii_type type, size_t s, size_t e, pst_error *err) {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        pst_pii_finding *v = pst_realloc(l->v, cap * sizeof *v, err);
-        if (!v) return -1;
-        l->v = v;
-        l->cap = cap;
-    }
+    pst_pii_finding *v = pst_grow(l->v, &l->cap, l->n + 1, sizeof *v, 16, err);
+    if (!v) return -1;
+    l->v = v;
     l->v[l->n++] = (pst_pii_finding){type, s, e};
     return 0;
 }

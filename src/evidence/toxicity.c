@@ -358,13 +358,9 @@ typedef struct {
 } match_list;
 
 static int push_match(match_list *l, size_t s, size_t e, int rating, pst_error *err) {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 8;
-        pst_toxic_match *v = pst_realloc(l->v, cap * sizeof *v, err);
-        if (!v) return -1;
-        l->v = v;
-        l->cap = cap;
-    }
+    pst_toxic_match *v = pst_grow(l->v, &l->cap, l->n + 1, sizeof *v, 8, err);
+    if (!v) return -1;
+    l->v = v;
     l->v[l->n++] = (pst_toxic_match){s, e, rating};
     return 0;
 }

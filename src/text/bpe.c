@@ -1192,14 +1192,9 @@ static int encode_word(void *vc, const unsigned char *w, size_t n) {
             while (c->slots[i].p) i = (i + 1) & c->cache_mask;
             slot = &c->slots[i];
         }
-        if (c->cache_n + k > c->cache_cap) {
-            size_t nc = c->cache_cap ? c->cache_cap * 2 : 4096;
-            while (nc < c->cache_n + k) nc *= 2;
-            int32_t *a = pst_realloc(c->cache_ids, nc * sizeof *a, c->err);
-            if (!a) return -1;
-            c->cache_ids = a;
-            c->cache_cap = nc;
-        }
+        int32_t *a = pst_grow(c->cache_ids, &c->cache_cap, c->cache_n + k, sizeof *a, 4096, c->err);
+        if (!a) return -1;
+        c->cache_ids = a;
         memcpy(c->cache_ids + c->cache_n, c->sym, k * sizeof *c->sym);
         slot->p = w;
         slot->h = h;

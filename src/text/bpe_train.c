@@ -93,21 +93,12 @@ static int count_word(void *ctx, const unsigned char *w, size_t n) {
         }
     }
     if (tr->n_words >= UINT32_MAX - 1) return pst_fail(tr->err, "tokenizer train: too many distinct words");
-    if (tr->n_words == tr->cap_words) {
-        size_t nc = tr->cap_words ? tr->cap_words * 2 : 1 << 14;
-        word_rec *a = pst_realloc(tr->words, nc * sizeof *a, tr->err);
-        if (!a) return -1;
-        tr->words = a;
-        tr->cap_words = nc;
-    }
-    if (tr->n_bytes + n > tr->cap_bytes) {
-        size_t nc = tr->cap_bytes ? tr->cap_bytes * 2 : 1 << 20;
-        while (nc < tr->n_bytes + n) nc *= 2;
-        unsigned char *b = pst_realloc(tr->bytes, nc, tr->err);
-        if (!b) return -1;
-        tr->bytes = b;
-        tr->cap_bytes = nc;
-    }
+    word_rec *a = pst_grow(tr->words, &tr->cap_words, tr->n_words + 1, sizeof *a, 1 << 14, tr->err);
+    if (!a) return -1;
+    tr->words = a;
+    unsigned char *b = pst_grow(tr->bytes, &tr->cap_bytes, tr->n_bytes + n, 1, 1 << 20, tr->err);
+    if (!b) return -1;
+    tr->bytes = b;
     memcpy(tr->bytes + tr->n_bytes, w, n);
     tr->words[tr->n_words] = (word_rec){tr->n_bytes, (uint32_t)n, 1};
     tr->n_bytes += n;
@@ -174,13 +165,9 @@ static long pair_get(train_state *s, int32_t a, int32_t b) {
         pair_rec *p = &s->pairs[s->tab[i] - 1];
         if (p->a == a && p->b == b) return (long)s->tab[i] - 1;
     }
-    if (s->n_pairs == s->cap_pairs) {
-        size_t nc = s->cap_pairs ? s->cap_pairs * 2 : 1 << 14;
-        pair_rec *np = pst_realloc(s->pairs, nc * sizeof *np, s->err);
-        if (!np) return -1;
-        s->pairs = np;
-        s->cap_pairs = nc;
-    }
+    pair_rec *np = pst_grow(s->pairs, &s->cap_pairs, s->n_pairs + 1, sizeof *np, 1 << 14, s->err);
+    if (!np) return -1;
+    s->pairs = np;
     s->pairs[s->n_pairs] = (pair_rec){a, b, 0, NULL, 0, 0};
     s->tab[i] = (uint32_t)++s->n_pairs;
     if (s->n_pairs * 2 > s->tab_mask + 1 && pair_table_grow(s)) return -1;

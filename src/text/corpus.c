@@ -246,12 +246,9 @@ void pst_document_list_free(pst_document_list *l) {
 }
 
 static int grow_docs(pst_document_list *l, size_t *cap, pst_error *err) {
-    if (l->n < *cap) return 0;
-    size_t nc = *cap ? *cap * 2 : 64;
-    pst_document *nd = pst_realloc(l->docs, nc * sizeof *nd, err);
+    pst_document *nd = pst_grow(l->docs, cap, l->n + 1, sizeof *nd, 64, err);
     if (!nd) return -1;
     l->docs = nd;
-    *cap = nc;
     return 0;
 }
 

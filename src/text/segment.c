@@ -48,13 +48,9 @@ typedef struct {
 } span_list;
 
 static int push(span_list *l, size_t start, size_t end, pst_error *err) {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        pst_span *nv = pst_realloc(l->v, cap * sizeof *nv, err);
-        if (!nv) return -1;
-        l->v = nv;
-        l->cap = cap;
-    }
+    pst_span *v = pst_grow(l->v, &l->cap, l->n + 1, sizeof *v, 16, err);
+    if (!v) return -1;
+    l->v = v;
     l->v[l->n].start = start;
     l->v[l->n].end = end;
     l->n++;

@@ -180,9 +180,35 @@ static void test_alloc(void) {
     CHECK(pst_fail_oom(&err, "a JSON document") == -1 && !strcmp(err.msg, "out of memory: a JSON document"));
 }
 
+/* Growable arrays: capacity doubles from `first` until `need` fits; the contents stay;
+ * no reallocation while there is room; an overflow is refused with p intact. */
+static void test_grow(void) {
+    pst_error err = {0};
+    size_t cap = 0, n = 0;
+    int *v = NULL;
+    for (int i = 0; i < 100; i++) {
+        int *g = pst_grow(v, &cap, n + 1, sizeof *v, 16, &err);
+        CHECK(g != NULL);
+        if (!g) break;
+        v = g;
+        v[n++] = i;
+    }
+    CHECK(cap == 128 && n == 100 && v[0] == 0 && v[99] == 99);
+    CHECK(pst_grow(v, &cap, 128, sizeof *v, 16, &err) == v && cap == 128); /* room: the same array */
+    int *g = pst_grow(v, &cap, 1000, sizeof *v, 16, &err);
+    CHECK(g != NULL && cap == 1024 && g[99] == 99);
+    if (!g) return;
+    v = g;
+    err.msg[0] = 0;
+    CHECK(pst_grow(v, &cap, SIZE_MAX / 2, sizeof *v, 16, &err) == NULL && strstr(err.msg, "overflows"));
+    CHECK(cap == 1024 && v[50] == 50); /* p and *cap intact */
+    free(v);
+}
+
 int main(void) {
     test_errors();
     test_alloc();
+    test_grow();
     test_rng();
     test_logsumexp();
     test_files();
