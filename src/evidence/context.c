@@ -237,16 +237,7 @@ int pst_scorer_create_context(const char *spec, size_t len, pst_scorer **out, ps
         }
     } else
         return 0;
-    pst_scorer *s = pst_scorer_new(spec, len, err);
-    context_impl *p = s ? pst_calloc(1, sizeof *p, err) : NULL;
-    if (!p) {
-        pst_scorer_free(s);
-        return -1;
-    }
-    *p = im;
-    s->ops = &context_ops;
-    s->impl = p;
-    s->kind = PST_SCORER_POINTWISE;
-    *out = s;
-    return 1;
+    context_impl *p = pst_malloc(sizeof *p, err);
+    if (p) *p = im;
+    return pst_scorer_make(spec, len, &context_ops, p, PST_SCORER_POINTWISE, out, err) < 0 ? -1 : 1;
 }

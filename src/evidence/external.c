@@ -410,23 +410,18 @@ int pst_scorer_create_external(const char *spec, size_t len, const char *cmd, do
     const char *c = cmd;
     while (*c == ' ' || *c == '\t') c++;
     if (!*c) return pst_fail(err, "scorer '%.*s': expected external:CMD", (int)len, spec);
-    pst_scorer *s = pst_scorer_new(spec, len, err);
-    external_impl *x = s ? pst_calloc(1, sizeof *x, err) : NULL;
-    if (!x) {
-        pst_scorer_free(s);
-        return -1;
-    }
+    external_impl *x = pst_calloc(1, sizeof *x, err);
+    if (!x) return -1;
     x->fd = -1;
-    x->cmd = pst_strdup(cmd, err);
     pthread_mutex_init(&x->lock, NULL);
-    s->ops = &external_ops;
-    s->impl = x;
-    s->kind = PST_SCORER_SCORE;
-    pst_scorer_set_timeout(s, timeout);
+    x->cmd = pst_strdup(cmd, err);
     if (!x->cmd) {
-        pst_scorer_free(s);
+        external_destroy(x);
         return -1;
     }
+    pst_scorer *s;
+    if (pst_scorer_make(spec, len, &external_ops, x, PST_SCORER_SCORE, &s, err) < 0) return -1;
+    pst_scorer_set_timeout(s, timeout);
     /* probe: score the empty text to start the process and learn the kind */
     const char *empty = "";
     size_t zero = 0;

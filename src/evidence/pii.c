@@ -582,15 +582,7 @@ int pst_scorer_create_pii(const char *spec, size_t len, const char *types, pst_s
     pst_pii *p;
     if (pst_pii_create_types(types, &p, err) < 0)
         return pst_fail_context(err, "scorer '%.*s'", (int)len, spec);
-    pst_scorer *s = pst_scorer_new(spec, len, err);
-    if (!s) {
-        pst_pii_free(p);
-        return -1;
-    }
-    s->ops = &pii_ops;
-    s->impl = p;
-    s->kind = PST_SCORER_SCORE;
-    s->segment_from_findings = 1;
-    *out = s;
+    if (pst_scorer_make(spec, len, &pii_ops, p, PST_SCORER_SCORE, out, err) < 0) return -1;
+    (*out)->segment_from_findings = 1;
     return 0;
 }

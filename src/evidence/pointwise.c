@@ -80,20 +80,14 @@ static int make_regex(const char *spec, size_t len, const char *pattern, size_t 
         return pst_fail(err, "scorer '%.*s': pattern does not compile at offset %zu: %s",
                         (int)len, spec, (size_t)off, (char *)msg);
     }
-    pst_scorer *s = pst_scorer_new(spec, len, err);
-    regex_impl *r = s ? pst_calloc(1, sizeof *r, err) : NULL;
+    regex_impl *r = pst_calloc(1, sizeof *r, err);
     if (!r) {
         pcre2_code_free(code);
-        pst_scorer_free(s);
         return -1;
     }
     r->code = code;
     r->jit = pcre2_jit_compile(code, PCRE2_JIT_COMPLETE) == 0;
-    s->ops = &regex_ops;
-    s->impl = r;
-    s->kind = PST_SCORER_POINTWISE;
-    *out = s;
-    return 0;
+    return pst_scorer_make(spec, len, &regex_ops, r, PST_SCORER_POINTWISE, out, err);
 }
 
 int pst_scorer_create_regex(const char *spec, size_t len, const char *pattern, size_t plen,
@@ -191,18 +185,9 @@ int pst_scorer_create_length(const char *spec, size_t len, const char *args, siz
     if (l.min > l.max)
         return pst_fail(err, "scorer '%.*s': MIN %zu is greater than MAX %zu", (int)len, spec,
                         l.min, l.max);
-    pst_scorer *s = pst_scorer_new(spec, len, err);
-    length_impl *li = s ? pst_calloc(1, sizeof *li, err) : NULL;
-    if (!li) {
-        pst_scorer_free(s);
-        return -1;
-    }
-    *li = l;
-    s->ops = &length_ops;
-    s->impl = li;
-    s->kind = PST_SCORER_POINTWISE;
-    *out = s;
-    return 0;
+    length_impl *li = pst_malloc(sizeof *li, err);
+    if (li) *li = l;
+    return pst_scorer_make(spec, len, &length_ops, li, PST_SCORER_POINTWISE, out, err);
 }
 
 /* ---- features:FILE ------------------------------------------------------- */
@@ -271,16 +256,13 @@ int pst_scorer_create_features(const char *spec, size_t len, const char *path,
     size_t n;
     if (pst_read_file(path, &src, &n, err) < 0)
         return pst_fail_context(err, "scorer '%.*s'", (int)len, spec);
-    pst_scorer *s = pst_scorer_new(spec, len, err);
-    features_impl *f = s ? pst_calloc(1, sizeof *f, err) : NULL;
-    if (!f) {
+    features_impl *f = pst_calloc(1, sizeof *f, err);
+    if (pst_scorer_make(spec, len, &features_ops, f, PST_SCORER_FEATURES, out, err) < 0) {
         free(src);
-        pst_scorer_free(s);
         return -1;
     }
-    s->ops = &features_ops;
-    s->impl = f;
-    s->kind = PST_SCORER_FEATURES;
+    pst_scorer *s = *out;
+    *out = NULL;
     s->k = 0;
     size_t line_no = 0;
     for (char *p = src, *end = src + n; p < end;) {

@@ -43,6 +43,21 @@ pst_scorer *pst_scorer_new(const char *spec, size_t spec_len, pst_error *err) {
     return s;
 }
 
+int pst_scorer_make(const char *spec, size_t spec_len, const pst_scorer_ops *ops, void *impl,
+                    pst_scorer_kind kind, pst_scorer **out, pst_error *err) {
+    *out = NULL;
+    pst_scorer *s = impl ? pst_scorer_new(spec, spec_len, err) : NULL;
+    if (!s) {
+        if (impl) ops->destroy(impl);
+        return -1;
+    }
+    s->ops = ops;
+    s->impl = impl;
+    s->kind = kind;
+    *out = s;
+    return 0;
+}
+
 void pst_scorer_free(pst_scorer *s) {
     if (!s) return;
     if (s->ops && s->ops->destroy) s->ops->destroy(s->impl);
@@ -166,10 +181,8 @@ static const pst_scorer_ops compose_ops = {compose_score, compose_destroy};
 
 static int make_compose(const char *spec, size_t len, int op, double threshold, pst_scorer **child,
                         size_t n_child, pst_scorer **out, pst_error *err) {
-    pst_scorer *s = pst_scorer_new(spec, len, err);
-    compose_impl *c = s ? pst_calloc(1, sizeof *c, err) : NULL;
+    compose_impl *c = pst_calloc(1, sizeof *c, err);
     if (!c) {
-        pst_scorer_free(s);
         for (size_t i = 0; i < n_child; i++) pst_scorer_free(child[i]);
         free(child);
         return -1;
@@ -178,12 +191,9 @@ static int make_compose(const char *spec, size_t len, int op, double threshold, 
     c->n = n_child;
     c->op = op;
     c->threshold = threshold;
-    s->ops = &compose_ops;
-    s->impl = c;
-    s->parts = c->child;
-    s->n_parts = c->n;
-    s->kind = PST_SCORER_POINTWISE;
-    *out = s;
+    if (pst_scorer_make(spec, len, &compose_ops, c, PST_SCORER_POINTWISE, out, err) < 0) return -1;
+    (*out)->parts = c->child;
+    (*out)->n_parts = c->n;
     return 0;
 }
 

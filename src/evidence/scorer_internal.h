@@ -42,6 +42,11 @@ typedef struct {
 
 /* Allocates a scorer shell (spec copied); the caller sets ops/impl/kind/k. */
 pst_scorer *pst_scorer_new(const char *spec, size_t spec_len, pst_error *err);
+/* The one way to build a scorer around its implementation: a shell of spec owning impl,
+ * with ops and kind (k = 1), into *out; returns 0. impl NULL (its allocation failed, err
+ * says so) or a failure here: impl is destroyed with ops->destroy, *out is NULL, -1. */
+int pst_scorer_make(const char *spec, size_t spec_len, const pst_scorer_ops *ops, void *impl,
+                    pst_scorer_kind kind, pst_scorer **out, pst_error *err);
 
 /* Appends a finding to r (type truncated to 15 bytes). */
 int pst_score_add_finding(pst_score *r, const char *type, size_t start, size_t end, double rating,

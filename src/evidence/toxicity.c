@@ -470,14 +470,5 @@ static const pst_scorer_ops toxicity_ops = {toxicity_score, toxicity_destroy};
 int pst_scorer_create_toxicity(const char *spec, size_t len, pst_scorer **out, pst_error *err) {
     pst_toxicity *t;
     if (pst_toxicity_create(NULL, &t, err) < 0) return -1;
-    pst_scorer *s = pst_scorer_new(spec, len, err);
-    if (!s) {
-        pst_toxicity_free(t);
-        return -1;
-    }
-    s->ops = &toxicity_ops;
-    s->impl = t;
-    s->kind = PST_SCORER_SCORE;
-    *out = s;
-    return 0;
+    return pst_scorer_make(spec, len, &toxicity_ops, t, PST_SCORER_SCORE, out, err);
 }
