@@ -138,7 +138,7 @@ void pst_checkpoint_abort(pst_checkpoint *c);
  * holds no complete checkpoint (or does not exist), -1 on error. */
 int pst_checkpoint_find(const char *root, char *dir, size_t cap, long *step, pst_error *err);
 
-/* ---- metrics and progress -------------------------------------------- */
+/* ---- metrics --------------------------------------------------------- */
 
 /* Appends one JSON object per line to a metrics file (JSONL). The line is
  * written and flushed in one call, so a crash never leaves half a line. */
@@ -150,12 +150,25 @@ int pst_metrics_open(pst_metrics *m, const char *path, int append, pst_error *er
 /* fmt is the body of a JSON object without braces, e.g. "\"step\": %d, \"loss\": %.6f". */
 void pst_metrics_write(pst_metrics *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void pst_metrics_close(pst_metrics *m);
-/* A number for JSON output: "%.{digits}g" in buf, or "null" when x is not finite
- * (JSON has no inf/NaN). Returns the text to print. */
-const char *pst_json_number(char buf[32], double x, int digits);
+
 /* Keeps the complete lines of a metrics file whose "step" is <= step (a resumed run then
  * rewrites what follows its checkpoint); a missing file is fine. */
 int pst_metrics_truncate(const char *path, long step, pst_error *err);
+
+/* ---- JSON text (src/base/json.c) ------------------------------------- */
+
+/* A number for JSON output: "%.{digits}g" in buf, or "null" when x is not finite
+ * (JSON has no inf/NaN). Returns the text to print. */
+const char *pst_json_number(char buf[32], double x, int digits);
+/* s[0, n) as a quoted JSON string, always valid UTF-8: control characters
+ * escaped, each byte of an invalid UTF-8 sequence (and NUL) as \ufffd / \u0000.
+ * Returns malloc'd text (NULL when out of memory); *out_len excludes the NUL. */
+char *pst_json_quote(const char *s, size_t n, size_t *out_len);
+/* Length (1..4) of the valid UTF-8 sequence starting s[0, n); 0 when it is invalid
+ * (overlong, surrogate, past U+10FFFF, cut short) or n is 0. */
+size_t pst_utf8_valid_len(const char *s, size_t n);
+
+/* ---- progress -------------------------------------------------------- */
 
 /* Progress on stderr, redrawn in place, only when stderr is a terminal:
  *   "label  step 120/1000  12.0%  3456 tok/s  ETA 1m23s  <extra>" */

@@ -122,17 +122,8 @@ int pst_scorer_log_b(pst_scorer *s, size_t n, const char *const *texts, const si
 int pst_scorer_features(pst_scorer *s, size_t n, const char *const *texts, const size_t *lens,
                         const char *const *contexts, double *phi, pst_error *err);
 
-/* Length (1..4) of the valid UTF-8 sequence starting s[0, n); 0 when it is invalid
- * (overlong, surrogate, past U+10FFFF, cut short) or n is 0. */
-size_t pst_utf8_valid_len(const char *s, size_t n);
-
 /* Number of characters (UTF-8 lead bytes; an invalid byte counts as one). */
 size_t pst_utf8_chars(const char *text, size_t len);
-
-/* s[0, n) as a quoted JSON string, always valid UTF-8: control characters
- * escaped, each byte of an invalid UTF-8 sequence (and NUL) as \ufffd / \u0000.
- * Returns malloc'd text (NULL when out of memory); *out_len excludes the NUL. */
-char *pst_json_quote(const char *s, size_t n, size_t *out_len);
 
 #ifdef __cplusplus
 }

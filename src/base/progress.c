@@ -65,12 +65,6 @@ void pst_metrics_close(pst_metrics *m) {
     if (m) m->file = NULL;
 }
 
-const char *pst_json_number(char buf[32], double x, int digits) {
-    if (!isfinite(x)) return "null";
-    snprintf(buf, 32, "%.*g", digits, x);
-    return buf;
-}
-
 void pst_progress_start(pst_progress *p, const char *label, long total) {
     p->label = label;
     p->total = total;

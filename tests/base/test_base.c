@@ -205,10 +205,26 @@ static void test_grow(void) {
     free(v);
 }
 
+/* JSON strings: escapes, and always valid UTF-8 (each bad byte as \ufffd). */
+static void test_json_quote(void) {
+    size_t n;
+    char *q = pst_json_quote("a\"b\\c\n\x01\xff\xc3\xa9\xe2\x82", 12, &n);
+    CHECK(q && strcmp(q, "\"a\\\"b\\\\c\\n\\u0001\\ufffd\xc3\xa9\\ufffd\\ufffd\"") == 0);
+    CHECK(q && n == strlen(q));
+    free(q);
+    q = pst_json_quote("x\0y", 3, &n);
+    CHECK(q && strcmp(q, "\"x\\u0000y\"") == 0);
+    free(q);
+    q = pst_json_quote("\xed\xa0\x80", 3, &n); /* a UTF-16 surrogate is not UTF-8 */
+    CHECK(q && strcmp(q, "\"\\ufffd\\ufffd\\ufffd\"") == 0);
+    free(q);
+}
+
 int main(void) {
     test_errors();
     test_alloc();
     test_grow();
+    test_json_quote();
     test_rng();
     test_logsumexp();
     test_files();
