@@ -648,12 +648,9 @@ static int ch_set(chances *m, long col, int kind, us text) {
         e->kind = kind, e->text = text;
         return 0;
     }
-    if (m->n == m->cap) {
-        size_t nc = m->cap ? m->cap * 2 : 16;
-        chance *np = realloc(m->p, nc * sizeof *np);
-        if (!np) return -1;
-        m->p = np, m->cap = nc;
-    }
+    chance *np = pst_grow(m->p, &m->cap, m->n + 1, sizeof *np, 16, NULL);
+    if (!np) return -1;
+    m->p = np;
     m->p[m->n].col = col, m->p[m->n].kind = kind, m->p[m->n].text = text;
     m->n++;
     return 0;
@@ -661,208 +658,248 @@ static int ch_set(chances *m, long col, int kind, us text) {
 
 #define HANG_NONE LONG_MIN
 
+/* The rows that opened a bracket (or ended with ':') at one bracket depth. */
+typedef struct {
+    long *v;
+    size_t n, cap;
+} row_list;
+
+static int row_push(row_list *l, long row) {
+    long *v = pst_grow(l->v, &l->cap, l->n + 1, sizeof *v, 4, NULL);
+    if (!v) return -1;
+    l->v = v;
+    l->v[l->n++] = row;
+    return 0;
+}
+
+/* pycodestyle's continued_indentation over one logical line, its state: per bracket
+ * depth the rows that opened it (open_rows), its visual indent column (indent) and its
+ * hanging indent (hangs); per row (from the line's first), the brackets it opened
+ * (parens) and its indent relative to the logical line (rel_indent); the columns a
+ * token may line up with (ic, pycodestyle's indent_chances). */
+typedef struct {
+    checker *c;
+    long first_row, nrows, row, depth;
+    long *parens, *rel_indent; /* [nrows + 1] */
+    row_list *open_rows;       /* [nlevels] */
+    size_t nlevels, cap_levels;
+    long *indent, *hangs;      /* [nstack] */
+    size_t nstack, cap_indent, cap_hangs;
+    chances ic;
+    long last_indent_col;
+    int vi_kind; /* visual_indent: 0 falsy, 1 True, 2 str, 3 text */
+    us vi_text;
+    long hang;
+    int hanging_indent, tabs;
+} indent_state;
+
+static int indent_state_open(indent_state *s, checker *c, long first_row, long nrows) {
+    memset(s, 0, sizeof *s);
+    s->c = c, s->first_row = first_row, s->nrows = nrows;
+    s->tabs = c->indent_char == '\t';
+    s->last_indent_col = c->tokens[0].scol;
+    s->parens = pst_calloc((size_t)nrows + 1, sizeof(long), NULL);
+    s->rel_indent = pst_calloc((size_t)nrows + 1, sizeof(long), NULL);
+    s->open_rows = pst_grow(NULL, &s->cap_levels, 1, sizeof *s->open_rows, 8, NULL);
+    s->indent = pst_grow(NULL, &s->cap_indent, 1, sizeof(long), 8, NULL);
+    s->hangs = pst_grow(NULL, &s->cap_hangs, 1, sizeof(long), 8, NULL);
+    if (!s->parens || !s->rel_indent || !s->open_rows || !s->indent || !s->hangs) return -1;
+    s->open_rows[0] = (row_list){0};
+    s->nlevels = 1, s->nstack = 1;
+    s->indent[0] = s->last_indent_col;
+    s->hangs[0] = HANG_NONE;
+    return row_push(&s->open_rows[0], 0);
+}
+
+static void indent_state_close(indent_state *s) {
+    for (size_t lv = 0; s->open_rows && lv < s->nlevels; lv++) free(s->open_rows[lv].v);
+    free(s->open_rows);
+    free(s->hangs);
+    free(s->indent);
+    free(s->parens);
+    free(s->rel_indent);
+    free(s->ic.p);
+}
+
+/* The first token t of a continuation line: its hang against the rows that opened the
+ * innermost bracket, then E121–E131 by where it starts (pycodestyle's "if newline"). */
+static void check_continuation_start(indent_state *s, const pep8_tok *t, us text, us line, int indent_next) {
+    checker *c = s->c;
+    long row = s->row, depth = s->depth;
+    long *indent = s->indent, *hangs = s->hangs;
+    s->last_indent_col = t->scol;
+    s->rel_indent[row] = expand_indent(line) - c->indent_level;
+    int close_bracket = t->type == PT_OP && in_str(text, "]})");
+    const row_list *open = &s->open_rows[depth];
+    for (size_t k = open->n; k-- > 0;) {
+        s->hang = s->rel_indent[row] - s->rel_indent[open->v[k]];
+        s->hanging_indent = s->hang == 4 || (s->tabs && s->hang == 8);
+        if (s->hanging_indent) break;
+    }
+    long hang = s->hang;
+    if (hangs[depth] != HANG_NONE && hangs[depth] != 0) s->hanging_indent = hang == hangs[depth];
+    if (close_bracket || !(hang > 0)) s->vi_kind = 0;
+    else {
+        chance *e = ch_get(&s->ic, t->scol);
+        if (e) s->vi_kind = e->kind, s->vi_text = e->text;
+        else s->vi_kind = 0;
+    }
+    if (close_bracket && indent[depth]) {
+        if (t->scol != indent[depth])
+            report(c, t->srow, t->scol, "E124", "closing bracket does not match visual indentation");
+    } else if (close_bracket && !hang) {
+        if (c->o->hang_closing) report(c, t->srow, t->scol, "E133", "closing bracket is missing indentation");
+    } else if (indent[depth] && t->scol < indent[depth]) {
+        if (s->vi_kind != 1)
+            report(c, t->srow, t->scol, "E128", "continuation line under-indented for visual indent");
+    } else if (s->hanging_indent || (indent_next && s->rel_indent[row] == 8)) {
+        if (close_bracket && !c->o->hang_closing)
+            report(c, t->srow, t->scol, "E123",
+                   "closing bracket does not match indentation of opening bracket's line");
+        hangs[depth] = hang;
+    } else if (s->vi_kind == 1) {
+        indent[depth] = t->scol;
+    } else if (s->vi_kind == 2 || (s->vi_kind == 3 && s->vi_text.n == text.n &&
+                                   memcmp(s->vi_text.p, text.p, text.n * sizeof(cp)) == 0)) {
+        /* token lined up with a matching one from a previous line */
+    } else {
+        const char *code, *msg;
+        if (hang <= 0) code = "E122", msg = "missing indentation or outdented";
+        else if (indent[depth]) code = "E127", msg = "over-indented for visual indent";
+        else if (!close_bracket && hangs[depth] != HANG_NONE && hangs[depth] != 0)
+            code = "E131", msg = "unaligned for hanging indent";
+        else {
+            hangs[depth] = hang;
+            if (hang > 4) code = "E126", msg = "over-indented for hanging indent";
+            else code = "E121", msg = "under-indented for hanging indent";
+        }
+        report(c, t->srow, t->scol, code, "continuation line %s", msg);
+    }
+}
+
+/* Where later lines may line up (visual indenting): the first token after an opening
+ * bracket, strings and comments, the text after assert/raise/with/if; a ':' ending the
+ * line opens a hanging indent. Returns -1 when out of memory. */
+static int note_indent_chances(indent_state *s, const pep8_tok *t, us text, us line) {
+    us none = {0};
+    long row = s->row, depth = s->depth;
+    if (s->parens[row] && t->type != PT_NL && t->type != PT_COMMENT && !s->indent[depth]) {
+        s->indent[depth] = t->scol;
+        return ch_set(&s->ic, t->scol, 1, none);
+    }
+    if (t->type == PT_STRING || t->type == PT_COMMENT || eq(text, "u") || eq(text, "ur") || eq(text, "b") ||
+        eq(text, "br"))
+        return ch_set(&s->ic, t->scol, 2, none);
+    if (!row && !depth && (eq(text, "assert") || eq(text, "raise") || eq(text, "with")))
+        return ch_set(&s->ic, t->ecol + 1, 1, none);
+    if (s->ic.n == 0 && !row && !depth && eq(text, "if")) return ch_set(&s->ic, t->ecol + 1, 1, none);
+    if (eq(text, ":") && isspace_str(sub(line, (size_t)t->ecol, line.n)))
+        return row_push(&s->open_rows[depth], row);
+    return 0;
+}
+
+/* An opening bracket: one depth more, with no visual indent or hang yet, opened on
+ * this row. */
+static int open_bracket(indent_state *s) {
+    s->depth++;
+    long *a = pst_grow(s->indent, &s->cap_indent, s->nstack + 1, sizeof *a, 8, NULL);
+    if (a) s->indent = a;
+    long *b = a ? pst_grow(s->hangs, &s->cap_hangs, s->nstack + 1, sizeof *b, 8, NULL) : NULL;
+    if (!b) return -1;
+    s->hangs = b;
+    s->indent[s->nstack] = 0, s->hangs[s->nstack] = HANG_NONE;
+    s->nstack++;
+    if (s->nlevels == (size_t)s->depth) {
+        row_list *lv = pst_grow(s->open_rows, &s->cap_levels, s->nlevels + 1, sizeof *lv, 8, NULL);
+        if (!lv) return -1;
+        s->open_rows = lv;
+        lv[s->nlevels++] = (row_list){0};
+    }
+    if (row_push(&s->open_rows[s->depth], s->row) < 0) return -1;
+    s->parens[s->row]++;
+    return 0;
+}
+
+/* A closing bracket: the visual indents and chances right of the closed bracket's
+ * indent are forgotten, the deeper levels dropped, the row's open bracket closed. */
+static int close_bracket(indent_state *s) {
+    long prev_indent = s->indent[--s->nstack];
+    if (!prev_indent) prev_indent = s->last_indent_col;
+    for (long d = 0; d < s->depth; d++)
+        if (s->indent[d] > prev_indent) s->indent[d] = 0;
+    size_t w = 0;
+    for (size_t k = 0; k < s->ic.n; k++)
+        if (!(s->ic.p[k].col >= prev_indent)) s->ic.p[w++] = s->ic.p[k];
+    s->ic.n = w;
+    for (size_t lv = (size_t)s->depth + 1; lv < s->nlevels; lv++) free(s->open_rows[lv].v);
+    if (s->nlevels > (size_t)s->depth + 1) s->nlevels = (size_t)s->depth + 1;
+    s->depth--;
+    if (s->depth && ch_set(&s->ic, s->indent[s->depth], 1, (us){0})) return -1;
+    for (long idx = s->row; idx >= 0; idx--)
+        if (s->parens[idx]) {
+            s->parens[idx]--;
+            break;
+        }
+    return 0;
+}
+
+/* Every token of the logical line in order; -1 when out of memory. */
+static int scan_continuation_lines(indent_state *s, int indent_next) {
+    checker *c = s->c;
+    int last_token_multiline = 0;
+    for (size_t i = 0; i < c->ntok; i++) {
+        const pep8_tok *t = &c->tokens[i];
+        us text = tok_text(c, t), line = tok_line(c, t);
+        int newline = s->row < t->srow - s->first_row;
+        if (newline) {
+            s->row = t->srow - s->first_row;
+            newline = !last_token_multiline && t->type != PT_NL && t->type != PT_NEWLINE;
+        }
+        if (newline) check_continuation_start(s, t, text, line, indent_next);
+        if (note_indent_chances(s, t, text, line) < 0) return -1;
+        if (t->type == PT_OP) {
+            if (in_str(text, "([{")) {
+                if (open_bracket(s) < 0) return -1;
+            } else if (in_str(text, ")]}") && s->depth > 0) {
+                if (close_bracket(s) < 0) return -1;
+            }
+            if (!ch_get(&s->ic, t->scol) && ch_set(&s->ic, t->scol, 3, text)) return -1;
+        }
+        last_token_multiline = t->srow != t->erow;
+        if (last_token_multiline) {
+            long r = t->erow - s->first_row;
+            if (r >= 0 && r <= s->nrows) s->rel_indent[r] = s->rel_indent[s->row];
+        }
+    }
+    return 0;
+}
+
+/* E125 / E129: the last line of a logical line ending with ':' has the indent of the
+ * block that follows. */
+static void check_last_line(const indent_state *s, const pep8_tok *t) {
+    checker *c = s->c;
+    if (expand_indent(tok_line(c, t)) != c->indent_level + 4) return;
+    int truthy = s->vi_kind == 1 || s->vi_kind == 2 || (s->vi_kind == 3 && s->vi_text.n > 0);
+    if (truthy)
+        report(c, t->srow, s->indent[0] + 4, "E129", "visually indented line with same indent as next logical line");
+    else
+        report(c, t->srow, s->indent[0] + 4, "E125", "continuation line with same indent as next logical line");
+}
+
+/* E12x: the indentation of continuation lines (pycodestyle's continued_indentation). */
 static void continued_indentation(checker *c) {
     pep8_tok *tk = c->tokens;
     size_t n = c->ntok;
     long first_row = tk[0].srow;
     long nrows = 1 + tk[n - 1].srow - first_row;
     if (c->noqa || nrows == 1) return;
-    us L = LL(c);
-    int indent_next = endswith_ch(L, ':');
-    long row = 0, depth = 0;
-    int tabs = c->indent_char == '\t';
-    long *parens = calloc((size_t)nrows + 1, sizeof(long));
-    long *rel_indent = calloc((size_t)nrows + 1, sizeof(long));
-    /* open_rows[d]: list of rows; stored as flat arrays per depth */
-    size_t cap_levels = 8, nlevels = 1;
-    long **open_rows = calloc(cap_levels, sizeof(long *));
-    size_t *open_n = calloc(cap_levels, sizeof(size_t)), *open_cap = calloc(cap_levels, sizeof(size_t));
-    long *hangs = malloc(8 * sizeof(long)), *indent = malloc(8 * sizeof(long));
-    size_t cap_stack = 8, nstack = 1;
-    chances ic = {0};
-    if (!parens || !rel_indent || !open_rows || !open_n || !open_cap || !hangs || !indent) {
+    int indent_next = endswith_ch(LL(c), ':');
+    indent_state s;
+    if (indent_state_open(&s, c, first_row, nrows) < 0 || scan_continuation_lines(&s, indent_next) < 0)
         c->oom = 1;
-        goto out;
-    }
-    open_rows[0] = malloc(4 * sizeof(long));
-    if (!open_rows[0]) { c->oom = 1; goto out; }
-    open_rows[0][0] = 0, open_n[0] = 1, open_cap[0] = 4;
-    hangs[0] = HANG_NONE;
-    long last_indent_row = tk[0].srow, last_indent_col = tk[0].scol;
-    (void)last_indent_row;
-    int vi_kind = 0; /* visual_indent: 0 falsy, 1 True, 2 str, 3 text */
-    us vi_text = {0};
-    int last_token_multiline = 0;
-    indent[0] = last_indent_col;
-    long hang = 0;
-    int hanging_indent = 0;
-    const pep8_tok *t = NULL;
-    for (size_t i = 0; i < n; i++) {
-        t = &tk[i];
-        us text = tok_text(c, t);
-        us line = tok_line(c, t);
-        int newline = row < t->srow - first_row;
-        if (newline) {
-            row = t->srow - first_row;
-            newline = !last_token_multiline && t->type != PT_NL && t->type != PT_NEWLINE;
-        }
-        if (newline) {
-            last_indent_row = t->srow, last_indent_col = t->scol;
-            rel_indent[row] = expand_indent(line) - c->indent_level;
-            int close_bracket = t->type == PT_OP && in_str(text, "]})");
-            for (size_t k = open_n[depth]; k-- > 0;) {
-                long open_row = open_rows[depth][k];
-                hang = rel_indent[row] - rel_indent[open_row];
-                hanging_indent = hang == 4 || (tabs && hang == 8);
-                if (hanging_indent) break;
-            }
-            if (hangs[depth] != HANG_NONE && hangs[depth] != 0) hanging_indent = hang == hangs[depth];
-            if (close_bracket || !(hang > 0)) vi_kind = 0;
-            else {
-                chance *e = ch_get(&ic, t->scol);
-                if (e) vi_kind = e->kind, vi_text = e->text;
-                else vi_kind = 0;
-            }
-            if (close_bracket && indent[depth]) {
-                if (t->scol != indent[depth])
-                    report(c, t->srow, t->scol, "E124", "closing bracket does not match visual indentation");
-            } else if (close_bracket && !hang) {
-                if (c->o->hang_closing) report(c, t->srow, t->scol, "E133", "closing bracket is missing indentation");
-            } else if (indent[depth] && t->scol < indent[depth]) {
-                if (vi_kind != 1)
-                    report(c, t->srow, t->scol, "E128", "continuation line under-indented for visual indent");
-            } else if (hanging_indent || (indent_next && rel_indent[row] == 8)) {
-                if (close_bracket && !c->o->hang_closing)
-                    report(c, t->srow, t->scol, "E123",
-                           "closing bracket does not match indentation of opening bracket's line");
-                hangs[depth] = hang;
-            } else if (vi_kind == 1) {
-                indent[depth] = t->scol;
-            } else if (vi_kind == 2 || (vi_kind == 3 && vi_text.n == text.n &&
-                                        memcmp(vi_text.p, text.p, text.n * sizeof(cp)) == 0)) {
-                /* token lined up with a matching one from a previous line */
-            } else {
-                const char *code, *msg;
-                if (hang <= 0) code = "E122", msg = "missing indentation or outdented";
-                else if (indent[depth]) code = "E127", msg = "over-indented for visual indent";
-                else if (!close_bracket && hangs[depth] != HANG_NONE && hangs[depth] != 0)
-                    code = "E131", msg = "unaligned for hanging indent";
-                else {
-                    hangs[depth] = hang;
-                    if (hang > 4) code = "E126", msg = "over-indented for hanging indent";
-                    else code = "E121", msg = "under-indented for hanging indent";
-                }
-                report(c, t->srow, t->scol, code, "continuation line %s", msg);
-            }
-        }
-        /* look for visual indenting */
-        us none = {0};
-        if (parens[row] && t->type != PT_NL && t->type != PT_COMMENT && !indent[depth]) {
-            indent[depth] = t->scol;
-            if (ch_set(&ic, t->scol, 1, none)) { c->oom = 1; goto out; }
-        } else if (t->type == PT_STRING || t->type == PT_COMMENT || eq(text, "u") || eq(text, "ur") ||
-                   eq(text, "b") || eq(text, "br")) {
-            if (ch_set(&ic, t->scol, 2, none)) { c->oom = 1; goto out; }
-        } else if (!row && !depth && (eq(text, "assert") || eq(text, "raise") || eq(text, "with"))) {
-            if (ch_set(&ic, t->ecol + 1, 1, none)) { c->oom = 1; goto out; }
-        } else if (ic.n == 0 && !row && !depth && eq(text, "if")) {
-            if (ch_set(&ic, t->ecol + 1, 1, none)) { c->oom = 1; goto out; }
-        } else if (eq(text, ":") && isspace_str(sub(line, (size_t)t->ecol, line.n))) {
-            if (open_n[depth] == open_cap[depth]) {
-                size_t nc = open_cap[depth] * 2;
-                long *np = realloc(open_rows[depth], nc * sizeof(long));
-                if (!np) { c->oom = 1; goto out; }
-                open_rows[depth] = np, open_cap[depth] = nc;
-            }
-            open_rows[depth][open_n[depth]++] = row;
-        }
-        if (t->type == PT_OP) {
-            if (in_str(text, "([{")) {
-                depth++;
-                if (nstack == cap_stack) {
-                    size_t nc = cap_stack * 2;
-                    long *a = realloc(indent, nc * sizeof(long));
-                    if (!a) { c->oom = 1; goto out; }
-                    indent = a;
-                    long *b = realloc(hangs, nc * sizeof(long));
-                    if (!b) { c->oom = 1; goto out; }
-                    hangs = b;
-                    cap_stack = nc;
-                }
-                indent[nstack] = 0, hangs[nstack] = HANG_NONE;
-                nstack++;
-                if (nlevels == (size_t)depth) {
-                    if (nlevels == cap_levels) {
-                        size_t nc = cap_levels * 2;
-                        long **a = realloc(open_rows, nc * sizeof(long *));
-                        if (!a) { c->oom = 1; goto out; }
-                        open_rows = a;
-                        size_t *b = realloc(open_n, nc * sizeof(size_t));
-                        if (!b) { c->oom = 1; goto out; }
-                        open_n = b;
-                        size_t *d = realloc(open_cap, nc * sizeof(size_t));
-                        if (!d) { c->oom = 1; goto out; }
-                        open_cap = d;
-                        cap_levels = nc;
-                    }
-                    open_rows[nlevels] = malloc(4 * sizeof(long));
-                    if (!open_rows[nlevels]) { c->oom = 1; goto out; }
-                    open_n[nlevels] = 0, open_cap[nlevels] = 4;
-                    nlevels++;
-                }
-                if (open_n[depth] == open_cap[depth]) {
-                    size_t nc = open_cap[depth] * 2;
-                    long *np = realloc(open_rows[depth], nc * sizeof(long));
-                    if (!np) { c->oom = 1; goto out; }
-                    open_rows[depth] = np, open_cap[depth] = nc;
-                }
-                open_rows[depth][open_n[depth]++] = row;
-                parens[row]++;
-            } else if (in_str(text, ")]}") && depth > 0) {
-                long prev_indent = indent[--nstack];
-                if (!prev_indent) prev_indent = last_indent_col;
-                for (long d = 0; d < depth; d++)
-                    if (indent[d] > prev_indent) indent[d] = 0;
-                size_t w = 0;
-                for (size_t k = 0; k < ic.n; k++)
-                    if (!(ic.p[k].col >= prev_indent)) ic.p[w++] = ic.p[k];
-                ic.n = w;
-                for (size_t lv = (size_t)depth + 1; lv < nlevels; lv++) free(open_rows[lv]);
-                if (nlevels > (size_t)depth + 1) nlevels = (size_t)depth + 1;
-                depth--;
-                if (depth && ch_set(&ic, indent[depth], 1, none)) { c->oom = 1; goto out; }
-                for (long idx = row; idx >= 0; idx--)
-                    if (parens[idx]) {
-                        parens[idx]--;
-                        break;
-                    }
-            }
-            if (!ch_get(&ic, t->scol) && ch_set(&ic, t->scol, 3, text)) { c->oom = 1; goto out; }
-        }
-        last_token_multiline = t->srow != t->erow;
-        if (last_token_multiline) {
-            long r = t->erow - first_row;
-            if (r >= 0 && r <= nrows) rel_indent[r] = rel_indent[row];
-        }
-    }
-    if (t && indent_next && expand_indent(tok_line(c, t)) == c->indent_level + 4) {
-        int truthy = vi_kind == 1 || vi_kind == 2 || (vi_kind == 3 && vi_text.n > 0);
-        if (truthy)
-            report(c, t->srow, indent[0] + 4, "E129", "visually indented line with same indent as next logical line");
-        else
-            report(c, t->srow, indent[0] + 4, "E125", "continuation line with same indent as next logical line");
-    }
-out:
-    if (open_rows)
-        for (size_t lv = 0; lv < nlevels; lv++) free(open_rows[lv]);
-    free(open_rows);
-    free(open_n);
-    free(open_cap);
-    free(hangs);
-    free(indent);
-    free(parens);
-    free(rel_indent);
-    free(ic.p);
+    else if (indent_next)
+        check_last_line(&s, &tk[n - 1]);
+    indent_state_close(&s);
 }
 
 static void whitespace_before_parameters(checker *c) {
