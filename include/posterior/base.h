@@ -58,6 +58,24 @@ void *pst_aligned_alloc(size_t bytes, pst_error *err);
  * Returns p itself when it already has room, the reallocated array (*cap updated), or
  * NULL with err filled (p intact, *cap unchanged). */
 void *pst_grow(void *p, size_t *cap, size_t need, size_t elem, size_t first, pst_error *err);
+/* A file's own growable array of T, declared in one line (klib's kvec habit):
+ *     PST_ARRAY(span_list, pst_span)
+ * is   typedef struct { pst_span *v; size_t n, cap; } span_list;   with
+ *     static int span_list_push(span_list *l, pst_span x, pst_error *err);
+ * which appends x (0, or -1 with err filled when out of memory; err may be NULL).
+ * Start from {0}; free(l.v) when done. */
+#define PST_ARRAY(name, T)                                                    \
+    typedef struct {                                                          \
+        T *v;                                                                 \
+        size_t n, cap;                                                        \
+    } name;                                                                   \
+    static inline int name##_push(name *l, T x, pst_error *err) {             \
+        T *v = (T *)pst_grow(l->v, &l->cap, l->n + 1, sizeof *v, 16, err);    \
+        if (!v) return -1;                                                    \
+        l->v = v;                                                             \
+        l->v[l->n++] = x;                                                     \
+        return 0;                                                             \
+    }
 /* The same message for an allocator of another library (cJSON, PCRE2) that returned
  * NULL: "out of memory: <what>"; returns -1. */
 int pst_fail_oom(pst_error *err, const char *what);

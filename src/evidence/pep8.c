@@ -659,18 +659,7 @@ static int ch_set(chances *m, long col, int kind, us text) {
 #define HANG_NONE LONG_MIN
 
 /* The rows that opened a bracket (or ended with ':') at one bracket depth. */
-typedef struct {
-    long *v;
-    size_t n, cap;
-} row_list;
-
-static int row_push(row_list *l, long row) {
-    long *v = pst_grow(l->v, &l->cap, l->n + 1, sizeof *v, 4, NULL);
-    if (!v) return -1;
-    l->v = v;
-    l->v[l->n++] = row;
-    return 0;
-}
+PST_ARRAY(row_list, long)
 
 /* pycodestyle's continued_indentation over one logical line, its state: per bracket
  * depth the rows that opened it (open_rows), its visual indent column (indent) and its
@@ -708,7 +697,7 @@ static int indent_state_open(indent_state *s, checker *c, long first_row, long n
     s->nlevels = 1, s->nstack = 1;
     s->indent[0] = s->last_indent_col;
     s->hangs[0] = HANG_NONE;
-    return row_push(&s->open_rows[0], 0);
+    return row_list_push(&s->open_rows[0], 0, NULL);
 }
 
 static void indent_state_close(indent_state *s) {
@@ -794,7 +783,7 @@ static int note_indent_chances(indent_state *s, const pep8_tok *t, us text, us l
         return ch_set(&s->ic, t->ecol + 1, 1, none);
     if (s->ic.n == 0 && !row && !depth && eq(text, "if")) return ch_set(&s->ic, t->ecol + 1, 1, none);
     if (eq(text, ":") && isspace_str(sub(line, (size_t)t->ecol, line.n)))
-        return row_push(&s->open_rows[depth], row);
+        return row_list_push(&s->open_rows[depth], row, NULL);
     return 0;
 }
 
@@ -815,7 +804,7 @@ static int open_bracket(indent_state *s) {
         s->open_rows = lv;
         lv[s->nlevels++] = (row_list){0};
     }
-    if (row_push(&s->open_rows[s->depth], s->row) < 0) return -1;
+    if (row_list_push(&s->open_rows[s->depth], s->row, NULL) < 0) return -1;
     s->parens[s->row]++;
     return 0;
 }

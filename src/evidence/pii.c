@@ -401,18 +401,7 @@ int pst_pii_create_types(const char *types, pst_pii **out, pst_error *err) {
     return 0;
 }
 
-typedef struct {
-    pst_pii_finding *v;
-    size_t n, cap;
-} finding_list;
-
-static int push(finding_list *l, pst_pii_type type, size_t s, size_t e, pst_error *err) {
-    pst_pii_finding *v = pst_grow(l->v, &l->cap, l->n + 1, sizeof *v, 16, err);
-    if (!v) return -1;
-    l->v = v;
-    l->v[l->n++] = (pst_pii_finding){type, s, e};
-    return 0;
-}
+PST_ARRAY(finding_list, pst_pii_finding)
 
 static int by_start(const void *a, const void *b) {
     const pst_pii_finding *x = a, *y = b;
@@ -471,7 +460,7 @@ static int run_detector(const pst_pii *p, size_t d, const char *text, size_t len
         size_t s = ov[0], e = ov[1];
         size_t ks = s, ke = e;
         if (e > s && det->validate(text, len, &ks, &ke, ov, rc) && ke > ks) {
-            if (push(l, det->type, ks, ke, err) < 0) return -1;
+            if (finding_list_push(l, (pst_pii_finding){det->type, ks, ke}, err) < 0) return -1;
             pos = e;
             if (q + 1 + det->right < e) q = e - det->right;
             else q++;

@@ -200,8 +200,7 @@ typedef struct {
 static void features_destroy(void *p) {
     features_impl *f = p;
     if (!f) return;
-    for (size_t i = 0; i < f->k; i++) pst_scorer_free(f->child[i]);
-    free(f->child);
+    pst_scorers_free(f->child, f->k);
     free(f);
 }
 

@@ -58,6 +58,11 @@ int pst_scorer_make(const char *spec, size_t spec_len, const pst_scorer_ops *ops
     return 0;
 }
 
+void pst_scorers_free(pst_scorer **v, size_t n) {
+    for (size_t i = 0; v && i < n; i++) pst_scorer_free(v[i]);
+    free(v);
+}
+
 void pst_scorer_free(pst_scorer *s) {
     if (!s) return;
     if (s->ops && s->ops->destroy) s->ops->destroy(s->impl);
@@ -137,8 +142,7 @@ typedef struct {
 static void compose_destroy(void *p) {
     compose_impl *c = p;
     if (!c) return;
-    for (size_t i = 0; i < c->n; i++) pst_scorer_free(c->child[i]);
-    free(c->child);
+    pst_scorers_free(c->child, c->n);
     free(c);
 }
 
@@ -183,8 +187,7 @@ static int make_compose(const char *spec, size_t len, int op, double threshold, 
                         size_t n_child, pst_scorer **out, pst_error *err) {
     compose_impl *c = pst_calloc(1, sizeof *c, err);
     if (!c) {
-        for (size_t i = 0; i < n_child; i++) pst_scorer_free(child[i]);
-        free(child);
+        pst_scorers_free(child, n_child);
         return -1;
     }
     c->child = child;
@@ -440,8 +443,7 @@ int pst_scorer_create_n(const char *spec, size_t len, const pst_spec_ctx *ctx, p
         }
     return make_compose(spec, len, 0, 0, factors, n, out, err);
 fail:
-    for (size_t i = 0; i < n; i++) pst_scorer_free(factors[i]);
-    free(factors);
+    pst_scorers_free(factors, n);
     return -1;
 }
 

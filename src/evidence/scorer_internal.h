@@ -42,6 +42,8 @@ typedef struct {
 
 /* Allocates a scorer shell (spec copied); the caller sets ops/impl/kind/k. */
 pst_scorer *pst_scorer_new(const char *spec, size_t spec_len, pst_error *err);
+/* Frees the scorers v[0, n) and the array v (a composite's parts). */
+void pst_scorers_free(pst_scorer **v, size_t n);
 /* The one way to build a scorer around its implementation: a shell of spec owning impl,
  * with ops and kind (k = 1), into *out; returns 0. impl NULL (its allocation failed, err
  * says so) or a failure here: impl is destroyed with ops->destroy, *out is NULL, -1. */

@@ -352,18 +352,7 @@ static int word_rating(const pst_toxicity *t, const token *tok) {
     return r;
 }
 
-typedef struct {
-    pst_toxic_match *v;
-    size_t n, cap;
-} match_list;
-
-static int push_match(match_list *l, size_t s, size_t e, int rating, pst_error *err) {
-    pst_toxic_match *v = pst_grow(l->v, &l->cap, l->n + 1, sizeof *v, 8, err);
-    if (!v) return -1;
-    l->v = v;
-    l->v[l->n++] = (pst_toxic_match){s, e, rating};
-    return 0;
-}
+PST_ARRAY(match_list, pst_toxic_match)
 
 /* Whitespace or hyphens only between two tokens of a phrase. */
 static int phrase_gap(const char *text, size_t a, size_t b) {
@@ -428,7 +417,7 @@ int pst_toxicity_find(const pst_toxicity *t, const char *text, size_t len, pst_t
             rating = word_rating(t, &win[0]);
         }
         if (rating >= 1) {
-            if (push_match(&l, win[0].start, win[used - 1].end, rating, err) < 0) {
+            if (match_list_push(&l, (pst_toxic_match){win[0].start, win[used - 1].end, rating}, err) < 0) {
                 free(l.v);
                 return -1;
             }

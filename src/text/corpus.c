@@ -245,10 +245,14 @@ void pst_document_list_free(pst_document_list *l) {
     memset(l, 0, sizeof *l);
 }
 
-static int grow_docs(pst_document_list *l, size_t *cap, pst_error *err) {
+/* Appends the document text[0, len) (inside the list's buffer) to l; cap is l->docs'. */
+static int push_doc(pst_document_list *l, size_t *cap, char *text, size_t len, pst_error *err) {
     pst_document *nd = pst_grow(l->docs, cap, l->n + 1, sizeof *nd, 64, err);
     if (!nd) return -1;
     l->docs = nd;
+    l->docs[l->n].text = text;
+    l->docs[l->n].len = len;
+    l->n++;
     return 0;
 }
 
@@ -260,10 +264,7 @@ static int read_lines(char *buf, size_t len, pst_document_list *l, pst_error *er
         size_t end = nl ? (size_t)(nl - buf) : len;
         size_t n = end - pos;
         if (nl && n > 0 && buf[end - 1] == '\r') n--;
-        if (grow_docs(l, &cap, err)) return -1;
-        l->docs[l->n].text = buf + pos;
-        l->docs[l->n].len = n;
-        l->n++;
+        if (push_doc(l, &cap, buf + pos, n, err)) return -1;
         pos = nl ? end + 1 : len;
     }
     return 0;
@@ -300,10 +301,7 @@ static int read_jsonl(const pst_corpus *c, const char *path, char *buf, size_t l
         if (n > end - pos) n = end - pos; /* cannot happen; keeps the invariant explicit */
         memmove(buf + pos, field->valuestring, n);
         cJSON_Delete(obj);
-        if (grow_docs(l, &cap, err)) return -1;
-        l->docs[l->n].text = buf + pos;
-        l->docs[l->n].len = n;
-        l->n++;
+        if (push_doc(l, &cap, buf + pos, n, err)) return -1;
         pos = nl ? end + 1 : len;
     }
     return 0;
@@ -330,11 +328,8 @@ static int read_json_array(const char *path, char *buf, size_t len, pst_document
             rc = pst_fail(err, "%s: decoded text larger than the file", path);
             break;
         }
-        if ((rc = grow_docs(l, &cap, err))) break;
         memcpy(buf + used, item->valuestring, n);
-        l->docs[l->n].text = buf + used;
-        l->docs[l->n].len = n;
-        l->n++;
+        if ((rc = push_doc(l, &cap, buf + used, n, err))) break;
         used += n;
         index++;
     }

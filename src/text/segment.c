@@ -42,19 +42,10 @@ int pst_segmenter_parse(const char *name, pst_segmenter *out, pst_error *err) {
 
 /* ---- growable span list ---------------------------------------------- */
 
-typedef struct {
-    pst_span *v;
-    size_t n, cap;
-} span_list;
+PST_ARRAY(span_list, pst_span)
 
 static int push(span_list *l, size_t start, size_t end, pst_error *err) {
-    pst_span *v = pst_grow(l->v, &l->cap, l->n + 1, sizeof *v, 16, err);
-    if (!v) return -1;
-    l->v = v;
-    l->v[l->n].start = start;
-    l->v[l->n].end = end;
-    l->n++;
-    return 0;
+    return span_list_push(l, (pst_span){.start = start, .end = end}, err);
 }
 
 /* ---- UTF-8 ------------------------------------------------------------ */
