@@ -59,18 +59,12 @@ typedef struct {
     float *atty;            /* [cap_items, C] */
     float *fch;             /* [cap_items, 4C] */
     float *scores;          /* [threads, maxT] attention scratch */
+    float *arena;           /* the one allocation the buffers above point into */
     int threads;
 } kv_decoder;
 
 static void decoder_free(kv_decoder *d) {
-    free(d->k_cache);
-    free(d->v_cache);
-    free(d->x);
-    free(d->ln);
-    free(d->qkv);
-    free(d->atty);
-    free(d->fch);
-    free(d->scores);
+    free(d->arena);
     memset(d, 0, sizeof *d);
 }
 
@@ -90,12 +84,15 @@ static int decoder_create(kv_decoder *d, const pst_gpt2 *m, int rows, int maxT, 
         {&d->qkv, cap_items * 3 * C}, {&d->atty, cap_items * C},
         {&d->fch, cap_items * 4 * C}, {&d->scores, (size_t)d->threads * maxT},
     };
-    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
-        *f[i].p = pst_aligned_alloc(f[i].n * sizeof(float), err);
-        if (!*f[i].p) {
-            decoder_free(d);
-            return pst_fail_context(err, "sampling buffers (%d rows x %d positions)", rows, maxT);
-        }
+    /* one 64-byte aligned block; each buffer starts on a 64-byte boundary */
+    const size_t nf = sizeof f / sizeof f[0], align = 64 / sizeof(float);
+    size_t total = 0;
+    for (size_t i = 0; i < nf; i++) total += (f[i].n + align - 1) / align * align;
+    d->arena = pst_aligned_alloc(total * sizeof(float), err);
+    if (!d->arena) return pst_fail_context(err, "sampling buffers (%d rows x %d positions)", rows, maxT);
+    for (size_t i = 0, off = 0; i < nf; i++) {
+        *f[i].p = d->arena + off;
+        off += (f[i].n + align - 1) / align * align;
     }
     return 0;
 }
