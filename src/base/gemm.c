@@ -16,8 +16,8 @@ char *openblas_get_corename(void); /* OpenBLAS extension, not in cblas.h */
 int pst_gemm_avx512_available(void) { return pst_cpu_has_avx512f(); }
 
 int pst_gemm_requested(void) {
-    const char *s = getenv("POSTERIOR_GEMM");
-    if (!s || !*s || strcmp(s, "auto") == 0) return PST_GEMM_AUTO;
+    const char *s = pst_env_gemm(); /* NULL when unset or empty */
+    if (!s || strcmp(s, "auto") == 0) return PST_GEMM_AUTO;
     if (strcmp(s, "openblas") == 0) return PST_GEMM_OPENBLAS;
     if (strcmp(s, "avx512") == 0) return PST_GEMM_AVX512;
     return -1;
