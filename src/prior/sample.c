@@ -405,9 +405,9 @@ static int warp_sample(const float *z, int V, const pst_sample_options *o, warp_
 
 /* ---- sampling ------------------------------------------------------------------- */
 
-int pst_gpt2_sample(pst_gpt2 *m, const int *const *prompts, const int *prompt_lens, int n,
-                    const pst_sample_options *o, pst_rng *rng, pst_sample *out, pst_error *err) {
-    const pst_gpt2_config *c = &m->config;
+/* The arguments of pst_gpt2_sample, checked; *max_prompt is the longest prompt. */
+static int check_sample_args(const pst_gpt2_config *c, const int *const *prompts, const int *prompt_lens, int n,
+                             const pst_sample_options *o, int *max_prompt, pst_error *err) {
     int V = c->vocab_size, P = c->n_positions;
     if (n < 0) return pst_fail(err, "sample: n must be >= 0, got %d", n);
     if (!(o->temperature >= 0) || !isfinite(o->temperature))
@@ -417,7 +417,7 @@ int pst_gpt2_sample(pst_gpt2 *m, const int *const *prompts, const int *prompt_le
         return pst_fail(err, "sample: top_p must be in (0, 1], got %g", (double)o->top_p);
     if (o->max_new_tokens < 0)
         return pst_fail(err, "sample: max_new_tokens must be >= 0, got %d", o->max_new_tokens);
-    int max_prompt = 0;
+    *max_prompt = 0;
     for (int i = 0; i < n; i++) {
         if (prompt_lens[i] < 1)
             return pst_fail(err, "sample: prompt %d is empty (use the eot token for an unconditional sample)", i);
@@ -428,156 +428,203 @@ int pst_gpt2_sample(pst_gpt2 *m, const int *const *prompts, const int *prompt_le
             if (prompts[i][t] < 0 || prompts[i][t] >= V)
                 return pst_fail(err, "sample: prompt %d, position %d: token id %d outside [0, %d)",
                                 i, t, prompts[i][t], V);
-        if (prompt_lens[i] > max_prompt) max_prompt = prompt_lens[i];
+        if (prompt_lens[i] > *max_prompt) *max_prompt = prompt_lens[i];
     }
-    for (int i = 0; i < n; i++) out[i] = (pst_sample){0};
-    if (n == 0) return 0;
+    return 0;
+}
 
-    warp_scratch ws = {0};
-    ws.banned = pst_calloc(V, 1, err);
-    if (!ws.banned) return -1;
-    int n_allowed = V;
+/* banned[V]: 1 for the token ids o->banned lists; *n_allowed the others. */
+static int banned_mask(const pst_sample_options *o, int V, unsigned char **banned, int *n_allowed,
+                       pst_error *err) {
+    unsigned char *b = pst_calloc(V, 1, err);
+    if (!b) return -1;
+    *n_allowed = V;
     for (int i = 0; i < o->n_banned; i++) {
-        int b = o->banned[i];
-        if (b < 0 || b >= V) {
-            free(ws.banned);
-            return pst_fail(err, "sample: banned token id %d outside [0, %d)", b, V);
+        int id = o->banned[i];
+        if (id < 0 || id >= V) {
+            free(b);
+            return pst_fail(err, "sample: banned token id %d outside [0, %d)", id, V);
         }
-        n_allowed -= !ws.banned[b];
-        ws.banned[b] = 1;
+        *n_allowed -= !b[id];
+        b[id] = 1;
     }
-    if (n_allowed == 0) {
-        free(ws.banned);
+    if (*n_allowed == 0) {
+        free(b);
         return pst_fail(err, "sample: every token id is banned");
     }
+    *banned = b;
+    return 0;
+}
+
+/* One sampling run: the decoder over blocks of `rows` samples, its logits, the items of
+ * one forward call (row, position, token, wanted logits slot), per row its position,
+ * whether it is live, its logits slot, RNG stream and drawn token with both log-probs,
+ * and a warp scratch per thread (rows are warped and drawn in parallel). */
+typedef struct {
+    kv_decoder d;
+    const pst_sample_options *o;
+    int V, P, rows, cap_items;
+    float *logits;
+    int *item_row, *item_pos, *item_tok, *item_want;
+    int *pos, *live, *slot, *row_tok;
+    pst_rng *rrng;
+    double *row_lpm, *row_lpq;
+    warp_scratch ws;   /* the buffers of every thread's scratch */
+    warp_scratch *wss; /* [threads] */
+} sample_run;
+
+static void sample_run_close(sample_run *s) {
+    decoder_free(&s->d);
+    free(s->logits), free(s->item_row), free(s->item_pos), free(s->item_tok), free(s->item_want);
+    free(s->pos), free(s->live), free(s->slot), free(s->rrng), free(s->row_tok), free(s->row_lpm), free(s->row_lpq);
+    free(s->wss);
+    free(s->ws.c), free(s->ws.w), free(s->ws.e), free(s->ws.blk), free(s->ws.banned);
+}
+
+/* Sizes the run: rows decoded together (the KV cache <= 1 GiB), cap_items per forward;
+ * allocates everything. s->ws.banned is already set (n_allowed of V tokens allowed). */
+static int sample_run_open(sample_run *s, pst_gpt2 *m, int n, int max_prompt, int n_allowed, pst_error *err) {
+    const pst_gpt2_config *c = &m->config;
+    const pst_sample_options *o = s->o;
+    int V = s->V;
+    int maxT = max_prompt + o->max_new_tokens;
+    if (maxT > s->P) maxT = s->P;
+    size_t per_row = 2 * (size_t)c->n_layer * maxT * c->n_embd * sizeof(float);
+    int rows = n < 64 ? n : 64;
+    while (rows > 1 && per_row * rows > ((size_t)1 << 30)) rows /= 2; /* cache <= 1 GiB */
+    int cap_items = 256 > rows ? 256 : rows;
+    s->rows = rows, s->cap_items = cap_items;
+    int n_threads = omp_get_max_threads();
+    int nblk = V / PLAIN_BLOCK + 1;
+    /* the candidate list only off the plain path (warp_sample_plain needs e and blk) */
+    int plain = is_plain(o);
+    warp_scratch *ws = &s->ws;
+    ws->c = plain ? NULL : pst_malloc((size_t)V * n_threads * sizeof(cand), err);
+    ws->w = plain ? NULL : pst_malloc((size_t)V * n_threads * sizeof(double), err);
+    ws->e = pst_malloc((size_t)V * n_threads * sizeof(float), err);
+    ws->blk = pst_malloc((size_t)nblk * n_threads * sizeof(double), err);
+    s->wss = pst_malloc(n_threads * sizeof *s->wss, err);
+    if ((!plain && (!ws->c || !ws->w)) || !ws->e || !ws->blk || !s->wss) return -1;
+    for (int t = 0; t < n_threads; t++)
+        s->wss[t] = (warp_scratch){plain ? NULL : ws->c + (size_t)t * V, plain ? NULL : ws->w + (size_t)t * V,
+                                   ws->banned, n_allowed < V,
+                                   ws->e + (size_t)t * V, ws->blk + (size_t)t * nblk};
+    if (decoder_create(&s->d, m, rows, maxT, cap_items, err)) return -1;
+    s->logits = pst_aligned_alloc((size_t)rows * V * sizeof(float), err);
+    s->item_row = pst_malloc(cap_items * sizeof(int), err);
+    s->item_pos = pst_malloc(cap_items * sizeof(int), err);
+    s->item_tok = pst_malloc(cap_items * sizeof(int), err);
+    s->item_want = pst_malloc(cap_items * sizeof(int), err);
+    s->pos = pst_malloc(rows * sizeof(int), err);
+    s->live = pst_malloc(rows * sizeof(int), err);
+    s->slot = pst_malloc(rows * sizeof(int), err);
+    s->rrng = pst_malloc(rows * sizeof(pst_rng), err);
+    s->row_tok = pst_malloc(rows * sizeof(int), err);
+    s->row_lpm = pst_malloc(rows * sizeof(double), err);
+    s->row_lpq = pst_malloc(rows * sizeof(double), err);
+    if (!s->logits || !s->item_row || !s->item_pos || !s->item_tok || !s->item_want || !s->pos || !s->live ||
+        !s->slot || !s->rrng || !s->row_tok || !s->row_lpm || !s->row_lpq)
+        return -1;
+    return 0;
+}
+
+/* Prefills the R prompts of the block starting at sample `first`, cap_items positions
+ * per forward call, keeping the logits of each prompt's last token; each row gets its
+ * own RNG stream (from base and its sample index). */
+static void prefill_block(sample_run *s, const int *const *prompts, const int *prompt_lens, int first, int R,
+                          const pst_rng *base) {
+    const pst_sample_options *o = s->o;
+    int ni = 0;
+    for (int r = 0; r < R; r++) {
+        const int *pr = prompts[first + r];
+        int len = prompt_lens[first + r];
+        for (int t = 0; t < len; t++) {
+            s->item_row[ni] = r, s->item_pos[ni] = t, s->item_tok[ni] = pr[t];
+            s->item_want[ni] = t == len - 1 ? r : -1;
+            if (++ni == s->cap_items) {
+                decoder_forward(&s->d, ni, s->item_row, s->item_pos, s->item_tok, s->item_want, s->logits);
+                ni = 0;
+            }
+        }
+        s->pos[r] = len;
+        s->slot[r] = r;
+        s->rrng[r] = pst_rng_split(base, o->first_stream + (uint64_t)(first + r));
+        s->live[r] = o->max_new_tokens > 0 && len < s->P;
+    }
+    if (ni) decoder_forward(&s->d, ni, s->item_row, s->item_pos, s->item_tok, s->item_want, s->logits);
+}
+
+/* One decoding step of the block: every live row draws its next token from its logits
+ * (in parallel when there is enough work: rows are independent), appends it to its
+ * sample out[r] and, unless it ends there, queues it for the next forward. Returns the
+ * number of queued items (0: the block is done), or -1 on non-finite logits. */
+static int decode_step(sample_run *s, pst_sample *out, int first, int R, pst_error *err) {
+    const pst_sample_options *o = s->o;
+    int V = s->V;
+    long n_live = 0;
+    for (int r = 0; r < R; r++) n_live += s->live[r];
+#pragma omp parallel for schedule(dynamic, 1) if (n_live > 1 && n_live * V > 200000)
+    for (int r = 0; r < R; r++) {
+        if (!s->live[r]) continue;
+        double u = pst_rng_uniform(&s->rrng[r]);
+        s->row_tok[r] = warp_sample(s->logits + (size_t)s->slot[r] * V, V, o, &s->wss[omp_get_thread_num()], u,
+                                    &s->row_lpm[r], &s->row_lpq[r]);
+    }
+    int ni = 0;
+    for (int r = 0; r < R; r++) {
+        if (!s->live[r]) continue;
+        pst_sample *x = &out[r];
+        int tok = s->row_tok[r];
+        if (tok < 0)
+            return pst_fail(err, "sample %d: the model's logits are not finite after %d tokens (NaN/inf weights?)",
+                            first + r, x->n_tokens);
+        x->tokens[x->n_tokens++] = tok;
+        x->logprob_model += s->row_lpm[r];
+        x->logprob_proposal += s->row_lpq[r];
+        /* the sequence now has pos[r] + 1 tokens; it must fit in n_positions */
+        if ((o->stop_at_eot && tok == o->eot_token) || x->n_tokens >= o->max_new_tokens || s->pos[r] + 1 >= s->P) {
+            s->live[r] = 0;
+            continue;
+        }
+        /* this row's next logits go to slot ni (wanted slots consecutive) */
+        s->item_row[ni] = r, s->item_pos[ni] = s->pos[r]++, s->item_tok[ni] = tok, s->item_want[ni] = ni;
+        s->slot[r] = ni++;
+    }
+    return ni;
+}
+
+int pst_gpt2_sample(pst_gpt2 *m, const int *const *prompts, const int *prompt_lens, int n,
+                    const pst_sample_options *o, pst_rng *rng, pst_sample *out, pst_error *err) {
+    int max_prompt = 0, n_allowed = 0;
+    if (check_sample_args(&m->config, prompts, prompt_lens, n, o, &max_prompt, err) < 0) return -1;
+    for (int i = 0; i < n; i++) out[i] = (pst_sample){0};
+    if (n == 0) return 0;
+    sample_run s;
+    memset(&s, 0, sizeof s);
+    s.o = o, s.V = m->config.vocab_size, s.P = m->config.n_positions;
+    if (banned_mask(o, s.V, &s.ws.banned, &n_allowed, err) < 0) return -1;
 
     /* Each sample draws from its own stream, so which tokens are drawn does not depend on
      * batching (log-probs only to rounding: the product kernel depends on the row count). */
     pst_rng base = *rng;
     pst_rng_u64(rng);
-
-    int maxT = max_prompt + o->max_new_tokens;
-    if (maxT > P) maxT = P;
-    size_t per_row = 2 * (size_t)c->n_layer * maxT * c->n_embd * sizeof(float);
-    int rows = n < 64 ? n : 64;
-    while (rows > 1 && per_row * rows > ((size_t)1 << 30)) rows /= 2; /* cache <= 1 GiB */
-    int cap_items = 256 > rows ? 256 : rows;
-
-    kv_decoder d;
-    memset(&d, 0, sizeof d);
     int rc = -1;
-    float *logits = NULL;
-    int *item_row = NULL, *item_pos = NULL, *item_tok = NULL, *item_want = NULL, *pos = NULL,
-        *live = NULL, *slot = NULL;
-    pst_rng *rrng = NULL;
-    /* one warp scratch per thread: rows are warped and drawn in parallel */
-    int n_threads = omp_get_max_threads();
-    warp_scratch *wss = NULL;
-    int *row_tok = NULL;
-    double *row_lpm = NULL, *row_lpq = NULL;
-    int nblk = V / PLAIN_BLOCK + 1;
-    /* the candidate list only off the plain path (warp_sample_plain needs e and blk) */
-    int plain = is_plain(o);
-    ws.c = plain ? NULL : pst_malloc((size_t)V * n_threads * sizeof(cand), err);
-    ws.w = plain ? NULL : pst_malloc((size_t)V * n_threads * sizeof(double), err);
-    ws.e = pst_malloc((size_t)V * n_threads * sizeof(float), err);
-    ws.blk = pst_malloc((size_t)nblk * n_threads * sizeof(double), err);
-    wss = pst_malloc(n_threads * sizeof *wss, err);
-    if ((!plain && (!ws.c || !ws.w)) || !ws.e || !ws.blk || !wss) goto done;
-    for (int t = 0; t < n_threads; t++)
-        wss[t] = (warp_scratch){plain ? NULL : ws.c + (size_t)t * V, plain ? NULL : ws.w + (size_t)t * V,
-                                ws.banned, n_allowed < V,
-                                ws.e + (size_t)t * V, ws.blk + (size_t)t * nblk};
-    if (decoder_create(&d, m, rows, maxT, cap_items, err)) goto done;
-    logits = pst_aligned_alloc((size_t)rows * V * sizeof(float), err);
-    item_row = pst_malloc(cap_items * sizeof(int), err);
-    item_pos = pst_malloc(cap_items * sizeof(int), err);
-    item_tok = pst_malloc(cap_items * sizeof(int), err);
-    item_want = pst_malloc(cap_items * sizeof(int), err);
-    pos = pst_malloc(rows * sizeof(int), err);
-    live = pst_malloc(rows * sizeof(int), err);
-    slot = pst_malloc(rows * sizeof(int), err);
-    rrng = pst_malloc(rows * sizeof(pst_rng), err);
-    row_tok = pst_malloc(rows * sizeof(int), err);
-    row_lpm = pst_malloc(rows * sizeof(double), err);
-    row_lpq = pst_malloc(rows * sizeof(double), err);
-    if (!logits || !item_row || !item_pos || !item_tok || !item_want || !pos || !live || !slot ||
-        !rrng || !row_tok || !row_lpm || !row_lpq) {
-        goto done;
-    }
+    if (sample_run_open(&s, m, n, max_prompt, n_allowed, err) < 0) goto done;
     for (int i = 0; i < n; i++) {
         out[i].tokens = pst_malloc((o->max_new_tokens > 0 ? o->max_new_tokens : 1) * sizeof(int), err);
         if (!out[i].tokens) goto done;
     }
-
-    for (int first = 0; first < n; first += rows) {
-        int R = n - first < rows ? n - first : rows;
-        /* prefill all prompts, cap_items at a time; logits of each prompt's last token */
-        int ni = 0;
-        for (int r = 0; r < R; r++) {
-            const int *pr = prompts[first + r];
-            int len = prompt_lens[first + r];
-            for (int t = 0; t < len; t++) {
-                item_row[ni] = r, item_pos[ni] = t, item_tok[ni] = pr[t];
-                item_want[ni] = t == len - 1 ? r : -1;
-                if (++ni == cap_items) {
-                    decoder_forward(&d, ni, item_row, item_pos, item_tok, item_want, logits);
-                    ni = 0;
-                }
-            }
-            pos[r] = len;
-            slot[r] = r;
-            rrng[r] = pst_rng_split(&base, o->first_stream + (uint64_t)(first + r));
-            live[r] = o->max_new_tokens > 0 && len < P;
-        }
-        if (ni) decoder_forward(&d, ni, item_row, item_pos, item_tok, item_want, logits);
-        for (;;) {
-            /* draw every live row's next token: rows are independent (own logits, own RNG
-             * stream, a scratch per thread), so in parallel when there is enough work */
-            long n_live = 0;
-            for (int r = 0; r < R; r++) n_live += live[r];
-#pragma omp parallel for schedule(dynamic, 1) if (n_live > 1 && n_live * V > 200000)
-            for (int r = 0; r < R; r++) {
-                if (!live[r]) continue;
-                double u = pst_rng_uniform(&rrng[r]);
-                row_tok[r] = warp_sample(logits + (size_t)slot[r] * V, V, o,
-                                         &wss[omp_get_thread_num()], u, &row_lpm[r], &row_lpq[r]);
-            }
-            ni = 0;
-            for (int r = 0; r < R; r++) {
-                if (!live[r]) continue;
-                pst_sample *s = &out[first + r];
-                int tok = row_tok[r];
-                if (tok < 0) {
-                    pst_fail(err, "sample %d: the model's logits are not finite after %d tokens (NaN/inf weights?)",
-                             first + r, s->n_tokens);
-                    goto done;
-                }
-                s->tokens[s->n_tokens++] = tok;
-                s->logprob_model += row_lpm[r];
-                s->logprob_proposal += row_lpq[r];
-                /* the sequence now has pos[r] + 1 tokens; it must fit in n_positions */
-                if ((o->stop_at_eot && tok == o->eot_token) || s->n_tokens >= o->max_new_tokens ||
-                    pos[r] + 1 >= P) {
-                    live[r] = 0;
-                    continue;
-                }
-                /* this row's next logits go to slot ni (wanted slots consecutive) */
-                item_row[ni] = r, item_pos[ni] = pos[r]++, item_tok[ni] = tok, item_want[ni] = ni;
-                slot[r] = ni++;
-            }
-            if (ni == 0) break;
-            decoder_forward(&d, ni, item_row, item_pos, item_tok, item_want, logits);
-        }
+    for (int first = 0; first < n; first += s.rows) {
+        int R = n - first < s.rows ? n - first : s.rows, ni;
+        prefill_block(&s, prompts, prompt_lens, first, R, &base);
+        while ((ni = decode_step(&s, out + first, first, R, err)) > 0)
+            decoder_forward(&s.d, ni, s.item_row, s.item_pos, s.item_tok, s.item_want, s.logits);
+        if (ni < 0) goto done;
     }
     rc = 0;
 done:
     if (rc) pst_sample_free(out, n);
-    decoder_free(&d);
-    free(logits), free(item_row), free(item_pos), free(item_tok), free(item_want);
-    free(pos), free(live), free(slot), free(rrng), free(row_tok), free(row_lpm), free(row_lpq);
-    free(wss);
-    free(ws.c), free(ws.w), free(ws.e), free(ws.blk), free(ws.banned);
+    sample_run_close(&s);
     return rc;
 }
 
