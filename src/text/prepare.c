@@ -124,145 +124,201 @@ static uint32_t *token_lengths(const pst_tokenizer *tok, int vocab, pst_error *e
 #define CHUNK_FILES 1024u
 #define ROUND_DOCS 4096u /* documents segmented / tokenized / scored in parallel at once */
 
+/* PREFIX.train.bin and PREFIX.val.bin into train_path / val_path (4096 bytes each); the
+ * prefix's folder is created (prepare --out runs/data/x with no runs/data yet). */
+static int output_paths(const char *prefix, char *train_path, char *val_path, pst_error *err) {
+    if (snprintf(train_path, 4096, "%s.train.bin", prefix) >= 4096 ||
+        snprintf(val_path, 4096, "%s.val.bin", prefix) >= 4096)
+        return pst_fail(err, "prepare: output prefix too long");
+    const char *slash = strrchr(prefix, '/');
+    if (slash && slash > prefix) {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - prefix), prefix);
+        if (pst_mkdir_p(dir, err)) return pst_fail_context(err, "prepare: the output folder");
+    }
+    return 0;
+}
+
+/* One prepare run: the corpus read a chunk of files at a time (lists), its documents
+ * processed ROUND_DOCS at a time in parallel (work) and appended in corpus order to
+ * the train or val shard; index is the corpus index of the next document. */
+typedef struct {
+    pst_tokenizer *tok;
+    const pst_prepare_options *opt;
+    pst_prepare_stats *stats;
+    int vocab, eot, threads;
+    uint32_t *token_len;
+    pst_corpus *corpus;
+    pst_shard_builder train, val;
+    pst_document_list *lists; /* [CHUNK_FILES] */
+    size_t n_lists;
+    doc_work *work; /* [ROUND_DOCS] */
+    uint64_t index;
+} prepare_run;
+
+/* The tokenizer's vocabulary size and end-of-text token. */
+static int check_tokenizer(prepare_run *r, pst_error *err) {
+    r->vocab = pst_tokenizer_vocab_size(r->tok);
+    r->eot = pst_tokenizer_token_id(r->tok, "<|endoftext|>");
+    if (r->vocab <= 0) return pst_fail(err, "prepare: tokenizer has an empty vocabulary");
+    if (r->eot < 0) return pst_fail(err, "prepare: the tokenizer has no <|endoftext|> token");
+    return 0;
+}
+
+/* The token lengths, the corpus, both shard builders and the buffers. */
+static int prepare_open(prepare_run *r, pst_error *err) {
+    const pst_prepare_options *opt = r->opt;
+    uint32_t eot = (uint32_t)r->eot;
+    uint64_t tok_hash;
+    if (pst_tokenizer_hash(r->tok, &tok_hash, err)) return -1;
+    if (!(r->token_len = token_lengths(r->tok, r->vocab, err))) return -1;
+    if (pst_corpus_open(&r->corpus, opt->corpus, opt->format, opt->text_field, err)) return -1;
+    const char *spec = opt->score && opt->scorer_spec ? opt->scorer_spec : "";
+    r->threads = opt->threads > 0 ? opt->threads : omp_get_max_threads();
+    if (pst_shard_builder_init(&r->train, (uint32_t)r->vocab, eot, tok_hash, spec, err) ||
+        pst_shard_builder_init(&r->val, (uint32_t)r->vocab, eot, tok_hash, spec, err))
+        return -1;
+    r->lists = pst_calloc(CHUNK_FILES, sizeof *r->lists, err);
+    r->work = r->lists ? pst_malloc(ROUND_DOCS * sizeof *r->work, err) : NULL;
+    return r->work ? 0 : -1;
+}
+
+static void free_lists(prepare_run *r) {
+    for (size_t i = 0; i < r->n_lists; i++) pst_document_list_free(&r->lists[i]);
+    r->n_lists = 0;
+}
+
+static void prepare_close(prepare_run *r) {
+    if (r->lists) free_lists(r);
+    free(r->lists);
+    free(r->work);
+    pst_shard_builder_free(&r->train);
+    pst_shard_builder_free(&r->val);
+    pst_corpus_free(r->corpus);
+    free(r->token_len);
+}
+
+/* Reads files from *f on into lists until CHUNK_FILES files or CHUNK_BYTES bytes;
+ * *n_docs is the documents read. */
+static int read_chunk(prepare_run *r, size_t *f, size_t *n_docs, pst_error *err) {
+    size_t chunk_bytes = 0, n_files = pst_corpus_n_files(r->corpus);
+    *n_docs = 0;
+    while (*f < n_files && r->n_lists < CHUNK_FILES && chunk_bytes < CHUNK_BYTES) {
+        pst_document_list *l = &r->lists[r->n_lists];
+        if (pst_corpus_read(r->corpus, *f, l, err)) return -1;
+        r->n_lists++;
+        (*f)++;
+        for (size_t d = 0; d < l->n; d++) chunk_bytes += l->docs[d].len;
+        *n_docs += l->n;
+    }
+    return 0;
+}
+
+/* Appends a processed document to the train or val shard (pst_document_is_val) and
+ * counts it; an empty one is only counted. */
+static int append_document(prepare_run *r, const doc_work *w, pst_error *err) {
+    pst_prepare_stats *stats = r->stats;
+    stats->documents++;
+    stats->bytes += w->len;
+    if (w->n_ids == 0) {
+        stats->empty_documents++;
+        return 0;
+    }
+    int is_val = pst_document_is_val(r->opt->seed, r->index, r->opt->val_fraction);
+    pst_shard_builder *b = is_val ? &r->val : &r->train;
+    if (pst_shard_builder_add(b, w->ids, w->n_ids, w->segment_ends, w->scores, w->n_segments, r->index, err))
+        return -1;
+    stats->segments += w->n_segments;
+    if (is_val) stats->val_documents++, stats->val_tokens += w->n_ids;
+    else stats->train_documents++, stats->train_tokens += w->n_ids;
+    return 0;
+}
+
+/* The first n_docs documents of the chunk read (its first file is corpus file f0), in
+ * rounds of ROUND_DOCS: segmented, tokenized and scored in parallel, appended in
+ * corpus order. */
+static int process_chunk(prepare_run *r, size_t n_docs, size_t f0, pst_error *err) {
+    doc_work *work = r->work;
+    int failed = 0;
+    size_t li = 0, ld = 0; /* next document: lists[li].docs[ld] */
+    for (size_t r0 = 0; r0 < n_docs && !failed; r0 += ROUND_DOCS) {
+        size_t nr = n_docs - r0 < ROUND_DOCS ? n_docs - r0 : ROUND_DOCS;
+        for (size_t k = 0; k < nr; k++, ld++) {
+            while (ld == r->lists[li].n) li++, ld = 0;
+            memset(&work[k], 0, sizeof work[k]);
+            work[k].text = r->lists[li].docs[ld].text;
+            work[k].len = r->lists[li].docs[ld].len;
+            work[k].file = f0 + li;
+        }
+#pragma omp parallel for schedule(dynamic, 1) num_threads(r->threads) if (nr > 1)
+        for (size_t d = 0; d < nr; d++)
+            work[d].rc = process_document(r->tok, r->token_len, r->vocab, r->opt, &work[d]);
+        for (size_t d = 0; d < nr; d++, r->index++) {
+            doc_work *w = &work[d];
+            if (!failed && w->rc) {
+                pst_fail(err, "%s: document %llu: %s", pst_corpus_file(r->corpus, w->file),
+                         (unsigned long long)r->index, w->err.msg);
+                failed = 1;
+            }
+            if (!failed && append_document(r, w, err)) failed = 1;
+            doc_work_clear(w);
+        }
+    }
+    return failed ? -1 : 0;
+}
+
+/* Every chunk of the corpus (up to max_documents), with progress. */
+static int process_corpus(prepare_run *r, double t0, pst_error *err) {
+    const pst_prepare_options *opt = r->opt;
+    size_t n_files = pst_corpus_n_files(r->corpus);
+    pst_progress progress;
+    pst_progress_start(&progress, "prepare", (long)n_files);
+    if (!opt->progress) progress.enabled = 0;
+    int stop = 0;
+    for (size_t f = 0; f < n_files && !stop;) {
+        size_t f0 = f, n_docs;
+        if (read_chunk(r, &f, &n_docs, err)) return -1;
+        if (opt->max_documents && r->index + n_docs > opt->max_documents) {
+            n_docs = (size_t)(opt->max_documents - r->index);
+            stop = 1;
+        }
+        int rc = process_chunk(r, n_docs, f0, err);
+        free_lists(r);
+        if (rc) return -1;
+        double el = pst_now() - t0;
+        char extra[128];
+        snprintf(extra, sizeof extra, "%llu docs  %.1f MB/s", (unsigned long long)r->stats->documents,
+                 el > 0 ? r->stats->bytes / el / 1e6 : 0.0);
+        pst_progress_update(&progress, (long)f, 0, extra);
+    }
+    pst_progress_finish(&progress);
+    return 0;
+}
+
 int pst_prepare(pst_tokenizer *tok, const pst_prepare_options *opt, pst_prepare_stats *stats,
                 pst_error *err) {
     memset(stats, 0, sizeof *stats);
     double t0 = pst_now();
+    char train_path[4096], val_path[4096];
     if (!opt->out_prefix || !*opt->out_prefix) return pst_fail(err, "prepare: no output prefix");
     if (!(opt->val_fraction >= 0 && opt->val_fraction < 1))
         return pst_fail(err, "prepare: the validation fraction %g is outside [0, 1)", opt->val_fraction);
-    int vocab = pst_tokenizer_vocab_size(tok);
-    int eot = pst_tokenizer_token_id(tok, "<|endoftext|>");
-    if (vocab <= 0) return pst_fail(err, "prepare: tokenizer has an empty vocabulary");
-    if (eot < 0) return pst_fail(err, "prepare: the tokenizer has no <|endoftext|> token");
-    char train_path[4096], val_path[4096];
-    if (snprintf(train_path, sizeof train_path, "%s.train.bin", opt->out_prefix) >= (int)sizeof train_path ||
-        snprintf(val_path, sizeof val_path, "%s.val.bin", opt->out_prefix) >= (int)sizeof val_path)
-        return pst_fail(err, "prepare: output prefix too long");
-    /* the prefix's folder is created (prepare --out runs/data/x with no runs/data yet) */
-    const char *slash = strrchr(opt->out_prefix, '/');
-    if (slash && slash > opt->out_prefix) {
-        char dir[4096];
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - opt->out_prefix), opt->out_prefix);
-        if (pst_mkdir_p(dir, err)) return pst_fail_context(err, "prepare: the output folder");
-    }
-
-    uint64_t tok_hash;
-    if (pst_tokenizer_hash(tok, &tok_hash, err)) return -1;
-    uint32_t *token_len = token_lengths(tok, vocab, err);
-    if (!token_len) return -1;
-    pst_corpus *corpus = NULL;
-    if (pst_corpus_open(&corpus, opt->corpus, opt->format, opt->text_field, err)) {
-        free(token_len);
-        return -1;
-    }
-    const char *spec = opt->score && opt->scorer_spec ? opt->scorer_spec : "";
-    pst_shard_builder train, val;
-    memset(&train, 0, sizeof train);
-    memset(&val, 0, sizeof val);
+    prepare_run r = {.tok = tok, .opt = opt, .stats = stats};
     int rc = -1;
-    pst_document_list *lists = NULL;
-    doc_work *work = NULL;
-    size_t n_files = pst_corpus_n_files(corpus), n_lists = 0;
-    int threads = opt->threads > 0 ? opt->threads : omp_get_max_threads();
-    if (pst_shard_builder_init(&train, (uint32_t)vocab, (uint32_t)eot, tok_hash, spec, err) ||
-        pst_shard_builder_init(&val, (uint32_t)vocab, (uint32_t)eot, tok_hash, spec, err))
+    if (check_tokenizer(&r, err) || output_paths(opt->out_prefix, train_path, val_path, err) ||
+        prepare_open(&r, err) || process_corpus(&r, t0, err))
         goto done;
-    lists = pst_calloc(CHUNK_FILES, sizeof *lists, err);
-    if (!lists) goto done;
-    pst_progress progress;
-    pst_progress_start(&progress, "prepare", (long)n_files);
-    if (!opt->progress) progress.enabled = 0;
-    uint64_t index = 0; /* corpus document index */
-    int stop = 0;
-    for (size_t f = 0; f < n_files && !stop;) {
-        /* read a chunk of files */
-        size_t chunk_bytes = 0, n_docs = 0, f0 = f;
-        n_lists = 0;
-        while (f < n_files && n_lists < CHUNK_FILES && chunk_bytes < CHUNK_BYTES) {
-            pst_document_list *l = &lists[n_lists];
-            if (pst_corpus_read(corpus, f, l, err)) goto done;
-            n_lists++;
-            f++;
-            for (size_t d = 0; d < l->n; d++) chunk_bytes += l->docs[d].len;
-            n_docs += l->n;
-        }
-        if (opt->max_documents && index + n_docs > opt->max_documents) {
-            n_docs = (size_t)(opt->max_documents - index);
-            stop = 1;
-        }
-        /* the chunk's documents, in rounds of at most ROUND_DOCS */
-        int failed = 0;
-        size_t li = 0, ld = 0; /* next document: lists[li].docs[ld] */
-        for (size_t r0 = 0; r0 < n_docs && !failed; r0 += ROUND_DOCS) {
-            size_t nr = n_docs - r0 < ROUND_DOCS ? n_docs - r0 : ROUND_DOCS;
-            if (!work && !(work = pst_malloc(ROUND_DOCS * sizeof *work, err))) goto done;
-            for (size_t k = 0; k < nr; k++, ld++) {
-                while (ld == lists[li].n) li++, ld = 0;
-                memset(&work[k], 0, sizeof work[k]);
-                work[k].text = lists[li].docs[ld].text;
-                work[k].len = lists[li].docs[ld].len;
-                work[k].file = f0 + li;
-            }
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (nr > 1)
-            for (size_t d = 0; d < nr; d++)
-                work[d].rc = process_document(tok, token_len, vocab, opt, &work[d]);
-            /* append in corpus order */
-            for (size_t d = 0; d < nr; d++, index++) {
-                doc_work *w = &work[d];
-                if (!failed && w->rc) {
-                    pst_fail(err, "%s: document %llu: %s", pst_corpus_file(corpus, w->file),
-                             (unsigned long long)index, w->err.msg);
-                    failed = 1;
-                }
-                if (!failed) {
-                    stats->documents++;
-                    stats->bytes += w->len;
-                    if (w->n_ids == 0) {
-                        stats->empty_documents++;
-                    } else {
-                        int is_val = pst_document_is_val(opt->seed, index, opt->val_fraction);
-                        pst_shard_builder *b = is_val ? &val : &train;
-                        if (pst_shard_builder_add(b, w->ids, w->n_ids, w->segment_ends, w->scores,
-                                                  w->n_segments, index, err)) {
-                            failed = 1;
-                        } else {
-                            stats->segments += w->n_segments;
-                            if (is_val) stats->val_documents++, stats->val_tokens += w->n_ids;
-                            else stats->train_documents++, stats->train_tokens += w->n_ids;
-                        }
-                    }
-                }
-                doc_work_clear(w);
-            }
-        }
-        for (size_t i = 0; i < n_lists; i++) pst_document_list_free(&lists[i]);
-        n_lists = 0;
-        if (failed) goto done;
-        double el = pst_now() - t0;
-        char extra[128];
-        snprintf(extra, sizeof extra, "%llu docs  %.1f MB/s", (unsigned long long)stats->documents,
-                 el > 0 ? stats->bytes / el / 1e6 : 0.0);
-        pst_progress_update(&progress, (long)f, 0, extra);
-    }
-    pst_progress_finish(&progress);
     if (stats->train_documents + stats->val_documents == 0) {
         pst_fail(err, "corpus %s holds no non-empty document (%llu documents read)",
-                 pst_corpus_description(corpus), (unsigned long long)stats->documents);
+                 pst_corpus_description(r.corpus), (unsigned long long)stats->documents);
         goto done;
     }
-    if (pst_shard_builder_write(&train, train_path, PST_SPLIT_TRAIN, opt->seed, opt->val_fraction, err) ||
-        pst_shard_builder_write(&val, val_path, PST_SPLIT_VAL, opt->seed, opt->val_fraction, err))
+    if (pst_shard_builder_write(&r.train, train_path, PST_SPLIT_TRAIN, opt->seed, opt->val_fraction, err) ||
+        pst_shard_builder_write(&r.val, val_path, PST_SPLIT_VAL, opt->seed, opt->val_fraction, err))
         goto done;
     stats->seconds = pst_now() - t0;
     rc = 0;
 done:
-    for (size_t i = 0; i < n_lists; i++) pst_document_list_free(&lists[i]);
-    free(lists);
-    free(work);
-    pst_shard_builder_free(&train);
-    pst_shard_builder_free(&val);
-    pst_corpus_free(corpus);
-    free(token_len);
+    prepare_close(&r);
     return rc;
 }
