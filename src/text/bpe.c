@@ -539,6 +539,100 @@ static int parse_merges(const char *path, char *buf, size_t len, merge_line **ou
     return 0;
 }
 
+/* *out = by_id[n]: the token string of each id of vocab.json's object root (ids must
+ * be the integers 0..n-1, each given once). */
+static int vocab_by_id(const char *path, const cJSON *root, int n, char ***out, pst_error *err) {
+    char **by_id = pst_calloc((size_t)n, sizeof *by_id, err);
+    if (!by_id) return -1;
+    for (cJSON *e = root->child; e; e = e->next) {
+        double v = cJSON_IsNumber(e) ? e->valuedouble : -1;
+        if (!cJSON_IsNumber(e) || v < 0 || v >= n || v != (double)(int)v) {
+            free(by_id);
+            return pst_fail(err, "%s: token '%s' has id %s; ids must be the integers 0..%d", path, e->string,
+                            cJSON_IsNumber(e) ? "out of range" : "that is not a number", n - 1);
+        }
+        if (by_id[(int)v]) {
+            pst_fail(err, "%s: id %d is given to both '%s' and '%s'", path, (int)v, by_id[(int)v], e->string);
+            free(by_id);
+            return -1;
+        }
+        by_id[(int)v] = e->string;
+    }
+    *out = by_id;
+    return 0;
+}
+
+/* The vocabulary, id by id: an entry is ordinary when it is one byte or the join of a
+ * merge (looked up in a hash of the merge products, in alphabet form: a followed by b);
+ * anything else (<|endoftext|>) is special, kept verbatim. raw is scratch of at least
+ * the longest entry's bytes. */
+static int add_vocab_tokens(pst_tokenizer *t, char *const *by_id, int n, const merge_line *ml, int nml,
+                            unsigned char *raw, pst_error *err) {
+    size_t pcap = pow2_at_least((size_t)nml * 2 + 2);
+    struct {
+        uint64_t h;
+        int32_t line; /* index into ml + 1 */
+    } *prod = pst_calloc(pcap, 16, err);
+    if (!prod) return -1;
+    for (int i = 0; i < nml; i++) {
+        size_t la = strlen(ml[i].a), lb = strlen(ml[i].b);
+        char *j = (char *)raw;
+        memcpy(j, ml[i].a, la);
+        memcpy(j + la, ml[i].b, lb);
+        uint64_t h = pst_bpe_hash_bytes((unsigned char *)j, la + lb);
+        size_t s = h & (pcap - 1);
+        while (prod[s].line) s = (s + 1) & (pcap - 1);
+        prod[s].h = h;
+        prod[s].line = i + 1;
+    }
+    int rc = 0;
+    for (int id = 0; id < n && rc >= 0; id++) {
+        const char *k = by_id[id];
+        size_t kl = strlen(k);
+        long rl = from_alphabet(t, k, kl, raw);
+        int ordinary = 0;
+        if (rl == 1) ordinary = 1;
+        else if (rl > 1) {
+            uint64_t h = pst_bpe_hash_bytes((const unsigned char *)k, kl);
+            for (size_t s = h & (pcap - 1); prod[s].line; s = (s + 1) & (pcap - 1)) {
+                const merge_line *m = &ml[prod[s].line - 1];
+                size_t la = strlen(m->a);
+                if (prod[s].h == h && la < kl && strncmp(k, m->a, la) == 0 && strcmp(k + la, m->b) == 0) {
+                    ordinary = 1;
+                    break;
+                }
+            }
+        }
+        rc = ordinary ? push_token(t, raw, (size_t)rl, 0, err) : push_token(t, k, kl, 1, err); /* id or -1 */
+        if (rc >= 0 && ordinary && rl == 1) t->byte_id[raw[0]] = id;
+    }
+    free(prod);
+    return rc < 0 ? -1 : 0;
+}
+
+/* The merges in rank order: each side and their join must be vocabulary tokens. */
+static int add_merges(pst_tokenizer *t, const merge_line *ml, int nml, unsigned char *raw,
+                      const char *merges_txt_path, const char *vocab_json_path, pst_error *err) {
+    if (alloc_merges(t, nml, err)) return -1;
+    for (int i = 0; i < nml; i++) {
+        long la = from_alphabet(t, ml[i].a, strlen(ml[i].a), raw);
+        long lb = la < 0 ? -1 : from_alphabet(t, ml[i].b, strlen(ml[i].b), raw + la);
+        if (la < 0 || lb < 0)
+            return pst_fail(err, "%s:%d: '%s %s' has a character outside GPT-2's byte alphabet",
+                            merges_txt_path, ml[i].line, ml[i].a, ml[i].b);
+        int a = vocab_find(t, raw, (size_t)la), b = vocab_find(t, raw + la, (size_t)lb);
+        int j = vocab_find(t, raw, (size_t)(la + lb));
+        if (a < 0 || b < 0 || j < 0)
+            return pst_fail(err, "%s:%d: '%s' is not in %s", merges_txt_path, ml[i].line,
+                            a < 0 ? ml[i].a : b < 0 ? ml[i].b : "the joined token", vocab_json_path);
+        t->merges[2 * i] = a;
+        t->merges[2 * i + 1] = b;
+        merge_put(t, a, b, i, j);
+    }
+    t->n_merges = nml;
+    return 0;
+}
+
 int pst_tokenizer_load(pst_tokenizer **out, const char *vocab_json_path, const char *merges_txt_path,
                        pst_error *err) {
     *out = NULL;
@@ -567,102 +661,19 @@ int pst_tokenizer_load(pst_tokenizer **out, const char *vocab_json_path, const c
                  vocab_json_path, n);
         goto done;
     }
-    by_id = pst_calloc((size_t)n, sizeof *by_id, err);
-    if (!by_id) goto done;
-    for (cJSON *e = root->child; e; e = e->next) {
-        double v = cJSON_IsNumber(e) ? e->valuedouble : -1;
-        if (!cJSON_IsNumber(e) || v < 0 || v >= n || v != (double)(int)v) {
-            pst_fail(err, "%s: token '%s' has id %s; ids must be the integers 0..%d", vocab_json_path,
-                     e->string, cJSON_IsNumber(e) ? "out of range" : "that is not a number", n - 1);
-            goto done;
-        }
-        if (by_id[(int)v]) {
-            pst_fail(err, "%s: id %d is given to both '%s' and '%s'", vocab_json_path, (int)v,
-                     by_id[(int)v], e->string);
-            goto done;
-        }
-        by_id[(int)v] = e->string;
-    }
+    if (vocab_by_id(vocab_json_path, root, n, &by_id, err)) goto done;
     t = tokenizer_new(n + 8, err);
-    if (!t) goto done;
-    raw = pst_malloc(vlen + mlen + 16, err);
-    if (!raw) goto done;
-    /* A vocab.json entry is ordinary when it is one byte or the join of a
-     * merge; anything else (<|endoftext|>) is special, kept verbatim. */
-    {
-        size_t pcap = pow2_at_least((size_t)nml * 2 + 2);
-        struct {
-            uint64_t h;
-            int32_t line; /* index into ml + 1 */
-        } *prod = pst_calloc(pcap, 16, err);
-        if (!prod) goto done;
-        /* merge products in alphabet form: a followed by b */
-        for (int i = 0; i < nml; i++) {
-            size_t la = strlen(ml[i].a), lb = strlen(ml[i].b);
-            char *j = (char *)raw;
-            memcpy(j, ml[i].a, la);
-            memcpy(j + la, ml[i].b, lb);
-            uint64_t h = pst_bpe_hash_bytes((unsigned char *)j, la + lb);
-            size_t s = h & (pcap - 1);
-            while (prod[s].line) s = (s + 1) & (pcap - 1);
-            prod[s].h = h;
-            prod[s].line = i + 1;
-        }
-        for (int id = 0; id < n; id++) {
-            const char *k = by_id[id];
-            size_t kl = strlen(k);
-            long rl = from_alphabet(t, k, kl, raw);
-            int ordinary = 0;
-            if (rl == 1) ordinary = 1;
-            else if (rl > 1) {
-                uint64_t h = pst_bpe_hash_bytes((const unsigned char *)k, kl);
-                for (size_t s = h & (pcap - 1); prod[s].line; s = (s + 1) & (pcap - 1)) {
-                    const merge_line *m = &ml[prod[s].line - 1];
-                    size_t la = strlen(m->a);
-                    if (prod[s].h == h && la < kl && strncmp(k, m->a, la) == 0 && strcmp(k + la, m->b) == 0) {
-                        ordinary = 1;
-                        break;
-                    }
-                }
-            }
-            int got = ordinary ? push_token(t, raw, (size_t)rl, 0, err)
-                               : push_token(t, k, kl, 1, err);
-            if (got < 0) {
-                free(prod);
-                goto done;
-            }
-            if (ordinary && rl == 1) t->byte_id[raw[0]] = id;
-        }
-        free(prod);
-    }
+    raw = t ? pst_malloc(vlen + mlen + 16, err) : NULL;
+    if (!raw || add_vocab_tokens(t, by_id, n, ml, nml, raw, err)) goto done;
     for (int b = 0; b < 256; b++)
         if (t->byte_id[b] < 0) {
             pst_fail(err, "%s: byte 0x%02X has no single-byte token ('%s' in GPT-2's alphabet)",
                      vocab_json_path, b, "see bytes_to_unicode");
             goto done;
         }
-    if (build_vocab_table(t, n, err) || alloc_merges(t, nml, err)) goto done;
-    for (int i = 0; i < nml; i++) {
-        long la = from_alphabet(t, ml[i].a, strlen(ml[i].a), raw);
-        long lb = la < 0 ? -1 : from_alphabet(t, ml[i].b, strlen(ml[i].b), raw + la);
-        if (la < 0 || lb < 0) {
-            pst_fail(err, "%s:%d: '%s %s' has a character outside GPT-2's byte alphabet",
-                     merges_txt_path, ml[i].line, ml[i].a, ml[i].b);
-            goto done;
-        }
-        int a = vocab_find(t, raw, (size_t)la), b = vocab_find(t, raw + la, (size_t)lb);
-        int j = vocab_find(t, raw, (size_t)(la + lb));
-        if (a < 0 || b < 0 || j < 0) {
-            pst_fail(err, "%s:%d: '%s' is not in %s", merges_txt_path, ml[i].line,
-                     a < 0 ? ml[i].a : b < 0 ? ml[i].b : "the joined token", vocab_json_path);
-            goto done;
-        }
-        t->merges[2 * i] = a;
-        t->merges[2 * i + 1] = b;
-        merge_put(t, a, b, i, j);
-    }
-    t->n_merges = nml;
-    if (add_reference_aliases(t, err) || check_heap_order(t, err)) goto done;
+    if (build_vocab_table(t, n, err) || add_merges(t, ml, nml, raw, merges_txt_path, vocab_json_path, err) ||
+        add_reference_aliases(t, err) || check_heap_order(t, err))
+        goto done;
     *out = t;
     t = NULL;
     rc = 0;
