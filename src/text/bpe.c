@@ -108,6 +108,19 @@ int pst_bpe_pretokenize(const pcre2_code *re, const char *text, size_t len, pst_
     return rc;
 }
 
+size_t pst_bpe_merge_pair(int32_t *dst, const int32_t *src, size_t n, int32_t a, int32_t b, int32_t merged) {
+    size_t j = 0;
+    for (size_t i = 0; i < n;) {
+        if (i + 1 < n && src[i] == a && src[i + 1] == b) {
+            dst[j++] = merged;
+            i += 2;
+        } else {
+            dst[j++] = src[i++];
+        }
+    }
+    return j;
+}
+
 uint64_t pst_bpe_hash_bytes(const unsigned char *p, size_t n) {
     uint64_t h = 0x9E3779B97F4A7C15ull ^ (n * 0xFF51AFD7ED558CCDull);
     while (n >= 8) {
@@ -977,15 +990,7 @@ static size_t bpe_naive(const pst_tokenizer *t, int32_t *sym, size_t n, int32_t 
             }
         }
         if (ba < 0) break;
-        size_t j = 0;
-        for (size_t i = 0; i < n;) {
-            if (i + 1 < n && sym[i] == ba && sym[i + 1] == bb) {
-                tmp[j++] = bm;
-                i += 2;
-            } else {
-                tmp[j++] = sym[i++];
-            }
-        }
+        size_t j = pst_bpe_merge_pair(tmp, sym, n, ba, bb, bm);
         memcpy(sym, tmp, j * sizeof *sym);
         n = j;
     }

@@ -33,4 +33,8 @@ int pst_bpe_pretokenize(const pcre2_code *re, const char *text, size_t len,
 /* 64-bit hash of a byte string (used by the word tables). */
 uint64_t pst_bpe_hash_bytes(const unsigned char *p, size_t n);
 
+/* One merge applied to a symbol sequence: every adjacent (a, b) of src[0, n), left to
+ * right, becomes merged; the result goes to dst (which may be src). Returns its length. */
+size_t pst_bpe_merge_pair(int32_t *dst, const int32_t *src, size_t n, int32_t a, int32_t b, int32_t merged);
+
 #endif

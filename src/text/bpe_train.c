@@ -232,151 +232,185 @@ static int tok_add(train_state *s, unsigned char *bytes, uint32_t n) {
     return id;
 }
 
-int pst_bpe_trainer_finish(pst_bpe_trainer *tr, int vocab_size, const char *const *specials, int n_specials,
-                           pst_tokenizer **out, pst_error *err) {
-    *out = NULL;
-    int n_special_tokens = 1; /* <|endoftext|> */
+/* Special tokens the vocabulary holds: <|endoftext|> and each distinct, non-empty other. */
+static int count_special_tokens(const char *const *specials, int n_specials) {
+    int n = 1; /* <|endoftext|> */
     for (int i = 0; i < n_specials; i++) {
         int dup = !specials[i][0] || !strcmp(specials[i], "<|endoftext|>");
         for (int k = 0; k < i; k++) dup |= !strcmp(specials[k], specials[i]);
-        n_special_tokens += !dup;
+        n += !dup;
     }
-    int target = vocab_size - 256 - n_special_tokens; /* tokens to learn */
-    if (target < 0)
-        return pst_fail_field(err, "vocab_size", "tokenizer train: vocab_size %d is too small: the 256 bytes and %d special "
-                             "token(s) alone need %d", vocab_size, n_special_tokens, 256 + n_special_tokens);
-    train_state s = {.err = err};
-    int32_t **sym = NULL;   /* [n_words] symbols of each word */
-    uint32_t *nsym = NULL;  /* [n_words] */
-    uint32_t *stamp = NULL; /* [n_words] last merge that touched the word */
-    int32_t *merges = NULL;
-    int n_merges = 0, rc = -1;
-    size_t W = tr->n_words;
+    return n;
+}
+
+/* Learning the merges: the tokens and pair counts (s), each word's symbols (sym, nsym)
+ * and the last merge that touched it (stamp), the merges learned in order. */
+typedef struct {
+    train_state s;
+    const pst_bpe_trainer *tr;
+    size_t W;               /* words */
+    int32_t **sym;          /* [W] symbols of each word */
+    uint32_t *nsym;         /* [W] */
+    uint32_t *stamp;        /* [W] */
+    int32_t *merges;        /* [2 cap_merges] (a, b) pairs */
+    int n_merges, cap_merges;
+} merge_run;
+
+static void merge_run_close(merge_run *r) {
+    train_state *s = &r->s;
+    for (size_t p = 0; p < s->n_pairs; p++) free(s->pairs[p].where);
+    free(s->pairs);
+    free(s->tab);
+    for (int i = 0; i < s->n_tok; i++) free(s->tok[i]);
+    free(s->tok);
+    free(s->tok_len);
+    free(s->tok_tab);
+    for (size_t w = 0; r->sym && w < r->W; w++) free(r->sym[w]);
+    free(r->sym);
+    free(r->nsym);
+    free(r->stamp);
+    free(r->merges);
+}
+
+/* The 256 byte tokens (in GPT-2's alphabet order), every word as byte symbols and the
+ * counts of its adjacent pairs, room for target learned tokens. */
+static int merge_run_open(merge_run *r, int target, pst_error *err) {
+    train_state *s = &r->s;
+    const pst_bpe_trainer *tr = r->tr;
+    size_t W = r->W = tr->n_words;
     unsigned char byte_of_rank[256];
     int cp[256], rank_of_byte[256];
     pst_bpe_byte_alphabet(byte_of_rank, cp);
     for (int i = 0; i < 256; i++) rank_of_byte[byte_of_rank[i]] = i;
-
-    s.cap_tok = 256 + target + 16;
-    s.tok = pst_malloc((size_t)s.cap_tok * sizeof *s.tok, err);
-    s.tok_len = pst_malloc((size_t)s.cap_tok * sizeof *s.tok_len, err);
+    s->cap_tok = 256 + target + 16;
+    s->tok = pst_malloc((size_t)s->cap_tok * sizeof *s->tok, err);
+    s->tok_len = pst_malloc((size_t)s->cap_tok * sizeof *s->tok_len, err);
     size_t tcap = 1024;
-    while (tcap < (size_t)s.cap_tok * 4) tcap *= 2;
-    s.tok_tab = pst_calloc(tcap, sizeof *s.tok_tab, err);
-    s.tok_mask = tcap - 1;
-    sym = pst_calloc(W ? W : 1, sizeof *sym, err);
-    nsym = pst_calloc(W ? W : 1, sizeof *nsym, err);
-    stamp = pst_calloc(W ? W : 1, sizeof *stamp, err);
-    merges = pst_malloc(((size_t)target * 4 + 2) * sizeof *merges, err);
-    if (!s.tok || !s.tok_len || !s.tok_tab || !sym || !nsym || !stamp || !merges || pair_table_grow(&s)) goto done;
+    while (tcap < (size_t)s->cap_tok * 4) tcap *= 2;
+    s->tok_tab = pst_calloc(tcap, sizeof *s->tok_tab, err);
+    s->tok_mask = tcap - 1;
+    r->sym = pst_calloc(W ? W : 1, sizeof *r->sym, err);
+    r->nsym = pst_calloc(W ? W : 1, sizeof *r->nsym, err);
+    r->stamp = pst_calloc(W ? W : 1, sizeof *r->stamp, err);
+    r->cap_merges = target * 2 + 1;
+    r->merges = pst_malloc(((size_t)target * 4 + 2) * sizeof *r->merges, err);
+    if (!s->tok || !s->tok_len || !s->tok_tab || !r->sym || !r->nsym || !r->stamp || !r->merges ||
+        pair_table_grow(s))
+        return -1;
     for (int i = 0; i < 256; i++) {
         unsigned char *b = pst_malloc(1, err);
-        if (!b) goto done;
+        if (!b) return -1;
         b[0] = byte_of_rank[i];
-        if (tok_add(&s, b, 1) < 0) {
+        if (tok_add(s, b, 1) < 0) {
             free(b);
-            goto done;
+            return -1;
         }
     }
     for (size_t w = 0; w < W; w++) {
-        const word_rec *r = &tr->words[w];
-        sym[w] = pst_malloc((size_t)r->len * sizeof **sym, err);
-        if (!sym[w]) goto done;
-        nsym[w] = r->len;
-        for (uint32_t i = 0; i < r->len; i++) sym[w][i] = rank_of_byte[tr->bytes[r->off + i]];
-        for (uint32_t i = 0; i + 1 < r->len; i++)
-            if (pair_add(&s, sym[w][i], sym[w][i + 1], r->freq, (uint32_t)w, 1)) goto done;
+        const word_rec *wr = &tr->words[w];
+        int32_t *x = r->sym[w] = pst_malloc((size_t)wr->len * sizeof **r->sym, err);
+        if (!x) return -1;
+        r->nsym[w] = wr->len;
+        for (uint32_t i = 0; i < wr->len; i++) x[i] = rank_of_byte[tr->bytes[wr->off + i]];
+        for (uint32_t i = 0; i + 1 < wr->len; i++)
+            if (pair_add(s, x[i], x[i + 1], wr->freq, (uint32_t)w, 1)) return -1;
     }
+    return 0;
+}
 
-    int learned = 0;
-    int cap_merges = target * 2 + 1;
-    while (learned < target) {
-        /* the most frequent pair; ties to the lexicographically smallest */
-        long best = -1;
-        for (size_t p = 0; p < s.n_pairs; p++) {
-            const pair_rec *r = &s.pairs[p];
-            if (r->count < 2) continue;
-            if (best < 0 || r->count > s.pairs[best].count ||
-                (r->count == s.pairs[best].count && pair_before(&s, r, &s.pairs[best])))
-                best = (long)p;
-        }
-        if (best < 0) break;
-        int32_t a = s.pairs[best].a, b = s.pairs[best].b;
-        uint32_t la = s.tok_len[a], lb = s.tok_len[b];
-        unsigned char *joined = pst_malloc((size_t)la + lb, err);
-        if (!joined) goto done;
-        memcpy(joined, s.tok[a], la);
-        memcpy(joined + la, s.tok[b], lb);
-        int c = tok_find(&s, joined, (size_t)la + lb);
-        if (c >= 0) {
-            free(joined);
-        } else {
-            c = tok_add(&s, joined, la + lb);
-            if (c < 0) {
-                free(joined);
-                goto done;
-            }
-            learned++;
-        }
-        if (n_merges == cap_merges) {
-            cap_merges *= 2;
-            int32_t *m = pst_realloc(merges, (size_t)cap_merges * 2 * sizeof *m, err);
-            if (!m) goto done;
-            merges = m;
-        }
-        merges[2 * n_merges] = a;
-        merges[2 * n_merges + 1] = b;
-        n_merges++;
-        /* take the word list: words get re-noted for their new pairs */
-        uint32_t *where = s.pairs[best].where, n_where = s.pairs[best].n_where;
-        s.pairs[best].where = NULL;
-        s.pairs[best].n_where = s.pairs[best].cap_where = 0;
-        for (uint32_t k = 0; k < n_where; k++) {
-            uint32_t w = where[k];
-            if (stamp[w] == (uint32_t)n_merges) continue;
-            stamp[w] = (uint32_t)n_merges;
-            int32_t *x = sym[w];
-            uint32_t n = nsym[w];
-            int64_t f = tr->words[w].freq;
-            int has = 0;
-            for (uint32_t i = 0; i + 1 < n && !has; i++) has = x[i] == a && x[i + 1] == b;
-            if (!has) continue;
-            for (uint32_t i = 0; i + 1 < n; i++)
-                if (pair_add(&s, x[i], x[i + 1], -f, w, 0)) {
-                    free(where);
-                    goto done;
-                }
-            uint32_t j = 0;
-            for (uint32_t i = 0; i < n;) {
-                if (i + 1 < n && x[i] == a && x[i + 1] == b) {
-                    x[j++] = c;
-                    i += 2;
-                } else {
-                    x[j++] = x[i++];
-                }
-            }
-            nsym[w] = n = j;
-            for (uint32_t i = 0; i + 1 < n; i++)
-                if (pair_add(&s, x[i], x[i + 1], f, w, x[i] == c || x[i + 1] == c)) {
-                    free(where);
-                    goto done;
-                }
-        }
-        free(where);
+/* The most frequent pair (counted at least twice); ties to the lexicographically
+ * smallest. -1 when none. */
+static long best_pair(const train_state *s) {
+    long best = -1;
+    for (size_t p = 0; p < s->n_pairs; p++) {
+        const pair_rec *r = &s->pairs[p];
+        if (r->count < 2) continue;
+        if (best < 0 || r->count > s->pairs[best].count ||
+            (r->count == s->pairs[best].count && pair_before(s, r, &s->pairs[best])))
+            best = (long)p;
     }
-    rc = pst_tokenizer_from_merges(out, merges, n_merges, specials, n_specials, err);
+    return best;
+}
+
+/* The token a·b: found, or added (*learned counts it); the merge (a, b) recorded. */
+static int record_merge(merge_run *r, int32_t a, int32_t b, int *learned, pst_error *err) {
+    train_state *s = &r->s;
+    uint32_t la = s->tok_len[a], lb = s->tok_len[b];
+    unsigned char *joined = pst_malloc((size_t)la + lb, err);
+    if (!joined) return -1;
+    memcpy(joined, s->tok[a], la);
+    memcpy(joined + la, s->tok[b], lb);
+    int c = tok_find(s, joined, (size_t)la + lb);
+    if (c >= 0) {
+        free(joined);
+    } else {
+        c = tok_add(s, joined, la + lb);
+        if (c < 0) {
+            free(joined);
+            return -1;
+        }
+        (*learned)++;
+    }
+    if (r->n_merges == r->cap_merges) {
+        r->cap_merges *= 2;
+        int32_t *m = pst_realloc(r->merges, (size_t)r->cap_merges * 2 * sizeof *m, err);
+        if (!m) return -1;
+        r->merges = m;
+    }
+    r->merges[2 * r->n_merges] = a;
+    r->merges[2 * r->n_merges + 1] = b;
+    r->n_merges++;
+    return c;
+}
+
+/* Applies the merge (a, b) -> c to every word that holds the pair (its word list is
+ * taken: words get re-noted for their new pairs), moving their pair counts. */
+static int apply_merge(merge_run *r, long best, int32_t a, int32_t b, int32_t c) {
+    train_state *s = &r->s;
+    uint32_t *where = s->pairs[best].where, n_where = s->pairs[best].n_where;
+    s->pairs[best].where = NULL;
+    s->pairs[best].n_where = s->pairs[best].cap_where = 0;
+    int rc = 0;
+    for (uint32_t k = 0; k < n_where && rc == 0; k++) {
+        uint32_t w = where[k];
+        if (r->stamp[w] == (uint32_t)r->n_merges) continue;
+        r->stamp[w] = (uint32_t)r->n_merges;
+        int32_t *x = r->sym[w];
+        uint32_t n = r->nsym[w];
+        int64_t f = r->tr->words[w].freq;
+        int has = 0;
+        for (uint32_t i = 0; i + 1 < n && !has; i++) has = x[i] == a && x[i + 1] == b;
+        if (!has) continue;
+        for (uint32_t i = 0; i + 1 < n && rc == 0; i++) rc = pair_add(s, x[i], x[i + 1], -f, w, 0);
+        if (rc) break;
+        r->nsym[w] = n = (uint32_t)pst_bpe_merge_pair(x, x, n, a, b, c);
+        for (uint32_t i = 0; i + 1 < n && rc == 0; i++)
+            rc = pair_add(s, x[i], x[i + 1], f, w, x[i] == c || x[i + 1] == c);
+    }
+    free(where);
+    return rc ? -1 : 0;
+}
+
+int pst_bpe_trainer_finish(pst_bpe_trainer *tr, int vocab_size, const char *const *specials, int n_specials,
+                           pst_tokenizer **out, pst_error *err) {
+    *out = NULL;
+    int n_special_tokens = count_special_tokens(specials, n_specials);
+    int target = vocab_size - 256 - n_special_tokens; /* tokens to learn */
+    if (target < 0)
+        return pst_fail_field(err, "vocab_size", "tokenizer train: vocab_size %d is too small: the 256 bytes and %d special "
+                             "token(s) alone need %d", vocab_size, n_special_tokens, 256 + n_special_tokens);
+    merge_run r = {.s = {.err = err}, .tr = tr};
+    int rc = -1, learned = 0;
+    if (merge_run_open(&r, target, err)) goto done;
+    while (learned < target) {
+        long best = best_pair(&r.s);
+        if (best < 0) break;
+        int32_t a = r.s.pairs[best].a, b = r.s.pairs[best].b;
+        int c = record_merge(&r, a, b, &learned, err);
+        if (c < 0 || apply_merge(&r, best, a, b, c)) goto done;
+    }
+    rc = pst_tokenizer_from_merges(out, r.merges, r.n_merges, specials, n_specials, err);
 done:
-    for (size_t p = 0; p < s.n_pairs; p++) free(s.pairs[p].where);
-    free(s.pairs);
-    free(s.tab);
-    for (int i = 0; i < s.n_tok; i++) free(s.tok[i]);
-    free(s.tok);
-    free(s.tok_len);
-    free(s.tok_tab);
-    for (size_t w = 0; sym && w < W; w++) free(sym[w]);
-    free(sym);
-    free(nsym);
-    free(stamp);
-    free(merges);
+    merge_run_close(&r);
     return rc;
 }
