@@ -66,19 +66,31 @@ void pst_bpe_trainer_free(pst_bpe_trainer *tr) {
 
 long pst_bpe_trainer_n_words(const pst_bpe_trainer *tr) { return (long)tr->n_words; }
 
-static int grow_table(pst_bpe_trainer *tr) {
-    size_t cap = (tr->tab_mask + 1) * 2;
-    uint32_t *t = pst_calloc(cap, sizeof *t, tr->err);
+/* The open-addressing indexes of words and pairs, one way: *tab becomes a table of cap
+ * (a power of two) slots, item k stored as k + 1 at the first free slot from hash(k)
+ * (linear probing; 0 is empty), *mask = cap - 1. */
+static int index_rebuild(uint32_t **tab, size_t *mask, size_t cap, size_t n,
+                         uint64_t (*hash)(const void *ctx, size_t k), const void *ctx, pst_error *err) {
+    uint32_t *t = pst_calloc(cap, sizeof *t, err);
     if (!t) return -1;
-    for (size_t w = 0; w < tr->n_words; w++) {
-        size_t i = pst_bpe_hash_bytes(tr->bytes + tr->words[w].off, tr->words[w].len) & (cap - 1);
+    for (size_t k = 0; k < n; k++) {
+        size_t i = hash(ctx, k) & (cap - 1);
         while (t[i]) i = (i + 1) & (cap - 1);
-        t[i] = (uint32_t)w + 1;
+        t[i] = (uint32_t)k + 1;
     }
-    free(tr->tab);
-    tr->tab = t;
-    tr->tab_mask = cap - 1;
+    free(*tab);
+    *tab = t;
+    *mask = cap - 1;
     return 0;
+}
+
+static uint64_t word_hash_at(const void *ctx, size_t w) {
+    const pst_bpe_trainer *tr = ctx;
+    return pst_bpe_hash_bytes(tr->bytes + tr->words[w].off, tr->words[w].len);
+}
+
+static int grow_table(pst_bpe_trainer *tr) {
+    return index_rebuild(&tr->tab, &tr->tab_mask, (tr->tab_mask + 1) * 2, tr->n_words, word_hash_at, tr, tr->err);
 }
 
 static int count_word(void *ctx, const unsigned char *w, size_t n) {
@@ -143,19 +155,14 @@ static uint64_t pair_hash(int32_t a, int32_t b) {
     return x;
 }
 
+static uint64_t pair_hash_at(const void *ctx, size_t p) {
+    const train_state *s = ctx;
+    return pair_hash(s->pairs[p].a, s->pairs[p].b);
+}
+
 static int pair_table_grow(train_state *s) {
     size_t cap = s->tab ? (s->tab_mask + 1) * 2 : 1 << 16;
-    uint32_t *t = pst_calloc(cap, sizeof *t, s->err);
-    if (!t) return -1;
-    for (size_t p = 0; p < s->n_pairs; p++) {
-        size_t i = pair_hash(s->pairs[p].a, s->pairs[p].b) & (cap - 1);
-        while (t[i]) i = (i + 1) & (cap - 1);
-        t[i] = (uint32_t)p + 1;
-    }
-    free(s->tab);
-    s->tab = t;
-    s->tab_mask = cap - 1;
-    return 0;
+    return index_rebuild(&s->tab, &s->tab_mask, cap, s->n_pairs, pair_hash_at, s, s->err);
 }
 
 /* Index of pair (a, b), created with count 0 if absent; -1 on error. */
