@@ -19,14 +19,17 @@ static double se_of(const double *u, int n) {
     return sqrt(ss / (n - 1) / n);
 }
 
-/* Scaled weights w[i] = exp(log_a[i] − log_b[i] − M); returns M (−inf if all zero). */
-static double scaled_weights(const double *log_a, const double *log_b, int n, double *w) {
-    double M = -INFINITY;
+/* Scaled weights w[i] = exp(log_a[i] − log_b[i] − M) and their mean B (*mean_w);
+ * returns M (−inf if all zero). */
+static double scaled_weights(const double *log_a, const double *log_b, int n, double *w, double *mean_w) {
+    double M = -INFINITY, B = 0;
     for (int i = 0; i < n; i++) {
         double lw = log_a[i] - log_b[i];
         if (lw > M) M = lw;
     }
     for (int i = 0; i < n; i++) w[i] = M == -INFINITY ? 0 : exp(log_a[i] - log_b[i] - M);
+    for (int i = 0; i < n; i++) B += w[i];
+    *mean_w = B / n;
     return M;
 }
 
@@ -58,9 +61,7 @@ pst_estimate pst_estimate_log_partition(const double *log_target, const double *
     if (n < 1) return nan_estimate;
     double *w = malloc(sizeof(double) * (size_t)n);
     if (!w) return nan_estimate;
-    double M = scaled_weights(log_target, log_q, n, w), B = 0;
-    for (int i = 0; i < n; i++) B += w[i];
-    B /= n;
+    double B, M = scaled_weights(log_target, log_q, n, w, &B);
     pst_estimate e = {-INFINITY, INFINITY};
     if (B > 0) {
         e.value = M + log(B);
@@ -79,13 +80,10 @@ pst_estimate pst_estimate_kl_target_policy(const double *log_target, const doubl
     double *w = malloc(sizeof(double) * 2 * (size_t)n);
     if (!w) return nan_estimate;
     double *u = w + n;
-    double M = scaled_weights(log_target, log_q, n, w), A = 0, B = 0;
-    for (int i = 0; i < n; i++) {
-        B += w[i];
+    double B, M = scaled_weights(log_target, log_q, n, w, &B), A = 0;
+    for (int i = 0; i < n; i++)
         if (w[i] > 0) A += w[i] * (log_target[i] - log_pi[i]);
-    }
     A /= n;
-    B /= n;
     pst_estimate e = nan_estimate;
     if (B > 0) {
         e.value = A / B - (M + log(B));
@@ -123,10 +121,8 @@ pst_estimate pst_estimate_tvd(const double *log_target, const double *log_q, con
     double *w = malloc(sizeof(double) * 2 * (size_t)n);
     if (!w) return nan_estimate;
     double *u = w + n;
-    scaled_weights(log_target, log_q, n, w);
-    double B = 0, T = 0, D = 0;
-    for (int i = 0; i < n; i++) B += w[i];
-    B /= n;
+    double B, T = 0, D = 0;
+    scaled_weights(log_target, log_q, n, w, &B);
     pst_estimate e = nan_estimate;
     if (B > 0) {
         for (int i = 0; i < n; i++) {
@@ -153,10 +149,8 @@ void pst_estimate_moments_target(const double *log_target, const double *log_q,
         return;
     }
     double *u = w + n;
-    scaled_weights(log_target, log_q, n, w);
-    double B = 0;
-    for (int i = 0; i < n; i++) B += w[i];
-    B /= n;
+    double B;
+    scaled_weights(log_target, log_q, n, w, &B);
     for (int j = 0; j < k; j++) {
         if (!(B > 0)) {
             out[j] = nan_estimate;
