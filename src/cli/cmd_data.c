@@ -18,6 +18,133 @@ static const char *split_name(uint32_t split) {
     return split == PST_SPLIT_TRAIN ? "train" : split == PST_SPLIT_VAL ? "val" : "all";
 }
 
+/* What data info reports of a shard: document lengths in tokens, and of the segment
+ * scores the counts, range, mean, token-weighted mean and a histogram of `bins` bins. */
+typedef struct {
+    uint64_t min_len, max_len;
+    uint64_t scored, unscored;
+    double lo, hi, mean, tok_mean, width;
+    int bins;
+    uint64_t hist[MAX_BINS];
+} shard_summary;
+
+static void summarise_shard(const pst_shard *s, int bins, shard_summary *m) {
+    memset(m, 0, sizeof *m);
+    m->bins = bins;
+    m->min_len = UINT64_MAX;
+    for (uint64_t d = 0; d < s->n_documents; d++) {
+        uint64_t n = pst_shard_document_end(s, d) - pst_shard_document_start(s, d);
+        if (n < m->min_len) m->min_len = n;
+        if (n > m->max_len) m->max_len = n;
+    }
+    if (!s->n_documents) m->min_len = 0;
+    /* scores: count, NaN, range, mean; token-weighted mean */
+    double lo = INFINITY, hi = -INFINITY, sum = 0, tok_sum = 0, tok_n = 0;
+    for (uint64_t i = 0; i < s->n_segments; i++) {
+        float v = s->segment_scores[i];
+        if (isnan(v)) {
+            m->unscored++;
+            continue;
+        }
+        m->scored++;
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+        sum += v;
+        double nt = (double)(s->segment_offsets[i + 1] - s->segment_offsets[i]);
+        tok_sum += v * nt;
+        tok_n += nt;
+    }
+    double width = m->scored && hi > lo ? (hi - lo) / bins : 0;
+    for (uint64_t i = 0; i < s->n_segments && m->scored; i++) {
+        float v = s->segment_scores[i];
+        if (isnan(v)) continue;
+        int b = width > 0 ? (int)((v - lo) / width) : 0;
+        if (b >= bins) b = bins - 1;
+        if (b < 0) b = 0;
+        m->hist[b]++;
+    }
+    m->lo = lo, m->hi = hi, m->width = width;
+    m->mean = m->scored ? sum / m->scored : NAN;
+    m->tok_mean = tok_n > 0 ? tok_sum / tok_n : NAN;
+}
+
+static void print_info_json(const pst_shard *s, const shard_summary *m) {
+    cJSON *o = cJSON_CreateObject();
+    char hash[32];
+    snprintf(hash, sizeof hash, "%016llx", (unsigned long long)s->tokenizer_hash);
+    cJSON_AddStringToObject(o, "path", s->path);
+    cJSON_AddNumberToObject(o, "version", s->version);
+    cJSON_AddNumberToObject(o, "vocab_size", s->vocab_size);
+    cJSON_AddNumberToObject(o, "eot_id", s->eot_id);
+    cJSON_AddNumberToObject(o, "token_bytes", s->token_bytes);
+    cJSON_AddStringToObject(o, "tokenizer_hash", hash);
+    cJSON_AddNumberToObject(o, "tokens", (double)s->n_tokens);
+    cJSON_AddNumberToObject(o, "documents", (double)s->n_documents);
+    cJSON_AddNumberToObject(o, "segments", (double)s->n_segments);
+    cJSON_AddStringToObject(o, "split", split_name(s->split));
+    cJSON_AddNumberToObject(o, "split_seed", (double)s->split_seed);
+    cJSON_AddNumberToObject(o, "val_fraction", s->val_fraction);
+    if (s->scorer[0]) cJSON_AddStringToObject(o, "scorer", s->scorer);
+    else cJSON_AddNullToObject(o, "scorer");
+    cJSON_AddNumberToObject(o, "min_document_tokens", (double)m->min_len);
+    cJSON_AddNumberToObject(o, "max_document_tokens", (double)m->max_len);
+    cJSON_AddNumberToObject(o, "mean_document_tokens", s->n_documents ? (double)s->n_tokens / s->n_documents : 0);
+    cJSON *sc = cJSON_AddObjectToObject(o, "scores");
+    cJSON_AddNumberToObject(sc, "scored", (double)m->scored);
+    cJSON_AddNumberToObject(sc, "unscored", (double)m->unscored);
+    if (m->scored) {
+        cJSON_AddNumberToObject(sc, "min", m->lo);
+        cJSON_AddNumberToObject(sc, "max", m->hi);
+        cJSON_AddNumberToObject(sc, "mean", m->mean);
+        cJSON_AddNumberToObject(sc, "token_weighted_mean", m->tok_mean);
+        cJSON *h = cJSON_AddArrayToObject(sc, "histogram");
+        for (int b = 0; b < m->bins; b++) {
+            cJSON *bin = cJSON_CreateObject();
+            cJSON_AddNumberToObject(bin, "lo", m->lo + b * m->width);
+            cJSON_AddNumberToObject(bin, "hi", b == m->bins - 1 ? m->hi : m->lo + (b + 1) * m->width);
+            cJSON_AddNumberToObject(bin, "count", (double)m->hist[b]);
+            cJSON_AddItemToArray(h, bin);
+        }
+    }
+    char *js = cJSON_PrintUnformatted(o);
+    if (js) printf("%s\n", js);
+    free(js);
+    cJSON_Delete(o);
+}
+
+static void print_info_text(const pst_shard *s, const shard_summary *m) {
+    printf("shard        %s\n", s->path);
+    printf("format       version %u, %u-byte token ids\n", s->version, s->token_bytes);
+    printf("vocabulary   %u tokens, <|endoftext|> = %u, tokenizer hash %016llx\n", s->vocab_size,
+           s->eot_id, (unsigned long long)s->tokenizer_hash);
+    printf("split        %s (val fraction %g, seed %llu)\n", split_name(s->split), s->val_fraction,
+           (unsigned long long)s->split_seed);
+    printf("tokens       %llu\n", (unsigned long long)s->n_tokens);
+    printf("documents    %llu (tokens per document: min %llu, mean %.1f, max %llu)\n",
+           (unsigned long long)s->n_documents, (unsigned long long)m->min_len,
+           s->n_documents ? (double)s->n_tokens / s->n_documents : 0.0, (unsigned long long)m->max_len);
+    printf("segments     %llu\n", (unsigned long long)s->n_segments);
+    printf("scorer       %s\n", s->scorer[0] ? s->scorer : "(none: unscored)");
+    printf("scores       %llu scored, %llu unscored", (unsigned long long)m->scored,
+           (unsigned long long)m->unscored);
+    if (!m->scored) {
+        printf("\n");
+        return;
+    }
+    printf(", min %.6g, mean %.6g, max %.6g, token-weighted mean %.6g\n", m->lo, m->mean, m->hi, m->tok_mean);
+    uint64_t peak = 1;
+    for (int b = 0; b < m->bins; b++) peak = m->hist[b] > peak ? m->hist[b] : peak;
+    for (int b = 0; b < m->bins; b++) {
+        char bar[41];
+        int w = (int)((double)m->hist[b] / peak * 40 + 0.5);
+        memset(bar, '#', (size_t)w);
+        bar[w] = 0;
+        printf("  [%11.5g, %11.5g%c %10llu  %s\n", m->lo + b * m->width,
+               b == m->bins - 1 ? m->hi : m->lo + (b + 1) * m->width, b == m->bins - 1 ? ']' : ')',
+               (unsigned long long)m->hist[b], bar);
+    }
+}
+
 static const char data_info_summary[] =
     "posterior data info SHARD: counts, vocabulary, scorer and a\n"
     "histogram of the segment scores of a token shard.";
@@ -56,117 +183,10 @@ static int data_info(int argc, char **argv) {
             return 1;
         }
     }
-    /* document lengths in tokens */
-    uint64_t min_len = UINT64_MAX, max_len = 0;
-    for (uint64_t d = 0; d < s.n_documents; d++) {
-        uint64_t n = pst_shard_document_end(&s, d) - pst_shard_document_start(&s, d);
-        if (n < min_len) min_len = n;
-        if (n > max_len) max_len = n;
-    }
-    if (!s.n_documents) min_len = 0;
-    /* scores: count, NaN, range, mean; token-weighted mean */
-    uint64_t scored = 0, unscored = 0;
-    double lo = INFINITY, hi = -INFINITY, sum = 0, tok_sum = 0, tok_n = 0;
-    for (uint64_t i = 0; i < s.n_segments; i++) {
-        float v = s.segment_scores[i];
-        if (isnan(v)) {
-            unscored++;
-            continue;
-        }
-        scored++;
-        if (v < lo) lo = v;
-        if (v > hi) hi = v;
-        sum += v;
-        double nt = (double)(s.segment_offsets[i + 1] - s.segment_offsets[i]);
-        tok_sum += v * nt;
-        tok_n += nt;
-    }
-    uint64_t hist[MAX_BINS] = {0};
-    double width = scored && hi > lo ? (hi - lo) / bins : 0;
-    for (uint64_t i = 0; i < s.n_segments && scored; i++) {
-        float v = s.segment_scores[i];
-        if (isnan(v)) continue;
-        int b = width > 0 ? (int)((v - lo) / width) : 0;
-        if (b >= bins) b = bins - 1;
-        if (b < 0) b = 0;
-        hist[b]++;
-    }
-    double mean = scored ? sum / scored : NAN;
-    double tok_mean = tok_n > 0 ? tok_sum / tok_n : NAN;
-    if (json) {
-        cJSON *o = cJSON_CreateObject();
-        char hash[32];
-        snprintf(hash, sizeof hash, "%016llx", (unsigned long long)s.tokenizer_hash);
-        cJSON_AddStringToObject(o, "path", s.path);
-        cJSON_AddNumberToObject(o, "version", s.version);
-        cJSON_AddNumberToObject(o, "vocab_size", s.vocab_size);
-        cJSON_AddNumberToObject(o, "eot_id", s.eot_id);
-        cJSON_AddNumberToObject(o, "token_bytes", s.token_bytes);
-        cJSON_AddStringToObject(o, "tokenizer_hash", hash);
-        cJSON_AddNumberToObject(o, "tokens", (double)s.n_tokens);
-        cJSON_AddNumberToObject(o, "documents", (double)s.n_documents);
-        cJSON_AddNumberToObject(o, "segments", (double)s.n_segments);
-        cJSON_AddStringToObject(o, "split", split_name(s.split));
-        cJSON_AddNumberToObject(o, "split_seed", (double)s.split_seed);
-        cJSON_AddNumberToObject(o, "val_fraction", s.val_fraction);
-        if (s.scorer[0]) cJSON_AddStringToObject(o, "scorer", s.scorer);
-        else cJSON_AddNullToObject(o, "scorer");
-        cJSON_AddNumberToObject(o, "min_document_tokens", (double)min_len);
-        cJSON_AddNumberToObject(o, "max_document_tokens", (double)max_len);
-        cJSON_AddNumberToObject(o, "mean_document_tokens", s.n_documents ? (double)s.n_tokens / s.n_documents : 0);
-        cJSON *sc = cJSON_AddObjectToObject(o, "scores");
-        cJSON_AddNumberToObject(sc, "scored", (double)scored);
-        cJSON_AddNumberToObject(sc, "unscored", (double)unscored);
-        if (scored) {
-            cJSON_AddNumberToObject(sc, "min", lo);
-            cJSON_AddNumberToObject(sc, "max", hi);
-            cJSON_AddNumberToObject(sc, "mean", mean);
-            cJSON_AddNumberToObject(sc, "token_weighted_mean", tok_mean);
-            cJSON *h = cJSON_AddArrayToObject(sc, "histogram");
-            for (int b = 0; b < bins; b++) {
-                cJSON *bin = cJSON_CreateObject();
-                cJSON_AddNumberToObject(bin, "lo", lo + b * width);
-                cJSON_AddNumberToObject(bin, "hi", b == bins - 1 ? hi : lo + (b + 1) * width);
-                cJSON_AddNumberToObject(bin, "count", (double)hist[b]);
-                cJSON_AddItemToArray(h, bin);
-            }
-        }
-        char *js = cJSON_PrintUnformatted(o);
-        if (js) printf("%s\n", js);
-        free(js);
-        cJSON_Delete(o);
-    } else {
-        printf("shard        %s\n", s.path);
-        printf("format       version %u, %u-byte token ids\n", s.version, s.token_bytes);
-        printf("vocabulary   %u tokens, <|endoftext|> = %u, tokenizer hash %016llx\n", s.vocab_size,
-               s.eot_id, (unsigned long long)s.tokenizer_hash);
-        printf("split        %s (val fraction %g, seed %llu)\n", split_name(s.split), s.val_fraction,
-               (unsigned long long)s.split_seed);
-        printf("tokens       %llu\n", (unsigned long long)s.n_tokens);
-        printf("documents    %llu (tokens per document: min %llu, mean %.1f, max %llu)\n",
-               (unsigned long long)s.n_documents, (unsigned long long)min_len,
-               s.n_documents ? (double)s.n_tokens / s.n_documents : 0.0, (unsigned long long)max_len);
-        printf("segments     %llu\n", (unsigned long long)s.n_segments);
-        printf("scorer       %s\n", s.scorer[0] ? s.scorer : "(none: unscored)");
-        printf("scores       %llu scored, %llu unscored", (unsigned long long)scored,
-               (unsigned long long)unscored);
-        if (scored) {
-            printf(", min %.6g, mean %.6g, max %.6g, token-weighted mean %.6g\n", lo, mean, hi, tok_mean);
-            uint64_t peak = 1;
-            for (int b = 0; b < bins; b++) peak = hist[b] > peak ? hist[b] : peak;
-            for (int b = 0; b < bins; b++) {
-                char bar[41];
-                int w = (int)((double)hist[b] / peak * 40 + 0.5);
-                memset(bar, '#', (size_t)w);
-                bar[w] = 0;
-                printf("  [%11.5g, %11.5g%c %10llu  %s\n", lo + b * width,
-                       b == bins - 1 ? hi : lo + (b + 1) * width, b == bins - 1 ? ']' : ')',
-                       (unsigned long long)hist[b], bar);
-            }
-        } else {
-            printf("\n");
-        }
-    }
+    shard_summary m;
+    summarise_shard(&s, bins, &m);
+    if (json) print_info_json(&s, &m);
+    else print_info_text(&s, &m);
     pst_shard_close(&s);
     return 0;
 }
