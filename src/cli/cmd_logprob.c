@@ -104,6 +104,50 @@ done:
     return rc;
 }
 
+/* The tokenizer logprob needs: --tokenizer, else the model directory's (text mode, or
+ * --bos without --eot when the model has one); NULL in token mode without them. */
+static int open_tokenizer(const char *model_dir, const char *tokenizer_dir, int tokens_mode, int need_eot,
+                          pst_tokenizer **tok, pst_error *err) {
+    if (tokenizer_dir) return pst_tokenizer_open(tok, tokenizer_dir, err);
+    if (tokens_mode && !need_eot) return 0;
+    char vj[4096];
+    if (pst_path_join(vj, sizeof vj, model_dir, "vocab.json", err)) return -1;
+    if (tokens_mode && !pst_file_exists(vj)) return 0;
+    if (pst_tokenizer_load_dir(tok, model_dir, err)) {
+        if (!tokens_mode) pst_fail_context(err, "text mode needs the model's tokenizer (or use --tokens)");
+        return -1;
+    }
+    return 0;
+}
+
+/* Appends the token ids of one stdin line (line lineno, got bytes) to s: parsed ids
+ * (--tokens) or the tokenizer's encoding, each inside the vocabulary [0, V). */
+static int read_sequence(const char *line, size_t got, long lineno, int tokens_mode, pst_tokenizer *tok,
+                         int allow_special, int V, id_list *s, pst_error *err) {
+    int *ids = NULL;
+    size_t nid = 0;
+    if (tokens_mode) {
+        id_list tmp = {0};
+        if (parse_line_ids(line, lineno, V, &tmp, err)) {
+            free(tmp.ids);
+            return -1;
+        }
+        ids = tmp.ids, nid = (size_t)tmp.n;
+    } else if (pst_tokenizer_encode(tok, line, got, allow_special, &ids, &nid, err)) {
+        return pst_fail_context(err, "stdin line %ld", lineno);
+    }
+    int rc = 0;
+    for (size_t i = 0; i < nid && rc == 0; i++) {
+        if (ids[i] >= V)
+            rc = pst_fail(err, "stdin line %ld: token id %d is outside the model's vocabulary [0, %d)", lineno,
+                          ids[i], V);
+        else if (id_push(s, ids[i]))
+            rc = pst_fail(err, "out of memory");
+    }
+    free(ids);
+    return rc;
+}
+
 static const char logprob_summary[] =
     "Reads one sequence per line on stdin and writes, per line,\n"
     "{\"logprob\": S, \"token_logprobs\": [l1, ..., l(n-1)]} with l_i = log p(token_i | token_0..i-1).";
@@ -137,17 +181,7 @@ int cmd_logprob(int argc, char **argv) {
     }
     if (pst_gpt2_load(&m, model_dir, &err)) goto fail;
     int V = m.config.vocab_size;
-    if (tokenizer_dir) {
-        if (pst_tokenizer_open(&tok, tokenizer_dir, &err)) goto fail;
-    } else if (!tokens_mode || (bos && eot < 0)) {
-        char vj[4096];
-        if (pst_path_join(vj, sizeof vj, model_dir, "vocab.json", &err)) goto fail;
-        if (!tokens_mode || pst_file_exists(vj))
-            if (pst_tokenizer_load_dir(&tok, model_dir, &err)) {
-                if (!tokens_mode) pst_fail_context(&err, "text mode needs the model's tokenizer (or use --tokens)");
-                goto fail;
-            }
-    }
+    if (open_tokenizer(model_dir, tokenizer_dir, tokens_mode, bos && eot < 0, &tok, &err)) goto fail;
     if (bos && eot < 0) {
         eot = tok ? pst_tokenizer_token_id(tok, "<|endoftext|>") : 50256;
         if (eot < 0) eot = 50256;
@@ -169,41 +203,7 @@ int cmd_logprob(int argc, char **argv) {
                 pst_fail(&err, "out of memory");
                 goto fail;
             }
-            if (tokens_mode) {
-                id_list tmp = {0};
-                if (parse_line_ids(line, lineno, V, &tmp, &err)) {
-                    free(tmp.ids);
-                    goto fail;
-                }
-                for (int i = 0; i < tmp.n; i++)
-                    if (id_push(s, tmp.ids[i])) {
-                        free(tmp.ids);
-                        pst_fail(&err, "out of memory");
-                        goto fail;
-                    }
-                free(tmp.ids);
-            } else {
-                int *ids = NULL;
-                size_t nid = 0;
-                if (pst_tokenizer_encode(tok, line, (size_t)got, allow_special, &ids, &nid, &err)) {
-                    pst_fail_context(&err, "stdin line %ld", lineno);
-                    goto fail;
-                }
-                for (size_t i = 0; i < nid; i++) {
-                    if (ids[i] >= V) {
-                        pst_fail(&err, "stdin line %ld: token id %d is outside the model's vocabulary [0, %d)",
-                                 lineno, ids[i], V);
-                        free(ids);
-                        goto fail;
-                    }
-                    if (id_push(s, ids[i])) {
-                        free(ids);
-                        pst_fail(&err, "out of memory");
-                        goto fail;
-                    }
-                }
-                free(ids);
-            }
+            if (read_sequence(line, (size_t)got, lineno, tokens_mode, tok, allow_special, V, s, &err)) goto fail;
             lines[n++] = lineno;
         }
         if (n == batch || (got < 0 && n > 0)) {
