@@ -1987,12 +1987,9 @@ static void maybe_check_physical(checker *c, const pep8_tok *t, us prev_physical
 }
 
 static int push_token(checker *c, const pep8_tok *t) {
-    if (c->ntok == c->captok) {
-        size_t nc = c->captok ? c->captok * 2 : 256;
-        pep8_tok *np = realloc(c->tokens, nc * sizeof *np);
-        if (!np) return -1;
-        c->tokens = np, c->captok = nc;
-    }
+    pep8_tok *np = pst_grow(c->tokens, &c->captok, c->ntok + 1, sizeof *np, 256, NULL);
+    if (!np) return -1;
+    c->tokens = np;
     c->tokens[c->ntok++] = *t;
     return 0;
 }

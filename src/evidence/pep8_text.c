@@ -459,17 +459,8 @@ static int special(const pep8_cp *L, size_t max, size_t i) {
     pep8_cp a = L[i], b = i + 1 < max ? L[i + 1] : 0, c = i + 2 < max ? L[i + 2] : 0;
     switch (a) {
     case '(': case ')': case '[': case ']': case '{': case '}': case ',': case ';': case '~': return 1;
-    case '*':
-        if (b == '*') return c == '=' ? 3 : 2;
-        return b == '=' ? 2 : 1;
-    case '/':
-        if (b == '/') return c == '=' ? 3 : 2;
-        return b == '=' ? 2 : 1;
-    case '<':
-        if (b == '<') return c == '=' ? 3 : 2;
-        return b == '=' ? 2 : 1;
-    case '>':
-        if (b == '>') return c == '=' ? 3 : 2;
+    case '*': case '/': case '<': case '>': /* x, xx, x=, xx= */
+        if (b == a) return c == '=' ? 3 : 2;
         return b == '=' ? 2 : 1;
     case '.': return b == '.' && c == '.' ? 3 : 1;
     case '-': return b == '=' || b == '>' ? 2 : 1;

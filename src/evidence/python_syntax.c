@@ -1983,12 +1983,9 @@ static int check_string(parser *p, long ti, int *is_bytes, int *is_f) {
 /* ---- tokens from the pep8 tokenizer ------------------------------------------------ */
 
 static int push_tok(parser *p, const tok *k) {
-    if (p->n == p->cap) {
-        size_t nc = p->cap ? p->cap * 2 : 256;
-        tok *v = realloc(p->t, nc * sizeof *v);
-        if (!v) return -1;
-        p->t = v, p->cap = nc;
-    }
+    tok *v = pst_grow(p->t, &p->cap, p->n + 1, sizeof *v, 256, NULL);
+    if (!v) return -1;
+    p->t = v;
     p->t[p->n++] = *k;
     return 0;
 }

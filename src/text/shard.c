@@ -373,22 +373,28 @@ static int read_sections(pst_shard *s, const unsigned char *p, uint32_t scorer_l
     return 0;
 }
 
+/* bounds[0..n] (item i spans [bounds[i], bounds[i + 1]) of the next level) runs from 0
+ * to total and never decreases; the messages name the bounds, their unit and an item. */
+static int check_bounds(const char *path, const uint64_t *bounds, uint64_t n, uint64_t total, const char *name,
+                        const char *unit, const char *item, pst_error *err) {
+    if (bounds[0] != 0 || bounds[n] != total)
+        return pst_fail(err, "%s: corrupt shard: %s must run from 0 to %llu %s", path, name,
+                        (unsigned long long)total, unit);
+    for (uint64_t i = 0; i < n; i++)
+        if (bounds[i + 1] < bounds[i])
+            return pst_fail(err, "%s: corrupt shard: %s %llu ends before it starts", path, item, (unsigned long long)i);
+    return 0;
+}
+
 /* Segment offsets run from 0 to n_tokens and document boundaries from 0 to n_segments,
  * both non-decreasing; every token id is inside the vocabulary. */
 static int check_index(const pst_shard *s, pst_error *err) {
     const char *path = s->path;
-    if (s->segment_offsets[0] != 0 || s->segment_offsets[s->n_segments] != s->n_tokens)
-        return pst_fail(err, "%s: corrupt shard: segment offsets must run from 0 to %llu tokens", path,
-                        (unsigned long long)s->n_tokens);
-    for (uint64_t i = 0; i < s->n_segments; i++)
-        if (s->segment_offsets[i + 1] < s->segment_offsets[i])
-            return pst_fail(err, "%s: corrupt shard: segment %llu ends before it starts", path, (unsigned long long)i);
-    if (s->document_segments[0] != 0 || s->document_segments[s->n_documents] != s->n_segments)
-        return pst_fail(err, "%s: corrupt shard: document boundaries must run from 0 to %llu segments", path,
-                        (unsigned long long)s->n_segments);
-    for (uint64_t i = 0; i < s->n_documents; i++)
-        if (s->document_segments[i + 1] < s->document_segments[i])
-            return pst_fail(err, "%s: corrupt shard: document %llu ends before it starts", path, (unsigned long long)i);
+    if (check_bounds(path, s->segment_offsets, s->n_segments, s->n_tokens, "segment offsets", "tokens", "segment",
+                     err) ||
+        check_bounds(path, s->document_segments, s->n_documents, s->n_segments, "document boundaries", "segments",
+                     "document", err))
+        return -1;
     uint32_t max_id = 0;
     if (s->token_bytes == 2) {
         const uint16_t *t = s->tokens;
