@@ -145,6 +145,12 @@ static void print_info_text(const pst_shard *s, const shard_summary *m) {
     }
 }
 
+/* data info and data show take one SHARD argument: the usage error otherwise (exit 2). */
+static int one_shard_expected(const char *cmd, int npos) {
+    fprintf(stderr, "posterior %s: expected one SHARD argument (got %d)\n", cmd, npos);
+    return 2;
+}
+
 static const char data_info_summary[] =
     "posterior data info SHARD: counts, vocabulary, scorer and a\n"
     "histogram of the segment scores of a token shard.";
@@ -161,10 +167,7 @@ static int data_info(int argc, char **argv) {
     int npos = 0;
     int rc = pst_args_parse("data info", data_info_summary, spec, argc, argv, &npos);
     if (rc != PST_ARGS_RUN) return rc;
-    if (npos != 1) {
-        fprintf(stderr, "posterior data info: expected one SHARD argument (got %d)\n", npos);
-        return 2;
-    }
+    if (npos != 1) return one_shard_expected("data info", npos);
     pst_shard s;
     pst_error err = {0};
     if (pst_shard_open(&s, argv[0], &err)) {
@@ -212,10 +215,7 @@ static int data_show(int argc, char **argv) {
     int npos = 0;
     int rc = pst_args_parse("data show", data_show_summary, spec, argc, argv, &npos);
     if (rc != PST_ARGS_RUN) return rc;
-    if (npos != 1) {
-        fprintf(stderr, "posterior data show: expected one SHARD argument (got %d)\n", npos);
-        return 2;
-    }
+    if (npos != 1) return one_shard_expected("data show", npos);
     pst_shard s;
     pst_tokenizer *tok = NULL;
     pst_error err = {0};

@@ -149,12 +149,13 @@ static int py_suffix(const char *name) {
     return n >= 3 && strcmp(name + n - 3, ".py") == 0;
 }
 
+PST_ARRAY(name_list, char *)
+
 /* os.walk(top) (top-down, readdir order, symlinked dirs listed but not entered) */
 static int walk(const char *root, pathlist *out) {
     DIR *d = opendir(root);
     if (!d) return 0; /* os.walk ignores errors */
-    char **files = NULL, **dirs = NULL;
-    size_t nf = 0, nd = 0, cf = 0, cd = 0;
+    name_list fl = {0}, dl = {0};
     struct dirent *e;
     int rc = 0;
     while ((e = readdir(d))) {
@@ -168,25 +169,15 @@ static int walk(const char *root, pathlist *out) {
         char *name = strdup(e->d_name);
         if (!name) { free(p); rc = -1; break; }
         free(p);
-        if (isdir) {
-            if (nd == cd) {
-                cd = cd ? cd * 2 : 16;
-                char **nx = realloc(dirs, cd * sizeof *nx);
-                if (!nx) { free(name); rc = -1; break; }
-                dirs = nx;
-            }
-            dirs[nd++] = name;
-        } else {
-            if (nf == cf) {
-                cf = cf ? cf * 2 : 16;
-                char **nx = realloc(files, cf * sizeof *nx);
-                if (!nx) { free(name); rc = -1; break; }
-                files = nx;
-            }
-            files[nf++] = name;
+        if (name_list_push(isdir ? &dl : &fl, name, NULL)) {
+            free(name);
+            rc = -1;
+            break;
         }
     }
     closedir(d);
+    char **files = fl.v, **dirs = dl.v;
+    size_t nf = fl.n, nd = dl.n;
     if (rc == 0) {
         if (nf > 1) qsort(files, nf, sizeof *files, cmp_str);
         for (size_t i = 0; i < nf && rc == 0; i++) {

@@ -55,16 +55,13 @@ int pst_tokenizer_open(pst_tokenizer **out, const char *dir, pst_error *err) {
 /* ---- file lists ----------------------------------------------------------- */
 
 static int add_file(pst_corpus *c, const char *path, uint64_t size, pst_error *err) {
-    if (c->n_files == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 64;
-        char **nf = pst_realloc(c->files, cap * sizeof *nf, err);
-        if (!nf) return -1;
-        c->files = nf;
-        pst_corpus_format *nfm = pst_realloc(c->formats, cap * sizeof *nfm, err);
-        if (!nfm) return -1;
-        c->formats = nfm;
-        c->cap = cap;
-    }
+    size_t cap_files = c->cap, cap_formats = c->cap; /* the two arrays grow together */
+    char **nf = pst_grow(c->files, &cap_files, c->n_files + 1, sizeof *nf, 64, err);
+    if (nf) c->files = nf;
+    pst_corpus_format *nfm = nf ? pst_grow(c->formats, &cap_formats, c->n_files + 1, sizeof *nfm, 64, err) : NULL;
+    if (!nfm) return -1;
+    c->formats = nfm;
+    c->cap = cap_files;
     char *p = pst_strdup(path, err);
     if (!p) return -1;
     c->formats[c->n_files] = c->adding;
