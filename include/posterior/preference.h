@@ -15,8 +15,10 @@
 #define POSTERIOR_PREFERENCE_H
 
 #include "posterior/base.h"
+#include "posterior/pairs.h"
 #include "posterior/prior.h"
 #include "posterior/reward_model.h"
+#include "posterior/scorer.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -57,9 +59,10 @@ typedef struct {
 
 /* Bradley–Terry on a reward model, one batch of n pairs: one forward of the 2n rows (chosen
  * then rejected), L = (1/n) Σ BT(r_w, r_l, tie); when head_grad is not NULL, ∂(scale·L) is
- * ACCUMULATED into head_grad [C] and the trunk's grads. Stats of the batch in *st. */
+ * ACCUMULATED into head_grad [C] and the trunk's grads. Stats of the batch in *st; margins
+ * (NULL: not wanted) [n] receives r_w − r_l. */
 int pst_rm_pairs_batch(pst_reward_model *rm, const pst_token_pair *pairs, int n, float *head_grad, float scale,
-                       pst_pair_stats *st, pst_error *err);
+                       double *margins, pst_pair_stats *st, pst_error *err);
 
 /* Sequence log-probs of the responses under m: logp_chosen[i] = Σ_{t ≥ prompt_len} log m(y_t | y_<t)
  * and the same for the rejected (batched, no gradient). */
@@ -73,6 +76,80 @@ int pst_pairs_logprobs(pst_gpt2 *m, const pst_token_pair *pairs, int n, double *
 int pst_dpo_pairs_batch(pst_gpt2 *policy, const pst_token_pair *pairs, int n, const double *ref_chosen,
                         const double *ref_rejected, pst_dpo_loss_kind kind, double beta, double label_smoothing,
                         int grads, float scale, pst_pair_stats *st, pst_error *err);
+
+/* Pairs in tokens, as the prior reads a sample: bos + encode(prompt) + encode(response)
+ * (pst_reward_model_encode's rule). A text longer than the context n_positions is an error
+ * naming origin:LINE (origin: the pairs file). *out: n pairs, free with pst_token_pairs_free. */
+int pst_pairs_tokenize(pst_tokenizer *tok, int bos, int n_positions, const pst_pair *pairs, size_t n,
+                       const char *origin, pst_token_pair **out, pst_error *err);
+
+/* ---- pairs labelled by an oracle ------------------------------------------------------ */
+
+typedef struct {
+    int n;                  /* pairs wanted */
+    double noise;           /* 0: the higher oracle score wins (equal scores: a tie); T > 0: the first
+                               continuation wins with probability σ((s_1 − s_2)/T) (Bradley–Terry) */
+    int prefer_low;         /* the oracle is a cost (pep8, pii, toxicity): s ↦ −s */
+    pst_sample_options sampling;
+    int max_rounds;         /* rounds of sampling to replace empty / identical pairs (default 8) */
+} pst_pairs_make_options;
+void pst_pairs_make_options_default(pst_pairs_make_options *o);
+
+typedef struct {
+    int n, ties;
+    int discarded;               /* pairs resampled: an empty or identical continuation */
+    double achievable_accuracy;  /* E[agreement of the labels with the oracle's order] over the non-tie
+                                    pairs: 1 without noise, mean σ(|s_1 − s_2|/T) with it */
+    double mean_abs_gap;         /* mean |s_1 − s_2| */
+} pst_pairs_make_stats;
+
+/* n pairs: pair i continues prompts[i mod n_prompts] (n_prompts 0: unconditional, prompt ""),
+ * reading <|endoftext|> + prompt, with two samples of m; labelled by the oracle's score of
+ * each continuation (the prompt as its context). *out: malloc'd pairs (pst_pair_set-owned
+ * strings; free with pst_pair_set_free on {out, n}). */
+int pst_pairs_make(pst_gpt2 *m, pst_tokenizer *tok, pst_scorer *oracle, const char *const *prompts, int n_prompts,
+                   const pst_pairs_make_options *o, pst_rng *rng, pst_pair **out, pst_pairs_make_stats *st,
+                   pst_error *err);
+
+/* ---- training a reward model --------------------------------------------------------- */
+
+typedef struct {
+    int epochs, batch;          /* passes over the training pairs; pairs per step */
+    double lr, lr_min;          /* AdamW, linear warmup then cosine decay to lr_min */
+    long warmup;
+    double weight_decay;        /* 2-D trunk weights only (the head is not decayed) */
+    double grad_clip;           /* global norm over trunk and head (0: off) */
+    double held_out;            /* fraction of the pairs held out (a seeded shuffle) */
+    long eval_every;            /* held-out evaluation every this many steps (0: at the end) */
+    uint64_t seed;              /* the split, the order of the pairs, the head's initialisation */
+    int quiet;                  /* no progress line */
+    const char *out_dir;        /* the reward-model directory written (+ metrics.jsonl) */
+} pst_rm_train_options;
+void pst_rm_train_options_default(pst_rm_train_options *o);
+
+/* Held-out evaluation. Reliability: each pair counts once with its confidence
+ * c = max(σ(r_w − r_l), σ(r_l − r_w)) ∈ [0.5, 1], correct when r_w > r_l; bin k holds
+ * c ∈ [0.5 + 0.1k, 0.6 + 0.1k) (the last bin includes 1); ECE = Σ_k n_k/n·|acc_k − conf_k|.
+ * Ties count in the loss, not in the accuracy nor the table. */
+#define PST_RELIABILITY_BINS 5
+typedef struct {
+    pst_pair_stats stats;
+    double accuracy_se;   /* √(acc(1 − acc)/k), k non-tie pairs */
+    double ece;
+    int bin_n[PST_RELIABILITY_BINS];
+    double bin_confidence[PST_RELIABILITY_BINS], bin_accuracy[PST_RELIABILITY_BINS];
+} pst_rm_eval;
+int pst_rm_evaluate(pst_reward_model *rm, const pst_token_pair *pairs, int n, int batch, pst_rm_eval *out,
+                    pst_error *err);
+
+/* Splits the pairs (held_out of them, at least 1 when n >= 2), trains rm on the rest by
+ * Bradley–Terry (AdamW on trunk and head), evaluates the held-out pairs every eval_every
+ * steps and at the end, writing one JSON line per evaluation to out_dir/metrics.jsonl
+ * (step, train loss and accuracy since the last line, held-out loss, accuracy ± se, ECE,
+ * the reliability table), and saves rm into out_dir (pst_reward_model_save). *final: the
+ * last held-out evaluation. */
+int pst_rm_train(pst_reward_model *rm, const pst_token_pair *pairs, int n, const pst_rm_train_options *o,
+                 pst_rm_eval *final, pst_error *err);
 
 #ifdef __cplusplus
 }

@@ -48,8 +48,9 @@ int pst_reward_model_load(pst_reward_model *rm, const char *dir, int with_tokeni
 int pst_reward_model_save(const pst_reward_model *rm, const char *dir, pst_error *err);
 void pst_reward_model_free(pst_reward_model *rm);
 
-/* The token ids the model reads for a text: bos + encode(context + text) into *ids
- * (malloc'd); an error naming the lengths when they exceed the context n_positions. */
+/* The token ids the model reads for a text: bos + encode(context) + encode(text) into *ids
+ * (malloc'd), the way the prior reads a prompt and its continuation; an error naming the
+ * lengths when they exceed the context n_positions. */
 int pst_reward_model_encode(pst_reward_model *rm, const char *context, const char *text, size_t len, int **ids,
                             int *n, pst_error *err);
 
@@ -63,6 +64,10 @@ int pst_reward_model_forward(pst_reward_model *rm, const int *tokens, const int 
 int pst_reward_model_backward(pst_reward_model *rm, const double *dr, float *head_grad, pst_error *err);
 
 /* r for n sequences of any lengths (each ≤ n_positions), rm->batch rows per forward. */
+/* The same rule for any tokenizer (bos < 0: none); *prompt_len = bos + encode(context) tokens. */
+int pst_encode_prompt_text(pst_tokenizer *tok, int bos, int n_positions, const char *context, const char *text,
+                           size_t len, int **ids, int *n, int *prompt_len, pst_error *err);
+
 int pst_reward_model_rewards(pst_reward_model *rm, const int *const *seqs, const int *lens, int n, double *r,
                              pst_error *err);
 

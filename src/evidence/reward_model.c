@@ -75,37 +75,43 @@ int pst_reward_model_save(const pst_reward_model *rm, const char *dir, pst_error
     return rm->tok ? pst_tokenizer_save_dir(rm->tok, dir, err) : 0;
 }
 
+int pst_encode_prompt_text(pst_tokenizer *tok, int bos, int n_positions, const char *context, const char *text,
+                           size_t len, int **ids, int *n, int *prompt_len, pst_error *err) {
+    *ids = NULL, *n = 0;
+    int *c = NULL, *x = NULL, *out = NULL, has_bos = bos >= 0;
+    size_t nc = 0, nx = 0;
+    if ((context && *context && pst_tokenizer_encode(tok, context, strlen(context), 0, &c, &nc, err) < 0) ||
+        pst_tokenizer_encode(tok, text, len, 0, &x, &nx, err) < 0)
+        goto fail;
+    size_t total = (size_t)has_bos + nc + nx;
+    if (total > (size_t)n_positions) {
+        pst_fail(err, "%s is %zu tokens (%d for <|endoftext|>, %zu of prompt), longer than the context of %d "
+                 "(n_positions)", nc ? "the prompt and text" : "the text", total, has_bos, nc, n_positions);
+        goto fail;
+    }
+    if (total == 0) {
+        pst_fail(err, "an empty text (and no <|endoftext|> to read)");
+        goto fail;
+    }
+    out = pst_malloc(total * sizeof *out, err);
+    if (!out) goto fail;
+    if (has_bos) out[0] = bos;
+    if (nc) memcpy(out + has_bos, c, nc * sizeof *out);
+    if (nx) memcpy(out + has_bos + nc, x, nx * sizeof *out);
+    *ids = out, *n = (int)total;
+    if (prompt_len) *prompt_len = has_bos + (int)nc;
+    free(c), free(x);
+    return 0;
+fail:
+    free(c), free(x);
+    return -1;
+}
+
 int pst_reward_model_encode(pst_reward_model *rm, const char *context, const char *text, size_t len, int **ids,
                             int *n, pst_error *err) {
-    *ids = NULL, *n = 0;
     if (!rm->tok) return pst_fail(err, "reward model: no tokenizer loaded");
-    size_t cl = context ? strlen(context) : 0;
-    char *joined = pst_malloc(cl + len + 1, err);
-    if (!joined) return -1;
-    if (cl) memcpy(joined, context, cl);
-    memcpy(joined + cl, text, len);
-    int *body = NULL;
-    size_t nb = 0;
-    int rc = pst_tokenizer_encode(rm->tok, joined, cl + len, 0, &body, &nb, err);
-    free(joined);
-    if (rc < 0) return -1;
-    int has_bos = rm->bos >= 0, total = (int)nb + has_bos, ctx = rm->trunk.config.n_positions;
-    if (nb + (size_t)has_bos > (size_t)ctx || total < 1) {
-        free(body);
-        return total < 1 ? pst_fail(err, "reward model: an empty text (and no <|endoftext|> to read)")
-                         : pst_fail(err, "reward model: the text is %zu tokens (+%d for <|endoftext|>), longer than "
-                                    "the model's context of %d (n_positions)", nb, has_bos, ctx);
-    }
-    int *out = pst_malloc((size_t)total * sizeof *out, err);
-    if (!out) {
-        free(body);
-        return -1;
-    }
-    if (has_bos) out[0] = rm->bos;
-    if (nb) memcpy(out + has_bos, body, nb * sizeof *out);
-    free(body);
-    *ids = out, *n = total;
-    return 0;
+    return pst_encode_prompt_text(rm->tok, rm->bos, rm->trunk.config.n_positions, context, text, len, ids, n, NULL,
+                                  err);
 }
 
 static int ensure_scratch(pst_reward_model *rm, int B, int T, pst_error *err) {

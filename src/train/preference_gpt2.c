@@ -34,7 +34,7 @@ static void margin_stats(const pst_token_pair *pairs, int n, const double *d, do
 }
 
 int pst_rm_pairs_batch(pst_reward_model *rm, const pst_token_pair *pairs, int n, float *head_grad, float scale,
-                       pst_pair_stats *st, pst_error *err) {
+                       double *margins, pst_pair_stats *st, pst_error *err) {
     int B = 2 * n, T = 1, *lens = pst_malloc((size_t)B * sizeof *lens, err);
     double *r = pst_malloc((size_t)B * sizeof *r, err), *d = pst_malloc((size_t)n * sizeof *d, err);
     int *tokens = NULL, rc = -1;
@@ -56,6 +56,7 @@ int pst_rm_pairs_batch(pst_reward_model *rm, const pst_token_pair *pairs, int n,
         r[i] = scale * g / n, r[n + i] = -scale * g / n; /* r now holds ∂(scale·L)/∂r */
     }
     margin_stats(pairs, n, d, loss / n, st);
+    if (margins) memcpy(margins, d, (size_t)n * sizeof *d);
     rc = head_grad ? pst_reward_model_backward(rm, r, head_grad, err) : 0;
 done:
     free(lens), free(r), free(d), free(tokens);

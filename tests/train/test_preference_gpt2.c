@@ -100,7 +100,7 @@ static void test_reward_model(const setup *s) {
     float *head_grad = calloc(C, sizeof(float));
     pst_pair_stats st;
     pst_gpt2_zero_grad(&rm.trunk);
-    CHECK(pst_rm_pairs_batch(&rm, s->pairs, n, head_grad, 1.0f, &st, &err) == 0);
+    CHECK(pst_rm_pairs_batch(&rm, s->pairs, n, head_grad, 1.0f, NULL, &st, &err) == 0);
     check_rel(st.loss, *(const double *)fixture_get(&s->f, "bt_loss", "F64", 1), "Bradley-Terry loss");
     double e = rel_err(head_grad, fixture_get(&s->f, "bt_head_grad", "F32", C), C);
     CHECK_MSG(e <= TOL, "head gradient: relative error %.3g", e);
