@@ -18,7 +18,9 @@
 #include "posterior/pairs.h"
 #include "posterior/prior.h"
 #include "posterior/reward_model.h"
+#include "posterior/sampler.h"
 #include "posterior/scorer.h"
+#include "posterior/target.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -72,15 +74,17 @@ int pst_pairs_logprobs(pst_gpt2 *m, const pst_token_pair *pairs, int n, double *
 /* The DPO family on a GPT-2 policy π, one batch of n pairs: one forward of the 2n rows,
  * log π of both responses, L = (1/n) Σ pst_dpo_loss(m_i) with the reference's log-probs
  * ref_chosen[n], ref_rejected[n] (a tie is the mean of both orientations); with grads != 0,
- * ∂(scale·L)/∂θ is ACCUMULATED into π's grads. st->margin is the implicit reward margin β·m. */
+ * ∂(scale·L)/∂θ is ACCUMULATED into π's grads. st->margin is the implicit reward margin β·m;
+ * margins (NULL: not wanted) [n] receives β·m of each pair. */
 int pst_dpo_pairs_batch(pst_gpt2 *policy, const pst_token_pair *pairs, int n, const double *ref_chosen,
                         const double *ref_rejected, pst_dpo_loss_kind kind, double beta, double label_smoothing,
-                        int grads, float scale, pst_pair_stats *st, pst_error *err);
+                        int grads, float scale, double *margins, pst_pair_stats *st, pst_error *err);
 
 /* Pairs in tokens, as the prior reads a sample: bos + encode(prompt) + encode(response)
- * (pst_reward_model_encode's rule). A text longer than the context n_positions is an error
- * naming origin:LINE (origin: the pairs file). *out: n pairs, free with pst_token_pairs_free. */
-int pst_pairs_tokenize(pst_tokenizer *tok, int bos, int n_positions, const pst_pair *pairs, size_t n,
+ * (pst_reward_model_encode's rule), + eos when eos >= 0 (DPO: a response is a complete
+ * sample, which ends with <|endoftext|>). A text longer than the context n_positions is an
+ * error naming origin:LINE (origin: the pairs file). *out: n pairs, free with pst_token_pairs_free. */
+int pst_pairs_tokenize(pst_tokenizer *tok, int bos, int eos, int n_positions, const pst_pair *pairs, size_t n,
                        const char *origin, pst_token_pair **out, pst_error *err);
 
 /* ---- pairs labelled by an oracle ------------------------------------------------------ */
@@ -139,6 +143,10 @@ typedef struct {
     int bin_n[PST_RELIABILITY_BINS];
     double bin_confidence[PST_RELIABILITY_BINS], bin_accuracy[PST_RELIABILITY_BINS];
 } pst_rm_eval;
+/* The same table from per-pair margins (r_w − r_l, or DPO's β·m) of batches of pairs: add each
+ * batch (loss: its mean loss), then finish once. */
+void pst_pair_eval_add(pst_rm_eval *e, const pst_token_pair *pairs, const double *margin, int n, double loss);
+void pst_pair_eval_finish(pst_rm_eval *e);
 int pst_rm_evaluate(pst_reward_model *rm, const pst_token_pair *pairs, int n, int batch, pst_rm_eval *out,
                     pst_error *err);
 
@@ -150,6 +158,46 @@ int pst_rm_evaluate(pst_reward_model *rm, const pst_token_pair *pairs, int n, in
  * last held-out evaluation. */
 int pst_rm_train(pst_reward_model *rm, const pst_token_pair *pairs, int n, const pst_rm_train_options *o,
                  pst_rm_eval *final, pst_error *err);
+
+/* ---- DPO: a policy trained on the pairs directly (src/train/dpo.c) ---------------------- */
+
+typedef struct {
+    pst_dpo_loss_kind loss;
+    double beta;                /* the KL weight β: the optimum is a·exp(r/β)/Z (> 0) */
+    double label_smoothing;     /* ε of cDPO (sigmoid loss only), in [0, 0.5) */
+    long steps;                 /* optimiser steps */
+    int batch;                  /* pairs per step */
+    int micro_batch;            /* pairs per forward/backward (0: the whole batch) */
+    double lr, lr_min;          /* AdamW, linear warmup then cosine decay to lr_min */
+    long warmup;
+    double weight_decay, grad_clip;
+    double held_out;            /* fraction of the pairs held out (a seeded shuffle) */
+    long eval_every;            /* measurements every this many steps (0: at the end) */
+    int n_kl;                   /* samples of π for KL(π‖a) at each measurement (256) */
+    pst_sample_options sampling; /* how they are drawn (eot_token: the tokenizer's <|endoftext|>) */
+    uint64_t seed;
+    const char *metrics_path;   /* JSONL, one line per measurement (NULL: none) */
+    int quiet;
+} pst_dpo_options;
+void pst_dpo_options_default(pst_dpo_options *o);
+int pst_dpo_options_check(const pst_dpo_options *o, pst_error *err); /* errors set err->field */
+
+typedef struct {
+    long step;
+    pst_rm_eval held_out;        /* implicit-reward loss, accuracy ± se, margin β·m, reliability */
+    pst_estimate kl_policy_prior; /* KL(π‖a) from n_kl samples of π */
+    int has_exact;               /* a reference set of exact samples of p was given */
+    pst_exact_report exact;      /* KL(p‖π), TVD, dropped mass on it */
+} pst_dpo_report;
+
+/* Trains policy by the DPO loss o->loss on the pairs (tokenized with pst_pairs_tokenize), the
+ * reference being prior (its log-probs of every response computed once). A seeded held_out
+ * fraction is held out; every eval_every steps and at the end it measures on them the
+ * implicit reward accuracy and margin, KL(π‖a) from π's samples (continuing the held-out
+ * prompts in turn) and, when target and ref are given, KL(p‖π) on the exact samples of p
+ * (pst_reference_evaluate), one JSON line each in o->metrics_path. *final: the last one. */
+int pst_dpo_train(pst_gpt2 *policy, pst_gpt2 *prior, const pst_token_pair *pairs, int n, const pst_target *target,
+                  const pst_reference *ref, const pst_dpo_options *o, pst_dpo_report *final, pst_error *err);
 
 #ifdef __cplusplus
 }

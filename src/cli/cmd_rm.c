@@ -57,7 +57,7 @@ static int rm_train(int argc, char **argv) {
     if (pst_pairs_read(pairs_path, &set, &err) < 0) goto fail;
     pst_pair_set_print_skips(&set, pairs_path, stderr);
     if (pst_reward_model_init(&rm, init, &rng, &err) < 0 ||
-        pst_pairs_tokenize(rm.tok, rm.bos, rm.trunk.config.n_positions, set.pairs, set.n, pairs_path, &pairs,
+        pst_pairs_tokenize(rm.tok, rm.bos, -1, rm.trunk.config.n_positions, set.pairs, set.n, pairs_path, &pairs,
                            &err) < 0 ||
         pst_rm_train(&rm, pairs, (int)set.n, &o, &e, &err) < 0)
         goto fail;

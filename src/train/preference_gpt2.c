@@ -119,7 +119,7 @@ int pst_pairs_logprobs(pst_gpt2 *m, const pst_token_pair *pairs, int n, double *
 
 int pst_dpo_pairs_batch(pst_gpt2 *policy, const pst_token_pair *pairs, int n, const double *ref_chosen,
                         const double *ref_rejected, pst_dpo_loss_kind kind, double beta, double label_smoothing,
-                        int grads, float scale, pst_pair_stats *st, pst_error *err) {
+                        int grads, float scale, double *margins, pst_pair_stats *st, pst_error *err) {
     int *inp = NULL, *tgt = NULL, T = 0, rc = -1;
     double *lp = pst_malloc((size_t)2 * n * sizeof *lp, err), *g = pst_malloc((size_t)n * sizeof *g, err),
            *margin = pst_malloc((size_t)n * sizeof *margin, err);
@@ -138,6 +138,7 @@ int pst_dpo_pairs_batch(pst_gpt2 *policy, const pst_token_pair *pairs, int n, co
         margin[i] = beta * ((lp[i] - ref_chosen[i]) - (lp[n + i] - ref_rejected[i]));
     }
     margin_stats(pairs, n, margin, loss / n, st);
+    if (margins) memcpy(margins, margin, (size_t)n * sizeof *margin);
     if (!grads) {
         rc = 0;
         goto done;

@@ -7,23 +7,40 @@
 #include <stdlib.h>
 #include <string.h>
 
-int pst_pairs_tokenize(pst_tokenizer *tok, int bos, int n_positions, const pst_pair *pairs, size_t n,
+/* seq[0, *n) + eos into a sequence one longer, within n_positions */
+static int append_eos(int **seq, int *n, int eos, int n_positions, pst_error *err) {
+    if (eos < 0) return 0;
+    if (*n + 1 > n_positions)
+        return pst_fail(err, "%d tokens with the final <|endoftext|>, longer than the context of %d (n_positions)",
+                        *n + 1, n_positions);
+    int *s = pst_realloc(*seq, (size_t)(*n + 1) * sizeof *s, err);
+    if (!s) return -1;
+    s[(*n)++] = eos;
+    *seq = s;
+    return 0;
+}
+
+int pst_pairs_tokenize(pst_tokenizer *tok, int bos, int eos, int n_positions, const pst_pair *pairs, size_t n,
                        const char *origin, pst_token_pair **out, pst_error *err) {
     pst_token_pair *tp = pst_calloc(n ? n : 1, sizeof *tp, err);
     if (!tp) return -1;
     for (size_t i = 0; i < n; i++) {
         const pst_pair *p = &pairs[i];
-        int pl_w, pl_l;
-        if (pst_encode_prompt_text(tok, bos, n_positions, p->prompt, p->chosen, strlen(p->chosen), &tp[i].chosen,
-                                   &tp[i].n_chosen, &pl_w, err) < 0 ||
-            pst_encode_prompt_text(tok, bos, n_positions, p->prompt, p->rejected, strlen(p->rejected), &tp[i].rejected,
-                                   &tp[i].n_rejected, &pl_l, err) < 0) {
-            pst_fail_context(err, "%s:%ld: %s", origin, p->line, tp[i].chosen ? "rejected" : "chosen");
+        pst_token_pair *t = &tp[i];
+        int pl, bad = pst_encode_prompt_text(tok, bos, n_positions, p->prompt, p->chosen, strlen(p->chosen),
+                                             &t->chosen, &t->n_chosen, &pl, err) < 0 ||
+                      append_eos(&t->chosen, &t->n_chosen, eos, n_positions, err) < 0;
+        if (!bad && (pst_encode_prompt_text(tok, bos, n_positions, p->prompt, p->rejected, strlen(p->rejected),
+                                            &t->rejected, &t->n_rejected, NULL, err) < 0 ||
+                     append_eos(&t->rejected, &t->n_rejected, eos, n_positions, err) < 0))
+            bad = 2;
+        if (bad) {
+            pst_fail_context(err, "%s:%ld: %s", origin, p->line, bad == 2 ? "rejected" : "chosen");
             pst_token_pairs_free(tp, (int)i + 1);
             return -1;
         }
-        tp[i].prompt_len = pl_w;
-        tp[i].tie = p->tie;
+        t->prompt_len = pl;
+        t->tie = p->tie;
     }
     *out = tp;
     return 0;
@@ -35,40 +52,52 @@ void pst_rm_train_options_default(pst_rm_train_options *o) {
     o->weight_decay = 0.0, o->grad_clip = 1.0, o->held_out = 0.1, o->eval_every = 0, o->seed = 1;
 }
 
+void pst_pair_eval_add(pst_rm_eval *e, const pst_token_pair *pairs, const double *margin, int n, double loss) {
+    e->stats.loss += loss * n, e->stats.n += n;
+    for (int i = 0; i < n; i++) {
+        if (pairs[i].tie) {
+            e->stats.n_ties++;
+            continue;
+        }
+        double d = margin[i], c = 1 / (1 + exp(-fabs(d)));
+        int bin = (int)((c - 0.5) * 10);
+        bin = bin < 0 ? 0 : bin >= PST_RELIABILITY_BINS ? PST_RELIABILITY_BINS - 1 : bin;
+        e->bin_n[bin]++, e->bin_confidence[bin] += c, e->bin_accuracy[bin] += d > 0;
+        e->stats.accuracy += d > 0, e->stats.margin += d;
+    }
+}
+
+void pst_pair_eval_finish(pst_rm_eval *e) {
+    int k = e->stats.n - e->stats.n_ties;
+    e->stats.loss = e->stats.n ? e->stats.loss / e->stats.n : NAN;
+    e->stats.accuracy = k ? e->stats.accuracy / k : NAN;
+    e->stats.margin = k ? e->stats.margin / k : NAN;
+    e->accuracy_se = k ? sqrt(e->stats.accuracy * (1 - e->stats.accuracy) / k) : NAN;
+    e->ece = 0;
+    for (int b = 0; b < PST_RELIABILITY_BINS; b++) {
+        int nb = e->bin_n[b];
+        e->bin_confidence[b] = nb ? e->bin_confidence[b] / nb : NAN;
+        e->bin_accuracy[b] = nb ? e->bin_accuracy[b] / nb : NAN;
+        if (nb) e->ece += (double)nb / k * fabs(e->bin_accuracy[b] - e->bin_confidence[b]);
+    }
+}
+
 int pst_rm_evaluate(pst_reward_model *rm, const pst_token_pair *pairs, int n, int batch, pst_rm_eval *out,
                     pst_error *err) {
     memset(out, 0, sizeof *out);
-    double loss = 0, margin_sum = 0, conf[PST_RELIABILITY_BINS] = {0}, corr[PST_RELIABILITY_BINS] = {0};
-    int k = 0, correct = 0;
+    double *margin = pst_malloc((size_t)(batch > 0 ? batch : 1) * sizeof *margin, err);
+    if (!margin) return -1;
     for (int i0 = 0; i0 < n; i0 += batch) {
         int nb = n - i0 < batch ? n - i0 : batch;
         pst_pair_stats st;
-        double *margin = pst_malloc((size_t)nb * sizeof *margin, err);
-        if (!margin || pst_rm_pairs_batch(rm, pairs + i0, nb, NULL, 1.0f, margin, &st, err) < 0) {
+        if (pst_rm_pairs_batch(rm, pairs + i0, nb, NULL, 1.0f, margin, &st, err) < 0) {
             free(margin);
             return -1;
         }
-        loss += st.loss * nb;
-        for (int i = 0; i < nb; i++) {
-            if (pairs[i0 + i].tie) continue;
-            double d = margin[i], c = 1 / (1 + exp(-fabs(d)));
-            int bin = (int)((c - 0.5) * 10);
-            bin = bin < 0 ? 0 : bin >= PST_RELIABILITY_BINS ? PST_RELIABILITY_BINS - 1 : bin;
-            out->bin_n[bin]++, conf[bin] += c, corr[bin] += d > 0;
-            correct += d > 0, k++, margin_sum += d;
-        }
-        free(margin);
-        out->stats.n_ties += st.n_ties;
+        pst_pair_eval_add(out, pairs + i0, margin, nb, st.loss);
     }
-    out->stats.n = n, out->stats.loss = n ? loss / n : NAN;
-    out->stats.accuracy = k ? (double)correct / k : NAN;
-    out->stats.margin = k ? margin_sum / k : NAN;
-    out->accuracy_se = k ? sqrt(out->stats.accuracy * (1 - out->stats.accuracy) / k) : NAN;
-    for (int b = 0; b < PST_RELIABILITY_BINS; b++) {
-        out->bin_confidence[b] = out->bin_n[b] ? conf[b] / out->bin_n[b] : NAN;
-        out->bin_accuracy[b] = out->bin_n[b] ? corr[b] / out->bin_n[b] : NAN;
-        if (out->bin_n[b]) out->ece += (double)out->bin_n[b] / k * fabs(out->bin_accuracy[b] - out->bin_confidence[b]);
-    }
+    free(margin);
+    pst_pair_eval_finish(out);
     return 0;
 }
 

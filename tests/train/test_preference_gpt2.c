@@ -122,7 +122,7 @@ static void test_dpo(const setup *s) {
         pst_dpo_loss_kind kind = k == 0 || k == 1 ? PST_DPO_SIGMOID : k == 2 ? PST_DPO_IPO : PST_DPO_HINGE;
         pst_pair_stats st;
         pst_gpt2_zero_grad(&policy);
-        CHECK(pst_dpo_pairs_batch(&policy, s->pairs, n, ref_w, ref_l, kind, beta, k == 1 ? eps : 0, 1, 1.0f, &st, &err) == 0);
+        CHECK(pst_dpo_pairs_batch(&policy, s->pairs, n, ref_w, ref_l, kind, beta, k == 1 ? eps : 0, 1, 1.0f, NULL, &st, &err) == 0);
         snprintf(name, sizeof name, "%s_loss", kinds[k]);
         check_rel(st.loss, *(const double *)fixture_get(&s->f, name, "F64", 1), name);
         snprintf(name, sizeof name, "%s_grads", kinds[k]);
