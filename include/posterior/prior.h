@@ -77,7 +77,8 @@ void pst_gpt2_init_random(pst_gpt2 *m, pst_rng *rng);
 /* Forward pass over tokens [B, T] (T <= maxT). When targets [B, T] is not NULL,
  * fills m->logprobs[b,t] = log softmax(logits[b,t])[targets[b,t]] (a target of -1
  * means none: logprob 0, no gradient). When
- * logits_out is not NULL it receives the logits [B, T, V]. Keeps what backward needs. */
+ * logits_out is not NULL it receives the logits [B, T, V]; with neither, the output head is
+ * skipped (pst_gpt2_hidden only). Keeps what backward needs. */
 int pst_gpt2_forward(pst_gpt2 *m, const int *tokens, const int *targets, int B, int T,
                      float *logits_out, pst_error *err);
 
@@ -94,7 +95,9 @@ int pst_gpt2_backward(pst_gpt2 *m, const float *dlogprobs, pst_error *err);
  * valid until the next forward / backward), e.g. for a value head V(h). */
 const float *pst_gpt2_hidden(const pst_gpt2 *m);
 /* pst_gpt2_backward plus an extra gradient dhidden [B, T, C] = ∂loss/∂h added to what
- * flows from the log-probs (dhidden NULL: none). */
+ * flows from the log-probs (dhidden NULL: none). dlogprobs NULL: the loss depends on h only
+ * (a reward head): the output head is skipped, and the last forward may have had no targets
+ * (a forward with neither targets nor logits_out computes the hidden states only). */
 int pst_gpt2_backward_hidden(pst_gpt2 *m, const float *dlogprobs, const float *dhidden,
                              pst_error *err);
 void pst_gpt2_zero_grad(pst_gpt2 *m);

@@ -32,9 +32,8 @@ typedef struct {
     int bos;            /* the token every sequence starts with (<|endoftext|>); -1: none */
     int batch;          /* rows per forward when scoring (default 16) */
     /* private scratch, sized for the last forward */
-    int *targets;
     int *last;          /* [B] position of each row's last token */
-    float *dlogprobs, *dhidden;
+    float *dhidden;
     int cap_bt;
 } pst_reward_model;
 

@@ -23,7 +23,7 @@ void pst_reward_model_free(pst_reward_model *rm) {
     if (!rm) return;
     pst_gpt2_free(&rm->trunk);
     if (rm->tok) pst_tokenizer_free(rm->tok);
-    free(rm->head), free(rm->targets), free(rm->last), free(rm->dlogprobs), free(rm->dhidden);
+    free(rm->head), free(rm->last), free(rm->dhidden);
     memset(rm, 0, sizeof *rm);
 }
 
@@ -117,22 +117,18 @@ int pst_reward_model_encode(pst_reward_model *rm, const char *context, const cha
 static int ensure_scratch(pst_reward_model *rm, int B, int T, pst_error *err) {
     size_t bt = (size_t)B * T, C = (size_t)rm->trunk.config.n_embd;
     if ((int)bt <= rm->cap_bt && B <= rm->cap_bt) return 0;
-    free(rm->targets), free(rm->last), free(rm->dlogprobs), free(rm->dhidden);
-    rm->targets = pst_malloc(bt * sizeof(int), err);
+    free(rm->last), free(rm->dhidden);
     rm->last = pst_malloc(bt * sizeof(int), err);
-    rm->dlogprobs = pst_calloc(bt, sizeof(float), err);
     rm->dhidden = pst_calloc(bt * C, sizeof(float), err);
-    rm->cap_bt = rm->targets && rm->last && rm->dlogprobs && rm->dhidden ? (int)bt : 0;
-    if (!rm->cap_bt) return -1;
-    for (size_t i = 0; i < bt; i++) rm->targets[i] = -1; /* no log-prob is needed: the head reads h */
-    return 0;
+    rm->cap_bt = rm->last && rm->dhidden ? (int)bt : 0;
+    return rm->cap_bt ? 0 : -1;
 }
 
 int pst_reward_model_forward(pst_reward_model *rm, const int *tokens, const int *lens, int B, int T, double *r,
                              pst_error *err) {
     for (int b = 0; b < B; b++)
         if (lens[b] < 1 || lens[b] > T) return pst_fail(err, "reward model: row %d has length %d, not in [1, %d]", b, lens[b], T);
-    if (ensure_scratch(rm, B, T, err) < 0 || pst_gpt2_forward(&rm->trunk, tokens, rm->targets, B, T, NULL, err) < 0)
+    if (ensure_scratch(rm, B, T, err) < 0 || pst_gpt2_forward(&rm->trunk, tokens, NULL, B, T, NULL, err) < 0)
         return -1;
     const float *h = pst_gpt2_hidden(&rm->trunk);
     int C = rm->trunk.config.n_embd;
@@ -160,7 +156,7 @@ int pst_reward_model_backward(pst_reward_model *rm, const double *dr, float *hea
             db[i] = (float)(dr[b] * rm->head[i]);
         }
     }
-    return pst_gpt2_backward_hidden(&rm->trunk, rm->dlogprobs, rm->dhidden, err);
+    return pst_gpt2_backward_hidden(&rm->trunk, NULL, rm->dhidden, err); /* no output head */
 }
 
 int pst_reward_model_rewards(pst_reward_model *rm, const int *const *seqs, const int *lens, int n, double *r,
