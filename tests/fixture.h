@@ -4,6 +4,7 @@
 #define POSTERIOR_TESTS_FIXTURE_H
 
 #include "posterior/base.h"
+#include "posterior/prior.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -76,5 +77,10 @@ static inline double rel_err(const float *a, const float *b, size_t n) {
     }
     return r > 0 ? sqrt(d / r) : sqrt(d);
 }
+
+/* The short names of the 16 tensors of the C parameter buffer, in order (for messages). */
+static const char *const tensor_names[PST_GPT2_NUM_TENSORS] = {
+    "wte", "wpe", "ln1w", "ln1b", "qkvw", "qkvb", "attprojw", "attprojb",
+    "ln2w", "ln2b", "fcw", "fcb", "fcprojw", "fcprojb", "lnfw", "lnfb"};
 
 #endif

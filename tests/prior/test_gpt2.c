@@ -20,10 +20,6 @@ static double max_abs_diff(const float *a, const float *b, size_t n) {
     return m;
 }
 
-static const char *tensor_names[PST_GPT2_NUM_TENSORS] = {
-    "wte", "wpe", "ln1w", "ln1b", "qkvw", "qkvb", "attprojw", "attprojb",
-    "ln2w", "ln2b", "fcw", "fcb", "fcprojw", "fcprojb", "lnfw", "lnfb"};
-
 static void check_grads(const pst_gpt2 *m, const float *ref, const char *what) {
     size_t s[PST_GPT2_NUM_TENSORS], off = 0;
     pst_gpt2_param_sizes(&m->config, s);

@@ -21,10 +21,6 @@
 #define TOL 1e-5
 
 static pst_error err;
-static const char *tensor_names[PST_GPT2_NUM_TENSORS] = {
-    "wte", "wpe", "ln1w", "ln1b", "qkvw", "qkvb", "attprojw", "attprojb",
-    "ln2w", "ln2b", "fcw", "fcb", "fcprojw", "fcprojb", "lnfw", "lnfb"};
-
 /* per tensor ‖Δ‖/‖g‖; a tensor whose exact gradient is zero (BT: ln_f.bias, since r_w and r_l
  * share w·b and the loss depends on r_w − r_l) is measured against the whole gradient's norm */
 static void check_grads(const pst_gpt2 *m, const float *ref, const char *what) {
