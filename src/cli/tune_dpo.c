@@ -25,6 +25,7 @@ int pst_tune_dpo_check(pst_tune_dpo *d, int is_dpo, const pst_arg *spec, const u
     pst_error err = {0};
     d->o.beta = pst_args_given(spec, given, "kl-coef") ? kl_coef : 0.1;
     if (pst_dpo_loss_parse(d->loss, &d->o.loss, &err) < 0 || pst_dpo_options_check(&d->o, &err) < 0) {
+        if (strcmp(err.field, "beta") == 0) snprintf(err.field, sizeof err.field, "kl_coef"); /* β is --kl-coef here */
         pst_cli_fail("tune", spec, &err);
         return 2;
     }

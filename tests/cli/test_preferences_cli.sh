@@ -141,6 +141,7 @@ expect_fail 2 "--pairs is an option of --method dpo" "$BIN" tune --spec "$T/targ
 expect_fail 2 "--method dpo needs --pairs" "$BIN" tune --method dpo --spec "$T/target.json" --out "$T/x5"
 expect_fail 2 "sigmoid loss only" "$BIN" tune --method dpo --loss ipo --label-smoothing 0.1 --spec "$T/target.json" --pairs "$T/pairs.jsonl" --out "$T/x6"
 expect_fail 2 "--loss: unknown value 'kto'" "$BIN" tune --method dpo --loss kto --spec "$T/target.json" --pairs "$T/pairs.jsonl" --out "$T/x7"
+expect_fail 2 "must be > 0, got 0 (--kl-coef)" "$BIN" tune --method dpo --kl-coef 0 --spec "$T/target.json" --pairs "$T/pairs.jsonl" --out "$T/x10"
 expect_fail 2 "--scorer is required" "$BIN" pairs make --model "$M" --out "$T/x8.jsonl"
 expect_fail 1 "no reward head" "$BIN" pairs make --model "$M" --scorer "rm:$M" --n 2 --out "$T/x9.jsonl"
 echo "preferences CLI ok"
