@@ -32,7 +32,7 @@ if [ $quick = 1 ]; then n_pairs=64; epochs=1; seeds=1; steps=2; batch=8; stages=
 mkdir -p "$out"
 log() { echo "$(date -u +%H:%M:%S) $*" >&2; }
 method=rloo; rl_flags=(--method rloo --reward log-evidence --kl-coef 1 --group-size 4)
-if "$P" tune --help 2>&1 | grep -q 'ppo'; then method=ppo; rl_flags=(--method ppo --reward log-evidence --kl-coef 1); fi
+if [[ $("$P" tune --help 2>&1) == *"--method"*ppo* ]]; then method=ppo; rl_flags=(--method ppo --reward log-evidence --kl-coef 1); fi
 
 # 1. pairs from the prior, labelled by the oracle with known noise
 if [ ! -f "$out/pairs.jsonl" ]; then
