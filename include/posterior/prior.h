@@ -77,7 +77,8 @@ void pst_gpt2_init_random(pst_gpt2 *m, pst_rng *rng);
 /* Forward pass over tokens [B, T] (T <= maxT). When targets [B, T] is not NULL,
  * fills m->logprobs[b,t] = log softmax(logits[b,t])[targets[b,t]] (a target of -1
  * means none: logprob 0, no gradient). When
- * logits_out is not NULL it receives the logits [B, T, V]. Keeps what backward needs. */
+ * logits_out is not NULL it receives the logits [B, T, V]; with neither, the output head is
+ * skipped (pst_gpt2_hidden only). Keeps what backward needs. */
 int pst_gpt2_forward(pst_gpt2 *m, const int *tokens, const int *targets, int B, int T,
                      float *logits_out, pst_error *err);
 
@@ -94,7 +95,9 @@ int pst_gpt2_backward(pst_gpt2 *m, const float *dlogprobs, pst_error *err);
  * valid until the next forward / backward), e.g. for a value head V(h). */
 const float *pst_gpt2_hidden(const pst_gpt2 *m);
 /* pst_gpt2_backward plus an extra gradient dhidden [B, T, C] = ∂loss/∂h added to what
- * flows from the log-probs (dhidden NULL: none). */
+ * flows from the log-probs (dhidden NULL: none). dlogprobs NULL: the loss depends on h only
+ * (a reward head): the output head is skipped, and the last forward may have had no targets
+ * (a forward with neither targets nor logits_out computes the hidden states only). */
 int pst_gpt2_backward_hidden(pst_gpt2 *m, const float *dlogprobs, const float *dhidden,
                              pst_error *err);
 void pst_gpt2_zero_grad(pst_gpt2 *m);
@@ -187,6 +190,23 @@ int pst_gpt2_load_config(pst_gpt2_config *cfg, const char *dir, pst_error *err);
 /* Writes config.json and model.safetensors atomically (temporary file + rename);
  * creates dir. Leaves other files (tokenizer) untouched. */
 int pst_gpt2_save(const pst_gpt2 *m, const char *dir, pst_error *err);
+/* A tensor kept beside the GPT-2 ones in model.safetensors, e.g. the head "score.weight"
+ * [1, n_embd] of a sequence-classification GPT-2 (posterior/reward_model.h): F32 data
+ * [shape[0]·shape[1]], ndim 1 or 2. Load fills data when the file has it (found = 1; a
+ * different shape is an error), leaves found = 0 when it has not; at most 6 extras. */
+typedef struct {
+    const char *name;
+    float *data;
+    int ndim;
+    long shape[2];
+    int found;
+} pst_gpt2_extra;
+int pst_gpt2_load_with(pst_gpt2 *m, const char *dir, pst_gpt2_extra *extra, int n_extra, pst_error *err);
+/* Saves with the extras after the trunk; with any extra, the trunk's tensors are named with
+ * Hugging Face's base-model prefix "transformer." (as GPT2ForSequenceClassification saves
+ * them) and config.json gets architectures = [architecture] and a one-label id2label. */
+int pst_gpt2_save_with(const pst_gpt2 *m, const char *dir, const pst_gpt2_extra *extra, int n_extra,
+                       const char *architecture, pst_error *err);
 /* A 64-bit checksum of the parameters (config and every bit of param_memory), used to
  * check that a training state belongs to the model it is resumed with. */
 uint64_t pst_gpt2_checksum(const pst_gpt2 *m);

@@ -25,6 +25,7 @@
  *   length:MIN:MAX           b = 1 if MIN ≤ characters ≤ MAX (empty = unbounded)
  *   features:FILE            φ ∈ {0,1}^k from a file of `NAME = SPEC` lines
  *   external:CMD             a process speaking JSON lines (see external.c)
+ *   rm:DIR                   a reward model r(x) (posterior/reward_model.h; `posterior rm train`)
  *   below:T:SPEC, above:T:SPEC  b = [s(x) < T], b = [s(x) > T] (pointwise)
  *   not:SPEC                 b = 1 − b_SPEC (SPEC pointwise)
  *   A&B&...                  product of pointwise scorers, b = Π b_i
@@ -33,7 +34,7 @@
  *   entities-from-context[:K]  every entity of x (number, capitalised word not starting a
  *                            sentence) occurs in c, and x has at least K of them (K = 1)
  *   pep8-clean               no pycodestyle finding on the lines of c + x that x wrote
- * A factor starting with regex: or external: takes the rest of the spec, so
+ * A factor starting with regex:, external: or rm: takes the rest of the spec, so
  * it must be the last factor of a product. docs/evidence.md has the details.
  *
  * Thread safety: a scorer is immutable after creation except the external

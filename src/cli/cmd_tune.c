@@ -12,6 +12,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/tune_dpo.h"
 #include "posterior/dpg.h"
 #include "posterior/rl.h"
 #include "posterior/target.h"
@@ -92,6 +93,8 @@ int cmd_tune(int argc, char **argv) {
     int max_new = 32, micro_batch = 16, n_exact = 512, top_k = 0;
     long max_proposals = 200000;
     double temperature = 1.0, top_p = 1.0, grad_clip = 1.0, weight_decay = 0.0;
+    pst_tune_dpo dpo = {.loss = "sigmoid"}; /* --method dpo (src/cli/tune_dpo.c) */
+    pst_dpo_options_default(&dpo.o);
     pst_dpg_options o; /* bound to the table: batch, steps, lr, ..., exact_every */
     pst_dpg_options_default(&o);
     pst_ppo_options ppo; /* --method ppo */
@@ -100,8 +103,9 @@ int cmd_tune(int argc, char **argv) {
     o.seed = 1, o.checkpoint_every = 25, o.exact_every = 25;
     const pst_arg spec[] = {
         ARG("method", ARG_STRING, &method,
-            "dpg: the DPG family (--variant); reinforce, rloo, grpo: KL-regularised RL on --reward, KL penalty --kl-coef",
-            .choices = "dpg|reinforce|rloo|grpo|ppo"),
+            "dpg: the DPG family (--variant); reinforce, rloo, grpo: KL-regularised RL on --reward, KL penalty --kl-coef; "
+            "dpo: preference pairs (--pairs, --loss), reference = the prior",
+            .choices = "dpg|reinforce|rloo|grpo|ppo|dpo"),
         ARG("spec", ARG_STRING, &spec_path, "target spec (JSON)", .required = 1, .field = "spec_path"),
         ARG("out", ARG_STRING, &out, "run directory (run.json, metrics.jsonl, checkpoints/, model/)", .required = 1,
             .field = "out_dir"),
@@ -109,7 +113,8 @@ int cmd_tune(int argc, char **argv) {
         ARG("f", ARG_STRING, &fdiv, "f-DPG divergence: fkl | rkl | js | tv"),
         ARG("reward", ARG_STRING, &reward, "RL: r(x) = P/a (evidence: b for a pointwise target), log P, or log P - log a",
             .choices = "evidence|log-target|log-evidence"),
-        ARG("kl-coef", ARG_DOUBLE, &o.kl_coef, "RL: beta of R = r - beta (log pi - log a) (0: the reward alone)",
+        ARG("kl-coef", ARG_DOUBLE, &o.kl_coef, "RL: beta of R = r - beta (log pi - log a) (0: the reward alone); "
+            "dpo: the same beta, of the implicit reward beta (log pi - log a) (default there 0.1)",
             .range = "0.."),
         ARG("group-size", ARG_INT, &o.group_size, "rloo, grpo: samples per group of one context (divides --batch)",
             .range = "2.."),
@@ -125,6 +130,12 @@ int cmd_tune(int argc, char **argv) {
         ARG("clip-range", ARG_DOUBLE, &ppo.clip, "ppo: the policy ratio's clip range", .field = "clip"),
         ARG("value-clip", ARG_DOUBLE, &ppo.value_clip, "ppo: the value's clip range"),
         ARG("vf-coef", ARG_DOUBLE, &ppo.vf_coef, "ppo: the value loss coefficient", .range = "0.."),
+        ARG("pairs", ARG_STRING, &dpo.pairs_path, "dpo: preference pairs (JSON lines: prompt, chosen, rejected, tie)"),
+        ARG("loss", ARG_STRING, &dpo.loss, "dpo: sigmoid (DPO), ipo or hinge", .choices = "sigmoid|ipo|hinge"),
+        ARG("label-smoothing", ARG_DOUBLE, &dpo.o.label_smoothing, "dpo, sigmoid loss: the label noise eps of cDPO",
+            .range = "0..0.4999"),
+        ARG("held-out", ARG_DOUBLE, &dpo.o.held_out, "dpo: fraction of the pairs held out for the metrics",
+            .range = "0..0.9"),
         ARG("init", ARG_STRING, &init, "initial policy model directory (default: the prior)"),
         ARG("steps", ARG_LONG, &o.steps, "training steps (a resumed run may go further)", .range = "1..",
             .resume_may_change = 1),
@@ -169,12 +180,12 @@ int cmd_tune(int argc, char **argv) {
         cJSON_Delete(saved);
         return 2;
     }
-    int is_ppo = strcmp(method, "ppo") == 0;
-    if (check_method(method, spec, given) < 0) {
+    int is_ppo = strcmp(method, "ppo") == 0, is_dpo = strcmp(method, "dpo") == 0;
+    if (check_method(method, spec, given) < 0 || pst_tune_dpo_check(&dpo, is_dpo, spec, given, resume, o.kl_coef) != 0) {
         cJSON_Delete(saved);
         return 2;
     }
-    if (strcmp(method, "dpg") != 0) variant = is_ppo ? "reinforce" : method; /* RL: variants of the same loop */
+    if (strcmp(method, "dpg") != 0 && !is_dpo) variant = is_ppo ? "reinforce" : method; /* RL: variants of the same loop */
     if (is_ppo && !pst_args_given(spec, given, "kl-coef") && !resume) o.kl_coef = 0.2; /* Ziegler's β0 */
     if (is_ppo && !pst_args_given(spec, given, "minibatch") && !resume && ppo.minibatch > o.batch)
         ppo.minibatch = o.batch; /* the default 16 never exceeds a smaller batch; a given one may not */
@@ -249,6 +260,7 @@ int cmd_tune(int argc, char **argv) {
             cJSON_AddNumberToObject(run, "value_clip", ppo.value_clip);
             cJSON_AddNumberToObject(run, "vf_coef", ppo.vf_coef);
         }
+        if (is_dpo) pst_tune_dpo_run_json(&dpo, run);
         cJSON_AddStringToObject(run, "spec_path", spec_path);
         cJSON_AddItemToObject(run, "target", sp);
         cJSON_AddStringToObject(run, "init", init ? init : b.spec.prior);
@@ -296,11 +308,14 @@ int cmd_tune(int argc, char **argv) {
     } else {
         proposal = pst_distribution_borrow(&b.prior);
     }
-    int tr = is_ppo ? pst_ppo_train(&policy, &b.target, &o, &ppo, NULL, NULL, &err)
-                    : pst_dpg_train(&policy, &b.target, &proposal, &o, NULL, NULL, &err);
+    int tr = is_ppo   ? pst_ppo_train(&policy, &b.target, &o, &ppo, NULL, NULL, &err)
+             : is_dpo ? pst_tune_dpo_train(&dpo, &b, init, &o, &po, ref.n ? &ref : NULL, out, &err)
+                      : pst_dpg_train(&policy, &b.target, &proposal, &o, NULL, NULL, &err);
     if (own_proposal) pst_distribution_free(&proposal);
     if (tr < 0) goto fail;
-    if (pst_path_join(path, sizeof path, out, "model", &err) < 0 || pst_dist_save(&policy, path, &err) < 0) goto fail;
+    if (pst_path_join(path, sizeof path, out, "model", &err) < 0 ||
+        (!is_dpo && pst_dist_save(&policy, path, &err) < 0)) /* dpo saved its policy itself */
+        goto fail;
     fprintf(stderr, "posterior tune: %ld steps done; policy in %s\n", o.steps, path);
     ret = 0;
 fail:

@@ -23,7 +23,9 @@ typedef int (*pst_command_fn)(int argc, char **argv);
     X(pretrain, "pretraining with human feedback (six objectives); pretrain eval evaluates")  \
     X(eval, "evaluate a model against a target: alignment, KL, diversity, LM loss")       \
     X(report, "an HTML report of runs: configuration, curves, evaluations, samples")     \
-    X(label, "label serve | export: a person's judgements of sample pairs -> preference pairs")
+    X(label, "label serve | export: a person's judgements of sample pairs -> preference pairs") \
+    X(rm, "rm train: a reward model from preference pairs (Bradley-Terry)")                 \
+    X(pairs, "pairs make: preference pairs labelled by an oracle scorer")
 
 #define X(name, help) int cmd_##name(int argc, char **argv);
 POSTERIOR_COMMANDS(X)

@@ -10,7 +10,7 @@
  *           | 'pep8' | 'pii' | 'pii:' TYPE(,TYPE)* | 'toxicity'
  *           | 'contains:' W(,W)* | 'length:' MIN ':' MAX | 'features:' FILE
  *           | 'python-compiles'
- *           | 'regex:' PATTERN | 'external:' CMD   (these two take the rest of the spec)
+ *           | 'regex:' PATTERN | 'external:' CMD | 'rm:' DIR   (these take the rest of the spec)
  */
 #include <ctype.h>
 #include <errno.h>
@@ -346,6 +346,14 @@ static int parse_factor(const char *s, const char *end, const pst_spec_ctx *oute
     if (starts(s, end, "regex:")) {
         *stop = end;
         return pst_scorer_create_regex(s, (size_t)(end - s), s + 6, (size_t)(end - s - 6), out, err);
+    }
+    if (starts(s, end, "rm:")) { /* a directory name may hold '&': rm: takes the rest of the spec */
+        *stop = end;
+        char *dir = pst_strndup(s + 3, (size_t)(end - s - 3), err);
+        if (!dir) return -1;
+        int rc = pst_scorer_create_rm(s, (size_t)(end - s), dir, out, err);
+        free(dir);
+        return rc;
     }
     if (starts(s, end, "external:")) {
         *stop = end;

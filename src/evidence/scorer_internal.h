@@ -76,6 +76,8 @@ int pst_scorer_create_external(const char *spec, size_t len, const char *cmd, do
 int pst_scorer_create_pii(const char *spec, size_t len, const char *types, pst_scorer **out,
                           pst_error *err);
 int pst_scorer_create_toxicity(const char *spec, size_t len, pst_scorer **out, pst_error *err);
+/* rm:DIR, a reward model r(x) (reward_model.c) */
+int pst_scorer_create_rm(const char *spec, size_t len, const char *dir, pst_scorer **out, pst_error *err);
 
 /* Parses one spec of the given length (used by features files). */
 int pst_scorer_create_n(const char *spec, size_t len, const pst_spec_ctx *ctx, pst_scorer **out,

@@ -215,12 +215,14 @@ done:
     return rc;
 }
 
-static int save_config(const pst_gpt2_config *c, const char *dir, pst_error *err) {
+/* config.json; a sequence-classification model (one label) also gets id2label / label2id. */
+static int save_config(const pst_gpt2_config *c, const char *dir, const char *architecture, int one_label,
+                       pst_error *err) {
     char path[4096];
     if (pst_path_join(path, sizeof path, dir, "config.json", err)) return -1;
     cJSON *root = cJSON_CreateObject();
     if (!root) return pst_fail_oom(err, path);
-    const char *arch[] = {"GPT2LMHeadModel"};
+    const char *arch[] = {architecture};
     cJSON_AddStringToObject(root, "model_type", "gpt2");
     cJSON_AddItemToObject(root, "architectures", cJSON_CreateStringArray(arch, 1));
     cJSON_AddNumberToObject(root, "n_layer", c->n_layer);
@@ -239,6 +241,11 @@ static int save_config(const pst_gpt2_config *c, const char *dir, pst_error *err
     cJSON_AddBoolToObject(root, "scale_attn_weights", 1);
     cJSON_AddBoolToObject(root, "tie_word_embeddings", 1);
     cJSON_AddStringToObject(root, "torch_dtype", "float32");
+    if (one_label) {
+        cJSON *id2label = cJSON_AddObjectToObject(root, "id2label"), *label2id = cJSON_AddObjectToObject(root, "label2id");
+        if (id2label) cJSON_AddStringToObject(id2label, "0", "LABEL_0");
+        if (label2id) cJSON_AddNumberToObject(label2id, "LABEL_0", 0);
+    }
     if (c->vocab_size > 50256) { /* the GPT-2 vocabulary (or a grown one): <|endoftext|> = 50256 */
         cJSON_AddNumberToObject(root, "bos_token_id", 50256);
         cJSON_AddNumberToObject(root, "eos_token_id", 50256);
@@ -462,7 +469,36 @@ static int check_lm_head_tied(const pst_gpt2 *m, const unsigned char *lm_head_da
     return 0;
 }
 
-static int load_safetensors(pst_gpt2 *m, const char *path, pst_error *err) {
+static void format_shape(char *buf, size_t cap, const long *shape, int ndim) {
+    size_t o = (size_t)snprintf(buf, cap, "[");
+    for (int d = 0; d < ndim && o < cap; d++) o += (size_t)snprintf(buf + o, cap - o, "%s%ld", d ? ", " : "", shape[d]);
+    if (o < cap) snprintf(buf + o, cap - o, "]");
+}
+
+/* An extra tensor named x->name: checked against x's shape, converted into x->data. */
+static int load_extra(pst_gpt2_extra *x, const tensor_entry *e, const unsigned char *data, const char *full,
+                      const char *path, pst_error *err) {
+    int ok = e->ndim == x->ndim;
+    for (int d = 0; ok && d < x->ndim; d++) ok = e->shape[d] == x->shape[d];
+    if (!ok) {
+        char got[128], want[64];
+        format_shape(got, sizeof got, e->shape, e->ndim);
+        format_shape(want, sizeof want, x->shape, x->ndim);
+        return pst_fail(err, "%s: tensor %s: shape %s, expected %s", path, full, got, want);
+    }
+    if (x->found) return pst_fail(err, "%s: tensor %s: given twice", path, full);
+    convert(x->data, data + e->begin, e->numel, e->dtype);
+    x->found = 1;
+    return 0;
+}
+
+static pst_gpt2_extra *find_extra(pst_gpt2_extra *extra, int n_extra, const char *name) {
+    for (int i = 0; i < n_extra; i++)
+        if (strcmp(extra[i].name, name) == 0) return &extra[i];
+    return NULL;
+}
+
+static int load_safetensors(pst_gpt2 *m, const char *path, pst_gpt2_extra *extra, int n_extra, pst_error *err) {
     const pst_gpt2_config *c = &m->config;
     unsigned char *map = NULL;
     size_t file_len = 0;
@@ -506,6 +542,11 @@ static int load_safetensors(pst_gpt2 *m, const char *path, pst_error *err) {
         if (strncmp(name, "transformer.", 12) == 0) name += 12;
         if (is_ignored_buffer(name)) continue;
         if (check_entry_data(t, &e, path, err)) goto done;
+        pst_gpt2_extra *x = find_extra(extra, n_extra, full);
+        if (x) {
+            if (load_extra(x, &e, data, full, path, err)) goto done;
+            continue;
+        }
         if (strcmp(name, "lm_head.weight") == 0) {
             if (e.ndim != 2 || e.shape[0] != c->vocab_size || e.shape[1] != c->n_embd) {
                 pst_fail(err, "%s: tensor %s: shape does not match config [vocab_size %d, n_embd %d]", path, full,
@@ -559,8 +600,11 @@ static int check_file_size(const pst_gpt2_config *cfg, const char *path, pst_err
     return 0;
 }
 
-int pst_gpt2_load(pst_gpt2 *m, const char *dir, pst_error *err) {
+int pst_gpt2_load(pst_gpt2 *m, const char *dir, pst_error *err) { return pst_gpt2_load_with(m, dir, NULL, 0, err); }
+
+int pst_gpt2_load_with(pst_gpt2 *m, const char *dir, pst_gpt2_extra *extra, int n_extra, pst_error *err) {
     memset(m, 0, sizeof *m);
+    for (int i = 0; i < n_extra; i++) extra[i].found = 0;
     pst_gpt2_config cfg;
     char path[4096];
     if (pst_gpt2_load_config(&cfg, dir, err) ||
@@ -568,7 +612,7 @@ int pst_gpt2_load(pst_gpt2 *m, const char *dir, pst_error *err) {
         check_file_size(&cfg, path, err))
         return -1;
     if (pst_gpt2_create(m, &cfg, err)) return -1;
-    if (load_safetensors(m, path, err)) {
+    if (load_safetensors(m, path, extra, n_extra, err)) {
         pst_gpt2_free(m);
         memset(m, 0, sizeof *m);
         return -1;
@@ -579,7 +623,25 @@ int pst_gpt2_load(pst_gpt2 *m, const char *dir, pst_error *err) {
 /* ---- safetensors save ------------------------------------------------------ */
 
 int pst_gpt2_save(const pst_gpt2 *m, const char *dir, pst_error *err) {
+    return pst_gpt2_save_with(m, dir, NULL, 0, "GPT2LMHeadModel", err);
+}
+
+/* One header entry: name -> F32, shape, [begin, end) bytes of the data section. */
+static int add_header_entry(cJSON *hdr, const char *name, const long *shape, int nd, size_t begin, size_t bytes) {
+    double offs[2] = {(double)begin, (double)(begin + bytes)}, shp[2] = {(double)shape[0], (double)shape[1]};
+    cJSON *t = cJSON_AddObjectToObject(hdr, name);
+    return t && cJSON_AddStringToObject(t, "dtype", "F32") &&
+           cJSON_AddItemToObject(t, "shape", cJSON_CreateDoubleArray(shp, nd)) &&
+           cJSON_AddItemToObject(t, "data_offsets", cJSON_CreateDoubleArray(offs, 2));
+}
+
+int pst_gpt2_save_with(const pst_gpt2 *m, const char *dir, const pst_gpt2_extra *extra, int n_extra,
+                       const char *architecture, pst_error *err) {
     const pst_gpt2_config *c = &m->config;
+    if (n_extra > 6) return pst_fail(err, "%s: at most 6 extra tensors", dir);
+    /* with a head, the trunk's names take Hugging Face's base-model prefix, as a
+     * GPT2ForSequenceClassification's save_pretrained writes them */
+    const char *prefix = n_extra ? "transformer." : "";
     if (pst_mkdir_p(dir, err)) return -1;
     char path[4096];
     if (pst_path_join(path, sizeof path, dir, "model.safetensors", err)) return -1;
@@ -600,20 +662,24 @@ int pst_gpt2_save(const pst_gpt2 *m, const char *dir, pst_error *err) {
         long shape[2] = {0, 0};
         int nd = tensor_shape(c, k, shape);
         for (int i = 0; i < nl; i++) {
-            char name[128];
-            if (tensor_is_per_layer(k)) snprintf(name, sizeof name, "h.%d.%s", i, tensor_names[k]);
-            else snprintf(name, sizeof name, "%s", tensor_names[k]);
+            char name[160];
+            if (tensor_is_per_layer(k)) snprintf(name, sizeof name, "%sh.%d.%s", prefix, i, tensor_names[k]);
+            else snprintf(name, sizeof name, "%s%s", prefix, tensor_names[k]);
             size_t begin = (size_t)((ptrs[k] + (size_t)i * per) - m->param_memory) * 4;
-            double offs[2] = {(double)begin, (double)(begin + per * 4)};
-            double shp[2] = {(double)shape[0], (double)shape[1]};
-            cJSON *t = cJSON_AddObjectToObject(hdr, name);
-            if (!t || !cJSON_AddStringToObject(t, "dtype", "F32") ||
-                !cJSON_AddItemToObject(t, "shape", cJSON_CreateDoubleArray(shp, nd)) ||
-                !cJSON_AddItemToObject(t, "data_offsets", cJSON_CreateDoubleArray(offs, 2))) {
+            if (!add_header_entry(hdr, name, shape, nd, begin, per * 4)) {
                 cJSON_Delete(hdr);
                 return pst_fail_oom(err, path);
             }
         }
+    }
+    size_t extra_begin = m->num_params * sizeof(float), extra_bytes[6];
+    for (int i = 0; i < n_extra; i++) {
+        extra_bytes[i] = sizeof(float) * (size_t)extra[i].shape[0] * (size_t)(extra[i].ndim == 2 ? extra[i].shape[1] : 1);
+        if (!add_header_entry(hdr, extra[i].name, extra[i].shape, extra[i].ndim, extra_begin, extra_bytes[i])) {
+            cJSON_Delete(hdr);
+            return pst_fail_oom(err, path);
+        }
+        extra_begin += extra_bytes[i];
     }
     char *json = cJSON_PrintUnformatted(hdr);
     cJSON_Delete(hdr);
@@ -629,12 +695,13 @@ int pst_gpt2_save(const pst_gpt2 *m, const char *dir, pst_error *err) {
     memcpy(head + 8, json, jlen);
     memset(head + 8 + jlen, ' ', padded - jlen);
     free(json);
-    const void *parts[2] = {head, m->param_memory};
-    size_t lens[2] = {8 + padded, m->num_params * sizeof(float)};
-    int rc = pst_write_file_atomic_parts(path, parts, lens, 2, err);
+    const void *parts[8] = {head, m->param_memory};
+    size_t lens[8] = {8 + padded, m->num_params * sizeof(float)};
+    for (int i = 0; i < n_extra; i++) parts[2 + i] = extra[i].data, lens[2 + i] = extra_bytes[i];
+    int rc = pst_write_file_atomic_parts(path, parts, lens, 2 + n_extra, err);
     free(head);
     if (rc) return -1;
-    return save_config(c, dir, err);
+    return save_config(c, dir, architecture, n_extra > 0, err);
 }
 
 /* ---- vocabulary growth ------------------------------------------------------- */

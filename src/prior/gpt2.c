@@ -45,6 +45,7 @@ struct pst_gpt2_acts {
     int *targets;     /* [BT]          copy of the targets of the last forward (-1: none) */
     int *tokens;      /* [BT] */
     int logits_valid; /* 1 after a forward with targets, 0 once backward consumed logits */
+    int hidden_valid; /* 1 after any forward, 0 once backward consumed the activations */
     /* backward scratch, allocated on the first backward */
     float *dres;      /* [BT, C] */
     float *dbuf;      /* [BT, C] */
@@ -513,6 +514,7 @@ int pst_gpt2_forward(pst_gpt2 *m, const int *tokens, const int *targets, int B, 
     memcpy(a->tokens, tokens, BT * sizeof(int));
     for (size_t i = 0; i < BT; i++) a->targets[i] = targets ? targets[i] : -1;
     a->logits_valid = 0;
+    a->hidden_valid = 1;
 
     const pst_gpt2_params *p = &m->params;
     float eps = c->layer_norm_epsilon;
@@ -541,6 +543,7 @@ int pst_gpt2_forward(pst_gpt2 *m, const int *tokens, const int *targets, int B, 
     }
     pst_layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, a->res3 + (size_t)(L - 1) * BT * C,
                       p->lnfw, p->lnfb, BT, C, eps);
+    if (!targets && !logits_out) return 0; /* the hidden states only (a value or reward head) */
     pst_sgemm(0, 1, BT, V, C, 1.0f, a->lnf, C, p->wte, C, 0.0f, a->logits, V);
     if (logits_out) memcpy(logits_out, a->logits, BT * V * sizeof(float));
     if (targets) {
@@ -562,7 +565,9 @@ int pst_gpt2_backward(pst_gpt2 *m, const float *dlogprobs, pst_error *err) {
 int pst_gpt2_backward_hidden(pst_gpt2 *m, const float *dlogprobs, const float *dhidden,
                              pst_error *err) {
     pst_gpt2_acts *a = m->acts;
-    if (!a || !a->logits_valid)
+    if (!dlogprobs && (!a || !a->hidden_valid || !dhidden))
+        return pst_fail(err, "GPT-2 backward: without log-prob gradients it needs dhidden and a forward first");
+    if (dlogprobs && (!a || !a->logits_valid))
         return pst_fail(err, "GPT-2 backward: needs a forward with targets first (each forward "
                         "supports one backward)");
     const pst_gpt2_config *c = &m->config;
@@ -575,16 +580,20 @@ int pst_gpt2_backward_hidden(pst_gpt2 *m, const float *dlogprobs, const float *d
         point_params(c, &m->grads, m->grad_memory);
     }
     if (acts_alloc_backward(a, c, err)) return -1;
-    a->logits_valid = 0;
+    a->logits_valid = 0, a->hidden_valid = 0;
     const pst_gpt2_params *p = &m->params;
     pst_gpt2_params *g = &m->grads;
 
     /* output head: dlogits in place of logits; d lnf = dlogits·wte; dwte += dlogitsᵀ·lnf */
-    softmax_logprob_backward(a->logits, dlogprobs, a->lse_max, a->lse_inv, a->targets, BT, V);
-    pst_sgemm(0, 0, BT, C, V, 1.0f, a->logits, V, p->wte, C, 0.0f, a->dbuf, C);
+    if (dlogprobs) {
+        softmax_logprob_backward(a->logits, dlogprobs, a->lse_max, a->lse_inv, a->targets, BT, V);
+        pst_sgemm(0, 0, BT, C, V, 1.0f, a->logits, V, p->wte, C, 0.0f, a->dbuf, C);
+        pst_sgemm(1, 0, V, C, BT, 1.0f, a->logits, V, a->lnf, C, 1.0f, g->wte, C);
+    } else {
+        memset(a->dbuf, 0, BT * C * sizeof(float));
+    }
     if (dhidden) /* an extra ∂loss/∂hidden (e.g. a value head on the final hidden state) */
         for (size_t i = 0; i < BT * C; i++) a->dbuf[i] += dhidden[i];
-    pst_sgemm(1, 0, V, C, BT, 1.0f, a->logits, V, a->lnf, C, 1.0f, g->wte, C);
     memset(a->dres, 0, BT * C * sizeof(float));
     layernorm_backward(a->dres, g->lnfw, g->lnfb, a->dbuf, a->res3 + (size_t)(L - 1) * BT * C,
                        p->lnfw, a->lnf_mean, a->lnf_rstd, BT, C);

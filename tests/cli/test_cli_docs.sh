@@ -9,7 +9,8 @@ bin_, doc = sys.argv[1], open(sys.argv[2]).read()
 blocks = dict(re.findall(r"### `posterior ([a-z0-9 ]+)`\n\n```text\n(.*?)```\n", doc, re.S))
 cmds = ["train", "sample", "logprob", "tokenize", "detokenize", "tokenizer train", "prepare", "data info",
         "data show", "score", "pep8", "pii", "target init", "target fit", "target estimate", "target sample",
-        "tune", "pretrain", "pretrain eval", "eval", "report", "label serve", "label export"]
+        "tune", "pretrain", "pretrain eval", "eval", "report", "label serve", "label export", "rm train",
+        "pairs make"]
 bad = 0
 for c in cmds:
     h = subprocess.run([bin_] + c.split() + ["--help"], capture_output=True, text=True)

@@ -114,6 +114,10 @@ class GPT2(torch.nn.Module):
 
     def forward(self, tokens):
         """tokens [B, T] int64 -> logits [B, T, V]."""
+        return self.hidden(tokens) @ self.p("wte.weight").t()
+
+    def hidden(self, tokens):
+        """tokens [B, T] int64 -> final hidden states ln_f(...) [B, T, C]."""
         cfg = self.cfg
         B, T = tokens.shape
         C, NH, eps = cfg["n_embd"], cfg["n_head"], cfg["layer_norm_epsilon"]
@@ -136,8 +140,7 @@ class GPT2(torch.nn.Module):
             a = F.layer_norm(x, (C,), p(h + "ln_2.weight"), p(h + "ln_2.bias"), eps)
             a = F.gelu(a @ p(h + "mlp.c_fc.weight") + p(h + "mlp.c_fc.bias"), approximate="tanh")
             x = x + a @ p(h + "mlp.c_proj.weight") + p(h + "mlp.c_proj.bias")
-        x = F.layer_norm(x, (C,), p("ln_f.weight"), p("ln_f.bias"), eps)
-        return x @ p("wte.weight").t()
+        return F.layer_norm(x, (C,), p("ln_f.weight"), p("ln_f.bias"), eps)
 
     def logprobs(self, tokens, targets):
         """log softmax(logits)[target], [B, T]."""
