@@ -18,6 +18,8 @@ typedef struct {
     size_t len;
     cJSON *header;
     const char *body;
+    void **copies; /* what fixture_get handed out (aligned copies), freed by fixture_close */
+    size_t n_copies;
 } fixture;
 
 static inline int fixture_open(fixture *f, const char *path) {
@@ -39,11 +41,15 @@ static inline int fixture_open(fixture *f, const char *path) {
 }
 
 static inline void fixture_close(fixture *f) {
+    for (size_t i = 0; i < f->n_copies; i++) free(f->copies[i]);
+    free(f->copies);
     cJSON_Delete(f->header);
     free(f->data);
 }
 
-/* Pointer to tensor `name` (checking dtype and element count). */
+/* Pointer to tensor `name` (checking dtype and element count): an aligned copy, since a
+ * tensor's offset in the file need not be a multiple of its element size (valid until
+ * fixture_close). */
 static inline const void *fixture_get(const fixture *f, const char *name, const char *dtype, size_t n) {
     cJSON *t = cJSON_GetObjectItemCaseSensitive(f->header, name);
     if (!t) {
@@ -60,7 +66,17 @@ static inline const void *fixture_get(const fixture *f, const char *name, const 
                 b1 - b0, dtype, n);
         exit(2);
     }
-    return f->body + b0;
+    fixture *mf = (fixture *)f; /* the copies list is bookkeeping, not the fixture's content */
+    void **c = realloc(mf->copies, (mf->n_copies + 1) * sizeof *c);
+    void *copy = malloc(b1 - b0 ? b1 - b0 : 1);
+    if (!c || !copy) {
+        fprintf(stderr, "fixture: out of memory\n");
+        exit(2);
+    }
+    memcpy(copy, f->body + b0, b1 - b0);
+    mf->copies = c;
+    mf->copies[mf->n_copies++] = copy;
+    return copy;
 }
 
 static inline double fixture_meta(const fixture *f, const char *key) {

@@ -139,6 +139,7 @@ static void test_directory(const setup *s) {
     CHECK(pst_reward_model_load(&back, dir, 0, &err) == 0);
     CHECK(memcmp(back.head, rm.head, s->cfg.n_embd * sizeof(float)) == 0);
     CHECK(memcmp(back.trunk.param_memory, rm.trunk.param_memory, rm.trunk.num_params * sizeof(float)) == 0);
+    pst_reward_model_free(&back);
     char path[512], *text;
     size_t len;
     snprintf(path, sizeof path, "%s/config.json", dir);
