@@ -207,6 +207,8 @@ double pst_now(void); /* monotonic seconds */
 
 /* log(sum(exp(x[i]))) computed stably; -inf for n == 0 or all -inf. */
 double pst_logsumexp(const double *x, size_t n);
+/* Sorts x[0, n) in place, ascending (NaN placement unspecified). */
+void pst_sort_doubles(double *x, size_t n);
 
 /* Row-major single-precision GEMM:
  *   C[M,N] = alpha * op(A)[M,K] · op(B)[K,N] + beta * C

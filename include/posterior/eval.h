@@ -31,6 +31,9 @@ extern "C" {
  * scored. Errors when the shard's vocabulary exceeds the model's or holds no token. */
 int pst_lm_loss(pst_gpt2 *m, const char *shard_path, int batches, int B, int T, double *loss, long *tokens,
                 pst_error *err);
+/* The same for the model in directory model_dir (loaded, scored, freed). */
+int pst_lm_loss_of_dir(const char *model_dir, const char *shard_path, int batches, int B, int T, double *loss,
+                       long *tokens, pst_error *err);
 
 /* E[max of k draws without replacement from the n scores] (k clamped to n):
  * Σ_i C(i − 1, k − 1)/C(n, k)·s_(i) over the sorted scores s_(1) <= ... <= s_(n). */

@@ -56,11 +56,6 @@ static int eval_context(const pst_context_eval_options *o, const char *prompt, i
     return rc;
 }
 
-static int compare_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 /* The mean over contexts of the finite values v[i] (se over contexts); *used = how many. */
 static pst_estimate mean_finite(double *v, int m, int *used) {
     int k = 0;
@@ -93,7 +88,7 @@ static int summarise(pst_context_eval_result *r, pst_error *err) {
     r->n_zero_z_contexts = m - nz;
     r->log_z_min = r->log_z_median = r->log_z_max = NAN;
     if (nz) {
-        qsort(lz, (size_t)nz, sizeof *lz, compare_double);
+        pst_sort_doubles(lz, (size_t)nz);
         r->log_z_min = lz[0], r->log_z_max = lz[nz - 1];
         r->log_z_median = nz % 2 ? lz[nz / 2] : 0.5 * (lz[nz / 2 - 1] + lz[nz / 2]);
     }
@@ -104,14 +99,8 @@ static int summarise(pst_context_eval_result *r, pst_error *err) {
 static int lm_loss_once(const pst_context_eval_options *o, pst_context_eval_result *r, pst_error *err) {
     r->lm_loss = NAN;
     if (!o->eval.data) return 0;
-    pst_gpt2 m = {0};
-    long tokens;
-    int rc = pst_gpt2_load(&m, o->eval.model, err);
-    if (rc == 0)
-        rc = pst_lm_loss(&m, o->eval.data, o->eval.lm_batches, o->eval.lm_batch, o->eval.lm_seq, &r->lm_loss, &tokens,
-                         err);
-    pst_gpt2_free(&m);
-    return rc;
+    return pst_lm_loss_of_dir(o->eval.model, o->eval.data, o->eval.lm_batches, o->eval.lm_batch, o->eval.lm_seq,
+                              &r->lm_loss, NULL, err);
 }
 
 int pst_context_eval(const pst_context_eval_options *o, pst_context_eval_result *r, pst_error *err) {

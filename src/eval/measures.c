@@ -59,12 +59,16 @@ done:
     return rc;
 }
 
-/* ---- diversity and order statistics ------------------------------------------------------------------- */
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
+int pst_lm_loss_of_dir(const char *model_dir, const char *shard_path, int batches, int B, int T, double *loss,
+                       long *tokens, pst_error *err) {
+    pst_gpt2 m = {0};
+    int rc = pst_gpt2_load(&m, model_dir, err);
+    if (rc == 0) rc = pst_lm_loss(&m, shard_path, batches, B, T, loss, tokens, err);
+    pst_gpt2_free(&m);
+    return rc;
 }
+
+/* ---- diversity and order statistics ------------------------------------------------------------------- */
 
 double pst_expected_max(const double *scores, size_t n, int k) {
     if (n == 0) return NAN;
@@ -73,7 +77,7 @@ double pst_expected_max(const double *scores, size_t n, int k) {
     double *s = malloc(n * sizeof *s);
     if (!s) return NAN;
     memcpy(s, scores, n * sizeof *s);
-    qsort(s, n, sizeof *s, cmp_double);
+    pst_sort_doubles(s, n);
     /* P(max = s_(i)) = C(i−1, k−1)/C(n, k), i = 1..n (1-based), computed in log space */
     double lcnk = lgamma((double)n + 1) - lgamma((double)k + 1) - lgamma((double)(n - k) + 1), e = 0;
     for (size_t i = (size_t)k; i <= n; i++) {

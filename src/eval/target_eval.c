@@ -92,11 +92,8 @@ static int measure_exact(const pst_target_eval_options *o, pst_target_eval_resul
 static int lm_loss_of(const pst_target_eval_options *o, pst_target_eval_result *r, pst_error *err) {
     r->lm_loss = NAN;
     if (!o->data) return 0;
-    pst_gpt2 m = {0};
-    int rc = pst_gpt2_load(&m, o->model, err);
-    if (rc == 0) rc = pst_lm_loss(&m, o->data, o->lm_batches, o->lm_batch, o->lm_seq, &r->lm_loss, &r->lm_tokens, err);
-    pst_gpt2_free(&m);
-    return rc;
+    return pst_lm_loss_of_dir(o->model, o->data, o->lm_batches, o->lm_batch, o->lm_seq, &r->lm_loss, &r->lm_tokens,
+                              err);
 }
 
 int pst_target_eval(const pst_target_eval_options *o, pst_target_eval_result *r, pst_error *err) {

@@ -11,13 +11,9 @@ static int add_skip(pst_pair_set *s, size_t *cap, long line, pst_error *err, con
     __attribute__((format(printf, 5, 6)));
 
 static int add_skip(pst_pair_set *s, size_t *cap, long line, pst_error *err, const char *fmt, ...) {
-    if (s->skipped == *cap) {
-        size_t c = *cap ? 2 * *cap : 8;
-        pst_pair_skip *k = pst_realloc(s->skips, c * sizeof *k, err);
-        if (!k) return -1;
-        s->skips = k;
-        *cap = c;
-    }
+    pst_pair_skip *grown = pst_grow(s->skips, cap, s->skipped + 1, sizeof *grown, 8, err);
+    if (!grown) return -1;
+    s->skips = grown;
     pst_pair_skip *k = &s->skips[s->skipped++];
     k->line = line;
     va_list ap;
@@ -49,13 +45,9 @@ static const char *pair_problem(const cJSON *obj, const char **missing) {
 }
 
 static int add_pair(pst_pair_set *s, size_t *cap, const cJSON *obj, long line, pst_error *err) {
-    if (s->n == *cap) {
-        size_t c = *cap ? 2 * *cap : 64;
-        pst_pair *p = pst_realloc(s->pairs, c * sizeof *p, err);
-        if (!p) return -1;
-        s->pairs = p;
-        *cap = c;
-    }
+    pst_pair *grown = pst_grow(s->pairs, cap, s->n + 1, sizeof *grown, 64, err);
+    if (!grown) return -1;
+    s->pairs = grown;
     pst_pair *p = &s->pairs[s->n];
     memset(p, 0, sizeof *p);
     p->line = line;

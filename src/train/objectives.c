@@ -169,14 +169,9 @@ int pst_phf_score_range(const pst_shard *s, double *min, double *max, pst_error 
     return 0;
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* q-th percentile of v[k] (sorted in place), linear interpolation; k >= 1 */
 static double percentile_of(double *v, size_t k, double q) {
-    qsort(v, k, sizeof *v, cmp_double);
+    pst_sort_doubles(v, k);
     double pos = q / 100.0 * (double)(k - 1);
     size_t lo = (size_t)floor(pos), hi = lo + 1 < k ? lo + 1 : lo;
     return v[lo] + (pos - (double)lo) * (v[hi] - v[lo]);
