@@ -164,7 +164,9 @@ typedef struct {
     FILE *file;
 } pst_metrics;
 
-int pst_metrics_open(pst_metrics *m, const char *path, int append, pst_error *err);
+/* resume_step < 0: a new file; >= 0: a resumed run's file, cut after that step
+ * (pst_metrics_truncate), then appended to. */
+int pst_metrics_open(pst_metrics *m, const char *path, long resume_step, pst_error *err);
 /* fmt is the body of a JSON object without braces, e.g. "\"step\": %d, \"loss\": %.6f". */
 void pst_metrics_write(pst_metrics *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void pst_metrics_close(pst_metrics *m);

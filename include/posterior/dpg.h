@@ -117,6 +117,15 @@ typedef struct {
     pst_estimate proposal_gain;  /* KL(p‖π_θ) − KL(p‖q) on the reference (has_exact) */
 } pst_dpg_step;
 
+/* The step's keys as one JSON object body (no braces) into out[cap]: step, loss, log Ẑ,
+ * the IS estimates, moments, ESS, proposal updates, lr, samples/s and, on steps that
+ * measured them, the exact-sample keys. Trainers that report more append their own. */
+void pst_dpg_step_json(const pst_dpg_step *m, char *out, size_t cap);
+
+/* Whether a trainer writes a checkpoint after `step` (of o->steps): every
+ * o->checkpoint_every steps, at the last step and when stopped; never without out_dir. */
+int pst_dpg_checkpoint_due(const pst_dpg_options *o, long step, int stop);
+
 /* Called after every step; a non-zero return stops training (not an error). */
 typedef int (*pst_dpg_callback)(void *ctx, const pst_dpg_step *s);
 

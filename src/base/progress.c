@@ -15,8 +15,9 @@ double pst_now(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-int pst_metrics_open(pst_metrics *m, const char *path, int append, pst_error *err) {
-    m->file = fopen(path, append ? "a" : "w");
+int pst_metrics_open(pst_metrics *m, const char *path, long resume_step, pst_error *err) {
+    if (resume_step >= 0 && pst_metrics_truncate(path, resume_step, err) < 0) return -1;
+    m->file = fopen(path, resume_step >= 0 ? "a" : "w");
     if (!m->file) return pst_fail(err, "%s: cannot open metrics file: %s", path, strerror(errno));
     return 0;
 }

@@ -90,6 +90,10 @@ int pst_subcommand_run(const char *command, const char *usage, const pst_subcomm
     ARG("model", ARG_STRING, &(model), "model directory (config.json + model.safetensors [+ vocab.json, merges.txt])", \
         __VA_ARGS__)
 
+/* const char *tok: a tokenizer (a folder or the bundled gpt2); `what` is this command's use of it and default */
+#define PST_ARGS_TOKENIZER(tok, what) \
+    ARG("tokenizer", ARG_STRING, &(tok), "tokenizer: a folder (vocab.json + merges.txt) or gpt2; " what)
+
 /* int eot: the end-of-text token id */
 #define PST_ARGS_EOT(eot)                                                                     \
     ARG("eot", ARG_INT, &(eot), "end-of-text id (-1: the tokenizer's <|endoftext|>, else 50256)", \

@@ -160,7 +160,7 @@ static int data_info(int argc, char **argv) {
     const char *tokenizer = NULL;
     const pst_arg spec[] = {
         ARG("json", ARG_FLAG, &json, "print one JSON object instead of text"),
-        ARG("tokenizer", ARG_STRING, &tokenizer, "check the shard against this tokenizer folder (or gpt2): exit 1 on a mismatch"),
+        PST_ARGS_TOKENIZER(tokenizer, "check the shard against it: exit 1 on a mismatch"),
         ARG("bins", ARG_INT, &bins, "bins of the score histogram", .range = "1..100"),
         {0},
     };
@@ -206,7 +206,7 @@ static int data_show(int argc, char **argv) {
     long first = 0, count = 1;
     int json = 0;
     const pst_arg spec[] = {
-        ARG("tokenizer", ARG_STRING, &tokenizer, "the shard's tokenizer folder (or gpt2)"),
+        PST_ARGS_TOKENIZER(tokenizer, "the shard's (default: gpt2)"),
         ARG("doc", ARG_LONG, &first, "first document (index in the shard)", .range = "0.."),
         ARG("count", ARG_LONG, &count, "number of documents", .range = "0.."),
         ARG("json", ARG_FLAG, &json, "one JSON object per segment"),

@@ -157,7 +157,7 @@ int cmd_logprob(int argc, char **argv) {
     int tokens_mode = 0, batch = 32, bos = 0, eot = -1, allow_special = 0;
     const pst_arg spec[] = {
         PST_ARGS_MODEL(model_dir, .required = 1),
-        ARG("tokenizer", ARG_STRING, &tokenizer_dir, "tokenizer folder or gpt2 (default: the model directory's)"),
+        PST_ARGS_TOKENIZER(tokenizer_dir, "default: the model directory's"),
         ARG("tokens", ARG_FLAG, &tokens_mode, "lines are whitespace-separated token ids (default: text)"),
         ARG("bos", ARG_FLAG, &bos, "prepend the end-of-text token as context, so the first token is scored too"),
         PST_ARGS_EOT(eot),

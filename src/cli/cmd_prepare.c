@@ -61,7 +61,7 @@ int cmd_prepare(int argc, char **argv) {
             .required = 1),
         ARG("format", ARG_STRING, &opt.format, "dir | jsonl | lines | json-array (default: from the path)"),
         ARG("text-field", ARG_STRING, &opt.text_field, "jsonl: the field holding the text"),
-        ARG("tokenizer", ARG_STRING, &tokenizer, "folder with vocab.json + merges.txt, or gpt2 (bundled)"),
+        PST_ARGS_TOKENIZER(tokenizer, "the shard's token ids (default: gpt2)"),
         ARG("segments", ARG_STRING, &segments, "sentence | line | document"),
         ARG("scorer", ARG_STRING, &scorer_spec, "score each segment with this scorer spec (e.g. toxicity, pii, pep8)"),
         ARG("out", ARG_STRING, &opt.out_prefix, "output prefix: writes PREFIX.train.bin and PREFIX.val.bin",

@@ -44,7 +44,7 @@ int cmd_pretrain(int argc, char **argv) {
         ARG("data", ARG_STRING, &data, "scored training shard (posterior prepare --scorer ...)", .required = 1),
         ARG("val-data", ARG_STRING, &val_data, "held-out shard for val_loss (plain LM loss)"),
         ARG("model", ARG_STRING, &model_dir, "finetune: start from this model directory (e.g. an MLE run's model/)"),
-        ARG("tokenizer", ARG_STRING, &tokenizer_dir, "tokenizer folder or gpt2 (default: --model's, else gpt2)"),
+        PST_ARGS_TOKENIZER(tokenizer_dir, "default: --model's, else gpt2"),
         ARG("threshold", ARG_DOUBLE, &threshold, "t: a segment is aligned iff its score <= t (default: the task's)"),
         ARG("threshold-percentile", ARG_DOUBLE, &percentile, "t as this percentile of the shard's segment scores"),
         ARG("alpha", ARG_DOUBLE, &ul_alpha, "unlikelihood α (default: the task's)", .field = "ul_alpha"),

@@ -94,7 +94,7 @@ int cmd_sample(int argc, char **argv) {
     o.max_new_tokens = 64;
     const pst_arg spec[] = {
         PST_ARGS_MODEL(model_dir, .required = 1),
-        ARG("tokenizer", ARG_STRING, &tokenizer_dir, "tokenizer folder or gpt2 (default: the model directory's, when present)"),
+        PST_ARGS_TOKENIZER(tokenizer_dir, "default: the model directory's, when present"),
         ARG("prompt", ARG_STRING, &prompt, "prompt text (needs the model's tokenizer; special tokens allowed)"),
         ARG("prompt-tokens", ARG_STRING, &prompt_tokens, "prompt as token ids (\"464 3290 318\"); default: <|endoftext|>"),
         ARG("prompts", ARG_STRING, &prompts_file, "a file of prompts, one text per line: --n samples of each, with \"prompt\": line index"),

@@ -55,7 +55,7 @@ int cmd_train(int argc, char **argv) {
          .required = 1),
         ARG("val-data", ARG_STRING, &val_data, "held-out tokens (shard or id file) for a val_loss in the metrics"),
         ARG("model", ARG_STRING, &model_dir, "continue training this model directory (else a new model)"),
-        ARG("tokenizer", ARG_STRING, &tokenizer_dir, "tokenizer saved with the model: a folder (vocab.json + merges.txt) or gpt2 (default: --model's)"),
+        PST_ARGS_TOKENIZER(tokenizer_dir, "saved with the model (default: --model's)"),
         PST_ARGS_ARCH(n_layer, n_head, n_embd, n_positions),
         ARG("vocab-size", ARG_INT, &vocab_size, "new model: vocabulary (0: the tokenizer's, the shard's, or max id + 1)"),
         ARG("batch", ARG_INT, &batch, "sequences per micro-batch", .range = "1.."),

@@ -243,8 +243,9 @@ static int ends_with(const char *s, const char *suffix) {
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-/* The evaluations in dir (*.json that look like eval's output), attached to run / exp. */
-static int add_evals_in(rp_report *r, const char *dir, int run, int experiment, pst_error *err) {
+/* Calls visit(r, path, at) for each entry of dir (by name, path = dir/name) until one fails. */
+typedef int (*rp_visit)(rp_report *r, char *path, const int at[2], pst_error *err);
+static int each_entry(rp_report *r, const char *dir, rp_visit visit, const int at[2], pst_error *err) {
     size_t n = 0;
     char **names = list_dir(dir, &n, err);
     if (!names) return -1;
@@ -252,15 +253,38 @@ static int add_evals_in(rp_report *r, const char *dir, int run, int experiment, 
     for (size_t i = 0; i < n && rc == 0; i++) {
         char p[PATH_MAX];
         snprintf(p, sizeof p, "%s/%s", dir, names[i]);
-        if (!ends_with(names[i], ".json") || is_dir(p)) continue;
-        pst_error ignore = {0};
-        cJSON *j = read_json(p, &ignore);
-        if (looks_like_eval(j)) rc = add_eval(r, p, j, run, experiment, err);
-        else cJSON_Delete(j);
+        rc = visit(r, p, at, err);
     }
     for (size_t i = 0; i < n; i++) free(names[i]);
     free(names);
     return rc;
+}
+
+/* path, if it is a *.json that looks like eval's output: an evaluation of run at[0] in experiment at[1]. */
+static int visit_eval(rp_report *r, char *path, const int at[2], pst_error *err) {
+    if (!ends_with(path, ".json") || is_dir(path)) return 0;
+    pst_error ignore = {0};
+    cJSON *j = read_json(path, &ignore);
+    if (looks_like_eval(j)) return add_eval(r, path, j, at[0], at[1], err);
+    cJSON_Delete(j);
+    return 0;
+}
+
+/* The evaluations in dir, attached to run / experiment (-1: none). */
+static int add_evals_in(rp_report *r, const char *dir, int run, int experiment, pst_error *err) {
+    const int at[2] = {run, experiment};
+    return each_entry(r, dir, visit_eval, at, err);
+}
+
+/* path in experiment at[1]: a run folder (with its evaluations) or a NAME.metrics.jsonl. */
+static int visit_run(rp_report *r, char *path, const int at[2], pst_error *err) {
+    if (is_dir(path) && has_metrics(path)) {
+        if (add_run(r, path, 0, at[1], err) < 0) return -1;
+        return add_evals_in(r, path, (int)r->n_runs - 1, at[1], err);
+    }
+    if (!ends_with(path, ".metrics.jsonl")) return 0;
+    path[strlen(path) - strlen(".metrics.jsonl")] = 0;
+    return add_run(r, path, 1, at[1], err);
 }
 
 /* An experiment folder: its run subfolders and its evaluations. */
@@ -270,27 +294,12 @@ static int add_experiment(rp_report *r, const char *dir, pst_error *err) {
     r->experiments = v;
     int x = (int)r->n_experiments++;
     if (!(v[x].dir = pst_strdup(dir, err))) return -1;
-    size_t n = 0, runs0 = r->n_runs, evals0 = r->n_evals;
-    char **names = list_dir(dir, &n, err);
-    if (!names) return -1;
-    int rc = 0;
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        char p[PATH_MAX];
-        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
-        if (is_dir(p) && has_metrics(p)) {
-            rc = add_run(r, p, 0, x, err);
-            if (rc == 0) rc = add_evals_in(r, p, (int)r->n_runs - 1, x, err);
-        } else if (ends_with(p, ".metrics.jsonl")) {
-            p[strlen(p) - strlen(".metrics.jsonl")] = 0;
-            rc = add_run(r, p, 1, x, err);
-        }
-    }
-    for (size_t i = 0; i < n; i++) free(names[i]);
-    free(names);
-    if (rc == 0) rc = add_evals_in(r, dir, -1, x, err);
-    if (rc == 0 && r->n_runs == runs0 && r->n_evals == evals0)
+    size_t runs0 = r->n_runs, evals0 = r->n_evals;
+    const int at[2] = {-1, x};
+    if (each_entry(r, dir, visit_run, at, err) < 0 || add_evals_in(r, dir, -1, x, err) < 0) return -1;
+    if (r->n_runs == runs0 && r->n_evals == evals0)
         return pst_fail(err, "%s: not a run folder (no metrics.jsonl) and no run folder or evaluation in it", dir);
-    return rc;
+    return 0;
 }
 
 /* One path given: a run folder, an experiment folder, or an evaluation. */

@@ -33,6 +33,14 @@ static double scaled_weights(const double *log_a, const double *log_b, int n, do
     return M;
 }
 
+/* A new buffer of `per_n`·n doubles whose first n are the scaled weights of log_a − log_b
+ * (scaled_weights: *M the log scale, *B their mean); NULL when n < 1 or out of memory. */
+static double *weights_new(const double *log_a, const double *log_b, int n, int per_n, double *M, double *B) {
+    double *w = n > 0 ? malloc(sizeof(double) * (size_t)per_n * (size_t)n) : NULL;
+    if (w) *M = scaled_weights(log_a, log_b, n, w, B);
+    return w;
+}
+
 static const pst_estimate nan_estimate = {NAN, NAN};
 
 pst_estimate pst_estimate_mean(const double *u, int n) {
@@ -58,10 +66,8 @@ double pst_effective_sample_size(const double *log_w, int n) {
 
 /* log Ẑ = M + log mean(w);  se(log Ẑ) = sd(w)/(√n·mean(w)). */
 pst_estimate pst_estimate_log_partition(const double *log_target, const double *log_q, int n) {
-    if (n < 1) return nan_estimate;
-    double *w = malloc(sizeof(double) * (size_t)n);
+    double B, M, *w = weights_new(log_target, log_q, n, 1, &M, &B);
     if (!w) return nan_estimate;
-    double B, M = scaled_weights(log_target, log_q, n, w, &B);
     pst_estimate e = {-INFINITY, INFINITY};
     if (B > 0) {
         e.value = M + log(B);
@@ -76,11 +82,9 @@ pst_estimate pst_estimate_log_partition(const double *log_target, const double *
  * u_i = w_i g_i / B − w_i (A/B² + 1/B). */
 pst_estimate pst_estimate_kl_target_policy(const double *log_target, const double *log_q,
                                            const double *log_pi, int n) {
-    if (n < 1) return nan_estimate;
-    double *w = malloc(sizeof(double) * 2 * (size_t)n);
+    double B, M, A = 0, *w = weights_new(log_target, log_q, n, 2, &M, &B);
     if (!w) return nan_estimate;
     double *u = w + n;
-    double B, M = scaled_weights(log_target, log_q, n, w, &B), A = 0;
     for (int i = 0; i < n; i++)
         if (w[i] > 0) A += w[i] * (log_target[i] - log_pi[i]);
     A /= n;
@@ -117,12 +121,9 @@ pst_estimate pst_estimate_kl_policy_prior(const double *log_pi, const double *lo
 /* TVD = ½ mean|d_i|, d_i = s_i − w_i/B, s = π/q;  u_i = ½|d_i| + D·w_i, D = ½ mean(sign(d)·w/B²). */
 pst_estimate pst_estimate_tvd(const double *log_target, const double *log_q, const double *log_pi,
                               int n) {
-    if (n < 1) return nan_estimate;
-    double *w = malloc(sizeof(double) * 2 * (size_t)n);
+    double B, M, T = 0, D = 0, *w = weights_new(log_target, log_q, n, 2, &M, &B);
     if (!w) return nan_estimate;
     double *u = w + n;
-    double B, T = 0, D = 0;
-    scaled_weights(log_target, log_q, n, w, &B);
     pst_estimate e = nan_estimate;
     if (B > 0) {
         for (int i = 0; i < n; i++) {
@@ -143,14 +144,12 @@ pst_estimate pst_estimate_tvd(const double *log_target, const double *log_q, con
 /* E_p[φ] = Σ w φ / Σ w;  u_i = w_i (φ_i − E)/B. */
 void pst_estimate_moments_target(const double *log_target, const double *log_q,
                                  const double *features, int n, int k, pst_estimate *out) {
-    double *w = n > 0 ? malloc(sizeof(double) * 2 * (size_t)n) : NULL;
+    double B, M, *w = weights_new(log_target, log_q, n, 2, &M, &B);
     if (!w) {
         for (int j = 0; j < k; j++) out[j] = nan_estimate;
         return;
     }
     double *u = w + n;
-    double B;
-    scaled_weights(log_target, log_q, n, w, &B);
     for (int j = 0; j < k; j++) {
         if (!(B > 0)) {
             out[j] = nan_estimate;

@@ -275,8 +275,8 @@ static void batch_metrics(const batch_view *b, pst_dpg_step *m, double *sub) {
     }
 }
 
-/* One JSON line per step; the exact-sample keys only on steps that measured them. */
-static void write_metrics(pst_metrics *mf, const pst_dpg_step *m) {
+/* One JSON object body per step; the exact-sample keys only on steps that measured them. */
+void pst_dpg_step_json(const pst_dpg_step *m, char *out, size_t cap) {
     char mom[1024], ex[512] = "", b[12][32];
     int off = 0;
     for (int j = 0; j < m->n_features && off < (int)sizeof mom - 64; j++)
@@ -295,19 +295,21 @@ static void write_metrics(pst_metrics *mf, const pst_dpg_step *m) {
                  pst_json_number(b[6], e->dropped_fraction, 4), pst_json_number(b[7], m->proposal_gain.value, 6),
                  pst_json_number(b[8], m->proposal_gain.se, 4));
     }
-    pst_metrics_write(mf,
-                      "\"step\": %ld, \"loss\": %s, \"log_z\": %s, \"log_z_se\": %s, \"z\": %s, \"kl_p_pi\": %s, "
-                      "\"kl_p_pi_se\": %s, \"kl_p_q\": %s, \"kl_pi_a\": %s, \"kl_pi_a_se\": %s, \"tvd_p_pi\": %s, "
-                      "\"moments_pi\": [%s], \"ess\": %s, \"proposal_updated\": %d, \"proposal_updates\": %ld, "
-                      "\"lr\": %.4g, \"samples_per_s\": %.4g%s",
-                      m->step, pst_json_number(b[1], m->loss, 6), pst_json_number(b[2], m->log_z, 6),
-                      pst_json_number(b[3], m->log_z_se, 6), pst_json_number(b[4], exp(m->log_z), 6),
-                      pst_json_number(b[5], m->kl_target_policy.value, 6),
-                      pst_json_number(b[6], m->kl_target_policy.se, 6),
-                      pst_json_number(b[7], m->kl_target_proposal.value, 6),
-                      pst_json_number(b[8], m->kl_policy_prior.value, 6),
-                      pst_json_number(b[9], m->kl_policy_prior.se, 6), pst_json_number(b[10], m->tvd.value, 6), mom,
-                      pst_json_number(b[11], m->ess, 6), m->proposal_updated, m->proposal_updates, m->lr, m->samples_per_s, ex);
+    snprintf(out, cap,
+             "\"step\": %ld, \"loss\": %s, \"log_z\": %s, \"log_z_se\": %s, \"z\": %s, \"kl_p_pi\": %s, "
+             "\"kl_p_pi_se\": %s, \"kl_p_q\": %s, \"kl_pi_a\": %s, \"kl_pi_a_se\": %s, \"tvd_p_pi\": %s, "
+             "\"moments_pi\": [%s], \"ess\": %s, \"proposal_updated\": %d, \"proposal_updates\": %ld, "
+             "\"lr\": %.4g, \"samples_per_s\": %.4g%s",
+             m->step, pst_json_number(b[1], m->loss, 6), pst_json_number(b[2], m->log_z, 6),
+             pst_json_number(b[3], m->log_z_se, 6), pst_json_number(b[4], exp(m->log_z), 6),
+             pst_json_number(b[5], m->kl_target_policy.value, 6), pst_json_number(b[6], m->kl_target_policy.se, 6),
+             pst_json_number(b[7], m->kl_target_proposal.value, 6), pst_json_number(b[8], m->kl_policy_prior.value, 6),
+             pst_json_number(b[9], m->kl_policy_prior.se, 6), pst_json_number(b[10], m->tvd.value, 6), mom,
+             pst_json_number(b[11], m->ess, 6), m->proposal_updated, m->proposal_updates, m->lr, m->samples_per_s, ex);
+}
+
+int pst_dpg_checkpoint_due(const pst_dpg_options *o, long step, int stop) {
+    return o->out_dir && ((o->checkpoint_every > 0 && step % o->checkpoint_every == 0) || step == o->steps || stop);
 }
 
 /* ---- the yardstick: exact samples of p -------------------------------------------- */
@@ -448,14 +450,13 @@ static int run_open(dpg_run *r, pst_error *err) {
         r->ref_lpi = r->ref_lq + ref->n;
         if (reference_proposal_logprobs(ref, r->target, current_proposal(r), r->ref_lq, err) < 0) return -1;
     }
-    if (o->resume && o->metrics_path && pst_metrics_truncate(o->metrics_path, r->st.step, err) < 0) return -1;
-    if (o->metrics_path && pst_metrics_open(&r->mf, o->metrics_path, o->resume, err) < 0) return -1;
+    if (o->metrics_path && pst_metrics_open(&r->mf, o->metrics_path, o->resume ? r->st.step : -1, err) < 0) return -1;
     return 0;
 }
 
 static void run_close(dpg_run *r) {
     if (r->xs) pst_sample_free(r->xs, r->n);
-    if (r->mf.file) pst_metrics_close(&r->mf);
+    pst_metrics_close(&r->mf);
     pst_distribution_free(&r->q_copy);
     free(r->st.log_w_sum), free(r->st.count), free(r->xs), free(r->ctx), free(r->group), free(r->buf);
     free(r->ref_lq);
@@ -689,7 +690,11 @@ static int measure_on_reference(dpg_run *r, pst_dpg_step *m, pst_error *err) {
 
 /* The step's metrics line and progress. */
 static void report_step(dpg_run *r, const pst_dpg_step *m) {
-    if (r->mf.file) write_metrics(&r->mf, m);
+    if (r->mf.file) {
+        char line[4096];
+        pst_dpg_step_json(m, line, sizeof line);
+        pst_metrics_write(&r->mf, "%s", line);
+    }
     if (r->o->quiet) return;
     char extra[160];
     if (m->has_exact) r->last_exact = m->exact.kl_target_policy.value;
@@ -740,15 +745,13 @@ int pst_dpg_train(pst_distribution *policy, const pst_target *target, pst_distri
     int rc = -1;
     if (run_open(&r, err) < 0) goto done;
     if (!o->quiet) pst_progress_start(&r.prog, "dpg", o->steps);
-    while (r.st.step < o->steps) {
+    for (int stop = 0; !stop && r.st.step < o->steps;) {
         pst_dpg_step m;
         if (dpg_step(&r, &m, err) < 0) goto done;
         report_step(&r, &m);
-        int stop = cb ? cb(cb_ctx, &m) : 0;
-        if (o->out_dir && ((o->checkpoint_every > 0 && r.st.step % o->checkpoint_every == 0) ||
-                           r.st.step == o->steps || stop))
-            if (checkpoint_save(o->out_dir, &r.st, policy, &r.q_copy, err) < 0) goto done;
-        if (stop) break;
+        stop = cb ? cb(cb_ctx, &m) : 0; /* the caller may stop the run: checkpointed, not an error */
+        if (pst_dpg_checkpoint_due(o, r.st.step, stop) && checkpoint_save(o->out_dir, &r.st, policy, &r.q_copy, err) < 0)
+            goto done;
     }
     if (!o->quiet) pst_progress_finish(&r.prog);
     rc = 0;

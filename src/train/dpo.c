@@ -86,7 +86,7 @@ static int dpo_run_open(dpo_run *r, pst_gpt2 *policy, pst_gpt2 *prior, const pst
         return -1;
     r->decay = pst_gpt2_decay_mask(policy, err);
     if (!r->decay) return -1;
-    return o->metrics_path ? pst_metrics_open(&r->metrics, o->metrics_path, 0, err) : 0;
+    return o->metrics_path ? pst_metrics_open(&r->metrics, o->metrics_path, -1, err) : 0;
 }
 
 /* loss and gradient of pairs [i0, i0 + nb), in micro-batches, scaled to the batch mean */

@@ -290,8 +290,7 @@ typedef struct {
 static int start_or_resume(mle_run *r, pst_error *err) {
     const pst_mle_options *o = r->o;
     if (o->resume) {
-        if (check_resume_config(r->src, o, r->p.config, err) || resume(r->m, &r->opt, &r->rng, r->src, o, &r->p, err) ||
-            pst_metrics_truncate(r->p.metrics, r->opt.step, err))
+        if (check_resume_config(r->src, o, r->p.config, err) || resume(r->m, &r->opt, &r->rng, r->src, o, &r->p, err))
             return -1;
     } else {
         char dir[4096];
@@ -326,7 +325,9 @@ static int run_buffers(mle_run *r, pst_error *err) {
         if (!r->val_pos0) return -1;
         o->val->pos_get(o->val->self, r->val_pos0);
     }
-    if (write_train_config(r->m, r->src, o, r->p.config, err) || pst_metrics_open(&r->metrics, r->p.metrics, o->resume, err))
+    long resume_step = o->resume ? r->opt.step : -1;
+    if (write_train_config(r->m, r->src, o, r->p.config, err) ||
+        pst_metrics_open(&r->metrics, r->p.metrics, resume_step, err))
         return -1;
     return 0;
 }

@@ -300,39 +300,18 @@ static int measure(ppo_run *r, pst_dpg_step *m, pst_error *err) {
 
 /* One JSON line: DPG's keys (no proposal: kl_p_q = kl_p_pi, no updates) and PPO's own. */
 static void write_metrics(pst_metrics *mf, const pst_dpg_step *m, const pst_ppo_step *s) {
-    char mom[1024], ex[512] = "", b[24][32];
-    int off = 0;
-    for (int j = 0; j < m->n_features && off < (int)sizeof mom - 64; j++)
-        off += snprintf(mom + off, sizeof mom - off, "%s%s", j ? ", " : "",
-                        pst_json_number(b[0], m->moments_policy[j].value, 6));
-    mom[off] = 0;
-    if (m->has_exact)
-        snprintf(ex, sizeof ex,
-                 ", \"n_exact\": %d, \"kl_p_pi_exact\": %s, \"kl_p_pi_exact_se\": %s, \"tvd_p_pi_exact\": %s, "
-                 "\"tvd_p_pi_exact_se\": %s, \"log_z_exact\": %s, \"log_z_exact_se\": %s, \"dropped_fraction\": %s",
-                 m->exact.n, pst_json_number(b[0], m->exact.kl_target_policy.value, 6),
-                 pst_json_number(b[1], m->exact.kl_target_policy.se, 4), pst_json_number(b[2], m->exact.tvd.value, 6),
-                 pst_json_number(b[3], m->exact.tvd.se, 4), pst_json_number(b[4], m->exact.log_z.value, 6),
-                 pst_json_number(b[5], m->exact.log_z.se, 4), pst_json_number(b[6], m->exact.dropped_fraction, 4));
-    pst_metrics_write(
-        mf,
-        "\"step\": %ld, \"loss\": %s, \"log_z\": %s, \"log_z_se\": %s, \"z\": %s, \"kl_p_pi\": %s, \"kl_p_pi_se\": %s, "
-        "\"kl_p_q\": %s, \"kl_pi_a\": %s, \"kl_pi_a_se\": %s, \"tvd_p_pi\": %s, \"moments_pi\": [%s], \"ess\": %s, "
-        "\"proposal_updated\": 0, \"proposal_updates\": 0, \"lr\": %.4g, \"samples_per_s\": %.4g, \"reward\": %s, "
-        "\"reward_se\": %s, \"kl_coef\": %s, \"kl_rollout\": %s, \"policy_loss\": %s, \"value_loss\": %s, "
-        "\"clip_fraction\": %s, \"value_clip_fraction\": %s, \"approx_kl\": %s, \"entropy\": %s, "
-        "\"mean_length\": %s%s",
-        m->step, pst_json_number(b[1], m->loss, 6), pst_json_number(b[2], m->log_z, 6),
-        pst_json_number(b[3], m->log_z_se, 6), pst_json_number(b[4], exp(m->log_z), 6),
-        pst_json_number(b[5], m->kl_target_policy.value, 6), pst_json_number(b[6], m->kl_target_policy.se, 6),
-        pst_json_number(b[7], m->kl_target_proposal.value, 6), pst_json_number(b[8], m->kl_policy_prior.value, 6),
-        pst_json_number(b[9], m->kl_policy_prior.se, 6), pst_json_number(b[10], m->tvd.value, 6), mom,
-        pst_json_number(b[11], m->ess, 6), m->lr, m->samples_per_s, pst_json_number(b[12], s->reward, 6),
-        pst_json_number(b[13], s->reward_se, 4), pst_json_number(b[14], s->beta, 6), pst_json_number(b[15], s->kl, 6),
-        pst_json_number(b[16], s->policy_loss, 6), pst_json_number(b[17], s->value_loss, 6),
-        pst_json_number(b[18], s->clip_fraction, 4), pst_json_number(b[19], s->value_clip_fraction, 4),
-        pst_json_number(b[20], s->approx_kl, 6), pst_json_number(b[21], s->entropy, 6),
-        pst_json_number(b[22], s->mean_length, 4), ex);
+    char common[4096], b[11][32];
+    pst_dpg_step_json(m, common, sizeof common);
+    pst_metrics_write(mf,
+                      "%s, \"reward\": %s, \"reward_se\": %s, \"kl_coef\": %s, \"kl_rollout\": %s, "
+                      "\"policy_loss\": %s, \"value_loss\": %s, \"clip_fraction\": %s, \"value_clip_fraction\": %s, "
+                      "\"approx_kl\": %s, \"entropy\": %s, \"mean_length\": %s",
+                      common, pst_json_number(b[0], s->reward, 6), pst_json_number(b[1], s->reward_se, 4),
+                      pst_json_number(b[2], s->beta, 6), pst_json_number(b[3], s->kl, 6),
+                      pst_json_number(b[4], s->policy_loss, 6), pst_json_number(b[5], s->value_loss, 6),
+                      pst_json_number(b[6], s->clip_fraction, 4), pst_json_number(b[7], s->value_clip_fraction, 4),
+                      pst_json_number(b[8], s->approx_kl, 6), pst_json_number(b[9], s->entropy, 6),
+                      pst_json_number(b[10], s->mean_length, 4));
 }
 
 /* ---- checkpoints ------------------------------------------------------------------------ */
@@ -397,14 +376,13 @@ static int run_open(ppo_run *r, pst_error *err) {
     r->f = r->lt + 8 * n;
     if (o->out_dir && pst_remove_stale_tmp(o->out_dir, err) < 0) return -1;
     if (o->resume && checkpoint_load(r, err) < 0) return -1;
-    if (o->resume && o->metrics_path && pst_metrics_truncate(o->metrics_path, r->step, err) < 0) return -1;
-    if (o->metrics_path && pst_metrics_open(&r->mf, o->metrics_path, o->resume, err) < 0) return -1;
+    if (o->metrics_path && pst_metrics_open(&r->mf, o->metrics_path, o->resume ? r->step : -1, err) < 0) return -1;
     return 0;
 }
 
 static void run_close(ppo_run *r) {
     if (r->xs) pst_sample_free(r->xs, r->n);
-    if (r->mf.file) pst_metrics_close(&r->mf);
+    pst_metrics_close(&r->mf);
     pst_value_head_free(&r->vh);
     free(r->xs), free(r->ctx), free(r->off), free(r->lt), free(r->tok), free(r->ref_lpi);
 }
@@ -460,8 +438,7 @@ int pst_ppo_train(pst_distribution *policy, const pst_target *target, const pst_
         if (ppo_step(&r, &m, &s, err) < 0) goto done;
         report_step(&r, &m, &s);
         int stop = cb ? cb(cb_ctx, &m) : 0;
-        if (o->out_dir && ((o->checkpoint_every > 0 && r.step % o->checkpoint_every == 0) || r.step == o->steps || stop))
-            if (checkpoint_save(&r, err) < 0) goto done;
+        if (pst_dpg_checkpoint_due(o, r.step, stop) && checkpoint_save(&r, err) < 0) goto done;
         if (stop) break;
     }
     if (!o->quiet) pst_progress_finish(&r.prog);

@@ -123,7 +123,7 @@ static int rm_run_open(rm_run *r, pst_reward_model *rm, const pst_rm_train_optio
     char path[4096];
     int C = rm->trunk.config.n_embd;
     if (pst_mkdir_p(o->out_dir, err) < 0 || pst_path_join(path, sizeof path, o->out_dir, "metrics.jsonl", err) < 0 ||
-        pst_metrics_open(&r->metrics, path, 0, err) < 0 ||
+        pst_metrics_open(&r->metrics, path, -1, err) < 0 ||
         pst_adamw_create(&r->trunk, rm->trunk.num_params, 0.9f, 0.95f, 1e-8f, (float)o->weight_decay, err) < 0 ||
         pst_adamw_create(&r->head, (size_t)C, 0.9f, 0.95f, 1e-8f, 0.0f, err) < 0)
         return -1;
