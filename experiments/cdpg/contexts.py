@@ -16,6 +16,8 @@ import glob, os, random, re, sys
 
 WORDS = re.compile(r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten)\b", re.I)
 DIGITS = re.compile(r"\d[\d,]*(?:\.\d+)?")
+# a number as numbers-copied reads one: digits standing alone ("21st", "x2" are words, not numbers)
+NUMBER = re.compile(r"(?<!\w)\d[\d,]*(?:\.\d+)?(?!\w)")
 
 def sentences(text):
     text = re.sub(r"\([^)]{0,40}\)", " ", text)          # (Applause.), (Laughter.)
@@ -28,7 +30,8 @@ def sentences(text):
 
 def kinds(s):
     out = []
-    if len(DIGITS.findall(s)) == 1 and not WORDS.search(s): out.append("numbers")
+    if len(DIGITS.findall(s)) == 1 and len(NUMBER.findall(s)) == 1 and not WORDS.search(s):
+        out.append("numbers")
     caps = [w for w in s.split()[1:] if re.match(r"^[A-Z][a-z]+", w) and w != "I"]
     if len(caps) >= 2: out.append("entities")
     return out
