@@ -115,11 +115,18 @@ typedef struct {
     int has_exact;               /* measured on the reference this step */
     pst_exact_report exact;      /* KL(p‖π_θ), TVD, dropped mass from exact samples of p */
     pst_estimate proposal_gain;  /* KL(p‖π_θ) − KL(p‖q) on the reference (has_exact) */
+    /* Conditional runs (contexts): n_contexts, and per context the samples drawn so far and
+     * those with P > 0 (arrays of n_contexts, owned by the trainer, valid during the
+     * callback); zero_z_contexts = the contexts drawn so far with no sample of P > 0 (their
+     * Ẑ_c is 0: they give no gradient, skipped — the caller may name them). 0 otherwise. */
+    int n_contexts, zero_z_contexts;
+    const double *context_seen, *context_hits;
 } pst_dpg_step;
 
 /* The step's keys as one JSON object body (no braces) into out[cap]: step, loss, log Ẑ,
  * the IS estimates, moments, ESS, proposal updates, lr, samples/s and, on steps that
- * measured them, the exact-sample keys. Trainers that report more append their own. */
+ * measured them, the exact-sample keys; "zero_z_contexts" on conditional runs. Trainers that report more
+ * append their own. */
 void pst_dpg_step_json(const pst_dpg_step *m, char *out, size_t cap);
 
 /* Whether a trainer writes a checkpoint after `step` (of o->steps): every

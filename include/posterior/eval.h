@@ -190,7 +190,10 @@ typedef struct {
  * `skipped`; any other failure is an error naming the context's line. */
 int pst_context_eval(const pst_context_eval_options *o, pst_context_eval_result *r, pst_error *err);
 void pst_context_eval_free(pst_context_eval_result *r);
-/* The result as one JSON object (malloc'd). */
+/* 1 when no sample of the row's context satisfied the target (log Ẑ_c = −inf: counted in
+ * n_zero_z_contexts, left out of log Z_c's spread). */
+int pst_context_eval_zero_z(const pst_context_eval_row *w);
+/* The result as one JSON object (malloc'd), "zero_z_lines": the lines of those contexts. */
 char *pst_context_eval_json(const pst_context_eval_result *r, pst_error *err);
 
 #ifdef __cplusplus

@@ -99,6 +99,9 @@ const char *pst_scorer_spec(const pst_scorer *s);
 pst_scorer_kind pst_scorer_kind_of(const pst_scorer *s);
 /* k (an external: scorer learns it at creation from its answer to the empty text). */
 size_t pst_scorer_n_features(const pst_scorer *s);
+/* 1 when s (or a part of it) is context-aware and refuses a text without its context
+ * (numbers-copied, entities-from-context, pep8-clean); python-compiles takes one optionally. */
+int pst_scorer_needs_context(const pst_scorer *s);
 /* Name of feature i (the spec, or the NAME from a features file). */
 const char *pst_scorer_feature_name(const pst_scorer *s, size_t i);
 /* Timeout for one batch of the external: scorers in s (default 60 s), parts of

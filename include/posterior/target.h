@@ -197,9 +197,18 @@ int pst_target_bundle_reference(const pst_target_bundle *b, const char *path, in
                                 pst_error *err);
 /* The contexts of a conditional target from a prompts file (pst_prompts_read, corpus.h),
  * tokenized by the bundle's tokenizer: *contexts is [*n], each owning its tokens (free
- * with pst_contexts_free). A prompt of no tokens is an error naming its line. */
-int pst_target_bundle_contexts(const pst_target_bundle *b, const char *path, pst_seq **contexts, int *n,
-                               pst_error *err);
+ * with pst_contexts_free); lines (may be NULL) receives their line numbers in the file
+ * ([*n], malloc'd). A prompt of no tokens, or one that leaves no room for max_new_tokens
+ * in the prior's context window, is an error naming its line. */
+int pst_target_bundle_contexts(const pst_target_bundle *b, const char *path, int max_new_tokens, pst_seq **contexts,
+                               long **lines, int *n, pst_error *err);
+/* A context of n_tokens must leave max_new_tokens of the prior's n_positions: else an error
+ * saying how long a context may be. */
+int pst_target_bundle_check_context(const pst_target_bundle *b, int n_tokens, int max_new_tokens, pst_error *err);
+/* A target with a context-aware scorer (pst_scorer_needs_context) refuses to run with no
+ * contexts (n_contexts 0): an error naming the scorer (field "prompts"). Opening the bundle
+ * already refuses such a scorer in a target that is not "conditional". */
+int pst_target_bundle_require_contexts(const pst_target_bundle *b, int n_contexts, pst_error *err);
 void pst_contexts_free(pst_seq *contexts, int n);
 
 #ifdef __cplusplus

@@ -137,6 +137,15 @@ static int eval_contexts(const pst_target_eval_options *eo, const char *prompts,
         pst_context_eval_free(&r);
         return pst_cli_fail("eval", spec, &err);
     }
+    long *zl = pst_calloc((size_t)r.n_contexts + 1, sizeof(long), &err);
+    int nz = 0;
+    for (int i = 0; zl && i < r.n_contexts; i++)
+        if (pst_context_eval_zero_z(&r.rows[i])) zl[nz++] = r.rows[i].line;
+    char what[160];
+    snprintf(what, sizeof what, "%d of %d contexts had no sample with P(x) > 0 (Z_c estimate 0: left out of log Z_c's "
+                                "spread and KL(p||pi))", nz, r.n_contexts);
+    pst_cli_warn_lines("eval", what, prompts, zl, nz);
+    free(zl);
     for (int i = 0; i < r.n_contexts; i++)
         if (r.rows[i].skipped[0])
             fprintf(stderr, "posterior eval: warning: %s:%ld: no exact samples of p for this context (%s)\n", prompts,

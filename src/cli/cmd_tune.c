@@ -12,6 +12,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/tune_contexts.h"
 #include "cli/tune_dpo.h"
 #include "posterior/dpg.h"
 #include "posterior/rl.h"
@@ -205,6 +206,8 @@ int cmd_tune(int argc, char **argv) {
     pst_distribution policy = {0};
     pst_reference ref = {0};
     pst_seq *contexts = NULL;
+    long *lines = NULL; /* the contexts' lines in the prompts file */
+    pst_tune_contexts report = {0};
     int n_ctx = 0;
     int ret = 1;
     if (pst_target_bundle_load(spec_path, &po, &b, &err) < 0 ||
@@ -215,7 +218,9 @@ int cmd_tune(int argc, char **argv) {
     po.sampling.top_p = (float)top_p;
     if (init && pst_target_check_policy(b.spec.prior, init, &err) < 0) goto fail;
     if (pst_gpt2_distribution_load(init ? init : b.spec.prior, &po, &policy, &err) < 0) goto fail;
-    if (prompts_path && pst_target_bundle_contexts(&b, prompts_path, &contexts, &n_ctx, &err) < 0) goto fail;
+    if (prompts_path ? pst_target_bundle_contexts(&b, prompts_path, max_new, &contexts, &lines, &n_ctx, &err) < 0
+                     : pst_target_bundle_require_contexts(&b, 0, &err) < 0)
+        goto fail;
     /* the exact samples before anything is written: a bad reference or budget leaves no run folder */
     int drawn = 0;
     if (open_reference(&b, reference, n_exact, max_new, n_ctx ? contexts : NULL, n_ctx, max_proposals, o.batch, o.seed,
@@ -308,15 +313,17 @@ int cmd_tune(int argc, char **argv) {
     } else {
         proposal = pst_distribution_borrow(&b.prior);
     }
-    int tr = is_ppo   ? pst_ppo_train(&policy, &b.target, &o, &ppo, NULL, NULL, &err)
+    int tr = is_ppo   ? pst_ppo_train(&policy, &b.target, &o, &ppo, pst_tune_on_step, &report, &err)
              : is_dpo ? pst_tune_dpo_train(&dpo, &b, init, &o, &po, ref.n ? &ref : NULL, out, &err)
-                      : pst_dpg_train(&policy, &b.target, &proposal, &o, NULL, NULL, &err);
+                      : pst_dpg_train(&policy, &b.target, &proposal, &o, pst_tune_on_step, &report, &err);
     if (own_proposal) pst_distribution_free(&proposal);
     if (tr < 0) goto fail;
     if (pst_path_join(path, sizeof path, out, "model", &err) < 0 ||
         (!is_dpo && pst_dist_save(&policy, path, &err) < 0)) /* dpo saved its policy itself */
         goto fail;
     fprintf(stderr, "posterior tune: %ld steps done; policy in %s\n", o.steps, path);
+    if (!is_dpo && pst_tune_report(&report, prompts_path, lines, path, o.steps, &err) < 0) /* dpo printed its own */
+        goto fail;
     ret = 0;
 fail:
     if (ret) pst_cli_fail("tune", spec, &err);
@@ -324,6 +331,8 @@ fail:
     pst_reference_free(&ref);
     pst_target_bundle_free(&b);
     pst_contexts_free(contexts, n_ctx);
+    free(lines);
+    pst_tune_contexts_free(&report);
     cJSON_Delete(saved);
     return ret;
 }

@@ -18,4 +18,8 @@ int pst_cli_on_step(void *ctx, const pst_mle_step *s);
  * a closed pipe), so a command's last output is never silently lost. */
 int pst_cli_flush_stdout(pst_error *err);
 
+/* "posterior COMMAND: warning: WHAT: PATH lines L1, L2, ... and K more" on stderr, the
+ * first 5 lines named (of a prompts file, say); nothing when n is 0. */
+void pst_cli_warn_lines(const char *command, const char *what, const char *path, const long *lines, int n);
+
 #endif

@@ -84,7 +84,7 @@ static int summarise(pst_context_eval_result *r, pst_error *err) {
     r->kl_p_pi = mean_finite(klp, m, &r->n_kl_p_pi_contexts);
     r->kl_p_pi_exact = mean_finite(kle, m, &r->n_exact_contexts);
     int nz;
-    mean_finite(lz, m, &nz); /* lz[0, nz): the finite log Z_c */
+    mean_finite(lz, m, &nz); /* lz[0, nz): the finite log Z_c (pst_context_eval_zero_z: the others) */
     r->n_zero_z_contexts = m - nz;
     r->log_z_min = r->log_z_median = r->log_z_max = NAN;
     if (nz) {
@@ -124,6 +124,8 @@ int pst_context_eval(const pst_context_eval_options *o, pst_context_eval_result 
     if (rc) pst_context_eval_free(r);
     return rc;
 }
+
+int pst_context_eval_zero_z(const pst_context_eval_row *w) { return !isfinite(w->log_z); }
 
 /* "key": value ± "key_se": se (null when not a number). */
 static void put_estimate(FILE *f, const char *key, pst_estimate e) {
@@ -172,6 +174,9 @@ char *pst_context_eval_json(const pst_context_eval_result *r, pst_error *err) {
         if (i) fputs(", ", f);
         put_row(f, &r->rows[i]);
     }
+    fputs("], \"zero_z_lines\": [", f);
+    for (int i = 0, k = 0; i < r->n_contexts; i++)
+        if (pst_context_eval_zero_z(&r->rows[i])) fprintf(f, "%s%ld", k++ ? ", " : "", r->rows[i].line);
     fputs("]}", f);
     if (fclose(f) != 0 || !text) {
         free(text);

@@ -123,6 +123,9 @@ int pst_target_eval(const pst_target_eval_options *o, pst_target_eval_result *r,
             goto done;
         ctx.tokens = pids;
         ctx.n = (int)nid;
+        if (pst_target_bundle_check_context(&r->bundle, ctx.n, o->sampling.max_new_tokens, err) < 0) goto done;
+    } else if (pst_target_bundle_require_contexts(&r->bundle, 0, err) < 0) {
+        goto done;
     }
     pst_rng rng;
     pst_rng_seed(&rng, o->seed);

@@ -239,5 +239,7 @@ int pst_scorer_create_context(const char *spec, size_t len, pst_scorer **out, ps
         return 0;
     context_impl *p = pst_malloc(sizeof *p, err);
     if (p) *p = im;
-    return pst_scorer_make(spec, len, &context_ops, p, PST_SCORER_POINTWISE, out, err) < 0 ? -1 : 1;
+    if (pst_scorer_make(spec, len, &context_ops, p, PST_SCORER_POINTWISE, out, err) < 0) return -1;
+    (*out)->needs_context = 1;
+    return 1;
 }

@@ -76,6 +76,11 @@ void pst_scorer_free(pst_scorer *s) {
 const char *pst_scorer_spec(const pst_scorer *s) { return s->spec; }
 pst_scorer_kind pst_scorer_kind_of(const pst_scorer *s) { return s->kind; }
 size_t pst_scorer_n_features(const pst_scorer *s) { return s->k; }
+int pst_scorer_needs_context(const pst_scorer *s) {
+    int needs = s->needs_context;
+    for (size_t i = 0; !needs && i < s->n_parts; i++) needs = pst_scorer_needs_context(s->parts[i]);
+    return needs;
+}
 const char *pst_scorer_feature_name(const pst_scorer *s, size_t i) {
     if (i >= s->k) return NULL;
     return s->names ? s->names[i] : s->spec;

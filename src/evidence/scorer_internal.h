@@ -27,6 +27,7 @@ struct pst_scorer {
     double timeout;      /* external: seconds per batch */
     pst_scorer **parts;  /* composites: their parts (owned by impl), for settings */
     size_t n_parts;
+    int needs_context;   /* b(x, c): every text must come with its context (context.c) */
 };
 
 /* What parsing a spec carries down: the timeout of external: scorers (their

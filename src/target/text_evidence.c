@@ -179,6 +179,31 @@ void pst_target_bundle_free(pst_target_bundle *b) {
     memset(b, 0, sizeof *b);
 }
 
+/* The spec of the first scorer that refuses a text without its context; NULL if none. */
+static const char *context_scorer(const pst_text_evidence *e) {
+    for (int j = 0; j < e->n_scorers; j++)
+        if (pst_scorer_needs_context(e->scorers[j])) return pst_scorer_spec(e->scorers[j]);
+    return NULL;
+}
+
+int pst_target_bundle_require_contexts(const pst_target_bundle *b, int n_contexts, pst_error *err) {
+    const char *needs = context_scorer(b->evidence);
+    if (needs && n_contexts == 0)
+        return pst_fail_field(err, "prompts", "target: scorer '%s' compares each sample with its context, and no "
+                                              "context was given (a prompts file, one context per line)", needs);
+    return 0;
+}
+
+int pst_target_bundle_check_context(const pst_target_bundle *b, int n_tokens, int max_new_tokens, pst_error *err) {
+    const pst_gpt2 *m = pst_gpt2_distribution_model((pst_distribution *)&b->prior);
+    int room = m ? m->config.n_positions - max_new_tokens : n_tokens;
+    if (n_tokens > room)
+        return pst_fail(err, "the context has %d tokens; with %d new tokens it does not fit the model's context "
+                             "window (n_positions %d): at most %d tokens per context",
+                        n_tokens, max_new_tokens, m->config.n_positions, room > 0 ? room : 0);
+    return 0;
+}
+
 int pst_target_bundle_open(pst_target_spec *spec, const pst_gpt2_policy_options *o, pst_target_bundle *b,
                            pst_error *err) {
     memset(b, 0, sizeof *b);
@@ -188,6 +213,12 @@ int pst_target_bundle_open(pst_target_spec *spec, const pst_gpt2_policy_options 
     if (pst_text_evidence_create(b->spec.kind, b->spec.scorers, b->spec.n_scorers, b->spec.prior, &b->evidence,
                                  err) < 0)
         goto fail;
+    const char *needs = context_scorer(b->evidence);
+    if (needs && !b->spec.conditional) {
+        pst_fail_field(err, "conditional", "target: scorer '%s' compares each sample with its context; the target "
+                                           "must be conditional (\"conditional\": true), with contexts", needs);
+        goto fail;
+    }
     int k = pst_text_evidence_n_features(b->evidence);
     if (b->spec.kind == PST_TARGET_DISTRIBUTIONAL && b->spec.n_features != k) {
         pst_fail(err, "target: the scorers give %d features but \"moments\" has %d values", k, b->spec.n_features);
@@ -229,9 +260,10 @@ int pst_target_bundle_load(const char *path, const pst_gpt2_policy_options *o, p
     return 0;
 }
 
-int pst_target_bundle_contexts(const pst_target_bundle *b, const char *path, pst_seq **contexts, int *n,
-                               pst_error *err) {
+int pst_target_bundle_contexts(const pst_target_bundle *b, const char *path, int max_new_tokens, pst_seq **contexts,
+                               long **lines, int *n, pst_error *err) {
     *contexts = NULL, *n = 0;
+    if (lines) *lines = NULL;
     pst_prompts p;
     if (pst_prompts_read(path, &p, err) < 0) return -1;
     pst_seq *c = pst_calloc((size_t)p.n, sizeof *c, err);
@@ -244,7 +276,13 @@ int pst_target_bundle_contexts(const pst_target_bundle *b, const char *path, pst
             rc = pst_fail_context(err, "%s:%ld", path, p.line[k]);
         else if (nid == 0)
             rc = pst_fail(err, "%s:%ld: the prompt encodes to no token", path, p.line[k]);
+        else if (pst_target_bundle_check_context(b, (int)nid, max_new_tokens, err) < 0)
+            rc = pst_fail_context(err, "%s:%ld", path, p.line[k]);
         c[k].tokens = ids, c[k].n = (int)nid;
+    }
+    if (rc == 0 && lines) { /* the prompts' line numbers pass to the caller */
+        *lines = p.line;
+        p.line = NULL;
     }
     pst_prompts_free(&p);
     if (rc) {

@@ -104,6 +104,8 @@ typedef struct {
     int n_groups;
     double *log_w_sum; /* [n_groups] log Σ P/q over every sample seen, per context */
     double *count;     /* [n_groups] */
+    /* [n_groups] per context, whatever Ẑ they feed: samples drawn, and those with P > 0 */
+    double *context_seen, *context_hits;
     double baseline;
     int baseline_set;
     long proposal_updates;
@@ -136,6 +138,8 @@ static int state_save(const dpg_state *st, const char *path, pst_error *err) {
     }
     cJSON_AddItemToObject(root, "log_w_sum", exact_array(st->log_w_sum, st->n_groups));
     cJSON_AddItemToObject(root, "count", exact_array(st->count, st->n_groups));
+    cJSON_AddItemToObject(root, "context_seen", exact_array(st->context_seen, st->n_groups));
+    cJSON_AddItemToObject(root, "context_hits", exact_array(st->context_hits, st->n_groups));
     cJSON_AddItemToObject(root, "baseline", exact_number(st->baseline));
     cJSON_AddBoolToObject(root, "baseline_set", st->baseline_set);
     cJSON_AddNumberToObject(root, "proposal_updates", (double)st->proposal_updates);
@@ -146,6 +150,19 @@ static int state_save(const dpg_state *st, const char *path, pst_error *err) {
     int rc = pst_write_file_atomic(path, text, strlen(text), err);
     free(text);
     return rc;
+}
+
+/* The per-context counts of a state file; a state written before they were kept (or of
+ * another context count) falls back on the Ẑ accumulators: seen = count, hits = 1 where
+ * Ẑ_c > 0 (a lower bound; with one shared Ẑ only context 0 is known). */
+static void context_counts_load(dpg_state *st, const cJSON *seen, const cJSON *hits) {
+    int ok = cJSON_IsArray(seen) && cJSON_IsArray(hits) && cJSON_GetArraySize(seen) == st->n_groups &&
+             cJSON_GetArraySize(hits) == st->n_groups;
+    for (int g = 0; g < st->n_groups; g++) {
+        const cJSON *s = ok ? cJSON_GetArrayItem(seen, g) : NULL, *h = ok ? cJSON_GetArrayItem(hits, g) : NULL;
+        st->context_seen[g] = cJSON_IsNumber(s) ? s->valuedouble : st->count[g];
+        st->context_hits[g] = cJSON_IsNumber(h) ? h->valuedouble : st->log_w_sum[g] > -INFINITY;
+    }
 }
 
 static int state_load(dpg_state *st, const char *path, pst_error *err) {
@@ -179,6 +196,7 @@ static int state_load(dpg_state *st, const char *path, pst_error *err) {
         st->log_w_sum[g] = cJSON_IsNumber(a) ? a->valuedouble : -INFINITY;
         st->count[g] = cJSON_IsNumber(c) ? c->valuedouble : 0;
     }
+    context_counts_load(st, cJSON_GetObjectItem(root, "context_seen"), cJSON_GetObjectItem(root, "context_hits"));
     const cJSON *b = cJSON_GetObjectItem(root, "baseline");
     st->baseline = cJSON_IsNumber(b) ? b->valuedouble : 0;
     st->baseline_set = cJSON_IsTrue(cJSON_GetObjectItem(root, "baseline_set"));
@@ -236,12 +254,14 @@ typedef struct {
     const double *lt, *lq, *lpi, *la, *f;
 } batch_view;
 
-/* Averages each estimator over contexts (one group when unconditional). */
+/* Averages each estimator over the contexts where it is defined (one group when
+ * unconditional): a context whose batch has no sample of P > 0 (Ẑ_c = 0 so far) has no
+ * estimate of KL(p_c‖·) or TVD and is skipped for them, not turned into NaN for all. */
 static void batch_metrics(const batch_view *b, pst_dpg_step *m, double *sub) {
     double *lt = sub, *lq = sub + b->n, *lpi = sub + 2 * b->n, *la = sub + 3 * b->n, *f = sub + 4 * b->n;
     pst_estimate acc[4] = {{0, 0}, {0, 0}, {0, 0}, {0, 0}}, mom[PST_TARGET_MAX_FEATURES];
     memset(m->moments_policy, 0, sizeof m->moments_policy);
-    int used = 0;
+    int used = 0, defined[4] = {0, 0, 0, 0};
     for (int g = 0; g < b->n_groups; g++) {
         int c = 0;
         for (int i = 0; i < b->n; i++) {
@@ -254,8 +274,10 @@ static void batch_metrics(const batch_view *b, pst_dpg_step *m, double *sub) {
         pst_estimate e[4] = {pst_estimate_kl_target_policy(lt, lq, lpi, c), pst_estimate_kl_target_policy(lt, lq, lq, c),
                              pst_estimate_kl_policy_prior(lpi, la, lq, c), pst_estimate_tvd(lt, lq, lpi, c)};
         for (int j = 0; j < 4; j++) {
+            if (!isfinite(e[j].value)) continue;
             acc[j].value += e[j].value;
-            acc[j].se += e[j].se * e[j].se;
+            acc[j].se += isfinite(e[j].se) ? e[j].se * e[j].se : 0;
+            defined[j]++;
         }
         pst_estimate_moments_policy(lpi, lq, f, c, b->k, mom);
         for (int j = 0; j < b->k; j++) {
@@ -266,8 +288,8 @@ static void batch_metrics(const batch_view *b, pst_dpg_step *m, double *sub) {
     }
     pst_estimate *out[4] = {&m->kl_target_policy, &m->kl_target_proposal, &m->kl_policy_prior, &m->tvd};
     for (int j = 0; j < 4; j++) {
-        out[j]->value = acc[j].value / used;
-        out[j]->se = sqrt(acc[j].se) / used;
+        out[j]->value = defined[j] ? acc[j].value / defined[j] : NAN;
+        out[j]->se = defined[j] ? sqrt(acc[j].se) / defined[j] : NAN;
     }
     for (int j = 0; j < b->k; j++) {
         m->moments_policy[j].value /= used;
@@ -277,7 +299,7 @@ static void batch_metrics(const batch_view *b, pst_dpg_step *m, double *sub) {
 
 /* One JSON object body per step; the exact-sample keys only on steps that measured them. */
 void pst_dpg_step_json(const pst_dpg_step *m, char *out, size_t cap) {
-    char mom[1024], ex[512] = "", b[12][32];
+    char mom[1024], ex[512] = "", more[160] = "", b[12][32];
     int off = 0;
     for (int j = 0; j < m->n_features && off < (int)sizeof mom - 64; j++)
         off += snprintf(mom + off, sizeof mom - off, "%s%s", j ? ", " : "",
@@ -295,17 +317,18 @@ void pst_dpg_step_json(const pst_dpg_step *m, char *out, size_t cap) {
                  pst_json_number(b[6], e->dropped_fraction, 4), pst_json_number(b[7], m->proposal_gain.value, 6),
                  pst_json_number(b[8], m->proposal_gain.se, 4));
     }
+    if (m->n_contexts > 0) snprintf(more, sizeof more, ", \"zero_z_contexts\": %d", m->zero_z_contexts);
     snprintf(out, cap,
              "\"step\": %ld, \"loss\": %s, \"log_z\": %s, \"log_z_se\": %s, \"z\": %s, \"kl_p_pi\": %s, "
              "\"kl_p_pi_se\": %s, \"kl_p_q\": %s, \"kl_pi_a\": %s, \"kl_pi_a_se\": %s, \"tvd_p_pi\": %s, "
              "\"moments_pi\": [%s], \"ess\": %s, \"proposal_updated\": %d, \"proposal_updates\": %ld, "
-             "\"lr\": %.4g, \"samples_per_s\": %.4g%s",
+             "\"lr\": %.4g, \"samples_per_s\": %.4g%s%s",
              m->step, pst_json_number(b[1], m->loss, 6), pst_json_number(b[2], m->log_z, 6),
              pst_json_number(b[3], m->log_z_se, 6), pst_json_number(b[4], exp(m->log_z), 6),
              pst_json_number(b[5], m->kl_target_policy.value, 6), pst_json_number(b[6], m->kl_target_policy.se, 6),
              pst_json_number(b[7], m->kl_target_proposal.value, 6), pst_json_number(b[8], m->kl_policy_prior.value, 6),
              pst_json_number(b[9], m->kl_policy_prior.se, 6), pst_json_number(b[10], m->tvd.value, 6), mom,
-             pst_json_number(b[11], m->ess, 6), m->proposal_updated, m->proposal_updates, m->lr, m->samples_per_s, ex);
+             pst_json_number(b[11], m->ess, 6), m->proposal_updated, m->proposal_updates, m->lr, m->samples_per_s, ex, more);
 }
 
 int pst_dpg_checkpoint_due(const pst_dpg_options *o, long step, int stop) {
@@ -426,12 +449,16 @@ static int run_open(dpg_run *r, pst_error *err) {
     r->st.q_kind = r->on_policy ? Q_POLICY : r->proposal ? Q_INITIAL : Q_COPY;
     r->st.log_w_sum = pst_malloc(sizeof(double) * G, err);
     r->st.count = pst_calloc((size_t)G, sizeof(double), err);
+    r->st.context_seen = pst_calloc((size_t)G, sizeof(double), err);
+    r->st.context_hits = pst_calloc((size_t)G, sizeof(double), err);
     r->xs = pst_calloc((size_t)n, sizeof *r->xs, err);
     r->ctx = o->contexts ? pst_malloc(sizeof *r->ctx * n, err) : NULL;
     r->group = pst_calloc((size_t)n, sizeof(int), err);
     /* lt lq lpi la coef f[k] | scratch for per-context metrics: 4n + k·n */
     r->buf = pst_malloc(sizeof(double) * (size_t)n * (5 + k + 4 + k), err);
-    if (!r->st.log_w_sum || !r->st.count || !r->xs || (o->contexts && !r->ctx) || !r->group || !r->buf) return -1;
+    if (!r->st.log_w_sum || !r->st.count || !r->st.context_seen || !r->st.context_hits || !r->xs ||
+        (o->contexts && !r->ctx) || !r->group || !r->buf)
+        return -1;
     for (int g = 0; g < G; g++) r->st.log_w_sum[g] = -INFINITY;
     double *buf = r->buf;
     r->lt = buf, r->lq = buf + n, r->lpi = buf + 2 * n, r->la = buf + 3 * n, r->coef = buf + 4 * n;
@@ -458,7 +485,8 @@ static void run_close(dpg_run *r) {
     if (r->xs) pst_sample_free(r->xs, r->n);
     pst_metrics_close(&r->mf);
     pst_distribution_free(&r->q_copy);
-    free(r->st.log_w_sum), free(r->st.count), free(r->xs), free(r->ctx), free(r->group), free(r->buf);
+    free(r->st.log_w_sum), free(r->st.count), free(r->st.context_seen), free(r->st.context_hits);
+    free(r->xs), free(r->ctx), free(r->group), free(r->buf);
     free(r->ref_lq);
 }
 
@@ -509,12 +537,26 @@ static void update_partition(dpg_run *r, pst_dpg_step *m) {
         r->st.log_w_sum[g] = a == -INFINITY ? lw : lw == -INFINITY ? a : fmax(a, lw) + log1p(exp(-fabs(a - lw)));
         r->st.count[g] += 1;
     }
+    for (int i = 0; i < n; i++) {
+        r->st.context_seen[r->group[i]] += 1;
+        r->st.context_hits[r->group[i]] += r->lt[i] > -INFINITY;
+    }
     m->log_z = r->st.log_w_sum[0] - log(r->st.count[0]);
     pst_estimate lz = pst_estimate_log_partition(r->lt, r->lq, n);
     m->log_z_se = lz.se;
     double *lw = r->scratch;
     for (int i = 0; i < n; i++) lw[i] = r->lt[i] - r->lq[i];
     m->ess = pst_effective_sample_size(lw, n);
+}
+
+/* Conditional runs: the per-context counts into m (valid while the callback runs) and
+ * how many contexts drawn so far have no sample with P > 0 yet (Ẑ_c = 0: no gradient
+ * from them; skipped, not an error, while another context has one). */
+static void report_contexts(const dpg_run *r, pst_dpg_step *m) {
+    if (!r->o->contexts) return;
+    m->n_contexts = r->G;
+    m->context_seen = r->st.context_seen, m->context_hits = r->st.context_hits;
+    for (int g = 0; g < r->G; g++) m->zero_z_contexts += r->st.context_seen[g] > 0 && r->st.context_hits[g] == 0;
 }
 
 /* Whether some sample so far has P > 0 (Ẑ > 0). Ẑ = 0 so far: no gradient yet (every
@@ -713,6 +755,7 @@ static int dpg_step(dpg_run *r, pst_dpg_step *m, pst_error *err) {
     m->step = r->st.step + 1;
     m->n_features = r->k;
     update_partition(r, m);
+    report_contexts(r, m);
     int any_target = target_seen(r, m->step, err);
     if (any_target < 0) return -1;
     if (pi_from_gradient && !any_target && pst_dist_score(r->policy, r->ctx, r->xs, r->n, r->lpi, err) < 0)

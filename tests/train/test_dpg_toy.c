@@ -669,7 +669,89 @@ static void test_bad_input(void) {
     CHECK(pst_dpg_variant_parse("ppo", &v, &err) < 0 && strstr(err.msg, "ppo"));
 }
 
+/* ---- contexts whose Z_c is 0: reported and skipped ---------------------------------- */
+
+/* b(x, c) = 0 for a context starting with token 3 (Z_c = 0), else x contains token 2. */
+static int ctx_contains_fn(void *ctx, const pst_seq *c, const pst_sample *xs, int n, double *out, pst_error *e) {
+    if (toy_contains_fn(ctx, c, xs, n, out, e) < 0) return -1;
+    for (int i = 0; i < n; i++)
+        if (c && c[i].n > 0 && c[i].tokens[0] == 3) out[i] = 0;
+    return 0;
+}
+
+typedef struct {
+    int steps, zero_z_ok, finite_kl, G;
+    double seen[3], hits[3];
+} zero_z_watch;
+
+static int on_zero_z_step(void *ctx, const pst_dpg_step *m) {
+    zero_z_watch *w = ctx;
+    w->steps++;
+    w->zero_z_ok += m->n_contexts == 3 && m->zero_z_contexts == 1;
+    w->finite_kl += isfinite(m->kl_target_policy.value);
+    for (int g = 0; g < 3 && m->context_seen; g++) w->seen[g] = m->context_seen[g], w->hits[g] = m->context_hits[g];
+    return 0;
+}
+
+/* Three contexts, the second of which no continuation satisfies: CDPG (one Ẑ_c each, or one
+ * shared Ẑ) runs to the end, every step counts that context in zero_z_contexts, its hits stay
+ * 0 while the others' grow, the KL(p‖π) estimate stays defined (averaged over the contexts
+ * with support), and the other contexts' exact KL(p_c‖π_c) still goes toward 0. The counts
+ * survive a resume. */
+static void test_zero_z_contexts(void) {
+    for (int shared = 0; shared < 2; shared++) {
+        char dir[256];
+        snprintf(dir, sizeof dir, "/tmp/pst_dpg_test_zz_%d_%d", (int)getpid(), shared);
+        setup s;
+        pst_rng rng;
+        pst_rng_seed(&rng, 13);
+        pst_toy_init(&s.prior, 4, 5, 1.0, &rng, &err);
+        s.policy = s.prior;
+        pst_toy_distribution(&s.prior, &s.dprior);
+        pst_toy_distribution(&s.policy, &s.dpolicy);
+        s.ev.token = 2;
+        pst_target t = {.kind = PST_TARGET_POINTWISE, .n_features = 1, .evidence = ctx_contains_fn,
+                        .evidence_ctx = &s.ev, .prior = &s.dprior};
+        int c0[1] = {1}, c1[2] = {3, 1}, c2[1] = {2};
+        pst_seq ctxs[3] = {{c0, 1}, {c1, 2}, {c2, 1}};
+        pst_dpg_options o;
+        pst_dpg_options_default(&o);
+        o.variant = PST_DPG_BASELINE;
+        o.batch = 96;
+        o.steps = 150;
+        o.lr = 0.05;
+        o.quiet = 1;
+        o.contexts = ctxs;
+        o.n_contexts = 3;
+        o.shared_z = shared;
+        o.out_dir = dir;
+        pst_mkdir_p(dir, &err);
+        double before[2] = {exact_kl_target_policy(&s.policy, &t, &ctxs[0], 1, NULL),
+                            exact_kl_target_policy(&s.policy, &t, &ctxs[2], 1, NULL)};
+        zero_z_watch w = {0};
+        o.steps = 100;
+        CHECK_MSG(pst_dpg_train(&s.dpolicy, &t, &s.dprior, &o, on_zero_z_step, &w, &err) == 0, "%s", err.msg);
+        o.steps = 150, o.resume = 1;
+        CHECK_MSG(pst_dpg_train(&s.dpolicy, &t, &s.dprior, &o, on_zero_z_step, &w, &err) == 0, "resume: %s", err.msg);
+        double after[2] = {exact_kl_target_policy(&s.policy, &t, &ctxs[0], 1, NULL),
+                           exact_kl_target_policy(&s.policy, &t, &ctxs[2], 1, NULL)};
+        printf("zero Z_c (shared %d): %d/%d steps count 1 context; hits %g %g %g of %g %g %g; exact KL %.3f -> %.4f, "
+               "%.3f -> %.4f\n",
+               shared, w.zero_z_ok, w.steps, w.hits[0], w.hits[1], w.hits[2], w.seen[0], w.seen[1], w.seen[2],
+               before[0], after[0], before[1], after[1]);
+        CHECK(w.steps == 150 && w.zero_z_ok == 150 && w.finite_kl == 150);
+        CHECK(w.seen[0] == 150 * 32 && w.seen[1] == 150 * 32 && w.seen[2] == 150 * 32); /* across the resume */
+        CHECK(w.hits[1] == 0 && w.hits[0] > 100 && w.hits[2] > 100);
+        if (!shared) /* with one shared Ẑ each context's fixed point is weighted otherwise: only CDPG goes to p_c */
+            for (int g = 0; g < 2; g++) CHECK_MSG(after[g] < 0.2 * before[g], "KL %g -> %g", before[g], after[g]);
+        char cmd[300];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+        CHECK(system(cmd) == 0);
+    }
+}
+
 int main(void) {
+    test_zero_z_contexts();
     test_variants();
     test_proposal_margin();
     test_exact_yardstick();
