@@ -107,7 +107,8 @@ int cmd_tune(int argc, char **argv) {
             "dpg: the DPG family (--variant); reinforce, rloo, grpo: KL-regularised RL on --reward, KL penalty --kl-coef; "
             "dpo: preference pairs (--pairs, --loss), reference = the prior",
             .choices = "dpg|reinforce|rloo|grpo|ppo|dpo"),
-        ARG("spec", ARG_STRING, &spec_path, "target spec (JSON)", .required = 1, .field = "spec_path"),
+        ARG("spec", ARG_STRING, &spec_path, "target spec (JSON; required, except where --resume reads it from "
+            "OUT/run.json)", .field = "spec_path"),
         ARG("out", ARG_STRING, &out, "run directory (run.json, metrics.jsonl, checkpoints/, model/)", .required = 1,
             .field = "out_dir"),
         ARG("variant", ARG_STRING, &variant, "on-policy | kl-adaptive | baseline | f"),
@@ -176,6 +177,11 @@ int cmd_tune(int argc, char **argv) {
     int resume = o.resume;
     if (resume && pst_path_join(path, sizeof path, out, "run.json", &err) < 0) return pst_cli_fail("tune", spec, &err);
     if (resume && (rc = pst_args_resume("tune", spec, given, path, &saved)) != PST_ARGS_RUN) return rc;
+    if (!spec_path) { /* a resumed run has it from run.json, unless it was killed before writing one */
+        fprintf(stderr, "posterior tune: --spec is required%s\n",
+                resume ? " (OUT/run.json, which would hold it, is missing)" : "");
+        return 2;
+    }
     if (n_exact == 1) {
         fprintf(stderr, "posterior tune: --n-exact must be 0 or >= 2\n");
         cJSON_Delete(saved);
@@ -289,6 +295,7 @@ int cmd_tune(int argc, char **argv) {
         cJSON_AddNumberToObject(run, "micro_batch", micro_batch);
         cJSON_AddNumberToObject(run, "seed", (double)o.seed);
         cJSON_AddNumberToObject(run, "contexts", n_ctx);
+        if (prompts_path) cJSON_AddStringToObject(run, "prompts", prompts_path);
         char *text = cJSON_Print(run);
         cJSON_Delete(run);
         int wr = text && pst_path_join(path, sizeof path, out, resume ? "run.resumed.json" : "run.json", &err) == 0

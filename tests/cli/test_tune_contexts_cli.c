@@ -7,11 +7,20 @@
  *   - an empty context line, a context longer than n_positions − --max-new-tokens: an error
  *     naming the file and line, exit 1, no run folder;
  *   - a context-aware scorer without contexts (target init without --conditional, tune and
- *     eval without --prompts): a clear error, nothing written. */
+ *     eval without --prompts): a clear error, nothing written;
+ *   - --resume without --spec or --prompts (read from OUT/run.json); a conflicting one refused. */
 #include "cli/cli_model.h"
 
 #include <math.h>
 #include <stdio.h>
+
+static int lines_of(const char *path) {
+    FILE *f = fopen(path, "r");
+    int n = 0, c;
+    while (f && (c = fgetc(f)) != EOF) n += c == '\n';
+    if (f) fclose(f);
+    return n;
+}
 
 static void write_text(const char *path, const char *text) {
     CHECK_MSG(pst_write_file_atomic(path, text, strlen(text), &err) == 0, "%s", err.msg);
@@ -89,6 +98,23 @@ int main(void) {
     int n = metric_values(path, "zero_z_contexts", v, 16);
     CHECK(n == 3);
     for (int i = 0; i < n; i++) CHECK_MSG(v[i] == 6, "step %d: zero_z_contexts %g", i + 1, v[i]);
+
+    /* --resume without --spec and --prompts: both from OUT/run.json */
+    snprintf(args, sizeof args, "tune --out %s/r1 --resume --steps 4", dir);
+    rc = run(args, &out, 1);
+    CHECK_MSG(rc == 0 && strstr(out, "\"zero_z_lines\": [2, 4, 5, 6, 7, 8]"), "exit %d: %s", rc, out);
+    free(out);
+    CHECK(lines_of(path) == 4);
+    /* a conflicting --prompts or --spec: refused, the run untouched */
+    snprintf(bad, sizeof bad, "%s/other.txt", dir);
+    write_text(bad, "ab\n");
+    snprintf(args, sizeof args, "tune --out %s/r1 --resume --steps 5 --prompts %s", dir, bad);
+    refused(args, 2, "--prompts differs from the run being resumed", NULL, NULL);
+    snprintf(args, sizeof args, "tune --out %s/r1 --resume --steps 5 --spec %s", dir, uspec);
+    refused(args, 2, "--spec differs from the run being resumed", NULL, NULL);
+    CHECK(lines_of(path) == 4);
+    snprintf(args, sizeof args, "tune --out %s/nothing --resume --steps 5", dir);
+    refused(args, 2, "--spec is required", NULL, NULL);
 
     /* eval --prompts names the contexts whose Z_c estimate is 0 */
     snprintf(args, sizeof args, "eval --model %s --spec %s --prompts %s --n 8 --n-exact 0 --max-new-tokens 3", model,
