@@ -115,6 +115,12 @@ typedef struct {
     int has_exact;               /* measured on the reference this step */
     pst_exact_report exact;      /* KL(p‖π_θ), TVD, dropped mass from exact samples of p */
     pst_estimate proposal_gain;  /* KL(p‖π_θ) − KL(p‖q) on the reference (has_exact) */
+    /* On-policy variants (q = π_θ: on-policy, f, reinforce, rloo, grpo): the batch's mean
+     * over tokens of −log π_θ(x_t | x_<t) (an estimate of the next-token entropy along π's
+     * samples; × mean_length: of the sequence entropy H(π)) and its tokens per sample
+     * (pst_rl_rollout_stats, as PPO's keys of the same names). */
+    int has_policy_stats;
+    double entropy, mean_length;
     /* Conditional runs (contexts): n_contexts, and per context the samples drawn so far and
      * those with P > 0 (arrays of n_contexts, owned by the trainer, valid during the
      * callback); zero_z_contexts = the contexts drawn so far with no sample of P > 0 (their
@@ -125,7 +131,8 @@ typedef struct {
 
 /* The step's keys as one JSON object body (no braces) into out[cap]: step, loss, log Ẑ,
  * the IS estimates, moments, ESS, proposal updates, lr, samples/s and, on steps that
- * measured them, the exact-sample keys; "zero_z_contexts" on conditional runs. Trainers that report more
+ * measured them, the exact-sample keys; "entropy" and "mean_length" with
+ * has_policy_stats; "zero_z_contexts" on conditional runs. Trainers that report more
  * append their own. */
 void pst_dpg_step_json(const pst_dpg_step *m, char *out, size_t cap);
 

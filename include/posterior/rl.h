@@ -38,6 +38,13 @@ int pst_rl_rloo_advantages(const double *R, int n, int k, double *A, pst_error *
  * includes R_i itself). */
 int pst_rl_grpo_advantages(const double *R, int n, int k, int scale, double eps, double *A, pst_error *err);
 
+/* The length and entropy statistics of n samples of π with their log π(x_i) (raw, untempered):
+ *   *entropy = −Σ_i log π(x_i) / Σ_i |x_i|  (mean over tokens of −log π(x_t | x_<t): unbiased
+ *              for the mean next-token entropy along π's own samples; 0 without tokens),
+ *   *mean_length = Σ_i |x_i| / n  (tokens per sample); entropy × mean_length estimates H(π). */
+void pst_rl_rollout_stats(const pst_sample *xs, const double *log_policy, int n, double *entropy,
+                          double *mean_length);
+
 /* k3, the non-negative unbiased estimator of KL(π‖a) per token or sequence (Schulman):
  * with d = log a − log π, k3 = exp(d) − d − 1, and ∂k3/∂log π = 1 − exp(d). */
 double pst_rl_kl_k3(double log_policy, double log_prior, double *d_log_policy);

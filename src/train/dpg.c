@@ -317,7 +317,11 @@ void pst_dpg_step_json(const pst_dpg_step *m, char *out, size_t cap) {
                  pst_json_number(b[6], e->dropped_fraction, 4), pst_json_number(b[7], m->proposal_gain.value, 6),
                  pst_json_number(b[8], m->proposal_gain.se, 4));
     }
-    if (m->n_contexts > 0) snprintf(more, sizeof more, ", \"zero_z_contexts\": %d", m->zero_z_contexts);
+    int k = 0;
+    if (m->has_policy_stats)
+        k += snprintf(more, sizeof more, ", \"entropy\": %s, \"mean_length\": %s", pst_json_number(b[0], m->entropy, 6),
+                      pst_json_number(b[1], m->mean_length, 4));
+    if (m->n_contexts > 0) snprintf(more + k, sizeof more - k, ", \"zero_z_contexts\": %d", m->zero_z_contexts);
     snprintf(out, cap,
              "\"step\": %ld, \"loss\": %s, \"log_z\": %s, \"log_z_se\": %s, \"z\": %s, \"kl_p_pi\": %s, "
              "\"kl_p_pi_se\": %s, \"kl_p_q\": %s, \"kl_pi_a\": %s, \"kl_pi_a_se\": %s, \"tvd_p_pi\": %s, "
@@ -559,6 +563,14 @@ static void report_contexts(const dpg_run *r, pst_dpg_step *m) {
     for (int g = 0; g < r->G; g++) m->zero_z_contexts += r->st.context_seen[g] > 0 && r->st.context_hits[g] == 0;
 }
 
+/* On-policy (q = π_θ at temperature 1 where the sampler is untruncated): the mean over
+ * the batch's tokens of −log π_θ(x_t | x_<t) and the mean length (pst_rl_rollout_stats). */
+static void report_policy_stats(const dpg_run *r, pst_dpg_step *m) {
+    if (!r->on_policy) return;
+    pst_rl_rollout_stats(r->xs, r->lpi, r->n, &m->entropy, &m->mean_length);
+    m->has_policy_stats = 1;
+}
+
 /* Whether some sample so far has P > 0 (Ẑ > 0). Ẑ = 0 so far: no gradient yet (every
  * weight is 0); after max(1024, 10·batch) samples without one (or at the end of
  * training) it is an error. Returns 1, 0, or -1 on that error. */
@@ -756,6 +768,7 @@ static int dpg_step(dpg_run *r, pst_dpg_step *m, pst_error *err) {
     m->n_features = r->k;
     update_partition(r, m);
     report_contexts(r, m);
+    report_policy_stats(r, m);
     int any_target = target_seen(r, m->step, err);
     if (any_target < 0) return -1;
     if (pi_from_gradient && !any_target && pst_dist_score(r->policy, r->ctx, r->xs, r->n, r->lpi, err) < 0)

@@ -225,10 +225,7 @@ static void advantages(ppo_run *r, pst_ppo_step *s) {
         pst_ppo_gae(rw, r->v_old + a, T, p->gamma, p->lambda, r->adv + a, r->ret + a);
     }
     if (p->whiten) pst_ppo_whiten(r->adv, r->off[n]);
-    double nll = 0;
-    for (int t = 0; t < r->off[n]; t++) nll -= r->lp_old[t];
-    s->entropy = r->off[n] > 0 ? nll / r->off[n] : 0;
-    s->mean_length = (double)r->off[n] / n;
+    pst_rl_rollout_stats(r->xs, r->lpi, n, &s->entropy, &s->mean_length);
     pst_estimate e = pst_estimate_mean(kl, n), sc = pst_estimate_mean(r->score, n);
     s->kl = e.value, s->kl_se = e.se, s->reward = sc.value, s->reward_se = sc.se;
 }

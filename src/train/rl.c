@@ -41,6 +41,14 @@ int pst_rl_grpo_advantages(const double *R, int n, int k, int scale, double eps,
     return 0;
 }
 
+void pst_rl_rollout_stats(const pst_sample *xs, const double *log_policy, int n, double *entropy,
+                          double *mean_length) {
+    double nll = 0, tokens = 0;
+    for (int i = 0; i < n; i++) nll -= log_policy[i], tokens += xs[i].n_tokens;
+    *entropy = tokens > 0 ? nll / tokens : 0;
+    *mean_length = n > 0 ? tokens / n : 0;
+}
+
 double pst_rl_kl_k3(double log_policy, double log_prior, double *d_log_policy) {
     double d = log_prior - log_policy, e = exp(d);
     if (d_log_policy) *d_log_policy = 1.0 - e;

@@ -4,6 +4,7 @@
  *     fit in 3 new bytes): the run finishes (exit 0), the warning names their lines (the
  *     first 5, then "and N more"), the stdout summary and every metrics line count them;
  *     eval --prompts names them too;
+ *   - REINFORCE's metrics carry the policy's entropy and mean length;
  *   - an empty context line, a context longer than n_positions − --max-new-tokens: an error
  *     naming the file and line, exit 1, no run folder;
  *   - a context-aware scorer without contexts (target init without --conditional, tune and
@@ -115,6 +116,21 @@ int main(void) {
     CHECK(lines_of(path) == 4);
     snprintf(args, sizeof args, "tune --out %s/nothing --resume --steps 5", dir);
     refused(args, 2, "--spec is required", NULL, NULL);
+
+    /* REINFORCE (q = π): entropy (per token) and mean length on every metrics line */
+    snprintf(args, sizeof args, "tune --method reinforce --spec %s --prompts %s --out %s/r2 %s", spec, prompts, dir,
+             common);
+    rc = run(args, &out, 1);
+    CHECK_MSG(rc == 0 && strstr(out, "warning: 6 of 8 contexts"), "exit %d: %s", rc, out);
+    free(out);
+    snprintf(path, sizeof path, "%s/r2/metrics.jsonl", dir);
+    double h[16], l[16];
+    CHECK(metric_values(path, "entropy", h, 16) == 3 && metric_values(path, "mean_length", l, 16) == 3);
+    /* a random 1-layer model over 257 byte tokens: −log π per token near log 257 = 5.55 */
+    for (int i = 0; i < 3; i++) {
+        CHECK_MSG(isfinite(h[i]) && h[i] > 3 && h[i] < 8, "entropy %g", h[i]);
+        CHECK_MSG(l[i] >= 1 && l[i] <= 3, "mean_length %g", l[i]);
+    }
 
     /* eval --prompts names the contexts whose Z_c estimate is 0 */
     snprintf(args, sizeof args, "eval --model %s --spec %s --prompts %s --n 8 --n-exact 0 --max-new-tokens 3", model,
