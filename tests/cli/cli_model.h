@@ -3,6 +3,7 @@
 #ifndef POSTERIOR_TESTS_CLI_MODEL_H
 #define POSTERIOR_TESTS_CLI_MODEL_H
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -38,6 +39,15 @@ static int run(const char *args, char **out, int with_stderr) {
     size_t len;
     if (pst_read_file(fo, out, &len, &err) < 0) *out = strdup("");
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : 255;
+}
+
+/* The number of lines (newlines) of a file; 0 when it cannot be read. */
+static inline int lines_of(const char *path) {
+    FILE *f = fopen(path, "r");
+    int n = 0, c;
+    while (f && (c = fgetc(f)) != EOF) n += c == '\n';
+    if (f) fclose(f);
+    return n;
 }
 
 /* A model folder (1 layer, 16 wide, 257 byte tokens) with its tokenizer;

@@ -15,14 +15,6 @@
 #include <math.h>
 #include <stdio.h>
 
-static int lines_of(const char *path) {
-    FILE *f = fopen(path, "r");
-    int n = 0, c;
-    while (f && (c = fgetc(f)) != EOF) n += c == '\n';
-    if (f) fclose(f);
-    return n;
-}
-
 static void write_text(const char *path, const char *text) {
     CHECK_MSG(pst_write_file_atomic(path, text, strlen(text), &err) == 0, "%s", err.msg);
 }

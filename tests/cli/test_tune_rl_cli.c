@@ -10,14 +10,6 @@
 
 #include <stdio.h>
 
-static int lines_of(const char *path) {
-    FILE *f = fopen(path, "r");
-    int n = 0, c;
-    while (f && (c = fgetc(f)) != EOF) n += c == '\n';
-    if (f) fclose(f);
-    return n;
-}
-
 int main(void) {
     if (cli_init("pst_tune_rl_cli") < 0) return 1;
     char model[300], spec[300], args[2048], path[600];

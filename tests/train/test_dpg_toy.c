@@ -96,6 +96,21 @@ static void setup_pointwise(setup *s, uint64_t seed) {
     s->target = t;
 }
 
+/* The toy over 4 tokens and 5 positions (seed 13) for several contexts, b = evidence
+ * (token 2 by toy_contains). */
+static void setup_conditional(setup *s, pst_evidence_fn evidence) {
+    pst_rng rng;
+    pst_rng_seed(&rng, 13);
+    pst_toy_init(&s->prior, 4, 5, 1.0, &rng, &err);
+    s->policy = s->prior;
+    pst_toy_distribution(&s->prior, &s->dprior);
+    pst_toy_distribution(&s->policy, &s->dpolicy);
+    s->ev.token = 2;
+    pst_target t = {.kind = PST_TARGET_POINTWISE, .n_features = 1, .evidence = evidence, .evidence_ctx = &s->ev,
+                    .prior = &s->dprior};
+    s->target = t;
+}
+
 static void test_variants(void) {
     struct {
         pst_dpg_variant v;
@@ -363,15 +378,8 @@ static void test_rkl_is_kl_regularised_rl(void) {
 /* CDPG: two contexts, one Z_c each; the averaged exact KL goes toward 0. */
 static void test_conditional(void) {
     setup s;
-    pst_rng rng;
-    pst_rng_seed(&rng, 13);
-    pst_toy_init(&s.prior, 4, 5, 1.0, &rng, &err);
-    s.policy = s.prior;
-    pst_toy_distribution(&s.prior, &s.dprior);
-    pst_toy_distribution(&s.policy, &s.dpolicy);
-    s.ev.token = 2;
-    pst_target t = {.kind = PST_TARGET_POINTWISE, .n_features = 1, .evidence = toy_contains_fn,
-                    .evidence_ctx = &s.ev, .prior = &s.dprior};
+    setup_conditional(&s, toy_contains_fn);
+    pst_target t = s.target;
     int c0[1] = {1}, c1[2] = {3, 1};
     pst_seq ctxs[2] = {{c0, 1}, {c1, 2}};
     pst_dpg_options o;
@@ -703,15 +711,8 @@ static void test_zero_z_contexts(void) {
         char dir[256];
         snprintf(dir, sizeof dir, "/tmp/pst_dpg_test_zz_%d_%d", (int)getpid(), shared);
         setup s;
-        pst_rng rng;
-        pst_rng_seed(&rng, 13);
-        pst_toy_init(&s.prior, 4, 5, 1.0, &rng, &err);
-        s.policy = s.prior;
-        pst_toy_distribution(&s.prior, &s.dprior);
-        pst_toy_distribution(&s.policy, &s.dpolicy);
-        s.ev.token = 2;
-        pst_target t = {.kind = PST_TARGET_POINTWISE, .n_features = 1, .evidence = ctx_contains_fn,
-                        .evidence_ctx = &s.ev, .prior = &s.dprior};
+        setup_conditional(&s, ctx_contains_fn);
+        pst_target t = s.target;
         int c0[1] = {1}, c1[2] = {3, 1}, c2[1] = {2};
         pst_seq ctxs[3] = {{c0, 1}, {c1, 2}, {c2, 1}};
         pst_dpg_options o;
