@@ -102,6 +102,9 @@ for task in $tasks; do
   code) scorer='python-compiles&pep8-clean'; train_prior "$out/code_prior" python-stdlib document ;;
   *) echo "unknown task $task" >&2; exit 2 ;;
   esac
+  for split in train heldout; do # a context leaves room for the 24 new tokens in the prior's 64 positions
+    /usr/bin/python3 "$HERE/fit_contexts.py" "$P" "$(home_of "$task")/tokenizer" 64 24 "$(prompts_of "$task" $split)"
+  done
   mkdir -p "$out/$task"
   [ -f "$out/$task/target.json" ] ||
     "$P" target init --kind pointwise --conditional --prior "$(home_of "$task")/prior/model" \
