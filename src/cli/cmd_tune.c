@@ -69,6 +69,17 @@ static int check_method(const char *method, const pst_arg *spec, const unsigned 
     return 0;
 }
 
+/* What `tune` was asked (the option table binds to these). */
+typedef struct {
+    const char *method, *spec_path, *out, *variant, *fdiv, *init, *prompts_path, *reference, *reward;
+    int max_new, micro_batch, n_exact, top_k;
+    long max_proposals;
+    double temperature, top_p, grad_clip, weight_decay;
+    pst_tune_dpo dpo;    /* --method dpo (src/cli/tune_dpo.c) */
+    pst_dpg_options o;   /* batch, steps, lr, ..., exact_every */
+    pst_ppo_options ppo; /* --method ppo */
+} tune_cli;
+
 static const char tune_summary[] =
     "Trains a policy toward the posterior of a target with distributional policy\n"
     "gradients: on-policy DPG, KL-adaptive off-policy DPG (proposal replaced by the\n"
@@ -91,84 +102,194 @@ static const char tune_summary[] =
     "KL-adaptive proposal is replaced only when that exact, paired comparison\n"
     "says the policy is closer to p by --proposal-margin standard errors.";
 
+/* The options once parsed (and, on --resume, read back from run.json): required ones, the
+ * method's own, its defaults, the library's checks. 0, or the exit code 2 with the error said. */
+static int settle_options(tune_cli *c, const pst_arg *spec, const unsigned char *given, int resume) {
+    pst_error err = {0};
+    if (!c->spec_path) { /* a resumed run has it from run.json, unless it was killed before writing one */
+        fprintf(stderr, "posterior tune: --spec is required%s\n",
+                resume ? " (OUT/run.json, which would hold it, is missing)" : "");
+        return 2;
+    }
+    if (c->n_exact == 1) {
+        fprintf(stderr, "posterior tune: --n-exact must be 0 or >= 2\n");
+        return 2;
+    }
+    int is_ppo = strcmp(c->method, "ppo") == 0, is_dpo = strcmp(c->method, "dpo") == 0;
+    if (check_method(c->method, spec, given) < 0 ||
+        pst_tune_dpo_check(&c->dpo, is_dpo, spec, given, resume, c->o.kl_coef) != 0)
+        return 2;
+    if (strcmp(c->method, "dpg") != 0 && !is_dpo) c->variant = is_ppo ? "reinforce" : c->method; /* RL: one loop */
+    if (is_ppo && !pst_args_given(spec, given, "kl-coef") && !resume) c->o.kl_coef = 0.2; /* Ziegler's β0 */
+    if (is_ppo && !pst_args_given(spec, given, "minibatch") && !resume && c->ppo.minibatch > c->o.batch)
+        c->ppo.minibatch = c->o.batch; /* the default 16 never exceeds a smaller batch; a given one may not */
+    if (pst_dpg_variant_parse(c->variant, &c->o.variant, &err) < 0 ||
+        pst_f_divergence_parse(c->fdiv, &c->o.f, &err) < 0 ||
+        pst_rl_reward_parse(c->reward, &c->o.reward, &err) < 0 || pst_dpg_options_check(&c->o, &err) < 0 ||
+        (is_ppo && pst_ppo_options_check(&c->ppo, &c->o, &err) < 0)) {
+        pst_cli_fail("tune", spec, &err);
+        return 2;
+    }
+    return 0;
+}
+
+/* OUT/run.json (OUT/run.resumed.json on --resume): the run's full configuration and target. */
+static int write_run_json(const tune_cli *c, const pst_target_bundle *b, int n_ctx, int resume, pst_error *err) {
+    int is_ppo = strcmp(c->method, "ppo") == 0, is_dpo = strcmp(c->method, "dpo") == 0;
+    cJSON *run = cJSON_CreateObject();
+    char *spec_text = pst_target_spec_to_json(&b->spec, err);
+    cJSON *sp = spec_text ? cJSON_Parse(spec_text) : NULL;
+    free(spec_text);
+    if (!run || !sp) {
+        cJSON_Delete(run);
+        cJSON_Delete(sp);
+        return pst_fail(err, "out of memory");
+    }
+    cJSON_AddStringToObject(run, "method", c->method);
+    cJSON_AddStringToObject(run, "variant", is_ppo ? "ppo" : c->variant);
+    cJSON_AddStringToObject(run, "f", c->fdiv);
+    if (strcmp(c->method, "dpg") != 0) {
+        cJSON_AddStringToObject(run, "reward", c->reward);
+        cJSON_AddNumberToObject(run, "kl_coef", c->o.kl_coef);
+        cJSON_AddNumberToObject(run, "group_size", c->o.group_size);
+        cJSON_AddNumberToObject(run, "reward_floor", c->o.reward_floor);
+    }
+    if (is_ppo) {
+        cJSON_AddNumberToObject(run, "epochs", c->ppo.epochs);
+        cJSON_AddNumberToObject(run, "minibatch", c->ppo.minibatch);
+        cJSON_AddNumberToObject(run, "kl_target", c->ppo.kl_target);
+        cJSON_AddNumberToObject(run, "kl_horizon", c->ppo.kl_horizon);
+        cJSON_AddNumberToObject(run, "lambda", c->ppo.lambda);
+        cJSON_AddNumberToObject(run, "gamma", c->ppo.gamma);
+        cJSON_AddNumberToObject(run, "clip", c->ppo.clip);
+        cJSON_AddNumberToObject(run, "value_clip", c->ppo.value_clip);
+        cJSON_AddNumberToObject(run, "vf_coef", c->ppo.vf_coef);
+    }
+    if (is_dpo) pst_tune_dpo_run_json(&c->dpo, run);
+    cJSON_AddStringToObject(run, "spec_path", c->spec_path);
+    cJSON_AddItemToObject(run, "target", sp);
+    cJSON_AddStringToObject(run, "init", c->init ? c->init : b->spec.prior);
+    cJSON_AddNumberToObject(run, "steps", (double)c->o.steps);
+    cJSON_AddNumberToObject(run, "batch", c->o.batch);
+    cJSON_AddNumberToObject(run, "lr", c->o.lr);
+    cJSON_AddNumberToObject(run, "weight_decay", c->weight_decay);
+    cJSON_AddNumberToObject(run, "grad_clip", c->grad_clip);
+    cJSON_AddNumberToObject(run, "baseline_decay", c->o.baseline_decay);
+    if (c->o.lr_min >= 0) cJSON_AddNumberToObject(run, "lr_min", c->o.lr_min);
+    cJSON_AddBoolToObject(run, "lr_by_ess", c->o.lr_by_ess);
+    cJSON_AddBoolToObject(run, "shared_z", c->o.shared_z);
+    cJSON_AddNumberToObject(run, "n_exact", c->n_exact);
+    cJSON_AddNumberToObject(run, "exact_every", (double)c->o.exact_every);
+    if (c->reference) cJSON_AddStringToObject(run, "reference", c->reference);
+    cJSON_AddNumberToObject(run, "proposal_margin", isinf(c->o.proposal_margin) ? 1e300 : c->o.proposal_margin);
+    cJSON_AddNumberToObject(run, "max_new_tokens", c->max_new);
+    cJSON_AddNumberToObject(run, "temperature", c->temperature);
+    cJSON_AddNumberToObject(run, "top_k", c->top_k);
+    cJSON_AddNumberToObject(run, "top_p", c->top_p);
+    cJSON_AddNumberToObject(run, "micro_batch", c->micro_batch);
+    cJSON_AddNumberToObject(run, "seed", (double)c->o.seed);
+    cJSON_AddNumberToObject(run, "contexts", n_ctx);
+    if (c->prompts_path) cJSON_AddStringToObject(run, "prompts", c->prompts_path);
+    char *text = cJSON_Print(run);
+    cJSON_Delete(run);
+    char path[4096];
+    int wr = text && pst_path_join(path, sizeof path, c->out, resume ? "run.resumed.json" : "run.json", err) == 0
+                 ? pst_write_file_atomic(path, text, strlen(text), err)
+                 : -1;
+    free(text);
+    return wr;
+}
+
+/* The run itself: PPO, DPO or the DPG loop (the DPG family and REINFORCE, RLOO, GRPO). The
+ * initial proposal of off-policy DPG is the prior, sampled with the same warping as the policy. */
+static int train(tune_cli *c, pst_target_bundle *b, pst_distribution *policy, const pst_gpt2_policy_options *po,
+                 const pst_reference *ref, pst_tune_contexts *report, pst_error *err) {
+    if (strcmp(c->method, "ppo") == 0)
+        return pst_ppo_train(policy, &b->target, &c->o, &c->ppo, pst_tune_on_step, report, err);
+    if (strcmp(c->method, "dpo") == 0)
+        return pst_tune_dpo_train(&c->dpo, b, c->init, &c->o, po, ref->n ? ref : NULL, c->out, err);
+    pst_distribution proposal = {0};
+    int own_proposal = c->temperature != 1.0 || c->top_k || c->top_p != 1.0;
+    if (own_proposal && pst_gpt2_distribution_load(b->spec.prior, po, &proposal, err) < 0) return -1;
+    if (!own_proposal) proposal = pst_distribution_borrow(&b->prior);
+    int rc = pst_dpg_train(policy, &b->target, &proposal, &c->o, pst_tune_on_step, report, err);
+    if (own_proposal) pst_distribution_free(&proposal);
+    return rc;
+}
+
 int cmd_tune(int argc, char **argv) {
-    const char *method = "dpg", *spec_path = NULL, *out = NULL, *variant = "kl-adaptive", *fdiv = "fkl",
-               *init = NULL, *prompts_path = NULL, *reference = NULL, *reward = "evidence";
-    int max_new = 32, micro_batch = 16, n_exact = 512, top_k = 0;
-    long max_proposals = 200000;
-    double temperature = 1.0, top_p = 1.0, grad_clip = 1.0, weight_decay = 0.0;
-    pst_tune_dpo dpo = {.loss = "sigmoid"}; /* --method dpo (src/cli/tune_dpo.c) */
-    pst_dpo_options_default(&dpo.o);
-    pst_dpg_options o; /* bound to the table: batch, steps, lr, ..., exact_every */
-    pst_dpg_options_default(&o);
-    pst_ppo_options ppo; /* --method ppo */
-    pst_ppo_options_default(&ppo);
-    o.batch = 256, o.steps = 100, o.lr = 1e-4, o.lr_min = 1e-5, o.baseline_decay = 0.9, o.proposal_margin = 2.0;
-    o.seed = 1, o.checkpoint_every = 25, o.exact_every = 25;
+    tune_cli c = {.method = "dpg", .variant = "kl-adaptive", .fdiv = "fkl", .reward = "evidence", .max_new = 32,
+                  .micro_batch = 16, .n_exact = 512, .max_proposals = 200000, .temperature = 1.0, .top_p = 1.0,
+                  .grad_clip = 1.0, .dpo = {.loss = "sigmoid"}};
+    pst_dpo_options_default(&c.dpo.o);
+    pst_dpg_options_default(&c.o);
+    pst_ppo_options_default(&c.ppo);
+    c.o.batch = 256, c.o.steps = 100, c.o.lr = 1e-4, c.o.lr_min = 1e-5, c.o.baseline_decay = 0.9;
+    c.o.proposal_margin = 2.0, c.o.seed = 1, c.o.checkpoint_every = 25, c.o.exact_every = 25;
     const pst_arg spec[] = {
-        ARG("method", ARG_STRING, &method,
+        ARG("method", ARG_STRING, &c.method,
             "dpg: the DPG family (--variant); reinforce, rloo, grpo: KL-regularised RL on --reward, KL penalty --kl-coef; "
             "dpo: preference pairs (--pairs, --loss), reference = the prior",
             .choices = "dpg|reinforce|rloo|grpo|ppo|dpo"),
-        ARG("spec", ARG_STRING, &spec_path, "target spec (JSON; required, except where --resume reads it from "
+        ARG("spec", ARG_STRING, &c.spec_path, "target spec (JSON; required, except where --resume reads it from "
             "OUT/run.json)", .field = "spec_path"),
-        ARG("out", ARG_STRING, &out, "run directory (run.json, metrics.jsonl, checkpoints/, model/)", .required = 1,
+        ARG("out", ARG_STRING, &c.out, "run directory (run.json, metrics.jsonl, checkpoints/, model/)", .required = 1,
             .field = "out_dir"),
-        ARG("variant", ARG_STRING, &variant, "on-policy | kl-adaptive | baseline | f"),
-        ARG("f", ARG_STRING, &fdiv, "f-DPG divergence: fkl | rkl | js | tv"),
-        ARG("reward", ARG_STRING, &reward, "RL: r(x) = P/a (evidence: b for a pointwise target), log P, or log P - log a",
+        ARG("variant", ARG_STRING, &c.variant, "on-policy | kl-adaptive | baseline | f"),
+        ARG("f", ARG_STRING, &c.fdiv, "f-DPG divergence: fkl | rkl | js | tv"),
+        ARG("reward", ARG_STRING, &c.reward, "RL: r(x) = P/a (evidence: b for a pointwise target), log P, or log P - log a",
             .choices = "evidence|log-target|log-evidence"),
-        ARG("kl-coef", ARG_DOUBLE, &o.kl_coef, "RL: beta of R = r - beta (log pi - log a) (0: the reward alone); "
+        ARG("kl-coef", ARG_DOUBLE, &c.o.kl_coef, "RL: beta of R = r - beta (log pi - log a) (0: the reward alone); "
             "dpo: the same beta, of the implicit reward beta (log pi - log a) (default there 0.1)",
             .range = "0.."),
-        ARG("group-size", ARG_INT, &o.group_size, "rloo, grpo: samples per group of one context (divides --batch)",
+        ARG("group-size", ARG_INT, &c.o.group_size, "rloo, grpo: samples per group of one context (divides --batch)",
             .range = "2.."),
-        ARG("reward-floor", ARG_DOUBLE, &o.reward_floor, "RL, log rewards: log b where P = 0 (log P = log a + this)"),
-        ARG("ppo-epochs", ARG_INT, &ppo.epochs, "ppo: optimisation passes over each rollout batch", .range = "1..",
+        ARG("reward-floor", ARG_DOUBLE, &c.o.reward_floor, "RL, log rewards: log b where P = 0 (log P = log a + this)"),
+        ARG("ppo-epochs", ARG_INT, &c.ppo.epochs, "ppo: optimisation passes over each rollout batch", .range = "1..",
             .field = "epochs"),
-        ARG("minibatch", ARG_INT, &ppo.minibatch, "ppo: sequences per optimisation step (<= --batch; default: min(16, --batch))", .range = "1.."),
-        ARG("kl-target", ARG_DOUBLE, &ppo.kl_target, "ppo: the adaptive controller's KL(pi||a) target (0: fixed beta)",
+        ARG("minibatch", ARG_INT, &c.ppo.minibatch, "ppo: sequences per optimisation step (<= --batch; default: min(16, --batch))", .range = "1.."),
+        ARG("kl-target", ARG_DOUBLE, &c.ppo.kl_target, "ppo: the adaptive controller's KL(pi||a) target (0: fixed beta)",
             .range = "0.."),
-        ARG("kl-horizon", ARG_DOUBLE, &ppo.kl_horizon, "ppo: the adaptive controller's horizon (samples)"),
-        ARG("gae-lambda", ARG_DOUBLE, &ppo.lambda, "ppo: GAE lambda", .range = "0..1", .field = "lambda"),
-        ARG("gae-gamma", ARG_DOUBLE, &ppo.gamma, "ppo: GAE discount gamma", .range = "0..1", .field = "gamma"),
-        ARG("clip-range", ARG_DOUBLE, &ppo.clip, "ppo: the policy ratio's clip range", .field = "clip"),
-        ARG("value-clip", ARG_DOUBLE, &ppo.value_clip, "ppo: the value's clip range"),
-        ARG("vf-coef", ARG_DOUBLE, &ppo.vf_coef, "ppo: the value loss coefficient", .range = "0.."),
-        ARG("pairs", ARG_STRING, &dpo.pairs_path, "dpo: preference pairs (JSON lines: prompt, chosen, rejected, tie)"),
-        ARG("loss", ARG_STRING, &dpo.loss, "dpo: sigmoid (DPO), ipo or hinge", .choices = "sigmoid|ipo|hinge"),
-        ARG("label-smoothing", ARG_DOUBLE, &dpo.o.label_smoothing, "dpo, sigmoid loss: the label noise eps of cDPO",
+        ARG("kl-horizon", ARG_DOUBLE, &c.ppo.kl_horizon, "ppo: the adaptive controller's horizon (samples)"),
+        ARG("gae-lambda", ARG_DOUBLE, &c.ppo.lambda, "ppo: GAE lambda", .range = "0..1", .field = "lambda"),
+        ARG("gae-gamma", ARG_DOUBLE, &c.ppo.gamma, "ppo: GAE discount gamma", .range = "0..1", .field = "gamma"),
+        ARG("clip-range", ARG_DOUBLE, &c.ppo.clip, "ppo: the policy ratio's clip range", .field = "clip"),
+        ARG("value-clip", ARG_DOUBLE, &c.ppo.value_clip, "ppo: the value's clip range"),
+        ARG("vf-coef", ARG_DOUBLE, &c.ppo.vf_coef, "ppo: the value loss coefficient", .range = "0.."),
+        ARG("pairs", ARG_STRING, &c.dpo.pairs_path, "dpo: preference pairs (JSON lines: prompt, chosen, rejected, tie)"),
+        ARG("loss", ARG_STRING, &c.dpo.loss, "dpo: sigmoid (DPO), ipo or hinge", .choices = "sigmoid|ipo|hinge"),
+        ARG("label-smoothing", ARG_DOUBLE, &c.dpo.o.label_smoothing, "dpo, sigmoid loss: the label noise eps of cDPO",
             .range = "0..0.4999"),
-        ARG("held-out", ARG_DOUBLE, &dpo.o.held_out, "dpo: fraction of the pairs held out for the metrics",
+        ARG("held-out", ARG_DOUBLE, &c.dpo.o.held_out, "dpo: fraction of the pairs held out for the metrics",
             .range = "0..0.9"),
-        ARG("init", ARG_STRING, &init, "initial policy model directory (default: the prior)"),
-        ARG("steps", ARG_LONG, &o.steps, "training steps (a resumed run may go further)", .range = "1..",
+        ARG("init", ARG_STRING, &c.init, "initial policy model directory (default: the prior)"),
+        ARG("steps", ARG_LONG, &c.o.steps, "training steps (a resumed run may go further)", .range = "1..",
             .resume_may_change = 1),
-        ARG("batch", ARG_INT, &o.batch, "samples per step", .range = "2.."),
-        ARG("micro-batch", ARG_INT, &micro_batch, "rows per forward/backward"),
-        ARG("lr", ARG_DOUBLE, &o.lr, "peak learning rate"),
-        ARG("weight-decay", ARG_DOUBLE, &weight_decay, "AdamW weight decay"),
-        ARG("grad-clip", ARG_DOUBLE, &grad_clip, "clip the gradient's global norm (0: off)"),
-        ARG("lr-min", ARG_DOUBLE, &o.lr_min, "cosine decay of the learning rate from --lr to this over --steps (< 0: constant)"),
-        ARG("lr-by-ess", ARG_FLAG, &o.lr_by_ess, "scale each step's learning rate by the effective sample size / batch"),
-        ARG("baseline-decay", ARG_DOUBLE, &o.baseline_decay, "f-DPG moving-average baseline decay"),
-        ARG("proposal-margin", ARG_DOUBLE, &o.proposal_margin,
+        ARG("batch", ARG_INT, &c.o.batch, "samples per step", .range = "2.."),
+        ARG("micro-batch", ARG_INT, &c.micro_batch, "rows per forward/backward"),
+        ARG("lr", ARG_DOUBLE, &c.o.lr, "peak learning rate"),
+        ARG("weight-decay", ARG_DOUBLE, &c.weight_decay, "AdamW weight decay"),
+        ARG("grad-clip", ARG_DOUBLE, &c.grad_clip, "clip the gradient's global norm (0: off)"),
+        ARG("lr-min", ARG_DOUBLE, &c.o.lr_min, "cosine decay of the learning rate from --lr to this over --steps (< 0: constant)"),
+        ARG("lr-by-ess", ARG_FLAG, &c.o.lr_by_ess, "scale each step's learning rate by the effective sample size / batch"),
+        ARG("baseline-decay", ARG_DOUBLE, &c.o.baseline_decay, "f-DPG moving-average baseline decay"),
+        ARG("proposal-margin", ARG_DOUBLE, &c.o.proposal_margin,
             "kl-adaptive/baseline: replace q by the policy only when it is better by this many standard errors (inf: never)",
             .range = "0.."),
-        ARG("max-new-tokens", ARG_INT, &max_new, "tokens per sample at most"),
-        ARG("temperature", ARG_DOUBLE, &temperature, "sampling temperature (0: greedy; q ≠ π then)"),
-        ARG("top-k", ARG_INT, &top_k, "keep the k most likely tokens (0: off)", .range = "0.."),
-        ARG("top-p", ARG_DOUBLE, &top_p, "nucleus: keep the most likely tokens up to this mass (1: off)"),
-        ARG("prompts", ARG_STRING, &prompts_path, "conditional targets (CDPG): a file of prompts, one per line"),
-        ARG("shared-z", ARG_FLAG, &o.shared_z, "conditional targets: one Z for all prompts, not one per prompt (ablation)"),
-        ARG("checkpoint-every", ARG_LONG, &o.checkpoint_every, "steps between checkpoints", .resume_may_change = 1),
-        ARG("resume", ARG_FLAG, &o.resume, "continue from OUT/checkpoints with the options in OUT/run.json"),
-        PST_ARGS_EXACT(reference, max_proposals),
-        ARG("n-exact", ARG_INT, &n_exact, "without --reference: exact samples of p drawn at the start (0: none)",
+        ARG("max-new-tokens", ARG_INT, &c.max_new, "tokens per sample at most"),
+        ARG("temperature", ARG_DOUBLE, &c.temperature, "sampling temperature (0: greedy; q ≠ π then)"),
+        ARG("top-k", ARG_INT, &c.top_k, "keep the k most likely tokens (0: off)", .range = "0.."),
+        ARG("top-p", ARG_DOUBLE, &c.top_p, "nucleus: keep the most likely tokens up to this mass (1: off)"),
+        ARG("prompts", ARG_STRING, &c.prompts_path, "conditional targets (CDPG): a file of prompts, one per line"),
+        ARG("shared-z", ARG_FLAG, &c.o.shared_z, "conditional targets: one Z for all prompts, not one per prompt (ablation)"),
+        ARG("checkpoint-every", ARG_LONG, &c.o.checkpoint_every, "steps between checkpoints", .resume_may_change = 1),
+        ARG("resume", ARG_FLAG, &c.o.resume, "continue from OUT/checkpoints with the options in OUT/run.json"),
+        PST_ARGS_EXACT(c.reference, c.max_proposals),
+        ARG("n-exact", ARG_INT, &c.n_exact, "without --reference: exact samples of p drawn at the start (0: none)",
             .range = "0.."),
-        ARG("exact-every", ARG_LONG, &o.exact_every, "steps between measurements on the exact samples", .range = "0.."),
-        PST_ARGS_SEED(o.seed),
-        ARG("quiet", ARG_FLAG, &o.quiet, "no progress line", .resume_may_change = 1),
+        ARG("exact-every", ARG_LONG, &c.o.exact_every, "steps between measurements on the exact samples", .range = "0.."),
+        PST_ARGS_SEED(c.o.seed),
+        ARG("quiet", ARG_FLAG, &c.o.quiet, "no progress line", .resume_may_change = 1),
         {0},
     };
     unsigned char given[PST_ARGS_MAX] = {0};
@@ -177,40 +298,20 @@ int cmd_tune(int argc, char **argv) {
     void *saved = NULL; /* OUT/run.json of a resumed run: its options are this run's */
     char path[4096], ckpt[4096];
     pst_error err = {0};
-    int resume = o.resume;
-    if (resume && pst_path_join(path, sizeof path, out, "run.json", &err) < 0) return pst_cli_fail("tune", spec, &err);
+    int resume = c.o.resume;
+    if (resume && pst_path_join(path, sizeof path, c.out, "run.json", &err) < 0) return pst_cli_fail("tune", spec, &err);
     if (resume && (rc = pst_args_resume("tune", spec, given, path, &saved)) != PST_ARGS_RUN) return rc;
-    if (!spec_path) { /* a resumed run has it from run.json, unless it was killed before writing one */
-        fprintf(stderr, "posterior tune: --spec is required%s\n",
-                resume ? " (OUT/run.json, which would hold it, is missing)" : "");
-        return 2;
-    }
-    if (n_exact == 1) {
-        fprintf(stderr, "posterior tune: --n-exact must be 0 or >= 2\n");
+    if ((rc = settle_options(&c, spec, given, resume)) != 0) {
         cJSON_Delete(saved);
-        return 2;
+        return rc;
     }
-    int is_ppo = strcmp(method, "ppo") == 0, is_dpo = strcmp(method, "dpo") == 0;
-    if (check_method(method, spec, given) < 0 || pst_tune_dpo_check(&dpo, is_dpo, spec, given, resume, o.kl_coef) != 0) {
-        cJSON_Delete(saved);
-        return 2;
-    }
-    if (strcmp(method, "dpg") != 0 && !is_dpo) variant = is_ppo ? "reinforce" : method; /* RL: variants of the same loop */
-    if (is_ppo && !pst_args_given(spec, given, "kl-coef") && !resume) o.kl_coef = 0.2; /* Ziegler's β0 */
-    if (is_ppo && !pst_args_given(spec, given, "minibatch") && !resume && ppo.minibatch > o.batch)
-        ppo.minibatch = o.batch; /* the default 16 never exceeds a smaller batch; a given one may not */
-    if (pst_dpg_variant_parse(variant, &o.variant, &err) < 0 || pst_f_divergence_parse(fdiv, &o.f, &err) < 0 ||
-        pst_rl_reward_parse(reward, &o.reward, &err) < 0 || pst_dpg_options_check(&o, &err) < 0 ||
-        (is_ppo && pst_ppo_options_check(&ppo, &o, &err) < 0)) {
-        pst_cli_fail("tune", spec, &err);
-        return 2;
-    }
+    int is_dpo = strcmp(c.method, "dpo") == 0;
     pst_gpt2_policy_options po;
     pst_gpt2_policy_options_default(&po);
-    po.sampling.max_new_tokens = max_new;
-    po.micro_batch = micro_batch;
-    po.grad_clip = (float)grad_clip;
-    po.weight_decay = (float)weight_decay;
+    po.sampling.max_new_tokens = c.max_new;
+    po.micro_batch = c.micro_batch;
+    po.grad_clip = (float)c.grad_clip;
+    po.weight_decay = (float)c.weight_decay;
     pst_target_bundle b;
     pst_distribution policy = {0};
     pst_reference ref = {0};
@@ -219,120 +320,43 @@ int cmd_tune(int argc, char **argv) {
     pst_tune_contexts report = {0};
     int n_ctx = 0;
     int ret = 1;
-    if (pst_target_bundle_load(spec_path, &po, &b, &err) < 0 ||
-        pst_target_spec_check_fitted(&b.spec, spec_path, &err) < 0)
+    if (pst_target_bundle_load(c.spec_path, &po, &b, &err) < 0 ||
+        pst_target_spec_check_fitted(&b.spec, c.spec_path, &err) < 0)
         goto fail;
-    po.sampling.temperature = (float)temperature;
-    po.sampling.top_k = top_k;
-    po.sampling.top_p = (float)top_p;
-    if (init && pst_target_check_policy(b.spec.prior, init, &err) < 0) goto fail;
-    if (pst_gpt2_distribution_load(init ? init : b.spec.prior, &po, &policy, &err) < 0) goto fail;
-    if (prompts_path ? pst_target_bundle_contexts(&b, prompts_path, max_new, &contexts, &lines, &n_ctx, &err) < 0
+    po.sampling.temperature = (float)c.temperature;
+    po.sampling.top_k = c.top_k;
+    po.sampling.top_p = (float)c.top_p;
+    if (c.init && pst_target_check_policy(b.spec.prior, c.init, &err) < 0) goto fail;
+    if (pst_gpt2_distribution_load(c.init ? c.init : b.spec.prior, &po, &policy, &err) < 0) goto fail;
+    if (c.prompts_path ? pst_target_bundle_contexts(&b, c.prompts_path, c.max_new, &contexts, &lines, &n_ctx, &err) < 0
                      : pst_target_bundle_require_contexts(&b, 0, &err) < 0)
         goto fail;
     /* the exact samples before anything is written: a bad reference or budget leaves no run folder */
     int drawn = 0;
-    if (open_reference(&b, reference, n_exact, max_new, n_ctx ? contexts : NULL, n_ctx, max_proposals, o.batch, o.seed,
-                       out, resume, &ref, &drawn, &err) < 0)
+    if (open_reference(&b, c.reference, c.n_exact, c.max_new, n_ctx ? contexts : NULL, n_ctx, c.max_proposals, c.o.batch, c.o.seed,
+                       c.out, resume, &ref, &drawn, &err) < 0)
         goto fail;
-    if (pst_mkdir_p(out, &err) < 0 || pst_remove_stale_tmp(out, &err) < 0 || /* what a kill left */
-        pst_path_join(ckpt, sizeof ckpt, out, "checkpoints", &err) < 0 ||
+    if (pst_mkdir_p(c.out, &err) < 0 || pst_remove_stale_tmp(c.out, &err) < 0 || /* what a kill left */
+        pst_path_join(ckpt, sizeof ckpt, c.out, "checkpoints", &err) < 0 ||
         pst_mkdir_p(ckpt, &err) < 0)
         goto fail;
-    if (drawn && (pst_path_join(path, sizeof path, out, "reference.jsonl", &err) < 0 ||
+    if (drawn && (pst_path_join(path, sizeof path, c.out, "reference.jsonl", &err) < 0 ||
                   pst_reference_save(path, &ref, &err) < 0))
         goto fail;
-    /* run.json: the full configuration */
-    {
-        cJSON *run = cJSON_CreateObject();
-        char *spec_text = pst_target_spec_to_json(&b.spec, &err);
-        cJSON *sp = spec_text ? cJSON_Parse(spec_text) : NULL;
-        free(spec_text);
-        if (!run || !sp) {
-            cJSON_Delete(run);
-            cJSON_Delete(sp);
-            pst_fail(&err, "out of memory");
-            goto fail;
-        }
-        cJSON_AddStringToObject(run, "method", method);
-        cJSON_AddStringToObject(run, "variant", is_ppo ? "ppo" : variant);
-        cJSON_AddStringToObject(run, "f", fdiv);
-        if (strcmp(method, "dpg") != 0) {
-            cJSON_AddStringToObject(run, "reward", reward);
-            cJSON_AddNumberToObject(run, "kl_coef", o.kl_coef);
-            cJSON_AddNumberToObject(run, "group_size", o.group_size);
-            cJSON_AddNumberToObject(run, "reward_floor", o.reward_floor);
-        }
-        if (is_ppo) {
-            cJSON_AddNumberToObject(run, "epochs", ppo.epochs);
-            cJSON_AddNumberToObject(run, "minibatch", ppo.minibatch);
-            cJSON_AddNumberToObject(run, "kl_target", ppo.kl_target);
-            cJSON_AddNumberToObject(run, "kl_horizon", ppo.kl_horizon);
-            cJSON_AddNumberToObject(run, "lambda", ppo.lambda);
-            cJSON_AddNumberToObject(run, "gamma", ppo.gamma);
-            cJSON_AddNumberToObject(run, "clip", ppo.clip);
-            cJSON_AddNumberToObject(run, "value_clip", ppo.value_clip);
-            cJSON_AddNumberToObject(run, "vf_coef", ppo.vf_coef);
-        }
-        if (is_dpo) pst_tune_dpo_run_json(&dpo, run);
-        cJSON_AddStringToObject(run, "spec_path", spec_path);
-        cJSON_AddItemToObject(run, "target", sp);
-        cJSON_AddStringToObject(run, "init", init ? init : b.spec.prior);
-        cJSON_AddNumberToObject(run, "steps", (double)o.steps);
-        cJSON_AddNumberToObject(run, "batch", o.batch);
-        cJSON_AddNumberToObject(run, "lr", o.lr);
-        cJSON_AddNumberToObject(run, "weight_decay", weight_decay);
-        cJSON_AddNumberToObject(run, "grad_clip", grad_clip);
-        cJSON_AddNumberToObject(run, "baseline_decay", o.baseline_decay);
-        if (o.lr_min >= 0) cJSON_AddNumberToObject(run, "lr_min", o.lr_min);
-        cJSON_AddBoolToObject(run, "lr_by_ess", o.lr_by_ess);
-        cJSON_AddBoolToObject(run, "shared_z", o.shared_z);
-        cJSON_AddNumberToObject(run, "n_exact", n_exact);
-        cJSON_AddNumberToObject(run, "exact_every", (double)o.exact_every);
-        if (reference) cJSON_AddStringToObject(run, "reference", reference);
-        cJSON_AddNumberToObject(run, "proposal_margin", isinf(o.proposal_margin) ? 1e300 : o.proposal_margin);
-        cJSON_AddNumberToObject(run, "max_new_tokens", max_new);
-        cJSON_AddNumberToObject(run, "temperature", temperature);
-        cJSON_AddNumberToObject(run, "top_k", top_k);
-        cJSON_AddNumberToObject(run, "top_p", top_p);
-        cJSON_AddNumberToObject(run, "micro_batch", micro_batch);
-        cJSON_AddNumberToObject(run, "seed", (double)o.seed);
-        cJSON_AddNumberToObject(run, "contexts", n_ctx);
-        if (prompts_path) cJSON_AddStringToObject(run, "prompts", prompts_path);
-        char *text = cJSON_Print(run);
-        cJSON_Delete(run);
-        int wr = text && pst_path_join(path, sizeof path, out, resume ? "run.resumed.json" : "run.json", &err) == 0
-                     ? pst_write_file_atomic(path, text, strlen(text), &err)
-                     : -1;
-        free(text);
-        if (wr < 0) goto fail;
-    }
-    if (pst_path_join(path, sizeof path, out, "metrics.jsonl", &err) < 0) goto fail;
-    if (o.lr_min > o.lr) o.lr_min = o.lr; /* never rises: above --lr it means a constant rate */
-    o.out_dir = ckpt;
-    o.metrics_path = path;
-    o.contexts = contexts;
-    o.n_contexts = n_ctx;
-    o.reference = ref.n ? &ref : NULL;
-    /* the initial proposal is the prior, sampled with the same warping as the policy */
-    pst_distribution proposal = {0};
-    int own_proposal = 0;
-    if (temperature != 1.0 || top_k || top_p != 1.0) {
-        if (pst_gpt2_distribution_load(b.spec.prior, &po, &proposal, &err) < 0) goto fail;
-        own_proposal = 1;
-    } else {
-        proposal = pst_distribution_borrow(&b.prior);
-    }
-    int tr = is_ppo   ? pst_ppo_train(&policy, &b.target, &o, &ppo, pst_tune_on_step, &report, &err)
-             : is_dpo ? pst_tune_dpo_train(&dpo, &b, init, &o, &po, ref.n ? &ref : NULL, out, &err)
-                      : pst_dpg_train(&policy, &b.target, &proposal, &o, pst_tune_on_step, &report, &err);
-    if (own_proposal) pst_distribution_free(&proposal);
-    if (tr < 0) goto fail;
-    if (pst_path_join(path, sizeof path, out, "model", &err) < 0 ||
+    if (write_run_json(&c, &b, n_ctx, resume, &err) < 0) goto fail;
+    if (pst_path_join(path, sizeof path, c.out, "metrics.jsonl", &err) < 0) goto fail;
+    if (c.o.lr_min > c.o.lr) c.o.lr_min = c.o.lr; /* never rises: above --lr it means a constant rate */
+    c.o.out_dir = ckpt;
+    c.o.metrics_path = path;
+    c.o.contexts = contexts;
+    c.o.n_contexts = n_ctx;
+    c.o.reference = ref.n ? &ref : NULL;
+    if (train(&c, &b, &policy, &po, &ref, &report, &err) < 0) goto fail;
+    if (pst_path_join(path, sizeof path, c.out, "model", &err) < 0 ||
         (!is_dpo && pst_dist_save(&policy, path, &err) < 0)) /* dpo saved its policy itself */
         goto fail;
-    fprintf(stderr, "posterior tune: %ld steps done; policy in %s\n", o.steps, path);
-    if (!is_dpo && pst_tune_report(&report, prompts_path, lines, path, o.steps, &err) < 0) /* dpo printed its own */
+    fprintf(stderr, "posterior tune: %ld steps done; policy in %s\n", c.o.steps, path);
+    if (!is_dpo && pst_tune_report(&report, c.prompts_path, lines, path, c.o.steps, &err) < 0) /* dpo printed its own */
         goto fail;
     ret = 0;
 fail:
