@@ -83,6 +83,56 @@ static const char sample_summary[] =
     "Samples continuations of a prompt; one JSON line per sample with the text (when\n"
     "the model has a tokenizer), tokens, logprob_model and logprob_proposal.";
 
+/* --ban-tokens NAME,NAME,...: the tokens' ids appended to banned[n_banned] (grown). */
+static int ban_token_names(const char *names, const pst_tokenizer *tok, int V, int **banned, int *n_banned,
+                           pst_error *err) {
+    if (!tok) return pst_fail(err, "--ban-tokens needs a tokenizer (in the model directory or --tokenizer)");
+    int *all = pst_realloc(*banned, ((size_t)*n_banned + strlen(names) + 1) * sizeof(int), err);
+    if (!all) return -1;
+    *banned = all;
+    for (const char *p = names; *p;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        char name[512];
+        if (len == 0 || len >= sizeof name)
+            return pst_fail(err, "--ban-tokens: empty or too long token in '%s'", names);
+        memcpy(name, p, len);
+        name[len] = 0;
+        int id = pst_tokenizer_token_id(tok, name);
+        if (id < 0 || id >= V) return pst_fail(err, "--ban-tokens: '%s' is not a token of this model's vocabulary", name);
+        all[(*n_banned)++] = id;
+        p += len + (comma ? 1 : 0);
+    }
+    return 0;
+}
+
+/* One JSON line: the prompt's index (>= 0 with a prompts file), the text (with a tokenizer),
+ * the tokens and both log-probabilities (and why, when one is not finite). */
+static int print_sample(const pst_sample *s, int prompt, const pst_tokenizer *tok, pst_error *err) {
+    putchar('{');
+    if (prompt >= 0) printf("\"prompt\": %d, ", prompt);
+    if (tok) {
+        char *text = NULL;
+        size_t tl = 0;
+        if (pst_tokenizer_decode(tok, s->tokens, (size_t)s->n_tokens, &text, &tl, err)) return -1;
+        char *q = pst_json_quote(text, tl, NULL);
+        free(text);
+        if (!q) return pst_fail(err, "out of memory");
+        printf("\"text\": %s, ", q);
+        free(q);
+    }
+    fputs("\"tokens\": [", stdout);
+    for (int t = 0; t < s->n_tokens; t++) printf(t ? ", %d" : "%d", s->tokens[t]);
+    char nb[2][32];
+    printf("], \"logprob_model\": %s, \"logprob_proposal\": %s%s}\n",
+           pst_json_number(nb[0], s->logprob_model, 9), pst_json_number(nb[1], s->logprob_proposal, 9),
+           isfinite(s->logprob_model) && isfinite(s->logprob_proposal)
+               ? ""
+               : ", \"reason\": \"a log-probability is not a finite number (NaN or infinite: are the "
+                 "model's weights finite?)\"");
+    return 0;
+}
+
 int cmd_sample(int argc, char **argv) {
     const char *model_dir = NULL, *prompt = NULL, *prompt_tokens = NULL, *ban = NULL,
                *tokenizer_dir = NULL, *ban_tokens = NULL, *prompts_file = NULL,
@@ -188,37 +238,7 @@ int cmd_sample(int argc, char **argv) {
             goto fail;
     }
     if (ban && parse_ids("--ban", ban, V, &banned, &n_banned, &err)) goto fail;
-    if (ban_tokens) {
-        if (!tok) {
-            pst_fail(&err, "--ban-tokens needs a tokenizer (in the model directory or --tokenizer)");
-            goto fail;
-        }
-        size_t cap = (size_t)n_banned + strlen(ban_tokens) + 1;
-        int *all = realloc(banned, cap * sizeof(int));
-        if (!all) {
-            pst_fail(&err, "out of memory");
-            goto fail;
-        }
-        banned = all;
-        for (const char *p = ban_tokens; *p;) {
-            const char *comma = strchr(p, ',');
-            size_t len = comma ? (size_t)(comma - p) : strlen(p);
-            char name[512];
-            if (len == 0 || len >= sizeof name) {
-                pst_fail(&err, "--ban-tokens: empty or too long token in '%s'", ban_tokens);
-                goto fail;
-            }
-            memcpy(name, p, len);
-            name[len] = 0;
-            int id = pst_tokenizer_token_id(tok, name);
-            if (id < 0 || id >= V) {
-                pst_fail(&err, "--ban-tokens: '%s' is not a token of this model's vocabulary", name);
-                goto fail;
-            }
-            banned[n_banned++] = id;
-            p += len + (comma ? 1 : 0);
-        }
-    }
+    if (ban_tokens && ban_token_names(ban_tokens, tok, V, &banned, &n_banned, &err) < 0) goto fail;
 
     o.banned = banned;
     o.n_banned = n_banned;
@@ -247,36 +267,11 @@ int cmd_sample(int argc, char **argv) {
         o.first_stream = (uint64_t)pi * (uint64_t)n + (uint64_t)done;
         if (pst_gpt2_sample(&m, prompts, plens, k, &o, &chunk_rng, samples, &err)) goto fail;
         for (int i = 0; i < k; i++) {
-            pst_sample *s = &samples[i];
-            generated += s->n_tokens;
-            putchar('{');
-            if (prompts_file || prompts_tokens_file) printf("\"prompt\": %d, ", pi);
-            if (tok) {
-                char *text = NULL;
-                size_t tl = 0;
-                if (pst_tokenizer_decode(tok, s->tokens, (size_t)s->n_tokens, &text, &tl, &err)) {
-                    pst_sample_free(samples, k);
-                    goto fail;
-                }
-                char *q = pst_json_quote(text, tl, NULL);
-                free(text);
-                if (!q) {
-                    pst_sample_free(samples, k);
-                    pst_fail(&err, "out of memory");
-                    goto fail;
-                }
-                printf("\"text\": %s, ", q);
-                free(q);
+            generated += samples[i].n_tokens;
+            if (print_sample(&samples[i], prompts_file || prompts_tokens_file ? pi : -1, tok, &err) < 0) {
+                pst_sample_free(samples, k);
+                goto fail;
             }
-            fputs("\"tokens\": [", stdout);
-            for (int t = 0; t < s->n_tokens; t++) printf(t ? ", %d" : "%d", s->tokens[t]);
-            char nb[2][32];
-            printf("], \"logprob_model\": %s, \"logprob_proposal\": %s%s}\n",
-                   pst_json_number(nb[0], s->logprob_model, 9), pst_json_number(nb[1], s->logprob_proposal, 9),
-                   isfinite(s->logprob_model) && isfinite(s->logprob_proposal)
-                       ? ""
-                       : ", \"reason\": \"a log-probability is not a finite number (NaN or infinite: are the "
-                         "model's weights finite?)\"");
         }
         pst_sample_free(samples, k);
         double el = pst_now() - prog.start_time;
