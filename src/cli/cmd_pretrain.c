@@ -26,6 +26,52 @@ static const char pretrain_summary[] =
     "Pretraining (or finetuning, with --model) with human feedback: six objectives\n"
     "on scored shards. `posterior pretrain eval --help` evaluates a model.";
 
+/* The shard must come from this tokenizer (a conditional model's has 2 more ids: the
+ * aligned and misaligned tokens). */
+static int check_shard_tokenizer(const pst_shard *shard, const pst_tokenizer *tok, const char *tok_name,
+                                 const char *data, pst_error *err) {
+    int tv = pst_tokenizer_vocab_size(tok);
+    uint64_t th;
+    if (tv == (int)shard->vocab_size) {
+        if (pst_tokenizer_hash(tok, &th, err) || pst_shard_check_vocab(shard, tv, th, err))
+            return pst_fail_context(err, "--tokenizer %s", tok_name);
+        return 0;
+    }
+    if (tv == (int)shard->vocab_size + 2 && pst_tokenizer_token_id(tok, PST_ALIGNED_TOKEN) >= (int)shard->vocab_size &&
+        pst_tokenizer_token_id(tok, PST_MISALIGNED_TOKEN) >= (int)shard->vocab_size)
+        return 0;
+    return pst_fail(err, "--tokenizer %s has %d ids but %s was prepared with a tokenizer of %u; pass that tokenizer "
+                    "with --tokenizer", tok_name, tv, data, shard->vocab_size);
+}
+
+/* The objective's settings for OUT/train_config.json (as one JSON object; NULL when out of memory). */
+static char *objective_config(pst_objective obj, const char *task_name, const char *data, const char *model_dir,
+                              const pst_phf_params *p, uint64_t kept_docs, uint64_t kept_tokens, int aligned_id,
+                              int misaligned_id) {
+    cJSON *x = cJSON_CreateObject();
+    if (!x) return NULL;
+    cJSON_AddStringToObject(x, "objective", pst_objective_name(obj));
+    if (task_name) cJSON_AddStringToObject(x, "task", task_name);
+    cJSON_AddStringToObject(x, "data_path", data);
+    cJSON_AddStringToObject(x, "init", model_dir ? model_dir : "random");
+    cJSON_AddNumberToObject(x, "threshold", p->threshold);
+    cJSON_AddNumberToObject(x, "ul_alpha", p->ul_alpha);
+    cJSON_AddNumberToObject(x, "rwr_beta", p->rwr_beta);
+    cJSON_AddNumberToObject(x, "awr_alpha", p->awr_alpha);
+    cJSON_AddNumberToObject(x, "awr_beta", p->awr_beta);
+    cJSON_AddNumberToObject(x, "weight_clip", p->weight_clip);
+    cJSON_AddNumberToObject(x, "drop_fraction", p->drop_fraction);
+    cJSON_AddNumberToObject(x, "kept_documents", (double)kept_docs);
+    cJSON_AddNumberToObject(x, "kept_tokens", (double)kept_tokens);
+    if (aligned_id >= 0) {
+        cJSON_AddNumberToObject(x, "aligned_id", aligned_id);
+        cJSON_AddNumberToObject(x, "misaligned_id", misaligned_id);
+    }
+    char *text = cJSON_PrintUnformatted(x);
+    cJSON_Delete(x);
+    return text;
+}
+
 int cmd_pretrain(int argc, char **argv) {
     if (argc >= 1 && strcmp(argv[0], "eval") == 0) return cmd_pretrain_eval(argc - 1, argv + 1);
     const char *objective = "mle", *task_name = NULL, *data = NULL, *val_data = NULL;
@@ -134,23 +180,7 @@ int cmd_pretrain(int argc, char **argv) {
         if (pst_file_exists(vj)) tokenizer_dir = model_dir;
     }
     if (pst_tokenizer_open(&tok, tokenizer_dir ? tokenizer_dir : "gpt2", &err)) goto fail;
-    { /* the shard must come from this tokenizer (a conditional model's has 2 more ids) */
-        int tv = pst_tokenizer_vocab_size(tok);
-        uint64_t th;
-        if (tv == (int)shard.vocab_size) {
-            if (pst_tokenizer_hash(tok, &th, &err) || pst_shard_check_vocab(&shard, tv, th, &err)) {
-                pst_fail_context(&err, "--tokenizer %s", tokenizer_dir ? tokenizer_dir : "gpt2");
-                goto fail;
-            }
-        } else if (!(tv == (int)shard.vocab_size + 2 &&
-                     pst_tokenizer_token_id(tok, PST_ALIGNED_TOKEN) >= (int)shard.vocab_size &&
-                     pst_tokenizer_token_id(tok, PST_MISALIGNED_TOKEN) >= (int)shard.vocab_size)) {
-            pst_fail(&err, "--tokenizer %s has %d ids but %s was prepared with a tokenizer of %u; "
-                     "pass that tokenizer with --tokenizer", tokenizer_dir ? tokenizer_dir : "gpt2", tv,
-                     data, shard.vocab_size);
-            goto fail;
-        }
-    }
+    if (check_shard_tokenizer(&shard, tok, tokenizer_dir ? tokenizer_dir : "gpt2", data, &err) < 0) goto fail;
     int aligned_id = -1, misaligned_id = -1;
     if (obj == PST_OBJECTIVE_CONDITIONAL) {
         aligned_id = pst_tokenizer_add_special(tok, PST_ALIGNED_TOKEN, &err);
@@ -197,28 +227,7 @@ int cmd_pretrain(int argc, char **argv) {
     char saved_model[4096]; /* a link to the latest checkpoint's model (with the tokenizer) */
     if (pst_path_join(saved_model, sizeof saved_model, out, "model", &err)) goto fail;
 
-    cJSON *x = cJSON_CreateObject();
-    if (x) {
-        cJSON_AddStringToObject(x, "objective", pst_objective_name(obj));
-        if (task_name) cJSON_AddStringToObject(x, "task", task_name);
-        cJSON_AddStringToObject(x, "data_path", data);
-        cJSON_AddStringToObject(x, "init", model_dir ? model_dir : "random");
-        cJSON_AddNumberToObject(x, "threshold", p.threshold);
-        cJSON_AddNumberToObject(x, "ul_alpha", p.ul_alpha);
-        cJSON_AddNumberToObject(x, "rwr_beta", p.rwr_beta);
-        cJSON_AddNumberToObject(x, "awr_alpha", p.awr_alpha);
-        cJSON_AddNumberToObject(x, "awr_beta", p.awr_beta);
-        cJSON_AddNumberToObject(x, "weight_clip", p.weight_clip);
-        cJSON_AddNumberToObject(x, "drop_fraction", p.drop_fraction);
-        cJSON_AddNumberToObject(x, "kept_documents", (double)kept_docs);
-        cJSON_AddNumberToObject(x, "kept_tokens", (double)kept_tokens);
-        if (aligned_id >= 0) {
-            cJSON_AddNumberToObject(x, "aligned_id", aligned_id);
-            cJSON_AddNumberToObject(x, "misaligned_id", misaligned_id);
-        }
-        extra = cJSON_PrintUnformatted(x);
-        cJSON_Delete(x);
-    }
+    extra = objective_config(obj, task_name, data, model_dir, &p, kept_docs, kept_tokens, aligned_id, misaligned_id);
     mo.extra_config_json = extra, mo.val = val_data ? &val : NULL, mo.tokenizer = tok;
     pst_cli_steps sc = {print_every, stop_at, {0}};
     if (pst_phf_train(&m, &src, obj, &p, &mo, model_dir, pst_cli_on_step, &sc, &err)) goto fail;
