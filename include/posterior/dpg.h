@@ -120,7 +120,7 @@ typedef struct {
      * samples; × mean_length: of the sequence entropy H(π)) and its tokens per sample
      * (pst_rl_rollout_stats, as PPO's keys of the same names). */
     int has_policy_stats;
-    double entropy, mean_length;
+    double entropy, mean_length, distinct_2; /* distinct_2: of the batch's samples */
     /* Conditional runs (contexts): n_contexts, and per context the samples drawn so far and
      * those with P > 0 (arrays of n_contexts, owned by the trainer, valid during the
      * callback); zero_z_contexts = the contexts drawn so far with no sample of P > 0 (their

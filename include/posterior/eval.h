@@ -4,8 +4,8 @@
  *     p(x) = P(x)/Z from its own samples, and from exact samples of p where p has them;
  *   evaluation of pretrained models (src/eval/phf_eval.c): misalignment of samples,
  *     LM loss, KL(ref ‖ π), diversity (docs/pretraining.md);
- *   the measures both use (src/eval/measures.c): LM loss on a shard, distinct-n,
- *     self-BLEU, E[max of k].
+ *   the measures both use (src/eval/measures.c): LM loss on a shard, self-BLEU,
+ *     E[max of k]; distinct-n is the prior layer's (prior.h: trainers log it too).
  * Options are structs with a _default function; errors name the option field
  * (pst_error), never a command-line flag. */
 #ifndef POSTERIOR_EVAL_H
@@ -38,8 +38,6 @@ int pst_lm_loss_of_dir(const char *model_dir, const char *shard_path, int batche
 /* E[max of k draws without replacement from the n scores] (k clamped to n):
  * Σ_i C(i − 1, k − 1)/C(n, k)·s_(i) over the sorted scores s_(1) <= ... <= s_(n). */
 double pst_expected_max(const double *scores, size_t n, int k);
-/* distinct-n: distinct n-grams / all n-grams over the n_seqs token sequences (0 if none). */
-double pst_distinct_n(const int *const *seqs, const int *lens, int n_seqs, int order);
 /* Self-BLEU: mean over sequences of BLEU-max_order (uniform weights, clipped counts, brevity
  * penalty with the closest reference length, zero precisions smoothed to 0.1/count as NLTK's
  * method1) of each sequence against all others. */

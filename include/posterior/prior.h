@@ -164,6 +164,9 @@ typedef struct {
     double logprob_proposal;
 } pst_sample;
 
+/* distinct-n: distinct n-grams / all n-grams over the n_seqs token sequences (0 if none). */
+double pst_distinct_n(const int *const *seqs, const int *lens, int n_seqs, int order);
+
 /* Draws n samples, sample i continuing prompts[i] (prompt_lens[i] tokens, >= 1;
  * use the eot token as a prompt for unconditional samples), batching rows with a
  * KV cache. Deterministic given rng. out[i].tokens is malloc'd. */

@@ -41,9 +41,11 @@ int pst_rl_grpo_advantages(const double *R, int n, int k, int scale, double eps,
 /* The length and entropy statistics of n samples of π with their log π(x_i) (raw, untempered):
  *   *entropy = −Σ_i log π(x_i) / Σ_i |x_i|  (mean over tokens of −log π(x_t | x_<t): unbiased
  *              for the mean next-token entropy along π's own samples; 0 without tokens),
- *   *mean_length = Σ_i |x_i| / n  (tokens per sample); entropy × mean_length estimates H(π). */
+ *   *mean_length = Σ_i |x_i| / n  (tokens per sample); entropy × mean_length estimates H(π);
+ *   *distinct_2 = distinct bigrams / all bigrams of the n samples (pst_distinct_n; NaN when out
+ *              of memory). */
 void pst_rl_rollout_stats(const pst_sample *xs, const double *log_policy, int n, double *entropy,
-                          double *mean_length);
+                          double *mean_length, double *distinct_2);
 
 /* k3, the non-negative unbiased estimator of KL(π‖a) per token or sequence (Schulman):
  * with d = log a − log π, k3 = exp(d) − d − 1, and ∂k3/∂log π = 1 − exp(d). */
@@ -119,6 +121,7 @@ typedef struct {
     double entropy;              /* mean over the rollouts' tokens of −log π(x_t | x_<t): unbiased for
                                     the mean next-token entropy along π's own samples */
     double mean_length;          /* tokens per rollout */
+    double distinct_2;           /* distinct bigrams / all bigrams of the rollouts */
 } pst_ppo_step;
 
 /* Trains policy by PPO toward maximising E_π[r] − β·KL(π‖a), with the common options

@@ -94,34 +94,6 @@ static int ngram_eq(const int *a, const int *b, int order) {
     return 1;
 }
 
-/* FNV-1a of an n-gram, for the distinct-n hash set */
-static uint64_t ngram_hash(const int *g, int order) {
-    uint64_t h = 1469598103934665603ull;
-    for (int j = 0; j < order; j++) h = (h ^ (uint32_t)g[j]) * 1099511628211ull;
-    return h;
-}
-
-double pst_distinct_n(const int *const *seqs, const int *lens, int n_seqs, int order) {
-    size_t total = 0;
-    for (int i = 0; i < n_seqs; i++)
-        if (lens[i] >= order) total += (size_t)(lens[i] - order + 1);
-    if (total == 0) return 0;
-    size_t cap = 1;
-    while (cap < 2 * total) cap <<= 1;
-    const int **slot = calloc(cap, sizeof *slot); /* open addressing: pointer to the n-gram */
-    if (!slot) return NAN;
-    size_t distinct = 0;
-    for (int i = 0; i < n_seqs; i++)
-        for (int t = 0; t + order <= lens[i]; t++) {
-            const int *g = seqs[i] + t;
-            size_t h = (size_t)ngram_hash(g, order) & (cap - 1);
-            while (slot[h] && !ngram_eq(slot[h], g, order)) h = (h + 1) & (cap - 1);
-            if (!slot[h]) slot[h] = g, distinct++;
-        }
-    free(slot);
-    return (double)distinct / (double)total;
-}
-
 /* occurrences of the n-gram g in seq */
 static int count_in(const int *g, int order, const int *seq, int len) {
     int c = 0;

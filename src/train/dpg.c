@@ -319,8 +319,9 @@ void pst_dpg_step_json(const pst_dpg_step *m, char *out, size_t cap) {
     }
     int k = 0;
     if (m->has_policy_stats)
-        k += snprintf(more, sizeof more, ", \"entropy\": %s, \"mean_length\": %s", pst_json_number(b[0], m->entropy, 6),
-                      pst_json_number(b[1], m->mean_length, 4));
+        k += snprintf(more, sizeof more, ", \"entropy\": %s, \"mean_length\": %s, \"distinct_2\": %s",
+                      pst_json_number(b[0], m->entropy, 6), pst_json_number(b[1], m->mean_length, 4),
+                      pst_json_number(b[2], m->distinct_2, 4));
     if (m->n_contexts > 0) snprintf(more + k, sizeof more - k, ", \"zero_z_contexts\": %d", m->zero_z_contexts);
     snprintf(out, cap,
              "\"step\": %ld, \"loss\": %s, \"log_z\": %s, \"log_z_se\": %s, \"z\": %s, \"kl_p_pi\": %s, "
@@ -567,7 +568,7 @@ static void report_contexts(const dpg_run *r, pst_dpg_step *m) {
  * the batch's tokens of −log π_θ(x_t | x_<t) and the mean length (pst_rl_rollout_stats). */
 static void report_policy_stats(const dpg_run *r, pst_dpg_step *m) {
     if (!r->on_policy) return;
-    pst_rl_rollout_stats(r->xs, r->lpi, r->n, &m->entropy, &m->mean_length);
+    pst_rl_rollout_stats(r->xs, r->lpi, r->n, &m->entropy, &m->mean_length, &m->distinct_2);
     m->has_policy_stats = 1;
 }
 

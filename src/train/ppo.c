@@ -225,7 +225,7 @@ static void advantages(ppo_run *r, pst_ppo_step *s) {
         pst_ppo_gae(rw, r->v_old + a, T, p->gamma, p->lambda, r->adv + a, r->ret + a);
     }
     if (p->whiten) pst_ppo_whiten(r->adv, r->off[n]);
-    pst_rl_rollout_stats(r->xs, r->lpi, n, &s->entropy, &s->mean_length);
+    pst_rl_rollout_stats(r->xs, r->lpi, n, &s->entropy, &s->mean_length, &s->distinct_2);
     pst_estimate e = pst_estimate_mean(kl, n), sc = pst_estimate_mean(r->score, n);
     s->kl = e.value, s->kl_se = e.se, s->reward = sc.value, s->reward_se = sc.se;
 }
@@ -297,18 +297,18 @@ static int measure(ppo_run *r, pst_dpg_step *m, pst_error *err) {
 
 /* One JSON line: DPG's keys (no proposal: kl_p_q = kl_p_pi, no updates) and PPO's own. */
 static void write_metrics(pst_metrics *mf, const pst_dpg_step *m, const pst_ppo_step *s) {
-    char common[4096], b[11][32];
+    char common[4096], b[12][32];
     pst_dpg_step_json(m, common, sizeof common);
     pst_metrics_write(mf,
                       "%s, \"reward\": %s, \"reward_se\": %s, \"kl_coef\": %s, \"kl_rollout\": %s, "
                       "\"policy_loss\": %s, \"value_loss\": %s, \"clip_fraction\": %s, \"value_clip_fraction\": %s, "
-                      "\"approx_kl\": %s, \"entropy\": %s, \"mean_length\": %s",
+                      "\"approx_kl\": %s, \"entropy\": %s, \"mean_length\": %s, \"distinct_2\": %s",
                       common, pst_json_number(b[0], s->reward, 6), pst_json_number(b[1], s->reward_se, 4),
                       pst_json_number(b[2], s->beta, 6), pst_json_number(b[3], s->kl, 6),
                       pst_json_number(b[4], s->policy_loss, 6), pst_json_number(b[5], s->value_loss, 6),
                       pst_json_number(b[6], s->clip_fraction, 4), pst_json_number(b[7], s->value_clip_fraction, 4),
                       pst_json_number(b[8], s->approx_kl, 6), pst_json_number(b[9], s->entropy, 6),
-                      pst_json_number(b[10], s->mean_length, 4));
+                      pst_json_number(b[10], s->mean_length, 4), pst_json_number(b[11], s->distinct_2, 4));
 }
 
 /* ---- checkpoints ------------------------------------------------------------------------ */

@@ -3,6 +3,7 @@
 #include "posterior/rl.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 void pst_rl_kl_shaped_reward(const double *reward, const double *log_policy, const double *log_prior, double beta,
                              int n, double *out) {
@@ -42,11 +43,19 @@ int pst_rl_grpo_advantages(const double *R, int n, int k, int scale, double eps,
 }
 
 void pst_rl_rollout_stats(const pst_sample *xs, const double *log_policy, int n, double *entropy,
-                          double *mean_length) {
+                          double *mean_length, double *distinct_2) {
     double nll = 0, tokens = 0;
     for (int i = 0; i < n; i++) nll -= log_policy[i], tokens += xs[i].n_tokens;
     *entropy = tokens > 0 ? nll / tokens : 0;
     *mean_length = n > 0 ? tokens / n : 0;
+    const int **seqs = malloc(sizeof *seqs * (size_t)(n > 0 ? n : 1));
+    int *lens = malloc(sizeof *lens * (size_t)(n > 0 ? n : 1));
+    *distinct_2 = NAN;
+    if (seqs && lens) {
+        for (int i = 0; i < n; i++) seqs[i] = xs[i].tokens, lens[i] = xs[i].n_tokens;
+        *distinct_2 = pst_distinct_n(seqs, lens, n, 2);
+    }
+    free(seqs), free(lens);
 }
 
 double pst_rl_kl_k3(double log_policy, double log_prior, double *d_log_policy) {

@@ -116,12 +116,14 @@ int main(void) {
     CHECK_MSG(rc == 0 && strstr(out, "warning: 6 of 8 contexts"), "exit %d: %s", rc, out);
     free(out);
     snprintf(path, sizeof path, "%s/r2/metrics.jsonl", dir);
-    double h[16], l[16];
+    double h[16], l[16], d2[16];
     CHECK(metric_values(path, "entropy", h, 16) == 3 && metric_values(path, "mean_length", l, 16) == 3);
+    CHECK(metric_values(path, "distinct_2", d2, 16) == 3);
     /* a random 1-layer model over 257 byte tokens: −log π per token near log 257 = 5.55 */
     for (int i = 0; i < 3; i++) {
         CHECK_MSG(isfinite(h[i]) && h[i] > 3 && h[i] < 8, "entropy %g", h[i]);
         CHECK_MSG(l[i] >= 1 && l[i] <= 3, "mean_length %g", l[i]);
+        CHECK_MSG(d2[i] >= 0 && d2[i] <= 1, "distinct_2 %g", d2[i]);
     }
 
     /* eval --prompts names the contexts whose Z_c estimate is 0 */

@@ -216,6 +216,22 @@ static void test_kl_controller(void) {
     CHECK(fixed.beta == 0.2);
 }
 
+/* rollout statistics on hand-made samples: 3 samples, 8 tokens, bigrams (1,2) (2,3) (1,2) (2,3)
+ * (5,6): 3 distinct of 5; −Σ log π / tokens; tokens / samples. */
+static void test_rollout_stats(void) {
+    int a[] = {1, 2, 3}, b[] = {1, 2, 3}, c[] = {5};
+    int d[] = {5, 6};
+    pst_sample xs[3] = {{.tokens = a, .n_tokens = 3}, {.tokens = b, .n_tokens = 3}, {.tokens = d, .n_tokens = 2}};
+    double lp[3] = {-3.0, -6.0, -5.0}, h, len, d2;
+    pst_rl_rollout_stats(xs, lp, 3, &h, &len, &d2);
+    CHECK_NEAR(h, 14.0 / 8.0, 1e-12);
+    CHECK_NEAR(len, 8.0 / 3.0, 1e-12);
+    CHECK_NEAR(d2, 3.0 / 5.0, 1e-12);
+    xs[2] = (pst_sample){.tokens = c, .n_tokens = 1}; /* a one-token sample has no bigram */
+    pst_rl_rollout_stats(xs, lp, 3, &h, &len, &d2);
+    CHECK_NEAR(d2, 2.0 / 4.0, 1e-12);
+}
+
 int main(void) {
     test_unbiased();
     test_group_statistics();
@@ -223,5 +239,6 @@ int main(void) {
     test_gae();
     test_ppo_losses();
     test_kl_controller();
+    test_rollout_stats();
     return check_report();
 }
