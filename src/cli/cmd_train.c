@@ -41,7 +41,8 @@ static int check_arch_flags(const pst_gpt2_config *c, const int given[5], const 
 
 static const char train_summary[] =
     "Trains a GPT-2 prior by maximum likelihood (AdamW, warmup + cosine, clipping,\n"
-    "gradient accumulation); checkpoints in Hugging Face layout; --resume is exact.";
+    "gradient accumulation); checkpoints in Hugging Face layout; --resume is exact.\n"
+    "Under mpirun -np N: data parallel, --batch split over the N ranks (docs/scaling.md).";
 
 int cmd_train(int argc, char **argv) {
     const char *data = NULL, *model_dir = NULL, *tokenizer_dir = NULL, *val_data = NULL;
@@ -61,7 +62,7 @@ int cmd_train(int argc, char **argv) {
         PST_ARGS_TOKENIZER(tokenizer_dir, "saved with the model (default: --model's)"),
         PST_ARGS_ARCH(n_layer, n_head, n_embd, n_positions),
         ARG("vocab-size", ARG_INT, &vocab_size, "new model: vocabulary (0: the tokenizer's, the shard's, or max id + 1)"),
-        ARG("batch", ARG_INT, &batch, "sequences per micro-batch", .range = "1.."),
+        ARG("batch", ARG_INT, &batch, "sequences per micro-batch (under mpirun: all ranks' together)", .range = "1.."),
         ARG("seq", ARG_INT, &seq, "tokens per sequence", .range = "1.."),
         ARG("beta1", ARG_DOUBLE, &o.beta1, "AdamW beta1"),
         ARG("beta2", ARG_DOUBLE, &o.beta2, "AdamW beta2"),

@@ -295,9 +295,9 @@ static int check_options(const pst_gpt2 *m, const pst_token_source *src, const p
                         src->max_id, m->config.vocab_size);
     int N = o->comm ? o->comm->size : 1;
     if (B % N)
-        return pst_fail_field(err, "batch", "train: the batch %d is the global batch, split over %d ranks: it must be "
+        return pst_fail_field(err, "batch", "the batch %d is the global batch, split over %d ranks: it must be "
                               "a multiple of %d (e.g. %d)", B, N, N, (B / N + 1) * N);
-    if (N > 1 && o->objective) return pst_fail(err, "train: this objective does not run data parallel yet: one rank");
+    if (N > 1 && o->objective) return pst_fail(err, "this objective does not run data parallel yet: run it on one rank");
     return 0;
 }
 
