@@ -8,7 +8,8 @@ Checks, on a tiny model (1 layer, 16 wide) and a random token file:
       sums added in another order: float32 rounding, not bit equality);
   (b) where bit equality holds: 1 rank under mpirun -np 1 = 1 rank without mpirun
       (every file of the run), and two 2-rank runs are bit-identical, as is a 2-rank run
-      stopped at a checkpoint and resumed on 2 ranks;
+      stopped at a checkpoint and resumed on 2 ranks, and a 2-rank run one of whose ranks
+      is killed (SIGKILL) mid-run, then resumed on 2 ranks (the job ends by itself);
   (c) bad input, each a clear error printed once (by rank 0), a non-zero exit, no hang
       and nothing written: a global batch not divisible by the ranks; ranks started with
       different options (an MPMD command line); --resume on 2 ranks of a run trained on
@@ -23,7 +24,9 @@ import shutil
 import struct
 import subprocess
 import sys
+import signal
 import tempfile
+import time
 
 BIN = os.environ.get("POSTERIOR_BIN", "build/posterior")
 TOL_LOSS = 1e-6      # relative, losses / grad norms / val losses
@@ -60,7 +63,7 @@ def plain(args):
 
 
 def metrics(d):
-    rows = [json.loads(l) for l in open(os.path.join(d, "metrics.jsonl"))]
+    rows = [json.loads(line) for line in open(os.path.join(d, "metrics.jsonl"))]
     return [{k: v for k, v in r.items() if k not in TIMING} for r in rows]
 
 
@@ -150,7 +153,8 @@ def run_all(tmp):
     w1, w2 = weights(out["one"]), weights(out["two"])
     dw = max(abs(x - y) for k in w1 for x, y in zip(w1[k], w2[k]))
     print(f"     largest |weight difference| after 8 steps, 2 ranks vs 1: {dw:.3g}")
-    check(w1.keys() == w2.keys() and dw < TOL_WEIGHT, f"2 ranks = 1 rank: final weights within {TOL_WEIGHT:g} ({dw:.3g})")
+    check(w1.keys() == w2.keys() and dw < TOL_WEIGHT,
+          f"2 ranks = 1 rank: final weights within {TOL_WEIGHT:g} ({dw:.3g})")
     cfg = json.load(open(os.path.join(out["two"], "train_config.json")))
     check(cfg.get("ranks") == 2 and cfg.get("batch") == 4, "train_config.json records ranks 2 and the global batch 4")
 
@@ -162,7 +166,63 @@ def run_all(tmp):
     check(p.returncode == 0 and same_run(out["two"], out["two_resumed"], resumed=True),
           f"bit-identical: 2 ranks stopped at 4 and resumed on 2 = uninterrupted {p.stderr.strip()}")
 
+    kill_one_rank(common, tmp)
     bad_input(common, out, tmp)
+
+
+def rank_pid(tag, rank):
+    """The pid of the process of this test's job (env PST_MPI_TEST_TAG) with that rank."""
+    want = {f"PST_MPI_TEST_TAG={tag}".encode(), f"OMPI_COMM_WORLD_RANK={rank}".encode()}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            env = set(open(f"/proc/{pid}/environ", "rb").read().split(b"\0"))
+        except OSError:
+            continue
+        if want <= env:
+            return int(pid)
+    return None
+
+
+def kill_one_rank(common, tmp):
+    """SIGKILL of rank 1 after a few checkpoints: mpirun ends the job (no hang), and
+    --resume on 2 ranks finishes bit-identical to an uninterrupted 2-rank run."""
+    base = with_values(common[:common.index("--val-data")] + common[common.index("--n-layer"):],
+                       {"--steps": "150", "--save-every": "1"})
+    whole, killed = os.path.join(tmp, "kill_whole"), os.path.join(tmp, "kill_resumed")
+    p = mpirun(2, base + ["--out", whole])
+    check(p.returncode == 0, f"2 ranks, 150 steps, a checkpoint each: {p.stderr.strip()}")
+    tag = str(os.getpid())
+    cmd = ["timeout", "-k", "5", "60", "mpirun", "--timeout", "50", "--oversubscribe", "-np", "2", BIN] + base + \
+        ["--out", killed]
+    job = subprocess.Popen(cmd, env=dict(ENV, PST_MPI_TEST_TAG=tag), stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, text=True)
+    latest, victim, t0 = os.path.join(killed, "checkpoints", "latest"), None, time.time()
+    while victim is None and job.poll() is None and time.time() - t0 < 30:
+        if os.path.islink(latest) and int(os.readlink(latest)[5:]) >= 10:
+            victim = rank_pid(tag, 1)
+        time.sleep(0.002)
+    check(victim is not None, "found rank 1 of the running job after step 10")
+    if victim is None:
+        job.kill()
+        return
+    try:
+        os.kill(victim, signal.SIGKILL)
+    except ProcessLookupError:
+        check(False, "rank 1 still running when killed")
+    t_kill = time.time()
+    try:
+        rc = job.wait(timeout=40)
+    except subprocess.TimeoutExpired:
+        job.kill()
+        rc = None
+    waited, step = time.time() - t_kill, int(os.readlink(latest)[5:])
+    # mpirun exits 137 (128 + SIGKILL, the killed rank's status), long before timeout's 60 s
+    check(rc not in (None, 0) and waited < 30,
+          f"rank 1 killed at step >= 10: the job ends by itself in {waited:.1f} s, exit {rc} "
+          f"(checkpoint of step {step} kept)")
+    p = mpirun(2, base + ["--out", killed, "--resume"])
+    check(p.returncode == 0 and step < 150 and same_run(whole, killed, resumed=True),
+          f"resumed on 2 ranks from step {step}: bit-identical to the uninterrupted run {p.stderr.strip()}")
 
 
 def once(stderr, text):
@@ -170,11 +230,17 @@ def once(stderr, text):
     return stderr.count(text) == 1
 
 
+def with_values(args, values):
+    """args with the value after each flag of values replaced."""
+    return [values.get(args[i - 1], a) if i > 0 else a for i, a in enumerate(args)]
+
+
 def bad_input(common, out, tmp):
-    odd = [a if a != "4" or common[i - 1] != "--batch" else "3" for i, a in enumerate(common)]
+    odd = with_values(common, {"--batch": "3"})
     p = mpirun(2, odd + ["--out", out["bad"]])
     check(p.returncode != 0 and once(p.stderr, "must be a multiple of 2") and "--batch" in p.stderr
-          and not os.path.exists(out["bad"]), f"--batch 3 on 2 ranks: one clear error, nothing written: {p.stderr[:300]!r}")
+          and not os.path.exists(out["bad"]),
+          f"--batch 3 on 2 ranks: one clear error, nothing written: {p.stderr[:300]!r}")
     p = mpirun(1, common + ["--out", out["bad"]], extra=common + ["--out", out["bad"], "--lr", "1e-3"])
     check(p.returncode != 0 and once(p.stderr, "started with different options") and "rank 1" in p.stderr
           and not os.path.exists(out["bad"]), f"different options on rank 1: one clear error, nothing written: "
