@@ -33,7 +33,8 @@ int pst_comm_built(void);
  * (pst_env_mpi_launched); 0 otherwise. */
 int pst_comm_launched(void);
 /* For a program's main: initialises MPI (MPI_THREAD_FUNNELED) when the build has it and
- * the process was launched by mpirun, else does nothing. Returns 0 or -1. */
+ * the process was launched by mpirun, else does nothing. Returns 0 or -1 (also for a
+ * build without MPI started by a launcher on more than one process). */
 int pst_comm_init(int *argc, char ***argv, pst_error *err);
 /* For a program's main, at the end: MPI_Finalize when pst_comm_init initialised MPI. */
 void pst_comm_finalize(void);

@@ -20,7 +20,7 @@ int pst_comm_built(void) {
 }
 
 int pst_comm_launched(void) {
-    return pst_comm_built() && pst_env_mpi_launched();
+    return pst_comm_built() && pst_env_mpi_size() > 0;
 }
 
 #ifdef POSTERIOR_HAVE_MPI
@@ -38,6 +38,12 @@ int pst_comm_init(int *argc, char ***argv, pst_error *err) {
     int provided = 0;
     if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
         return pst_fail(err, "MPI_Init_thread failed");
+#else
+    int n = pst_env_mpi_size();
+    if (n > 1)
+        return pst_fail(err, "started by an MPI launcher as one of %d processes, but this build has no MPI "
+                        "(POSTERIOR_MPI=OFF or no libopenmpi-dev): each would run the whole command alone; "
+                        "start it without mpirun or build with MPI", n);
 #endif
     return 0;
 }
