@@ -28,13 +28,15 @@ import signal
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "train"))
+from test_kill_resume import metrics, tree  # noqa: E402  (every file of a run; metrics without timings)
+
 BIN = os.environ.get("POSTERIOR_BIN", "build/posterior")
 TOL_LOSS = 1e-6      # relative, losses / grad norms / val losses
 TOL_WEIGHT = 1e-5    # absolute, final weights (|w| ~ 0.02 .. 1)
 ENV = dict(os.environ, OMP_NUM_THREADS="1", OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
            OMPI_MCA_btl="self,vader", OMPI_MCA_btl_vader_single_copy_mechanism="none",
            OMPI_MCA_rmaps_base_oversubscribe="1")
-TIMING = {"tokens_per_s", "elapsed_s"}
 failures, passes = [], []
 
 
@@ -62,11 +64,6 @@ def plain(args):
     return subprocess.run([BIN] + args, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def metrics(d):
-    rows = [json.loads(line) for line in open(os.path.join(d, "metrics.jsonl"))]
-    return [{k: v for k, v in r.items() if k not in TIMING} for r in rows]
-
-
 def weights(d):
     """{tensor name: list of floats} of d/model/model.safetensors (F32 only)."""
     raw = open(os.path.join(d, "model", "model.safetensors"), "rb").read()
@@ -79,15 +76,6 @@ def weights(d):
         a, b = t["data_offsets"]
         assert t["dtype"] == "F32", t["dtype"]
         out[name] = struct.unpack(f"<{(b - a) // 4}f", raw[8 + n + a:8 + n + b])
-    return out
-
-
-def tree(d):
-    out = {}
-    for root, _, files in os.walk(d, followlinks=True):
-        for f in files:
-            p = os.path.join(root, f)
-            out[os.path.relpath(p, d)] = open(p, "rb").read()
     return out
 
 
