@@ -7,9 +7,9 @@ Checks, on a tiny model (1 layer, 16 wide) and a random token file:
       same final weights, within a tolerance (the gradient is a sum of two half-batch
       sums added in another order: float32 rounding, not bit equality);
   (b) where bit equality holds: 1 rank under mpirun -np 1 = 1 rank without mpirun
-      (every file of the run), and two 2-rank runs are bit-identical, as is a 2-rank run
-      stopped at a checkpoint and resumed on 2 ranks, and a 2-rank run one of whose ranks
-      is killed (SIGKILL) mid-run, then resumed on 2 ranks (the job ends by itself);
+      (every file of the run); a 2-rank run stopped at a checkpoint and resumed on 2
+      ranks = the uninterrupted 2-rank run, and so is a 2-rank run one of whose ranks is
+      killed (SIGKILL) mid-run (the job ends by itself), then resumed on 2 ranks;
   (c) bad input, each a clear error printed once (by rank 0), a non-zero exit, no hang
       and nothing written: a global batch not divisible by the ranks; ranks started with
       different options (an MPMD command line); --resume on 2 ranks of a run trained on
@@ -120,7 +120,7 @@ def run_all(tmp):
               "--n-head", "2", "--n-embd", "16", "--n-positions", "32", "--vocab-size", "48", "--seq", "16",
               "--batch", "4", "--grad-accum", "2", "--steps", "8", "--warmup", "2", "--lr", "3e-3",
               "--save-every", "4", "--quiet", "--seed", "5"]
-    out = {k: os.path.join(tmp, k) for k in ("one", "one_mpi", "two", "two_again", "two_resumed", "bad")}
+    out = {k: os.path.join(tmp, k) for k in ("one", "one_mpi", "two", "two_resumed", "bad")}
 
     p = plain(common + ["--out", out["one"]])
     check(p.returncode == 0, f"1 rank without mpirun: {p.stderr.strip()}")
@@ -146,8 +146,6 @@ def run_all(tmp):
     cfg = json.load(open(os.path.join(out["two"], "train_config.json")))
     check(cfg.get("ranks") == 2 and cfg.get("batch") == 4, "train_config.json records ranks 2 and the global batch 4")
 
-    p = mpirun(2, common + ["--out", out["two_again"]])
-    check(p.returncode == 0 and same_run(out["two"], out["two_again"]), "bit-identical: two 2-rank runs")
     p = mpirun(2, common + ["--out", out["two_resumed"], "--stop-at", "4"])
     check(p.returncode == 0, f"2 ranks stopped at step 4: {p.stderr.strip()}")
     p = mpirun(2, common + ["--out", out["two_resumed"], "--resume"])
@@ -175,10 +173,10 @@ def kill_one_rank(common, tmp):
     """SIGKILL of rank 1 after a few checkpoints: mpirun ends the job (no hang), and
     --resume on 2 ranks finishes bit-identical to an uninterrupted 2-rank run."""
     base = with_values(common[:common.index("--val-data")] + common[common.index("--n-layer"):],
-                       {"--steps": "150", "--save-every": "1"})
+                       {"--steps": "80", "--save-every": "1"})
     whole, killed = os.path.join(tmp, "kill_whole"), os.path.join(tmp, "kill_resumed")
     p = mpirun(2, base + ["--out", whole])
-    check(p.returncode == 0, f"2 ranks, 150 steps, a checkpoint each: {p.stderr.strip()}")
+    check(p.returncode == 0, f"2 ranks, 80 steps, a checkpoint each: {p.stderr.strip()}")
     tag = str(os.getpid())
     cmd = ["timeout", "-k", "5", "60", "mpirun", "--timeout", "50", "--oversubscribe", "-np", "2", BIN] + base + \
         ["--out", killed]
@@ -186,10 +184,10 @@ def kill_one_rank(common, tmp):
                            stderr=subprocess.PIPE, text=True)
     latest, victim, t0 = os.path.join(killed, "checkpoints", "latest"), None, time.time()
     while victim is None and job.poll() is None and time.time() - t0 < 30:
-        if os.path.islink(latest) and int(os.readlink(latest)[5:]) >= 10:
+        if os.path.islink(latest) and int(os.readlink(latest)[5:]) >= 5:
             victim = rank_pid(tag, 1)
         time.sleep(0.002)
-    check(victim is not None, "found rank 1 of the running job after step 10")
+    check(victim is not None, "found rank 1 of the running job after step 5")
     if victim is None:
         job.kill()
         return
@@ -206,10 +204,10 @@ def kill_one_rank(common, tmp):
     waited, step = time.time() - t_kill, int(os.readlink(latest)[5:])
     # mpirun exits 137 (128 + SIGKILL, the killed rank's status), long before timeout's 60 s
     check(rc not in (None, 0) and waited < 30,
-          f"rank 1 killed at step >= 10: the job ends by itself in {waited:.1f} s, exit {rc} "
+          f"rank 1 killed at step >= 5: the job ends by itself in {waited:.1f} s, exit {rc} "
           f"(checkpoint of step {step} kept)")
     p = mpirun(2, base + ["--out", killed, "--resume"])
-    check(p.returncode == 0 and step < 150 and same_run(whole, killed, resumed=True),
+    check(p.returncode == 0 and step < 80 and same_run(whole, killed, resumed=True),
           f"resumed on 2 ranks from step {step}: bit-identical to the uninterrupted run {p.stderr.strip()}")
 
 
