@@ -7,9 +7,10 @@
  * communicator of one rank: size 1, rank 0, and every call below is a no-op returning 0.
  * A NULL communicator is the same single rank.
  *
- * The library never initialises MPI: a program (the posterior CLI's main) calls
- * pst_comm_init once before anything else and pst_comm_finalize at the end; the library
- * only uses what pst_comm_world gives. Collective calls must be made by every rank in the
+ * The library never initialises, finalises or aborts MPI: a program (the posterior CLI's
+ * main) calls MPI_Init_thread (MPI_THREAD_FUNNELED) when a launcher started it
+ * (pst_env_mpi_size > 0), MPI_Abort after a failure on a rank of several, MPI_Finalize at
+ * the end; the library only uses what pst_comm_world gives. Collective calls must be made by every rank in the
  * same order; MPI's own errors abort the whole job (MPI_ERRORS_ARE_FATAL), so a failed
  * collective never hangs. Calls come from the main thread only (MPI_THREAD_FUNNELED:
  * OpenMP threads inside a rank never call them). */
@@ -29,20 +30,8 @@ typedef struct pst_comm {
 
 /* 1 when this build has MPI (POSTERIOR_MPI). */
 int pst_comm_built(void);
-/* 1 when the build has MPI and the process was started by an MPI launcher
- * (pst_env_mpi_launched); 0 otherwise. */
-int pst_comm_launched(void);
-/* For a program's main: initialises MPI (MPI_THREAD_FUNNELED) when the build has it and
- * the process was launched by mpirun, else does nothing. Returns 0 or -1 (also for a
- * build without MPI started by a launcher on more than one process). */
-int pst_comm_init(int *argc, char ***argv, pst_error *err);
-/* For a program's main, at the end: MPI_Finalize when pst_comm_init initialised MPI. */
-void pst_comm_finalize(void);
-/* For a program's main, after a failure on some rank: ends every rank of the job with
- * code (MPI_Abort) when more than one rank runs; otherwise returns. */
-void pst_comm_abort(int code);
-
-/* The world: every rank of an initialised MPI job, or the single rank {0, 1}. */
+/* The world: every rank of an MPI job that the program initialised (and has not
+ * finalised), or the single rank {0, 1}. */
 pst_comm pst_comm_world(void);
 
 /* x[i] <- Σ_ranks x[i], in place, every rank gets the sum (MPI_Allreduce, MPI_SUM). The

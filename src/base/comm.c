@@ -19,10 +19,6 @@ int pst_comm_built(void) {
 #endif
 }
 
-int pst_comm_launched(void) {
-    return pst_comm_built() && pst_env_mpi_size() > 0;
-}
-
 #ifdef POSTERIOR_HAVE_MPI
 static int mpi_active(void) {
     int init = 0, fin = 0;
@@ -31,38 +27,6 @@ static int mpi_active(void) {
     return init && !fin;
 }
 #endif
-
-int pst_comm_init(int *argc, char ***argv, pst_error *err) {
-#ifdef POSTERIOR_HAVE_MPI
-    if (!pst_comm_launched() || mpi_active()) return 0;
-    int provided = 0;
-    if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
-        return pst_fail(err, "MPI_Init_thread failed");
-#else
-    int n = pst_env_mpi_size();
-    if (n > 1)
-        return pst_fail(err, "started by an MPI launcher as one of %d processes, but this build has no MPI "
-                        "(POSTERIOR_MPI=OFF or no libopenmpi-dev): each would run the whole command alone; "
-                        "start it without mpirun or build with MPI", n);
-#endif
-    return 0;
-}
-
-void pst_comm_finalize(void) {
-#ifdef POSTERIOR_HAVE_MPI
-    if (mpi_active()) MPI_Finalize();
-#endif
-}
-
-void pst_comm_abort(int code) {
-#ifdef POSTERIOR_HAVE_MPI
-    pst_comm w = pst_comm_world();
-    if (w.size > 1) {
-        fflush(stdout), fflush(stderr);
-        MPI_Abort(MPI_COMM_WORLD, code);
-    }
-#endif
-}
 
 pst_comm pst_comm_world(void) {
     pst_comm c = {0, 1, 0};

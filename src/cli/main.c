@@ -5,6 +5,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#ifdef POSTERIOR_HAVE_MPI
+#include <mpi.h>
+#endif
+
 typedef struct {
     const char *name;
     pst_command_fn fn;
@@ -23,12 +27,46 @@ static void usage(const command *cmds, int n) {
  * more than one rank, any other command is refused before it writes anything. */
 static int data_parallel(const char *name) { return strcmp(name, "train") == 0; }
 
-/* One command, inside MPI when started by mpirun (pst_comm_init: nothing otherwise):
- * a failure on any rank of a job of several ends the whole job (pst_comm_abort), so no
- * rank waits forever in a collective call for one that has stopped. */
+/* MPI for the whole program (the library never initialises it): MPI_Init_thread, with
+ * MPI called from the main thread only, when a launcher started this process; nothing
+ * otherwise. A build without MPI started as one of several processes refuses: each
+ * would run the whole command and write the same files. */
+static int mpi_start(int *argc, char ***argv, pst_error *err) {
+    int n = pst_env_mpi_size();
+#ifdef POSTERIOR_HAVE_MPI
+    int provided = 0;
+    if (n > 0 && MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
+        return pst_fail(err, "MPI_Init_thread failed");
+#else
+    if (n > 1)
+        return pst_fail(err, "started by an MPI launcher as one of %d processes, but this build has no MPI "
+                        "(POSTERIOR_MPI=OFF or no libopenmpi-dev): each would run the whole command alone; "
+                        "start it without mpirun or build with MPI", n);
+#endif
+    return 0;
+}
+
+/* After the command: a failure (rc != 0) on any rank of a job of several ends the whole
+ * job (MPI_Abort), so no rank waits forever in a collective call for one that has
+ * stopped; else MPI_Finalize. Nothing when MPI was not started. */
+static void mpi_end(int rc) {
+#ifdef POSTERIOR_HAVE_MPI
+    pst_comm w = pst_comm_world();
+    if (!w.mpi) return;
+    if (rc != 0 && w.size > 1) {
+        fflush(stdout), fflush(stderr);
+        MPI_Abort(MPI_COMM_WORLD, rc);
+    }
+    MPI_Finalize();
+#else
+    (void)rc;
+#endif
+}
+
+/* One command, inside MPI when started by mpirun (mpi_start, mpi_end). */
 static int run_command(const command *cmd, int argc, char **argv) {
     pst_error err = {0};
-    if (pst_comm_init(&argc, &argv, &err)) {
+    if (mpi_start(&argc, &argv, &err)) {
         fprintf(stderr, "posterior %s: %s\n", cmd->name, err.msg);
         return 1;
     }
@@ -42,8 +80,7 @@ static int run_command(const command *cmd, int argc, char **argv) {
     } else {
         rc = cmd->fn(argc - 2, argv + 2);
     }
-    if (rc != 0) pst_comm_abort(rc);
-    pst_comm_finalize();
+    mpi_end(rc);
     return rc;
 }
 
