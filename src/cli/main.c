@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #ifdef POSTERIOR_HAVE_MPI
 #include <mpi.h>
@@ -48,13 +49,18 @@ static int mpi_start(int *argc, char ***argv, pst_error *err) {
 
 /* After the command: a failure (rc != 0) on any rank of a job of several ends the whole
  * job (MPI_Abort), so no rank waits forever in a collective call for one that has
- * stopped; else MPI_Finalize. Nothing when MPI was not started. */
+ * stopped; else MPI_Finalize. Nothing when MPI was not started. Rank 0, which reports an
+ * error that every rank found, ends the job 0.2 s after its message, the other ranks
+ * 2 s after theirs: Open MPI may drop the last output of a process that it kills, and
+ * two ranks aborting at once garble its own notice. */
 static void mpi_end(int rc) {
 #ifdef POSTERIOR_HAVE_MPI
     pst_comm w = pst_comm_world();
     if (!w.mpi) return;
     if (rc != 0 && w.size > 1) {
         fflush(stdout), fflush(stderr);
+        struct timespec wait = {w.rank == 0 ? 0 : 2, w.rank == 0 ? 200000000L : 0};
+        nanosleep(&wait, NULL);
         MPI_Abort(MPI_COMM_WORLD, rc);
     }
     MPI_Finalize();
