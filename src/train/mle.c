@@ -5,9 +5,16 @@
  *   loss = (1/k) Σ_micro mean_{b,t} −log π(x[b,t+1] | x[b,0..t])
  *   g = ∇loss (backward of dlogprobs = −1/(B·T·k) per token), clipped to ‖g‖ <= clip
  *   θ ← AdamW(θ, g, lr(step)),  lr = warmup then cosine from lr to lr_min
+ *
+ * Data parallel over N ranks (o->comm): every rank reads the same global stream of
+ * batches and takes its rows b ∈ [rank·B/N, (rank+1)·B/N); its micro-batch gradient is
+ * scaled by 1/(k·N), so Σ_ranks (one allreduce of the gradient buffer per update) is the
+ * gradient of the global mean; the loss is the mean of the ranks' losses. Every rank then
+ * clips and steps identically; rank 0 alone writes the run directory.
  */
 #include "posterior/train.h"
 
+#include "posterior/comm.h"
 #include "posterior/shard.h"
 #include "posterior/tokenizer.h"
 
@@ -40,35 +47,50 @@ void pst_mle_options_default(pst_mle_options *o) {
     o->val_batches = 8;
 }
 
+/* This rank's rows [row0, row0 + nb) of a batch tokens [B, T + 1]: inputs inp [nb, T]
+ * (the first T tokens of each row) and targets tgt [nb, T] (the last T). */
+static void split_rows(const int *tokens, int row0, int nb, int T, int *inp, int *tgt) {
+    for (int b = 0; b < nb; b++) {
+        const int *row = tokens + (size_t)(row0 + b) * (T + 1);
+        memcpy(inp + (size_t)b * T, row, T * sizeof(int));
+        memcpy(tgt + (size_t)b * T, row + 1, T * sizeof(int));
+    }
+}
+
 /* Mean cross-entropy of val_batches batches of val, from its saved start position
- * pos0 (so every evaluation sees the same tokens). Forward only. */
-static int evaluate(pst_gpt2 *m, pst_token_source *val, const void *pos0, size_t pos0_len,
-                    int n_batches, int *tokens, int *inp, int *tgt, double *loss, pst_error *err) {
-    int B = val->B, T = val->T;
+ * pos0 (so every evaluation sees the same tokens). Forward only; with N ranks each
+ * measures its rows [row0, row0 + nb) and the mean is (1/N) Σ_ranks (one allreduce). */
+static int evaluate(pst_gpt2 *m, pst_token_source *val, const void *pos0, size_t pos0_len, int n_batches,
+                    const pst_comm *comm, int row0, int nb, int *tokens, int *inp, int *tgt, double *loss,
+                    pst_error *err) {
+    int T = val->T;
     if (val->pos_set(val->self, pos0, pos0_len, err)) return pst_fail_context(err, "validation");
     double sum = 0;
     for (int i = 0; i < n_batches; i++) {
         if (val->next(val->self, tokens, err)) return pst_fail_context(err, "validation");
-        for (int b = 0; b < B; b++) {
-            memcpy(inp + (size_t)b * T, tokens + (size_t)b * (T + 1), T * sizeof(int));
-            memcpy(tgt + (size_t)b * T, tokens + (size_t)b * (T + 1) + 1, T * sizeof(int));
-        }
+        split_rows(tokens, row0, nb, T, inp, tgt);
         double l;
-        if (pst_gpt2_cross_entropy(m, inp, tgt, NULL, B, T, NULL, &l, err))
+        if (pst_gpt2_cross_entropy(m, inp, tgt, NULL, nb, T, NULL, &l, err))
             return pst_fail_context(err, "validation");
         sum += l;
     }
     *loss = sum / n_batches;
+    if (comm && comm->size > 1) {
+        if (pst_comm_allreduce_sum_f64(comm, loss, 1, err)) return -1;
+        *loss /= comm->size;
+    }
     return 0;
 }
 
 /* The data-position blob in training_state.bin: model checksum + the source's position. */
 #define STATE_BLOB_MAX 4096
 
-static int write_train_config(const pst_gpt2 *m, const pst_token_source *src,
-                              const pst_mle_options *o, const char *path, pst_error *err) {
+/* train_config.json's text (malloc'd, ends with a newline): every option, the model's
+ * configuration, the data's description, the number of ranks and the extra fields. */
+static char *train_config_text(const pst_gpt2 *m, const pst_token_source *src, const pst_mle_options *o,
+                               const char *path, pst_error *err) {
     cJSON *root = cJSON_CreateObject();
-    if (!root) return pst_fail_oom(err, path);
+    if (!root) return pst_fail_oom(err, path), NULL;
     cJSON_AddNumberToObject(root, "steps", (double)o->steps);
     cJSON_AddNumberToObject(root, "batch", src->B);
     cJSON_AddNumberToObject(root, "seq", src->T);
@@ -87,6 +109,7 @@ static int write_train_config(const pst_gpt2 *m, const pst_token_source *src,
     cJSON_AddRawToObject(root, "seed", seed);
     cJSON_AddNumberToObject(root, "save_every", (double)o->save_every);
     cJSON_AddNumberToObject(root, "log_every", (double)o->log_every);
+    cJSON_AddNumberToObject(root, "ranks", o->comm ? o->comm->size : 1);
     cJSON_AddStringToObject(root, "data", src->description);
     if (o->val) {
         cJSON_AddStringToObject(root, "val_data", o->val->description);
@@ -107,7 +130,7 @@ static int write_train_config(const pst_gpt2 *m, const pst_token_source *src,
         if (!extra || !cJSON_IsObject(extra)) {
             cJSON_Delete(extra);
             cJSON_Delete(root);
-            return pst_fail(err, "%s: extra config is not a JSON object", path);
+            return pst_fail(err, "%s: extra config is not a JSON object", path), NULL;
         }
         while (extra->child) {
             cJSON *item = cJSON_DetachItemViaPointer(extra, extra->child);
@@ -118,10 +141,19 @@ static int write_train_config(const pst_gpt2 *m, const pst_token_source *src,
     }
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
-    if (!text) return pst_fail_oom(err, path);
+    if (!text) return pst_fail_oom(err, path), NULL;
     size_t n = strlen(text);
-    text[n] = '\n';
-    int rc = pst_write_file_atomic(path, text, n + 1, err);
+    char *line = pst_realloc(text, n + 2, err);
+    if (!line) return free(text), NULL;
+    line[n] = '\n', line[n + 1] = 0;
+    return line;
+}
+
+static int write_train_config(const pst_gpt2 *m, const pst_token_source *src,
+                              const pst_mle_options *o, const char *path, pst_error *err) {
+    char *text = train_config_text(m, src, o, path, err);
+    if (!text) return -1;
+    int rc = pst_write_file_atomic(path, text, strlen(text), err);
     free(text);
     return rc;
 }
@@ -165,7 +197,9 @@ int pst_mle_find_checkpoint(const char *out_dir, char *model_dir, size_t cap, ps
     return pst_path_join(model_dir, cap, dir, "model", err) ? -1 : 1;
 }
 
-/* A resumed run must cut its data the same way: batch, seq and grad_accum as recorded. */
+/* A resumed run must cut its data the same way: batch, seq and grad_accum as recorded,
+ * and on as many ranks ("ranks"; 1 when not recorded): the sums over ranks are added in
+ * another order on another number of ranks, and --resume continues exactly. */
 static int check_resume_config(const pst_token_source *src, const pst_mle_options *o,
                                const char *path, pst_error *err) {
     if (!pst_file_exists(path)) return 0;
@@ -184,6 +218,12 @@ static int check_resume_config(const pst_token_source *src, const pst_mle_option
             rc = pst_fail_field(err, "resume", "resume: %s is %g now but the run used %g (%s); resume with the same value",
                           keys[i], now[i], v->valuedouble, path);
     }
+    const cJSON *ranks = cJSON_GetObjectItemCaseSensitive(root, "ranks");
+    int was = cJSON_IsNumber(ranks) ? ranks->valueint : 1, now_ranks = o->comm ? o->comm->size : 1;
+    if (rc == 0 && was != now_ranks)
+        rc = pst_fail_field(err, "resume", "resume: the run in %s was trained on %d rank%s and is resumed on %d; "
+                            "resume it on %d (mpirun -np %d), since sums over another number of ranks differ in "
+                            "the last bits", path, was, was == 1 ? "" : "s", now_ranks, was, was);
     cJSON_Delete(root);
     return rc;
 }
@@ -253,12 +293,17 @@ static int check_options(const pst_gpt2 *m, const pst_token_source *src, const p
     if (src->max_id >= m->config.vocab_size)
         return pst_fail(err, "train: the data has token id %d, outside the model's vocabulary [0, %d)",
                         src->max_id, m->config.vocab_size);
+    int N = o->comm ? o->comm->size : 1;
+    if (B % N)
+        return pst_fail_field(err, "batch", "the batch %d is the global batch, split over %d ranks: it must be "
+                              "a multiple of %d (e.g. %d)", B, N, N, (B / N + 1) * N);
+    if (N > 1 && o->objective) return pst_fail(err, "this objective does not run data parallel yet: run it on one rank");
     return 0;
 }
 
-/* The run folder's paths (created, stale temporaries removed). */
-static int make_run_paths(const char *out_dir, run_paths *p, pst_error *err) {
-    return pst_mkdir_p(out_dir, err) || pst_remove_stale_tmp(out_dir, err) ||
+/* The run folder's paths (created, stale temporaries removed, by the writer: rank 0). */
+static int make_run_paths(const char *out_dir, int writer, run_paths *p, pst_error *err) {
+    return (writer && (pst_mkdir_p(out_dir, err) || pst_remove_stale_tmp(out_dir, err))) ||
                    pst_path_join(p->model_link, sizeof p->model_link, out_dir, "model", err) ||
                    pst_path_join(p->ckpt_root, sizeof p->ckpt_root, out_dir, "checkpoints", err) ||
                    pst_path_join(p->metrics, sizeof p->metrics, out_dir, "metrics.jsonl", err) ||
@@ -272,8 +317,10 @@ typedef struct {
     pst_gpt2 *m;
     pst_token_source *src;
     const pst_mle_options *o;
+    const pst_comm *comm;
     run_paths p;
     int B, T;
+    int row0, nb, writer;         /* this rank's rows [row0, row0 + nb) of B; writer: rank 0 */
     pst_adamw opt;
     pst_rng rng;
     pst_metrics metrics;
@@ -303,7 +350,7 @@ static int start_or_resume(mle_run *r, pst_error *err) {
         }
     }
     /* out/model: the latest checkpoint's model, through checkpoints/latest */
-    if (pst_symlink_atomic("checkpoints/latest/model", r->p.model_link, err))
+    if (r->writer && pst_symlink_atomic("checkpoints/latest/model", r->p.model_link, err))
         return pst_fail_context(err, "train: %s must be this run's link to its latest model", o->out_dir);
     return 0;
 }
@@ -312,7 +359,7 @@ static int start_or_resume(mle_run *r, pst_error *err) {
  * metrics file. */
 static int run_buffers(mle_run *r, pst_error *err) {
     const pst_mle_options *o = r->o;
-    size_t BT = (size_t)r->B * r->T;
+    size_t BT = (size_t)r->nb * r->T;
     r->mask = pst_gpt2_decay_mask(r->m, err);
     r->tokens = pst_malloc((size_t)r->B * (r->T + 1) * sizeof(int), err);
     r->inp = pst_malloc(BT * sizeof(int), err);
@@ -326,6 +373,7 @@ static int run_buffers(mle_run *r, pst_error *err) {
         o->val->pos_get(o->val->self, r->val_pos0);
     }
     long resume_step = o->resume ? r->opt.step : -1;
+    if (!r->writer) return 0;
     if (write_train_config(r->m, r->src, o, r->p.config, err) ||
         pst_metrics_open(&r->metrics, r->p.metrics, resume_step, err))
         return -1;
@@ -333,22 +381,22 @@ static int run_buffers(mle_run *r, pst_error *err) {
 }
 
 /* The gradient of one update: grad = ∇ (1/k) Σ_micro loss over k = grad_accum micro-
- * batches (each micro-batch's gradient scaled by 1/k); *loss the mean loss. */
+ * batches (each micro-batch's gradient scaled by 1/k); *loss the mean loss. With N ranks
+ * each rank's rows are 1/N of the batch: its gradient is scaled by 1/(k·N) and the sum
+ * over ranks (one allreduce of the whole gradient buffer) is the global batch's; the loss
+ * is (1/N) Σ_ranks of the ranks' mean losses. */
 static int accumulate_update(mle_run *r, long step, double *loss, pst_error *err) {
     const pst_mle_options *o = r->o;
-    int B = r->B, T = r->T;
+    int B = r->nb, T = r->T, N = r->comm ? r->comm->size : 1;
     size_t BT = (size_t)B * T;
     char kept[96];
     *loss = 0;
     pst_gpt2_zero_grad(r->m);
     for (int micro = 0; micro < o->grad_accum; micro++) {
         if (r->src->next(r->src->self, r->tokens, err)) return pst_fail_context(err, "train: step %ld", step + 1);
-        for (int b = 0; b < B; b++) {
-            memcpy(r->inp + (size_t)b * T, r->tokens + (size_t)b * (T + 1), T * sizeof(int));
-            memcpy(r->tgt + (size_t)b * T, r->tokens + (size_t)b * (T + 1) + 1, T * sizeof(int));
-        }
+        split_rows(r->tokens, r->row0, B, T, r->inp, r->tgt);
         double l;
-        float scale = 1.0f / (float)o->grad_accum;
+        float scale = 1.0f / ((float)o->grad_accum * (float)N);
         if (o->objective && o->objective->micro_step) {
             if (o->objective->micro_step(o->objective->ctx, r->m, r->inp, r->tgt, B, T, scale, &l, err) ||
                 (!isfinite(l) && pst_fail(err, "loss is %g", l)))
@@ -363,6 +411,12 @@ static int accumulate_update(mle_run *r, long step, double *loss, pst_error *err
         for (size_t i = 0; i < BT; i++) r->dlogprobs[i] *= scale;
         if (pst_gpt2_backward(r->m, r->dlogprobs, err)) return -1;
         *loss += l / o->grad_accum;
+    }
+    if (N > 1) {
+        if (pst_comm_allreduce_sum_f32(r->comm, r->m->grad_memory, r->m->num_params, err) ||
+            pst_comm_allreduce_sum_f64(r->comm, loss, 1, err))
+            return -1;
+        *loss /= N;
     }
     return 0;
 }
@@ -398,22 +452,53 @@ static void log_step(mle_run *r, const pst_mle_step *s, double t_start) {
                           s->step, s->loss, s->lr, s->grad_norm, s->tokens_per_s, pst_now() - t_start, val_field);
 }
 
+/* Every rank must run the same training: the same train_config.json text (every option,
+ * the data's description) and the same initial model (checksum). Collective. */
+static int agree_on_run(const pst_gpt2 *m, const pst_token_source *src, const pst_mle_options *o, pst_error *err) {
+    if (!o->comm || o->comm->size < 2) return 0;
+    char *text = train_config_text(m, src, o, "train_config.json", err);
+    if (!text) return -1; /* this rank alone: the program ends the job */
+    uint64_t sum = pst_gpt2_checksum(m);
+    int rc = pst_comm_agree(o->comm, text, strlen(text), "options (train_config.json)", err) ||
+             pst_comm_agree(o->comm, &sum, sizeof sum, "initial models (checksum)", err);
+    free(text);
+    return rc ? -1 : 0;
+}
+
+/* Everything before the first step, in phases that every rank ends together
+ * (pst_comm_check: a failure on any rank fails all, reported once by rank 0): the
+ * options; the folder and the optimizer, with what killed runs left removed by rank 0
+ * alone (pst_checkpoint_find); the start or resume (every rank reads the checkpoint);
+ * the buffers and rank 0's train_config.json and metrics file. */
+static int setup(mle_run *r, pst_error *err) {
+    const pst_mle_options *o = r->o;
+    if (agree_on_run(r->m, r->src, o, err)) return -1;
+    if (pst_comm_check(r->comm, check_options(r->m, r->src, o, err), err)) return -1;
+    char dir[4096];
+    int rc = make_run_paths(o->out_dir, r->writer, &r->p, err) ||
+             pst_adamw_create(&r->opt, r->m->num_params, (float)o->beta1, (float)o->beta2, (float)o->eps,
+                              (float)o->weight_decay, err) ||
+             (r->writer && pst_checkpoint_find(r->p.ckpt_root, dir, sizeof dir, NULL, err) < 0);
+    if (pst_comm_check(r->comm, rc ? -1 : 0, err) ||
+        pst_comm_check(r->comm, start_or_resume(r, err), err) ||
+        pst_comm_check(r->comm, run_buffers(r, err), err))
+        return -1;
+    return 0;
+}
+
 int pst_mle_train(pst_gpt2 *m, pst_token_source *src, const pst_mle_options *o,
                   pst_mle_callback cb, void *cb_ctx, pst_error *err) {
-    if (check_options(m, src, o, err)) return -1;
-    mle_run r = {.m = m, .src = src, .o = o, .B = src->B, .T = src->T};
-    if (make_run_paths(o->out_dir, &r.p, err)) return -1;
+    mle_run r = {.m = m, .src = src, .o = o, .comm = o->comm, .B = src->B, .T = src->T};
+    int rank = o->comm ? o->comm->rank : 0, N = o->comm ? o->comm->size : 1;
+    r.nb = r.B / N, r.row0 = rank * r.nb, r.writer = rank == 0;
     int rc = -1;
     pst_rng_seed(&r.rng, o->seed);
-    if (pst_adamw_create(&r.opt, m->num_params, (float)o->beta1, (float)o->beta2, (float)o->eps,
-                         (float)o->weight_decay, err))
-        return -1;
-    if (start_or_resume(&r, err) || run_buffers(&r, err)) goto done;
+    if (setup(&r, err)) goto done;
     r.saved = o->resume ? r.opt.step : -1;
 
     pst_progress prog;
     pst_progress_start(&prog, "train", o->steps);
-    if (o->quiet) prog.enabled = 0;
+    if (o->quiet || !r.writer) prog.enabled = 0;
     double tokens_per_update = (double)r.B * r.T * o->grad_accum;
     double t_start = pst_now();
     long first = r.opt.step;
@@ -425,7 +510,8 @@ int pst_mle_train(pst_gpt2 *m, pst_token_source *src, const pst_mle_options *o,
         pst_mle_step s = {r.opt.step, loss, lr, norm, dt > 0 ? tokens_per_update / dt : 0, NAN};
         int is_save = r.opt.step == o->steps || (o->save_every > 0 && r.opt.step % o->save_every == 0);
         if (o->val && (o->val_every > 0 ? r.opt.step % o->val_every == 0 || r.opt.step == o->steps : is_save) &&
-            evaluate(m, o->val, r.val_pos0, r.val_pos0_len, o->val_batches, r.tokens, r.inp, r.tgt, &s.val_loss, err))
+            evaluate(m, o->val, r.val_pos0, r.val_pos0_len, o->val_batches, r.comm, r.row0, r.nb, r.tokens, r.inp,
+                     r.tgt, &s.val_loss, err))
             goto done;
         log_step(&r, &s, t_start);
         char extra[64];
@@ -433,8 +519,9 @@ int pst_mle_train(pst_gpt2 *m, pst_token_source *src, const pst_mle_options *o,
         double el = pst_now() - t_start;
         pst_progress_update(&prog, r.opt.step, el > 0 ? (r.opt.step - first) * tokens_per_update / el : 0, extra);
         int stop = cb && cb(cb_ctx, &s);
-        if (stop || is_save) {
-            if (checkpoint(m, &r.opt, &r.rng, src, o, &r.p, err)) goto done;
+        if (stop || is_save) { /* rank 0 writes it; every rank goes on once it is committed */
+            if (pst_comm_check(r.comm, r.writer ? checkpoint(m, &r.opt, &r.rng, src, o, &r.p, err) : 0, err))
+                goto done;
             r.saved = r.opt.step;
         }
         if (stop) break;
