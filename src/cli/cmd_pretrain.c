@@ -251,11 +251,6 @@ done:
     return rc;
 }
 
-static const char pretrain_eval_summary[] =
-    "Evaluates a pretrained model: misalignment score of samples (mean, expected max,\n"
-    "fraction above the threshold), prompted generation, LM loss, KL from a reference,\n"
-    "distinct-1/2 and self-BLEU-5. Prints one JSON object.";
-
 int cmd_pretrain_eval(int argc, char **argv) {
     const char *task_name = NULL, *model_dir = NULL, *scorer_spec = NULL, *reference_dir = NULL;
     const char *val_data = NULL, *prompts_path = NULL, *out = NULL, *prefix = "auto", *control = "ban";
@@ -288,7 +283,11 @@ int cmd_pretrain_eval(int argc, char **argv) {
         ARG("out", ARG_STRING, &out, "also write the JSON result to this file"),
         {0},
     };
-    int rc = pst_args_parse("pretrain eval", pretrain_eval_summary, spec, argc, argv, NULL);
+    int rc = pst_args_parse("pretrain eval",
+                            "Evaluates a pretrained model: misalignment score of samples (mean, expected max,\n"
+                            "fraction above the threshold), prompted generation, LM loss, KL from a reference,\n"
+                            "distinct-1/2 and self-BLEU-5. Prints one JSON object.",
+                            spec, argc, argv, NULL);
     if (rc != PST_ARGS_RUN) return rc;
     if (!task_name && !scorer_spec) {
         fprintf(stderr, "posterior pretrain eval: --task or --scorer is required\n");

@@ -155,16 +155,13 @@ static int write_run_json(const tune_cli *c, const pst_target_bundle *b, int n_c
         cJSON_AddNumberToObject(run, "group_size", c->o.group_size);
         cJSON_AddNumberToObject(run, "reward_floor", c->o.reward_floor);
     }
-    if (is_ppo) {
-        cJSON_AddNumberToObject(run, "epochs", c->ppo.epochs);
-        cJSON_AddNumberToObject(run, "minibatch", c->ppo.minibatch);
-        cJSON_AddNumberToObject(run, "kl_target", c->ppo.kl_target);
-        cJSON_AddNumberToObject(run, "kl_horizon", c->ppo.kl_horizon);
-        cJSON_AddNumberToObject(run, "lambda", c->ppo.lambda);
-        cJSON_AddNumberToObject(run, "gamma", c->ppo.gamma);
-        cJSON_AddNumberToObject(run, "clip", c->ppo.clip);
-        cJSON_AddNumberToObject(run, "value_clip", c->ppo.value_clip);
-        cJSON_AddNumberToObject(run, "vf_coef", c->ppo.vf_coef);
+    if (is_ppo) { /* the PPO options, under their field names (pst_ppo_options) */
+        const pst_ppo_options *p = &c->ppo;
+        const char *const name[] = {"epochs", "minibatch", "kl_target", "kl_horizon", "lambda",
+                                    "gamma", "clip", "value_clip", "vf_coef"};
+        const double value[] = {p->epochs, p->minibatch, p->kl_target, p->kl_horizon, p->lambda,
+                                p->gamma, p->clip, p->value_clip, p->vf_coef};
+        for (int i = 0; i < 9; i++) cJSON_AddNumberToObject(run, name[i], value[i]);
     }
     if (is_dpo) pst_tune_dpo_run_json(&c->dpo, run);
     cJSON_AddStringToObject(run, "spec_path", c->spec_path);
