@@ -56,6 +56,7 @@ typedef struct {
     long steps;                 /* total steps (a resumed run continues up to it) */
     double lr;
     double lr_min;              /* < 0: constant lr; else cosine decay from lr to lr_min over steps */
+    long warmup;                /* the first `warmup` steps raise the lr linearly to lr (0: none) */
     int lr_by_ess;              /* scale each step's lr by ESS/n of its weights P/q: Adam moves
                                    ~lr per step however few samples carry the gradient, so a
                                    batch with 12 effective samples of 64 steps 12/64 as far */
@@ -135,6 +136,10 @@ typedef struct {
  * has_policy_stats; "zero_z_contexts" on conditional runs. Trainers that report more
  * append their own. */
 void pst_dpg_step_json(const pst_dpg_step *m, char *out, size_t cap);
+
+/* The learning rate of step `step` (0-based): lr·(step + 1)/warmup during the warmup, then
+ * lr, or its cosine decay to lr_min over the remaining steps (lr_min >= 0; pst_lr_schedule). */
+double pst_dpg_lr(const pst_dpg_options *o, long step);
 
 /* Whether a trainer writes a checkpoint after `step` (of o->steps): every
  * o->checkpoint_every steps, at the last step and when stopped; never without out_dir. */

@@ -122,6 +122,7 @@ static int settle_options(tune_cli *c, const pst_arg *spec, const unsigned char 
         return 2;
     if (strcmp(c->method, "dpg") != 0 && !is_dpo) c->variant = is_ppo ? "reinforce" : c->method; /* RL: one loop */
     if (is_ppo && !pst_args_given(spec, given, "kl-coef") && !resume) c->o.kl_coef = 0.2; /* Ziegler's β0 */
+    if (is_dpo && !pst_args_given(spec, given, "warmup") && !resume) c->o.warmup = 10; /* DPO's own default */
     if (is_ppo && !pst_args_given(spec, given, "minibatch") && !resume && c->ppo.minibatch > c->o.batch)
         c->ppo.minibatch = c->o.batch; /* the default 16 never exceeds a smaller batch; a given one may not */
     if (pst_dpg_variant_parse(c->variant, &c->o.variant, &err) < 0 ||
@@ -174,6 +175,7 @@ static int write_run_json(const tune_cli *c, const pst_target_bundle *b, int n_c
     cJSON_AddNumberToObject(run, "grad_clip", c->grad_clip);
     cJSON_AddNumberToObject(run, "baseline_decay", c->o.baseline_decay);
     if (c->o.lr_min >= 0) cJSON_AddNumberToObject(run, "lr_min", c->o.lr_min);
+    cJSON_AddNumberToObject(run, "warmup", (double)c->o.warmup);
     cJSON_AddBoolToObject(run, "lr_by_ess", c->o.lr_by_ess);
     cJSON_AddBoolToObject(run, "shared_z", c->o.shared_z);
     cJSON_AddNumberToObject(run, "n_exact", c->n_exact);
@@ -269,6 +271,7 @@ int cmd_tune(int argc, char **argv) {
         ARG("weight-decay", ARG_DOUBLE, &c.weight_decay, "AdamW weight decay"),
         ARG("grad-clip", ARG_DOUBLE, &c.grad_clip, "clip the gradient's global norm (0: off)"),
         ARG("lr-min", ARG_DOUBLE, &c.o.lr_min, "cosine decay of the learning rate from --lr to this over --steps (< 0: constant)"),
+        ARG("warmup", ARG_LONG, &c.o.warmup, "steps of linear learning-rate warmup (default 0; dpo: 10)", .range = "0.."),
         ARG("lr-by-ess", ARG_FLAG, &c.o.lr_by_ess, "scale each step's learning rate by the effective sample size / batch"),
         ARG("baseline-decay", ARG_DOUBLE, &c.o.baseline_decay, "f-DPG moving-average baseline decay"),
         ARG("proposal-margin", ARG_DOUBLE, &c.o.proposal_margin,

@@ -60,7 +60,7 @@ int pst_tune_dpo_train(pst_tune_dpo *d, const pst_target_bundle *b, const char *
     char metrics[4096], model[4096];
     pst_dpo_options *o = &d->o;
     o->steps = tune->steps, o->batch = tune->batch, o->lr = tune->lr, o->lr_min = tune->lr_min < 0 ? tune->lr : tune->lr_min;
-    o->seed = tune->seed, o->eval_every = tune->exact_every, o->quiet = tune->quiet;
+    o->seed = tune->seed, o->eval_every = tune->exact_every, o->quiet = tune->quiet, o->warmup = tune->warmup;
     o->weight_decay = po->weight_decay, o->grad_clip = po->grad_clip;
     o->micro_batch = po->micro_batch > 1 ? po->micro_batch / 2 : 1; /* rows -> pairs (2 rows each) */
     o->sampling = po->sampling;

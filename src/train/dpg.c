@@ -336,6 +336,11 @@ void pst_dpg_step_json(const pst_dpg_step *m, char *out, size_t cap) {
              pst_json_number(b[11], m->ess, 6), m->proposal_updated, m->proposal_updates, m->lr, m->samples_per_s, ex, more);
 }
 
+double pst_dpg_lr(const pst_dpg_options *o, long step) {
+    if (o->lr_min >= 0) return pst_lr_schedule(step, o->warmup, o->steps, (float)o->lr, (float)o->lr_min);
+    return step < o->warmup ? o->lr * (double)(step + 1) / (double)o->warmup : o->lr;
+}
+
 int pst_dpg_checkpoint_due(const pst_dpg_options *o, long step, int stop) {
     return o->out_dir && ((o->checkpoint_every > 0 && step % o->checkpoint_every == 0) || step == o->steps || stop);
 }
@@ -721,7 +726,7 @@ static int gradient_step(dpg_run *r, int any_target, int accumulated, pst_dpg_st
         if (pst_dist_accumulate(policy, r->ctx, r->xs, r->coef, r->n, NULL, err) < 0)
             return pst_fail_context(err, "dpg step %ld", m->step);
     }
-    double lr = o->lr_min >= 0 ? pst_lr_schedule(r->st.step, 0, o->steps, (float)o->lr, (float)o->lr_min) : o->lr;
+    double lr = pst_dpg_lr(o, r->st.step);
     if (o->lr_by_ess) lr *= m->ess / r->n; /* the same step per effective sample: Adam's step ignores |∇| */
     m->lr = lr;
     if (any_target && pst_dist_step(policy, lr, err) < 0) return pst_fail_context(err, "dpg step %ld", m->step);

@@ -394,7 +394,7 @@ static int ppo_step(ppo_run *r, pst_dpg_step *m, pst_ppo_step *s, pst_error *err
     advantages(r, s);
     if (measure(r, m, err) < 0) return -1;
     m->loss = -(s->reward - s->beta * s->kl); /* the negated objective E[r] − β KL */
-    m->lr = o->lr_min >= 0 ? pst_lr_schedule(r->step, 0, o->steps, (float)o->lr, (float)o->lr_min) : o->lr;
+    m->lr = pst_dpg_lr(o, r->step);
     if (optimise(r, m->lr, s, err) < 0) return -1;
     pst_kl_controller_update(&r->kl, s->kl, r->n);
     pst_sample_free(r->xs, r->n);

@@ -110,8 +110,8 @@ int main(void) {
     refused(args, 2, "--spec is required", NULL, NULL);
 
     /* REINFORCE (q = π): entropy (per token) and mean length on every metrics line */
-    snprintf(args, sizeof args, "tune --method reinforce --spec %s --prompts %s --out %s/r2 %s", spec, prompts, dir,
-             common);
+    snprintf(args, sizeof args, "tune --method reinforce --spec %s --prompts %s --out %s/r2 %s --warmup 2", spec,
+             prompts, dir, common);
     rc = run(args, &out, 1);
     CHECK_MSG(rc == 0 && strstr(out, "warning: 6 of 8 contexts"), "exit %d: %s", rc, out);
     free(out);
@@ -119,6 +119,10 @@ int main(void) {
     double h[16], l[16], d2[16];
     CHECK(metric_values(path, "entropy", h, 16) == 3 && metric_values(path, "mean_length", l, 16) == 3);
     CHECK(metric_values(path, "distinct_2", d2, 16) == 3);
+    double lr[16]; /* --warmup 2: 1e-3 · 1/2, 1e-3 · 2/2, then the cosine, which starts at 1e-3 */
+    CHECK(metric_values(path, "lr", lr, 16) == 3);
+    CHECK_MSG(fabs(lr[0] - 0.5e-3) < 1e-9 && fabs(lr[1] - 1e-3) < 1e-9 && fabs(lr[2] - 1e-3) < 1e-9,
+              "lr %g %g %g", lr[0], lr[1], lr[2]);
     /* a random 1-layer model over 257 byte tokens: −log π per token near log 257 = 5.55 */
     for (int i = 0; i < 3; i++) {
         CHECK_MSG(isfinite(h[i]) && h[i] > 3 && h[i] < 8, "entropy %g", h[i]);

@@ -3,6 +3,7 @@
  * batches enumerated with their probabilities), not by Monte Carlo; GAE, the clipped PPO
  * losses and the adaptive KL coefficient against hand-computed examples and finite
  * differences. */
+#include "posterior/dpg.h"
 #include "posterior/rl.h"
 
 #include <math.h>
@@ -232,6 +233,23 @@ static void test_rollout_stats(void) {
     CHECK_NEAR(d2, 2.0 / 4.0, 1e-12);
 }
 
+/* The trainers' learning rate: linear warmup, then constant or the cosine decay. */
+static void test_lr_warmup(void) {
+    pst_dpg_options o;
+    pst_dpg_options_default(&o);
+    o.lr = 1e-3, o.steps = 10, o.lr_min = -1, o.warmup = 4;
+    CHECK_NEAR(pst_dpg_lr(&o, 0), 0.25e-3, 1e-15);
+    CHECK_NEAR(pst_dpg_lr(&o, 3), 1e-3, 1e-15);
+    CHECK_NEAR(pst_dpg_lr(&o, 9), 1e-3, 1e-15);
+    o.lr_min = 1e-4; /* warmup, then 0.5(1 + cos(π (s − 4)/6)) between 1e-3 and 1e-4 */
+    CHECK_NEAR(pst_dpg_lr(&o, 1), 0.5e-3, 1e-9);
+    CHECK_NEAR(pst_dpg_lr(&o, 4), 1e-3, 1e-9);
+    CHECK_NEAR(pst_dpg_lr(&o, 7), 1e-4 + 0.5 * 0.9e-3, 1e-9);
+    o.warmup = 0; /* as before warmup existed: the cosine from the first step */
+    CHECK_NEAR(pst_dpg_lr(&o, 0), 1e-3, 1e-9);
+    CHECK_NEAR(pst_dpg_lr(&o, 5), 1e-4 + 0.5 * 0.9e-3, 1e-9);
+}
+
 int main(void) {
     test_unbiased();
     test_group_statistics();
@@ -240,5 +258,6 @@ int main(void) {
     test_ppo_losses();
     test_kl_controller();
     test_rollout_stats();
+    test_lr_warmup();
     return check_report();
 }
