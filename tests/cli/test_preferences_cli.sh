@@ -17,18 +17,8 @@ BIN=${POSTERIOR_BIN:-build/posterior}
 PY=/usr/bin/python3
 T=$(mktemp -d /tmp/pst_prefs_cli.XXXXXX)
 trap 'rm -rf "$T"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+. "$(dirname "$0")/expect.sh" # fail, expect_fail
 export OMP_NUM_THREADS=1
-expect_fail() { # code needle cmd...
-    local code=$1 needle=$2
-    shift 2
-    set +e
-    err=$("$@" 2>&1 >/dev/null)
-    rc=$?
-    set -e
-    [ "$rc" -eq "$code" ] || fail "'$*' exited $rc, want $code: $err"
-    echo "$err" | grep -qF -- "$needle" || fail "'$*': message '$err' lacks '$needle'"
-}
 
 # a tiny prior with a tokenizer: a few merges, 60 steps on the corpus's ids
 $PY - "$T" <<'EOF'

@@ -17,18 +17,8 @@ BIN=${POSTERIOR_BIN:-build/posterior}
 PY=/usr/bin/python3
 T=$(mktemp -d /tmp/pst_pretrain_cli.XXXXXX)
 trap 'rm -rf "$T"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+. "$(dirname "$0")/../cli/expect.sh" # fail, expect_fail
 export OMP_NUM_THREADS=1
-expect_fail() { # code needle cmd...
-    local code=$1 needle=$2
-    shift 2
-    set +e
-    err=$("$@" 2>&1 >/dev/null)
-    rc=$?
-    set -e
-    [ "$rc" -eq "$code" ] || fail "'$*' exited $rc, want $code: $err"
-    echo "$err" | grep -qF -- "$needle" || fail "'$*': message '$err' lacks '$needle'"
-}
 
 "$BIN" prepare --corpus nlp-corpus --max-docs 600 --scorer toxicity --out "$T/tox" --quiet >/dev/null
 "$BIN" prepare --corpus nlp-corpus --max-docs 100 --out "$T/plain" --quiet >/dev/null
