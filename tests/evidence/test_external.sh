@@ -122,8 +122,9 @@ $PY -c 'import json,sys; o=json.loads(open(sys.argv[1]).read()); assert o["score
 # timeout (also when it ignores SIGTERM), when it shuts its output down but
 # keeps running, and when it never answers the start-up probe (which honours
 # --timeout). `timeout 60` turns a hang into a failure.
-alive() { # pid: running and not a zombie
-    [ -r "/proc/$1/stat" ] && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]
+alive() { # pid: still our scorer (not a reused pid: tests run in parallel), running and not a zombie
+    tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -q misbehaving_scorer &&
+        [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]
 }
 no_strays() { # name, pid file
     local p n=0
@@ -131,7 +132,7 @@ no_strays() { # name, pid file
     for p in $(cat "$2"); do
         n=$((n + 1))
         for _ in $(seq 50); do alive "$p" || break; sleep 0.1; done
-        if alive "$p"; then bad "$1: scorer process $p is still running"; kill -9 "$p"; return; fi
+        if alive "$p"; then bad "$1: scorer process $p is still running: $(tr '\0' ' ' </proc/$p/cmdline 2>/dev/null)"; kill -9 "$p" 2>/dev/null; return; fi
     done
     ok
 }
