@@ -17,7 +17,8 @@
 # Resumable: a run whose eval exists is skipped; an unfinished one resumes from its checkpoint; a tune that
 # fails is recorded (NAME.failed, its last message), listed in the table and not retried.
 # --quick: 3 steps x 16 samples, 32-sample evals, one seed, for CI's smoke test.
-# Writes OUT_DIR/TASK/METHOD_sSEED.{eval.json,metrics.jsonl,run.json} and OUT_DIR/table.md.
+# Writes OUT_DIR/TASK/METHOD_sSEED.{eval.json,metrics.jsonl,run.json}, OUT_DIR/table.md and the
+# curves OUT_DIR/TASK.svg (curves.py).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -119,5 +120,6 @@ for task in $tasks; do
   esac
 done
 /usr/bin/python3 "$HERE/table.py" "$out" > "$out/table.md.tmp" && mv "$out/table.md.tmp" "$out/table.md"
+/usr/bin/python3 "$HERE/curves.py" "$out" > /dev/null # OUT_DIR/TASK.svg: exact KL and E_pi[phi] per step
 "$P" report "$out"/*/ --out "$out/report.html" --title "RL against distribution matching" > /dev/null || echo "$0: posterior report failed" >&2
 cat "$out/table.md"
