@@ -3,16 +3,17 @@
 
     /usr/bin/python3 experiments/rl_vs_dm/curves.py OUT_DIR     -> OUT_DIR/TASK.svg
 
-Left panel: the exact KL(p‖π) measured on p's exact samples every --exact-every steps
-(`kl_p_pi_exact` in each run's metrics.jsonl), log scale, mean over seeds, with the prior's own
-exact KL (its eval.json) as a dashed line. Right panel: E_π[φ] (`moments_pi`[0], the constraint's
-feature on π's own batch), a moving average over 10 steps, mean over seeds; p's value is in the
-table, not drawn. A method's colour is its place in the task's sorted list of methods."""
+Six panels against samples seen (step × the run's batch), each the mean over seeds: the exact
+KL(p‖π) on p's exact samples every --exact-every steps (`kl_p_pi_exact`, log scale, the prior's
+own as a dashed line), E_π[φ] on π's batch (`moments_pi`[0]), KL(π‖a) on π's batch, distinct-2,
+mean length and the next-token entropy (the last three logged per step since commit cbbabfa:
+runs made by older builds have no curve there, and the legend says so). Per-step keys are
+moving averages over 10 steps. A method's colour is its place in the task's sorted methods."""
 import glob, json, math, os, re, statistics, sys
 
 COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
            "#7f7f7f", "#bcbd22", "#17becf"]
-W, H, PAD_L, PAD_R, PAD_T, PAD_B = 420, 300, 58, 12, 28, 40
+W, H, PAD_L, PAD_R, PAD_T, PAD_B = 420, 300, 58, 24, 28, 40
 
 
 def load_runs(task_dir):
@@ -44,7 +45,8 @@ def panel(x0, title, curves, log_y, hline=None):
     """SVG of one panel at x offset x0: curves = [(name, colour, [(x, y)])]."""
     pts = [p for _, _, c in curves for p in c] + ([(0, hline)] if hline else [])
     if not pts:
-        return ""
+        return (f'<text x="{x0 + W / 2}" y="16" text-anchor="middle" font-size="13">{title}</text>'
+                f'<text x="{x0 + W / 2}" y="{H / 2}" text-anchor="middle" font-size="11">not logged by these runs</text>')
     f = (lambda y: math.log10(max(y, 1e-3))) if log_y else (lambda y: y)
     xs = [p[0] for p in pts]
     ys = [f(p[1]) for p in pts]
@@ -59,11 +61,10 @@ def panel(x0, title, curves, log_y, hline=None):
            'fill="none" stroke="#888"/>']
     ticks = [10 ** e for e in range(y_lo, y_hi + 1)] if log_y else [y_lo + i * (y_hi - y_lo) / 4 for i in range(5)]
     for t in ticks:
-        out.append(f'<text x="{x0 + PAD_L - 4}" y="{py(t) + 4:.1f}" text-anchor="end" font-size="10">{t:g}</text>')
+        out.append(f'<text x="{x0 + PAD_L - 4}" y="{py(t) + 4:.1f}" text-anchor="end" font-size="10">{t:.3g}</text>')
         out.append(f'<line x1="{x0 + PAD_L}" x2="{x0 + W - PAD_R}" y1="{py(t):.1f}" y2="{py(t):.1f}" stroke="#eee"/>')
     for t in range(0, int(x_hi) + 1, max(1, int(x_hi) // 4)):
         out.append(f'<text x="{px(t):.1f}" y="{H - PAD_B + 14}" text-anchor="middle" font-size="10">{t}</text>')
-    out.append(f'<text x="{x0 + W / 2}" y="{H - 8}" text-anchor="middle" font-size="11">step</text>')
     if hline:
         out.append(f'<line x1="{x0 + PAD_L}" x2="{x0 + W - PAD_R}" y1="{py(hline):.1f}" y2="{py(hline):.1f}" '
                    'stroke="#000" stroke-dasharray="4 3"/>')
@@ -73,28 +74,46 @@ def panel(x0, title, curves, log_y, hline=None):
     return "\n".join(out)
 
 
+PANELS = [  # title, key, log scale, smoothed
+    ("exact KL(p‖π) (dashed: the prior)", lambda l: l.get("kl_p_pi_exact"), True, False),
+    ("E_π[φ] on π's batch", lambda l: (l.get("moments_pi") or [None])[0], False, True),
+    ("KL(π‖a) on π's batch", lambda l: l.get("kl_pi_a"), True, True),
+    ("distinct-2", lambda l: l.get("distinct_2"), False, True),
+    ("mean length (tokens)", lambda l: l.get("mean_length"), False, True),
+    ("next-token entropy (nats)", lambda l: l.get("entropy"), False, True)]
+
+
 def task_svg(task, task_dir):
     runs = load_runs(task_dir)
     if not runs:
         return None
     prior = [json.load(open(f)).get("kl_p_pi_exact") for f in glob.glob(os.path.join(task_dir, "prior_s*.eval.json"))]
     prior = [v for v in prior if v is not None]
-    kl, phi, legend = [], [], []
+    batch = {}
+    for f in glob.glob(os.path.join(task_dir, "*_s*.run.json")):
+        batch[re.sub(r"_s\d+\.run\.json$", "", os.path.basename(f))] = json.load(open(f)).get("batch", 1)
+    body, legend = [], []
+    for j, (title, key, log_y, smoothed) in enumerate(PANELS):
+        curves = []
+        for i, name in enumerate(sorted(runs)):
+            c = mean_curve(runs[name], key)
+            c = [(s * batch.get(name, 1), v) for s, v in (smooth(c) if smoothed else c)]
+            if c:
+                curves.append((name, COLOURS[i % len(COLOURS)], c))
+        hline = statistics.mean(prior) if j == 0 and prior else None
+        x0, y0 = (j % 3) * W, (j // 3) * H
+        body.append(f'<g transform="translate(0,{y0})">' + panel(x0, title, curves, log_y, hline) + "</g>")
     for i, name in enumerate(sorted(runs)):
-        colour = COLOURS[i % len(COLOURS)]
-        kl.append((name, colour, mean_curve(runs[name], lambda l: l.get("kl_p_pi_exact"))))
-        phi.append((name, colour, smooth(mean_curve(runs[name], lambda l: (l.get("moments_pi") or [None])[0]))))
-        legend.append((name, colour, len(runs[name])))
-    rows = (len(legend) + 2) // 3
-    height = H + 16 * rows + 8
-    body = [panel(0, f"task {task}: exact KL(p‖π) (log; dashed: the prior)", kl, True,
-                  statistics.mean(prior) if prior else None),
-            panel(W, "E_π[φ] on π's batch (10-step average)", phi, False)]
-    for i, (name, colour, n) in enumerate(legend):
-        x, y = 20 + (i % 3) * 2 * W // 3, H + 14 + 16 * (i // 3)
-        body.append(f'<rect x="{x}" y="{y - 9}" width="14" height="3" fill="{colour}"/>'
-                    f'<text x="{x + 20}" y="{y}" font-size="11">{name} ({n} seed{"s" if n > 1 else ""})</text>')
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{2 * W}" height="{height}" '
+        n = len(runs[name])
+        per_step = any("distinct_2" in l for lines in runs[name] for l in lines)
+        x, y = 20 + (i % 3) * W, 2 * H + 14 + 16 * (i // 3)
+        body.append(f'<rect x="{x}" y="{y - 9}" width="14" height="3" fill="{COLOURS[i % len(COLOURS)]}"/>'
+                    f'<text x="{x + 20}" y="{y}" font-size="11">{name} ({n} seed{"s" if n > 1 else ""})'
+                    f'{"" if per_step else ": no distinct-2 per step"}</text>')
+    height = 2 * H + 16 * ((len(runs) + 2) // 3) + 24
+    body.append(f'<text x="{1.5 * W}" y="{height - 6}" text-anchor="middle" font-size="12">'
+                f'task {task}: x axis = samples seen (step × batch)</text>')
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{3 * W}" height="{height}" '
             f'font-family="sans-serif"><rect width="100%" height="100%" fill="#fff"/>\n'
             + "\n".join(body) + "\n</svg>\n")
 

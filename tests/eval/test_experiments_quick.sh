@@ -34,7 +34,7 @@ for m in prior dpg_kl_adaptive gdc_pp fdpg_js reinforce_b reinforce_logp reinfor
 done
 grep -q "## Task c_beta0.25" "$T/rl/table.md" || { echo "FAIL: rl_vs_dm: no KL-RL task"; exit 1; }
 grep -q "^| ppo_fixed | 1 |" "$T/rl/table.md" || { echo "FAIL: rl_vs_dm: no PPO row on the KL-RL task"; exit 1; }
-for t in a c_beta1; do # the curves: one polyline per method that logged the exact KL
+for t in a c_beta1; do # the curves: a polyline per method and per-step key it logged
   n=$(grep -c "<polyline" "$T/rl/$t.svg") || true
   [ "$n" -ge 8 ] || { echo "FAIL: rl_vs_dm: $t.svg has $n curves"; exit 1; }
 done
