@@ -92,6 +92,7 @@ methods_klrl() { # task, spec, reference, seed, beta: the optimum of each with K
   run "$t" "$s" "$r" reinforce_kl "$seed" --method reinforce --reward log-evidence --kl-coef 1
   run "$t" "$s" "$r" fdpg_rkl "$seed" --method dpg --variant f --f rkl
   run "$t" "$s" "$r" dpg_kl_adaptive "$seed" --method dpg --variant kl-adaptive
+  run "$t" "$s" "$r" gdc_pp "$seed" --method dpg --variant baseline
   [ $has_ppo = 0 ] || run "$t" "$s" "$r" ppo_fixed "$seed" --method ppo --reward log-evidence --kl-coef 1 --kl-target 0
 }
 
