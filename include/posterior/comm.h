@@ -39,6 +39,14 @@ pst_comm pst_comm_world(void);
  * but may differ in the last bits from a sum in another order. */
 int pst_comm_allreduce_sum_f32(const pst_comm *c, float *x, size_t n, pst_error *err);
 int pst_comm_allreduce_sum_f64(const pst_comm *c, double *x, size_t n, pst_error *err);
+/* In place: rank r's block x[r·count, (r+1)·count) copied to every rank, so that every
+ * rank holds all size·count values (MPI_Allgather; e.g. the per-sample statistics of a
+ * batch whose rows are split over the ranks). Exact: values are copied, not added. */
+int pst_comm_allgather_f64(const pst_comm *c, double *x, size_t count, pst_error *err);
+/* mine[n_mine] of every rank concatenated in rank order into all[Σ counts], counts[size]
+ * the ranks' n_mine (known to every rank; MPI_Allgatherv). */
+int pst_comm_allgatherv_i32(const pst_comm *c, const int *mine, int n_mine, int *all, const int *counts,
+                            pst_error *err);
 /* buf[bytes] of rank root copied to every rank. */
 int pst_comm_broadcast(const pst_comm *c, void *buf, size_t bytes, int root, pst_error *err);
 int pst_comm_barrier(const pst_comm *c, pst_error *err);

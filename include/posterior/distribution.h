@@ -67,6 +67,15 @@ typedef struct {
     int (*hidden_size)(void *self);
     int (*token_pass)(void *self, const pst_seq *contexts, const pst_sample *xs, int n, int backward,
                       pst_token_fn fn, void *fn_ctx, pst_error *err);
+    /* Optional, for data-parallel runs (NULL: not supported). sample_rows draws rows
+     * [first, first + count) of the batch that sample(n) would draw, the same sequences
+     * (each row its own random stream), into out[count]; contexts[n] are the whole
+     * batch's; rng advances as sample(n) advances it. gradient: the contiguous buffer of
+     * the accumulated gradient that step uses (*n floats; NULL before any accumulate),
+     * which a caller may sum over ranks between accumulate and step. */
+    int (*sample_rows)(void *self, const pst_seq *contexts, int n, int first, int count, pst_rng *rng,
+                       pst_sample *out, pst_error *err);
+    float *(*gradient)(void *self, size_t *n);
 } pst_distribution_ops;
 
 /* An instance: its kind's ops and its state. An owned instance (what the loaders and
@@ -131,6 +140,15 @@ static inline int pst_dist_token_pass(pst_distribution *d, const pst_seq *contex
                                       int backward, pst_token_fn fn, void *fn_ctx, pst_error *err) {
     return d->ops->token_pass(d->self, contexts, xs, n, backward, fn, fn_ctx, err);
 }
+/* 1 when d can be sampled by rows and its gradient summed (sample_rows, gradient exist). */
+static inline int pst_dist_data_parallel(const pst_distribution *d) {
+    return d->ops && d->ops->sample_rows && d->ops->gradient;
+}
+static inline int pst_dist_sample_rows(pst_distribution *d, const pst_seq *contexts, int n, int first, int count,
+                                       pst_rng *rng, pst_sample *out, pst_error *err) {
+    return d->ops->sample_rows(d->self, contexts, n, first, count, rng, out, err);
+}
+static inline float *pst_dist_gradient(pst_distribution *d, size_t *n) { return d->ops->gradient(d->self, n); }
 /* 1 when a and b are the same model (e.g. q is the prior itself). */
 static inline int pst_dist_same(const pst_distribution *a, const pst_distribution *b) {
     return a->self == b->self;

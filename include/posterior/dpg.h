@@ -28,6 +28,7 @@
 #ifndef POSTERIOR_DPG_H
 #define POSTERIOR_DPG_H
 
+#include "posterior/comm.h"
 #include "posterior/target.h"
 
 #ifdef __cplusplus
@@ -89,6 +90,15 @@ typedef struct {
     const pst_reference *reference;
     long exact_every;           /* steps (0: only at the end) */
     int quiet;                  /* no progress line */
+    /* Data parallel over comm's N ranks (NULL or one rank: not): batch is the global
+     * batch (a multiple of N); rank r draws and scores rows [r·n/N, (r+1)·n/N) of every
+     * step (the same sequences one rank draws: per-row random streams), the per-sample
+     * statistics are gathered so that every rank computes Ẑ, the estimates, the
+     * coefficients and the proposal decision of the whole batch in one order, and the
+     * gradient is summed over ranks (one allreduce) before the step. Rank 0 alone writes
+     * metrics_path and checkpoints; every rank reads a checkpoint on resume, which must be
+     * on as many ranks as wrote it. The reference set is measured on every rank. */
+    const pst_comm *comm;
 } pst_dpg_options;
 
 void pst_dpg_options_default(pst_dpg_options *o);

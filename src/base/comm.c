@@ -3,6 +3,7 @@
  * (include/posterior/comm.h). */
 #include "posterior/comm.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,37 @@ int pst_comm_allreduce_sum_f32(const pst_comm *c, float *x, size_t n, pst_error 
 int pst_comm_allreduce_sum_f64(const pst_comm *c, double *x, size_t n, pst_error *err) {
 #ifdef POSTERIOR_HAVE_MPI
     if (parallel(c)) return allreduce(c, x, n, sizeof *x, MPI_DOUBLE, err);
+#endif
+    return 0;
+}
+
+int pst_comm_allgather_f64(const pst_comm *c, double *x, size_t count, pst_error *err) {
+#ifdef POSTERIOR_HAVE_MPI
+    if (!parallel(c)) return 0;
+    if (count > (size_t)INT_MAX) return pst_fail(err, "allgather of %zu values per rank: more than MPI's int count", count);
+    if (MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, x, (int)count, MPI_DOUBLE, MPI_COMM_WORLD) != MPI_SUCCESS)
+        return pst_fail(err, "MPI_Allgather of %zu values per rank failed", count);
+#endif
+    return 0;
+}
+
+int pst_comm_allgatherv_i32(const pst_comm *c, const int *mine, int n_mine, int *all, const int *counts,
+                            pst_error *err) {
+    if (!parallel(c)) {
+        if (n_mine > 0 && all != mine) memmove(all, mine, sizeof(int) * (size_t)n_mine);
+        return 0;
+    }
+#ifdef POSTERIOR_HAVE_MPI
+    int *displ = pst_malloc(sizeof(int) * (size_t)c->size, err);
+    if (!displ) return -1;
+    long at = 0;
+    for (int r = 0; r < c->size; r++) displ[r] = (int)at, at += counts[r];
+    int rc = at > INT_MAX ? pst_fail(err, "allgather of %ld values: more than MPI's int count", at)
+             : MPI_Allgatherv(mine, n_mine, MPI_INT, all, counts, displ, MPI_INT, MPI_COMM_WORLD) != MPI_SUCCESS
+                 ? pst_fail(err, "MPI_Allgatherv of %ld values failed", at)
+                 : 0;
+    free(displ);
+    return rc;
 #endif
     return 0;
 }

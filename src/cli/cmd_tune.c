@@ -14,6 +14,7 @@
 #include "cli/commands.h"
 #include "cli/tune_contexts.h"
 #include "cli/tune_dpo.h"
+#include "posterior/comm.h"
 #include "posterior/dpg.h"
 #include "posterior/rl.h"
 #include "posterior/target.h"
@@ -23,11 +24,12 @@
  * when p has no rejection envelope, n is 0, or the run has several contexts. */
 static int open_reference(const pst_target_bundle *b, const char *path, int n, int max_new, const pst_seq *contexts,
                           int n_ctx, long max_proposals, int batch, uint64_t seed, const char *out, int resume,
-                          pst_reference *ref, int *drawn, pst_error *err) {
+                          int say, pst_reference *ref, int *drawn, pst_error *err) {
     double log_m;
     char own[4096];
     if (n_ctx > 1 || (!path && (n == 0 || !pst_target_log_envelope(&b->target, &log_m)))) {
-        fprintf(stderr, "posterior tune: note: no exact samples of p (%s); KL(p||pi) is only importance-sampled and "
+        if (say)
+            fprintf(stderr, "posterior tune: note: no exact samples of p (%s); KL(p||pi) is only importance-sampled and "
                         "proposal swaps use per-batch estimates\n",
                 n_ctx > 1 ? "several contexts" : n == 0 ? "--n-exact 0" : "no rejection envelope for this target");
         return 0;
@@ -43,7 +45,8 @@ static int open_reference(const pst_target_bundle *b, const char *path, int n, i
     pst_rng_seed(&rng, seed ^ 0x65786163745f7265ull);
     if (pst_target_bundle_reference(b, path, n, max_new, n_ctx ? contexts : NULL, &xo, &rng, ref, err) < 0)
         return pst_fail_context(err, "exact samples of p");
-    fprintf(stderr, "posterior tune: %d exact samples of p (%s; %ld draws of the prior, log Z = %.4f +- %.4f)\n",
+    if (say)
+        fprintf(stderr, "posterior tune: %d exact samples of p (%s; %ld draws of the prior, log Z = %.4f +- %.4f)\n",
             ref->n, path ? path : own, ref->proposed, ref->log_z.value, ref->log_z.se);
     return 0;
 }
@@ -101,7 +104,9 @@ static const char tune_summary[] =
     "exact samples of p (--reference, or --n-exact drawn now into\n"
     "OUT/reference.jsonl) measures KL(p||pi) every --exact-every steps, and the\n"
     "KL-adaptive proposal is replaced only when that exact, paired comparison\n"
-    "says the policy is closer to p by --proposal-margin standard errors.";
+    "says the policy is closer to p by --proposal-margin standard errors.\n"
+    "Under mpirun -np N (--method dpg, reinforce, rloo, grpo): data parallel,\n"
+    "--batch split over the N ranks, the same run as one rank (docs/scaling.md).";
 
 /* The options once parsed (and, on --resume, read back from run.json): required ones, the
  * method's own, its defaults, the library's checks. 0, or the exit code 2 with the error said. */
@@ -129,7 +134,7 @@ static int settle_options(tune_cli *c, const pst_arg *spec, const unsigned char 
         pst_f_divergence_parse(c->fdiv, &c->o.f, &err) < 0 ||
         pst_rl_reward_parse(c->reward, &c->o.reward, &err) < 0 || pst_dpg_options_check(&c->o, &err) < 0 ||
         (is_ppo && pst_ppo_options_check(&c->ppo, &c->o, &err) < 0)) {
-        pst_cli_fail("tune", spec, &err);
+        if (err.msg[0]) pst_cli_fail("tune", spec, &err); /* empty: another rank says it (comm.h) */
         return 2;
     }
     return 0;
@@ -189,6 +194,7 @@ static int write_run_json(const tune_cli *c, const pst_target_bundle *b, int n_c
     cJSON_AddNumberToObject(run, "micro_batch", c->micro_batch);
     cJSON_AddNumberToObject(run, "seed", (double)c->o.seed);
     cJSON_AddNumberToObject(run, "contexts", n_ctx);
+    cJSON_AddNumberToObject(run, "ranks", c->o.comm ? c->o.comm->size : 1);
     if (c->prompts_path) cJSON_AddStringToObject(run, "prompts", c->prompts_path);
     char *text = cJSON_Print(run);
     cJSON_Delete(run);
@@ -215,6 +221,63 @@ static int train(tune_cli *c, pst_target_bundle *b, pst_distribution *policy, co
     int rc = pst_dpg_train(policy, &b->target, &proposal, &c->o, pst_tune_on_step, report, err);
     if (own_proposal) pst_distribution_free(&proposal);
     return rc;
+}
+
+/* An error: said by this rank unless every rank found it (its message is then empty on
+ * the ranks other than 0: comm.h), with the rank when it is not 0. Returns 1. */
+static int tune_fail(const pst_comm *w, const pst_arg *spec, pst_error *err) {
+    if (!err->msg[0]) return 1;
+    if (w->size > 1 && w->rank != 0) pst_fail_context(err, "rank %d", w->rank);
+    return pst_cli_fail("tune", spec, err);
+}
+
+/* Under mpirun -np N > 1: the methods of the DPG loop only, and --resume on the number of
+ * ranks that OUT/run.json records ("ranks", 1 when absent): --resume is exact, and sums
+ * over another number of ranks would differ. Every rank finds it alike: said by rank 0. */
+static int check_ranks(const tune_cli *c, const void *saved, pst_error *err) {
+    const pst_comm *w = c->o.comm;
+    if (w->size > 1 && (strcmp(c->method, "ppo") == 0 || strcmp(c->method, "dpo") == 0))
+        return pst_comm_fail_all(w, err, NULL, "--method %s does not run data parallel yet; start it without mpirun "
+                                 "(under mpirun: --method dpg, reinforce, rloo or grpo)", c->method);
+    const cJSON *ranks = saved ? cJSON_GetObjectItemCaseSensitive((const cJSON *)saved, "ranks") : NULL;
+    int was = cJSON_IsNumber(ranks) ? ranks->valueint : 1;
+    if (saved && was != w->size)
+        return pst_comm_fail_all(w, err, "resume", "the run %s was tuned on %d rank%s and is resumed on %d; resume it "
+                                 "on %d (mpirun -np %d): sums over another number of ranks differ in the last bits",
+                                 c->out, was, was == 1 ? "" : "s", w->size, was, was);
+    return 0;
+}
+
+/* The policy, the contexts (--prompts) and the exact samples of p, before anything is
+ * written: a bad reference or budget leaves no run folder. say: print the notes. */
+static int open_policy(tune_cli *c, pst_target_bundle *b, pst_gpt2_policy_options *po, pst_distribution *policy,
+                       pst_seq **contexts, long **lines, int *n_ctx, pst_reference *ref, int *drawn, int say,
+                       pst_error *err) {
+    if (pst_target_spec_check_fitted(&b->spec, c->spec_path, err) < 0) return -1;
+    po->sampling.temperature = (float)c->temperature;
+    po->sampling.top_k = c->top_k;
+    po->sampling.top_p = (float)c->top_p;
+    if (c->init && pst_target_check_policy(b->spec.prior, c->init, err) < 0) return -1;
+    if (pst_gpt2_distribution_load(c->init ? c->init : b->spec.prior, po, policy, err) < 0) return -1;
+    if (c->prompts_path ? pst_target_bundle_contexts(b, c->prompts_path, c->max_new, contexts, lines, n_ctx, err) < 0
+                        : pst_target_bundle_require_contexts(b, 0, err) < 0)
+        return -1;
+    return open_reference(b, c->reference, c->n_exact, c->max_new, *n_ctx ? *contexts : NULL, *n_ctx,
+                          c->max_proposals, c->o.batch, c->o.seed, c->out, c->o.resume, say, ref, drawn, err);
+}
+
+/* Rank 0: OUT, OUT/checkpoints (what a killed run left removed), the exact samples drawn
+ * now (OUT/reference.jsonl) and OUT/run.json. */
+static int write_run_folder(const tune_cli *c, const pst_target_bundle *b, const pst_reference *ref, int drawn,
+                            int n_ctx, int resume, pst_error *err) {
+    char path[4096];
+    if (pst_mkdir_p(c->out, err) < 0 || pst_remove_stale_tmp(c->out, err) < 0 || /* what a kill left */
+        pst_path_join(path, sizeof path, c->out, "checkpoints", err) < 0 || pst_mkdir_p(path, err) < 0)
+        return -1;
+    if (drawn && (pst_path_join(path, sizeof path, c->out, "reference.jsonl", err) < 0 ||
+                  pst_reference_save(path, ref, err) < 0))
+        return -1;
+    return write_run_json(c, b, n_ctx, resume, err);
 }
 
 int cmd_tune(int argc, char **argv) {
@@ -265,7 +328,7 @@ int cmd_tune(int argc, char **argv) {
         ARG("init", ARG_STRING, &c.init, "initial policy model directory (default: the prior)"),
         ARG("steps", ARG_LONG, &c.o.steps, "training steps (a resumed run may go further)", .range = "1..",
             .resume_may_change = 1),
-        ARG("batch", ARG_INT, &c.o.batch, "samples per step", .range = "2.."),
+        ARG("batch", ARG_INT, &c.o.batch, "samples per step (under mpirun: all ranks' together)", .range = "2.."),
         ARG("micro-batch", ARG_INT, &c.micro_batch, "rows per forward/backward"),
         ARG("lr", ARG_DOUBLE, &c.o.lr, "peak learning rate"),
         ARG("weight-decay", ARG_DOUBLE, &c.weight_decay, "AdamW weight decay"),
@@ -299,12 +362,16 @@ int cmd_tune(int argc, char **argv) {
     void *saved = NULL; /* OUT/run.json of a resumed run: its options are this run's */
     char path[4096], ckpt[4096];
     pst_error err = {0};
+    pst_comm world = pst_comm_world();
+    c.o.comm = &world;
+    /* under mpirun: the same command line on every rank before anything depends on it */
+    if (pst_comm_agree_args(&world, argc, argv, &err) < 0) return tune_fail(&world, spec, &err);
     int resume = c.o.resume;
     if (resume && pst_path_join(path, sizeof path, c.out, "run.json", &err) < 0) return pst_cli_fail("tune", spec, &err);
     if (resume && (rc = pst_args_resume("tune", spec, given, path, &saved)) != PST_ARGS_RUN) return rc;
-    if ((rc = settle_options(&c, spec, given, resume)) != 0) {
+    if ((rc = settle_options(&c, spec, given, resume)) != 0 || check_ranks(&c, saved, &err) < 0) {
         cJSON_Delete(saved);
-        return rc;
+        return rc ? rc : tune_fail(&world, spec, &err);
     }
     int is_dpo = strcmp(c.method, "dpo") == 0;
     pst_gpt2_policy_options po;
@@ -320,32 +387,18 @@ int cmd_tune(int argc, char **argv) {
     long *lines = NULL; /* the contexts' lines in the prompts file */
     pst_tune_contexts report = {0};
     int n_ctx = 0;
-    int ret = 1;
-    if (pst_target_bundle_load(c.spec_path, &po, &b, &err) < 0 ||
-        pst_target_spec_check_fitted(&b.spec, c.spec_path, &err) < 0)
+    int ret = 1, drawn = 0, writer = world.rank == 0;
+    /* every rank loads the same models and draws the same exact samples; a failure on any
+     * rank fails all, said once (comm.h); rank 0 alone writes OUT */
+    int phase = pst_target_bundle_load(c.spec_path, &po, &b, &err);
+    if (pst_comm_check(&world, phase, &err) < 0) goto fail;
+    phase = open_policy(&c, &b, &po, &policy, &contexts, &lines, &n_ctx, &ref, &drawn, writer, &err);
+    if (pst_comm_check(&world, phase, &err) < 0) goto fail;
+    if (pst_comm_check(&world, writer ? write_run_folder(&c, &b, &ref, drawn, n_ctx, resume, &err) : 0, &err) < 0)
         goto fail;
-    po.sampling.temperature = (float)c.temperature;
-    po.sampling.top_k = c.top_k;
-    po.sampling.top_p = (float)c.top_p;
-    if (c.init && pst_target_check_policy(b.spec.prior, c.init, &err) < 0) goto fail;
-    if (pst_gpt2_distribution_load(c.init ? c.init : b.spec.prior, &po, &policy, &err) < 0) goto fail;
-    if (c.prompts_path ? pst_target_bundle_contexts(&b, c.prompts_path, c.max_new, &contexts, &lines, &n_ctx, &err) < 0
-                     : pst_target_bundle_require_contexts(&b, 0, &err) < 0)
+    if (pst_path_join(ckpt, sizeof ckpt, c.out, "checkpoints", &err) < 0 ||
+        pst_path_join(path, sizeof path, c.out, "metrics.jsonl", &err) < 0)
         goto fail;
-    /* the exact samples before anything is written: a bad reference or budget leaves no run folder */
-    int drawn = 0;
-    if (open_reference(&b, c.reference, c.n_exact, c.max_new, n_ctx ? contexts : NULL, n_ctx, c.max_proposals, c.o.batch, c.o.seed,
-                       c.out, resume, &ref, &drawn, &err) < 0)
-        goto fail;
-    if (pst_mkdir_p(c.out, &err) < 0 || pst_remove_stale_tmp(c.out, &err) < 0 || /* what a kill left */
-        pst_path_join(ckpt, sizeof ckpt, c.out, "checkpoints", &err) < 0 ||
-        pst_mkdir_p(ckpt, &err) < 0)
-        goto fail;
-    if (drawn && (pst_path_join(path, sizeof path, c.out, "reference.jsonl", &err) < 0 ||
-                  pst_reference_save(path, &ref, &err) < 0))
-        goto fail;
-    if (write_run_json(&c, &b, n_ctx, resume, &err) < 0) goto fail;
-    if (pst_path_join(path, sizeof path, c.out, "metrics.jsonl", &err) < 0) goto fail;
     if (c.o.lr_min > c.o.lr) c.o.lr_min = c.o.lr; /* never rises: above --lr it means a constant rate */
     c.o.out_dir = ckpt;
     c.o.metrics_path = path;
@@ -353,15 +406,18 @@ int cmd_tune(int argc, char **argv) {
     c.o.n_contexts = n_ctx;
     c.o.reference = ref.n ? &ref : NULL;
     if (train(&c, &b, &policy, &po, &ref, &report, &err) < 0) goto fail;
+    ret = 0;
+    if (!writer) goto fail;
     if (pst_path_join(path, sizeof path, c.out, "model", &err) < 0 ||
-        (!is_dpo && pst_dist_save(&policy, path, &err) < 0)) /* dpo saved its policy itself */
+        (!is_dpo && pst_dist_save(&policy, path, &err) < 0)) { /* dpo saved its policy itself */
+        ret = 1;
         goto fail;
+    }
     fprintf(stderr, "posterior tune: %ld steps done; policy in %s\n", c.o.steps, path);
     if (!is_dpo && pst_tune_report(&report, c.prompts_path, lines, path, c.o.steps, &err) < 0) /* dpo printed its own */
-        goto fail;
-    ret = 0;
+        ret = 1;
 fail:
-    if (ret) pst_cli_fail("tune", spec, &err);
+    if (ret) ret = tune_fail(&world, spec, &err);
     pst_distribution_free(&policy);
     pst_reference_free(&ref);
     pst_target_bundle_free(&b);

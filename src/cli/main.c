@@ -26,7 +26,7 @@ static void usage(const command *cmds, int n) {
 
 /* The commands that run data parallel under mpirun (docs/scaling.md); under mpirun with
  * more than one rank, any other command is refused before it writes anything. */
-static int data_parallel(const char *name) { return strcmp(name, "train") == 0; }
+static int data_parallel(const char *name) { return strcmp(name, "train") == 0 || strcmp(name, "tune") == 0; }
 
 /* MPI for the whole program (the library never initialises it): MPI_Init_thread, with
  * MPI called from the main thread only, when a launcher started this process; nothing
@@ -81,7 +81,7 @@ static int run_command(const command *cmd, int argc, char **argv) {
     if (w.size > 1 && !data_parallel(cmd->name)) {
         if (w.rank == 0)
             fprintf(stderr, "posterior %s: does not run data parallel yet; start it without mpirun "
-                    "(under mpirun: posterior train)\n", cmd->name);
+                    "(under mpirun: posterior train, tune)\n", cmd->name);
         rc = 2;
     } else {
         rc = cmd->fn(argc - 2, argv + 2);

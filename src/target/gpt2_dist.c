@@ -36,7 +36,11 @@ static int eot_of(const gpt2_dist *g) {
     return eot >= 0 && eot < g->model.config.vocab_size ? eot : g->model.config.vocab_size - 1;
 }
 
-static int gd_sample(void *self, const pst_seq *contexts, int n, pst_rng *rng, pst_sample *out, pst_error *err) {
+/* Rows [first, first + count) of the batch of n: row i from stream first_stream + i, and
+ * max_new_tokens cut to the room left by the batch's longest context, so that every
+ * split of a batch draws the sequences of one call (pst_distribution_ops.sample_rows). */
+static int gd_sample_rows(void *self, const pst_seq *contexts, int n, int first, int count, pst_rng *rng,
+                          pst_sample *out, pst_error *err) {
     gpt2_dist *g = self;
     const int **prompts = pst_malloc(sizeof(int *) * (size_t)(n > 0 ? n : 1), err);
     int *lens = pst_malloc(sizeof(int) * (size_t)(n > 0 ? n : 1), err);
@@ -55,9 +59,20 @@ static int gd_sample(void *self, const pst_seq *contexts, int n, pst_rng *rng, p
     int room = g->model.config.n_positions;
     for (int i = 0; i < n; i++)
         if (room - lens[i] < so.max_new_tokens) so.max_new_tokens = room - lens[i] > 0 ? room - lens[i] : 0;
-    int rc = pst_gpt2_sample(&g->model, (const int *const *)prompts, lens, n, &so, rng, out, err);
+    so.first_stream += (uint64_t)first;
+    int rc = pst_gpt2_sample(&g->model, (const int *const *)prompts + first, lens + first, count, &so, rng, out, err);
     free(prompts), free(lens);
     return rc;
+}
+
+static int gd_sample(void *self, const pst_seq *contexts, int n, pst_rng *rng, pst_sample *out, pst_error *err) {
+    return gd_sample_rows(self, contexts, n, 0, n, rng, out, err);
+}
+
+static float *gd_gradient(void *self, size_t *n) {
+    gpt2_dist *g = self;
+    *n = g->model.grad_memory ? g->model.num_params : 0;
+    return g->model.grad_memory;
 }
 
 /* Builds the full sequences prompt ++ continuation (malloc'd rows). */
@@ -350,7 +365,8 @@ static int gd_load(void *self, const char *dir, pst_error *err) {
 static const pst_distribution_ops gd_ops = {
     .name = "gpt2", .sample = gd_sample, .score = gd_score, .accumulate = gd_accumulate, .zero_grad = gd_zero_grad,
     .step = gd_step, .clone = gd_clone, .save = gd_save, .load = gd_load, .destroy = gd_destroy,
-    .hidden_size = gd_hidden_size, .token_pass = gd_token_pass};
+    .hidden_size = gd_hidden_size, .token_pass = gd_token_pass, .sample_rows = gd_sample_rows,
+    .gradient = gd_gradient};
 
 pst_gpt2 *pst_gpt2_distribution_model(pst_distribution *d) {
     return d && d->ops == &gd_ops ? &((gpt2_dist *)d->self)->model : NULL;

@@ -110,6 +110,7 @@ typedef struct {
     int baseline_set;
     long proposal_updates;
     int q_kind;
+    int ranks; /* the ranks of the run (a checkpoint resumes on as many) */
 } dpg_state;
 
 /* A double in JSON that reads back bit-exactly ("%.17g"; cJSON's own printing may round
@@ -144,6 +145,7 @@ static int state_save(const dpg_state *st, const char *path, pst_error *err) {
     cJSON_AddBoolToObject(root, "baseline_set", st->baseline_set);
     cJSON_AddNumberToObject(root, "proposal_updates", (double)st->proposal_updates);
     cJSON_AddStringToObject(root, "proposal", st->q_kind == Q_COPY ? "copy" : st->q_kind == Q_POLICY ? "policy" : "initial");
+    cJSON_AddNumberToObject(root, "ranks", st->ranks);
     char *text = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
     if (!text) return pst_fail_oom(err, path);
@@ -180,6 +182,14 @@ static int state_load(dpg_state *st, const char *path, pst_error *err) {
         !cJSON_IsArray(cnt) || cJSON_GetArraySize(lw) != st->n_groups || cJSON_GetArraySize(cnt) != st->n_groups ||
         !cJSON_IsString(q)) {
         pst_fail(err, "%s: not a DPG training state for this run (fields or context count differ)", path);
+        goto done;
+    }
+    const cJSON *ranks = cJSON_GetObjectItem(root, "ranks");
+    int was = cJSON_IsNumber(ranks) ? ranks->valueint : 1;
+    if (was != st->ranks) { /* every rank reads the same file: every rank fails alike */
+        pst_fail_field(err, "resume", "resume: the run was trained on %d rank%s and is resumed on %d; resume it on %d "
+                       "(mpirun -np %d), since sums over another number of ranks differ in the last bits (%s)",
+                       was, was == 1 ? "" : "s", st->ranks, was, was, path);
         goto done;
     }
     st->step = (long)step->valuedouble;
@@ -409,6 +419,13 @@ typedef struct {
     pst_metrics mf;
     pst_progress prog;
     double last_exact;
+    /* data parallel (o->comm): this rank's rows [r0, r0 + m) of each batch (0, n alone);
+     * writer: rank 0; gather [n·(4 + k)] the packed rows of the per-sample statistics;
+     * tokens [N] each rank's sampled tokens this step */
+    const pst_comm *comm;
+    int r0, m, writer, n_ranks;
+    double *gather;
+    int *tokens;
 } dpg_run;
 
 static int is_rl(pst_dpg_variant v) { return v >= PST_RL_REINFORCE; }
@@ -425,13 +442,28 @@ int pst_dpg_options_check(const pst_dpg_options *o, pst_error *err) {
         return pst_fail_field(err, "kl_coef", "kl_coef = %g: must be finite and >= 0", o->kl_coef);
     if (is_rl(o->variant) && !isfinite(o->reward_floor))
         return pst_fail_field(err, "reward_floor", "reward_floor = %g: must be finite", o->reward_floor);
+    int N = o->comm ? o->comm->size : 1; /* every rank finds it alike: said by rank 0 */
+    if (o->batch % N)
+        return pst_comm_fail_all(o->comm, err, "batch", "the batch %d is the global batch, split over %d ranks: it "
+                                 "must be a multiple of %d (e.g. %d)", o->batch, N, N, (o->batch / N + 1) * N);
     return 0;
 }
 
-static int check_options(const pst_distribution *policy, const pst_target *target, const pst_dpg_options *o,
-                         pst_error *err) {
+/* Data parallel: the models can be sampled by rows and their gradients summed. Every rank
+ * finds the same (the options agree): reported by rank 0. */
+static int check_data_parallel(const pst_distribution *policy, const pst_distribution *proposal,
+                               const pst_dpg_options *o, pst_error *err) {
+    if (!o->comm || o->comm->size < 2) return 0;
+    if (!pst_dist_data_parallel(policy) || (proposal && !pst_dist_data_parallel(proposal)))
+        return pst_comm_fail_all(o->comm, err, NULL, "dpg: the model '%s' cannot be sampled by rows: it does not "
+                                 "run data parallel; run it on one rank", pst_dist_name(policy));
+    return 0;
+}
+
+static int check_options(const pst_distribution *policy, const pst_target *target, const pst_distribution *proposal,
+                         const pst_dpg_options *o, pst_error *err) {
     if (!pst_dist_trainable(policy)) return pst_fail(err, "dpg: the policy '%s' is not trainable", pst_dist_name(policy));
-    if (pst_dpg_options_check(o, err) < 0) return -1;
+    if (pst_dpg_options_check(o, err) < 0 || check_data_parallel(policy, proposal, o, err) < 0) return -1;
     if ((o->resume || o->checkpoint_every > 0) && !o->out_dir)
         return pst_fail_field(err, "out_dir", "dpg: checkpoints and resuming need an output directory (out_dir)");
     const pst_reference *ref = o->reference;
@@ -449,13 +481,13 @@ static pst_distribution *current_proposal(dpg_run *r) {
     return r->st.q_kind == Q_POLICY ? r->policy : r->st.q_kind == Q_COPY ? &r->q_copy : r->proposal;
 }
 
-/* Allocates the buffers, restores a checkpoint (resume) or sets up q, scores the
- * reference samples under q and opens the metrics file. */
+/* Allocates the buffers; rank 0 removes what a killed run left in out_dir. */
 static int run_open(dpg_run *r, pst_error *err) {
     const pst_dpg_options *o = r->o;
     int n = r->n, k = r->k, G = r->G;
     r->st.n_groups = G;
     pst_rng_seed(&r->st.rng, o->seed);
+    r->st.ranks = r->n_ranks;
     r->st.q_kind = r->on_policy ? Q_POLICY : r->proposal ? Q_INITIAL : Q_COPY;
     r->st.log_w_sum = pst_malloc(sizeof(double) * G, err);
     r->st.count = pst_calloc((size_t)G, sizeof(double), err);
@@ -466,15 +498,24 @@ static int run_open(dpg_run *r, pst_error *err) {
     r->group = pst_calloc((size_t)n, sizeof(int), err);
     /* lt lq lpi la coef f[k] | scratch for per-context metrics: 4n + k·n */
     r->buf = pst_malloc(sizeof(double) * (size_t)n * (5 + k + 4 + k), err);
+    r->gather = pst_malloc(sizeof(double) * (size_t)n * (4 + k), err);
+    r->tokens = pst_malloc(sizeof(int) * (size_t)r->n_ranks, err);
     if (!r->st.log_w_sum || !r->st.count || !r->st.context_seen || !r->st.context_hits || !r->xs ||
-        (o->contexts && !r->ctx) || !r->group || !r->buf)
+        (o->contexts && !r->ctx) || !r->group || !r->buf || !r->gather || !r->tokens)
         return -1;
     for (int g = 0; g < G; g++) r->st.log_w_sum[g] = -INFINITY;
     double *buf = r->buf;
     r->lt = buf, r->lq = buf + n, r->lpi = buf + 2 * n, r->la = buf + 3 * n, r->coef = buf + 4 * n;
     r->f = buf + 5 * n, r->scratch = buf + (size_t)(5 + k) * n;
 
-    if (o->out_dir && pst_remove_stale_tmp(o->out_dir, err) < 0) return -1;
+    if (o->out_dir && r->writer && pst_remove_stale_tmp(o->out_dir, err) < 0) return -1;
+    return 0;
+}
+
+/* Once every rank has opened: restores a checkpoint (resume: every rank reads it) or
+ * sets up q, scores the reference samples under q and opens rank 0's metrics file. */
+static int run_start(dpg_run *r, pst_error *err) {
+    const pst_dpg_options *o = r->o;
     if (o->resume) {
         if (checkpoint_load(o->out_dir, &r->st, r->policy, &r->q_copy, err) < 0) return -1;
     } else if (r->st.q_kind == Q_COPY) {
@@ -487,7 +528,8 @@ static int run_open(dpg_run *r, pst_error *err) {
         r->ref_lpi = r->ref_lq + ref->n;
         if (reference_proposal_logprobs(ref, r->target, current_proposal(r), r->ref_lq, err) < 0) return -1;
     }
-    if (o->metrics_path && pst_metrics_open(&r->mf, o->metrics_path, o->resume ? r->st.step : -1, err) < 0) return -1;
+    if (o->metrics_path && r->writer && pst_metrics_open(&r->mf, o->metrics_path, o->resume ? r->st.step : -1, err) < 0)
+        return -1;
     return 0;
 }
 
@@ -497,40 +539,100 @@ static void run_close(dpg_run *r) {
     pst_distribution_free(&r->q_copy);
     free(r->st.log_w_sum), free(r->st.count), free(r->st.context_seen), free(r->st.context_hits);
     free(r->xs), free(r->ctx), free(r->group), free(r->buf);
-    free(r->ref_lq);
+    free(r->ref_lq), free(r->gather), free(r->tokens);
+}
+
+/* Data parallel: this rank holds rows [r0, r0 + m) of each array arrays[j] (width[j]
+ * values per row); afterwards every rank holds all n rows of each (packed into one
+ * allgather: exact copies, so every rank computes what one rank computes). */
+static int gather_rows(dpg_run *r, double *const *arrays, const int *width, int count, pst_error *err) {
+    if (r->n_ranks < 2) return 0;
+    int W = 0;
+    for (int j = 0; j < count; j++) W += width[j];
+    if (W == 0) return 0;
+    double *block = r->gather + (size_t)r->r0 * W; /* this rank's block: each array's rows in turn */
+    for (int j = 0, at = 0; j < count; at += r->m * width[j], j++)
+        memcpy(block + at, arrays[j] + (size_t)r->r0 * width[j], sizeof(double) * (size_t)r->m * width[j]);
+    if (pst_comm_allgather_f64(r->comm, r->gather, (size_t)r->m * W, err) < 0) return -1;
+    for (int q = 0; q < r->n_ranks; q++)
+        for (int j = 0, at = 0; j < count; at += r->m * width[j], j++)
+            memcpy(arrays[j] + (size_t)q * r->m * width[j], r->gather + (size_t)q * r->m * W + at,
+                   sizeof(double) * (size_t)r->m * width[j]);
+    return 0;
+}
+
+/* Data parallel, on-policy statistics (distinct-2 needs every sample): the other ranks'
+ * sampled tokens into xs, so that every rank holds the whole batch's samples. */
+static int gather_tokens(dpg_run *r, pst_error *err) {
+    if (r->n_ranks < 2) return 0;
+    int n = r->n, total = 0, mine = 0, *all = NULL, rc = -1;
+    double *len = r->scratch; /* as doubles: the per-row gather */
+    for (int i = 0; i < n; i++) len[i] = r->xs[i].n_tokens;
+    if (gather_rows(r, &len, (const int[]){1}, 1, err) < 0) return -1;
+    for (int q = 0; q < r->n_ranks; q++) r->tokens[q] = 0;
+    for (int i = 0; i < n; i++) r->tokens[i / r->m] += (int)len[i], total += (int)len[i];
+    mine = r->tokens[r->r0 / r->m];
+    int *flat = pst_malloc(sizeof(int) * (size_t)(total + mine + 1), err);
+    if (!flat) return -1;
+    all = flat + mine;
+    for (int i = r->r0, at = 0; i < r->r0 + r->m; at += r->xs[i].n_tokens, i++)
+        memcpy(flat + at, r->xs[i].tokens, sizeof(int) * (size_t)r->xs[i].n_tokens);
+    if (pst_comm_allgatherv_i32(r->comm, flat, mine, all, r->tokens, err) < 0) goto done;
+    for (int i = 0, at = 0; i < n; at += (int)len[i], i++) {
+        if (i >= r->r0 && i < r->r0 + r->m) continue;
+        r->xs[i].n_tokens = (int)len[i];
+        r->xs[i].tokens = pst_malloc(sizeof(int) * (size_t)(len[i] > 0 ? len[i] : 1), err);
+        if (!r->xs[i].tokens) goto done;
+        memcpy(r->xs[i].tokens, all + at, sizeof(int) * (size_t)len[i]);
+    }
+    rc = 0;
+done:
+    free(flat);
+    return rc;
+}
+
+/* Step 1: this rank's rows of x_i ~ q (all n alone; the rows of one call, row i from its
+ * own stream, with N ranks). */
+static int sample_batch(dpg_run *r, pst_distribution *q, pst_error *err) {
+    if (r->n_ranks < 2) return pst_dist_sample(q, r->ctx, r->n, &r->st.rng, r->xs, err);
+    return pst_dist_sample_rows(q, r->ctx, r->n, r->r0, r->m, &r->st.rng, r->xs + r->r0, err);
 }
 
 /* Steps 1–3: x_i ~ q with log q, log a, the features and log P; log π_θ unless it comes
- * with the gradient (*pi_from_gradient). */
+ * with the gradient (*pi_from_gradient). With N ranks each rank draws and scores its rows
+ * [r0, r0 + m) and the statistics of all n rows are gathered on every rank. */
 static int draw_and_score(dpg_run *r, pst_distribution *q, int *pi_from_gradient, pst_error *err) {
     const pst_dpg_options *o = r->o;
-    int n = r->n;
+    int n = r->n, r0 = r->r0, m = r->m, kf = r->k;
     long step = r->st.step + 1;
     int k = is_grouped(o->variant) ? o->group_size : 1; /* k consecutive samples share a context */
     for (int i = 0; i < n; i++) {
         r->group[i] = (int)((r->st.step * n + i) / k % r->G);
         if (r->ctx) r->ctx[i] = o->contexts[r->group[i]];
     }
+    const pst_seq *ctx = r->ctx ? r->ctx + r0 : NULL;
+    pst_sample *xs = r->xs + r0;
     /* 1. x_i ~ q, with log q the log-prob of the distribution really sampled */
-    if (pst_dist_sample(q, r->ctx, n, &r->st.rng, r->xs, err) < 0)
-        return pst_fail_context(err, "dpg step %ld: sampling", step);
-    for (int i = 0; i < n; i++) r->lq[i] = r->xs[i].logprob_proposal;
+    if (sample_batch(r, q, err) < 0) return pst_fail_context(err, "dpg step %ld: sampling", step);
+    for (int i = r0; i < r0 + m; i++) r->lq[i] = r->xs[i].logprob_proposal;
     /* 2. log a, evidence, log P; samples of the prior itself carry log a already */
-    for (int i = 0; i < n; i++) r->scratch[i] = r->xs[i].logprob_model;
+    for (int i = r0; i < r0 + m; i++) r->scratch[i] = r->xs[i].logprob_model;
     const pst_target *t = r->target;
-    double *known_la = t->prior && q->self == t->prior->self ? r->scratch : NULL;
-    if (pst_target_score(t, r->ctx, r->xs, n, known_la, r->la, r->f, r->lt, err) < 0)
+    double *known_la = t->prior && q->self == t->prior->self ? r->scratch + r0 : NULL;
+    if (pst_target_score(t, ctx, xs, m, known_la, r->la + r0, r->f + (size_t)r0 * kf, r->lt + r0, err) < 0)
         return pst_fail_context(err, "dpg step %ld", step);
     /* 3. log π_θ: the sampler's raw log-prob when q is the policy; else scored, or (for
      *    plain DPG, whose weights do not involve π_θ) taken from the gradient's own
      *    forward pass, which saves a forward */
     *pi_from_gradient = q != r->policy && o->variant == PST_DPG_KL_ADAPTIVE;
     if (q == r->policy) {
-        for (int i = 0; i < n; i++) r->lpi[i] = r->xs[i].logprob_model;
-    } else if (!*pi_from_gradient && pst_dist_score(r->policy, r->ctx, r->xs, n, r->lpi, err) < 0) {
+        for (int i = r0; i < r0 + m; i++) r->lpi[i] = r->xs[i].logprob_model;
+    } else if (!*pi_from_gradient && pst_dist_score(r->policy, ctx, xs, m, r->lpi + r0, err) < 0) {
         return pst_fail_context(err, "dpg step %ld: scoring the policy", step);
     }
-    return 0;
+    double *const arrays[5] = {r->lt, r->lq, r->la, r->f, r->lpi};
+    if (gather_rows(r, arrays, (const int[]){1, 1, 1, kf, 1}, *pi_from_gradient ? 4 : 5, err) < 0) return -1;
+    return r->on_policy ? gather_tokens(r, err) : 0;
 }
 
 /* Which running Ẑ sample i's weight is divided by: its context's (CDPG), or the one
@@ -586,11 +688,39 @@ static int target_seen(const dpg_run *r, long step, pst_error *err) {
     double seen = 0;
     for (int g = 0; g < r->G; g++) any_target |= r->st.log_w_sum[g] > -INFINITY, seen += r->st.count[g];
     if (!any_target && (seen >= fmax(1024.0, 10.0 * r->n) || r->st.step + 1 >= r->o->steps))
-        return pst_fail(err,
+        return pst_comm_fail_all(r->comm, err, NULL,
                         "dpg step %ld: none of the %.0f samples so far has P(x) > 0 (Z estimate is 0): the "
                         "constraint is never satisfied by the proposal; relax it or start from a closer model",
                         step, seen);
     return any_target;
+}
+
+/* grad = ∇ Σ_i c_i log π_θ(x_i) over this rank's rows (all n alone), log π_θ of those rows
+ * into lpi when with_logprob; then with N ranks every rank's log π_θ gathered. The sum of
+ * the gradient over ranks is sum_gradient's, just before the step. */
+static int accumulate_rows(dpg_run *r, int with_logprob, pst_error *err) {
+    pst_dist_zero_grad(r->policy);
+    if (pst_dist_accumulate(r->policy, r->ctx ? r->ctx + r->r0 : NULL, r->xs + r->r0, r->coef + r->r0, r->m,
+                            with_logprob ? r->lpi + r->r0 : NULL, err) < 0)
+        return -1;
+    return with_logprob ? gather_rows(r, &r->lpi, (const int[]){1}, 1, err) : 0;
+}
+
+/* log π_θ of this rank's rows by a forward pass, gathered. */
+static int score_policy_rows(dpg_run *r, pst_error *err) {
+    if (pst_dist_score(r->policy, r->ctx ? r->ctx + r->r0 : NULL, r->xs + r->r0, r->m, r->lpi + r->r0, err) < 0)
+        return -1;
+    return gather_rows(r, &r->lpi, (const int[]){1}, 1, err);
+}
+
+/* With N ranks: the gradient summed over ranks (one allreduce of the policy's whole
+ * gradient buffer), so that every rank takes the same step on its copy of θ. */
+static int sum_gradient(dpg_run *r, pst_error *err) {
+    if (r->n_ranks < 2) return 0;
+    size_t np = 0;
+    float *g = pst_dist_gradient(r->policy, &np);
+    if (!g) return pst_fail(err, "dpg: no gradient to sum over the ranks");
+    return pst_comm_allreduce_sum_f32(r->comm, g, np, err);
 }
 
 /* Plain DPG off-policy: c_i = (P/q)/(n·Ẑ) needs no π_θ, so the gradient is accumulated
@@ -602,9 +732,7 @@ static int accumulate_importance_gradient(dpg_run *r, long step, pst_error *err)
         r->coef[i] = r->lt[i] > -INFINITY ? exp(r->lt[i] - r->lq[i] - (r->st.log_w_sum[g] - log(r->st.count[g]))) / n
                                           : 0;
     }
-    pst_dist_zero_grad(r->policy);
-    if (pst_dist_accumulate(r->policy, r->ctx, r->xs, r->coef, n, r->lpi, err) < 0)
-        return pst_fail_context(err, "dpg step %ld", step);
+    if (accumulate_rows(r, 1, err) < 0) return pst_fail_context(err, "dpg step %ld", step);
     return 0;
 }
 
@@ -691,8 +819,8 @@ static int check_loss(const dpg_run *r, double loss, int any_target, pst_dpg_ste
     /* without such a sample a DPG loss (an expectation under p) has no estimate here */
     m->loss = any_target && (batch_support || r->o->variant == PST_DPG_F || is_rl(r->o->variant)) ? loss : NAN;
     for (int i = 0; i < r->n && finite; i++) finite = isfinite(r->coef[i]);
-    if (!finite)
-        return pst_fail(err, "dpg step %ld: the loss or a sample weight is NaN/inf (loss %g); stopping, the last good "
+    if (!finite) /* found alike on every rank (the whole batch's coefficients): said once */
+        return pst_comm_fail_all(r->comm, err, NULL, "dpg step %ld: the loss or a sample weight is NaN/inf (loss %g); stopping, the last good "
                              "checkpoint is kept",
                         m->step, loss);
     return 0;
@@ -721,11 +849,8 @@ static int adapt_proposal(dpg_run *r, pst_dpg_step *m, pst_error *err) {
 static int gradient_step(dpg_run *r, int any_target, int accumulated, pst_dpg_step *m, pst_error *err) {
     const pst_dpg_options *o = r->o;
     pst_distribution *policy = r->policy;
-    if (any_target && !accumulated) {
-        pst_dist_zero_grad(policy);
-        if (pst_dist_accumulate(policy, r->ctx, r->xs, r->coef, r->n, NULL, err) < 0)
-            return pst_fail_context(err, "dpg step %ld", m->step);
-    }
+    if (any_target && ((!accumulated && accumulate_rows(r, 0, err) < 0) || sum_gradient(r, err) < 0))
+        return pst_fail_context(err, "dpg step %ld", m->step);
     double lr = pst_dpg_lr(o, r->st.step);
     if (o->lr_by_ess) lr *= m->ess / r->n; /* the same step per effective sample: Adam's step ignores |∇| */
     m->lr = lr;
@@ -755,7 +880,7 @@ static void report_step(dpg_run *r, const pst_dpg_step *m) {
         pst_dpg_step_json(m, line, sizeof line);
         pst_metrics_write(&r->mf, "%s", line);
     }
-    if (r->o->quiet) return;
+    if (r->o->quiet || !r->writer) return;
     char extra[160];
     if (m->has_exact) r->last_exact = m->exact.kl_target_policy.value;
     snprintf(extra, sizeof extra, "KL(p|pi) IS %.3f exact %.3f  Z %.3g  updates %ld", m->kl_target_policy.value,
@@ -767,7 +892,7 @@ static void report_step(dpg_run *r, const pst_dpg_step *m) {
 static int dpg_step(dpg_run *r, pst_dpg_step *m, pst_error *err) {
     double t0 = pst_now();
     pst_distribution *q = current_proposal(r);
-    int pi_from_gradient, accumulated = 0;
+    int pi_from_gradient = 0, accumulated = 0;
     if (draw_and_score(r, q, &pi_from_gradient, err) < 0) return -1;
     memset(m, 0, sizeof *m);
     m->step = r->st.step + 1;
@@ -777,7 +902,7 @@ static int dpg_step(dpg_run *r, pst_dpg_step *m, pst_error *err) {
     report_policy_stats(r, m);
     int any_target = target_seen(r, m->step, err);
     if (any_target < 0) return -1;
-    if (pi_from_gradient && !any_target && pst_dist_score(r->policy, r->ctx, r->xs, r->n, r->lpi, err) < 0)
+    if (pi_from_gradient && !any_target && score_policy_rows(r, err) < 0)
         return pst_fail_context(err, "dpg step %ld: scoring the policy", m->step);
     if (pi_from_gradient && any_target) {
         if (accumulate_importance_gradient(r, m->step, err) < 0) return -1;
@@ -795,27 +920,45 @@ static int dpg_step(dpg_run *r, pst_dpg_step *m, pst_error *err) {
     return 0;
 }
 
+/* With N ranks: stop when the callback of any rank says so (one allreduce of a double),
+ * so that every rank stops, and checkpoints, at the same step. */
+static int agree_stop(const dpg_run *r, int *stop, pst_error *err) {
+    if (r->n_ranks < 2) return 0;
+    double any = *stop != 0;
+    if (pst_comm_allreduce_sum_f64(r->comm, &any, 1, err) < 0) return -1;
+    *stop = any > 0;
+    return 0;
+}
+
 int pst_dpg_train(pst_distribution *policy, const pst_target *target, pst_distribution *proposal,
                   const pst_dpg_options *o, pst_dpg_callback cb, void *cb_ctx, pst_error *err) {
-    if (check_options(policy, target, o, err) < 0) return -1;
+    if (check_options(policy, target, proposal, o, err) < 0) return -1;
     dpg_run r = {.policy = policy, .proposal = proposal, .target = target, .o = o, .last_exact = NAN};
     r.n = o->batch;
     r.k = target->n_features;
     r.G = o->contexts && o->n_contexts > 0 ? o->n_contexts : 1;
     r.on_policy = o->variant == PST_DPG_ON_POLICY || o->variant == PST_DPG_F || is_rl(o->variant);
     r.fdiv = o->variant == PST_DPG_F ? o->f : PST_F_FKL;
-    int rc = -1;
-    if (run_open(&r, err) < 0) goto done;
-    if (!o->quiet) pst_progress_start(&r.prog, "dpg", o->steps);
+    r.comm = o->comm;
+    r.n_ranks = o->comm ? o->comm->size : 1;
+    r.m = r.n / r.n_ranks, r.r0 = (o->comm ? o->comm->rank : 0) * r.m, r.writer = r.r0 == 0;
+    int rc = -1, quiet = o->quiet || !r.writer;
+    /* phases that every rank ends together: a failure on one fails all (reported once) */
+    if (pst_comm_check(r.comm, run_open(&r, err), err) < 0 || pst_comm_check(r.comm, run_start(&r, err), err) < 0)
+        goto done;
+    if (!quiet) pst_progress_start(&r.prog, "dpg", o->steps);
     for (int stop = 0; !stop && r.st.step < o->steps;) {
         pst_dpg_step m;
         if (dpg_step(&r, &m, err) < 0) goto done;
         report_step(&r, &m);
         stop = cb ? cb(cb_ctx, &m) : 0; /* the caller may stop the run: checkpointed, not an error */
-        if (pst_dpg_checkpoint_due(o, r.st.step, stop) && checkpoint_save(o->out_dir, &r.st, policy, &r.q_copy, err) < 0)
+        if (agree_stop(&r, &stop, err) < 0) goto done;
+        /* rank 0 writes it; every rank goes on once it is committed */
+        if (pst_dpg_checkpoint_due(o, r.st.step, stop) &&
+            pst_comm_check(r.comm, r.writer ? checkpoint_save(o->out_dir, &r.st, policy, &r.q_copy, err) : 0, err) < 0)
             goto done;
     }
-    if (!o->quiet) pst_progress_finish(&r.prog);
+    if (!quiet) pst_progress_finish(&r.prog);
     rc = 0;
 done:
     run_close(&r);

@@ -423,7 +423,7 @@ static int blind_accumulate(void *self, const pst_seq *c, const pst_sample *xs, 
 static void blind_zero_grad(void *self) { pst_dist_zero_grad(&blind_inner); }
 static int blind_step(void *self, double lr, pst_error *e) { return pst_dist_step(&blind_inner, lr, e); }
 static const pst_distribution_ops blind_ops = {"blind toy", blind_sample, blind_score, blind_accumulate,
-                                               blind_zero_grad, blind_step, NULL, NULL, NULL, NULL, NULL, NULL};
+                                               blind_zero_grad, blind_step, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
 
 /* b(x, c): for c = [1], x contains token 2 (common); for c = [3], x starts with 2 3 (rare). */
 static int context_evidence(void *ctx, const pst_seq *c, const pst_sample *xs, int n, double *out, pst_error *e) {
