@@ -1,0 +1,228 @@
+#!/usr/bin/env python3
+"""Data-parallel `posterior tune --method dpg --variant kl-adaptive` under `mpirun -np 2
+--oversubscribe` (docs/scaling.md).
+
+On a tiny model (1 layer, 16 wide, a 300-token BPE tokenizer) and the target a(x)·[x starts
+with a letter a-s]:
+  (a) 2 ranks reproduce 1 rank with the same global batch (--batch 16, 16 steps, proposal
+      swaps decided on the batch's estimates: 7 of them): every numeric key of
+      metrics.jsonl but the timing (samples_per_s) within TOL_REL relative or TOL_ABS
+      absolute (the metrics are printed to 6 significant digits; log π_θ and the gradient
+      are sums added in another order on 2 ranks: float rounding, not bit equality), the
+      same proposal decisions, and the final weights within TOL_WEIGHT;
+  (b) bit equality: 1 rank under mpirun -np 1 = 1 rank without mpirun; the same 2 ranks
+      twice; a 2-rank run one of whose ranks is killed (SIGKILL) mid-run (the job ends by
+      itself), then --resume on 2 ranks = the uninterrupted 2-rank run (final checkpoint,
+      model, metrics); and the exact-sample measurements (--n-exact, --exact-every) on 2
+      ranks = on 1 rank within the tolerance;
+  (c) bad input, each a clear error said once (by rank 0), a non-zero exit, no hang and
+      nothing written: --batch not a multiple of the ranks; ranks started with different
+      options (an MPMD command line); --resume on 2 ranks of a run tuned on 1 (its files
+      unchanged); --method ppo (not data parallel yet).
+Skipped (exit 77) like tests/mpi/test_mpi_train.py: no MPI in the build, the sanitizers,
+no mpirun. Every mpirun has a time limit (mpirun --timeout and timeout -k)."""
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import test_mpi_train as mt  # check, mpirun, plain, weights, rank_pid, once, with_values, skip
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "train"))
+from test_kill_resume import final_state, metrics, tree  # noqa: E402
+
+TOL_REL = 1e-4     # metrics, relative (one unit of the 6th printed digit is up to 1e-5)
+TOL_ABS = 1e-6     # metrics, absolute (values near 0, e.g. KL(pi||a) ~ 4e-7 at step 1)
+TOL_WEIGHT = 1e-5  # final weights, absolute (|w| ~ 0.02 .. 1)
+check = mt.check
+
+
+def numbers(row, prefix=""):
+    """(key, value) of every number of a metrics row (lists flattened), timing left out."""
+    for k, v in row.items():
+        if k == "samples_per_s":
+            continue
+        if isinstance(v, list):
+            for i, x in enumerate(v):
+                yield f"{prefix}{k}[{i}]", x
+        else:
+            yield prefix + k, v
+
+
+def compare_metrics(m1, m2):
+    """The largest relative and absolute difference per key; None/null where one is null
+    and the other not (infinite)."""
+    worst = {}
+    for a, b in zip(m1, m2):
+        for (k, x), (k2, y) in zip(numbers(a), numbers(b)):
+            if k != k2:
+                return {"keys differ: " + k + " " + k2: (float("inf"), float("inf"))}
+            d = (0.0, 0.0) if x == y else (float("inf"), float("inf")) if x is None or y is None else \
+                (abs(x - y) / max(abs(x), abs(y)), abs(x - y))
+            key = k.split("[")[0]
+            worst[key] = max(worst.get(key, (0.0, 0.0)), d)
+    return worst
+
+
+def within(worst):
+    return all(r <= TOL_REL or a <= TOL_ABS for r, a in worst.values())
+
+
+def main():
+    if os.environ.get("POSTERIOR_HAVE_MPI", "ON") != "ON":
+        mt.skip("this build has no MPI (POSTERIOR_MPI=OFF or libopenmpi-dev missing): data parallelism not built")
+    if os.environ.get("POSTERIOR_SANITIZE") == "ON":
+        mt.skip("MPI tests do not run under the sanitizers (LeakSanitizer reports OpenMPI's own allocations)")
+    if not shutil.which("mpirun"):
+        mt.skip("mpirun not found (openmpi-bin)")
+    tmp = tempfile.mkdtemp(prefix="pst_mpi_tune_")
+    try:
+        run_all(tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"{len(mt.passes)} passed, {len(mt.failures)} failed")
+    if mt.failures:
+        sys.exit(1)
+
+
+def make_target(tmp):
+    """A tiny model with a tokenizer (posterior tokenizer train, train) and a target spec."""
+    rng = random.Random(1)
+    words = "the cat sat on a mat you and your dog are here".split()
+    with open(os.path.join(tmp, "c.txt"), "w") as f:
+        f.write("\n".join(" ".join(rng.choice(words) for _ in range(10)) for _ in range(300)))
+    with open(os.path.join(tmp, "ids.txt"), "w") as f:
+        f.write(" ".join(str(rng.randrange(280)) for _ in range(3000)))
+    tok, run, spec = (os.path.join(tmp, n) for n in ("tok", "run", "t.json"))
+    for args in (["tokenizer", "train", "--corpus", os.path.join(tmp, "c.txt"), "--vocab-size", "300", "--out", tok],
+                 ["train", "--data", os.path.join(tmp, "ids.txt"), "--tokenizer", tok, "--out", run, "--n-layer", "1",
+                  "--n-head", "2", "--n-embd", "16", "--n-positions", "32", "--steps", "2", "--batch", "2",
+                  "--seq", "16", "--quiet"],
+                 ["target", "init", "--prior", os.path.join(run, "model"), "--out", spec, "regex:^[a-s]"]):
+        p = mt.plain(args)
+        check(p.returncode == 0, f"setup: posterior {' '.join(args[:2])}: {p.stderr.strip()}")
+    return spec
+
+
+def run_all(tmp):
+    spec = make_target(tmp)
+    common = ["tune", "--method", "dpg", "--variant", "kl-adaptive", "--spec", spec, "--steps", "16", "--batch", "16",
+              "--max-new-tokens", "8", "--micro-batch", "4", "--n-exact", "0", "--checkpoint-every", "4",
+              "--lr", "3e-3", "--proposal-margin", "0", "--quiet", "--seed", "3"]
+    out = {k: os.path.join(tmp, k) for k in ("one", "one_mpi", "two", "two_again", "bad")}
+    p = mt.plain(common + ["--out", out["one"]])
+    check(p.returncode == 0, f"1 rank without mpirun: {p.stderr.strip()}")
+    p = mt.mpirun(1, common + ["--out", out["one_mpi"]])
+    check(p.returncode == 0 and tree(out["one"]).keys() == tree(out["one_mpi"]).keys() and
+          final_state(out["one"]) == final_state(out["one_mpi"]),
+          f"bit-identical: mpirun -np 1 = no mpirun (checkpoint, model, metrics) {p.stderr.strip()}")
+    p = mt.mpirun(2, common + ["--out", out["two"]])
+    check(p.returncode == 0, f"2 ranks: {p.stderr.strip()}")
+    check(p.stdout.count('"model"') == 1, f"2 ranks: one summary line on stdout (rank 0's): {p.stdout!r}")
+
+    m1, m2 = metrics(out["one"]), metrics(out["two"])
+    check(len(m1) == 16 and [r["step"] for r in m1] == [r["step"] for r in m2], "2 ranks: the same 16 metrics lines")
+    swaps = [r["proposal_updated"] for r in m1]
+    check(sum(swaps) >= 3 and swaps == [r["proposal_updated"] for r in m2],
+          f"2 ranks = 1 rank: the same {sum(swaps)} proposal swaps at the same steps")
+    worst = compare_metrics(m1, m2)
+    print("     largest difference 2 ranks vs 1 (relative, absolute): " +
+          ", ".join(f"{k} {r:.2g} {a:.2g}" for k, (r, a) in sorted(worst.items()) if a > 0))
+    check(within(worst), f"2 ranks = 1 rank: every metric within {TOL_REL:g} relative or {TOL_ABS:g} absolute")
+    w1, w2 = mt.weights(out["one"]), mt.weights(out["two"])
+    dw = max(abs(x - y) for k in w1 for x, y in zip(w1[k], w2[k]))
+    print(f"     largest |weight difference| after 16 steps, 2 ranks vs 1: {dw:.3g}")
+    check(w1.keys() == w2.keys() and dw < TOL_WEIGHT, f"2 ranks = 1 rank: final weights within {TOL_WEIGHT:g} ({dw:.3g})")
+    cfg = json.load(open(os.path.join(out["two"], "run.json")))
+    check(cfg.get("ranks") == 2 and cfg.get("batch") == 16, "run.json records ranks 2 and the global batch 16")
+    p = mt.mpirun(2, common + ["--out", out["two_again"]])
+    check(p.returncode == 0 and final_state(out["two"]) == final_state(out["two_again"]),
+          f"bit-identical: the same 2 ranks twice {p.stderr.strip()}")
+
+    exact_samples(common, tmp)
+    kill_one_rank(common, tmp)
+    bad_input(common, out)
+
+
+def exact_samples(common, tmp):
+    """--n-exact 64 --exact-every 4: the exact-sample keys (every rank measures its copy of
+    the policy on the same exact samples) of 2 ranks = 1 rank within the tolerance."""
+    args = mt.with_values(common, {"--n-exact": "64"}) + ["--exact-every", "4"]
+    a, b = os.path.join(tmp, "exact1"), os.path.join(tmp, "exact2")
+    p1, p2 = mt.plain(args + ["--out", a]), mt.mpirun(2, args + ["--out", b])
+    check(p1.returncode == 0 and p2.returncode == 0, f"--n-exact 64 on 1 and 2 ranks: {p1.stderr} {p2.stderr}")
+    m1, m2 = metrics(a), metrics(b)
+    exact = [r for r in m1 if "kl_p_pi_exact" in r]
+    worst = compare_metrics(m1, m2)
+    check(len(exact) == 4 and [("kl_p_pi_exact" in r) for r in m1] == [("kl_p_pi_exact" in r) for r in m2] and
+          within(worst), f"exact-sample measurements at steps 4, 8, 12, 16: 2 ranks = 1 rank within the tolerance "
+          f"(kl_p_pi_exact {worst.get('kl_p_pi_exact')})")
+    check(open(os.path.join(a, "reference.jsonl")).read() == open(os.path.join(b, "reference.jsonl")).read(),
+          "the exact samples drawn on 2 ranks = on 1 rank (reference.jsonl bit-identical)")
+
+
+def kill_one_rank(common, tmp):
+    """SIGKILL of rank 1 after a few checkpoints: mpirun ends the job (no hang), and
+    --resume on 2 ranks finishes bit-identical to an uninterrupted 2-rank run."""
+    base = mt.with_values(common, {"--steps": "80", "--checkpoint-every": "1"})
+    whole, killed = os.path.join(tmp, "kill_whole"), os.path.join(tmp, "kill_resumed")
+    p = mt.mpirun(2, base + ["--out", whole])
+    check(p.returncode == 0, f"2 ranks, 80 steps, a checkpoint each: {p.stderr.strip()}")
+    tag = f"tune{os.getpid()}"
+    cmd = ["timeout", "-k", "5", "60", "mpirun", "--timeout", "50", "--oversubscribe", "-np", "2", mt.BIN] + base + \
+        ["--out", killed]
+    job = subprocess.Popen(cmd, env=dict(mt.ENV, PST_MPI_TEST_TAG=tag), stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, text=True)
+    latest, victim, t0 = os.path.join(killed, "checkpoints", "latest"), None, time.time()
+    while victim is None and job.poll() is None and time.time() - t0 < 30:
+        if os.path.islink(latest) and int(os.readlink(latest)[5:]) >= 5:
+            victim = mt.rank_pid(tag, 1)
+        time.sleep(0.002)
+    check(victim is not None, "found rank 1 of the running job after step 5")
+    if victim is None:
+        job.kill()
+        return
+    try:
+        os.kill(victim, signal.SIGKILL)
+    except ProcessLookupError:
+        check(False, "rank 1 still running when killed")
+    t_kill = time.time()
+    try:
+        rc = job.wait(timeout=40)
+    except subprocess.TimeoutExpired:
+        job.kill()
+        rc = None
+    waited, step = time.time() - t_kill, int(os.readlink(latest)[5:])
+    check(rc not in (None, 0) and waited < 30 and step < 80,
+          f"rank 1 killed at step >= 5: the job ends by itself in {waited:.1f} s, exit {rc} "
+          f"(checkpoint of step {step} kept)")
+    p = mt.mpirun(2, base + ["--out", killed, "--resume"])
+    check(p.returncode == 0 and final_state(whole) == final_state(killed),
+          f"resumed on 2 ranks from step {step}: bit-identical to the uninterrupted run {p.stderr.strip()}")
+
+
+def bad_input(common, out):
+    p = mt.mpirun(2, mt.with_values(common, {"--batch": "15"}) + ["--out", out["bad"]])
+    check(p.returncode != 0 and mt.once(p.stderr, "must be a multiple of 2") and "--batch" in p.stderr
+          and not os.path.exists(out["bad"]), f"--batch 15 on 2 ranks: one clear error, nothing written: "
+          f"{p.stderr[:300]!r}")
+    p = mt.mpirun(1, common + ["--out", out["bad"]], extra=common + ["--out", out["bad"], "--lr", "1e-3"])
+    check(p.returncode != 0 and mt.once(p.stderr, "started with different options") and "rank 1" in p.stderr
+          and not os.path.exists(out["bad"]), f"different options on rank 1: one clear error, nothing written: "
+          f"{p.stderr[:300]!r}")
+    before = tree(out["one"])
+    p = mt.mpirun(2, common + ["--out", out["one"], "--resume"])
+    check(p.returncode != 0 and mt.once(p.stderr, "tuned on 1 rank and is resumed on 2") and
+          tree(out["one"]) == before, f"--resume on 2 ranks of a 1-rank run: one clear error, files unchanged: "
+          f"{p.stderr[:300]!r}")
+    p = mt.mpirun(2, ["tune", "--method", "ppo"] + common[5:] + ["--out", out["bad"]])  # no --variant
+    check(p.returncode != 0 and mt.once(p.stderr, "--method ppo does not run data parallel yet") and
+          not os.path.exists(out["bad"]), f"--method ppo under mpirun -np 2: refused once: {p.stderr[:300]!r}")
+
+
+if __name__ == "__main__":
+    main()
