@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# `posterior tune --method dpg --variant kl-adaptive` data parallel (docs/scaling.md): 2 ranks ×
+# 1 thread against 1 rank × 2 threads, the same global batch, on GPT-2 tiny's shape (4 layers,
+# 128 wide, 256 positions, GPT-2's 50,257 tokens; a random model, so the samples are random
+# tokens), target a(x)·[x contains "e"]. Runs alternate A B B A; each run's samples/s is the
+# median over its steps after the first of metrics.jsonl's samples_per_s (the global batch over
+# rank 0's step time, the gradient allreduce included). Prints each run and the ratio of means.
+#   bash bench/bench_mpi_tune.sh [BUILD]     (default BUILD=build)
+# Environment: TUNE_BATCH (32), TUNE_NEW_TOKENS (32), TUNE_STEPS (6).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+bin=$(cd "${1:-$root/build}" && pwd)/posterior
+[ -x "$bin" ] || { echo "bench_mpi_tune.sh: no $bin (build first)" >&2; exit 1; }
+command -v mpirun >/dev/null || { echo "bench_mpi_tune.sh: no mpirun (openmpi-bin)" >&2; exit 1; }
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+T=$(mktemp -d /tmp/bench_mpi_tune.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+/usr/bin/python3 -c "import random; r = random.Random(1); print(' '.join(str(r.randrange(50257)) for _ in range(4000)))" \
+    > "$T/ids.txt"
+OMP_NUM_THREADS=2 "$bin" train --data "$T/ids.txt" --tokenizer gpt2 --n-layer 4 --n-head 4 --n-embd 128 \
+    --n-positions 256 --vocab-size 50257 --steps 1 --batch 2 --seq 32 --quiet --out "$T/prior" >/dev/null
+"$bin" target init --prior "$T/prior/model" --out "$T/t.json" 'regex:e' >/dev/null
+args=(tune --method dpg --variant kl-adaptive --spec "$T/t.json" --batch "${TUNE_BATCH:-32}"
+      --max-new-tokens "${TUNE_NEW_TOKENS:-32}" --steps "${TUNE_STEPS:-6}" --n-exact 0 --micro-batch 16
+      --checkpoint-every 1000 --quiet --seed 1)
+one_by_two() { OMP_NUM_THREADS=2 "$bin" "${args[@]}" --out "$1" >/dev/null 2>&1; }
+two_by_one() { mpirun -np 2 --bind-to none -x OMP_NUM_THREADS=1 "$bin" "${args[@]}" --out "$1" >/dev/null 2>&1; }
+rate() { /usr/bin/python3 -c "
+import json, statistics, sys
+r = [json.loads(l)['samples_per_s'] for l in open(sys.argv[1])][1:]
+print(f'{statistics.median(r):.2f}')" "$1/metrics.jsonl"; }
+a=() b=()
+for run in A1 B1 B2 A2; do
+    if [ "${run:0:1}" = A ]; then one_by_two "$T/$run"; a+=("$(rate "$T/$run")"); else two_by_one "$T/$run"; b+=("$(rate "$T/$run")"); fi
+done
+/usr/bin/python3 - "${a[*]}" "${b[*]}" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'
+import sys
+a, b = [float(x) for x in sys.argv[1].split()], [float(x) for x in sys.argv[2].split()]
+ma, mb = sum(a) / len(a), sum(b) / len(b)
+print(f"tune kl-adaptive, GPT-2 tiny shape: 1 rank x 2 threads {a} samples/s (mean {ma:.2f}); "
+      f"2 ranks x 1 thread {b} samples/s (mean {mb:.2f}); ratio 2x1 / 1x2 = {mb / ma:.2f} (load {sys.argv[3]})")
+PY
