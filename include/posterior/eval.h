@@ -110,6 +110,11 @@ typedef struct {
     int n_exact;                /* exact samples drawn when no reference (-1: n; 0: none; else >= 2) */
     long max_proposals;         /* budget of prior draws for the exact samples */
     uint64_t seed;
+    /* Data parallel over comm's N ranks (NULL or one rank: not): each rank draws and scores
+     * its rows of every batch of the model's samples (pst_draw_scored_split: the samples of
+     * one rank), and every rank then holds them all and computes every measure alike; the
+     * exact samples and the LM loss are computed on every rank (the same, no communication). */
+    const pst_comm *comm;
 } pst_target_eval_options;
 
 void pst_target_eval_options_default(pst_target_eval_options *o);

@@ -14,6 +14,7 @@
 #include "posterior/base.h"
 #include "posterior/prior.h"
 #include "posterior/tokenizer.h"
+#include "posterior/comm.h"
 #include "posterior/distribution.h"
 #include "posterior/corpus.h"
 #include "posterior/toy.h"
@@ -80,6 +81,14 @@ typedef struct {
 
 int pst_draw_scored(const pst_target *t, pst_distribution *q, const pst_seq *context, int n, int batch,
                     pst_rng *rng, pst_scored_batch *out, pst_error *err);
+/* The same, data parallel over comm's N ranks (NULL or one rank: pst_draw_scored): of each
+ * batch of m samples, rank r draws (pst_dist_sample_rows) and scores rows
+ * [⌊m·r/N⌋, ⌊m·(r+1)/N⌋), the rows one rank draws; then every rank receives every row (its
+ * tokens and numbers, copied exactly: sums with zeros), so that out is one rank's batch (to
+ * the rounding of log-probs computed over other row counts) on every rank, and rng has
+ * advanced alike. Collective; q must support sample_rows. */
+int pst_draw_scored_split(const pst_target *t, pst_distribution *q, const pst_seq *context, int n, int batch,
+                          pst_rng *rng, const pst_comm *comm, pst_scored_batch *out, pst_error *err);
 void pst_scored_batch_free(pst_scored_batch *b);
 
 /* ---- λ fitting -------------------------------------------------------------- */

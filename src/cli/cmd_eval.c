@@ -15,6 +15,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/ranks.h"
 #include "cli/steps.h"
 #include "posterior/eval.h"
 
@@ -167,13 +168,20 @@ static const char eval_summary[] =
     "With --prompts, each context is evaluated so and the measures are averaged\n"
     "over contexts (standard errors over contexts); contexts whose exact samples\n"
     "are out of budget are named and measured from the model's samples only.\n"
-    "(`posterior pretrain eval` evaluates pretrained models.)";
+    "(`posterior pretrain eval` evaluates pretrained models.)\n"
+    "Under mpirun -np N: the model's samples split over the N ranks, the numbers of\n"
+    "one rank (docs/scaling.md).";
 
 int cmd_eval(int argc, char **argv) {
     /* the old spelling of `posterior pretrain eval`: `posterior eval` with --task or --scorer,
      * options only pretrain eval has (docs/cli.md) */
     for (int i = 0; i < argc; i++)
-        if (!strncmp(argv[i], "--task", 6) || !strncmp(argv[i], "--scorer", 8)) return cmd_pretrain_eval(argc, argv);
+        if (!strncmp(argv[i], "--task", 6) || !strncmp(argv[i], "--scorer", 8)) {
+            if (pst_comm_world().size > 1 && pst_comm_world().rank == 0)
+                fprintf(stderr, "posterior eval: --task/--scorer (pretrain eval) does not run data parallel yet; "
+                                "start it without mpirun\n");
+            return pst_comm_world().size > 1 ? 2 : cmd_pretrain_eval(argc, argv);
+        }
     pst_target_eval_options o;
     pst_target_eval_options_default(&o);
     int show = 3, max_contexts = 0;
@@ -201,10 +209,18 @@ int cmd_eval(int argc, char **argv) {
     int rc = pst_args_parse("eval", eval_summary, spec, argc, argv, NULL);
     if (rc != PST_ARGS_RUN) return rc;
     pst_error err = {0};
+    pst_comm world = pst_comm_world(); /* under mpirun: the samples split over the ranks, rank 0 prints */
+    o.comm = &world;
+    if (pst_comm_agree_args(&world, argc, argv, &err) < 0) return pst_cli_fail_ranks("eval", &world, spec, &err);
+    if (prompts && world.size > 1) {
+        pst_comm_fail_all(&world, &err, NULL, "--prompts does not run data parallel yet; start it without mpirun");
+        return pst_cli_fail_ranks("eval", &world, spec, &err);
+    }
     if (prompts) return eval_contexts(&o, prompts, max_contexts, spec);
     pst_target_eval_result r;
     int ret = 0;
-    if (pst_target_eval(&o, &r, &err) < 0 || print_result(&o, &r, show, &err) < 0) ret = pst_cli_fail("eval", spec, &err);
+    if (pst_target_eval(&o, &r, &err) < 0 || (world.rank == 0 && print_result(&o, &r, show, &err) < 0))
+        ret = pst_cli_fail_ranks("eval", &world, spec, &err);
     pst_target_eval_free(&r);
     return ret;
 }

@@ -12,6 +12,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/ranks.h"
 #include "posterior/scorer.h"
 #include "posterior/target.h"
 
@@ -287,7 +288,9 @@ fail:
 static const char target_estimate_summary[] =
     "Estimates, from samples x ~ q with standard errors: log Z, Z, KL(p||pi),\n"
     "KL(pi||a), TVD(p, pi), KL(p||q), E_p[phi] and E_pi[phi] (phi = the target's\n"
-    "features or b), the acceptance rate of rejection sampling from q, and the ESS.";
+    "features or b), the acceptance rate of rejection sampling from q, and the ESS.\n"
+    "Under mpirun -np N: the samples of q split over the N ranks, the numbers of\n"
+    "one rank (docs/scaling.md).";
 
 static int target_estimate(int argc, char **argv) {
     draw_opts d;
@@ -302,17 +305,24 @@ static int target_estimate(int argc, char **argv) {
     int rc = pst_args_parse("target estimate", target_estimate_summary, spec, argc, argv, NULL);
     if (rc != PST_ARGS_RUN) return rc;
     pst_error err = {0};
-    pst_target_bundle b;
+    pst_target_bundle b = {0};
     pst_distribution q = {0}, pol = {0};
     pst_scored_batch sb = {0};
     int q_is_prior = 1, ret = 1, *pids = NULL, k = 0;
     double *lpi = NULL, *lw = NULL;
     pst_seq ctx;
-    if (open_target(&d, 1, &b, &q, &q_is_prior, &err) < 0) goto fail;
-    if (encode_prompt(&b, d.prompt, &pids, &ctx, &err) < 0) goto fail;
+    /* under mpirun: the samples split over the ranks (each its rows of every batch), rank 0
+     * prints; every rank opens alike and a failure on one fails all, said once */
+    pst_comm world = pst_comm_world();
+    if (pst_comm_agree_args(&world, argc, argv, &err) < 0) goto fail;
+    int opened = open_target(&d, 1, &b, &q, &q_is_prior, &err) < 0 || encode_prompt(&b, d.prompt, &pids, &ctx, &err) < 0;
+    if (pst_comm_check(&world, opened ? -1 : 0, &err) < 0) goto fail;
     pst_rng rng;
     pst_rng_seed(&rng, d.seed);
-    if (pst_draw_scored(&b.target, &q, pids ? &ctx : NULL, d.n, d.batch, &rng, &sb, &err) < 0) goto fail;
+    if (pst_draw_scored_split(&b.target, &q, pids ? &ctx : NULL, d.n, d.batch, &rng, &world, &sb, &err) < 0) goto fail;
+    ret = 0;
+    if (world.rank != 0) goto fail; /* rank 0 holds every sample: it scores --policy and prints */
+    ret = 1;
     k = sb.k;
     int n = sb.n;
     lpi = malloc(sizeof(double) * n);
@@ -388,7 +398,7 @@ static int target_estimate(int argc, char **argv) {
                 ess);
     ret = 0;
 fail:
-    if (ret) pst_cli_fail("target estimate", spec, &err);
+    if (ret) pst_cli_fail_ranks("target estimate", &world, spec, &err);
     pst_scored_batch_free(&sb);
     if (!q_is_prior) pst_distribution_free(&q);
     pst_distribution_free(&pol);

@@ -12,6 +12,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/ranks.h"
 #include "cli/tune_contexts.h"
 #include "cli/tune_dpo.h"
 #include "posterior/comm.h"
@@ -223,14 +224,6 @@ static int train(tune_cli *c, pst_target_bundle *b, pst_distribution *policy, co
     return rc;
 }
 
-/* An error: said by this rank unless every rank found it (its message is then empty on
- * the ranks other than 0: comm.h), with the rank when it is not 0. Returns 1. */
-static int tune_fail(const pst_comm *w, const pst_arg *spec, pst_error *err) {
-    if (!err->msg[0]) return 1;
-    if (w->size > 1 && w->rank != 0) pst_fail_context(err, "rank %d", w->rank);
-    return pst_cli_fail("tune", spec, err);
-}
-
 /* Under mpirun -np N > 1: the methods of the DPG loop only, and --resume on the number of
  * ranks that OUT/run.json records ("ranks", 1 when absent): --resume is exact, and sums
  * over another number of ranks would differ. Every rank finds it alike: said by rank 0. */
@@ -365,13 +358,13 @@ int cmd_tune(int argc, char **argv) {
     pst_comm world = pst_comm_world();
     c.o.comm = &world;
     /* under mpirun: the same command line on every rank before anything depends on it */
-    if (pst_comm_agree_args(&world, argc, argv, &err) < 0) return tune_fail(&world, spec, &err);
+    if (pst_comm_agree_args(&world, argc, argv, &err) < 0) return pst_cli_fail_ranks("tune", &world, spec, &err);
     int resume = c.o.resume;
     if (resume && pst_path_join(path, sizeof path, c.out, "run.json", &err) < 0) return pst_cli_fail("tune", spec, &err);
     if (resume && (rc = pst_args_resume("tune", spec, given, path, &saved)) != PST_ARGS_RUN) return rc;
     if ((rc = settle_options(&c, spec, given, resume)) != 0 || check_ranks(&c, saved, &err) < 0) {
         cJSON_Delete(saved);
-        return rc ? rc : tune_fail(&world, spec, &err);
+        return rc ? rc : pst_cli_fail_ranks("tune", &world, spec, &err);
     }
     int is_dpo = strcmp(c.method, "dpo") == 0;
     pst_gpt2_policy_options po;
@@ -417,7 +410,7 @@ int cmd_tune(int argc, char **argv) {
     if (!is_dpo && pst_tune_report(&report, c.prompts_path, lines, path, c.o.steps, &err) < 0) /* dpo printed its own */
         ret = 1;
 fail:
-    if (ret) ret = tune_fail(&world, spec, &err);
+    if (ret) ret = pst_cli_fail_ranks("tune", &world, spec, &err);
     pst_distribution_free(&policy);
     pst_reference_free(&ref);
     pst_target_bundle_free(&b);

@@ -26,7 +26,10 @@ static void usage(const command *cmds, int n) {
 
 /* The commands that run data parallel under mpirun (docs/scaling.md); under mpirun with
  * more than one rank, any other command is refused before it writes anything. */
-static int data_parallel(const char *name) { return strcmp(name, "train") == 0 || strcmp(name, "tune") == 0; }
+static int data_parallel(const char *name, int argc, char **argv) {
+    if (strcmp(name, "target") == 0) return argc > 2 && strcmp(argv[2], "estimate") == 0;
+    return strcmp(name, "train") == 0 || strcmp(name, "tune") == 0 || strcmp(name, "eval") == 0;
+}
 
 /* MPI for the whole program (the library never initialises it): MPI_Init_thread, with
  * MPI called from the main thread only, when a launcher started this process; nothing
@@ -78,10 +81,10 @@ static int run_command(const command *cmd, int argc, char **argv) {
     }
     pst_comm w = pst_comm_world();
     int rc;
-    if (w.size > 1 && !data_parallel(cmd->name)) {
+    if (w.size > 1 && !data_parallel(cmd->name, argc, argv)) {
         if (w.rank == 0)
             fprintf(stderr, "posterior %s: does not run data parallel yet; start it without mpirun "
-                    "(under mpirun: posterior train, tune)\n", cmd->name);
+                    "(under mpirun: posterior train, tune, eval, target estimate)\n", cmd->name);
         rc = 2;
     } else {
         rc = cmd->fn(argc - 2, argv + 2);

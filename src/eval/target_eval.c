@@ -96,6 +96,31 @@ static int lm_loss_of(const pst_target_eval_options *o, pst_target_eval_result *
                               err);
 }
 
+/* The target, the model π (a distribution sampled with o's warping) and the context. */
+static int open_eval(const pst_target_eval_options *o, pst_target_eval_result *r, pst_distribution *pol, int **pids,
+                     pst_seq *ctx, pst_error *err) {
+    pst_gpt2_policy_options po;
+    pst_gpt2_policy_options_default(&po);
+    po.sampling.max_new_tokens = o->sampling.max_new_tokens;
+    if (pst_target_bundle_load(o->spec, &po, &r->bundle, err) < 0 ||
+        pst_target_spec_check_fitted(&r->bundle.spec, o->spec, err) < 0)
+        return -1;
+    po.sampling.temperature = o->sampling.temperature;
+    po.sampling.top_k = o->sampling.top_k;
+    po.sampling.top_p = o->sampling.top_p;
+    if (pst_target_check_policy(r->bundle.spec.prior, o->model, err) < 0 ||
+        pst_gpt2_distribution_load(o->model, &po, pol, err) < 0)
+        return -1;
+    if (!o->prompt) return pst_target_bundle_require_contexts(&r->bundle, 0, err);
+    size_t nid = 0;
+    if (pst_tokenizer_encode(pst_text_evidence_tokenizer(r->bundle.evidence), o->prompt, strlen(o->prompt), 1, pids,
+                             &nid, err) < 0)
+        return -1;
+    ctx->tokens = *pids;
+    ctx->n = (int)nid;
+    return pst_target_bundle_check_context(&r->bundle, ctx->n, o->sampling.max_new_tokens, err);
+}
+
 int pst_target_eval(const pst_target_eval_options *o, pst_target_eval_result *r, pst_error *err) {
     memset(r, 0, sizeof *r);
     if (o->n < 2) return pst_fail_field(err, "n", "n is %d; an evaluation needs at least 2 samples", o->n);
@@ -104,33 +129,13 @@ int pst_target_eval(const pst_target_eval_options *o, pst_target_eval_result *r,
     pst_distribution pol = {0};
     int rc = -1, *pids = NULL;
     pst_seq ctx = {0};
-    pst_gpt2_policy_options po;
-    pst_gpt2_policy_options_default(&po);
-    po.sampling.max_new_tokens = o->sampling.max_new_tokens;
-    if (pst_target_bundle_load(o->spec, &po, &r->bundle, err) < 0 ||
-        pst_target_spec_check_fitted(&r->bundle.spec, o->spec, err) < 0)
-        goto done;
-    po.sampling.temperature = o->sampling.temperature;
-    po.sampling.top_k = o->sampling.top_k;
-    po.sampling.top_p = o->sampling.top_p;
-    if (pst_target_check_policy(r->bundle.spec.prior, o->model, err) < 0 ||
-        pst_gpt2_distribution_load(o->model, &po, &pol, err) < 0)
-        goto done;
-    if (o->prompt) {
-        size_t nid = 0;
-        if (pst_tokenizer_encode(pst_text_evidence_tokenizer(r->bundle.evidence), o->prompt, strlen(o->prompt), 1,
-                                 &pids, &nid, err) < 0)
-            goto done;
-        ctx.tokens = pids;
-        ctx.n = (int)nid;
-        if (pst_target_bundle_check_context(&r->bundle, ctx.n, o->sampling.max_new_tokens, err) < 0) goto done;
-    } else if (pst_target_bundle_require_contexts(&r->bundle, 0, err) < 0) {
-        goto done;
-    }
+    /* every rank opens alike; a failure on one fails all, said once (comm.h) */
+    if (pst_comm_check(o->comm, open_eval(o, r, &pol, &pids, &ctx, err), err) < 0) goto done;
     pst_rng rng;
     pst_rng_seed(&rng, o->seed);
     r->n = o->n;
-    if (pst_draw_scored(&r->bundle.target, &pol, o->prompt ? &ctx : NULL, o->n, o->batch, &rng, &r->samples, err) < 0 ||
+    if (pst_draw_scored_split(&r->bundle.target, &pol, o->prompt ? &ctx : NULL, o->n, o->batch, &rng, o->comm,
+                              &r->samples, err) < 0 ||
         measure_exact(o, r, &pol, o->prompt ? &ctx : NULL, &rng, err) < 0)
         goto done;
     r->k = r->samples.k;

@@ -42,6 +42,10 @@ static int eot_of(const gpt2_dist *g) {
 static int gd_sample_rows(void *self, const pst_seq *contexts, int n, int first, int count, pst_rng *rng,
                           pst_sample *out, pst_error *err) {
     gpt2_dist *g = self;
+    if (count <= 0) { /* none of the rows here: the caller's stream advances as for the batch */
+        if (n > 0) pst_rng_u64(rng);
+        return 0;
+    }
     const int **prompts = pst_malloc(sizeof(int *) * (size_t)(n > 0 ? n : 1), err);
     int *lens = pst_malloc(sizeof(int) * (size_t)(n > 0 ? n : 1), err);
     if (!prompts || !lens) {
