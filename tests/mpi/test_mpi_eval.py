@@ -16,9 +16,6 @@ On the tiny model and target of tests/mpi/test_mpi_tune.py and a policy tuned fr
 Skipped (exit 77) like tests/mpi/test_mpi_train.py."""
 import json
 import os
-import shutil
-import sys
-import tempfile
 
 import test_mpi_train as mt
 from test_mpi_tune import make_target
@@ -61,20 +58,7 @@ def same_numbers(args, what):
 
 
 def main():
-    if os.environ.get("POSTERIOR_HAVE_MPI", "ON") != "ON":
-        mt.skip("this build has no MPI (POSTERIOR_MPI=OFF or libopenmpi-dev missing): data parallelism not built")
-    if os.environ.get("POSTERIOR_SANITIZE") == "ON":
-        mt.skip("MPI tests do not run under the sanitizers (LeakSanitizer reports OpenMPI's own allocations)")
-    if not shutil.which("mpirun"):
-        mt.skip("mpirun not found (openmpi-bin)")
-    tmp = tempfile.mkdtemp(prefix="pst_mpi_eval_")
-    try:
-        run_all(tmp)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    print(f"{len(mt.passes)} passed, {len(mt.failures)} failed")
-    if mt.failures:
-        sys.exit(1)
+    mt.run_main("pst_mpi_eval_", run_all)
 
 
 def run_all(tmp):

@@ -79,6 +79,14 @@ def weights(d):
     return out
 
 
+def same_weights(one, two, steps, tol):
+    """The final weights of the 1-rank run `one` and the 2-rank run `two` within tol."""
+    w1, w2 = weights(one), weights(two)
+    dw = max(abs(x - y) for k in w1 for x, y in zip(w1[k], w2.get(k, [])))
+    print(f"     largest |weight difference| after {steps} steps, 2 ranks vs 1: {dw:.3g}")
+    check(w1.keys() == w2.keys() and dw < tol, f"2 ranks = 1 rank: final weights within {tol:g} ({dw:.3g})")
+
+
 def same_run(a, b, resumed=False):
     """Every file bit-identical, metrics.jsonl without its timing fields (and a resumed
     run's train_config.json, whose "init" is "resume", without it)."""
@@ -93,13 +101,19 @@ def rel(x, y):
 
 
 def main():
+    run_main("pst_mpi_", run_all)
+
+
+def run_main(prefix, run_all):
+    """Skips (77) without MPI, under the sanitizers or without mpirun; else run_all(tmp) in a
+    temporary folder, the count of checks, exit 1 on a failure (the other MPI tests too)."""
     if os.environ.get("POSTERIOR_HAVE_MPI", "ON") != "ON":
         skip("this build has no MPI (POSTERIOR_MPI=OFF or libopenmpi-dev missing): data parallelism not built")
     if os.environ.get("POSTERIOR_SANITIZE") == "ON":
         skip("MPI tests do not run under the sanitizers (LeakSanitizer reports OpenMPI's own allocations)")
     if not shutil.which("mpirun"):
         skip("mpirun not found (openmpi-bin)")
-    tmp = tempfile.mkdtemp(prefix="pst_mpi_")
+    tmp = tempfile.mkdtemp(prefix=prefix)
     try:
         run_all(tmp)
     finally:
@@ -138,11 +152,7 @@ def run_all(tmp):
     for k, v in worst.items():
         check(v < TOL_LOSS, f"2 ranks = 1 rank: {k} within {TOL_LOSS:g} relative (largest {v:.3g})")
     check(all(a["lr"] == b["lr"] for a, b in zip(m1, m2)), "2 ranks = 1 rank: lr bit-identical")
-    w1, w2 = weights(out["one"]), weights(out["two"])
-    dw = max(abs(x - y) for k in w1 for x, y in zip(w1[k], w2[k]))
-    print(f"     largest |weight difference| after 8 steps, 2 ranks vs 1: {dw:.3g}")
-    check(w1.keys() == w2.keys() and dw < TOL_WEIGHT,
-          f"2 ranks = 1 rank: final weights within {TOL_WEIGHT:g} ({dw:.3g})")
+    same_weights(out["one"], out["two"], 8, TOL_WEIGHT)
     cfg = json.load(open(os.path.join(out["two"], "train_config.json")))
     check(cfg.get("ranks") == 2 and cfg.get("batch") == 4, "train_config.json records ranks 2 and the global batch 4")
 
@@ -152,7 +162,9 @@ def run_all(tmp):
     check(p.returncode == 0 and same_run(out["two"], out["two_resumed"], resumed=True),
           f"bit-identical: 2 ranks stopped at 4 and resumed on 2 = uninterrupted {p.stderr.strip()}")
 
-    kill_one_rank(common, tmp)
+    base = with_values(common[:common.index("--val-data")] + common[common.index("--n-layer"):],
+                       {"--steps": "80", "--save-every": "1"})
+    kill_one_rank(base, tmp, lambda a, b: same_run(a, b, resumed=True))
     bad_input(common, out, tmp)
 
 
@@ -169,11 +181,10 @@ def rank_pid(tag, rank):
     return None
 
 
-def kill_one_rank(common, tmp):
-    """SIGKILL of rank 1 after a few checkpoints: mpirun ends the job (no hang), and
-    --resume on 2 ranks finishes bit-identical to an uninterrupted 2-rank run."""
-    base = with_values(common[:common.index("--val-data")] + common[common.index("--n-layer"):],
-                       {"--steps": "80", "--save-every": "1"})
+def kill_one_rank(base, tmp, same):
+    """SIGKILL of rank 1 after a few checkpoints of `base` (80 steps, a checkpoint each, in
+    OUT/checkpoints): mpirun ends the job (no hang), and --resume on 2 ranks finishes
+    identical (same(whole, resumed)) to an uninterrupted 2-rank run."""
     whole, killed = os.path.join(tmp, "kill_whole"), os.path.join(tmp, "kill_resumed")
     p = mpirun(2, base + ["--out", whole])
     check(p.returncode == 0, f"2 ranks, 80 steps, a checkpoint each: {p.stderr.strip()}")
@@ -207,7 +218,7 @@ def kill_one_rank(common, tmp):
           f"rank 1 killed at step >= 5: the job ends by itself in {waited:.1f} s, exit {rc} "
           f"(checkpoint of step {step} kept)")
     p = mpirun(2, base + ["--out", killed, "--resume"])
-    check(p.returncode == 0 and step < 80 and same_run(whole, killed, resumed=True),
+    check(p.returncode == 0 and step < 80 and same(whole, killed),
           f"resumed on 2 ranks from step {step}: bit-identical to the uninterrupted run {p.stderr.strip()}")
 
 

@@ -24,12 +24,7 @@ no mpirun. Every mpirun has a time limit (mpirun --timeout and timeout -k)."""
 import json
 import os
 import random
-import shutil
-import signal
-import subprocess
 import sys
-import tempfile
-import time
 
 import test_mpi_train as mt  # check, mpirun, plain, weights, rank_pid, once, with_values, skip
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "train"))
@@ -73,20 +68,7 @@ def within(worst):
 
 
 def main():
-    if os.environ.get("POSTERIOR_HAVE_MPI", "ON") != "ON":
-        mt.skip("this build has no MPI (POSTERIOR_MPI=OFF or libopenmpi-dev missing): data parallelism not built")
-    if os.environ.get("POSTERIOR_SANITIZE") == "ON":
-        mt.skip("MPI tests do not run under the sanitizers (LeakSanitizer reports OpenMPI's own allocations)")
-    if not shutil.which("mpirun"):
-        mt.skip("mpirun not found (openmpi-bin)")
-    tmp = tempfile.mkdtemp(prefix="pst_mpi_tune_")
-    try:
-        run_all(tmp)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    print(f"{len(mt.passes)} passed, {len(mt.failures)} failed")
-    if mt.failures:
-        sys.exit(1)
+    mt.run_main("pst_mpi_tune_", run_all)
 
 
 def make_target(tmp):
@@ -133,10 +115,7 @@ def run_all(tmp):
     print("     largest difference 2 ranks vs 1 (relative, absolute): " +
           ", ".join(f"{k} {r:.2g} {a:.2g}" for k, (r, a) in sorted(worst.items()) if a > 0))
     check(within(worst), f"2 ranks = 1 rank: every metric within {TOL_REL:g} relative or {TOL_ABS:g} absolute")
-    w1, w2 = mt.weights(out["one"]), mt.weights(out["two"])
-    dw = max(abs(x - y) for k in w1 for x, y in zip(w1[k], w2[k]))
-    print(f"     largest |weight difference| after 16 steps, 2 ranks vs 1: {dw:.3g}")
-    check(w1.keys() == w2.keys() and dw < TOL_WEIGHT, f"2 ranks = 1 rank: final weights within {TOL_WEIGHT:g} ({dw:.3g})")
+    mt.same_weights(out["one"], out["two"], 16, TOL_WEIGHT)
     cfg = json.load(open(os.path.join(out["two"], "run.json")))
     check(cfg.get("ranks") == 2 and cfg.get("batch") == 16, "run.json records ranks 2 and the global batch 16")
     p = mt.mpirun(2, common + ["--out", out["two_again"]])
@@ -144,7 +123,8 @@ def run_all(tmp):
           f"bit-identical: the same 2 ranks twice {p.stderr.strip()}")
 
     exact_samples(common, tmp)
-    kill_one_rank(common, tmp)
+    base = mt.with_values(common, {"--steps": "80", "--checkpoint-every": "1"})
+    mt.kill_one_rank(base, tmp, lambda a, b: final_state(a) == final_state(b))
     bad_input(common, out)
 
 
@@ -163,46 +143,6 @@ def exact_samples(common, tmp):
           f"(kl_p_pi_exact {worst.get('kl_p_pi_exact')})")
     check(open(os.path.join(a, "reference.jsonl")).read() == open(os.path.join(b, "reference.jsonl")).read(),
           "the exact samples drawn on 2 ranks = on 1 rank (reference.jsonl bit-identical)")
-
-
-def kill_one_rank(common, tmp):
-    """SIGKILL of rank 1 after a few checkpoints: mpirun ends the job (no hang), and
-    --resume on 2 ranks finishes bit-identical to an uninterrupted 2-rank run."""
-    base = mt.with_values(common, {"--steps": "80", "--checkpoint-every": "1"})
-    whole, killed = os.path.join(tmp, "kill_whole"), os.path.join(tmp, "kill_resumed")
-    p = mt.mpirun(2, base + ["--out", whole])
-    check(p.returncode == 0, f"2 ranks, 80 steps, a checkpoint each: {p.stderr.strip()}")
-    tag = f"tune{os.getpid()}"
-    cmd = ["timeout", "-k", "5", "60", "mpirun", "--timeout", "50", "--oversubscribe", "-np", "2", mt.BIN] + base + \
-        ["--out", killed]
-    job = subprocess.Popen(cmd, env=dict(mt.ENV, PST_MPI_TEST_TAG=tag), stdout=subprocess.DEVNULL,
-                           stderr=subprocess.PIPE, text=True)
-    latest, victim, t0 = os.path.join(killed, "checkpoints", "latest"), None, time.time()
-    while victim is None and job.poll() is None and time.time() - t0 < 30:
-        if os.path.islink(latest) and int(os.readlink(latest)[5:]) >= 5:
-            victim = mt.rank_pid(tag, 1)
-        time.sleep(0.002)
-    check(victim is not None, "found rank 1 of the running job after step 5")
-    if victim is None:
-        job.kill()
-        return
-    try:
-        os.kill(victim, signal.SIGKILL)
-    except ProcessLookupError:
-        check(False, "rank 1 still running when killed")
-    t_kill = time.time()
-    try:
-        rc = job.wait(timeout=40)
-    except subprocess.TimeoutExpired:
-        job.kill()
-        rc = None
-    waited, step = time.time() - t_kill, int(os.readlink(latest)[5:])
-    check(rc not in (None, 0) and waited < 30 and step < 80,
-          f"rank 1 killed at step >= 5: the job ends by itself in {waited:.1f} s, exit {rc} "
-          f"(checkpoint of step {step} kept)")
-    p = mt.mpirun(2, base + ["--out", killed, "--resume"])
-    check(p.returncode == 0 and final_state(whole) == final_state(killed),
-          f"resumed on 2 ranks from step {step}: bit-identical to the uninterrupted run {p.stderr.strip()}")
 
 
 def bad_input(common, out):
