@@ -14,7 +14,8 @@ with a letter a-s]:
       twice; a 2-rank run one of whose ranks is killed (SIGKILL) mid-run (the job ends by
       itself), then --resume on 2 ranks = the uninterrupted 2-rank run (final checkpoint,
       model, metrics); and the exact-sample measurements (--n-exact, --exact-every) on 2
-      ranks = on 1 rank within the tolerance;
+      ranks = on 1 rank within the tolerance, and so are on-policy DPG, f-DPG (js), GRPO
+      and KL-adaptive on a conditional target with 3 prompts (8 steps each);
   (c) bad input, each a clear error said once (by rank 0), a non-zero exit, no hang and
       nothing written: --batch not a multiple of the ranks; ranks started with different
       options (an MPMD command line); --resume on 2 ranks of a run tuned on 1 (its files
@@ -123,9 +124,39 @@ def run_all(tmp):
           f"bit-identical: the same 2 ranks twice {p.stderr.strip()}")
 
     exact_samples(common, tmp)
+    other_variants(common, spec, tmp)
     base = mt.with_values(common, {"--steps": "80", "--checkpoint-every": "1"})
     mt.kill_one_rank(base, tmp, lambda a, b: final_state(a) == final_state(b))
     bad_input(common, out)
+
+
+def other_variants(common, spec, tmp):
+    """The rest of the DPG loop on 2 ranks = 1 rank within the same tolerances, 8 steps each:
+    on-policy (its entropy, mean_length and distinct_2 need the other rank's tokens),
+    f-DPG (js), GRPO (advantages over groups of 4), and KL-adaptive on a conditional
+    target with 3 prompts (contexts per row, Ẑ per context)."""
+    prompts, cspec = os.path.join(tmp, "prompts.txt"), os.path.join(tmp, "ct.json")
+    with open(prompts, "w") as f:
+        f.write("the cat\nyou and\na dog sat on\n")
+    model = os.path.join(os.path.dirname(spec), json.load(open(spec))["prior"])  # relative to the spec
+    p = mt.plain(["target", "init", "--prior", model, "--conditional", "--out", cspec, "regex:[a-s]"])
+    check(p.returncode == 0, f"setup: a conditional target: {p.stderr.strip()}")
+    base = mt.with_values(common, {"--steps": "8"})
+    runs = {"on-policy": ["--variant", "on-policy"], "f-js": ["--variant", "f", "--f", "js"],
+            "grpo": ["--method", "grpo", "--group-size", "4"],
+            "kl-adaptive, 3 prompts": ["--variant", "kl-adaptive", "--spec", cspec, "--prompts", prompts,
+                                       "--batch", "12"]}
+    for name, extra in runs.items():
+        args = [a for a in base if a not in ("--method", "dpg", "--variant", "kl-adaptive")] + extra
+        a, b = os.path.join(tmp, f"v1_{len(name)}"), os.path.join(tmp, f"v2_{len(name)}")
+        p1, p2 = mt.plain(args + ["--out", a]), mt.mpirun(2, args + ["--out", b])
+        ok = p1.returncode == 0 and p2.returncode == 0
+        worst = compare_metrics(metrics(a), metrics(b)) if ok else {}
+        check(ok and len(metrics(b)) == 8 and within(worst), f"{name}: 2 ranks = 1 rank, every metric within the "
+              f"tolerance (not bit-identical: {sorted(k for k, (r, d) in worst.items() if d > 0)}) "
+              f"{p1.stderr.strip()[-200:]} {p2.stderr.strip()[-200:]}")
+        if ok:
+            mt.same_weights(a, b, 8, TOL_WEIGHT)
 
 
 def exact_samples(common, tmp):
