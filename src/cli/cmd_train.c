@@ -16,6 +16,7 @@
 #include "cli/args.h"
 #include "cli/steps.h"
 #include "cli/commands.h"
+#include "cli/ranks.h"
 #include "posterior/comm.h"
 #include "posterior/corpus.h"
 #include "posterior/prior.h"
@@ -189,9 +190,7 @@ int cmd_train(int argc, char **argv) {
     free(q);
     goto done;
 fail:
-    rc = 1; /* an error that every rank found is reported by rank 0 alone (comm.h) */
-    if (world.size > 1 && world.rank != 0 && err.msg[0]) pst_fail_context(&err, "rank %d", world.rank);
-    if (err.msg[0]) rc = pst_cli_fail("train", spec, &err);
+    rc = pst_cli_fail_ranks("train", &world, spec, &err); /* one that every rank found: said by rank 0 alone */
 done:
     free(extra);
     free(ids);
