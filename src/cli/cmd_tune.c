@@ -259,6 +259,21 @@ static int open_policy(tune_cli *c, pst_target_bundle *b, pst_gpt2_policy_option
                           c->max_proposals, c->o.batch, c->o.seed, c->out, c->o.resume, say, ref, drawn, err);
 }
 
+/* Under mpirun: every rank read the same target spec and the same initial policy (files
+ * that differ between nodes are caught here, not by diverging runs). Collective. */
+static int agree_on_inputs(const pst_comm *w, const pst_target_bundle *b, pst_distribution *policy,
+                           pst_error *err) {
+    if (w->size < 2) return 0;
+    char *spec = pst_target_spec_to_json(&b->spec, err);
+    if (!spec) return -1; /* this rank alone: the program ends the job */
+    const pst_gpt2 *m = pst_gpt2_distribution_model(policy);
+    uint64_t sum = m ? pst_gpt2_checksum(m) : 0;
+    int rc = pst_comm_agree(w, spec, strlen(spec), "target specs", err) ||
+             pst_comm_agree(w, &sum, sizeof sum, "initial policies (checksum)", err);
+    free(spec);
+    return rc ? -1 : 0;
+}
+
 /* Rank 0: OUT, OUT/checkpoints (what a killed run left removed), the exact samples drawn
  * now (OUT/reference.jsonl) and OUT/run.json. */
 static int write_run_folder(const tune_cli *c, const pst_target_bundle *b, const pst_reference *ref, int drawn,
@@ -386,7 +401,7 @@ int cmd_tune(int argc, char **argv) {
     int phase = pst_target_bundle_load(c.spec_path, &po, &b, &err);
     if (pst_comm_check(&world, phase, &err) < 0) goto fail;
     phase = open_policy(&c, &b, &po, &policy, &contexts, &lines, &n_ctx, &ref, &drawn, writer, &err);
-    if (pst_comm_check(&world, phase, &err) < 0) goto fail;
+    if (pst_comm_check(&world, phase, &err) < 0 || agree_on_inputs(&world, &b, &policy, &err) < 0) goto fail;
     if (pst_comm_check(&world, writer ? write_run_folder(&c, &b, &ref, drawn, n_ctx, resume, &err) : 0, &err) < 0)
         goto fail;
     if (pst_path_join(ckpt, sizeof ckpt, c.out, "checkpoints", &err) < 0 ||
