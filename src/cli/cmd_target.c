@@ -285,6 +285,22 @@ fail:
 
 /* ---- estimate ------------------------------------------------------------------------ */
 
+/* log π(x_i) of q's samples under the model in dir: with N ranks each scores rows
+ * [⌊n·r/N⌋, ⌊n·(r+1)/N⌋) and the others' are summed in (one allreduce of zeros and each
+ * rank's values: exact copies); lpi[n] zeroed. */
+static int score_policy(const char *dir, const pst_seq *ctx, const pst_scored_batch *sb, const pst_comm *w,
+                        pst_distribution *pol, double *lpi, pst_error *err) {
+    int n = sb->n, lo = (int)((long)n * w->rank / w->size), hi = (int)((long)n * (w->rank + 1) / w->size);
+    pst_seq *cs = NULL;
+    int rc = pst_gpt2_distribution_load(dir, NULL, pol, err);
+    if (rc == 0 && ctx && !(cs = pst_malloc(sizeof *cs * (size_t)n, err))) rc = -1;
+    for (int i = 0; cs && i < n; i++) cs[i] = *ctx;
+    if (rc == 0 && hi > lo) rc = pst_dist_score(pol, cs ? cs + lo : NULL, sb->xs + lo, hi - lo, lpi + lo, err);
+    free(cs);
+    if (pst_comm_check(w, rc, err) < 0) return -1; /* a failure on one rank (its file) fails all, said once */
+    return pst_comm_allreduce_sum_f64(w, lpi, (size_t)n, err);
+}
+
 static const char target_estimate_summary[] =
     "Estimates, from samples x ~ q with standard errors: log Z, Z, KL(p||pi),\n"
     "KL(pi||a), TVD(p, pi), KL(p||q), E_p[phi] and E_pi[phi] (phi = the target's\n"
@@ -320,34 +336,16 @@ static int target_estimate(int argc, char **argv) {
     pst_rng rng;
     pst_rng_seed(&rng, d.seed);
     if (pst_draw_scored_split(&b.target, &q, pids ? &ctx : NULL, d.n, d.batch, &rng, &world, &sb, &err) < 0) goto fail;
-    ret = 0;
-    if (world.rank != 0) goto fail; /* rank 0 holds every sample: it scores --policy and prints */
-    ret = 1;
     k = sb.k;
     int n = sb.n;
-    lpi = malloc(sizeof(double) * n);
-    lw = malloc(sizeof(double) * n);
-    if (!lpi || !lw) {
-        pst_fail(&err, "out of memory");
-        goto fail;
-    }
-    if (policy_dir) {
-        if (pst_gpt2_distribution_load(policy_dir, NULL, &pol, &err) < 0) goto fail;
-        pst_seq *cs = NULL;
-        if (pids) {
-            cs = malloc(sizeof *cs * n);
-            if (!cs) {
-                pst_fail(&err, "out of memory");
-                goto fail;
-            }
-            for (int i = 0; i < n; i++) cs[i] = ctx;
-        }
-        int r = pst_dist_score(&pol, cs, sb.xs, n, lpi, &err);
-        free(cs);
-        if (r < 0) goto fail;
-    } else {
-        memcpy(lpi, sb.log_model, sizeof(double) * n);
-    }
+    lpi = pst_calloc((size_t)n, sizeof(double), &err);
+    lw = pst_malloc(sizeof(double) * n, &err);
+    if (!lpi || !lw) goto fail;
+    if (policy_dir && score_policy(policy_dir, pids ? &ctx : NULL, &sb, &world, &pol, lpi, &err) < 0) goto fail;
+    if (!policy_dir) memcpy(lpi, sb.log_model, sizeof(double) * n);
+    ret = 0;
+    if (world.rank != 0) goto fail; /* rank 0 prints */
+    ret = 1;
     for (int i = 0; i < n; i++) lw[i] = sb.log_target[i] - sb.log_q[i];
     pst_estimate lz = pst_estimate_log_partition(sb.log_target, sb.log_q, n);
     pst_estimate mp[PST_TARGET_MAX_FEATURES], mpi[PST_TARGET_MAX_FEATURES];

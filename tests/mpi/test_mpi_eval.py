@@ -11,8 +11,8 @@ On the tiny model and target of tests/mpi/test_mpi_tune.py and a policy tuned fr
       (features, kind) equal;
   (b) eval (--n 40 --batch 16 --n-exact 32 --show 3): the same sample texts bit for bit,
       every number within the tolerance, one JSON line (rank 0's);
-  (c) refused under mpirun -np 2, said once: target fit (not data parallel yet), eval
-      --prompts.
+  (c) under mpirun -np 2, said once: target estimate --policy of a missing folder (every
+      rank fails to load it), target fit (not data parallel yet), eval --prompts.
 Skipped (exit 77) like tests/mpi/test_mpi_train.py."""
 import json
 import os
@@ -83,6 +83,10 @@ def run_all(tmp):
     check(p.returncode != 0 and mt.once(p.stderr, "does not run data parallel yet") and
           not os.path.exists(os.path.join(tmp, "fit.json")), f"target fit under mpirun -np 2: refused once: "
           f"{p.stderr[:300]!r}")
+    p = mt.mpirun(2, est + ["--policy", os.path.join(tmp, "nowhere")])
+    check(p.returncode != 0 and mt.once(p.stderr, "posterior target estimate:") and "nowhere/config.json" in p.stderr
+          and not p.stdout,
+          f"target estimate --policy of a missing folder on 2 ranks: one clear error, no output: {p.stderr[:300]!r}")
     prompts = os.path.join(tmp, "prompts.txt")
     with open(prompts, "w") as f:
         f.write("the cat\nyou and\n")
