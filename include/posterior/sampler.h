@@ -4,6 +4,7 @@
 #ifndef POSTERIOR_SAMPLER_H
 #define POSTERIOR_SAMPLER_H
 
+#include "posterior/comm.h"
 #include "posterior/distribution.h"
 #include "posterior/estimate.h"
 
@@ -76,6 +77,11 @@ typedef struct {
 typedef struct {
     int batch;                /* draws of a per round (64) */
     long max_proposals;       /* budget of draws (200000): over it is an error naming the rate */
+    /* Data parallel (NULL: one rank): each round's draws of a split over comm's ranks
+     * (pst_draw_scored_split: the draws of one rank) and every rank accepts alike, so
+     * every rank gets the same exact samples. Collective; an over-budget error, found
+     * alike by every rank, is said by rank 0 alone (empty message elsewhere). */
+    const pst_comm *comm;
 } pst_exact_options;
 
 void pst_exact_options_default(pst_exact_options *o);

@@ -25,7 +25,8 @@
  * when p has no rejection envelope, n is 0, or the run has several contexts. */
 static int open_reference(const pst_target_bundle *b, const char *path, int n, int max_new, const pst_seq *contexts,
                           int n_ctx, long max_proposals, int batch, uint64_t seed, const char *out, int resume,
-                          int say, pst_reference *ref, int *drawn, pst_error *err) {
+                          const pst_comm *w, pst_reference *ref, int *drawn, pst_error *err) {
+    int say = w->rank == 0;
     double log_m;
     char own[4096];
     if (n_ctx > 1 || (!path && (n == 0 || !pst_target_log_envelope(&b->target, &log_m)))) {
@@ -42,6 +43,7 @@ static int open_reference(const pst_target_bundle *b, const char *path, int n, i
     pst_exact_options_default(&xo);
     xo.batch = batch;
     xo.max_proposals = max_proposals;
+    xo.comm = w; /* the draws of the prior split over the ranks; every rank gets the same samples */
     pst_rng rng;
     pst_rng_seed(&rng, seed ^ 0x65786163745f7265ull);
     if (pst_target_bundle_reference(b, path, n, max_new, n_ctx ? contexts : NULL, &xo, &rng, ref, err) < 0)
@@ -241,22 +243,17 @@ static int check_ranks(const tune_cli *c, const void *saved, pst_error *err) {
     return 0;
 }
 
-/* The policy, the contexts (--prompts) and the exact samples of p, before anything is
- * written: a bad reference or budget leaves no run folder. say: print the notes. */
+/* The policy and the contexts (--prompts). */
 static int open_policy(tune_cli *c, pst_target_bundle *b, pst_gpt2_policy_options *po, pst_distribution *policy,
-                       pst_seq **contexts, long **lines, int *n_ctx, pst_reference *ref, int *drawn, int say,
-                       pst_error *err) {
+                       pst_seq **contexts, long **lines, int *n_ctx, pst_error *err) {
     if (pst_target_spec_check_fitted(&b->spec, c->spec_path, err) < 0) return -1;
     po->sampling.temperature = (float)c->temperature;
     po->sampling.top_k = c->top_k;
     po->sampling.top_p = (float)c->top_p;
     if (c->init && pst_target_check_policy(b->spec.prior, c->init, err) < 0) return -1;
     if (pst_gpt2_distribution_load(c->init ? c->init : b->spec.prior, po, policy, err) < 0) return -1;
-    if (c->prompts_path ? pst_target_bundle_contexts(b, c->prompts_path, c->max_new, contexts, lines, n_ctx, err) < 0
-                        : pst_target_bundle_require_contexts(b, 0, err) < 0)
-        return -1;
-    return open_reference(b, c->reference, c->n_exact, c->max_new, *n_ctx ? *contexts : NULL, *n_ctx,
-                          c->max_proposals, c->o.batch, c->o.seed, c->out, c->o.resume, say, ref, drawn, err);
+    return c->prompts_path ? pst_target_bundle_contexts(b, c->prompts_path, c->max_new, contexts, lines, n_ctx, err)
+                           : pst_target_bundle_require_contexts(b, 0, err);
 }
 
 /* Under mpirun: every rank read the same target spec and the same initial policy (files
@@ -400,8 +397,13 @@ int cmd_tune(int argc, char **argv) {
      * rank fails all, said once (comm.h); rank 0 alone writes OUT */
     int phase = pst_target_bundle_load(c.spec_path, &po, &b, &err);
     if (pst_comm_check(&world, phase, &err) < 0) goto fail;
-    phase = open_policy(&c, &b, &po, &policy, &contexts, &lines, &n_ctx, &ref, &drawn, writer, &err);
+    phase = open_policy(&c, &b, &po, &policy, &contexts, &lines, &n_ctx, &err);
     if (pst_comm_check(&world, phase, &err) < 0 || agree_on_inputs(&world, &b, &policy, &err) < 0) goto fail;
+    /* the exact samples before anything is written: a bad reference or budget leaves no run folder;
+     * drawn: collective (a budget error said by rank 0); read from a file: checked like a phase */
+    phase = open_reference(&b, c.reference, c.n_exact, c.max_new, n_ctx ? contexts : NULL, n_ctx, c.max_proposals,
+                           c.o.batch, c.o.seed, c.out, resume, &world, &ref, &drawn, &err);
+    if (drawn ? phase < 0 : pst_comm_check(&world, phase, &err) < 0) goto fail;
     if (pst_comm_check(&world, writer ? write_run_folder(&c, &b, &ref, drawn, n_ctx, resume, &err) : 0, &err) < 0)
         goto fail;
     if (pst_path_join(ckpt, sizeof ckpt, c.out, "checkpoints", &err) < 0 ||

@@ -83,6 +83,7 @@ static int measure_exact(const pst_target_eval_options *o, pst_target_eval_resul
     pst_exact_options_default(&xo);
     xo.batch = o->batch;
     xo.max_proposals = o->max_proposals;
+    xo.comm = o->comm; /* the draws of a split over the ranks */
     if (pst_target_bundle_reference(&r->bundle, o->reference, n_exact, o->sampling.max_new_tokens, ctx, &xo, &xrng,
                                     &r->reference, err) < 0)
         return -1;

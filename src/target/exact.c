@@ -43,6 +43,7 @@ int pst_target_log_envelope(const pst_target *t, double *log_m) {
 void pst_exact_options_default(pst_exact_options *o) {
     o->batch = 64;
     o->max_proposals = 200000;
+    o->comm = NULL;
 }
 
 void pst_reference_free(pst_reference *r) {
@@ -105,8 +106,12 @@ int pst_draw_exact(const pst_target *t, const pst_seq *context, int n, const pst
     unsigned char *acc = pst_malloc((size_t)batch, err);
     if (!acc) return -1;
     while (out->n < n) {
-        if (out->proposed > 0 && over_budget(out->n, out->proposed, n, o->max_proposals, err) < 0) goto fail;
-        if (pst_draw_scored(t, t->prior, context && context->n ? context : NULL, batch, batch, rng, &sb, err) < 0)
+        if (out->proposed > 0 && over_budget(out->n, out->proposed, n, o->max_proposals, err) < 0) {
+            if (err && o->comm && o->comm->rank != 0) err->msg[0] = 0; /* every rank found it: rank 0 says it */
+            goto fail;
+        }
+        if (pst_draw_scored_split(t, t->prior, context && context->n ? context : NULL, batch, batch, rng, o->comm, &sb,
+                                  err) < 0)
             goto fail;
         for (int i = 0; i < batch; i++)
             if (fabs(sb.log_q[i] - sb.log_prior[i]) > 1e-3 * (1 + fabs(sb.log_prior[i]))) {

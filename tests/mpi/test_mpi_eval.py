@@ -9,10 +9,12 @@ On the tiny model and target of tests/mpi/test_mpi_tune.py and a policy tuned fr
       line as one rank, every number within TOL_REL relative or TOL_ABS absolute (log-probs
       computed over other row counts round differently in the last bits), the strings
       (features, kind) equal;
-  (b) eval (--n 40 --batch 16 --n-exact 32 --show 3): the same sample texts bit for bit,
+  (b) eval (--n 40 --batch 16 --n-exact 32 --show 3; the exact samples of p drawn by
+      rejection with the prior's draws split too): the same sample texts bit for bit,
       every number within the tolerance, one JSON line (rank 0's);
-  (c) under mpirun -np 2, said once: target estimate --policy of a missing folder (every
-      rank fails to load it), target fit (not data parallel yet), eval --prompts.
+  (c) under mpirun -np 2, said once: eval's exact samples over their budget (the prior's
+      draws split over the ranks, every rank finds it), target estimate --policy of a
+      missing folder (every rank fails to load it), target fit (not data parallel yet), eval --prompts.
 Skipped (exit 77) like tests/mpi/test_mpi_train.py."""
 import json
 import os
@@ -82,6 +84,10 @@ def run_all(tmp):
     p = mt.mpirun(2, ["target", "fit", "--spec", spec, "--out", os.path.join(tmp, "fit.json")])
     check(p.returncode != 0 and mt.once(p.stderr, "does not run data parallel yet") and
           not os.path.exists(os.path.join(tmp, "fit.json")), f"target fit under mpirun -np 2: refused once: "
+          f"{p.stderr[:300]!r}")
+    p = mt.mpirun(2, mt.with_values(ev, {"--n-exact": "64"}) + ["--max-proposals", "40"])
+    check(p.returncode != 0 and mt.once(p.stderr, "exact samples: acceptance rate") and not p.stdout,
+          f"eval --n-exact 64 --max-proposals 40 on 2 ranks: the budget error (found by both) said once: "
           f"{p.stderr[:300]!r}")
     p = mt.mpirun(2, est + ["--policy", os.path.join(tmp, "nowhere")])
     check(p.returncode != 0 and mt.once(p.stderr, "posterior target estimate:") and "nowhere/config.json" in p.stderr
