@@ -826,13 +826,25 @@ static int check_loss(const dpg_run *r, double loss, int any_target, pst_dpg_ste
     return 0;
 }
 
+/* 1 when π_θ and q give each of the n samples the same log-probability up to float32
+ * rounding (|log q − log π| ≤ 1e-5·(1 + |log q|)): q is π_θ itself (step 1, when the policy
+ * starts as the proposal, or a swap no step has followed), and KL estimates that differ only
+ * by rounding must not decide a swap -- nor decide it differently on another number of ranks. */
+static int same_log_probs(const double *lq, const double *lpi, int n) {
+    for (int i = 0; i < n; i++)
+        if (isfinite(lq[i]) && !(fabs(lq[i] - lpi[i]) <= 1e-5 * (1 + fabs(lq[i])))) return 0;
+    return 1;
+}
+
 /* Step 6, KL-adaptive proposal: q ← π_θ when KL(p‖π_θ) < KL(p‖q), both estimated on
  * this fresh batch of q (the policy has not been trained on it yet); with a margin, the
- * paired gain KL(p‖π) − KL(p‖q) = E_p[log q − log π] must be below −margin·se. */
+ * paired gain KL(p‖π) − KL(p‖q) = E_p[log q − log π] must be below −margin·se. Never when
+ * π_θ and q are the same distribution to rounding (same_log_probs). */
 static int adapt_proposal(dpg_run *r, pst_dpg_step *m, pst_error *err) {
     const pst_dpg_options *o = r->o;
     int n = r->n;
-    int better = !r->on_policy && !o->reference && m->kl_target_policy.value < m->kl_target_proposal.value;
+    int better = !r->on_policy && !o->reference && m->kl_target_policy.value < m->kl_target_proposal.value &&
+                 !same_log_probs(r->lq, r->lpi, n);
     if (better && o->proposal_margin > 0) {
         for (int i = 0; i < n; i++) r->scratch[i] = r->lt[i] > -INFINITY ? r->lq[i] - r->lpi[i] : 0;
         pst_estimate gain;
@@ -866,7 +878,8 @@ static int measure_on_reference(dpg_run *r, pst_dpg_step *m, pst_error *err) {
     if (!ref || !((o->exact_every > 0 && r->st.step % o->exact_every == 0) || r->st.step == o->steps)) return 0;
     if (measure_exact(ref, r->target, r->policy, r->ref_lq, r->ref_lpi, m, err) < 0)
         return pst_fail_context(err, "dpg step %ld", m->step);
-    if (!r->on_policy && m->proposal_gain.value + o->proposal_margin * m->proposal_gain.se < 0) {
+    if (!r->on_policy && m->proposal_gain.value + o->proposal_margin * m->proposal_gain.se < 0 &&
+        !same_log_probs(r->ref_lq, r->ref_lpi, ref->n)) {
         if (replace_proposal(r->policy, &r->q_copy, &r->st, m, err) < 0) return -1;
         memcpy(r->ref_lq, r->ref_lpi, sizeof(double) * (size_t)ref->n);
     }

@@ -5,7 +5,7 @@
 On a tiny model (1 layer, 16 wide, a 300-token BPE tokenizer) and the target a(x)·[x starts
 with a letter a-s]:
   (a) 2 ranks reproduce 1 rank with the same global batch (--batch 16, 16 steps, proposal
-      swaps decided on the batch's estimates: 7 of them): every numeric key of
+      swaps decided on the batch's estimates: 6 of them): every numeric key of
       metrics.jsonl but the timing (samples_per_s) within TOL_REL relative or TOL_ABS
       absolute (the metrics are printed to 6 significant digits; log π_θ and the gradient
       are sums added in another order on 2 ranks: float rounding, not bit equality), the
