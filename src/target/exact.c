@@ -72,15 +72,16 @@ static int grow(pst_reference *r, int cap, pst_error *err) {
 
 /* Stops with an error once the budget cannot give n samples at the rate seen so far:
  * with k ≥ 10 accepted in N draws the projection N·n/k; with none, the rate is below
- * about 3/N (95%), so n samples need more than N·n/3 draws. */
+ * about 3/N (95%), so n samples need more than N·n/3 draws; with 1 ≤ k < 10 the
+ * projection is too rough to stop early, and is only said once the budget is spent. */
 static int over_budget(long accepted, long proposed, int n, long budget, pst_error *err) {
-    double need = accepted >= 10 ? (double)proposed * n / accepted
-                  : accepted == 0 ? (double)proposed * n / 3.0 : 0;
-    if (proposed < budget && need <= (double)budget) return 0;
-    if (accepted >= 10)
+    double need = accepted > 0 ? (double)proposed * n / accepted : (double)proposed * n / 3.0;
+    if (proposed < budget && (accepted > 0 && accepted < 10 ? 1 : need <= (double)budget)) return 0;
+    if (accepted > 0)
         return pst_fail_field(err, "max_proposals", "exact samples: acceptance rate %.3g (%ld of %ld draws of the prior): %d samples of p "
-                             "would need about %.3g draws, over the budget of %ld",
-                        (double)accepted / proposed, accepted, proposed, n, need, budget);
+                             "would need about %.3g draws, over the budget of %ld%s",
+                        (double)accepted / proposed, accepted, proposed, n, need, budget,
+                        accepted < 10 ? " (a rough projection: fewer than 10 accepted)" : "");
     return pst_fail_field(err, "max_proposals", "exact samples: acceptance rate below %.3g (%ld of %ld draws of the prior accepted): "
                          "%d samples of p would need more than %.3g draws; the budget is %ld",
                     3.0 / proposed, accepted, proposed, n, need, budget);

@@ -220,6 +220,13 @@ static void test_budget(void) {
     CHECK(pst_draw_exact(&t, NULL, 5000, &o, &rng, &r, &err) < 0);
     CHECK_MSG(strstr(err.msg, "acceptance rate") && strstr(err.msg, "budget of 2000"), "%s", err.msg);
     CHECK(r.n == 0 && r.xs == NULL);
+    /* a budget spent with a few (1..9) accepted: the rough projection, not "more than 0 draws" */
+    for (int i = 0; i < PST_TOY_MAX_PREFIXES; i++) prior.logits[i][3] -= 3; /* "3" rarer at every prefix */
+    o.max_proposals = 64;
+    CHECK(pst_draw_exact(&t, NULL, 5000, &o, &rng, &r, &err) < 0);
+    CHECK_MSG(strstr(err.msg, "a rough projection: fewer than 10 accepted") && strstr(err.msg, "budget of 64") &&
+                  !strstr(err.msg, "more than 0 draws"), "%s", err.msg);
+    CHECK(r.n == 0 && r.xs == NULL);
 }
 
 /* Reference files: saved and loaded back identically; another target's hash, a
