@@ -8,7 +8,8 @@
  * warm-up call, then R timed calls (default 5), each after a barrier; prints one JSON line
  * (rank 0): ranks, floats, bytes, seconds (median per call), the bus bandwidth
  * 2(N_r − 1)/N_r · bytes / seconds (the ring-allreduce traffic per rank, as in NCCL's
- * busbw) and a check that every element holds the sum of the ranks' values. Without
+ * busbw) and a check that every element holds the sum of the ranks' values (element i of
+ * rank r is (r + 1)·(i mod 1000 + 1), so a sum from the wrong place or rank shows). Without
  * mpirun (or without MPI) it runs on one rank, where the call is a no-op. */
 #include "posterior/comm.h"
 
@@ -56,15 +57,14 @@ int main(int argc, char **argv) {
     }
     int rc = 0;
     for (int r = -1; r < reps && rc == 0; r++) {
-        for (size_t i = 0; i < n; i++) x[i] = (float)(c.rank + 1); /* sum: size (size + 1) / 2 */
+        for (size_t i = 0; i < n; i++) x[i] = (float)((c.rank + 1) * (i % 1000 + 1)); /* exact sums below */
         rc = pst_comm_barrier(&c, &err);
         double t0 = pst_now();
         rc = rc || pst_comm_allreduce_sum_f32(&c, x, n, &err);
         if (r >= 0) t[r] = pst_now() - t0;
     }
-    float want = (float)c.size * (float)(c.size + 1) / 2;
-    size_t wrong = 0;
-    for (size_t i = 0; i < n; i++) wrong += x[i] != want;
+    size_t wrong = 0; /* element i: (i mod 1000 + 1) · size (size + 1) / 2, exact in float */
+    for (size_t i = 0; i < n; i++) wrong += x[i] != (float)((i % 1000 + 1) * (size_t)c.size * (size_t)(c.size + 1) / 2);
     if (rc == 0 && c.rank == 0) {
         qsort(t, (size_t)reps, sizeof *t, cmp_double);
         double sec = t[reps / 2], bytes = (double)n * sizeof(float);
@@ -75,7 +75,7 @@ int main(int argc, char **argv) {
     if (rc) fprintf(stderr, "bench_allreduce: %s\n", err.msg);
     free(x), free(t);
 #ifdef POSTERIOR_HAVE_MPI
-    if (c.mpi) MPI_Finalize();
+    if (c.mpi) pst_comm_release(), MPI_Finalize();
 #endif
     return rc || wrong ? 1 : 0;
 }

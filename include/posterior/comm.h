@@ -36,7 +36,10 @@ pst_comm pst_comm_world(void);
 
 /* x[i] <- Σ_ranks x[i], in place, every rank gets the sum (MPI_Allreduce, MPI_SUM). The
  * order in which the ranks' values are added is MPI's: the sum is the same on every rank,
- * but may differ in the last bits from a sum in another order. */
+ * but may differ in the last bits from a sum in another order. The f32 sum of a large
+ * vector (≥ 65,536 floats) when every rank is on one node goes through memory the ranks
+ * share instead (MPI_Win_allocate_shared, kept for the next call: pst_comm_release), added
+ * in rank order. */
 int pst_comm_allreduce_sum_f32(const pst_comm *c, float *x, size_t n, pst_error *err);
 int pst_comm_allreduce_sum_f64(const pst_comm *c, double *x, size_t n, pst_error *err);
 /* In place: rank r's block x[r·count, (r+1)·count) copied to every rank, so that every
@@ -60,6 +63,10 @@ int pst_comm_agree(const pst_comm *c, const void *bytes, size_t n, const char *w
 
 /* pst_comm_agree on a command line's arguments argv[0, argc) (each with its NUL). */
 int pst_comm_agree_args(const pst_comm *c, int argc, char **argv, pst_error *err);
+
+/* Frees what the collectives keep between calls (the shared window); a program calls it
+ * on every rank before MPI_Finalize. Collective. */
+void pst_comm_release(void);
 
 /* A failure found on every rank alike (the same check on the same agreed values):
  * pst_fail's message on rank 0, an empty one elsewhere, so that it is printed once.

@@ -66,6 +66,7 @@ static void mpi_end(int rc) {
         nanosleep(&wait, NULL);
         MPI_Abort(MPI_COMM_WORLD, rc);
     }
+    pst_comm_release();
     MPI_Finalize();
 #else
     (void)rc;

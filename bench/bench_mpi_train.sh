@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# `posterior train` data parallel (docs/scaling.md): 2 ranks × 1 thread against 1 rank × 2
+# threads, the same global batch, on random token ids over GPT-2's 50,257 tokens. Runs alternate
+# A B B A; each run's tokens/s is the median over its updates after the first of metrics.jsonl's
+# tokens_per_s (the global tokens over rank 0's update time, the gradient allreduce included).
+# Prints each run and the ratio of means.
+#   bash bench/bench_mpi_train.sh [BUILD]     (default BUILD=build)
+# Environment: MODEL (tiny: 4 layers x 128, or small: GPT-2 small, 12 x 768 and 1024
+# positions), BATCH (global sequences per micro-batch: 8), SEQ (256), GRAD_ACCUM (1: one
+# allreduce per micro-batch; k: one per k micro-batches), STEPS (updates, 4).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+bin=$(cd "${1:-$root/build}" && pwd)/posterior
+[ -x "$bin" ] || { echo "bench_mpi_train.sh: no $bin (build first)" >&2; exit 1; }
+command -v mpirun >/dev/null || { echo "bench_mpi_train.sh: no mpirun (openmpi-bin)" >&2; exit 1; }
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+case ${MODEL:=tiny} in
+  tiny) shape=(--n-layer 4 --n-head 4 --n-embd 128 --n-positions 256) ;;
+  small) shape=(--n-layer 12 --n-head 12 --n-embd 768 --n-positions 1024) ;;
+  *) echo "bench_mpi_train.sh: MODEL is tiny or small, not '$MODEL'" >&2; exit 1 ;;
+esac
+T=$(mktemp -d /tmp/bench_mpi_train.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+/usr/bin/python3 -c "import random; r = random.Random(1); print(' '.join(str(r.randrange(50257)) for _ in range(200000)))" \
+    > "$T/ids.txt"
+args=(train --data "$T/ids.txt" --tokenizer gpt2 "${shape[@]}" --vocab-size 50257 --batch "${BATCH:-8}"
+      --seq "${SEQ:-256}" --grad-accum "${GRAD_ACCUM:-1}" --steps "${STEPS:-4}" --quiet --seed 1)
+one_by_two() { OMP_NUM_THREADS=2 "$bin" "${args[@]}" --out "$1" >/dev/null 2>&1; }
+two_by_one() { mpirun -np 2 --bind-to none -x OMP_NUM_THREADS=1 "$bin" "${args[@]}" --out "$1" >/dev/null 2>&1; }
+rate() { /usr/bin/python3 -c "
+import json, statistics, sys
+r = [json.loads(l)['tokens_per_s'] for l in open(sys.argv[1])][1:]
+print(f'{statistics.median(r):.1f}')" "$1/metrics.jsonl"; }
+a=() b=()
+for run in A1 B1 B2 A2; do
+    if [ "${run:0:1}" = A ]; then one_by_two "$T/$run"; a+=("$(rate "$T/$run")"); else two_by_one "$T/$run"; b+=("$(rate "$T/$run")"); fi
+    rm -rf "${T:?}/$run"
+done
+/usr/bin/python3 - "${a[*]}" "${b[*]}" "$(cut -d' ' -f1-3 /proc/loadavg)" "$MODEL ${BATCH:-8} x ${SEQ:-256} x ${GRAD_ACCUM:-1}" <<'PY'
+import sys
+a, b = [float(x) for x in sys.argv[1].split()], [float(x) for x in sys.argv[2].split()]
+ma, mb = sum(a) / len(a), sum(b) / len(b)
+print(f"train {sys.argv[4]} (model, batch x seq x grad-accum): 1 rank x 2 threads {a} tok/s (mean {ma:.1f}); "
+      f"2 ranks x 1 thread {b} tok/s (mean {mb:.1f}); ratio 2x1 / 1x2 = {mb / ma:.2f} (load {sys.argv[3]})")
+PY
