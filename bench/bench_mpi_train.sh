@@ -25,21 +25,6 @@ trap 'rm -rf "$T"' EXIT
     > "$T/ids.txt"
 args=(train --data "$T/ids.txt" --tokenizer gpt2 "${shape[@]}" --vocab-size 50257 --batch "${BATCH:-8}"
       --seq "${SEQ:-256}" --grad-accum "${GRAD_ACCUM:-1}" --steps "${STEPS:-4}" --quiet --seed 1)
-one_by_two() { OMP_NUM_THREADS=2 "$bin" "${args[@]}" --out "$1" >/dev/null 2>&1; }
-two_by_one() { mpirun -np 2 --bind-to none -x OMP_NUM_THREADS=1 "$bin" "${args[@]}" --out "$1" >/dev/null 2>&1; }
-rate() { /usr/bin/python3 -c "
-import json, statistics, sys
-r = [json.loads(l)['tokens_per_s'] for l in open(sys.argv[1])][1:]
-print(f'{statistics.median(r):.1f}')" "$1/metrics.jsonl"; }
-a=() b=()
-for run in A1 B1 B2 A2; do
-    if [ "${run:0:1}" = A ]; then one_by_two "$T/$run"; a+=("$(rate "$T/$run")"); else two_by_one "$T/$run"; b+=("$(rate "$T/$run")"); fi
-    rm -rf "${T:?}/$run"
-done
-/usr/bin/python3 - "${a[*]}" "${b[*]}" "$(cut -d' ' -f1-3 /proc/loadavg)" "$MODEL ${BATCH:-8} x ${SEQ:-256} x ${GRAD_ACCUM:-1}" <<'PY'
-import sys
-a, b = [float(x) for x in sys.argv[1].split()], [float(x) for x in sys.argv[2].split()]
-ma, mb = sum(a) / len(a), sum(b) / len(b)
-print(f"train {sys.argv[4]} (model, batch x seq x grad-accum): 1 rank x 2 threads {a} tok/s (mean {ma:.1f}); "
-      f"2 ranks x 1 thread {b} tok/s (mean {mb:.1f}); ratio 2x1 / 1x2 = {mb / ma:.2f} (load {sys.argv[3]})")
-PY
+. "$root/bench/mpi_ab.sh"
+mpi_ab "$bin" "$T" tokens_per_s tok/s \
+    "train $MODEL ${BATCH:-8} x ${SEQ:-256} x ${GRAD_ACCUM:-1} (model, batch x seq x grad-accum)" -- "${args[@]}"

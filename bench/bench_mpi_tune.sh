@@ -23,20 +23,5 @@ OMP_NUM_THREADS=2 "$bin" train --data "$T/ids.txt" --tokenizer gpt2 --n-layer 4 
 args=(tune --method dpg --variant kl-adaptive --spec "$T/t.json" --batch "${TUNE_BATCH:-32}"
       --max-new-tokens "${TUNE_NEW_TOKENS:-32}" --steps "${TUNE_STEPS:-6}" --n-exact 0 --micro-batch 16
       --checkpoint-every 1000 --quiet --seed 1)
-one_by_two() { OMP_NUM_THREADS=2 "$bin" "${args[@]}" --out "$1" >/dev/null 2>&1; }
-two_by_one() { mpirun -np 2 --bind-to none -x OMP_NUM_THREADS=1 "$bin" "${args[@]}" --out "$1" >/dev/null 2>&1; }
-rate() { /usr/bin/python3 -c "
-import json, statistics, sys
-r = [json.loads(l)['samples_per_s'] for l in open(sys.argv[1])][1:]
-print(f'{statistics.median(r):.2f}')" "$1/metrics.jsonl"; }
-a=() b=()
-for run in A1 B1 B2 A2; do
-    if [ "${run:0:1}" = A ]; then one_by_two "$T/$run"; a+=("$(rate "$T/$run")"); else two_by_one "$T/$run"; b+=("$(rate "$T/$run")"); fi
-done
-/usr/bin/python3 - "${a[*]}" "${b[*]}" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'
-import sys
-a, b = [float(x) for x in sys.argv[1].split()], [float(x) for x in sys.argv[2].split()]
-ma, mb = sum(a) / len(a), sum(b) / len(b)
-print(f"tune kl-adaptive, GPT-2 tiny shape: 1 rank x 2 threads {a} samples/s (mean {ma:.2f}); "
-      f"2 ranks x 1 thread {b} samples/s (mean {mb:.2f}); ratio 2x1 / 1x2 = {mb / ma:.2f} (load {sys.argv[3]})")
-PY
+. "$root/bench/mpi_ab.sh"
+mpi_ab "$bin" "$T" samples_per_s samples/s "tune kl-adaptive, GPT-2 tiny shape" -- "${args[@]}"
