@@ -10,10 +10,8 @@
 # allreduce per micro-batch; k: one per k micro-batches), STEPS (updates, 4).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-bin=$(cd "${1:-$root/build}" && pwd)/posterior
-[ -x "$bin" ] || { echo "bench_mpi_train.sh: no $bin (build first)" >&2; exit 1; }
-command -v mpirun >/dev/null || { echo "bench_mpi_train.sh: no mpirun (openmpi-bin)" >&2; exit 1; }
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+. "$root/bench/mpi_ab.sh"
+bin=$(mpi_ab_binary bench_mpi_train.sh "${1:-$root/build}")
 case ${MODEL:=tiny} in
   tiny) shape=(--n-layer 4 --n-head 4 --n-embd 128 --n-positions 256) ;;
   small) shape=(--n-layer 12 --n-head 12 --n-embd 768 --n-positions 1024) ;;
@@ -25,6 +23,5 @@ trap 'rm -rf "$T"' EXIT
     > "$T/ids.txt"
 args=(train --data "$T/ids.txt" --tokenizer gpt2 "${shape[@]}" --vocab-size 50257 --batch "${BATCH:-8}"
       --seq "${SEQ:-256}" --grad-accum "${GRAD_ACCUM:-1}" --steps "${STEPS:-4}" --quiet --seed 1)
-. "$root/bench/mpi_ab.sh"
 mpi_ab "$bin" "$T" tokens_per_s tok/s \
     "train $MODEL ${BATCH:-8} x ${SEQ:-256} x ${GRAD_ACCUM:-1} (model, batch x seq x grad-accum)" -- "${args[@]}"

@@ -9,10 +9,8 @@
 # Environment: TUNE_BATCH (32), TUNE_NEW_TOKENS (32), TUNE_STEPS (6).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-bin=$(cd "${1:-$root/build}" && pwd)/posterior
-[ -x "$bin" ] || { echo "bench_mpi_tune.sh: no $bin (build first)" >&2; exit 1; }
-command -v mpirun >/dev/null || { echo "bench_mpi_tune.sh: no mpirun (openmpi-bin)" >&2; exit 1; }
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+. "$root/bench/mpi_ab.sh"
+bin=$(mpi_ab_binary bench_mpi_tune.sh "${1:-$root/build}")
 T=$(mktemp -d /tmp/bench_mpi_tune.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 /usr/bin/python3 -c "import random; r = random.Random(1); print(' '.join(str(r.randrange(50257)) for _ in range(4000)))" \
@@ -23,5 +21,4 @@ OMP_NUM_THREADS=2 "$bin" train --data "$T/ids.txt" --tokenizer gpt2 --n-layer 4 
 args=(tune --method dpg --variant kl-adaptive --spec "$T/t.json" --batch "${TUNE_BATCH:-32}"
       --max-new-tokens "${TUNE_NEW_TOKENS:-32}" --steps "${TUNE_STEPS:-6}" --n-exact 0 --micro-batch 16
       --checkpoint-every 1000 --quiet --seed 1)
-. "$root/bench/mpi_ab.sh"
 mpi_ab "$bin" "$T" samples_per_s samples/s "tune kl-adaptive, GPT-2 tiny shape" -- "${args[@]}"

@@ -2,7 +2,18 @@
 # as 1 rank × 2 threads (A) and as 2 ranks × 1 thread (B), alternating A B B A, each run's
 # rate the median over its metrics.jsonl lines after the first of KEY; prints each run, the
 # means and the ratio B/A.
+#   bin=$(mpi_ab_binary SCRIPT BUILD)             (BUILD/posterior, or exit with why not)
 #   mpi_ab BIN TMP KEY UNIT LABEL -- ARGS...      (ARGS without --out)
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+
+mpi_ab_binary() {
+    local bin
+    bin=$(cd "$2" 2>/dev/null && pwd)/posterior
+    [ -x "$bin" ] && [ "$bin" != /posterior ] || { echo "$1: no $2/posterior (build first)" >&2; exit 1; }
+    command -v mpirun >/dev/null || { echo "$1: no mpirun (openmpi-bin)" >&2; exit 1; }
+    echo "$bin"
+}
+
 mpi_ab() {
     local bin=$1 tmp=$2 key=$3 unit=$4 label=$5 run rate
     shift 6
