@@ -6,8 +6,8 @@
 Six panels against samples seen (step × the run's batch), each the mean over seeds: the exact
 KL(p‖π) on p's exact samples every --exact-every steps (`kl_p_pi_exact`, log scale, the prior's
 own as a dashed line), E_π[φ] on π's batch (`moments_pi`[0]), KL(π‖a) on π's batch, distinct-2,
-mean length and the next-token entropy (the last three logged per step since commit cbbabfa:
-runs made by older builds have no curve there, and the legend says so). Per-step keys are
+mean length and the next-token entropy (the last three logged per step since commit cbbabfa, and
+only for on-policy batches: off-policy DPG samples q; the legend says which runs have none). Per-step keys are
 moving averages over 10 steps. A method's colour is its place in the task's sorted methods."""
 import glob, json, math, os, re, statistics, sys
 
@@ -109,7 +109,7 @@ def task_svg(task, task_dir):
         x, y = 20 + (i % 3) * W, 2 * H + 14 + 16 * (i // 3)
         body.append(f'<rect x="{x}" y="{y - 9}" width="14" height="3" fill="{COLOURS[i % len(COLOURS)]}"/>'
                     f'<text x="{x + 20}" y="{y}" font-size="11">{name} ({n} seed{"s" if n > 1 else ""})'
-                    f'{"" if per_step else ": no distinct-2 per step"}</text>')
+                    f'{"" if per_step else ": no per-step distinct-2 (off-policy batch, or an older build)"}</text>')
     height = 2 * H + 16 * ((len(runs) + 2) // 3) + 24
     body.append(f'<text x="{1.5 * W}" y="{height - 6}" text-anchor="middle" font-size="12">'
                 f'task {task}: x axis = samples seen (step × batch)</text>')
