@@ -12,6 +12,7 @@
  * this (bandwidth is still shared with the other jobs' memory traffic).
  *
  * Falls back to 8-lane AVX2 chains (and says so) on a CPU without AVX-512F. */
+#include "base/cpu.h"
 #include "posterior/base.h"
 
 #include <immintrin.h>
@@ -21,35 +22,7 @@
 #include <string.h>
 #include <time.h>
 
-#define CHAINS 12
-
-__attribute__((target("avx512f"))) static double fma_chains_avx512(long iters) {
-    __m512 acc[CHAINS];
-    for (int c = 0; c < CHAINS; c++) acc[c] = _mm512_set1_ps(1.0f + 0.01f * c);
-    const __m512 x = _mm512_set1_ps(0.999999f), y = _mm512_set1_ps(1e-7f);
-    for (long i = 0; i < iters; i++) {
-#pragma GCC unroll 12
-        for (int c = 0; c < CHAINS; c++) acc[c] = _mm512_fmadd_ps(acc[c], x, y);
-    }
-    __m512 s = acc[0];
-    for (int c = 1; c < CHAINS; c++) s = _mm512_add_ps(s, acc[c]);
-    return _mm512_reduce_add_ps(s); /* keeps the chains alive */
-}
-
-__attribute__((target("avx2,fma"))) static double fma_chains_avx2(long iters) {
-    __m256 acc[CHAINS];
-    for (int c = 0; c < CHAINS; c++) acc[c] = _mm256_set1_ps(1.0f + 0.01f * c);
-    const __m256 x = _mm256_set1_ps(0.999999f), y = _mm256_set1_ps(1e-7f);
-    for (long i = 0; i < iters; i++) {
-#pragma GCC unroll 12
-        for (int c = 0; c < CHAINS; c++) acc[c] = _mm256_fmadd_ps(acc[c], x, y);
-    }
-    float out[8];
-    __m256 s = acc[0];
-    for (int c = 1; c < CHAINS; c++) s = _mm256_add_ps(s, acc[c]);
-    _mm256_storeu_ps(out, s);
-    return out[0] + out[7];
-}
+#define CHAINS PST_FMA_CHAINS
 
 static double cpu_now(void) {
     struct timespec t;
@@ -74,7 +47,7 @@ static double fma_peak(int avx512, int *lanes, double *per_cpu) {
 #pragma omp barrier
 #pragma omp master
             t0 = pst_now();
-            sink += avx512 ? fma_chains_avx512(iters) : fma_chains_avx2(iters);
+            sink += avx512 ? pst_cpu_fma_chains_avx512(iters) : pst_cpu_fma_chains_avx2(iters);
 #pragma omp barrier
 #pragma omp master
             t1 = pst_now();

@@ -12,6 +12,7 @@
  * One untimed warm-up step; samples/s = B·S / time of S steps. Prints one JSON line, with
  * step_s: the mean seconds per step of each phase (sample, score_prior, forward_backward,
  * adamw; the rest of a step is the trainer's own bookkeeping). */
+#include "cli/omp_defaults.h"
 #include "posterior/dpg.h"
 
 #include <omp.h>
@@ -81,6 +82,7 @@ static int small_ids(void *ctx, const pst_seq *c, const pst_sample *xs, int n, d
 }
 
 int main(int argc, char **argv) {
+    pst_cli_omp_defaults(argv); /* as the CLI runs */
     const char *config = "tiny";
     int batch = 16, new_tokens = 32, steps = 5;
     for (int i = 1; i < argc; i++) {

@@ -9,6 +9,7 @@
  * --cold cycles through copies of B filling 256 MB, so that B comes from memory
  * as each weight does in decoding (a step reads every weight once); without it, a
  * B that fits in the caches stays there from one run to the next. */
+#include "base/cpu.h"
 #include "base/gemm.h"
 #include "posterior/base.h"
 
@@ -101,9 +102,10 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < n_b * stride; i++) B[i] = (float)pst_rng_normal(&rng);
 
     int avx = pst_gemm_avx512_available();
-    printf("# sgemm GFLOP/s, %d threads, OpenBLAS core %s, AVX-512 kernel %s, B %s\n",
+    printf("# sgemm GFLOP/s, %d threads, OpenBLAS core %s, AVX-512 kernel %s, 512/256-bit FMA "
+           "throughput %.2f, B %s\n",
            omp_get_max_threads(), pst_gemm_openblas_core(), avx ? "available" : "unavailable",
-           cold ? "from memory (--cold)" : "warm in the caches");
+           pst_cpu_fma512_ratio(), cold ? "from memory (--cold)" : "warm in the caches");
     printf("%-22s %20s %9s %9s %7s  %s\n", "product", "M x N x K (ta,tb)", "openblas", "avx512",
            "ratio", "auto picks");
     for (int i = 0; i < n; i++) {

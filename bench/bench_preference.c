@@ -9,6 +9,7 @@
  *   dpo  the DPO sigmoid loss (β 0.1) of the policy against precomputed reference log-probs
  *        (pst_dpo_pairs_batch: one forward and backward of the 2P rows), clip, AdamW.
  * One untimed warm-up step; prints one JSON line with steps/s and pairs/s. */
+#include "cli/omp_defaults.h"
 #include "posterior/preference.h"
 
 #include <omp.h>
@@ -22,6 +23,7 @@ static void die(const pst_error *e) {
 }
 
 int main(int argc, char **argv) {
+    pst_cli_omp_defaults(argv); /* as the CLI runs */
     const char *config = "tiny", *mode = "rm";
     int P = 8, prompt = 16, response = 48, steps = 10;
     for (int i = 1; i + 1 < argc; i += 2) {

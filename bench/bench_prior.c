@@ -15,6 +15,7 @@
  * tokens_per_s, seconds, cpu_seconds (process CPU time of the timed part), peak_rss_mb, flops_per_token (train: 6·N + 12·L·C·T with N
  * the parameters without wpe, as in nanoGPT's MFU), weight_bytes (sampling reads
  * every weight once per decoding step), gemm (the POSTERIOR_GEMM setting). */
+#include "cli/omp_defaults.h"
 #include "posterior/prior.h"
 
 #include <omp.h>
@@ -50,6 +51,7 @@ static double peak_rss_mb(void) {
 }
 
 int main(int argc, char **argv) {
+    pst_cli_omp_defaults(argv); /* as the CLI runs */
     const char *config = "tiny", *mode = "train";
     int steps = -1, batch = -1, seq = -1, new_tokens = -1;
     for (int i = 1; i < argc; i += 2) { /* flag, value */

@@ -15,6 +15,7 @@
  *      losses, AdamW steps of the policy and the value head;
  * lr 1e-5, betas 0.9/0.999, gradient clipped at norm 1. One untimed warm-up step;
  * samples/s = B·S / time of S steps. Prints one JSON line. */
+#include "cli/omp_defaults.h"
 #include "posterior/rl.h"
 
 #include <omp.h>
@@ -45,6 +46,7 @@ static int small_ids(void *ctx, const pst_seq *c, const pst_sample *xs, int n, d
 }
 
 int main(int argc, char **argv) {
+    pst_cli_omp_defaults(argv); /* as the CLI runs */
     const char *config = "tiny", *method = "ppo";
     int batch = 16, new_tokens = 32, steps = 3, epochs = 2, minibatch = 8;
     for (int i = 1; i < argc; i++) {

@@ -28,22 +28,40 @@ const char *pst_gemm_openblas_core(void) {
     return s ? s : "unknown";
 }
 
-/* OpenBLAS kernel families with FMA micro-kernels tuned to ~90% of the FMA peak. */
-static int openblas_is_tuned(void) {
-    static const char *const tuned[] = {"haswell", "zen", "skylakex", "cooperlake",
-                                        "sapphirerapids"};
+/* OpenBLAS kernel families with FMA micro-kernels tuned to ~90% of the FMA peak:
+ * 2 for AVX-512 ones, 1 for AVX2 ones (at most half the peak of a core that runs
+ * AVX-512 at full width), 0 for the rest. */
+static int openblas_tuned_width(void) {
+    static const char *const avx512[] = {"skylakex", "cooperlake", "sapphirerapids"};
+    static const char *const avx2[] = {"haswell", "zen"};
     const char *core = pst_gemm_openblas_core();
-    for (size_t i = 0; i < sizeof tuned / sizeof tuned[0]; i++)
-        if (strcasecmp(core, tuned[i]) == 0) return 1;
+    for (size_t i = 0; i < sizeof avx512 / sizeof avx512[0]; i++)
+        if (strcasecmp(core, avx512[i]) == 0) return 2;
+    for (size_t i = 0; i < sizeof avx2 / sizeof avx2[0]; i++)
+        if (strcasecmp(core, avx2[i]) == 0) return 1;
     return 0;
 }
 
-/* The measured rule (bench/bench_gemm.c; numbers in docs/benchmarks.md), AMD EPYC
- * Zen 4, GPT-2 small's products, one thread:
- *  - OpenBLAS with an FMA kernel is level with ours (Cooperlake: 0.93-1.02x ours) or
- *    ahead (Haswell, AVX2: ours 0.88-1.07x, mostly 0.94-0.97) on the training shapes,
- *    at 82-92% of the FMA peak: Zen 4 runs a 512-bit FMA as two 256-bit halves, so
- *    AVX-512 buys no throughput over a well-tuned AVX2 kernel;
+/* 1 when OpenBLAS's kernel is level with ours on the large products of training:
+ * an AVX-512 family, or an AVX2 family on a core that splits each 512-bit FMA into
+ * two 256-bit halves (pst_cpu_fma512_ratio ~1, Zen 4), where AVX-512 buys no
+ * throughput. On a full-width core (ratio ~2, Zen 5) an AVX2 kernel reaches at most
+ * half the peak. */
+static int openblas_level_with_ours(void) {
+    int width = openblas_tuned_width();
+    return width == 2 || (width == 1 && pst_cpu_fma512_ratio() < 1.5);
+}
+
+/* The measured rule (bench/bench_gemm.c; numbers in docs/benchmarks.md), GPT-2
+ * small's products, one thread, on both kinds of AMD EPYC we run on:
+ *  - Zen 4 (234 GFLOP/s FMA peak on 2 cores): OpenBLAS with an FMA kernel is level
+ *    with ours (Cooperlake: 0.93-1.02x ours) or ahead (Haswell, AVX2: ours
+ *    0.88-1.07x, mostly 0.94-0.97) on the training shapes, at 82-92% of the FMA
+ *    peak: Zen 4 runs a 512-bit FMA as two 256-bit halves, so AVX-512 buys no
+ *    throughput over a well-tuned AVX2 kernel;
+ *  - Zen 5 (514 GFLOP/s, full-width AVX-512): OpenBLAS Cooperlake is level (ours
+ *    0.88-0.98x), OpenBLAS Haswell is not (ours 1.69-1.88x: 161-185 vs 95-102
+ *    GFLOP/s); pst_cpu_fma512_ratio tells the two cores apart;
  *  - OpenBLAS on an older kernel family (a CPU it does not recognise, a generic
  *    build, or OPENBLAS_CORETYPE=Sandybridge / Nehalem) loses: 86 and 33 vs 103;
  *  - thin products (M <= 8: decoding's one row per sequence) are bound by reading B.
@@ -60,7 +78,7 @@ static int openblas_is_tuned(void) {
  *  - other 8 < M < 64: OpenBLAS (ours is not measured better there).
  * So: ours (thin) for M <= 8 with N·K >= 2^19; the output-layer kernel for the
  * decoding batch (above); ours (packed) for M, N, K >= 64 when
- * OpenBLAS runs an untuned kernel; OpenBLAS otherwise. */
+ * OpenBLAS is not level with ours (openblas_level_with_ours); OpenBLAS otherwise. */
 /* the decoding batch's output layer: hidden [M, K]·wteᵀ, small K, 8 < M <= 64 */
 static int is_head_shape(int trans_a, int trans_b, int M, int K) {
     return !trans_a && trans_b && K <= PST_GEMM_HEAD_MAX_K && M <= 64;
@@ -74,7 +92,7 @@ pst_gemm_kernel pst_gemm_choose(pst_gemm_kernel requested, int trans_a, int tran
     if (is_head_shape(trans_a, trans_b, M, K) && (double)N * K >= (1 << 20))
         return PST_GEMM_AVX512; /* the output-layer kernel */
     if (M < 64 || N < 64 || K < 64) return PST_GEMM_OPENBLAS;
-    return openblas_is_tuned() ? PST_GEMM_OPENBLAS : PST_GEMM_AVX512;
+    return openblas_level_with_ours() ? PST_GEMM_OPENBLAS : PST_GEMM_AVX512;
 }
 
 /* OpenBLAS (0.3.21, Cooperlake) runs a product with M·N·K <= 1e6 on its small-matrix

@@ -1,4 +1,5 @@
 /* posterior — one binary, many subcommands. */
+#include "cli/omp_defaults.h"
 #include "commands.h"
 #include "posterior/comm.h"
 
@@ -29,6 +30,16 @@ static void usage(const command *cmds, int n) {
 static int data_parallel(const char *name, int argc, char **argv) {
     if (strcmp(name, "target") == 0) return argc > 2 && strcmp(argv[2], "estimate") == 0;
     return strcmp(name, "train") == 0 || strcmp(name, "tune") == 0 || strcmp(name, "eval") == 0;
+}
+
+/* The commands whose work runs on OpenMP threads (models, samplers, trainers): they
+ * start with the CLI's OpenMP defaults (cli/omp_defaults.h). */
+static int computes(const char *name) {
+    static const char *const names[] = {"train", "sample", "logprob", "score", "target", "tune",
+                                        "pretrain", "eval", "rm", "pairs"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(name, names[i]) == 0) return 1;
+    return 0;
 }
 
 /* MPI for the whole program (the library never initialises it): MPI_Init_thread, with
@@ -76,6 +87,7 @@ static void mpi_end(int rc) {
 /* One command, inside MPI when started by mpirun (mpi_start, mpi_end). */
 static int run_command(const command *cmd, int argc, char **argv) {
     pst_error err = {0};
+    if (computes(cmd->name)) pst_cli_omp_defaults(argv);
     if (mpi_start(&argc, &argv, &err)) {
         fprintf(stderr, "posterior %s: %s\n", cmd->name, err.msg);
         return 1;

@@ -3,6 +3,7 @@
  * all four transpose combinations, odd sizes that cut every tile and block edge,
  * leading dimensions larger than the row, alpha / beta (beta = 0 must ignore NaN
  * in C), K = 0, and a call from inside an OpenMP parallel region. */
+#include "base/cpu.h"
 #include "base/gemm.h"
 #include "check.h"
 #include "posterior/base.h"
@@ -10,6 +11,7 @@
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <string.h>
 
 /* C_ref[i][j] = alpha · Σ_k op(A)[i][k]·op(B)[k][j] + beta · C0[i][j], in double;
@@ -165,6 +167,27 @@ int main(void) {
           (pst_gemm_avx512_available() ? PST_GEMM_AVX512 : PST_GEMM_OPENBLAS));
     CHECK(pst_gemm_choose(PST_GEMM_AUTO, 0, 1, 16, 50257, 128) ==
           (pst_gemm_avx512_available() ? PST_GEMM_AVX512 : PST_GEMM_OPENBLAS));
+    /* Large products: ours where OpenBLAS runs an AVX2 kernel on a full-width AVX-512
+     * core (512/256-bit FMA throughput ~2), OpenBLAS where it runs an AVX-512 kernel or
+     * the core splits 512-bit FMAs (~1). The probe runs once: the same value after. */
+    double ratio = pst_cpu_fma512_ratio();
+    CHECK(pst_cpu_fma512_ratio() == ratio);
+    if (pst_gemm_avx512_available()) {
+        CHECK(ratio > 0.5 && ratio < 3);
+        const char *core = pst_gemm_openblas_core();
+        int avx2_core = strcasecmp(core, "haswell") == 0 || strcasecmp(core, "zen") == 0;
+        int avx512_core = strcasecmp(core, "cooperlake") == 0 ||
+                          strcasecmp(core, "skylakex") == 0 ||
+                          strcasecmp(core, "sapphirerapids") == 0;
+        pst_gemm_kernel large = pst_gemm_choose(PST_GEMM_AUTO, 0, 0, 1024, 2304, 768);
+        if (avx512_core || (avx2_core && ratio < 1.5)) CHECK(large == PST_GEMM_OPENBLAS);
+        if (avx2_core && ratio >= 1.5) CHECK(large == PST_GEMM_AVX512);
+        if (!avx512_core && !avx2_core) CHECK(large == PST_GEMM_AVX512);
+        printf("  512/256-bit FMA throughput %.2f, OpenBLAS %s: large products on %s\n", ratio,
+               core, large == PST_GEMM_AVX512 ? "ours" : "OpenBLAS");
+    } else {
+        CHECK(ratio == 0);
+    }
     setenv("POSTERIOR_GEMM", "openblas", 1);
     CHECK(pst_gemm_requested() == PST_GEMM_OPENBLAS);
     setenv("POSTERIOR_GEMM", "avx512", 1);
