@@ -66,6 +66,49 @@ enum {
 /* The block sizes were tuned on an AMD EPYC (Zen 4, 32 KB L1d, 1-2 MB L2) with
  * bench/bench_gemm; they can be overridden at compile time (-DPST_GEMM_KC=...). */
 
+static inline __mmask16 lane_mask(int n) {
+    return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
+}
+
+/* r[i] = column i of the 16×16 matrix whose rows were r[0..15]. */
+static inline __attribute__((always_inline)) void transpose16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm512_shuffle_f32x4(r[i], r[4 + i], 0x88);
+        t[4 + i] = _mm512_shuffle_f32x4(r[i], r[4 + i], 0xDD);
+        t[8 + i] = _mm512_shuffle_f32x4(r[8 + i], r[12 + i], 0x88);
+        t[12 + i] = _mm512_shuffle_f32x4(r[8 + i], r[12 + i], 0xDD);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0x88);
+        r[8 + i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0xDD);
+        r[4 + i] = _mm512_shuffle_f32x4(t[4 + i], t[12 + i], 0x88);
+        r[12 + i] = _mm512_shuffle_f32x4(t[4 + i], t[12 + i], 0xDD);
+    }
+}
+
+/* r[k] = lanes i < rows of column k of the block src[i][0..kn) (rows ld apart), for
+ * k < 16; lanes i >= rows, and columns k >= kn, are 0. A transpose of a 16×16 block,
+ * so that packing reads each source row's 64 bytes whole and writes whole vectors. */
+static inline __attribute__((always_inline)) void load_transposed16(const float *src, size_t ld,
+                                                                     int rows, int kn,
+                                                                     __m512 r[16]) {
+    __mmask16 m = lane_mask(kn);
+    for (int i = 0; i < 16; i++)
+        r[i] = i < rows ? _mm512_maskz_loadu_ps(m, src + i * ld) : _mm512_setzero_ps();
+    transpose16(r);
+}
+
 /* op(A)[i][k] = A[i*lda + k], or A[k*lda + i] when trans_a (A stored [K,M]). */
 /* Rows ic .. ic+mc of op(A), depth k0 .. k0+kc, into MR-row panels p_begin .. p_end. */
 static void pack_a(int trans_a, const float *A, int lda, int ic, int mc, int k0, int kc,
@@ -84,18 +127,13 @@ static void pack_a(int trans_a, const float *A, int lda, int ic, int mc, int k0,
                 for (; i < MR; i++) d[i] = 0.0f;
             }
         } else {
-            /* a transpose, 16 k at a time: each source row's cache line is used whole
-             * before the next row's (rows lda apart may share an L1 set) */
+            /* a transpose, 16 k at a time (MR = 14 of the 16 lanes are stored) */
             for (int kb = 0; kb < kc; kb += 16) {
                 int kn = kc - kb < 16 ? kc - kb : 16;
-                for (int i = 0; i < MR; i++) {
-                    const float *src = A + (size_t)(i0 + i) * lda + k0 + kb;
-                    float *d = dst + (size_t)kb * MR + i;
-                    if (i < mr)
-                        for (int k = 0; k < kn; k++) d[k * MR] = src[k];
-                    else
-                        for (int k = 0; k < kn; k++) d[k * MR] = 0.0f;
-                }
+                __m512 r[16];
+                load_transposed16(A + (size_t)i0 * lda + k0 + kb, (size_t)lda, mr, kn, r);
+                for (int k = 0; k < kn; k++)
+                    _mm512_mask_storeu_ps(dst + (size_t)(kb + k) * MR, lane_mask(MR), r[k]);
             }
         }
     }
@@ -125,24 +163,17 @@ static void pack_b(int trans_b, const float *B, int ldb, int k0, int kc, int j0,
                 }
             }
         } else {
-            /* a transpose, 16 k at a time (as in pack_a) */
+            /* a transpose, 16 k × 16 columns at a time (as in pack_a) */
             for (int kb = 0; kb < kc; kb += 16) {
                 int kn = kc - kb < 16 ? kc - kb : 16;
-                for (int j = 0; j < NR; j++) {
-                    const float *src = B + (size_t)(jj + j) * ldb + k0 + kb;
-                    float *d = dst + (size_t)kb * NR + j;
-                    if (j < nr)
-                        for (int k = 0; k < kn; k++) d[k * NR] = src[k];
-                    else
-                        for (int k = 0; k < kn; k++) d[k * NR] = 0.0f;
+                for (int h = 0; h < NR; h += 16) {
+                    __m512 r[16];
+                    load_transposed16(B + (size_t)(jj + h) * ldb + k0 + kb, (size_t)ldb, nr - h, kn, r);
+                    for (int k = 0; k < kn; k++) _mm512_store_ps(dst + (size_t)(kb + k) * NR + h, r[k]);
                 }
             }
         }
     }
-}
-
-static inline __mmask16 lane_mask(int n) {
-    return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
 }
 
 /* acc[MR][NR] = Σ_k Ap[k][i]·Bp[k][j]; C[i][j] = alpha·acc + beta·C for i < mr, j < nr. */
@@ -447,32 +478,6 @@ int pst_sgemm_avx512_thin(int trans_a, int trans_b, int M, int N, int K, float a
  * and the packed kernel above copy all of wte first, on every call. Each element of C
  * is summed by one thread over k in order: results do not depend on the threads. */
 
-/* r[i] = column i of the 16×16 matrix whose rows were r[0..15]. */
-static inline __attribute__((always_inline)) void transpose16(__m512 r[16]) {
-    __m512 t[16];
-    for (int i = 0; i < 8; i++) {
-        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-    for (int i = 0; i < 4; i++) {
-        r[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
-        r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
-        r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
-        r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
-    }
-    for (int i = 0; i < 4; i++) {
-        t[i] = _mm512_shuffle_f32x4(r[i], r[4 + i], 0x88);
-        t[4 + i] = _mm512_shuffle_f32x4(r[i], r[4 + i], 0xDD);
-        t[8 + i] = _mm512_shuffle_f32x4(r[8 + i], r[12 + i], 0x88);
-        t[12 + i] = _mm512_shuffle_f32x4(r[8 + i], r[12 + i], 0xDD);
-    }
-    for (int i = 0; i < 4; i++) {
-        r[i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0x88);
-        r[8 + i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0xDD);
-        r[4 + i] = _mm512_shuffle_f32x4(t[4 + i], t[12 + i], 0x88);
-        r[12 + i] = _mm512_shuffle_f32x4(t[4 + i], t[12 + i], 0xDD);
-    }
-}
 
 int pst_sgemm_avx512_nt_head(int M, int N, int K, float alpha, const float *A, int lda,
                              const float *B, int ldb, float beta, float *C, int ldc) {
