@@ -13,6 +13,7 @@
  * step_s: the mean seconds per step of each phase (sample, score_prior, forward_backward,
  * adamw; the rest of a step is the trainer's own bookkeeping). */
 #include "cli/omp_defaults.h"
+#include "phases.h"
 #include "posterior/dpg.h"
 
 #include <omp.h>
@@ -20,66 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-
-typedef struct {
-    double t_first, t_last;
-} timing;
-
-/* Per-phase seconds of the timed steps: the policy's and the prior's distribution calls
- * are wrapped (the trainer sees the same functions, one indirection more). */
-enum { PH_SAMPLE, PH_SCORE, PH_ACCUMULATE, PH_STEP, PH_N };
-static const char *const phase_name[PH_N] = {"sample", "score_prior", "forward_backward", "adamw"};
-static double phase_s[PH_N];
-static int timing_on;
-static pst_distribution orig_policy, orig_prior;
-static pst_distribution_ops timed_policy_ops, timed_prior_ops; /* the originals with timed calls */
-
-static void phase_add(int ph, double t0) {
-    if (timing_on) phase_s[ph] += pst_now() - t0;
-}
-static int t_sample(void *self, const pst_seq *c, int n, pst_rng *rng, pst_sample *out, pst_error *e) {
-    double t0 = pst_now();
-    int rc = orig_policy.ops->sample(self, c, n, rng, out, e);
-    phase_add(PH_SAMPLE, t0);
-    return rc;
-}
-static int t_score(void *self, const pst_seq *c, const pst_sample *xs, int n, double *lp, pst_error *e) {
-    double t0 = pst_now();
-    int rc = orig_prior.ops->score(self, c, xs, n, lp, e);
-    phase_add(PH_SCORE, t0);
-    return rc;
-}
-static int t_accumulate(void *self, const pst_seq *c, const pst_sample *xs, const double *coef, int n,
-                        double *lp, pst_error *e) {
-    double t0 = pst_now();
-    int rc = orig_policy.ops->accumulate(self, c, xs, coef, n, lp, e);
-    phase_add(PH_ACCUMULATE, t0);
-    return rc;
-}
-static int t_step(void *self, double lr, pst_error *e) {
-    double t0 = pst_now();
-    int rc = orig_policy.ops->step(self, lr, e);
-    phase_add(PH_STEP, t0);
-    return rc;
-}
-
-static int on_step(void *ctx, const pst_dpg_step *s) {
-    timing *t = ctx;
-    if (s->step == 1) t->t_first = pst_now();
-    timing_on = 1; /* from step 2 on: the timed steps */
-    t->t_last = pst_now();
-    return 0;
-}
-
-static int small_ids(void *ctx, const pst_seq *c, const pst_sample *xs, int n, double *out, pst_error *e) {
-    (void)ctx, (void)c, (void)e; /* a pst_evidence_fn that needs no context and cannot fail */
-    for (int i = 0; i < n; i++) {
-        out[i] = 0;
-        for (int t = 0; t < xs[i].n_tokens; t++)
-            if (xs[i].tokens[t] < 500) out[i] = 1;
-    }
-    return 0;
-}
 
 int main(int argc, char **argv) {
     pst_cli_omp_defaults(argv); /* as the CLI runs */
@@ -134,11 +75,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_dpg: %s\n", err.msg);
         return 1;
     }
-    orig_policy = policy, orig_prior = prior;
-    timed_policy_ops = *policy.ops, timed_prior_ops = *prior.ops;
-    timed_policy_ops.sample = t_sample, timed_policy_ops.accumulate = t_accumulate, timed_policy_ops.step = t_step;
-    timed_prior_ops.score = t_score;
-    policy.ops = &timed_policy_ops, prior.ops = &timed_prior_ops;
+    phases_wrap(&policy, &prior);
     pst_target t = {.kind = PST_TARGET_POINTWISE, .n_features = 1, .evidence = small_ids, .prior = &prior};
     pst_dpg_options d;
     pst_dpg_options_default(&d);
@@ -153,17 +90,13 @@ int main(int argc, char **argv) {
         return 1;
     }
     double seconds = tm.t_last - tm.t_first;
-    char phases[256];
-    int at = 0;
-    for (int i = 0; i < PH_N; i++)
-        at += snprintf(phases + at, sizeof phases - at, "%s\"%s\": %.4f", i ? ", " : "", phase_name[i],
-                       phase_s[i] / steps);
-    policy.ops = orig_policy.ops, prior.ops = orig_prior.ops;
+    char phases[512];
+    phases_json(phases, sizeof phases, steps, seconds);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("{\"impl\": \"ours\", \"bench\": \"dpg\", \"config\": \"%s\", \"batch\": %d, \"new_tokens\": %d, "
            "\"steps\": %d, \"threads\": %d, \"params\": %zu, \"samples_per_s\": %.3f, \"seconds\": %.3f, "
-           "\"peak_rss_mb\": %.1f, \"step_s\": {%s}}\n",
+           "\"peak_rss_mb\": %.1f, %s}\n",
            config, batch, new_tokens, steps, omp_get_max_threads(), m.num_params, batch * steps / seconds, seconds,
            ru.ru_maxrss / 1024.0, phases);
     pst_distribution_free(&prior);

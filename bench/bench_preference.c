@@ -8,7 +8,8 @@
  *        and backward of the 2P rows), gradient clipped at norm 1, AdamW on trunk and head;
  *   dpo  the DPO sigmoid loss (β 0.1) of the policy against precomputed reference log-probs
  *        (pst_dpo_pairs_batch: one forward and backward of the 2P rows), clip, AdamW.
- * One untimed warm-up step; prints one JSON line with steps/s and pairs/s. */
+ * One untimed warm-up step; prints one JSON line with steps/s, pairs/s and step_s: the mean
+ * seconds per step of the forward + backward (the pairs_batch call) and of clip + AdamW. */
 #include "cli/omp_defaults.h"
 #include "posterior/preference.h"
 
@@ -66,23 +67,28 @@ int main(int argc, char **argv) {
     if (!decay || pst_adamw_create(&opt, rm.trunk.num_params, 0.9f, 0.95f, 1e-8f, 0.0f, &err) < 0 ||
         pst_adamw_create(&hopt, (size_t)C, 0.9f, 0.95f, 1e-8f, 0.0f, &err) < 0)
         die(&err);
-    double t0 = 0;
+    double t0 = 0, t_fb = 0, t_update = 0; /* the phases of the timed steps */
     for (int s = 0; s <= steps; s++) {
         if (s == 1) t0 = pst_now(); /* step 0 warms up */
+        double t1 = pst_now();
         pst_pair_stats st;
         pst_gpt2_zero_grad(&rm.trunk);
         memset(head_grad, 0, C * sizeof(float));
         int rc = dpo ? pst_dpo_pairs_batch(&rm.trunk, pairs, P, ref_w, ref_l, PST_DPO_SIGMOID, 0.1, 0, 1, 1.0f, NULL, &st, &err)
                      : pst_rm_pairs_batch(&rm, pairs, P, head_grad, 1.0f, NULL, &st, &err);
         if (rc < 0) die(&err);
+        double t2 = pst_now();
         pst_clip_grad_norm(rm.trunk.grad_memory, rm.trunk.num_params, 1.0f);
         pst_adamw_update(&opt, rm.trunk.param_memory, rm.trunk.grad_memory, decay, rm.trunk.num_params, 1e-5f);
         if (!dpo) pst_adamw_update(&hopt, rm.head, head_grad, NULL, (size_t)C, 1e-5f);
+        if (s >= 1) t_fb += t2 - t1, t_update += pst_now() - t2;
     }
     double dt = pst_now() - t0;
     printf("{\"impl\": \"posterior\", \"mode\": \"%s\", \"config\": \"%s\", \"pairs\": %d, \"seq\": %d, \"threads\": %d, "
-           "\"steps_per_s\": %.4f, \"pairs_per_s\": %.2f}\n",
-           mode, config, P, L, omp_get_max_threads(), steps / dt, steps * P / dt);
+           "\"steps_per_s\": %.4f, \"pairs_per_s\": %.2f, \"step_s\": {\"forward_backward\": %.4f, "
+           "\"adamw\": %.4f, \"other\": %.4f}}\n",
+           mode, config, P, L, omp_get_max_threads(), steps / dt, steps * P / dt, t_fb / steps, t_update / steps,
+           (dt - t_fb - t_update) / steps);
     pst_reward_model_free(&rm);
     pst_token_pairs_free(pairs, P);
     pst_adamw_free(&opt), pst_adamw_free(&hopt);

@@ -14,8 +14,10 @@
  *      whitening; E epochs over minibatches of M: forward + backward of the clipped
  *      losses, AdamW steps of the policy and the value head;
  * lr 1e-5, betas 0.9/0.999, gradient clipped at norm 1. One untimed warm-up step;
- * samples/s = B·S / time of S steps. Prints one JSON line. */
+ * samples/s = B·S / time of S steps. Prints one JSON line, with step_s: the mean seconds
+ * per step of each phase (bench/phases.h). */
 #include "cli/omp_defaults.h"
+#include "phases.h"
 #include "posterior/rl.h"
 
 #include <omp.h>
@@ -23,27 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-
-typedef struct {
-    double t_first, t_last;
-} timing;
-
-static int on_step(void *ctx, const pst_dpg_step *s) {
-    timing *t = ctx;
-    if (s->step == 1) t->t_first = pst_now();
-    t->t_last = pst_now();
-    return 0;
-}
-
-static int small_ids(void *ctx, const pst_seq *c, const pst_sample *xs, int n, double *out, pst_error *e) {
-    (void)ctx, (void)c, (void)e;
-    for (int i = 0; i < n; i++) {
-        out[i] = 0;
-        for (int t = 0; t < xs[i].n_tokens; t++)
-            if (xs[i].tokens[t] < 500) out[i] = 1;
-    }
-    return 0;
-}
 
 int main(int argc, char **argv) {
     pst_cli_omp_defaults(argv); /* as the CLI runs */
@@ -107,6 +88,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_rl: %s\n", err.msg);
         return 1;
     }
+    phases_wrap(&policy, &prior);
     /* a KL-RL target a·exp(r/β): the reward r is the score, log P − log a = r/β */
     pst_target t = {.kind = PST_TARGET_KLRL, .n_features = 1, .evidence = small_ids, .prior = &prior, .beta = 0.2};
     pst_dpg_options d;
@@ -129,13 +111,15 @@ int main(int argc, char **argv) {
         return 1;
     }
     double seconds = tm.t_last - tm.t_first;
+    char phases[512];
+    phases_json(phases, sizeof phases, steps, seconds);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("{\"impl\": \"ours\", \"bench\": \"%s\", \"config\": \"%s\", \"batch\": %d, \"new_tokens\": %d, "
            "\"steps\": %d, \"epochs\": %d, \"minibatch\": %d, \"threads\": %d, \"params\": %zu, "
-           "\"samples_per_s\": %.3f, \"seconds\": %.3f, \"peak_rss_mb\": %.1f}\n",
+           "\"samples_per_s\": %.3f, \"seconds\": %.3f, \"peak_rss_mb\": %.1f, %s}\n",
            method, config, batch, new_tokens, steps, ppo ? epochs : 1, ppo ? minibatch : batch, omp_get_max_threads(),
-           m.num_params, batch * steps / seconds, seconds, ru.ru_maxrss / 1024.0);
+           m.num_params, batch * steps / seconds, seconds, ru.ru_maxrss / 1024.0, phases);
     pst_distribution_free(&prior);
     pst_distribution_free(&policy);
     pst_gpt2_free(&m);
