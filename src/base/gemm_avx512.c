@@ -54,6 +54,9 @@
 #ifndef PST_GEMM_PF
 #define PST_GEMM_PF 8
 #endif
+#ifndef PST_GEMM_THIN_PF
+#define PST_GEMM_THIN_PF 2
+#endif
 enum {
     MR = 14,          /* rows of the register tile */
     NR = 32,          /* columns of the register tile (two zmm) */
@@ -346,6 +349,16 @@ thin_nt_rows(const int mi, int j0, int j1, int K, int Kp, const float *Ab, const
         for (int i = 0; i < mi; i++) acc0[i] = acc1[i] = _mm512_setzero_ps();
         int k = 0;
         for (; k + 32 <= K; k += 32) {
+#if PST_GEMM_THIN_PF > 0
+            /* rows PST_GEMM_THIN_PF ahead: one sequential stream per thread does not keep
+             * enough reads in flight when each row of B feeds 2-4 rows of A (bench_gemm
+             * --cold, 2 threads, Zen 5: 4 x 50257 x 768 91 -> 114-118 GFLOP/s, 8 rows
+             * 123-135 -> 151-164); with one row of A the hardware prefetcher keeps up */
+            if (mi >= 2) {
+                _mm_prefetch((const char *)(b + PST_GEMM_THIN_PF * ldb + k), _MM_HINT_T0);
+                _mm_prefetch((const char *)(b + PST_GEMM_THIN_PF * ldb + k + 16), _MM_HINT_T0);
+            }
+#endif
             __m512 b0 = _mm512_loadu_ps(b + k), b1 = _mm512_loadu_ps(b + k + 16);
             for (int i = 0; i < mi; i++) {
                 acc0[i] = _mm512_fmadd_ps(_mm512_load_ps(Ab + (size_t)i * Kp + k), b0, acc0[i]);

@@ -58,7 +58,7 @@ typedef struct {
     float *qkv;             /* [cap_items, 3C] */
     float *atty;            /* [cap_items, C] */
     float *fch;             /* [cap_items, 4C] */
-    float *scores;          /* [threads, maxT] attention scratch */
+    float *scores;          /* [threads, n_head, maxT] attention scratch */
     float *arena;           /* the one allocation the buffers above point into */
     int threads;
 } kv_decoder;
@@ -82,7 +82,7 @@ static int decoder_create(kv_decoder *d, const pst_gpt2 *m, int rows, int maxT, 
         {&d->k_cache, cache},         {&d->v_cache, cache},
         {&d->x, cap_items * C},       {&d->ln, cap_items * C},
         {&d->qkv, cap_items * 3 * C}, {&d->atty, cap_items * C},
-        {&d->fch, cap_items * 4 * C}, {&d->scores, (size_t)d->threads * maxT},
+        {&d->fch, cap_items * 4 * C}, {&d->scores, (size_t)d->threads * c->n_head * maxT},
     };
     /* one 64-byte aligned block; each buffer starts on a 64-byte boundary */
     const size_t nf = sizeof f / sizeof f[0], align = 64 / sizeof(float);
@@ -133,33 +133,49 @@ static void decoder_forward(kv_decoder *d, int n, const int *row, const int *pos
             memcpy(kc + at, d->qkv + (size_t)i * 3 * C + C, C * sizeof(float));
             memcpy(vc + at, d->qkv + (size_t)i * 3 * C + 2 * C, C * sizeof(float));
         }
-        /* att_t = softmax_t(q·k_t/√hs) over t <= pos; y = Σ_t att_t v_t, per head.
-         * Threads only when there is enough work to pay for waking them. */
+        /* att_t = softmax_t(q·k_t/√hs) over t <= pos; y = Σ_t att_t v_t, per head. A task is
+         * one row's group of heads, which reads the row's cached keys, then its values, as
+         * two sequential streams (position after position, its heads side by side): the
+         * cache comes from memory, the weights of the step having passed through the caches.
+         * Heads are grouped only to give every thread a task. Threads only when there is
+         * enough work to pay for waking them. */
+        int groups = n >= d->threads ? 1 : (d->threads + n - 1) / n;
+        if (groups > NH) groups = NH;
+        int per_group = (NH + groups - 1) / groups;
 #pragma omp parallel for schedule(static) if (att_work > PST_PARALLEL_MIN)
-        for (int ih = 0; ih < n * NH; ih++) {
-            int i = ih / NH, h = ih % NH, T = pos[i] + 1;
-            float *sc = d->scores + (size_t)omp_get_thread_num() * d->maxT;
-            const float *q = d->qkv + (size_t)i * 3 * C + h * hs;
-            const float *K = kc + row[i] * row_stride + h * hs, *Vv = vc + row[i] * row_stride + h * hs;
-            float mx = -INFINITY;
+        for (int ig = 0; ig < n * groups; ig++) {
+            int i = ig / groups, h0 = ig % groups * per_group, T = pos[i] + 1;
+            int h1 = h0 + per_group < NH ? h0 + per_group : NH;
+            float *sc = d->scores + (size_t)omp_get_thread_num() * NH * d->maxT; /* [NH, maxT] */
+            const float *q = d->qkv + (size_t)i * 3 * C;
+            const float *K = kc + row[i] * row_stride, *Vv = vc + row[i] * row_stride;
             for (int t = 0; t < T; t++) {
                 const float *k = K + (size_t)t * C;
-                float s = 0;
-                for (int j = 0; j < hs; j++) s += q[j] * k[j];
-                sc[t] = s * scale;
-                mx = sc[t] > mx ? sc[t] : mx;
+                for (int h = h0; h < h1; h++) {
+                    float s = 0;
+#pragma omp simd reduction(+ : s)
+                    for (int j = 0; j < hs; j++) s += q[h * hs + j] * k[h * hs + j];
+                    sc[h * d->maxT + t] = s * scale;
+                }
             }
-            float sum = 0;
-            for (int t = 0; t < T; t++) {
-                sc[t] = expf(sc[t] - mx);
-                sum += sc[t];
+            for (int h = h0; h < h1; h++) {
+                float *sh = sc + (size_t)h * d->maxT, mx = -INFINITY, sum = 0;
+                for (int t = 0; t < T; t++) mx = sh[t] > mx ? sh[t] : mx;
+                for (int t = 0; t < T; t++) {
+                    sh[t] = expf(sh[t] - mx);
+                    sum += sh[t];
+                }
+                float inv = 1.0f / sum;
+                for (int t = 0; t < T; t++) sh[t] *= inv;
             }
-            float inv = 1.0f / sum, *y = d->atty + (size_t)i * C + h * hs;
-            for (int j = 0; j < hs; j++) y[j] = 0;
+            float *y = d->atty + (size_t)i * C;
+            for (int j = h0 * hs; j < h1 * hs; j++) y[j] = 0;
             for (int t = 0; t < T; t++) {
                 const float *v = Vv + (size_t)t * C;
-                float a = sc[t] * inv;
-                for (int j = 0; j < hs; j++) y[j] += a * v[j];
+                for (int h = h0; h < h1; h++) {
+                    float a = sc[h * d->maxT + t];
+                    for (int j = h * hs; j < (h + 1) * hs; j++) y[j] += a * v[j];
+                }
             }
         }
         pst_linear_forward(d->x, d->atty, p->attprojw + lc * C, p->attprojb + lc, n, C, C, 1);
