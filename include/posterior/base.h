@@ -136,6 +136,9 @@ const char *pst_env_gemm(void);
  * OMPI_COMM_WORLD_SIZE or PMI_SIZE; PMIX_RANK alone counts as 1), 0 when none started
  * this one: include/posterior/comm.h. */
 int pst_env_mpi_size(void);
+/* 1 when the caller chose how idle OpenMP threads wait: OMP_WAIT_POLICY or GOMP_SPINCOUNT
+ * set (the CLI's OpenMP defaults leave such a choice alone). */
+int pst_env_omp_wait_chosen(void);
 
 /* ---- checkpoints (docs/formats.md, "Checkpoints") ---------------------
  * One checkpoint of a run = one directory ROOT/ckpt-STEP/, made complete before it is

@@ -3,6 +3,7 @@
  *   POSTERIOR_PYTHON_STDLIB  the folder of the python-stdlib corpus: pst_env_python_stdlib
  *   POSTERIOR_GEMM           the matrix-product kernel to force: pst_env_gemm
  *   OMPI_COMM_WORLD_SIZE, PMI_SIZE, PMIX_RANK   set by an MPI launcher: pst_env_mpi_size
+ *   OMP_WAIT_POLICY, GOMP_SPINCOUNT             how idle OpenMP threads wait: pst_env_omp_wait_chosen
  * An unset or empty variable reads as NULL. */
 #include "posterior/base.h"
 
@@ -38,3 +39,5 @@ int pst_env_mpi_size(void) {
     if (n) return atoi(n) > 0 ? atoi(n) : 1;
     return env("PMIX_RANK") ? 1 : 0;
 }
+
+int pst_env_omp_wait_chosen(void) { return env("OMP_WAIT_POLICY") || env("GOMP_SPINCOUNT"); }

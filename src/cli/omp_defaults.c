@@ -1,5 +1,6 @@
 /* OpenMP's defaults for a machine shared by several runs (omp_defaults.h). */
 #include "cli/omp_defaults.h"
+#include "posterior/base.h"
 
 #include <stdlib.h>
 #include <unistd.h>
@@ -9,7 +10,7 @@
  * /proc/self/exe, once, ~20 ms. Where that fails the run goes on with the runtime's
  * own defaults. */
 void pst_cli_omp_defaults(char **argv) {
-    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
-    if (setenv("OMP_WAIT_POLICY", "passive", 0) != 0) return;
+    if (pst_env_omp_wait_chosen()) return;
+    if (setenv("OMP_WAIT_POLICY", "passive", 1) != 0) return; /* unset or empty */
     execv("/proc/self/exe", argv);
 }

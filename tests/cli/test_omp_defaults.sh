@@ -28,6 +28,7 @@ check() { # WANT_POLICY WANT_SPIN CMD...
 check PASSIVE 0 "$bin" sample --help
 check ACTIVE "" OMP_WAIT_POLICY=active "$bin" sample --help
 check PASSIVE 10000 GOMP_SPINCOUNT=10000 "$bin" sample --help # a spin count is a choice too
+check PASSIVE 0 timeout 10 env OMP_WAIT_POLICY= "$bin" sample --help # empty: unset, started again once
 check PASSIVE 0 "${POSTERIOR_BUILD:?}/bench_dpg" --help   # a benchmark runs as the CLI does
 # a command that does not compute is started once, as it is
 [ "$(settings "$bin" pep8 --help | grep -c "OMP_WAIT_POLICY")" -le 1 ] || fail "pep8 started twice"
