@@ -12,7 +12,7 @@
  * this (bandwidth is still shared with the other jobs' memory traffic).
  *
  * Falls back to 8-lane AVX2 chains (and says so) on a CPU without AVX-512F. */
-#include "base/cpu.h"
+#include "base/gemm.h"
 #include "posterior/base.h"
 
 #include <immintrin.h>
@@ -47,7 +47,7 @@ static double fma_peak(int avx512, int *lanes, double *per_cpu) {
 #pragma omp barrier
 #pragma omp master
             t0 = pst_now();
-            sink += avx512 ? pst_cpu_fma_chains_avx512(iters) : pst_cpu_fma_chains_avx2(iters);
+            sink += avx512 ? pst_fma_chains_avx512(iters) : pst_fma_chains_avx2(iters);
 #pragma omp barrier
 #pragma omp master
             t1 = pst_now();

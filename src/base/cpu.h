@@ -15,14 +15,6 @@ int pst_cpu_has_avx512_dq_bw_vl(void);
 /* 1 when the CPU has AVX2 and FMA. */
 int pst_cpu_has_avx2_fma(void);
 
-/* The FMA peak probe of bench_ceilings and of pst_cpu_fma512_ratio: `iters` rounds
- * of PST_FMA_CHAINS independent chains acc = acc·x + y in registers, 512-bit
- * (16 lanes) or 256-bit (8 lanes), 2 FLOP per lane; returns a value that depends
- * on every chain (use it, or the loop is optimised away). AVX-512F / AVX2+FMA only. */
-#define PST_FMA_CHAINS 12
-double pst_cpu_fma_chains_avx512(long iters);
-double pst_cpu_fma_chains_avx2(long iters);
-
 /* 512-bit FMA throughput over 256-bit FMA throughput of one core, measured once per
  * process (~2 ms, on first call): ~2 where the core executes AVX-512 at full width
  * (AMD Zen 5, Intel with two 512-bit FMA ports), ~1 where it splits each 512-bit

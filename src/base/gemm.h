@@ -54,6 +54,15 @@ int pst_sgemm_avx512_thin(int trans_a, int trans_b, int M, int N, int K, float a
 int pst_sgemm_avx512_nt_head(int M, int N, int K, float alpha, const float *A, int lda,
                              const float *B, int ldb, float beta, float *C, int ldc);
 
+/* The FMA peak probe of bench_ceilings and of pst_cpu_fma512_ratio (base/cpu.c), compiled
+ * with the kernels (base/gemm_avx512.c): `iters` rounds of PST_FMA_CHAINS independent
+ * chains acc = acc·x + y in registers, 512-bit (16 lanes) or 256-bit (8 lanes), 2 FLOP per
+ * lane; returns a value that depends on every chain (use it, or the loop is optimised
+ * away). Call only on a CPU with AVX-512F (and AVX2 + FMA); without the kernels, 0. */
+#define PST_FMA_CHAINS 12
+double pst_fma_chains_avx512(long iters);
+double pst_fma_chains_avx2(long iters);
+
 /* "Cooperlake", "Haswell", ...: the kernel family OpenBLAS runs on this machine. */
 const char *pst_gemm_openblas_core(void);
 

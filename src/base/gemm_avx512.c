@@ -556,9 +556,44 @@ int pst_sgemm_avx512_nt_head(int M, int N, int K, float alpha, const float *A, i
     return 0;
 }
 
+
+/* ---- the FMA probe (base/gemm.h) ------------------------------------------- */
+
+double pst_fma_chains_avx512(long iters) {
+    __m512 acc[PST_FMA_CHAINS];
+    for (int c = 0; c < PST_FMA_CHAINS; c++) acc[c] = _mm512_set1_ps(1.0f + 0.01f * c);
+    const __m512 x = _mm512_set1_ps(0.999999f), y = _mm512_set1_ps(1e-7f);
+    for (long i = 0; i < iters; i++) {
+#pragma GCC unroll 12
+        for (int c = 0; c < PST_FMA_CHAINS; c++) acc[c] = _mm512_fmadd_ps(acc[c], x, y);
+    }
+    __m512 s = acc[0];
+    for (int c = 1; c < PST_FMA_CHAINS; c++) s = _mm512_add_ps(s, acc[c]);
+    return _mm512_reduce_add_ps(s);
+}
+
+double pst_fma_chains_avx2(long iters) {
+    __m256 acc[PST_FMA_CHAINS];
+    for (int c = 0; c < PST_FMA_CHAINS; c++) acc[c] = _mm256_set1_ps(1.0f + 0.01f * c);
+    const __m256 x = _mm256_set1_ps(0.999999f), y = _mm256_set1_ps(1e-7f);
+    for (long i = 0; i < iters; i++) {
+#pragma GCC unroll 12
+        for (int c = 0; c < PST_FMA_CHAINS; c++) acc[c] = _mm256_fmadd_ps(acc[c], x, y);
+    }
+    float out[8];
+    __m256 s = acc[0];
+    for (int c = 1; c < PST_FMA_CHAINS; c++) s = _mm256_add_ps(s, acc[c]);
+    _mm256_storeu_ps(out, s);
+    return out[0] + out[7];
+}
+
 #pragma GCC pop_options
 
 #else
+
+double pst_fma_chains_avx512(long iters) { return 0 * (double)iters; }
+double pst_fma_chains_avx2(long iters) { return 0 * (double)iters; }
+
 
 int pst_sgemm_avx512_nt_head(int M, int N, int K, float alpha, const float *A, int lda,
                              const float *B, int ldb, float beta, float *C, int ldc) {
