@@ -29,7 +29,7 @@ def main():
     if len(args) != 1:
         sys.exit("usage: report.py [--cpu] RESULTS.jsonl")
     path = args[0]
-    ceil, runs = None, {}
+    ceil, runs, machine = None, {}, None
     with open(path) as f:
         for n, line in enumerate(f, 1):
             line = line.strip()
@@ -41,11 +41,15 @@ def main():
                 sys.exit("%s:%d: not JSON (%s)" % (path, n, e))
             if "fma_gflops" in r:
                 ceil = r
+            elif "machine" in r:
+                machine = r["machine"]
             elif r.get("impl") in ("c", "torch") and "mode" in r:
                 runs[(r["config"], r["mode"], r["batch"], r["impl"])] = r
             # other lines (other benchmarks' results) are not ours to format
     peak = ceil["fma_gflops_cpu" if cpu else "fma_gflops"] * 1e9 if ceil else None
     bw = ceil.get("read_gbs_cpu" if cpu else "read_gbs", ceil["read_gbs"]) * 1e9 if ceil else None
+    if machine:
+        print("Machine: %s\n" % machine)
     if ceil:
         print("Ceilings: FMA peak %.1f GFLOP/s, memory read %.1f GB/s%s (%s, %d threads)\n"
               % (peak / 1e9, bw / 1e9, " per CPU-second" if cpu else "", ceil["isa"],

@@ -29,7 +29,13 @@ for b in bench_ceilings bench_gemm bench_prior; do
   [ -x "$build/$b" ] || { echo "bench/run.sh: $build/$b is missing (build first: make build)" >&2; exit 1; }
 done
 
-echo "== machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(grep -c ^processor /proc/cpuinfo) cores," \
+# the CPU as /proc/cpuinfo names it, with family and model (two "AMD EPYC" can be Zen 4
+# and Zen 5, whose ceilings differ by 2x): one JSON line in the results, for the report
+cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), family $(grep -m1 'cpu family' \
+  /proc/cpuinfo | cut -d: -f2 | tr -d ' ') model $(grep -m1 '^model[[:space:]]*:' /proc/cpuinfo | cut -d: -f2 | tr -d ' ')"
+printf '{"machine": "%s, %s cores, OMP_NUM_THREADS=%s, OPENBLAS_CORETYPE=%s"}\n' "$cpu" "$(grep -c ^processor /proc/cpuinfo)" \
+  "$OMP_NUM_THREADS" "${OPENBLAS_CORETYPE:-unset}" >> "$results"
+echo "== machine: $cpu, $(grep -c ^processor /proc/cpuinfo) cores," \
      "OMP_NUM_THREADS=$OMP_NUM_THREADS, OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}," \
      "POSTERIOR_GEMM=${POSTERIOR_GEMM:-auto}, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
