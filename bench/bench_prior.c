@@ -2,16 +2,17 @@
  * per process so that the peak resident memory (ru_maxrss) is that measurement's:
  *
  *   bench_prior --config small|tiny --mode train  [--steps N] [--batch B] [--seq T]
- *   bench_prior --config small|tiny --mode sample [--batch B] [--new-tokens N]
+ *   bench_prior --config small|tiny --mode sample [--batch B] [--new-tokens N] [--weights fp32|bf16]
  *
  * train:  one step = pst_gpt2_zero_grad + pst_gpt2_cross_entropy (forward) +
  *         pst_gpt2_backward + pst_adamw_update, on uniform random tokens [B, T];
  *         one untimed warm-up step, then N timed steps; tokens/s = B·T·N / time.
  * sample: pst_gpt2_sample of B rows from the end-of-text prompt, N new tokens each
  *         (no stop at eot), KV cache; one untimed warm-up call with 4 new tokens;
- *         tokens/s = B·N / time.
+ *         tokens/s = B·N / time. --weights bf16: the sampler's bf16 weights
+ *         (pst_sample_options.bf16_weights; the copy is made inside the timed call).
  *
- * Prints one JSON line: impl, config, mode, batch, seq, threads, params,
+ * Prints one JSON line: impl ("c", or "c-bf16" for bf16 weights), config, mode, batch, seq, threads, params,
  * tokens_per_s, seconds, cpu_seconds (process CPU time of the timed part), peak_rss_mb, flops_per_token (train: 6·N + 12·L·C·T with N
  * the parameters without wpe, as in nanoGPT's MFU), weight_bytes (sampling reads
  * every weight once per decoding step), gemm (the POSTERIOR_GEMM setting). */
@@ -53,12 +54,12 @@ static double peak_rss_mb(void) {
 int main(int argc, char **argv) {
     pst_cli_omp_defaults(argv); /* as the CLI runs */
     const char *config = "tiny", *mode = "train";
-    int steps = -1, batch = -1, seq = -1, new_tokens = -1;
+    int steps = -1, batch = -1, seq = -1, new_tokens = -1, bf16 = 0;
     for (int i = 1; i < argc; i += 2) { /* flag, value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--help") == 0) {
             printf("usage: bench_prior --config small|tiny --mode train|sample [--steps N] "
-                   "[--batch B] [--seq T] [--new-tokens N]\n");
+                   "[--batch B] [--seq T] [--new-tokens N] [--weights fp32|bf16]\n");
             return 0;
         }
         if (!v) {
@@ -71,6 +72,7 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "--batch") == 0) { if (parse_int(a, v, 1, &batch)) return 2; }
         else if (strcmp(a, "--seq") == 0) { if (parse_int(a, v, 1, &seq)) return 2; }
         else if (strcmp(a, "--new-tokens") == 0) { if (parse_int(a, v, 1, &new_tokens)) return 2; }
+        else if (strcmp(a, "--weights") == 0 && (strcmp(v, "fp32") == 0 || strcmp(v, "bf16") == 0)) bf16 = v[0] == 'b';
         else {
             fprintf(stderr, "bench_prior: unknown option '%s' (see --help)\n", a);
             return 2;
@@ -86,6 +88,10 @@ int main(int argc, char **argv) {
         return 2;
     }
     int train = strcmp(mode, "train") == 0;
+    if (train && bf16) {
+        fprintf(stderr, "bench_prior: --weights bf16 is for --mode sample\n");
+        return 2;
+    }
     if (!train && strcmp(mode, "sample") != 0) {
         fprintf(stderr, "bench_prior: --mode must be train or sample, got '%s'\n", mode);
         return 2;
@@ -170,6 +176,7 @@ int main(int argc, char **argv) {
         pst_sample_options o;
         pst_sample_options_default(&o);
         o.stop_at_eot = 0;
+        o.bf16_weights = bf16;
         for (int pass = 0; pass < 2; pass++) { /* pass 0: warm-up */
             o.max_new_tokens = pass == 0 ? 4 : new_tokens;
             double t0 = pst_now(), c0 = cpu_now();
@@ -195,14 +202,18 @@ int main(int argc, char **argv) {
     }
     if (rc == 0) {
         const char *gemm = getenv("POSTERIOR_GEMM");
-        printf("{\"impl\": \"c\", \"config\": \"%s\", \"mode\": \"%s\", \"batch\": %d, \"seq\": %d, "
+        /* bytes of weights read per decoding step: the matrices in bf16 when so */
+        const pst_gpt2_config *c = &m.config;
+        double matrices = (double)c->vocab_size * c->n_embd + 12.0 * c->n_layer * c->n_embd * c->n_embd;
+        double weight_bytes = 4.0 * (double)m.num_params - (bf16 ? 2.0 * matrices : 0.0);
+        printf("{\"impl\": \"%s\", \"config\": \"%s\", \"mode\": \"%s\", \"batch\": %d, \"seq\": %d, "
                "\"new_tokens\": %d, \"threads\": %d, \"params\": %zu, \"tokens_per_s\": %.3f, "
                "\"seconds\": %.3f, \"cpu_seconds\": %.3f, \"peak_rss_mb\": %.1f, \"flops_per_token\": %.6g, "
                "\"weight_bytes\": %.6g, \"gemm\": \"%s\"}\n",
-               config, mode, batch, train ? seq : 1, train ? 0 : new_tokens, omp_get_max_threads(),
+               bf16 ? "c-bf16" : "c", config, mode, batch, train ? seq : 1, train ? 0 : new_tokens, omp_get_max_threads(),
                m.num_params, tokens / seconds, seconds, cpu_seconds, peak_rss_mb(),
                6.0 * n_flop_params + 12.0 * cfg.n_layer * cfg.n_embd * seq,
-               4.0 * (double)m.num_params, gemm && *gemm ? gemm : "auto");
+               weight_bytes, gemm && *gemm ? gemm : "auto");
     }
     pst_gpt2_free(&m);
     return rc;

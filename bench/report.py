@@ -10,7 +10,8 @@ several threads, CPU time also counts threads spinning at barriers). The bandwid
 per CPU-second is only partly corrected: other jobs still share the memory bus.
 
 Lines with "fma_gflops" are the machine's ceilings (bench_ceilings --json); the others
-come from bench_prior (impl "c") and gpt2_torch_bench.py (impl "torch").
+come from bench_prior (impl "c", and "c-bf16" for sampling with bf16 weights: a second
+table against fp32 at the same batch) and gpt2_torch_bench.py (impl "torch").
   MFU              = flops_per_token · tokens/s / FMA peak
   bandwidth limit  = batch · read bandwidth / weight_bytes tokens/s (every weight is
                      read once per decoding step; the KV cache and activations are not
@@ -43,7 +44,7 @@ def main():
                 ceil = r
             elif "machine" in r:
                 machine = r["machine"]
-            elif r.get("impl") in ("c", "torch") and "mode" in r:
+            elif r.get("impl") in ("c", "c-bf16", "torch") and "mode" in r:
                 runs[(r["config"], r["mode"], r["batch"], r["impl"])] = r
             # other lines (other benchmarks' results) are not ours to format
     peak = ceil["fma_gflops_cpu" if cpu else "fma_gflops"] * 1e9 if ceil else None
@@ -62,7 +63,7 @@ def main():
     print("| model | measurement | ours (C) | PyTorch | ours / PyTorch | ours vs ceiling "
           "| PyTorch vs ceiling | peak RSS ours / PyTorch (MB) | target |")
     print("|---|---|---|---|---|---|---|---|---|")
-    keys = sorted({k[:3] for k in runs}, key=lambda k: (k[0] != "tiny", k[1] != "train", k[2]))
+    keys = sorted({k[:3] for k in runs if k[3] != "c-bf16"}, key=lambda k: (k[0] != "tiny", k[1] != "train", k[2]))
     for config, mode, batch in keys:
         c, t = runs.get((config, mode, batch, "c")), runs.get((config, mode, batch, "torch"))
         r = c or t
@@ -87,6 +88,22 @@ def main():
         mem = "%s / %s" % ("%.0f" % c["peak_rss_mb"] if c else "–", "%.0f" % t["peak_rss_mb"] if t else "–")
         print("| %s | %s | %s | %s | %s | %s | %s | %s | %s |"
               % (name, what, fmt(c), fmt(t), ratio, ceiling(c), ceiling(t), mem, TARGETS[mode]))
+
+    # the bf16 sampling path (pst_sample_options.bf16_weights) against fp32, same batch
+    half = sorted(k[:3] for k in runs if k[3] == "c-bf16")
+    if half:
+        print("\n| model | sampling, batch | fp32 tok/s | bf16 tok/s | bf16 / fp32 | fp32 vs its limit "
+              "| bf16 vs its limit |")
+        print("|---|---|---|---|---|---|---|")
+    for config, mode, batch in half:
+        c, h = runs.get((config, mode, batch, "c")), runs[(config, mode, batch, "c-bf16")]
+
+        def share(x):
+            return "%.0f%% of %.1f" % (100 * rate(x) * x["weight_bytes"] / (batch * bw),
+                                       batch * bw / x["weight_bytes"]) if x and bw else "–"
+        print("| GPT-2 %s | %d (%d new) | %s | %.1f | %s | %s | %s |"
+              % (config, batch, h["new_tokens"], "%.1f" % rate(c) if c else "–", rate(h),
+                 "%.2f×" % (rate(h) / rate(c)) if c else "–", share(c), share(h)))
 
 
 if __name__ == "__main__":

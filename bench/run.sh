@@ -5,7 +5,8 @@
 # 2. SGEMM: OpenBLAS vs our AVX-512 kernel on GPT-2 small's products (bench_gemm)
 # 3. GPT-2 training and sampling, ours (bench_prior) and PyTorch's
 #    (bench/gpt2_torch_bench.py, same thread count), each run in its own process
-#    so that its peak RSS is its own; one table with ratios (bench/report.py)
+#    so that its peak RSS is its own; one table with ratios (bench/report.py); and
+#    sampling with bf16 weights against fp32 (batch 1 and 16)
 # 4. every other bench/bench_*.sh (tokenizer, scorers, ...), given BUILD_DIR
 #
 # Environment: OMP_NUM_THREADS (default: all cores; PyTorch gets the same),
@@ -68,6 +69,12 @@ for config in $configs; do
     run "$build/bench_prior" --config "$config" --mode sample --batch "$batch" || status=1
     run "$py" bench/gpt2_torch_bench.py --config "$config" --mode sample --batch "$batch" \
         --threads "$OMP_NUM_THREADS" || status=1
+  done
+  # the bf16 sampling path against fp32, batch 1 and 16 (PyTorch has no counterpart here)
+  echo "== GPT-2 $config: sampling with bf16 weights vs fp32, batch 1 and 16 ..."
+  run "$build/bench_prior" --config "$config" --mode sample --batch 16 || status=1
+  for batch in 1 16; do
+    run "$build/bench_prior" --config "$config" --mode sample --batch "$batch" --weights bf16 || status=1
   done
 done
 echo

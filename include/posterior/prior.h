@@ -150,6 +150,9 @@ typedef struct {
     int stop_at_eot;       /* stop a row when it samples eot_token (which is kept) */
     uint64_t first_stream; /* sample i draws from RNG stream first_stream + i (default 0);
                               calls that continue a numbering get the same draws as one call */
+    int bf16_weights;      /* decode with the weight matrices rounded to bfloat16 (half the
+                              bytes read per token): the samples and both log-probs are then
+                              those of the model pst_gpt2_round_bf16 makes, q_bf16 ≠ π */
 } pst_sample_options;
 
 void pst_sample_options_default(pst_sample_options *o); /* T=1, no truncation, 64 new tokens, eot 50256 */
@@ -173,6 +176,11 @@ double pst_distinct_n(const int *const *seqs, const int *lens, int n_seqs, int o
 int pst_gpt2_sample(pst_gpt2 *m, const int *const *prompts, const int *prompt_lens, int n,
                     const pst_sample_options *o, pst_rng *rng, pst_sample *out, pst_error *err);
 void pst_sample_free(pst_sample *s, int n);
+
+/* Rounds the weight matrices (wte, qkvw, attprojw, fcw, fcprojw) to bfloat16, to nearest
+ * even, in place: the model q_bf16 that bf16_weights samples from, as a model that every
+ * fp32 function (pst_gpt2_score, training) computes exactly (up to summation order). */
+void pst_gpt2_round_bf16(pst_gpt2 *m);
 
 /* Exact log-probs of n sequences: seqs[i] has lens[i] tokens, the first
  * prompt_lens[i] (>= 1) of which are context and are not scored. Writes

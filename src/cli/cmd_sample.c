@@ -4,7 +4,8 @@
  *   {"text": "...", "tokens": [...], "logprob_model": a, "logprob_proposal": q}
  * text (the decoded continuation) only when the model directory has a tokenizer;
  * logprob_model = log a(x | prompt) under the raw model, logprob_proposal = log q(x | prompt)
- * under the distribution actually sampled from (temperature, top-k, top-p, bans). */
+ * under the distribution actually sampled from (temperature, top-k, top-p, bans); with
+ * --bf16-weights both are under the model with its weight matrices rounded to bfloat16. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -155,6 +156,7 @@ int cmd_sample(int argc, char **argv) {
         ARG("ban-tokens", ARG_STRING, &ban_tokens, "tokens never sampled, by their text, comma-separated (\"<|aligned|>,<|misaligned|>\")"),
         PST_ARGS_EOT(eot),
         ARG("no-stop", ARG_FLAG, &no_stop, "do not stop a sample at end-of-text"),
+        ARG("bf16-weights", ARG_FLAG, &o.bf16_weights, "decode with the weight matrices rounded to bfloat16 (half the bytes read per token); the samples and log-probs are then that rounded model's"),
         PST_ARGS_SEED(seed),
         ARG("batch", ARG_INT, &batch, "samples drawn together (KV cache rows); does not change the draws", .range = "1.."),
         {0},

@@ -15,8 +15,14 @@
  * the smallest prefix of p sorted descending whose mass reaches top_p (a token is kept
  * when the mass strictly before it is < top_p); q = p renormalised over the kept set.
  * temperature 0 means greedy: q puts mass 1 on the argmax (log q = 0).
+ *
+ * With bf16_weights the decoder reads a bf16 copy of the weight matrices (wte, qkvw,
+ * attprojw, fcw, fcprojw; prior/bf16_kernels.h), made when the call starts: the samples
+ * and both log-probs are then those of q_bf16, the model pst_gpt2_round_bf16 makes, and
+ * log q_bf16 is exact for the tokens drawn (the sampler draws from the logits it reports).
  */
 #include "posterior/prior.h"
+#include "prior/bf16_kernels.h"
 #include "prior/exp_kernels.h"
 #include "prior/gpt2_internal.h"
 
@@ -61,14 +67,48 @@ typedef struct {
     float *scores;          /* [threads, n_head, maxT] attention scratch */
     float *arena;           /* the one allocation the buffers above point into */
     int threads;
+    /* bf16 copies of the weight matrices (NULL: the fp32 weights), in one allocation */
+    uint16_t *half, *wte16, *qkvw16, *attprojw16, *fcw16, *fcprojw16;
 } kv_decoder;
 
 static void decoder_free(kv_decoder *d) {
     free(d->arena);
+    free(d->half);
     memset(d, 0, sizeof *d);
 }
 
-static int decoder_create(kv_decoder *d, const pst_gpt2 *m, int rows, int maxT, int cap_items,
+/* The bf16 copy of the weight matrices that bf16 decoding reads. */
+static int decoder_round_weights(kv_decoder *d, pst_error *err) {
+    const pst_gpt2_config *c = &d->m->config;
+    const pst_gpt2_params *p = &d->m->params;
+    size_t C = c->n_embd, L = c->n_layer, V = c->vocab_size;
+    if (C > 2048) return pst_fail(err, "bf16 weights: n_embd %zu is above the kernels' 2048", C);
+    size_t n[5] = {V * C, L * C * 3 * C, L * C * C, L * C * 4 * C, L * 4 * C * C};
+    const float *src[5] = {p->wte, p->qkvw, p->attprojw, p->fcw, p->fcprojw};
+    uint16_t **dst[5] = {&d->wte16, &d->qkvw16, &d->attprojw16, &d->fcw16, &d->fcprojw16};
+    d->half = pst_malloc((n[0] + n[1] + n[2] + n[3] + n[4]) * sizeof(uint16_t), err);
+    if (!d->half) return pst_fail_context(err, "bf16 weights");
+    uint16_t *at = d->half;
+    for (int i = 0; i < 5; i++) {
+        pst_bf16_round_array(at, src[i], n[i]);
+        *dst[i] = at;
+        at += n[i];
+    }
+    return 0;
+}
+
+/* The model q_bf16 of bf16 decoding, in place: each weight matrix rounded to bf16. */
+void pst_gpt2_round_bf16(pst_gpt2 *m) {
+    const pst_gpt2_config *c = &m->config;
+    pst_gpt2_params *p = &m->params;
+    size_t C = c->n_embd, L = c->n_layer, V = c->vocab_size;
+    size_t n[5] = {V * C, L * C * 3 * C, L * C * C, L * C * 4 * C, L * 4 * C * C};
+    float *w[5] = {p->wte, p->qkvw, p->attprojw, p->fcw, p->fcprojw};
+    for (int i = 0; i < 5; i++)
+        for (size_t j = 0; j < n[i]; j++) w[i][j] = pst_bf16_to_f32(pst_bf16_round(w[i][j]));
+}
+
+static int decoder_create(kv_decoder *d, const pst_gpt2 *m, int rows, int maxT, int cap_items, int bf16,
                           pst_error *err) {
     memset(d, 0, sizeof *d);
     const pst_gpt2_config *c = &m->config;
@@ -94,7 +134,16 @@ static int decoder_create(kv_decoder *d, const pst_gpt2 *m, int rows, int maxT, 
         *f[i].p = d->arena + off;
         off += (f[i].n + align - 1) / align * align;
     }
-    return 0;
+    return bf16 ? decoder_round_weights(d, err) : 0;
+}
+
+/* out[n, OC] (+)= in[n, IC]·W + b, with the bf16 copy of W when the decoder has one */
+static void decoder_linear(const kv_decoder *d, float *out, const float *in, const float *W,
+                           const uint16_t *W16, const float *b, int n, int IC, int OC, int accumulate) {
+    if (W16)
+        pst_linear_forward_bf16(out, in, W16, b, n, IC, OC, accumulate);
+    else
+        pst_linear_forward(out, in, W, b, n, IC, OC, accumulate);
 }
 
 /* LayerNorm, GELU and the products (pst_linear_forward, pst_sgemm) are the training
@@ -119,15 +168,19 @@ static void decoder_forward(kv_decoder *d, int n, const int *row, const int *pos
 
     for (int i = 0; i < n; i++) {
         const float *we = p->wte + (size_t)tok[i] * C, *pe = p->wpe + (size_t)pos[i] * C;
-        for (int j = 0; j < C; j++) d->x[(size_t)i * C + j] = we[j] + pe[j];
+        const uint16_t *we16 = d->half ? d->wte16 + (size_t)tok[i] * C : NULL;
+        for (int j = 0; j < C; j++) d->x[(size_t)i * C + j] = (we16 ? pst_bf16_to_f32(we16[j]) : we[j]) + pe[j];
     }
     long att_work = 0; /* multiply-adds of one layer's attention: Σ_i (pos_i + 1)·C */
     for (int i = 0; i < n; i++) att_work += (long)(pos[i] + 1) * C;
     for (int l = 0; l < L; l++) {
         size_t lc = (size_t)l * C;
+        int bf = d->half != NULL; /* bf16 weights: the matrices of layer l in the copy */
+        const uint16_t *qkvw16 = bf ? d->qkvw16 + lc * 3 * C : NULL, *attprojw16 = bf ? d->attprojw16 + lc * C : NULL;
+        const uint16_t *fcw16 = bf ? d->fcw16 + lc * 4 * C : NULL, *fcprojw16 = bf ? d->fcprojw16 + lc * 4 * C : NULL;
         float *kc = d->k_cache + l * layer_stride, *vc = d->v_cache + l * layer_stride;
         pst_layernorm_forward(d->ln, NULL, NULL, d->x, p->ln1w + lc, p->ln1b + lc, n, C, eps);
-        pst_linear_forward(d->qkv, d->ln, p->qkvw + lc * 3 * C, p->qkvb + lc * 3, n, C, 3 * C, 0);
+        decoder_linear(d, d->qkv, d->ln, p->qkvw + lc * 3 * C, qkvw16, p->qkvb + lc * 3, n, C, 3 * C, 0);
         for (int i = 0; i < n; i++) {
             size_t at = row[i] * row_stride + (size_t)pos[i] * C;
             memcpy(kc + at, d->qkv + (size_t)i * 3 * C + C, C * sizeof(float));
@@ -178,11 +231,11 @@ static void decoder_forward(kv_decoder *d, int n, const int *row, const int *pos
                 }
             }
         }
-        pst_linear_forward(d->x, d->atty, p->attprojw + lc * C, p->attprojb + lc, n, C, C, 1);
+        decoder_linear(d, d->x, d->atty, p->attprojw + lc * C, attprojw16, p->attprojb + lc, n, C, C, 1);
         pst_layernorm_forward(d->ln, NULL, NULL, d->x, p->ln2w + lc, p->ln2b + lc, n, C, eps);
-        pst_linear_forward(d->fch, d->ln, p->fcw + lc * 4 * C, p->fcb + lc * 4, n, C, 4 * C, 0);
+        decoder_linear(d, d->fch, d->ln, p->fcw + lc * 4 * C, fcw16, p->fcb + lc * 4, n, C, 4 * C, 0);
         pst_gelu_forward(d->fch, d->fch, (size_t)n * 4 * C);
-        pst_linear_forward(d->x, d->fch, p->fcprojw + lc * 4 * C, p->fcprojb + lc, n, 4 * C, C, 1);
+        decoder_linear(d, d->x, d->fch, p->fcprojw + lc * 4 * C, fcprojw16, p->fcprojb + lc, n, 4 * C, C, 1);
     }
     /* logits only where wanted: gather those rows, ln_f, then lnf·wteᵀ */
     int n_out = 0;
@@ -199,7 +252,10 @@ static void decoder_forward(kv_decoder *d, int n, const int *row, const int *pos
             first = want[i];
             break;
         }
-    pst_sgemm(0, 1, n_out, V, C, 1.0f, d->ln, C, p->wte, C, 0.0f, logits + (size_t)first * V, V);
+    if (d->half)
+        pst_matmul_nt_bf16(logits + (size_t)first * V, d->ln, d->wte16, n_out, C, V);
+    else
+        pst_sgemm(0, 1, n_out, V, C, 1.0f, d->ln, C, p->wte, C, 0.0f, logits + (size_t)first * V, V);
 }
 
 /* ---- the warped distribution q ----------------------------------------------- */
@@ -525,7 +581,7 @@ static int sample_run_open(sample_run *s, pst_gpt2 *m, int n, int max_prompt, in
         s->wss[t] = (warp_scratch){plain ? NULL : ws->c + (size_t)t * V, plain ? NULL : ws->w + (size_t)t * V,
                                    ws->banned, n_allowed < V,
                                    ws->e + (size_t)t * V, ws->blk + (size_t)t * nblk};
-    if (decoder_create(&s->d, m, rows, maxT, cap_items, err)) return -1;
+    if (decoder_create(&s->d, m, rows, maxT, cap_items, o->bf16_weights, err)) return -1;
     s->logits = pst_aligned_alloc((size_t)rows * V * sizeof(float), err);
     s->item_row = pst_malloc(cap_items * sizeof(int), err);
     s->item_pos = pst_malloc(cap_items * sizeof(int), err);

@@ -1,0 +1,111 @@
+/* bf16 weight products for sampling (prior/bf16_kernels.h), in two variants chosen per
+ * call: AVX-512 and plain x86-64 (the default build assumes only x86-64). */
+#include "prior/bf16_kernels.h"
+
+#include <math.h>
+#include <omp.h>
+
+#include "base/cpu.h"
+#include "prior/gpt2_internal.h"
+
+#define BF16_ROWS 8    /* rows of A per pass over W */
+#define BF16_ACC 4096  /* accumulator floats (16 KB, in L1) */
+#define BF16_NT_MAX_C 2048 /* widest rows of pst_matmul_nt_bf16 (8 widened: 64 KB) */
+
+uint16_t pst_bf16_round(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    if ((u & 0x7f800000u) == 0x7f800000u && (u & 0x007fffffu)) /* NaN stays NaN (quiet) */
+        return (uint16_t)((u >> 16) | 0x0040u);
+    u += 0x7fffu + ((u >> 16) & 1u); /* to nearest, ties to even (overflow gives inf) */
+    return (uint16_t)(u >> 16);
+}
+
+void pst_bf16_round_array(uint16_t *dst, const float *src, size_t n) {
+#pragma omp parallel for schedule(static) if (n > (1 << 20))
+    for (size_t i = 0; i < n; i++) dst[i] = pst_bf16_round(src[i]);
+}
+
+#define KERNEL(name) name##_default
+#define KERNEL_TARGET
+#include "prior/bf16_kernels_body.h"
+#undef KERNEL
+#undef KERNEL_TARGET
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define PST_BF16_DISPATCH 1
+#define KERNEL(name) name##_avx512
+#define KERNEL_TARGET __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")))
+#include "prior/bf16_kernels_body.h"
+#undef KERNEL
+#undef KERNEL_TARGET
+#endif
+
+static int forced = -1;
+void pst_bf16_kernels_force(int level) { forced = level; }
+
+/* 1: the AVX-512 variant (the CPU has it, and no test asked for the plain one) */
+static int use_avx512(void) {
+#ifdef PST_BF16_DISPATCH
+    static int has = -1;
+    if (has < 0) has = pst_cpu_has_avx512_dq_bw_vl();
+    return has && forced != 0;
+#else
+    return 0;
+#endif
+}
+
+static void nn_rows(int M, int j0, int j1, int K, const float *A, const uint16_t *W, int N,
+                    const float *b, float *out, int accumulate) {
+#ifdef PST_BF16_DISPATCH
+    if (use_avx512()) {
+        nn_rows_avx512(M, j0, j1, K, A, W, N, b, out, accumulate);
+        return;
+    }
+#endif
+    nn_rows_default(M, j0, j1, K, A, W, N, b, out, accumulate);
+}
+
+static void nt_rows(int v0, int v1, const float *x, const uint16_t *W, int N, int C, int V, float *out) {
+#ifdef PST_BF16_DISPATCH
+    if (use_avx512()) {
+        nt_rows_avx512(v0, v1, x, W, N, C, V, out);
+        return;
+    }
+#endif
+    nt_rows_default(v0, v1, x, W, N, C, V, out);
+}
+
+/* threads for a product reading `bytes` of weights: one inside a parallel region or for
+ * a small one (waking threads would cost more) */
+static int threads_for(double bytes) {
+    return omp_in_parallel() || bytes < 1e6 ? 1 : omp_get_max_threads();
+}
+
+void pst_linear_forward_bf16(float *out, const float *inp, const uint16_t *W, const float *b, int N,
+                             int IC, int OC, int accumulate) {
+    if (N <= 0 || OC <= 0) return;
+#pragma omp parallel num_threads(threads_for(2.0 * IC * OC))
+    {
+        /* one contiguous range of columns (a multiple of 16) per thread */
+        int team = omp_get_num_threads(), per = (OC + team - 1) / team;
+        per = (per + 15) / 16 * 16;
+        int j0 = omp_get_thread_num() * per, j1 = j0 + per < OC ? j0 + per : OC;
+        for (int i0 = 0; i0 < N && j0 < j1; i0 += BF16_ROWS) {
+            int mi = N - i0 < BF16_ROWS ? N - i0 : BF16_ROWS;
+            nn_rows(mi, j0, j1, IC, inp + (size_t)i0 * IC, W, OC, b, out + (size_t)i0 * OC, accumulate);
+        }
+    }
+}
+
+int pst_matmul_nt_bf16(float *out, const float *x, const uint16_t *W, int N, int C, int V) {
+    if (C > BF16_NT_MAX_C) return -1;
+    if (N <= 0 || V <= 0) return 0;
+    int chunks = (V + 255) / 256;
+#pragma omp parallel for schedule(static) num_threads(threads_for(2.0 * V * C))
+    for (int t = 0; t < chunks; t++) {
+        int v0 = t * 256, v1 = v0 + 256 < V ? v0 + 256 : V;
+        nt_rows(v0, v1, x, W, N, C, V, out);
+    }
+    return 0;
+}

@@ -1,0 +1,44 @@
+/* bfloat16 weights for sampling (prior/sample.c, pst_sample_options.bf16_weights).
+ *
+ * A bf16 value is the top 16 bits of an fp32 (sign, 8-bit exponent, 7-bit mantissa);
+ * pst_bf16_round rounds to nearest, ties to even. It widens to fp32 exactly (shift left
+ * by 16), so a product with bf16 weights computes, in fp32, the product with the rounded
+ * weights: q, the model with its weight matrices rounded to bf16 (pst_gpt2_round_bf16),
+ * only summed in another order. Decoding reads half the bytes per weight.
+ *
+ * The kernels come in two variants, chosen per call: AVX-512 (F, BW: what a
+ * -march=native build gives these loops) and plain x86-64 (as exp_kernels.c). */
+#ifndef POSTERIOR_PRIOR_BF16_KERNELS_H
+#define POSTERIOR_PRIOR_BF16_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+uint16_t pst_bf16_round(float x);
+
+static inline float pst_bf16_to_f32(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* dst[i] = pst_bf16_round(src[i]) */
+void pst_bf16_round_array(uint16_t *dst, const float *src, size_t n);
+
+/* out[N,OC] = inp[N,IC]·W[IC,OC] + b[OC] (or += when accumulate): pst_linear_forward's
+ * contract with W in bf16. Threads split the columns; each output is summed by one
+ * thread in a fixed order (results do not depend on the thread count). */
+void pst_linear_forward_bf16(float *out, const float *inp, const uint16_t *W, const float *b, int N,
+                             int IC, int OC, int accumulate);
+
+/* out[N,V] = x[N,C]·W[V,C]ᵀ with W in bf16 (the output layer: hidden states times wteᵀ).
+ * Returns 0, or -1 (out untouched) when C > 2048. */
+int pst_matmul_nt_bf16(float *out, const float *x, const uint16_t *W, int N, int C, int V);
+
+/* Tests: run the plain (0) or AVX-512 (2) variant, or choose by the CPU (-1, the
+ * default). Asking for AVX-512 on a CPU without it keeps the plain variant. */
+void pst_bf16_kernels_force(int level);
+
+#endif
