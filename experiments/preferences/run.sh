@@ -53,7 +53,7 @@ fi
 [ -f "$out/rm_target.json" ] || "$P" target init --kind klrl --kl-beta "$beta" --prior "$prior" \
     --out "$out/rm_target.json" "rm:$out/rm" > /dev/null
 
-measure() { # model, name, seed: E_π[oracle] and KL(π‖a), E_π[r_RM] -> OUT/name.json
+measure() { # model, name, seed: E_π[oracle], KL(π‖a) (and its ESS), length, distinct-2, E_π[r_RM] -> OUT/name.json
   [ -f "$out/$2.json" ] && return 0
   "$P" eval --model "$1" --spec "$out/oracle_target.json" --n "$eval_n" --max-new-tokens 40 --n-exact 0 --seed "$3" \
       > "$out/$2.oracle.tmp" 2>> "$out/$2.log"
@@ -63,7 +63,8 @@ measure() { # model, name, seed: E_π[oracle] and KL(π‖a), E_π[r_RM] -> OUT/
 import json, sys
 o, r = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
 print(json.dumps({"oracle": o["alignment"][0], "oracle_se": o.get("alignment_se", [None])[0],
-                  "rm": r["alignment"][0], "kl_pi_a": o["kl_pi_a"], "kl_pi_a_se": o.get("kl_pi_a_se")}))
+                  "rm": r["alignment"][0], "kl_pi_a": o["kl_pi_a"], "kl_pi_a_se": o.get("kl_pi_a_se"),
+                  "ess": o.get("ess"), "mean_length": o.get("mean_length"), "distinct_2": o.get("distinct_2")}))
 PY
   rm -f "$out/$2.oracle.tmp" "$out/$2.rm.tmp"
   mv "$out/$2.json.tmp" "$out/$2.json"

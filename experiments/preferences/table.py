@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The table of experiments/preferences/run.sh: the pairs (oracle, noise, achievable accuracy),
-the reward model's held-out accuracy, each method's E_π[oracle], E_π[r_RM] and KL(π‖a) (mean
-over seeds ± the standard deviation over seeds), and the over-optimisation curve.
+the reward model's held-out accuracy, each method's E_π[oracle], E_π[r_RM], KL(π‖a) with the
+effective sample size behind it, the mean length and distinct-2 of its samples (mean over seeds
+± the standard deviation over seeds), and the over-optimisation curve.
     /usr/bin/python3 experiments/preferences/table.py OUT_DIR"""
 import glob
 import json
@@ -34,12 +35,15 @@ for f in sorted(glob.glob(os.path.join(out, "*_s*.json"))):
     m = re.match(r"(.*)_s(\d+)\.json$", os.path.basename(f))
     if m:
         runs.setdefault(m.group(1), []).append(json.load(open(f)))
-print("| method | seeds | E_π[oracle] | E_π[r_RM] | KL(π‖a) |")
-print("|---|---|---|---|---|")
+# length (tokens, of at most 40), distinct-2 and the ESS behind KL(π‖a): in runs from
+# before they were recorded, "—"
+keys = ("oracle", "rm", "kl_pi_a", "ess", "mean_length", "distinct_2")
+print("| method | seeds | E_π[oracle] | E_π[r_RM] | KL(π‖a) | its ESS | length | distinct-2 |")
+print("|---|---|---|---|---|---|---|---|")
 for name in sorted(runs, key=lambda n: (n != "prior", n)):
     ds = runs[name]
-    cells = [cell([d[k] for d in ds]) for k in ("oracle", "rm", "kl_pi_a")]
-    print("| %s | %d | %s | %s | %s |" % (name, len(ds), *cells))
+    cells = [cell([d.get(k) for d in ds]) for k in keys]
+    print("| %s | %d | %s |" % (name, len(ds), " | ".join(cells)))
 stages = sorted((int(re.search(r"_(\d+)\.json$", f).group(1)), json.load(open(f)))
                 for f in glob.glob(os.path.join(out, "overopt_*.json")))
 if stages:
