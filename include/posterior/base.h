@@ -49,6 +49,10 @@ void *pst_realloc(void *p, size_t bytes, pst_error *err);
 char *pst_strdup(const char *s, pst_error *err);
 char *pst_strndup(const char *s, size_t n, pst_error *err); /* at most n bytes of s, NUL-ended */
 void *pst_aligned_alloc(size_t bytes, pst_error *err);
+/* A large buffer that is filled at once (a copy of a model's weights): aligned to 2 MB,
+ * with transparent huge pages asked for (madvise), so that its first touch faults in 2 MB
+ * pages instead of 4 KB ones where the kernel allows it (free with free()). */
+void *pst_large_alloc(size_t bytes, pst_error *err);
 /* Growable arrays, one way: makes room for need elements of elem bytes in p (NULL:
  * none yet), whose capacity is *cap elements, doubling from first (or *cap) until need
  * fits;

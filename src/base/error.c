@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 int pst_fail(pst_error *err, const char *fmt, ...) {
     if (err) {
@@ -101,5 +102,19 @@ void *pst_aligned_alloc(size_t bytes, pst_error *err) {
         fail_bytes(err, bytes);
         return NULL;
     }
+    return p;
+}
+
+void *pst_large_alloc(size_t bytes, pst_error *err) {
+    const size_t huge = (size_t)2 << 20;
+    size_t rounded = (bytes + huge - 1) / huge * huge;
+    void *p = NULL;
+    if (posix_memalign(&p, huge, rounded ? rounded : huge) != 0) {
+        fail_bytes(err, bytes);
+        return NULL;
+    }
+#ifdef MADV_HUGEPAGE
+    madvise(p, rounded, MADV_HUGEPAGE); /* a hint: without huge pages the buffer still works */
+#endif
     return p;
 }

@@ -15,15 +15,7 @@
 uint16_t pst_bf16_round(float x) {
     uint32_t u;
     memcpy(&u, &x, sizeof u);
-    if ((u & 0x7f800000u) == 0x7f800000u && (u & 0x007fffffu)) /* NaN stays NaN (quiet) */
-        return (uint16_t)((u >> 16) | 0x0040u);
-    u += 0x7fffu + ((u >> 16) & 1u); /* to nearest, ties to even (overflow gives inf) */
-    return (uint16_t)(u >> 16);
-}
-
-void pst_bf16_round_array(uint16_t *dst, const float *src, size_t n) {
-#pragma omp parallel for schedule(static) if (n > (1 << 20))
-    for (size_t i = 0; i < n; i++) dst[i] = pst_bf16_round(src[i]);
+    return pst_bf16_round_bits(u);
 }
 
 #define KERNEL(name) name##_default
@@ -66,6 +58,31 @@ static void nn_rows(int M, int j0, int j1, int K, const float *A, const uint16_t
     nn_rows_default(M, j0, j1, K, A, W, N, b, out, accumulate);
 }
 
+/* threads for a product reading `bytes` of weights: one inside a parallel region or for
+ * a small one (waking threads would cost more) */
+static int threads_for(double bytes) {
+    return omp_in_parallel() || bytes < 1e6 ? 1 : omp_get_max_threads();
+}
+
+static void round_run(uint16_t *dst, const float *src, size_t n) {
+#ifdef PST_BF16_DISPATCH
+    if (use_avx512()) {
+        round_run_avx512(dst, src, n);
+        return;
+    }
+#endif
+    round_run_default(dst, src, n);
+}
+
+void pst_bf16_round_array(uint16_t *dst, const float *src, size_t n) {
+    size_t chunk = (size_t)1 << 16, chunks = (n + chunk - 1) / chunk;
+#pragma omp parallel for schedule(static) num_threads(threads_for(6.0 * n))
+    for (size_t c = 0; c < chunks; c++) {
+        size_t i0 = c * chunk, m = n - i0 < chunk ? n - i0 : chunk;
+        round_run(dst + i0, src + i0, m);
+    }
+}
+
 static void nt_rows(int v0, int v1, const float *x, const uint16_t *W, int N, int C, int V, float *out) {
 #ifdef PST_BF16_DISPATCH
     if (use_avx512()) {
@@ -74,12 +91,6 @@ static void nt_rows(int v0, int v1, const float *x, const uint16_t *W, int N, in
     }
 #endif
     nt_rows_default(v0, v1, x, W, N, C, V, out);
-}
-
-/* threads for a product reading `bytes` of weights: one inside a parallel region or for
- * a small one (waking threads would cost more) */
-static int threads_for(double bytes) {
-    return omp_in_parallel() || bytes < 1e6 ? 1 : omp_get_max_threads();
 }
 
 void pst_linear_forward_bf16(float *out, const float *inp, const uint16_t *W, const float *b, int N,

@@ -17,6 +17,14 @@
 
 uint16_t pst_bf16_round(float x);
 
+/* The same on the bits of an fp32 (branch-free, so that loops of it vectorise): NaN stays
+ * a (quiet) NaN; otherwise add half a unit of the kept bits, plus one when the kept value
+ * is odd (ties to even), and keep the top 16 bits (overflow gives inf). */
+static inline uint16_t pst_bf16_round_bits(uint32_t u) {
+    uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16, quiet = (u >> 16) | 0x0040u;
+    return (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? quiet : rounded);
+}
+
 static inline float pst_bf16_to_f32(uint16_t h) {
     uint32_t u = (uint32_t)h << 16;
     float f;

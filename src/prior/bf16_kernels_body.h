@@ -1,23 +1,48 @@
 /* The bodies of prior/bf16_kernels.c, included once per instruction set with
  * KERNEL(name) naming the variant and KERNEL_TARGET its function attribute. */
 
+/* dst[i] = bf16 rounding of src[i], for i < n */
+KERNEL_TARGET static void KERNEL(round_run)(uint16_t *dst, const float *src, size_t n) {
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, src + i, sizeof u);
+        dst[i] = pst_bf16_round_bits(u);
+    }
+}
+
 /* Columns j0 .. j1 of out for M (<= BF16_ROWS) rows: acc[i][j] = Σ_k A[i][k]·W[k][j]. W
- * goes past accumulators kept in L1 (chunks of cw columns, M·cw <= BF16_ACC floats) 4
- * rows at a time, each widened once into wf (4·cw <= BF16_ACC floats, L1) and used by
- * all M rows, as base/gemm_avx512.c's thin_nn. */
+ * goes past accumulators kept in L1 (chunks of cw columns, M·cw <= BF16_ACC floats) 8
+ * rows at a time, as base/gemm_avx512.c's thin_nn: widened in the loop for up to 4 rows
+ * of A, else widened once into wf (8·cw <= BF16_ACC floats, L1) for all M rows. */
 KERNEL_TARGET static void KERNEL(nn_rows)(int M, int j0, int j1, int K, const float *A,
                                           const uint16_t *W, int N, const float *b, float *out,
                                           int accumulate) {
     float acc[BF16_ACC] __attribute__((aligned(64)));
     float wf[BF16_ACC] __attribute__((aligned(64)));
-    int cw_max = BF16_ACC / M; /* acc and wf together <= 32 KB */
-    cw_max = cw_max < BF16_ACC / 4 ? cw_max - cw_max % 16 : BF16_ACC / 4;
+    int cw_max = BF16_ACC / M, cap = M <= 4 ? BF16_ACC / 4 : BF16_ACC / 8; /* acc (+ wf) <= 32 KB */
+    cw_max = cw_max < cap ? cw_max - cw_max % 16 : cap;
     for (int c0 = j0; c0 < j1; c0 += cw_max) {
         int cw = c0 + cw_max < j1 ? cw_max : j1 - c0;
         memset(acc, 0, (size_t)M * cw * sizeof(float));
-        for (int k = 0; k < K; k += 4) {
-            int kn = K - k < 4 ? K - k : 4;
-            for (int u = 0; u < 4; u++) { /* rows past K widen as zeros */
+        int k = 0;
+        if (M <= 4) /* few rows: widen in the loop, 8 rows of W per pass over acc */
+            for (; k + 8 <= K; k += 8) {
+                const uint16_t *w = W + (size_t)k * N + c0;
+                for (int i = 0; i < M; i++) {
+                    const float *x = A + (size_t)i * K + k;
+                    float *ac = acc + i * cw;
+#pragma omp simd
+                    for (int j = 0; j < cw; j++) {
+                        float s = 0;
+                        for (int u = 0; u < 8; u++) s += x[u] * pst_bf16_to_f32(w[j + (size_t)u * N]);
+                        ac[j] += s;
+                    }
+                }
+            }
+        for (; k < K; k += 8) { /* more rows: widen 8 rows of W once into wf, for all M rows */
+            int kn = K - k < 8 ? K - k : 8;
+            for (int u = 0; u < 8; u++) { /* rows past K widen as zeros */
                 const uint16_t *w = W + (size_t)(k + u) * N + c0;
                 float *f = wf + u * cw;
                 if (u < kn) {
@@ -27,13 +52,15 @@ KERNEL_TARGET static void KERNEL(nn_rows)(int M, int j0, int j1, int K, const fl
                     memset(f, 0, cw * sizeof(float));
                 }
             }
-            const float *w0 = wf, *w1 = wf + cw, *w2 = wf + 2 * cw, *w3 = wf + 3 * cw;
             for (int i = 0; i < M; i++) {
                 const float *x = A + (size_t)i * K + k;
-                float *ac = acc + i * cw, x0 = x[0], x1 = kn > 1 ? x[1] : 0, x2 = kn > 2 ? x[2] : 0,
-                      x3 = kn > 3 ? x[3] : 0;
+                float xs[8], *ac = acc + i * cw;
+                for (int u = 0; u < 8; u++) xs[u] = u < kn ? x[u] : 0.0f;
 #pragma omp simd
-                for (int j = 0; j < cw; j++) ac[j] += x0 * w0[j] + x1 * w1[j] + x2 * w2[j] + x3 * w3[j];
+                for (int j = 0; j < cw; j++)
+                    ac[j] += xs[0] * wf[j] + xs[1] * wf[cw + j] + xs[2] * wf[2 * cw + j] + xs[3] * wf[3 * cw + j] +
+                             xs[4] * wf[4 * cw + j] + xs[5] * wf[5 * cw + j] + xs[6] * wf[6 * cw + j] +
+                             xs[7] * wf[7 * cw + j];
             }
         }
         for (int i = 0; i < M; i++) {

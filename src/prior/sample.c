@@ -86,7 +86,7 @@ static int decoder_round_weights(kv_decoder *d, pst_error *err) {
     size_t n[5] = {V * C, L * C * 3 * C, L * C * C, L * C * 4 * C, L * 4 * C * C};
     const float *src[5] = {p->wte, p->qkvw, p->attprojw, p->fcw, p->fcprojw};
     uint16_t **dst[5] = {&d->wte16, &d->qkvw16, &d->attprojw16, &d->fcw16, &d->fcprojw16};
-    d->half = pst_malloc((n[0] + n[1] + n[2] + n[3] + n[4]) * sizeof(uint16_t), err);
+    d->half = pst_large_alloc((n[0] + n[1] + n[2] + n[3] + n[4]) * sizeof(uint16_t), err);
     if (!d->half) return pst_fail_context(err, "bf16 weights");
     uint16_t *at = d->half;
     for (int i = 0; i < 5; i++) {
