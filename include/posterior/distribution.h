@@ -157,7 +157,9 @@ static inline int pst_dist_same(const pst_distribution *a, const pst_distributio
 /* ---- the GPT-2 prior / policy ---------------------------------------- */
 
 typedef struct {
-    pst_sample_options sampling; /* temperature / top-k / top-p: log q is the warped log-prob */
+    pst_sample_options sampling; /* temperature / top-k / top-p: log q is the warped log-prob;
+                                    bf16_weights: log q is the bf16 model's, and log π (the
+                                    samples' logprob_model) comes from an fp32 scoring pass */
     float beta1, beta2, eps, weight_decay, grad_clip;
     int micro_batch;             /* rows per forward/backward (0: all at once) */
 } pst_gpt2_policy_options;

@@ -78,7 +78,7 @@ static int check_method(const char *method, const pst_arg *spec, const unsigned 
 /* What `tune` was asked (the option table binds to these). */
 typedef struct {
     const char *method, *spec_path, *out, *variant, *fdiv, *init, *prompts_path, *reference, *reward;
-    int max_new, micro_batch, n_exact, top_k;
+    int max_new, micro_batch, n_exact, top_k, bf16;
     long max_proposals;
     double temperature, top_p, grad_clip, weight_decay;
     pst_tune_dpo dpo;    /* --method dpo (src/cli/tune_dpo.c) */
@@ -125,6 +125,11 @@ static int settle_options(tune_cli *c, const pst_arg *spec, const unsigned char 
         return 2;
     }
     int is_ppo = strcmp(c->method, "ppo") == 0, is_dpo = strcmp(c->method, "dpo") == 0;
+    if (c->bf16 && strcmp(c->method, "dpg") != 0) { /* RL and DPO assume samples of π itself */
+        fprintf(stderr, "posterior tune: --bf16-weights is for --method dpg (its weights P/q correct for q ≠ π); "
+                        "--method %s needs samples of the policy itself\n", c->method);
+        return 2;
+    }
     if (check_method(c->method, spec, given) < 0 ||
         pst_tune_dpo_check(&c->dpo, is_dpo, spec, given, resume, c->o.kl_coef) != 0)
         return 2;
@@ -194,6 +199,7 @@ static int write_run_json(const tune_cli *c, const pst_target_bundle *b, int n_c
     cJSON_AddNumberToObject(run, "temperature", c->temperature);
     cJSON_AddNumberToObject(run, "top_k", c->top_k);
     cJSON_AddNumberToObject(run, "top_p", c->top_p);
+    cJSON_AddBoolToObject(run, "bf16_weights", c->bf16);
     cJSON_AddNumberToObject(run, "micro_batch", c->micro_batch);
     cJSON_AddNumberToObject(run, "seed", (double)c->o.seed);
     cJSON_AddNumberToObject(run, "contexts", n_ctx);
@@ -210,7 +216,8 @@ static int write_run_json(const tune_cli *c, const pst_target_bundle *b, int n_c
 }
 
 /* The run itself: PPO, DPO or the DPG loop (the DPG family and REINFORCE, RLOO, GRPO). The
- * initial proposal of off-policy DPG is the prior, sampled with the same warping as the policy. */
+ * initial proposal of off-policy DPG is the prior, sampled with the same warping (and bf16
+ * weights) as the policy. */
 static int train(tune_cli *c, pst_target_bundle *b, pst_distribution *policy, const pst_gpt2_policy_options *po,
                  const pst_reference *ref, pst_tune_contexts *report, pst_error *err) {
     if (strcmp(c->method, "ppo") == 0)
@@ -218,7 +225,7 @@ static int train(tune_cli *c, pst_target_bundle *b, pst_distribution *policy, co
     if (strcmp(c->method, "dpo") == 0)
         return pst_tune_dpo_train(&c->dpo, b, c->init, &c->o, po, ref->n ? ref : NULL, c->out, err);
     pst_distribution proposal = {0};
-    int own_proposal = c->temperature != 1.0 || c->top_k || c->top_p != 1.0;
+    int own_proposal = c->temperature != 1.0 || c->top_k || c->top_p != 1.0 || c->bf16;
     if (own_proposal && pst_gpt2_distribution_load(b->spec.prior, po, &proposal, err) < 0) return -1;
     if (!own_proposal) proposal = pst_distribution_borrow(&b->prior);
     int rc = pst_dpg_train(policy, &b->target, &proposal, &c->o, pst_tune_on_step, report, err);
@@ -250,6 +257,7 @@ static int open_policy(tune_cli *c, pst_target_bundle *b, pst_gpt2_policy_option
     po->sampling.temperature = (float)c->temperature;
     po->sampling.top_k = c->top_k;
     po->sampling.top_p = (float)c->top_p;
+    po->sampling.bf16_weights = c->bf16;
     if (c->init && pst_target_check_policy(b->spec.prior, c->init, err) < 0) return -1;
     if (pst_gpt2_distribution_load(c->init ? c->init : b->spec.prior, po, policy, err) < 0) return -1;
     return c->prompts_path ? pst_target_bundle_contexts(b, c->prompts_path, c->max_new, contexts, lines, n_ctx, err)
@@ -349,6 +357,8 @@ int cmd_tune(int argc, char **argv) {
         ARG("temperature", ARG_DOUBLE, &c.temperature, "sampling temperature (0: greedy; q ≠ π then)"),
         ARG("top-k", ARG_INT, &c.top_k, "keep the k most likely tokens (0: off)", .range = "0.."),
         ARG("top-p", ARG_DOUBLE, &c.top_p, "nucleus: keep the most likely tokens up to this mass (1: off)"),
+        ARG("bf16-weights", ARG_FLAG, &c.bf16, "dpg: sample with the weight matrices rounded to bfloat16 (q = that model, "
+            "its log q exact; log pi from an fp32 scoring pass)"),
         ARG("prompts", ARG_STRING, &c.prompts_path, "conditional targets (CDPG): a file of prompts, one per line"),
         ARG("shared-z", ARG_FLAG, &c.o.shared_z, "conditional targets: one Z for all prompts, not one per prompt (ablation)"),
         ARG("checkpoint-every", ARG_LONG, &c.o.checkpoint_every, "steps between checkpoints", .resume_may_change = 1),

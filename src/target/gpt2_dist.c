@@ -36,6 +36,21 @@ static int eot_of(const gpt2_dist *g) {
     return eot >= 0 && eot < g->model.config.vocab_size ? eot : g->model.config.vocab_size - 1;
 }
 
+static int gd_score(void *self, const pst_seq *contexts, const pst_sample *xs, int n, double *logprob,
+                    pst_error *err);
+
+/* Samples drawn with bf16 weights carry q_bf16's log-probs (pst_sample_options.bf16_weights):
+ * logprob_proposal stays (log q, exact for the distribution drawn from), logprob_model
+ * becomes log π of the fp32 model, as the distribution interface promises. One scoring pass. */
+static int rescore_model(gpt2_dist *g, const pst_seq *contexts, pst_sample *out, int n, pst_error *err) {
+    double *lp = pst_malloc(sizeof(double) * (size_t)(n > 0 ? n : 1), err);
+    int rc = lp ? gd_score(g, contexts, out, n, lp, err) : -1;
+    for (int i = 0; rc == 0 && i < n; i++) out[i].logprob_model = lp[i];
+    free(lp);
+    if (rc < 0) pst_sample_free(out, n);
+    return rc;
+}
+
 /* Rows [first, first + count) of the batch of n: row i from stream first_stream + i, and
  * max_new_tokens cut to the room left by the batch's longest context, so that every
  * split of a batch draws the sequences of one call (pst_distribution_ops.sample_rows). */
@@ -66,6 +81,7 @@ static int gd_sample_rows(void *self, const pst_seq *contexts, int n, int first,
     so.first_stream += (uint64_t)first;
     int rc = pst_gpt2_sample(&g->model, (const int *const *)prompts + first, lens + first, count, &so, rng, out, err);
     free(prompts), free(lens);
+    if (rc == 0 && so.bf16_weights) rc = rescore_model(g, contexts ? contexts + first : NULL, out, count, err);
     return rc;
 }
 
