@@ -2,11 +2,9 @@
  * call: AVX-512 and plain x86-64 (the default build assumes only x86-64). */
 #include "prior/bf16_kernels.h"
 
-#include <math.h>
 #include <omp.h>
 
 #include "base/cpu.h"
-#include "prior/gpt2_internal.h"
 
 #define BF16_ROWS 8    /* rows of A per pass over W */
 #define BF16_ACC 4096  /* accumulator floats (16 KB, in L1) */
