@@ -1,10 +1,12 @@
 /* DPG throughput (samples/s) of the trainer in src/train/dpg.c on a random GPT-2,
  * the peer of bench/dpg_torch_bench.py (the same algorithm in PyTorch):
  *
- *   bench_dpg [--config tiny|small] [--batch B] [--new-tokens N] [--steps S]
+ *   bench_dpg [--config tiny|small] [--batch B] [--new-tokens N] [--steps S] [--weights fp32|bf16]
  *
  * One on-policy DPG step toward P(x) = a(x)·b(x), b(x) = [x contains a token id < 500]:
- *   1. B samples of N tokens from π_θ (KV cache, temperature 1, no stop at eot);
+ *   1. B samples of N tokens from π_θ (KV cache, temperature 1, no stop at eot); with
+ *      --weights bf16 from q_bf16 (its weight matrices rounded), plus the fp32 scoring pass
+ *      that gives log π (pst_gpt2_policy_options: both count as "sample");
  *   2. log a(x): the frozen prior scores the samples (one forward);
  *   3. weights c_i = P/(π·n·Ẑ) with Ẑ the running mean of P/π;
  *   4. forward + backward of −Σ c_i log π_θ(x_i) on the policy, AdamW step
@@ -25,10 +27,10 @@
 int main(int argc, char **argv) {
     pst_cli_omp_defaults(argv); /* as the CLI runs */
     const char *config = "tiny";
-    int batch = 16, new_tokens = 32, steps = 5;
+    int batch = 16, new_tokens = 32, steps = 5, bf16 = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0) {
-            printf("usage: bench_dpg [--config tiny|small] [--batch B] [--new-tokens N] [--steps S]\n");
+            printf("usage: bench_dpg [--config tiny|small] [--batch B] [--new-tokens N] [--steps S] [--weights fp32|bf16]\n");
             return 0;
         }
         if (i + 1 >= argc) {
@@ -38,6 +40,7 @@ int main(int argc, char **argv) {
         const char *a = argv[i], *v = argv[++i];
         int x = atoi(v);
         if (strcmp(a, "--config") == 0) config = v;
+        else if (strcmp(a, "--weights") == 0 && (strcmp(v, "fp32") == 0 || strcmp(v, "bf16") == 0)) bf16 = v[0] == 'b';
         else if (x < 1) {
             fprintf(stderr, "bench_dpg: %s expects a positive integer, got '%s'\n", a, v);
             return 2;
@@ -70,8 +73,10 @@ int main(int argc, char **argv) {
     o.sampling.stop_at_eot = 0;
     o.sampling.eot_token = 50256;
     o.micro_batch = batch;
+    pst_gpt2_policy_options po = o; /* the policy samples with bf16 weights when asked; a stays fp32 */
+    po.sampling.bf16_weights = bf16;
     pst_distribution prior, policy;
-    if (pst_gpt2_distribution_from(&m, &o, &prior, &err) < 0 || pst_gpt2_distribution_from(&m, &o, &policy, &err) < 0) {
+    if (pst_gpt2_distribution_from(&m, &o, &prior, &err) < 0 || pst_gpt2_distribution_from(&m, &po, &policy, &err) < 0) {
         fprintf(stderr, "bench_dpg: %s\n", err.msg);
         return 1;
     }
@@ -94,10 +99,10 @@ int main(int argc, char **argv) {
     phases_json(phases, sizeof phases, steps, seconds);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("{\"impl\": \"ours\", \"bench\": \"dpg\", \"config\": \"%s\", \"batch\": %d, \"new_tokens\": %d, "
+    printf("{\"impl\": \"%s\", \"bench\": \"dpg\", \"config\": \"%s\", \"batch\": %d, \"new_tokens\": %d, "
            "\"steps\": %d, \"threads\": %d, \"params\": %zu, \"samples_per_s\": %.3f, \"seconds\": %.3f, "
            "\"peak_rss_mb\": %.1f, %s}\n",
-           config, batch, new_tokens, steps, omp_get_max_threads(), m.num_params, batch * steps / seconds, seconds,
+           bf16 ? "ours-bf16" : "ours", config, batch, new_tokens, steps, omp_get_max_threads(), m.num_params, batch * steps / seconds, seconds,
            ru.ru_maxrss / 1024.0, phases);
     pst_distribution_free(&prior);
     pst_distribution_free(&policy);
