@@ -1,15 +1,15 @@
 #!/usr/bin/env python3
 """Tables of experiments/cdpg/run.sh: per task, one row per method (the prior first): the
-mean over seeds ± the sd over seeds of the per-context averages that `eval --prompts` reports,
-and over how many held-out contexts the exact KL was measured (the others were out of the
-exact-sample budget).
+mean over seeds ± the sd over seeds of the per-context averages that `eval --prompts` reports
+(length: tokens per continuation, of at most 24), and over how many held-out contexts the
+exact KL was measured (the others were out of the exact-sample budget).
     /usr/bin/python3 experiments/cdpg/table.py OUT_DIR"""
 import glob, json, os, re, statistics, sys
 
 out = sys.argv[1]
 COLS = [("E_π[b|c]", "alignment"), ("KL(p_c‖π_c) exact", "kl_p_pi_exact"), ("contexts with exact", "n_exact_contexts"),
         ("KL(π_c‖a_c)", "kl_pi_a"), ("median log Z_c", "log_z_median"), ("LM loss (held-out)", "lm_loss"),
-        ("distinct-2", "distinct_2")]
+        ("distinct-2", "distinct_2"), ("length", "mean_length")]
 
 def cell(vs):
     vs = [v for v in vs if isinstance(v, (int, float))]
