@@ -191,6 +191,7 @@ static int write_run_json(const tune_cli *c, const pst_target_bundle *b, int n_c
     cJSON_AddNumberToObject(run, "warmup", (double)c->o.warmup);
     cJSON_AddBoolToObject(run, "lr_by_ess", c->o.lr_by_ess);
     cJSON_AddBoolToObject(run, "shared_z", c->o.shared_z);
+    cJSON_AddBoolToObject(run, "bf16_weights", c->bf16);
     cJSON_AddNumberToObject(run, "n_exact", c->n_exact);
     cJSON_AddNumberToObject(run, "exact_every", (double)c->o.exact_every);
     if (c->reference) cJSON_AddStringToObject(run, "reference", c->reference);
@@ -199,7 +200,6 @@ static int write_run_json(const tune_cli *c, const pst_target_bundle *b, int n_c
     cJSON_AddNumberToObject(run, "temperature", c->temperature);
     cJSON_AddNumberToObject(run, "top_k", c->top_k);
     cJSON_AddNumberToObject(run, "top_p", c->top_p);
-    cJSON_AddBoolToObject(run, "bf16_weights", c->bf16);
     cJSON_AddNumberToObject(run, "micro_batch", c->micro_batch);
     cJSON_AddNumberToObject(run, "seed", (double)c->o.seed);
     cJSON_AddNumberToObject(run, "contexts", n_ctx);

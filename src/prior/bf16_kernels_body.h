@@ -76,34 +76,15 @@ KERNEL_TARGET static void KERNEL(nn_rows)(int M, int j0, int j1, int K, const fl
     }
 }
 
-/* Rows v0 .. v1 of W against all N rows of x: out[i][v] = x[i]·W[v], eight rows of W at a
- * time, each row of x meeting all eight (eight independent sums per load of x). For 4 rows
- * of x or more, the eight are first widened into wf (L1; C <= BF16_NT_MAX_C), once for all
- * N; for fewer, widened in the loop. */
+/* Rows v0 .. v1 of W against all N rows of x: out[i][v] = x[i]·W[v]. Eight rows of W at
+ * a time are widened into wf (L1; C <= BF16_NT_MAX_C) and each row of x meets all
+ * eight: eight independent sums per load of x. (Widening in the loop instead measured
+ * the same at one row: 4.06 against 4.1 ms for GPT-2 small's output layer, one thread.) */
 KERNEL_TARGET static void KERNEL(nt_rows)(int v0, int v1, const float *x, const uint16_t *W, int N,
                                           int C, int V, float *out) {
     float wf[8 * BF16_NT_MAX_C] __attribute__((aligned(64)));
     for (int vb = v0; vb < v1; vb += 8) {
         int nv = v1 - vb < 8 ? v1 - vb : 8;
-        if (N < 4) { /* few rows of x: widen in the loop (8 sums per load of x, no wf pass) */
-            const uint16_t *w[8];
-            for (int u = 0; u < 8; u++) w[u] = W + (size_t)(vb + (u < nv ? u : 0)) * C;
-            for (int i = 0; i < N; i++) {
-                const float *xi = x + (size_t)i * C;
-                float s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
-#pragma omp simd reduction(+ : s0, s1, s2, s3, s4, s5, s6, s7)
-                for (int c = 0; c < C; c++) {
-                    float xc = xi[c];
-                    s0 += xc * pst_bf16_to_f32(w[0][c]), s1 += xc * pst_bf16_to_f32(w[1][c]);
-                    s2 += xc * pst_bf16_to_f32(w[2][c]), s3 += xc * pst_bf16_to_f32(w[3][c]);
-                    s4 += xc * pst_bf16_to_f32(w[4][c]), s5 += xc * pst_bf16_to_f32(w[5][c]);
-                    s6 += xc * pst_bf16_to_f32(w[6][c]), s7 += xc * pst_bf16_to_f32(w[7][c]);
-                }
-                float s[8] = {s0, s1, s2, s3, s4, s5, s6, s7}, *o = out + (size_t)i * V + vb;
-                for (int u = 0; u < nv; u++) o[u] = s[u];
-            }
-            continue;
-        }
         for (int u = 0; u < 8; u++) { /* rows past v1 widen as zeros, never stored */
             const uint16_t *w = W + (size_t)(vb + (u < nv ? u : 0)) * C;
             float *f = wf + (size_t)u * C;
