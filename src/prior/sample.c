@@ -77,14 +77,23 @@ static void decoder_free(kv_decoder *d) {
     memset(d, 0, sizeof *d);
 }
 
+/* The weight matrices bf16 decoding rounds (wte, qkvw, attprojw, fcw, fcprojw): where
+ * each starts and how many floats it has. */
+static void bf16_matrices(const pst_gpt2 *m, float *w[5], size_t n[5]) {
+    const pst_gpt2_config *c = &m->config;
+    const pst_gpt2_params *p = &m->params;
+    size_t C = c->n_embd, L = c->n_layer, V = c->vocab_size;
+    const size_t sizes[5] = {V * C, L * C * 3 * C, L * C * C, L * C * 4 * C, L * 4 * C * C};
+    float *const starts[5] = {p->wte, p->qkvw, p->attprojw, p->fcw, p->fcprojw};
+    for (int i = 0; i < 5; i++) w[i] = starts[i], n[i] = sizes[i];
+}
+
 /* The bf16 copy of the weight matrices that bf16 decoding reads. */
 static int decoder_round_weights(kv_decoder *d, pst_error *err) {
-    const pst_gpt2_config *c = &d->m->config;
-    const pst_gpt2_params *p = &d->m->params;
-    size_t C = c->n_embd, L = c->n_layer, V = c->vocab_size;
+    size_t C = d->m->config.n_embd, n[5];
     if (C > 2048) return pst_fail(err, "bf16 weights: n_embd %zu is above the kernels' 2048", C);
-    size_t n[5] = {V * C, L * C * 3 * C, L * C * C, L * C * 4 * C, L * 4 * C * C};
-    const float *src[5] = {p->wte, p->qkvw, p->attprojw, p->fcw, p->fcprojw};
+    float *src[5];
+    bf16_matrices(d->m, src, n);
     uint16_t **dst[5] = {&d->wte16, &d->qkvw16, &d->attprojw16, &d->fcw16, &d->fcprojw16};
     d->half = pst_large_alloc((n[0] + n[1] + n[2] + n[3] + n[4]) * sizeof(uint16_t), err);
     if (!d->half) return pst_fail_context(err, "bf16 weights");
@@ -99,11 +108,9 @@ static int decoder_round_weights(kv_decoder *d, pst_error *err) {
 
 /* The model q_bf16 of bf16 decoding, in place: each weight matrix rounded to bf16. */
 void pst_gpt2_round_bf16(pst_gpt2 *m) {
-    const pst_gpt2_config *c = &m->config;
-    pst_gpt2_params *p = &m->params;
-    size_t C = c->n_embd, L = c->n_layer, V = c->vocab_size;
-    size_t n[5] = {V * C, L * C * 3 * C, L * C * C, L * C * 4 * C, L * 4 * C * C};
-    float *w[5] = {p->wte, p->qkvw, p->attprojw, p->fcw, p->fcprojw};
+    float *w[5];
+    size_t n[5];
+    bf16_matrices(m, w, n);
     for (int i = 0; i < 5; i++)
         for (size_t j = 0; j < n[i]; j++) w[i][j] = pst_bf16_to_f32(pst_bf16_round(w[i][j]));
 }
