@@ -75,10 +75,22 @@ static int openblas_level_with_ours(void) {
  *    8 < M <= 64 (16 x 50257 x 128, shared machine, B from memory): OpenBLAS packs all
  *    of wte per call (29 GFLOP/s), our unpacked kernel streams it (46-73 GFLOP/s;
  *    64 rows: 61 vs 78); at M = 512 OpenBLAS is level or ahead (88 vs 81-87);
+ *  - a decoding batch times a weight matrix as stored (A·B, 8 < M <= 64; the packed
+ *    kernel's 14-row tiles waste most of a second tile on 16 rows): the small-product
+ *    kernel (8 × 32 register tiles, B unpacked), Zen 5, OpenBLAS Haswell, one thread:
+ *    16x512x128 184 vs 43, 16x384x128 177 vs 85, 16x128x128 124 vs 88, 16x2304x768 208
+ *    vs 81, 64x768x768 218 vs 105 GFLOP/s; not measured on Zen 4, so it follows the
+ *    large products' rule there (OpenBLAS where it is level with ours);
  *  - other 8 < M < 64: OpenBLAS (ours is not measured better there).
  * So: ours (thin) for M <= 8 with N·K >= 2^19; the output-layer kernel for the
- * decoding batch (above); ours (packed) for M, N, K >= 64 when
- * OpenBLAS is not level with ours (openblas_level_with_ours); OpenBLAS otherwise. */
+ * decoding batch (above); ours (small) for the decoding batch's projections and ours
+ * (packed) for M, N, K >= 64 when OpenBLAS is not level with ours
+ * (openblas_level_with_ours); OpenBLAS otherwise. */
+/* a decoding batch times a weight matrix as stored: 8 < M <= 64, neither transposed */
+static int is_small_shape(int trans_a, int trans_b, int M) {
+    return !trans_a && !trans_b && M > PST_GEMM_THIN_MAX && M <= PST_GEMM_SMALL_MAX;
+}
+
 /* the decoding batch's output layer: hidden [M, K]·wteᵀ, small K, 8 < M <= 64 */
 static int is_head_shape(int trans_a, int trans_b, int M, int K) {
     return !trans_a && trans_b && K <= PST_GEMM_HEAD_MAX_K && M <= 64;
@@ -91,6 +103,8 @@ pst_gemm_kernel pst_gemm_choose(pst_gemm_kernel requested, int trans_a, int tran
     if (M <= PST_GEMM_THIN_MAX) return (double)N * K >= (1 << 19) ? PST_GEMM_AVX512 : PST_GEMM_OPENBLAS;
     if (is_head_shape(trans_a, trans_b, M, K) && (double)N * K >= (1 << 20))
         return PST_GEMM_AVX512; /* the output-layer kernel */
+    if (is_small_shape(trans_a, trans_b, M))
+        return openblas_level_with_ours() ? PST_GEMM_OPENBLAS : PST_GEMM_AVX512; /* the small-product kernel */
     if (M < 64 || N < 64 || K < 64) return PST_GEMM_OPENBLAS;
     return openblas_level_with_ours() ? PST_GEMM_OPENBLAS : PST_GEMM_AVX512;
 }
@@ -127,6 +141,8 @@ void pst_sgemm_kernel(pst_gemm_kernel kernel, int trans_a, int trans_b, int M, i
         int rc = M <= PST_GEMM_THIN_MAX
                      ? pst_sgemm_avx512_thin(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb,
                                              beta, C, ldc)
+                 : is_small_shape(trans_a, trans_b, M)
+                     ? pst_sgemm_avx512_small(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
                  : is_head_shape(trans_a, trans_b, M, K)
                      ? pst_sgemm_avx512_nt_head(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
                      : pst_sgemm_avx512(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta,

@@ -47,6 +47,13 @@ int pst_sgemm_avx512_thin(int trans_a, int trans_b, int M, int N, int K, float a
                           const float *A, int lda, const float *B, int ldb, float beta, float *C,
                           int ldc);
 
+/* The small-product kernel (PST_GEMM_THIN_MAX < M <= PST_GEMM_SMALL_MAX, A and B as
+ * stored: a decoding batch times a weight matrix): 8-row × 32-column register tiles over
+ * B unpacked. Same contract and return value. */
+#define PST_GEMM_SMALL_MAX 64
+int pst_sgemm_avx512_small(int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                           int ldb, float beta, float *C, int ldc);
+
 /* The output-layer kernel: C[M,N] = alpha·A[M,K]·B[N,K]ᵀ + beta·C (A as stored, B
  * transposed: hidden states times wteᵀ) for K <= PST_GEMM_HEAD_MAX_K, any M; B is
  * streamed as stored, never packed. Same contract and return value. */

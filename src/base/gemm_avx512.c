@@ -480,6 +480,80 @@ int pst_sgemm_avx512_thin(int trans_a, int trans_b, int M, int N, int K, float a
 }
 
 
+/* ---- small products: C[M,N] = alpha·A[M,K]·B[K,N] + beta·C, 8 < M <= 64 -------------
+ * a decoding batch times a weight matrix as stored ([IC, OC]): too few rows for the
+ * packed kernel's 14-row tiles (16 rows = two tiles, the second 2/14 used), too many
+ * for the thin kernel. B is read as stored, never packed; A is packed once per call,
+ * k-major per 8 rows ([M/8][K][8], zero-padded rows). The register tile is 8 rows × 32
+ * columns: per k, two vectors of B and 8 broadcasts of A feed 16 FMAs into 16
+ * accumulators. Threads split the 32-column tiles; each element of C is summed by one
+ * thread over k in order, so results do not depend on the threads. */
+static void small_tile(int K, const float *a, const float *B, int ldb, int nj, int mr, float alpha,
+                       float beta, float *C, int ldc) {
+    __mmask16 m0 = lane_mask(nj), m1 = lane_mask(nj - 16);
+    __m512 c0[8], c1[8];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) c0[i] = c1[i] = _mm512_setzero_ps();
+    for (int k = 0; k < K; k++) {
+        const float *b = B + (size_t)k * ldb;
+        _mm_prefetch((const char *)(b + (size_t)8 * ldb), _MM_HINT_T0);
+        _mm_prefetch((const char *)(b + (size_t)8 * ldb + 31), _MM_HINT_T0);
+        __m512 b0 = _mm512_maskz_loadu_ps(m0, b), b1 = _mm512_maskz_loadu_ps(m1, b + 16);
+#pragma GCC unroll 8
+        for (int i = 0; i < 8; i++) {
+            __m512 av = _mm512_set1_ps(a[(size_t)k * 8 + i]);
+            c0[i] = _mm512_fmadd_ps(av, b0, c0[i]);
+            c1[i] = _mm512_fmadd_ps(av, b1, c1[i]);
+        }
+    }
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) { /* unrolled, so that the accumulators stay in registers */
+        if (i >= mr) break;
+        float *c = C + (size_t)i * ldc;
+        __m512 r0 = _mm512_mul_ps(va, c0[i]), r1 = _mm512_mul_ps(va, c1[i]);
+        if (beta != 0.0f) { /* beta == 0: C is not read (it may hold NaN) */
+            r0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, c), r0);
+            r1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, c + 16), r1);
+        }
+        _mm512_mask_storeu_ps(c, m0, r0);
+        _mm512_mask_storeu_ps(c + 16, m1, r1);
+    }
+}
+
+int pst_sgemm_avx512_small(int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                           int ldb, float beta, float *C, int ldc) {
+    if (M > PST_GEMM_SMALL_MAX) return -1;
+    if (M <= 0 || N <= 0) return 0;
+    if (K <= 0 || alpha == 0.0f) {
+        if (beta != 1.0f) scale_c(M, N, beta, C, ldc);
+        return 0;
+    }
+    int panels = (M + 7) / 8;
+    float *Ap = aligned_alloc(64, (size_t)panels * K * 8 * sizeof(float));
+    if (!Ap) return -1;
+    for (int p = 0; p < panels; p++)
+        for (int k = 0; k < K; k++)
+            for (int i = 0; i < 8; i++) {
+                int r = p * 8 + i;
+                Ap[((size_t)p * K + k) * 8 + i] = r < M ? A[(size_t)r * lda + k] : 0.0f;
+            }
+    int tiles = (N + 31) / 32;
+    double flops = 2.0 * M * N * K;
+    int nthreads = omp_in_parallel() || flops < 8e6 ? 1 : omp_get_max_threads();
+#pragma omp parallel for schedule(static) num_threads(nthreads)
+    for (int t = 0; t < tiles; t++) {
+        int j0 = t * 32, nj = N - j0 < 32 ? N - j0 : 32;
+        for (int p = 0; p < panels; p++) {
+            int mr = M - p * 8 < 8 ? M - p * 8 : 8;
+            small_tile(K, Ap + (size_t)p * K * 8, B + j0, ldb, nj, mr, alpha, beta,
+                       C + (size_t)p * 8 * ldc + j0, ldc);
+        }
+    }
+    free(Ap);
+    return 0;
+}
+
 /* ---- the output layer: C[M,N] = alpha·A[M,K]·B[N,K]ᵀ + beta·C, K <= 256 ----------
  * hidden states [M, C] times the embedding matrix wte [V, C]: N (the vocabulary) is
  * huge, K (the width) small. B is used as stored, never packed: a tile of 16 rows of
@@ -491,6 +565,44 @@ int pst_sgemm_avx512_thin(int trans_a, int trans_b, int M, int N, int K, float a
  * and the packed kernel above copy all of wte first, on every call. Each element of C
  * is summed by one thread over k in order: results do not depend on the threads. */
 
+
+/* acc[u][j] (lanes i) = Σ_k a_u[k][i]·Bt[j][k] for the 16 rows j of a tile of B (rows ldt
+ * apart) and one or two packed 16-row groups of A (a1 NULL: one). In two passes of 8
+ * tile rows: 8 row pointers and 16 accumulators fit the registers (16 pointers did not:
+ * the compiler parked half of them in vector registers and moved them back on every k,
+ * ~60% of the FMA peak); with two groups each broadcast of B feeds two FMAs. */
+static inline __attribute__((always_inline)) void head_tile(int K, const float *a0, const float *a1,
+                                                            const float *Bt, int ldt, const float *pf,
+                                                            __m512 acc[2][16]) {
+    for (int h = 0; h < 16; h += 8) {
+        const float *b[8];
+        for (int j = 0; j < 8; j++) b[j] = Bt + (size_t)(h + j) * ldt;
+        __m512 c[8], d[8];
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) c[j] = d[j] = _mm512_setzero_ps();
+        if (a1) {
+            for (int k = 0; k < K; k++) {
+                if (pf && h == 0) _mm_prefetch((const char *)(pf + (size_t)k * 16), _MM_HINT_T0);
+                __m512 av = _mm512_load_ps(a0 + (size_t)k * 16), aw = _mm512_load_ps(a1 + (size_t)k * 16);
+#pragma GCC unroll 8
+                for (int j = 0; j < 8; j++) {
+                    __m512 bj = _mm512_set1_ps(b[j][k]);
+                    c[j] = _mm512_fmadd_ps(bj, av, c[j]);
+                    d[j] = _mm512_fmadd_ps(bj, aw, d[j]);
+                }
+            }
+        } else {
+            for (int k = 0; k < K; k++) {
+                if (pf && h == 0) _mm_prefetch((const char *)(pf + (size_t)k * 16), _MM_HINT_T0);
+                __m512 av = _mm512_load_ps(a0 + (size_t)k * 16);
+#pragma GCC unroll 8
+                for (int j = 0; j < 8; j++) c[j] = _mm512_fmadd_ps(_mm512_set1_ps(b[j][k]), av, c[j]);
+            }
+        }
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) acc[0][h + j] = c[j], acc[1][h + j] = d[j];
+    }
+}
 
 int pst_sgemm_avx512_nt_head(int M, int N, int K, float alpha, const float *A, int lda,
                              const float *B, int ldb, float beta, float *C, int ldc) {
@@ -525,29 +637,27 @@ int pst_sgemm_avx512_nt_head(int M, int N, int K, float alpha, const float *A, i
                     for (int k = 0; k < K; k++) edge[j * K + k] = j < nj ? Bt[(size_t)j * ldb + k] : 0.0f;
                 Bt = edge, ldt = K;
             }
-            /* the tile PF tiles ahead comes from memory while this one computes: one line of
-             * it per k of the first group (16 rows × K/16 lines = K lines) */
+            /* the tile PF tiles ahead comes from memory while this one computes */
             const float *pf = t + PST_GEMM_HEAD_PF < tiles - 1 ? B + (size_t)(j0 + 16 * PST_GEMM_HEAD_PF) * ldb : NULL;
             __mmask16 cm = lane_mask(nj);
             __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-            for (int g = 0; g < groups; g++) {
-                const float *a = Ap + (size_t)g * K * 16;
-                __m512 acc[16];
-                for (int j = 0; j < 16; j++) acc[j] = _mm512_setzero_ps();
-                for (int k = 0; k < K; k++) {
-                    __m512 av = _mm512_load_ps(a + (size_t)k * 16);
-                    if (pf && g == 0) _mm_prefetch((const char *)(pf + (size_t)(k & 15) * ldb + (k >> 4) * 16), _MM_HINT_T0);
-#pragma GCC unroll 16
-                    for (int j = 0; j < 16; j++)
-                        acc[j] = _mm512_fmadd_ps(_mm512_set1_ps(Bt[(size_t)j * ldt + k]), av, acc[j]);
-                }
-                transpose16(acc); /* acc[i] = row g·16 + i of the tile */
-                int mi = M - g * 16 < 16 ? M - g * 16 : 16;
-                for (int i = 0; i < mi; i++) {
-                    float *c = C + (size_t)(g * 16 + i) * ldc + j0;
-                    __m512 r = _mm512_mul_ps(va, acc[i]);
-                    if (beta != 0.0f) r = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(cm, c), r);
-                    _mm512_mask_storeu_ps(c, cm, r);
+            for (int g = 0; g < groups; g += 2) {
+                int two = g + 1 < groups; /* groups g and g + 1 share each broadcast of B */
+                __m512 acc[2][16];
+                /* the first groups bring the tile PF tiles ahead toward L1, a line per k:
+                 * 16·K floats from its start, the whole tile when ldb = K (wte) */
+                head_tile(K, Ap + (size_t)g * K * 16, two ? Ap + (size_t)(g + 1) * K * 16 : NULL, Bt, ldt,
+                          g == 0 ? pf : NULL, acc);
+                for (int u = 0; u <= two; u++) {
+                    int gu = g + u;
+                    transpose16(acc[u]); /* acc[u][i] = row gu·16 + i of the tile */
+                    int mi = M - gu * 16 < 16 ? M - gu * 16 : 16;
+                    for (int i = 0; i < mi; i++) {
+                        float *c = C + (size_t)(gu * 16 + i) * ldc + j0;
+                        __m512 r = _mm512_mul_ps(va, acc[u][i]);
+                        if (beta != 0.0f) r = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(cm, c), r);
+                        _mm512_mask_storeu_ps(c, cm, r);
+                    }
                 }
             }
         }
@@ -594,6 +704,11 @@ double pst_fma_chains_avx2(long iters) {
 double pst_fma_chains_avx512(long iters) { return 0 * (double)iters; }
 double pst_fma_chains_avx2(long iters) { return 0 * (double)iters; }
 
+
+int pst_sgemm_avx512_small(int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                           int ldb, float beta, float *C, int ldc) {
+    return -1;
+}
 
 int pst_sgemm_avx512_nt_head(int M, int N, int K, float alpha, const float *A, int lda,
                              const float *B, int ldb, float beta, float *C, int ldc) {

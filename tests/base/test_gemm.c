@@ -141,6 +141,12 @@ int main(void) {
          * many 16-column tiles and a partial one, multi-threaded, alpha / beta */
         check_product(kernels[kk], 0, 1, 16, 3001, 128, 1.0f, 0.0f, 0, 1, &rng);
         check_product(kernels[kk], 0, 1, 40, 2999, 256, 0.5f, 1.0f, 1, 0, &rng);
+        check_product(kernels[kk], 0, 1, 64, 1000, 77, 1.0f, 0.0f, 2, 1, &rng); /* two pairs of groups */
+        /* the small-product kernel (A·B, 8 < M <= 64): 8-row panels and a partial one,
+         * 32-column tiles and a partial one, multi-threaded, alpha / beta */
+        check_product(kernels[kk], 0, 0, 16, 3001, 128, 1.0f, 0.0f, 0, 1, &rng);
+        check_product(kernels[kk], 0, 0, 61, 1000, 300, -0.5f, 2.0f, 3, 0, &rng);
+        check_product(kernels[kk], 0, 0, 64, 47, 513, 1.0f, 1.0f, 1, 0, &rng);
     }
 
     /* From inside a parallel region (each thread its own product): the kernel runs
@@ -162,7 +168,7 @@ int main(void) {
     CHECK(pst_gemm_choose(PST_GEMM_AVX512, 0, 0, 1024, 1024, 1024) ==
           (pst_gemm_avx512_available() ? PST_GEMM_AVX512 : PST_GEMM_OPENBLAS));
     CHECK(pst_gemm_choose(PST_GEMM_AUTO, 0, 0, 1, 300, 200) == PST_GEMM_OPENBLAS);
-    CHECK(pst_gemm_choose(PST_GEMM_AUTO, 0, 0, 20, 2304, 768) == PST_GEMM_OPENBLAS);
+
     CHECK(pst_gemm_choose(PST_GEMM_AUTO, 0, 1, 4, 50257, 768) ==
           (pst_gemm_avx512_available() ? PST_GEMM_AVX512 : PST_GEMM_OPENBLAS));
     CHECK(pst_gemm_choose(PST_GEMM_AUTO, 0, 1, 16, 50257, 128) ==
@@ -183,6 +189,9 @@ int main(void) {
         if (avx512_core || (avx2_core && ratio < 1.5)) CHECK(large == PST_GEMM_OPENBLAS);
         if (avx2_core && ratio >= 1.5) CHECK(large == PST_GEMM_AVX512);
         if (!avx512_core && !avx2_core) CHECK(large == PST_GEMM_AVX512);
+        /* a decoding batch's projection (8 < M <= 64, A·B) follows the same rule */
+        CHECK(pst_gemm_choose(PST_GEMM_AUTO, 0, 0, 20, 2304, 768) == large);
+        CHECK(pst_gemm_choose(PST_GEMM_AUTO, 1, 0, 20, 2304, 768) == PST_GEMM_OPENBLAS);
         printf("  512/256-bit FMA throughput %.2f, OpenBLAS %s: large products on %s\n", ratio,
                core, large == PST_GEMM_AVX512 ? "ours" : "OpenBLAS");
     } else {
