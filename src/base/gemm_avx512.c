@@ -235,6 +235,46 @@ static void scale_c(int M, int N, float beta, float *C, int ldc) {
     }
 }
 
+/* A deep product with a small C (the output layer's dX = dL·wte: K = V, M·N a few
+ * thousand): the blocked loop below would meet three barriers per KC-deep block (131
+ * for V = 50257), each a futex wake-up with passive waiting. Instead the depth goes in
+ * fixed chunks of K_SPLIT, each a whole single-threaded product into its own partial
+ * C, the chunks shared by the threads; then C = alpha·Σ_chunks + beta·C, the chunks
+ * summed in order, so the result does not depend on the threads. */
+#define K_SPLIT (4 * KC)
+static int use_k_split(int M, int N, int K) {
+    return K >= 2 * K_SPLIT && (double)M * N <= (1 << 18); /* on one thread too: the same sums */
+}
+
+static int sgemm_k_split(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                         int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+    int chunks = (K + K_SPLIT - 1) / K_SPLIT;
+    size_t mn = (size_t)M * N;
+    float *P = aligned_alloc(64, ((size_t)chunks * mn * sizeof(float) + 63) & ~(size_t)63);
+    if (!P) return -1;
+    int bad = 0;
+#pragma omp parallel for schedule(dynamic, 1) reduction(| : bad)
+    for (int c = 0; c < chunks; c++) {
+        int k0 = c * K_SPLIT, kc = K - k0 < K_SPLIT ? K - k0 : K_SPLIT;
+        const float *Ac = trans_a ? A + (size_t)k0 * lda : A + k0;
+        const float *Bc = trans_b ? B + k0 : B + (size_t)k0 * ldb;
+        bad |= pst_sgemm_avx512(trans_a, trans_b, M, N, kc, 1.0f, Ac, lda, Bc, ldb, 0.0f, P + c * mn, N) != 0;
+    }
+    if (!bad) {
+#pragma omp parallel for schedule(static)
+        for (int i = 0; i < M; i++) {
+            float *ci = C + (size_t)i * ldc;
+            for (int j = 0; j < N; j++) {
+                float sum = 0;
+                for (int c = 0; c < chunks; c++) sum += P[c * mn + (size_t)i * N + j];
+                ci[j] = beta == 0.0f ? alpha * sum : alpha * sum + beta * ci[j];
+            }
+        }
+    }
+    free(P);
+    return bad ? -1 : 0;
+}
+
 int pst_sgemm_avx512(int trans_a, int trans_b, int M, int N, int K, float alpha,
                      const float *A, int lda, const float *B, int ldb, float beta, float *C,
                      int ldc) {
@@ -243,6 +283,7 @@ int pst_sgemm_avx512(int trans_a, int trans_b, int M, int N, int K, float alpha,
         if (beta != 1.0f) scale_c(M, N, beta, C, ldc);
         return 0;
     }
+    if (use_k_split(M, N, K)) return sgemm_k_split(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     int kc_max = K < KC ? K : KC;
     int nc_max = N < NC ? N : NC;
     int mc_max = M < MC ? M : MC;

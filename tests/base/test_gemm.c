@@ -142,6 +142,10 @@ int main(void) {
         check_product(kernels[kk], 0, 1, 16, 3001, 128, 1.0f, 0.0f, 0, 1, &rng);
         check_product(kernels[kk], 0, 1, 40, 2999, 256, 0.5f, 1.0f, 1, 0, &rng);
         check_product(kernels[kk], 0, 1, 64, 1000, 77, 1.0f, 0.0f, 2, 1, &rng); /* two pairs of groups */
+        /* deep products with a small C (the output layer's dX = dL·wte): the depth in
+         * chunks of 4·KC on the threads, partial products summed in order */
+        check_product(kernels[kk], 0, 0, 20, 40, 3500, 1.0f, 0.0f, 1, 1, &rng);
+        check_product(kernels[kk], 1, 1, 15, 33, 4700, 0.5f, -1.0f, 0, 0, &rng);
         /* the small-product kernel (A·B, 8 < M <= 64): 8-row panels and a partial one,
          * 32-column tiles and a partial one, multi-threaded, alpha / beta */
         check_product(kernels[kk], 0, 0, 16, 3001, 128, 1.0f, 0.0f, 0, 1, &rng);
