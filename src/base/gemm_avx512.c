@@ -562,6 +562,18 @@ static void small_tile(int K, const float *a, const float *B, int ldb, int nj, i
     }
 }
 
+/* The 32-column tiles t0 .. t1 of C, every 8-row panel. */
+static void small_tiles(int t0, int t1, int M, int N, int K, const float *Ap, float alpha, const float *B,
+                        int ldb, float beta, float *C, int ldc) {
+    for (int t = t0; t < t1; t++) {
+        int j0 = t * 32, nj = N - j0 < 32 ? N - j0 : 32;
+        for (int p = 0; p * 8 < M; p++) {
+            int mr = M - p * 8 < 8 ? M - p * 8 : 8;
+            small_tile(K, Ap + (size_t)p * K * 8, B + j0, ldb, nj, mr, alpha, beta, C + (size_t)p * 8 * ldc + j0, ldc);
+        }
+    }
+}
+
 int pst_sgemm_avx512_small(int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                            int ldb, float beta, float *C, int ldc) {
     if (M > PST_GEMM_SMALL_MAX) return -1;
@@ -571,7 +583,10 @@ int pst_sgemm_avx512_small(int M, int N, int K, float alpha, const float *A, int
         return 0;
     }
     int panels = (M + 7) / 8;
-    float *Ap = aligned_alloc(64, (size_t)panels * K * 8 * sizeof(float));
+    /* packed A on the stack when small (a decoding batch of 16 by a width <= 512) */
+    float stack[8192] __attribute__((aligned(64)));
+    size_t na = (size_t)panels * K * 8;
+    float *Ap = na <= 8192 ? stack : aligned_alloc(64, na * sizeof(float));
     if (!Ap) return -1;
     for (int p = 0; p < panels; p++)
         for (int k = 0; k < K; k++)
@@ -581,17 +596,16 @@ int pst_sgemm_avx512_small(int M, int N, int K, float alpha, const float *A, int
             }
     int tiles = (N + 31) / 32;
     double flops = 2.0 * M * N * K;
-    int nthreads = omp_in_parallel() || flops < 8e6 ? 1 : omp_get_max_threads();
-#pragma omp parallel for schedule(static) num_threads(nthreads)
-    for (int t = 0; t < tiles; t++) {
-        int j0 = t * 32, nj = N - j0 < 32 ? N - j0 : 32;
-        for (int p = 0; p < panels; p++) {
-            int mr = M - p * 8 < 8 ? M - p * 8 : 8;
-            small_tile(K, Ap + (size_t)p * K * 8, B + j0, ldb, nj, mr, alpha, beta,
-                       C + (size_t)p * 8 * ldc + j0, ldc);
+    if (omp_in_parallel() || flops < 8e6) { /* no team to wake for a few microseconds of work */
+        small_tiles(0, tiles, M, N, K, Ap, alpha, B, ldb, beta, C, ldc);
+    } else {
+#pragma omp parallel
+        {
+            int team = omp_get_num_threads(), me = omp_get_thread_num();
+            small_tiles(tiles * me / team, tiles * (me + 1) / team, M, N, K, Ap, alpha, B, ldb, beta, C, ldc);
         }
     }
-    free(Ap);
+    if (Ap != stack) free(Ap);
     return 0;
 }
 
