@@ -121,14 +121,12 @@ static void pack_a(int trans_a, const float *A, int lda, int ic, int mc, int k0,
         int mr = ic + mc - i0 < MR ? ic + mc - i0 : MR;
         float *dst = Ap + (size_t)p * MR * kc;
         if (trans_a) {
-            /* rows k of A^T storage hold the MR consecutive values we need */
-            for (int k = 0; k < kc; k++) {
-                const float *src = A + (size_t)(k0 + k) * lda + i0;
-                float *d = dst + (size_t)k * MR;
-                int i = 0;
-                for (; i < mr; i++) d[i] = src[i];
-                for (; i < MR; i++) d[i] = 0.0f;
-            }
+            /* rows k of A^T storage hold the MR consecutive values we need: one masked
+             * vector each (lanes >= mr read as 0, lanes >= MR not stored) */
+            __mmask16 mload = lane_mask(mr), mstore = lane_mask(MR);
+            for (int k = 0; k < kc; k++)
+                _mm512_mask_storeu_ps(dst + (size_t)k * MR, mstore,
+                                      _mm512_maskz_loadu_ps(mload, A + (size_t)(k0 + k) * lda + i0));
         } else {
             /* a transpose, 16 k at a time (MR = 14 of the 16 lanes are stored) */
             for (int kb = 0; kb < kc; kb += 16) {
