@@ -47,7 +47,8 @@ echo "== sgemm GFLOP/s (bench_gemm)"
 "$build/bench_gemm" ${BENCH_GEMM_ARGS:-}
 echo
 echo "== sgemm GFLOP/s, decoding products with B read from memory (bench_gemm --cold)"
-for shape in 1,2304,768,0,0 1,768,768,0,0 1,768,3072,0,0 4,3072,768,0,0 1,50257,768,0,1 4,50257,768,0,1; do
+for shape in 1,2304,768,0,0 1,768,768,0,0 1,768,3072,0,0 4,3072,768,0,0 16,2304,768,0,0 1,50257,768,0,1 4,50257,768,0,1 \
+             16,50257,128,0,1; do
   "$build/bench_gemm" --cold --shape "$shape" | tail -n 1
 done
 echo
