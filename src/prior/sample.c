@@ -218,14 +218,9 @@ static void decoder_forward(kv_decoder *d, int n, const int *row, const int *pos
                     sc[h * d->maxT + t] = s * scale;
                 }
             }
-            for (int h = h0; h < h1; h++) {
-                float *sh = sc + (size_t)h * d->maxT, mx = -INFINITY, sum = 0;
-                for (int t = 0; t < T; t++) mx = sh[t] > mx ? sh[t] : mx;
-                for (int t = 0; t < T; t++) {
-                    sh[t] = expf(sh[t] - mx);
-                    sum += sh[t];
-                }
-                float inv = 1.0f / sum;
+            for (int h = h0; h < h1; h++) { /* the softmax of attention_forward (gpt2.c) */
+                float *sh = sc + (size_t)h * d->maxT, mx = pst_row_max(sh, T);
+                float inv = 1.0f / pst_row_exp(sh, sh, T, mx);
                 for (int t = 0; t < T; t++) sh[t] *= inv;
             }
             float *y = d->atty + (size_t)i * C;
