@@ -177,6 +177,20 @@ static void pack_b(int trans_b, const float *B, int ldb, int k0, int kc, int j0,
     }
 }
 
+/* c[0..32) = alpha·(a0 | a1) + beta·c, lanes masked by m0 | m1; with beta = 0, c is not
+ * read (it may hold NaN). va, vb: alpha and beta broadcast. */
+static inline __attribute__((always_inline)) void store_row32(float *c, __m512 a0, __m512 a1, __m512 va,
+                                                              __m512 vb, float beta, __mmask16 m0,
+                                                              __mmask16 m1) {
+    __m512 r0 = _mm512_mul_ps(va, a0), r1 = _mm512_mul_ps(va, a1);
+    if (beta != 0.0f) {
+        r0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, c), r0);
+        r1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, c + 16), r1);
+    }
+    _mm512_mask_storeu_ps(c, m0, r0);
+    _mm512_mask_storeu_ps(c + 16, m1, r1);
+}
+
 /* acc[MR][NR] = Σ_k Ap[k][i]·Bp[k][j]; C[i][j] = alpha·acc + beta·C for i < mr, j < nr. */
 static void micro_kernel(int kc, const float *restrict Ap, const float *restrict Bp, float *C,
                          int ldc, int mr, int nr, float alpha, float beta) {
@@ -210,16 +224,7 @@ static void micro_kernel(int kc, const float *restrict Ap, const float *restrict
     __mmask16 m0 = lane_mask(nr), m1 = lane_mask(nr - 16);
 #pragma GCC unroll 14
     for (int i = 0; i < MR; i++) {
-        if (i < mr) {
-            float *c = C + (size_t)i * ldc;
-            __m512 r0 = _mm512_mul_ps(va, c0[i]), r1 = _mm512_mul_ps(va, c1[i]);
-            if (beta != 0.0f) { /* beta == 0: C is not read (it may hold NaN) */
-                r0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, c), r0);
-                r1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, c + 16), r1);
-            }
-            _mm512_mask_storeu_ps(c, m0, r0);
-            _mm512_mask_storeu_ps(c + 16, m1, r1);
-        }
+        if (i < mr) store_row32(C + (size_t)i * ldc, c0[i], c1[i], va, vb, beta, m0, m1);
     }
 }
 
@@ -519,6 +524,18 @@ int pst_sgemm_avx512_thin(int trans_a, int trans_b, int M, int N, int K, float a
 }
 
 
+/* A [M, K] (rows lda apart) into groups of W rows, k-major: Ap[g][k][i] = A[g·W + i][k],
+ * rows past M zero (the small-product and output-layer kernels broadcast or load a group's
+ * column k from there). */
+static void pack_groups_kmajor(const float *A, int lda, int M, int K, int W, float *Ap) {
+    for (int g = 0; g * W < M; g++)
+        for (int k = 0; k < K; k++)
+            for (int i = 0; i < W; i++) {
+                int r = g * W + i;
+                Ap[((size_t)g * K + k) * W + i] = r < M ? A[(size_t)r * lda + k] : 0.0f;
+            }
+}
+
 /* ---- small products: C[M,N] = alpha·A[M,K]·B[K,N] + beta·C, 8 < M <= 64 -------------
  * a decoding batch times a weight matrix as stored ([IC, OC]): too few rows for the
  * packed kernel's 14-row tiles (16 rows = two tiles, the second 2/14 used), too many
@@ -549,14 +566,7 @@ static void small_tile(int K, const float *a, const float *B, int ldb, int nj, i
 #pragma GCC unroll 8
     for (int i = 0; i < 8; i++) { /* unrolled, so that the accumulators stay in registers */
         if (i >= mr) break;
-        float *c = C + (size_t)i * ldc;
-        __m512 r0 = _mm512_mul_ps(va, c0[i]), r1 = _mm512_mul_ps(va, c1[i]);
-        if (beta != 0.0f) { /* beta == 0: C is not read (it may hold NaN) */
-            r0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, c), r0);
-            r1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, c + 16), r1);
-        }
-        _mm512_mask_storeu_ps(c, m0, r0);
-        _mm512_mask_storeu_ps(c + 16, m1, r1);
+        store_row32(C + (size_t)i * ldc, c0[i], c1[i], va, vb, beta, m0, m1);
     }
 }
 
@@ -586,12 +596,7 @@ int pst_sgemm_avx512_small(int M, int N, int K, float alpha, const float *A, int
     size_t na = (size_t)panels * K * 8;
     float *Ap = na <= 8192 ? stack : aligned_alloc(64, na * sizeof(float));
     if (!Ap) return -1;
-    for (int p = 0; p < panels; p++)
-        for (int k = 0; k < K; k++)
-            for (int i = 0; i < 8; i++) {
-                int r = p * 8 + i;
-                Ap[((size_t)p * K + k) * 8 + i] = r < M ? A[(size_t)r * lda + k] : 0.0f;
-            }
+    pack_groups_kmajor(A, lda, M, K, 8, Ap);
     int tiles = (N + 31) / 32;
     double flops = 2.0 * M * N * K;
     if (omp_in_parallel() || flops < 8e6) { /* no team to wake for a few microseconds of work */
@@ -668,12 +673,7 @@ int pst_sgemm_avx512_nt_head(int M, int N, int K, float alpha, const float *A, i
     int groups = (M + 15) / 16;
     float *Ap = aligned_alloc(64, (size_t)groups * K * 16 * sizeof(float));
     if (!Ap) return -1;
-    for (int g = 0; g < groups; g++)
-        for (int k = 0; k < K; k++)
-            for (int i = 0; i < 16; i++) {
-                int r = g * 16 + i;
-                Ap[((size_t)g * K + k) * 16 + i] = r < M ? A[(size_t)r * lda + k] : 0.0f;
-            }
+    pack_groups_kmajor(A, lda, M, K, 16, Ap);
     int tiles = (N + 15) / 16;
     double flops = 2.0 * M * N * K;
     int nthreads = omp_in_parallel() || flops < 4e6 ? 1 : omp_get_max_threads();
