@@ -249,8 +249,11 @@ static int use_k_split(int M, int N, int K) {
     return K >= 2 * K_SPLIT && (double)M * N <= (1 << 18); /* on one thread too: the same sums */
 }
 
-static int sgemm_k_split(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
-                         int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+/* (not inlined: its OpenMP regions are named after it, and tests/build/test_no_avx512.sh
+ * finds the kernel file's functions by their symbols) */
+__attribute__((noinline)) static int sgemm_k_split(int trans_a, int trans_b, int M, int N, int K, float alpha,
+                                                   const float *A, int lda, const float *B, int ldb, float beta,
+                                                   float *C, int ldc) {
     int chunks = (K + K_SPLIT - 1) / K_SPLIT;
     size_t mn = (size_t)M * N;
     float *P = aligned_alloc(64, ((size_t)chunks * mn * sizeof(float) + 63) & ~(size_t)63);
