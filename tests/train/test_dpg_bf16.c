@@ -2,8 +2,10 @@
  * samples of the GPT-2 distribution carry log q of the bf16 model and log π of the fp32
  * one, each equal to the scorer's; on-policy and KL-adaptive DPG toward b(x) = [x contains
  * token 3] reach the same exact KL(p‖π) as with the fp32 sampler: measured on 2000 exact
- * samples of p, the means over 3 seeds agree within 3 standard errors of the seeds' spread
- * (+5%). A weak test by design, as DPG's seed-to-seed noise is ~0.1 here. */
+ * samples of p, the means over 6 seeds agree within 3 standard errors of the seeds' spread
+ * (+5%). A weak test by design, as DPG's seed-to-seed noise is ~0.1 here. (With 3 seeds the
+ * spread itself was a guess from 3 values: a clang build whose kernels rounded differently
+ * had three KL-adaptive fp32 runs agree to se 0.05 while ending 0.26 above bf16's.) */
 #include "check.h"
 #include "posterior/dpg.h"
 
@@ -139,7 +141,7 @@ static void test_dpg_same_exact_kl(void) {
     CHECK_MSG(pst_draw_exact(&t, NULL, 2000, &xo, &rng, &ref, &err) == 0, "%s", err.msg);
     pst_dpg_variant variants[2] = {PST_DPG_ON_POLICY, PST_DPG_KL_ADAPTIVE};
     const char *names[2] = {"on-policy", "kl-adaptive"};
-    enum { SEEDS = 3 };
+    enum { SEEDS = 6 };
     for (int v = 0; v < 2; v++) {
         /* one run's final KL varies from seed to seed by ~0.1 here (DPG's noise): compare
          * the means over seeds, against the spread of the seeds */
