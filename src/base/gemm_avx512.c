@@ -238,6 +238,15 @@ static void scale_c(int M, int N, float beta, float *C, int ldc) {
     }
 }
 
+/* 1 when the product needs no arithmetic, done here: C is empty (M or N <= 0), or
+ * alpha·A·B vanishes (K <= 0 or alpha = 0) and C = beta·C. Every kernel starts with it. */
+static int trivial_product(int M, int N, int K, float alpha, float beta, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return 1;
+    if (K > 0 && alpha != 0.0f) return 0;
+    if (beta != 1.0f) scale_c(M, N, beta, C, ldc);
+    return 1;
+}
+
 /* A deep product with a small C (the output layer's dX = dL·wte: K = V, M·N a few
  * thousand): the blocked loop below would meet three barriers per KC-deep block (131
  * for V = 50257), each a futex wake-up with passive waiting. Instead the depth goes in
@@ -284,11 +293,7 @@ __attribute__((noinline)) static int sgemm_k_split(int trans_a, int trans_b, int
 int pst_sgemm_avx512(int trans_a, int trans_b, int M, int N, int K, float alpha,
                      const float *A, int lda, const float *B, int ldb, float beta, float *C,
                      int ldc) {
-    if (M <= 0 || N <= 0) return 0;
-    if (K <= 0 || alpha == 0.0f) {
-        if (beta != 1.0f) scale_c(M, N, beta, C, ldc);
-        return 0;
-    }
+    if (trivial_product(M, N, K, alpha, beta, C, ldc)) return 0;
     if (use_k_split(M, N, K)) return sgemm_k_split(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     int kc_max = K < KC ? K : KC;
     int nc_max = N < NC ? N : NC;
@@ -486,11 +491,7 @@ int pst_sgemm_avx512_thin(int trans_a, int trans_b, int M, int N, int K, float a
                           const float *A, int lda, const float *B, int ldb, float beta, float *C,
                           int ldc) {
     if (M > PST_GEMM_THIN_MAX) return -1;
-    if (M <= 0 || N <= 0) return 0;
-    if (K <= 0 || alpha == 0.0f) {
-        if (beta != 1.0f) scale_c(M, N, beta, C, ldc);
-        return 0;
-    }
+    if (trivial_product(M, N, K, alpha, beta, C, ldc)) return 0;
     int Kp = (K + 15) / 16 * 16;
     /* op(A), zero-padded to Kp columns: on the stack when small (decoding's case) */
     float small[4096] __attribute__((aligned(64)));
@@ -588,11 +589,7 @@ static void small_tiles(int t0, int t1, int M, int N, int K, const float *Ap, fl
 int pst_sgemm_avx512_small(int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                            int ldb, float beta, float *C, int ldc) {
     if (M > PST_GEMM_SMALL_MAX) return -1;
-    if (M <= 0 || N <= 0) return 0;
-    if (K <= 0 || alpha == 0.0f) {
-        if (beta != 1.0f) scale_c(M, N, beta, C, ldc);
-        return 0;
-    }
+    if (trivial_product(M, N, K, alpha, beta, C, ldc)) return 0;
     int panels = (M + 7) / 8;
     /* packed A on the stack when small (a decoding batch of 16 by a width <= 512) */
     float stack[8192] __attribute__((aligned(64)));
@@ -668,11 +665,7 @@ static inline __attribute__((always_inline)) void head_tile(int K, const float *
 int pst_sgemm_avx512_nt_head(int M, int N, int K, float alpha, const float *A, int lda,
                              const float *B, int ldb, float beta, float *C, int ldc) {
     if (K > PST_GEMM_HEAD_MAX_K) return -1;
-    if (M <= 0 || N <= 0) return 0;
-    if (K <= 0 || alpha == 0.0f) {
-        if (beta != 1.0f) scale_c(M, N, beta, C, ldc);
-        return 0;
-    }
+    if (trivial_product(M, N, K, alpha, beta, C, ldc)) return 0;
     int groups = (M + 15) / 16;
     float *Ap = aligned_alloc(64, (size_t)groups * K * 16 * sizeof(float));
     if (!Ap) return -1;
