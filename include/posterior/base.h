@@ -143,6 +143,10 @@ int pst_env_mpi_size(void);
 /* 1 when the caller chose how idle OpenMP threads wait: OMP_WAIT_POLICY or GOMP_SPINCOUNT
  * set (the CLI's OpenMP defaults leave such a choice alone). */
 int pst_env_omp_wait_chosen(void);
+/* The folder for what the library measures once per machine (base/cpu.c): env
+ * POSTERIOR_CACHE_DIR, else $XDG_CACHE_HOME/posterior, else $HOME/.cache/posterior;
+ * -1 when none is set or the path does not fit. */
+int pst_env_cache_dir(char *buf, size_t cap);
 
 /* ---- checkpoints (docs/formats.md, "Checkpoints") ---------------------
  * One checkpoint of a run = one directory ROOT/ckpt-STEP/, made complete before it is

@@ -4,6 +4,7 @@
  *   POSTERIOR_GEMM           the matrix-product kernel to force: pst_env_gemm
  *   OMPI_COMM_WORLD_SIZE, PMI_SIZE, PMIX_RANK   set by an MPI launcher: pst_env_mpi_size
  *   OMP_WAIT_POLICY, GOMP_SPINCOUNT             how idle OpenMP threads wait: pst_env_omp_wait_chosen
+ *   POSTERIOR_CACHE_DIR, XDG_CACHE_HOME, HOME   the per-machine cache folder: pst_env_cache_dir
  * An unset or empty variable reads as NULL. */
 #include "posterior/base.h"
 
@@ -41,3 +42,12 @@ int pst_env_mpi_size(void) {
 }
 
 int pst_env_omp_wait_chosen(void) { return env("OMP_WAIT_POLICY") || env("GOMP_SPINCOUNT"); }
+
+int pst_env_cache_dir(char *buf, size_t cap) {
+    const char *d = env("POSTERIOR_CACHE_DIR"), *xdg = env("XDG_CACHE_HOME"), *home = env("HOME");
+    int n = d ? snprintf(buf, cap, "%s", d)
+            : xdg ? snprintf(buf, cap, "%s/posterior", xdg)
+            : home ? snprintf(buf, cap, "%s/.cache/posterior", home)
+                   : -1;
+    return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
