@@ -63,7 +63,13 @@ static int openblas_level_with_ours(void) {
  *    0.88-0.98x), OpenBLAS Haswell is not (ours 1.69-1.88x: 161-185 vs 95-102
  *    GFLOP/s); pst_cpu_fma512_ratio tells the two cores apart;
  *  - OpenBLAS on an older kernel family (a CPU it does not recognise, a generic
- *    build, or OPENBLAS_CORETYPE=Sandybridge / Nehalem) loses: 86 and 33 vs 103;
+ *    build, or OPENBLAS_CORETYPE=Sandybridge / Nehalem) loses: 86 and 33 vs 103; on
+ *    Intel Xeon family 6 model 207 (Emerald Rapids, which OpenBLAS 0.3.21 does not know:
+ *    it runs Prescott, SSE3, no FMA) it loses at every shape, large or small, 2 threads:
+ *    GPT-2 small's products 28-58 vs 193-279 GFLOP/s, tiny attention 256x256x32 35 vs
+ *    152, 48x48x32 23 vs 63, thin 1x384x128 6.8 vs 45, 32x16x16 18 vs 35 (one exception
+ *    measured, 32x16x64 with A transposed: 24 vs 21, a 33 kFLOP product); so ours takes
+ *    every shape there;
  *  - thin products (M <= 8: decoding's one row per sequence) are bound by reading B.
  *    OpenBLAS's sgemm packs all of B first; our thin kernel streams it once: 1.3-4.6x
  *    faster when B is over 4 MB (1x2304x768, 4x50257x768, 8x3072x768, ...), but
@@ -82,7 +88,8 @@ static int openblas_level_with_ours(void) {
  *    vs 81, 64x768x768 218 vs 105 GFLOP/s; not measured on Zen 4, so it follows the
  *    large products' rule there (OpenBLAS where it is level with ours);
  *  - other 8 < M < 64: OpenBLAS (ours is not measured better there).
- * So: ours (thin) for M <= 8 with N·K >= 2^19; the output-layer kernel for the
+ * So: ours everywhere when OpenBLAS runs an untuned family; else ours (thin) for M <= 8
+ * with N·K >= 2^19; the output-layer kernel for the
  * decoding batch (above); ours (small) for the decoding batch's projections and ours
  * (packed) for M, N, K >= 64 when OpenBLAS is not level with ours
  * (openblas_level_with_ours); OpenBLAS otherwise. */
@@ -100,6 +107,7 @@ pst_gemm_kernel pst_gemm_choose(pst_gemm_kernel requested, int trans_a, int tran
                                 int K) {
     if (requested == PST_GEMM_OPENBLAS || !pst_gemm_avx512_available()) return PST_GEMM_OPENBLAS;
     if (requested == PST_GEMM_AVX512) return PST_GEMM_AVX512;
+    if (openblas_tuned_width() == 0) return PST_GEMM_AVX512; /* OpenBLAS untuned: ours at every shape */
     if (M <= PST_GEMM_THIN_MAX) return (double)N * K >= (1 << 19) ? PST_GEMM_AVX512 : PST_GEMM_OPENBLAS;
     if (is_head_shape(trans_a, trans_b, M, K) && (double)N * K >= (1 << 20))
         return PST_GEMM_AVX512; /* the output-layer kernel */
