@@ -22,11 +22,14 @@
 /* ---- vectorisable exp and tanh --------------------------------------- */
 
 /* e^x to ~1 ulp for x in [-87, 88] (clamped outside), written so that loops over it
- * vectorise without -ffast-math: x = n·ln2 + r, |r| <= ln2/2, e^r by Cephes'
- * degree-6 polynomial, 2^n by building the exponent bits. */
+ * vectorise without -ffast-math, on plain x86-64 (SSE2) too: x = n·ln2 + r,
+ * |r| <= ln2/2, e^r by Cephes' degree-6 polynomial, 2^n by building the exponent bits
+ * from the low bits of t = x·log2(e) + 1.5·2^23, which hold n (integer arithmetic on the
+ * float's bits, no float-to-int conversion: that and its NaN guard kept SSE2 scalar). */
 static inline float pst_exp_fast(float x) {
     x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round to nearest */
+    float t = x * 1.44269504088896341f + 12582912.0f;
+    float n = t - 12582912.0f; /* x·log2(e) rounded to nearest, in [-126, 127] */
     float r = x - n * 0.693359375f + n * 2.12194440e-4f;
     float p = 1.9875691500e-4f;
     p = p * r + 1.3981999507e-3f;
@@ -35,8 +38,8 @@ static inline float pst_exp_fast(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    int32_t ni = n >= -126.0f && n <= 127.0f ? (int32_t)n : 0; /* NaN: p is NaN anyway */
-    union { int32_t i; float f; } two_n = {.i = (ni + 127) << 23};
+    union { float f; uint32_t u; } bits = {.f = t}, two_n;
+    two_n.u = (bits.u - 0x4B400000u + 127u) << 23; /* NaN x: any bits, p is NaN */
     return p * two_n.f;
 }
 
