@@ -1,7 +1,11 @@
 /* DPG on a tiny random GPT-2: a pointwise constraint b(x) = [x contains token 3]
- * rises from its base rate to >= 0.9 under KL-adaptive DPG, while KL(π‖a) stays
- * within a nat of the ideal KL(p‖a) = −log Z; the trainer's checkpoint is a model
- * directory that loads back. */
+ * rises from its base rate to >= 0.9 under KL-adaptive DPG (the mean over 12 training
+ * seeds), while KL(π‖a) stays within a nat of the ideal KL(p‖a) = −log Z for every seed;
+ * the trainer's checkpoint is a model directory that loads back.
+ * One trajectory's E[b] after 200 steps depends on the last bits of every product, and
+ * trajectories spread widely: over 12 seeds 0.82-0.99 (mean 0.946, sd 0.047; session 12),
+ * and seed 1 alone read 0.895-0.989 across gcc / clang builds and kernel choices, so one
+ * seed against 0.9 failed one build in four. The mean of 12 has se ~0.014: 0.9 is 3 se below the mean. */
 #include "check.h"
 #include "posterior/dpg.h"
 
@@ -53,9 +57,8 @@ int main(void) {
     pst_gpt2_policy_options_default(&o);
     o.sampling.max_new_tokens = 6;
     o.sampling.eot_token = 15;
-    pst_distribution prior, policy;
+    pst_distribution prior;
     CHECK(pst_gpt2_distribution_from(&m, &o, &prior, &err) == 0);
-    CHECK(pst_gpt2_distribution_from(&m, &o, &policy, &err) == 0);
     pst_target t = {.kind = PST_TARGET_POINTWISE, .n_features = 1, .evidence = contains3, .prior = &prior};
 
     double eb0, kl0, log_z;
@@ -65,24 +68,38 @@ int main(void) {
 
     char dir[128];
     snprintf(dir, sizeof dir, "/tmp/pst_dpg_gpt2_%d", (int)getpid());
-    pst_dpg_options d;
-    pst_dpg_options_default(&d);
-    d.variant = PST_DPG_KL_ADAPTIVE;
-    d.batch = 64;
-    d.steps = 200;
-    d.lr = 1e-2;
-    d.quiet = 1;
-    d.out_dir = dir;
-    d.checkpoint_every = 50;
     char metrics[200];
     snprintf(metrics, sizeof metrics, "%s.jsonl", dir);
-    d.metrics_path = metrics;
-    CHECK_MSG(pst_dpg_train(&policy, &t, &prior, &d, NULL, NULL, &err) == 0, "%s", err.msg);
-    double eb1, kl1;
-    measure(&policy, &t, 4000, &rng, &eb1, &kl1, NULL);
-    printf("E[b] %.3f -> %.3f; KL(pi|a) %.3f (ideal KL(p|a) = -log Z = %.3f)\n", eb0, eb1, kl1, -log_z);
-    CHECK_MSG(eb1 >= 0.9, "constraint satisfaction %g after DPG", eb1);
-    CHECK_MSG(kl1 < -log_z + 1.0 && kl1 > 0, "KL(pi|a) %g vs ideal %g", kl1, -log_z);
+    enum { SEEDS = 12 };
+    double eb[SEEDS], mean = 0, var = 0;
+    for (int s = 0; s < SEEDS; s++) {
+        pst_distribution policy;
+        CHECK(pst_gpt2_distribution_from(&m, &o, &policy, &err) == 0);
+        pst_dpg_options d;
+        pst_dpg_options_default(&d);
+        d.variant = PST_DPG_KL_ADAPTIVE;
+        d.batch = 64;
+        d.steps = 200;
+        d.lr = 1e-2;
+        d.quiet = 1;
+        d.seed = d.seed + (uint64_t)s;
+        if (s == 0) { /* the first run also writes checkpoints and metrics */
+            d.out_dir = dir;
+            d.checkpoint_every = 50;
+            d.metrics_path = metrics;
+        }
+        CHECK_MSG(pst_dpg_train(&policy, &t, &prior, &d, NULL, NULL, &err) == 0, "%s", err.msg);
+        double kl1;
+        measure(&policy, &t, 4000, &rng, &eb[s], &kl1, NULL);
+        printf("seed %d: E[b] %.3f -> %.3f; KL(pi|a) %.3f (ideal KL(p|a) = -log Z = %.3f)\n", s, eb0, eb[s], kl1,
+               -log_z);
+        CHECK_MSG(kl1 < -log_z + 1.0 && kl1 > 0, "seed %d: KL(pi|a) %g vs ideal %g", s, kl1, -log_z);
+        mean += eb[s] / SEEDS;
+        pst_distribution_free(&policy);
+    }
+    for (int s = 0; s < SEEDS; s++) var += (eb[s] - mean) * (eb[s] - mean) / (SEEDS - 1);
+    printf("E[b] after DPG: mean %.3f over %d seeds (seeds' sd %.3f)\n", mean, SEEDS, sqrt(var));
+    CHECK_MSG(mean >= 0.9, "constraint satisfaction %g after DPG (mean of %d seeds)", mean, SEEDS);
 
     /* the checkpoint is a model directory */
     char path[300];
@@ -108,7 +125,6 @@ int main(void) {
     snprintf(cmd, sizeof cmd, "rm -rf %s %s", dir, metrics);
     CHECK(system(cmd) == 0);
     pst_distribution_free(&prior);
-    pst_distribution_free(&policy);
     pst_gpt2_free(&m);
     return check_report();
 }
