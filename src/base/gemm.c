@@ -77,10 +77,14 @@ static int openblas_level_with_ours(void) {
  *    column-chunk kernel for B stored [K,N] (moved here from prior/sample.c), B from
  *    memory: 1x768x768 level (0.93x), 4x and 8x768x768 1.5-2.2x, 1x2304x768 3-6x;
  *    B of 384x128 or 512x128 (tiny model): OpenBLAS 1.6-3x ahead;
- *  - the output layer while decoding a batch, hidden [M, K]·wteᵀ with K <= 256 and
+ *  - the output layer while decoding a batch, hidden [M, K]·wteᵀ with K <= 1024 and
  *    8 < M <= 64 (16 x 50257 x 128, shared machine, B from memory): OpenBLAS packs all
  *    of wte per call (29 GFLOP/s), our unpacked kernel streams it (46-73 GFLOP/s;
- *    64 rows: 61 vs 78); at M = 512 OpenBLAS is level or ahead (88 vs 81-87);
+ *    64 rows: 61 vs 78); at M = 512 OpenBLAS is level or ahead (88 vs 81-87). GPT-2
+ *    small's width (K = 768; Emerald Rapids, 2 threads, B from memory): the packed
+ *    kernel, which copies all 154 MB of wte per call, 70 (M = 16) and 178 (M = 64)
+ *    GFLOP/s, OpenBLAS (Prescott) 41 and 56, the output-layer kernel 108 and 251
+ *    (K = 512: 142, K = 1024: 135 at M = 16);
  *  - a decoding batch times a weight matrix as stored (A·B, 8 < M <= 64; the packed
  *    kernel's 14-row tiles waste most of a second tile on 16 rows): the small-product
  *    kernel (8 × 32 register tiles, B unpacked), Zen 5, OpenBLAS Haswell, one thread:

@@ -57,7 +57,7 @@ int pst_sgemm_avx512_small(int M, int N, int K, float alpha, const float *A, int
 /* The output-layer kernel: C[M,N] = alpha·A[M,K]·B[N,K]ᵀ + beta·C (A as stored, B
  * transposed: hidden states times wteᵀ) for K <= PST_GEMM_HEAD_MAX_K, any M; B is
  * streamed as stored, never packed. Same contract and return value. */
-#define PST_GEMM_HEAD_MAX_K 256
+#define PST_GEMM_HEAD_MAX_K 1024 /* GPT-2 small to medium (768, 1024) */
 int pst_sgemm_avx512_nt_head(int M, int N, int K, float alpha, const float *A, int lda,
                              const float *B, int ldb, float beta, float *C, int ldc);
 

@@ -612,10 +612,11 @@ int pst_sgemm_avx512_small(int M, int N, int K, float alpha, const float *A, int
     return 0;
 }
 
-/* ---- the output layer: C[M,N] = alpha·A[M,K]·B[N,K]ᵀ + beta·C, K <= 256 ----------
+/* ---- the output layer: C[M,N] = alpha·A[M,K]·B[N,K]ᵀ + beta·C, K <= 1024 ---------
  * hidden states [M, C] times the embedding matrix wte [V, C]: N (the vocabulary) is
  * huge, K (the width) small. B is used as stored, never packed: a tile of 16 rows of
- * B (16·K floats, <= 16 KB) stays in L1 while every 16-row group of A passes it,
+ * B (16·K floats: 8 KB for the tiny model, 48 KB for GPT-2 small) stays in L1 or L2
+ * while every 16-row group of A passes it,
  * with A packed once per call k-major ([M/16][K][16], zero-padded rows). Per k, one
  * vector of A (16 rows) and 16 broadcasts of B (16 columns of C) feed 16 FMAs into
  * acc[j][i] = C[i][j] of the tile; a 16×16 transpose turns the tile into rows of C.
@@ -671,17 +672,21 @@ int pst_sgemm_avx512_nt_head(int M, int N, int K, float alpha, const float *A, i
     if (!Ap) return -1;
     pack_groups_kmajor(A, lda, M, K, 16, Ap);
     int tiles = (N + 15) / 16;
+    float *edge = NULL; /* the last, partial tile's rows, zero-padded to 16 (one thread's) */
+    if (N % 16 && !(edge = aligned_alloc(64, (size_t)16 * K * sizeof(float)))) {
+        free(Ap);
+        return -1;
+    }
     double flops = 2.0 * M * N * K;
     int nthreads = omp_in_parallel() || flops < 4e6 ? 1 : omp_get_max_threads();
 #pragma omp parallel num_threads(nthreads)
     {
-        float edge[16 * PST_GEMM_HEAD_MAX_K] __attribute__((aligned(64)));
 #pragma omp for schedule(static)
         for (int t = 0; t < tiles; t++) {
             int j0 = t * 16, nj = N - j0 < 16 ? N - j0 : 16;
             const float *Bt = B + (size_t)j0 * ldb;
             int ldt = ldb;
-            if (nj < 16) { /* the last, partial tile: its rows, zero-padded to 16 */
+            if (nj < 16) {
                 for (int j = 0; j < 16; j++)
                     for (int k = 0; k < K; k++) edge[j * K + k] = j < nj ? Bt[(size_t)j * ldb + k] : 0.0f;
                 Bt = edge, ldt = K;
@@ -711,6 +716,7 @@ int pst_sgemm_avx512_nt_head(int M, int N, int K, float alpha, const float *A, i
             }
         }
     }
+    free(edge);
     free(Ap);
     return 0;
 }

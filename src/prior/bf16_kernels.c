@@ -110,8 +110,8 @@ void pst_linear_forward_bf16(float *out, const float *inp, const uint16_t *W, co
 }
 
 #ifdef PST_BF16_DISPATCH
-/* A decoding batch's output layer (N >= BF16_NT_WIDEN_ROWS rows of x, C <= 256): rows
- * v0 .. v1 of W widened into wf ((v1 − v0)·C floats, L2), then base's output-layer kernel
+/* A decoding batch's output layer (N >= BF16_NT_WIDEN_ROWS rows of x, C <= 1024): rows
+ * v0 .. v1 of W widened into wf ((v1 − v0)·C floats, <= 1 MB: L2), then base's output-layer kernel
  * (base/gemm_avx512.c), which meets 16 rows of x per broadcast of W and ends each 16×16
  * tile in one transpose, where nt_rows ends each of its N·8 dot products in a horizontal
  * sum (tiny model, batch 16: 0.40-0.59× the fp32 path's speed). 0, or -1 when the kernel

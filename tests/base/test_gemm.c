@@ -137,11 +137,13 @@ int main(void) {
         check_product(kernels[kk], 0, 1, 3, 2100, 130, 0.5f, 1.0f, 1, 0, &rng);
         check_product(kernels[kk], 0, 0, 6, 2100, 130, 1.0f, -2.0f, 0, 0, &rng);
         check_product(kernels[kk], 1, 0, 1, 1000, 300, 1.0f, 0.0f, 0, 1, &rng);
-        /* the output-layer kernel (A·Bᵀ, K <= 256, M <= 64): a decoding batch times wteᵀ,
+        /* the output-layer kernel (A·Bᵀ, K <= 1024, M <= 64): a decoding batch times wteᵀ,
          * many 16-column tiles and a partial one, multi-threaded, alpha / beta */
         check_product(kernels[kk], 0, 1, 16, 3001, 128, 1.0f, 0.0f, 0, 1, &rng);
         check_product(kernels[kk], 0, 1, 40, 2999, 256, 0.5f, 1.0f, 1, 0, &rng);
         check_product(kernels[kk], 0, 1, 64, 1000, 77, 1.0f, 0.0f, 2, 1, &rng); /* two pairs of groups */
+        check_product(kernels[kk], 0, 1, 33, 1201, 768, 1.0f, 0.0f, 1, 1, &rng); /* GPT-2 small's width */
+        check_product(kernels[kk], 0, 1, 12, 1100, 1024, -1.0f, 0.5f, 0, 0, &rng); /* the widest */
         /* deep products with a small C (the output layer's dX = dL·wte): the depth in
          * chunks of 4·KC on the threads, partial products summed in order */
         check_product(kernels[kk], 0, 0, 20, 40, 3500, 1.0f, 0.0f, 1, 1, &rng);

@@ -53,7 +53,8 @@ static float frand(pst_rng *r) { return (float)(2.0 * pst_rng_uniform(r) - 1.0);
 /* Both variants (plain, and AVX-512 when the CPU has it) against Σ in double with the
  * rounded weights, relative to Σ|terms|. */
 static void test_kernels(void) {
-    int shapes[][3] = {{1, 48, 144}, {3, 37, 50}, {8, 128, 300}, {9, 16, 16}, {17, 192, 48}, {1, 5, 3}};
+    int shapes[][3] = {{1, 48, 144}, {3, 37, 50}, {8, 128, 300}, {9, 16, 16}, {17, 192, 48}, {1, 5, 3},
+                      {12, 300, 40}}; /* 9-17 rows: the output layer widened (C <= 1024) */
     pst_rng rng;
     pst_rng_seed(&rng, 5);
     for (int level = 0; level <= 2; level += 2) {
