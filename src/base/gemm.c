@@ -31,15 +31,22 @@ const char *pst_gemm_openblas_core(void) {
 /* OpenBLAS kernel families with FMA micro-kernels tuned to ~90% of the FMA peak:
  * 2 for AVX-512 ones, 1 for AVX2 ones (at most half the peak of a core that runs
  * AVX-512 at full width), 0 for the rest. */
-static int openblas_tuned_width(void) {
+static int core_width(const char *core) {
     static const char *const avx512[] = {"skylakex", "cooperlake", "sapphirerapids"};
     static const char *const avx2[] = {"haswell", "zen"};
-    const char *core = pst_gemm_openblas_core();
     for (size_t i = 0; i < sizeof avx512 / sizeof avx512[0]; i++)
         if (strcasecmp(core, avx512[i]) == 0) return 2;
     for (size_t i = 0; i < sizeof avx2 / sizeof avx2[0]; i++)
         if (strcasecmp(core, avx2[i]) == 0) return 1;
     return 0;
+}
+
+/* asked on every product: the family is fixed at load, so looked up once (a race
+ * only writes the same value twice) */
+static int openblas_tuned_width(void) {
+    static int width = -1;
+    if (width < 0) width = core_width(pst_gemm_openblas_core());
+    return width;
 }
 
 /* 1 when OpenBLAS's kernel is level with ours on the large products of training:
