@@ -137,6 +137,11 @@ int main(void) {
         check_product(kernels[kk], 0, 1, 3, 2100, 130, 0.5f, 1.0f, 1, 0, &rng);
         check_product(kernels[kk], 0, 0, 6, 2100, 130, 1.0f, -2.0f, 0, 0, &rng);
         check_product(kernels[kk], 1, 0, 1, 1000, 300, 1.0f, 0.0f, 0, 1, &rng);
+        /* thin, B [K,N]: several column chunks a thread, K not a multiple of the rows a pass
+         * (8 for M <= 2, else 4), a partial last vector */
+        check_product(kernels[kk], 0, 0, 3, 2501, 203, 1.0f, 0.0f, 0, 1, &rng);
+        check_product(kernels[kk], 1, 0, 7, 1999, 131, 0.5f, 1.0f, 2, 0, &rng);
+        check_product(kernels[kk], 0, 0, 2, 9000, 67, 1.0f, 0.0f, 0, 0, &rng);
         /* the output-layer kernel (A·Bᵀ, K <= 1024, M <= 64): a decoding batch times wteᵀ,
          * many 16-column tiles and a partial one, multi-threaded, alpha / beta */
         check_product(kernels[kk], 0, 1, 16, 3001, 128, 1.0f, 0.0f, 0, 1, &rng);
