@@ -402,14 +402,13 @@ thin_nt_rows(const int mi, int j0, int j1, int K, int Kp, const float *Ab, const
         int k = 0;
         for (; k + 32 <= K; k += 32) {
 #if PST_GEMM_THIN_PF > 0
-            /* rows PST_GEMM_THIN_PF ahead: one sequential stream per thread does not keep
-             * enough reads in flight when each row of B feeds 2-4 rows of A (bench_gemm
-             * --cold, 2 threads, Zen 5: 4 x 50257 x 768 91 -> 114-118 GFLOP/s, 8 rows
-             * 123-135 -> 151-164); with one row of A the hardware prefetcher keeps up */
-            if (mi >= 2) {
-                _mm_prefetch((const char *)(b + PST_GEMM_THIN_PF * ldb + k), _MM_HINT_T0);
-                _mm_prefetch((const char *)(b + PST_GEMM_THIN_PF * ldb + k + 16), _MM_HINT_T0);
-            }
+            /* rows PST_GEMM_THIN_PF ahead, into L2: one sequential stream per thread does
+             * not keep enough reads in flight (bench_gemm --cold, 2 threads, Zen 5:
+             * 4 x 50257 x 768 91 -> 114-118 GFLOP/s, 8 rows 123-135 -> 151-164). Into L2
+             * rather than L1, and for one row of A too: wte streamed at 0.84-0.89 of
+             * bench_ceilings' read bandwidth -> 0.91-1.09 (Xeon model 207, 1 and 4 rows) */
+            _mm_prefetch((const char *)(b + PST_GEMM_THIN_PF * ldb + k), _MM_HINT_T1);
+            _mm_prefetch((const char *)(b + PST_GEMM_THIN_PF * ldb + k + 16), _MM_HINT_T1);
 #endif
             __m512 b0 = _mm512_loadu_ps(b + k), b1 = _mm512_loadu_ps(b + k + 16);
             for (int i = 0; i < mi; i++) {
