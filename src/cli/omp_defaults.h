@@ -1,12 +1,16 @@
 /* OpenMP's defaults for a machine shared by several runs, for the CLI's commands that
  * compute (and the benchmarks, which run as they do).
  *
- * OMP_WAIT_POLICY=passive unless the caller set a wait policy or a spin count: an idle
- * OpenMP thread sleeps at once instead of spinning (libgomp: up to 300,000 times). Alone,
- * this costs a few percent on a DPG step (many short parallel regions per decoded
- * token); beside a second run on the same cores, the spinning teams take each other's
- * cores, and a run kept ~15% of its alone throughput, against ~60% passive
- * (docs/benchmarks.md, "Under load").
+ * OMP_WAIT_POLICY=passive and GOMP_SPINCOUNT=3000 unless the caller set a wait policy or a
+ * spin count: an idle OpenMP thread spins briefly (libgomp: 3000 rounds, ~60 us), then
+ * sleeps, instead of spinning up to 300,000 rounds (libgomp's default) or sleeping at once
+ * (passive alone; clang's libomp, which has no spin count, does that). Beside a second run
+ * on the same cores, spinning teams take each other's cores: a DPG run kept ~15% of its
+ * alone throughput with libgomp's default, 50-62% with these settings. Sleeping at once
+ * cost a futex wake-up per parallel region, ~13 us under KVM (an empty region after 20 us
+ * of serial work: 33 us passive, 21 us with the short spin); GPT-2 small's batch-4
+ * decoding, which opens ~80 regions a step, kept its 2 threads busy 1.72-1.84 of the
+ * time passive, 1.97 with the spin (docs/benchmarks.md, "Issue 21 (session 13)").
  *
  * The thread count needs no default: libgomp (and OpenBLAS, which runs on its threads)
  * starts one thread per CPU of the process's affinity mask, so `taskset -c 0 posterior
