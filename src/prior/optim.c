@@ -5,6 +5,7 @@
 #include "prior/optim_kernels.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,8 +22,13 @@ int pst_adamw_create(pst_adamw *opt, size_t num_params, float beta1, float beta2
     opt->beta2 = beta2;
     opt->eps = eps;
     opt->weight_decay = weight_decay;
-    opt->m = pst_calloc(num_params, sizeof(float), err);
-    opt->v = opt->m ? pst_calloc(num_params, sizeof(float), err) : NULL;
+    /* in 2 MB pages where the kernel allows, as the parameters (prior/gpt2.c) */
+    if (num_params > SIZE_MAX / sizeof(float))
+        return pst_fail(err, "AdamW: %zu parameters overflow the moment buffers", num_params);
+    size_t bytes = num_params * sizeof(float);
+    opt->m = pst_large_alloc(bytes, err);
+    opt->v = opt->m ? pst_large_alloc(bytes, err) : NULL;
+    if (opt->v) memset(opt->m, 0, bytes), memset(opt->v, 0, bytes);
     if (!opt->v) {
         pst_adamw_free(opt);
         return pst_fail_context(err, "AdamW moments for %zu parameters", num_params);
