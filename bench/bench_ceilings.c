@@ -100,7 +100,7 @@ __attribute__((target("avx2"))) static double sum_avx2(const float *x, size_t n,
 static double read_bandwidth(int avx512, double *per_cpu) {
     const size_t bytes = (size_t)512 << 20, n = bytes / sizeof(float);
     pst_error err;
-    float *x = pst_aligned_alloc(bytes, &err);
+    float *x = pst_large_alloc(bytes, &err); /* 2 MB pages where allowed, as the weights */
     if (!x) return -1;
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) x[i] = 1.0f; /* first touch by the reading thread */
