@@ -444,9 +444,10 @@ static void thin_nt(int mi, int j0, int j1, int K, int Kp, const float *Ab, cons
  * with the M·R values of A broadcast in registers, one load and one store of an
  * accumulator vector per R·M FMAs. Each pass prefetches the next pass's R rows of the
  * chunk (to L2): without it the FMAs between loads let the hardware prefetcher fall
- * behind, and 4 rows read B at ~75% of the machine's read bandwidth; with it ~95%
- * (a microbenchmark of GPT-2 small's 48 body products, cold, 2 threads, Xeon
- * model 207). This was the decoder's own kernel in prior/sample.c before base had it. */
+ * behind. GPT-2 small's 48 body products at 4 rows, B from memory, 2 threads (Xeon
+ * model 207, medians): 72-78% of a plain sum's read rate before, 88-90% now (~82% of a
+ * sum that prefetches; docs/benchmarks.md, session 13). This was the decoder's own kernel
+ * in prior/sample.c before base had it. */
 #define THIN_ACC 4096
 #define THIN_STRIDE(M) (THIN_ACC / (M) / 16 * 16) /* floats between rows of acc */
 static inline __attribute__((always_inline)) void
