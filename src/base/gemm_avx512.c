@@ -687,6 +687,26 @@ static inline __attribute__((always_inline)) void head_tile(int K, const float *
     }
 }
 
+/* One group of A against a tile of B whose rows are K apart (wte itself, K a constant once
+ * inlined): every row of the tile is one base pointer plus a constant offset, so all 16
+ * rows go in one pass with 16 accumulator chains, where head_tile's 8 row pointers allow 8
+ * (two FMAs in flight per port at the FMA's latency of 4 left no slack). */
+static inline __attribute__((always_inline)) void head_tile1_packed(const int K, const float *a0,
+                                                                   const float *Bt, const float *pf,
+                                                                   __m512 acc[16]) {
+    __m512 c[16];
+#pragma GCC unroll 16
+    for (int j = 0; j < 16; j++) c[j] = _mm512_setzero_ps();
+    for (int k = 0; k < K; k++) {
+        if (pf) _mm_prefetch((const char *)(pf + (size_t)k * 16), _MM_HINT_T0);
+        __m512 av = _mm512_load_ps(a0 + (size_t)k * 16);
+#pragma GCC unroll 16
+        for (int j = 0; j < 16; j++) c[j] = _mm512_fmadd_ps(_mm512_set1_ps(Bt[j * K + k]), av, c[j]);
+    }
+#pragma GCC unroll 16
+    for (int j = 0; j < 16; j++) acc[j] = c[j];
+}
+
 int pst_sgemm_avx512_nt_head(int M, int N, int K, float alpha, const float *A, int lda,
                              const float *B, int ldb, float beta, float *C, int ldc) {
     if (K > PST_GEMM_HEAD_MAX_K) return -1;
@@ -724,8 +744,13 @@ int pst_sgemm_avx512_nt_head(int M, int N, int K, float alpha, const float *A, i
                 __m512 acc[2][16];
                 /* the first groups bring the tile PF tiles ahead toward L1, a line per k:
                  * 16·K floats from its start, the whole tile when ldb = K (wte) */
-                head_tile(K, Ap + (size_t)g * K * 16, two ? Ap + (size_t)(g + 1) * K * 16 : NULL, Bt, ldt,
-                          g == 0 ? pf : NULL, acc);
+                const float *a0 = Ap + (size_t)g * K * 16, *tpf = g == 0 ? pf : NULL;
+                if (!two && ldt == K && K == 128) /* the tiny model's width */
+                    head_tile1_packed(128, a0, Bt, tpf, acc[0]);
+                else if (!two && ldt == K && K == 768) /* GPT-2 small's */
+                    head_tile1_packed(768, a0, Bt, tpf, acc[0]);
+                else
+                    head_tile(K, a0, two ? Ap + (size_t)(g + 1) * K * 16 : NULL, Bt, ldt, tpf, acc);
                 for (int u = 0; u <= two; u++) {
                     int gu = g + u;
                     transpose16(acc[u]); /* acc[u][i] = row gu·16 + i of the tile */
@@ -787,6 +812,26 @@ double pst_fma_chains_avx2(long iters) { return 0 * (double)iters; }
 int pst_sgemm_avx512_small(int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                            int ldb, float beta, float *C, int ldc) {
     return -1;
+}
+
+/* One group of A against a tile of B whose rows are K apart (wte itself, K a constant once
+ * inlined): every row of the tile is one base pointer plus a constant offset, so all 16
+ * rows go in one pass with 16 accumulator chains, where head_tile's 8 row pointers allow 8
+ * (two FMAs in flight per port at the FMA's latency of 4 left no slack). */
+static inline __attribute__((always_inline)) void head_tile1_packed(const int K, const float *a0,
+                                                                   const float *Bt, const float *pf,
+                                                                   __m512 acc[16]) {
+    __m512 c[16];
+#pragma GCC unroll 16
+    for (int j = 0; j < 16; j++) c[j] = _mm512_setzero_ps();
+    for (int k = 0; k < K; k++) {
+        if (pf) _mm_prefetch((const char *)(pf + (size_t)k * 16), _MM_HINT_T0);
+        __m512 av = _mm512_load_ps(a0 + (size_t)k * 16);
+#pragma GCC unroll 16
+        for (int j = 0; j < 16; j++) c[j] = _mm512_fmadd_ps(_mm512_set1_ps(Bt[j * K + k]), av, c[j]);
+    }
+#pragma GCC unroll 16
+    for (int j = 0; j < 16; j++) acc[j] = c[j];
 }
 
 int pst_sgemm_avx512_nt_head(int M, int N, int K, float alpha, const float *A, int lda,
