@@ -814,26 +814,6 @@ int pst_sgemm_avx512_small(int M, int N, int K, float alpha, const float *A, int
     return -1;
 }
 
-/* One group of A against a tile of B whose rows are K apart (wte itself, K a constant once
- * inlined): every row of the tile is one base pointer plus a constant offset, so all 16
- * rows go in one pass with 16 accumulator chains, where head_tile's 8 row pointers allow 8
- * (two FMAs in flight per port at the FMA's latency of 4 left no slack). */
-static inline __attribute__((always_inline)) void head_tile1_packed(const int K, const float *a0,
-                                                                   const float *Bt, const float *pf,
-                                                                   __m512 acc[16]) {
-    __m512 c[16];
-#pragma GCC unroll 16
-    for (int j = 0; j < 16; j++) c[j] = _mm512_setzero_ps();
-    for (int k = 0; k < K; k++) {
-        if (pf) _mm_prefetch((const char *)(pf + (size_t)k * 16), _MM_HINT_T0);
-        __m512 av = _mm512_load_ps(a0 + (size_t)k * 16);
-#pragma GCC unroll 16
-        for (int j = 0; j < 16; j++) c[j] = _mm512_fmadd_ps(_mm512_set1_ps(Bt[j * K + k]), av, c[j]);
-    }
-#pragma GCC unroll 16
-    for (int j = 0; j < 16; j++) acc[j] = c[j];
-}
-
 int pst_sgemm_avx512_nt_head(int M, int N, int K, float alpha, const float *A, int lda,
                              const float *B, int ldb, float beta, float *C, int ldc) {
     return -1;
