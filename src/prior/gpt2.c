@@ -68,25 +68,22 @@ static void acts_free(pst_gpt2_acts *a) {
     free(a);
 }
 
-static float *alloc_floats(size_t n, pst_error *err) {
+/* n floats from alloc (pst_aligned_alloc, or pst_large_alloc for the parameters) */
+static float *alloc_floats_from(void *(*alloc)(size_t, pst_error *), size_t n, pst_error *err) {
     if (n > SIZE_MAX / sizeof(float)) {
-        pst_fail(err, "activation buffer of %zu floats overflows", n);
+        pst_fail(err, "buffer of %zu floats overflows", n);
         return NULL;
     }
-    return pst_aligned_alloc(n * sizeof(float), err);
+    return alloc(n * sizeof(float), err);
 }
+
+static float *alloc_floats(size_t n, pst_error *err) { return alloc_floats_from(pst_aligned_alloc, n, err); }
 
 /* The parameters and their gradients: in 2 MB pages where the kernel allows
  * (pst_large_alloc). Decoding streams every weight once a token; with 4 KB pages each of
  * a thread's row streams misses the TLB every 4 KB (GPT-2 small's 48 body products and
  * output layer, 2 threads, alternating copies: median 19.8-20.3 -> 20.2-20.6 GB/s). */
-static float *alloc_param_floats(size_t n, pst_error *err) {
-    if (n > SIZE_MAX / sizeof(float)) {
-        pst_fail(err, "parameter buffer of %zu floats overflows", n);
-        return NULL;
-    }
-    return pst_large_alloc(n * sizeof(float), err);
-}
+static float *alloc_param_floats(size_t n, pst_error *err) { return alloc_floats_from(pst_large_alloc, n, err); }
 
 static pst_gpt2_acts *acts_create(const pst_gpt2_config *c, size_t BT, size_t BTT,
                                   pst_error *err) {
