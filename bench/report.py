@@ -9,8 +9,11 @@ OMP_NUM_THREADS=1, it estimates the quiet machine's single-thread numbers (with
 several threads, CPU time also counts threads spinning at barriers). The bandwidth
 per CPU-second is only partly corrected: other jobs still share the memory bus.
 
-Lines with "fma_gflops" are the machine's ceilings (bench_ceilings --json); the others
-come from bench_prior (impl "c", and "c-bf16" for sampling with bf16 weights: a second
+Lines with "fma_gflops" are the machine's ceilings (bench_ceilings --json): bench/run.sh
+measures them at the start and again between the model measurements, because on a
+shared host they move by up to 2x within minutes. Each measurement is set against the
+higher of the ceilings read just before and just after it (the peak the machine showed
+in those minutes: the lower, conservative share). The others come from bench_prior (impl "c", and "c-bf16" for sampling with bf16 weights: a second
 table against fp32 at the same batch) and gpt2_torch_bench.py (impl "torch").
   MFU              = flops_per_token · tokens/s / FMA peak
   bandwidth limit  = batch · read bandwidth / weight_bytes tokens/s (every weight is
@@ -30,7 +33,7 @@ def main():
     if len(args) != 1:
         sys.exit("usage: report.py [--cpu] RESULTS.jsonl")
     path = args[0]
-    ceil, runs, machine = None, {}, None
+    ceils, runs, machine, order = [], {}, None, 0
     with open(path) as f:
         for n, line in enumerate(f, 1):
             line = line.strip()
@@ -40,21 +43,40 @@ def main():
                 r = json.loads(line)
             except ValueError as e:
                 sys.exit("%s:%d: not JSON (%s)" % (path, n, e))
+            order += 1
             if "fma_gflops" in r:
-                ceil = r
+                ceils.append((order, r))
             elif "machine" in r:
                 machine = r["machine"]
             elif r.get("impl") in ("c", "c-bf16", "torch") and "mode" in r:
+                r["_order"] = order
                 runs[(r["config"], r["mode"], r["batch"], r["impl"])] = r
             # other lines (other benchmarks' results) are not ours to format
-    peak = ceil["fma_gflops_cpu" if cpu else "fma_gflops"] * 1e9 if ceil else None
-    bw = ceil.get("read_gbs_cpu" if cpu else "read_gbs", ceil["read_gbs"]) * 1e9 if ceil else None
+    def peak_of(c):
+        return c["fma_gflops_cpu" if cpu else "fma_gflops"] * 1e9
+
+    def bw_of(c):
+        return c.get("read_gbs_cpu" if cpu else "read_gbs", c["read_gbs"]) * 1e9
+
+    def near(x):
+        """(FMA peak, read bandwidth) for run x: the higher of the ceilings just before and after it"""
+        before = [c for o, c in ceils if o < x["_order"]][-1:]
+        after = [c for o, c in ceils if o > x["_order"]][:1]
+        around = before + after
+        if not around:
+            return None, None
+        return max(peak_of(c) for c in around), max(bw_of(c) for c in around)
     if machine:
         print("Machine: %s\n" % machine)
-    if ceil:
-        print("Ceilings: FMA peak %.1f GFLOP/s, memory read %.1f GB/s%s (%s, %d threads)\n"
-              % (peak / 1e9, bw / 1e9, " per CPU-second" if cpu else "", ceil["isa"],
-                 ceil["threads"]))
+    if ceils:
+        c0 = ceils[0][1]
+        print("Ceilings at the start: FMA peak %.1f GFLOP/s, memory read %.1f GB/s%s (%s, %d threads)"
+              % (peak_of(c0) / 1e9, bw_of(c0) / 1e9, " per CPU-second" if cpu else "", c0["isa"],
+                 c0["threads"]))
+        print("Over the run (%d reading(s)): FMA peak %.1f-%.1f GFLOP/s, read %.1f-%.1f GB/s; each share "
+              "below is against the higher reading just before and after its measurement.\n"
+              % (len(ceils), min(peak_of(c) for _, c in ceils) / 1e9, max(peak_of(c) for _, c in ceils) / 1e9,
+                 min(bw_of(c) for _, c in ceils) / 1e9, max(bw_of(c) for _, c in ceils) / 1e9))
     if cpu:
         print("Throughput below is tokens per CPU-second of the process (--cpu).\n")
 
@@ -76,10 +98,12 @@ def main():
         def ceiling(x):
             if not x:
                 return "–"
+            peak, bw = near(x)
             if mode == "train":
-                return "MFU %.1f%%" % (100 * x["flops_per_token"] * rate(x) / peak) if peak else "–"
+                return ("MFU %.1f%% of %.1f GFLOP/s" % (100 * x["flops_per_token"] * rate(x) / peak, peak / 1e9)
+                        if peak else "–")
             limit = batch * bw / x["weight_bytes"] if bw else None
-            return "%.0f%% of %.1f tok/s" % (100 * rate(x) / limit, limit) if limit else "–"
+            return "%.0f%% of %.1f tok/s (%.1f GB/s)" % (100 * rate(x) / limit, limit, bw / 1e9) if limit else "–"
 
         def fmt(x):
             return "%.1f" % rate(x) if x else "–"
@@ -99,8 +123,9 @@ def main():
         c, h = runs.get((config, mode, batch, "c")), runs[(config, mode, batch, "c-bf16")]
 
         def share(x):
+            bw = near(x)[1] if x else None
             return "%.0f%% of %.1f" % (100 * rate(x) * x["weight_bytes"] / (batch * bw),
-                                       batch * bw / x["weight_bytes"]) if x and bw else "–"
+                                       batch * bw / x["weight_bytes"]) if bw else "–"
         print("| GPT-2 %s | %d (%d new) | %s | %.1f | %s | %s | %s |"
               % (config, batch, h["new_tokens"], "%.1f" % rate(c) if c else "–", rate(h),
                  "%.2f×" % (rate(h) / rate(c)) if c else "–", share(c), share(h)))

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`: bash bench/run.sh BUILD_DIR
 #
-# 1. the machine's ceilings (bench_ceilings): FMA peak GFLOP/s, memory read GB/s
+# 1. the machine's ceilings (bench_ceilings): FMA peak GFLOP/s, memory read GB/s; read
+#    again before the model measurements and after each (they move on a shared host)
 # 2. SGEMM: OpenBLAS vs our AVX-512 kernel on GPT-2 small's products (bench_gemm)
 # 3. GPT-2 training and sampling, ours (bench_prior) and PyTorch's
 #    (bench/gpt2_torch_bench.py, same thread count), each run in its own process
@@ -53,13 +54,15 @@ for shape in 1,2304,768,0,0 1,768,768,0,0 1,768,3072,0,0 4,3072,768,0,0 16,2304,
 done
 echo
 
-run() { # command... ; appends its JSON line to results, its progress goes to out/log
-  if ! "$@" >> "$results" 2>> "$out/log"; then
+run() { # command... ; appends its JSON line to results, its progress goes to out/log, then
+  # the ceilings again (report.py sets each measurement against the readings around it)
+  if ! "$@" >> "$results" 2>> "$out/log" || ! "$build/bench_ceilings" --json >> "$results"; then
     echo "bench/run.sh: failed: $* (see $out/log)" >&2
     return 1
   fi
 }
 : > "$out/log"
+"$build/bench_ceilings" --json >> "$results" # the reading just before the first model measurement
 status=0
 for config in $configs; do
   echo "== GPT-2 $config: training (ours, then PyTorch) ..."
