@@ -10,6 +10,8 @@
 #ifndef POSTERIOR_BASE_GEMM_H
 #define POSTERIOR_BASE_GEMM_H
 
+#include <stdint.h>
+
 typedef enum {
     PST_GEMM_AUTO = 0,
     PST_GEMM_OPENBLAS = 1,
@@ -60,6 +62,13 @@ int pst_sgemm_avx512_small(int M, int N, int K, float alpha, const float *A, int
 #define PST_GEMM_HEAD_MAX_K 1024 /* GPT-2 small to medium (768, 1024) */
 int pst_sgemm_avx512_nt_head(int M, int N, int K, float alpha, const float *A, int lda,
                              const float *B, int ldb, float beta, float *C, int ldc);
+/* The same with B in bfloat16 (the top 16 bits of each fp32: prior/bf16_kernels.h), alpha
+ * 1, beta 0: each tile of 16 rows of B is widened to fp32 just before use, so C holds
+ * exactly what pst_sgemm_avx512_nt_head computes on the widened B (rows ldb apart), and B
+ * is read at half the bytes. 0, or -1 when K is too large or memory runs out (C may then
+ * be partly written: compute it another way). */
+int pst_sgemm_avx512_nt_head_bf16(int M, int N, int K, const float *A, int lda, const uint16_t *B16, int ldb,
+                                  float *C, int ldc);
 
 /* The FMA peak probe of bench_ceilings and of pst_cpu_fma512_ratio (base/cpu.c), compiled
  * with the kernels (base/gemm_avx512.c): `iters` rounds of PST_FMA_CHAINS independent

@@ -771,6 +771,99 @@ int pst_sgemm_avx512_nt_head(int M, int N, int K, float alpha, const float *A, i
 }
 
 
+/* ---- the output layer with bf16 weights -------------------------------------
+ * pst_sgemm_avx512_nt_head_bf16: B (wte) in bfloat16, the top half of each fp32, so
+ * widening is exact. Per tile of 16 rows of B, in chunks of HC = 128 of the depth: the
+ * chunk is widened into a 16 × HC buffer (8 KB, L1) and every group of A meets it as in
+ * head_tile1_packed (16 chains), each group's accumulators carried from chunk to chunk.
+ * Each element of C is so one chain over k in order, as in the fp32 kernel: C is what
+ * pst_sgemm_avx512_nt_head computes on the widened B, and B is read at 2 bytes an element.
+ * (A chunk of the depth rather than the whole tile: GPT-2 small's tile, 16 × 768 floats,
+ * would fill L1 by itself.) */
+enum { HC = 128 };
+
+/* wt[j][k] = B16[j0 + j][k0 + k] widened, for j < nj and k < kn; 0 elsewhere (16 × HC) */
+static void widen_chunk_bf16(const uint16_t *B16, int ldb, int j0, int nj, int k0, int kn, float *wt) {
+    for (int j = 0; j < 16; j++) {
+        float *dst = wt + (size_t)j * HC;
+        int n = j < nj ? kn : 0, k = 0;
+        const uint16_t *src = B16 + (size_t)(j0 + (j < nj ? j : 0)) * ldb + k0;
+        for (; k + 16 <= n; k += 16) {
+            __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(src + k)));
+            _mm512_store_ps(dst + k, _mm512_castsi512_ps(_mm512_slli_epi32(w, 16)));
+        }
+        for (; k < n; k++) {
+            uint32_t u = (uint32_t)src[k] << 16;
+            memcpy(dst + k, &u, sizeof u);
+        }
+        for (; k < HC; k++) dst[k] = 0.0f;
+    }
+}
+
+/* acc[j] (lanes i) += Σ_{k < HC} a[k][i]·wt[j][k] */
+static inline __attribute__((always_inline)) void head_chunk(const float *a, const float *wt, __m512 acc[16]) {
+    __m512 c[16];
+#pragma GCC unroll 16
+    for (int j = 0; j < 16; j++) c[j] = acc[j];
+    for (int k = 0; k < HC; k++) {
+        __m512 av = _mm512_load_ps(a + (size_t)k * 16);
+#pragma GCC unroll 16
+        for (int j = 0; j < 16; j++) c[j] = _mm512_fmadd_ps(_mm512_set1_ps(wt[j * HC + k]), av, c[j]);
+    }
+#pragma GCC unroll 16
+    for (int j = 0; j < 16; j++) acc[j] = c[j];
+}
+
+int pst_sgemm_avx512_nt_head_bf16(int M, int N, int K, const float *A, int lda, const uint16_t *B16, int ldb,
+                                  float *C, int ldc) {
+    if (K > PST_GEMM_HEAD_MAX_K) return -1;
+    if (trivial_product(M, N, K, 1.0f, 0.0f, C, ldc)) return 0;
+    int groups = (M + 15) / 16, Kp = (K + HC - 1) / HC * HC; /* A's depth zero-padded to chunks */
+    float *Ap = aligned_alloc(64, (size_t)groups * Kp * 16 * sizeof(float));
+    if (!Ap) return -1;
+    memset(Ap, 0, (size_t)groups * Kp * 16 * sizeof(float));
+    for (int g = 0; g < groups; g++) pack_groups_kmajor(A + (size_t)g * 16 * lda, lda, M - g * 16 < 16 ? M - g * 16 : 16, K, 16, Ap + (size_t)g * Kp * 16);
+    int tiles = (N + 15) / 16;
+    double flops = 2.0 * M * N * K;
+    int nthreads = omp_in_parallel() || flops < 4e6 ? 1 : omp_get_max_threads(), bad = 0;
+#pragma omp parallel num_threads(nthreads) reduction(| : bad)
+    {
+        /* this thread's widened chunk and the accumulators of every group */
+        float *wt = aligned_alloc(64, (size_t)16 * HC * sizeof(float));
+        __m512 *acc = aligned_alloc(64, (size_t)groups * 16 * sizeof(__m512));
+        bad = !wt || !acc;
+#pragma omp for schedule(static)
+        for (int t = 0; t < tiles; t++) {
+            if (bad) continue;
+            int j0 = t * 16, nj = N - j0 < 16 ? N - j0 : 16;
+            for (int u = 0; u < groups * 16; u++) acc[u] = _mm512_setzero_ps();
+            for (int k0 = 0; k0 < Kp; k0 += HC) {
+                int kn = K - k0 < HC ? K - k0 : HC;
+                /* the same chunk of the tile PF tiles ahead: 16 rows of 2·HC bytes */
+                if (t + PST_GEMM_HEAD_PF < tiles - 1)
+                    for (int j = 0; j < 16; j++)
+                        for (int l = 0; l < kn * 2; l += 64)
+                            _mm_prefetch((const char *)(B16 + (size_t)(j0 + 16 * PST_GEMM_HEAD_PF + j) * ldb + k0) + l,
+                                         _MM_HINT_T0);
+                widen_chunk_bf16(B16, ldb, j0, nj, k0, kn, wt);
+                for (int g = 0; g < groups; g++) head_chunk(Ap + ((size_t)g * Kp + k0) * 16, wt, acc + g * 16);
+            }
+            __mmask16 cm = lane_mask(nj);
+            for (int g = 0; g < groups; g++) {
+                transpose16(acc + g * 16); /* acc[g·16 + i] = row g·16 + i of the tile */
+                int mi = M - g * 16 < 16 ? M - g * 16 : 16;
+                for (int i = 0; i < mi; i++)
+                    _mm512_mask_storeu_ps(C + (size_t)(g * 16 + i) * ldc + j0, cm, acc[g * 16 + i]);
+            }
+        }
+        free(wt);
+        free(acc);
+    }
+    free(Ap);
+    return bad ? -1 : 0;
+}
+
+
 /* ---- the FMA probe (base/gemm.h) ------------------------------------------- */
 
 double pst_fma_chains_avx512(long iters) {
@@ -816,6 +909,11 @@ int pst_sgemm_avx512_small(int M, int N, int K, float alpha, const float *A, int
 
 int pst_sgemm_avx512_nt_head(int M, int N, int K, float alpha, const float *A, int lda,
                              const float *B, int ldb, float beta, float *C, int ldc) {
+    return -1;
+}
+
+int pst_sgemm_avx512_nt_head_bf16(int M, int N, int K, const float *A, int lda, const uint16_t *B16, int ldb,
+                                  float *C, int ldc) {
     return -1;
 }
 

@@ -95,6 +95,41 @@ static int check_product(int kernel, int ta, int tb, int M, int N, int K, float 
     return bad;
 }
 
+/* The output-layer kernel with bf16 B against the fp32 one on the widened B: C must be
+ * the same bit for bit (each element one chain over k in order in both), at every M
+ * (groups of 16 and partial ones), N with a partial tile, K off and on the 128-deep
+ * chunks, rows of B longer than K, 1 and 2 threads; columns past N of C untouched.
+ * Returns the number of mismatches. */
+static int check_head_bf16(int M, int N, int K, int pad, int threads, pst_rng *rng) {
+    int ldb = K + pad, ldc = N + pad;
+    float *A = malloc((size_t)M * K * sizeof(float)), *B = malloc((size_t)N * ldb * sizeof(float));
+    float *C = malloc((size_t)M * ldc * sizeof(float)), *C16 = malloc((size_t)M * ldc * sizeof(float));
+    uint16_t *B16 = malloc((size_t)N * ldb * sizeof(uint16_t));
+    if (!A || !B || !C || !C16 || !B16) return 1;
+    for (size_t i = 0; i < (size_t)M * K; i++) A[i] = (float)pst_rng_uniform(rng) - 0.5f;
+    for (size_t i = 0; i < (size_t)N * ldb; i++) {
+        float x = (float)pst_rng_uniform(rng) - 0.5f;
+        uint32_t u;
+        memcpy(&u, &x, sizeof u);
+        B16[i] = (uint16_t)(u >> 16);
+        u = (uint32_t)B16[i] << 16; /* B: the widened bf16 values */
+        memcpy(B + i, &u, sizeof u);
+    }
+    for (size_t i = 0; i < (size_t)M * ldc; i++) C[i] = C16[i] = -7.0f;
+    int saved = omp_get_max_threads(), bad = 0;
+    omp_set_num_threads(threads);
+    if (pst_sgemm_avx512_nt_head(M, N, K, 1.0f, A, K, B, ldb, 0.0f, C, ldc) != 0 ||
+        pst_sgemm_avx512_nt_head_bf16(M, N, K, A, K, B16, ldb, C16, ldc) != 0)
+        bad = 1;
+    omp_set_num_threads(saved);
+    for (size_t i = 0; i < (size_t)M * ldc && !bad; i++)
+        if (memcmp(C + i, C16 + i, sizeof(float)) != 0 || (i % ldc >= (size_t)N && C16[i] != -7.0f)) bad++;
+    CHECK_MSG(!bad, "bf16 output layer %dx%dx%d (pad %d, %d threads): differs from the fp32 kernel", M, N, K, pad,
+              threads);
+    free(A), free(B), free(C), free(C16), free(B16);
+    return bad;
+}
+
 int main(void) {
     int kernels[4] = {PST_GEMM_OPENBLAS, PST_GEMM_AVX512, PST_GEMM_AUTO, PACKED};
     int n_kernels = pst_gemm_avx512_available() ? 4 : 1;
@@ -160,6 +195,17 @@ int main(void) {
         check_product(kernels[kk], 0, 0, 64, 47, 513, 1.0f, 1.0f, 1, 0, &rng);
     }
 
+    if (pst_gemm_avx512_available()) {
+        /* the output layer with bf16 weights (sampling's q_bf16) */
+        int shapes[][4] = {{16, 1000, 128, 0}, {16, 700, 768, 0}, {1, 100, 128, 3}, {5, 333, 200, 5},
+                           {17, 260, 64, 0}, {40, 517, 300, 2}, {64, 250, 128, 0}, {9, 4000, 130, 1}};
+        for (int s = 0; s < 8; s++)
+            for (int th = 1; th <= 2; th++)
+                check_head_bf16(shapes[s][0], shapes[s][1], shapes[s][2], shapes[s][3], th, &rng);
+        CHECK(pst_sgemm_avx512_nt_head_bf16(4, 10, PST_GEMM_HEAD_MAX_K + 1, NULL, 1, NULL, 1, NULL, 10) == -1);
+    } else {
+        CHECK(pst_sgemm_avx512_nt_head_bf16(16, 100, 128, NULL, 128, NULL, 128, NULL, 100) == -1);
+    }
     /* From inside a parallel region (each thread its own product): the kernel runs
      * single-threaded there and the results are still exact. */
     if (n_kernels > 1) {
