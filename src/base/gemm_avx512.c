@@ -572,16 +572,15 @@ static void pack_groups_kmajor(const float *A, int lda, int M, int K, int W, flo
  * columns: per k, two vectors of B and 8 broadcasts of A feed 16 FMAs into 16
  * accumulators. Threads split the 32-column tiles; each element of C is summed by one
  * thread over k in order, so results do not depend on the threads. */
-/* acc (c0 | c1 per row, in registers here) += Σ_{k0 <= k < k1} a[k][i]·B[k][0..32), B's
- * rows masked to nj columns; prefetches row k + pf_ahead of B (the next block's, from
- * the last panel: memory keeps streaming while the panels compute) */
+/* c0 | c1 (8 rows × 32 columns, registers) += Σ_{k0 <= k < k1} a[k][i]·B[k][0..32), B's
+ * rows masked to nj columns (m0, m1), prefetching 8 rows ahead */
 static inline __attribute__((always_inline)) void small_block(int k0, int k1, const float *a, const float *B,
-                                                              int ldb, __mmask16 m0, __mmask16 m1, int pf_ahead,
-                                                              __m512 c0[8], __m512 c1[8]) {
+                                                              int ldb, __mmask16 m0, __mmask16 m1, __m512 c0[8],
+                                                              __m512 c1[8]) {
     for (int k = k0; k < k1; k++) {
         const float *b = B + (size_t)k * ldb;
-        _mm_prefetch((const char *)(b + (size_t)pf_ahead * ldb), _MM_HINT_T0);
-        _mm_prefetch((const char *)(b + (size_t)pf_ahead * ldb + 31), _MM_HINT_T0);
+        _mm_prefetch((const char *)(b + (size_t)8 * ldb), _MM_HINT_T0);
+        _mm_prefetch((const char *)(b + (size_t)8 * ldb + 31), _MM_HINT_T0);
         __m512 b0 = _mm512_maskz_loadu_ps(m0, b), b1 = _mm512_maskz_loadu_ps(m1, b + 16);
 #pragma GCC unroll 8
         for (int i = 0; i < 8; i++) {
@@ -592,44 +591,57 @@ static inline __attribute__((always_inline)) void small_block(int k0, int k1, co
     }
 }
 
-/* One 32-column tile of C (nj columns), every 8-row panel: B's rows in blocks of SMALL_KB
- * (16 KB, L1), each block read from memory once while every panel passes it, the panels'
- * accumulators kept in acc between blocks (in registers within one). Each element is
+#define SMALL_KB 128 /* rows of B a block: 16 KB of a 32-column tile, L1 */
+#define SMALL_CT 8    /* 32-column tiles a chunk: 1 KB of each row of B, one stream */
+/* The 32-column tiles t0 .. t1 of C, SMALL_CT at a time. For each block of SMALL_KB rows of
+ * B, every tile of the chunk and every 8-row panel in turn: the block (SMALL_CT·16 KB, L2)
+ * is read from memory once, and before its first tile the chunk's part of the next
+ * block's rows is prefetched (SMALL_CT·128 contiguous bytes a row: one stream, where a
+ * 32-column strip alone read 128 bytes every ldb floats: 16x768x3072 with B from memory,
+ * 62 -> 104-126 GFLOP/s median, docs/benchmarks.md). Each panel's
+ * accumulators wait in acc between blocks (in registers within one): each element of C is
  * one chain over k in order. */
-#define SMALL_KB 128
-static void small_tile(int M, int K, const float *Ap, const float *B, int ldb, int nj, float alpha, float beta,
-                       float *C, int ldc, __m512 (*acc)[2][8]) {
-    __mmask16 m0 = lane_mask(nj), m1 = lane_mask(nj - 16);
-    int panels = (M + 7) / 8;
-    for (int p = 0; p < panels; p++)
-        for (int i = 0; i < 8; i++) acc[p][0][i] = acc[p][1][i] = _mm512_setzero_ps();
-    for (int k0 = 0; k0 < K; k0 += SMALL_KB) {
-        int k1 = k0 + SMALL_KB < K ? k0 + SMALL_KB : K;
-        for (int p = 0; p < panels; p++) {
-            __m512 c0[8], c1[8];
-#pragma GCC unroll 8
-            for (int i = 0; i < 8; i++) c0[i] = acc[p][0][i], c1[i] = acc[p][1][i];
-            int pf_ahead = p == panels - 1 && k1 < K ? SMALL_KB : 8; /* the last block: 8 rows, as one panel */
-            small_block(k0, k1, Ap + (size_t)p * K * 8, B, ldb, m0, m1, pf_ahead, c0, c1);
-#pragma GCC unroll 8
-            for (int i = 0; i < 8; i++) acc[p][0][i] = c0[i], acc[p][1][i] = c1[i];
-        }
-    }
-    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-    for (int p = 0; p < panels; p++) {
-        int mr = M - p * 8 < 8 ? M - p * 8 : 8;
-        for (int i = 0; i < mr; i++)
-            store_row32(C + (size_t)(p * 8 + i) * ldc, acc[p][0][i], acc[p][1][i], va, vb, beta, m0, m1);
-    }
-}
-
-/* The 32-column tiles t0 .. t1 of C. */
 static void small_tiles(int t0, int t1, int M, int N, int K, const float *Ap, float alpha, const float *B,
                         int ldb, float beta, float *C, int ldc) {
-    __m512 acc[PST_GEMM_SMALL_MAX / 8][2][8]; /* 32 KB at most */
-    for (int t = t0; t < t1; t++) {
-        int j0 = t * 32, nj = N - j0 < 32 ? N - j0 : 32;
-        small_tile(M, K, Ap, B + j0, ldb, nj, alpha, beta, C + j0, ldc, acc);
+    __m512 acc[SMALL_CT][PST_GEMM_SMALL_MAX / 8][2][8]; /* 64 KB at most */
+    int panels = (M + 7) / 8;
+    for (int c0 = t0; c0 < t1; c0 += SMALL_CT) {
+        int c1 = c0 + SMALL_CT < t1 ? c0 + SMALL_CT : t1;
+        int jc = c0 * 32, jw = (c1 * 32 < N ? c1 * 32 : N) - jc;
+        for (int t = c0; t < c1; t++)
+            for (int p = 0; p < panels; p++)
+                for (int i = 0; i < 8; i++) acc[t - c0][p][0][i] = acc[t - c0][p][1][i] = _mm512_setzero_ps();
+        for (int k0 = 0; k0 < K; k0 += SMALL_KB) {
+            int k1 = k0 + SMALL_KB < K ? k0 + SMALL_KB : K;
+            for (int t = c0; t < c1; t++) {
+                int j0 = t * 32, nj = N - j0 < 32 ? N - j0 : 32;
+                __mmask16 m0 = lane_mask(nj), m1 = lane_mask(nj - 16);
+                for (int p = 0; p < panels; p++) {
+                    __m512 x0[8], x1[8];
+#pragma GCC unroll 8
+                    for (int i = 0; i < 8; i++) x0[i] = acc[t - c0][p][0][i], x1[i] = acc[t - c0][p][1][i];
+                    if (t == c0 && p == 0 && k1 < K)
+                        for (int k = k0; k < k1; k++) {
+                            const char *r = (const char *)(B + (size_t)(k + SMALL_KB) * ldb + jc);
+                            for (int l = 0; l < jw * 4; l += 64) _mm_prefetch(r + l, _MM_HINT_T0);
+                        }
+                    small_block(k0, k1, Ap + (size_t)p * K * 8, B + j0, ldb, m0, m1, x0, x1);
+#pragma GCC unroll 8
+                    for (int i = 0; i < 8; i++) acc[t - c0][p][0][i] = x0[i], acc[t - c0][p][1][i] = x1[i];
+                }
+            }
+        }
+        __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+        for (int t = c0; t < c1; t++) {
+            int j0 = t * 32, nj = N - j0 < 32 ? N - j0 : 32;
+            __mmask16 m0 = lane_mask(nj), m1 = lane_mask(nj - 16);
+            for (int p = 0; p < panels; p++) {
+                int mr = M - p * 8 < 8 ? M - p * 8 : 8;
+                for (int i = 0; i < mr; i++)
+                    store_row32(C + (size_t)(p * 8 + i) * ldc + j0, acc[t - c0][p][0][i], acc[t - c0][p][1][i], va,
+                                vb, beta, m0, m1);
+            }
+        }
     }
 }
 
