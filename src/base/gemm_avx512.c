@@ -601,9 +601,33 @@ static inline __attribute__((always_inline)) void small_block(int k0, int k1, co
  * 62 -> 104-126 GFLOP/s median, docs/benchmarks.md). Each panel's
  * accumulators wait in acc between blocks (in registers within one): each element of C is
  * one chain over k in order. */
+/* rows k0 .. k0 + kn, columns j0 .. j0 + nj of a bf16 B widened into wt [kn][32] (columns
+ * past nj zero) */
+static void widen_rows_bf16(const uint16_t *B16, int ldb, int k0, int kn, int j0, int nj, float *wt) {
+    for (int r = 0; r < kn; r++) {
+        const uint16_t *src = B16 + (size_t)(k0 + r) * ldb + j0;
+        float *dst = wt + (size_t)r * 32;
+        if (nj == 32) {
+            for (int h = 0; h < 32; h += 16) {
+                __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(src + h)));
+                _mm512_store_ps(dst + h, _mm512_castsi512_ps(_mm512_slli_epi32(w, 16)));
+            }
+        } else {
+            for (int j = 0; j < 32; j++) {
+                uint32_t u = j < nj ? (uint32_t)src[j] << 16 : 0;
+                memcpy(dst + j, &u, sizeof u);
+            }
+        }
+    }
+}
+
+/* (B16: B in bf16 instead, each tile's block widened into L1 before the panels pass it) */
 static void small_tiles(int t0, int t1, int M, int N, int K, const float *Ap, float alpha, const float *B,
-                        int ldb, float beta, float *C, int ldc) {
+                        const uint16_t *B16, int ldb, float beta, float *C, int ldc) {
     __m512 acc[SMALL_CT][PST_GEMM_SMALL_MAX / 8][2][8]; /* 64 KB at most */
+    float wt[SMALL_KB * 32] __attribute__((aligned(64))); /* a widened block of a tile: 16 KB */
+    size_t esize = B16 ? sizeof(uint16_t) : sizeof(float);
+    const char *base = B16 ? (const char *)B16 : (const char *)B;
     int panels = (M + 7) / 8;
     for (int c0 = t0; c0 < t1; c0 += SMALL_CT) {
         int c1 = c0 + SMALL_CT < t1 ? c0 + SMALL_CT : t1;
@@ -622,10 +646,12 @@ static void small_tiles(int t0, int t1, int M, int N, int K, const float *Ap, fl
                     for (int i = 0; i < 8; i++) x0[i] = acc[t - c0][p][0][i], x1[i] = acc[t - c0][p][1][i];
                     if (t == c0 && p == 0 && k1 < K)
                         for (int k = k0; k < k1; k++) {
-                            const char *r = (const char *)(B + (size_t)(k + SMALL_KB) * ldb + jc);
-                            for (int l = 0; l < jw * 4; l += 64) _mm_prefetch(r + l, _MM_HINT_T0);
+                            const char *r = base + ((size_t)(k + SMALL_KB) * ldb + jc) * esize;
+                            for (size_t l = 0; l < jw * esize; l += 64) _mm_prefetch(r + l, _MM_HINT_T0);
                         }
-                    small_block(k0, k1, Ap + (size_t)p * K * 8, B + j0, ldb, m0, m1, x0, x1);
+                    if (B16 && p == 0) widen_rows_bf16(B16, ldb, k0, k1 - k0, j0, nj, wt);
+                    const float *bt = B16 ? wt : B + (size_t)k0 * ldb + j0;
+                    small_block(0, k1 - k0, Ap + ((size_t)p * K + k0) * 8, bt, B16 ? 32 : ldb, m0, m1, x0, x1);
 #pragma GCC unroll 8
                     for (int i = 0; i < 8; i++) acc[t - c0][p][0][i] = x0[i], acc[t - c0][p][1][i] = x1[i];
                 }
@@ -645,8 +671,8 @@ static void small_tiles(int t0, int t1, int M, int N, int K, const float *Ap, fl
     }
 }
 
-int pst_sgemm_avx512_small(int M, int N, int K, float alpha, const float *A, int lda, const float *B,
-                           int ldb, float beta, float *C, int ldc) {
+static int small_product(int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                         const uint16_t *B16, int ldb, float beta, float *C, int ldc) {
     if (M > PST_GEMM_SMALL_MAX) return -1;
     if (trivial_product(M, N, K, alpha, beta, C, ldc)) return 0;
     int panels = (M + 7) / 8;
@@ -659,16 +685,26 @@ int pst_sgemm_avx512_small(int M, int N, int K, float alpha, const float *A, int
     int tiles = (N + 31) / 32;
     double flops = 2.0 * M * N * K;
     if (omp_in_parallel() || flops < 8e6) { /* no team to wake for a few microseconds of work */
-        small_tiles(0, tiles, M, N, K, Ap, alpha, B, ldb, beta, C, ldc);
+        small_tiles(0, tiles, M, N, K, Ap, alpha, B, B16, ldb, beta, C, ldc);
     } else {
 #pragma omp parallel
         {
             int team = omp_get_num_threads(), me = omp_get_thread_num();
-            small_tiles(tiles * me / team, tiles * (me + 1) / team, M, N, K, Ap, alpha, B, ldb, beta, C, ldc);
+            small_tiles(tiles * me / team, tiles * (me + 1) / team, M, N, K, Ap, alpha, B, B16, ldb, beta, C, ldc);
         }
     }
     if (Ap != stack) free(Ap);
     return 0;
+}
+
+int pst_sgemm_avx512_small(int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                           int ldb, float beta, float *C, int ldc) {
+    return small_product(M, N, K, alpha, A, lda, B, NULL, ldb, beta, C, ldc);
+}
+
+int pst_sgemm_avx512_small_bf16(int M, int N, int K, const float *A, int lda, const uint16_t *B16, int ldb,
+                                float beta, float *C, int ldc) {
+    return small_product(M, N, K, 1.0f, A, lda, NULL, B16, ldb, beta, C, ldc);
 }
 
 /* ---- the output layer: C[M,N] = alpha·A[M,K]·B[N,K]ᵀ + beta·C, K <= 1024 ---------
@@ -939,6 +975,11 @@ double pst_fma_chains_avx2(long iters) { return 0 * (double)iters; }
 
 int pst_sgemm_avx512_small(int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                            int ldb, float beta, float *C, int ldc) {
+    return -1;
+}
+
+int pst_sgemm_avx512_small_bf16(int M, int N, int K, const float *A, int lda, const uint16_t *B16, int ldb,
+                                float beta, float *C, int ldc) {
     return -1;
 }
 

@@ -93,9 +93,30 @@ static void nt_rows(int v0, int v1, const float *x, const uint16_t *W, int N, in
     nt_rows_default(v0, v1, x, W, N, C, V, out);
 }
 
+/* A decoding batch of 9-64 rows: base's small-product kernel on bf16 (base/gemm.h), which
+ * widens each block of W into L1 just before the 8-row panels pass it, then the bias. 1
+ * when done, 0 when the kernel is not there. */
+static int linear_small_bf16(float *out, const float *inp, const uint16_t *W, const float *b, int N, int IC, int OC,
+                             int accumulate) {
+#ifdef PST_BF16_DISPATCH
+    if (N <= PST_GEMM_THIN_MAX || N > PST_GEMM_SMALL_MAX || !use_avx512() || !pst_gemm_avx512_available() ||
+        pst_sgemm_avx512_small_bf16(N, OC, IC, inp, IC, W, OC, accumulate ? 1.0f : 0.0f, out, OC) != 0)
+        return 0;
+    for (int i = 0; i < N; i++) {
+        float *o = out + (size_t)i * OC;
+#pragma omp simd
+        for (int j = 0; j < OC; j++) o[j] += b[j];
+    }
+    return 1;
+#else
+    (void)out, (void)inp, (void)W, (void)b, (void)N, (void)IC, (void)OC, (void)accumulate;
+    return 0;
+#endif
+}
+
 void pst_linear_forward_bf16(float *out, const float *inp, const uint16_t *W, const float *b, int N,
                              int IC, int OC, int accumulate) {
-    if (N <= 0 || OC <= 0) return;
+    if (N <= 0 || OC <= 0 || linear_small_bf16(out, inp, W, b, N, IC, OC, accumulate)) return;
 #pragma omp parallel num_threads(threads_for(2.0 * IC * OC))
     {
         /* one contiguous range of columns (a multiple of 16) per thread */

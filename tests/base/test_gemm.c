@@ -95,19 +95,21 @@ static int check_product(int kernel, int ta, int tb, int M, int N, int K, float 
     return bad;
 }
 
-/* The output-layer kernel with bf16 B against the fp32 one on the widened B: C must be
- * the same bit for bit (each element one chain over k in order in both), at every M
- * (groups of 16 and partial ones), N with a partial tile, K off and on the 128-deep
- * chunks, rows of B longer than K, 1 and 2 threads; columns past N of C untouched.
- * Returns the number of mismatches. */
-static int check_head_bf16(int M, int N, int K, int pad, int threads, pst_rng *rng) {
-    int ldb = K + pad, ldc = N + pad;
-    float *A = malloc((size_t)M * K * sizeof(float)), *B = malloc((size_t)N * ldb * sizeof(float));
+/* The bf16 kernels against the fp32 ones on the widened B: C must be the same bit for bit
+ * (each element one chain over k in order in both). small = 0: the output-layer kernel
+ * (B [N, K]) at every M, groups of 16 and partial ones; small = 1: the small-product
+ * kernel (B [K, N], 8 < M <= 64, beta 0 or 1). N with a partial tile, K off and on the
+ * 128-deep blocks, rows of B longer than needed, 1 and 2 threads; columns past N of C
+ * untouched. Returns the number of mismatches. */
+static int check_bf16_kernel(int small, int M, int N, int K, int pad, int threads, float beta, pst_rng *rng) {
+    int ldb = (small ? N : K) + pad, ldc = N + pad;
+    size_t nb = (size_t)(small ? K : N) * ldb;
+    float *A = malloc((size_t)M * K * sizeof(float)), *B = malloc(nb * sizeof(float));
     float *C = malloc((size_t)M * ldc * sizeof(float)), *C16 = malloc((size_t)M * ldc * sizeof(float));
-    uint16_t *B16 = malloc((size_t)N * ldb * sizeof(uint16_t));
+    uint16_t *B16 = malloc(nb * sizeof(uint16_t));
     if (!A || !B || !C || !C16 || !B16) return 1;
     for (size_t i = 0; i < (size_t)M * K; i++) A[i] = (float)pst_rng_uniform(rng) - 0.5f;
-    for (size_t i = 0; i < (size_t)N * ldb; i++) {
+    for (size_t i = 0; i < nb; i++) {
         float x = (float)pst_rng_uniform(rng) - 0.5f;
         uint32_t u;
         memcpy(&u, &x, sizeof u);
@@ -115,17 +117,20 @@ static int check_head_bf16(int M, int N, int K, int pad, int threads, pst_rng *r
         u = (uint32_t)B16[i] << 16; /* B: the widened bf16 values */
         memcpy(B + i, &u, sizeof u);
     }
-    for (size_t i = 0; i < (size_t)M * ldc; i++) C[i] = C16[i] = -7.0f;
+    for (size_t i = 0; i < (size_t)M * ldc; i++) C[i] = C16[i] = (float)(i % 7) - 3.0f;
     int saved = omp_get_max_threads(), bad = 0;
     omp_set_num_threads(threads);
-    if (pst_sgemm_avx512_nt_head(M, N, K, 1.0f, A, K, B, ldb, 0.0f, C, ldc) != 0 ||
-        pst_sgemm_avx512_nt_head_bf16(M, N, K, A, K, B16, ldb, C16, ldc) != 0)
+    if (small ? pst_sgemm_avx512_small(M, N, K, 1.0f, A, K, B, ldb, beta, C, ldc) != 0 ||
+                    pst_sgemm_avx512_small_bf16(M, N, K, A, K, B16, ldb, beta, C16, ldc) != 0
+              : pst_sgemm_avx512_nt_head(M, N, K, 1.0f, A, K, B, ldb, 0.0f, C, ldc) != 0 ||
+                    pst_sgemm_avx512_nt_head_bf16(M, N, K, A, K, B16, ldb, C16, ldc) != 0)
         bad = 1;
     omp_set_num_threads(saved);
     for (size_t i = 0; i < (size_t)M * ldc && !bad; i++)
-        if (memcmp(C + i, C16 + i, sizeof(float)) != 0 || (i % ldc >= (size_t)N && C16[i] != -7.0f)) bad++;
-    CHECK_MSG(!bad, "bf16 output layer %dx%dx%d (pad %d, %d threads): differs from the fp32 kernel", M, N, K, pad,
-              threads);
+        if (memcmp(C + i, C16 + i, sizeof(float)) != 0 || (i % ldc >= (size_t)N && C16[i] != (float)(i % 7) - 3.0f))
+            bad++;
+    CHECK_MSG(!bad, "bf16 %s kernel %dx%dx%d (pad %d, %d threads): differs from the fp32 kernel",
+              small ? "small-product" : "output-layer", M, N, K, pad, threads);
     free(A), free(B), free(C), free(C16), free(B16);
     return bad;
 }
@@ -201,10 +206,19 @@ int main(void) {
                            {17, 260, 64, 0}, {40, 517, 300, 2}, {64, 250, 128, 0}, {9, 4000, 130, 1}};
         for (int s = 0; s < 8; s++)
             for (int th = 1; th <= 2; th++)
-                check_head_bf16(shapes[s][0], shapes[s][1], shapes[s][2], shapes[s][3], th, &rng);
+                check_bf16_kernel(0, shapes[s][0], shapes[s][1], shapes[s][2], shapes[s][3], th, 0.0f, &rng);
+        /* and a decoding batch's projections (8 < M <= 64, B [K, N]: blocks of 128 rows) */
+        int small_shapes[][4] = {{16, 768, 768, 0}, {16, 3072, 768, 0}, {9, 100, 130, 3}, {64, 300, 257, 0},
+                                 {33, 65, 129, 1}, {16, 384, 128, 0}, {40, 517, 300, 2}};
+        for (int s = 0; s < 7; s++)
+            for (int th = 1; th <= 2; th++)
+                check_bf16_kernel(1, small_shapes[s][0], small_shapes[s][1], small_shapes[s][2], small_shapes[s][3],
+                                  th, th == 2 ? 1.0f : 0.0f, &rng);
         CHECK(pst_sgemm_avx512_nt_head_bf16(4, 10, PST_GEMM_HEAD_MAX_K + 1, NULL, 1, NULL, 1, NULL, 10) == -1);
+        CHECK(pst_sgemm_avx512_small_bf16(PST_GEMM_SMALL_MAX + 1, 10, 10, NULL, 10, NULL, 10, 0.0f, NULL, 10) == -1);
     } else {
         CHECK(pst_sgemm_avx512_nt_head_bf16(16, 100, 128, NULL, 128, NULL, 128, NULL, 100) == -1);
+        CHECK(pst_sgemm_avx512_small_bf16(16, 100, 128, NULL, 128, NULL, 100, 0.0f, NULL, 100) == -1);
     }
     /* From inside a parallel region (each thread its own product): the kernel runs
      * single-threaded there and the results are still exact. */
