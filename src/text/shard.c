@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -310,6 +311,8 @@ static int read_header(pst_shard *s, const unsigned char *p, uint32_t *scorer_le
     *stored_checksum = get_u64(p + CHECKSUM_OFFSET);
 
     if (s->vocab_size == 0) return pst_fail(err, "%s: corrupt header: vocab_size is 0", path);
+    if (s->vocab_size > INT32_MAX) /* token ids are ints from here on (the loader, the models) */
+        return pst_fail(err, "%s: corrupt header: vocab_size %u is above 2^31 - 1", path, s->vocab_size);
     if (s->token_bytes != (s->vocab_size <= 65536 ? 2u : 4u))
         return pst_fail(err, "%s: corrupt header: token_bytes %u does not fit vocab_size %u", path, s->token_bytes,
                         s->vocab_size);

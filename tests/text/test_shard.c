@@ -176,6 +176,14 @@ static void test_corruption(void) {
     reseal(p, len);
     spit(bad, p, len);
     expect_open_fails(bad, "eot_id", __LINE__);
+    /* a vocabulary beyond int token ids (4-byte tokens, vocab_size 2^31; found by fuzz_shard:
+     * such ids came out of the loader negative) */
+    memcpy(p, g, len);
+    p[12] = 4;
+    memcpy(p + 16, "\x00\x00\x00\x80", 4);
+    reseal(p, len);
+    spit(bad, p, len);
+    expect_open_fails(bad, "above 2^31 - 1", __LINE__);
     /* token width that does not fit the vocabulary */
     memcpy(p, g, len);
     p[12] = 4;
