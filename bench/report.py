@@ -13,8 +13,9 @@ Lines with "fma_gflops" are the machine's ceilings (bench_ceilings --json): benc
 measures them at the start and again between the model measurements, because on a
 shared host they move by up to 2x within minutes. Each measurement is set against the
 higher of the ceilings read just before and just after it (the peak the machine showed
-in those minutes: the lower, conservative share). The others come from bench_prior (impl "c", and "c-bf16" for sampling with bf16 weights: a second
-table against fp32 at the same batch) and gpt2_torch_bench.py (impl "torch").
+in those minutes: the lower, conservative share). The others come from bench_prior
+(impl "c", and "c-bf16" for sampling with bf16 weights: a second table against fp32 at
+the same batch) and gpt2_torch_bench.py (impl "torch").
   MFU              = flops_per_token · tokens/s / FMA peak
   bandwidth limit  = batch · read bandwidth / weight_bytes tokens/s (every weight is
                      read once per decoding step; the KV cache and activations are not
@@ -33,7 +34,7 @@ def main():
     if len(args) != 1:
         sys.exit("usage: report.py [--cpu] RESULTS.jsonl")
     path = args[0]
-    ceils, runs, machine, order = [], {}, None, 0
+    ceils, runs, machine = [], {}, None  # ceils: (line number, reading)
     with open(path) as f:
         for n, line in enumerate(f, 1):
             line = line.strip()
@@ -43,13 +44,12 @@ def main():
                 r = json.loads(line)
             except ValueError as e:
                 sys.exit("%s:%d: not JSON (%s)" % (path, n, e))
-            order += 1
             if "fma_gflops" in r:
-                ceils.append((order, r))
+                ceils.append((n, r))
             elif "machine" in r:
                 machine = r["machine"]
             elif r.get("impl") in ("c", "c-bf16", "torch") and "mode" in r:
-                r["_order"] = order
+                r["_line"] = n
                 runs[(r["config"], r["mode"], r["batch"], r["impl"])] = r
             # other lines (other benchmarks' results) are not ours to format
     def peak_of(c):
@@ -60,8 +60,8 @@ def main():
 
     def near(x):
         """(FMA peak, read bandwidth) for run x: the higher of the ceilings just before and after it"""
-        before = [c for o, c in ceils if o < x["_order"]][-1:]
-        after = [c for o, c in ceils if o > x["_order"]][:1]
+        before = [c for line, c in ceils if line < x["_line"]][-1:]
+        after = [c for line, c in ceils if line > x["_line"]][:1]
         around = before + after
         if not around:
             return None, None

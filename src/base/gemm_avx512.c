@@ -591,6 +591,21 @@ static inline __attribute__((always_inline)) void small_block(int k0, int k1, co
     }
 }
 
+/* dst[0 .. n) = src[0 .. n) widened from bf16 (the top half of an fp32: exact), dst[n ..
+ * width) = 0; the bf16 kernels widen each block of B with it just before use */
+static void widen_bf16(float *dst, const uint16_t *src, int n, int width) {
+    int k = 0;
+    for (; k + 16 <= n; k += 16) {
+        __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(src + k)));
+        _mm512_storeu_ps(dst + k, _mm512_castsi512_ps(_mm512_slli_epi32(w, 16)));
+    }
+    for (; k < n; k++) {
+        uint32_t u = (uint32_t)src[k] << 16;
+        memcpy(dst + k, &u, sizeof u);
+    }
+    for (; k < width; k++) dst[k] = 0.0f;
+}
+
 #define SMALL_KB 128 /* rows of B a block: 16 KB of a 32-column tile, L1 */
 #define SMALL_CT 8    /* 32-column tiles a chunk: 1 KB of each row of B, one stream */
 /* The 32-column tiles t0 .. t1 of C, SMALL_CT at a time. For each block of SMALL_KB rows of
@@ -598,30 +613,10 @@ static inline __attribute__((always_inline)) void small_block(int k0, int k1, co
  * is read from memory once, and before its first tile the chunk's part of the next
  * block's rows is prefetched (SMALL_CT·128 contiguous bytes a row: one stream, where a
  * 32-column strip alone read 128 bytes every ldb floats: 16x768x3072 with B from memory,
- * 62 -> 104-126 GFLOP/s median, docs/benchmarks.md). Each panel's
- * accumulators wait in acc between blocks (in registers within one): each element of C is
- * one chain over k in order. */
-/* rows k0 .. k0 + kn, columns j0 .. j0 + nj of a bf16 B widened into wt [kn][32] (columns
- * past nj zero) */
-static void widen_rows_bf16(const uint16_t *B16, int ldb, int k0, int kn, int j0, int nj, float *wt) {
-    for (int r = 0; r < kn; r++) {
-        const uint16_t *src = B16 + (size_t)(k0 + r) * ldb + j0;
-        float *dst = wt + (size_t)r * 32;
-        if (nj == 32) {
-            for (int h = 0; h < 32; h += 16) {
-                __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(src + h)));
-                _mm512_store_ps(dst + h, _mm512_castsi512_ps(_mm512_slli_epi32(w, 16)));
-            }
-        } else {
-            for (int j = 0; j < 32; j++) {
-                uint32_t u = j < nj ? (uint32_t)src[j] << 16 : 0;
-                memcpy(dst + j, &u, sizeof u);
-            }
-        }
-    }
-}
-
-/* (B16: B in bf16 instead, each tile's block widened into L1 before the panels pass it) */
+ * 62 -> 104-126 GFLOP/s median, docs/benchmarks.md). Each panel's accumulators wait in
+ * acc between blocks (in registers within one): each element of C is one chain over k in
+ * order. With B16 (B NULL), B is bf16 and each tile's block is widened into wt (L1) by
+ * the first panel. */
 static void small_tiles(int t0, int t1, int M, int N, int K, const float *Ap, float alpha, const float *B,
                         const uint16_t *B16, int ldb, float beta, float *C, int ldc) {
     __m512 acc[SMALL_CT][PST_GEMM_SMALL_MAX / 8][2][8]; /* 64 KB at most */
@@ -649,7 +644,9 @@ static void small_tiles(int t0, int t1, int M, int N, int K, const float *Ap, fl
                             const char *r = base + ((size_t)(k + SMALL_KB) * ldb + jc) * esize;
                             for (size_t l = 0; l < jw * esize; l += 64) _mm_prefetch(r + l, _MM_HINT_T0);
                         }
-                    if (B16 && p == 0) widen_rows_bf16(B16, ldb, k0, k1 - k0, j0, nj, wt);
+                    if (B16 && p == 0) /* the block of this tile, [k1 - k0][32] */
+                        for (int k = k0; k < k1; k++)
+                            widen_bf16(wt + (size_t)(k - k0) * 32, B16 + (size_t)k * ldb + j0, nj, 32);
                     const float *bt = B16 ? wt : B + (size_t)k0 * ldb + j0;
                     small_block(0, k1 - k0, Ap + ((size_t)p * K + k0) * 8, bt, B16 ? 32 : ldb, m0, m1, x0, x1);
 #pragma GCC unroll 8
@@ -853,24 +850,6 @@ int pst_sgemm_avx512_nt_head(int M, int N, int K, float alpha, const float *A, i
  * would fill L1 by itself.) */
 enum { HC = 128 };
 
-/* wt[j][k] = B16[j0 + j][k0 + k] widened, for j < nj and k < kn; 0 elsewhere (16 × HC) */
-static void widen_chunk_bf16(const uint16_t *B16, int ldb, int j0, int nj, int k0, int kn, float *wt) {
-    for (int j = 0; j < 16; j++) {
-        float *dst = wt + (size_t)j * HC;
-        int n = j < nj ? kn : 0, k = 0;
-        const uint16_t *src = B16 + (size_t)(j0 + (j < nj ? j : 0)) * ldb + k0;
-        for (; k + 16 <= n; k += 16) {
-            __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(src + k)));
-            _mm512_store_ps(dst + k, _mm512_castsi512_ps(_mm512_slli_epi32(w, 16)));
-        }
-        for (; k < n; k++) {
-            uint32_t u = (uint32_t)src[k] << 16;
-            memcpy(dst + k, &u, sizeof u);
-        }
-        for (; k < HC; k++) dst[k] = 0.0f;
-    }
-}
-
 /* acc[j] (lanes i) += Σ_{k < HC} a[k][i]·wt[j][k] */
 static inline __attribute__((always_inline)) void head_chunk(const float *a, const float *wt, __m512 acc[16]) {
     __m512 c[16];
@@ -893,7 +872,9 @@ int pst_sgemm_avx512_nt_head_bf16(int M, int N, int K, const float *A, int lda, 
     float *Ap = aligned_alloc(64, (size_t)groups * Kp * 16 * sizeof(float));
     if (!Ap) return -1;
     memset(Ap, 0, (size_t)groups * Kp * 16 * sizeof(float));
-    for (int g = 0; g < groups; g++) pack_groups_kmajor(A + (size_t)g * 16 * lda, lda, M - g * 16 < 16 ? M - g * 16 : 16, K, 16, Ap + (size_t)g * Kp * 16);
+    for (int g = 0; g < groups; g++)
+        pack_groups_kmajor(A + (size_t)g * 16 * lda, lda, M - g * 16 < 16 ? M - g * 16 : 16, K, 16,
+                           Ap + (size_t)g * Kp * 16);
     int tiles = (N + 15) / 16;
     double flops = 2.0 * M * N * K;
     int nthreads = omp_in_parallel() || flops < 4e6 ? 1 : omp_get_max_threads(), bad = 0;
@@ -916,7 +897,9 @@ int pst_sgemm_avx512_nt_head_bf16(int M, int N, int K, const float *A, int lda, 
                         for (int l = 0; l < kn * 2; l += 64)
                             _mm_prefetch((const char *)(B16 + (size_t)(j0 + 16 * PST_GEMM_HEAD_PF + j) * ldb + k0) + l,
                                          _MM_HINT_T0);
-                widen_chunk_bf16(B16, ldb, j0, nj, k0, kn, wt);
+                for (int j = 0; j < 16; j++) /* the chunk of the tile, [16][HC]; rows past nj 0 */
+                    widen_bf16(wt + (size_t)j * HC, B16 + (size_t)(j0 + (j < nj ? j : 0)) * ldb + k0, j < nj ? kn : 0,
+                               HC);
                 for (int g = 0; g < groups; g++) head_chunk(Ap + ((size_t)g * Kp + k0) * 16, wt, acc + g * 16);
             }
             __mmask16 cm = lane_mask(nj);

@@ -47,6 +47,9 @@ static int use_avx512(void) {
 #endif
 }
 
+/* 1: base's AVX-512 kernels on bf16 (base/gemm.h) may run, as the AVX-512 variant here */
+static int base_kernels(void) { return use_avx512() && pst_gemm_avx512_available(); }
+
 static void nn_rows(int M, int j0, int j1, int K, const float *A, const uint16_t *W, int N,
                     const float *b, float *out, int accumulate) {
 #ifdef PST_BF16_DISPATCH
@@ -98,8 +101,7 @@ static void nt_rows(int v0, int v1, const float *x, const uint16_t *W, int N, in
  * when done, 0 when the kernel is not there. */
 static int linear_small_bf16(float *out, const float *inp, const uint16_t *W, const float *b, int N, int IC, int OC,
                              int accumulate) {
-#ifdef PST_BF16_DISPATCH
-    if (N <= PST_GEMM_THIN_MAX || N > PST_GEMM_SMALL_MAX || !use_avx512() || !pst_gemm_avx512_available() ||
+    if (N <= PST_GEMM_THIN_MAX || N > PST_GEMM_SMALL_MAX || !base_kernels() ||
         pst_sgemm_avx512_small_bf16(N, OC, IC, inp, IC, W, OC, accumulate ? 1.0f : 0.0f, out, OC) != 0)
         return 0;
     for (int i = 0; i < N; i++) {
@@ -108,10 +110,6 @@ static int linear_small_bf16(float *out, const float *inp, const uint16_t *W, co
         for (int j = 0; j < OC; j++) o[j] += b[j];
     }
     return 1;
-#else
-    (void)out, (void)inp, (void)W, (void)b, (void)N, (void)IC, (void)OC, (void)accumulate;
-    return 0;
-#endif
 }
 
 void pst_linear_forward_bf16(float *out, const float *inp, const uint16_t *W, const float *b, int N,
@@ -141,11 +139,9 @@ void pst_linear_forward_bf16(float *out, const float *inp, const uint16_t *W, co
 int pst_matmul_nt_bf16(float *out, const float *x, const uint16_t *W, int N, int C, int V) {
     if (C > BF16_NT_MAX_C) return -1;
     if (N <= 0 || V <= 0) return 0;
-#ifdef PST_BF16_DISPATCH
-    if (N >= BF16_NT_HEAD_ROWS && C <= PST_GEMM_HEAD_MAX_K && use_avx512() && pst_gemm_avx512_available() &&
+    if (N >= BF16_NT_HEAD_ROWS && C <= PST_GEMM_HEAD_MAX_K && base_kernels() &&
         pst_sgemm_avx512_nt_head_bf16(N, V, C, x, C, W, C, out, V) == 0)
         return 0;
-#endif
     int chunks = (V + 255) / 256;
 #pragma omp parallel for schedule(static) num_threads(threads_for(2.0 * V * C))
     for (int t = 0; t < chunks; t++) {
