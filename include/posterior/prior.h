@@ -82,6 +82,13 @@ void pst_gpt2_init_random(pst_gpt2 *m, pst_rng *rng);
 int pst_gpt2_forward(pst_gpt2 *m, const int *tokens, const int *targets, int B, int T,
                      float *logits_out, pst_error *err);
 
+/* The same forward for m->logprobs alone (targets required; the hidden states are kept):
+ * no backward from log-probs may follow, so the logits need not be kept, and where base's
+ * AVX-512 kernels run they are never stored (the output layer computes each row's
+ * log-sum-exp as it goes). The log-probs equal pst_gpt2_forward's up to the order of the
+ * sums. For scoring. */
+int pst_gpt2_forward_logprobs(pst_gpt2 *m, const int *tokens, const int *targets, int B, int T, pst_error *err);
+
 /* Backward from an arbitrary gradient of the loss w.r.t. the log-probs of the last
  * forward: dlogprobs [B, T] = ∂loss/∂logprobs[b,t]. Gradients are ACCUMULATED into
  * m->grads (call pst_gpt2_zero_grad first) so micro-batches accumulate.

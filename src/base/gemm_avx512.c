@@ -23,7 +23,10 @@
  * base/gemm.c only calls it after __builtin_cpu_supports("avx512f").
  */
 #include "base/gemm.h"
+#include "base/exp_fast.h"
 #include "posterior/base.h"
+
+#include <math.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -839,6 +842,145 @@ int pst_sgemm_avx512_nt_head(int M, int N, int K, float alpha, const float *A, i
 }
 
 
+/* ---- the output layer with its log-softmax, the logits never stored ------------------
+ * pst_sgemm_avx512_nt_head_lse (base/gemm.h). Scoring (log a(x), log π(x) without a
+ * backward pass) needs of each row of logits l_i = A_i·Bᵀ only its maximum, its sum of
+ * exps and the target's entry. The two-pass way writes all M × N logits (103 MB for 512
+ * rows of GPT-2's vocabulary) and reads them back twice, from memory. Here each 16 × 16
+ * tile of logits is used where head_tile1_packed leaves it, in registers (lanes = 16 rows
+ * of one group of A): per row a running maximum m and sum s, s rescaled by e(m − m') when
+ * the maximum grows (rarely, after the first tiles). The columns are cut into chunks of
+ * LSE_TILES tiles, each summed by one thread, and the chunks merged in order, so the
+ * result does not depend on the threads. */
+enum { LSE_TILES = 64 }; /* 1024 columns a chunk */
+
+/* pst_exp_fast (base/exp_fast.h) on 16 lanes, the same operations in the same order; the
+ * clamp as min(88, x) then max(−87, ·), so that a NaN lane stays NaN */
+static inline __attribute__((always_inline)) __m512 exp16(__m512 x) {
+    x = _mm512_max_ps(_mm512_set1_ps(-87.0f), _mm512_min_ps(_mm512_set1_ps(88.0f), x));
+    __m512 t = _mm512_add_ps(_mm512_mul_ps(x, _mm512_set1_ps(PST_EXP_LOG2E)), _mm512_set1_ps(PST_EXP_SHIFTER));
+    __m512 n = _mm512_sub_ps(t, _mm512_set1_ps(PST_EXP_SHIFTER));
+    __m512 r = _mm512_add_ps(_mm512_sub_ps(x, _mm512_mul_ps(n, _mm512_set1_ps(PST_EXP_LN2_HI))),
+                             _mm512_mul_ps(n, _mm512_set1_ps(PST_EXP_LN2_LO)));
+    __m512 p = _mm512_set1_ps(PST_EXP_P0);
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(PST_EXP_P1));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(PST_EXP_P2));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(PST_EXP_P3));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(PST_EXP_P4));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(PST_EXP_P5));
+    p = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(_mm512_mul_ps(p, r), r), r), _mm512_set1_ps(1.0f));
+    __m512i e = _mm512_sub_epi32(_mm512_castps_si512(t), _mm512_set1_epi32(0x4B400000));
+    e = _mm512_slli_epi32(_mm512_add_epi32(e, _mm512_set1_epi32(127)), 23);
+    return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
+}
+
+/* One tile's nj columns acc[0..nj) (lanes: 16 rows) into the rows' running max m and sum
+ * s: m' = max(m, max_j acc[j]); s = s·e(m − m') + Σ_j e(acc[j] − m') */
+static inline __attribute__((always_inline)) void lse_tile(const __m512 acc[16], const int nj, float *m_g,
+                                                           float *s_g) {
+    __m512 mx = acc[0];
+    for (int j = 1; j < nj; j++) mx = _mm512_max_ps(mx, acc[j]);
+    __m512 m = _mm512_load_ps(m_g), s = _mm512_load_ps(s_g);
+    __mmask16 up = _mm512_cmp_ps_mask(mx, m, _CMP_GT_OQ);
+    if (up) {
+        __m512 mn = _mm512_mask_mov_ps(m, up, mx);
+        s = _mm512_mask_mul_ps(s, up, s, exp16(_mm512_sub_ps(m, mn)));
+        m = mn;
+        _mm512_store_ps(m_g, m);
+    }
+    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+    for (int j = 0; j + 1 < nj; j += 2) {
+        s0 = _mm512_add_ps(s0, exp16(_mm512_sub_ps(acc[j], m)));
+        s1 = _mm512_add_ps(s1, exp16(_mm512_sub_ps(acc[j + 1], m)));
+    }
+    if (nj & 1) s0 = _mm512_add_ps(s0, exp16(_mm512_sub_ps(acc[nj - 1], m)));
+    _mm512_store_ps(s_g, _mm512_add_ps(s, _mm512_add_ps(s0, s1)));
+}
+
+/* picked[r] = the logit of row r's target when it falls in this tile's columns [j0, j0 + nj) */
+static inline void pick_targets(const __m512 acc[16], const int *tg, int j0, int nj, float *picked) {
+    __m512i tv = _mm512_sub_epi32(_mm512_load_si512(tg), _mm512_set1_epi32(j0));
+    __mmask16 hit = _mm512_cmplt_epu32_mask(tv, _mm512_set1_epi32(nj));
+    while (hit) {
+        int i = __builtin_ctz(hit);
+        hit &= hit - 1;
+        float v[16];
+        _mm512_storeu_ps(v, acc[tg[i] - j0]);
+        picked[i] = v[i];
+    }
+}
+
+/* the logits of one group of A against one tile of B, as pst_sgemm_avx512_nt_head computes them */
+static inline __attribute__((always_inline)) void head_group(int K, const float *a0, const float *Bt, int ldt,
+                                                             const float *pf, __m512 acc[16]) {
+    __m512 two[2][16];
+    if (ldt == K && K == 128)
+        head_tile1_packed(128, a0, Bt, pf, acc);
+    else if (ldt == K && K == 768)
+        head_tile1_packed(768, a0, Bt, pf, acc);
+    else {
+        head_tile(K, a0, NULL, Bt, ldt, pf, two);
+        for (int j = 0; j < 16; j++) acc[j] = two[0][j];
+    }
+}
+
+int pst_sgemm_avx512_nt_head_lse(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                                 const int *targets, float *row_max, float *row_sum, float *picked) {
+    if (K > PST_GEMM_HEAD_MAX_K || M < 1 || N < 1 || K < 1) return -1;
+    int groups = (M + 15) / 16, tiles = (N + 15) / 16, chunks = (tiles + LSE_TILES - 1) / LSE_TILES;
+    size_t rows = (size_t)groups * 16, part = (size_t)chunks * rows;
+    float *Ap = aligned_alloc(64, rows * K * sizeof(float));
+    float *pm = aligned_alloc(64, 2 * part * sizeof(float)), *ps = pm ? pm + part : NULL;
+    int *tg = aligned_alloc(64, rows * sizeof(int));
+    float *pk = aligned_alloc(64, rows * sizeof(float));
+    int nthreads = omp_in_parallel() || 2.0 * M * N * K < 4e6 ? 1 : omp_get_max_threads();
+    float *edges = aligned_alloc(64, (size_t)nthreads * 16 * K * sizeof(float));
+    if (!Ap || !pm || !tg || !pk || !edges) {
+        free(Ap), free(pm), free(tg), free(pk), free(edges);
+        return -1;
+    }
+    pack_groups_kmajor(A, lda, M, K, 16, Ap);
+    for (size_t i = 0; i < rows; i++) tg[i] = i < (size_t)M && targets ? targets[i] : -1, pk[i] = 0.0f;
+#pragma omp parallel num_threads(nthreads)
+    {
+        float *edge = edges + (size_t)omp_get_thread_num() * 16 * K;
+#pragma omp for schedule(dynamic, 1)
+        for (int c = 0; c < chunks; c++) {
+            float *m = pm + (size_t)c * rows, *s = ps + (size_t)c * rows;
+            for (size_t i = 0; i < rows; i++) m[i] = -INFINITY, s[i] = 0.0f;
+            int t1 = (c + 1) * LSE_TILES < tiles ? (c + 1) * LSE_TILES : tiles;
+            for (int t = c * LSE_TILES; t < t1; t++) {
+                int j0 = t * 16, nj = N - j0 < 16 ? N - j0 : 16, ldt = ldb;
+                const float *Bt = B + (size_t)j0 * ldb;
+                if (nj < 16) { /* the last tile, zero-padded */
+                    for (int j = 0; j < 16; j++)
+                        for (int k = 0; k < K; k++) edge[j * K + k] = j < nj ? Bt[(size_t)j * ldb + k] : 0.0f;
+                    Bt = edge, ldt = K;
+                }
+                const float *pf = t + PST_GEMM_HEAD_PF < t1 - 1 ? B + (size_t)(j0 + 16 * PST_GEMM_HEAD_PF) * ldb : NULL;
+                for (int g = 0; g < groups; g++) {
+                    __m512 acc[16];
+                    head_group(K, Ap + (size_t)g * K * 16, Bt, ldt, g == 0 ? pf : NULL, acc);
+                    if (nj == 16) lse_tile(acc, 16, m + g * 16, s + g * 16);
+                    else lse_tile(acc, nj, m + g * 16, s + g * 16);
+                    pick_targets(acc, tg + g * 16, j0, nj, pk + g * 16);
+                }
+            }
+        }
+        /* the chunks merged in order: max_c m_c, Σ_c s_c·e(m_c − max) */
+#pragma omp for schedule(static)
+        for (int i = 0; i < M; i++) {
+            float mx = -INFINITY, sum = 0.0f;
+            for (int c = 0; c < chunks; c++) { float v = pm[(size_t)c * rows + i]; mx = v > mx ? v : mx; }
+            for (int c = 0; c < chunks; c++) sum += ps[(size_t)c * rows + i] * pst_exp_fast(pm[(size_t)c * rows + i] - mx);
+            row_max[i] = mx, row_sum[i] = sum;
+            if (picked) picked[i] = pk[i];
+        }
+    }
+    free(Ap), free(pm), free(tg), free(pk), free(edges);
+    return 0;
+}
+
 /* ---- the output layer with bf16 weights -------------------------------------
  * pst_sgemm_avx512_nt_head_bf16: B (wte) in bfloat16, the top half of each fp32, so
  * widening is exact. Per tile of 16 rows of B, in chunks of HC = 128 of the depth: the
@@ -973,6 +1115,11 @@ int pst_sgemm_avx512_nt_head(int M, int N, int K, float alpha, const float *A, i
 
 int pst_sgemm_avx512_nt_head_bf16(int M, int N, int K, const float *A, int lda, const uint16_t *B16, int ldb,
                                   float *C, int ldc) {
+    return -1;
+}
+
+int pst_sgemm_avx512_nt_head_lse(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                                 const int *targets, float *row_max, float *row_sum, float *picked) {
     return -1;
 }
 

@@ -8,6 +8,7 @@
  * Shapes: B batch, T time, C channels, NH heads, hs = C/NH, L layers, V vocab,
  * BT = B·T rows. Linear weights are [in, out] (Hugging Face Conv1D): y = x·W + b.
  */
+#include "base/gemm.h"
 #include "prior/exp_kernels.h"
 #include "prior/gpt2_internal.h"
 #include "posterior/prior.h"
@@ -495,8 +496,23 @@ static void softmax_logprob_backward(float *logits, const float *dlogprobs, cons
 
 /* ---- the model --------------------------------------------------------- */
 
-int pst_gpt2_forward(pst_gpt2 *m, const int *tokens, const int *targets, int B, int T,
-                     float *logits_out, pst_error *err) {
+/* logits[r] = lnf[r]·wteᵀ and log-probs without storing the logits (scoring): base's
+ * output-layer kernel with the log-softmax (base/gemm.h), where it runs (AVX-512, and
+ * POSTERIOR_GEMM not asking for OpenBLAS). 0 when it ran; -1: do it the two-pass way. */
+static int log_softmax_fused(pst_gpt2_acts *a, const float *wte, float *logprobs, int N, int C, int V) {
+    if (!pst_gemm_avx512_available() || pst_gemm_requested() == PST_GEMM_OPENBLAS ||
+        pst_sgemm_avx512_nt_head_lse(N, V, C, a->lnf, C, wte, C, a->targets, a->lse_max, a->lse_inv, logprobs) < 0)
+        return -1;
+    for (int r = 0; r < N; r++) { /* logprobs holds the targets' logits, lse_inv the sums */
+        logprobs[r] = a->targets[r] >= 0 ? (logprobs[r] - a->lse_max[r]) - logf(a->lse_inv[r]) : 0.0f;
+        a->lse_inv[r] = 1.0f / a->lse_inv[r];
+    }
+    return 0;
+}
+
+/* The forward pass; keep_logits 0: log-probs only, no backward may follow. */
+static int forward(pst_gpt2 *m, const int *tokens, const int *targets, int B, int T, float *logits_out,
+                   int keep_logits, pst_error *err) {
     const pst_gpt2_config *c = &m->config;
     int L = c->n_layer, C = c->n_embd, NH = c->n_head, V = c->vocab_size;
     if (B < 1 || T < 1) return pst_fail(err, "GPT-2 forward: B and T must be >= 1 (B=%d T=%d)", B, T);
@@ -565,14 +581,24 @@ int pst_gpt2_forward(pst_gpt2 *m, const int *tokens, const int *targets, int B, 
     pst_layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, a->res3 + (size_t)(L - 1) * BT * C,
                       p->lnfw, p->lnfb, BT, C, eps);
     if (!targets && !logits_out) return 0; /* the hidden states only (a value or reward head) */
+    if (!keep_logits && !logits_out && log_softmax_fused(a, p->wte, m->logprobs, (int)BT, C, V) == 0) return 0;
     pst_sgemm(0, 1, BT, V, C, 1.0f, a->lnf, C, p->wte, C, 0.0f, a->logits, V);
     if (logits_out) memcpy(logits_out, a->logits, BT * V * sizeof(float));
     if (targets) {
         softmax_logprob_forward(a->logits, m->logprobs, a->lse_max, a->lse_inv, a->targets, BT,
                                 V);
-        a->logits_valid = 1;
+        a->logits_valid = keep_logits;
     }
     return 0;
+}
+
+int pst_gpt2_forward(pst_gpt2 *m, const int *tokens, const int *targets, int B, int T,
+                     float *logits_out, pst_error *err) {
+    return forward(m, tokens, targets, B, T, logits_out, 1, err);
+}
+
+int pst_gpt2_forward_logprobs(pst_gpt2 *m, const int *tokens, const int *targets, int B, int T, pst_error *err) {
+    return forward(m, tokens, targets, B, T, NULL, 0, err);
 }
 
 const float *pst_gpt2_hidden(const pst_gpt2 *m) {

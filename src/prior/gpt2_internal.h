@@ -7,6 +7,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/exp_fast.h"
+#include "posterior/prior.h"
+
 /* Work (elements) below which the kernels stay on the calling thread. */
 #define PST_PARALLEL_MIN 65536
 
@@ -21,27 +24,7 @@
 
 /* ---- vectorisable exp and tanh --------------------------------------- */
 
-/* e^x to ~1 ulp for x in [-87, 88] (clamped outside), written so that loops over it
- * vectorise without -ffast-math, on plain x86-64 (SSE2) too: x = n·ln2 + r,
- * |r| <= ln2/2, e^r by Cephes' degree-6 polynomial, 2^n by building the exponent bits
- * from the low bits of t = x·log2(e) + 1.5·2^23, which hold n (integer arithmetic on the
- * float's bits, no float-to-int conversion: that and its NaN guard kept SSE2 scalar). */
-static inline float pst_exp_fast(float x) {
-    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-    float t = x * 1.44269504088896341f + 12582912.0f;
-    float n = t - 12582912.0f; /* x·log2(e) rounded to nearest, in [-126, 127] */
-    float r = x - n * 0.693359375f + n * 2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    union { float f; uint32_t u; } bits = {.f = t}, two_n;
-    two_n.u = (bits.u - 0x4B400000u + 127u) << 23; /* NaN x: any bits, p is NaN */
-    return p * two_n.f;
-}
+/* pst_exp_fast(x): e^x to ~1 ulp (base/exp_fast.h, shared with base's fused output-layer kernel) */
 
 /* tanh u = 1 − 2/(e^{2u} + 1), absolute error ~1e-7 */
 static inline float pst_tanh_fast(float u) { return 1.0f - 2.0f / (pst_exp_fast(2.0f * u) + 1.0f); }

@@ -776,7 +776,7 @@ int pst_gpt2_score(pst_gpt2 *m, const int *const *seqs, const int *lens, const i
                 targets[b * T + t] = t < len - 1 ? s[t + 1] : -1;
             }
         }
-        if (pst_gpt2_forward(m, tokens, targets, B, T, NULL, err)) {
+        if (pst_gpt2_forward_logprobs(m, tokens, targets, B, T, err)) {
             pst_fail_context(err, "score");
             goto done;
         }

@@ -253,7 +253,9 @@ static int gd_token_pass(void *self, const pst_seq *contexts, const pst_sample *
                 tokens[b * T + t] = t < lens[b0 + b] ? sq[t] : 0;
                 targets[b * T + t] = t < lens[b0 + b] - 1 ? sq[t + 1] : 0;
             }
-        if (pst_gpt2_forward(&g->model, tokens, targets, B, T, NULL, err) < 0) goto done;
+        int rc_f = backward ? pst_gpt2_forward(&g->model, tokens, targets, B, T, NULL, err)
+                            : pst_gpt2_forward_logprobs(&g->model, tokens, targets, B, T, err);
+        if (rc_f < 0) goto done;
         const float *h = pst_gpt2_hidden(&g->model);
         memset(dl, 0, sizeof(float) * (size_t)B * T);
         if (dh) memset(dh, 0, sizeof(float) * (size_t)B * T * C);

@@ -86,15 +86,18 @@ static int pair_rows(const pst_token_pair *pairs, int n, int **inp, int **tgt, i
     return 0;
 }
 
-/* forward over the rows; lp[b] = Σ_t logprobs[b, t] (targets −1 give 0) */
-static int rows_logprobs(pst_gpt2 *m, const pst_token_pair *pairs, int n, int **inp, int **tgt, int *T, double *lp,
-                         pst_error *err) {
+/* forward over the rows; lp[b] = Σ_t logprobs[b, t] (targets −1 give 0); backward: a
+ * backward pass follows (else the forward for log-probs alone) */
+static int rows_logprobs(pst_gpt2 *m, const pst_token_pair *pairs, int n, int backward, int **inp, int **tgt, int *T,
+                         double *lp, pst_error *err) {
     for (int i = 0; i < n; i++)
         if (pairs[i].prompt_len < 1 || pairs[i].n_chosen <= pairs[i].prompt_len ||
             pairs[i].n_rejected <= pairs[i].prompt_len)
             return pst_fail(err, "pair %d: a response needs at least one token after the %d of the prompt", i,
                             pairs[i].prompt_len);
-    if (pair_rows(pairs, n, inp, tgt, T, err) < 0 || pst_gpt2_forward(m, *inp, *tgt, 2 * n, *T, NULL, err) < 0)
+    if (pair_rows(pairs, n, inp, tgt, T, err) < 0 ||
+        (backward ? pst_gpt2_forward(m, *inp, *tgt, 2 * n, *T, NULL, err)
+                  : pst_gpt2_forward_logprobs(m, *inp, *tgt, 2 * n, *T, err)) < 0)
         return -1;
     for (int b = 0; b < 2 * n; b++) {
         double s = 0;
@@ -108,7 +111,7 @@ int pst_pairs_logprobs(pst_gpt2 *m, const pst_token_pair *pairs, int n, double *
                        pst_error *err) {
     int *inp = NULL, *tgt = NULL, T;
     double *lp = pst_malloc((size_t)2 * n * sizeof *lp, err);
-    int rc = lp ? rows_logprobs(m, pairs, n, &inp, &tgt, &T, lp, err) : -1;
+    int rc = lp ? rows_logprobs(m, pairs, n, 0, &inp, &tgt, &T, lp, err) : -1;
     if (rc == 0) {
         memcpy(logp_chosen, lp, (size_t)n * sizeof *lp);
         memcpy(logp_rejected, lp + n, (size_t)n * sizeof *lp);
@@ -124,7 +127,7 @@ int pst_dpo_pairs_batch(pst_gpt2 *policy, const pst_token_pair *pairs, int n, co
     double *lp = pst_malloc((size_t)2 * n * sizeof *lp, err), *g = pst_malloc((size_t)n * sizeof *g, err),
            *margin = pst_malloc((size_t)n * sizeof *margin, err);
     float *dlp = NULL;
-    if (!lp || !g || !margin || rows_logprobs(policy, pairs, n, &inp, &tgt, &T, lp, err) < 0) goto done;
+    if (!lp || !g || !margin || rows_logprobs(policy, pairs, n, grads, &inp, &tgt, &T, lp, err) < 0) goto done;
     double loss = 0;
     for (int i = 0; i < n; i++) {
         double gi, gj;

@@ -135,6 +135,52 @@ static int check_bf16_kernel(int small, int M, int N, int K, int pad, int thread
     return bad;
 }
 
+/* The output layer with its log-softmax (pst_sgemm_avx512_nt_head_lse) against double
+ * precision: per row the max logit, Σ_j exp(l_j − max) and the target's logit, so the
+ * log-prob picked − max − log Σ. The columns of B grow in norm along j, so the running max
+ * moves up across tiles and chunks (the rescale path); N cuts a tile and several
+ * 1024-column chunks; lda, ldb padded; targets include −1, 0 and N − 1. The same at 1
+ * and 2 threads, bit for bit. */
+static int check_head_lse(int M, int N, int K, int pad, pst_rng *rng) {
+    int lda = K + pad, ldb = K + pad, bad = 0;
+    float *A = malloc(sizeof(float) * M * lda), *B = malloc(sizeof(float) * N * ldb);
+    float *mx = malloc(sizeof(float) * M * 6), *sum = mx + M, *pk = mx + 2 * M, *mx2 = mx + 3 * M,
+          *sum2 = mx + 4 * M, *pk2 = mx + 5 * M;
+    int *tg = malloc(sizeof(int) * M);
+    for (int i = 0; i < M * lda; i++) A[i] = (float)(pst_rng_uniform(rng) * 2 - 1);
+    for (int j = 0; j < N; j++)
+        for (int k = 0; k < ldb; k++)
+            B[(size_t)j * ldb + k] = (float)((pst_rng_uniform(rng) * 2 - 1) * (1.0 + 3.0 * j / N) * 6.0 / sqrt(K));
+    for (int i = 0; i < M; i++) tg[i] = i % 5 == 0 ? -1 : i % 5 == 1 ? 0 : i % 5 == 2 ? N - 1 : (int)(pst_rng_u64(rng) % N);
+    int saved = omp_get_max_threads();
+    omp_set_num_threads(1);
+    CHECK(pst_sgemm_avx512_nt_head_lse(M, N, K, A, lda, B, ldb, tg, mx, sum, pk) == 0);
+    omp_set_num_threads(2);
+    CHECK(pst_sgemm_avx512_nt_head_lse(M, N, K, A, lda, B, ldb, tg, mx2, sum2, pk2) == 0);
+    omp_set_num_threads(saved);
+    CHECK_MSG(memcmp(mx, mx2, sizeof(float) * M * 3) == 0, "lse %dx%dx%d: 1 and 2 threads differ", M, N, K);
+    double worst = 0;
+    for (int i = 0; i < M; i++) {
+        double m = -INFINITY, s = 0, y = 0;
+        double *l = malloc(sizeof(double) * N);
+        for (int j = 0; j < N; j++) {
+            double d = 0;
+            for (int k = 0; k < K; k++) d += (double)A[(size_t)i * lda + k] * B[(size_t)j * ldb + k];
+            l[j] = d, m = d > m ? d : m;
+        }
+        for (int j = 0; j < N; j++) s += exp(l[j] - m);
+        if (tg[i] >= 0) y = l[tg[i]];
+        free(l);
+        double lp = y - m - log(s), got = (double)pk[i] - mx[i] - log((double)sum[i]);
+        double err = fabs(got - lp) + fabs(mx[i] - m);
+        worst = err > worst ? err : worst;
+        bad += !(err < 2e-4) || (tg[i] < 0 && pk[i] != 0.0f);
+    }
+    CHECK_MSG(!bad, "lse %dx%dx%d (pad %d): %d rows off, worst error %.3g", M, N, K, pad, bad, worst);
+    free(A), free(B), free(mx), free(tg);
+    return bad;
+}
+
 int main(void) {
     int kernels[4] = {PST_GEMM_OPENBLAS, PST_GEMM_AVX512, PST_GEMM_AUTO, PACKED};
     int n_kernels = pst_gemm_avx512_available() ? 4 : 1;
@@ -214,10 +260,16 @@ int main(void) {
             for (int th = 1; th <= 2; th++)
                 check_bf16_kernel(1, small_shapes[s][0], small_shapes[s][1], small_shapes[s][2], small_shapes[s][3],
                                   th, th == 2 ? 1.0f : 0.0f, &rng);
+        /* the output layer with its log-softmax (scoring) */
+        int lse_shapes[][4] = {{1, 37, 5, 0}, {16, 1000, 128, 0}, {17, 3001, 128, 3}, {40, 2100, 768, 1},
+                               {33, 5000, 64, 0}, {5, 16, 1024, 2}};
+        for (int s = 0; s < 6; s++) check_head_lse(lse_shapes[s][0], lse_shapes[s][1], lse_shapes[s][2], lse_shapes[s][3], &rng);
+        CHECK(pst_sgemm_avx512_nt_head_lse(4, 10, PST_GEMM_HEAD_MAX_K + 1, NULL, 1, NULL, 1, NULL, NULL, NULL, NULL) == -1);
         CHECK(pst_sgemm_avx512_nt_head_bf16(4, 10, PST_GEMM_HEAD_MAX_K + 1, NULL, 1, NULL, 1, NULL, 10) == -1);
         CHECK(pst_sgemm_avx512_small_bf16(PST_GEMM_SMALL_MAX + 1, 10, 10, NULL, 10, NULL, 10, 0.0f, NULL, 10) == -1);
     } else {
         CHECK(pst_sgemm_avx512_nt_head_bf16(16, 100, 128, NULL, 128, NULL, 128, NULL, 100) == -1);
+        CHECK(pst_sgemm_avx512_nt_head_lse(16, 100, 128, NULL, 128, NULL, 128, NULL, NULL, NULL, NULL) == -1);
         CHECK(pst_sgemm_avx512_small_bf16(16, 100, 128, NULL, 128, NULL, 100, 0.0f, NULL, 100) == -1);
     }
     /* From inside a parallel region (each thread its own product): the kernel runs
