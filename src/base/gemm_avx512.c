@@ -850,9 +850,10 @@ int pst_sgemm_avx512_nt_head(int M, int N, int K, float alpha, const float *A, i
  * tile of logits is used where head_tile1_packed leaves it, in registers (lanes = 16 rows
  * of one group of A): per row a running maximum m and sum s, s rescaled by e(m − m') when
  * the maximum grows (rarely, after the first tiles). The columns are cut into chunks of
- * LSE_TILES tiles, each summed by one thread, and the chunks merged in order, so the
- * result does not depend on the threads. */
-enum { LSE_TILES = 64 }; /* 1024 columns a chunk */
+ * PST_GEMM_LSE_COLS, each summed by one thread, and the chunks merged in order, so the
+ * result does not depend on the threads. Sampling asks for the logits and the chunks'
+ * partial sums as well: the inverse CDF walks the chunks, then the logits of one. */
+enum { LSE_TILES = PST_GEMM_LSE_COLS / 16 };
 
 /* pst_exp_fast (base/exp_fast.h) on 16 lanes, the same operations in the same order; the
  * clamp as min(88, x) then max(−87, ·), so that a NaN lane stays NaN */
@@ -925,7 +926,8 @@ static inline __attribute__((always_inline)) void head_group(int K, const float 
 }
 
 int pst_sgemm_avx512_nt_head_lse(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                                 const int *targets, float *row_max, float *row_sum, float *picked) {
+                                 const int *targets, float *C, int ldc, float *chunk_max, float *chunk_sum,
+                                 float *row_max, float *row_sum, float *picked) {
     if (K > PST_GEMM_HEAD_MAX_K || M < 1 || N < 1 || K < 1) return -1;
     int groups = (M + 15) / 16, tiles = (N + 15) / 16, chunks = (tiles + LSE_TILES - 1) / LSE_TILES;
     size_t rows = (size_t)groups * 16, part = (size_t)chunks * rows;
@@ -964,6 +966,12 @@ int pst_sgemm_avx512_nt_head_lse(int M, int N, int K, const float *A, int lda, c
                     if (nj == 16) lse_tile(acc, 16, m + g * 16, s + g * 16);
                     else lse_tile(acc, nj, m + g * 16, s + g * 16);
                     pick_targets(acc, tg + g * 16, j0, nj, pk + g * 16);
+                    if (C) { /* the logits too (sampling draws from them) */
+                        transpose16(acc); /* acc[i] = row g·16 + i of the tile */
+                        __mmask16 cm = lane_mask(nj);
+                        for (int i = 0; i < 16 && g * 16 + i < M; i++)
+                            _mm512_mask_storeu_ps(C + (size_t)(g * 16 + i) * ldc + j0, cm, acc[i]);
+                    }
                 }
             }
         }
@@ -973,8 +981,11 @@ int pst_sgemm_avx512_nt_head_lse(int M, int N, int K, const float *A, int lda, c
             float mx = -INFINITY, sum = 0.0f;
             for (int c = 0; c < chunks; c++) { float v = pm[(size_t)c * rows + i]; mx = v > mx ? v : mx; }
             for (int c = 0; c < chunks; c++) sum += ps[(size_t)c * rows + i] * pst_exp_fast(pm[(size_t)c * rows + i] - mx);
-            row_max[i] = mx, row_sum[i] = sum;
+            if (row_max) row_max[i] = mx, row_sum[i] = sum;
             if (picked) picked[i] = pk[i];
+            for (int c = 0; chunk_max && c < chunks; c++)
+                chunk_max[(size_t)i * chunks + c] = pm[(size_t)c * rows + i],
+                chunk_sum[(size_t)i * chunks + c] = ps[(size_t)c * rows + i];
         }
     }
     free(Ap), free(pm), free(tg), free(pk), free(edges);
@@ -1119,7 +1130,8 @@ int pst_sgemm_avx512_nt_head_bf16(int M, int N, int K, const float *A, int lda, 
 }
 
 int pst_sgemm_avx512_nt_head_lse(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                                 const int *targets, float *row_max, float *row_sum, float *picked) {
+                                 const int *targets, float *C, int ldc, float *chunk_max, float *chunk_sum,
+                                 float *row_max, float *row_sum, float *picked) {
     return -1;
 }
 

@@ -8,7 +8,6 @@
  * Shapes: B batch, T time, C channels, NH heads, hs = C/NH, L layers, V vocab,
  * BT = B·T rows. Linear weights are [in, out] (Hugging Face Conv1D): y = x·W + b.
  */
-#include "base/gemm.h"
 #include "prior/exp_kernels.h"
 #include "prior/gpt2_internal.h"
 #include "posterior/prior.h"
@@ -500,8 +499,9 @@ static void softmax_logprob_backward(float *logits, const float *dlogprobs, cons
  * output-layer kernel with the log-softmax (base/gemm.h), where it runs (AVX-512, and
  * POSTERIOR_GEMM not asking for OpenBLAS). 0 when it ran; -1: do it the two-pass way. */
 static int log_softmax_fused(pst_gpt2_acts *a, const float *wte, float *logprobs, int N, int C, int V) {
-    if (!pst_gemm_avx512_available() || pst_gemm_requested() == PST_GEMM_OPENBLAS ||
-        pst_sgemm_avx512_nt_head_lse(N, V, C, a->lnf, C, wte, C, a->targets, a->lse_max, a->lse_inv, logprobs) < 0)
+    if (!pst_fused_head_ok() ||
+        pst_sgemm_avx512_nt_head_lse(N, V, C, a->lnf, C, wte, C, a->targets, NULL, 0, NULL, NULL, a->lse_max,
+                                     a->lse_inv, logprobs) < 0)
         return -1;
     for (int r = 0; r < N; r++) { /* logprobs holds the targets' logits, lse_inv the sums */
         logprobs[r] = a->targets[r] >= 0 ? (logprobs[r] - a->lse_max[r]) - logf(a->lse_inv[r]) : 0.0f;

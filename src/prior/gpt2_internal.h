@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "base/exp_fast.h"
+#include "base/gemm.h"
 #include "posterior/prior.h"
 
 /* Work (elements) below which the kernels stay on the calling thread. */
@@ -28,6 +29,12 @@
 
 /* tanh u = 1 − 2/(e^{2u} + 1), absolute error ~1e-7 */
 static inline float pst_tanh_fast(float u) { return 1.0f - 2.0f / (pst_exp_fast(2.0f * u) + 1.0f); }
+
+/* 1 when the output layer may run base's kernel with the log-softmax
+ * (pst_sgemm_avx512_nt_head_lse): AVX-512, and POSTERIOR_GEMM not asking for OpenBLAS. */
+static inline int pst_fused_head_ok(void) {
+    return pst_gemm_avx512_available() && pst_gemm_requested() != PST_GEMM_OPENBLAS;
+}
 
 /* LayerNorm per row: out = (x − mean)·rstd·w + b, rstd = 1/√(var + eps);
  * mean [N] and rstd [N] are saved when not NULL. */

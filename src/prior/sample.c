@@ -69,6 +69,10 @@ typedef struct {
     int threads;
     /* bf16 copies of the weight matrices (NULL: the fp32 weights), in one allocation */
     uint16_t *half, *wte16, *qkvw16, *attprojw16, *fcw16, *fcprojw16;
+    /* the output layer's chunk partials per logits slot [slots, chunks], when the sampler
+     * asks for them (NULL: not), and per slot whether its last logits came with them */
+    float *chunk_max, *chunk_sum;
+    unsigned char *slot_chunks;
 } kv_decoder;
 
 static void decoder_free(kv_decoder *d) {
@@ -254,6 +258,13 @@ static void decoder_forward(kv_decoder *d, int n, const int *row, const int *pos
             first = want[i];
             break;
         }
+    size_t nc = (V + PST_GEMM_LSE_COLS - 1) / PST_GEMM_LSE_COLS;
+    int chunks = d->chunk_max && !d->half && n_out > PST_GEMM_THIN_MAX && pst_fused_head_ok() &&
+                 pst_sgemm_avx512_nt_head_lse(n_out, V, C, d->ln, C, p->wte, C, NULL, logits + (size_t)first * V, V,
+                                              d->chunk_max + first * nc, d->chunk_sum + first * nc, NULL, NULL,
+                                              NULL) == 0;
+    if (d->slot_chunks) memset(d->slot_chunks + first, chunks, n_out);
+    if (chunks) return;
     if (d->half)
         pst_matmul_nt_bf16(logits + (size_t)first * V, d->ln, d->wte16, n_out, C, V);
     else
@@ -356,6 +367,36 @@ static int warp_sample_plain(const float *z, int V, warp_scratch *ws, double u, 
         }
     *lp_model = z[tok] - lse_raw;
     *lp_prop = ((double)z[tok] - zmax) - log(total);
+    return tok;
+}
+
+/* The plain case without banned tokens, from the output layer's chunk partials (base's
+ * kernel with the log-softmax, which had each chunk's 16 × 16 tiles in registers):
+ * chunk c of PST_GEMM_LSE_COLS tokens has max cmax[c] and sum csum[c] = Σ_{j∈c}
+ * e(z_j − cmax[c]), so its weight is csum[c]·e(cmax[c] − zmax). The inverse CDF walks the
+ * chunks' weights, then e(z_j − zmax) of one chunk, in token order: no pass over the row
+ * for its max and its exps. log q(tok) = log softmax(z)[tok] = z_tok − zmax − log Σ. */
+static int sample_from_chunks(const float *z, int V, const float *cmax, const float *csum, double *blk, double u,
+                              double *lp_model, double *lp_prop) {
+    int nc = (V + PST_GEMM_LSE_COLS - 1) / PST_GEMM_LSE_COLS;
+    float zmax = -INFINITY;
+    for (int c = 0; c < nc; c++) zmax = cmax[c] > zmax ? cmax[c] : zmax;
+    double total = 0;
+    for (int c = 0; c < nc; c++) total += blk[c] = (double)csum[c] * pst_exp_fast(cmax[c] - zmax);
+    if (!isfinite(zmax) || !isfinite(total) || !(total > 0)) return -1; /* NaN or infinite logits */
+    double r = u * total, cum = 0;
+    int c = 0;
+    for (; c < nc - 1; c++) {
+        if (r < cum + blk[c]) break;
+        cum += blk[c];
+    }
+    int tok = c * PST_GEMM_LSE_COLS, j1 = tok + PST_GEMM_LSE_COLS < V ? tok + PST_GEMM_LSE_COLS : V;
+    for (int j = tok; j < j1; j++) { /* rounding can leave r past the last crossing: the last token */
+        tok = j;
+        cum += pst_exp_fast(z[j] - zmax);
+        if (r < cum) break;
+    }
+    *lp_model = *lp_prop = ((double)z[tok] - zmax) - log(total);
     return tok;
 }
 
@@ -538,6 +579,7 @@ typedef struct {
     kv_decoder d;
     const pst_sample_options *o;
     int V, P, rows, cap_items;
+    int chunks; /* the output layer's chunks of PST_GEMM_LSE_COLS tokens */
     float *logits;
     int *item_row, *item_pos, *item_tok, *item_want;
     int *pos, *live, *slot, *row_tok;
@@ -545,6 +587,7 @@ typedef struct {
     double *row_lpm, *row_lpq;
     warp_scratch ws;   /* the buffers of every thread's scratch */
     warp_scratch *wss; /* [threads] */
+    float *d_chunks;   /* the decoder's chunk partials and slot flags, one allocation */
 } sample_run;
 
 static void sample_run_close(sample_run *s) {
@@ -552,6 +595,7 @@ static void sample_run_close(sample_run *s) {
     free(s->logits), free(s->item_row), free(s->item_pos), free(s->item_tok), free(s->item_want);
     free(s->pos), free(s->live), free(s->slot), free(s->rrng), free(s->row_tok), free(s->row_lpm), free(s->row_lpq);
     free(s->wss);
+    free(s->d_chunks);
     free(s->ws.c), free(s->ws.w), free(s->ws.e), free(s->ws.blk), free(s->ws.banned);
 }
 
@@ -584,6 +628,16 @@ static int sample_run_open(sample_run *s, pst_gpt2 *m, int n, int max_prompt, in
                                    ws->banned, n_allowed < V,
                                    ws->e + (size_t)t * V, ws->blk + (size_t)t * nblk};
     if (decoder_create(&s->d, m, rows, maxT, cap_items, o->bf16_weights, err)) return -1;
+    /* the plain case without bans draws from the output layer's chunk partials */
+    s->chunks = (V + PST_GEMM_LSE_COLS - 1) / PST_GEMM_LSE_COLS;
+    if (plain && n_allowed == V && !o->bf16_weights && pst_fused_head_ok()) {
+        size_t per = (size_t)rows * s->chunks;
+        s->d_chunks = pst_malloc(per * 2 * sizeof(float) + (size_t)rows, err);
+        if (!s->d_chunks) return -1;
+        s->d.chunk_max = s->d_chunks, s->d.chunk_sum = s->d_chunks + per;
+        s->d.slot_chunks = (unsigned char *)(s->d_chunks + 2 * per);
+        memset(s->d.slot_chunks, 0, (size_t)rows);
+    }
     s->logits = pst_aligned_alloc((size_t)rows * V * sizeof(float), err);
     s->item_row = pst_malloc(cap_items * sizeof(int), err);
     s->item_pos = pst_malloc(cap_items * sizeof(int), err);
@@ -641,8 +695,14 @@ static int decode_step(sample_run *s, pst_sample *out, int first, int R, pst_err
     for (int r = 0; r < R; r++) {
         if (!s->live[r]) continue;
         double u = pst_rng_uniform(&s->rrng[r]);
-        s->row_tok[r] = warp_sample(s->logits + (size_t)s->slot[r] * V, V, o, &s->wss[omp_get_thread_num()], u,
-                                    &s->row_lpm[r], &s->row_lpq[r]);
+        int sl = s->slot[r];
+        warp_scratch *ws = &s->wss[omp_get_thread_num()];
+        if (s->d.slot_chunks && s->d.slot_chunks[sl])
+            s->row_tok[r] = sample_from_chunks(s->logits + (size_t)sl * V, V, s->d.chunk_max + (size_t)sl * s->chunks,
+                                               s->d.chunk_sum + (size_t)sl * s->chunks, ws->blk, u, &s->row_lpm[r],
+                                               &s->row_lpq[r]);
+        else
+            s->row_tok[r] = warp_sample(s->logits + (size_t)sl * V, V, o, ws, u, &s->row_lpm[r], &s->row_lpq[r]);
     }
     int ni = 0;
     for (int r = 0; r < R; r++) {

@@ -154,11 +154,31 @@ static int check_head_lse(int M, int N, int K, int pad, pst_rng *rng) {
     for (int i = 0; i < M; i++) tg[i] = i % 5 == 0 ? -1 : i % 5 == 1 ? 0 : i % 5 == 2 ? N - 1 : (int)(pst_rng_u64(rng) % N);
     int saved = omp_get_max_threads();
     omp_set_num_threads(1);
-    CHECK(pst_sgemm_avx512_nt_head_lse(M, N, K, A, lda, B, ldb, tg, mx, sum, pk) == 0);
+    CHECK(pst_sgemm_avx512_nt_head_lse(M, N, K, A, lda, B, ldb, tg, NULL, 0, NULL, NULL, mx, sum, pk) == 0);
     omp_set_num_threads(2);
-    CHECK(pst_sgemm_avx512_nt_head_lse(M, N, K, A, lda, B, ldb, tg, mx2, sum2, pk2) == 0);
+    CHECK(pst_sgemm_avx512_nt_head_lse(M, N, K, A, lda, B, ldb, tg, NULL, 0, NULL, NULL, mx2, sum2, pk2) == 0);
     omp_set_num_threads(saved);
     CHECK_MSG(memcmp(mx, mx2, sizeof(float) * M * 3) == 0, "lse %dx%dx%d: 1 and 2 threads differ", M, N, K);
+    /* with the logits and the chunks' partials (sampling): the logits are the output-layer
+     * kernel's, bit for bit; each chunk's max is its logits' max, its sum theirs to rounding */
+    int nc = (N + PST_GEMM_LSE_COLS - 1) / PST_GEMM_LSE_COLS, chunk_bad = 0;
+    float *C = malloc(sizeof(float) * M * N), *C2 = malloc(sizeof(float) * M * N);
+    float *cm = malloc(sizeof(float) * M * nc), *cs = malloc(sizeof(float) * M * nc);
+    CHECK(pst_sgemm_avx512_nt_head_lse(M, N, K, A, lda, B, ldb, tg, C, N, cm, cs, mx2, sum2, pk2) == 0);
+    CHECK(pst_sgemm_avx512_nt_head(M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C2, N) == 0);
+    CHECK_MSG(memcmp(C, C2, sizeof(float) * M * N) == 0, "lse %dx%dx%d: logits differ from the head kernel's", M, N, K);
+    CHECK_MSG(memcmp(mx, mx2, sizeof(float) * M * 3) == 0, "lse %dx%dx%d: storing the logits changed the sums", M, N, K);
+    for (int i = 0; i < M; i++)
+        for (int c = 0; c < nc; c++) {
+            int j1 = (c + 1) * PST_GEMM_LSE_COLS < N ? (c + 1) * PST_GEMM_LSE_COLS : N;
+            float m = -INFINITY;
+            double s = 0;
+            for (int j = c * PST_GEMM_LSE_COLS; j < j1; j++) m = C[(size_t)i * N + j] > m ? C[(size_t)i * N + j] : m;
+            for (int j = c * PST_GEMM_LSE_COLS; j < j1; j++) s += exp((double)C[(size_t)i * N + j] - m);
+            chunk_bad += cm[(size_t)i * nc + c] != m || !(fabs(cs[(size_t)i * nc + c] - s) <= 1e-5 * s);
+        }
+    CHECK_MSG(!chunk_bad, "lse %dx%dx%d: %d chunk partials wrong", M, N, K, chunk_bad);
+    free(C), free(C2), free(cm), free(cs);
     double worst = 0;
     for (int i = 0; i < M; i++) {
         double m = -INFINITY, s = 0, y = 0;
@@ -264,12 +284,12 @@ int main(void) {
         int lse_shapes[][4] = {{1, 37, 5, 0}, {16, 1000, 128, 0}, {17, 3001, 128, 3}, {40, 2100, 768, 1},
                                {33, 5000, 64, 0}, {5, 16, 1024, 2}};
         for (int s = 0; s < 6; s++) check_head_lse(lse_shapes[s][0], lse_shapes[s][1], lse_shapes[s][2], lse_shapes[s][3], &rng);
-        CHECK(pst_sgemm_avx512_nt_head_lse(4, 10, PST_GEMM_HEAD_MAX_K + 1, NULL, 1, NULL, 1, NULL, NULL, NULL, NULL) == -1);
+        CHECK(pst_sgemm_avx512_nt_head_lse(4, 10, PST_GEMM_HEAD_MAX_K + 1, NULL, 1, NULL, 1, NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL) == -1);
         CHECK(pst_sgemm_avx512_nt_head_bf16(4, 10, PST_GEMM_HEAD_MAX_K + 1, NULL, 1, NULL, 1, NULL, 10) == -1);
         CHECK(pst_sgemm_avx512_small_bf16(PST_GEMM_SMALL_MAX + 1, 10, 10, NULL, 10, NULL, 10, 0.0f, NULL, 10) == -1);
     } else {
         CHECK(pst_sgemm_avx512_nt_head_bf16(16, 100, 128, NULL, 128, NULL, 128, NULL, 100) == -1);
-        CHECK(pst_sgemm_avx512_nt_head_lse(16, 100, 128, NULL, 128, NULL, 128, NULL, NULL, NULL, NULL) == -1);
+        CHECK(pst_sgemm_avx512_nt_head_lse(16, 100, 128, NULL, 128, NULL, 128, NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL) == -1);
         CHECK(pst_sgemm_avx512_small_bf16(16, 100, 128, NULL, 128, NULL, 100, 0.0f, NULL, 100) == -1);
     }
     /* From inside a parallel region (each thread its own product): the kernel runs

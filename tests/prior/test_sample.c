@@ -404,9 +404,10 @@ int main(void) {
     test_logprobs_match_scoring(&m);
     test_context_limit_and_errors(&m);
     pst_gpt2_free(&m);
-    /* a vocabulary of several blocks of the plain path's inverse CDF (256 tokens each) */
+    /* a vocabulary of several blocks of the plain path's inverse CDF (256 tokens each) and
+     * of the output layer's chunks (1024 each: the inverse CDF over its partial sums) */
     pst_gpt2_config wide = cfg;
-    wide.vocab_size = 1000;
+    wide.vocab_size = 3000;
     pst_error err;
     pst_rng rng;
     pst_rng_seed(&rng, 43);
