@@ -1,8 +1,7 @@
 /* Private to the base layer and the layers above it: the one exp the models use, as a
- * scalar function whose loops vectorise (prior's exp kernels, GELU, attention) and as the
- * same operations on 16 lanes (base/gemm_avx512.c's output layer with its log-softmax).
- * Both compute each element bit for bit alike: no FMA contraction (-std=c11), the same
- * constants and the same order of operations. */
+ * scalar function whose loops vectorise (prior's exp kernels, GELU, attention, the
+ * sampler), and its constants, which base/gemm_avx512.c's output layer with the
+ * log-softmax uses on 16 lanes (with FMAs: within an ulp of this, not bit for bit). */
 #ifndef POSTERIOR_BASE_EXP_FAST_H
 #define POSTERIOR_BASE_EXP_FAST_H
 

@@ -6,6 +6,7 @@
 #include "prior/exp_kernels.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "base/cpu.h"
@@ -53,3 +54,5 @@ float pst_row_exp(const float *x, float *y, int n, float mx) { return DISPATCH(r
 void pst_row_scale_exp(float *x, int n, float mx, float scale) {
     DISPATCH(row_scale_exp, x, n, mx, scale);
 }
+void pst_gelu_span(float *out, const float *inp, size_t n) { DISPATCH(gelu, out, inp, n); }
+void pst_gelu_backward_span(float *dinout, const float *inp, size_t n) { DISPATCH(gelu_backward, dinout, inp, n); }

@@ -6,6 +6,8 @@
 #ifndef POSTERIOR_PRIOR_EXP_KERNELS_H
 #define POSTERIOR_PRIOR_EXP_KERNELS_H
 
+#include <stddef.h>
+
 /* max_j x[j] (−∞ for n = 0) */
 float pst_row_max(const float *x, int n);
 /* Σ_j e(x[j] − mx) */
@@ -14,5 +16,9 @@ float pst_row_sum_exp(const float *x, int n, float mx);
 float pst_row_exp(const float *x, float *y, int n, float mx);
 /* x[j] = scale · e(x[j] − mx) */
 void pst_row_scale_exp(float *x, int n, float mx, float scale);
+/* out[i] = GELU(inp[i]) (tanh form, through e), out may be inp; on the calling thread */
+void pst_gelu_span(float *out, const float *inp, size_t n);
+/* dinout[i] *= GELU'(inp[i]); on the calling thread */
+void pst_gelu_backward_span(float *dinout, const float *inp, size_t n);
 
 #endif

@@ -28,3 +28,23 @@ KERNEL_TARGET static void KERNEL(row_scale_exp)(float *x, int n, float mx, float
 #pragma omp simd
     for (int j = 0; j < n; j++) x[j] = scale * pst_exp_fast(x[j] - mx);
 }
+
+/* GELU (tanh form), y = ½x(1 + tanh(√(2/π)(x + 0.044715x³))) */
+KERNEL_TARGET static void KERNEL(gelu)(float *out, const float *inp, size_t n) {
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i];
+        out[i] = 0.5f * x * (1.0f + pst_tanh_fast(PST_GELU_K * (x + 0.044715f * x * x * x)));
+    }
+}
+
+/* dinout ← dinout·y'(x) */
+KERNEL_TARGET static void KERNEL(gelu_backward)(float *dinout, const float *inp, size_t n) {
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i], u = PST_GELU_K * (x + 0.044715f * x * x * x), th = pst_tanh_fast(u);
+        float du = PST_GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
+        float g = 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du;
+        dinout[i] *= g;
+    }
+}

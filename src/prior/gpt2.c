@@ -430,35 +430,22 @@ static void attention_backward(float *dqkv, float *datt, const float *dout, cons
 
 /* ---- GELU (tanh form): y = ½x(1 + tanh(√(2/π)(x + 0.044715x³))) -------- */
 
-static void gelu_span(float *out, const float *inp, size_t n) {
-#pragma omp simd
-    for (size_t i = 0; i < n; i++) {
-        float x = inp[i];
-        out[i] = 0.5f * x * (1.0f + pst_tanh_fast(PST_GELU_K * (x + 0.044715f * x * x * x)));
-    }
-}
-
 /* Spans of 4096 on the threads when large; below, on the calling thread, vectorised (as
  * `parallel for simd ... if (false)` was not: gcc ran its scalar loop there, 5 ns an
  * element, 16x slower, which cost a decoding step of the tiny model more than its products). */
 void pst_gelu_forward(float *out, const float *inp, size_t n) {
     if (n <= PST_PARALLEL_MIN) {
-        gelu_span(out, inp, n);
+        pst_gelu_span(out, inp, n);
         return;
     }
 #pragma omp parallel for schedule(static)
-    for (size_t c = 0; c < n; c += 4096) gelu_span(out + c, inp + c, n - c < 4096 ? n - c : 4096);
+    for (size_t c = 0; c < n; c += 4096) pst_gelu_span(out + c, inp + c, n - c < 4096 ? n - c : 4096);
 }
 
-/* dinp = dout·y'(x), in place on dout. */
+/* dinp = dout·y'(x), in place on dout: spans of 4096 on the threads */
 static void gelu_backward(float *dinout, const float *inp, size_t n) {
-#pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < n; i++) {
-        float x = inp[i], u = PST_GELU_K * (x + 0.044715f * x * x * x), th = pst_tanh_fast(u);
-        float du = PST_GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
-        float g = 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du;
-        dinout[i] *= g;
-    }
+#pragma omp parallel for schedule(static)
+    for (size_t c = 0; c < n; c += 4096) pst_gelu_backward_span(dinout + c, inp + c, n - c < 4096 ? n - c : 4096);
 }
 
 /* ---- output: logits = lnf·wteᵀ, softmax in place ---------------------- */
