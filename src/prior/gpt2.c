@@ -482,12 +482,14 @@ static void softmax_logprob_backward(float *logits, const float *dlogprobs, cons
 
 /* ---- the model --------------------------------------------------------- */
 
-/* logits[r] = lnf[r]·wteᵀ and log-probs without storing the logits (scoring): base's
- * output-layer kernel with the log-softmax (base/gemm.h), where it runs (AVX-512, and
- * POSTERIOR_GEMM not asking for OpenBLAS). 0 when it ran; -1: do it the two-pass way. */
-static int log_softmax_fused(pst_gpt2_acts *a, const float *wte, float *logprobs, int N, int C, int V) {
+/* log-probs with base's output-layer kernel with the log-softmax (base/gemm.h), where it
+ * runs (AVX-512, and POSTERIOR_GEMM not asking for OpenBLAS): the row maxima and sums of
+ * exps come from the tiles in registers, with no pass over the logits, which are stored
+ * only when logits is not NULL (a backward follows). 0 when it ran; -1: do it the
+ * two-pass way. */
+static int log_softmax_fused(pst_gpt2_acts *a, const float *wte, float *logits, float *logprobs, int N, int C, int V) {
     if (!pst_fused_head_ok() ||
-        pst_sgemm_avx512_nt_head_lse(N, V, C, a->lnf, C, wte, C, a->targets, NULL, 0, NULL, NULL, a->lse_max,
+        pst_sgemm_avx512_nt_head_lse(N, V, C, a->lnf, C, wte, C, a->targets, logits, V, NULL, NULL, a->lse_max,
                                      a->lse_inv, logprobs) < 0)
         return -1;
     for (int r = 0; r < N; r++) { /* logprobs holds the targets' logits, lse_inv the sums */
@@ -568,7 +570,16 @@ static int forward(pst_gpt2 *m, const int *tokens, const int *targets, int B, in
     pst_layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, a->res3 + (size_t)(L - 1) * BT * C,
                       p->lnfw, p->lnfb, BT, C, eps);
     if (!targets && !logits_out) return 0; /* the hidden states only (a value or reward head) */
-    if (!keep_logits && !logits_out && log_softmax_fused(a, p->wte, m->logprobs, (int)BT, C, V) == 0) return 0;
+    /* Scoring: the fused kernel at any size. Keeping the logits, it stores them 16 columns
+     * a row at a time, which costs more than the packed product's stores as rows grow:
+     * 512 x 50257 x 128, best of 8 on this machine, 56 ms (logits, max and sums) against 33
+     * (logits) + ~11 (the two passes); level at ~256 rows (27 vs 24 + ~3; width 768: 81 vs
+     * 84 + ~3), ahead below (132 rows: 19.5 vs 20 + ~1.5; 64 rows: 5.5 vs 9). */
+    if (!logits_out && (!keep_logits || BT <= 256) &&
+        log_softmax_fused(a, p->wte, keep_logits ? a->logits : NULL, m->logprobs, (int)BT, C, V) == 0) {
+        a->logits_valid = keep_logits;
+        return 0;
+    }
     pst_sgemm(0, 1, BT, V, C, 1.0f, a->lnf, C, p->wte, C, 0.0f, a->logits, V);
     if (logits_out) memcpy(logits_out, a->logits, BT * V * sizeof(float));
     if (targets) {
