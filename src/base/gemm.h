@@ -70,10 +70,12 @@ int pst_sgemm_avx512_nt_head(int M, int N, int K, float alpha, const float *A, i
 /* The same with B in bfloat16 (the top 16 bits of each fp32: prior/bf16_kernels.h), alpha
  * 1, beta 0: each tile of 16 rows of B is widened to fp32 just before use, so C holds
  * exactly what pst_sgemm_avx512_nt_head computes on the widened B (rows ldb apart), and B
- * is read at half the bytes. 0, or -1 when K is too large or memory runs out (C may then
- * be partly written: compute it another way). */
+ * is read at half the bytes. With chunk_max and chunk_sum (both, or neither), also each
+ * row's chunks' partials as pst_sgemm_avx512_nt_head_lse gives them, bit for bit those it
+ * computes on the widened B (sampling draws from them). 0, or -1 when K is too large or
+ * memory runs out (C may then be partly written: compute it another way). */
 int pst_sgemm_avx512_nt_head_bf16(int M, int N, int K, const float *A, int lda, const uint16_t *B16, int ldb,
-                                  float *C, int ldc);
+                                  float *C, int ldc, float *chunk_max, float *chunk_sum);
 
 /* The output layer with its log-softmax (scoring, and sampling at temperature 1): of the
  * logits l = A[M,K]·B[N,K]ᵀ, computed as by pst_sgemm_avx512_nt_head, per row i

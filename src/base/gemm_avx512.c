@@ -1019,7 +1019,7 @@ static inline __attribute__((always_inline)) void head_chunk(const float *a, con
 }
 
 int pst_sgemm_avx512_nt_head_bf16(int M, int N, int K, const float *A, int lda, const uint16_t *B16, int ldb,
-                                  float *C, int ldc) {
+                                  float *C, int ldc, float *chunk_max, float *chunk_sum) {
     if (K > PST_GEMM_HEAD_MAX_K) return -1;
     if (trivial_product(M, N, K, 1.0f, 0.0f, C, ldc)) return 0;
     int groups = (M + 15) / 16, Kp = (K + HC - 1) / HC * HC; /* A's depth zero-padded to chunks */
@@ -1029,7 +1029,15 @@ int pst_sgemm_avx512_nt_head_bf16(int M, int N, int K, const float *A, int lda, 
     for (int g = 0; g < groups; g++)
         pack_groups_kmajor(A + (size_t)g * 16 * lda, lda, M - g * 16 < 16 ? M - g * 16 : 16, K, 16,
                            Ap + (size_t)g * Kp * 16);
-    int tiles = (N + 15) / 16;
+    int tiles = (N + 15) / 16, nc = (tiles + LSE_TILES - 1) / LSE_TILES;
+    /* with the chunks' partials: the tiles of a chunk on one thread, the chunk's running
+     * max and sum per row in pm, ps ([nc][groups·16], as pst_sgemm_avx512_nt_head_lse) */
+    float *pm = chunk_max ? aligned_alloc(64, (size_t)2 * nc * groups * 16 * sizeof(float)) : NULL;
+    if (chunk_max && !pm) {
+        free(Ap);
+        return -1;
+    }
+    int per = chunk_max ? LSE_TILES : 1, units = (tiles + per - 1) / per;
     double flops = 2.0 * M * N * K;
     int nthreads = omp_in_parallel() || flops < 4e6 ? 1 : omp_get_max_threads(), bad = 0;
 #pragma omp parallel num_threads(nthreads) reduction(| : bad)
@@ -1038,10 +1046,14 @@ int pst_sgemm_avx512_nt_head_bf16(int M, int N, int K, const float *A, int lda, 
         float *wt = aligned_alloc(64, (size_t)16 * HC * sizeof(float));
         __m512 *acc = aligned_alloc(64, (size_t)groups * 16 * sizeof(__m512));
         bad = !wt || !acc;
-#pragma omp for schedule(static)
-        for (int t = 0; t < tiles; t++) {
-            if (bad) continue;
+        /* a thread's tiles in one run (a chunk's, in order, with the partials) */
+#pragma omp for schedule(static, per > 1 ? per : (tiles + nthreads - 1) / nthreads)
+        for (int t = 0; t < units * per; t++) {
+            if (bad || t >= tiles) continue;
             int j0 = t * 16, nj = N - j0 < 16 ? N - j0 : 16;
+            float *m = pm ? pm + (size_t)(t / per) * groups * 16 : NULL, *s = m ? m + (size_t)nc * groups * 16 : NULL;
+            if (m && t % per == 0)
+                for (int u = 0; u < groups * 16; u++) m[u] = -INFINITY, s[u] = 0.0f;
             for (int u = 0; u < groups * 16; u++) acc[u] = _mm512_setzero_ps();
             for (int k0 = 0; k0 < Kp; k0 += HC) {
                 int kn = K - k0 < HC ? K - k0 : HC;
@@ -1058,6 +1070,8 @@ int pst_sgemm_avx512_nt_head_bf16(int M, int N, int K, const float *A, int lda, 
             }
             __mmask16 cm = lane_mask(nj);
             for (int g = 0; g < groups; g++) {
+                if (m && nj == 16) lse_tile(acc + g * 16, 16, m + g * 16, s + g * 16);
+                else if (m) lse_tile(acc + g * 16, nj, m + g * 16, s + g * 16);
                 transpose16(acc + g * 16); /* acc[g·16 + i] = row g·16 + i of the tile */
                 int mi = M - g * 16 < 16 ? M - g * 16 : 16;
                 for (int i = 0; i < mi; i++)
@@ -1067,6 +1081,11 @@ int pst_sgemm_avx512_nt_head_bf16(int M, int N, int K, const float *A, int lda, 
         free(wt);
         free(acc);
     }
+    for (int i = 0; pm && i < M; i++) /* [M][nc], as pst_sgemm_avx512_nt_head_lse */
+        for (int c = 0; c < nc; c++)
+            chunk_max[(size_t)i * nc + c] = pm[(size_t)c * groups * 16 + i],
+            chunk_sum[(size_t)i * nc + c] = pm[((size_t)nc + c) * groups * 16 + i];
+    free(pm);
     free(Ap);
     return bad ? -1 : 0;
 }
@@ -1126,7 +1145,7 @@ int pst_sgemm_avx512_nt_head(int M, int N, int K, float alpha, const float *A, i
 }
 
 int pst_sgemm_avx512_nt_head_bf16(int M, int N, int K, const float *A, int lda, const uint16_t *B16, int ldb,
-                                  float *C, int ldc) {
+                                  float *C, int ldc, float *chunk_max, float *chunk_sum) {
     return -1;
 }
 

@@ -259,10 +259,11 @@ static void decoder_forward(kv_decoder *d, int n, const int *row, const int *pos
             break;
         }
     size_t nc = (V + PST_GEMM_LSE_COLS - 1) / PST_GEMM_LSE_COLS;
-    int chunks = d->chunk_max && !d->half && n_out > PST_GEMM_THIN_MAX && pst_fused_head_ok() &&
-                 pst_sgemm_avx512_nt_head_lse(n_out, V, C, d->ln, C, p->wte, C, NULL, logits + (size_t)first * V, V,
-                                              d->chunk_max + first * nc, d->chunk_sum + first * nc, NULL, NULL,
-                                              NULL) == 0;
+    float *out = logits + (size_t)first * V, *cmax = d->chunk_max + first * nc, *csum = d->chunk_sum + first * nc;
+    int chunks = d->chunk_max && n_out > PST_GEMM_THIN_MAX &&
+                 (d->half ? pst_matmul_nt_bf16_chunks(out, d->ln, d->wte16, n_out, C, V, cmax, csum) == 0
+                          : pst_fused_head_ok() && pst_sgemm_avx512_nt_head_lse(n_out, V, C, d->ln, C, p->wte, C, NULL, out,
+                                                                                V, cmax, csum, NULL, NULL, NULL) == 0);
     if (d->slot_chunks) memset(d->slot_chunks + first, chunks, n_out);
     if (chunks) return;
     if (d->half)
@@ -630,7 +631,7 @@ static int sample_run_open(sample_run *s, pst_gpt2 *m, int n, int max_prompt, in
     if (decoder_create(&s->d, m, rows, maxT, cap_items, o->bf16_weights, err)) return -1;
     /* the plain case without bans draws from the output layer's chunk partials */
     s->chunks = (V + PST_GEMM_LSE_COLS - 1) / PST_GEMM_LSE_COLS;
-    if (plain && n_allowed == V && !o->bf16_weights && pst_fused_head_ok()) {
+    if (plain && n_allowed == V && pst_fused_head_ok()) {
         size_t per = (size_t)rows * s->chunks;
         s->d_chunks = pst_malloc(per * 2 * sizeof(float) + (size_t)rows, err);
         if (!s->d_chunks) return -1;

@@ -123,7 +123,7 @@ static int check_bf16_kernel(int small, int M, int N, int K, int pad, int thread
     if (small ? pst_sgemm_avx512_small(M, N, K, 1.0f, A, K, B, ldb, beta, C, ldc) != 0 ||
                     pst_sgemm_avx512_small_bf16(M, N, K, A, K, B16, ldb, beta, C16, ldc) != 0
               : pst_sgemm_avx512_nt_head(M, N, K, 1.0f, A, K, B, ldb, 0.0f, C, ldc) != 0 ||
-                    pst_sgemm_avx512_nt_head_bf16(M, N, K, A, K, B16, ldb, C16, ldc) != 0)
+                    pst_sgemm_avx512_nt_head_bf16(M, N, K, A, K, B16, ldb, C16, ldc, NULL, NULL) != 0)
         bad = 1;
     omp_set_num_threads(saved);
     for (size_t i = 0; i < (size_t)M * ldc && !bad; i++)
@@ -131,6 +131,20 @@ static int check_bf16_kernel(int small, int M, int N, int K, int pad, int thread
             bad++;
     CHECK_MSG(!bad, "bf16 %s kernel %dx%dx%d (pad %d, %d threads): differs from the fp32 kernel",
               small ? "small-product" : "output-layer", M, N, K, pad, threads);
+    if (!small) { /* the chunks' partials for the sampler: those of the fp32 kernel with the log-softmax */
+        int nc = (N + PST_GEMM_LSE_COLS - 1) / PST_GEMM_LSE_COLS, pbad = 0;
+        float *p32 = malloc(sizeof(float) * 4 * M * nc), *p16 = p32 + 2 * M * nc;
+        omp_set_num_threads(threads);
+        pbad = pst_sgemm_avx512_nt_head_lse(M, N, K, A, K, B, ldb, NULL, NULL, 0, p32, p32 + M * nc, NULL, NULL,
+                                            NULL) != 0 ||
+               pst_sgemm_avx512_nt_head_bf16(M, N, K, A, K, B16, ldb, C16, ldc, p16, p16 + M * nc) != 0 ||
+               memcmp(p32, p16, sizeof(float) * 2 * M * nc) != 0 || memcmp(C, C16, sizeof(float) * M * ldc) != 0;
+        omp_set_num_threads(saved);
+        CHECK_MSG(!pbad, "bf16 output-layer kernel %dx%dx%d (%d threads): chunk partials or logits differ", M, N, K,
+                  threads);
+        bad += pbad;
+        free(p32);
+    }
     free(A), free(B), free(C), free(C16), free(B16);
     return bad;
 }
@@ -269,8 +283,9 @@ int main(void) {
     if (pst_gemm_avx512_available()) {
         /* the output layer with bf16 weights (sampling's q_bf16) */
         int shapes[][4] = {{16, 1000, 128, 0}, {16, 700, 768, 0}, {1, 100, 128, 3}, {5, 333, 200, 5},
-                           {17, 260, 64, 0}, {40, 517, 300, 2}, {64, 250, 128, 0}, {9, 4000, 130, 1}};
-        for (int s = 0; s < 8; s++)
+                           {17, 260, 64, 0}, {40, 517, 300, 2}, {64, 250, 128, 0}, {9, 4000, 130, 1},
+                           {33, 5000, 128, 0}};
+        for (int s = 0; s < 9; s++)
             for (int th = 1; th <= 2; th++)
                 check_bf16_kernel(0, shapes[s][0], shapes[s][1], shapes[s][2], shapes[s][3], th, 0.0f, &rng);
         /* and a decoding batch's projections (8 < M <= 64, B [K, N]: blocks of 128 rows) */
@@ -285,10 +300,10 @@ int main(void) {
                                {33, 5000, 64, 0}, {5, 16, 1024, 2}};
         for (int s = 0; s < 6; s++) check_head_lse(lse_shapes[s][0], lse_shapes[s][1], lse_shapes[s][2], lse_shapes[s][3], &rng);
         CHECK(pst_sgemm_avx512_nt_head_lse(4, 10, PST_GEMM_HEAD_MAX_K + 1, NULL, 1, NULL, 1, NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL) == -1);
-        CHECK(pst_sgemm_avx512_nt_head_bf16(4, 10, PST_GEMM_HEAD_MAX_K + 1, NULL, 1, NULL, 1, NULL, 10) == -1);
+        CHECK(pst_sgemm_avx512_nt_head_bf16(4, 10, PST_GEMM_HEAD_MAX_K + 1, NULL, 1, NULL, 1, NULL, 10, NULL, NULL) == -1);
         CHECK(pst_sgemm_avx512_small_bf16(PST_GEMM_SMALL_MAX + 1, 10, 10, NULL, 10, NULL, 10, 0.0f, NULL, 10) == -1);
     } else {
-        CHECK(pst_sgemm_avx512_nt_head_bf16(16, 100, 128, NULL, 128, NULL, 128, NULL, 100) == -1);
+        CHECK(pst_sgemm_avx512_nt_head_bf16(16, 100, 128, NULL, 128, NULL, 128, NULL, 100, NULL, NULL) == -1);
         CHECK(pst_sgemm_avx512_nt_head_lse(16, 100, 128, NULL, 128, NULL, 128, NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL) == -1);
         CHECK(pst_sgemm_avx512_small_bf16(16, 100, 128, NULL, 128, NULL, 100, 0.0f, NULL, 100) == -1);
     }
