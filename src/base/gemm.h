@@ -82,12 +82,13 @@ int pst_sgemm_avx512_nt_head_bf16(int M, int N, int K, const float *A, int lda, 
  *   row_max[i] = max_j l_ij, row_sum[i] = Σ_j e(l_ij − row_max[i])   (e = pst_exp_fast,
  *   base/exp_fast.h), picked[i] = l_{i,targets[i]} (0 where targets[i] < 0 or targets is NULL),
  * and per chunk c of PST_GEMM_LSE_COLS columns chunk_max[i·nc + c], chunk_sum[i·nc + c]:
- * the same over the chunk's columns alone (nc = ⌈N / PST_GEMM_LSE_COLS⌉); the logits
+ * the same over the chunk's columns alone (nc = PST_GEMM_LSE_CHUNKS(N)); the logits
  * themselves into C (rows ldc apart) only when C is not NULL. Every output may be NULL
  * (row_max and row_sum together). The sums are taken in a fixed order, whatever the
  * threads. 0, or -1 when K > PST_GEMM_HEAD_MAX_K, a size is < 1, memory runs out or the
  * kernel is not compiled in. */
 #define PST_GEMM_LSE_COLS 1024
+#define PST_GEMM_LSE_CHUNKS(N) (((N) + PST_GEMM_LSE_COLS - 1) / PST_GEMM_LSE_COLS)
 int pst_sgemm_avx512_nt_head_lse(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                                  const int *targets, float *C, int ldc, float *chunk_max, float *chunk_sum,
                                  float *row_max, float *row_sum, float *picked);

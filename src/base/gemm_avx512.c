@@ -778,6 +778,14 @@ static inline __attribute__((always_inline)) void head_tile1_packed(const int K,
     for (int j = 0; j < 16; j++) acc[j] = c[j];
 }
 
+/* The last, partial tile of B (nj < 16 rows, ldb apart) as 16 rows K apart, the rows past
+ * nj zero; returns edge. */
+static const float *edge_tile(float *edge, const float *Bt, int ldb, int nj, int K) {
+    for (int j = 0; j < 16; j++)
+        for (int k = 0; k < K; k++) edge[j * K + k] = j < nj ? Bt[(size_t)j * ldb + k] : 0.0f;
+    return edge;
+}
+
 int pst_sgemm_avx512_nt_head(int M, int N, int K, float alpha, const float *A, int lda,
                              const float *B, int ldb, float beta, float *C, int ldc) {
     if (K > PST_GEMM_HEAD_MAX_K) return -1;
@@ -801,11 +809,7 @@ int pst_sgemm_avx512_nt_head(int M, int N, int K, float alpha, const float *A, i
             int j0 = t * 16, nj = N - j0 < 16 ? N - j0 : 16;
             const float *Bt = B + (size_t)j0 * ldb;
             int ldt = ldb;
-            if (nj < 16) {
-                for (int j = 0; j < 16; j++)
-                    for (int k = 0; k < K; k++) edge[j * K + k] = j < nj ? Bt[(size_t)j * ldb + k] : 0.0f;
-                Bt = edge, ldt = K;
-            }
+            if (nj < 16) Bt = edge_tile(edge, Bt, ldb, nj, K), ldt = K;
             /* the tile PF tiles ahead comes from memory while this one computes */
             const float *pf = t + PST_GEMM_HEAD_PF < tiles - 1 ? B + (size_t)(j0 + 16 * PST_GEMM_HEAD_PF) * ldb : NULL;
             __mmask16 cm = lane_mask(nj);
@@ -926,11 +930,18 @@ static inline __attribute__((always_inline)) void head_group(int K, const float 
     }
 }
 
+/* Row i's partials of the nc chunks, pm and ps [nc][stride], into chunk_max and chunk_sum [M][nc]. */
+static void chunk_partials_out(const float *pm, const float *ps, size_t stride, int nc, int i, float *chunk_max,
+                               float *chunk_sum) {
+    for (int c = 0; c < nc; c++)
+        chunk_max[(size_t)i * nc + c] = pm[(size_t)c * stride + i], chunk_sum[(size_t)i * nc + c] = ps[(size_t)c * stride + i];
+}
+
 int pst_sgemm_avx512_nt_head_lse(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                                  const int *targets, float *C, int ldc, float *chunk_max, float *chunk_sum,
                                  float *row_max, float *row_sum, float *picked) {
     if (K > PST_GEMM_HEAD_MAX_K || M < 1 || N < 1 || K < 1) return -1;
-    int groups = (M + 15) / 16, tiles = (N + 15) / 16, chunks = (tiles + LSE_TILES - 1) / LSE_TILES;
+    int groups = (M + 15) / 16, tiles = (N + 15) / 16, chunks = PST_GEMM_LSE_CHUNKS(N);
     size_t rows = (size_t)groups * 16, part = (size_t)chunks * rows;
     float *Ap = aligned_alloc(64, rows * K * sizeof(float));
     float *pm = aligned_alloc(64, 2 * part * sizeof(float)), *ps = pm ? pm + part : NULL;
@@ -955,11 +966,7 @@ int pst_sgemm_avx512_nt_head_lse(int M, int N, int K, const float *A, int lda, c
             for (int t = c * LSE_TILES; t < t1; t++) {
                 int j0 = t * 16, nj = N - j0 < 16 ? N - j0 : 16, ldt = ldb;
                 const float *Bt = B + (size_t)j0 * ldb;
-                if (nj < 16) { /* the last tile, zero-padded */
-                    for (int j = 0; j < 16; j++)
-                        for (int k = 0; k < K; k++) edge[j * K + k] = j < nj ? Bt[(size_t)j * ldb + k] : 0.0f;
-                    Bt = edge, ldt = K;
-                }
+                if (nj < 16) Bt = edge_tile(edge, Bt, ldb, nj, K), ldt = K;
                 const float *pf = t + PST_GEMM_HEAD_PF < t1 - 1 ? B + (size_t)(j0 + 16 * PST_GEMM_HEAD_PF) * ldb : NULL;
                 for (int g = 0; g < groups; g++) {
                     __m512 acc[16];
@@ -984,9 +991,7 @@ int pst_sgemm_avx512_nt_head_lse(int M, int N, int K, const float *A, int lda, c
             for (int c = 0; c < chunks; c++) sum += ps[(size_t)c * rows + i] * pst_exp_fast(pm[(size_t)c * rows + i] - mx);
             if (row_max) row_max[i] = mx, row_sum[i] = sum;
             if (picked) picked[i] = pk[i];
-            for (int c = 0; chunk_max && c < chunks; c++)
-                chunk_max[(size_t)i * chunks + c] = pm[(size_t)c * rows + i],
-                chunk_sum[(size_t)i * chunks + c] = ps[(size_t)c * rows + i];
+            if (chunk_max) chunk_partials_out(pm, ps, rows, chunks, i, chunk_max, chunk_sum);
         }
     }
     free(Ap), free(pm), free(tg), free(pk), free(edges);
@@ -1029,7 +1034,7 @@ int pst_sgemm_avx512_nt_head_bf16(int M, int N, int K, const float *A, int lda, 
     for (int g = 0; g < groups; g++)
         pack_groups_kmajor(A + (size_t)g * 16 * lda, lda, M - g * 16 < 16 ? M - g * 16 : 16, K, 16,
                            Ap + (size_t)g * Kp * 16);
-    int tiles = (N + 15) / 16, nc = (tiles + LSE_TILES - 1) / LSE_TILES;
+    int tiles = (N + 15) / 16, nc = PST_GEMM_LSE_CHUNKS(N);
     /* with the chunks' partials: the tiles of a chunk on one thread, the chunk's running
      * max and sum per row in pm, ps ([nc][groups·16], as pst_sgemm_avx512_nt_head_lse) */
     float *pm = chunk_max ? aligned_alloc(64, (size_t)2 * nc * groups * 16 * sizeof(float)) : NULL;
@@ -1081,10 +1086,8 @@ int pst_sgemm_avx512_nt_head_bf16(int M, int N, int K, const float *A, int lda, 
         free(wt);
         free(acc);
     }
-    for (int i = 0; pm && i < M; i++) /* [M][nc], as pst_sgemm_avx512_nt_head_lse */
-        for (int c = 0; c < nc; c++)
-            chunk_max[(size_t)i * nc + c] = pm[(size_t)c * groups * 16 + i],
-            chunk_sum[(size_t)i * nc + c] = pm[((size_t)nc + c) * groups * 16 + i];
+    for (int i = 0; pm && i < M; i++)
+        chunk_partials_out(pm, pm + (size_t)nc * groups * 16, (size_t)groups * 16, nc, i, chunk_max, chunk_sum);
     free(pm);
     free(Ap);
     return bad ? -1 : 0;

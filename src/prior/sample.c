@@ -70,13 +70,15 @@ typedef struct {
     /* bf16 copies of the weight matrices (NULL: the fp32 weights), in one allocation */
     uint16_t *half, *wte16, *qkvw16, *attprojw16, *fcw16, *fcprojw16;
     /* the output layer's chunk partials per logits slot [slots, chunks], when the sampler
-     * asks for them (NULL: not), and per slot whether its last logits came with them */
+     * asks for them (NULL: not), and per slot whether its last logits came with them; one
+     * allocation from chunk_max */
     float *chunk_max, *chunk_sum;
     unsigned char *slot_chunks;
 } kv_decoder;
 
 static void decoder_free(kv_decoder *d) {
     free(d->arena);
+    free(d->chunk_max);
     free(d->half);
     memset(d, 0, sizeof *d);
 }
@@ -258,18 +260,22 @@ static void decoder_forward(kv_decoder *d, int n, const int *row, const int *pos
             first = want[i];
             break;
         }
-    size_t nc = (V + PST_GEMM_LSE_COLS - 1) / PST_GEMM_LSE_COLS;
-    float *out = logits + (size_t)first * V, *cmax = d->chunk_max + first * nc, *csum = d->chunk_sum + first * nc;
-    int chunks = d->chunk_max && n_out > PST_GEMM_THIN_MAX &&
-                 (d->half ? pst_matmul_nt_bf16_chunks(out, d->ln, d->wte16, n_out, C, V, cmax, csum) == 0
-                          : pst_fused_head_ok() && pst_sgemm_avx512_nt_head_lse(n_out, V, C, d->ln, C, p->wte, C, NULL, out,
-                                                                                V, cmax, csum, NULL, NULL, NULL) == 0);
-    if (d->slot_chunks) memset(d->slot_chunks + first, chunks, n_out);
-    if (chunks) return;
+    float *out = logits + (size_t)first * V;
+    if (d->chunk_max) { /* the sampler's plain case: with the chunk partials where the kernels run */
+        size_t at = (size_t)first * PST_GEMM_LSE_CHUNKS(V);
+        float *cmax = d->chunk_max + at, *csum = d->chunk_sum + at;
+        int chunks = n_out > PST_GEMM_THIN_MAX &&
+                     (d->half ? pst_matmul_nt_bf16_chunks(out, d->ln, d->wte16, n_out, C, V, cmax, csum) == 0
+                              : pst_fused_head_ok() && pst_sgemm_avx512_nt_head_lse(n_out, V, C, d->ln, C, p->wte, C, NULL,
+                                                                                    out, V, cmax, csum, NULL, NULL,
+                                                                                    NULL) == 0);
+        memset(d->slot_chunks + first, chunks, n_out);
+        if (chunks) return;
+    }
     if (d->half)
-        pst_matmul_nt_bf16(logits + (size_t)first * V, d->ln, d->wte16, n_out, C, V);
+        pst_matmul_nt_bf16(out, d->ln, d->wte16, n_out, C, V);
     else
-        pst_sgemm(0, 1, n_out, V, C, 1.0f, d->ln, C, p->wte, C, 0.0f, logits + (size_t)first * V, V);
+        pst_sgemm(0, 1, n_out, V, C, 1.0f, d->ln, C, p->wte, C, 0.0f, out, V);
 }
 
 /* ---- the warped distribution q ----------------------------------------------- */
@@ -379,7 +385,7 @@ static int warp_sample_plain(const float *z, int V, warp_scratch *ws, double u, 
  * for its max and its exps. log q(tok) = log softmax(z)[tok] = z_tok − zmax − log Σ. */
 static int sample_from_chunks(const float *z, int V, const float *cmax, const float *csum, double *blk, double u,
                               double *lp_model, double *lp_prop) {
-    int nc = (V + PST_GEMM_LSE_COLS - 1) / PST_GEMM_LSE_COLS;
+    int nc = PST_GEMM_LSE_CHUNKS(V);
     float zmax = -INFINITY;
     for (int c = 0; c < nc; c++) zmax = cmax[c] > zmax ? cmax[c] : zmax;
     double total = 0;
@@ -580,7 +586,6 @@ typedef struct {
     kv_decoder d;
     const pst_sample_options *o;
     int V, P, rows, cap_items;
-    int chunks; /* the output layer's chunks of PST_GEMM_LSE_COLS tokens */
     float *logits;
     int *item_row, *item_pos, *item_tok, *item_want;
     int *pos, *live, *slot, *row_tok;
@@ -588,7 +593,6 @@ typedef struct {
     double *row_lpm, *row_lpq;
     warp_scratch ws;   /* the buffers of every thread's scratch */
     warp_scratch *wss; /* [threads] */
-    float *d_chunks;   /* the decoder's chunk partials and slot flags, one allocation */
 } sample_run;
 
 static void sample_run_close(sample_run *s) {
@@ -596,7 +600,6 @@ static void sample_run_close(sample_run *s) {
     free(s->logits), free(s->item_row), free(s->item_pos), free(s->item_tok), free(s->item_want);
     free(s->pos), free(s->live), free(s->slot), free(s->rrng), free(s->row_tok), free(s->row_lpm), free(s->row_lpq);
     free(s->wss);
-    free(s->d_chunks);
     free(s->ws.c), free(s->ws.w), free(s->ws.e), free(s->ws.blk), free(s->ws.banned);
 }
 
@@ -630,14 +633,14 @@ static int sample_run_open(sample_run *s, pst_gpt2 *m, int n, int max_prompt, in
                                    ws->e + (size_t)t * V, ws->blk + (size_t)t * nblk};
     if (decoder_create(&s->d, m, rows, maxT, cap_items, o->bf16_weights, err)) return -1;
     /* the plain case without bans draws from the output layer's chunk partials */
-    s->chunks = (V + PST_GEMM_LSE_COLS - 1) / PST_GEMM_LSE_COLS;
     if (plain && n_allowed == V && pst_fused_head_ok()) {
-        size_t per = (size_t)rows * s->chunks;
-        s->d_chunks = pst_malloc(per * 2 * sizeof(float) + (size_t)rows, err);
-        if (!s->d_chunks) return -1;
-        s->d.chunk_max = s->d_chunks, s->d.chunk_sum = s->d_chunks + per;
-        s->d.slot_chunks = (unsigned char *)(s->d_chunks + 2 * per);
-        memset(s->d.slot_chunks, 0, (size_t)rows);
+        size_t per = (size_t)rows * PST_GEMM_LSE_CHUNKS(V);
+        kv_decoder *d = &s->d;
+        d->chunk_max = pst_malloc(per * 2 * sizeof(float) + (size_t)rows, err);
+        if (!d->chunk_max) return -1;
+        d->chunk_sum = d->chunk_max + per;
+        d->slot_chunks = (unsigned char *)(d->chunk_max + 2 * per);
+        memset(d->slot_chunks, 0, (size_t)rows);
     }
     s->logits = pst_aligned_alloc((size_t)rows * V * sizeof(float), err);
     s->item_row = pst_malloc(cap_items * sizeof(int), err);
@@ -698,10 +701,10 @@ static int decode_step(sample_run *s, pst_sample *out, int first, int R, pst_err
         double u = pst_rng_uniform(&s->rrng[r]);
         int sl = s->slot[r];
         warp_scratch *ws = &s->wss[omp_get_thread_num()];
+        size_t at = (size_t)sl * PST_GEMM_LSE_CHUNKS(V);
         if (s->d.slot_chunks && s->d.slot_chunks[sl])
-            s->row_tok[r] = sample_from_chunks(s->logits + (size_t)sl * V, V, s->d.chunk_max + (size_t)sl * s->chunks,
-                                               s->d.chunk_sum + (size_t)sl * s->chunks, ws->blk, u, &s->row_lpm[r],
-                                               &s->row_lpq[r]);
+            s->row_tok[r] = sample_from_chunks(s->logits + (size_t)sl * V, V, s->d.chunk_max + at, s->d.chunk_sum + at,
+                                               ws->blk, u, &s->row_lpm[r], &s->row_lpq[r]);
         else
             s->row_tok[r] = warp_sample(s->logits + (size_t)sl * V, V, o, ws, u, &s->row_lpm[r], &s->row_lpq[r]);
     }

@@ -132,7 +132,7 @@ static int check_bf16_kernel(int small, int M, int N, int K, int pad, int thread
     CHECK_MSG(!bad, "bf16 %s kernel %dx%dx%d (pad %d, %d threads): differs from the fp32 kernel",
               small ? "small-product" : "output-layer", M, N, K, pad, threads);
     if (!small) { /* the chunks' partials for the sampler: those of the fp32 kernel with the log-softmax */
-        int nc = (N + PST_GEMM_LSE_COLS - 1) / PST_GEMM_LSE_COLS, pbad = 0;
+        int nc = PST_GEMM_LSE_CHUNKS(N), pbad = 0;
         float *p32 = malloc(sizeof(float) * 4 * M * nc), *p16 = p32 + 2 * M * nc;
         omp_set_num_threads(threads);
         pbad = pst_sgemm_avx512_nt_head_lse(M, N, K, A, K, B, ldb, NULL, NULL, 0, p32, p32 + M * nc, NULL, NULL,
@@ -175,7 +175,7 @@ static int check_head_lse(int M, int N, int K, int pad, pst_rng *rng) {
     CHECK_MSG(memcmp(mx, mx2, sizeof(float) * M * 3) == 0, "lse %dx%dx%d: 1 and 2 threads differ", M, N, K);
     /* with the logits and the chunks' partials (sampling): the logits are the output-layer
      * kernel's, bit for bit; each chunk's max is its logits' max, its sum theirs to rounding */
-    int nc = (N + PST_GEMM_LSE_COLS - 1) / PST_GEMM_LSE_COLS, chunk_bad = 0;
+    int nc = PST_GEMM_LSE_CHUNKS(N), chunk_bad = 0;
     float *C = malloc(sizeof(float) * M * N), *C2 = malloc(sizeof(float) * M * N);
     float *cm = malloc(sizeof(float) * M * nc), *cs = malloc(sizeof(float) * M * nc);
     CHECK(pst_sgemm_avx512_nt_head_lse(M, N, K, A, lda, B, ldb, tg, C, N, cm, cs, mx2, sum2, pk2) == 0);
