@@ -9,6 +9,9 @@
 # any target found something. An input taking > 60 s counts as a hang (wall time:
 # on a loaded machine a shorter limit reports slow scheduling, not slow code).
 set -uo pipefail
+# clang's libomp aborts at start on a registration file left empty in /dev/shm by a killed
+# process with the same pid; this is libomp's switch for that check (CMakeLists.txt, tests).
+export KMP_DUPLICATE_LIB_OK=TRUE
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:?usage: fuzz.sh BUILD SECONDS [TARGET...]}
 secs=${2:?usage: fuzz.sh BUILD SECONDS [TARGET...]}

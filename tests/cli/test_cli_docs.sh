@@ -16,6 +16,8 @@ for c in cmds:
     h = subprocess.run([bin_] + c.split() + ["--help"], capture_output=True, text=True)
     if h.returncode != 0 or c not in blocks or blocks[c] != h.stdout:
         print(f"FAIL: docs/cli.md's `posterior {c}` differs from its --help (exit {h.returncode})", file=sys.stderr)
+        if h.stderr:
+            print("  its stderr: " + h.stderr[-2000:], file=sys.stderr)
         bad += 1
     for old in re.findall(r"old spelling: (--[a-z0-9-]+)", h.stdout):
         if old not in doc.split("## Commands")[0]:
