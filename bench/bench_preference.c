@@ -78,9 +78,9 @@ int main(int argc, char **argv) {
                      : pst_rm_pairs_batch(&rm, pairs, P, head_grad, 1.0f, NULL, &st, &err);
         if (rc < 0) die(&err);
         double t2 = pst_now();
-        pst_clip_grad_norm(rm.trunk.grad_memory, rm.trunk.num_params, 1.0f);
-        pst_adamw_update(&opt, rm.trunk.param_memory, rm.trunk.grad_memory, decay, rm.trunk.num_params, 1e-5f);
-        if (!dpo) pst_adamw_update(&hopt, rm.head, head_grad, NULL, (size_t)C, 1e-5f);
+        float scale = pst_clip_scale(pst_grad_norm(rm.trunk.grad_memory, rm.trunk.num_params), 1.0f);
+        pst_adamw_update(&opt, rm.trunk.param_memory, rm.trunk.grad_memory, scale, decay, rm.trunk.num_params, 1e-5f);
+        if (!dpo) pst_adamw_update(&hopt, rm.head, head_grad, 1.0f, NULL, (size_t)C, 1e-5f);
         if (s >= 1) t_fb += t2 - t1, t_update += pst_now() - t2;
     }
     double dt = pst_now() - t0;

@@ -145,7 +145,7 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "bench_prior: %s\n", err.msg);
                 goto train_done;
             }
-            pst_adamw_update(&opt, m.param_memory, m.grad_memory, mask, m.num_params, 3e-4f);
+            pst_adamw_update(&opt, m.param_memory, m.grad_memory, 1.0f, mask, m.num_params, 3e-4f);
             double dt = pst_now() - t0;
             fprintf(stderr, "bench_prior: %s train step %d/%d  loss %.4f  %.2f s\n", config, s,
                     steps, loss, dt);

@@ -127,17 +127,22 @@ typedef struct {
 int pst_adamw_create(pst_adamw *opt, size_t num_params, float beta1, float beta2, float eps,
                      float weight_decay, pst_error *err);
 void pst_adamw_free(pst_adamw *opt);
-/* One AdamW update with bias correction and decoupled weight decay; decay applies
- * only where decay_mask[i] != 0 (NULL: everywhere). */
-void pst_adamw_update(pst_adamw *opt, float *params, const float *grads,
+/* One AdamW update with bias correction and decoupled weight decay on the gradient
+ * grads·grad_scale (the clipping factor of pst_clip_scale, or 1: the same floats as
+ * scaling grads first, without a pass over them); decay applies only where
+ * decay_mask[i] != 0 (NULL: everywhere). */
+void pst_adamw_update(pst_adamw *opt, float *params, const float *grads, float grad_scale,
                       const unsigned char *decay_mask, size_t n, float lr);
 /* GPT-2 convention: decay the 2-D weights (wte, wpe, qkvw, attprojw, fcw, fcprojw),
  * not biases or LayerNorm. Returns a malloc'd [num_params] mask. */
 unsigned char *pst_gpt2_decay_mask(const pst_gpt2 *m, pst_error *err);
-/* Scales grads so that their global L2 norm is at most max_norm (if max_norm > 0);
- * returns the norm before clipping. As torch.nn.utils.clip_grad_norm_: the factor is
- * max_norm / (norm + 1e-6), applied only when below 1. */
-float pst_clip_grad_norm(float *grads, size_t n, float max_norm);
+/* The global L2 norm of grads (summed in fixed blocks, in order: the same on any
+ * number of threads). */
+float pst_grad_norm(const float *grads, size_t n);
+/* Clipping by global norm as torch.nn.utils.clip_grad_norm_: the factor
+ * max_norm / (norm + 1e-6) when max_norm > 0 and that is below 1, else 1. It goes to
+ * pst_adamw_update as grad_scale. */
+float pst_clip_scale(float norm, float max_norm);
 /* Linear warmup for `warmup` steps, then cosine decay from lr_max to lr_min at total.
  * step counts from 0: step < warmup gives lr_max·(step + 1)/warmup; then
  * lr_min + ½(1 + cos(π·(step − warmup)/(total − warmup)))·(lr_max − lr_min); lr_min

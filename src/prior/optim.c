@@ -43,12 +43,12 @@ void pst_adamw_free(pst_adamw *opt) {
     memset(opt, 0, sizeof *opt);
 }
 
-/* With t = step + 1:
+/* With t = step + 1 and g = grads·grad_scale (in float, as if grads had been scaled):
  *   θ ← θ·(1 − lr·wd)                         (decoupled decay, masked)
  *   m ← β1·m + (1 − β1)·g,  v ← β2·v + (1 − β2)·g²
  *   θ ← θ − (lr / (1 − β1ᵗ)) · m / (√v / √(1 − β2ᵗ) + eps)
  * in the same order and precision as torch.optim.AdamW (single-tensor path). */
-void pst_adamw_update(pst_adamw *opt, float *params, const float *grads,
+void pst_adamw_update(pst_adamw *opt, float *params, const float *grads, float grad_scale,
                       const unsigned char *decay_mask, size_t n, float lr) {
     opt->step++;
     double bc1 = 1.0 - pow(opt->beta1, (double)opt->step);
@@ -57,7 +57,7 @@ void pst_adamw_update(pst_adamw *opt, float *params, const float *grads,
     float decay = (float)(1.0 - (double)lr * opt->weight_decay);
     float b1 = opt->beta1, b2 = opt->beta2, eps = opt->eps;
     float *m = opt->m, *v = opt->v;
-    pst_adamw_coef c = {b1, b2, eps, decay, step_size, bc2_sqrt};
+    pst_adamw_coef c = {b1, b2, eps, decay, step_size, bc2_sqrt, grad_scale};
     /* AVX-512 by hand where the CPU has it (prior/optim_avx512.c), the scalar loop
      * for the rest of each block and on other CPUs */
     int avx512 = pst_cpu_has_avx512bw_vl();
@@ -67,7 +67,7 @@ void pst_adamw_update(pst_adamw *opt, float *params, const float *grads,
         size_t i = blk * 4096, end = i + 4096 < n ? i + 4096 : n;
         if (avx512) i = pst_adamw_update_avx512(&c, params, grads, decay_mask, m, v, i, end);
         for (; i < end; i++) {
-            float g = grads[i];
+            float g = grads[i] * grad_scale; /* ·1 is exact */
             float p = params[i] * (!decay_mask || decay_mask[i] ? decay : 1.0f);
             float mi = m[i] * b1 + (1.0f - b1) * g;
             float vi = v[i] * b2 + (1.0f - b2) * g * g;
@@ -94,8 +94,8 @@ unsigned char *pst_gpt2_decay_mask(const pst_gpt2 *m, pst_error *err) {
     return mask;
 }
 
-/* norm = ‖g‖₂ over all n; if norm > max_norm: g ← g · max_norm / (norm + 1e-6). */
-float pst_clip_grad_norm(float *grads, size_t n, float max_norm) {
+/* norm = ‖g‖₂ over all n */
+float pst_grad_norm(const float *grads, size_t n) {
     double s = 0;
     int nblk = (int)((n + 4095) / 4096);
     /* fixed blocks summed in order: deterministic for any thread count */
@@ -114,15 +114,13 @@ float pst_clip_grad_norm(float *grads, size_t n, float max_norm) {
     } else {
         for (size_t i = 0; i < n; i++) s += (double)grads[i] * grads[i];
     }
-    float norm = (float)sqrt(s);
-    if (max_norm > 0) {
-        float coef = max_norm / (norm + 1e-6f);
-        if (coef < 1.0f) {
-#pragma omp parallel for simd schedule(static)
-            for (size_t i = 0; i < n; i++) grads[i] *= coef;
-        }
-    }
-    return norm;
+    return (float)sqrt(s);
+}
+
+/* max_norm / (norm + 1e-6) where that is below 1 (and max_norm > 0), else 1 */
+float pst_clip_scale(float norm, float max_norm) {
+    float coef = max_norm / (norm + 1e-6f);
+    return max_norm > 0 && coef < 1.0f ? coef : 1.0f;
 }
 
 /* step in [0, warmup): lr_max·(step + 1)/warmup; then

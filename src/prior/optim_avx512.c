@@ -3,6 +3,7 @@
  * attribute, so the build needs no -march=native; pst_adamw_update calls it only
  * after pst_cpu_has_avx512bw_vl(). Same operations, in the same order, as the scalar
  * loop there:
+ *   g ← g·grad_scale
  *   p ← p·f (f = decay where the mask is set, else 1)
  *   m ← β1·m + (1 − β1)·g,  v ← β2·v + (1 − β2)·g·g
  *   p ← p − step_size · m / (√v / √(1 − β2ᵗ) + eps) */
@@ -19,9 +20,9 @@ pst_adamw_update_avx512(const pst_adamw_coef *c, float *params, const float *gra
     __m512 vb2 = _mm512_set1_ps(c->b2), vb2c = _mm512_set1_ps(1.0f - c->b2);
     __m512 vdecay = _mm512_set1_ps(c->decay), vone = _mm512_set1_ps(1.0f);
     __m512 vstep = _mm512_set1_ps(c->step_size), vbc2 = _mm512_set1_ps(c->bc2_sqrt);
-    __m512 veps = _mm512_set1_ps(c->eps);
+    __m512 veps = _mm512_set1_ps(c->eps), vscale = _mm512_set1_ps(c->grad_scale);
     for (; i + 16 <= end; i += 16) {
-        __m512 g = _mm512_loadu_ps(grads + i), p = _mm512_loadu_ps(params + i);
+        __m512 g = _mm512_mul_ps(_mm512_loadu_ps(grads + i), vscale), p = _mm512_loadu_ps(params + i);
         __m512 f = vdecay;
         if (decay_mask) {
             __m128i mk = _mm_loadu_si128((const __m128i *)(decay_mask + i));

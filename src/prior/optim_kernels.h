@@ -11,6 +11,7 @@ typedef struct {
     float decay;     /* 1 − lr·wd */
     float step_size; /* lr / (1 − β1ᵗ) */
     float bc2_sqrt;  /* √(1 − β2ᵗ) */
+    float grad_scale; /* g = grads·grad_scale (the clipping factor, or 1) */
 } pst_adamw_coef;
 
 /* The update of pst_adamw_update on elements [i, end) in groups of 16 (AVX-512F, BW,

@@ -302,9 +302,10 @@ static int gd_step(void *self, double lr, pst_error *err) {
     gpt2_dist *g = self;
     if (!g->model.grad_memory) return pst_fail(err, "gpt2 step: no gradient accumulated");
     if (ensure_adam(g, err) < 0) return -1;
-    float norm = pst_clip_grad_norm(g->model.grad_memory, g->model.num_params, g->opt.grad_clip);
+    float norm = pst_grad_norm(g->model.grad_memory, g->model.num_params);
     if (!isfinite(norm)) return pst_fail(err, "gpt2 step: gradient norm is %g (NaN/inf); parameters left unchanged", norm);
-    pst_adamw_update(&g->adam, g->model.param_memory, g->model.grad_memory, g->decay_mask, g->model.num_params,
+    pst_adamw_update(&g->adam, g->model.param_memory, g->model.grad_memory, pst_clip_scale(norm, g->opt.grad_clip),
+                     g->decay_mask, g->model.num_params,
                      (float)lr);
     return 0;
 }

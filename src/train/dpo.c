@@ -205,13 +205,14 @@ int pst_dpo_train(pst_gpt2 *policy, pst_gpt2 *prior, const pst_token_pair *pairs
         pst_gpt2_zero_grad(policy);
         if (dpo_batch(&r, policy, r.n_val + pos, nb, o, 1, NULL, &st, err) < 0) goto done;
         pos += nb;
-        float norm = pst_clip_grad_norm(policy->grad_memory, policy->num_params, (float)o->grad_clip);
+        float norm = pst_grad_norm(policy->grad_memory, policy->num_params);
         if (!isfinite(norm) || !isfinite(st.loss)) {
             pst_fail(err, "dpo step %ld: loss %g, gradient norm %g (NaN/inf)", step + 1, st.loss, norm);
             goto done;
         }
         float lr = pst_lr_schedule(step, o->warmup, o->steps, (float)o->lr, (float)o->lr_min);
-        pst_adamw_update(&r.opt, policy->param_memory, policy->grad_memory, r.decay, policy->num_params, lr);
+        pst_adamw_update(&r.opt, policy->param_memory, policy->grad_memory, pst_clip_scale(norm, (float)o->grad_clip),
+                         r.decay, policy->num_params, lr);
         loss_sum += st.loss, acc_sum += st.accuracy, since++;
         if ((o->eval_every > 0 && (step + 1) % o->eval_every == 0) || step + 1 == o->steps) {
             double rate = since * nb / (pst_now() - t0);

@@ -425,12 +425,13 @@ static int accumulate_update(mle_run *r, long step, double *loss, pst_error *err
 static int apply_update(mle_run *r, long step, float *norm, float *lr, pst_error *err) {
     const pst_mle_options *o = r->o;
     char kept[96];
-    *norm = pst_clip_grad_norm(r->m->grad_memory, r->m->num_params, (float)o->clip);
+    *norm = pst_grad_norm(r->m->grad_memory, r->m->num_params);
     if (!isfinite(*norm))
         return pst_fail(err, "train: step %ld: gradient norm is %g (%s)", step + 1, (double)*norm,
                         kept_note(kept, sizeof kept, r->saved));
     *lr = pst_lr_schedule(step, o->warmup, o->steps, (float)o->lr, (float)o->lr_min);
-    pst_adamw_update(&r->opt, r->m->param_memory, r->m->grad_memory, r->mask, r->m->num_params, *lr);
+    pst_adamw_update(&r->opt, r->m->param_memory, r->m->grad_memory, pst_clip_scale(*norm, (float)o->clip), r->mask,
+                     r->m->num_params, *lr);
     if (o->objective && o->objective->after_update && o->objective->after_update(o->objective->ctx, *lr, err))
         return -1;
     return 0;

@@ -120,7 +120,7 @@ static int phf_after_update(void *vctx, float lr, pst_error *err) {
     (void)err;
     if (!c->has_vh) return 0;
     size_t n = (size_t)c->vh.C + 1;
-    pst_adamw_update(&c->vh.opt, c->vh.param, c->vh.grad, NULL, n, lr);
+    pst_adamw_update(&c->vh.opt, c->vh.param, c->vh.grad, 1.0f, NULL, n, lr);
     memset(c->vh.grad, 0, n * sizeof(float));
     return 0;
 }

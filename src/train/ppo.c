@@ -258,7 +258,7 @@ static int optimise(ppo_run *r, double lr, pst_ppo_step *s, pst_error *err) {
             if (pst_ppo_minibatch(r->policy, &r->vh, p, cs, ys, B, &batch, &acc, err) < 0 ||
                 pst_dist_step(r->policy, lr, err) < 0)
                 goto done;
-            pst_adamw_update(&r->vh.opt, r->vh.param, r->vh.grad, NULL, (size_t)r->C + 1, (float)lr);
+            pst_adamw_update(&r->vh.opt, r->vh.param, r->vh.grad, 1.0f, NULL, (size_t)r->C + 1, (float)lr);
             updates++;
         }
     }

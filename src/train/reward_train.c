@@ -139,13 +139,10 @@ static double rm_update(rm_run *r, pst_reward_model *rm, const pst_rm_train_opti
     for (size_t i = 0; i < N; i++) sq += (double)rm->trunk.grad_memory[i] * rm->trunk.grad_memory[i];
     for (size_t i = 0; i < C; i++) sq += (double)r->head_grad[i] * r->head_grad[i];
     double norm = sqrt(sq);
-    if (o->grad_clip > 0 && norm > o->grad_clip) { /* as torch.nn.utils.clip_grad_norm_ */
-        float f = (float)(o->grad_clip / (norm + 1e-6));
-        for (size_t i = 0; i < N; i++) rm->trunk.grad_memory[i] *= f;
-        for (size_t i = 0; i < C; i++) r->head_grad[i] *= f;
-    }
-    pst_adamw_update(&r->trunk, rm->trunk.param_memory, rm->trunk.grad_memory, r->decay, N, lr);
-    pst_adamw_update(&r->head, rm->head, r->head_grad, NULL, C, lr);
+    /* as torch.nn.utils.clip_grad_norm_, the factor applied inside the update */
+    float f = o->grad_clip > 0 && norm > o->grad_clip ? (float)(o->grad_clip / (norm + 1e-6)) : 1.0f;
+    pst_adamw_update(&r->trunk, rm->trunk.param_memory, rm->trunk.grad_memory, f, r->decay, N, lr);
+    pst_adamw_update(&r->head, rm->head, r->head_grad, f, NULL, C, lr);
     return norm;
 }
 

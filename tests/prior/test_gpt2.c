@@ -90,7 +90,9 @@ static void test_against_pytorch(void) {
     CHECK(pst_gpt2_cross_entropy(&m, tokens, targets, weights, B, T, dlogprobs, &loss, &err) == 0);
     pst_gpt2_zero_grad(&m);
     CHECK(pst_gpt2_backward(&m, dlogprobs, &err) == 0);
-    float norm = pst_clip_grad_norm(m.grad_memory, N, (float)fixture_meta(&f, "max_norm"));
+    float norm = pst_grad_norm(m.grad_memory, N), scale = pst_clip_scale(norm, (float)fixture_meta(&f, "max_norm"));
+    CHECK(scale < 1); /* the fixture's gradient is clipped */
+    for (size_t i = 0; i < N; i++) m.grad_memory[i] *= scale;
     const double *norm_ref = fixture_get(&f, "grad_norm", "F64", 1);
     CHECK_MSG(fabs(norm - norm_ref[0]) <= 1e-5 * norm_ref[0], "grad norm %.9g vs %.9g", norm,
               norm_ref[0]);
@@ -106,10 +108,10 @@ static void test_against_pytorch(void) {
     unsigned char *mask = pst_gpt2_decay_mask(&m, &err);
     CHECK(mask != NULL);
     float lr = (float)fixture_meta(&f, "lr");
-    pst_adamw_update(&opt, m.param_memory, clipped_ref, mask, N, lr);
+    pst_adamw_update(&opt, m.param_memory, clipped_ref, 1.0f, mask, N, lr);
     e = max_abs_diff(m.param_memory, fixture_get(&f, "adamw_step1", "F32", N), N);
     CHECK_MSG(e <= 1e-6, "AdamW step 1 max |diff| %.3g", e);
-    pst_adamw_update(&opt, m.param_memory, clipped_ref, mask, N, lr);
+    pst_adamw_update(&opt, m.param_memory, clipped_ref, 1.0f, mask, N, lr);
     e = max_abs_diff(m.param_memory, fixture_get(&f, "adamw_step2", "F32", N), N);
     CHECK_MSG(e <= 1e-6, "AdamW step 2 max |diff| %.3g", e);
     CHECK(opt.step == 2);
@@ -294,11 +296,12 @@ static void test_schedule_and_clip(void) {
     CHECK_NEAR(pst_lr_schedule(5, 0, 10, 1.0f, 0.0f), 0.5, 1e-6);
     /* clip: ‖(3, 4)‖ = 5 → scaled to norm 1; a small norm is left alone */
     float g[2] = {3, 4};
-    CHECK_NEAR(pst_clip_grad_norm(g, 2, 1.0f), 5.0, 1e-6);
-    CHECK_NEAR(g[0], 0.6, 1e-6);
-    CHECK_NEAR(g[1], 0.8, 1e-6);
-    CHECK_NEAR(pst_clip_grad_norm(g, 2, 2.0f), 1.0, 1e-6);
-    CHECK_NEAR(g[0], 0.6, 1e-7);
+    CHECK_NEAR(pst_grad_norm(g, 2), 5.0, 1e-6);
+    CHECK_NEAR(pst_clip_scale(5.0f, 1.0f) * g[0], 0.6, 1e-6);
+    CHECK_NEAR(pst_clip_scale(5.0f, 1.0f) * g[1], 0.8, 1e-6);
+    CHECK(pst_clip_scale(1.0f, 2.0f) == 1.0f);  /* below max_norm: left alone */
+    CHECK(pst_clip_scale(50.0f, 0.0f) == 1.0f); /* max_norm 0: no clipping */
+    CHECK(pst_clip_scale(NAN, 1.0f) == 1.0f);   /* as torch: NaN < 1 is false */
 }
 
 /* AdamW on an odd length (vector body + scalar tail) against the formula in double:
@@ -321,7 +324,7 @@ static void test_adamw_formula(void) {
     float lr = 0.05f;
     for (int t = 1; t <= 3; t++) {
         for (int i = 0; i < n; i++) g[i] = (float)pst_rng_normal(&rng);
-        pst_adamw_update(&opt, p, g, mask, n, lr);
+        pst_adamw_update(&opt, p, g, 1.0f, mask, n, lr);
         for (int i = 0; i < n; i++) {
             if (mask[i]) pd[i] *= 1 - (double)lr * 0.5f;
             md[i] = 0.8f * md[i] + (1 - 0.8f) * (double)g[i];
@@ -334,6 +337,21 @@ static void test_adamw_formula(void) {
     for (int i = 0; i < n; i++) e = fmax(e, fabs(p[i] - pd[i]));
     CHECK_MSG(e <= 1e-6, "AdamW vs formula: max |diff| %.3g", e);
     pst_adamw_free(&opt);
+
+    /* grad_scale (the clipping factor inside the update) gives the floats of an update
+     * on grads scaled first, bit for bit, in the vector body and the scalar tail */
+    pst_adamw o1, o2;
+    CHECK(pst_adamw_create(&o1, n, 0.8f, 0.9f, 1e-3f, 0.5f, &err) == 0);
+    CHECK(pst_adamw_create(&o2, n, 0.8f, 0.9f, 1e-3f, 0.5f, &err) == 0);
+    float p1[n], p2[n], gs[n], scale = 0.3719f;
+    memcpy(p1, p, sizeof p), memcpy(p2, p, sizeof p);
+    for (int t = 1; t <= 3; t++) {
+        for (int i = 0; i < n; i++) g[i] = (float)pst_rng_normal(&rng), gs[i] = g[i] * scale;
+        pst_adamw_update(&o1, p1, g, scale, mask, n, lr);
+        pst_adamw_update(&o2, p2, gs, 1.0f, mask, n, lr);
+    }
+    CHECK(memcmp(p1, p2, sizeof p1) == 0 && memcmp(o1.m, o2.m, sizeof p1) == 0 && memcmp(o1.v, o2.v, sizeof p1) == 0);
+    pst_adamw_free(&o1), pst_adamw_free(&o2);
 }
 
 /* The vectorisable exp and tanh against libm in double. */
@@ -549,10 +567,11 @@ static int train_mode(const char *in, const char *out) {
             fprintf(stderr, "%s\n", err.msg);
             return 2;
         }
-        norms[s] = pst_clip_grad_norm(m.grad_memory, N, (float)fixture_meta(&f, "max_norm"));
+        norms[s] = pst_grad_norm(m.grad_memory, N);
         float lr = pst_lr_schedule(s, warmup, steps, (float)fixture_meta(&f, "lr"),
                                    (float)fixture_meta(&f, "lr_min"));
-        pst_adamw_update(&opt, m.param_memory, m.grad_memory, mask, N, lr);
+        pst_adamw_update(&opt, m.param_memory, m.grad_memory, pst_clip_scale(norms[s], (float)fixture_meta(&f, "max_norm")),
+                         mask, N, lr);
     }
     const char *names[] = {"losses", "grad_norms", "params"};
     const void *data[] = {losses, norms, m.param_memory};
