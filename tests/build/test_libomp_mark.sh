@@ -13,25 +13,21 @@ ldd "$bin" | grep -q 'libomp\.so' || skip "not linked to libomp ($(cache_value C
 [ -d /dev/shm ] && [ -w /dev/shm ] || skip "no writable /dev/shm"
 uid=$(id -u)
 
-# start BIN under the pid of a shell that first leaves an empty mark for that pid
+# start the CLI under the pid of a shell that first leaves an empty mark for that pid (the
+# mark's path into $1), with the switch set ($2 = TRUE) or removed ($2 = unset)
 start_on_empty_mark() {
-    bash -c 'm=/dev/shm/__KMP_REGISTERED_LIB_$$_'"$uid"'; echo $m > "$1"; truncate -s 1024 $m
-             exec "$2" target init --help' _ "$1" "$bin"
+    local with=(env KMP_DUPLICATE_LIB_OK=TRUE)
+    [ "$2" = unset ] && with=(env -u KMP_DUPLICATE_LIB_OK)
+    "${with[@]}" bash -c 'm=/dev/shm/__KMP_REGISTERED_LIB_$$_'"$uid"'; echo $m > "$1"; truncate -s 1024 $m
+                          exec "$2" target init --help' _ "$1" "$bin"
 }
 
 marks=$(mktemp)
 trap 'xargs -r rm -f < "$marks"; rm -f "$marks"' EXIT
 for env_ok in TRUE unset; do
     out=$(mktemp)
-    set +e
-    if [ $env_ok = TRUE ]; then
-        KMP_DUPLICATE_LIB_OK=TRUE start_on_empty_mark "$out.mark" >"$out" 2>&1
-    else
-        env -u KMP_DUPLICATE_LIB_OK bash -c "$(declare -f start_on_empty_mark); uid=$uid bin=$bin; \
-            start_on_empty_mark $out.mark" >"$out" 2>&1
-    fi
-    rc=$?
-    set -e
+    rc=0
+    start_on_empty_mark "$out.mark" $env_ok >"$out" 2>&1 || rc=$?
     cat "$out.mark" >> "$marks"
     if [ $env_ok = TRUE ]; then
         [ $rc -eq 0 ] || fail "with KMP_DUPLICATE_LIB_OK=TRUE, exit $rc on an empty mark: $(tail -3 "$out")"
