@@ -43,7 +43,8 @@ done
 cc $(pkg-config --cflags posterior) examples/estimate_log_z.c "$libdir/libposterior.a" \
    $(pkg-config --static --libs-only-l posterior | sed 's/-lposterior//') $(pkg-config --static --libs-only-other posterior) \
    -o "$prefix/static_example" || fail "the static link fails"
-readelf -d "$prefix/static_example" | grep -q 'libposterior' && fail "the static example needs libposterior.so"
+dyn=$(readelf -d "$prefix/static_example") # not `readelf | grep -q`: under pipefail, SIGPIPE could hide a match
+grep -q 'libposterior' <<<"$dyn" && fail "the static example needs libposterior.so"
 "$prefix/static_example" >/dev/null || fail "the statically linked example exited non-zero"
 
 # the examples' output is what they promise

@@ -9,7 +9,8 @@ set -euo pipefail
 . "$(dirname "$0")/build_config.sh"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 bin=${POSTERIOR_BIN:?POSTERIOR_BIN must name the CLI}
-ldd "$bin" | grep -q 'libomp\.so' || skip "not linked to libomp ($(cache_value CMAKE_C_COMPILER))"
+libs=$(ldd "$bin") # not `ldd | grep -q`: under pipefail, grep's early exit can fail ldd with SIGPIPE
+grep -q 'libomp\.so' <<<"$libs" || skip "not linked to libomp ($(cache_value CMAKE_C_COMPILER))"
 [ -d /dev/shm ] && [ -w /dev/shm ] || skip "no writable /dev/shm"
 uid=$(id -u)
 
