@@ -576,15 +576,20 @@ static void pack_groups_kmajor(const float *A, int lda, int M, int K, int W, flo
  * accumulators. Threads split the 32-column tiles; each element of C is summed by one
  * thread over k in order, so results do not depend on the threads. */
 /* c0 | c1 (8 rows × 32 columns, registers) += Σ_{k0 <= k < k1} a[k][i]·B[k][0..32), B's
- * rows masked to nj columns (m0, m1), prefetching 8 rows ahead */
-static inline __attribute__((always_inline)) void small_block(int k0, int k1, const float *a, const float *B,
-                                                              int ldb, __mmask16 m0, __mmask16 m1, __m512 c0[8],
-                                                              __m512 c1[8]) {
+ * rows masked to nj columns (m0, m1) unless full (a constant at each call: a mask register
+ * reloaded every k took a slot of the FMA port, ~25% of the hot speed). With pf, row k of
+ * the same 32 columns of the next block (pf + k·ldb) is prefetched to L2 as row k is used. */
+static inline __attribute__((always_inline)) void small_block(const int full, int k0, int k1, const float *a,
+                                                              const float *B, int ldb, __mmask16 m0, __mmask16 m1,
+                                                              const float *pf, __m512 c0[8], __m512 c1[8]) {
     for (int k = k0; k < k1; k++) {
         const float *b = B + (size_t)k * ldb;
-        _mm_prefetch((const char *)(b + (size_t)8 * ldb), _MM_HINT_T0);
-        _mm_prefetch((const char *)(b + (size_t)8 * ldb + 31), _MM_HINT_T0);
-        __m512 b0 = _mm512_maskz_loadu_ps(m0, b), b1 = _mm512_maskz_loadu_ps(m1, b + 16);
+        if (pf) {
+            _mm_prefetch((const char *)(pf + (size_t)k * ldb), _MM_HINT_T1);
+            _mm_prefetch((const char *)(pf + (size_t)k * ldb + 16), _MM_HINT_T1);
+        }
+        __m512 b0 = full ? _mm512_loadu_ps(b) : _mm512_maskz_loadu_ps(m0, b);
+        __m512 b1 = full ? _mm512_loadu_ps(b + 16) : _mm512_maskz_loadu_ps(m1, b + 16);
 #pragma GCC unroll 8
         for (int i = 0; i < 8; i++) {
             __m512 av = _mm512_set1_ps(a[(size_t)k * 8 + i]);
@@ -613,13 +618,15 @@ static void widen_bf16(float *dst, const uint16_t *src, int n, int width) {
 #define SMALL_CT 8    /* 32-column tiles a chunk: 1 KB of each row of B, one stream */
 /* The 32-column tiles t0 .. t1 of C, SMALL_CT at a time. For each block of SMALL_KB rows of
  * B, every tile of the chunk and every 8-row panel in turn: the block (SMALL_CT·16 KB, L2)
- * is read from memory once, and before its first tile the chunk's part of the next
- * block's rows is prefetched (SMALL_CT·128 contiguous bytes a row: one stream, where a
- * 32-column strip alone read 128 bytes every ldb floats: 16x768x3072 with B from memory,
- * 62 -> 104-126 GFLOP/s median, docs/benchmarks.md). Each panel's accumulators wait in
- * acc between blocks (in registers within one): each element of C is one chain over k in
- * order. With B16 (B NULL), B is bf16 and each tile's block is widened into wt (L1) by
- * the first panel. */
+ * is read from memory once. The first panel of each tile prefetches that tile's part of
+ * the next block (or of the next chunk's first block), a row per row it uses, so the reads
+ * ahead are spread over the arithmetic (fp32 B; 16x2304x768 with B from memory before:
+ * 62 -> 104-126 GFLOP/s median, docs/benchmarks.md, with the chunk's next block
+ * prefetched in one burst before the first tile, which stalled the core ~10% of the time
+ * even with B in L2). Each panel's accumulators wait in acc between blocks (in registers
+ * within one): each element of C is one chain over k in order. With B16 (B NULL), B is
+ * bf16 and each tile's block is widened into wt (L1) by the first panel, the chunk's next
+ * block prefetched in one burst. */
 static void small_tiles(int t0, int t1, int M, int N, int K, const float *Ap, float alpha, const float *B,
                         const uint16_t *B16, int ldb, float beta, float *C, int ldc) {
     __m512 acc[SMALL_CT][PST_GEMM_SMALL_MAX / 8][2][8]; /* 64 KB at most */
@@ -642,7 +649,7 @@ static void small_tiles(int t0, int t1, int M, int N, int K, const float *Ap, fl
                     __m512 x0[8], x1[8];
 #pragma GCC unroll 8
                     for (int i = 0; i < 8; i++) x0[i] = acc[t - c0][p][0][i], x1[i] = acc[t - c0][p][1][i];
-                    if (t == c0 && p == 0 && k1 < K)
+                    if (B16 && t == c0 && p == 0 && k1 < K)
                         for (int k = k0; k < k1; k++) {
                             const char *r = base + ((size_t)(k + SMALL_KB) * ldb + jc) * esize;
                             for (size_t l = 0; l < jw * esize; l += 64) _mm_prefetch(r + l, _MM_HINT_T0);
@@ -651,7 +658,18 @@ static void small_tiles(int t0, int t1, int M, int N, int K, const float *Ap, fl
                         for (int k = k0; k < k1; k++)
                             widen_bf16(wt + (size_t)(k - k0) * 32, B16 + (size_t)k * ldb + j0, nj, 32);
                     const float *bt = B16 ? wt : B + (size_t)k0 * ldb + j0;
-                    small_block(0, k1 - k0, Ap + ((size_t)p * K + k0) * 8, bt, B16 ? 32 : ldb, m0, m1, x0, x1);
+                    /* the rows this tile's next block starts at: the next block, or the
+                     * same tile of the next chunk from row 0 */
+                    const float *pf = NULL;
+                    if (!B16 && p == 0) {
+                        if (k1 < K) pf = B + (size_t)k1 * ldb + j0;
+                        else if (t + SMALL_CT < t1) pf = B + (size_t)(t + SMALL_CT) * 32;
+                    }
+                    const float *ak = Ap + ((size_t)p * K + k0) * 8;
+                    if (B16 || nj == 32)
+                        small_block(1, 0, k1 - k0, ak, bt, B16 ? 32 : ldb, m0, m1, pf, x0, x1);
+                    else
+                        small_block(0, 0, k1 - k0, ak, bt, ldb, m0, m1, pf, x0, x1);
 #pragma GCC unroll 8
                     for (int i = 0; i < 8; i++) acc[t - c0][p][0][i] = x0[i], acc[t - c0][p][1][i] = x1[i];
                 }
