@@ -577,8 +577,9 @@ static void pack_groups_kmajor(const float *A, int lda, int M, int K, int W, flo
  * thread over k in order, so results do not depend on the threads. */
 /* c0 | c1 (8 rows × 32 columns, registers) += Σ_{k0 <= k < k1} a[k][i]·B[k][0..32), B's
  * rows masked to nj columns (m0, m1) unless full (a constant at each call: a mask register
- * reloaded every k took a slot of the FMA port, ~25% of the hot speed). With pf, row k of
- * the same 32 columns of the next block (pf + k·ldb) is prefetched to L2 as row k is used. */
+ * reloaded every k took a slot of the FMA port, ~20% of the hot speed). With pf, row k of
+ * the same 32 columns of the next block (pf + k·ldb) is prefetched to L2 as row k is used
+ * (rows past a shorter last block only name addresses: a prefetch never faults). */
 static inline __attribute__((always_inline)) void small_block(const int full, int k0, int k1, const float *a,
                                                               const float *B, int ldb, __mmask16 m0, __mmask16 m1,
                                                               const float *pf, __m512 c0[8], __m512 c1[8]) {
@@ -620,7 +621,7 @@ static void widen_bf16(float *dst, const uint16_t *src, int n, int width) {
  * B, every tile of the chunk and every 8-row panel in turn: the block (SMALL_CT·16 KB, L2)
  * is read from memory once. The first panel of each tile prefetches that tile's part of
  * the next block (or of the next chunk's first block), a row per row it uses, so the reads
- * ahead are spread over the arithmetic (fp32 B; 16x2304x768 with B from memory before:
+ * ahead are spread over the arithmetic (fp32 B; 16x768x3072 with B from memory before:
  * 62 -> 104-126 GFLOP/s median, docs/benchmarks.md, with the chunk's next block
  * prefetched in one burst before the first tile, which stalled the core ~10% of the time
  * even with B in L2). Each panel's accumulators wait in acc between blocks (in registers
