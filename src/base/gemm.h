@@ -51,7 +51,8 @@ int pst_sgemm_avx512_thin(int trans_a, int trans_b, int M, int N, int K, float a
 
 /* The small-product kernel (PST_GEMM_THIN_MAX < M <= PST_GEMM_SMALL_MAX, A and B as
  * stored: a decoding batch times a weight matrix): 8-row × 32-column register tiles over
- * B unpacked. Same contract and return value. */
+ * B unpacked; up to 16 rows with B of 2 MB or more, the thin kernel padded to 16 rows
+ * (the same bits, faster with B from memory). Same contract and return value. */
 #define PST_GEMM_SMALL_MAX 64
 int pst_sgemm_avx512_small(int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                            int ldb, float beta, float *C, int ldc);

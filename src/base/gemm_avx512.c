@@ -386,8 +386,10 @@ int pst_sgemm_avx512(int trans_a, int trans_b, int M, int N, int K, float alpha,
  * order, so results do not depend on the thread count. This is the one thin kernel:
  * the KV-cache decoder (prior/sample.c) runs it through pst_sgemm. */
 
+/* as store_row32 does it: alpha·v rounded, then beta·c added in one FMA */
 static inline void store_c(float *c, float v, float alpha, float beta) {
-    *c = beta == 0.0f ? alpha * v : alpha * v + beta * *c;
+    float r = alpha * v;
+    *c = beta == 0.0f ? r : fmaf(beta, *c, r);
 }
 
 /* trans_b: columns j0 .. j1 of C for rows i0 .. i0+mi (mi <= 4, a compile-time
@@ -440,9 +442,9 @@ static void thin_nt(int mi, int j0, int j1, int K, int Kp, const float *Ab, cons
     }
 }
 
-/* B stored [K,N]: columns j0 .. j1 of C, all M (<= 8) rows. The columns go in chunks
- * of at most THIN_ACC / M whose accumulators (16 KB) stay in L1, while B's rows stream
- * past them R at a time (one pass):
+/* B stored [K,N]: columns j0 .. j1 of C, all M (<= 8, or 16) rows. The columns go in
+ * chunks of at most THIN_ACC(M) / M whose accumulators (16 KB; 32 KB for 16 rows) stay in
+ * L1, while B's rows stream past them R at a time (one pass):
  *   acc[i][j..j+15] += Σ_{r<R} A[i][k+r]·B[k+r][j..j+15]
  * with the M·R values of A broadcast in registers, one load and one store of an
  * accumulator vector per R·M FMAs. Each pass prefetches the next pass's R rows of the
@@ -451,12 +453,12 @@ static void thin_nt(int mi, int j0, int j1, int K, int Kp, const float *Ab, cons
  * model 207, medians): 72-78% of a plain sum's read rate before, 88-90% now (~82% of a
  * sum that prefetches; docs/benchmarks.md, session 13). This was the decoder's own kernel
  * in prior/sample.c before base had it. */
-#define THIN_ACC 4096
-#define THIN_STRIDE(M) (THIN_ACC / (M) / 16 * 16) /* floats between rows of acc */
+#define THIN_ACC(M) ((M) > 8 ? 8192 : 4096)
+#define THIN_STRIDE(M) (THIN_ACC(M) / (M) / 16 * 16) /* floats between rows of acc */
 static inline __attribute__((always_inline)) void
 thin_nn_pass(const int M, const int R, int cw, const float *w, size_t N, const float *Ab, int Kp,
              int k, int prefetch, float *acc) {
-    __m512 x[8][8];
+    __m512 x[16][8];
     for (int i = 0; i < M; i++)
         for (int r = 0; r < R; r++) x[i][r] = _mm512_set1_ps(Ab[(size_t)i * Kp + k + r]);
     __mmask16 tail = lane_mask(cw % 16 ? cw % 16 : 16);
@@ -474,11 +476,12 @@ thin_nn_pass(const int M, const int R, int cw, const float *w, size_t N, const f
     }
 }
 
+/* (rows of C stored: the first mrows of the M of Ab) */
 static inline __attribute__((always_inline)) void
-thin_nn_rows(const int M, int j0, int j1, int K, int Kp, const float *Ab, const float *B, int ldb,
+thin_nn_rows(const int M, int mrows, int j0, int j1, int K, int Kp, const float *Ab, const float *B, int ldb,
              float alpha, float beta, float *C, int ldc) {
-    const int R = M <= 2 ? 8 : 4; /* M·R broadcasts: at most 32 */
-    float acc[THIN_ACC] __attribute__((aligned(64))); /* row i at acc + i·THIN_STRIDE(M) */
+    const int R = M <= 2 ? 8 : M <= 8 ? 4 : 2; /* M·R broadcasts: at most 32 */
+    float acc[THIN_ACC(16)] __attribute__((aligned(64))); /* row i at acc + i·THIN_STRIDE(M) */
     int cw_max = THIN_STRIDE(M), nchunks = (j1 - j0 + cw_max - 1) / cw_max;
     int cw_even = ((j1 - j0 + nchunks - 1) / nchunks + 15) / 16 * 16; /* chunks of equal width */
     size_t N = (size_t)ldb;
@@ -490,41 +493,44 @@ thin_nn_rows(const int M, int j0, int j1, int K, int Kp, const float *Ab, const 
         for (; k + R <= K; k += R)
             thin_nn_pass(M, R, cw, B + (size_t)k * N + c0, N, Ab, Kp, k, k + 2 * R <= K, acc);
         for (; k < K; k++) thin_nn_pass(M, 1, cw, B + (size_t)k * N + c0, N, Ab, Kp, k, 0, acc);
-        for (int i = 0; i < M; i++) {
+        for (int i = 0; i < mrows; i++) {
             float *c = C + (size_t)i * ldc + c0, *ac = acc + i * THIN_STRIDE(M);
             for (int j = 0; j < cw; j++) store_c(c + j, ac[j], alpha, beta);
         }
     }
 }
 
-static void thin_nn(int M, int j0, int j1, int K, int Kp, const float *Ab, const float *B,
+/* M rows of Ab (1-8, or 16 with rows past mrows zero), the first mrows stored */
+static void thin_nn(int M, int mrows, int j0, int j1, int K, int Kp, const float *Ab, const float *B,
                     int ldb, float alpha, float beta, float *C, int ldc) {
     switch (M) {
-    case 1: thin_nn_rows(1, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc); break;
-    case 2: thin_nn_rows(2, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc); break;
-    case 3: thin_nn_rows(3, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc); break;
-    case 4: thin_nn_rows(4, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc); break;
-    case 5: thin_nn_rows(5, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc); break;
-    case 6: thin_nn_rows(6, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc); break;
-    case 7: thin_nn_rows(7, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc); break;
-    default: thin_nn_rows(8, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc); break;
+    case 1: thin_nn_rows(1, mrows, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc); break;
+    case 2: thin_nn_rows(2, mrows, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc); break;
+    case 3: thin_nn_rows(3, mrows, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc); break;
+    case 4: thin_nn_rows(4, mrows, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc); break;
+    case 5: thin_nn_rows(5, mrows, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc); break;
+    case 6: thin_nn_rows(6, mrows, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc); break;
+    case 7: thin_nn_rows(7, mrows, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc); break;
+    case 8: thin_nn_rows(8, mrows, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc); break;
+    default: thin_nn_rows(16, mrows, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc); break;
     }
 }
 
-int pst_sgemm_avx512_thin(int trans_a, int trans_b, int M, int N, int K, float alpha,
-                          const float *A, int lda, const float *B, int ldb, float beta, float *C,
-                          int ldc) {
-    if (M > PST_GEMM_THIN_MAX) return -1;
+/* The thin products with Ab of Mp >= M rows (Mp = M, or 16 for a decoding batch of 9-16
+ * rows times a weight matrix as stored: rows past M zero, not stored). */
+static int thin_product(int trans_a, int trans_b, int M, int Mp, int N, int K, float alpha, const float *A,
+                        int lda, const float *B, int ldb, float beta, float *C, int ldc) {
     if (trivial_product(M, N, K, alpha, beta, C, ldc)) return 0;
     int Kp = (K + 15) / 16 * 16;
     /* op(A), zero-padded to Kp columns: on the stack when small (decoding's case) */
     float small[4096] __attribute__((aligned(64)));
-    float *Ab = (size_t)M * Kp <= 4096 ? small : aligned_alloc(64, (size_t)M * Kp * sizeof(float));
+    float *Ab = (size_t)Mp * Kp <= 4096 ? small : aligned_alloc(64, (size_t)Mp * Kp * sizeof(float));
     if (!Ab) return -1;
-    for (int i = 0; i < M; i++)
+    for (int i = 0; i < Mp; i++)
         for (int k = 0; k < Kp; k++)
-            Ab[(size_t)i * Kp + k] =
-                k >= K ? 0.0f : trans_a ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
+            Ab[(size_t)i * Kp + k] = k >= K || i >= M ? 0.0f
+                                     : trans_a        ? A[(size_t)k * lda + i]
+                                                      : A[(size_t)i * lda + k];
     double bytes = 4.0 * N * K;
     int nthreads = omp_in_parallel() || bytes < 1e6 ? 1 : omp_get_max_threads();
     if (trans_b) {
@@ -547,11 +553,18 @@ int pst_sgemm_avx512_thin(int trans_a, int trans_b, int M, int N, int K, float a
             int team = omp_get_num_threads(), per = (N + team - 1) / team;
             per = (per + 15) / 16 * 16;
             int j0 = omp_get_thread_num() * per, j1 = j0 + per < N ? j0 + per : N;
-            if (j0 < j1) thin_nn(M, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc);
+            if (j0 < j1) thin_nn(Mp, M, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc);
         }
     }
     if (Ab != small) free(Ab);
     return 0;
+}
+
+int pst_sgemm_avx512_thin(int trans_a, int trans_b, int M, int N, int K, float alpha,
+                          const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                          int ldc) {
+    if (M > PST_GEMM_THIN_MAX) return -1;
+    return thin_product(trans_a, trans_b, M, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 
@@ -690,9 +703,23 @@ static void small_tiles(int t0, int t1, int M, int N, int K, const float *Ap, fl
     }
 }
 
+/* 9-16 rows times a weight matrix of at least this many bytes (fp32) go through the thin
+ * kernel padded to 16 rows instead: the same sums in the same order (each element one FMA
+ * chain over k from zero, then alpha and beta as store_row32 applies them), so the same
+ * bits, and it reads B from memory faster, where the 32-column tiles here walk down 128
+ * rows 128 bytes at a time: GPT-2 small's 48 body products at 16 rows, 2 threads (Xeon
+ * model 207) 9.2-11.0 -> 13.4-15.3 GB/s of B. With B in L2 it is slower (16 x 384 x 768,
+ * one thread: 81-86 against 100-138 GFLOP/s), so small matrices, which stay in the
+ * caches between decoding steps (the tiny model's 64-256 KB), keep the tiles. The
+ * threshold sits below GPT-2 small's smallest matrix (768 x 768, 2.4 MB) and above one
+ * core's L2 (2 MB); measured on this one kind of machine (docs/benchmarks.md, session 17). */
+#define THIN_BATCH_MIN_BYTES (2.0 * 1024 * 1024)
+
 static int small_product(int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                          const uint16_t *B16, int ldb, float beta, float *C, int ldc) {
     if (M > PST_GEMM_SMALL_MAX) return -1;
+    if (B && M <= 16 && 4.0 * N * K >= THIN_BATCH_MIN_BYTES)
+        return thin_product(0, 0, M, 16, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     if (trivial_product(M, N, K, alpha, beta, C, ldc)) return 0;
     int panels = (M + 7) / 8;
     /* packed A on the stack when small (a decoding batch of 16 by a width <= 512) */
