@@ -453,12 +453,13 @@ static void thin_nt(int mi, int j0, int j1, int K, int Kp, const float *Ab, cons
  * model 207, medians): 72-78% of a plain sum's read rate before, 88-90% now (~82% of a
  * sum that prefetches; docs/benchmarks.md, session 13). This was the decoder's own kernel
  * in prior/sample.c before base had it. */
+#define THIN_PAD_ROWS 16 /* a decoding batch of 9-16 rows runs as 16 (small_product) */
 #define THIN_ACC(M) ((M) > 8 ? 8192 : 4096)
 #define THIN_STRIDE(M) (THIN_ACC(M) / (M) / 16 * 16) /* floats between rows of acc */
 static inline __attribute__((always_inline)) void
 thin_nn_pass(const int M, const int R, int cw, const float *w, size_t N, const float *Ab, int Kp,
              int k, int prefetch, float *acc) {
-    __m512 x[16][8];
+    __m512 x[THIN_PAD_ROWS][8];
     for (int i = 0; i < M; i++)
         for (int r = 0; r < R; r++) x[i][r] = _mm512_set1_ps(Ab[(size_t)i * Kp + k + r]);
     __mmask16 tail = lane_mask(cw % 16 ? cw % 16 : 16);
@@ -481,7 +482,7 @@ static inline __attribute__((always_inline)) void
 thin_nn_rows(const int M, int mrows, int j0, int j1, int K, int Kp, const float *Ab, const float *B, int ldb,
              float alpha, float beta, float *C, int ldc) {
     const int R = M <= 2 ? 8 : M <= 8 ? 4 : 2; /* M·R broadcasts: at most 32 */
-    float acc[THIN_ACC(16)] __attribute__((aligned(64))); /* row i at acc + i·THIN_STRIDE(M) */
+    float acc[THIN_ACC(THIN_PAD_ROWS)] __attribute__((aligned(64))); /* row i at acc + i·THIN_STRIDE(M) */
     int cw_max = THIN_STRIDE(M), nchunks = (j1 - j0 + cw_max - 1) / cw_max;
     int cw_even = ((j1 - j0 + nchunks - 1) / nchunks + 15) / 16 * 16; /* chunks of equal width */
     size_t N = (size_t)ldb;
@@ -500,7 +501,7 @@ thin_nn_rows(const int M, int mrows, int j0, int j1, int K, int Kp, const float 
     }
 }
 
-/* M rows of Ab (1-8, or 16 with rows past mrows zero), the first mrows stored */
+/* M rows of Ab (1-8, or THIN_PAD_ROWS with rows past mrows zero), the first mrows stored */
 static void thin_nn(int M, int mrows, int j0, int j1, int K, int Kp, const float *Ab, const float *B,
                     int ldb, float alpha, float beta, float *C, int ldc) {
     switch (M) {
@@ -512,12 +513,12 @@ static void thin_nn(int M, int mrows, int j0, int j1, int K, int Kp, const float
     case 6: thin_nn_rows(6, mrows, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc); break;
     case 7: thin_nn_rows(7, mrows, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc); break;
     case 8: thin_nn_rows(8, mrows, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc); break;
-    default: thin_nn_rows(16, mrows, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc); break;
+    default: thin_nn_rows(THIN_PAD_ROWS, mrows, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc); break;
     }
 }
 
-/* The thin products with Ab of Mp >= M rows (Mp = M, or 16 for a decoding batch of 9-16
- * rows times a weight matrix as stored: rows past M zero, not stored). */
+/* The thin products with Ab of Mp >= M rows (Mp = M, or THIN_PAD_ROWS for a decoding batch
+ * of 9-16 rows times a weight matrix as stored: rows past M zero, not stored). */
 static int thin_product(int trans_a, int trans_b, int M, int Mp, int N, int K, float alpha, const float *A,
                         int lda, const float *B, int ldb, float beta, float *C, int ldc) {
     if (trivial_product(M, N, K, alpha, beta, C, ldc)) return 0;
@@ -718,8 +719,8 @@ static void small_tiles(int t0, int t1, int M, int N, int K, const float *Ap, fl
 static int small_product(int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                          const uint16_t *B16, int ldb, float beta, float *C, int ldc) {
     if (M > PST_GEMM_SMALL_MAX) return -1;
-    if (B && M <= 16 && 4.0 * N * K >= THIN_BATCH_MIN_BYTES)
-        return thin_product(0, 0, M, 16, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (B && M <= THIN_PAD_ROWS && 4.0 * N * K >= THIN_BATCH_MIN_BYTES)
+        return thin_product(0, 0, M, THIN_PAD_ROWS, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     if (trivial_product(M, N, K, alpha, beta, C, ldc)) return 0;
     int panels = (M + 7) / 8;
     /* packed A on the stack when small (a decoding batch of 16 by a width <= 512) */
