@@ -48,6 +48,11 @@ int pst_sgemm_avx512(int trans_a, int trans_b, int M, int N, int K, float alpha,
 int pst_sgemm_avx512_thin(int trans_a, int trans_b, int M, int N, int K, float alpha,
                           const float *A, int lda, const float *B, int ldb, float beta, float *C,
                           int ldc);
+/* The same with B in bfloat16 (prior/bf16_kernels.h), A as stored, alpha 1: each value
+ * of B is widened to fp32 just before its FMAs, so C holds exactly what
+ * pst_sgemm_avx512_thin computes on the widened B, read at half the bytes. */
+int pst_sgemm_avx512_thin_bf16(int trans_b, int M, int N, int K, const float *A, int lda, const uint16_t *B16,
+                               int ldb, float beta, float *C, int ldc);
 
 /* The small-product kernel (PST_GEMM_THIN_MAX < M <= PST_GEMM_SMALL_MAX, A and B as
  * stored: a decoding batch times a weight matrix): 8-row × 32-column register tiles over
@@ -57,8 +62,8 @@ int pst_sgemm_avx512_thin(int trans_a, int trans_b, int M, int N, int K, float a
 int pst_sgemm_avx512_small(int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                            int ldb, float beta, float *C, int ldc);
 /* The same with B in bfloat16 (prior/bf16_kernels.h), alpha 1: each block of B is widened
- * to fp32 just before use, so C holds exactly what pst_sgemm_avx512_small computes on the
- * widened B, read at half the bytes. */
+ * to fp32 just before use (the thin kernel's path: each vector of B), so C holds exactly
+ * what pst_sgemm_avx512_small computes on the widened B, read at half the bytes. */
 int pst_sgemm_avx512_small_bf16(int M, int N, int K, const float *A, int lda, const uint16_t *B16, int ldb,
                                 float beta, float *C, int ldc);
 

@@ -392,16 +392,45 @@ static inline void store_c(float *c, float v, float alpha, float beta) {
     *c = beta == 0.0f ? r : fmaf(beta, *c, r);
 }
 
+/* The thin kernels read B as stored in fp32, or in bfloat16 (bf = 1: B points at
+ * uint16_t, each value the top half of an fp32, widened exactly before its FMAs, so C is
+ * bit for bit what B's widened copy gives, read at half the bytes). bf is a constant at
+ * every call, so each variant compiles to its own loop. */
+static inline __attribute__((always_inline)) const char *b_at(const int bf, const void *B, size_t i) {
+    return (const char *)B + i * (bf ? sizeof(uint16_t) : sizeof(float));
+}
+
+static inline __attribute__((always_inline)) __m512 widen16(const uint16_t *q) {
+    __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)q));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
+}
+
+/* the lanes m of 16 bf16 values at q, the others zero (copied first: a masked 16-bit load
+ * needs AVX512BW) */
+static __attribute__((noinline)) __m512 widen16_masked(const uint16_t *q, __mmask16 m) {
+    uint16_t part[16] = {0};
+    for (int l = 0; l < 16; l++)
+        if (m >> l & 1) part[l] = q[l];
+    return widen16(part);
+}
+
+/* 16 consecutive values of B from element i: all 16 (m = 0xFFFF), or lanes m, the others
+ * zero (the tail of a row) */
+static inline __attribute__((always_inline)) __m512 b_load16(const int bf, const void *B, size_t i, __mmask16 m) {
+    if (!bf) return m == 0xFFFF ? _mm512_loadu_ps((const float *)B + i) : _mm512_maskz_loadu_ps(m, (const float *)B + i);
+    return m == 0xFFFF ? widen16((const uint16_t *)B + i) : widen16_masked((const uint16_t *)B + i, m);
+}
+
 /* trans_b: columns j0 .. j1 of C for rows i0 .. i0+mi (mi <= 4, a compile-time
  * constant once inlined, so that the 16 accumulators stay in registers). */
 static inline __attribute__((always_inline)) void
-thin_nt_rows(const int mi, int j0, int j1, int K, int Kp, const float *Ab, const float *B,
+thin_nt_rows(const int bf, const int mi, int j0, int j1, int K, int Kp, const float *Ab, const void *B,
              int ldb, float alpha, float beta, float *C, int ldc) {
     __mmask16 tail = lane_mask(K - (Kp - 16));
     for (int j = j0; j < j1; j++) {
         /* one row of B at a time (rows are contiguous: one sequential stream), two
          * accumulators per row of A over alternate 16-float steps of k */
-        const float *b = B + (size_t)j * ldb;
+        size_t b = (size_t)j * ldb; /* element of B where row j starts */
         __m512 acc0[4], acc1[4];
         for (int i = 0; i < mi; i++) acc0[i] = acc1[i] = _mm512_setzero_ps();
         int k = 0;
@@ -412,17 +441,17 @@ thin_nt_rows(const int mi, int j0, int j1, int K, int Kp, const float *Ab, const
              * 4 x 50257 x 768 91 -> 114-118 GFLOP/s, 8 rows 123-135 -> 151-164). Into L2
              * rather than L1, and for one row of A too: wte streamed at 0.84-0.89 of
              * bench_ceilings' read bandwidth -> 0.91-1.09 (Xeon model 207, 1 and 4 rows) */
-            _mm_prefetch((const char *)(b + PST_GEMM_THIN_PF * ldb + k), _MM_HINT_T1);
-            _mm_prefetch((const char *)(b + PST_GEMM_THIN_PF * ldb + k + 16), _MM_HINT_T1);
+            _mm_prefetch(b_at(bf, B, b + PST_GEMM_THIN_PF * ldb + k), _MM_HINT_T1);
+            if (!bf) _mm_prefetch(b_at(bf, B, b + PST_GEMM_THIN_PF * ldb + k + 16), _MM_HINT_T1);
 #endif
-            __m512 b0 = _mm512_loadu_ps(b + k), b1 = _mm512_loadu_ps(b + k + 16);
+            __m512 b0 = b_load16(bf, B, b + k, 0xFFFF), b1 = b_load16(bf, B, b + k + 16, 0xFFFF);
             for (int i = 0; i < mi; i++) {
                 acc0[i] = _mm512_fmadd_ps(_mm512_load_ps(Ab + (size_t)i * Kp + k), b0, acc0[i]);
                 acc1[i] = _mm512_fmadd_ps(_mm512_load_ps(Ab + (size_t)i * Kp + k + 16), b1, acc1[i]);
             }
         }
         for (; k < Kp; k += 16) {
-            __m512 b0 = _mm512_maskz_loadu_ps(k + 16 <= K ? (__mmask16)0xFFFF : tail, b + k);
+            __m512 b0 = b_load16(bf, B, b + k, k + 16 <= K ? (__mmask16)0xFFFF : tail);
             for (int i = 0; i < mi; i++)
                 acc0[i] = _mm512_fmadd_ps(_mm512_load_ps(Ab + (size_t)i * Kp + k), b0, acc0[i]);
         }
@@ -432,13 +461,14 @@ thin_nt_rows(const int mi, int j0, int j1, int K, int Kp, const float *Ab, const
     }
 }
 
-static void thin_nt(int mi, int j0, int j1, int K, int Kp, const float *Ab, const float *B,
-                    int ldb, float alpha, float beta, float *C, int ldc) {
+static inline __attribute__((always_inline)) void thin_nt(const int bf, int mi, int j0, int j1, int K, int Kp,
+                                                          const float *Ab, const void *B, int ldb, float alpha,
+                                                          float beta, float *C, int ldc) {
     switch (mi) {
-    case 1: thin_nt_rows(1, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc); break;
-    case 2: thin_nt_rows(2, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc); break;
-    case 3: thin_nt_rows(3, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc); break;
-    default: thin_nt_rows(4, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc); break;
+    case 1: thin_nt_rows(bf, 1, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc); break;
+    case 2: thin_nt_rows(bf, 2, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc); break;
+    case 3: thin_nt_rows(bf, 3, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc); break;
+    default: thin_nt_rows(bf, 4, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc); break;
     }
 }
 
@@ -457,8 +487,8 @@ static void thin_nt(int mi, int j0, int j1, int K, int Kp, const float *Ab, cons
 #define THIN_ACC(M) ((M) > 8 ? 8192 : 4096)
 #define THIN_STRIDE(M) (THIN_ACC(M) / (M) / 16 * 16) /* floats between rows of acc */
 static inline __attribute__((always_inline)) void
-thin_nn_pass(const int M, const int R, int cw, const float *w, size_t N, const float *Ab, int Kp,
-             int k, int prefetch, float *acc) {
+thin_nn_pass(const int bf, const int M, const int R, int cw, const void *B, size_t w, size_t N, const float *Ab,
+             int Kp, int k, int prefetch, float *acc) {
     __m512 x[THIN_PAD_ROWS][8];
     for (int i = 0; i < M; i++)
         for (int r = 0; r < R; r++) x[i][r] = _mm512_set1_ps(Ab[(size_t)i * Kp + k + r]);
@@ -466,9 +496,9 @@ thin_nn_pass(const int M, const int R, int cw, const float *w, size_t N, const f
     for (int j = 0; j < cw; j += 16) {
         __mmask16 m = j + 16 <= cw ? (__mmask16)0xFFFF : tail;
         __m512 b[8];
-        for (int r = 0; r < R; r++) b[r] = _mm512_maskz_loadu_ps(m, w + r * N + j);
-        if (prefetch)
-            for (int r = 0; r < R; r++) _mm_prefetch((const char *)(w + (R + r) * N + j), _MM_HINT_T1);
+        for (int r = 0; r < R; r++) b[r] = b_load16(bf, B, w + r * N + j, m);
+        if (prefetch && (!bf || j % 32 == 0)) /* a cache line: 16 fp32 or 32 bf16 */
+            for (int r = 0; r < R; r++) _mm_prefetch(b_at(bf, B, w + (R + r) * N + j), _MM_HINT_T1);
         for (int i = 0; i < M; i++) {
             __m512 a = _mm512_load_ps(acc + i * THIN_STRIDE(M) + j);
             for (int r = 0; r < R; r++) a = _mm512_fmadd_ps(x[i][r], b[r], a);
@@ -479,8 +509,8 @@ thin_nn_pass(const int M, const int R, int cw, const float *w, size_t N, const f
 
 /* (rows of C stored: the first mrows of the M of Ab) */
 static inline __attribute__((always_inline)) void
-thin_nn_rows(const int M, int mrows, int j0, int j1, int K, int Kp, const float *Ab, const float *B, int ldb,
-             float alpha, float beta, float *C, int ldc) {
+thin_nn_rows(const int bf, const int M, int mrows, int j0, int j1, int K, int Kp, const float *Ab, const void *B,
+             int ldb, float alpha, float beta, float *C, int ldc) {
     const int R = M <= 2 ? 8 : M <= 8 ? 4 : 2; /* M·R broadcasts: at most 32 */
     float acc[THIN_ACC(THIN_PAD_ROWS)] __attribute__((aligned(64))); /* row i at acc + i·THIN_STRIDE(M) */
     int cw_max = THIN_STRIDE(M), nchunks = (j1 - j0 + cw_max - 1) / cw_max;
@@ -492,8 +522,8 @@ thin_nn_rows(const int M, int mrows, int j0, int j1, int K, int Kp, const float 
             memset(acc + i * THIN_STRIDE(M), 0, (size_t)(cw + 15) / 16 * 16 * sizeof(float));
         int k = 0;
         for (; k + R <= K; k += R)
-            thin_nn_pass(M, R, cw, B + (size_t)k * N + c0, N, Ab, Kp, k, k + 2 * R <= K, acc);
-        for (; k < K; k++) thin_nn_pass(M, 1, cw, B + (size_t)k * N + c0, N, Ab, Kp, k, 0, acc);
+            thin_nn_pass(bf, M, R, cw, B, (size_t)k * N + c0, N, Ab, Kp, k, k + 2 * R <= K, acc);
+        for (; k < K; k++) thin_nn_pass(bf, M, 1, cw, B, (size_t)k * N + c0, N, Ab, Kp, k, 0, acc);
         for (int i = 0; i < mrows; i++) {
             float *c = C + (size_t)i * ldc + c0, *ac = acc + i * THIN_STRIDE(M);
             for (int j = 0; j < cw; j++) store_c(c + j, ac[j], alpha, beta);
@@ -502,25 +532,29 @@ thin_nn_rows(const int M, int mrows, int j0, int j1, int K, int Kp, const float 
 }
 
 /* M rows of Ab (1-8, or THIN_PAD_ROWS with rows past mrows zero), the first mrows stored */
-static void thin_nn(int M, int mrows, int j0, int j1, int K, int Kp, const float *Ab, const float *B,
-                    int ldb, float alpha, float beta, float *C, int ldc) {
+static inline __attribute__((always_inline)) void thin_nn(const int bf, int M, int mrows, int j0, int j1, int K,
+                                                          int Kp, const float *Ab, const void *B, int ldb,
+                                                          float alpha, float beta, float *C, int ldc) {
+#define THIN_NN_ROWS(m) thin_nn_rows(bf, m, mrows, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc)
     switch (M) {
-    case 1: thin_nn_rows(1, mrows, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc); break;
-    case 2: thin_nn_rows(2, mrows, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc); break;
-    case 3: thin_nn_rows(3, mrows, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc); break;
-    case 4: thin_nn_rows(4, mrows, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc); break;
-    case 5: thin_nn_rows(5, mrows, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc); break;
-    case 6: thin_nn_rows(6, mrows, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc); break;
-    case 7: thin_nn_rows(7, mrows, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc); break;
-    case 8: thin_nn_rows(8, mrows, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc); break;
-    default: thin_nn_rows(THIN_PAD_ROWS, mrows, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc); break;
+    case 1: THIN_NN_ROWS(1); break;
+    case 2: THIN_NN_ROWS(2); break;
+    case 3: THIN_NN_ROWS(3); break;
+    case 4: THIN_NN_ROWS(4); break;
+    case 5: THIN_NN_ROWS(5); break;
+    case 6: THIN_NN_ROWS(6); break;
+    case 7: THIN_NN_ROWS(7); break;
+    case 8: THIN_NN_ROWS(8); break;
+    default: THIN_NN_ROWS(THIN_PAD_ROWS); break;
     }
+#undef THIN_NN_ROWS
 }
 
 /* The thin products with Ab of Mp >= M rows (Mp = M, or THIN_PAD_ROWS for a decoding batch
- * of 9-16 rows times a weight matrix as stored: rows past M zero, not stored). */
+ * of 9-16 rows times a weight matrix as stored: rows past M zero, not stored); B in fp32,
+ * or with B NULL, B16 in bf16. */
 static int thin_product(int trans_a, int trans_b, int M, int Mp, int N, int K, float alpha, const float *A,
-                        int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+                        int lda, const float *B, const uint16_t *B16, int ldb, float beta, float *C, int ldc) {
     if (trivial_product(M, N, K, alpha, beta, C, ldc)) return 0;
     int Kp = (K + 15) / 16 * 16;
     /* op(A), zero-padded to Kp columns: on the stack when small (decoding's case) */
@@ -532,7 +566,7 @@ static int thin_product(int trans_a, int trans_b, int M, int Mp, int N, int K, f
             Ab[(size_t)i * Kp + k] = k >= K || i >= M ? 0.0f
                                      : trans_a        ? A[(size_t)k * lda + i]
                                                       : A[(size_t)i * lda + k];
-    double bytes = 4.0 * N * K;
+    double bytes = (B16 ? 2.0 : 4.0) * N * K;
     int nthreads = omp_in_parallel() || bytes < 1e6 ? 1 : omp_get_max_threads();
     if (trans_b) {
         /* column chunks of 128 (a multiple of the 4-row and 128-column steps) per task,
@@ -543,9 +577,13 @@ static int thin_product(int trans_a, int trans_b, int M, int Mp, int N, int K, f
 #pragma omp parallel for schedule(dynamic) num_threads(nthreads)
         for (int t = 0; t < chunks; t++) {
             int j0 = t * 128, j1 = j0 + 128 < N ? j0 + 128 : N;
-            for (int i0 = 0; i0 < M; i0 += 4)
-                thin_nt(M - i0 < 4 ? M - i0 : 4, j0, j1, K, Kp, Ab + (size_t)i0 * Kp, B, ldb,
-                        alpha, beta, C + (size_t)i0 * ldc, ldc);
+            for (int i0 = 0; i0 < M; i0 += 4) {
+                int mi = M - i0 < 4 ? M - i0 : 4;
+                const float *Ai = Ab + (size_t)i0 * Kp;
+                float *Ci = C + (size_t)i0 * ldc;
+                if (B16) thin_nt(1, mi, j0, j1, K, Kp, Ai, B16, ldb, alpha, beta, Ci, ldc);
+                else thin_nt(0, mi, j0, j1, K, Kp, Ai, B, ldb, alpha, beta, Ci, ldc);
+            }
         }
     } else {
         /* one contiguous range of columns (a multiple of 16) per thread */
@@ -554,7 +592,8 @@ static int thin_product(int trans_a, int trans_b, int M, int Mp, int N, int K, f
             int team = omp_get_num_threads(), per = (N + team - 1) / team;
             per = (per + 15) / 16 * 16;
             int j0 = omp_get_thread_num() * per, j1 = j0 + per < N ? j0 + per : N;
-            if (j0 < j1) thin_nn(Mp, M, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc);
+            if (j0 < j1 && B16) thin_nn(1, Mp, M, j0, j1, K, Kp, Ab, B16, ldb, alpha, beta, C, ldc);
+            else if (j0 < j1) thin_nn(0, Mp, M, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc);
         }
     }
     if (Ab != small) free(Ab);
@@ -565,7 +604,13 @@ int pst_sgemm_avx512_thin(int trans_a, int trans_b, int M, int N, int K, float a
                           const float *A, int lda, const float *B, int ldb, float beta, float *C,
                           int ldc) {
     if (M > PST_GEMM_THIN_MAX) return -1;
-    return thin_product(trans_a, trans_b, M, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return thin_product(trans_a, trans_b, M, M, N, K, alpha, A, lda, B, NULL, ldb, beta, C, ldc);
+}
+
+int pst_sgemm_avx512_thin_bf16(int trans_b, int M, int N, int K, const float *A, int lda, const uint16_t *B16,
+                               int ldb, float beta, float *C, int ldc) {
+    if (M > PST_GEMM_THIN_MAX) return -1;
+    return thin_product(0, trans_b, M, M, N, K, 1.0f, A, lda, NULL, B16, ldb, beta, C, ldc);
 }
 
 
@@ -618,10 +663,7 @@ static inline __attribute__((always_inline)) void small_block(const int full, in
  * width) = 0; the bf16 kernels widen each block of B with it just before use */
 static void widen_bf16(float *dst, const uint16_t *src, int n, int width) {
     int k = 0;
-    for (; k + 16 <= n; k += 16) {
-        __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(src + k)));
-        _mm512_storeu_ps(dst + k, _mm512_castsi512_ps(_mm512_slli_epi32(w, 16)));
-    }
+    for (; k + 16 <= n; k += 16) _mm512_storeu_ps(dst + k, widen16(src + k));
     for (; k < n; k++) {
         uint32_t u = (uint32_t)src[k] << 16;
         memcpy(dst + k, &u, sizeof u);
@@ -719,8 +761,8 @@ static void small_tiles(int t0, int t1, int M, int N, int K, const float *Ap, fl
 static int small_product(int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                          const uint16_t *B16, int ldb, float beta, float *C, int ldc) {
     if (M > PST_GEMM_SMALL_MAX) return -1;
-    if (B && M <= THIN_PAD_ROWS && 4.0 * N * K >= THIN_BATCH_MIN_BYTES)
-        return thin_product(0, 0, M, THIN_PAD_ROWS, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (M <= THIN_PAD_ROWS && 4.0 * N * K >= THIN_BATCH_MIN_BYTES)
+        return thin_product(0, 0, M, THIN_PAD_ROWS, N, K, alpha, A, lda, B, B16, ldb, beta, C, ldc);
     if (trivial_product(M, N, K, alpha, beta, C, ldc)) return 0;
     int panels = (M + 7) / 8;
     /* packed A on the stack when small (a decoding batch of 16 by a width <= 512) */
@@ -1225,6 +1267,11 @@ int pst_sgemm_avx512_nt_head_lse(int M, int N, int K, const float *A, int lda, c
 int pst_sgemm_avx512_thin(int trans_a, int trans_b, int M, int N, int K, float alpha,
                           const float *A, int lda, const float *B, int ldb, float beta, float *C,
                           int ldc) {
+    return -1;
+}
+
+int pst_sgemm_avx512_thin_bf16(int trans_b, int M, int N, int K, const float *A, int lda, const uint16_t *B16,
+                               int ldb, float beta, float *C, int ldc) {
     return -1;
 }
 

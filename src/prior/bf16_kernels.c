@@ -1,5 +1,6 @@
-/* bf16 weight products for sampling (prior/bf16_kernels.h), in two variants chosen per
- * call: AVX-512 and plain x86-64 (the default build assumes only x86-64). */
+/* bf16 weight products for sampling (prior/bf16_kernels.h), chosen per call: base's
+ * AVX-512 kernels on bf16 (base/gemm.h), or the plain x86-64 loops here (the default build
+ * assumes only x86-64); the rounding to bf16 in an AVX-512 and a plain variant. */
 #include "prior/bf16_kernels.h"
 
 #include <omp.h>
@@ -20,17 +21,21 @@ uint16_t pst_bf16_round(float x) {
 
 #define KERNEL(name) name##_default
 #define KERNEL_TARGET
+#define KERNEL_PRODUCTS 1
 #include "prior/bf16_kernels_body.h"
 #undef KERNEL
 #undef KERNEL_TARGET
+#undef KERNEL_PRODUCTS
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define PST_BF16_DISPATCH 1
 #define KERNEL(name) name##_avx512
 #define KERNEL_TARGET __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")))
+#define KERNEL_PRODUCTS 0
 #include "prior/bf16_kernels_body.h"
 #undef KERNEL
 #undef KERNEL_TARGET
+#undef KERNEL_PRODUCTS
 #endif
 
 static int forced = -1;
@@ -50,16 +55,6 @@ static int use_avx512(void) {
 /* 1: base's AVX-512 kernels on bf16 (base/gemm.h) may run, as the AVX-512 variant here */
 static int base_kernels(void) { return use_avx512() && pst_gemm_avx512_available(); }
 
-static void nn_rows(int M, int j0, int j1, int K, const float *A, const uint16_t *W, int N,
-                    const float *b, float *out, int accumulate) {
-#ifdef PST_BF16_DISPATCH
-    if (use_avx512()) {
-        nn_rows_avx512(M, j0, j1, K, A, W, N, b, out, accumulate);
-        return;
-    }
-#endif
-    nn_rows_default(M, j0, j1, K, A, W, N, b, out, accumulate);
-}
 
 /* threads for a product reading `bytes` of weights: one inside a parallel region or for
  * a small one (waking threads would cost more) */
@@ -86,23 +81,16 @@ void pst_bf16_round_array(uint16_t *dst, const float *src, size_t n) {
     }
 }
 
-static void nt_rows(int v0, int v1, const float *x, const uint16_t *W, int N, int C, int V, float *out) {
-#ifdef PST_BF16_DISPATCH
-    if (use_avx512()) {
-        nt_rows_avx512(v0, v1, x, W, N, C, V, out);
-        return;
-    }
-#endif
-    nt_rows_default(v0, v1, x, W, N, C, V, out);
-}
 
-/* A decoding batch of 9-64 rows: base's small-product kernel on bf16 (base/gemm.h), which
- * widens each block of W into L1 just before the 8-row panels pass it, then the bias. 1
- * when done, 0 when the kernel is not there. */
-static int linear_small_bf16(float *out, const float *inp, const uint16_t *W, const float *b, int N, int IC, int OC,
-                             int accumulate) {
-    if (N <= PST_GEMM_THIN_MAX || N > PST_GEMM_SMALL_MAX || !base_kernels() ||
-        pst_sgemm_avx512_small_bf16(N, OC, IC, inp, IC, W, OC, accumulate ? 1.0f : 0.0f, out, OC) != 0)
+/* A decoding batch: base's thin (1-8 rows) or small-product (9-64) kernel on bf16
+ * (base/gemm.h), which widen W as they read it, then the bias. 1 when done, 0 when the
+ * kernels are not there. */
+static int linear_base_bf16(float *out, const float *inp, const uint16_t *W, const float *b, int N, int IC, int OC,
+                            int accumulate) {
+    float beta = accumulate ? 1.0f : 0.0f;
+    if (N > PST_GEMM_SMALL_MAX || !base_kernels() ||
+        (N <= PST_GEMM_THIN_MAX ? pst_sgemm_avx512_thin_bf16(0, N, OC, IC, inp, IC, W, OC, beta, out, OC)
+                                : pst_sgemm_avx512_small_bf16(N, OC, IC, inp, IC, W, OC, beta, out, OC)) != 0)
         return 0;
     for (int i = 0; i < N; i++) {
         float *o = out + (size_t)i * OC;
@@ -114,7 +102,7 @@ static int linear_small_bf16(float *out, const float *inp, const uint16_t *W, co
 
 void pst_linear_forward_bf16(float *out, const float *inp, const uint16_t *W, const float *b, int N,
                              int IC, int OC, int accumulate) {
-    if (N <= 0 || OC <= 0 || linear_small_bf16(out, inp, W, b, N, IC, OC, accumulate)) return;
+    if (N <= 0 || OC <= 0 || linear_base_bf16(out, inp, W, b, N, IC, OC, accumulate)) return;
 #pragma omp parallel num_threads(threads_for(2.0 * IC * OC))
     {
         /* one contiguous range of columns (a multiple of 16) per thread */
@@ -123,7 +111,7 @@ void pst_linear_forward_bf16(float *out, const float *inp, const uint16_t *W, co
         int j0 = omp_get_thread_num() * per, j1 = j0 + per < OC ? j0 + per : OC;
         for (int i0 = 0; i0 < N && j0 < j1; i0 += BF16_ROWS) {
             int mi = N - i0 < BF16_ROWS ? N - i0 : BF16_ROWS;
-            nn_rows(mi, j0, j1, IC, inp + (size_t)i0 * IC, W, OC, b, out + (size_t)i0 * OC, accumulate);
+            nn_rows_default(mi, j0, j1, IC, inp + (size_t)i0 * IC, W, OC, b, out + (size_t)i0 * OC, accumulate);
         }
     }
 }
@@ -147,12 +135,14 @@ int pst_matmul_nt_bf16_chunks(float *out, const float *x, const uint16_t *W, int
 int pst_matmul_nt_bf16(float *out, const float *x, const uint16_t *W, int N, int C, int V) {
     if (C > BF16_NT_MAX_C) return -1;
     if (N <= 0 || V <= 0) return 0;
+    if (N <= PST_GEMM_THIN_MAX && base_kernels() && pst_sgemm_avx512_thin_bf16(1, N, V, C, x, C, W, C, 0.0f, out, V) == 0)
+        return 0;
     if (pst_matmul_nt_bf16_chunks(out, x, W, N, C, V, NULL, NULL) == 0) return 0;
     int chunks = (V + 255) / 256;
 #pragma omp parallel for schedule(static) num_threads(threads_for(2.0 * V * C))
     for (int t = 0; t < chunks; t++) {
         int v0 = t * 256, v1 = v0 + 256 < V ? v0 + 256 : V;
-        nt_rows(v0, v1, x, W, N, C, V, out);
+        nt_rows_default(v0, v1, x, W, N, C, V, out);
     }
     return 0;
 }

@@ -37,12 +37,14 @@ void pst_bf16_round_array(uint16_t *dst, const float *src, size_t n);
 
 /* out[N,OC] = inp[N,IC]·W[IC,OC] + b[OC] (or += when accumulate): pst_linear_forward's
  * contract with W in bf16. Threads split the columns; each output is summed by one
- * thread in a fixed order (results do not depend on the thread count). */
+ * thread in a fixed order (results do not depend on the thread count). With AVX-512, up
+ * to 64 rows go through base's thin and small-product kernels on bf16 (base/gemm.h). */
 void pst_linear_forward_bf16(float *out, const float *inp, const uint16_t *W, const float *b, int N,
                              int IC, int OC, int accumulate);
 
-/* out[N,V] = x[N,C]·W[V,C]ᵀ with W in bf16 (the output layer: hidden states times wteᵀ).
- * Returns 0, or -1 (out untouched) when C > 2048. */
+/* out[N,V] = x[N,C]·W[V,C]ᵀ with W in bf16 (the output layer: hidden states times wteᵀ;
+ * with AVX-512, up to 8 rows through base's thin kernel on bf16, more through its
+ * output-layer kernel). Returns 0, or -1 (out untouched) when C > 2048. */
 int pst_matmul_nt_bf16(float *out, const float *x, const uint16_t *W, int N, int C, int V);
 /* The same through base's output-layer kernel, with each row's chunks' partials (max, Σ e
  * over PST_GEMM_LSE_COLS tokens, [N][chunks]: base/gemm.h) for the sampler; 0, or -1 where

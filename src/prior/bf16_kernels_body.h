@@ -11,6 +11,7 @@ KERNEL_TARGET static void KERNEL(round_run)(uint16_t *dst, const float *src, siz
     }
 }
 
+#if KERNEL_PRODUCTS /* the plain variant only: with AVX-512, base's kernels run the products */
 /* Columns j0 .. j1 of out for M (<= BF16_ROWS) rows: acc[i][j] = Σ_k A[i][k]·W[k][j]. W
  * goes past accumulators kept in L1 (chunks of cw columns, M·cw <= BF16_ACC floats) 8
  * rows at a time, as base/gemm_avx512.c's thin_nn: widened in the loop for up to 4 rows
@@ -107,3 +108,4 @@ KERNEL_TARGET static void KERNEL(nt_rows)(int v0, int v1, const float *x, const 
         }
     }
 }
+#endif

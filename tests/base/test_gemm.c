@@ -96,18 +96,26 @@ static int check_product(int kernel, int ta, int tb, int M, int N, int K, float 
 }
 
 /* The bf16 kernels against the fp32 ones on the widened B: C must be the same bit for bit
- * (each element one chain over k in order in both). small = 0: the output-layer kernel
- * (B [N, K]) at every M, groups of 16 and partial ones; small = 1: the small-product
- * kernel (B [K, N], 8 < M <= 64, beta 0 or 1). N with a partial tile, K off and on the
- * 128-deep blocks, rows of B longer than needed, 1 and 2 threads; columns past N of C
- * untouched. Returns the number of mismatches. */
-static int check_bf16_kernel(int small, int M, int N, int K, int pad, int threads, float beta, pst_rng *rng) {
-    int ldb = (small ? N : K) + pad, ldc = N + pad;
-    size_t nb = (size_t)(small ? K : N) * ldb;
+ * (each element one chain over k in order in both). kind: BF16_HEAD the output-layer
+ * kernel (B [N, K]) at every M, groups of 16 and partial ones; BF16_SMALL the
+ * small-product kernel (B [K, N], 8 < M <= 64); BF16_THIN_NN / BF16_THIN_NT the thin
+ * kernel (M <= 8, B [K, N] / [N, K]). N with a partial tile or vector, K off and on the
+ * blocks, rows of B longer than needed, 1 and 2 threads, beta 0 or 1 (not for the output
+ * layer); columns past N of C untouched. BF16_SMALL also holds both to the 8 x 32 tiles
+ * computed over slices of 256 columns of B (below the size at which 9-16 rows take the
+ * thin kernel padded to 16 rows, for K < 2048): the two paths sum in the same order.
+ * Returns the number of mismatches. */
+enum { BF16_HEAD, BF16_SMALL, BF16_THIN_NN, BF16_THIN_NT };
+static int check_bf16_kernel(int kind, int M, int N, int K, int pad, int threads, float beta, pst_rng *rng) {
+    static const char *names[] = {"output-layer", "small-product", "thin A·B", "thin A·Bᵀ"};
+    int kn = kind == BF16_SMALL || kind == BF16_THIN_NN; /* B stored [K, N] */
+    int ldb = (kn ? N : K) + pad, ldc = N + pad;
+    size_t nb = (size_t)(kn ? K : N) * ldb;
     float *A = malloc((size_t)M * K * sizeof(float)), *B = malloc(nb * sizeof(float));
     float *C = malloc((size_t)M * ldc * sizeof(float)), *C16 = malloc((size_t)M * ldc * sizeof(float));
+    float *Ct = malloc((size_t)M * ldc * sizeof(float));
     uint16_t *B16 = malloc(nb * sizeof(uint16_t));
-    if (!A || !B || !C || !C16 || !B16) return 1;
+    if (!A || !B || !C || !C16 || !Ct || !B16) return 1;
     for (size_t i = 0; i < (size_t)M * K; i++) A[i] = (float)pst_rng_uniform(rng) - 0.5f;
     for (size_t i = 0; i < nb; i++) {
         float x = (float)pst_rng_uniform(rng) - 0.5f;
@@ -117,21 +125,32 @@ static int check_bf16_kernel(int small, int M, int N, int K, int pad, int thread
         u = (uint32_t)B16[i] << 16; /* B: the widened bf16 values */
         memcpy(B + i, &u, sizeof u);
     }
-    for (size_t i = 0; i < (size_t)M * ldc; i++) C[i] = C16[i] = (float)(i % 7) - 3.0f;
+    for (size_t i = 0; i < (size_t)M * ldc; i++) C[i] = C16[i] = Ct[i] = (float)(i % 7) - 3.0f;
     int saved = omp_get_max_threads(), bad = 0;
     omp_set_num_threads(threads);
-    if (small ? pst_sgemm_avx512_small(M, N, K, 1.0f, A, K, B, ldb, beta, C, ldc) != 0 ||
-                    pst_sgemm_avx512_small_bf16(M, N, K, A, K, B16, ldb, beta, C16, ldc) != 0
-              : pst_sgemm_avx512_nt_head(M, N, K, 1.0f, A, K, B, ldb, 0.0f, C, ldc) != 0 ||
-                    pst_sgemm_avx512_nt_head_bf16(M, N, K, A, K, B16, ldb, C16, ldc, NULL, NULL) != 0)
-        bad = 1;
+    switch (kind) {
+    case BF16_SMALL:
+        bad = pst_sgemm_avx512_small(M, N, K, 1.0f, A, K, B, ldb, beta, C, ldc) != 0 ||
+              pst_sgemm_avx512_small_bf16(M, N, K, A, K, B16, ldb, beta, C16, ldc) != 0;
+        for (int j = 0; j < N && !bad; j += 256)
+            bad = pst_sgemm_avx512_small(M, N - j < 256 ? N - j : 256, K, 1.0f, A, K, B + j, ldb, beta, Ct + j, ldc);
+        break;
+    case BF16_HEAD:
+        bad = pst_sgemm_avx512_nt_head(M, N, K, 1.0f, A, K, B, ldb, 0.0f, C, ldc) != 0 ||
+              pst_sgemm_avx512_nt_head_bf16(M, N, K, A, K, B16, ldb, C16, ldc, NULL, NULL) != 0;
+        break;
+    default:
+        bad = pst_sgemm_avx512_thin(0, !kn, M, N, K, 1.0f, A, K, B, ldb, beta, C, ldc) != 0 ||
+              pst_sgemm_avx512_thin_bf16(!kn, M, N, K, A, K, B16, ldb, beta, C16, ldc) != 0;
+    }
     omp_set_num_threads(saved);
     for (size_t i = 0; i < (size_t)M * ldc && !bad; i++)
-        if (memcmp(C + i, C16 + i, sizeof(float)) != 0 || (i % ldc >= (size_t)N && C16[i] != (float)(i % 7) - 3.0f))
+        if (memcmp(C + i, C16 + i, sizeof(float)) != 0 || (i % ldc >= (size_t)N && C16[i] != (float)(i % 7) - 3.0f) ||
+            (kind == BF16_SMALL && memcmp(C + i, Ct + i, sizeof(float)) != 0))
             bad++;
-    CHECK_MSG(!bad, "bf16 %s kernel %dx%dx%d (pad %d, %d threads): differs from the fp32 kernel",
-              small ? "small-product" : "output-layer", M, N, K, pad, threads);
-    if (!small) { /* the chunks' partials for the sampler: those of the fp32 kernel with the log-softmax */
+    CHECK_MSG(!bad, "bf16 %s kernel %dx%dx%d (pad %d, %d threads, beta %g): differs from the fp32 kernel%s",
+              names[kind], M, N, K, pad, threads, beta, kind == BF16_SMALL ? " or its tiles" : "");
+    if (kind == BF16_HEAD) { /* the chunks' partials for the sampler: those of the fp32 kernel with the log-softmax */
         int nc = PST_GEMM_LSE_CHUNKS(N), pbad = 0;
         float *p32 = malloc(sizeof(float) * 4 * M * nc), *p16 = p32 + 2 * M * nc;
         omp_set_num_threads(threads);
@@ -145,6 +164,7 @@ static int check_bf16_kernel(int small, int M, int N, int K, int pad, int thread
         bad += pbad;
         free(p32);
     }
+    free(Ct);
     free(A), free(B), free(C), free(C16), free(B16);
     return bad;
 }
@@ -287,19 +307,28 @@ int main(void) {
                            {33, 5000, 128, 0}};
         for (int s = 0; s < 9; s++)
             for (int th = 1; th <= 2; th++)
-                check_bf16_kernel(0, shapes[s][0], shapes[s][1], shapes[s][2], shapes[s][3], th, 0.0f, &rng);
+                check_bf16_kernel(BF16_HEAD, shapes[s][0], shapes[s][1], shapes[s][2], shapes[s][3], th, 0.0f, &rng);
         /* and a decoding batch's projections (8 < M <= 64, B [K, N]: blocks of 128 rows).
-         * From 9 to 16 rows with B of 2 MB or more the fp32 side runs the thin kernel padded
-         * to 16 rows (the bf16 side keeps the 8 x 32 tiles): the first two shapes and the
-         * last two (odd K, N off the 16-column vectors, padded rows of B) hold them to the
-         * same bits */
+         * From 9 to 16 rows with B of 2 MB or more both sides run the thin kernel padded to
+         * 16 rows: the first two shapes and the last two (odd K, N off the 16-column
+         * vectors, padded rows of B) hold it to the tiles' bits */
         int small_shapes[][4] = {{16, 768, 768, 0}, {16, 3072, 768, 0}, {9, 100, 130, 3}, {64, 300, 257, 0},
                                  {33, 65, 129, 1}, {16, 384, 128, 0}, {40, 517, 300, 2}, {9, 1100, 601, 3},
                                  {13, 777, 1001, 2}};
         for (int s = 0; s < 9; s++)
             for (int th = 1; th <= 2; th++)
-                check_bf16_kernel(1, small_shapes[s][0], small_shapes[s][1], small_shapes[s][2], small_shapes[s][3],
+                check_bf16_kernel(BF16_SMALL, small_shapes[s][0], small_shapes[s][1], small_shapes[s][2], small_shapes[s][3],
                                   th, th == 2 ? 1.0f : 0.0f, &rng);
+        /* one row per sequence (M <= 8), both layouts of B: K off the 16- and 32-value
+         * steps, N off the vectors, padded rows, beta 0 and 1 */
+        int thin_shapes[][4] = {{1, 3072, 768, 0}, {4, 777, 130, 3}, {8, 1001, 77, 0},
+                                {3, 50, 1000, 1}, {2, 4096, 33, 2},  {7, 300, 257, 5}};
+        for (int s = 0; s < 6; s++)
+            for (int th = 1; th <= 2; th++)
+                for (int kind = BF16_THIN_NN; kind <= BF16_THIN_NT; kind++)
+                    check_bf16_kernel(kind, thin_shapes[s][0], thin_shapes[s][1], thin_shapes[s][2],
+                                      thin_shapes[s][3], th, th == 2 ? 1.0f : 0.0f, &rng);
+        CHECK(pst_sgemm_avx512_thin_bf16(0, PST_GEMM_THIN_MAX + 1, 10, 10, NULL, 10, NULL, 10, 0.0f, NULL, 10) == -1);
         /* the output layer with its log-softmax (scoring) */
         int lse_shapes[][4] = {{1, 37, 5, 0}, {16, 1000, 128, 0}, {17, 3001, 128, 3}, {40, 2100, 768, 1},
                                {33, 5000, 64, 0}, {5, 16, 1024, 2}};
@@ -311,6 +340,7 @@ int main(void) {
         CHECK(pst_sgemm_avx512_nt_head_bf16(16, 100, 128, NULL, 128, NULL, 128, NULL, 100, NULL, NULL) == -1);
         CHECK(pst_sgemm_avx512_nt_head_lse(16, 100, 128, NULL, 128, NULL, 128, NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL) == -1);
         CHECK(pst_sgemm_avx512_small_bf16(16, 100, 128, NULL, 128, NULL, 100, 0.0f, NULL, 100) == -1);
+        CHECK(pst_sgemm_avx512_thin_bf16(0, 4, 100, 128, NULL, 128, NULL, 100, 0.0f, NULL, 100) == -1);
     }
     /* From inside a parallel region (each thread its own product): the kernel runs
      * single-threaded there and the results are still exact. */
