@@ -376,8 +376,15 @@ static void linear_backward(float *dinp, float dinp_beta, float *dW, float *db,
 
 /* ---- causal self-attention -------------------------------------------
  * qkv [BT, 3C] holds q | k | v, head h at columns h·hs. Per (b, h):
- *   att = softmax(mask(q·kᵀ/√hs)) [T, T],  y = att·v [T, hs] into out[BT, C]. */
+ *   att = softmax(mask(q·kᵀ/√hs)) [T, T],  y = att·v [T, hs] into out[BT, C].
+ * The mask makes att lower triangular, so the products go by blocks of ATT_BLOCK rows
+ * (of att, or of its columns in attᵀ products) and skip the blocks above the diagonal:
+ * ~60% of the arithmetic at T = 256. The sums skipped are of exact zeros, so each
+ * result is the same as over the whole row; att and datt are stored whole (zeros above
+ * the diagonal). */
+#define ATT_BLOCK 64
 
+/* y[i0:i1] = att[i0:i1, 0:i1]·v[0:i1] for each block of rows, after att's rows */
 static void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C,
                               int NH) {
     int hs = C / NH, C3 = 3 * C;
@@ -386,21 +393,25 @@ static void attention_forward(float *out, float *att, const float *qkv, int B, i
     for (int bh = 0; bh < B * NH; bh++) {
         int b = bh / NH, h = bh % NH;
         const float *q = qkv + (size_t)b * T * C3 + h * hs, *k = q + C, *v = q + 2 * C;
-        float *a = att + (size_t)bh * T * T;
-        pst_sgemm(0, 1, T, T, hs, scale, q, C3, k, C3, 0.0f, a, T);
-        for (int i = 0; i < T; i++) {
-            float *row = a + (size_t)i * T, mx = pst_row_max(row, i + 1);
-            float inv = 1.0f / pst_row_exp(row, row, i + 1, mx);
+        float *a = att + (size_t)bh * T * T, *y = out + (size_t)b * T * C + h * hs;
+        for (int i0 = 0; i0 < T; i0 += ATT_BLOCK) {
+            int i1 = i0 + ATT_BLOCK < T ? i0 + ATT_BLOCK : T;
+            pst_sgemm(0, 1, i1 - i0, i1, hs, scale, q + (size_t)i0 * C3, C3, k, C3, 0.0f, a + (size_t)i0 * T, T);
+            for (int i = i0; i < i1; i++) {
+                float *row = a + (size_t)i * T, mx = pst_row_max(row, i + 1);
+                float inv = 1.0f / pst_row_exp(row, row, i + 1, mx);
 #pragma omp simd
-            for (int j = 0; j <= i; j++) row[j] *= inv;
-            for (int j = i + 1; j < T; j++) row[j] = 0.0f;
+                for (int j = 0; j <= i; j++) row[j] *= inv;
+                for (int j = i + 1; j < T; j++) row[j] = 0.0f;
+            }
+            pst_sgemm(0, 0, i1 - i0, hs, i1, 1.0f, a + (size_t)i0 * T, T, v, C3, 0.0f, y + (size_t)i0 * C, C);
         }
-        pst_sgemm(0, 0, T, hs, T, 1.0f, a, T, v, C3, 0.0f, out + (size_t)b * T * C + h * hs, C);
     }
 }
 
 /* dv = attᵀ·dy; datt = dy·vᵀ; dpre = att ⊙ (datt − rowsum(att ⊙ datt));
- * dq = dpre·k/√hs; dk = dpreᵀ·q/√hs. dqkv is overwritten. */
+ * dq = dpre·k/√hs; dk = dpreᵀ·q/√hs. dqkv is overwritten. By blocks as above: row
+ * blocks i0:i1 of datt and dq use columns 0:i1, column blocks j0:j1 of dv and dk rows j0:T. */
 static void attention_backward(float *dqkv, float *datt, const float *dout, const float *qkv,
                                const float *att, int B, int T, int C, int NH) {
     int hs = C / NH, C3 = 3 * C;
@@ -413,18 +424,27 @@ static void attention_backward(float *dqkv, float *datt, const float *dout, cons
         float *dq = dqkv + base, *dk = dq + C, *dv = dq + 2 * C;
         const float *a = att + (size_t)bh * T * T, *dy = dout + (size_t)b * T * C + h * hs;
         float *da = datt + (size_t)bh * T * T;
-        pst_sgemm(1, 0, T, hs, T, 1.0f, a, T, dy, C, 0.0f, dv, C3);
-        pst_sgemm(0, 1, T, T, hs, 1.0f, dy, C, v, C3, 0.0f, da, T);
-        for (int i = 0; i < T; i++) {
-            const float *ar = a + (size_t)i * T;
-            float *dr = da + (size_t)i * T, s = 0;
+        for (int i0 = 0; i0 < T; i0 += ATT_BLOCK) {
+            int i1 = i0 + ATT_BLOCK < T ? i0 + ATT_BLOCK : T;
+            /* dv[i0:i1] = att[i0:T, i0:i1]ᵀ·dy[i0:T] */
+            pst_sgemm(1, 0, i1 - i0, hs, T - i0, 1.0f, a + (size_t)i0 * T + i0, T, dy + (size_t)i0 * C, C, 0.0f,
+                      dv + (size_t)i0 * C3, C3);
+            pst_sgemm(0, 1, i1 - i0, i1, hs, 1.0f, dy + (size_t)i0 * C, C, v, C3, 0.0f, da + (size_t)i0 * T, T);
+            for (int i = i0; i < i1; i++) {
+                const float *ar = a + (size_t)i * T;
+                float *dr = da + (size_t)i * T, s = 0;
 #pragma omp simd reduction(+ : s)
-            for (int j = 0; j <= i; j++) s += ar[j] * dr[j];
-            for (int j = 0; j <= i; j++) dr[j] = ar[j] * (dr[j] - s);
-            for (int j = i + 1; j < T; j++) dr[j] = 0.0f;
+                for (int j = 0; j <= i; j++) s += ar[j] * dr[j];
+                for (int j = 0; j <= i; j++) dr[j] = ar[j] * (dr[j] - s);
+                for (int j = i + 1; j < T; j++) dr[j] = 0.0f;
+            }
+            pst_sgemm(0, 0, i1 - i0, hs, i1, scale, da + (size_t)i0 * T, T, k, C3, 0.0f, dq + (size_t)i0 * C3, C3);
         }
-        pst_sgemm(0, 0, T, hs, T, scale, da, T, k, C3, 0.0f, dq, C3);
-        pst_sgemm(1, 0, T, hs, T, scale, da, T, q, C3, 0.0f, dk, C3);
+        for (int j0 = 0; j0 < T; j0 += ATT_BLOCK) { /* dk[j0:j1] = datt[j0:T, j0:j1]ᵀ·q[j0:T] */
+            int j1 = j0 + ATT_BLOCK < T ? j0 + ATT_BLOCK : T;
+            pst_sgemm(1, 0, j1 - j0, hs, T - j0, scale, da + (size_t)j0 * T + j0, T, q + (size_t)j0 * C3, C3, 0.0f,
+                      dk + (size_t)j0 * C3, C3);
+        }
     }
 }
 

@@ -29,6 +29,8 @@ CASES = [
     ({"n_layer": 1, "n_head": 1, "n_embd": 16, "n_positions": 4, "vocab_size": 5}, 2, 1),
     # sizes >= 64 everywhere, so the large-matrix GEMM paths run (attention too: T, hs)
     ({"n_layer": 1, "n_head": 2, "n_embd": 128, "n_positions": 80, "vocab_size": 300}, 2, 70),
+    # attention by blocks of 64 rows (gpt2.c, ATT_BLOCK): two whole blocks and a partial one
+    ({"n_layer": 1, "n_head": 2, "n_embd": 64, "n_positions": 140, "vocab_size": 97}, 1, 140),
 ]
 
 failures = []
