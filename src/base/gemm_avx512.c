@@ -1115,12 +1115,17 @@ int pst_sgemm_avx512_nt_head_lse(int M, int N, int K, const float *A, int lda, c
  * would fill L1 by itself.) */
 enum { HC = 128 };
 
-/* acc[j] (lanes i) += Σ_{k < HC} a[k][i]·wt[j][k] */
-static inline __attribute__((always_inline)) void head_chunk(const float *a, const float *wt, __m512 acc[16]) {
+/* acc[j] (lanes i) += Σ_{k < HC} a[k][i]·wt[j][k]; with pf, a chunk of 16 rows of bf16
+ * (HC values each, rows ldb apart) to prefetch, one cache line every other k */
+static inline __attribute__((always_inline)) void head_chunk(const float *a, const float *wt, const uint16_t *pf,
+                                                             int ldb, __m512 acc[16]) {
+    enum { LINES = HC * 2 / 64 }; /* cache lines of a row of the chunk */
     __m512 c[16];
 #pragma GCC unroll 16
     for (int j = 0; j < 16; j++) c[j] = acc[j];
     for (int k = 0; k < HC; k++) {
+        if (pf && k % 2 == 0)
+            _mm_prefetch((const char *)(pf + (size_t)(k / 2 / LINES) * ldb + k / 2 % LINES * 32), _MM_HINT_T0);
         __m512 av = _mm512_load_ps(a + (size_t)k * 16);
 #pragma GCC unroll 16
         for (int j = 0; j < 16; j++) c[j] = _mm512_fmadd_ps(_mm512_set1_ps(wt[j * HC + k]), av, c[j]);
@@ -1168,16 +1173,21 @@ int pst_sgemm_avx512_nt_head_bf16(int M, int N, int K, const float *A, int lda, 
             for (int u = 0; u < groups * 16; u++) acc[u] = _mm512_setzero_ps();
             for (int k0 = 0; k0 < Kp; k0 += HC) {
                 int kn = K - k0 < HC ? K - k0 : HC;
-                /* the same chunk of the tile PF tiles ahead: 16 rows of 2·HC bytes */
-                if (t + PST_GEMM_HEAD_PF < tiles - 1)
+                /* the same chunk of the tile PF tiles ahead (16 rows of 2·HC bytes), spread
+                 * over the first group's FMAs, or at once when the chunk is short */
+                const uint16_t *pf = t + PST_GEMM_HEAD_PF < tiles - 1
+                                         ? B16 + (size_t)(j0 + 16 * PST_GEMM_HEAD_PF) * ldb + k0 : NULL;
+                if (pf && kn < HC) {
                     for (int j = 0; j < 16; j++)
                         for (int l = 0; l < kn * 2; l += 64)
-                            _mm_prefetch((const char *)(B16 + (size_t)(j0 + 16 * PST_GEMM_HEAD_PF + j) * ldb + k0) + l,
-                                         _MM_HINT_T0);
+                            _mm_prefetch((const char *)(pf + (size_t)j * ldb) + l, _MM_HINT_T0);
+                    pf = NULL;
+                }
                 for (int j = 0; j < 16; j++) /* the chunk of the tile, [16][HC]; rows past nj 0 */
                     widen_bf16(wt + (size_t)j * HC, B16 + (size_t)(j0 + (j < nj ? j : 0)) * ldb + k0, j < nj ? kn : 0,
                                HC);
-                for (int g = 0; g < groups; g++) head_chunk(Ap + ((size_t)g * Kp + k0) * 16, wt, acc + g * 16);
+                for (int g = 0; g < groups; g++)
+                    head_chunk(Ap + ((size_t)g * Kp + k0) * 16, wt, g == 0 ? pf : NULL, ldb, acc + g * 16);
             }
             __mmask16 cm = lane_mask(nj);
             for (int g = 0; g < groups; g++) {
