@@ -682,18 +682,15 @@ static void widen_bf16(float *dst, const uint16_t *src, int n, int width) {
  * prefetched in one burst before the first tile, which stalled the core ~10% of the time
  * even with B in L2). Each panel's accumulators wait in acc between blocks (in registers
  * within one): each element of C is one chain over k in order. With B16 (B NULL), B is
- * bf16 and each tile's block is widened into wt (L1) by the first panel, the chunk's next
- * block prefetched in one burst. */
+ * bf16 and each tile's block is widened into wt (L1) by the first panel, which prefetches
+ * the next block's rows as it widens (a 32-column row of bf16 is one cache line). */
 static void small_tiles(int t0, int t1, int M, int N, int K, const float *Ap, float alpha, const float *B,
                         const uint16_t *B16, int ldb, float beta, float *C, int ldc) {
     __m512 acc[SMALL_CT][PST_GEMM_SMALL_MAX / 8][2][8]; /* 64 KB at most */
     float wt[SMALL_KB * 32] __attribute__((aligned(64))); /* a widened block of a tile: 16 KB */
-    size_t esize = B16 ? sizeof(uint16_t) : sizeof(float);
-    const char *base = B16 ? (const char *)B16 : (const char *)B;
     int panels = (M + 7) / 8;
     for (int c0 = t0; c0 < t1; c0 += SMALL_CT) {
         int c1 = c0 + SMALL_CT < t1 ? c0 + SMALL_CT : t1;
-        int jc = c0 * 32, jw = (c1 * 32 < N ? c1 * 32 : N) - jc;
         for (int t = c0; t < c1; t++)
             for (int p = 0; p < panels; p++)
                 for (int i = 0; i < 8; i++) acc[t - c0][p][0][i] = acc[t - c0][p][1][i] = _mm512_setzero_ps();
@@ -706,14 +703,15 @@ static void small_tiles(int t0, int t1, int M, int N, int K, const float *Ap, fl
                     __m512 x0[8], x1[8];
 #pragma GCC unroll 8
                     for (int i = 0; i < 8; i++) x0[i] = acc[t - c0][p][0][i], x1[i] = acc[t - c0][p][1][i];
-                    if (B16 && t == c0 && p == 0 && k1 < K)
+                    if (B16 && p == 0) { /* the block of this tile, [k1 - k0][32]; prefetching as fp32 below */
+                        const uint16_t *pf16 = k1 < K                ? B16 + (size_t)k1 * ldb + j0
+                                               : t + SMALL_CT < t1 ? B16 + (size_t)(t + SMALL_CT) * 32
+                                                                     : NULL;
                         for (int k = k0; k < k1; k++) {
-                            const char *r = base + ((size_t)(k + SMALL_KB) * ldb + jc) * esize;
-                            for (size_t l = 0; l < jw * esize; l += 64) _mm_prefetch(r + l, _MM_HINT_T0);
-                        }
-                    if (B16 && p == 0) /* the block of this tile, [k1 - k0][32] */
-                        for (int k = k0; k < k1; k++)
+                            if (pf16) _mm_prefetch((const char *)(pf16 + (size_t)(k - k0) * ldb), _MM_HINT_T1);
                             widen_bf16(wt + (size_t)(k - k0) * 32, B16 + (size_t)k * ldb + j0, nj, 32);
+                        }
+                    }
                     const float *bt = B16 ? wt : B + (size_t)k0 * ldb + j0;
                     /* the rows this tile's next block starts at: the next block, or the
                      * same tile of the next chunk from row 0 */
