@@ -61,8 +61,8 @@ int pst_sgemm_avx512_thin_bf16(int trans_b, int M, int N, int K, const float *A,
 #define PST_GEMM_SMALL_MAX 64
 int pst_sgemm_avx512_small(int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                            int ldb, float beta, float *C, int ldc);
-/* The same with B in bfloat16 (prior/bf16_kernels.h), alpha 1: each block of B is widened
- * to fp32 just before use (the thin kernel's path: each vector of B), so C holds exactly
+/* The same with B in bfloat16 (prior/bf16_kernels.h), alpha 1: each block of B (each
+ * vector, on the thin kernel's path) is widened to fp32 just before use, so C holds exactly
  * what pst_sgemm_avx512_small computes on the widened B, read at half the bytes. */
 int pst_sgemm_avx512_small_bf16(int M, int N, int K, const float *A, int lda, const uint16_t *B16, int ldb,
                                 float beta, float *C, int ldc);

@@ -405,20 +405,31 @@ static inline __attribute__((always_inline)) __m512 widen16(const uint16_t *q) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
 }
 
-/* the lanes m of 16 bf16 values at q, the others zero (copied first: a masked 16-bit load
- * needs AVX512BW) */
-static __attribute__((noinline)) __m512 widen16_masked(const uint16_t *q, __mmask16 m) {
-    uint16_t part[16] = {0};
-    for (int l = 0; l < 16; l++)
-        if (m >> l & 1) part[l] = q[l];
-    return widen16(part);
+/* dst[0 .. n) = src[0 .. n) widened from bf16 (the top half of an fp32: exact), dst[n ..
+ * width) = 0; the bf16 kernels widen each block of B with it just before use */
+static void widen_bf16(float *dst, const uint16_t *src, int n, int width) {
+    int k = 0;
+    for (; k + 16 <= n; k += 16) _mm512_storeu_ps(dst + k, widen16(src + k));
+    for (; k < n; k++) {
+        uint32_t u = (uint32_t)src[k] << 16;
+        memcpy(dst + k, &u, sizeof u);
+    }
+    for (; k < width; k++) dst[k] = 0.0f;
 }
 
-/* 16 consecutive values of B from element i: all 16 (m = 0xFFFF), or lanes m, the others
- * zero (the tail of a row) */
+/* the first n (< 16) of 16 bf16 values at q, the others zero (widened through memory: a
+ * masked 16-bit load needs AVX512BW) */
+static __attribute__((noinline)) __m512 widen16_part(const uint16_t *q, int n) {
+    float part[16] __attribute__((aligned(64)));
+    widen_bf16(part, q, n, 16);
+    return _mm512_load_ps(part);
+}
+
+/* 16 consecutive values of B from element i: all 16 (m = 0xFFFF), or the lanes of the
+ * prefix mask m (lane_mask), the others zero (the tail of a row) */
 static inline __attribute__((always_inline)) __m512 b_load16(const int bf, const void *B, size_t i, __mmask16 m) {
     if (!bf) return m == 0xFFFF ? _mm512_loadu_ps((const float *)B + i) : _mm512_maskz_loadu_ps(m, (const float *)B + i);
-    return m == 0xFFFF ? widen16((const uint16_t *)B + i) : widen16_masked((const uint16_t *)B + i, m);
+    return m == 0xFFFF ? widen16((const uint16_t *)B + i) : widen16_part((const uint16_t *)B + i, __builtin_popcount(m));
 }
 
 /* trans_b: columns j0 .. j1 of C for rows i0 .. i0+mi (mi <= 4, a compile-time
@@ -659,17 +670,6 @@ static inline __attribute__((always_inline)) void small_block(const int full, in
     }
 }
 
-/* dst[0 .. n) = src[0 .. n) widened from bf16 (the top half of an fp32: exact), dst[n ..
- * width) = 0; the bf16 kernels widen each block of B with it just before use */
-static void widen_bf16(float *dst, const uint16_t *src, int n, int width) {
-    int k = 0;
-    for (; k + 16 <= n; k += 16) _mm512_storeu_ps(dst + k, widen16(src + k));
-    for (; k < n; k++) {
-        uint32_t u = (uint32_t)src[k] << 16;
-        memcpy(dst + k, &u, sizeof u);
-    }
-    for (; k < width; k++) dst[k] = 0.0f;
-}
 
 #define SMALL_KB 128 /* rows of B a block: 16 KB of a 32-column tile, L1 */
 #define SMALL_CT 8    /* 32-column tiles a chunk: 1 KB of each row of B, one stream */

@@ -55,7 +55,6 @@ static int use_avx512(void) {
 /* 1: base's AVX-512 kernels on bf16 (base/gemm.h) may run, as the AVX-512 variant here */
 static int base_kernels(void) { return use_avx512() && pst_gemm_avx512_available(); }
 
-
 /* threads for a product reading `bytes` of weights: one inside a parallel region or for
  * a small one (waking threads would cost more) */
 static int threads_for(double bytes) {
@@ -80,7 +79,6 @@ void pst_bf16_round_array(uint16_t *dst, const float *src, size_t n) {
         round_run(dst + i0, src + i0, m);
     }
 }
-
 
 /* A decoding batch: base's thin (1-8 rows) or small-product (9-64) kernel on bf16
  * (base/gemm.h), which widen W as they read it, then the bias. 1 when done, 0 when the

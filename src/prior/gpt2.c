@@ -426,9 +426,6 @@ static void attention_backward(float *dqkv, float *datt, const float *dout, cons
         float *da = datt + (size_t)bh * T * T;
         for (int i0 = 0; i0 < T; i0 += ATT_BLOCK) {
             int i1 = i0 + ATT_BLOCK < T ? i0 + ATT_BLOCK : T;
-            /* dv[i0:i1] = att[i0:T, i0:i1]ᵀ·dy[i0:T] */
-            pst_sgemm(1, 0, i1 - i0, hs, T - i0, 1.0f, a + (size_t)i0 * T + i0, T, dy + (size_t)i0 * C, C, 0.0f,
-                      dv + (size_t)i0 * C3, C3);
             pst_sgemm(0, 1, i1 - i0, i1, hs, 1.0f, dy + (size_t)i0 * C, C, v, C3, 0.0f, da + (size_t)i0 * T, T);
             for (int i = i0; i < i1; i++) {
                 const float *ar = a + (size_t)i * T;
@@ -440,8 +437,10 @@ static void attention_backward(float *dqkv, float *datt, const float *dout, cons
             }
             pst_sgemm(0, 0, i1 - i0, hs, i1, scale, da + (size_t)i0 * T, T, k, C3, 0.0f, dq + (size_t)i0 * C3, C3);
         }
-        for (int j0 = 0; j0 < T; j0 += ATT_BLOCK) { /* dk[j0:j1] = datt[j0:T, j0:j1]ᵀ·q[j0:T] */
+        for (int j0 = 0; j0 < T; j0 += ATT_BLOCK) { /* dv, dk[j0:j1] = (att, datt)[j0:T, j0:j1]ᵀ·(dy, q)[j0:T] */
             int j1 = j0 + ATT_BLOCK < T ? j0 + ATT_BLOCK : T;
+            pst_sgemm(1, 0, j1 - j0, hs, T - j0, 1.0f, a + (size_t)j0 * T + j0, T, dy + (size_t)j0 * C, C, 0.0f,
+                      dv + (size_t)j0 * C3, C3);
             pst_sgemm(1, 0, j1 - j0, hs, T - j0, scale, da + (size_t)j0 * T + j0, T, q + (size_t)j0 * C3, C3, 0.0f,
                       dk + (size_t)j0 * C3, C3);
         }
