@@ -92,9 +92,17 @@ int pst_sgemm_avx512_nt_head_bf16(int M, int N, int K, const float *A, int lda, 
  * themselves into C (rows ldc apart) only when C is not NULL. Every output may be NULL
  * (row_max and row_sum together). The sums are taken in a fixed order, whatever the
  * threads. 0, or -1 when K > PST_GEMM_HEAD_MAX_K, a size is < 1, memory runs out or the
- * kernel is not compiled in. */
+ * kernel is not compiled in.
+ * ldc = PST_GEMM_LOGITS_GROUPED stores the logits as the kernel holds them, with no
+ * transpose: by groups of 16 rows, each group column-major, so row i is a stride-16
+ * vector from PST_GEMM_GROUPED_ROW(C, i, N) (sampling reads one chunk of one row). C then
+ * has room for ⌈M/16⌉·16 rows of PST_GEMM_GROUPED_N(N) columns; the padding is written. */
 #define PST_GEMM_LSE_COLS 1024
 #define PST_GEMM_LSE_CHUNKS(N) (((N) + PST_GEMM_LSE_COLS - 1) / PST_GEMM_LSE_COLS)
+#define PST_GEMM_LOGITS_GROUPED 0
+#define PST_GEMM_GROUPED_N(N) (((size_t)(N) + 15) / 16 * 16)
+/* logit (i, j) is PST_GEMM_GROUPED_ROW(C, i, N)[16·j] */
+#define PST_GEMM_GROUPED_ROW(C, i, N) ((C) + (size_t)(i) / 16 * 16 * PST_GEMM_GROUPED_N(N) + (size_t)(i) % 16)
 int pst_sgemm_avx512_nt_head_lse(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                                  const int *targets, float *C, int ldc, float *chunk_max, float *chunk_sum,
                                  float *row_max, float *row_sum, float *picked);

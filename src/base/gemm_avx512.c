@@ -943,7 +943,9 @@ int pst_sgemm_avx512_nt_head(int M, int N, int K, float alpha, const float *A, i
  * the maximum grows (rarely, after the first tiles). The columns are cut into chunks of
  * PST_GEMM_LSE_COLS, each summed by one thread, and the chunks merged in order, so the
  * result does not depend on the threads. Sampling asks for the logits and the chunks'
- * partial sums as well: the inverse CDF walks the chunks, then the logits of one. */
+ * partial sums as well: the inverse CDF walks the chunks, then the logits of one; it takes
+ * the logits grouped (PST_GEMM_LOGITS_GROUPED), each tile stored as its 16 accumulators
+ * are, which saves the transpose and the scattered rows of a row-major store. */
 enum { LSE_TILES = PST_GEMM_LSE_COLS / 16 };
 
 /* pst_exp_fast (base/exp_fast.h) on 16 lanes: the same reduction and polynomial with
@@ -1044,6 +1046,7 @@ int pst_sgemm_avx512_nt_head_lse(int M, int N, int K, const float *A, int lda, c
                                  float *row_max, float *row_sum, float *picked) {
     if (K > PST_GEMM_HEAD_MAX_K || M < 1 || N < 1 || K < 1) return -1;
     int groups = (M + 15) / 16, tiles = (N + 15) / 16, chunks = PST_GEMM_LSE_CHUNKS(N);
+    int grouped = ldc == PST_GEMM_LOGITS_GROUPED;
     size_t rows = (size_t)groups * 16, part = (size_t)chunks * rows;
     float *Ap = aligned_alloc(64, rows * K * sizeof(float));
     float *pm = aligned_alloc(64, 2 * part * sizeof(float)), *ps = pm ? pm + part : NULL;
@@ -1072,13 +1075,16 @@ int pst_sgemm_avx512_nt_head_lse(int M, int N, int K, const float *A, int lda, c
                 const float *pf = t + PST_GEMM_HEAD_PF < t1 - 1 ? B + (size_t)(j0 + 16 * PST_GEMM_HEAD_PF) * ldb : NULL;
                 for (int g = 0; g < groups; g++) {
                     __m512 acc[16];
-                    if (C && groups > 1) /* own the tile's lines of C before they are written */
+                    if (C && !grouped && groups > 1) /* own the tile's lines of C before they are written */
                         prefetch_rows_for_store(C + (size_t)g * 16 * ldc + j0, ldc, M - g * 16);
                     head_group(K, Ap + (size_t)g * K * 16, Bt, ldt, g == 0 ? pf : NULL, acc);
                     if (nj == 16) lse_tile(acc, 16, m + g * 16, s + g * 16);
                     else lse_tile(acc, nj, m + g * 16, s + g * 16);
                     pick_targets(acc, tg + g * 16, j0, nj, pk + g * 16);
-                    if (C) { /* the logits too (sampling draws from them) */
+                    if (C && grouped) { /* as they are: acc[j] = column j0 + j of the group's rows */
+                        float *ct = PST_GEMM_GROUPED_ROW(C, g * 16, N) + (size_t)j0 * 16;
+                        for (int j = 0; j < 16; j++) _mm512_storeu_ps(ct + j * 16, acc[j]);
+                    } else if (C) { /* the logits too (sampling draws from them) */
                         transpose16(acc); /* acc[i] = row g·16 + i of the tile */
                         __mmask16 cm = lane_mask(nj);
                         for (int i = 0; i < 16 && g * 16 + i < M; i++)

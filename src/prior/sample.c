@@ -70,8 +70,8 @@ typedef struct {
     /* bf16 copies of the weight matrices (NULL: the fp32 weights), in one allocation */
     uint16_t *half, *wte16, *qkvw16, *attprojw16, *fcw16, *fcprojw16;
     /* the output layer's chunk partials per logits slot [slots, chunks], when the sampler
-     * asks for them (NULL: not), and per slot whether its last logits came with them; one
-     * allocation from chunk_max */
+     * asks for them (NULL: not), and per slot whether its last logits came with them (0:
+     * no; 1: yes, row-major; 2: yes, grouped from slot 0); one allocation from chunk_max */
     float *chunk_max, *chunk_sum;
     unsigned char *slot_chunks;
 } kv_decoder;
@@ -169,9 +169,11 @@ static void decoder_linear(const kv_decoder *d, float *out, const float *in, con
 /* Runs n items (row[i], pos[i], tok[i]) through the model; items of one row must come in
  * increasing position and every earlier position of that row must already be cached.
  * For each i with want[i] >= 0, writes the logits [V] of item i to logits + want[i]·V;
- * the wanted slots of one call must be consecutive (first, first + 1, ...) in item order. */
+ * the wanted slots of one call must be consecutive (first, first + 1, ...) in item order.
+ * grouped: the call's slots are all that is read before the next call, so the sampler's
+ * plain case may take them grouped from slot 0 (PST_GEMM_LOGITS_GROUPED; slot_chunks 2). */
 static void decoder_forward(kv_decoder *d, int n, const int *row, const int *pos, const int *tok,
-                            const int *want, float *logits) {
+                            const int *want, float *logits, int grouped) {
     const pst_gpt2 *m = d->m;
     const pst_gpt2_config *c = &m->config;
     const pst_gpt2_params *p = &m->params;
@@ -264,12 +266,14 @@ static void decoder_forward(kv_decoder *d, int n, const int *row, const int *pos
     if (d->chunk_max) { /* the sampler's plain case: with the chunk partials where the kernels run */
         size_t at = (size_t)first * PST_GEMM_LSE_CHUNKS(V);
         float *cmax = d->chunk_max + at, *csum = d->chunk_sum + at;
+        grouped = grouped && first == 0 && !d->half;
         int chunks = n_out > PST_GEMM_THIN_MAX &&
                      (d->half ? pst_matmul_nt_bf16_chunks(out, d->ln, d->wte16, n_out, C, V, cmax, csum) == 0
-                              : pst_fused_head_ok() && pst_sgemm_avx512_nt_head_lse(n_out, V, C, d->ln, C, p->wte, C, NULL,
-                                                                                    out, V, cmax, csum, NULL, NULL,
-                                                                                    NULL) == 0);
-        memset(d->slot_chunks + first, chunks, n_out);
+                              : pst_fused_head_ok() &&
+                                    pst_sgemm_avx512_nt_head_lse(n_out, V, C, d->ln, C, p->wte, C, NULL, out,
+                                                                 grouped ? PST_GEMM_LOGITS_GROUPED : V, cmax, csum,
+                                                                 NULL, NULL, NULL) == 0);
+        memset(d->slot_chunks + first, chunks ? 1 + grouped : 0, n_out);
         if (chunks) return;
     }
     if (d->half)
@@ -382,9 +386,10 @@ static int warp_sample_plain(const float *z, int V, warp_scratch *ws, double u, 
  * chunk c of PST_GEMM_LSE_COLS tokens has max cmax[c] and sum csum[c] = Σ_{j∈c}
  * e(z_j − cmax[c]), so its weight is csum[c]·e(cmax[c] − zmax). The inverse CDF walks the
  * chunks' weights, then e(z_j − zmax) of one chunk, in token order: no pass over the row
- * for its max and its exps. log q(tok) = log softmax(z)[tok] = z_tok − zmax − log Σ. */
-static int sample_from_chunks(const float *z, int V, const float *cmax, const float *csum, double *blk, double u,
-                              double *lp_model, double *lp_prop) {
+ * for its max and its exps. log q(tok) = log softmax(z)[tok] = z_tok − zmax − log Σ.
+ * z_j is z[j·zs] (zs 16: the logits grouped, PST_GEMM_LOGITS_GROUPED). */
+static int sample_from_chunks(const float *z, int zs, int V, const float *cmax, const float *csum, double *blk,
+                              double u, double *lp_model, double *lp_prop) {
     int nc = PST_GEMM_LSE_CHUNKS(V);
     float zmax = -INFINITY;
     for (int c = 0; c < nc; c++) zmax = cmax[c] > zmax ? cmax[c] : zmax;
@@ -400,10 +405,10 @@ static int sample_from_chunks(const float *z, int V, const float *cmax, const fl
     int tok = c * PST_GEMM_LSE_COLS, j1 = tok + PST_GEMM_LSE_COLS < V ? tok + PST_GEMM_LSE_COLS : V;
     for (int j = tok; j < j1; j++) { /* rounding can leave r past the last crossing: the last token */
         tok = j;
-        cum += pst_exp_fast(z[j] - zmax);
+        cum += pst_exp_fast(z[(size_t)j * zs] - zmax);
         if (r < cum) break;
     }
-    *lp_model = *lp_prop = ((double)z[tok] - zmax) - log(total);
+    *lp_model = *lp_prop = ((double)z[(size_t)tok * zs] - zmax) - log(total);
     return tok;
 }
 
@@ -642,7 +647,8 @@ static int sample_run_open(sample_run *s, pst_gpt2 *m, int n, int max_prompt, in
         d->slot_chunks = (unsigned char *)(d->chunk_max + 2 * per);
         memset(d->slot_chunks, 0, (size_t)rows);
     }
-    s->logits = pst_aligned_alloc((size_t)rows * V * sizeof(float), err);
+    size_t row_major = (size_t)rows * V, grouped = (size_t)(rows + 15) / 16 * 16 * PST_GEMM_GROUPED_N(V);
+    s->logits = pst_aligned_alloc((row_major > grouped ? row_major : grouped) * sizeof(float), err);
     s->item_row = pst_malloc(cap_items * sizeof(int), err);
     s->item_pos = pst_malloc(cap_items * sizeof(int), err);
     s->item_tok = pst_malloc(cap_items * sizeof(int), err);
@@ -666,7 +672,9 @@ static int sample_run_open(sample_run *s, pst_gpt2 *m, int n, int max_prompt, in
 static void prefill_block(sample_run *s, const int *const *prompts, const int *prompt_lens, int first, int R,
                           const pst_rng *base) {
     const pst_sample_options *o = s->o;
-    int ni = 0;
+    int ni = 0, items = 0;
+    for (int r = 0; r < R; r++) items += prompt_lens[first + r];
+    int one_call = items <= s->cap_items; /* then every slot comes from that call */
     for (int r = 0; r < R; r++) {
         const int *pr = prompts[first + r];
         int len = prompt_lens[first + r];
@@ -674,7 +682,7 @@ static void prefill_block(sample_run *s, const int *const *prompts, const int *p
             s->item_row[ni] = r, s->item_pos[ni] = t, s->item_tok[ni] = pr[t];
             s->item_want[ni] = t == len - 1 ? r : -1;
             if (++ni == s->cap_items) {
-                decoder_forward(&s->d, ni, s->item_row, s->item_pos, s->item_tok, s->item_want, s->logits);
+                decoder_forward(&s->d, ni, s->item_row, s->item_pos, s->item_tok, s->item_want, s->logits, one_call);
                 ni = 0;
             }
         }
@@ -683,7 +691,7 @@ static void prefill_block(sample_run *s, const int *const *prompts, const int *p
         s->rrng[r] = pst_rng_split(base, o->first_stream + (uint64_t)(first + r));
         s->live[r] = o->max_new_tokens > 0 && len < s->P;
     }
-    if (ni) decoder_forward(&s->d, ni, s->item_row, s->item_pos, s->item_tok, s->item_want, s->logits);
+    if (ni) decoder_forward(&s->d, ni, s->item_row, s->item_pos, s->item_tok, s->item_want, s->logits, one_call);
 }
 
 /* One decoding step of the block: every live row draws its next token from its logits
@@ -702,8 +710,10 @@ static int decode_step(sample_run *s, pst_sample *out, int first, int R, pst_err
         int sl = s->slot[r];
         warp_scratch *ws = &s->wss[omp_get_thread_num()];
         size_t at = (size_t)sl * PST_GEMM_LSE_CHUNKS(V);
-        if (s->d.slot_chunks && s->d.slot_chunks[sl])
-            s->row_tok[r] = sample_from_chunks(s->logits + (size_t)sl * V, V, s->d.chunk_max + at, s->d.chunk_sum + at,
+        int chunks = s->d.slot_chunks ? s->d.slot_chunks[sl] : 0;
+        if (chunks)
+            s->row_tok[r] = sample_from_chunks(chunks == 2 ? PST_GEMM_GROUPED_ROW(s->logits, sl, V) : s->logits + (size_t)sl * V,
+                                               chunks == 2 ? 16 : 1, V, s->d.chunk_max + at, s->d.chunk_sum + at,
                                                ws->blk, u, &s->row_lpm[r], &s->row_lpq[r]);
         else
             s->row_tok[r] = warp_sample(s->logits + (size_t)sl * V, V, o, ws, u, &s->row_lpm[r], &s->row_lpq[r]);
@@ -756,7 +766,7 @@ int pst_gpt2_sample(pst_gpt2 *m, const int *const *prompts, const int *prompt_le
         int R = n - first < s.rows ? n - first : s.rows, ni;
         prefill_block(&s, prompts, prompt_lens, first, R, &base);
         while ((ni = decode_step(&s, out + first, first, R, err)) > 0)
-            decoder_forward(&s.d, ni, s.item_row, s.item_pos, s.item_tok, s.item_want, s.logits);
+            decoder_forward(&s.d, ni, s.item_row, s.item_pos, s.item_tok, s.item_want, s.logits, 1);
         if (ni < 0) goto done;
     }
     rc = 0;

@@ -212,7 +212,16 @@ static int check_head_lse(int M, int N, int K, int pad, pst_rng *rng) {
             chunk_bad += cm[(size_t)i * nc + c] != m || !(fabs(cs[(size_t)i * nc + c] - s) <= 1e-5 * s);
         }
     CHECK_MSG(!chunk_bad, "lse %dx%dx%d: %d chunk partials wrong", M, N, K, chunk_bad);
-    free(C), free(C2), free(cm), free(cs);
+    /* the logits grouped (sampling): the same values, and the same partials */
+    float *Cg = malloc(sizeof(float) * (M + 15) / 16 * 16 * PST_GEMM_GROUPED_N(N));
+    float *cm2 = malloc(sizeof(float) * M * nc), *cs2 = malloc(sizeof(float) * M * nc);
+    CHECK(pst_sgemm_avx512_nt_head_lse(M, N, K, A, lda, B, ldb, tg, Cg, PST_GEMM_LOGITS_GROUPED, cm2, cs2, NULL, NULL,
+                                       NULL) == 0);
+    int grouped_bad = memcmp(cm, cm2, sizeof(float) * M * nc) != 0 || memcmp(cs, cs2, sizeof(float) * M * nc) != 0;
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) grouped_bad += PST_GEMM_GROUPED_ROW(Cg, i, N)[16 * (size_t)j] != C[(size_t)i * N + j];
+    CHECK_MSG(!grouped_bad, "lse %dx%dx%d: the grouped logits differ in %d places", M, N, K, grouped_bad);
+    free(C), free(C2), free(cm), free(cs), free(Cg), free(cm2), free(cs2);
     double worst = 0;
     for (int i = 0; i < M; i++) {
         double m = -INFINITY, s = 0, y = 0;

@@ -397,6 +397,47 @@ static void test_context_limit_and_errors(pst_gpt2 *m) {
     CHECK_MSG(strstr(err.msg, "forward with targets"), "%s", err.msg);
 }
 
+/* The plain case (what DPG samples) over several decoding steps, 40 rows: from the second
+ * token on the rows of a step come from the output layer's chunks with the logits grouped
+ * (16 + 16 + 8 rows). The log-probs are those pst_gpt2_score gives, and the first 5 rows
+ * drawn alone (the thin path, row-major logits) are the same tokens. */
+static void test_plain_decoding_matches_scoring(pst_gpt2 *m) {
+    enum { n = 40, steps = 6 };
+    int eot = 1, *pr[n], lens[n], *seq[n], slen[n];
+    for (int i = 0; i < n; i++) pr[i] = &eot, lens[i] = 1;
+    pst_sample_options o;
+    pst_sample_options_default(&o);
+    o.max_new_tokens = steps, o.stop_at_eot = 0;
+    pst_sample s[n], s5[5];
+    pst_rng rng;
+    pst_error err;
+    pst_rng_seed(&rng, 21);
+    int rc = pst_gpt2_sample(m, (const int *const *)pr, lens, n, &o, &rng, s, &err);
+    CHECK_MSG(rc == 0, "%s", err.msg);
+    if (rc) return;
+    pst_rng_seed(&rng, 21);
+    CHECK(pst_gpt2_sample(m, (const int *const *)pr, lens, 5, &o, &rng, s5, &err) == 0);
+    double score[n];
+    for (int i = 0; i < n; i++) {
+        slen[i] = 1 + s[i].n_tokens;
+        seq[i] = malloc(slen[i] * sizeof(int));
+        seq[i][0] = eot;
+        memcpy(seq[i] + 1, s[i].tokens, s[i].n_tokens * sizeof(int));
+    }
+    CHECK(pst_gpt2_score(m, (const int *const *)seq, slen, lens, n, score, NULL, &err) == 0);
+    int bad = 0, differ = 0;
+    for (int i = 0; i < n; i++) {
+        bad += s[i].n_tokens != steps || !(fabs(score[i] - s[i].logprob_model) < 1e-4) ||
+               s[i].logprob_model != s[i].logprob_proposal;
+        if (i < 5) differ += memcmp(s5[i].tokens, s[i].tokens, steps * sizeof(int)) != 0;
+        free(seq[i]);
+    }
+    CHECK_MSG(bad == 0, "plain decoding: %d of %d samples with wrong log-probs", bad, n);
+    CHECK_MSG(differ == 0, "plain decoding: %d of 5 rows differ from the same rows drawn alone", differ);
+    pst_sample_free(s, n);
+    pst_sample_free(s5, 5);
+}
+
 int main(void) {
     pst_gpt2 m;
     make_model(&m);
@@ -415,6 +456,7 @@ int main(void) {
     pst_gpt2_init_random(&m, &rng);
     for (size_t i = 0; i < (size_t)wide.vocab_size * wide.n_embd; i++) m.params.wte[i] *= 60.0f;
     test_first_token_frequencies(&m, 1);
+    test_plain_decoding_matches_scoring(&m);
     pst_gpt2_free(&m);
     return check_report();
 }
