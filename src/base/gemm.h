@@ -78,8 +78,9 @@ int pst_sgemm_avx512_nt_head(int M, int N, int K, float alpha, const float *A, i
  * exactly what pst_sgemm_avx512_nt_head computes on the widened B (rows ldb apart), and B
  * is read at half the bytes. With chunk_max and chunk_sum (both, or neither), also each
  * row's chunks' partials as pst_sgemm_avx512_nt_head_lse gives them, bit for bit those it
- * computes on the widened B (sampling draws from them). 0, or -1 when K is too large or
- * memory runs out (C may then be partly written: compute it another way). */
+ * computes on the widened B (sampling draws from them); ldc = PST_GEMM_LOGITS_GROUPED
+ * stores C grouped, as that kernel does. 0, or -1 when K is too large or memory runs out
+ * (C may then be partly written: compute it another way). */
 int pst_sgemm_avx512_nt_head_bf16(int M, int N, int K, const float *A, int lda, const uint16_t *B16, int ldb,
                                   float *C, int ldc, float *chunk_max, float *chunk_sum);
 

@@ -1140,7 +1140,7 @@ static inline __attribute__((always_inline)) void head_chunk(const float *a, con
 
 int pst_sgemm_avx512_nt_head_bf16(int M, int N, int K, const float *A, int lda, const uint16_t *B16, int ldb,
                                   float *C, int ldc, float *chunk_max, float *chunk_sum) {
-    if (K > PST_GEMM_HEAD_MAX_K) return -1;
+    if (K > PST_GEMM_HEAD_MAX_K || (ldc == PST_GEMM_LOGITS_GROUPED && K < 1)) return -1;
     if (trivial_product(M, N, K, 1.0f, 0.0f, C, ldc)) return 0;
     int groups = (M + 15) / 16, Kp = (K + HC - 1) / HC * HC; /* A's depth zero-padded to chunks */
     float *Ap = aligned_alloc(64, (size_t)groups * Kp * 16 * sizeof(float));
@@ -1197,6 +1197,11 @@ int pst_sgemm_avx512_nt_head_bf16(int M, int N, int K, const float *A, int lda, 
             for (int g = 0; g < groups; g++) {
                 if (m && nj == 16) lse_tile(acc + g * 16, 16, m + g * 16, s + g * 16);
                 else if (m) lse_tile(acc + g * 16, nj, m + g * 16, s + g * 16);
+                if (ldc == PST_GEMM_LOGITS_GROUPED) { /* as pst_sgemm_avx512_nt_head_lse stores them */
+                    float *ct = PST_GEMM_GROUPED_ROW(C, g * 16, N) + (size_t)j0 * 16;
+                    for (int j = 0; j < 16; j++) _mm512_storeu_ps(ct + j * 16, acc[g * 16 + j]);
+                    continue;
+                }
                 transpose16(acc + g * 16); /* acc[g·16 + i] = row g·16 + i of the tile */
                 int mi = M - g * 16 < 16 ? M - g * 16 : 16;
                 for (int i = 0; i < mi; i++)

@@ -122,10 +122,10 @@ void pst_linear_forward_bf16(float *out, const float *inp, const uint16_t *W, co
  * model at batch 16 sampled at 0.73× the fp32 path's speed.) */
 #define BF16_NT_HEAD_ROWS 8
 
-int pst_matmul_nt_bf16_chunks(float *out, const float *x, const uint16_t *W, int N, int C, int V, float *chunk_max,
-                              float *chunk_sum) {
+int pst_matmul_nt_bf16_chunks(float *out, int ldo, const float *x, const uint16_t *W, int N, int C, int V,
+                              float *chunk_max, float *chunk_sum) {
     if (N >= BF16_NT_HEAD_ROWS && C <= PST_GEMM_HEAD_MAX_K && base_kernels() && N > 0 && V > 0 &&
-        pst_sgemm_avx512_nt_head_bf16(N, V, C, x, C, W, C, out, V, chunk_max, chunk_sum) == 0)
+        pst_sgemm_avx512_nt_head_bf16(N, V, C, x, C, W, C, out, ldo, chunk_max, chunk_sum) == 0)
         return 0;
     return -1;
 }
@@ -135,7 +135,7 @@ int pst_matmul_nt_bf16(float *out, const float *x, const uint16_t *W, int N, int
     if (N <= 0 || V <= 0) return 0;
     if (N <= PST_GEMM_THIN_MAX && base_kernels() && pst_sgemm_avx512_thin_bf16(1, N, V, C, x, C, W, C, 0.0f, out, V) == 0)
         return 0;
-    if (pst_matmul_nt_bf16_chunks(out, x, W, N, C, V, NULL, NULL) == 0) return 0;
+    if (pst_matmul_nt_bf16_chunks(out, V, x, W, N, C, V, NULL, NULL) == 0) return 0;
     int chunks = (V + 255) / 256;
 #pragma omp parallel for schedule(static) num_threads(threads_for(2.0 * V * C))
     for (int t = 0; t < chunks; t++) {

@@ -47,11 +47,12 @@ void pst_linear_forward_bf16(float *out, const float *inp, const uint16_t *W, co
  * output-layer kernel). Returns 0, or -1 (out untouched) when C > 2048. */
 int pst_matmul_nt_bf16(float *out, const float *x, const uint16_t *W, int N, int C, int V);
 /* The same through base's output-layer kernel, with each row's chunks' partials (max, Σ e
- * over PST_GEMM_LSE_COLS tokens, [N][chunks]: base/gemm.h) for the sampler; 0, or -1 where
- * that kernel does not run (fewer than 8 rows, C > 1024, no AVX-512): then nothing is
- * written and pst_matmul_nt_bf16 computes out. */
-int pst_matmul_nt_bf16_chunks(float *out, const float *x, const uint16_t *W, int N, int C, int V, float *chunk_max,
-                              float *chunk_sum);
+ * over PST_GEMM_LSE_COLS tokens, [N][chunks]: base/gemm.h) for the sampler, out's rows ldo
+ * apart (V), or grouped (PST_GEMM_LOGITS_GROUPED); 0, or -1 where that kernel does not run
+ * (fewer than 8 rows, C > 1024, no AVX-512): then nothing is written and
+ * pst_matmul_nt_bf16 computes out (row-major). */
+int pst_matmul_nt_bf16_chunks(float *out, int ldo, const float *x, const uint16_t *W, int N, int C, int V,
+                              float *chunk_max, float *chunk_sum);
 
 /* Tests: run the plain (0) or AVX-512 (2) variant, or choose by the CPU (-1, the
  * default). Asking for AVX-512 on a CPU without it keeps the plain variant. */

@@ -266,13 +266,13 @@ static void decoder_forward(kv_decoder *d, int n, const int *row, const int *pos
     if (d->chunk_max) { /* the sampler's plain case: with the chunk partials where the kernels run */
         size_t at = (size_t)first * PST_GEMM_LSE_CHUNKS(V);
         float *cmax = d->chunk_max + at, *csum = d->chunk_sum + at;
-        grouped = grouped && first == 0 && !d->half;
+        grouped = grouped && first == 0;
+        int ldo = grouped ? PST_GEMM_LOGITS_GROUPED : V;
         int chunks = n_out > PST_GEMM_THIN_MAX &&
-                     (d->half ? pst_matmul_nt_bf16_chunks(out, d->ln, d->wte16, n_out, C, V, cmax, csum) == 0
-                              : pst_fused_head_ok() &&
-                                    pst_sgemm_avx512_nt_head_lse(n_out, V, C, d->ln, C, p->wte, C, NULL, out,
-                                                                 grouped ? PST_GEMM_LOGITS_GROUPED : V, cmax, csum,
-                                                                 NULL, NULL, NULL) == 0);
+                     (d->half ? pst_matmul_nt_bf16_chunks(out, ldo, d->ln, d->wte16, n_out, C, V, cmax, csum) == 0
+                              : pst_fused_head_ok() && pst_sgemm_avx512_nt_head_lse(n_out, V, C, d->ln, C, p->wte, C,
+                                                                                    NULL, out, ldo, cmax, csum, NULL,
+                                                                                    NULL, NULL) == 0);
         memset(d->slot_chunks + first, chunks ? 1 + grouped : 0, n_out);
         if (chunks) return;
     }

@@ -158,11 +158,18 @@ static int check_bf16_kernel(int kind, int M, int N, int K, int pad, int threads
                                             NULL) != 0 ||
                pst_sgemm_avx512_nt_head_bf16(M, N, K, A, K, B16, ldb, C16, ldc, p16, p16 + M * nc) != 0 ||
                memcmp(p32, p16, sizeof(float) * 2 * M * nc) != 0 || memcmp(C, C16, sizeof(float) * M * ldc) != 0;
+        /* and with the logits grouped (the sampler's layout): the same values and partials */
+        float *Cg = malloc(sizeof(float) * (M + 15) / 16 * 16 * PST_GEMM_GROUPED_N(N));
+        pbad += pst_sgemm_avx512_nt_head_bf16(M, N, K, A, K, B16, ldb, Cg, PST_GEMM_LOGITS_GROUPED, p16,
+                                              p16 + M * nc) != 0 ||
+                memcmp(p32, p16, sizeof(float) * 2 * M * nc) != 0;
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) pbad += PST_GEMM_GROUPED_ROW(Cg, i, N)[16 * (size_t)j] != C[(size_t)i * ldc + j];
         omp_set_num_threads(saved);
         CHECK_MSG(!pbad, "bf16 output-layer kernel %dx%dx%d (%d threads): chunk partials or logits differ", M, N, K,
                   threads);
         bad += pbad;
-        free(p32);
+        free(p32), free(Cg);
     }
     free(Ct);
     free(A), free(B), free(C), free(C16), free(B16);
