@@ -1034,6 +1034,13 @@ static inline void prefetch_rows_for_store(const float *c, int ldc, int rows) {
     }
 }
 
+/* A tile of logits as it sits in registers (acc[j] = column j0 + j, lanes = the 16 rows
+ * of group g) into C grouped (PST_GEMM_LOGITS_GROUPED, base/gemm.h): no transpose. */
+static inline void store_tile_grouped(float *C, int N, int g, int j0, const __m512 acc[16]) {
+    float *ct = PST_GEMM_GROUPED_ROW(C, g * 16, N) + (size_t)j0 * 16;
+    for (int j = 0; j < 16; j++) _mm512_storeu_ps(ct + j * 16, acc[j]);
+}
+
 /* Row i's partials of the nc chunks, pm and ps [nc][stride], into chunk_max and chunk_sum [M][nc]. */
 static void chunk_partials_out(const float *pm, const float *ps, size_t stride, int nc, int i, float *chunk_max,
                                float *chunk_sum) {
@@ -1081,9 +1088,8 @@ int pst_sgemm_avx512_nt_head_lse(int M, int N, int K, const float *A, int lda, c
                     if (nj == 16) lse_tile(acc, 16, m + g * 16, s + g * 16);
                     else lse_tile(acc, nj, m + g * 16, s + g * 16);
                     pick_targets(acc, tg + g * 16, j0, nj, pk + g * 16);
-                    if (C && grouped) { /* as they are: acc[j] = column j0 + j of the group's rows */
-                        float *ct = PST_GEMM_GROUPED_ROW(C, g * 16, N) + (size_t)j0 * 16;
-                        for (int j = 0; j < 16; j++) _mm512_storeu_ps(ct + j * 16, acc[j]);
+                    if (C && grouped) {
+                        store_tile_grouped(C, N, g, j0, acc);
                     } else if (C) { /* the logits too (sampling draws from them) */
                         transpose16(acc); /* acc[i] = row g·16 + i of the tile */
                         __mmask16 cm = lane_mask(nj);
@@ -1197,9 +1203,8 @@ int pst_sgemm_avx512_nt_head_bf16(int M, int N, int K, const float *A, int lda, 
             for (int g = 0; g < groups; g++) {
                 if (m && nj == 16) lse_tile(acc + g * 16, 16, m + g * 16, s + g * 16);
                 else if (m) lse_tile(acc + g * 16, nj, m + g * 16, s + g * 16);
-                if (ldc == PST_GEMM_LOGITS_GROUPED) { /* as pst_sgemm_avx512_nt_head_lse stores them */
-                    float *ct = PST_GEMM_GROUPED_ROW(C, g * 16, N) + (size_t)j0 * 16;
-                    for (int j = 0; j < 16; j++) _mm512_storeu_ps(ct + j * 16, acc[g * 16 + j]);
+                if (ldc == PST_GEMM_LOGITS_GROUPED) {
+                    store_tile_grouped(C, N, g, j0, acc + g * 16);
                     continue;
                 }
                 transpose16(acc + g * 16); /* acc[g·16 + i] = row g·16 + i of the tile */
