@@ -37,7 +37,10 @@ void pst_sgemm_kernel(pst_gemm_kernel kernel, int trans_a, int trans_b, int M, i
                       float *C, int ldc);
 
 /* The packed AVX-512 kernel itself (base/gemm_avx512.c). Returns 0, or -1 when
- * it was not compiled in or could not allocate its packing buffers (C untouched). */
+ * it was not compiled in or could not allocate its packing buffers (C untouched).
+ * It and every pst_sgemm_avx512_* below run AVX-512 instructions from their first
+ * one: call them only where pst_gemm_avx512_available() (a CPU without AVX-512F
+ * stops on an illegal instruction). */
 int pst_sgemm_avx512(int trans_a, int trans_b, int M, int N, int K, float alpha,
                      const float *A, int lda, const float *B, int ldb, float beta, float *C,
                      int ldc);

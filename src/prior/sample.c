@@ -357,8 +357,7 @@ static int warp_sample_plain(const float *z, int V, warp_scratch *ws, double u, 
         se += s_all;
         total += blk[b] = s_ok;
     }
-    double lse_raw = zmax + log(se);
-    if (!isfinite(lse_raw) || !(total > 0)) return -1; /* NaN or infinite logits */
+    if (!isfinite(zmax + log(se)) || !(total > 0)) return -1; /* NaN or infinite logits */
     /* inverse CDF: the block where u·total falls, then the token in it; rounding can
      * leave r past the last crossing: then the last allowed token seen */
     double r = u * total, cum = 0;
@@ -376,7 +375,10 @@ static int warp_sample_plain(const float *z, int V, warp_scratch *ws, double u, 
             cum += e[j];
             if (r < cum) break;
         }
-    *lp_model = z[tok] - lse_raw;
+    /* log π(tok) = z_tok − zmax − log Σ_all, log q(tok) = z_tok − zmax − log Σ_allowed, in
+     * the same order as sample_from_chunks: without bans the two sums are the same
+     * numbers, so q = π to the bit, on every path */
+    *lp_model = ((double)z[tok] - zmax) - log(se);
     *lp_prop = ((double)z[tok] - zmax) - log(total);
     return tok;
 }
