@@ -1,4 +1,5 @@
-/* OpenBLAS vs our packed AVX-512 SGEMM on the products GPT-2 small training runs
+/* OpenBLAS vs our packed AVX-512 SGEMM (on a CPU without AVX-512F: our AVX2 kernels, for
+ * M <= 8 and the output layer's shape only) on the products GPT-2 small training runs
  * (B·T = 1024 rows, C = 768, V = 50257), forward and backward (transposes), plus
  * what pst_sgemm's auto rule picks for each.
  *
@@ -112,25 +113,29 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < maxa; i++) A[i] = (float)pst_rng_normal(&rng);
     for (size_t i = 0; i < n_b * stride; i++) B[i] = (float)pst_rng_normal(&rng);
 
-    int avx = pst_gemm_avx512_available();
-    printf("# sgemm GFLOP/s, %d threads, OpenBLAS core %s, AVX-512 kernel %s, 512/256-bit FMA "
+    /* ours: the AVX-512 kernels, or on a CPU without AVX-512F the AVX2 ones (M <= 8, and
+     * the output layer's shape up to 64 rows) */
+    int avx = pst_gemm_avx512_available(), avx2 = !avx && pst_gemm_avx2_available();
+    printf("# sgemm GFLOP/s, %d threads, OpenBLAS core %s, ours: %s, 512/256-bit FMA "
            "throughput %.2f, B %s\n",
-           omp_get_max_threads(), pst_gemm_openblas_core(), avx ? "available" : "unavailable",
+           omp_get_max_threads(), pst_gemm_openblas_core(),
+           avx ? "the AVX-512 kernels" : avx2 ? "the AVX2 kernels (no AVX-512F)" : "none (no AVX2)",
            pst_cpu_fma512_ratio(), cold ? "from memory (--cold)" : "warm in the caches");
-    printf("%-22s %20s %9s %9s %7s %9s  %s\n", "product", "M x N x K (ta,tb)", "openblas", "avx512",
-           "ratio", "(median)", "auto picks");
+    printf("%-22s %20s %9s %9s %7s %9s %9s  %s\n", "product", "M x N x K (ta,tb)", "openblas", "ours",
+           "ratio", "(median)", "(ob med)", "auto picks");
     for (int i = 0; i < n; i++) {
         const shape *s = &list[i];
         if (quick && (s->M > 10000 || s->N > 10000 || s->K > 10000)) continue;
         double big = 2.0 * s->M * s->N * s->K > 1e10;
         double ob_med, ours_med = 0;
         double ob = time_kernel(PST_GEMM_OPENBLAS, s, A, B, n_b, stride, C, big ? 2.0 : 0.5, &ob_med);
-        double ours = avx ? time_kernel(PST_GEMM_AVX512, s, A, B, n_b, stride, C, big ? 2.0 : 0.5, &ours_med) : 0;
+        pst_gemm_kernel ours_k = avx ? PST_GEMM_AVX512 : avx2 && pst_gemm_choose(PST_GEMM_AVX2, s->ta, s->tb, s->M, s->N, s->K) == PST_GEMM_AVX2 ? PST_GEMM_AVX2 : 0;
+        double ours = ours_k ? time_kernel(ours_k, s, A, B, n_b, stride, C, big ? 2.0 : 0.5, &ours_med) : 0;
         pst_gemm_kernel pick = pst_gemm_choose(PST_GEMM_AUTO, s->ta, s->tb, s->M, s->N, s->K);
         char dims[64];
         snprintf(dims, sizeof dims, "%dx%dx%d (%d,%d)", s->M, s->N, s->K, s->ta, s->tb);
-        printf("%-22s %20s %9.1f %9.1f %7.2f %9.1f  %s\n", s->name, dims, ob, ours, ours / ob, ours_med,
-               pick == PST_GEMM_AVX512 ? "avx512" : "openblas");
+        printf("%-22s %20s %9.1f %9.1f %7.2f %9.1f %9.1f  %s\n", s->name, dims, ob, ours, ours / ob, ours_med, ob_med,
+               pick == PST_GEMM_AVX512 ? "avx512" : pick == PST_GEMM_AVX2 ? "avx2" : "openblas");
         fflush(stdout);
     }
     free(A);

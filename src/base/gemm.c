@@ -1,7 +1,8 @@
 /* Matrix products: pst_sgemm dispatches each call to OpenBLAS (cblas_sgemm, the
- * portable kernel) or to our packed AVX-512 kernel (base/gemm_avx512.c), chosen
- * at run time: env POSTERIOR_GEMM=auto|openblas|avx512 (default auto), the CPU's
- * AVX-512F support, and in auto mode a rule measured by bench/bench_gemm.c. */
+ * portable kernel), to our AVX-512 kernels (base/gemm_avx512.c) or, on a CPU with
+ * AVX2 but not AVX-512F, to our AVX2 thin kernel (base/gemm_avx2.c), chosen at run
+ * time: env POSTERIOR_GEMM=auto|openblas|avx512|avx2 (default auto), the CPU, and in
+ * auto mode a rule measured by bench/bench_gemm.c. */
 #include "base/cpu.h"
 #include "base/gemm.h"
 #include "posterior/base.h"
@@ -14,12 +15,14 @@
 char *openblas_get_corename(void); /* OpenBLAS extension, not in cblas.h */
 
 int pst_gemm_avx512_available(void) { return pst_cpu_has_avx512f(); }
+int pst_gemm_avx2_available(void) { return pst_cpu_has_avx2_fma(); }
 
 int pst_gemm_requested(void) {
     const char *s = pst_env_gemm(); /* NULL when unset or empty */
     if (!s || strcmp(s, "auto") == 0) return PST_GEMM_AUTO;
     if (strcmp(s, "openblas") == 0) return PST_GEMM_OPENBLAS;
     if (strcmp(s, "avx512") == 0) return PST_GEMM_AVX512;
+    if (strcmp(s, "avx2") == 0) return PST_GEMM_AVX2;
     return -1;
 }
 
@@ -114,9 +117,22 @@ static int is_head_shape(int trans_a, int trans_b, int M, int K) {
     return !trans_a && trans_b && K <= PST_GEMM_HEAD_MAX_K && M <= 64;
 }
 
+/* Without AVX-512F (or when asked for avx2): the AVX2 kernel for M <= 8 where B is 2 MB
+ * or more, and for the decoding batch's output layer (is_head_shape) where wte is 4 MB
+ * or more (AMD EPYC Zen 3, docs/benchmarks.md, session 20); OpenBLAS for the rest.
+ * Asked for avx2: every shape it has. */
+static pst_gemm_kernel choose_avx2(pst_gemm_kernel requested, int trans_a, int trans_b, int M, int N, int K) {
+    int thin = M <= PST_GEMM_THIN_MAX, head = is_head_shape(trans_a, trans_b, M, K);
+    if (!pst_gemm_avx2_available() || !(thin || head)) return PST_GEMM_OPENBLAS;
+    if (requested == PST_GEMM_AVX2) return PST_GEMM_AVX2;
+    return (double)N * K >= (thin ? 1 << 19 : 1 << 20) ? PST_GEMM_AVX2 : PST_GEMM_OPENBLAS;
+}
+
 pst_gemm_kernel pst_gemm_choose(pst_gemm_kernel requested, int trans_a, int trans_b, int M, int N,
                                 int K) {
-    if (requested == PST_GEMM_OPENBLAS || !pst_gemm_avx512_available()) return PST_GEMM_OPENBLAS;
+    if (requested == PST_GEMM_OPENBLAS) return PST_GEMM_OPENBLAS;
+    if (requested == PST_GEMM_AVX2 || !pst_gemm_avx512_available())
+        return choose_avx2(requested, trans_a, trans_b, M, N, K);
     if (requested == PST_GEMM_AVX512) return PST_GEMM_AVX512;
     if (openblas_tuned_width() == 0) return PST_GEMM_AVX512; /* OpenBLAS untuned: ours at every shape */
     if (M <= PST_GEMM_THIN_MAX) return (double)N * K >= (1 << 19) ? PST_GEMM_AVX512 : PST_GEMM_OPENBLAS;
@@ -156,7 +172,11 @@ static void sgemm_openblas(int trans_a, int trans_b, int M, int N, int K, float 
 void pst_sgemm_kernel(pst_gemm_kernel kernel, int trans_a, int trans_b, int M, int N, int K,
                       float alpha, const float *A, int lda, const float *B, int ldb, float beta,
                       float *C, int ldc) {
-    if (pst_gemm_choose(kernel, trans_a, trans_b, M, N, K) == PST_GEMM_AVX512) {
+    pst_gemm_kernel chosen = pst_gemm_choose(kernel, trans_a, trans_b, M, N, K);
+    if (chosen == PST_GEMM_AVX2 &&
+        pst_sgemm_avx2_thin(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc) == 0)
+        return;
+    if (chosen == PST_GEMM_AVX512) {
         int rc = M <= PST_GEMM_THIN_MAX
                      ? pst_sgemm_avx512_thin(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb,
                                              beta, C, ldc)

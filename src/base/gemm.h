@@ -5,6 +5,8 @@
  *   env POSTERIOR_GEMM=openblas  always OpenBLAS (cblas_sgemm)
  *   env POSTERIOR_GEMM=avx512    our packed AVX-512 kernel when the CPU has AVX-512F
  *                                (OpenBLAS otherwise: the portable fallback)
+ *   env POSTERIOR_GEMM=avx2      our AVX2 thin kernel for M <= PST_GEMM_THIN_MAX when
+ *                                the CPU has AVX2 + FMA, OpenBLAS for the rest
  *   unset or auto                the measured rule in pst_gemm_choose (base/gemm.c)
  */
 #ifndef POSTERIOR_BASE_GEMM_H
@@ -16,10 +18,14 @@ typedef enum {
     PST_GEMM_AUTO = 0,
     PST_GEMM_OPENBLAS = 1,
     PST_GEMM_AVX512 = 2,
+    PST_GEMM_AVX2 = 3, /* thin products only (base/gemm_avx2.c) */
 } pst_gemm_kernel;
 
 /* 1 when this CPU (and the compiler) can run the AVX-512 kernel. */
 int pst_gemm_avx512_available(void);
+
+/* 1 when this CPU (and the compiler) can run the AVX2 thin kernel: AVX2 and FMA. */
+int pst_gemm_avx2_available(void);
 
 /* The kernel POSTERIOR_GEMM asks for (PST_GEMM_AUTO when unset, empty or "auto");
  * -1 for an unknown value (pst_sgemm then uses auto). */
@@ -51,6 +57,12 @@ int pst_sgemm_avx512(int trans_a, int trans_b, int M, int N, int K, float alpha,
 int pst_sgemm_avx512_thin(int trans_a, int trans_b, int M, int N, int K, float alpha,
                           const float *A, int lda, const float *B, int ldb, float beta, float *C,
                           int ldc);
+/* The thin products on AVX2 + FMA (base/gemm_avx2.c: a CPU without AVX-512F), the same
+ * contract and algorithm with 8-float vectors; with B transposed (the output layer) also
+ * 9-64 rows, by outer products on 8 × 12 tiles. -1 for other M. Call only where
+ * pst_gemm_avx2_available(). */
+int pst_sgemm_avx2_thin(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                        const float *B, int ldb, float beta, float *C, int ldc);
 /* The same with B in bfloat16 (prior/bf16_kernels.h), A as stored, alpha 1: each value
  * of B is widened to fp32 just before its FMAs, so C holds exactly what
  * pst_sgemm_avx512_thin computes on the widened B, read at half the bytes. */
@@ -112,10 +124,11 @@ int pst_sgemm_avx512_nt_head_lse(int M, int N, int K, const float *A, int lda, c
                                  float *row_max, float *row_sum, float *picked);
 
 /* The FMA peak probe of bench_ceilings and of pst_cpu_fma512_ratio (base/cpu.c), compiled
- * with the kernels (base/gemm_avx512.c): `iters` rounds of PST_FMA_CHAINS independent
+ * with the kernels (base/gemm_avx512.c, base/gemm_avx2.c): `iters` rounds of PST_FMA_CHAINS independent
  * chains acc = acc·x + y in registers, 512-bit (16 lanes) or 256-bit (8 lanes), 2 FLOP per
  * lane; returns a value that depends on every chain (use it, or the loop is optimised
- * away). Call only on a CPU with AVX-512F (and AVX2 + FMA); without the kernels, 0. */
+ * away). Call the first only on a CPU with AVX-512F, the second with AVX2 + FMA; without
+ * the kernels, 0. */
 #define PST_FMA_CHAINS 12
 double pst_fma_chains_avx512(long iters);
 double pst_fma_chains_avx2(long iters);

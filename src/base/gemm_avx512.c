@@ -1239,27 +1239,11 @@ double pst_fma_chains_avx512(long iters) {
     return _mm512_reduce_add_ps(s);
 }
 
-double pst_fma_chains_avx2(long iters) {
-    __m256 acc[PST_FMA_CHAINS];
-    for (int c = 0; c < PST_FMA_CHAINS; c++) acc[c] = _mm256_set1_ps(1.0f + 0.01f * c);
-    const __m256 x = _mm256_set1_ps(0.999999f), y = _mm256_set1_ps(1e-7f);
-    for (long i = 0; i < iters; i++) {
-#pragma GCC unroll 12
-        for (int c = 0; c < PST_FMA_CHAINS; c++) acc[c] = _mm256_fmadd_ps(acc[c], x, y);
-    }
-    float out[8];
-    __m256 s = acc[0];
-    for (int c = 1; c < PST_FMA_CHAINS; c++) s = _mm256_add_ps(s, acc[c]);
-    _mm256_storeu_ps(out, s);
-    return out[0] + out[7];
-}
-
 #pragma GCC pop_options
 
 #else
 
 double pst_fma_chains_avx512(long iters) { return 0 * (double)iters; }
-double pst_fma_chains_avx2(long iters) { return 0 * (double)iters; }
 
 
 int pst_sgemm_avx512_small(int M, int N, int K, float alpha, const float *A, int lda, const float *B,

@@ -1,5 +1,5 @@
 /* pst_sgemm and each kernel behind it (OpenBLAS, our packed AVX-512 kernel when the
- * CPU has AVX-512F, and the auto rule) against a naive double-precision loop:
+ * CPU has AVX-512F, our AVX2 thin kernel when it has AVX2 + FMA, and the auto rule) against a naive double-precision loop:
  * all four transpose combinations, odd sizes that cut every tile and block edge,
  * leading dimensions larger than the row, alpha / beta (beta = 0 must ignore NaN
  * in C), K = 0, and a call from inside an OpenMP parallel region. */
@@ -34,13 +34,14 @@ static void naive(int ta, int tb, int M, int N, int K, float alpha, const float 
         }
 }
 
-/* The kernels under test: pst_gemm_kernel's three settings (AVX512 runs the thin
- * kernel for M <= PST_GEMM_THIN_MAX and the packed one above), plus the packed
- * kernel called directly for every M. */
-enum { PACKED = 3 };
+/* The kernels under test: pst_gemm_kernel's four settings (AVX512 runs the thin
+ * kernel for M <= PST_GEMM_THIN_MAX and the packed one above; AVX2 the AVX2 thin kernel
+ * for M <= PST_GEMM_THIN_MAX and OpenBLAS above), plus the packed kernel called directly
+ * for every M. */
+enum { PACKED = 4 };
 
 static const char *kernel_name(int k) {
-    return k == PACKED ? "avx512-packed" : k == PST_GEMM_AVX512 ? "avx512"
+    return k == PACKED ? "avx512-packed" : k == PST_GEMM_AVX512 ? "avx512" : k == PST_GEMM_AVX2 ? "avx2"
          : k == PST_GEMM_OPENBLAS ? "openblas" : "auto";
 }
 
@@ -252,9 +253,10 @@ static int check_head_lse(int M, int N, int K, int pad, pst_rng *rng) {
 }
 
 int main(void) {
-    int kernels[4] = {PST_GEMM_OPENBLAS, PST_GEMM_AVX512, PST_GEMM_AUTO, PACKED};
-    int n_kernels = pst_gemm_avx512_available() ? 4 : 1;
-    if (n_kernels == 1) printf("this CPU has no AVX-512F: only the OpenBLAS kernel is tested\n");
+    int kernels[5] = {PST_GEMM_OPENBLAS, PST_GEMM_AUTO}, n_kernels = 2;
+    if (pst_gemm_avx2_available()) kernels[n_kernels++] = PST_GEMM_AVX2;
+    if (pst_gemm_avx512_available()) kernels[n_kernels++] = PST_GEMM_AVX512, kernels[n_kernels++] = PACKED;
+    else printf("this CPU has no AVX-512F: the AVX-512 kernels are not tested\n");
     pst_rng rng;
     pst_rng_seed(&rng, 2024);
 
@@ -353,19 +355,36 @@ int main(void) {
         CHECK(pst_sgemm_avx512_nt_head_bf16(4, 10, PST_GEMM_HEAD_MAX_K + 1, NULL, 1, NULL, 1, NULL, 10, NULL, NULL) == -1);
         CHECK(pst_sgemm_avx512_small_bf16(PST_GEMM_SMALL_MAX + 1, 10, 10, NULL, 10, NULL, 10, 0.0f, NULL, 10) == -1);
     } else {
-        /* without AVX-512F (the kernels are never called): every product goes to OpenBLAS */
-        CHECK(pst_gemm_choose(PST_GEMM_AVX512, 0, 1, 16, 50257, 128) == PST_GEMM_OPENBLAS);
-        CHECK(pst_gemm_choose(PST_GEMM_AUTO, 0, 0, 4, 3072, 768) == PST_GEMM_OPENBLAS);
+        /* without AVX-512F (those kernels are never called): the AVX2 kernel for M <= 8 with
+         * B of 2 MB or more and for the output layer's shape (9-64 rows, wte of 4 MB or more),
+         * OpenBLAS for every other product */
+        pst_gemm_kernel thin = pst_gemm_avx2_available() ? PST_GEMM_AVX2 : PST_GEMM_OPENBLAS;
+        CHECK(pst_gemm_choose(PST_GEMM_AVX512, 0, 1, 16, 50257, 128) == thin);
+        CHECK(pst_gemm_choose(PST_GEMM_AUTO, 0, 1, 16, 5000, 128) == PST_GEMM_OPENBLAS);
+        CHECK(pst_gemm_choose(PST_GEMM_AUTO, 0, 1, 65, 50257, 128) == PST_GEMM_OPENBLAS);
+        CHECK(pst_gemm_choose(PST_GEMM_AUTO, 1, 1, 16, 50257, 128) == PST_GEMM_OPENBLAS);
+        CHECK(pst_gemm_choose(PST_GEMM_AVX512, 0, 1, 4, 50257, 128) == thin);
+        CHECK(pst_gemm_choose(PST_GEMM_AUTO, 0, 0, 4, 3072, 768) == thin);
+        CHECK(pst_gemm_choose(PST_GEMM_AUTO, 0, 0, 4, 384, 128) == PST_GEMM_OPENBLAS);
+        CHECK(pst_gemm_choose(PST_GEMM_AUTO, 0, 0, 64, 3072, 768) == PST_GEMM_OPENBLAS);
     }
+    /* avx2 asked for: the AVX2 kernel for every M <= 8 and every output-layer shape (any
+     * CPU with AVX2 + FMA), else OpenBLAS */
+    CHECK(pst_gemm_choose(PST_GEMM_AVX2, 1, 0, 8, 10, 10) ==
+          (pst_gemm_avx2_available() ? PST_GEMM_AVX2 : PST_GEMM_OPENBLAS));
+    CHECK(pst_gemm_choose(PST_GEMM_AVX2, 0, 1, 64, 10, 10) ==
+          (pst_gemm_avx2_available() ? PST_GEMM_AVX2 : PST_GEMM_OPENBLAS));
+    CHECK(pst_gemm_choose(PST_GEMM_AVX2, 0, 0, 9, 3072, 768) == PST_GEMM_OPENBLAS);
     /* From inside a parallel region (each thread its own product): the kernel runs
      * single-threaded there and the results are still exact. */
-    if (n_kernels > 1) {
+    for (int kk = 0; kk < n_kernels; kk++) {
+        if (kernels[kk] != PST_GEMM_AVX512 && kernels[kk] != PST_GEMM_AVX2) continue;
         int bad = 0;
 #pragma omp parallel num_threads(2) reduction(+ : bad)
         {
             pst_rng r = pst_rng_split(&rng, (uint64_t)omp_get_thread_num());
-            bad += check_product(PST_GEMM_AVX512, omp_get_thread_num(), 1, 70, 90, 100, 1.0f, 0.0f,
-                                 0, 0, &r);
+            bad += check_product(kernels[kk], omp_get_thread_num(), 1, 70, 90, 100, 1.0f, 0.0f, 0, 0, &r) +
+                   check_product(kernels[kk], 0, omp_get_thread_num(), 5, 900, 300, 1.0f, 0.0f, 0, 0, &r);
         }
         CHECK(bad == 0);
     }
@@ -388,9 +407,13 @@ int main(void) {
           (untuned ? PST_GEMM_AVX512 : PST_GEMM_OPENBLAS));
 
     CHECK(pst_gemm_choose(PST_GEMM_AUTO, 0, 1, 4, 50257, 768) ==
-          (pst_gemm_avx512_available() ? PST_GEMM_AVX512 : PST_GEMM_OPENBLAS));
+          (pst_gemm_avx512_available() ? PST_GEMM_AVX512
+           : pst_gemm_avx2_available() ? PST_GEMM_AVX2
+                                       : PST_GEMM_OPENBLAS));
     CHECK(pst_gemm_choose(PST_GEMM_AUTO, 0, 1, 16, 50257, 128) ==
-          (pst_gemm_avx512_available() ? PST_GEMM_AVX512 : PST_GEMM_OPENBLAS));
+          (pst_gemm_avx512_available() ? PST_GEMM_AVX512
+           : pst_gemm_avx2_available() ? PST_GEMM_AVX2
+                                       : PST_GEMM_OPENBLAS));
     /* Large products: ours where OpenBLAS runs an AVX2 kernel on a full-width AVX-512
      * core (512/256-bit FMA throughput ~2), OpenBLAS where it runs an AVX-512 kernel or
      * the core splits 512-bit FMAs (~1). The probe runs once: the same value after. */
@@ -415,6 +438,8 @@ int main(void) {
     CHECK(pst_gemm_requested() == PST_GEMM_OPENBLAS);
     setenv("POSTERIOR_GEMM", "avx512", 1);
     CHECK(pst_gemm_requested() == PST_GEMM_AVX512);
+    setenv("POSTERIOR_GEMM", "avx2", 1);
+    CHECK(pst_gemm_requested() == PST_GEMM_AVX2);
     setenv("POSTERIOR_GEMM", "fast", 1);
     CHECK(pst_gemm_requested() == -1);
     unsetenv("POSTERIOR_GEMM");

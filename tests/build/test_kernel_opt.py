@@ -14,7 +14,7 @@ import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-KERNELS = ["src/base/gemm_avx512.c", "src/prior/optim_avx512.c", "src/prior/exp_kernels.c",
+KERNELS = ["src/base/gemm_avx512.c", "src/base/gemm_avx2.c", "src/prior/optim_avx512.c", "src/prior/exp_kernels.c",
            "src/prior/bf16_kernels.c"]
 PLAIN = "src/base/error.c"
 

@@ -1,0 +1,285 @@
+/* The thin products (M <= PST_GEMM_THIN_MAX rows: decoding's one row per sequence) for
+ * CPUs with AVX2 + FMA but without AVX-512F (AMD Zen 2 and 3, Intel before Ice Lake),
+ * where every other product goes to OpenBLAS. A decoding step reads every weight once
+ * and multiplies it by 1-8 rows: the product is bound by reading B. OpenBLAS's sgemm
+ * copies all of B into packed panels first (B read twice, written once); these
+ * kernels stream it once, unpacked, as base/gemm_avx512.c's thin kernels do:
+ *
+ *   B stored [K, N] (a Conv1D weight):  C[i][j] = Σ_k A[i][k]·B[k][j]
+ *     columns in chunks whose accumulators (16 KB) stay in L1 while B's rows stream
+ *     past them R at a time, A's M·R values broadcast in registers;
+ *   B stored [N, K] (wte, the output layer): C[i][j] = A[i]·B[j]
+ *     one row of B at a time (contiguous), two accumulators per row of A over
+ *     alternate 8-float steps of k, summed across lanes at the end of the row.
+ *
+ * 16 ymm registers (AVX-512 has 32 zmm): R is smaller than there (M·R broadcasts,
+ * R loads of B and one accumulator must fit). Compiled for AVX2 + FMA by target pragma
+ * (clang: per-file flags), so the build needs no -march=native; base/gemm.c calls it
+ * only after pst_cpu_has_avx2_fma(). */
+#include "base/gemm.h"
+#include "posterior/base.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+#include <immintrin.h>
+#include <omp.h>
+
+/* rows of B prefetched ahead (into L2) by the [N, K] kernel, as PST_GEMM_THIN_PF there */
+#ifndef PST_GEMM_AVX2_PF
+#define PST_GEMM_AVX2_PF 2
+#endif
+
+/* lanes 0 .. n-1 set (n clamped to 0..8), for maskload */
+static inline __m256i lanes(int n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+static inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+static inline void store_c(float *c, float v, float alpha, float beta) {
+    float r = alpha * v;
+    *c = beta == 0.0f ? r : fmaf(beta, *c, r);
+}
+
+/* B [N, K]: columns j0 .. j1 of C for mi (<= 4) rows of Ab (zero-padded to Kp, a
+ * multiple of 8) */
+static inline __attribute__((always_inline)) void nt_rows(const int mi, int j0, int j1, int K, int Kp,
+                                                          const float *Ab, const float *B, int ldb, float alpha,
+                                                          float beta, float *C, int ldc) {
+    __m256i tail = lanes(K - (Kp - 8));
+    for (int j = j0; j < j1; j++) {
+        const float *b = B + (size_t)j * ldb;
+        __m256 acc0[4], acc1[4];
+        for (int i = 0; i < mi; i++) acc0[i] = acc1[i] = _mm256_setzero_ps();
+        int k = 0;
+        for (; k + 16 <= K; k += 16) {
+            _mm_prefetch((const char *)(b + PST_GEMM_AVX2_PF * (size_t)ldb + k), _MM_HINT_T1);
+            __m256 b0 = _mm256_loadu_ps(b + k), b1 = _mm256_loadu_ps(b + k + 8);
+            for (int i = 0; i < mi; i++) {
+                acc0[i] = _mm256_fmadd_ps(_mm256_load_ps(Ab + (size_t)i * Kp + k), b0, acc0[i]);
+                acc1[i] = _mm256_fmadd_ps(_mm256_load_ps(Ab + (size_t)i * Kp + k + 8), b1, acc1[i]);
+            }
+        }
+        for (; k < Kp; k += 8) {
+            __m256 b0 = k + 8 <= K ? _mm256_loadu_ps(b + k) : _mm256_maskload_ps(b + k, tail);
+            for (int i = 0; i < mi; i++)
+                acc0[i] = _mm256_fmadd_ps(_mm256_load_ps(Ab + (size_t)i * Kp + k), b0, acc0[i]);
+        }
+        for (int i = 0; i < mi; i++)
+            store_c(C + (size_t)i * ldc + j, hsum(_mm256_add_ps(acc0[i], acc1[i])), alpha, beta);
+    }
+}
+
+static void nt_cols(int mi, int j0, int j1, int K, int Kp, const float *Ab, const float *B, int ldb, float alpha,
+                    float beta, float *C, int ldc) {
+    switch (mi) {
+    case 1: nt_rows(1, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc); break;
+    case 2: nt_rows(2, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc); break;
+    case 3: nt_rows(3, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc); break;
+    default: nt_rows(4, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc); break;
+    }
+}
+
+/* B [N, K] with 9-64 rows of A (the output layer while decoding a batch): A packed in
+ * groups of 8 rows, k-major (Ap[g][k][0..7], rows past M zero), and a tile of HT columns
+ * of C held transposed in registers, one ymm (8 rows) per column:
+ *   acc[c] += broadcast(B[j+c][k]) · Ap[g][k][0..7]       (HT + 1 loads, HT FMAs per k)
+ * so no sum across lanes; each tile's HT rows of B are read from memory once (by the
+ * first group, from L1 after) while the next tile's are prefetched. */
+enum { HT = 12 }; /* columns of a tile: 12 accumulators + A + a broadcast of 16 ymm */
+
+static inline __attribute__((always_inline)) void head_tile(const int nc, const float *Ap, int K, int groups, int M,
+                                                            const float *B, int ldb, int j, int N, float alpha,
+                                                            float beta, float *C, int ldc) {
+    const float *b = B + (size_t)j * ldb;
+    for (int g = 0; g < groups; g++) {
+        const float *a = Ap + (size_t)g * K * 8;
+        __m256 acc[HT];
+        for (int c = 0; c < nc; c++) acc[c] = _mm256_setzero_ps();
+        for (int k = 0; k < K; k++) {
+            if (g == 0 && k % 16 == 0) /* the next tile's rows, a line each */
+                for (int c = 0; c < nc; c++)
+                    if (j + HT + c < N) _mm_prefetch((const char *)(b + (size_t)(HT + c) * ldb + k), _MM_HINT_T0);
+            __m256 av = _mm256_load_ps(a + (size_t)k * 8);
+            for (int c = 0; c < nc; c++)
+                acc[c] = _mm256_fmadd_ps(_mm256_broadcast_ss(b + (size_t)c * ldb + k), av, acc[c]);
+        }
+        float t[HT][8] __attribute__((aligned(32)));
+        for (int c = 0; c < nc; c++) _mm256_store_ps(t[c], acc[c]);
+        int rows = M - g * 8 < 8 ? M - g * 8 : 8;
+        for (int i = 0; i < rows; i++)
+            for (int c = 0; c < nc; c++) store_c(C + (size_t)(g * 8 + i) * ldc + j + c, t[c][i], alpha, beta);
+    }
+}
+
+/* columns j0 .. j1 of C: whole tiles, then the rest one column a tile */
+static void head_cols(const float *Ap, int K, int M, int j0, int j1, const float *B, int ldb, int N, float alpha,
+                      float beta, float *C, int ldc) {
+    int groups = (M + 7) / 8, j = j0;
+    for (; j + HT <= j1; j += HT) head_tile(HT, Ap, K, groups, M, B, ldb, j, N, alpha, beta, C, ldc);
+    for (; j < j1; j++) head_tile(1, Ap, K, groups, M, B, ldb, j, N, alpha, beta, C, ldc);
+}
+
+/* B [K, N]: the accumulators of a chunk of columns, row i at acc + i·NN_STRIDE(M) */
+#define NN_ACC 4096                                   /* floats: 16 KB, half of L1d */
+#define NN_STRIDE(M) (NN_ACC / (M) / 8 * 8)           /* floats between rows of acc */
+#define NN_R(M) ((M) <= 2 ? 4 : (M) <= 4 ? 2 : 1)     /* rows of B a pass: M·R + R + 1 <= 16 */
+
+/* One pass: acc[i][j..j+7] += Σ_{r<R} A[i][k+r]·B[k+r][j..j+7] over the chunk's cw
+ * columns; w is the element of B at row k, column c0. The next pass's rows are
+ * prefetched (to L2) when `prefetch`. */
+static inline __attribute__((always_inline)) void nn_pass(const int M, const int R, int cw, const float *B, size_t w,
+                                                          size_t N, const float *Ab, int Kp, int k, int prefetch,
+                                                          float *acc) {
+    __m256 x[8][4];
+    for (int i = 0; i < M; i++)
+        for (int r = 0; r < R; r++) x[i][r] = _mm256_broadcast_ss(Ab + (size_t)i * Kp + k + r);
+    __m256i tail = lanes(cw % 8 ? cw % 8 : 8);
+    for (int j = 0; j < cw; j += 8) {
+        __m256 b[4];
+        if (j + 8 <= cw)
+            for (int r = 0; r < R; r++) b[r] = _mm256_loadu_ps(B + w + r * N + j);
+        else
+            for (int r = 0; r < R; r++) b[r] = _mm256_maskload_ps(B + w + r * N + j, tail);
+        if (prefetch && j % 16 == 0) /* a cache line: 16 floats */
+            for (int r = 0; r < R; r++) _mm_prefetch((const char *)(B + w + (R + r) * N + j), _MM_HINT_T1);
+        for (int i = 0; i < M; i++) {
+            __m256 a = _mm256_load_ps(acc + i * NN_STRIDE(M) + j);
+            for (int r = 0; r < R; r++) a = _mm256_fmadd_ps(x[i][r], b[r], a);
+            _mm256_store_ps(acc + i * NN_STRIDE(M) + j, a);
+        }
+    }
+}
+
+/* columns j0 .. j1 of C, all M rows, in chunks of equal width (at most NN_STRIDE(M)) */
+static inline __attribute__((always_inline)) void nn_rows(const int M, int j0, int j1, int K, int Kp,
+                                                          const float *Ab, const float *B, int ldb, float alpha,
+                                                          float beta, float *C, int ldc) {
+    const int R = NN_R(M);
+    float acc[NN_ACC] __attribute__((aligned(32)));
+    int cw_max = NN_STRIDE(M), nchunks = (j1 - j0 + cw_max - 1) / cw_max;
+    int cw_even = ((j1 - j0 + nchunks - 1) / nchunks + 7) / 8 * 8;
+    size_t N = (size_t)ldb;
+    for (int c0 = j0; c0 < j1; c0 += cw_even) {
+        int cw = c0 + cw_even < j1 ? cw_even : j1 - c0;
+        for (int i = 0; i < M; i++) memset(acc + i * NN_STRIDE(M), 0, (size_t)(cw + 7) / 8 * 8 * sizeof(float));
+        int k = 0;
+        for (; k + R <= K; k += R) nn_pass(M, R, cw, B, (size_t)k * N + c0, N, Ab, Kp, k, k + 2 * R <= K, acc);
+        for (; k < K; k++) nn_pass(M, 1, cw, B, (size_t)k * N + c0, N, Ab, Kp, k, 0, acc);
+        for (int i = 0; i < M; i++) {
+            float *c = C + (size_t)i * ldc + c0, *ac = acc + i * NN_STRIDE(M);
+            for (int j = 0; j < cw; j++) store_c(c + j, ac[j], alpha, beta);
+        }
+    }
+}
+
+static void nn_cols(int M, int j0, int j1, int K, int Kp, const float *Ab, const float *B, int ldb, float alpha,
+                    float beta, float *C, int ldc) {
+#define NN_ROWS(m) nn_rows(m, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc)
+    switch (M) {
+    case 1: NN_ROWS(1); break;
+    case 2: NN_ROWS(2); break;
+    case 3: NN_ROWS(3); break;
+    case 4: NN_ROWS(4); break;
+    case 5: NN_ROWS(5); break;
+    case 6: NN_ROWS(6); break;
+    case 7: NN_ROWS(7); break;
+    default: NN_ROWS(8); break;
+    }
+#undef NN_ROWS
+}
+
+int pst_sgemm_avx2_thin(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                        const float *B, int ldb, float beta, float *C, int ldc) {
+    if (M > (trans_b ? PST_GEMM_SMALL_MAX : PST_GEMM_THIN_MAX)) return -1;
+    if (M <= 0 || N <= 0) return 0;
+    if (K <= 0 || alpha == 0.0f) { /* C = beta·C */
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
+        return 0;
+    }
+    int Kp = (K + 7) / 8 * 8;
+    /* op(A), zero-padded to Kp columns: on the stack when small (decoding's case) */
+    float small[4096] __attribute__((aligned(32)));
+    float *Ab = (size_t)M * Kp <= 4096 ? small : aligned_alloc(32, (size_t)M * Kp * sizeof(float));
+    if (!Ab) return -1;
+    for (int i = 0; i < M; i++)
+        for (int k = 0; k < Kp; k++)
+            Ab[(size_t)i * Kp + k] = k >= K ? 0.0f : trans_a ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
+    int nthreads = omp_in_parallel() || 4.0 * N * K < 1e6 ? 1 : omp_get_max_threads();
+    if (trans_b && M > PST_GEMM_THIN_MAX) { /* tiles of HT columns, 16 tiles a task */
+        int groups = (M + 7) / 8, tasks = (N + 16 * HT - 1) / (16 * HT);
+        float *Ap = aligned_alloc(32, (size_t)groups * K * 8 * sizeof(float));
+        if (!Ap) {
+            if (Ab != small) free(Ab);
+            return -1;
+        }
+        for (int g = 0; g < groups; g++)
+            for (int k = 0; k < K; k++)
+                for (int i = 0; i < 8; i++)
+                    Ap[((size_t)g * K + k) * 8 + i] = g * 8 + i < M ? Ab[(size_t)(g * 8 + i) * Kp + k] : 0.0f;
+#pragma omp parallel for schedule(dynamic) num_threads(nthreads)
+        for (int t = 0; t < tasks; t++) {
+            int j0 = t * 16 * HT, j1 = j0 + 16 * HT < N ? j0 + 16 * HT : N;
+            head_cols(Ap, K, M, j0, j1, B, ldb, N, alpha, beta, C, ldc);
+        }
+        free(Ap);
+    } else if (trans_b) { /* chunks of 128 columns, handed out as threads come free */
+        int chunks = (N + 127) / 128;
+#pragma omp parallel for schedule(dynamic) num_threads(nthreads)
+        for (int t = 0; t < chunks; t++) {
+            int j0 = t * 128, j1 = j0 + 128 < N ? j0 + 128 : N;
+            for (int i0 = 0; i0 < M; i0 += 4)
+                nt_cols(M - i0 < 4 ? M - i0 : 4, j0, j1, K, Kp, Ab + (size_t)i0 * Kp, B, ldb, alpha, beta,
+                        C + (size_t)i0 * ldc, ldc);
+        }
+    } else { /* one contiguous range of columns (a multiple of 8) per thread */
+#pragma omp parallel num_threads(nthreads)
+        {
+            int team = omp_get_num_threads(), per = ((N + team - 1) / team + 7) / 8 * 8;
+            int j0 = omp_get_thread_num() * per, j1 = j0 + per < N ? j0 + per : N;
+            if (j0 < j1) nn_cols(M, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc);
+        }
+    }
+    if (Ab != small) free(Ab);
+    return 0;
+}
+
+double pst_fma_chains_avx2(long iters) {
+    __m256 acc[PST_FMA_CHAINS];
+    for (int c = 0; c < PST_FMA_CHAINS; c++) acc[c] = _mm256_set1_ps(1.0f + 0.01f * c);
+    const __m256 x = _mm256_set1_ps(0.999999f), y = _mm256_set1_ps(1e-7f);
+    for (long i = 0; i < iters; i++) {
+#pragma GCC unroll 12
+        for (int c = 0; c < PST_FMA_CHAINS; c++) acc[c] = _mm256_fmadd_ps(acc[c], x, y);
+    }
+    float out[8];
+    __m256 s = acc[0];
+    for (int c = 1; c < PST_FMA_CHAINS; c++) s = _mm256_add_ps(s, acc[c]);
+    _mm256_storeu_ps(out, s);
+    return out[0] + out[7];
+}
+
+#pragma GCC pop_options
+
+#else
+
+int pst_sgemm_avx2_thin(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                        const float *B, int ldb, float beta, float *C, int ldc) {
+    return -1;
+}
+
+double pst_fma_chains_avx2(long iters) { return 0 * (double)iters; }
+
+#endif
