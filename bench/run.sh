@@ -3,7 +3,8 @@
 #
 # 1. the machine's ceilings (bench_ceilings): FMA peak GFLOP/s, memory read GB/s; read
 #    again before the model measurements and after each (they move on a shared host)
-# 2. SGEMM: OpenBLAS vs our AVX-512 kernel on GPT-2 small's products (bench_gemm)
+# 2. SGEMM: OpenBLAS vs our AVX-512 kernels (without AVX-512F: our AVX2 ones) on GPT-2
+#    small's products (bench_gemm)
 # 3. GPT-2 training and sampling, ours (bench_prior) and PyTorch's
 #    (bench/gpt2_torch_bench.py, same thread count), each run in its own process
 #    so that its peak RSS is its own; one table with ratios (bench/report.py); and
@@ -12,7 +13,7 @@
 #
 # Environment: OMP_NUM_THREADS (default: all cores; PyTorch gets the same),
 # BENCH_CONFIGS (default "tiny small"), BENCH_GEMM_ARGS (e.g. --quick),
-# POSTERIOR_GEMM (auto|openblas|avx512).
+# POSTERIOR_GEMM (auto|openblas|avx512|avx2).
 # OPENBLAS_CORETYPE is left as it is; the OpenBLAS kernel family in use is printed.
 # Results: BUILD_DIR/bench/results.jsonl and BUILD_DIR/bench/report.md.
 set -euo pipefail
