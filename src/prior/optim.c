@@ -58,14 +58,15 @@ void pst_adamw_update(pst_adamw *opt, float *params, const float *grads, float g
     float b1 = opt->beta1, b2 = opt->beta2, eps = opt->eps;
     float *m = opt->m, *v = opt->v;
     pst_adamw_coef c = {b1, b2, eps, decay, step_size, bc2_sqrt, grad_scale};
-    /* AVX-512 by hand where the CPU has it (prior/optim_avx512.c), the scalar loop
-     * for the rest of each block and on other CPUs */
-    int avx512 = pst_cpu_has_avx512bw_vl();
+    /* AVX-512 or AVX2 by hand where the CPU has it (prior/optim_avx512.c), the scalar
+     * loop for the rest of each block and on other CPUs */
+    int avx512 = pst_cpu_has_avx512bw_vl(), avx2 = !avx512 && pst_cpu_has_avx2_fma();
     size_t nblk = (n + 4095) / 4096;
 #pragma omp parallel for schedule(static)
     for (size_t blk = 0; blk < nblk; blk++) {
         size_t i = blk * 4096, end = i + 4096 < n ? i + 4096 : n;
         if (avx512) i = pst_adamw_update_avx512(&c, params, grads, decay_mask, m, v, i, end);
+        else if (avx2) i = pst_adamw_update_avx2(&c, params, grads, decay_mask, m, v, i, end);
         for (; i < end; i++) {
             float g = grads[i] * grad_scale; /* ·1 is exact */
             float p = params[i] * (!decay_mask || decay_mask[i] ? decay : 1.0f);

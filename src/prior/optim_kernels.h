@@ -20,5 +20,8 @@ typedef struct {
 size_t pst_adamw_update_avx512(const pst_adamw_coef *c, float *params, const float *grads,
                                const unsigned char *decay_mask, float *m, float *v, size_t i,
                                size_t end);
+/* The same in groups of 8 (AVX2 + FMA). */
+size_t pst_adamw_update_avx2(const pst_adamw_coef *c, float *params, const float *grads,
+                             const unsigned char *decay_mask, float *m, float *v, size_t i, size_t end);
 
 #endif
