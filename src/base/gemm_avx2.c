@@ -92,43 +92,64 @@ static void nt_cols(int mi, int j0, int j1, int K, int Kp, const float *Ab, cons
 }
 
 /* B [N, K] with 9-64 rows of A (the output layer while decoding a batch): A packed in
- * groups of 8 rows, k-major (Ap[g][k][0..7], rows past M zero), and a tile of HT columns
- * of C held transposed in registers, one ymm (8 rows) per column:
- *   acc[c] += broadcast(B[j+c][k]) · Ap[g][k][0..7]       (HT + 1 loads, HT FMAs per k)
- * so no sum across lanes; each tile's HT rows of B are read from memory once (by the
- * first group, from L1 after) while the next tile's are prefetched. */
-enum { HT = 12 }; /* columns of a tile: 12 accumulators + A + a broadcast of 16 ymm */
+ * groups of 16 rows, k-major (Ap[g][k][0..15], rows past M zero), and a tile of 16 rows ×
+ * HT columns of C held transposed in registers, two ymm (16 rows) per column:
+ *   acc[h][c] += broadcast(B[j+c][k]) · Ap[g][k][8h .. 8h+7]
+ * per k 2 loads of A, HT broadcasts of B and 2·HT FMAs, no sum across lanes; each tile's
+ * HT rows of B are read from memory once (by the first group, from L1 after) while the
+ * next tile's are prefetched. */
+enum { HT = 6 }; /* columns of a tile: 12 accumulators + 2 of A + a broadcast of 16 ymm */
+
+/* acc[.][c] += B[c][k]·(a0, a1) for the tile's nc rows of B: rows 3q .. 3q + 2 at q3[q] +
+ * {0, L, 2L} (base + index addressing: 2 pointers and one stride, not 6 pointers) */
+static inline __attribute__((always_inline)) void tile_k(const int nc, const float *const q3[2], size_t L, __m256 a0,
+                                                         __m256 a1, __m256 acc[2][HT]) {
+    for (int c = 0; c < nc; c++) {
+        __m256 bc = _mm256_broadcast_ss(q3[c / 3] + (size_t)(c % 3) * L);
+        acc[0][c] = _mm256_fmadd_ps(bc, a0, acc[0][c]);
+        acc[1][c] = _mm256_fmadd_ps(bc, a1, acc[1][c]);
+    }
+}
 
 static inline __attribute__((always_inline)) void head_tile(const int nc, const float *Ap, int K, int groups, int M,
-                                                            const float *B, int ldb, int j, int N, float alpha,
-                                                            float beta, float *C, int ldc) {
-    const float *b = B + (size_t)j * ldb;
+                                                            const float *B, int ldb, int j, float alpha, float beta,
+                                                            float *C, int ldc) {
+    const size_t L = (size_t)ldb;
+    const float *b = B + (size_t)j * L;
     for (int g = 0; g < groups; g++) {
-        const float *a = Ap + (size_t)g * K * 8;
-        __m256 acc[HT];
-        for (int c = 0; c < nc; c++) acc[c] = _mm256_setzero_ps();
-        for (int k = 0; k < K; k++) {
-            if (g == 0 && k % 16 == 0) /* the next tile's rows, a line each */
-                for (int c = 0; c < nc; c++)
-                    if (j + HT + c < N) _mm_prefetch((const char *)(b + (size_t)(HT + c) * ldb + k), _MM_HINT_T0);
-            __m256 av = _mm256_load_ps(a + (size_t)k * 8);
-            for (int c = 0; c < nc; c++)
-                acc[c] = _mm256_fmadd_ps(_mm256_broadcast_ss(b + (size_t)c * ldb + k), av, acc[c]);
+        const float *a = Ap + (size_t)g * K * 16;
+        __m256 acc[2][HT];
+        for (int c = 0; c < nc; c++) acc[0][c] = acc[1][c] = _mm256_setzero_ps();
+        const float *q3[2] = {b, b + 3 * L};
+        int k = 0;
+        for (; k + 16 <= K; k += 16) {
+            if (g == 0) /* the next tile's rows, a line each (a prefetch never faults) */
+                for (int c = 0; c < nc; c++) _mm_prefetch((const char *)(b + (HT + c) * L + k), _MM_HINT_T0);
+            for (int kk = 0; kk < 16; kk++) {
+                const float *ak = a + (size_t)(k + kk) * 16;
+                tile_k(nc, q3, L, _mm256_load_ps(ak), _mm256_load_ps(ak + 8), acc);
+                q3[0]++, q3[1]++;
+            }
         }
-        float t[HT][8] __attribute__((aligned(32)));
-        for (int c = 0; c < nc; c++) _mm256_store_ps(t[c], acc[c]);
-        int rows = M - g * 8 < 8 ? M - g * 8 : 8;
+        for (; k < K; k++) {
+            tile_k(nc, q3, L, _mm256_load_ps(a + (size_t)k * 16), _mm256_load_ps(a + (size_t)k * 16 + 8), acc);
+            q3[0]++, q3[1]++;
+        }
+        float t[2][HT][8] __attribute__((aligned(32)));
+        for (int c = 0; c < nc; c++) _mm256_store_ps(t[0][c], acc[0][c]), _mm256_store_ps(t[1][c], acc[1][c]);
+        int rows = M - g * 16 < 16 ? M - g * 16 : 16;
         for (int i = 0; i < rows; i++)
-            for (int c = 0; c < nc; c++) store_c(C + (size_t)(g * 8 + i) * ldc + j + c, t[c][i], alpha, beta);
+            for (int c = 0; c < nc; c++)
+                store_c(C + (size_t)(g * 16 + i) * ldc + j + c, t[i / 8][c][i % 8], alpha, beta);
     }
 }
 
 /* columns j0 .. j1 of C: whole tiles, then the rest one column a tile */
-static void head_cols(const float *Ap, int K, int M, int j0, int j1, const float *B, int ldb, int N, float alpha,
+static void head_cols(const float *Ap, int K, int M, int j0, int j1, const float *B, int ldb, float alpha,
                       float beta, float *C, int ldc) {
-    int groups = (M + 7) / 8, j = j0;
-    for (; j + HT <= j1; j += HT) head_tile(HT, Ap, K, groups, M, B, ldb, j, N, alpha, beta, C, ldc);
-    for (; j < j1; j++) head_tile(1, Ap, K, groups, M, B, ldb, j, N, alpha, beta, C, ldc);
+    int groups = (M + 15) / 16, j = j0;
+    for (; j + HT <= j1; j += HT) head_tile(HT, Ap, K, groups, M, B, ldb, j, alpha, beta, C, ldc);
+    for (; j < j1; j++) head_tile(1, Ap, K, groups, M, B, ldb, j, alpha, beta, C, ldc);
 }
 
 /* B [K, N]: the accumulators of a chunk of columns, row i at acc + i·NN_STRIDE(M) */
@@ -218,21 +239,21 @@ int pst_sgemm_avx2_thin(int trans_a, int trans_b, int M, int N, int K, float alp
         for (int k = 0; k < Kp; k++)
             Ab[(size_t)i * Kp + k] = k >= K ? 0.0f : trans_a ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
     int nthreads = omp_in_parallel() || 4.0 * N * K < 1e6 ? 1 : omp_get_max_threads();
-    if (trans_b && M > PST_GEMM_THIN_MAX) { /* tiles of HT columns, 16 tiles a task */
-        int groups = (M + 7) / 8, tasks = (N + 16 * HT - 1) / (16 * HT);
-        float *Ap = aligned_alloc(32, (size_t)groups * K * 8 * sizeof(float));
+    if (trans_b && M > PST_GEMM_THIN_MAX) { /* tiles of HT columns, 32 tiles a task */
+        int groups = (M + 15) / 16, tasks = (N + 32 * HT - 1) / (32 * HT);
+        float *Ap = aligned_alloc(32, (size_t)groups * K * 16 * sizeof(float));
         if (!Ap) {
             if (Ab != small) free(Ab);
             return -1;
         }
         for (int g = 0; g < groups; g++)
             for (int k = 0; k < K; k++)
-                for (int i = 0; i < 8; i++)
-                    Ap[((size_t)g * K + k) * 8 + i] = g * 8 + i < M ? Ab[(size_t)(g * 8 + i) * Kp + k] : 0.0f;
+                for (int i = 0; i < 16; i++)
+                    Ap[((size_t)g * K + k) * 16 + i] = g * 16 + i < M ? Ab[(size_t)(g * 16 + i) * Kp + k] : 0.0f;
 #pragma omp parallel for schedule(dynamic) num_threads(nthreads)
         for (int t = 0; t < tasks; t++) {
-            int j0 = t * 16 * HT, j1 = j0 + 16 * HT < N ? j0 + 16 * HT : N;
-            head_cols(Ap, K, M, j0, j1, B, ldb, N, alpha, beta, C, ldc);
+            int j0 = t * 32 * HT, j1 = j0 + 32 * HT < N ? j0 + 32 * HT : N;
+            head_cols(Ap, K, M, j0, j1, B, ldb, alpha, beta, C, ldc);
         }
         free(Ap);
     } else if (trans_b) { /* chunks of 128 columns, handed out as threads come free */
