@@ -4,8 +4,8 @@
 # i.e. one whose first byte is 0x62) and no AVX instruction (ymm registers, VEX
 # encodings: first byte 0xc4 or 0xc5) outside the
 # dispatched kernels, which are called only after a CPU check (base/cpu.c):
-# the functions defined in src/base/gemm_avx512.c, src/prior/optim_avx512.c,
-# src/prior/exp_kernels.c and src/prior/bf16_kernels.c.
+# the functions defined in src/base/gemm_avx512.c, src/base/gemm_avx2.c,
+# src/prior/optim_avx512.c, src/prior/exp_kernels.c and src/prior/bf16_kernels.c.
 # Checked with objdump on the CLI, libposterior.so and every object file.
 set -euo pipefail
 . "$(dirname "$0")/build_config.sh"
@@ -14,7 +14,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 case "$(uname -m)" in x86_64) ;; *) skip "not x86-64" ;; esac
 command -v objdump >/dev/null || fail "objdump is missing (binutils)"
 
-kernels=(src/base/gemm_avx512.c src/prior/optim_avx512.c src/prior/exp_kernels.c src/prior/bf16_kernels.c)
+kernels=(src/base/gemm_avx512.c src/base/gemm_avx2.c src/prior/optim_avx512.c src/prior/exp_kernels.c src/prior/bf16_kernels.c)
 objects=$(find "$build/CMakeFiles" -path '*.dir/src/*' -name '*.c.o')
 [ -n "$objects" ] || fail "no object files under $build/CMakeFiles"
 allowed=$(mktemp)
