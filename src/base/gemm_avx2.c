@@ -1,7 +1,8 @@
-/* The thin products (M <= PST_GEMM_THIN_MAX rows: decoding's one row per sequence) for
- * CPUs with AVX2 + FMA but without AVX-512F (AMD Zen 2 and 3, Intel before Ice Lake),
- * where every other product goes to OpenBLAS. A decoding step reads every weight once
- * and multiplies it by 1-8 rows: the product is bound by reading B. OpenBLAS's sgemm
+/* Decoding's products for CPUs with AVX2 + FMA but without AVX-512F (AMD Zen 2 and 3,
+ * Intel cores without it), where every other product goes to OpenBLAS: the thin products
+ * (M <= PST_GEMM_THIN_MAX rows, one per sequence) and the output layer of a decoding
+ * batch (9-64 rows times wteᵀ, head_tile below). A decoding step reads every weight once
+ * and multiplies it by a few rows: the product is bound by reading B. OpenBLAS's sgemm
  * copies all of B into packed panels first (B read twice, written once); these
  * kernels stream it once, unpacked, as base/gemm_avx512.c's thin kernels do:
  *
