@@ -18,6 +18,7 @@
  * (clang: per-file flags), so the build needs no -march=native; base/gemm.c calls it
  * only after pst_cpu_has_avx2_fma(). */
 #include "base/gemm.h"
+#include "base/exp_fast.h"
 #include "posterior/base.h"
 
 #include <math.h>
@@ -112,30 +113,35 @@ static inline __attribute__((always_inline)) void tile_k(const int nc, const flo
     }
 }
 
+/* acc = one group's 16 rows (a: Ap[g]) times the nc rows of B from b, over k < K; with
+ * `prefetch`, the next tile's rows, a line each every 16 k (a prefetch never faults) */
+static inline __attribute__((always_inline)) void tile_acc(const int nc, const float *a, int K, const float *b, size_t L,
+                                                           int prefetch, __m256 acc[2][HT]) {
+    for (int c = 0; c < nc; c++) acc[0][c] = acc[1][c] = _mm256_setzero_ps();
+    const float *q3[2] = {b, b + 3 * L};
+    int k = 0;
+    for (; k + 16 <= K; k += 16) {
+        if (prefetch)
+            for (int c = 0; c < nc; c++) _mm_prefetch((const char *)(b + (HT + c) * L + k), _MM_HINT_T0);
+        for (int kk = 0; kk < 16; kk++) {
+            const float *ak = a + (size_t)(k + kk) * 16;
+            tile_k(nc, q3, L, _mm256_load_ps(ak), _mm256_load_ps(ak + 8), acc);
+            q3[0]++, q3[1]++;
+        }
+    }
+    for (; k < K; k++) {
+        tile_k(nc, q3, L, _mm256_load_ps(a + (size_t)k * 16), _mm256_load_ps(a + (size_t)k * 16 + 8), acc);
+        q3[0]++, q3[1]++;
+    }
+}
+
 static inline __attribute__((always_inline)) void head_tile(const int nc, const float *Ap, int K, int groups, int M,
                                                             const float *B, int ldb, int j, float alpha, float beta,
                                                             float *C, int ldc) {
     const size_t L = (size_t)ldb;
-    const float *b = B + (size_t)j * L;
     for (int g = 0; g < groups; g++) {
-        const float *a = Ap + (size_t)g * K * 16;
         __m256 acc[2][HT];
-        for (int c = 0; c < nc; c++) acc[0][c] = acc[1][c] = _mm256_setzero_ps();
-        const float *q3[2] = {b, b + 3 * L};
-        int k = 0;
-        for (; k + 16 <= K; k += 16) {
-            if (g == 0) /* the next tile's rows, a line each (a prefetch never faults) */
-                for (int c = 0; c < nc; c++) _mm_prefetch((const char *)(b + (HT + c) * L + k), _MM_HINT_T0);
-            for (int kk = 0; kk < 16; kk++) {
-                const float *ak = a + (size_t)(k + kk) * 16;
-                tile_k(nc, q3, L, _mm256_load_ps(ak), _mm256_load_ps(ak + 8), acc);
-                q3[0]++, q3[1]++;
-            }
-        }
-        for (; k < K; k++) {
-            tile_k(nc, q3, L, _mm256_load_ps(a + (size_t)k * 16), _mm256_load_ps(a + (size_t)k * 16 + 8), acc);
-            q3[0]++, q3[1]++;
-        }
+        tile_acc(nc, Ap + (size_t)g * K * 16, K, B + (size_t)j * L, L, g == 0, acc);
         float t[2][HT][8] __attribute__((aligned(32)));
         for (int c = 0; c < nc; c++) _mm256_store_ps(t[0][c], acc[0][c]), _mm256_store_ps(t[1][c], acc[1][c]);
         int rows = M - g * 16 < 16 ? M - g * 16 : 16;
@@ -151,6 +157,120 @@ static void head_cols(const float *Ap, int K, int M, int j0, int j1, const float
     int groups = (M + 15) / 16, j = j0;
     for (; j + HT <= j1; j += HT) head_tile(HT, Ap, K, groups, M, B, ldb, j, alpha, beta, C, ldc);
     for (; j < j1; j++) head_tile(1, Ap, K, groups, M, B, ldb, j, alpha, beta, C, ldc);
+}
+
+/* ---- the output layer with its log-softmax (scoring) --------------------------
+ * pst_sgemm_avx2_nt_head_lse: the 16 × 6 tiles above, each used where it sits, in
+ * registers: per row a running maximum m and sum s, s rescaled by e(m − m') when the
+ * maximum grows; each chunk of PST_GEMM_LSE_COLS columns summed by one thread and the
+ * chunks merged in order (the result does not depend on the threads), as
+ * pst_sgemm_avx512_nt_head_lse does with its 16 × 16 tiles. */
+
+/* pst_exp_fast on 8 lanes with explicit FMAs (within an ulp of it, as the AVX-512 kernel's
+ * exp16); inputs are logits minus a running maximum, ≤ 0 or NaN: the clamp is max(−87, x) */
+static inline __attribute__((always_inline)) __m256 exp8(__m256 x) {
+    x = _mm256_max_ps(_mm256_set1_ps(-87.0f), x);
+    __m256 t = _mm256_fmadd_ps(x, _mm256_set1_ps(PST_EXP_LOG2E), _mm256_set1_ps(PST_EXP_SHIFTER));
+    __m256 n = _mm256_sub_ps(t, _mm256_set1_ps(PST_EXP_SHIFTER));
+    __m256 r = _mm256_fmadd_ps(n, _mm256_set1_ps(PST_EXP_LN2_LO), _mm256_fnmadd_ps(n, _mm256_set1_ps(PST_EXP_LN2_HI), x));
+    __m256 p = _mm256_set1_ps(PST_EXP_P0);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(PST_EXP_P1));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(PST_EXP_P2));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(PST_EXP_P3));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(PST_EXP_P4));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(PST_EXP_P5));
+    p = _mm256_add_ps(_mm256_fmadd_ps(_mm256_mul_ps(p, r), r, r), _mm256_set1_ps(1.0f));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_sub_epi32(_mm256_castps_si256(t), _mm256_set1_epi32(0x4B400000)),
+                                                   _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+/* 8 rows' running max m and sum s (m_g, s_g) with columns acc[0..nc):
+ * m' = max(m, max_c acc[c]); s = s·e(m − m') + Σ_c e(acc[c] − m') */
+static inline __attribute__((always_inline)) void lse_rows8(const int nc, const __m256 *acc, float *m_g, float *s_g) {
+    __m256 mx = acc[0];
+    for (int c = 1; c < nc; c++) mx = _mm256_max_ps(mx, acc[c]);
+    __m256 m = _mm256_load_ps(m_g), s = _mm256_load_ps(s_g);
+    __m256 up = _mm256_cmp_ps(mx, m, _CMP_GT_OQ);
+    if (!_mm256_testz_ps(up, up)) {
+        __m256 mn = _mm256_blendv_ps(m, mx, up);
+        s = _mm256_blendv_ps(s, _mm256_mul_ps(s, exp8(_mm256_sub_ps(m, mn))), up);
+        m = mn;
+        _mm256_store_ps(m_g, m);
+    }
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    for (int c = 0; c + 1 < nc; c += 2) {
+        s0 = _mm256_add_ps(s0, exp8(_mm256_sub_ps(acc[c], m)));
+        s1 = _mm256_add_ps(s1, exp8(_mm256_sub_ps(acc[c + 1], m)));
+    }
+    if (nc & 1) s0 = _mm256_add_ps(s0, exp8(_mm256_sub_ps(acc[nc - 1], m)));
+    _mm256_store_ps(s_g, _mm256_add_ps(s, _mm256_add_ps(s0, s1)));
+}
+
+/* One tile (columns j .. j + nc) of every group: its logits into the chunk's m, s, the
+ * targets' logits into pk, and into C (row-major) when C is not NULL. */
+static inline __attribute__((always_inline)) void lse_tile(const int nc, const float *Ap, int K, int groups, int M,
+                                                           const float *B, int ldb, int j, const int *tg, float *m,
+                                                           float *s, float *pk, float *C, int ldc) {
+    const size_t L = (size_t)ldb;
+    for (int g = 0; g < groups; g++) {
+        __m256 acc[2][HT];
+        tile_acc(nc, Ap + (size_t)g * K * 16, K, B + (size_t)j * L, L, g == 0, acc);
+        lse_rows8(nc, acc[0], m + g * 16, s + g * 16);
+        lse_rows8(nc, acc[1], m + g * 16 + 8, s + g * 16 + 8);
+        float t[2][HT][8] __attribute__((aligned(32)));
+        for (int c = 0; c < nc; c++) _mm256_store_ps(t[0][c], acc[0][c]), _mm256_store_ps(t[1][c], acc[1][c]);
+        int rows = M - g * 16 < 16 ? M - g * 16 : 16;
+        for (int i = 0; i < rows; i++) {
+            unsigned hit = (unsigned)(tg[g * 16 + i] - j);
+            if (hit < (unsigned)nc) pk[g * 16 + i] = t[i / 8][hit][i % 8];
+            if (C)
+                for (int c = 0; c < nc; c++) C[(size_t)(g * 16 + i) * ldc + j + c] = t[i / 8][c][i % 8];
+        }
+    }
+}
+
+int pst_sgemm_avx2_nt_head_lse(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                               const int *targets, float *C, int ldc, float *row_max, float *row_sum, float *picked) {
+    if (K > PST_GEMM_HEAD_MAX_K || M < 1 || N < 1 || K < 1) return -1;
+    int groups = (M + 15) / 16, chunks = PST_GEMM_LSE_CHUNKS(N);
+    size_t rows = (size_t)groups * 16, part = (size_t)chunks * rows;
+    float *Ap = aligned_alloc(32, rows * K * sizeof(float)), *pm = aligned_alloc(32, 2 * part * sizeof(float));
+    int *tg = malloc(rows * sizeof(int));
+    float *pk = malloc(rows * sizeof(float));
+    if (!Ap || !pm || !tg || !pk) {
+        free(Ap), free(pm), free(tg), free(pk);
+        return -1;
+    }
+    float *ps = pm + part;
+    for (int g = 0; g < groups; g++) /* A in groups of 16 rows, k-major, rows past M zero */
+        for (int k = 0; k < K; k++)
+            for (int i = 0; i < 16; i++)
+                Ap[((size_t)g * K + k) * 16 + i] = g * 16 + i < M ? A[(size_t)(g * 16 + i) * lda + k] : 0.0f;
+    for (size_t i = 0; i < rows; i++) tg[i] = i < (size_t)M && targets ? targets[i] : -1, pk[i] = 0.0f;
+    int nthreads = omp_in_parallel() || 2.0 * M * N * K < 4e6 ? 1 : omp_get_max_threads();
+#pragma omp parallel num_threads(nthreads)
+    {
+#pragma omp for schedule(dynamic, 1)
+        for (int c = 0; c < chunks; c++) {
+            float *m = pm + (size_t)c * rows, *s = ps + (size_t)c * rows;
+            for (size_t i = 0; i < rows; i++) m[i] = -INFINITY, s[i] = 0.0f;
+            int j = c * PST_GEMM_LSE_COLS, j1 = j + PST_GEMM_LSE_COLS < N ? j + PST_GEMM_LSE_COLS : N;
+            for (; j + HT <= j1; j += HT) lse_tile(HT, Ap, K, groups, M, B, ldb, j, tg, m, s, pk, C, ldc);
+            for (; j < j1; j++) lse_tile(1, Ap, K, groups, M, B, ldb, j, tg, m, s, pk, C, ldc);
+        }
+        /* the chunks merged in order: max_c m_c, Σ_c s_c·e(m_c − max) */
+#pragma omp for schedule(static)
+        for (int i = 0; i < M; i++) {
+            float mx = -INFINITY, sum = 0.0f;
+            for (int c = 0; c < chunks; c++) mx = pm[(size_t)c * rows + i] > mx ? pm[(size_t)c * rows + i] : mx;
+            for (int c = 0; c < chunks; c++) sum += ps[(size_t)c * rows + i] * pst_exp_fast(pm[(size_t)c * rows + i] - mx);
+            if (row_max) row_max[i] = mx, row_sum[i] = sum;
+            if (picked) picked[i] = pk[i];
+        }
+    }
+    free(Ap), free(pm), free(tg), free(pk);
+    return 0;
 }
 
 /* B [K, N]: the accumulators of a chunk of columns, row i at acc + i·NN_STRIDE(M) */
@@ -299,6 +419,11 @@ double pst_fma_chains_avx2(long iters) {
 
 int pst_sgemm_avx2_thin(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
                         const float *B, int ldb, float beta, float *C, int ldc) {
+    return -1;
+}
+
+int pst_sgemm_avx2_nt_head_lse(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                               const int *targets, float *C, int ldc, float *row_max, float *row_sum, float *picked) {
     return -1;
 }
 

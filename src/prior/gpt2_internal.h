@@ -36,6 +36,12 @@ static inline int pst_fused_head_ok(void) {
     return pst_gemm_avx512_available() && pst_gemm_requested() != PST_GEMM_OPENBLAS;
 }
 
+/* 1 when, without AVX-512, scoring's output layer may run the AVX2 kernel with the
+ * log-softmax (pst_sgemm_avx2_nt_head_lse: no chunk partials for sampling). */
+static inline int pst_fused_head_avx2_ok(void) {
+    return !pst_gemm_avx512_available() && pst_gemm_avx2_available() && pst_gemm_requested() != PST_GEMM_OPENBLAS;
+}
+
 /* LayerNorm per row: out = (x − mean)·rstd·w + b, rstd = 1/√(var + eps);
  * mean [N] and rstd [N] are saved when not NULL. */
 void pst_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
