@@ -102,7 +102,7 @@ int main(int argc, char **argv) {
     int n_b = cold ? (int)(((size_t)256 << 20) / (stride * sizeof(float))) + 1 : 1;
     pst_error err;
     float *A = pst_aligned_alloc(maxa * sizeof(float), &err);
-    float *B = pst_aligned_alloc(n_b * stride * sizeof(float), &err);
+    float *B = pst_large_alloc(n_b * stride * sizeof(float), &err); /* 2 MB pages, as the weights */
     float *C = pst_aligned_alloc(maxc * sizeof(float), &err);
     if (!A || !B || !C) {
         fprintf(stderr, "bench_gemm: %s\n", err.msg);

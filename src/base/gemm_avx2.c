@@ -32,9 +32,9 @@
 #include <immintrin.h>
 #include <omp.h>
 
-/* rows of B prefetched ahead (into L2) by the [N, K] kernel, as PST_GEMM_THIN_PF there */
+/* rows of B prefetched ahead (into L1) by the [N, K] kernel */
 #ifndef PST_GEMM_AVX2_PF
-#define PST_GEMM_AVX2_PF 2
+#define PST_GEMM_AVX2_PF 1
 #endif
 
 /* lanes 0 .. n-1 set (n clamped to 0..8), for maskload */
@@ -65,8 +65,21 @@ static inline __attribute__((always_inline)) void nt_rows(const int mi, int j0, 
         __m256 acc0[4], acc1[4];
         for (int i = 0; i < mi; i++) acc0[i] = acc1[i] = _mm256_setzero_ps();
         int k = 0;
+        for (; k + 32 <= K; k += 32) { /* two cache lines of B a step, the same of a row ahead fetched */
+            _mm_prefetch((const char *)(b + PST_GEMM_AVX2_PF * (size_t)ldb + k), _MM_HINT_T0);
+            _mm_prefetch((const char *)(b + PST_GEMM_AVX2_PF * (size_t)ldb + k + 16), _MM_HINT_T0);
+            __m256 b0 = _mm256_loadu_ps(b + k), b1 = _mm256_loadu_ps(b + k + 8);
+            __m256 b2 = _mm256_loadu_ps(b + k + 16), b3 = _mm256_loadu_ps(b + k + 24);
+            for (int i = 0; i < mi; i++) {
+                const float *a = Ab + (size_t)i * Kp + k;
+                acc0[i] = _mm256_fmadd_ps(_mm256_load_ps(a), b0, acc0[i]);
+                acc1[i] = _mm256_fmadd_ps(_mm256_load_ps(a + 8), b1, acc1[i]);
+                acc0[i] = _mm256_fmadd_ps(_mm256_load_ps(a + 16), b2, acc0[i]);
+                acc1[i] = _mm256_fmadd_ps(_mm256_load_ps(a + 24), b3, acc1[i]);
+            }
+        }
         for (; k + 16 <= K; k += 16) {
-            _mm_prefetch((const char *)(b + PST_GEMM_AVX2_PF * (size_t)ldb + k), _MM_HINT_T1);
+            _mm_prefetch((const char *)(b + PST_GEMM_AVX2_PF * (size_t)ldb + k), _MM_HINT_T0);
             __m256 b0 = _mm256_loadu_ps(b + k), b1 = _mm256_loadu_ps(b + k + 8);
             for (int i = 0; i < mi; i++) {
                 acc0[i] = _mm256_fmadd_ps(_mm256_load_ps(Ab + (size_t)i * Kp + k), b0, acc0[i]);
@@ -273,17 +286,21 @@ int pst_sgemm_avx2_nt_head_lse(int M, int N, int K, const float *A, int lda, con
     return 0;
 }
 
-/* B [K, N]: the accumulators of a chunk of columns, row i at acc + i·NN_STRIDE(M) */
-#define NN_ACC 4096                                   /* floats: 16 KB, half of L1d */
-#define NN_STRIDE(M) (NN_ACC / (M) / 8 * 8)           /* floats between rows of acc */
-#define NN_R(M) ((M) <= 2 ? 4 : (M) <= 4 ? 2 : 1)     /* rows of B a pass: M·R + R + 1 <= 16 */
+/* B [K, N]: a thread's accumulators for a chunk of cw columns, row i at acc + i·ld with
+ * ld = NN_LD(cw): padded by 24 floats, so that rows are not a multiple of 4 KB apart
+ * (a load from one row after a store to another would then wait on the store: 4K aliasing) */
+#define NN_ACC 16384                                  /* floats: 64 KB a thread, in L2 */
+#define NN_LD(cw) (((cw) + 7) / 8 * 8 + 24)
+#define NN_CW_MAX(M) ((NN_ACC / (M) - 24) / 8 * 8)    /* the widest chunk */
+#define NN_R(M) ((M) <= 4 ? 4 : 2)           /* rows of B a pass */
+#define NN_SHARES 8                          /* at most this many threads split K */
 
 /* One pass: acc[i][j..j+7] += Σ_{r<R} A[i][k+r]·B[k+r][j..j+7] over the chunk's cw
  * columns; w is the element of B at row k, column c0. The next pass's rows are
- * prefetched (to L2) when `prefetch`. */
+ * prefetched (to L1) when `prefetch`. */
 static inline __attribute__((always_inline)) void nn_pass(const int M, const int R, int cw, const float *B, size_t w,
                                                           size_t N, const float *Ab, int Kp, int k, int prefetch,
-                                                          float *acc) {
+                                                          float *acc, int ld) {
     __m256 x[8][4];
     for (int i = 0; i < M; i++)
         for (int r = 0; r < R; r++) x[i][r] = _mm256_broadcast_ss(Ab + (size_t)i * Kp + k + r);
@@ -295,40 +312,31 @@ static inline __attribute__((always_inline)) void nn_pass(const int M, const int
         else
             for (int r = 0; r < R; r++) b[r] = _mm256_maskload_ps(B + w + r * N + j, tail);
         if (prefetch && j % 16 == 0) /* a cache line: 16 floats */
-            for (int r = 0; r < R; r++) _mm_prefetch((const char *)(B + w + (R + r) * N + j), _MM_HINT_T1);
+            for (int r = 0; r < R; r++) _mm_prefetch((const char *)(B + w + (R + r) * N + j), _MM_HINT_T0);
         for (int i = 0; i < M; i++) {
-            __m256 a = _mm256_load_ps(acc + i * NN_STRIDE(M) + j);
+            __m256 a = _mm256_load_ps(acc + i * ld + j);
             for (int r = 0; r < R; r++) a = _mm256_fmadd_ps(x[i][r], b[r], a);
-            _mm256_store_ps(acc + i * NN_STRIDE(M) + j, a);
+            _mm256_store_ps(acc + i * ld + j, a);
         }
     }
 }
 
-/* columns j0 .. j1 of C, all M rows, in chunks of equal width (at most NN_STRIDE(M)) */
-static inline __attribute__((always_inline)) void nn_rows(const int M, int j0, int j1, int K, int Kp,
-                                                          const float *Ab, const float *B, int ldb, float alpha,
-                                                          float beta, float *C, int ldc) {
+/* acc = Σ_{k0 <= k < k1} A[., k]·B[k][c0 .. c0 + cw) for all M rows */
+static inline __attribute__((always_inline)) void nn_rows(const int M, int k0, int k1, int c0, int cw,
+                                                          const float *Ab, int Kp, const float *B, int ldb,
+                                                          float *acc) {
     const int R = NN_R(M);
-    float acc[NN_ACC] __attribute__((aligned(32)));
-    int cw_max = NN_STRIDE(M), nchunks = (j1 - j0 + cw_max - 1) / cw_max;
-    int cw_even = ((j1 - j0 + nchunks - 1) / nchunks + 7) / 8 * 8;
     size_t N = (size_t)ldb;
-    for (int c0 = j0; c0 < j1; c0 += cw_even) {
-        int cw = c0 + cw_even < j1 ? cw_even : j1 - c0;
-        for (int i = 0; i < M; i++) memset(acc + i * NN_STRIDE(M), 0, (size_t)(cw + 7) / 8 * 8 * sizeof(float));
-        int k = 0;
-        for (; k + R <= K; k += R) nn_pass(M, R, cw, B, (size_t)k * N + c0, N, Ab, Kp, k, k + 2 * R <= K, acc);
-        for (; k < K; k++) nn_pass(M, 1, cw, B, (size_t)k * N + c0, N, Ab, Kp, k, 0, acc);
-        for (int i = 0; i < M; i++) {
-            float *c = C + (size_t)i * ldc + c0, *ac = acc + i * NN_STRIDE(M);
-            for (int j = 0; j < cw; j++) store_c(c + j, ac[j], alpha, beta);
-        }
-    }
+    int ld = NN_LD(cw);
+    for (int i = 0; i < M; i++) memset(acc + i * ld, 0, (size_t)(cw + 7) / 8 * 8 * sizeof(float));
+    int k = k0;
+    for (; k + R <= k1; k += R) nn_pass(M, R, cw, B, (size_t)k * N + c0, N, Ab, Kp, k, k + 2 * R <= k1, acc, ld);
+    for (; k < k1; k++) nn_pass(M, 1, cw, B, (size_t)k * N + c0, N, Ab, Kp, k, 0, acc, ld);
 }
 
-static void nn_cols(int M, int j0, int j1, int K, int Kp, const float *Ab, const float *B, int ldb, float alpha,
-                    float beta, float *C, int ldc) {
-#define NN_ROWS(m) nn_rows(m, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc)
+static void nn_share(int M, int k0, int k1, int c0, int cw, const float *Ab, int Kp, const float *B, int ldb,
+                     float *acc) {
+#define NN_ROWS(m) nn_rows(m, k0, k1, c0, cw, Ab, Kp, B, ldb, acc)
     switch (M) {
     case 1: NN_ROWS(1); break;
     case 2: NN_ROWS(2); break;
@@ -340,6 +348,46 @@ static void nn_cols(int M, int j0, int j1, int K, int Kp, const float *Ab, const
     default: NN_ROWS(8); break;
     }
 #undef NN_ROWS
+}
+
+/* B [K, N] on `team` threads, as shares × groups: the thread (s, g) sums share s of
+ * the rows of B (a contiguous block of memory, read front to back in full-width rows,
+ * which the hardware prefetcher follows: a share of the columns instead would be short
+ * segments a row apart) over group g's columns into its own accumulators, a chunk of
+ * columns at a time; then the group's threads add the shares' partial sums into C,
+ * each a slice of the chunk: C = alpha·Σ_s acc_s + beta·C. Not inlined: its OpenMP
+ * region (nn_team._omp_fn.0) must belong to a function that nm lists for this file
+ * (tests/build/test_no_avx512.sh). */
+static __attribute__((noinline)) void nn_team(int M, int N, int K, int Kp, const float *Ab, const float *B, int ldb, float alpha, float beta,
+                    float *C, int ldc, int team) {
+    float *parts[team];
+#pragma omp parallel num_threads(team)
+    {
+        float acc[NN_ACC] __attribute__((aligned(32)));
+        int nt = omp_get_num_threads(), t = omp_get_thread_num();
+        int shares = nt < NN_SHARES ? nt : NN_SHARES;
+        if (shares > K / 32) shares = K / 32 > 1 ? K / 32 : 1;
+        int groups = nt / shares, s = t % shares, g = t / shares; /* threads past shares·groups idle */
+        int gw = ((N + groups - 1) / groups + 7) / 8 * 8, kw = ((K + shares - 1) / shares + 3) / 4 * 4;
+        int chunks = (gw + NN_CW_MAX(M) - 1) / NN_CW_MAX(M), cw = ((gw + chunks - 1) / chunks + 7) / 8 * 8;
+        int k0 = s * kw < K ? s * kw : K, k1 = k0 + kw < K ? k0 + kw : K;
+        parts[t] = acc;
+        for (int c = 0; c < chunks; c++) {
+            int j0 = g * gw + c * cw, j1 = j0 + cw < (g + 1) * gw ? j0 + cw : (g + 1) * gw;
+            if (j1 > N) j1 = N;
+            int w = g < groups && j0 < j1 ? j1 - j0 : 0;
+            if (w > 0) nn_share(M, k0, k1, j0, w, Ab, Kp, B, ldb, acc);
+#pragma omp barrier
+            int per = ((w + shares - 1) / shares + 7) / 8 * 8, r0 = s * per, r1 = r0 + per < w ? r0 + per : w;
+            for (int i = 0; i < M && w > 0; i++)
+                for (int j = r0; j < r1; j++) {
+                    float sum = 0;
+                    for (int u = 0; u < shares; u++) sum += parts[g * shares + u][i * NN_LD(w) + j];
+                    store_c(C + (size_t)i * ldc + j0 + j, sum, alpha, beta);
+                }
+#pragma omp barrier
+        }
+    }
 }
 
 int pst_sgemm_avx2_thin(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
@@ -386,13 +434,8 @@ int pst_sgemm_avx2_thin(int trans_a, int trans_b, int M, int N, int K, float alp
                 nt_cols(M - i0 < 4 ? M - i0 : 4, j0, j1, K, Kp, Ab + (size_t)i0 * Kp, B, ldb, alpha, beta,
                         C + (size_t)i0 * ldc, ldc);
         }
-    } else { /* one contiguous range of columns (a multiple of 8) per thread */
-#pragma omp parallel num_threads(nthreads)
-        {
-            int team = omp_get_num_threads(), per = ((N + team - 1) / team + 7) / 8 * 8;
-            int j0 = omp_get_thread_num() * per, j1 = j0 + per < N ? j0 + per : N;
-            if (j0 < j1) nn_cols(M, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc);
-        }
+    } else {
+        nn_team(M, N, K, Kp, Ab, B, ldb, alpha, beta, C, ldc, nthreads);
     }
     if (Ab != small) free(Ab);
     return 0;

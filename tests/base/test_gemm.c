@@ -313,11 +313,25 @@ int main(void) {
         check_product(kernels[kk], 0, 1, 3, 2100, 130, 0.5f, 1.0f, 1, 0, &rng);
         check_product(kernels[kk], 0, 0, 6, 2100, 130, 1.0f, -2.0f, 0, 0, &rng);
         check_product(kernels[kk], 1, 0, 1, 1000, 300, 1.0f, 0.0f, 0, 1, &rng);
-        /* thin, B [K,N]: several column chunks a thread, K not a multiple of the rows a pass
-         * (8 for M <= 2, else 4), a partial last vector */
+        /* thin, B [K,N] (the AVX2 kernel: threads split K, partial sums added): K not a
+         * multiple of the rows a pass (4 for M <= 4, else 2), a partial last vector,
+         * several column chunks (M = 2, N > 8168; M = 8, N > 2024), K too short to split
+         * (K < 64: the threads split the columns instead), alpha / beta */
         check_product(kernels[kk], 0, 0, 3, 2501, 203, 1.0f, 0.0f, 0, 1, &rng);
         check_product(kernels[kk], 1, 0, 7, 1999, 131, 0.5f, 1.0f, 2, 0, &rng);
         check_product(kernels[kk], 0, 0, 2, 9000, 67, 1.0f, 0.0f, 0, 0, &rng);
+        check_product(kernels[kk], 0, 0, 8, 4500, 77, -0.5f, 1.5f, 1, 0, &rng);
+        check_product(kernels[kk], 0, 0, 5, 6301, 40, 1.0f, 0.0f, 3, 1, &rng);
+        check_product(kernels[kk], 1, 0, 4, 1200, 1001, 1.0f, 0.5f, 0, 0, &rng);
+        /* teams that do not split evenly: 3 threads (2 shares of K and one idle, or 3
+         * shares), 5 (shares of K only up to K / 32) */
+        int saved = omp_get_max_threads();
+        for (int th = 3; th <= 5; th += 2) {
+            omp_set_num_threads(th);
+            check_product(kernels[kk], 0, 0, 4, 4000, 70, 1.0f, 0.0f, 1, 1, &rng);
+            check_product(kernels[kk], 0, 0, 8, 3001, 150, 1.0f, -1.0f, 0, 0, &rng);
+        }
+        omp_set_num_threads(saved);
         /* the output-layer kernel (A·Bᵀ, K <= 1024, M <= 64): a decoding batch times wteᵀ,
          * many 16-column tiles and a partial one, multi-threaded, alpha / beta */
         check_product(kernels[kk], 0, 1, 16, 3001, 128, 1.0f, 0.0f, 0, 1, &rng);
