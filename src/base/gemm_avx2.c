@@ -54,22 +54,43 @@ static inline void store_c(float *c, float v, float alpha, float beta) {
     *c = beta == 0.0f ? r : fmaf(beta, *c, r);
 }
 
+/* The thin kernels read B in fp32 or, with h (half) set, in bf16 (the top 16 bits of an
+ * fp32: prior/bf16_kernels.h), widened exactly just before its FMAs: the same sums of the
+ * same numbers, at half the bytes read. B and indices count elements. */
+static inline __attribute__((always_inline)) __m256 load_b(const void *B, size_t at, const int h) {
+    if (!h) return _mm256_loadu_ps((const float *)B + at);
+    __m128i x = _mm_loadu_si128((const __m128i *)((const uint16_t *)B + at));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(x), 16));
+}
+
+/* the first n (0 < n < 8) of them, zeros after */
+static inline __attribute__((always_inline)) __m256 load_b_part(const void *B, size_t at, int n, const int h) {
+    if (!h) return _mm256_maskload_ps((const float *)B + at, lanes(n));
+    uint16_t part[8] = {0};
+    memcpy(part, (const uint16_t *)B + at, (size_t)n * sizeof(uint16_t));
+    return load_b(part, 0, 1);
+}
+
+static inline __attribute__((always_inline)) void prefetch_b(const void *B, size_t at, const int h) {
+    _mm_prefetch((const char *)B + at * (h ? 2 : 4), _MM_HINT_T0);
+}
+
 /* B [N, K]: columns j0 .. j1 of C for mi (<= 4) rows of Ab (zero-padded to Kp, a
- * multiple of 8) */
-static inline __attribute__((always_inline)) void nt_rows(const int mi, int j0, int j1, int K, int Kp,
-                                                          const float *Ab, const float *B, int ldb, float alpha,
+ * multiple of 8); 32 values of B a step (two cache lines in fp32, one in bf16), the same
+ * of the row ahead fetched */
+static inline __attribute__((always_inline)) void nt_rows(const int mi, const int h, int j0, int j1, int K, int Kp,
+                                                          const float *Ab, const void *B, int ldb, float alpha,
                                                           float beta, float *C, int ldc) {
-    __m256i tail = lanes(K - (Kp - 8));
     for (int j = j0; j < j1; j++) {
-        const float *b = B + (size_t)j * ldb;
+        size_t b = (size_t)j * ldb, ahead = b + PST_GEMM_AVX2_PF * (size_t)ldb;
         __m256 acc0[4], acc1[4];
         for (int i = 0; i < mi; i++) acc0[i] = acc1[i] = _mm256_setzero_ps();
         int k = 0;
-        for (; k + 32 <= K; k += 32) { /* two cache lines of B a step, the same of a row ahead fetched */
-            _mm_prefetch((const char *)(b + PST_GEMM_AVX2_PF * (size_t)ldb + k), _MM_HINT_T0);
-            _mm_prefetch((const char *)(b + PST_GEMM_AVX2_PF * (size_t)ldb + k + 16), _MM_HINT_T0);
-            __m256 b0 = _mm256_loadu_ps(b + k), b1 = _mm256_loadu_ps(b + k + 8);
-            __m256 b2 = _mm256_loadu_ps(b + k + 16), b3 = _mm256_loadu_ps(b + k + 24);
+        for (; k + 32 <= K; k += 32) {
+            prefetch_b(B, ahead + k, h);
+            if (!h) prefetch_b(B, ahead + k + 16, h);
+            __m256 b0 = load_b(B, b + k, h), b1 = load_b(B, b + k + 8, h);
+            __m256 b2 = load_b(B, b + k + 16, h), b3 = load_b(B, b + k + 24, h);
             for (int i = 0; i < mi; i++) {
                 const float *a = Ab + (size_t)i * Kp + k;
                 acc0[i] = _mm256_fmadd_ps(_mm256_load_ps(a), b0, acc0[i]);
@@ -79,15 +100,15 @@ static inline __attribute__((always_inline)) void nt_rows(const int mi, int j0, 
             }
         }
         for (; k + 16 <= K; k += 16) {
-            _mm_prefetch((const char *)(b + PST_GEMM_AVX2_PF * (size_t)ldb + k), _MM_HINT_T0);
-            __m256 b0 = _mm256_loadu_ps(b + k), b1 = _mm256_loadu_ps(b + k + 8);
+            prefetch_b(B, ahead + k, h);
+            __m256 b0 = load_b(B, b + k, h), b1 = load_b(B, b + k + 8, h);
             for (int i = 0; i < mi; i++) {
                 acc0[i] = _mm256_fmadd_ps(_mm256_load_ps(Ab + (size_t)i * Kp + k), b0, acc0[i]);
                 acc1[i] = _mm256_fmadd_ps(_mm256_load_ps(Ab + (size_t)i * Kp + k + 8), b1, acc1[i]);
             }
         }
         for (; k < Kp; k += 8) {
-            __m256 b0 = k + 8 <= K ? _mm256_loadu_ps(b + k) : _mm256_maskload_ps(b + k, tail);
+            __m256 b0 = k + 8 <= K ? load_b(B, b + k, h) : load_b_part(B, b + k, K - k, h);
             for (int i = 0; i < mi; i++)
                 acc0[i] = _mm256_fmadd_ps(_mm256_load_ps(Ab + (size_t)i * Kp + k), b0, acc0[i]);
         }
@@ -96,14 +117,20 @@ static inline __attribute__((always_inline)) void nt_rows(const int mi, int j0, 
     }
 }
 
-static void nt_cols(int mi, int j0, int j1, int K, int Kp, const float *Ab, const float *B, int ldb, float alpha,
-                    float beta, float *C, int ldc) {
-    switch (mi) {
-    case 1: nt_rows(1, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc); break;
-    case 2: nt_rows(2, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc); break;
-    case 3: nt_rows(3, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc); break;
-    default: nt_rows(4, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc); break;
+static void nt_cols(int mi, int h, int j0, int j1, int K, int Kp, const float *Ab, const void *B, int ldb,
+                    float alpha, float beta, float *C, int ldc) {
+#define NT_ROWS(m, h) nt_rows(m, h, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc)
+    switch (mi + 4 * h) {
+    case 1: NT_ROWS(1, 0); break;
+    case 2: NT_ROWS(2, 0); break;
+    case 3: NT_ROWS(3, 0); break;
+    case 4: NT_ROWS(4, 0); break;
+    case 5: NT_ROWS(1, 1); break;
+    case 6: NT_ROWS(2, 1); break;
+    case 7: NT_ROWS(3, 1); break;
+    default: NT_ROWS(4, 1); break;
     }
+#undef NT_ROWS
 }
 
 /* B [N, K] with 9-64 rows of A (the output layer while decoding a batch): A packed in
@@ -298,21 +325,20 @@ int pst_sgemm_avx2_nt_head_lse(int M, int N, int K, const float *A, int lda, con
 /* One pass: acc[i][j..j+7] += Σ_{r<R} A[i][k+r]·B[k+r][j..j+7] over the chunk's cw
  * columns; w is the element of B at row k, column c0. The next pass's rows are
  * prefetched (to L1) when `prefetch`. */
-static inline __attribute__((always_inline)) void nn_pass(const int M, const int R, int cw, const float *B, size_t w,
-                                                          size_t N, const float *Ab, int Kp, int k, int prefetch,
-                                                          float *acc, int ld) {
+static inline __attribute__((always_inline)) void nn_pass(const int M, const int R, const int h, int cw, const void *B,
+                                                          size_t w, size_t N, const float *Ab, int Kp, int k,
+                                                          int prefetch, float *acc, int ld) {
     __m256 x[8][4];
     for (int i = 0; i < M; i++)
         for (int r = 0; r < R; r++) x[i][r] = _mm256_broadcast_ss(Ab + (size_t)i * Kp + k + r);
-    __m256i tail = lanes(cw % 8 ? cw % 8 : 8);
     for (int j = 0; j < cw; j += 8) {
         __m256 b[4];
         if (j + 8 <= cw)
-            for (int r = 0; r < R; r++) b[r] = _mm256_loadu_ps(B + w + r * N + j);
+            for (int r = 0; r < R; r++) b[r] = load_b(B, w + r * N + j, h);
         else
-            for (int r = 0; r < R; r++) b[r] = _mm256_maskload_ps(B + w + r * N + j, tail);
-        if (prefetch && j % 16 == 0) /* a cache line: 16 floats */
-            for (int r = 0; r < R; r++) _mm_prefetch((const char *)(B + w + (R + r) * N + j), _MM_HINT_T0);
+            for (int r = 0; r < R; r++) b[r] = load_b_part(B, w + r * N + j, cw - j, h);
+        if (prefetch && j % (h ? 32 : 16) == 0) /* a cache line */
+            for (int r = 0; r < R; r++) prefetch_b(B, w + (R + r) * N + j, h);
         for (int i = 0; i < M; i++) {
             __m256 a = _mm256_load_ps(acc + i * ld + j);
             for (int r = 0; r < R; r++) a = _mm256_fmadd_ps(x[i][r], b[r], a);
@@ -322,21 +348,21 @@ static inline __attribute__((always_inline)) void nn_pass(const int M, const int
 }
 
 /* acc = Σ_{k0 <= k < k1} A[., k]·B[k][c0 .. c0 + cw) for all M rows */
-static inline __attribute__((always_inline)) void nn_rows(const int M, int k0, int k1, int c0, int cw,
-                                                          const float *Ab, int Kp, const float *B, int ldb,
+static inline __attribute__((always_inline)) void nn_rows(const int M, const int h, int k0, int k1, int c0, int cw,
+                                                          const float *Ab, int Kp, const void *B, int ldb,
                                                           float *acc) {
     const int R = NN_R(M);
     size_t N = (size_t)ldb;
     int ld = NN_LD(cw);
     for (int i = 0; i < M; i++) memset(acc + i * ld, 0, (size_t)(cw + 7) / 8 * 8 * sizeof(float));
     int k = k0;
-    for (; k + R <= k1; k += R) nn_pass(M, R, cw, B, (size_t)k * N + c0, N, Ab, Kp, k, k + 2 * R <= k1, acc, ld);
-    for (; k < k1; k++) nn_pass(M, 1, cw, B, (size_t)k * N + c0, N, Ab, Kp, k, 0, acc, ld);
+    for (; k + R <= k1; k += R) nn_pass(M, R, h, cw, B, (size_t)k * N + c0, N, Ab, Kp, k, k + 2 * R <= k1, acc, ld);
+    for (; k < k1; k++) nn_pass(M, 1, h, cw, B, (size_t)k * N + c0, N, Ab, Kp, k, 0, acc, ld);
 }
 
-static void nn_share(int M, int k0, int k1, int c0, int cw, const float *Ab, int Kp, const float *B, int ldb,
+static void nn_share(int M, int h, int k0, int k1, int c0, int cw, const float *Ab, int Kp, const void *B, int ldb,
                      float *acc) {
-#define NN_ROWS(m) nn_rows(m, k0, k1, c0, cw, Ab, Kp, B, ldb, acc)
+#define NN_ROWS(m) (h ? nn_rows(m, 1, k0, k1, c0, cw, Ab, Kp, B, ldb, acc) : nn_rows(m, 0, k0, k1, c0, cw, Ab, Kp, B, ldb, acc))
     switch (M) {
     case 1: NN_ROWS(1); break;
     case 2: NN_ROWS(2); break;
@@ -358,8 +384,8 @@ static void nn_share(int M, int k0, int k1, int c0, int cw, const float *Ab, int
  * each a slice of the chunk: C = alpha·Σ_s acc_s + beta·C. Not inlined: its OpenMP
  * region (nn_team._omp_fn.0) must belong to a function that nm lists for this file
  * (tests/build/test_no_avx512.sh). */
-static __attribute__((noinline)) void nn_team(int M, int N, int K, int Kp, const float *Ab, const float *B, int ldb, float alpha, float beta,
-                    float *C, int ldc, int team) {
+static __attribute__((noinline)) void nn_team(int M, int h, int N, int K, int Kp, const float *Ab, const void *B,
+                                              int ldb, float alpha, float beta, float *C, int ldc, int team) {
     float *parts[team];
 #pragma omp parallel num_threads(team)
     {
@@ -376,7 +402,7 @@ static __attribute__((noinline)) void nn_team(int M, int N, int K, int Kp, const
             int j0 = g * gw + c * cw, j1 = j0 + cw < (g + 1) * gw ? j0 + cw : (g + 1) * gw;
             if (j1 > N) j1 = N;
             int w = g < groups && j0 < j1 ? j1 - j0 : 0;
-            if (w > 0) nn_share(M, k0, k1, j0, w, Ab, Kp, B, ldb, acc);
+            if (w > 0) nn_share(M, h, k0, k1, j0, w, Ab, Kp, B, ldb, acc);
 #pragma omp barrier
             int per = ((w + shares - 1) / shares + 7) / 8 * 8, r0 = s * per, r1 = r0 + per < w ? r0 + per : w;
             for (int i = 0; i < M && w > 0; i++)
@@ -390,9 +416,11 @@ static __attribute__((noinline)) void nn_team(int M, int N, int K, int Kp, const
     }
 }
 
-int pst_sgemm_avx2_thin(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
-                        const float *B, int ldb, float beta, float *C, int ldc) {
-    if (M > (trans_b ? PST_GEMM_SMALL_MAX : PST_GEMM_THIN_MAX)) return -1;
+/* pst_sgemm_avx2_thin, with B in bf16 when h (thin products only). Not inlined: its
+ * OpenMP regions must belong to a function nm lists (tests/build/test_no_avx512.sh). */
+static __attribute__((noinline)) int thin(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                                          int lda, const void *B, int h, int ldb, float beta, float *C, int ldc) {
+    if (M > (trans_b && !h ? PST_GEMM_SMALL_MAX : PST_GEMM_THIN_MAX)) return -1;
     if (M <= 0 || N <= 0) return 0;
     if (K <= 0 || alpha == 0.0f) { /* C = beta·C */
         for (int i = 0; i < M; i++)
@@ -408,7 +436,7 @@ int pst_sgemm_avx2_thin(int trans_a, int trans_b, int M, int N, int K, float alp
         for (int k = 0; k < Kp; k++)
             Ab[(size_t)i * Kp + k] = k >= K ? 0.0f : trans_a ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
     int nthreads = omp_in_parallel() || 4.0 * N * K < 1e6 ? 1 : omp_get_max_threads();
-    if (trans_b && M > PST_GEMM_THIN_MAX) { /* tiles of HT columns, 32 tiles a task */
+    if (trans_b && M > PST_GEMM_THIN_MAX) { /* tiles of HT columns, 32 tiles a task (fp32 B only) */
         int groups = (M + 15) / 16, tasks = (N + 32 * HT - 1) / (32 * HT);
         float *Ap = aligned_alloc(32, (size_t)groups * K * 16 * sizeof(float));
         if (!Ap) {
@@ -422,7 +450,7 @@ int pst_sgemm_avx2_thin(int trans_a, int trans_b, int M, int N, int K, float alp
 #pragma omp parallel for schedule(dynamic) num_threads(nthreads)
         for (int t = 0; t < tasks; t++) {
             int j0 = t * 32 * HT, j1 = j0 + 32 * HT < N ? j0 + 32 * HT : N;
-            head_cols(Ap, K, M, j0, j1, B, ldb, alpha, beta, C, ldc);
+            head_cols(Ap, K, M, j0, j1, (const float *)B, ldb, alpha, beta, C, ldc);
         }
         free(Ap);
     } else if (trans_b) { /* chunks of 128 columns, handed out as threads come free */
@@ -431,14 +459,24 @@ int pst_sgemm_avx2_thin(int trans_a, int trans_b, int M, int N, int K, float alp
         for (int t = 0; t < chunks; t++) {
             int j0 = t * 128, j1 = j0 + 128 < N ? j0 + 128 : N;
             for (int i0 = 0; i0 < M; i0 += 4)
-                nt_cols(M - i0 < 4 ? M - i0 : 4, j0, j1, K, Kp, Ab + (size_t)i0 * Kp, B, ldb, alpha, beta,
+                nt_cols(M - i0 < 4 ? M - i0 : 4, h, j0, j1, K, Kp, Ab + (size_t)i0 * Kp, B, ldb, alpha, beta,
                         C + (size_t)i0 * ldc, ldc);
         }
     } else {
-        nn_team(M, N, K, Kp, Ab, B, ldb, alpha, beta, C, ldc, nthreads);
+        nn_team(M, h, N, K, Kp, Ab, B, ldb, alpha, beta, C, ldc, nthreads);
     }
     if (Ab != small) free(Ab);
     return 0;
+}
+
+int pst_sgemm_avx2_thin(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                        const float *B, int ldb, float beta, float *C, int ldc) {
+    return thin(trans_a, trans_b, M, N, K, alpha, A, lda, B, 0, ldb, beta, C, ldc);
+}
+
+int pst_sgemm_avx2_thin_bf16(int trans_b, int M, int N, int K, const float *A, int lda, const uint16_t *B16, int ldb,
+                             float beta, float *C, int ldc) {
+    return thin(0, trans_b, M, N, K, 1.0f, A, lda, B16, 1, ldb, beta, C, ldc);
 }
 
 double pst_fma_chains_avx2(long iters) {
@@ -462,6 +500,11 @@ double pst_fma_chains_avx2(long iters) {
 
 int pst_sgemm_avx2_thin(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
                         const float *B, int ldb, float beta, float *C, int ldc) {
+    return -1;
+}
+
+int pst_sgemm_avx2_thin_bf16(int trans_b, int M, int N, int K, const float *A, int lda, const uint16_t *B16, int ldb,
+                             float beta, float *C, int ldc) {
     return -1;
 }
 

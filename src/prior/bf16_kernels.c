@@ -1,6 +1,8 @@
 /* bf16 weight products for sampling (prior/bf16_kernels.h), chosen per call: base's
- * AVX-512 kernels on bf16 (base/gemm.h), or the plain x86-64 loops here (the default build
- * assumes only x86-64); the rounding to bf16 in an AVX-512 and a plain variant. */
+ * AVX-512 kernels on bf16 (base/gemm.h); on a CPU with AVX2 + FMA but not AVX-512, base's
+ * AVX2 thin kernel on bf16 (1-8 rows) and the loops here compiled for AVX2 (more rows);
+ * else the plain x86-64 loops (the default build assumes only x86-64). The rounding to
+ * bf16 in the same three variants. */
 #include "prior/bf16_kernels.h"
 
 #include <omp.h>
@@ -36,24 +38,37 @@ uint16_t pst_bf16_round(float x) {
 #undef KERNEL
 #undef KERNEL_TARGET
 #undef KERNEL_PRODUCTS
+/* the plain loops compiled for AVX2 + FMA: the products of 9-64 rows there */
+#define KERNEL(name) name##_avx2
+#define KERNEL_TARGET __attribute__((target("avx2,fma")))
+#define KERNEL_PRODUCTS 1
+#include "prior/bf16_kernels_body.h"
+#undef KERNEL
+#undef KERNEL_TARGET
+#undef KERNEL_PRODUCTS
 #endif
 
 static int forced = -1;
 void pst_bf16_kernels_force(int level) { forced = level; }
 
-/* 1: the AVX-512 variant (the CPU has it, and no test asked for the plain one) */
-static int use_avx512(void) {
+/* The variant to run: 2 AVX-512 (base's kernels on bf16), 1 AVX2 + FMA (base's AVX2 thin
+ * kernel on bf16, the loops here compiled for AVX2), 0 plain: the best this CPU has, or
+ * at most the level a test asked for. */
+static int level(void) {
 #ifdef PST_BF16_DISPATCH
     static int has = -1;
-    if (has < 0) has = pst_cpu_has_avx512_dq_bw_vl();
-    return has && forced != 0;
+    if (has < 0) has = pst_cpu_has_avx512_dq_bw_vl() ? 2 : pst_cpu_has_avx2_fma() ? 1 : 0;
+    return forced >= 0 && forced < has ? forced : has;
 #else
     return 0;
 #endif
 }
 
 /* 1: base's AVX-512 kernels on bf16 (base/gemm.h) may run, as the AVX-512 variant here */
-static int base_kernels(void) { return use_avx512() && pst_gemm_avx512_available(); }
+static int base_kernels(void) { return level() == 2 && pst_gemm_avx512_available(); }
+
+/* 1: base's AVX2 thin kernel on bf16 */
+static int base_avx2(void) { return level() == 1 && pst_gemm_avx2_available(); }
 
 /* threads for a product reading `bytes` of weights: one inside a parallel region or for
  * a small one (waking threads would cost more) */
@@ -63,12 +78,38 @@ static int threads_for(double bytes) {
 
 static void round_run(uint16_t *dst, const float *src, size_t n) {
 #ifdef PST_BF16_DISPATCH
-    if (use_avx512()) {
+    if (level() == 2) {
         round_run_avx512(dst, src, n);
+        return;
+    }
+    if (level() == 1) {
+        round_run_avx2(dst, src, n);
         return;
     }
 #endif
     round_run_default(dst, src, n);
+}
+
+/* the plain loops' products, compiled for AVX2 where that runs */
+static void nn_rows_any(int M, int j0, int j1, int K, const float *A, const uint16_t *W, int N, const float *b,
+                        float *out, int accumulate) {
+#ifdef PST_BF16_DISPATCH
+    if (level() >= 1) {
+        nn_rows_avx2(M, j0, j1, K, A, W, N, b, out, accumulate);
+        return;
+    }
+#endif
+    nn_rows_default(M, j0, j1, K, A, W, N, b, out, accumulate);
+}
+
+static void nt_rows_any(int v0, int v1, const float *x, const uint16_t *W, int N, int C, int V, float *out) {
+#ifdef PST_BF16_DISPATCH
+    if (level() >= 1) {
+        nt_rows_avx2(v0, v1, x, W, N, C, V, out);
+        return;
+    }
+#endif
+    nt_rows_default(v0, v1, x, W, N, C, V, out);
 }
 
 void pst_bf16_round_array(uint16_t *dst, const float *src, size_t n) {
@@ -86,10 +127,13 @@ void pst_bf16_round_array(uint16_t *dst, const float *src, size_t n) {
 static int linear_base_bf16(float *out, const float *inp, const uint16_t *W, const float *b, int N, int IC, int OC,
                             int accumulate) {
     float beta = accumulate ? 1.0f : 0.0f;
-    if (N > PST_GEMM_SMALL_MAX || !base_kernels() ||
-        (N <= PST_GEMM_THIN_MAX ? pst_sgemm_avx512_thin_bf16(0, N, OC, IC, inp, IC, W, OC, beta, out, OC)
-                                : pst_sgemm_avx512_small_bf16(N, OC, IC, inp, IC, W, OC, beta, out, OC)) != 0)
-        return 0;
+    int done = N <= PST_GEMM_THIN_MAX && base_avx2()
+                   ? pst_sgemm_avx2_thin_bf16(0, N, OC, IC, inp, IC, W, OC, beta, out, OC) == 0
+               : N <= PST_GEMM_SMALL_MAX && base_kernels()
+                   ? (N <= PST_GEMM_THIN_MAX ? pst_sgemm_avx512_thin_bf16(0, N, OC, IC, inp, IC, W, OC, beta, out, OC)
+                                             : pst_sgemm_avx512_small_bf16(N, OC, IC, inp, IC, W, OC, beta, out, OC)) == 0
+                   : 0;
+    if (!done) return 0;
     for (int i = 0; i < N; i++) {
         float *o = out + (size_t)i * OC;
 #pragma omp simd
@@ -109,7 +153,7 @@ void pst_linear_forward_bf16(float *out, const float *inp, const uint16_t *W, co
         int j0 = omp_get_thread_num() * per, j1 = j0 + per < OC ? j0 + per : OC;
         for (int i0 = 0; i0 < N && j0 < j1; i0 += BF16_ROWS) {
             int mi = N - i0 < BF16_ROWS ? N - i0 : BF16_ROWS;
-            nn_rows_default(mi, j0, j1, IC, inp + (size_t)i0 * IC, W, OC, b, out + (size_t)i0 * OC, accumulate);
+            nn_rows_any(mi, j0, j1, IC, inp + (size_t)i0 * IC, W, OC, b, out + (size_t)i0 * OC, accumulate);
         }
     }
 }
@@ -135,12 +179,14 @@ int pst_matmul_nt_bf16(float *out, const float *x, const uint16_t *W, int N, int
     if (N <= 0 || V <= 0) return 0;
     if (N <= PST_GEMM_THIN_MAX && base_kernels() && pst_sgemm_avx512_thin_bf16(1, N, V, C, x, C, W, C, 0.0f, out, V) == 0)
         return 0;
+    if (N <= PST_GEMM_THIN_MAX && base_avx2() && pst_sgemm_avx2_thin_bf16(1, N, V, C, x, C, W, C, 0.0f, out, V) == 0)
+        return 0;
     if (pst_matmul_nt_bf16_chunks(out, V, x, W, N, C, V, NULL, NULL) == 0) return 0;
     int chunks = (V + 255) / 256;
 #pragma omp parallel for schedule(static) num_threads(threads_for(2.0 * V * C))
     for (int t = 0; t < chunks; t++) {
         int v0 = t * 256, v1 = v0 + 256 < V ? v0 + 256 : V;
-        nt_rows_default(v0, v1, x, W, N, C, V, out);
+        nt_rows_any(v0, v1, x, W, N, C, V, out);
     }
     return 0;
 }

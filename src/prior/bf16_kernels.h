@@ -6,8 +6,8 @@
  * weights: q, the model with its weight matrices rounded to bf16 (pst_gpt2_round_bf16),
  * only summed in another order. Decoding reads half the bytes per weight.
  *
- * The kernels come in two variants, chosen per call: AVX-512 (F, BW: what a
- * -march=native build gives these loops) and plain x86-64 (as exp_kernels.c). */
+ * The kernels come in three variants, chosen per call: AVX-512 (F, BW: what a
+ * -march=native build gives these loops), AVX2 + FMA, and plain x86-64 (as exp_kernels.c). */
 #ifndef POSTERIOR_PRIOR_BF16_KERNELS_H
 #define POSTERIOR_PRIOR_BF16_KERNELS_H
 
@@ -54,8 +54,8 @@ int pst_matmul_nt_bf16(float *out, const float *x, const uint16_t *W, int N, int
 int pst_matmul_nt_bf16_chunks(float *out, int ldo, const float *x, const uint16_t *W, int N, int C, int V,
                               float *chunk_max, float *chunk_sum);
 
-/* Tests: run the plain (0) or AVX-512 (2) variant, or choose by the CPU (-1, the
- * default). Asking for AVX-512 on a CPU without it keeps the plain variant. */
+/* Tests: run the plain (0), AVX2 (1) or AVX-512 (2) variant, or choose by the CPU (-1,
+ * the default). A level the CPU does not have runs the best one below it. */
 void pst_bf16_kernels_force(int level);
 
 #endif

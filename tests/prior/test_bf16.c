@@ -50,14 +50,16 @@ static void test_round(void) {
 
 static float frand(pst_rng *r) { return (float)(2.0 * pst_rng_uniform(r) - 1.0); }
 
-/* Both variants (plain, and AVX-512 when the CPU has it) against Σ in double with the
- * rounded weights, relative to Σ|terms|. */
+/* Every variant (plain; AVX2 and AVX-512 where the CPU has them) against Σ in double with
+ * the rounded weights, relative to Σ|terms|. */
 static void test_kernels(void) {
     int shapes[][3] = {{1, 48, 144}, {3, 37, 50}, {8, 128, 300}, {9, 16, 16}, {17, 192, 48}, {1, 5, 3},
-                      {12, 300, 40}}; /* 9-17 rows: the output layer widened (C <= 1024) */
+                      {12, 300, 40}, /* 9-17 rows: the output layer widened (C <= 1024) */
+                      /* thin products big enough for all threads (AVX2: K split), odd sizes */
+                      {4, 768, 2304}, {2, 1001, 701}, {7, 130, 3001}};
     pst_rng rng;
     pst_rng_seed(&rng, 5);
-    for (int level = 0; level <= 2; level += 2) {
+    for (int level = 0; level <= 2; level++) {
         pst_bf16_kernels_force(level);
         for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
             int N = shapes[si][0], IC = shapes[si][1], OC = shapes[si][2];
