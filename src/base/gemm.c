@@ -118,14 +118,18 @@ static int is_head_shape(int trans_a, int trans_b, int M, int K) {
 }
 
 /* Without AVX-512F (or when asked for avx2): the AVX2 kernel for M <= 8 where B is 2 MB
- * or more, and for the decoding batch's output layer (is_head_shape) where wte is 4 MB
- * or more (AMD EPYC Zen 3, docs/benchmarks.md, session 20); OpenBLAS for the rest.
- * Asked for avx2: every shape it has. */
+ * or more, for the decoding batch's output layer (is_head_shape) where wte is 4 MB or
+ * more (AMD EPYC Zen 3, docs/benchmarks.md, session 20), and for the small products
+ * (is_small_shape) where B is 64 KB or more (session 21, warm, 2 threads, ours vs
+ * OpenBLAS Zen: 16x128x512 159 vs 45, 16x384x128 158 vs 99, 16x128x128 80 vs 60,
+ * 16x2304x768 154 vs 129, 64x768x768 184 vs 164, 16x50x30 36 vs 42 GFLOP/s); OpenBLAS
+ * for the rest. Asked for avx2: every shape it has. */
 static pst_gemm_kernel choose_avx2(pst_gemm_kernel requested, int trans_a, int trans_b, int M, int N, int K) {
     int thin = M <= PST_GEMM_THIN_MAX, head = is_head_shape(trans_a, trans_b, M, K);
-    if (!pst_gemm_avx2_available() || !(thin || head)) return PST_GEMM_OPENBLAS;
+    int small = is_small_shape(trans_a, trans_b, M);
+    if (!pst_gemm_avx2_available() || !(thin || head || small)) return PST_GEMM_OPENBLAS;
     if (requested == PST_GEMM_AVX2) return PST_GEMM_AVX2;
-    return (double)N * K >= (thin ? 1 << 19 : 1 << 20) ? PST_GEMM_AVX2 : PST_GEMM_OPENBLAS;
+    return (double)N * K >= (small ? 1 << 14 : thin ? 1 << 19 : 1 << 20) ? PST_GEMM_AVX2 : PST_GEMM_OPENBLAS;
 }
 
 pst_gemm_kernel pst_gemm_choose(pst_gemm_kernel requested, int trans_a, int trans_b, int M, int N,

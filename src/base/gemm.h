@@ -59,13 +59,14 @@ int pst_sgemm_avx512_thin(int trans_a, int trans_b, int M, int N, int K, float a
                           int ldc);
 /* The thin products on AVX2 + FMA (base/gemm_avx2.c: a CPU without AVX-512F), the same
  * contract with 8-float vectors; B [K, N] is split by rows among the threads (partial
- * sums added); with B transposed (the output layer) also 9-64 rows, on 16 × 6 tiles.
- * -1 for other M. Call only where pst_gemm_avx2_available(). */
+ * sums added). Also 9-64 rows: A·B (the small products, 6 × 16 tiles over panels of B
+ * copied once) and A·Bᵀ (the output layer, 16 × 6 tiles). -1 for other M. Call only
+ * where pst_gemm_avx2_available(). */
 int pst_sgemm_avx2_thin(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
                         const float *B, int ldb, float beta, float *C, int ldc);
-/* The same with B in bfloat16 (prior/bf16_kernels.h), A as stored, alpha 1, M <= 8: each
- * value of B is widened to fp32 just before its FMAs, so C holds exactly what
- * pst_sgemm_avx2_thin computes on the widened B, read at half the bytes. */
+/* The same with B in bfloat16 (prior/bf16_kernels.h), A as stored, alpha 1, M <= 8 (and
+ * B [K, N] up to 64 rows): each value of B is widened to fp32 just before its FMAs, so C
+ * holds exactly what pst_sgemm_avx2_thin computes on the widened B, read at half the bytes. */
 int pst_sgemm_avx2_thin_bf16(int trans_b, int M, int N, int K, const float *A, int lda, const uint16_t *B16, int ldb,
                              float beta, float *C, int ldc);
 /* The same with B in bfloat16 (prior/bf16_kernels.h), A as stored, alpha 1: each value

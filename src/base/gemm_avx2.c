@@ -416,17 +416,137 @@ static __attribute__((noinline)) void nn_team(int M, int h, int N, int K, int Kp
     }
 }
 
-/* pst_sgemm_avx2_thin, with B in bf16 when h (thin products only). Not inlined: its
+/* B [K, N] with 9-64 rows of A (a decoding batch times a weight matrix: the small
+ * products): tiles of SR rows × 16 columns of C in 12 ymm, per k 2 loads of B, SR
+ * broadcasts of A and 2·SR FMAs, over all of K. A panel of B (K rows × 16 columns) is
+ * read once, by the first block of rows, which copies it, widened, into P (K × 16
+ * floats, contiguous); the other blocks read P from L2. Each block fetches its share of
+ * the next panel's rows (a line a row: K streams are more than the hardware prefetcher
+ * follows), so that the fetches spread over the panel's time. (Read
+ * in place, the panel's rows, ldb·4 bytes apart, fall into a few cache sets: GPT-2's
+ * 768 rows of 3 or 9 KB thrash L1 and L2, and the kernel ran at half OpenBLAS's speed.) */
+enum { SR = 6 };
+
+/* c[0 .. n) = alpha·v + beta·c (n >= 8: all 8; beta 0: c not read) */
+static inline __attribute__((always_inline)) void store_vec(float *c, __m256 v, int n, float alpha, float beta) {
+    __m256 r = _mm256_mul_ps(_mm256_set1_ps(alpha), v);
+    if (n >= 8) {
+        if (beta != 0.0f) r = _mm256_fmadd_ps(_mm256_set1_ps(beta), _mm256_loadu_ps(c), r);
+        _mm256_storeu_ps(c, r);
+    } else if (n > 0) {
+        __m256i m = lanes(n);
+        if (beta != 0.0f) r = _mm256_fmadd_ps(_mm256_set1_ps(beta), _mm256_maskload_ps(c, m), r);
+        _mm256_maskstore_ps(c, m, r);
+    }
+}
+
+static inline __attribute__((always_inline)) void small_tile(const int mi, const int h, const int from_p, const int full,
+                                                             int nc, const float *A, int lda, int K, const void *B,
+                                                             size_t ldb, size_t j, int fetch_of, int fetch_b, float *P,
+                                                             float alpha, float beta, float *C, int ldc) {
+    __m256 acc0[SR], acc1[SR]; /* columns j .. j + 7, j + 8 .. j + 15 */
+#pragma GCC unroll 6
+    for (int i = 0; i < mi; i++) acc0[i] = acc1[i] = _mm256_setzero_ps();
+    /* the next panel's line of rows span·fetch_b .. span·(fetch_b + 1), one every fetch_of k */
+    int span = fetch_of ? (K + fetch_of - 1) / fetch_of : 0, row = span * fetch_b, end = row + span, countdown = 1;
+    if (end > K) end = K;
+    size_t next = j + (h ? 32 : 16);
+    for (int k = 0; k < K; k++) {
+        if (fetch_of && --countdown == 0) {
+            countdown = fetch_of;
+            if (row < end) prefetch_b(B, (size_t)row++ * ldb + next, h);
+        }
+        __m256 b0, b1;
+        if (from_p) {
+            b0 = _mm256_load_ps(P + (size_t)k * 16), b1 = _mm256_load_ps(P + (size_t)k * 16 + 8);
+        } else {
+            size_t at = (size_t)k * ldb + j;
+            if (full) {
+                b0 = load_b(B, at, h), b1 = load_b(B, at + 8, h);
+            } else {
+                b0 = nc >= 8 ? load_b(B, at, h) : load_b_part(B, at, nc, h);
+                b1 = nc > 8 ? load_b_part(B, at + 8, nc - 8, h) : _mm256_setzero_ps();
+            }
+            _mm256_store_ps(P + (size_t)k * 16, b0), _mm256_store_ps(P + (size_t)k * 16 + 8, b1);
+        }
+#pragma GCC unroll 6
+        for (int i = 0; i < mi; i++) {
+            __m256 a = _mm256_broadcast_ss(A + (size_t)i * lda + k);
+            acc0[i] = _mm256_fmadd_ps(a, b0, acc0[i]);
+            acc1[i] = _mm256_fmadd_ps(a, b1, acc1[i]);
+        }
+    }
+#pragma GCC unroll 6
+    for (int i = 0; i < mi; i++) {
+        float *c = C + (size_t)i * ldc + j;
+        store_vec(c, acc0[i], full ? 8 : nc, alpha, beta);
+        store_vec(c + 8, acc1[i], full ? 8 : nc - 8, alpha, beta);
+    }
+}
+
+/* mi (<= SR) rows of C, columns j .. j + nc (nc <= 16): from B (and into P), or from P;
+ * block fetch_b of fetch_of fetches its share of the next panel (fetch_of 0: none) */
+static void small_block(int mi, int h, int from_p, int nc, const float *A, int lda, int K, const void *B,
+                        size_t ldb, size_t j, int fetch_of, int fetch_b, float *P, float alpha, float beta, float *C,
+                        int ldc) {
+#define SMALL_TILE(m, hh, fp, f)                                                                                  \
+    small_tile(m, hh, fp, f, nc, A, lda, K, B, ldb, j, fetch_of, fetch_b, P, alpha, beta, C, ldc)
+#define SMALL_ROWS(m)                                                                                              \
+    (from_p ? (nc == 16 ? (h ? SMALL_TILE(m, 1, 1, 1) : SMALL_TILE(m, 0, 1, 1)) : SMALL_TILE(m, 0, 1, 0))          \
+            : nc < 16 ? (h ? SMALL_TILE(m, 1, 0, 0) : SMALL_TILE(m, 0, 0, 0))                                      \
+                      : (h ? SMALL_TILE(m, 1, 0, 1) : SMALL_TILE(m, 0, 0, 1)))
+    switch (mi) {
+    case 1: SMALL_ROWS(1); break;
+    case 2: SMALL_ROWS(2); break;
+    case 3: SMALL_ROWS(3); break;
+    case 4: SMALL_ROWS(4); break;
+    case 5: SMALL_ROWS(5); break;
+    default: SMALL_ROWS(6); break;
+    }
+#undef SMALL_ROWS
+#undef SMALL_TILE
+}
+
+/* The small products: each thread a contiguous range of 16-column panels, each panel
+ * down all rows of A in blocks of SR. Not inlined: its OpenMP region must belong to a
+ * function nm lists (tests/build/test_no_avx512.sh). -1 when memory runs out. */
+static __attribute__((noinline)) int small_team(int M, int h, int N, int K, float alpha, const float *A, int lda,
+                                                const void *B, int ldb, float beta, float *C, int ldc, int team) {
+    int panels = (N + 15) / 16, failed = 0;
+#pragma omp parallel num_threads(team) reduction(| : failed)
+    {
+        int nt = omp_get_num_threads(), t = omp_get_thread_num();
+        int per = (panels + nt - 1) / nt, p0 = t * per, p1 = p0 + per < panels ? p0 + per : panels;
+        float *P = p0 < p1 ? aligned_alloc(32, (size_t)K * 16 * sizeof(float)) : NULL;
+        failed = p0 < p1 && !P;
+        for (int p = p0; p < p1 && P; p++) {
+            size_t j = (size_t)p * 16;
+            int nc = N - (int)j < 16 ? N - (int)j : 16;
+            int blocks = (M + SR - 1) / SR, fetch_of = p + 1 < p1 && N - (int)j >= 32 ? blocks : 0;
+            for (int b = 0; b < blocks; b++)
+                small_block(M - b * SR < SR ? M - b * SR : SR, h, b > 0, nc, A + (size_t)b * SR * lda, lda, K, B,
+                            (size_t)ldb, j, fetch_of, b, P, alpha, beta, C + (size_t)b * SR * ldc, ldc);
+        }
+        free(P);
+    }
+    return failed ? -1 : 0;
+}
+
+/* pst_sgemm_avx2_thin, with B in bf16 when h (not the output layer's 9-64 rows). Not inlined: its
  * OpenMP regions must belong to a function nm lists (tests/build/test_no_avx512.sh). */
 static __attribute__((noinline)) int thin(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
                                           int lda, const void *B, int h, int ldb, float beta, float *C, int ldc) {
-    if (M > (trans_b && !h ? PST_GEMM_SMALL_MAX : PST_GEMM_THIN_MAX)) return -1;
+    int small_product = !trans_a && !trans_b && M > PST_GEMM_THIN_MAX;
+    if (M > (small_product || (trans_b && !h) ? PST_GEMM_SMALL_MAX : PST_GEMM_THIN_MAX)) return -1;
     if (M <= 0 || N <= 0) return 0;
     if (K <= 0 || alpha == 0.0f) { /* C = beta·C */
         for (int i = 0; i < M; i++)
             for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
         return 0;
     }
+    if (small_product)
+        return small_team(M, h, N, K, alpha, A, lda, B, ldb, beta, C, ldc,
+                          omp_in_parallel() || 2.0 * M * N * K < 1e6 ? 1 : omp_get_max_threads());
     int Kp = (K + 7) / 8 * 8;
     /* op(A), zero-padded to Kp columns: on the stack when small (decoding's case) */
     float small[4096] __attribute__((aligned(32)));

@@ -122,12 +122,12 @@ void pst_bf16_round_array(uint16_t *dst, const float *src, size_t n) {
 }
 
 /* A decoding batch: base's thin (1-8 rows) or small-product (9-64) kernel on bf16
- * (base/gemm.h), which widen W as they read it, then the bias. 1 when done, 0 when the
- * kernels are not there. */
+ * (base/gemm.h: AVX-512, or AVX2 + FMA), which widen W as they read it, then the bias.
+ * 1 when done, 0 when the kernels are not there. */
 static int linear_base_bf16(float *out, const float *inp, const uint16_t *W, const float *b, int N, int IC, int OC,
                             int accumulate) {
     float beta = accumulate ? 1.0f : 0.0f;
-    int done = N <= PST_GEMM_THIN_MAX && base_avx2()
+    int done = N <= PST_GEMM_SMALL_MAX && base_avx2()
                    ? pst_sgemm_avx2_thin_bf16(0, N, OC, IC, inp, IC, W, OC, beta, out, OC) == 0
                : N <= PST_GEMM_SMALL_MAX && base_kernels()
                    ? (N <= PST_GEMM_THIN_MAX ? pst_sgemm_avx512_thin_bf16(0, N, OC, IC, inp, IC, W, OC, beta, out, OC)

@@ -330,6 +330,7 @@ int main(void) {
             omp_set_num_threads(th);
             check_product(kernels[kk], 0, 0, 4, 4000, 70, 1.0f, 0.0f, 1, 1, &rng);
             check_product(kernels[kk], 0, 0, 8, 3001, 150, 1.0f, -1.0f, 0, 0, &rng);
+            check_product(kernels[kk], 0, 0, 17, 1001, 150, 1.0f, 0.0f, 1, 1, &rng);
         }
         omp_set_num_threads(saved);
         /* the output-layer kernel (A·Bᵀ, K <= 1024, M <= 64): a decoding batch times wteᵀ,
@@ -348,6 +349,11 @@ int main(void) {
         check_product(kernels[kk], 0, 0, 16, 3001, 128, 1.0f, 0.0f, 0, 1, &rng);
         check_product(kernels[kk], 0, 0, 61, 1000, 300, -0.5f, 2.0f, 3, 0, &rng);
         check_product(kernels[kk], 0, 0, 64, 47, 513, 1.0f, 1.0f, 1, 0, &rng);
+        /* (AVX2: 6-row blocks and a partial one, 16-column panels and a partial one, N < 16) */
+        check_product(kernels[kk], 0, 0, 13, 37, 50, 1.0f, 0.0f, 2, 1, &rng);
+        check_product(kernels[kk], 0, 0, 9, 2000, 300, 0.5f, -1.0f, 0, 0, &rng);
+        check_product(kernels[kk], 0, 0, 20, 15, 700, -1.0f, 0.5f, 1, 0, &rng);
+        check_product(kernels[kk], 0, 0, 35, 1000, 31, 1.0f, 0.0f, 0, 1, &rng);
     }
 
     if (pst_gemm_avx512_available()) {
@@ -388,8 +394,9 @@ int main(void) {
         CHECK(pst_sgemm_avx512_small_bf16(PST_GEMM_SMALL_MAX + 1, 10, 10, NULL, 10, NULL, 10, 0.0f, NULL, 10) == -1);
     } else {
         /* without AVX-512F (those kernels are never called): the AVX2 kernel for M <= 8 with
-         * B of 2 MB or more and for the output layer's shape (9-64 rows, wte of 4 MB or more),
-         * OpenBLAS for every other product */
+         * B of 2 MB or more, for the output layer's shape (9-64 rows, wte of 4 MB or more)
+         * and for the small products (9-64 rows times B as stored, 64 KB or more), OpenBLAS
+         * for every other product */
         pst_gemm_kernel thin = pst_gemm_avx2_available() ? PST_GEMM_AVX2 : PST_GEMM_OPENBLAS;
         CHECK(pst_gemm_choose(PST_GEMM_AVX512, 0, 1, 16, 50257, 128) == thin);
         CHECK(pst_gemm_choose(PST_GEMM_AUTO, 0, 1, 16, 5000, 128) == PST_GEMM_OPENBLAS);
@@ -398,15 +405,21 @@ int main(void) {
         CHECK(pst_gemm_choose(PST_GEMM_AVX512, 0, 1, 4, 50257, 128) == thin);
         CHECK(pst_gemm_choose(PST_GEMM_AUTO, 0, 0, 4, 3072, 768) == thin);
         CHECK(pst_gemm_choose(PST_GEMM_AUTO, 0, 0, 4, 384, 128) == PST_GEMM_OPENBLAS);
-        CHECK(pst_gemm_choose(PST_GEMM_AUTO, 0, 0, 64, 3072, 768) == PST_GEMM_OPENBLAS);
+        CHECK(pst_gemm_choose(PST_GEMM_AUTO, 0, 0, 64, 3072, 768) == thin);
+        CHECK(pst_gemm_choose(PST_GEMM_AUTO, 0, 0, 16, 128, 128) == thin);
+        CHECK(pst_gemm_choose(PST_GEMM_AUTO, 0, 0, 16, 50, 30) == PST_GEMM_OPENBLAS);
+        CHECK(pst_gemm_choose(PST_GEMM_AUTO, 0, 0, 65, 3072, 768) == PST_GEMM_OPENBLAS);
+        CHECK(pst_gemm_choose(PST_GEMM_AUTO, 1, 0, 16, 3072, 768) == PST_GEMM_OPENBLAS);
     }
-    /* avx2 asked for: the AVX2 kernel for every M <= 8 and every output-layer shape (any
-     * CPU with AVX2 + FMA), else OpenBLAS */
+    /* avx2 asked for: the AVX2 kernel for every M <= 8, every output-layer shape and every
+     * small product (any CPU with AVX2 + FMA), else OpenBLAS */
     CHECK(pst_gemm_choose(PST_GEMM_AVX2, 1, 0, 8, 10, 10) ==
           (pst_gemm_avx2_available() ? PST_GEMM_AVX2 : PST_GEMM_OPENBLAS));
     CHECK(pst_gemm_choose(PST_GEMM_AVX2, 0, 1, 64, 10, 10) ==
           (pst_gemm_avx2_available() ? PST_GEMM_AVX2 : PST_GEMM_OPENBLAS));
-    CHECK(pst_gemm_choose(PST_GEMM_AVX2, 0, 0, 9, 3072, 768) == PST_GEMM_OPENBLAS);
+    CHECK(pst_gemm_choose(PST_GEMM_AVX2, 0, 0, 9, 3072, 768) ==
+          (pst_gemm_avx2_available() ? PST_GEMM_AVX2 : PST_GEMM_OPENBLAS));
+    CHECK(pst_gemm_choose(PST_GEMM_AVX2, 0, 0, 65, 3072, 768) == PST_GEMM_OPENBLAS);
     if (pst_gemm_avx2_available()) { /* the AVX2 output layer with its log-softmax (any CPU with AVX2 + FMA) */
         int lse_shapes[][4] = {{1, 37, 5, 0}, {16, 1000, 128, 0}, {17, 3001, 128, 3}, {40, 2100, 768, 1},
                                {33, 5000, 64, 0}, {5, 16, 1024, 2}, {64, 2053, 130, 1}};
