@@ -128,10 +128,11 @@ int pst_sgemm_avx512_nt_head_bf16(int M, int N, int K, const float *A, int lda, 
 int pst_sgemm_avx512_nt_head_lse(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                                  const int *targets, float *C, int ldc, float *chunk_max, float *chunk_sum,
                                  float *row_max, float *row_sum, float *picked);
-/* The same on AVX2 + FMA (base/gemm_avx2.c: 16 × 6 tiles), for scoring: without the chunk
- * partials, C row-major or NULL. Call only where pst_gemm_avx2_available(). */
+/* The same on AVX2 + FMA (base/gemm_avx2.c: 16 × 6 tiles; the logits those of
+ * pst_sgemm_avx2_thin on 9-64 rows, bit for bit). Call only where pst_gemm_avx2_available(). */
 int pst_sgemm_avx2_nt_head_lse(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                               const int *targets, float *C, int ldc, float *row_max, float *row_sum, float *picked);
+                               const int *targets, float *C, int ldc, float *chunk_max, float *chunk_sum,
+                               float *row_max, float *row_sum, float *picked);
 
 /* The FMA peak probe of bench_ceilings and of pst_cpu_fma512_ratio (base/cpu.c), compiled
  * with the kernels (base/gemm_avx512.c, base/gemm_avx2.c): `iters` rounds of PST_FMA_CHAINS independent

@@ -248,31 +248,38 @@ static inline __attribute__((always_inline)) void lse_rows8(const int nc, const 
 }
 
 /* One tile (columns j .. j + nc) of every group: its logits into the chunk's m, s, the
- * targets' logits into pk, and into C (row-major) when C is not NULL. */
+ * targets' logits into pk, and into C when C is not NULL: row-major, or grouped (ldc =
+ * PST_GEMM_LOGITS_GROUPED: a group's column of 16 rows is 16 floats, gn columns a group) */
 static inline __attribute__((always_inline)) void lse_tile(const int nc, const float *Ap, int K, int groups, int M,
                                                            const float *B, int ldb, int j, const int *tg, float *m,
-                                                           float *s, float *pk, float *C, int ldc) {
+                                                           float *s, float *pk, float *C, int ldc, size_t gn) {
     const size_t L = (size_t)ldb;
     for (int g = 0; g < groups; g++) {
         __m256 acc[2][HT];
         tile_acc(nc, Ap + (size_t)g * K * 16, K, B + (size_t)j * L, L, g == 0, acc);
         lse_rows8(nc, acc[0], m + g * 16, s + g * 16);
         lse_rows8(nc, acc[1], m + g * 16 + 8, s + g * 16 + 8);
+        if (C && ldc == PST_GEMM_LOGITS_GROUPED) {
+            float *cg = C + (size_t)g * 16 * gn + (size_t)16 * j;
+            for (int c = 0; c < nc; c++) _mm256_storeu_ps(cg + 16 * c, acc[0][c]), _mm256_storeu_ps(cg + 16 * c + 8, acc[1][c]);
+        }
         float t[2][HT][8] __attribute__((aligned(32)));
         for (int c = 0; c < nc; c++) _mm256_store_ps(t[0][c], acc[0][c]), _mm256_store_ps(t[1][c], acc[1][c]);
         int rows = M - g * 16 < 16 ? M - g * 16 : 16;
         for (int i = 0; i < rows; i++) {
             unsigned hit = (unsigned)(tg[g * 16 + i] - j);
             if (hit < (unsigned)nc) pk[g * 16 + i] = t[i / 8][hit][i % 8];
-            if (C)
+            if (C && ldc != PST_GEMM_LOGITS_GROUPED)
                 for (int c = 0; c < nc; c++) C[(size_t)(g * 16 + i) * ldc + j + c] = t[i / 8][c][i % 8];
         }
     }
 }
 
 int pst_sgemm_avx2_nt_head_lse(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                               const int *targets, float *C, int ldc, float *row_max, float *row_sum, float *picked) {
+                               const int *targets, float *C, int ldc, float *chunk_max, float *chunk_sum,
+                               float *row_max, float *row_sum, float *picked) {
     if (K > PST_GEMM_HEAD_MAX_K || M < 1 || N < 1 || K < 1) return -1;
+    size_t gn = PST_GEMM_GROUPED_N(N);
     int groups = (M + 15) / 16, chunks = PST_GEMM_LSE_CHUNKS(N);
     size_t rows = (size_t)groups * 16, part = (size_t)chunks * rows;
     float *Ap = aligned_alloc(32, rows * K * sizeof(float)), *pm = aligned_alloc(32, 2 * part * sizeof(float));
@@ -296,9 +303,13 @@ int pst_sgemm_avx2_nt_head_lse(int M, int N, int K, const float *A, int lda, con
             float *m = pm + (size_t)c * rows, *s = ps + (size_t)c * rows;
             for (size_t i = 0; i < rows; i++) m[i] = -INFINITY, s[i] = 0.0f;
             int j = c * PST_GEMM_LSE_COLS, j1 = j + PST_GEMM_LSE_COLS < N ? j + PST_GEMM_LSE_COLS : N;
-            for (; j + HT <= j1; j += HT) lse_tile(HT, Ap, K, groups, M, B, ldb, j, tg, m, s, pk, C, ldc);
-            for (; j < j1; j++) lse_tile(1, Ap, K, groups, M, B, ldb, j, tg, m, s, pk, C, ldc);
+            for (; j + HT <= j1; j += HT) lse_tile(HT, Ap, K, groups, M, B, ldb, j, tg, m, s, pk, C, ldc, gn);
+            for (; j < j1; j++) lse_tile(1, Ap, K, groups, M, B, ldb, j, tg, m, s, pk, C, ldc, gn);
         }
+        if (C && ldc == PST_GEMM_LOGITS_GROUPED) /* the padding columns */
+#pragma omp for schedule(static)
+            for (int g = 0; g < groups; g++)
+                memset(C + (size_t)g * 16 * gn + (size_t)16 * N, 0, (gn - N) * 16 * sizeof(float));
         /* the chunks merged in order: max_c m_c, Σ_c s_c·e(m_c − max) */
 #pragma omp for schedule(static)
         for (int i = 0; i < M; i++) {
@@ -307,6 +318,10 @@ int pst_sgemm_avx2_nt_head_lse(int M, int N, int K, const float *A, int lda, con
             for (int c = 0; c < chunks; c++) sum += ps[(size_t)c * rows + i] * pst_exp_fast(pm[(size_t)c * rows + i] - mx);
             if (row_max) row_max[i] = mx, row_sum[i] = sum;
             if (picked) picked[i] = pk[i];
+            if (chunk_max)
+                for (int c = 0; c < chunks; c++)
+                    chunk_max[(size_t)i * chunks + c] = pm[(size_t)c * rows + i],
+                    chunk_sum[(size_t)i * chunks + c] = ps[(size_t)c * rows + i];
         }
     }
     free(Ap), free(pm), free(tg), free(pk);
@@ -629,7 +644,8 @@ int pst_sgemm_avx2_thin_bf16(int trans_b, int M, int N, int K, const float *A, i
 }
 
 int pst_sgemm_avx2_nt_head_lse(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                               const int *targets, float *C, int ldc, float *row_max, float *row_sum, float *picked) {
+                               const int *targets, float *C, int ldc, float *chunk_max, float *chunk_sum,
+                               float *row_max, float *row_sum, float *picked) {
     return -1;
 }
 

@@ -511,8 +511,8 @@ static int log_softmax_fused(pst_gpt2_acts *a, const float *wte, float *logits, 
                  ? pst_sgemm_avx512_nt_head_lse(N, V, C, a->lnf, C, wte, C, a->targets, logits, V, NULL, NULL,
                                                 a->lse_max, a->lse_inv, logprobs)
              : pst_fused_head_avx2_ok()
-                 ? pst_sgemm_avx2_nt_head_lse(N, V, C, a->lnf, C, wte, C, a->targets, logits, V, a->lse_max,
-                                              a->lse_inv, logprobs)
+                 ? pst_sgemm_avx2_nt_head_lse(N, V, C, a->lnf, C, wte, C, a->targets, logits, V, NULL, NULL,
+                                              a->lse_max, a->lse_inv, logprobs)
                  : -1;
     if (rc < 0) return -1;
     for (int r = 0; r < N; r++) { /* logprobs holds the targets' logits, lse_inv the sums */

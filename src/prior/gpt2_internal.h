@@ -36,8 +36,8 @@ static inline int pst_fused_head_ok(void) {
     return pst_gemm_avx512_available() && pst_gemm_requested() != PST_GEMM_OPENBLAS;
 }
 
-/* 1 when, without AVX-512, scoring's output layer may run the AVX2 kernel with the
- * log-softmax (pst_sgemm_avx2_nt_head_lse: no chunk partials for sampling). */
+/* 1 when, without AVX-512, the output layer may run the AVX2 kernel with the log-softmax
+ * (pst_sgemm_avx2_nt_head_lse: scoring, and sampling's chunk partials). */
 static inline int pst_fused_head_avx2_ok(void) {
     return !pst_gemm_avx512_available() && pst_gemm_avx2_available() && pst_gemm_requested() != PST_GEMM_OPENBLAS;
 }

@@ -178,16 +178,16 @@ static int check_bf16_kernel(int kind, int M, int N, int K, int pad, int threads
 }
 
 /* The output layer with its log-softmax (pst_sgemm_avx512_nt_head_lse, or with avx2
- * pst_sgemm_avx2_nt_head_lse, which has no chunk partials) against double
+ * pst_sgemm_avx2_nt_head_lse) against double
  * precision: per row the max logit, Σ_j exp(l_j − max) and the target's logit, so the
  * log-prob picked − max − log Σ. The columns of B grow in norm along j, so the running max
  * moves up across tiles and chunks (the rescale path); N cuts a tile and several
  * 1024-column chunks; lda, ldb padded; targets include −1, 0 and N − 1. The same at 1
  * and 2 threads, bit for bit. */
 static int head_lse(int avx2, int M, int N, int K, const float *A, int lda, const float *B, int ldb, const int *tg,
-                    float *C, int ldc, float *mx, float *sum, float *pk) {
-    return avx2 ? pst_sgemm_avx2_nt_head_lse(M, N, K, A, lda, B, ldb, tg, C, ldc, mx, sum, pk)
-                : pst_sgemm_avx512_nt_head_lse(M, N, K, A, lda, B, ldb, tg, C, ldc, NULL, NULL, mx, sum, pk);
+                    float *C, int ldc, float *cm, float *cs, float *mx, float *sum, float *pk) {
+    return avx2 ? pst_sgemm_avx2_nt_head_lse(M, N, K, A, lda, B, ldb, tg, C, ldc, cm, cs, mx, sum, pk)
+                : pst_sgemm_avx512_nt_head_lse(M, N, K, A, lda, B, ldb, tg, C, ldc, cm, cs, mx, sum, pk);
 }
 
 static int check_head_lse(int avx2, int M, int N, int K, int pad, pst_rng *rng) {
@@ -203,29 +203,24 @@ static int check_head_lse(int avx2, int M, int N, int K, int pad, pst_rng *rng) 
     for (int i = 0; i < M; i++) tg[i] = i % 5 == 0 ? -1 : i % 5 == 1 ? 0 : i % 5 == 2 ? N - 1 : (int)(pst_rng_u64(rng) % N);
     int saved = omp_get_max_threads();
     omp_set_num_threads(1);
-    CHECK(head_lse(avx2, M, N, K, A, lda, B, ldb, tg, NULL, 0, mx, sum, pk) == 0);
+    CHECK(head_lse(avx2, M, N, K, A, lda, B, ldb, tg, NULL, 0, NULL, NULL, mx, sum, pk) == 0);
     omp_set_num_threads(2);
-    CHECK(head_lse(avx2, M, N, K, A, lda, B, ldb, tg, NULL, 0, mx2, sum2, pk2) == 0);
+    CHECK(head_lse(avx2, M, N, K, A, lda, B, ldb, tg, NULL, 0, NULL, NULL, mx2, sum2, pk2) == 0);
     omp_set_num_threads(saved);
     CHECK_MSG(memcmp(mx, mx2, sizeof(float) * M * 3) == 0, "lse %dx%dx%d: 1 and 2 threads differ", M, N, K);
-    if (avx2) { /* the logits stored too: the AVX2 output-layer kernel's (9-64 rows), the same sums */
-        float *C = malloc(sizeof(float) * M * N), *C2 = malloc(sizeof(float) * M * N);
-        CHECK(head_lse(1, M, N, K, A, lda, B, ldb, tg, C, N, mx2, sum2, pk2) == 0);
-        CHECK_MSG(memcmp(mx, mx2, sizeof(float) * M * 3) == 0, "lse %dx%dx%d: storing the logits changed the sums", M, N, K);
-        if (M > PST_GEMM_THIN_MAX) {
-            CHECK(pst_sgemm_avx2_thin(0, 1, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C2, N) == 0);
-            CHECK_MSG(memcmp(C, C2, sizeof(float) * M * N) == 0, "lse %dx%dx%d: logits differ from the head kernel's", M, N, K);
-        }
-        free(C), free(C2);
-    } else {
+    {
         /* with the logits and the chunks' partials (sampling): the logits are the output-layer
-         * kernel's, bit for bit; each chunk's max is its logits' max, its sum theirs to rounding */
+         * kernel's, bit for bit (AVX2: its 9-64-row kernel's); each chunk's max is its
+         * logits' max, its sum theirs to rounding */
         int nc = PST_GEMM_LSE_CHUNKS(N), chunk_bad = 0;
         float *C = malloc(sizeof(float) * M * N), *C2 = malloc(sizeof(float) * M * N);
         float *cm = malloc(sizeof(float) * M * nc), *cs = malloc(sizeof(float) * M * nc);
-        CHECK(pst_sgemm_avx512_nt_head_lse(M, N, K, A, lda, B, ldb, tg, C, N, cm, cs, mx2, sum2, pk2) == 0);
-        CHECK(pst_sgemm_avx512_nt_head(M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C2, N) == 0);
-        CHECK_MSG(memcmp(C, C2, sizeof(float) * M * N) == 0, "lse %dx%dx%d: logits differ from the head kernel's", M, N, K);
+        CHECK(head_lse(avx2, M, N, K, A, lda, B, ldb, tg, C, N, cm, cs, mx2, sum2, pk2) == 0);
+        if (!avx2 || M > PST_GEMM_THIN_MAX) {
+            CHECK((avx2 ? pst_sgemm_avx2_thin(0, 1, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C2, N)
+                        : pst_sgemm_avx512_nt_head(M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C2, N)) == 0);
+            CHECK_MSG(memcmp(C, C2, sizeof(float) * M * N) == 0, "lse %dx%dx%d: logits differ from the head kernel's", M, N, K);
+        }
         CHECK_MSG(memcmp(mx, mx2, sizeof(float) * M * 3) == 0, "lse %dx%dx%d: storing the logits changed the sums", M, N, K);
         for (int i = 0; i < M; i++)
             for (int c = 0; c < nc; c++) {
@@ -237,14 +232,17 @@ static int check_head_lse(int avx2, int M, int N, int K, int pad, pst_rng *rng) 
                 chunk_bad += cm[(size_t)i * nc + c] != m || !(fabs(cs[(size_t)i * nc + c] - s) <= 1e-5 * s);
             }
         CHECK_MSG(!chunk_bad, "lse %dx%dx%d: %d chunk partials wrong", M, N, K, chunk_bad);
-        /* the logits grouped (sampling): the same values, and the same partials */
-        float *Cg = malloc(sizeof(float) * (M + 15) / 16 * 16 * PST_GEMM_GROUPED_N(N));
+        /* the logits grouped (sampling): the same values (the padding zeros), the same partials */
+        size_t gn = PST_GEMM_GROUPED_N(N), ng = (size_t)(M + 15) / 16 * 16 * gn;
+        float *Cg = malloc(sizeof(float) * ng);
+        for (size_t i = 0; i < ng; i++) Cg[i] = NAN;
         float *cm2 = malloc(sizeof(float) * M * nc), *cs2 = malloc(sizeof(float) * M * nc);
-        CHECK(pst_sgemm_avx512_nt_head_lse(M, N, K, A, lda, B, ldb, tg, Cg, PST_GEMM_LOGITS_GROUPED, cm2, cs2, NULL, NULL,
-                                           NULL) == 0);
+        CHECK(head_lse(avx2, M, N, K, A, lda, B, ldb, tg, Cg, PST_GEMM_LOGITS_GROUPED, cm2, cs2, NULL, NULL, NULL) == 0);
         int grouped_bad = memcmp(cm, cm2, sizeof(float) * M * nc) != 0 || memcmp(cs, cs2, sizeof(float) * M * nc) != 0;
-        for (int i = 0; i < M; i++)
+        for (int i = 0; i < M; i++) {
             for (int j = 0; j < N; j++) grouped_bad += PST_GEMM_GROUPED_ROW(Cg, i, N)[16 * (size_t)j] != C[(size_t)i * N + j];
+            for (size_t j = N; j < gn; j++) grouped_bad += PST_GEMM_GROUPED_ROW(Cg, i, N)[16 * j] != 0.0f;
+        }
         CHECK_MSG(!grouped_bad, "lse %dx%dx%d: the grouped logits differ in %d places", M, N, K, grouped_bad);
         free(C), free(C2), free(cm), free(cs), free(Cg), free(cm2), free(cs2);
     }
@@ -424,7 +422,8 @@ int main(void) {
         int lse_shapes[][4] = {{1, 37, 5, 0}, {16, 1000, 128, 0}, {17, 3001, 128, 3}, {40, 2100, 768, 1},
                                {33, 5000, 64, 0}, {5, 16, 1024, 2}, {64, 2053, 130, 1}};
         for (int s = 0; s < 7; s++) check_head_lse(1, lse_shapes[s][0], lse_shapes[s][1], lse_shapes[s][2], lse_shapes[s][3], &rng);
-        CHECK(pst_sgemm_avx2_nt_head_lse(4, 10, PST_GEMM_HEAD_MAX_K + 1, NULL, 1, NULL, 1, NULL, NULL, 0, NULL, NULL, NULL) == -1);
+        CHECK(pst_sgemm_avx2_nt_head_lse(4, 10, PST_GEMM_HEAD_MAX_K + 1, NULL, 1, NULL, 1, NULL, NULL, 0, NULL, NULL, NULL,
+                                         NULL, NULL) == -1);
     }
     /* From inside a parallel region (each thread its own product): the kernel runs
      * single-threaded there and the results are still exact. */
