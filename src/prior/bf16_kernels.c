@@ -67,8 +67,9 @@ static int level(void) {
 /* 1: base's AVX-512 kernels on bf16 (base/gemm.h) may run, as the AVX-512 variant here */
 static int base_kernels(void) { return level() == 2 && pst_gemm_avx512_available(); }
 
-/* 1: base's AVX2 thin kernel on bf16 */
-static int base_avx2(void) { return level() == 1 && pst_gemm_avx2_available(); }
+/* 1: base's AVX2 kernels on bf16 (also where the CPU has AVX-512 but base's AVX-512
+ * kernels are not in use) */
+static int base_avx2(void) { return level() >= 1 && !base_kernels() && pst_gemm_avx2_available(); }
 
 /* threads for a product reading `bytes` of weights: one inside a parallel region or for
  * a small one (waking threads would cost more) */
