@@ -133,6 +133,11 @@ int pst_sgemm_avx512_nt_head_lse(int M, int N, int K, const float *A, int lda, c
 int pst_sgemm_avx2_nt_head_lse(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                                const int *targets, float *C, int ldc, float *chunk_max, float *chunk_sum,
                                float *row_max, float *row_sum, float *picked);
+/* The same with B in bfloat16 (prior/bf16_kernels.h), for sampling (no targets, no row
+ * outputs): each tile's rows of B are widened into L1 first, so the logits and partials
+ * are exactly those pst_sgemm_avx2_nt_head_lse computes on the widened B. */
+int pst_sgemm_avx2_nt_head_bf16(int M, int N, int K, const float *A, int lda, const uint16_t *B16, int ldb, float *C,
+                                int ldc, float *chunk_max, float *chunk_sum);
 
 /* The FMA peak probe of bench_ceilings and of pst_cpu_fma512_ratio (base/cpu.c), compiled
  * with the kernels (base/gemm_avx512.c, base/gemm_avx2.c): `iters` rounds of PST_FMA_CHAINS independent

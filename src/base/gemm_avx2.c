@@ -251,12 +251,26 @@ static inline __attribute__((always_inline)) void lse_rows8(const int nc, const 
  * targets' logits into pk, and into C when C is not NULL: row-major, or grouped (ldc =
  * PST_GEMM_LOGITS_GROUPED: a group's column of 16 rows is 16 floats, gn columns a group) */
 static inline __attribute__((always_inline)) void lse_tile(const int nc, const float *Ap, int K, int groups, int M,
-                                                           const float *B, int ldb, int j, const int *tg, float *m,
-                                                           float *s, float *pk, float *C, int ldc, size_t gn) {
+                                                           const void *B, int h, int ldb, int j, const int *tg,
+                                                           float *m, float *s, float *pk, float *C, int ldc, size_t gn,
+                                                           float *wb) {
     const size_t L = (size_t)ldb;
+    size_t kw = (size_t)(K + 7) / 8 * 8; /* wb's rows: K rounded up to whole vectors */
+    const float *b = h ? wb : (const float *)B + (size_t)j * L;
+    size_t lb = h ? kw : L;
+    if (h) { /* bf16: the tile's rows widened into wb (L1), the next tile's fetched */
+        const uint16_t *b16 = (const uint16_t *)B + (size_t)j * L;
+        for (int c = 0; c < nc; c++) {
+            for (int k = 0; k < K; k += 8) {
+                if (k % 32 == 0) prefetch_b(b16, (size_t)(HT + c) * L + k, 1);
+                _mm256_store_ps(wb + c * kw + k, k + 8 <= K ? load_b(b16, (size_t)c * L + k, 1)
+                                                            : load_b_part(b16, (size_t)c * L + k, K - k, 1));
+            }
+        }
+    }
     for (int g = 0; g < groups; g++) {
         __m256 acc[2][HT];
-        tile_acc(nc, Ap + (size_t)g * K * 16, K, B + (size_t)j * L, L, g == 0, acc);
+        tile_acc(nc, Ap + (size_t)g * K * 16, K, b, lb, g == 0 && !h, acc);
         lse_rows8(nc, acc[0], m + g * 16, s + g * 16);
         lse_rows8(nc, acc[1], m + g * 16 + 8, s + g * 16 + 8);
         if (C && ldc == PST_GEMM_LOGITS_GROUPED) {
@@ -275,9 +289,11 @@ static inline __attribute__((always_inline)) void lse_tile(const int nc, const f
     }
 }
 
-int pst_sgemm_avx2_nt_head_lse(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                               const int *targets, float *C, int ldc, float *chunk_max, float *chunk_sum,
-                               float *row_max, float *row_sum, float *picked) {
+/* pst_sgemm_avx2_nt_head_lse, with B in bf16 when h. Not inlined: its OpenMP regions must
+ * belong to a function nm lists (tests/build/test_no_avx512.sh). */
+static __attribute__((noinline)) int head_lse(int M, int N, int K, const float *A, int lda, const void *B, int h,
+                                              int ldb, const int *targets, float *C, int ldc, float *chunk_max,
+                                              float *chunk_sum, float *row_max, float *row_sum, float *picked) {
     if (K > PST_GEMM_HEAD_MAX_K || M < 1 || N < 1 || K < 1) return -1;
     size_t gn = PST_GEMM_GROUPED_N(N);
     int groups = (M + 15) / 16, chunks = PST_GEMM_LSE_CHUNKS(N);
@@ -298,13 +314,14 @@ int pst_sgemm_avx2_nt_head_lse(int M, int N, int K, const float *A, int lda, con
     int nthreads = omp_in_parallel() || 2.0 * M * N * K < 4e6 ? 1 : omp_get_max_threads();
 #pragma omp parallel num_threads(nthreads)
     {
+        float wb[HT * PST_GEMM_HEAD_MAX_K] __attribute__((aligned(32))); /* a tile's rows of B widened */
 #pragma omp for schedule(dynamic, 1)
         for (int c = 0; c < chunks; c++) {
             float *m = pm + (size_t)c * rows, *s = ps + (size_t)c * rows;
             for (size_t i = 0; i < rows; i++) m[i] = -INFINITY, s[i] = 0.0f;
             int j = c * PST_GEMM_LSE_COLS, j1 = j + PST_GEMM_LSE_COLS < N ? j + PST_GEMM_LSE_COLS : N;
-            for (; j + HT <= j1; j += HT) lse_tile(HT, Ap, K, groups, M, B, ldb, j, tg, m, s, pk, C, ldc, gn);
-            for (; j < j1; j++) lse_tile(1, Ap, K, groups, M, B, ldb, j, tg, m, s, pk, C, ldc, gn);
+            for (; j + HT <= j1; j += HT) lse_tile(HT, Ap, K, groups, M, B, h, ldb, j, tg, m, s, pk, C, ldc, gn, wb);
+            for (; j < j1; j++) lse_tile(1, Ap, K, groups, M, B, h, ldb, j, tg, m, s, pk, C, ldc, gn, wb);
         }
         if (C && ldc == PST_GEMM_LOGITS_GROUPED) /* the padding columns */
 #pragma omp for schedule(static)
@@ -326,6 +343,17 @@ int pst_sgemm_avx2_nt_head_lse(int M, int N, int K, const float *A, int lda, con
     }
     free(Ap), free(pm), free(tg), free(pk);
     return 0;
+}
+
+int pst_sgemm_avx2_nt_head_lse(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                               const int *targets, float *C, int ldc, float *chunk_max, float *chunk_sum,
+                               float *row_max, float *row_sum, float *picked) {
+    return head_lse(M, N, K, A, lda, B, 0, ldb, targets, C, ldc, chunk_max, chunk_sum, row_max, row_sum, picked);
+}
+
+int pst_sgemm_avx2_nt_head_bf16(int M, int N, int K, const float *A, int lda, const uint16_t *B16, int ldb, float *C,
+                                int ldc, float *chunk_max, float *chunk_sum) {
+    return head_lse(M, N, K, A, lda, B16, 1, ldb, NULL, C, ldc, chunk_max, chunk_sum, NULL, NULL, NULL);
 }
 
 /* B [K, N]: a thread's accumulators for a chunk of cw columns, row i at acc + i·ld with
@@ -646,6 +674,11 @@ int pst_sgemm_avx2_thin_bf16(int trans_b, int M, int N, int K, const float *A, i
 int pst_sgemm_avx2_nt_head_lse(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                                const int *targets, float *C, int ldc, float *chunk_max, float *chunk_sum,
                                float *row_max, float *row_sum, float *picked) {
+    return -1;
+}
+
+int pst_sgemm_avx2_nt_head_bf16(int M, int N, int K, const float *A, int lda, const uint16_t *B16, int ldb, float *C,
+                                int ldc, float *chunk_max, float *chunk_sum) {
     return -1;
 }
 

@@ -169,8 +169,10 @@ void pst_linear_forward_bf16(float *out, const float *inp, const uint16_t *W, co
 
 int pst_matmul_nt_bf16_chunks(float *out, int ldo, const float *x, const uint16_t *W, int N, int C, int V,
                               float *chunk_max, float *chunk_sum) {
-    if (N >= BF16_NT_HEAD_ROWS && C <= PST_GEMM_HEAD_MAX_K && base_kernels() && N > 0 && V > 0 &&
-        pst_sgemm_avx512_nt_head_bf16(N, V, C, x, C, W, C, out, ldo, chunk_max, chunk_sum) == 0)
+    if (N < BF16_NT_HEAD_ROWS || C > PST_GEMM_HEAD_MAX_K || V < 1) return -1;
+    if (base_kernels() && pst_sgemm_avx512_nt_head_bf16(N, V, C, x, C, W, C, out, ldo, chunk_max, chunk_sum) == 0)
+        return 0;
+    if (base_avx2() && pst_sgemm_avx2_nt_head_bf16(N, V, C, x, C, W, C, out, ldo, chunk_max, chunk_sum) == 0)
         return 0;
     return -1;
 }

@@ -107,7 +107,24 @@ static int check_product(int kernel, int ta, int tb, int M, int N, int K, float 
  * thin kernel padded to 16 rows, for K < 2048): the two paths sum in the same order.
  * Returns the number of mismatches. */
 enum { BF16_HEAD, BF16_SMALL, BF16_THIN_NN, BF16_THIN_NT };
-static int check_bf16_kernel(int kind, int M, int N, int K, int pad, int threads, float beta, pst_rng *rng) {
+
+/* the output layer on fp32 B with the chunk partials (p NULL: none), and on bf16 B */
+static int head_partials(int avx2, int M, int N, int K, const float *A, const float *B, int ldb, float *C, int ldc,
+                         float *p, int nc) {
+    return avx2 ? pst_sgemm_avx2_nt_head_lse(M, N, K, A, K, B, ldb, NULL, C, ldc, p, p ? p + M * nc : NULL, NULL, NULL,
+                                             NULL)
+                : pst_sgemm_avx512_nt_head_lse(M, N, K, A, K, B, ldb, NULL, C, ldc, p, p ? p + M * nc : NULL, NULL,
+                                               NULL, NULL);
+}
+static int head_bf16(int avx2, int M, int N, int K, const float *A, const uint16_t *B16, int ldb, float *C, int ldc,
+                     float *p, int nc) {
+    return (avx2 ? pst_sgemm_avx2_nt_head_bf16 : pst_sgemm_avx512_nt_head_bf16)(M, N, K, A, K, B16, ldb, C, ldc, p,
+                                                                               p ? p + M * nc : NULL);
+}
+
+/* avx2: the AVX2 kernels (pst_sgemm_avx2_thin and _thin_bf16; the output layer against
+ * pst_sgemm_avx2_nt_head_lse, whose tiles it shares), else the AVX-512 ones */
+static int check_bf16_kernel(int avx2, int kind, int M, int N, int K, int pad, int threads, float beta, pst_rng *rng) {
     static const char *names[] = {"output-layer", "small-product", "thin A·B", "thin A·Bᵀ"};
     int kn = kind == BF16_SMALL || kind == BF16_THIN_NN; /* B stored [K, N] */
     int ldb = (kn ? N : K) + pad, ldc = N + pad;
@@ -131,38 +148,47 @@ static int check_bf16_kernel(int kind, int M, int N, int K, int pad, int threads
     omp_set_num_threads(threads);
     switch (kind) {
     case BF16_SMALL:
+        if (avx2) {
+            bad = pst_sgemm_avx2_thin(0, 0, M, N, K, 1.0f, A, K, B, ldb, beta, C, ldc) != 0 ||
+                  pst_sgemm_avx2_thin_bf16(0, M, N, K, A, K, B16, ldb, beta, C16, ldc) != 0;
+            for (int j = 0; j < N && !bad; j += 256)
+                bad = pst_sgemm_avx2_thin(0, 0, M, N - j < 256 ? N - j : 256, K, 1.0f, A, K, B + j, ldb, beta, Ct + j, ldc);
+            break;
+        }
         bad = pst_sgemm_avx512_small(M, N, K, 1.0f, A, K, B, ldb, beta, C, ldc) != 0 ||
               pst_sgemm_avx512_small_bf16(M, N, K, A, K, B16, ldb, beta, C16, ldc) != 0;
         for (int j = 0; j < N && !bad; j += 256)
             bad = pst_sgemm_avx512_small(M, N - j < 256 ? N - j : 256, K, 1.0f, A, K, B + j, ldb, beta, Ct + j, ldc);
         break;
     case BF16_HEAD:
-        bad = pst_sgemm_avx512_nt_head(M, N, K, 1.0f, A, K, B, ldb, 0.0f, C, ldc) != 0 ||
-              pst_sgemm_avx512_nt_head_bf16(M, N, K, A, K, B16, ldb, C16, ldc, NULL, NULL) != 0;
+        bad = (avx2 ? head_partials(1, M, N, K, A, B, ldb, C, ldc, NULL, 0)
+                    : pst_sgemm_avx512_nt_head(M, N, K, 1.0f, A, K, B, ldb, 0.0f, C, ldc)) != 0 ||
+              head_bf16(avx2, M, N, K, A, B16, ldb, C16, ldc, NULL, 0) != 0;
         break;
     default:
-        bad = pst_sgemm_avx512_thin(0, !kn, M, N, K, 1.0f, A, K, B, ldb, beta, C, ldc) != 0 ||
-              pst_sgemm_avx512_thin_bf16(!kn, M, N, K, A, K, B16, ldb, beta, C16, ldc) != 0;
+        bad = avx2 ? pst_sgemm_avx2_thin(0, !kn, M, N, K, 1.0f, A, K, B, ldb, beta, C, ldc) != 0 ||
+                         pst_sgemm_avx2_thin_bf16(!kn, M, N, K, A, K, B16, ldb, beta, C16, ldc) != 0
+                   : pst_sgemm_avx512_thin(0, !kn, M, N, K, 1.0f, A, K, B, ldb, beta, C, ldc) != 0 ||
+                         pst_sgemm_avx512_thin_bf16(!kn, M, N, K, A, K, B16, ldb, beta, C16, ldc) != 0;
     }
     omp_set_num_threads(saved);
     for (size_t i = 0; i < (size_t)M * ldc && !bad; i++)
         if (memcmp(C + i, C16 + i, sizeof(float)) != 0 || (i % ldc >= (size_t)N && C16[i] != (float)(i % 7) - 3.0f) ||
             (kind == BF16_SMALL && memcmp(C + i, Ct + i, sizeof(float)) != 0))
             bad++;
-    CHECK_MSG(!bad, "bf16 %s kernel %dx%dx%d (pad %d, %d threads, beta %g): differs from the fp32 kernel%s",
-              names[kind], M, N, K, pad, threads, beta, kind == BF16_SMALL ? " or its tiles" : "");
+    CHECK_MSG(!bad, "bf16 %s %s kernel %dx%dx%d (pad %d, %d threads, beta %g): differs from the fp32 kernel%s",
+              avx2 ? "AVX2" : "AVX-512", names[kind], M, N, K, pad, threads, beta,
+              kind == BF16_SMALL ? " or its tiles" : "");
     if (kind == BF16_HEAD) { /* the chunks' partials for the sampler: those of the fp32 kernel with the log-softmax */
         int nc = PST_GEMM_LSE_CHUNKS(N), pbad = 0;
         float *p32 = malloc(sizeof(float) * 4 * M * nc), *p16 = p32 + 2 * M * nc;
         omp_set_num_threads(threads);
-        pbad = pst_sgemm_avx512_nt_head_lse(M, N, K, A, K, B, ldb, NULL, NULL, 0, p32, p32 + M * nc, NULL, NULL,
-                                            NULL) != 0 ||
-               pst_sgemm_avx512_nt_head_bf16(M, N, K, A, K, B16, ldb, C16, ldc, p16, p16 + M * nc) != 0 ||
+        pbad = head_partials(avx2, M, N, K, A, B, ldb, NULL, 0, p32, nc) != 0 ||
+               head_bf16(avx2, M, N, K, A, B16, ldb, C16, ldc, p16, nc) != 0 ||
                memcmp(p32, p16, sizeof(float) * 2 * M * nc) != 0 || memcmp(C, C16, sizeof(float) * M * ldc) != 0;
         /* and with the logits grouped (the sampler's layout): the same values and partials */
         float *Cg = malloc(sizeof(float) * (M + 15) / 16 * 16 * PST_GEMM_GROUPED_N(N));
-        pbad += pst_sgemm_avx512_nt_head_bf16(M, N, K, A, K, B16, ldb, Cg, PST_GEMM_LOGITS_GROUPED, p16,
-                                              p16 + M * nc) != 0 ||
+        pbad += head_bf16(avx2, M, N, K, A, B16, ldb, Cg, PST_GEMM_LOGITS_GROUPED, p16, nc) != 0 ||
                 memcmp(p32, p16, sizeof(float) * 2 * M * nc) != 0;
         for (int i = 0; i < M; i++)
             for (int j = 0; j < N; j++) pbad += PST_GEMM_GROUPED_ROW(Cg, i, N)[16 * (size_t)j] != C[(size_t)i * ldc + j];
@@ -361,7 +387,7 @@ int main(void) {
                            {33, 5000, 128, 0}};
         for (int s = 0; s < 9; s++)
             for (int th = 1; th <= 2; th++)
-                check_bf16_kernel(BF16_HEAD, shapes[s][0], shapes[s][1], shapes[s][2], shapes[s][3], th, 0.0f, &rng);
+                check_bf16_kernel(0, BF16_HEAD, shapes[s][0], shapes[s][1], shapes[s][2], shapes[s][3], th, 0.0f, &rng);
         /* and a decoding batch's projections (8 < M <= 64, B [K, N]: blocks of 128 rows).
          * From 9 to 16 rows with B of 2 MB or more both sides run the thin kernel padded to
          * 16 rows: the first two shapes and the last two (odd K, N off the 16-column
@@ -371,8 +397,8 @@ int main(void) {
                                  {13, 777, 1001, 2}};
         for (int s = 0; s < 9; s++)
             for (int th = 1; th <= 2; th++)
-                check_bf16_kernel(BF16_SMALL, small_shapes[s][0], small_shapes[s][1], small_shapes[s][2], small_shapes[s][3],
-                                  th, th == 2 ? 1.0f : 0.0f, &rng);
+                check_bf16_kernel(0, BF16_SMALL, small_shapes[s][0], small_shapes[s][1], small_shapes[s][2],
+                                  small_shapes[s][3], th, th == 2 ? 1.0f : 0.0f, &rng);
         /* one row per sequence (M <= 8), both layouts of B: K off the 16- and 32-value
          * steps, N off the vectors, padded rows, beta 0 and 1 */
         int thin_shapes[][4] = {{1, 3072, 768, 0}, {4, 777, 130, 3}, {8, 1001, 77, 0},
@@ -380,7 +406,7 @@ int main(void) {
         for (int s = 0; s < 6; s++)
             for (int th = 1; th <= 2; th++)
                 for (int kind = BF16_THIN_NN; kind <= BF16_THIN_NT; kind++)
-                    check_bf16_kernel(kind, thin_shapes[s][0], thin_shapes[s][1], thin_shapes[s][2],
+                    check_bf16_kernel(0, kind, thin_shapes[s][0], thin_shapes[s][1], thin_shapes[s][2],
                                       thin_shapes[s][3], th, th == 2 ? 1.0f : 0.0f, &rng);
         CHECK(pst_sgemm_avx512_thin_bf16(0, PST_GEMM_THIN_MAX + 1, 10, 10, NULL, 10, NULL, 10, 0.0f, NULL, 10) == -1);
         /* the output layer with its log-softmax (scoring) */
@@ -424,6 +450,29 @@ int main(void) {
         for (int s = 0; s < 7; s++) check_head_lse(1, lse_shapes[s][0], lse_shapes[s][1], lse_shapes[s][2], lse_shapes[s][3], &rng);
         CHECK(pst_sgemm_avx2_nt_head_lse(4, 10, PST_GEMM_HEAD_MAX_K + 1, NULL, 1, NULL, 1, NULL, NULL, 0, NULL, NULL, NULL,
                                          NULL, NULL) == -1);
+        /* the AVX2 kernels on bf16 weights: bit for bit the fp32 ones on the widened values */
+        int head_shapes[][4] = {{16, 1000, 128, 0}, {16, 700, 768, 0}, {9, 4000, 130, 1}, {40, 517, 300, 2},
+                                {33, 5000, 128, 0}, {64, 250, 1024, 3}};
+        for (int s = 0; s < 6; s++)
+            for (int th = 1; th <= 2; th++)
+                check_bf16_kernel(1, BF16_HEAD, head_shapes[s][0], head_shapes[s][1], head_shapes[s][2],
+                                  head_shapes[s][3], th, 0.0f, &rng);
+        int small_shapes[][4] = {{16, 768, 768, 0}, {9, 100, 130, 3}, {64, 300, 257, 0}, {33, 65, 129, 1},
+                                 {13, 777, 1001, 2}, {20, 15, 70, 1}};
+        for (int s = 0; s < 6; s++)
+            for (int th = 1; th <= 2; th++)
+                check_bf16_kernel(1, BF16_SMALL, small_shapes[s][0], small_shapes[s][1], small_shapes[s][2],
+                                  small_shapes[s][3], th, th == 2 ? 1.0f : 0.0f, &rng);
+        int thin_shapes[][4] = {{1, 3072, 768, 0}, {4, 777, 130, 3}, {8, 1001, 77, 0},
+                                {3, 50, 1000, 1}, {2, 4096, 33, 2},  {7, 300, 257, 5}};
+        for (int s = 0; s < 6; s++)
+            for (int th = 1; th <= 2; th++)
+                for (int kind = BF16_THIN_NN; kind <= BF16_THIN_NT; kind++)
+                    check_bf16_kernel(1, kind, thin_shapes[s][0], thin_shapes[s][1], thin_shapes[s][2],
+                                      thin_shapes[s][3], th, th == 2 ? 1.0f : 0.0f, &rng);
+        CHECK(pst_sgemm_avx2_thin_bf16(0, PST_GEMM_SMALL_MAX + 1, 10, 10, NULL, 10, NULL, 10, 0.0f, NULL, 10) == -1);
+        CHECK(pst_sgemm_avx2_thin_bf16(1, PST_GEMM_THIN_MAX + 1, 10, 10, NULL, 10, NULL, 10, 0.0f, NULL, 10) == -1);
+        CHECK(pst_sgemm_avx2_nt_head_bf16(4, 10, PST_GEMM_HEAD_MAX_K + 1, NULL, 1, NULL, 1, NULL, 10, NULL, NULL) == -1);
     }
     /* From inside a parallel region (each thread its own product): the kernel runs
      * single-threaded there and the results are still exact. */
