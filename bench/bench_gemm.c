@@ -41,6 +41,7 @@ static const shape shapes[] = {
     {"lm_head dW   dL^T·x", 50257, 768, 1024, 1, 0},
     {"sample B=1   x·W", 1, 2304, 768, 0, 0},
     {"sample B=4   x·wte^T", 4, 50257, 768, 0, 1},
+    {"sample B=16  x·W", 16, 2304, 768, 0, 0},
 };
 
 static int cmp_double(const void *a, const void *b) {
