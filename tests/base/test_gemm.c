@@ -203,6 +203,21 @@ static int check_bf16_kernel(int avx2, int kind, int M, int N, int K, int pad, i
     return bad;
 }
 
+/* check_bf16_kernel on each of n shapes {M, N, K, pad}, 1 and 2 threads (beta 1 on 2
+ * threads but for the output layer), for kinds kind0 .. kind1 */
+static void check_bf16_shapes(int avx2, int kind0, int kind1, const int (*shapes)[4], int n, pst_rng *rng) {
+    for (int s = 0; s < n; s++)
+        for (int th = 1; th <= 2; th++)
+            for (int kind = kind0; kind <= kind1; kind++)
+                check_bf16_kernel(avx2, kind, shapes[s][0], shapes[s][1], shapes[s][2], shapes[s][3], th,
+                                  th == 2 && kind != BF16_HEAD ? 1.0f : 0.0f, rng);
+}
+
+/* one row per sequence (M <= 8), both layouts of B: K off the 16- and 32-value steps, N
+ * off the vectors, padded rows */
+static const int bf16_thin_shapes[][4] = {{1, 3072, 768, 0}, {4, 777, 130, 3}, {8, 1001, 77, 0},
+                                          {3, 50, 1000, 1},  {2, 4096, 33, 2}, {7, 300, 257, 5}};
+
 /* The output layer with its log-softmax (pst_sgemm_avx512_nt_head_lse, or with avx2
  * pst_sgemm_avx2_nt_head_lse) against double
  * precision: per row the max logit, Σ_j exp(l_j − max) and the target's logit, so the
@@ -382,32 +397,19 @@ int main(void) {
 
     if (pst_gemm_avx512_available()) {
         /* the output layer with bf16 weights (sampling's q_bf16) */
-        int shapes[][4] = {{16, 1000, 128, 0}, {16, 700, 768, 0}, {1, 100, 128, 3}, {5, 333, 200, 5},
+        static const int shapes[][4] = {{16, 1000, 128, 0}, {16, 700, 768, 0}, {1, 100, 128, 3}, {5, 333, 200, 5},
                            {17, 260, 64, 0}, {40, 517, 300, 2}, {64, 250, 128, 0}, {9, 4000, 130, 1},
                            {33, 5000, 128, 0}};
-        for (int s = 0; s < 9; s++)
-            for (int th = 1; th <= 2; th++)
-                check_bf16_kernel(0, BF16_HEAD, shapes[s][0], shapes[s][1], shapes[s][2], shapes[s][3], th, 0.0f, &rng);
+        check_bf16_shapes(0, BF16_HEAD, BF16_HEAD, shapes, 9, &rng);
         /* and a decoding batch's projections (8 < M <= 64, B [K, N]: blocks of 128 rows).
          * From 9 to 16 rows with B of 2 MB or more both sides run the thin kernel padded to
          * 16 rows: the first two shapes and the last two (odd K, N off the 16-column
          * vectors, padded rows of B) hold it to the tiles' bits */
-        int small_shapes[][4] = {{16, 768, 768, 0}, {16, 3072, 768, 0}, {9, 100, 130, 3}, {64, 300, 257, 0},
+        static const int small_shapes[][4] = {{16, 768, 768, 0}, {16, 3072, 768, 0}, {9, 100, 130, 3}, {64, 300, 257, 0},
                                  {33, 65, 129, 1}, {16, 384, 128, 0}, {40, 517, 300, 2}, {9, 1100, 601, 3},
                                  {13, 777, 1001, 2}};
-        for (int s = 0; s < 9; s++)
-            for (int th = 1; th <= 2; th++)
-                check_bf16_kernel(0, BF16_SMALL, small_shapes[s][0], small_shapes[s][1], small_shapes[s][2],
-                                  small_shapes[s][3], th, th == 2 ? 1.0f : 0.0f, &rng);
-        /* one row per sequence (M <= 8), both layouts of B: K off the 16- and 32-value
-         * steps, N off the vectors, padded rows, beta 0 and 1 */
-        int thin_shapes[][4] = {{1, 3072, 768, 0}, {4, 777, 130, 3}, {8, 1001, 77, 0},
-                                {3, 50, 1000, 1}, {2, 4096, 33, 2},  {7, 300, 257, 5}};
-        for (int s = 0; s < 6; s++)
-            for (int th = 1; th <= 2; th++)
-                for (int kind = BF16_THIN_NN; kind <= BF16_THIN_NT; kind++)
-                    check_bf16_kernel(0, kind, thin_shapes[s][0], thin_shapes[s][1], thin_shapes[s][2],
-                                      thin_shapes[s][3], th, th == 2 ? 1.0f : 0.0f, &rng);
+        check_bf16_shapes(0, BF16_SMALL, BF16_SMALL, small_shapes, 9, &rng);
+        check_bf16_shapes(0, BF16_THIN_NN, BF16_THIN_NT, bf16_thin_shapes, 6, &rng);
         CHECK(pst_sgemm_avx512_thin_bf16(0, PST_GEMM_THIN_MAX + 1, 10, 10, NULL, 10, NULL, 10, 0.0f, NULL, 10) == -1);
         /* the output layer with its log-softmax (scoring) */
         int lse_shapes[][4] = {{1, 37, 5, 0}, {16, 1000, 128, 0}, {17, 3001, 128, 3}, {40, 2100, 768, 1},
@@ -451,25 +453,13 @@ int main(void) {
         CHECK(pst_sgemm_avx2_nt_head_lse(4, 10, PST_GEMM_HEAD_MAX_K + 1, NULL, 1, NULL, 1, NULL, NULL, 0, NULL, NULL, NULL,
                                          NULL, NULL) == -1);
         /* the AVX2 kernels on bf16 weights: bit for bit the fp32 ones on the widened values */
-        int head_shapes[][4] = {{16, 1000, 128, 0}, {16, 700, 768, 0}, {9, 4000, 130, 1}, {40, 517, 300, 2},
+        static const int head_shapes[][4] = {{16, 1000, 128, 0}, {16, 700, 768, 0}, {9, 4000, 130, 1}, {40, 517, 300, 2},
                                 {33, 5000, 128, 0}, {64, 250, 1024, 3}};
-        for (int s = 0; s < 6; s++)
-            for (int th = 1; th <= 2; th++)
-                check_bf16_kernel(1, BF16_HEAD, head_shapes[s][0], head_shapes[s][1], head_shapes[s][2],
-                                  head_shapes[s][3], th, 0.0f, &rng);
-        int small_shapes[][4] = {{16, 768, 768, 0}, {9, 100, 130, 3}, {64, 300, 257, 0}, {33, 65, 129, 1},
+        check_bf16_shapes(1, BF16_HEAD, BF16_HEAD, head_shapes, 6, &rng);
+        static const int small_shapes[][4] = {{16, 768, 768, 0}, {9, 100, 130, 3}, {64, 300, 257, 0}, {33, 65, 129, 1},
                                  {13, 777, 1001, 2}, {20, 15, 70, 1}};
-        for (int s = 0; s < 6; s++)
-            for (int th = 1; th <= 2; th++)
-                check_bf16_kernel(1, BF16_SMALL, small_shapes[s][0], small_shapes[s][1], small_shapes[s][2],
-                                  small_shapes[s][3], th, th == 2 ? 1.0f : 0.0f, &rng);
-        int thin_shapes[][4] = {{1, 3072, 768, 0}, {4, 777, 130, 3}, {8, 1001, 77, 0},
-                                {3, 50, 1000, 1}, {2, 4096, 33, 2},  {7, 300, 257, 5}};
-        for (int s = 0; s < 6; s++)
-            for (int th = 1; th <= 2; th++)
-                for (int kind = BF16_THIN_NN; kind <= BF16_THIN_NT; kind++)
-                    check_bf16_kernel(1, kind, thin_shapes[s][0], thin_shapes[s][1], thin_shapes[s][2],
-                                      thin_shapes[s][3], th, th == 2 ? 1.0f : 0.0f, &rng);
+        check_bf16_shapes(1, BF16_SMALL, BF16_SMALL, small_shapes, 6, &rng);
+        check_bf16_shapes(1, BF16_THIN_NN, BF16_THIN_NT, bf16_thin_shapes, 6, &rng);
         CHECK(pst_sgemm_avx2_thin_bf16(0, PST_GEMM_SMALL_MAX + 1, 10, 10, NULL, 10, NULL, 10, 0.0f, NULL, 10) == -1);
         CHECK(pst_sgemm_avx2_thin_bf16(1, PST_GEMM_THIN_MAX + 1, 10, 10, NULL, 10, NULL, 10, 0.0f, NULL, 10) == -1);
         CHECK(pst_sgemm_avx2_nt_head_bf16(4, 10, PST_GEMM_HEAD_MAX_K + 1, NULL, 1, NULL, 1, NULL, 10, NULL, NULL) == -1);
