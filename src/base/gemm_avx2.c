@@ -1,22 +1,25 @@
 /* Decoding's products for CPUs with AVX2 + FMA but without AVX-512F (AMD Zen 2 and 3,
  * Intel cores without it), where every other product goes to OpenBLAS: the thin products
- * (M <= PST_GEMM_THIN_MAX rows, one per sequence) and the output layer of a decoding
- * batch (9-64 rows times wteᵀ, head_tile below). A decoding step reads every weight once
- * and multiplies it by a few rows: the product is bound by reading B. OpenBLAS's sgemm
- * copies all of B into packed panels first (B read twice, written once); these
- * kernels stream it once, unpacked, as base/gemm_avx512.c's thin kernels do:
+ * (M <= PST_GEMM_THIN_MAX rows, one per sequence), the small products (9-64 rows times a
+ * weight as stored, small_tile below) and the output layer of a decoding batch (9-64 rows
+ * times wteᵀ, head_tile below), each on fp32 or bf16 weights (load_b). A decoding step
+ * reads every weight once and multiplies it by a few rows: the product is bound by
+ * reading B. OpenBLAS's sgemm copies all of B into packed panels first (B read twice,
+ * written once); these kernels stream it once:
  *
  *   B stored [K, N] (a Conv1D weight):  C[i][j] = Σ_k A[i][k]·B[k][j]
- *     columns in chunks whose accumulators (16 KB) stay in L1 while B's rows stream
- *     past them R at a time, A's M·R values broadcast in registers;
+ *     thin: the threads split K, each reading its block of B front to back in full rows,
+ *     R at a time, into its own accumulators (L2; A's M·R values broadcast), and the
+ *     partial sums are added (nn_team); small: 6 × 16 register tiles over 16-column
+ *     panels of B, each panel copied once (small_team);
  *   B stored [N, K] (wte, the output layer): C[i][j] = A[i]·B[j]
- *     one row of B at a time (contiguous), two accumulators per row of A over
- *     alternate 8-float steps of k, summed across lanes at the end of the row.
+ *     thin: one row of B at a time (contiguous), two accumulators per row of A over
+ *     alternate 8-float steps of k, summed across lanes at the end of the row; 9-64 rows:
+ *     16 × 6 tiles of outer products, with the log-softmax when asked (head_lse).
  *
- * 16 ymm registers (AVX-512 has 32 zmm): R is smaller than there (M·R broadcasts,
- * R loads of B and one accumulator must fit). Compiled for AVX2 + FMA by target pragma
- * (clang: per-file flags), so the build needs no -march=native; base/gemm.c calls it
- * only after pst_cpu_has_avx2_fma(). */
+ * 16 ymm registers (AVX-512 has 32 zmm): the tiles are smaller than there. Compiled for
+ * AVX2 + FMA by target pragma (clang: per-file flags), so the build needs no
+ * -march=native; base/gemm.c calls it only after pst_cpu_has_avx2_fma(). */
 #include "base/gemm.h"
 #include "base/exp_fast.h"
 #include "posterior/base.h"
