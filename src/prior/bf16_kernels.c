@@ -128,13 +128,12 @@ void pst_bf16_round_array(uint16_t *dst, const float *src, size_t n) {
 static int linear_base_bf16(float *out, const float *inp, const uint16_t *W, const float *b, int N, int IC, int OC,
                             int accumulate) {
     float beta = accumulate ? 1.0f : 0.0f;
-    int done = N <= PST_GEMM_SMALL_MAX && base_avx2()
-                   ? pst_sgemm_avx2_thin_bf16(0, N, OC, IC, inp, IC, W, OC, beta, out, OC) == 0
-               : N <= PST_GEMM_SMALL_MAX && base_kernels()
-                   ? (N <= PST_GEMM_THIN_MAX ? pst_sgemm_avx512_thin_bf16(0, N, OC, IC, inp, IC, W, OC, beta, out, OC)
-                                             : pst_sgemm_avx512_small_bf16(N, OC, IC, inp, IC, W, OC, beta, out, OC)) == 0
-                   : 0;
-    if (!done) return 0;
+    int rc = N > PST_GEMM_SMALL_MAX ? -1
+             : base_avx2()             ? pst_sgemm_avx2_thin_bf16(0, N, OC, IC, inp, IC, W, OC, beta, out, OC)
+             : !base_kernels()         ? -1
+             : N <= PST_GEMM_THIN_MAX  ? pst_sgemm_avx512_thin_bf16(0, N, OC, IC, inp, IC, W, OC, beta, out, OC)
+                                       : pst_sgemm_avx512_small_bf16(N, OC, IC, inp, IC, W, OC, beta, out, OC);
+    if (rc != 0) return 0;
     for (int i = 0; i < N; i++) {
         float *o = out + (size_t)i * OC;
 #pragma omp simd

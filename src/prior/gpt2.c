@@ -507,14 +507,9 @@ static void softmax_logprob_backward(float *logits, const float *dlogprobs, cons
  * logits, which are stored only when logits is not NULL (a backward follows). 0 when it
  * ran; -1: do it the two-pass way. */
 static int log_softmax_fused(pst_gpt2_acts *a, const float *wte, float *logits, float *logprobs, int N, int C, int V) {
-    int rc = pst_fused_head_ok()
-                 ? pst_sgemm_avx512_nt_head_lse(N, V, C, a->lnf, C, wte, C, a->targets, logits, V, NULL, NULL,
-                                                a->lse_max, a->lse_inv, logprobs)
-             : pst_fused_head_avx2_ok()
-                 ? pst_sgemm_avx2_nt_head_lse(N, V, C, a->lnf, C, wte, C, a->targets, logits, V, NULL, NULL,
-                                              a->lse_max, a->lse_inv, logprobs)
-                 : -1;
-    if (rc < 0) return -1;
+    if (pst_fused_head_lse(N, V, C, a->lnf, wte, a->targets, logits, V, NULL, NULL, a->lse_max, a->lse_inv,
+                           logprobs) < 0)
+        return -1;
     for (int r = 0; r < N; r++) { /* logprobs holds the targets' logits, lse_inv the sums */
         logprobs[r] = a->targets[r] >= 0 ? (logprobs[r] - a->lse_max[r]) - logf(a->lse_inv[r]) : 0.0f;
         a->lse_inv[r] = 1.0f / a->lse_inv[r];

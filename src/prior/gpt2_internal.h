@@ -30,16 +30,24 @@
 /* tanh u = 1 − 2/(e^{2u} + 1), absolute error ~1e-7 */
 static inline float pst_tanh_fast(float u) { return 1.0f - 2.0f / (pst_exp_fast(2.0f * u) + 1.0f); }
 
-/* 1 when the output layer may run base's kernel with the log-softmax
- * (pst_sgemm_avx512_nt_head_lse): AVX-512, and POSTERIOR_GEMM not asking for OpenBLAS. */
+/* 1 when the output layer may run base's kernel with the log-softmax: AVX-512, or AVX2 +
+ * FMA without it, and POSTERIOR_GEMM not asking for OpenBLAS. */
 static inline int pst_fused_head_ok(void) {
-    return pst_gemm_avx512_available() && pst_gemm_requested() != PST_GEMM_OPENBLAS;
+    return (pst_gemm_avx512_available() || pst_gemm_avx2_available()) && pst_gemm_requested() != PST_GEMM_OPENBLAS;
 }
 
-/* 1 when, without AVX-512, the output layer may run the AVX2 kernel with the log-softmax
- * (pst_sgemm_avx2_nt_head_lse: scoring, and sampling's chunk partials). */
-static inline int pst_fused_head_avx2_ok(void) {
-    return !pst_gemm_avx512_available() && pst_gemm_avx2_available() && pst_gemm_requested() != PST_GEMM_OPENBLAS;
+/* That kernel (pst_sgemm_avx512_nt_head_lse, or pst_sgemm_avx2_nt_head_lse without
+ * AVX-512: base/gemm.h) on A [M, K] and wte [N, K], both rows K apart; -1 where it does
+ * not run. */
+static inline int pst_fused_head_lse(int M, int N, int K, const float *A, const float *wte, const int *targets,
+                                     float *C, int ldc, float *chunk_max, float *chunk_sum, float *row_max,
+                                     float *row_sum, float *picked) {
+    if (!pst_fused_head_ok()) return -1;
+    return pst_gemm_avx512_available()
+               ? pst_sgemm_avx512_nt_head_lse(M, N, K, A, K, wte, K, targets, C, ldc, chunk_max, chunk_sum, row_max,
+                                              row_sum, picked)
+               : pst_sgemm_avx2_nt_head_lse(M, N, K, A, K, wte, K, targets, C, ldc, chunk_max, chunk_sum, row_max,
+                                            row_sum, picked);
 }
 
 /* LayerNorm per row: out = (x − mean)·rstd·w + b, rstd = 1/√(var + eps);

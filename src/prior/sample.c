@@ -270,12 +270,8 @@ static void decoder_forward(kv_decoder *d, int n, const int *row, const int *pos
         int ldo = grouped ? PST_GEMM_LOGITS_GROUPED : V;
         int chunks = n_out > PST_GEMM_THIN_MAX &&
                      (d->half ? pst_matmul_nt_bf16_chunks(out, ldo, d->ln, d->wte16, n_out, C, V, cmax, csum) == 0
-                      : pst_fused_head_ok()
-                          ? pst_sgemm_avx512_nt_head_lse(n_out, V, C, d->ln, C, p->wte, C, NULL, out, ldo, cmax, csum,
-                                                         NULL, NULL, NULL) == 0
-                          : pst_fused_head_avx2_ok() &&
-                                pst_sgemm_avx2_nt_head_lse(n_out, V, C, d->ln, C, p->wte, C, NULL, out, ldo, cmax, csum,
-                                                           NULL, NULL, NULL) == 0);
+                      : pst_fused_head_lse(n_out, V, C, d->ln, p->wte, NULL, out, ldo, cmax, csum, NULL, NULL,
+                                                   NULL) == 0);
         memset(d->slot_chunks + first, chunks ? 1 + grouped : 0, n_out);
         if (chunks) return;
     }
@@ -643,7 +639,7 @@ static int sample_run_open(sample_run *s, pst_gpt2 *m, int n, int max_prompt, in
                                    ws->e + (size_t)t * V, ws->blk + (size_t)t * nblk};
     if (decoder_create(&s->d, m, rows, maxT, cap_items, o->bf16_weights, err)) return -1;
     /* the plain case without bans draws from the output layer's chunk partials */
-    if (plain && n_allowed == V && (pst_fused_head_ok() || pst_fused_head_avx2_ok())) {
+    if (plain && n_allowed == V && pst_fused_head_ok()) {
         size_t per = (size_t)rows * PST_GEMM_LSE_CHUNKS(V);
         kv_decoder *d = &s->d;
         d->chunk_max = pst_malloc(per * 2 * sizeof(float) + (size_t)rows, err);
