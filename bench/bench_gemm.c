@@ -1,5 +1,5 @@
-/* OpenBLAS vs our packed AVX-512 SGEMM (on a CPU without AVX-512F: our AVX2 kernels, for
- * M <= 8, and 9-64 rows for the small products and the output layer) on the products GPT-2 small training runs
+/* OpenBLAS vs our packed AVX-512 SGEMM (on a CPU without AVX-512F: our AVX2 kernels, the
+ * packed one and, for M <= 64, decoding's) on the products GPT-2 small training runs
  * (B·T = 1024 rows, C = 768, V = 50257), forward and backward (transposes), plus
  * what pst_sgemm's auto rule picks for each.
  *
@@ -114,8 +114,7 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < maxa; i++) A[i] = (float)pst_rng_normal(&rng);
     for (size_t i = 0; i < n_b * stride; i++) B[i] = (float)pst_rng_normal(&rng);
 
-    /* ours: the AVX-512 kernels, or on a CPU without AVX-512F the AVX2 ones (M <= 8, and
-     * 9-64 rows for the small products and the output layer) */
+    /* ours: the AVX-512 kernels, or on a CPU without AVX-512F the AVX2 ones */
     int avx = pst_gemm_avx512_available(), avx2 = !avx && pst_gemm_avx2_available();
     printf("# sgemm GFLOP/s, %d threads, OpenBLAS core %s, ours: %s, 512/256-bit FMA "
            "throughput %.2f, B %s\n",

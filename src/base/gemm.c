@@ -1,6 +1,6 @@
 /* Matrix products: pst_sgemm dispatches each call to OpenBLAS (cblas_sgemm, the
  * portable kernel), to our AVX-512 kernels (base/gemm_avx512.c) or, on a CPU with
- * AVX2 but not AVX-512F, to our AVX2 thin kernel (base/gemm_avx2.c), chosen at run
+ * AVX2 but not AVX-512F, to our AVX2 kernels (base/gemm_avx2.c), chosen at run
  * time: env POSTERIOR_GEMM=auto|openblas|avx512|avx2 (default auto), the CPU, and in
  * auto mode a rule measured by bench/bench_gemm.c. */
 #include "base/cpu.h"
@@ -117,18 +117,30 @@ static int is_head_shape(int trans_a, int trans_b, int M, int K) {
     return !trans_a && trans_b && K <= PST_GEMM_HEAD_MAX_K && M <= 64;
 }
 
+/* the AVX2 packed kernel's shapes in auto: every product of training (session 22, Zen 3, 2
+ * threads, passive waiting as the CLI runs, median ours / OpenBLAS Zen: GPT-2 small's ten
+ * products 0.99-1.31, mostly 1.06-1.15; the output layer 1024 x 50257 x 768 1.16, its dW
+ * 1.14, its dX (K = 50257) 0.77 and 1.32 in two runs; the tiny model's DPG gradient pass
+ * 140 x 50257 x 128 1.17, 140 x 128 x 50257 1.21, 50257 x 128 x 140 1.44; 256 x 256 x 32
+ * 2.2; below 4 MFLOP, single-threaded: 128 x 128 x 64 1.02, 100^3 1.08, 64^3 0.85) */
+static int is_packed_avx2_shape(int M, int N, int K) {
+    return M >= 64 && N >= 64 && K >= 32 && 2.0 * M * N * K >= 4e6;
+}
+
 /* Without AVX-512F (or when asked for avx2): the AVX2 kernel for M <= 8 where B is 2 MB
  * or more, for the decoding batch's output layer (is_head_shape) where wte is 4 MB or
  * more (AMD EPYC Zen 3, docs/benchmarks.md, session 20), and for the small products
  * (is_small_shape) where B is 64 KB or more (session 21, warm, 2 threads, ours vs
  * OpenBLAS Zen: 16x128x512 159 vs 45, 16x384x128 158 vs 99, 16x128x128 80 vs 60,
- * 16x2304x768 154 vs 129, 64x768x768 184 vs 164, 16x50x30 36 vs 42 GFLOP/s); OpenBLAS
- * for the rest. Asked for avx2: every shape it has. */
+ * 16x2304x768 154 vs 129, 64x768x768 184 vs 164, 16x50x30 36 vs 42 GFLOP/s), the packed
+ * kernel for the products of training (is_packed_avx2_shape); OpenBLAS for the rest.
+ * Asked for avx2: every shape, the packed kernel where no other applies. */
 static pst_gemm_kernel choose_avx2(pst_gemm_kernel requested, int trans_a, int trans_b, int M, int N, int K) {
     int thin = M <= PST_GEMM_THIN_MAX, head = is_head_shape(trans_a, trans_b, M, K);
     int small = is_small_shape(trans_a, trans_b, M);
-    if (!pst_gemm_avx2_available() || !(thin || head || small)) return PST_GEMM_OPENBLAS;
+    if (!pst_gemm_avx2_available()) return PST_GEMM_OPENBLAS;
     if (requested == PST_GEMM_AVX2) return PST_GEMM_AVX2;
+    if (!(thin || head || small)) return is_packed_avx2_shape(M, N, K) ? PST_GEMM_AVX2 : PST_GEMM_OPENBLAS;
     return (double)N * K >= (small ? 1 << 14 : thin ? 1 << 19 : 1 << 20) ? PST_GEMM_AVX2 : PST_GEMM_OPENBLAS;
 }
 
@@ -178,7 +190,8 @@ void pst_sgemm_kernel(pst_gemm_kernel kernel, int trans_a, int trans_b, int M, i
                       float *C, int ldc) {
     pst_gemm_kernel chosen = pst_gemm_choose(kernel, trans_a, trans_b, M, N, K);
     if (chosen == PST_GEMM_AVX2 &&
-        pst_sgemm_avx2_thin(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc) == 0)
+        (pst_sgemm_avx2_thin(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc) == 0 ||
+         pst_sgemm_avx2_packed(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc) == 0))
         return;
     if (chosen == PST_GEMM_AVX512) {
         int rc = M <= PST_GEMM_THIN_MAX

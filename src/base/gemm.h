@@ -5,8 +5,9 @@
  *   env POSTERIOR_GEMM=openblas  always OpenBLAS (cblas_sgemm)
  *   env POSTERIOR_GEMM=avx512    our packed AVX-512 kernel when the CPU has AVX-512F
  *                                (OpenBLAS otherwise: the portable fallback)
- *   env POSTERIOR_GEMM=avx2      our AVX2 thin kernel for M <= PST_GEMM_THIN_MAX when
- *                                the CPU has AVX2 + FMA, OpenBLAS for the rest
+ *   env POSTERIOR_GEMM=avx2      our AVX2 kernels when the CPU has AVX2 + FMA (thin, small,
+ *                                output layer where they apply, packed for the rest),
+ *                                OpenBLAS otherwise
  *   unset or auto                the measured rule in pst_gemm_choose (base/gemm.c)
  */
 #ifndef POSTERIOR_BASE_GEMM_H
@@ -18,13 +19,13 @@ typedef enum {
     PST_GEMM_AUTO = 0,
     PST_GEMM_OPENBLAS = 1,
     PST_GEMM_AVX512 = 2,
-    PST_GEMM_AVX2 = 3, /* thin products only (base/gemm_avx2.c) */
+    PST_GEMM_AVX2 = 3, /* base/gemm_avx2.c */
 } pst_gemm_kernel;
 
 /* 1 when this CPU (and the compiler) can run the AVX-512 kernel. */
 int pst_gemm_avx512_available(void);
 
-/* 1 when this CPU (and the compiler) can run the AVX2 thin kernel: AVX2 and FMA. */
+/* 1 when this CPU (and the compiler) can run the AVX2 kernels: AVX2 and FMA. */
 int pst_gemm_avx2_available(void);
 
 /* The kernel POSTERIOR_GEMM asks for (PST_GEMM_AUTO when unset, empty or "auto");
@@ -64,6 +65,12 @@ int pst_sgemm_avx512_thin(int trans_a, int trans_b, int M, int N, int K, float a
  * where pst_gemm_avx2_available(). */
 int pst_sgemm_avx2_thin(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
                         const float *B, int ldb, float beta, float *C, int ldc);
+/* Any shape on AVX2 + FMA, packed (base/gemm_avx2.c: 6 × 16 register tiles over panels of
+ * op(A) and op(B) copied k-major, BLIS style): the products of training. Same contract; -1
+ * when it was not compiled in or could not allocate its packing buffers (C untouched).
+ * Call only where pst_gemm_avx2_available(). */
+int pst_sgemm_avx2_packed(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                          const float *B, int ldb, float beta, float *C, int ldc);
 /* The same with B in bfloat16 (prior/bf16_kernels.h), A as stored, alpha 1, M <= 8 (and
  * B [K, N] up to 64 rows): each value of B is widened to fp32 just before its FMAs, so C
  * holds exactly what pst_sgemm_avx2_thin computes on the widened B, read at half the bytes. */

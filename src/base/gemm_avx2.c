@@ -1,5 +1,6 @@
-/* Decoding's products for CPUs with AVX2 + FMA but without AVX-512F (AMD Zen 2 and 3,
- * Intel cores without it), where every other product goes to OpenBLAS: the thin products
+/* The matrix products for CPUs with AVX2 + FMA but without AVX-512F (AMD Zen 2 and 3,
+ * Intel cores without it). Training's products go to a packed kernel (BLIS style, 6 × 16
+ * register tiles: packed_team below). Decoding's products have their own: the thin products
  * (M <= PST_GEMM_THIN_MAX rows, one per sequence), the small products (9-64 rows times a
  * weight as stored, small_tile below) and the output layer of a decoding batch (9-64 rows
  * times wteᵀ, head_tile below), each on fp32 or bf16 weights (load_b). A decoding step
@@ -646,6 +647,216 @@ int pst_sgemm_avx2_thin_bf16(int trans_b, int M, int N, int K, const float *A, i
     return thin(0, trans_b, M, N, K, 1.0f, A, lda, B16, 1, ldb, beta, C, ldc);
 }
 
+/* ---- training's products: packed, 6 × 16 register tiles --------------------------
+ *
+ *   C[M,N] = alpha · op(A)[M,K] · op(B)[K,N] + beta · C, any shape (M, N, K >= 64 in auto):
+ *
+ *   for each column block jc of PNC columns:
+ *     for each depth block pc of PKC:
+ *       pack op(B)[pc, jc] into 16-column panels, k-major: Bp[k][16] (shared by the team)
+ *       each thread, for each of its row blocks (an equal share of the 6-row panels):
+ *         pack op(A)[rows, pc] into 6-row panels, k-major: Ap[k][6] (its own, L2)
+ *         for each 16-column panel of Bp (16 KB, L1), for each 6-row panel of Ap:
+ *           acc[6][16] = Σ_k Ap[k][i]·Bp[k][j]  (12 ymm accumulators)
+ *           C tile = alpha·acc + beta'·C tile  (beta' = beta on the first pc, else 1)
+ *
+ * The BLIS arrangement for a core with 32 KB of L1 and 512 KB of L2 (Zen 2 / 3): the B
+ * panel stays in L1 across the row block, the A block (about 135 KB) streams from L2,
+ * the packed B block (3 MB) sits in L3. Packing absorbs the four transpose combinations
+ * and zero-pads the edges (8 × 8 transposes where op() reads across rows). */
+#ifndef PST_AVX2_KC
+#define PST_AVX2_KC 256
+#endif
+#ifndef PST_AVX2_MC
+#define PST_AVX2_MC 144
+#endif
+enum { PR = 6, PN = 16, PKC = PST_AVX2_KC, PNC = 3072, PMC = PST_AVX2_MC };
+/* (KC and MC can be overridden at compile time, -DPST_AVX2_KC=...: on Zen 3, 256 / 144 and
+ * 384 / 96 measured level within the host's noise, 512 / 96 slower on 1024 x 3072 x 768) */
+
+/* r[i] = column i of the 8 × 8 matrix whose rows were r[0..7] */
+static inline __attribute__((always_inline)) void transpose8(__m256 r[8]) {
+    __m256 t[8], u[8];
+    for (int i = 0; i < 4; i++) {
+        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 2; i++) {
+        u[4 * i] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        u[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        u[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        u[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm256_permute2f128_ps(u[i], u[4 + i], 0x20);
+        r[4 + i] = _mm256_permute2f128_ps(u[i], u[4 + i], 0x31);
+    }
+}
+
+/* r[k] = lanes i < rows of column k < kn of the block src[i][0 .. kn) (rows ld apart);
+ * other lanes and columns 0 */
+static inline __attribute__((always_inline)) void load_transposed8(const float *src, size_t ld, int rows, int kn,
+                                                                   __m256 r[8]) {
+    __m256i m = lanes(kn);
+    for (int i = 0; i < 8; i++)
+        r[i] = i >= rows ? _mm256_setzero_ps() : kn >= 8 ? _mm256_loadu_ps(src + i * ld) : _mm256_maskload_ps(src + i * ld, m);
+    transpose8(r);
+}
+
+/* Rows i0 .. i0 + mr (mr <= PR) of op(A), depth k0 .. k0 + kc, as one panel: dst[k][i].
+ * Each k's 6 values are stored as 8 (lanes 6, 7 zero), the next k overwriting the two:
+ * dst needs 2 floats of room past kc·PR. */
+static void pack_a_panel(int trans_a, const float *A, int lda, int i0, int mr, int k0, int kc, float *dst) {
+    if (trans_a) { /* A stored [K, M]: row k of A holds the 6 values */
+        __m256i m = lanes(mr);
+        for (int k = 0; k < kc; k++)
+            _mm256_storeu_ps(dst + (size_t)k * PR, _mm256_maskload_ps(A + (size_t)(k0 + k) * lda + i0, m));
+        return;
+    }
+    for (int kb = 0; kb < kc; kb += 8) {
+        int kn = kc - kb < 8 ? kc - kb : 8;
+        __m256 r[8];
+        load_transposed8(A + (size_t)i0 * lda + k0 + kb, (size_t)lda, mr, kn, r);
+        for (int k = 0; k < kn; k++) _mm256_storeu_ps(dst + (size_t)(kb + k) * PR, r[k]);
+    }
+}
+
+/* Columns j0 .. j0 + nr (nr <= PN) of op(B), depth k0 .. k0 + kc, as one panel: dst[k][j]
+ * (columns past nr zero). */
+static void pack_b_panel(int trans_b, const float *B, int ldb, int j0, int nr, int k0, int kc, float *dst) {
+    if (!trans_b) { /* B stored [K, N] */
+        __m256i m0 = lanes(nr), m1 = lanes(nr - 8);
+        for (int k = 0; k < kc; k++) {
+            const float *src = B + (size_t)(k0 + k) * ldb + j0;
+            __m256 b0 = nr >= 8 ? _mm256_loadu_ps(src) : _mm256_maskload_ps(src, m0);
+            __m256 b1 = nr >= 16 ? _mm256_loadu_ps(src + 8) : _mm256_maskload_ps(src + 8, m1);
+            _mm256_store_ps(dst + (size_t)k * PN, b0);
+            _mm256_store_ps(dst + (size_t)k * PN + 8, b1);
+        }
+        return;
+    }
+    for (int kb = 0; kb < kc; kb += 8) { /* B stored [N, K]: 8 × 8 transposes */
+        int kn = kc - kb < 8 ? kc - kb : 8;
+        for (int h = 0; h < PN; h += 8) {
+            __m256 r[8];
+            load_transposed8(B + (size_t)(j0 + h) * ldb + k0 + kb, (size_t)ldb, nr - h, kn, r);
+            for (int k = 0; k < kn; k++) _mm256_store_ps(dst + (size_t)(kb + k) * PN + h, r[k]);
+        }
+    }
+}
+
+/* C[i][j] = alpha·Σ_k a[k][i]·b[k][j] + beta·C[i][j] for i < mr, j < nr (a: a 6-row panel,
+ * b: a 16-column panel, both kc deep) */
+static inline __attribute__((always_inline)) void packed_tile(const int full, int kc, const float *restrict a,
+                                                              const float *restrict b, float *C, int ldc, int mr,
+                                                              int nr, float alpha, float beta) {
+    __m256 acc0[PR], acc1[PR];
+#pragma GCC unroll 6
+    for (int i = 0; i < PR; i++) acc0[i] = acc1[i] = _mm256_setzero_ps();
+    /* the C tile is read and written after the k loop: start fetching it now */
+    for (int i = 0; i < mr; i++) {
+        _mm_prefetch((const char *)(C + (size_t)i * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char *)(C + (size_t)i * ldc + PN - 1), _MM_HINT_T0);
+    }
+#pragma GCC unroll 2
+    for (int k = 0; k < kc; k++) {
+        __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+#pragma GCC unroll 6
+        for (int i = 0; i < PR; i++) {
+            __m256 ai = _mm256_broadcast_ss(a + i);
+            acc0[i] = _mm256_fmadd_ps(ai, b0, acc0[i]);
+            acc1[i] = _mm256_fmadd_ps(ai, b1, acc1[i]);
+        }
+        a += PR;
+        b += PN;
+    }
+#pragma GCC unroll 6
+    for (int i = 0; i < PR; i++) {
+        if (!full && i >= mr) break;
+        float *c = C + (size_t)i * ldc;
+        store_vec(c, acc0[i], full ? 8 : nr, alpha, beta);
+        store_vec(c + 8, acc1[i], full ? 8 : nr - 8, alpha, beta);
+    }
+}
+
+/* One thread's row block (panels p0 .. p1 of all M's 6-row panels) against the packed
+ * B block (nc columns, kc deep): Ap is the thread's own buffer. */
+static void packed_block(int trans_a, int M, const float *A, int lda, int p0, int p1, int pc, int kc, int jc, int nc,
+                         const float *Bp, float *Ap, float alpha, float beta, float *C, int ldc) {
+    for (int p = p0; p < p1; p++) {
+        int i0 = p * PR;
+        pack_a_panel(trans_a, A, lda, i0, M - i0 < PR ? M - i0 : PR, pc, kc, Ap + (size_t)(p - p0) * PR * kc);
+    }
+    for (int q = 0; q * PN < nc; q++) {
+        int j = q * PN, nr = nc - j < PN ? nc - j : PN;
+        const float *b = Bp + (size_t)q * PN * kc;
+        for (int p = p0; p < p1; p++) {
+            int i0 = p * PR, mr = M - i0 < PR ? M - i0 : PR;
+            const float *a = Ap + (size_t)(p - p0) * PR * kc;
+            float *c = C + (size_t)i0 * ldc + jc + j;
+            if (mr == PR && nr == PN) packed_tile(1, kc, a, b, c, ldc, PR, PN, alpha, beta);
+            else packed_tile(0, kc, a, b, c, ldc, mr, nr, alpha, beta);
+        }
+    }
+}
+
+/* The packed product on a team of threads. Not inlined: its OpenMP region must belong to
+ * a function nm lists (tests/build/test_no_avx512.sh). -1 when memory runs out. */
+static __attribute__((noinline)) int packed_team(int trans_a, int trans_b, int M, int N, int K, float alpha,
+                                                 const float *A, int lda, const float *B, int ldb, float beta,
+                                                 float *C, int ldc, int team) {
+    int kc_max = K < PKC ? K : PKC, nc_max = N < PNC ? N : PNC, panels = (M + PR - 1) / PR;
+    /* a thread's row block is at most PMC / PR panels (below), plus the packing's 2 floats */
+    size_t a_stride = ((size_t)PMC * kc_max + 8 + 7) / 8 * 8, b_size = (size_t)(nc_max + PN - 1) / PN * PN * kc_max;
+    float *Bp = aligned_alloc(32, 2 * b_size * sizeof(float)); /* two blocks, packed in turn */
+    float *Ap_all = aligned_alloc(32, (size_t)team * a_stride * sizeof(float));
+    if (!Bp || !Ap_all) {
+        free(Bp);
+        free(Ap_all);
+        return -1;
+    }
+#pragma omp parallel num_threads(team)
+    {
+        int nt = omp_get_num_threads(), t = omp_get_thread_num(), turn = 0;
+        float *Ap = Ap_all + (size_t)t * a_stride;
+        /* blocks of at most PMC rows, the same number for every thread, panels shared evenly */
+        int per_thread = (panels * PR + nt * PMC - 1) / (nt * PMC), blocks = per_thread * nt;
+        for (int jc = 0; jc < N; jc += PNC) {
+            int nc = N - jc < PNC ? N - jc : PNC, b_panels = (nc + PN - 1) / PN;
+            for (int pc = 0; pc < K; pc += PKC, turn ^= 1) {
+                int kc = K - pc < PKC ? K - pc : PKC;
+                /* into the block not read by the previous depth block: this one was last read
+                 * two blocks ago, before every thread passed the barrier ending the last packing */
+                float *Bb = Bp + turn * b_size;
+#pragma omp for schedule(static)
+                for (int q = 0; q < b_panels; q++)
+                    pack_b_panel(trans_b, B, ldb, jc + q * PN, nc - q * PN < PN ? nc - q * PN : PN, pc, kc,
+                                 Bb + (size_t)q * PN * kc);
+                for (int b = t * per_thread; b < (t + 1) * per_thread; b++) {
+                    int p0 = (int)((long)panels * b / blocks), p1 = (int)((long)panels * (b + 1) / blocks);
+                    packed_block(trans_a, M, A, lda, p0, p1, pc, kc, jc, nc, Bb, Ap, alpha, pc == 0 ? beta : 1.0f,
+                                 C, ldc);
+                }
+            }
+        }
+    }
+    free(Ap_all);
+    free(Bp);
+    return 0;
+}
+
+int pst_sgemm_avx2_packed(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                          const float *B, int ldb, float beta, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return 0;
+    if (K <= 0 || alpha == 0.0f) { /* C = beta·C */
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
+        return 0;
+    }
+    int team = omp_in_parallel() || 2.0 * M * N * K < 4e6 ? 1 : omp_get_max_threads();
+    return packed_team(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, team);
+}
+
 double pst_fma_chains_avx2(long iters) {
     __m256 acc[PST_FMA_CHAINS];
     for (int c = 0; c < PST_FMA_CHAINS; c++) acc[c] = _mm256_set1_ps(1.0f + 0.01f * c);
@@ -683,6 +894,11 @@ int pst_sgemm_avx2_nt_head_lse(int M, int N, int K, const float *A, int lda, con
 
 int pst_sgemm_avx2_nt_head_bf16(int M, int N, int K, const float *A, int lda, const uint16_t *B16, int ldb, float *C,
                                 int ldc, float *chunk_max, float *chunk_sum) {
+    return -1;
+}
+
+int pst_sgemm_avx2_packed(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                          const float *B, int ldb, float beta, float *C, int ldc) {
     return -1;
 }
 

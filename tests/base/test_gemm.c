@@ -35,13 +35,13 @@ static void naive(int ta, int tb, int M, int N, int K, float alpha, const float 
 }
 
 /* The kernels under test: pst_gemm_kernel's four settings (AVX512 runs the thin
- * kernel for M <= PST_GEMM_THIN_MAX and the packed one above; AVX2 the AVX2 thin kernel
- * for M <= PST_GEMM_THIN_MAX and OpenBLAS above), plus the packed kernel called directly
- * for every M. */
-enum { PACKED = 4 };
+ * kernel for M <= PST_GEMM_THIN_MAX and the packed one above; AVX2 the AVX2 thin, small
+ * and output-layer kernels where they apply and the AVX2 packed one for the rest), plus
+ * each packed kernel called directly for every M. */
+enum { PACKED = 4, PACKED_AVX2 = 5 };
 
 static const char *kernel_name(int k) {
-    return k == PACKED ? "avx512-packed" : k == PST_GEMM_AVX512 ? "avx512" : k == PST_GEMM_AVX2 ? "avx2"
+    return k == PACKED ? "avx512-packed" : k == PACKED_AVX2 ? "avx2-packed" : k == PST_GEMM_AVX512 ? "avx512" : k == PST_GEMM_AVX2 ? "avx2"
          : k == PST_GEMM_OPENBLAS ? "openblas" : "auto";
 }
 
@@ -70,6 +70,8 @@ static int check_product(int kernel, int ta, int tb, int M, int N, int K, float 
     naive(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C0, ldc, ref, scale);
     if (kernel == PACKED)
         CHECK(pst_sgemm_avx512(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc) == 0);
+    else if (kernel == PACKED_AVX2)
+        CHECK(pst_sgemm_avx2_packed(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc) == 0);
     else
         pst_sgemm_kernel((pst_gemm_kernel)kernel, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C,
                          ldc);
@@ -310,8 +312,8 @@ static int check_head_lse(int avx2, int M, int N, int K, int pad, pst_rng *rng) 
 }
 
 int main(void) {
-    int kernels[5] = {PST_GEMM_OPENBLAS, PST_GEMM_AUTO}, n_kernels = 2;
-    if (pst_gemm_avx2_available()) kernels[n_kernels++] = PST_GEMM_AVX2;
+    int kernels[6] = {PST_GEMM_OPENBLAS, PST_GEMM_AUTO}, n_kernels = 2;
+    if (pst_gemm_avx2_available()) kernels[n_kernels++] = PST_GEMM_AVX2, kernels[n_kernels++] = PACKED_AVX2;
     if (pst_gemm_avx512_available()) kernels[n_kernels++] = PST_GEMM_AVX512, kernels[n_kernels++] = PACKED;
     else printf("this CPU has no AVX-512F: the AVX-512 kernels are not tested\n");
     pst_rng rng;
@@ -393,6 +395,14 @@ int main(void) {
         check_product(kernels[kk], 0, 0, 9, 2000, 300, 0.5f, -1.0f, 0, 0, &rng);
         check_product(kernels[kk], 0, 0, 20, 15, 700, -1.0f, 0.5f, 1, 0, &rng);
         check_product(kernels[kk], 0, 0, 35, 1000, 31, 1.0f, 0.0f, 0, 1, &rng);
+        /* (AVX2 packed: the KC = 256 block and a partial one, the NC = 3072 column block and
+         * a partial one, 6-row panels shared unevenly among row blocks, 3 threads) */
+        check_product(kernels[kk], 0, 1, 301, 3090, 257, 1.0f, 0.0f, 1, 1, &rng);
+        check_product(kernels[kk], 1, 0, 293, 70, 520, 0.5f, 1.0f, 0, 0, &rng);
+        omp_set_num_threads(3);
+        check_product(kernels[kk], 1, 1, 200, 129, 300, -1.0f, 0.5f, 2, 0, &rng);
+        check_product(kernels[kk], 0, 0, 1000, 100, 70, 1.0f, 0.0f, 0, 1, &rng);
+        omp_set_num_threads(saved);
     }
 
     if (pst_gemm_avx512_available()) {
@@ -421,12 +431,12 @@ int main(void) {
     } else {
         /* without AVX-512F (those kernels are never called): the AVX2 kernel for M <= 8 with
          * B of 2 MB or more, for the output layer's shape (9-64 rows, wte of 4 MB or more)
-         * and for the small products (9-64 rows times B as stored, 64 KB or more), OpenBLAS
-         * for every other product */
+         * for the small products (9-64 rows times B as stored, 64 KB or more), the packed
+         * kernel for 64 or more rows (and from 4 MFLOP), OpenBLAS for every other product */
         pst_gemm_kernel thin = pst_gemm_avx2_available() ? PST_GEMM_AVX2 : PST_GEMM_OPENBLAS;
         CHECK(pst_gemm_choose(PST_GEMM_AVX512, 0, 1, 16, 50257, 128) == thin);
         CHECK(pst_gemm_choose(PST_GEMM_AUTO, 0, 1, 16, 5000, 128) == PST_GEMM_OPENBLAS);
-        CHECK(pst_gemm_choose(PST_GEMM_AUTO, 0, 1, 65, 50257, 128) == PST_GEMM_OPENBLAS);
+        CHECK(pst_gemm_choose(PST_GEMM_AUTO, 0, 1, 65, 50257, 128) == thin);
         CHECK(pst_gemm_choose(PST_GEMM_AUTO, 1, 1, 16, 50257, 128) == PST_GEMM_OPENBLAS);
         CHECK(pst_gemm_choose(PST_GEMM_AVX512, 0, 1, 4, 50257, 128) == thin);
         CHECK(pst_gemm_choose(PST_GEMM_AUTO, 0, 0, 4, 3072, 768) == thin);
@@ -434,7 +444,7 @@ int main(void) {
         CHECK(pst_gemm_choose(PST_GEMM_AUTO, 0, 0, 64, 3072, 768) == thin);
         CHECK(pst_gemm_choose(PST_GEMM_AUTO, 0, 0, 16, 128, 128) == thin);
         CHECK(pst_gemm_choose(PST_GEMM_AUTO, 0, 0, 16, 50, 30) == PST_GEMM_OPENBLAS);
-        CHECK(pst_gemm_choose(PST_GEMM_AUTO, 0, 0, 65, 3072, 768) == PST_GEMM_OPENBLAS);
+        CHECK(pst_gemm_choose(PST_GEMM_AUTO, 0, 0, 65, 3072, 768) == thin);
         CHECK(pst_gemm_choose(PST_GEMM_AUTO, 1, 0, 16, 3072, 768) == PST_GEMM_OPENBLAS);
     }
     /* avx2 asked for: the AVX2 kernel for every M <= 8, every output-layer shape and every
@@ -445,7 +455,16 @@ int main(void) {
           (pst_gemm_avx2_available() ? PST_GEMM_AVX2 : PST_GEMM_OPENBLAS));
     CHECK(pst_gemm_choose(PST_GEMM_AVX2, 0, 0, 9, 3072, 768) ==
           (pst_gemm_avx2_available() ? PST_GEMM_AVX2 : PST_GEMM_OPENBLAS));
-    CHECK(pst_gemm_choose(PST_GEMM_AVX2, 0, 0, 65, 3072, 768) == PST_GEMM_OPENBLAS);
+    CHECK(pst_gemm_choose(PST_GEMM_AVX2, 0, 0, 65, 3072, 768) ==
+          (pst_gemm_avx2_available() ? PST_GEMM_AVX2 : PST_GEMM_OPENBLAS));
+    if (pst_gemm_avx2_available() && !pst_gemm_avx512_available()) {
+        /* auto without AVX-512F: the AVX2 packed kernel for training's products (from 4 MFLOP) */
+        CHECK(pst_gemm_choose(PST_GEMM_AUTO, 0, 0, 1024, 2304, 768) == PST_GEMM_AVX2);
+        CHECK(pst_gemm_choose(PST_GEMM_AUTO, 1, 0, 50257, 128, 140) == PST_GEMM_AVX2);
+        CHECK(pst_gemm_choose(PST_GEMM_AUTO, 0, 1, 256, 256, 32) == PST_GEMM_AVX2);
+        CHECK(pst_gemm_choose(PST_GEMM_AUTO, 0, 1, 64, 64, 64) == PST_GEMM_OPENBLAS);
+        CHECK(pst_gemm_choose(PST_GEMM_AUTO, 1, 0, 2000, 3000, 16) == PST_GEMM_OPENBLAS);
+    }
     if (pst_gemm_avx2_available()) { /* the AVX2 output layer with its log-softmax (any CPU with AVX2 + FMA) */
         int lse_shapes[][4] = {{1, 37, 5, 0}, {16, 1000, 128, 0}, {17, 3001, 128, 3}, {40, 2100, 768, 1},
                                {33, 5000, 64, 0}, {5, 16, 1024, 2}, {64, 2053, 130, 1}};
@@ -479,10 +498,10 @@ int main(void) {
     }
 
     /* The selection: env is read per call; openblas always wins when requested, and
-     * avx512 is only chosen where available. */
+     * avx512 is only chosen where available (elsewhere the auto rule). */
     CHECK(pst_gemm_choose(PST_GEMM_OPENBLAS, 0, 0, 1024, 1024, 1024) == PST_GEMM_OPENBLAS);
     CHECK(pst_gemm_choose(PST_GEMM_AVX512, 0, 0, 1024, 1024, 1024) ==
-          (pst_gemm_avx512_available() ? PST_GEMM_AVX512 : PST_GEMM_OPENBLAS));
+          (pst_gemm_avx512_available() ? PST_GEMM_AVX512 : pst_gemm_choose(PST_GEMM_AUTO, 0, 0, 1024, 1024, 1024)));
     /* OpenBLAS's kernel family: tuned for AVX-512 or AVX2, or neither (a CPU it does not
      * know: ours at every shape) */
     const char *core = pst_gemm_openblas_core();
