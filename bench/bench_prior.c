@@ -12,6 +12,9 @@
  *         tokens/s = B·N / time. --weights bf16: the sampler's bf16 weights
  *         (pst_sample_options.bf16_weights; the copy is made inside the timed call).
  *
+ * train also prints, first, the profile: {"profile": "train", "step_s": mean wall seconds a
+ * step of each operation of pst_gpt2's op_seconds and of AdamW, "matmul_flops" and
+ * "output_flops": a step's FLOPs in the blocks' products and in the output layer's}.
  * Prints one JSON line: impl ("c", or "c-bf16" for bf16 weights), config, mode, batch, seq, threads, params,
  * tokens_per_s, seconds, cpu_seconds (process CPU time of the timed part), peak_rss_mb, flops_per_token (train: 6·N + 12·L·C·T with N
  * the parameters without wpe, as in nanoGPT's MFU), weight_bytes (sampling reads
@@ -117,7 +120,7 @@ int main(int argc, char **argv) {
     size_t sizes[PST_GPT2_NUM_TENSORS];
     pst_gpt2_param_sizes(&cfg, sizes);
     double n_flop_params = (double)m.num_params - (double)sizes[1]; /* without wpe */
-    double seconds = 0, cpu_seconds = 0, tokens = 0;
+    double seconds = 0, cpu_seconds = 0, tokens = 0, adamw_seconds = 0;
     int rc = 1;
 
     if (train) {
@@ -138,6 +141,7 @@ int main(int argc, char **argv) {
         have_opt = 1;
         for (int i = 0; i <= BT; i++) tok[i] = (int)pst_rng_below(&rng, cfg.vocab_size);
         for (int s = 0; s <= steps; s++) { /* step 0 is the warm-up */
+            if (s == 1) memset(m.op_seconds, 0, sizeof m.op_seconds), adamw_seconds = 0;
             double t0 = pst_now(), c0 = cpu_now(), loss;
             pst_gpt2_zero_grad(&m);
             if (pst_gpt2_cross_entropy(&m, tok, tok + 1, NULL, batch, seq, dlogprobs, &loss, &err) ||
@@ -145,7 +149,9 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "bench_prior: %s\n", err.msg);
                 goto train_done;
             }
+            double ta = pst_now();
             pst_adamw_update(&opt, m.param_memory, m.grad_memory, 1.0f, mask, m.num_params, 3e-4f);
+            adamw_seconds += pst_now() - ta;
             double dt = pst_now() - t0;
             fprintf(stderr, "bench_prior: %s train step %d/%d  loss %.4f  %.2f s\n", config, s,
                     steps, loss, dt);
@@ -199,6 +205,18 @@ int main(int argc, char **argv) {
         free(prompts);
         free(lens);
         free(out);
+    }
+    if (rc == 0 && train) { /* the profile: mean seconds a step by operation, and the FLOPs of the products */
+        const pst_gpt2_config *c = &m.config;
+        double bt = (double)batch * seq;
+        fprintf(stderr, "bench_prior: step by operation (s):");
+        printf("{\"profile\": \"train\", \"config\": \"%s\", \"step_s\": {", config);
+        for (int op = 0; op < PST_GPT2_OPS; op++)
+            printf("\"%s\": %.5f, ", pst_gpt2_op_name(op), m.op_seconds[op] / steps),
+                fprintf(stderr, " %s %.3f", pst_gpt2_op_name(op), m.op_seconds[op] / steps);
+        printf("\"adamw\": %.5f}, \"matmul_flops\": %.6g, \"output_flops\": %.6g}\n", adamw_seconds / steps,
+               6.0 * bt * 12.0 * c->n_layer * c->n_embd * c->n_embd, 6.0 * bt * c->vocab_size * c->n_embd);
+        fprintf(stderr, " adamw %.3f\n", adamw_seconds / steps);
     }
     if (rc == 0) {
         const char *gemm = getenv("POSTERIOR_GEMM");

@@ -34,7 +34,7 @@ def main():
     if len(args) != 1:
         sys.exit("usage: report.py [--cpu] RESULTS.jsonl")
     path = args[0]
-    ceils, runs, machine = [], {}, None  # ceils: (line number, reading)
+    ceils, runs, profiles, machine = [], {}, {}, None  # ceils: (line number, reading)
     with open(path) as f:
         for n, line in enumerate(f, 1):
             line = line.strip()
@@ -48,6 +48,9 @@ def main():
                 ceils.append((n, r))
             elif "machine" in r:
                 machine = r["machine"]
+            elif r.get("profile") == "train":
+                r["_line"] = n
+                profiles[r["config"]] = r
             elif r.get("impl") in ("c", "c-bf16", "torch") and "mode" in r:
                 r["_line"] = n
                 runs[(r["config"], r["mode"], r["batch"], r["impl"])] = r
@@ -112,6 +115,24 @@ def main():
         mem = "%s / %s" % ("%.0f" % c["peak_rss_mb"] if c else "–", "%.0f" % t["peak_rss_mb"] if t else "–")
         print("| %s | %s | %s | %s | %s | %s | %s | %s | %s |"
               % (name, what, fmt(c), fmt(t), ratio, ceiling(c), ceiling(t), mem, TARGETS[mode]))
+
+    # our training step by operation (pst_gpt2.op_seconds): where the distance to the FMA peak is
+    for config in sorted(profiles, key=lambda k: k != "tiny"):
+        p = profiles[config]
+        peak = near(p)[0]
+        total = sum(p["step_s"].values())
+        print("\nGPT-2 %s, our training step by operation (wall s a step; the products' GFLOP/s against "
+              "%s):\n" % (config, "%.1f GFLOP/s" % (peak / 1e9) if peak else "no ceiling reading"))
+        print("| operation | s / step | share of the step | GFLOP/s | of the FMA peak |")
+        print("|---|---|---|---|---|")
+        flops = {"matmul": p["matmul_flops"], "output": p["output_flops"]}
+        for op, sec in p["step_s"].items():
+            f = flops.get(op)
+            rate_ = f / sec if f and sec > 0 else None
+            print("| %s | %.4f | %.1f%% | %s | %s |"
+                  % (op, sec, 100 * sec / total if total else 0, "%.1f" % (rate_ / 1e9) if rate_ else "–",
+                     "%.1f%%" % (100 * rate_ / peak) if rate_ and peak else "–"))
+        print("| step | %.4f | 100%% | | |" % total)
 
     # the bf16 sampling path (pst_sample_options.bf16_weights) against fp32, same batch
     half = sorted(k[:3] for k in runs if k[3] == "c-bf16")

@@ -54,6 +54,23 @@ int pst_gpt2_config_diff(const pst_gpt2_config *a, const pst_gpt2_config *b, cha
 
 typedef struct pst_gpt2_acts pst_gpt2_acts; /* activations for backward; private */
 
+/* Where forward and backward spend their wall time, by kind of operation (a profile:
+ * bench_prior --mode train): the blocks' four matrix products a layer (forward, and
+ * backward's dX and dW), the output layer (wte's products and the log-softmax, forward
+ * and backward), attention (its products by blocks and softmax), layer norms, GELU, and
+ * the rest (embeddings, residual copies). */
+enum {
+    PST_GPT2_OP_MATMUL,
+    PST_GPT2_OP_OUTPUT,
+    PST_GPT2_OP_ATTENTION,
+    PST_GPT2_OP_LAYERNORM,
+    PST_GPT2_OP_GELU,
+    PST_GPT2_OP_OTHER,
+    PST_GPT2_OPS
+};
+/* "matmul", "output", "attention", "layernorm", "gelu", "other" */
+const char *pst_gpt2_op_name(int op);
+
 typedef struct {
     pst_gpt2_config config;
     pst_gpt2_params params;      /* views into param_memory */
@@ -65,6 +82,9 @@ typedef struct {
     int B, T;
     float *logprobs;             /* [B, T] log π(targets[b,t] | tokens[b, 0..t]) */
     pst_gpt2_acts *acts;         /* private: activations sized for (B, T) */
+    /* Seconds spent in each PST_GPT2_OP_* by forward and backward since create (the
+     * caller may zero them): a handful of clock reads a layer, always on. */
+    double op_seconds[PST_GPT2_OPS];
 } pst_gpt2;
 
 /* Allocates parameters for cfg (zeroed). */

@@ -16,6 +16,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* stmt, its wall time added to m->op_seconds[op] (the profile in posterior/prior.h) */
+#define TIMED(op, stmt)                                                                                            \
+    do {                                                                                                           \
+        double t0_ = pst_now();                                                                                    \
+        stmt;                                                                                                      \
+        m->op_seconds[op] += pst_now() - t0_;                                                                      \
+    } while (0)
+
+const char *pst_gpt2_op_name(int op) {
+    static const char *const names[PST_GPT2_OPS] = {"matmul", "output", "attention", "layernorm", "gelu", "other"};
+    return op >= 0 && op < PST_GPT2_OPS ? names[op] : "?";
+}
+
 /* ---- activations ------------------------------------------------------ */
 
 /* Everything backward needs, sized for B·T <= cap_bt rows and B·T·T <= cap_btt
@@ -562,31 +575,35 @@ static int forward(pst_gpt2 *m, const int *tokens, const int *targets, int B, in
 
     const pst_gpt2_params *p = &m->params;
     float eps = c->layer_norm_epsilon;
-    encoder_forward(a->encoded, tokens, p->wte, p->wpe, B, T, C);
+    TIMED(PST_GPT2_OP_OTHER, encoder_forward(a->encoded, tokens, p->wte, p->wpe, B, T, C));
     for (int l = 0; l < L; l++) {
         size_t oc = (size_t)l * BT * C, o3 = oc * 3, o4 = oc * 4, ob = (size_t)l * BT;
         const float *res = l == 0 ? a->encoded : a->res3 + oc - BT * C;
         float *res2 = a->res2 + oc, *res3 = a->res3 + oc;
-        pst_layernorm_forward(a->ln1 + oc, a->ln1_mean + ob, a->ln1_rstd + ob, res,
-                          p->ln1w + (size_t)l * C, p->ln1b + (size_t)l * C, BT, C, eps);
-        pst_linear_forward(a->qkv + o3, a->ln1 + oc, p->qkvw + (size_t)l * C * 3 * C,
-                       p->qkvb + (size_t)l * 3 * C, BT, C, 3 * C, 0);
-        attention_forward(a->atty + oc, a->att + (size_t)l * B * NH * T * T, a->qkv + o3, B, T,
-                          C, NH);
-        memcpy(res2, res, BT * C * sizeof(float));
-        pst_linear_forward(res2, a->atty + oc, p->attprojw + (size_t)l * C * C,
-                       p->attprojb + (size_t)l * C, BT, C, C, 1);
-        pst_layernorm_forward(a->ln2 + oc, a->ln2_mean + ob, a->ln2_rstd + ob, res2,
-                          p->ln2w + (size_t)l * C, p->ln2b + (size_t)l * C, BT, C, eps);
-        pst_linear_forward(a->fch + o4, a->ln2 + oc, p->fcw + (size_t)l * C * 4 * C,
-                       p->fcb + (size_t)l * 4 * C, BT, C, 4 * C, 0);
-        pst_gelu_forward(a->fch_gelu + o4, a->fch + o4, BT * 4 * C);
-        memcpy(res3, res2, BT * C * sizeof(float));
-        pst_linear_forward(res3, a->fch_gelu + o4, p->fcprojw + (size_t)l * 4 * C * C,
-                       p->fcprojb + (size_t)l * C, BT, 4 * C, C, 1);
+        TIMED(PST_GPT2_OP_LAYERNORM, pst_layernorm_forward(a->ln1 + oc, a->ln1_mean + ob, a->ln1_rstd + ob, res,
+                                                           p->ln1w + (size_t)l * C, p->ln1b + (size_t)l * C, BT, C,
+                                                           eps));
+        TIMED(PST_GPT2_OP_MATMUL, pst_linear_forward(a->qkv + o3, a->ln1 + oc, p->qkvw + (size_t)l * C * 3 * C,
+                                                     p->qkvb + (size_t)l * 3 * C, BT, C, 3 * C, 0));
+        TIMED(PST_GPT2_OP_ATTENTION, attention_forward(a->atty + oc, a->att + (size_t)l * B * NH * T * T,
+                                                       a->qkv + o3, B, T, C, NH));
+        TIMED(PST_GPT2_OP_OTHER, memcpy(res2, res, BT * C * sizeof(float)));
+        TIMED(PST_GPT2_OP_MATMUL, pst_linear_forward(res2, a->atty + oc, p->attprojw + (size_t)l * C * C,
+                                                     p->attprojb + (size_t)l * C, BT, C, C, 1));
+        TIMED(PST_GPT2_OP_LAYERNORM, pst_layernorm_forward(a->ln2 + oc, a->ln2_mean + ob, a->ln2_rstd + ob, res2,
+                                                           p->ln2w + (size_t)l * C, p->ln2b + (size_t)l * C, BT, C,
+                                                           eps));
+        TIMED(PST_GPT2_OP_MATMUL, pst_linear_forward(a->fch + o4, a->ln2 + oc, p->fcw + (size_t)l * C * 4 * C,
+                                                     p->fcb + (size_t)l * 4 * C, BT, C, 4 * C, 0));
+        TIMED(PST_GPT2_OP_GELU, pst_gelu_forward(a->fch_gelu + o4, a->fch + o4, BT * 4 * C));
+        TIMED(PST_GPT2_OP_OTHER, memcpy(res3, res2, BT * C * sizeof(float)));
+        TIMED(PST_GPT2_OP_MATMUL, pst_linear_forward(res3, a->fch_gelu + o4, p->fcprojw + (size_t)l * 4 * C * C,
+                                                     p->fcprojb + (size_t)l * C, BT, 4 * C, C, 1));
     }
-    pst_layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, a->res3 + (size_t)(L - 1) * BT * C,
-                      p->lnfw, p->lnfb, BT, C, eps);
+    TIMED(PST_GPT2_OP_LAYERNORM, pst_layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd,
+                                                       a->res3 + (size_t)(L - 1) * BT * C, p->lnfw, p->lnfb, BT, C,
+                                                       eps));
+    double t_out = pst_now();
     if (!targets && !logits_out) return 0; /* the hidden states only (a value or reward head) */
     /* Scoring: the fused kernel at any size. Keeping the logits, it stores them 16 columns
      * a row at a time, which costs more than the packed product's stores as rows grow:
@@ -596,6 +613,7 @@ static int forward(pst_gpt2 *m, const int *tokens, const int *targets, int B, in
     if (!logits_out && (!keep_logits || BT <= 256) &&
         log_softmax_fused(a, p->wte, keep_logits ? a->logits : NULL, m->logprobs, (int)BT, C, V) == 0) {
         a->logits_valid = keep_logits;
+        m->op_seconds[PST_GPT2_OP_OUTPUT] += pst_now() - t_out;
         return 0;
     }
     pst_sgemm(0, 1, BT, V, C, 1.0f, a->lnf, C, p->wte, C, 0.0f, a->logits, V);
@@ -605,6 +623,7 @@ static int forward(pst_gpt2 *m, const int *tokens, const int *targets, int B, in
                                 V);
         a->logits_valid = keep_logits;
     }
+    m->op_seconds[PST_GPT2_OP_OUTPUT] += pst_now() - t_out;
     return 0;
 }
 
@@ -648,6 +667,7 @@ int pst_gpt2_backward_hidden(pst_gpt2 *m, const float *dlogprobs, const float *d
     pst_gpt2_params *g = &m->grads;
 
     /* output head: dlogits in place of logits; d lnf = dlogits·wte; dwte += dlogitsᵀ·lnf */
+    double t_out = pst_now();
     if (dlogprobs) {
         softmax_logprob_backward(a->logits, dlogprobs, a->lse_max, a->lse_inv, a->targets, BT, V);
         pst_sgemm(0, 0, BT, C, V, 1.0f, a->logits, V, p->wte, C, 0.0f, a->dbuf, C);
@@ -658,8 +678,10 @@ int pst_gpt2_backward_hidden(pst_gpt2 *m, const float *dlogprobs, const float *d
     if (dhidden) /* an extra ∂loss/∂hidden (e.g. a value head on the final hidden state) */
         for (size_t i = 0; i < BT * C; i++) a->dbuf[i] += dhidden[i];
     memset(a->dres, 0, BT * C * sizeof(float));
-    layernorm_backward(a->dres, g->lnfw, g->lnfb, a->dbuf, a->res3 + (size_t)(L - 1) * BT * C,
-                       p->lnfw, a->lnf_mean, a->lnf_rstd, BT, C);
+    m->op_seconds[PST_GPT2_OP_OUTPUT] += pst_now() - t_out;
+    TIMED(PST_GPT2_OP_LAYERNORM, layernorm_backward(a->dres, g->lnfw, g->lnfb, a->dbuf,
+                                                    a->res3 + (size_t)(L - 1) * BT * C, p->lnfw, a->lnf_mean,
+                                                    a->lnf_rstd, BT, C));
 
     /* blocks in reverse; a->dres holds ∂loss/∂(block output) and becomes ∂/∂(block input) */
     for (int l = L - 1; l >= 0; l--) {
@@ -667,24 +689,24 @@ int pst_gpt2_backward_hidden(pst_gpt2 *m, const float *dlogprobs, const float *d
         size_t lc = (size_t)l * C;
         const float *res = l == 0 ? a->encoded : a->res3 + oc - BT * C;
         /* MLP: res3 = res2 + gelu(ln2·fcw + fcb)·fcprojw + fcprojb */
-        linear_backward(a->dfch, 0.0f, g->fcprojw + lc * 4 * C, g->fcprojb + lc, a->dres,
-                        a->fch_gelu + o4, p->fcprojw + lc * 4 * C, BT, 4 * C, C);
-        gelu_backward(a->dfch, a->fch + o4, BT * 4 * C);
-        linear_backward(a->dbuf, 0.0f, g->fcw + lc * 4 * C, g->fcb + lc * 4, a->dfch,
-                        a->ln2 + oc, p->fcw + lc * 4 * C, BT, C, 4 * C);
-        layernorm_backward(a->dres, g->ln2w + lc, g->ln2b + lc, a->dbuf, a->res2 + oc,
-                           p->ln2w + lc, a->ln2_mean + ob, a->ln2_rstd + ob, BT, C);
+        TIMED(PST_GPT2_OP_MATMUL, linear_backward(a->dfch, 0.0f, g->fcprojw + lc * 4 * C, g->fcprojb + lc, a->dres,
+                                                  a->fch_gelu + o4, p->fcprojw + lc * 4 * C, BT, 4 * C, C));
+        TIMED(PST_GPT2_OP_GELU, gelu_backward(a->dfch, a->fch + o4, BT * 4 * C));
+        TIMED(PST_GPT2_OP_MATMUL, linear_backward(a->dbuf, 0.0f, g->fcw + lc * 4 * C, g->fcb + lc * 4, a->dfch,
+                                                  a->ln2 + oc, p->fcw + lc * 4 * C, BT, C, 4 * C));
+        TIMED(PST_GPT2_OP_LAYERNORM, layernorm_backward(a->dres, g->ln2w + lc, g->ln2b + lc, a->dbuf, a->res2 + oc,
+                                                        p->ln2w + lc, a->ln2_mean + ob, a->ln2_rstd + ob, BT, C));
         /* attention: res2 = res + attn(ln1)·attprojw + attprojb */
-        linear_backward(a->datty, 0.0f, g->attprojw + lc * C, g->attprojb + lc, a->dres,
-                        a->atty + oc, p->attprojw + lc * C, BT, C, C);
-        attention_backward(a->dqkv, a->datt, a->datty, a->qkv + o3,
-                           a->att + (size_t)l * B * NH * T * T, B, T, C, NH);
-        linear_backward(a->dbuf, 0.0f, g->qkvw + lc * 3 * C, g->qkvb + lc * 3, a->dqkv,
-                        a->ln1 + oc, p->qkvw + lc * 3 * C, BT, C, 3 * C);
-        layernorm_backward(a->dres, g->ln1w + lc, g->ln1b + lc, a->dbuf, res, p->ln1w + lc,
-                           a->ln1_mean + ob, a->ln1_rstd + ob, BT, C);
+        TIMED(PST_GPT2_OP_MATMUL, linear_backward(a->datty, 0.0f, g->attprojw + lc * C, g->attprojb + lc, a->dres,
+                                                  a->atty + oc, p->attprojw + lc * C, BT, C, C));
+        TIMED(PST_GPT2_OP_ATTENTION, attention_backward(a->dqkv, a->datt, a->datty, a->qkv + o3,
+                                                        a->att + (size_t)l * B * NH * T * T, B, T, C, NH));
+        TIMED(PST_GPT2_OP_MATMUL, linear_backward(a->dbuf, 0.0f, g->qkvw + lc * 3 * C, g->qkvb + lc * 3, a->dqkv,
+                                                  a->ln1 + oc, p->qkvw + lc * 3 * C, BT, C, 3 * C));
+        TIMED(PST_GPT2_OP_LAYERNORM, layernorm_backward(a->dres, g->ln1w + lc, g->ln1b + lc, a->dbuf, res,
+                                                        p->ln1w + lc, a->ln1_mean + ob, a->ln1_rstd + ob, BT, C));
     }
-    encoder_backward(g->wte, g->wpe, a->dres, a->tokens, B, T, C);
+    TIMED(PST_GPT2_OP_OTHER, encoder_backward(g->wte, g->wpe, a->dres, a->tokens, B, T, C));
     return 0;
 }
 

@@ -454,6 +454,36 @@ static void test_shapes(void) {
     pst_gpt2_free(&m);
 }
 
+/* The profile (op_seconds): zero after create; after a forward and a backward every
+ * operation has run, and the parts add up to no more than the calls' wall time (nothing
+ * counted twice). */
+static void test_op_profile(void) {
+    pst_gpt2_config cfg = {2, 2, 32, 64, 97, 1e-5f};
+    pst_gpt2 m;
+    pst_error err;
+    pst_rng rng;
+    pst_rng_seed(&rng, 5);
+    CHECK(pst_gpt2_create(&m, &cfg, &err) == 0);
+    pst_gpt2_init_random(&m, &rng);
+    for (int op = 0; op < PST_GPT2_OPS; op++) CHECK(m.op_seconds[op] == 0);
+    enum { B = 2, T = 48 };
+    int tok[B * T], tgt[B * T];
+    for (int i = 0; i < B * T; i++) tok[i] = (int)pst_rng_below(&rng, 97), tgt[i] = (int)pst_rng_below(&rng, 97);
+    float dl[B * T];
+    double loss, t0 = pst_now();
+    CHECK(pst_gpt2_cross_entropy(&m, tok, tgt, NULL, B, T, dl, &loss, &err) == 0);
+    CHECK(pst_gpt2_backward(&m, dl, &err) == 0);
+    double wall = pst_now() - t0, sum = 0;
+    for (int op = 0; op < PST_GPT2_OPS; op++) {
+        CHECK_MSG(m.op_seconds[op] > 0, "%s: %g s", pst_gpt2_op_name(op), m.op_seconds[op]);
+        sum += m.op_seconds[op];
+    }
+    CHECK_MSG(sum <= wall, "the operations' seconds %g exceed the wall time %g", sum, wall);
+    CHECK(strcmp(pst_gpt2_op_name(PST_GPT2_OP_MATMUL), "matmul") == 0);
+    CHECK(strcmp(pst_gpt2_op_name(PST_GPT2_OPS), "?") == 0);
+    pst_gpt2_free(&m);
+}
+
 /* ---- eval mode for tests/prior/test_gpt2_torch.py ------------------------
  * test_gpt2 --eval IN OUT: IN is a safetensors file (config in __metadata__; params,
  * tokens, targets, weights, dlogprobs_custom); OUT receives logits, logprobs, loss,
@@ -595,5 +625,6 @@ int main(int argc, char **argv) {
     test_fast_math();
     test_bad_inputs();
     test_shapes();
+    test_op_profile();
     return check_report();
 }
