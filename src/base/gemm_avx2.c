@@ -580,6 +580,13 @@ static __attribute__((noinline)) int small_team(int M, int h, int N, int K, floa
     return failed ? -1 : 0;
 }
 
+/* C = beta·C (a product with K = 0 or alpha = 0; beta 0: C not read); returns 0 */
+static int scale_c(int M, int N, float beta, float *C, int ldc) {
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
+    return 0;
+}
+
 /* pst_sgemm_avx2_thin, with B in bf16 when h (not the output layer's 9-64 rows). Not inlined: its
  * OpenMP regions must belong to a function nm lists (tests/build/test_no_avx512.sh). */
 static __attribute__((noinline)) int thin(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
@@ -587,11 +594,7 @@ static __attribute__((noinline)) int thin(int trans_a, int trans_b, int M, int N
     int small_product = !trans_a && !trans_b && M > PST_GEMM_THIN_MAX;
     if (M > (small_product || (trans_b && !h) ? PST_GEMM_SMALL_MAX : PST_GEMM_THIN_MAX)) return -1;
     if (M <= 0 || N <= 0) return 0;
-    if (K <= 0 || alpha == 0.0f) { /* C = beta·C */
-        for (int i = 0; i < M; i++)
-            for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
-        return 0;
-    }
+    if (K <= 0 || alpha == 0.0f) return scale_c(M, N, beta, C, ldc);
     if (small_product)
         return small_team(M, h, N, K, alpha, A, lda, B, ldb, beta, C, ldc,
                           omp_in_parallel() || 2.0 * M * N * K < 1e6 ? 1 : omp_get_max_threads());
@@ -848,11 +851,7 @@ static __attribute__((noinline)) int packed_team(int trans_a, int trans_b, int M
 int pst_sgemm_avx2_packed(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
                           const float *B, int ldb, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return 0;
-    if (K <= 0 || alpha == 0.0f) { /* C = beta·C */
-        for (int i = 0; i < M; i++)
-            for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
-        return 0;
-    }
+    if (K <= 0 || alpha == 0.0f) return scale_c(M, N, beta, C, ldc);
     int team = omp_in_parallel() || 2.0 * M * N * K < 4e6 ? 1 : omp_get_max_threads();
     return packed_team(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, team);
 }
