@@ -4,8 +4,9 @@
  * over grad_accum micro-batches -> clip by global norm -> AdamW with linear warmup and
  * cosine decay -> JSONL metrics -> periodic checkpoints. A run directory holds
  *   train_config.json    every option, the model config and the data description
- *   metrics.jsonl        one line per logged step: step, loss, lr, grad_norm, tokens_per_s
- *                        (+ val_loss where the held-out loss was measured)
+ *   metrics.jsonl        one line per logged step: step, loss, lr, grad_norm, tokens_per_s,
+ *                        elapsed_s, op_s (the model's seconds a step by operation since the
+ *                        last line: pst_gpt2.op_seconds) (+ val_loss where measured)
  *   checkpoints/ckpt-STEP/   the latest checkpoint (pst_checkpoint, base.h): model/
  *                        (Hugging Face layout, pst_gpt2_save, + tokenizer) and
  *                        training_state.bin (AdamW moments and step, RNG, data position,

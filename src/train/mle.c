@@ -330,6 +330,8 @@ typedef struct {
     unsigned char *val_pos0;      /* where every evaluation starts */
     size_t val_pos0_len;
     long saved;                   /* the step of the last checkpoint (-1: none) */
+    double op_logged[PST_GPT2_OPS]; /* m->op_seconds at the last metrics line */
+    long op_logged_step;
 } mle_run;
 
 /* Resumes the run in out_dir (o->resume), or refuses a folder that already holds one;
@@ -446,11 +448,22 @@ static void log_step(mle_run *r, const pst_mle_step *s, double t_start) {
         size_t vl = strlen(val_field);
         o->objective->metrics(o->objective->ctx, val_field + vl, sizeof val_field - vl);
     }
-    if (r->opt.step % o->log_every == 0 || r->opt.step == o->steps || !isnan(s->val_loss))
-        pst_metrics_write(&r->metrics,
-                          "\"step\": %ld, \"loss\": %.9g, \"lr\": %.9g, \"grad_norm\": %.9g, "
-                          "\"tokens_per_s\": %.1f, \"elapsed_s\": %.3f%s",
-                          s->step, s->loss, s->lr, s->grad_norm, s->tokens_per_s, pst_now() - t_start, val_field);
+    if (!(r->opt.step % o->log_every == 0 || r->opt.step == o->steps || !isnan(s->val_loss))) return;
+    /* op_s: the model's seconds a step by operation since the last line (pst_gpt2.op_seconds) */
+    char op_field[256] = ", \"op_s\": {";
+    long steps = s->step - r->op_logged_step > 0 ? s->step - r->op_logged_step : 1;
+    for (int op = 0; op < PST_GPT2_OPS; op++) {
+        size_t n = strlen(op_field);
+        snprintf(op_field + n, sizeof op_field - n, "%s\"%s\": %.4f", op ? ", " : "", pst_gpt2_op_name(op),
+                 (r->m->op_seconds[op] - r->op_logged[op]) / (double)steps);
+        r->op_logged[op] = r->m->op_seconds[op];
+    }
+    r->op_logged_step = s->step;
+    strncat(op_field, "}", sizeof op_field - strlen(op_field) - 1);
+    pst_metrics_write(&r->metrics,
+                      "\"step\": %ld, \"loss\": %.9g, \"lr\": %.9g, \"grad_norm\": %.9g, "
+                      "\"tokens_per_s\": %.1f, \"elapsed_s\": %.3f%s%s",
+                      s->step, s->loss, s->lr, s->grad_norm, s->tokens_per_s, pst_now() - t_start, op_field, val_field);
 }
 
 /* Every rank must run the same training: the same train_config.json text (every option,
@@ -503,6 +516,8 @@ int pst_mle_train(pst_gpt2 *m, pst_token_source *src, const pst_mle_options *o,
     double tokens_per_update = (double)r.B * r.T * o->grad_accum;
     double t_start = pst_now();
     long first = r.opt.step;
+    memcpy(r.op_logged, m->op_seconds, sizeof r.op_logged);
+    r.op_logged_step = first;
     for (long step = r.opt.step; step < o->steps; step++) {
         double t0 = pst_now(), loss;
         float norm = 0, lr = 0;

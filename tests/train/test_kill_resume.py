@@ -27,7 +27,7 @@ import time
 
 BIN = os.environ.get("POSTERIOR_BIN", "build/posterior")
 ENV = dict(os.environ, OMP_NUM_THREADS="1")
-TIMING = {"tokens_per_s", "elapsed_s", "samples_per_s"}
+TIMING = {"tokens_per_s", "elapsed_s", "samples_per_s", "op_s"}
 SMALL = ["--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--n-positions", "32", "--batch", "2",
          "--seq", "16", "--quiet", "--seed", "3"]
 
