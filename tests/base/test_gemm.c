@@ -1,5 +1,5 @@
 /* pst_sgemm and each kernel behind it (OpenBLAS, our packed AVX-512 kernel when the
- * CPU has AVX-512F, our AVX2 thin kernel when it has AVX2 + FMA, and the auto rule) against a naive double-precision loop:
+ * CPU has AVX-512F, our AVX2 kernels (thin, small, output layer, packed) when it has AVX2 + FMA, and the auto rule) against a naive double-precision loop:
  * all four transpose combinations, odd sizes that cut every tile and block edge,
  * leading dimensions larger than the row, alpha / beta (beta = 0 must ignore NaN
  * in C), K = 0, and a call from inside an OpenMP parallel region. */
