@@ -14,8 +14,8 @@
  *     partial sums are added (nn_team); small: 6 × 16 register tiles over 16-column
  *     panels of B, each panel copied once (small_team);
  *   B stored [N, K] (wte, the output layer): C[i][j] = A[i]·B[j]
- *     thin: one row of B at a time (contiguous), two accumulators per row of A over
- *     alternate 8-float steps of k, summed across lanes at the end of the row; 9-64 rows:
+ *     thin: three rows of B at a time (each contiguous, the three far apart), one
+ *     accumulator per (row of A, row of B), summed across lanes at the end; 9-64 rows:
  *     16 × 6 tiles of outer products, with the log-softmax when asked (head_lse).
  *
  * 16 ymm registers (AVX-512 has 32 zmm): the tiles are smaller than there. Compiled for
@@ -79,51 +79,58 @@ static inline __attribute__((always_inline)) void prefetch_b(const void *B, size
     _mm_prefetch((const char *)B + at * (h ? 2 : 4), _MM_HINT_T0);
 }
 
-/* B [N, K]: columns j0 .. j1 of C for mi (<= 4) rows of Ab (zero-padded to Kp, a
- * multiple of 8); 32 values of B a step (two cache lines in fp32, one in bf16), the same
- * of the row ahead fetched */
-static inline __attribute__((always_inline)) void nt_rows(const int mi, const int h, int j0, int j1, int K, int Kp,
+/* B [N, K]: for mi (<= 4) rows of Ab (zero-padded to Kp, a multiple of 8) and nb (<= 3)
+ * rows of B, j + r·rs for r < nb: C[i][j + r·rs] = Ab[i]·B[j + r·rs], one accumulator per
+ * (row of A, row of B) over k, summed across lanes at the end. Each 8 values of A are
+ * loaded once for the nb rows of B, with mi·nb chains of FMAs in flight. The rows are
+ * rs apart, not adjacent: each is then a sequential stream in its own pages, which the
+ * hardware prefetcher follows (adjacent rows, interleaved within a page, read 15-25%
+ * slower: docs/benchmarks.md). A step reads 16 values of each row and fetches a cache
+ * line of the rows PST_GEMM_AVX2_PF ahead (bf16: every other step, a line holding 32). */
+static inline __attribute__((always_inline)) void nt_step(const int mi, const int nb, const int h, const float *Ab,
+                                                          int Kp, int k, const void *B, size_t b, size_t R, int K,
+                                                          __m256 acc[4][3]) {
+    __m256 v[3];
+    for (int r = 0; r < nb; r++)
+        v[r] = k + 8 <= K ? load_b(B, b + r * R + k, h) : load_b_part(B, b + r * R + k, K - k, h);
+    for (int i = 0; i < mi; i++) {
+        __m256 a = _mm256_load_ps(Ab + (size_t)i * Kp + k);
+        for (int r = 0; r < nb; r++) acc[i][r] = _mm256_fmadd_ps(a, v[r], acc[i][r]);
+    }
+}
+
+static inline __attribute__((always_inline)) void nt_rows(const int mi, const int nb, const int h, int j, int rs, int K,
+                                                          int Kp, const float *Ab, const void *B, int ldb,
+                                                          float alpha, float beta, float *C, int ldc) {
+    const size_t R = (size_t)rs * ldb, b = (size_t)j * ldb, ahead = b + PST_GEMM_AVX2_PF * (size_t)ldb;
+    __m256 acc[4][3];
+    for (int i = 0; i < mi; i++)
+        for (int r = 0; r < nb; r++) acc[i][r] = _mm256_setzero_ps();
+    int k = 0;
+    for (; k + 16 <= K; k += 16) {
+        if (!h || k % 32 == 0)
+            for (int r = 0; r < nb; r++) prefetch_b(B, ahead + r * R + k, h);
+        nt_step(mi, nb, h, Ab, Kp, k, B, b, R, K, acc);
+        nt_step(mi, nb, h, Ab, Kp, k + 8, B, b, R, K, acc);
+    }
+    for (; k < Kp; k += 8) nt_step(mi, nb, h, Ab, Kp, k, B, b, R, K, acc);
+    for (int i = 0; i < mi; i++)
+        for (int r = 0; r < nb; r++) store_c(C + (size_t)i * ldc + j + r * rs, hsum(acc[i][r]), alpha, beta);
+}
+
+/* columns j0 .. j1 of C: three rows of B a pass, a third of the span apart, then the
+ * one or two left */
+static inline __attribute__((always_inline)) void nt_span(const int mi, const int h, int j0, int j1, int K, int Kp,
                                                           const float *Ab, const void *B, int ldb, float alpha,
                                                           float beta, float *C, int ldc) {
-    for (int j = j0; j < j1; j++) {
-        size_t b = (size_t)j * ldb, ahead = b + PST_GEMM_AVX2_PF * (size_t)ldb;
-        __m256 acc0[4], acc1[4];
-        for (int i = 0; i < mi; i++) acc0[i] = acc1[i] = _mm256_setzero_ps();
-        int k = 0;
-        for (; k + 32 <= K; k += 32) {
-            prefetch_b(B, ahead + k, h);
-            if (!h) prefetch_b(B, ahead + k + 16, h);
-            __m256 b0 = load_b(B, b + k, h), b1 = load_b(B, b + k + 8, h);
-            __m256 b2 = load_b(B, b + k + 16, h), b3 = load_b(B, b + k + 24, h);
-            for (int i = 0; i < mi; i++) {
-                const float *a = Ab + (size_t)i * Kp + k;
-                acc0[i] = _mm256_fmadd_ps(_mm256_load_ps(a), b0, acc0[i]);
-                acc1[i] = _mm256_fmadd_ps(_mm256_load_ps(a + 8), b1, acc1[i]);
-                acc0[i] = _mm256_fmadd_ps(_mm256_load_ps(a + 16), b2, acc0[i]);
-                acc1[i] = _mm256_fmadd_ps(_mm256_load_ps(a + 24), b3, acc1[i]);
-            }
-        }
-        for (; k + 16 <= K; k += 16) {
-            prefetch_b(B, ahead + k, h);
-            __m256 b0 = load_b(B, b + k, h), b1 = load_b(B, b + k + 8, h);
-            for (int i = 0; i < mi; i++) {
-                acc0[i] = _mm256_fmadd_ps(_mm256_load_ps(Ab + (size_t)i * Kp + k), b0, acc0[i]);
-                acc1[i] = _mm256_fmadd_ps(_mm256_load_ps(Ab + (size_t)i * Kp + k + 8), b1, acc1[i]);
-            }
-        }
-        for (; k < Kp; k += 8) {
-            __m256 b0 = k + 8 <= K ? load_b(B, b + k, h) : load_b_part(B, b + k, K - k, h);
-            for (int i = 0; i < mi; i++)
-                acc0[i] = _mm256_fmadd_ps(_mm256_load_ps(Ab + (size_t)i * Kp + k), b0, acc0[i]);
-        }
-        for (int i = 0; i < mi; i++)
-            store_c(C + (size_t)i * ldc + j, hsum(_mm256_add_ps(acc0[i], acc1[i])), alpha, beta);
-    }
+    int rs = (j1 - j0) / 3;
+    for (int j = j0; j < j0 + rs; j++) nt_rows(mi, 3, h, j, rs, K, Kp, Ab, B, ldb, alpha, beta, C, ldc);
+    for (int j = j0 + 3 * rs; j < j1; j++) nt_rows(mi, 1, h, j, 1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc);
 }
 
 static void nt_cols(int mi, int h, int j0, int j1, int K, int Kp, const float *Ab, const void *B, int ldb,
                     float alpha, float beta, float *C, int ldc) {
-#define NT_ROWS(m, h) nt_rows(m, h, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc)
+#define NT_ROWS(m, h) nt_span(m, h, j0, j1, K, Kp, Ab, B, ldb, alpha, beta, C, ldc)
     switch (mi + 4 * h) {
     case 1: NT_ROWS(1, 0); break;
     case 2: NT_ROWS(2, 0); break;
@@ -624,11 +631,11 @@ static __attribute__((noinline)) int thin(int trans_a, int trans_b, int M, int N
             head_cols(Ap, K, M, j0, j1, (const float *)B, ldb, alpha, beta, C, ldc);
         }
         free(Ap);
-    } else if (trans_b) { /* chunks of 128 columns, handed out as threads come free */
-        int chunks = (N + 127) / 128;
+    } else if (trans_b) { /* chunks of 120 columns, handed out as threads come free */
+        int chunks = (N + 119) / 120;
 #pragma omp parallel for schedule(dynamic) num_threads(nthreads)
         for (int t = 0; t < chunks; t++) {
-            int j0 = t * 128, j1 = j0 + 128 < N ? j0 + 128 : N;
+            int j0 = t * 120, j1 = j0 + 120 < N ? j0 + 120 : N;
             for (int i0 = 0; i0 < M; i0 += 4)
                 nt_cols(M - i0 < 4 ? M - i0 : 4, h, j0, j1, K, Kp, Ab + (size_t)i0 * Kp, B, ldb, alpha, beta,
                         C + (size_t)i0 * ldc, ldc);
