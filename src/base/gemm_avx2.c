@@ -58,6 +58,19 @@ static inline void store_c(float *c, float v, float alpha, float beta) {
     *c = beta == 0.0f ? r : fmaf(beta, *c, r);
 }
 
+/* c[0 .. n) = alpha·v + beta·c (n >= 8: all 8; beta 0: c not read) */
+static inline __attribute__((always_inline)) void store_vec(float *c, __m256 v, int n, float alpha, float beta) {
+    __m256 r = _mm256_mul_ps(_mm256_set1_ps(alpha), v);
+    if (n >= 8) {
+        if (beta != 0.0f) r = _mm256_fmadd_ps(_mm256_set1_ps(beta), _mm256_loadu_ps(c), r);
+        _mm256_storeu_ps(c, r);
+    } else if (n > 0) {
+        __m256i m = lanes(n);
+        if (beta != 0.0f) r = _mm256_fmadd_ps(_mm256_set1_ps(beta), _mm256_maskload_ps(c, m), r);
+        _mm256_maskstore_ps(c, m, r);
+    }
+}
+
 /* The thin kernels read B in fp32 or, with h (half) set, in bf16 (the top 16 bits of an
  * fp32: prior/bf16_kernels.h), widened exactly just before its FMAs: the same sums of the
  * same numbers, at half the bytes read. B and indices count elements. */
@@ -460,10 +473,11 @@ static __attribute__((noinline)) void nn_team(int M, int h, int N, int K, int Kp
 #pragma omp barrier
             int per = ((w + shares - 1) / shares + 7) / 8 * 8, r0 = s * per, r1 = r0 + per < w ? r0 + per : w;
             for (int i = 0; i < M && w > 0; i++)
-                for (int j = r0; j < r1; j++) {
-                    float sum = 0;
-                    for (int u = 0; u < shares; u++) sum += parts[g * shares + u][i * NN_LD(w) + j];
-                    store_c(C + (size_t)i * ldc + j0 + j, sum, alpha, beta);
+                for (int j = r0; j < r1; j += 8) { /* r0: a multiple of 8, as the rows of acc */
+                    __m256 sum = _mm256_setzero_ps();
+                    for (int u = 0; u < shares; u++)
+                        sum = _mm256_add_ps(sum, _mm256_load_ps(parts[g * shares + u] + i * NN_LD(w) + j));
+                    store_vec(C + (size_t)i * ldc + j0 + j, sum, r1 - j, alpha, beta);
                 }
 #pragma omp barrier
         }
@@ -482,18 +496,6 @@ static __attribute__((noinline)) void nn_team(int M, int h, int N, int K, int Kp
  * and 95 GFLOP/s median, warm, against 145, 129 and 178 with the copy.) */
 enum { SR = 6 };
 
-/* c[0 .. n) = alpha·v + beta·c (n >= 8: all 8; beta 0: c not read) */
-static inline __attribute__((always_inline)) void store_vec(float *c, __m256 v, int n, float alpha, float beta) {
-    __m256 r = _mm256_mul_ps(_mm256_set1_ps(alpha), v);
-    if (n >= 8) {
-        if (beta != 0.0f) r = _mm256_fmadd_ps(_mm256_set1_ps(beta), _mm256_loadu_ps(c), r);
-        _mm256_storeu_ps(c, r);
-    } else if (n > 0) {
-        __m256i m = lanes(n);
-        if (beta != 0.0f) r = _mm256_fmadd_ps(_mm256_set1_ps(beta), _mm256_maskload_ps(c, m), r);
-        _mm256_maskstore_ps(c, m, r);
-    }
-}
 
 static inline __attribute__((always_inline)) void small_tile(const int mi, const int h, const int from_p, const int full,
                                                              int nc, const float *A, int lda, int K, const void *B,
