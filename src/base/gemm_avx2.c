@@ -131,8 +131,9 @@ static inline __attribute__((always_inline)) void nt_rows(const int mi, const in
         for (int r = 0; r < nb; r++) store_c(C + (size_t)i * ldc + j + r * rs, hsum(acc[i][r]), alpha, beta);
 }
 
-/* columns j0 .. j1 of C: three rows of B a pass, a third of the span apart, then the
- * one or two left */
+/* columns j0 .. j1 of C (a chunk of at most NT_CHUNK): three rows of B a pass, a third of
+ * the span apart, then the one or two left */
+enum { NT_CHUNK = 120 };
 static inline __attribute__((always_inline)) void nt_span(const int mi, const int h, int j0, int j1, int K, int Kp,
                                                           const float *Ab, const void *B, int ldb, float alpha,
                                                           float beta, float *C, int ldc) {
@@ -496,7 +497,6 @@ static __attribute__((noinline)) void nn_team(int M, int h, int N, int K, int Kp
  * and 95 GFLOP/s median, warm, against 145, 129 and 178 with the copy.) */
 enum { SR = 6 };
 
-
 static inline __attribute__((always_inline)) void small_tile(const int mi, const int h, const int from_p, const int full,
                                                              int nc, const float *A, int lda, int K, const void *B,
                                                              size_t ldb, size_t j, int fetch_of, int fetch_b, float *P,
@@ -633,11 +633,11 @@ static __attribute__((noinline)) int thin(int trans_a, int trans_b, int M, int N
             head_cols(Ap, K, M, j0, j1, (const float *)B, ldb, alpha, beta, C, ldc);
         }
         free(Ap);
-    } else if (trans_b) { /* chunks of 120 columns, handed out as threads come free */
-        int chunks = (N + 119) / 120;
+    } else if (trans_b) { /* chunks of NT_CHUNK columns, handed out as threads come free */
+        int chunks = (N + NT_CHUNK - 1) / NT_CHUNK;
 #pragma omp parallel for schedule(dynamic) num_threads(nthreads)
         for (int t = 0; t < chunks; t++) {
-            int j0 = t * 120, j1 = j0 + 120 < N ? j0 + 120 : N;
+            int j0 = t * NT_CHUNK, j1 = j0 + NT_CHUNK < N ? j0 + NT_CHUNK : N;
             for (int i0 = 0; i0 < M; i0 += 4)
                 nt_cols(M - i0 < 4 ? M - i0 : 4, h, j0, j1, K, Kp, Ab + (size_t)i0 * Kp, B, ldb, alpha, beta,
                         C + (size_t)i0 * ldc, ldc);

@@ -323,7 +323,7 @@ int main(void) {
     static const int dims[][3] = {
         {1, 1, 1},    {1, 37, 5},    {13, 31, 7},   {14, 32, 16},  {15, 33, 17},
         {29, 17, 1},  {3, 100, 385}, {57, 65, 130}, {100, 50, 769}, {130, 129, 64},
-        /* thin products (decoding): M <= 8, N across the 128-column chunks */
+        /* thin products (decoding): M <= 8, N across the 120-column chunks */
         {1, 300, 33}, {2, 129, 16},  {4, 257, 70},  {5, 131, 100}, {8, 400, 47},
         {9, 140, 30}, {3, 242, 40}, /* a last 120-column chunk of 2: no three rows a pass */
         /* OpenBLAS on row blocks (M·N·K in (1e6, 4e6], blocks of 16 rows and a rest) */
