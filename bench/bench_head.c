@@ -32,7 +32,7 @@ int main(int argc, char **argv) {
     pst_cli_omp_defaults(argv); /* as the CLI runs */
     int M = 16, K = 128, reps = 50, N = 50257;
     const char *mode = "sample";
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* flag, value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int x = v ? atoi(v) : 0;
         if (strcmp(a, "--mode") == 0 && v && (!strcmp(v, "sample") || !strcmp(v, "score") || !strcmp(v, "train")))
@@ -45,7 +45,6 @@ int main(int argc, char **argv) {
                             "[--reps R] (bad argument '%s')\n", PST_GEMM_HEAD_MAX_K, a);
             return 2;
         }
-        i++;
     }
     if (!pst_fused_head_ok()) {
         fprintf(stderr, "bench_head: the output-layer kernel does not run here (no AVX2 + FMA, or "
