@@ -275,7 +275,7 @@ static inline __attribute__((always_inline)) void lse_rows8(const int nc, const 
 
 /* A tile's 16 rows (acc[h]: rows 8h .. 8h + 7) into their running max and sum, out of
  * line: inlined into the tile's loop, which holds 12 accumulators, the exponentials spilled
- * to the stack (~30% of the output layer's time at K = 128 went there) */
+ * to the stack (~27% of the output layer's time at K = 128 went there) */
 static __attribute__((noinline)) void lse_rows16_tile(const __m256 *acc, float *m_g, float *s_g) {
     lse_rows8(HT, acc, m_g, s_g);
     lse_rows8(HT, acc + HT, m_g + 8, s_g + 8);
