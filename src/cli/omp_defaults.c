@@ -12,6 +12,6 @@
 void pst_cli_omp_defaults(char **argv) {
     if (pst_env_omp_wait_chosen()) return;
     if (setenv("OMP_WAIT_POLICY", "passive", 1) != 0) return; /* unset or empty */
-    if (setenv("GOMP_SPINCOUNT", "3000", 1) != 0) return;
+    if (setenv("GOMP_SPINCOUNT", "1000", 1) != 0) return;
     execv("/proc/self/exe", argv);
 }
