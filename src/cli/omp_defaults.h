@@ -7,7 +7,7 @@
  * default) or sleeping at once (passive alone; clang's libomp, which has no spin count,
  * does that). Beside a second run on the same cores, spinning teams take each other's
  * cores: a DPG run kept ~15% of its alone throughput with libgomp's default; on Zen 3,
- * 38-49% with 3000 rounds and 48-54% with 1000, at the same speed alone (GPT-2 small's
+ * 38-50% with 3000 rounds and 47-55% with 1000, at the same speed alone (GPT-2 small's
  * batch-4 decoding ~2% slower). Sleeping at once costs a futex wake-up per parallel
  * region, ~13 us under KVM (an empty region after 20 us of serial work: 33 us passive,
  * 25 us with 1000 rounds, 21 with 3000) (docs/benchmarks.md, "Issue 21 (session 13)" and
